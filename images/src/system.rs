@@ -1,0 +1,162 @@
+//! System descriptions: parsing and validation.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use gaon_abi::boot::{MAX_MODULES, NAME_LEN};
+use gaon_platform::{Board, DescError};
+use serde::Deserialize;
+
+/// A checked system description.
+#[derive(Clone, Debug)]
+pub struct System {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// `[system].name`.
+    pub name: String,
+    /// The board, loaded from `platforms/<board>/board.toml`.
+    pub board: Board,
+    /// Cargo package that builds the kernel.
+    pub kernel_package: String,
+    /// Cargo package that builds the root server.
+    pub root_package: String,
+    /// Boot modules, in order.
+    pub modules: Vec<ModuleDesc>,
+}
+
+/// A boot module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleDesc {
+    /// Name the root server looks it up by.
+    pub name: String,
+    /// Where its bytes come from.
+    pub source: ModuleSource,
+}
+
+/// Where a module's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A user program built from this Cargo package (its ELF).
+    Package(String),
+    /// A file, relative to the description's folder.
+    File(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    system: RawSystem,
+    kernel: RawPackage,
+    root: RawPackage,
+    #[serde(default)]
+    module: Vec<RawModule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    name: String,
+    board: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackage {
+    package: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    name: String,
+    package: Option<String>,
+    file: Option<PathBuf>,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= NAME_LEN && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+}
+
+fn valid_package(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+impl System {
+    /// Read and check a description. `platforms_dir` is where boards live.
+    pub fn load(file: &Path, platforms_dir: &Path) -> Result<Self, DescError> {
+        let text = fs::read_to_string(file).map_err(|e| DescError::new(file, "", format!("cannot read: {e}")))?;
+        Self::parse(file, &text, platforms_dir)
+    }
+
+    /// Check description text that claims to come from `file`.
+    pub fn parse(file: &Path, text: &str, platforms_dir: &Path) -> Result<Self, DescError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        let err = |field: &str, problem: String| DescError::new(file, field, problem);
+        if !valid_name(&raw.system.name) {
+            return Err(err(
+                "system.name",
+                format!("`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`", raw.system.name),
+            ));
+        }
+        let board = Board::load(platforms_dir, &raw.system.board).map_err(|e| {
+            if e.file == Board::path(platforms_dir, &raw.system.board) && e.field.is_empty() {
+                err("system.board", e.problem.clone())
+            } else {
+                e
+            }
+        })?;
+        if let Some(folder) = file.parent().and_then(Path::file_name).and_then(|f| f.to_str())
+            && folder != raw.system.board
+            && file.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|p| p == "images")
+        {
+            return Err(err(
+                "system.board",
+                format!("is `{}` but the description lives in images/{folder}/", raw.system.board),
+            ));
+        }
+        for (field, p) in [("kernel.package", &raw.kernel.package), ("root.package", &raw.root.package)] {
+            if !valid_package(p) {
+                return Err(err(field, format!("`{p}` is not a Cargo package name")));
+            }
+        }
+        if raw.module.len() > MAX_MODULES {
+            return Err(err("module", format!("{} modules given, at most {MAX_MODULES} fit in a boot image", raw.module.len())));
+        }
+        let mut names = BTreeSet::new();
+        let mut modules = Vec::new();
+        for (i, m) in raw.module.iter().enumerate() {
+            let field = format!("module[{i}]");
+            if !valid_name(&m.name) {
+                return Err(err(
+                    &format!("{field}.name"),
+                    format!("`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`", m.name),
+                ));
+            }
+            if !names.insert(m.name.clone()) {
+                return Err(err(&format!("{field}.name"), format!("module `{}` is listed twice", m.name)));
+            }
+            let source = match (&m.package, &m.file) {
+                (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
+                (Some(p), None) => return Err(err(&format!("{field}.package"), format!("`{p}` is not a Cargo package name"))),
+                (None, Some(f)) => {
+                    let path = file.parent().unwrap_or(Path::new(".")).join(f);
+                    if !path.is_file() {
+                        return Err(err(&format!("{field}.file"), format!("`{}` does not exist", path.display())));
+                    }
+                    ModuleSource::File(path)
+                }
+                _ => return Err(err(&field, "give exactly one of `package` or `file`".into())),
+            };
+            modules.push(ModuleDesc { name: m.name.clone(), source });
+        }
+        Ok(Self {
+            file: file.to_path_buf(),
+            name: raw.system.name,
+            board,
+            kernel_package: raw.kernel.package,
+            root_package: raw.root.package,
+            modules,
+        })
+    }
+}

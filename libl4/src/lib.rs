@@ -1,0 +1,26 @@
+//! libl4: what a Gaon user program links against.
+//!
+//! Today it holds the raw syscall layer, debug console output and the program entry
+//! and panic handler. The typed capability API and the server runtime grow here (see
+//! the "libl4, the IDL compiler" issue).
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod debug;
+pub mod syscall;
+
+#[cfg(target_os = "none")]
+mod rt;
+
+pub use gaon_abi::{Error, Syscall};
+
+/// Declare the program's entry function: `libl4::main!(my_main);` with `fn my_main() -> u8`.
+#[macro_export]
+macro_rules! main {
+    ($f:path) => {
+        #[unsafe(no_mangle)]
+        fn gaon_main() -> u8 {
+            $f()
+        }
+    };
+}

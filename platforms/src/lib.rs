@@ -1,0 +1,401 @@
+//! Board descriptions.
+//!
+//! Each board lives in `platforms/<board>/board.toml`. This crate parses and validates
+//! those files for the host tools (the image tool, `xtask`) and generates the kernel's
+//! per-board constants from them (called from `kernel/build.rs`). Adding a board means
+//! adding one folder; see `docs/porting.md`.
+#![deny(unsafe_code)]
+
+mod error;
+mod kernel_config;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use error::DescError;
+pub use kernel_config::kernel_config_rs;
+
+/// Granule of every address and size in a board file.
+pub const PAGE: u64 = 4096;
+/// Alignment the RAM region needs: the kernel maps RAM with 2 MiB blocks where it can.
+pub const BLOCK: u64 = 2 << 20;
+/// The most CPUs the kernel's per-CPU arrays hold.
+pub const MAX_CPUS: u32 = 8;
+/// Physical addresses the kernel's 39-bit EL2 identity map can reach.
+pub const PA_LIMIT: u64 = 1 << 39;
+
+/// A parsed, validated board file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// `[board]`.
+    pub board: BoardInfo,
+    /// `[memory]`: the RAM the kernel manages.
+    pub memory: Region,
+    /// `[[mmio]]`: device regions the kernel maps as Device-nGnRE.
+    #[serde(default)]
+    pub mmio: Vec<NamedRegion>,
+    /// `[uart]`: the kernel's console.
+    pub uart: Uart,
+    /// `[interrupt_controller]`.
+    pub interrupt_controller: InterruptController,
+    /// `[timer]`.
+    pub timer: Timer,
+    /// `[[qemu]]`: the QEMU configurations this board boots in.
+    #[serde(default)]
+    pub qemu: Vec<QemuConfig>,
+}
+
+/// `[board]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardInfo {
+    /// Must equal the folder name.
+    pub name: String,
+    /// One line for the banner and `--help`.
+    pub description: String,
+    /// Physical address of the kernel's first byte.
+    pub load_address: u64,
+    /// The bootable file's format.
+    pub image_format: ImageFormat,
+    /// CPUs on the board; the kernel runs on CPU 0 and parks the others.
+    pub cpus: u32,
+}
+
+/// Bootable file formats.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// An ELF file, as QEMU's `-kernel` loads it.
+    Elf,
+    /// A flat binary starting at `load_address`, like a Raspberry Pi `kernel8.img`.
+    Raw,
+}
+
+/// A physical address range.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// First byte.
+    pub base: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl Region {
+    /// One past the last byte, or `None` on overflow.
+    pub fn end(&self) -> Option<u64> {
+        self.base.checked_add(self.size)
+    }
+
+    fn contains(&self, addr: u64, len: u64) -> bool {
+        match (self.end(), addr.checked_add(len)) {
+            (Some(end), Some(a_end)) => addr >= self.base && a_end <= end,
+            _ => false,
+        }
+    }
+
+    fn overlaps(&self, other: &Region) -> bool {
+        let a_end = self.end().unwrap_or(u64::MAX);
+        let b_end = other.end().unwrap_or(u64::MAX);
+        self.base < b_end && other.base < a_end
+    }
+}
+
+/// A named device region.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedRegion {
+    /// What lives there.
+    pub name: String,
+    /// First byte.
+    pub base: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl NamedRegion {
+    fn region(&self) -> Region {
+        Region { base: self.base, size: self.size }
+    }
+}
+
+/// UART drivers the kernel has.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UartKind {
+    /// Arm PrimeCell PL011 (QEMU virt, Raspberry Pi).
+    Pl011,
+    /// Cadence UART (Xilinx Zynq UltraScale+).
+    Cadence,
+}
+
+/// `[uart]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uart {
+    /// Driver.
+    pub kind: UartKind,
+    /// MMIO base.
+    pub base: u64,
+}
+
+/// Interrupt controller drivers the kernel has.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IrqKind {
+    /// An Arm GIC; the version is read from `ID_AA64PFR0_EL1` at boot.
+    Gic,
+    /// The BCM2836 per-core local interrupt controller (Raspberry Pi 2/3).
+    Bcm2836,
+}
+
+/// `[interrupt_controller]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterruptController {
+    /// Driver.
+    pub kind: IrqKind,
+    /// GICv2 frames, if the board can have a GICv2.
+    pub gicv2: Option<GicV2>,
+    /// GICv3 frames, if the board can have a GICv3.
+    pub gicv3: Option<GicV3>,
+    /// BCM2836 local peripherals base.
+    pub bcm2836_local: Option<u64>,
+}
+
+/// GICv2 frame addresses.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GicV2 {
+    /// GICD.
+    pub distributor: u64,
+    /// GICC.
+    pub cpu_interface: u64,
+}
+
+/// GICv3 frame addresses.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GicV3 {
+    /// GICD.
+    pub distributor: u64,
+    /// First GICR frame.
+    pub redistributor: u64,
+}
+
+/// `[timer]`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    /// The EL2 physical timer's interrupt in the controller's numbering
+    /// (a GIC INTID, or a BCM2836 local source bit).
+    pub hyp_irq: u32,
+    /// Kernel tick rate.
+    pub tick_hz: u32,
+}
+
+/// `[[qemu]]`: one QEMU configuration that boots this board.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuConfig {
+    /// Configuration name used by `scripts/run` and the tests, e.g. `virt-gicv3-a53`.
+    pub name: String,
+    /// `-M` argument.
+    pub machine: String,
+    /// `-cpu` argument, if the machine has a choice.
+    pub cpu: Option<String>,
+    /// `-m` argument; defaults to the board's memory size.
+    pub memory: Option<String>,
+    /// `-smp` argument.
+    #[serde(default = "one")]
+    pub smp: u32,
+    /// What the banner must say about the CPU in this configuration, e.g. `Cortex-A53`.
+    pub expect_cpu: String,
+    /// What the banner must say about the interrupt controller in this configuration.
+    pub expect_irq: String,
+    /// Which exception level QEMU enters the kernel at (the banner reports the kernel's own).
+    #[serde(default = "two")]
+    pub entry_el: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn two() -> u32 {
+    2
+}
+
+impl Board {
+    /// Load `platforms/<name>/board.toml` under `platforms_dir`.
+    pub fn load(platforms_dir: &Path, name: &str) -> Result<Self, DescError> {
+        let file = Self::path(platforms_dir, name);
+        if !file.is_file() {
+            let known = list_boards(platforms_dir).join(", ");
+            return Err(DescError::new(
+                &file,
+                "",
+                format!("no such board `{name}` (known boards: {known})"),
+            ));
+        }
+        let text = fs::read_to_string(&file)
+            .map_err(|e| DescError::new(&file, "", format!("cannot read: {e}")))?;
+        Self::parse(&file, &text, Some(name))
+    }
+
+    /// Where a board's file lives.
+    pub fn path(platforms_dir: &Path, name: &str) -> PathBuf {
+        platforms_dir.join(name).join("board.toml")
+    }
+
+    /// Parse and validate board file text. `folder` is the folder name it must match.
+    pub fn parse(file: &Path, text: &str, folder: Option<&str>) -> Result<Self, DescError> {
+        let board: Board = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        board.validate(file, folder)?;
+        Ok(board)
+    }
+
+    /// Every rule a board file must satisfy.
+    #[allow(clippy::too_many_lines)] // one flat list of rules reads better than many helpers
+    pub fn validate(&self, file: &Path, folder: Option<&str>) -> Result<(), DescError> {
+        let err = |field: &str, problem: String| Err(DescError::new(file, field, problem));
+        let b = &self.board;
+        if let Some(folder) = folder
+            && b.name != folder
+        {
+            return err("board.name", format!("is `{}` but the folder is `{folder}`", b.name));
+        }
+        if b.name.is_empty() || !b.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+            return err("board.name", "must be non-empty letters, digits and `-`".into());
+        }
+        if b.cpus == 0 || b.cpus > MAX_CPUS {
+            return err("board.cpus", format!("is {} but must be 1..={MAX_CPUS}", b.cpus));
+        }
+        let mem = self.memory;
+        if mem.size == 0 {
+            return err("memory.size", "must not be zero".into());
+        }
+        if mem.base % BLOCK != 0 || mem.size % BLOCK != 0 {
+            return err("memory", format!("base {:#x} and size {:#x} must be multiples of 2 MiB", mem.base, mem.size));
+        }
+        if mem.end().is_none_or(|e| e > PA_LIMIT) {
+            return err("memory", format!("must end below {PA_LIMIT:#x} (the kernel's 39-bit map)"));
+        }
+        if b.load_address % PAGE != 0 {
+            return err("board.load_address", format!("{:#x} is not 4 KiB aligned", b.load_address));
+        }
+        if !mem.contains(b.load_address, BLOCK) {
+            return err(
+                "board.load_address",
+                format!("{:#x} leaves no room for the kernel inside memory {:#x}..{:#x}", b.load_address, mem.base, mem.base + mem.size),
+            );
+        }
+        let mut names = BTreeSet::new();
+        for (i, m) in self.mmio.iter().enumerate() {
+            let field = format!("mmio[{i}]");
+            if !names.insert(m.name.as_str()) {
+                return err(&field, format!("name `{}` is used twice", m.name));
+            }
+            if m.size == 0 || m.base % PAGE != 0 || m.size % PAGE != 0 {
+                return err(&field, format!("`{}` must be non-empty and 4 KiB aligned", m.name));
+            }
+            if m.region().end().is_none_or(|e| e > PA_LIMIT) {
+                return err(&field, format!("`{}` must end below {PA_LIMIT:#x}", m.name));
+            }
+            if m.region().overlaps(&mem) {
+                return err(&field, format!("`{}` overlaps memory", m.name));
+            }
+            if let Some(other) = self.mmio[..i].iter().find(|o| o.region().overlaps(&m.region())) {
+                return err(&field, format!("`{}` overlaps `{}`", m.name, other.name));
+            }
+        }
+        let in_mmio = |addr: u64| self.mmio.iter().any(|m| m.region().contains(addr, PAGE));
+        if !in_mmio(self.uart.base) {
+            return err("uart.base", format!("{:#x} is not inside any [[mmio]] region", self.uart.base));
+        }
+        let ic = &self.interrupt_controller;
+        match ic.kind {
+            IrqKind::Gic => {
+                if ic.gicv2.is_none() && ic.gicv3.is_none() {
+                    return err("interrupt_controller", "kind \"gic\" needs a gicv2 or gicv3 table".into());
+                }
+                if ic.bcm2836_local.is_some() {
+                    return err("interrupt_controller.bcm2836_local", "only applies to kind \"bcm2836\"".into());
+                }
+                if let Some(v2) = ic.gicv2 {
+                    for (f, a) in [("distributor", v2.distributor), ("cpu_interface", v2.cpu_interface)] {
+                        if !in_mmio(a) {
+                            return err(&format!("interrupt_controller.gicv2.{f}"), format!("{a:#x} is not inside any [[mmio]] region"));
+                        }
+                    }
+                }
+                if let Some(v3) = ic.gicv3 {
+                    for (f, a) in [("distributor", v3.distributor), ("redistributor", v3.redistributor)] {
+                        if !in_mmio(a) {
+                            return err(&format!("interrupt_controller.gicv3.{f}"), format!("{a:#x} is not inside any [[mmio]] region"));
+                        }
+                    }
+                }
+                if !(16..32).contains(&self.timer.hyp_irq) {
+                    return err("timer.hyp_irq", format!("{} is not a GIC PPI (16..32)", self.timer.hyp_irq));
+                }
+            }
+            IrqKind::Bcm2836 => {
+                let Some(local) = ic.bcm2836_local else {
+                    return err("interrupt_controller.bcm2836_local", "kind \"bcm2836\" needs the local peripherals base".into());
+                };
+                if ic.gicv2.is_some() || ic.gicv3.is_some() {
+                    return err("interrupt_controller", "kind \"bcm2836\" has no GIC".into());
+                }
+                if !in_mmio(local) {
+                    return err("interrupt_controller.bcm2836_local", format!("{local:#x} is not inside any [[mmio]] region"));
+                }
+                if self.timer.hyp_irq > 11 {
+                    return err("timer.hyp_irq", format!("{} is not a BCM2836 local source (0..12)", self.timer.hyp_irq));
+                }
+            }
+        }
+        if !(1..=1000).contains(&self.timer.tick_hz) {
+            return err("timer.tick_hz", format!("{} must be 1..=1000", self.timer.tick_hz));
+        }
+        let mut qnames = BTreeSet::new();
+        for (i, q) in self.qemu.iter().enumerate() {
+            let field = format!("qemu[{i}]");
+            if !qnames.insert(q.name.as_str()) {
+                return err(&field, format!("configuration name `{}` is used twice", q.name));
+            }
+            if q.smp == 0 || q.smp > b.cpus {
+                return err(&format!("{field}.smp"), format!("{} must be 1..={}", q.smp, b.cpus));
+            }
+            if !(1..=3).contains(&q.entry_el) {
+                return err(&format!("{field}.entry_el"), format!("{} is not an exception level the kernel can enter at", q.entry_el));
+            }
+        }
+        Ok(())
+    }
+
+    /// The QEMU configuration called `name`.
+    pub fn qemu_config(&self, name: &str) -> Option<&QemuConfig> {
+        self.qemu.iter().find(|q| q.name == name)
+    }
+}
+
+/// The boards under `platforms_dir`, sorted.
+pub fn list_boards(platforms_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(platforms_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("board.toml").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! Building kernels, user programs and images.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gaon_image::{ModuleSource, PackInput, System};
+use gaon_platform::{Board, ImageFormat, list_boards};
+
+use crate::root_dir;
+
+/// Target the kernel is built for (no FP/SIMD in the kernel).
+pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
+/// Target user programs are built for.
+pub const USER_TARGET: &str = "aarch64-unknown-none";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+}
+
+/// Build a `no_std` binary package for `target`; returns the ELF's path.
+fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.current_dir(root_dir()).args(["build", "--release", "--quiet", "-p", package, "--target", target]);
+    if let Some(b) = board {
+        cmd.env("GAON_BOARD", b);
+    }
+    run(&mut cmd)?;
+    Ok(root_dir().join("target").join(target).join("release").join(package))
+}
+
+/// The system description of a board.
+pub fn system_file(board: &str) -> PathBuf {
+    root_dir().join("images").join(board).join("system.toml")
+}
+
+fn platforms_dir() -> PathBuf {
+    root_dir().join("platforms")
+}
+
+/// Load a board by name.
+pub fn load_board(name: &str) -> Result<Board, String> {
+    Board::load(&platforms_dir(), name).map_err(|e| e.to_string())
+}
+
+/// Build the image for `board`; returns its path under `build/<board>/`.
+pub fn build_board(board: &str) -> Result<PathBuf, String> {
+    let file = system_file(board);
+    if !file.is_file() {
+        let known = list_boards(&platforms_dir()).join(", ");
+        return Err(format!("no system description {} (boards: {known})", file.display()));
+    }
+    let system = System::load(&file, &platforms_dir()).map_err(|e| e.to_string())?;
+    eprintln!("building {} for board `{board}`", system.name);
+    let kernel = build_package(&system.kernel_package, KERNEL_TARGET, Some(board))?;
+    let root = build_package(&system.root_package, USER_TARGET, None)?;
+    let mut modules = Vec::new();
+    for m in &system.modules {
+        let path = match &m.source {
+            ModuleSource::Package(p) => build_package(p, USER_TARGET, None)?,
+            ModuleSource::File(f) => f.clone(),
+        };
+        modules.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
+    }
+    let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);
+    let input = PackInput { system: &system, kernel: &kernel_bytes, root: &root_bytes, modules: &modules };
+    let image = gaon_image::pack(&input).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out_dir = root_dir().join("build").join(board);
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let name = match system.board.board.image_format {
+        ImageFormat::Elf => format!("gaon-{board}.elf"),
+        ImageFormat::Raw => "kernel8.img".to_string(),
+    };
+    let out = out_dir.join(name);
+    fs::write(&out, image).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
+}
+
+/// `cargo xtask check FILE`.
+pub fn check(file: &str) -> Result<(), String> {
+    let system = System::load(Path::new(file), &platforms_dir()).map_err(|e| e.to_string())?;
+    println!("{file}: ok: system `{}` for board `{}`", system.name, system.board.board.name);
+    println!("  kernel {}, root server {}", system.kernel_package, system.root_package);
+    for m in &system.modules {
+        println!("  module {}: {:?}", m.name, m.source);
+    }
+    Ok(())
+}
+
+/// `cargo xtask list`.
+pub fn list() {
+    for name in list_boards(&platforms_dir()) {
+        match load_board(&name) {
+            Ok(b) => {
+                println!("{name}: {}", b.board.description);
+                for q in &b.qemu {
+                    println!("    {}", q.name);
+                }
+            }
+            Err(e) => println!("{name}: INVALID: {e}"),
+        }
+    }
+}

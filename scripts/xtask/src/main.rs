@@ -1,0 +1,56 @@
+//! `cargo xtask`: builds images, boots them in QEMU and runs the test suites.
+//! `scripts/run` and `scripts/test` are thin wrappers around it.
+#![deny(unsafe_code)]
+
+mod build;
+mod qemu;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  build [BOARD]                 build the bootable image for BOARD (default: virt)
+  run [CONFIG|BOARD] [--timeout SECS]
+                                build and boot in QEMU with the console on this terminal
+  test [--quick]                run every test: host tests, description checks, QEMU boots
+  check SYSTEM.toml             check a system description and print what it describes
+  list                          list boards and their QEMU configurations";
+
+/// The workspace root (two levels above this crate).
+pub fn root_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build::build_board(args.get(1).map_or("virt", String::as_str)).map(|p| {
+            println!("image: {}", p.display());
+        }),
+        Some("run") => qemu::run_command(&args[1..]),
+        Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
+        Some("check") => match args.get(1) {
+            Some(f) => build::check(f),
+            None => Err(USAGE.to_string()),
+        },
+        Some("list") => {
+            build::list();
+            Ok(())
+        }
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Booting images in QEMU, interactively or captured for tests. Every run has a timeout.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gaon_platform::{Board, QemuConfig};
+
+use crate::build::{build_board, load_board};
+
+/// A QEMU configuration and the board it belongs to.
+#[derive(Debug)]
+pub struct Target {
+    /// Board.
+    pub board: Board,
+    /// Configuration.
+    pub config: QemuConfig,
+}
+
+/// Resolve a configuration name (`virt-gicv2-a72`) or a board name (`virt`, first config).
+pub fn resolve(name: &str) -> Result<Target, String> {
+    let platforms = crate::root_dir().join("platforms");
+    for b in gaon_platform::list_boards(&platforms) {
+        let board = load_board(&b)?;
+        if let Some(q) = board.qemu_config(name).cloned() {
+            return Ok(Target { board, config: q });
+        }
+        if b == name {
+            let q = board.qemu.first().cloned().ok_or_else(|| format!("board `{b}` has no [[qemu]] configuration"))?;
+            return Ok(Target { board, config: q });
+        }
+    }
+    Err(format!("`{name}` is neither a board nor a QEMU configuration (see `cargo xtask list`)"))
+}
+
+/// The QEMU command line for `target` booting `image`.
+pub fn command(target: &Target, image: &Path) -> Command {
+    let mut cmd = Command::new("qemu-system-aarch64");
+    let q = &target.config;
+    cmd.args(["-M", &q.machine]);
+    if let Some(cpu) = &q.cpu {
+        cmd.args(["-cpu", cpu]);
+    }
+    let mem_mib = target.board.memory.size >> 20;
+    let mem = q.memory.clone().unwrap_or_else(|| format!("{mem_mib}M"));
+    cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
+    cmd.args(["-semihosting-config", "enable=on,target=native"]);
+    cmd.args(["-no-reboot", "-kernel"]).arg(image);
+    cmd
+}
+
+fn qemu_present() -> Result<(), String> {
+    match Command::new("qemu-system-aarch64").arg("--version").stdout(Stdio::null()).status() {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err("qemu-system-aarch64 not found: run scripts/run or `apt-get install qemu-system-arm`".into()),
+    }
+}
+
+/// `cargo xtask run [CONFIG|BOARD] [--timeout SECS]`: console on this terminal.
+pub fn run_command(args: &[String]) -> Result<(), String> {
+    let mut name = "virt".to_string();
+    let mut timeout = 120u64;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--timeout" {
+            timeout = it.next().and_then(|s| s.parse().ok()).ok_or("--timeout needs a number of seconds")?;
+        } else {
+            name.clone_from(a);
+        }
+    }
+    qemu_present()?;
+    let target = resolve(&name)?;
+    let image = build_board(&target.board.board.name)?;
+    eprintln!("booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.", image.display(), target.config.name);
+    let mut cmd = command(&target, &image);
+    cmd.arg("-nographic");
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}")) };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {timeout} s"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a captured run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Serial output.
+    pub output: String,
+    /// QEMU's exit code; `None` if it was killed at the timeout.
+    pub exit_code: Option<i32>,
+}
+
+/// Boot `image` with the console captured, killing QEMU after `timeout`.
+pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<Outcome, String> {
+    qemu_present()?;
+    let mut cmd = command(target, image);
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    for mut pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)]
+        .into_iter()
+        .flatten()
+    {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+    }
+    drop(tx);
+    let deadline = Instant::now() + timeout;
+    let exit_code = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut output = String::new();
+    for chunk in rx {
+        output.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+    }
+    Ok(Outcome { output, exit_code })
+}

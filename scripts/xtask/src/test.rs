@@ -1,0 +1,175 @@
+//! `cargo xtask test`: host tests, then every QEMU configuration of every board.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::build::{build_board, load_board, system_file};
+use crate::qemu::{Target, run_captured};
+use crate::root_dir;
+
+/// Per-run limit; a boot takes a few seconds under TCG.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn host_tests() -> Result<(), String> {
+    eprintln!("== host tests: cargo test --workspace");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root_dir())
+        .args(["test", "--workspace", "--quiet"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err("host tests failed".into()) }
+}
+
+/// Find `"<N> passed, <M> failed"` in the output of an in-image test suite.
+pub fn summary(output: &str) -> Option<(u32, u32)> {
+    output.lines().rev().find_map(|line| {
+        let (_, tail) = line.rsplit_once(": ").unwrap_or(("", line));
+        let mut words = tail.split_whitespace();
+        let passed = words.next()?.parse().ok()?;
+        (words.next()? == "passed,").then_some(())?;
+        let failed = words.next()?.parse().ok()?;
+        (words.next()? == "failed").then_some((passed, failed))
+    })
+}
+
+/// Check a boot's output against what the configuration promises. Returns the problems.
+pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let b = &target.board;
+    let q = &target.config;
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, needle: String| {
+        if !output.contains(&needle) {
+            problems.push(format!("{what}: no `{needle}` in the output"));
+        }
+    };
+    expect("banner", format!("[board {}]", b.board.name));
+    expect("banner cpu", format!("cpu:        {}", q.expect_cpu));
+    expect("banner EL", format!("el:         EL2 (entered at EL{})", q.entry_el));
+    expect("banner memory", format!("memory:     {} MiB at {:#x}", b.memory.size >> 20, b.memory.base));
+    expect("banner irq", format!("irq:        {}", q.expect_irq));
+    expect("timer tick", "timer: first tick".to_string());
+    expect("root server", "root: hello from EL0".to_string());
+    match summary(output) {
+        Some((p, 0)) if p > 0 => {}
+        Some((p, f)) => problems.push(format!("root server reported {p} passed, {f} failed")),
+        None => problems.push("no `N passed, N failed` line".into()),
+    }
+    match exit_code {
+        Some(0) => {}
+        Some(c) => problems.push(format!("QEMU exited with status {c}")),
+        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
+    }
+    problems
+}
+
+/// A kernel that finds a corrupt boot image must panic with a message and make QEMU
+/// exit non-zero, never hang.
+fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
+    let Ok(mut bytes) = fs::read(image) else { return vec!["cannot read image".into()] };
+    let Some(pos) = bytes.windows(8).rposition(|w| w == gaon_abi_magic()) else {
+        return vec!["no boot image magic in the image".into()];
+    };
+    bytes[pos] ^= 0xff;
+    let bad = image.with_extension("corrupt");
+    if fs::write(&bad, &bytes).is_err() {
+        return vec!["cannot write corrupt image".into()];
+    }
+    let mut problems = Vec::new();
+    match run_captured(target, &bad, BOOT_TIMEOUT) {
+        Ok(o) => {
+            if !o.output.contains("*** kernel panic at kernel/src/boot.rs") || !o.output.contains("BadMagic") {
+                problems.push(format!("no panic report naming the bad magic; output:\n{}", o.output));
+            }
+            if o.exit_code != Some(2) {
+                problems.push(format!("expected QEMU exit status 2, got {:?}", o.exit_code));
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    let _ = fs::remove_file(bad);
+    problems
+}
+
+fn gaon_abi_magic() -> &'static [u8] {
+    b"GAONBOOT"
+}
+
+/// Every QEMU configuration of every board that has a system description.
+fn boot_tests() -> (u32, u32) {
+    let (mut passed, mut failed) = (0, 0);
+    let mut record = |name: &str, problems: Vec<String>| {
+        if problems.is_empty() {
+            eprintln!("PASS {name}");
+            passed += 1;
+        } else {
+            eprintln!("FAIL {name}");
+            for p in problems {
+                eprintln!("     {p}");
+            }
+            failed += 1;
+        }
+    };
+    for board_name in gaon_platform::list_boards(&root_dir().join("platforms")) {
+        if !system_file(&board_name).is_file() {
+            continue;
+        }
+        let board = match load_board(&board_name) {
+            Ok(b) => b,
+            Err(e) => {
+                record(&format!("board {board_name}"), vec![e]);
+                continue;
+            }
+        };
+        eprintln!("== boot tests: {board_name}");
+        let image = match build_board(&board_name) {
+            Ok(i) => i,
+            Err(e) => {
+                record(&format!("build {board_name}"), vec![e]);
+                continue;
+            }
+        };
+        for (i, config) in board.qemu.iter().enumerate() {
+            let target = Target { board: board.clone(), config: config.clone() };
+            let problems = match run_captured(&target, &image, BOOT_TIMEOUT) {
+                Ok(o) => {
+                    let p = check_boot(&target, &o.output, o.exit_code);
+                    if !p.is_empty() {
+                        eprintln!("----- output of {} -----\n{}-----", config.name, o.output);
+                    }
+                    p
+                }
+                Err(e) => vec![e],
+            };
+            record(&format!("boot {}", config.name), problems);
+            if i == 0 {
+                record(&format!("corrupt boot image panics cleanly on {}", config.name), corrupt_image_test(&target, &image));
+            }
+        }
+    }
+    (passed, failed)
+}
+
+/// `cargo xtask test`.
+pub fn run_all(quick: bool) -> Result<(), String> {
+    host_tests()?;
+    if quick {
+        return Ok(());
+    }
+    let (passed, failed) = boot_tests();
+    println!("boot tests: {passed} passed, {failed} failed");
+    if failed == 0 { Ok(()) } else { Err(format!("{failed} boot tests failed")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn finds_summary_line() {
+        assert_eq!(summary("x\nroot: 3 passed, 0 failed\n"), Some((3, 0)));
+        assert_eq!(summary("12 passed, 1 failed"), Some((12, 1)));
+        assert_eq!(summary("passed failed"), None);
+        assert_eq!(summary("root: 3 passed 0 failed"), None);
+    }
+}
