@@ -41,14 +41,22 @@ impl Executable {
             return Err("not a 64-bit ELF".into());
         }
         if h.pt2.machine().as_machine() != Machine::AArch64 {
-            return Err(format!("built for {:?}, not AArch64", h.pt2.machine().as_machine()));
+            return Err(format!(
+                "built for {:?}, not AArch64",
+                h.pt2.machine().as_machine()
+            ));
         }
         if h.pt2.type_().as_type() != Type::Executable {
-            return Err(format!("is {:?}, not an executable", h.pt2.type_().as_type()));
+            return Err(format!(
+                "is {:?}, not an executable",
+                h.pt2.type_().as_type()
+            ));
         }
         let mut loads = Vec::new();
         for ph in elf.program_iter() {
-            let ProgramHeader::Ph64(ph) = ph else { return Err("32-bit program header".into()) };
+            let ProgramHeader::Ph64(ph) = ph else {
+                return Err("32-bit program header".into());
+            };
             if ph.get_type() != Ok(PType::Load) || ph.mem_size == 0 {
                 continue;
             }
@@ -61,7 +69,13 @@ impl Executable {
             if ph.file_size > ph.mem_size {
                 return Err("segment has more file bytes than memory bytes".into());
             }
-            loads.push(Load { vaddr: ph.virtual_addr, paddr: ph.physical_addr, data, memsz: ph.mem_size, flags: ph.flags.0 });
+            loads.push(Load {
+                vaddr: ph.virtual_addr,
+                paddr: ph.physical_addr,
+                data,
+                memsz: ph.mem_size,
+                flags: ph.flags.0,
+            });
         }
         if loads.is_empty() {
             return Err("has no loadable segments".into());
@@ -76,12 +90,19 @@ impl Executable {
                 }
             }
         }
-        Ok(Self { entry: h.pt2.entry_point(), loads, elf_symbols })
+        Ok(Self {
+            entry: h.pt2.entry_point(),
+            loads,
+            elf_symbols,
+        })
     }
 
     /// The value of symbol `name`.
     pub fn symbol(&self, name: &str) -> Option<u64> {
-        self.elf_symbols.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+        self.elf_symbols
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
     }
 }
 
@@ -129,7 +150,7 @@ pub fn write_elf(entry: u64, loads: &[Load]) -> Vec<u8> {
     ident[6] = 1; // EV_CURRENT
     let header = Ehdr {
         ident,
-        type_: 2, // ET_EXEC
+        type_: 2,     // ET_EXEC
         machine: 183, // EM_AARCH64
         version: 1,
         entry,

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use gaon_abi::boot::{BOOT_ALIGN, BOOT_MAGIC, BOOT_VERSION, BootImageHeader, MAX_SEGMENTS, Module, Segment, make_name};
+use gaon_abi::boot::{
+    BOOT_ALIGN, BOOT_MAGIC, BOOT_VERSION, BootImageHeader, MAX_SEGMENTS, Module, Segment, make_name,
+};
 use gaon_platform::ImageFormat;
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -54,19 +56,27 @@ fn pad_to(buf: &mut Vec<u8>, align: u64) {
 pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     let root = Executable::parse(input.root).map_err(PackError::Root)?;
     if root.loads.len() > MAX_SEGMENTS {
-        return Err(PackError::Root(format!("has {} loadable segments; at most {MAX_SEGMENTS}", root.loads.len())));
+        return Err(PackError::Root(format!(
+            "has {} loadable segments; at most {MAX_SEGMENTS}",
+            root.loads.len()
+        )));
     }
     let mut header = BootImageHeader::new_zeroed();
     header.magic = BOOT_MAGIC;
     header.version = BOOT_VERSION;
     header.root_entry = root.entry;
-    header.board = make_name(&input.system.board.board.name).ok_or_else(|| PackError::Layout("board name too long".into()))?;
-    header.system = make_name(&input.system.name).ok_or_else(|| PackError::Layout("system name too long".into()))?;
+    header.board = make_name(&input.system.board.board.name)
+        .ok_or_else(|| PackError::Layout("board name too long".into()))?;
+    header.system = make_name(&input.system.name)
+        .ok_or_else(|| PackError::Layout("system name too long".into()))?;
     let mut payload = vec![0u8; size_of::<BootImageHeader>()];
     pad_to(&mut payload, BOOT_ALIGN);
     for (i, l) in root.loads.iter().enumerate() {
         if l.vaddr % BOOT_ALIGN != 0 {
-            return Err(PackError::Root(format!("segment {i} at {:#x} is not page aligned (link with libl4/user.ld)", l.vaddr)));
+            return Err(PackError::Root(format!(
+                "segment {i} at {:#x} is not page aligned (link with libl4/user.ld)",
+                l.vaddr
+            )));
         }
         header.segments[i] = Segment {
             vaddr: l.vaddr,
@@ -82,7 +92,9 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     header.segment_count = root.loads.len() as u32;
     for (i, (desc, bytes)) in input.system.modules.iter().zip(input.modules).enumerate() {
         header.modules[i] = Module {
-            name: make_name(&desc.name).ok_or_else(|| PackError::Layout(format!("module name `{}` too long", desc.name)))?,
+            name: make_name(&desc.name).ok_or_else(|| {
+                PackError::Layout(format!("module name `{}` too long", desc.name))
+            })?,
             offset: payload.len() as u64,
             size: bytes.len() as u64,
         };
@@ -100,7 +112,9 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
 /// Pack a bootable file in the board's format.
 pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     if input.modules.len() != input.system.modules.len() {
-        return Err(PackError::Layout("module bytes do not match the description".into()));
+        return Err(PackError::Layout(
+            "module bytes do not match the description".into(),
+        ));
     }
     let kernel = Executable::parse(input.kernel).map_err(PackError::Kernel)?;
     let board = &input.system.board.board;
@@ -111,24 +125,40 @@ pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
             board.name, board.load_address, board.name
         )));
     }
-    let end = kernel.symbol("__kernel_end").ok_or_else(|| PackError::Kernel("has no `__kernel_end` symbol".into()))?;
+    let end = kernel
+        .symbol("__kernel_end")
+        .ok_or_else(|| PackError::Kernel("has no `__kernel_end` symbol".into()))?;
     if end % BOOT_ALIGN != 0 {
-        return Err(PackError::Kernel(format!("__kernel_end {end:#x} is not page aligned")));
+        return Err(PackError::Kernel(format!(
+            "__kernel_end {end:#x} is not page aligned"
+        )));
     }
     let blob = boot_image(input)?;
     let mem = input.system.board.memory;
     if end + blob.len() as u64 > mem.base + mem.size {
-        return Err(PackError::Layout(format!("kernel and boot image end beyond the board's {} MiB of memory", mem.size >> 20)));
+        return Err(PackError::Layout(format!(
+            "kernel and boot image end beyond the board's {} MiB of memory",
+            mem.size >> 20
+        )));
     }
     Ok(match board.image_format {
         ImageFormat::Elf => {
             let mut loads = kernel.loads.clone();
-            loads.push(Load { vaddr: end, paddr: end, memsz: blob.len() as u64, data: blob, flags: 4 });
+            loads.push(Load {
+                vaddr: end,
+                paddr: end,
+                memsz: blob.len() as u64,
+                data: blob,
+                flags: 4,
+            });
             write_elf(kernel.entry, &loads)
         }
         ImageFormat::Raw => {
             if kernel.entry != base {
-                return Err(PackError::Kernel(format!("entry {:#x} is not the load address {base:#x}", kernel.entry)));
+                return Err(PackError::Kernel(format!(
+                    "entry {:#x} is not the load address {base:#x}",
+                    kernel.entry
+                )));
             }
             let mut flat = vec![0u8; (end - base) as usize];
             for l in &kernel.loads {

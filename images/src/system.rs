@@ -75,17 +75,23 @@ struct RawModule {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= NAME_LEN && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+    !s.is_empty()
+        && s.len() <= NAME_LEN
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
 }
 
 fn valid_package(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 impl System {
     /// Read and check a description. `platforms_dir` is where boards live.
     pub fn load(file: &Path, platforms_dir: &Path) -> Result<Self, DescError> {
-        let text = fs::read_to_string(file).map_err(|e| DescError::new(file, "", format!("cannot read: {e}")))?;
+        let text = fs::read_to_string(file)
+            .map_err(|e| DescError::new(file, "", format!("cannot read: {e}")))?;
         Self::parse(file, &text, platforms_dir)
     }
 
@@ -96,7 +102,10 @@ impl System {
         if !valid_name(&raw.system.name) {
             return Err(err(
                 "system.name",
-                format!("`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`", raw.system.name),
+                format!(
+                    "`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`",
+                    raw.system.name
+                ),
             ));
         }
         let board = Board::load(platforms_dir, &raw.system.board).map_err(|e| {
@@ -106,22 +115,41 @@ impl System {
                 e
             }
         })?;
-        if let Some(folder) = file.parent().and_then(Path::file_name).and_then(|f| f.to_str())
+        if let Some(folder) = file
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|f| f.to_str())
             && folder != raw.system.board
-            && file.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|p| p == "images")
+            && file
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .is_some_and(|p| p == "images")
         {
             return Err(err(
                 "system.board",
-                format!("is `{}` but the description lives in images/{folder}/", raw.system.board),
+                format!(
+                    "is `{}` but the description lives in images/{folder}/",
+                    raw.system.board
+                ),
             ));
         }
-        for (field, p) in [("kernel.package", &raw.kernel.package), ("root.package", &raw.root.package)] {
+        for (field, p) in [
+            ("kernel.package", &raw.kernel.package),
+            ("root.package", &raw.root.package),
+        ] {
             if !valid_package(p) {
                 return Err(err(field, format!("`{p}` is not a Cargo package name")));
             }
         }
         if raw.module.len() > MAX_MODULES {
-            return Err(err("module", format!("{} modules given, at most {MAX_MODULES} fit in a boot image", raw.module.len())));
+            return Err(err(
+                "module",
+                format!(
+                    "{} modules given, at most {MAX_MODULES} fit in a boot image",
+                    raw.module.len()
+                ),
+            ));
         }
         let mut names = BTreeSet::new();
         let mut modules = Vec::new();
@@ -130,25 +158,47 @@ impl System {
             if !valid_name(&m.name) {
                 return Err(err(
                     &format!("{field}.name"),
-                    format!("`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`", m.name),
+                    format!(
+                        "`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`",
+                        m.name
+                    ),
                 ));
             }
             if !names.insert(m.name.clone()) {
-                return Err(err(&format!("{field}.name"), format!("module `{}` is listed twice", m.name)));
+                return Err(err(
+                    &format!("{field}.name"),
+                    format!("module `{}` is listed twice", m.name),
+                ));
             }
             let source = match (&m.package, &m.file) {
                 (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
-                (Some(p), None) => return Err(err(&format!("{field}.package"), format!("`{p}` is not a Cargo package name"))),
+                (Some(p), None) => {
+                    return Err(err(
+                        &format!("{field}.package"),
+                        format!("`{p}` is not a Cargo package name"),
+                    ));
+                }
                 (None, Some(f)) => {
                     let path = file.parent().unwrap_or(Path::new(".")).join(f);
                     if !path.is_file() {
-                        return Err(err(&format!("{field}.file"), format!("`{}` does not exist", path.display())));
+                        return Err(err(
+                            &format!("{field}.file"),
+                            format!("`{}` does not exist", path.display()),
+                        ));
                     }
                     ModuleSource::File(path)
                 }
-                _ => return Err(err(&field, "give exactly one of `package` or `file`".into())),
+                _ => {
+                    return Err(err(
+                        &field,
+                        "give exactly one of `package` or `file`".into(),
+                    ));
+                }
             };
-            modules.push(ModuleDesc { name: m.name.clone(), source });
+            modules.push(ModuleDesc {
+                name: m.name.clone(),
+                source,
+            });
         }
         Ok(Self {
             file: file.to_path_buf(),

@@ -25,12 +25,30 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     let id = cpu::CpuId::read();
     let ram = board::RAM;
     kprintln!();
-    kprintln!("Gaon {} on {} [board {}]", env!("CARGO_PKG_VERSION"), board::DESCRIPTION, board::NAME);
-    kprintln!("  cpu:        {} r{}p{} (MIDR {:#010x}), CPU {} of {}", id.name(), id.variant(), id.revision(), id.midr, cpu::current_index(), board::CPUS);
+    kprintln!(
+        "Gaon {} on {} [board {}]",
+        env!("CARGO_PKG_VERSION"),
+        board::DESCRIPTION,
+        board::NAME
+    );
+    kprintln!(
+        "  cpu:        {} r{}p{} (MIDR {:#010x}), CPU {} of {}",
+        id.name(),
+        id.variant(),
+        id.revision(),
+        id.midr,
+        cpu::current_index(),
+        board::CPUS
+    );
     kprintln!("  el:         EL2 (entered at EL{entry_el})");
     kprintln!("  memory:     {} MiB at {:#x}", ram.size >> 20, ram.base);
     kprintln!("  irq:        {irq_name}");
-    kprintln!("  timer:      {} kHz counter, {} Hz tick (irq {})", timer::frequency() / 1000, board::TICK_HZ, board::TIMER_IRQ);
+    kprintln!(
+        "  timer:      {} kHz counter, {} Hz tick (irq {})",
+        timer::frequency() / 1000,
+        board::TICK_HZ,
+        board::TIMER_IRQ
+    );
     kprintln!("  kernel:     {} page tables", mmu::kernel_tables_used());
 
     let layout = mmu::kernel_layout();
@@ -40,27 +58,43 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     let bytes = unsafe { core::slice::from_raw_parts(layout.end as *const u8, available) };
     let image = match BootImageHeader::parse(bytes) {
         Ok(h) => h,
-        Err(e) => panic!("no valid boot image at {:#x}: {e:?} (build images with scripts/run or `cargo xtask image`)", layout.end),
+        Err(e) => panic!(
+            "no valid boot image at {:#x}: {e:?} (build images with scripts/run or `cargo xtask image`)",
+            layout.end
+        ),
     };
     let image_board = core::str::from_utf8(name_bytes(&image.board)).unwrap_or("?");
-    if image_board != board::NAME {
-        panic!("boot image was built for board `{image_board}`, this kernel for `{}`", board::NAME);
-    }
+    assert!(
+        image_board == board::NAME,
+        "boot image was built for board `{image_board}`, this kernel for `{}`",
+        board::NAME
+    );
     let system = core::str::from_utf8(name_bytes(&image.system)).unwrap_or("?");
-    kprintln!("  boot image: system `{system}`, {} segments, {} modules, {} KiB", image.segments().len(), image.modules().len(), image.total_size / 1024);
+    kprintln!(
+        "  boot image: system `{system}`, {} segments, {} modules, {} KiB",
+        image.segments().len(),
+        image.modules().len(),
+        image.total_size / 1024
+    );
     for m in image.modules() {
-        kprintln!("    module {} ({} bytes)", core::str::from_utf8(name_bytes(&m.name)).unwrap_or("?"), m.size);
+        kprintln!(
+            "    module {} ({} bytes)",
+            core::str::from_utf8(name_bytes(&m.name)).unwrap_or("?"),
+            m.size
+        );
     }
 
-    let mut frames = root::BootFrames::new(layout.end + image.total_size as usize, ram.base + ram.size);
+    let mut frames =
+        root::BootFrames::new(layout.end + image.total_size as usize, ram.base + ram.size);
     let (space, regs) = match root::create(image, layout.end, &mut frames) {
         Ok(r) => r,
         Err(e) => panic!("cannot create the root server: {e:?}"),
     };
-    kprintln!("  free:       {} KiB after loading the root server", frames.remaining() / 1024);
-    space.activate();
-    // The root server's address space lives for the life of the system.
-    core::mem::forget(space);
+    kprintln!(
+        "  free:       {} KiB after loading the root server",
+        frames.remaining() / 1024
+    );
+    space.activate(); // `space` stays alive: kernel_main never returns
 
     irq::start_tick();
     kprintln!("kernel: starting root server at {:#x}", regs.elr);
@@ -86,7 +120,12 @@ pub fn idle() -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     arch::disable_irqs();
     match info.location() {
-        Some(l) => console::print_emergency(format_args!("\n*** kernel panic at {}:{}: {}\n", l.file(), l.line(), info.message())),
+        Some(l) => console::print_emergency(format_args!(
+            "\n*** kernel panic at {}:{}: {}\n",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
         None => console::print_emergency(format_args!("\n*** kernel panic: {}\n", info.message())),
     }
     exit::exit(2)

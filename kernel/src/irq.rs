@@ -35,7 +35,9 @@ static TICK_INTERVAL: spin::Once<u64> = spin::Once::new();
 /// Bring up the interrupt controller and route the kernel timer to CPU 0.
 pub fn init() -> Result<&'static str, GicInitError> {
     let mut ctrl = match board::IRQ_CONTROLLER {
-        IrqController::Gic { v2, v3 } => Controller::Gic(Gic::init(v2, v3, cpu::gic_sysreg_version())?),
+        IrqController::Gic { v2, v3 } => {
+            Controller::Gic(Gic::init(v2, v3, cpu::gic_sysreg_version())?)
+        }
         IrqController::Bcm2836 { local } => Controller::Bcm2836(Bcm2836::new(local)),
     };
     match &mut ctrl {
@@ -94,7 +96,11 @@ fn dispatch(id: u32) {
 fn tick() {
     let n = cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed) + 1;
     if n == 1 {
-        kprintln!("timer: first tick on CPU {} (irq {})", cpu::current_index(), board::TIMER_IRQ);
+        kprintln!(
+            "timer: first tick on CPU {} (irq {})",
+            cpu::current_index(),
+            board::TIMER_IRQ
+        );
     }
     if let Some(&interval) = TICK_INTERVAL.get() {
         timer::arm(interval);

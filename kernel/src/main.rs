@@ -25,6 +25,8 @@ mod syscall;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("gaon-kernel runs on aarch64-unknown-none-softfloat only; use scripts/run to boot it in QEMU");
+    eprintln!(
+        "gaon-kernel runs on aarch64-unknown-none-softfloat only; use scripts/run to boot it in QEMU"
+    );
     std::process::exit(2);
 }

@@ -20,7 +20,10 @@ pub struct BootFrames {
 impl BootFrames {
     /// Frames in `[start, end)`.
     pub fn new(start: usize, end: usize) -> Self {
-        Self { next: start.next_multiple_of(PAGE), end }
+        Self {
+            next: start.next_multiple_of(PAGE),
+            end,
+        }
     }
 
     /// `pages` zeroed, contiguous frames.
@@ -55,7 +58,7 @@ pub enum RootError {
     /// Not enough RAM.
     OutOfMemory,
     /// A mapping failed.
-    Map(MapError),
+    Map(#[allow(dead_code, reason = "read through Debug in the boot panic")] MapError),
 }
 
 impl From<MapError> for RootError {
@@ -66,7 +69,11 @@ impl From<MapError> for RootError {
 
 /// Load the root server's segments and stack into a new address space and return the
 /// address space and the register state it starts with.
-pub fn create(image: &BootImageHeader, image_base: usize, frames: &mut BootFrames) -> Result<(AddressSpace, TrapFrame), RootError> {
+pub fn create(
+    image: &BootImageHeader,
+    image_base: usize,
+    frames: &mut BootFrames,
+) -> Result<(AddressSpace, TrapFrame), RootError> {
     let mut space = AddressSpace::new(frames, 1).ok_or(RootError::OutOfMemory)?;
     for seg in image.segments() {
         let flags = SegmentFlags::from_bits_truncate(seg.flags);
@@ -75,19 +82,46 @@ pub fn create(image: &BootImageHeader, image_base: usize, frames: &mut BootFrame
         let src = image_base + seg.offset as usize;
         // SAFETY: the header was validated against the image bounds, so the source is
         // inside the boot image; the destination is a fresh frame run of `size >= filesz`.
-        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, pa as *mut u8, seg.filesz as usize) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(src as *const u8, pa as *mut u8, seg.filesz as usize)
+        };
         if flags.contains(SegmentFlags::X) {
             stage2::sync_icache(pa, size);
         }
-        let rights = Rights { write: flags.contains(SegmentFlags::W), execute: flags.contains(SegmentFlags::X) };
-        space.map(frames, seg.vaddr as usize, pa, size, rights, MemType::Normal)?;
+        let rights = Rights {
+            write: flags.contains(SegmentFlags::W),
+            execute: flags.contains(SegmentFlags::X),
+        };
+        space.map(
+            frames,
+            seg.vaddr as usize,
+            pa,
+            size,
+            rights,
+            MemType::Normal,
+        )?;
     }
     let stack_pages = ROOT_STACK_SIZE as usize / PAGE;
     let stack = frames.alloc(stack_pages).ok_or(RootError::OutOfMemory)?;
     let stack_base = ROOT_STACK_TOP as usize - ROOT_STACK_SIZE as usize;
-    space.map(frames, stack_base, stack, ROOT_STACK_SIZE as usize, Rights { write: true, execute: false }, MemType::Normal)?;
+    space.map(
+        frames,
+        stack_base,
+        stack,
+        ROOT_STACK_SIZE as usize,
+        Rights {
+            write: true,
+            execute: false,
+        },
+        MemType::Normal,
+    )?;
 
-    let mut regs = TrapFrame { elr: image.root_entry, sp_el0: ROOT_STACK_TOP, spsr: 0, ..TrapFrame::default() };
+    let mut regs = TrapFrame {
+        elr: image.root_entry,
+        sp_el0: ROOT_STACK_TOP,
+        spsr: 0,
+        ..TrapFrame::default()
+    };
     regs.x[0] = u64::from(image.module_count);
     Ok((space, regs))
 }

@@ -31,8 +31,14 @@ fn dispatch(frame: &mut TrapFrame) -> Result<(), Error> {
             console::put_byte(byte);
         }
         Syscall::DebugHalt => {
-            let status = u32::try_from(frame.x[0]).ok().filter(|&s| s <= 255).ok_or(Error::InvalidArgument)?;
-            kprintln!("kernel: halt requested with status {status} after {} ticks", cpu::total_ticks());
+            let status = u32::try_from(frame.x[0])
+                .ok()
+                .filter(|&s| s <= 255)
+                .ok_or(Error::InvalidArgument)?;
+            kprintln!(
+                "kernel: halt requested with status {status} after {} ticks",
+                cpu::total_ticks()
+            );
             exit::exit(status);
         }
         Syscall::DebugTicks => frame.x[1] = cpu::total_ticks(),
@@ -44,6 +50,9 @@ fn dispatch(frame: &mut TrapFrame) -> Result<(), Error> {
 /// A user thread faulted. Until fault endpoints exist (kernel core), the thread is
 /// suspended and reported; the kernel keeps running and idles.
 fn user_fault(frame: &TrapFrame) -> ! {
-    crate::arch::exception::report(frame, "user thread fault; thread suspended (no fault handler)");
+    crate::arch::exception::report(
+        frame,
+        "user thread fault; thread suspended (no fault handler)",
+    );
     crate::boot::idle()
 }

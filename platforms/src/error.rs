@@ -19,7 +19,12 @@ pub struct DescError {
 impl DescError {
     /// An error about `field` in `file`.
     pub fn new(file: &Path, field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { file: file.to_path_buf(), position: None, field: field.into(), problem: problem.into() }
+        Self {
+            file: file.to_path_buf(),
+            position: None,
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 
     /// Turn a TOML parse error into a `DescError` with its line and column.
@@ -27,7 +32,12 @@ impl DescError {
         let position = err.span().map(|span| line_col(text, span.start));
         let problem = err.message().trim().to_string();
         let field = field_from_message(&problem);
-        Self { file: file.to_path_buf(), position, field, problem }
+        Self {
+            file: file.to_path_buf(),
+            position,
+            field,
+            problem,
+        }
     }
 }
 
@@ -35,13 +45,19 @@ impl DescError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, col)
 }
 
 /// serde names a missing field as "missing field `x`"; pull the name out when it is there.
 fn field_from_message(msg: &str) -> String {
-    msg.split('`').nth(1).map(str::to_string).unwrap_or_default()
+    msg.split('`')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_default()
 }
 
 impl fmt::Display for DescError {
@@ -73,6 +89,9 @@ mod tests {
     #[test]
     fn display_names_file_field_problem() {
         let e = DescError::new(Path::new("x.toml"), "memory.size", "must not be zero");
-        assert_eq!(e.to_string(), "x.toml: field `memory.size`: must not be zero");
+        assert_eq!(
+            e.to_string(),
+            "x.toml: field `memory.size`: must not be zero"
+        );
     }
 }

@@ -119,7 +119,10 @@ pub struct NamedRegion {
 
 impl NamedRegion {
     fn region(&self) -> Region {
-        Region { base: self.base, size: self.size }
+        Region {
+            base: self.base,
+            size: self.size,
+        }
     }
 }
 
@@ -254,7 +257,8 @@ impl Board {
 
     /// Parse and validate board file text. `folder` is the folder name it must match.
     pub fn parse(file: &Path, text: &str, folder: Option<&str>) -> Result<Self, DescError> {
-        let board: Board = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        let board: Board =
+            toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
         board.validate(file, folder)?;
         Ok(board)
     }
@@ -267,31 +271,62 @@ impl Board {
         if let Some(folder) = folder
             && b.name != folder
         {
-            return err("board.name", format!("is `{}` but the folder is `{folder}`", b.name));
+            return err(
+                "board.name",
+                format!("is `{}` but the folder is `{folder}`", b.name),
+            );
         }
-        if b.name.is_empty() || !b.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
-            return err("board.name", "must be non-empty letters, digits and `-`".into());
+        if b.name.is_empty()
+            || !b
+                .name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        {
+            return err(
+                "board.name",
+                "must be non-empty letters, digits and `-`".into(),
+            );
         }
         if b.cpus == 0 || b.cpus > MAX_CPUS {
-            return err("board.cpus", format!("is {} but must be 1..={MAX_CPUS}", b.cpus));
+            return err(
+                "board.cpus",
+                format!("is {} but must be 1..={MAX_CPUS}", b.cpus),
+            );
         }
         let mem = self.memory;
         if mem.size == 0 {
             return err("memory.size", "must not be zero".into());
         }
-        if mem.base % BLOCK != 0 || mem.size % BLOCK != 0 {
-            return err("memory", format!("base {:#x} and size {:#x} must be multiples of 2 MiB", mem.base, mem.size));
+        if !mem.base.is_multiple_of(BLOCK) || !mem.size.is_multiple_of(BLOCK) {
+            return err(
+                "memory",
+                format!(
+                    "base {:#x} and size {:#x} must be multiples of 2 MiB",
+                    mem.base, mem.size
+                ),
+            );
         }
         if mem.end().is_none_or(|e| e > PA_LIMIT) {
-            return err("memory", format!("must end below {PA_LIMIT:#x} (the kernel's 39-bit map)"));
+            return err(
+                "memory",
+                format!("must end below {PA_LIMIT:#x} (the kernel's 39-bit map)"),
+            );
         }
-        if b.load_address % PAGE != 0 {
-            return err("board.load_address", format!("{:#x} is not 4 KiB aligned", b.load_address));
+        if !b.load_address.is_multiple_of(PAGE) {
+            return err(
+                "board.load_address",
+                format!("{:#x} is not 4 KiB aligned", b.load_address),
+            );
         }
         if !mem.contains(b.load_address, BLOCK) {
             return err(
                 "board.load_address",
-                format!("{:#x} leaves no room for the kernel inside memory {:#x}..{:#x}", b.load_address, mem.base, mem.base + mem.size),
+                format!(
+                    "{:#x} leaves no room for the kernel inside memory {:#x}..{:#x}",
+                    b.load_address,
+                    mem.base,
+                    mem.base + mem.size
+                ),
             );
         }
         let mut names = BTreeSet::new();
@@ -300,8 +335,11 @@ impl Board {
             if !names.insert(m.name.as_str()) {
                 return err(&field, format!("name `{}` is used twice", m.name));
             }
-            if m.size == 0 || m.base % PAGE != 0 || m.size % PAGE != 0 {
-                return err(&field, format!("`{}` must be non-empty and 4 KiB aligned", m.name));
+            if m.size == 0 || !m.base.is_multiple_of(PAGE) || !m.size.is_multiple_of(PAGE) {
+                return err(
+                    &field,
+                    format!("`{}` must be non-empty and 4 KiB aligned", m.name),
+                );
             }
             if m.region().end().is_none_or(|e| e > PA_LIMIT) {
                 return err(&field, format!("`{}` must end below {PA_LIMIT:#x}", m.name));
@@ -309,70 +347,124 @@ impl Board {
             if m.region().overlaps(&mem) {
                 return err(&field, format!("`{}` overlaps memory", m.name));
             }
-            if let Some(other) = self.mmio[..i].iter().find(|o| o.region().overlaps(&m.region())) {
+            if let Some(other) = self.mmio[..i]
+                .iter()
+                .find(|o| o.region().overlaps(&m.region()))
+            {
                 return err(&field, format!("`{}` overlaps `{}`", m.name, other.name));
             }
         }
         let in_mmio = |addr: u64| self.mmio.iter().any(|m| m.region().contains(addr, PAGE));
         if !in_mmio(self.uart.base) {
-            return err("uart.base", format!("{:#x} is not inside any [[mmio]] region", self.uart.base));
+            return err(
+                "uart.base",
+                format!("{:#x} is not inside any [[mmio]] region", self.uart.base),
+            );
         }
         let ic = &self.interrupt_controller;
         match ic.kind {
             IrqKind::Gic => {
                 if ic.gicv2.is_none() && ic.gicv3.is_none() {
-                    return err("interrupt_controller", "kind \"gic\" needs a gicv2 or gicv3 table".into());
+                    return err(
+                        "interrupt_controller",
+                        "kind \"gic\" needs a gicv2 or gicv3 table".into(),
+                    );
                 }
                 if ic.bcm2836_local.is_some() {
-                    return err("interrupt_controller.bcm2836_local", "only applies to kind \"bcm2836\"".into());
+                    return err(
+                        "interrupt_controller.bcm2836_local",
+                        "only applies to kind \"bcm2836\"".into(),
+                    );
                 }
                 if let Some(v2) = ic.gicv2 {
-                    for (f, a) in [("distributor", v2.distributor), ("cpu_interface", v2.cpu_interface)] {
+                    for (f, a) in [
+                        ("distributor", v2.distributor),
+                        ("cpu_interface", v2.cpu_interface),
+                    ] {
                         if !in_mmio(a) {
-                            return err(&format!("interrupt_controller.gicv2.{f}"), format!("{a:#x} is not inside any [[mmio]] region"));
+                            return err(
+                                &format!("interrupt_controller.gicv2.{f}"),
+                                format!("{a:#x} is not inside any [[mmio]] region"),
+                            );
                         }
                     }
                 }
                 if let Some(v3) = ic.gicv3 {
-                    for (f, a) in [("distributor", v3.distributor), ("redistributor", v3.redistributor)] {
+                    for (f, a) in [
+                        ("distributor", v3.distributor),
+                        ("redistributor", v3.redistributor),
+                    ] {
                         if !in_mmio(a) {
-                            return err(&format!("interrupt_controller.gicv3.{f}"), format!("{a:#x} is not inside any [[mmio]] region"));
+                            return err(
+                                &format!("interrupt_controller.gicv3.{f}"),
+                                format!("{a:#x} is not inside any [[mmio]] region"),
+                            );
                         }
                     }
                 }
                 if !(16..32).contains(&self.timer.hyp_irq) {
-                    return err("timer.hyp_irq", format!("{} is not a GIC PPI (16..32)", self.timer.hyp_irq));
+                    return err(
+                        "timer.hyp_irq",
+                        format!("{} is not a GIC PPI (16..32)", self.timer.hyp_irq),
+                    );
                 }
             }
             IrqKind::Bcm2836 => {
                 let Some(local) = ic.bcm2836_local else {
-                    return err("interrupt_controller.bcm2836_local", "kind \"bcm2836\" needs the local peripherals base".into());
+                    return err(
+                        "interrupt_controller.bcm2836_local",
+                        "kind \"bcm2836\" needs the local peripherals base".into(),
+                    );
                 };
                 if ic.gicv2.is_some() || ic.gicv3.is_some() {
                     return err("interrupt_controller", "kind \"bcm2836\" has no GIC".into());
                 }
                 if !in_mmio(local) {
-                    return err("interrupt_controller.bcm2836_local", format!("{local:#x} is not inside any [[mmio]] region"));
+                    return err(
+                        "interrupt_controller.bcm2836_local",
+                        format!("{local:#x} is not inside any [[mmio]] region"),
+                    );
                 }
                 if self.timer.hyp_irq > 11 {
-                    return err("timer.hyp_irq", format!("{} is not a BCM2836 local source (0..12)", self.timer.hyp_irq));
+                    return err(
+                        "timer.hyp_irq",
+                        format!(
+                            "{} is not a BCM2836 local source (0..12)",
+                            self.timer.hyp_irq
+                        ),
+                    );
                 }
             }
         }
         if !(1..=1000).contains(&self.timer.tick_hz) {
-            return err("timer.tick_hz", format!("{} must be 1..=1000", self.timer.tick_hz));
+            return err(
+                "timer.tick_hz",
+                format!("{} must be 1..=1000", self.timer.tick_hz),
+            );
         }
         let mut qnames = BTreeSet::new();
         for (i, q) in self.qemu.iter().enumerate() {
             let field = format!("qemu[{i}]");
             if !qnames.insert(q.name.as_str()) {
-                return err(&field, format!("configuration name `{}` is used twice", q.name));
+                return err(
+                    &field,
+                    format!("configuration name `{}` is used twice", q.name),
+                );
             }
             if q.smp == 0 || q.smp > b.cpus {
-                return err(&format!("{field}.smp"), format!("{} must be 1..={}", q.smp, b.cpus));
+                return err(
+                    &format!("{field}.smp"),
+                    format!("{} must be 1..={}", q.smp, b.cpus),
+                );
             }
             if !(1..=3).contains(&q.entry_el) {
-                return err(&format!("{field}.entry_el"), format!("{} is not an exception level the kernel can enter at", q.entry_el));
+                return err(
+                    &format!("{field}.entry_el"),
+                    format!(
+                        "{} is not an exception level the kernel can enter at",
+                        q.entry_el
+                    ),
+                );
             }
         }
         Ok(())

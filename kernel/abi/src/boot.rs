@@ -7,6 +7,8 @@
 
 use bitflags::bitflags;
 use static_assertions::const_assert_eq;
+#[cfg(test)]
+use zerocopy::FromZeros;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `GAONBOOT`, the first eight bytes of a boot image header.
@@ -76,7 +78,11 @@ pub struct Module {
 
 impl Default for Module {
     fn default() -> Self {
-        Self { name: [0; NAME_LEN], offset: 0, size: 0 }
+        Self {
+            name: [0; NAME_LEN],
+            offset: 0,
+            size: 0,
+        }
     }
 }
 
@@ -172,7 +178,10 @@ impl BootImageHeader {
         if self.total_size > available || self.total_size < core::mem::size_of::<Self>() as u64 {
             return Err(BootImageError::OutOfBounds);
         }
-        let in_bounds = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= self.total_size);
+        let in_bounds = |off: u64, len: u64| {
+            off.checked_add(len)
+                .is_some_and(|end| end <= self.total_size)
+        };
         let segs = &self.segments[..self.segment_count as usize];
         for (i, s) in segs.iter().enumerate() {
             let end = s.vaddr.checked_add(s.memsz);
@@ -254,33 +263,60 @@ mod tests {
     fn rejects_each_kind_of_corruption() {
         let mut h = header();
         h.magic[0] = b'X';
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::BadMagic);
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::BadMagic
+        );
         let mut h = header();
         h.version = 7;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::BadVersion(7));
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::BadVersion(7)
+        );
         let mut h = header();
         h.segment_count = 99;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::TooMany);
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::TooMany
+        );
         let mut h = header();
         h.total_size = 1 << 40;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::OutOfBounds);
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::OutOfBounds
+        );
         let mut h = header();
         h.segments[0].vaddr = 0x40_0010;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::BadSegment(0));
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::BadSegment(0)
+        );
         let mut h = header();
-        h.segments[0].vaddr = u64::MAX & !0xfff;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::BadSegment(0));
+        h.segments[0].vaddr = !0xfff;
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::BadSegment(0)
+        );
         let mut h = header();
         h.segment_count = 2;
         h.segments[1] = h.segments[0];
         h.segments[1].vaddr += 0x1000;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::BadSegment(1));
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::BadSegment(1)
+        );
         let mut h = header();
         h.module_count = 1;
         h.modules[0].offset = 2 * BOOT_ALIGN;
         h.modules[0].size = BOOT_ALIGN + 1;
-        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::OutOfBounds);
-        assert_eq!(BootImageHeader::parse(&[0u8; 16]).unwrap_err(), BootImageError::Truncated);
+        assert_eq!(
+            BootImageHeader::parse(&image(&h)).unwrap_err(),
+            BootImageError::OutOfBounds
+        );
+        assert_eq!(
+            BootImageHeader::parse(&[0u8; 16]).unwrap_err(),
+            BootImageError::Truncated
+        );
     }
 
     #[test]

@@ -61,7 +61,12 @@ mod tests {
 
     #[test]
     fn syscall_numbers_round_trip() {
-        for s in [Syscall::DebugPutChar, Syscall::DebugHalt, Syscall::DebugTicks, Syscall::Yield] {
+        for s in [
+            Syscall::DebugPutChar,
+            Syscall::DebugHalt,
+            Syscall::DebugTicks,
+            Syscall::Yield,
+        ] {
             assert_eq!(Syscall::from_raw(s as u64), Some(s));
         }
         assert_eq!(Syscall::from_raw(0), None);
@@ -71,7 +76,10 @@ mod tests {
     #[test]
     fn error_codes_round_trip() {
         assert_eq!(Error::from_raw(0), None);
-        assert_eq!(Error::from_raw(Error::InvalidArgument as u64), Some(Error::InvalidArgument));
+        assert_eq!(
+            Error::from_raw(Error::InvalidArgument as u64),
+            Some(Error::InvalidArgument)
+        );
         assert_eq!(Error::from_raw(99), None);
     }
 }

@@ -25,14 +25,18 @@ pub enum Gic {
 #[derive(Clone, Copy, Debug)]
 pub enum GicInitError {
     /// The CPU has a GICv3 interface but the board lists no GICv3 frames, or vice versa.
-    NoFrames(&'static str),
+    NoFrames(#[allow(dead_code, reason = "read through Debug in the boot panic")] &'static str),
     /// The redistributor region did not look like one.
     Redistributor,
 }
 
 impl Gic {
     /// Bring up the distributor and CPU 0's interface for the GIC this CPU has.
-    pub fn init(v2: Option<GicV2Frames>, v3: Option<GicV3Frames>, sysreg_version: u64) -> Result<Self, GicInitError> {
+    pub fn init(
+        v2: Option<GicV2Frames>,
+        v3: Option<GicV3Frames>,
+        sysreg_version: u64,
+    ) -> Result<Self, GicInitError> {
         if sysreg_version != 0 {
             let f = v3.ok_or(GicInitError::NoFrames("GICv3"))?;
             GicCpuInterface::enable_system_register_el2(true);
@@ -40,8 +44,11 @@ impl Gic {
             // SAFETY: the frames come from the board description, are mapped as device
             // memory in the kernel map, and this is the only driver instance.
             let mut gic = unsafe {
-                let gicd = UniqueMmioPointer::new(NonNull::new(f.distributor as *mut _).ok_or(GicInitError::Redistributor)?);
-                let gicr = NonNull::new(f.redistributor as *mut _).ok_or(GicInitError::Redistributor)?;
+                let gicd = UniqueMmioPointer::new(
+                    NonNull::new(f.distributor as *mut _).ok_or(GicInitError::Redistributor)?,
+                );
+                let gicr =
+                    NonNull::new(f.redistributor as *mut _).ok_or(GicInitError::Redistributor)?;
                 // Only CPU 0's redistributor is touched: how many a machine populates is not
                 // in the board file, and each CPU brings up its own when SMP starts it.
                 GicV3::new(gicd, gicr, 1).map_err(|_| GicInitError::Redistributor)?
@@ -69,14 +76,18 @@ impl Gic {
 
     /// Enable a private (PPI) interrupt on CPU 0 at kernel priority.
     pub fn enable_ppi(&mut self, intid: u32) -> bool {
-        let Ok(id) = IntId::try_from(intid) else { return false };
+        let Ok(id) = IntId::try_from(intid) else {
+            return false;
+        };
         match self {
             Self::V2(g) => {
                 g.set_interrupt_priority(id, KERNEL_PRIORITY);
                 g.enable_interrupt(id, true).is_ok()
             }
             Self::V3(g) => {
-                g.set_interrupt_priority(id, Some(0), KERNEL_PRIORITY).is_ok() && g.enable_interrupt(id, Some(0), true).is_ok()
+                g.set_interrupt_priority(id, Some(0), KERNEL_PRIORITY)
+                    .is_ok()
+                    && g.enable_interrupt(id, Some(0), true).is_ok()
             }
         }
     }
@@ -94,7 +105,9 @@ impl Gic {
 
     /// Signal the end of an interrupt `acknowledge` returned.
     pub fn end(&mut self, intid: u32) {
-        let Ok(id) = IntId::try_from(intid) else { return };
+        let Ok(id) = IntId::try_from(intid) else {
+            return;
+        };
         match self {
             Self::V2(g) => g.end_interrupt(id, InterruptGroup::Group0),
             Self::V3(_) => GicCpuInterface::end_interrupt(id, InterruptGroup::Group1),

@@ -19,19 +19,37 @@ fn cargo() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
 }
 
 /// Build a `no_std` binary package for `target`; returns the ELF's path.
 fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<PathBuf, String> {
     let mut cmd = cargo();
-    cmd.current_dir(root_dir()).args(["build", "--release", "--quiet", "-p", package, "--target", target]);
+    cmd.current_dir(root_dir()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        package,
+        "--target",
+        target,
+    ]);
     if let Some(b) = board {
         cmd.env("GAON_BOARD", b);
     }
     run(&mut cmd)?;
-    Ok(root_dir().join("target").join(target).join("release").join(package))
+    Ok(root_dir()
+        .join("target")
+        .join(target)
+        .join("release")
+        .join(package))
 }
 
 /// The system description of a board.
@@ -53,7 +71,10 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
     let file = system_file(board);
     if !file.is_file() {
         let known = list_boards(&platforms_dir()).join(", ");
-        return Err(format!("no system description {} (boards: {known})", file.display()));
+        return Err(format!(
+            "no system description {} (boards: {known})",
+            file.display()
+        ));
     }
     let system = System::load(&file, &platforms_dir()).map_err(|e| e.to_string())?;
     eprintln!("building {} for board `{board}`", system.name);
@@ -65,11 +86,18 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
             ModuleSource::Package(p) => build_package(p, USER_TARGET, None)?,
             ModuleSource::File(f) => f.clone(),
         };
-        modules.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
+        modules.push(
+            fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?,
+        );
     }
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);
-    let input = PackInput { system: &system, kernel: &kernel_bytes, root: &root_bytes, modules: &modules };
+    let input = PackInput {
+        system: &system,
+        kernel: &kernel_bytes,
+        root: &root_bytes,
+        modules: &modules,
+    };
     let image = gaon_image::pack(&input).map_err(|e| format!("{}: {e}", file.display()))?;
     let out_dir = root_dir().join("build").join(board);
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
@@ -85,8 +113,14 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
 /// `cargo xtask check FILE`.
 pub fn check(file: &str) -> Result<(), String> {
     let system = System::load(Path::new(file), &platforms_dir()).map_err(|e| e.to_string())?;
-    println!("{file}: ok: system `{}` for board `{}`", system.name, system.board.board.name);
-    println!("  kernel {}, root server {}", system.kernel_package, system.root_package);
+    println!(
+        "{file}: ok: system `{}` for board `{}`",
+        system.name, system.board.board.name
+    );
+    println!(
+        "  kernel {}, root server {}",
+        system.kernel_package, system.root_package
+    );
     for m in &system.modules {
         println!("  module {}: {:?}", m.name, m.source);
     }

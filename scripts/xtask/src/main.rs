@@ -21,7 +21,10 @@ usage: cargo xtask <command>
 
 /// The workspace root (two levels above this crate).
 pub fn root_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root exists")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root exists")
 }
 
 fn main() -> ExitCode {

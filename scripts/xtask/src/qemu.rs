@@ -29,11 +29,17 @@ pub fn resolve(name: &str) -> Result<Target, String> {
             return Ok(Target { board, config: q });
         }
         if b == name {
-            let q = board.qemu.first().cloned().ok_or_else(|| format!("board `{b}` has no [[qemu]] configuration"))?;
+            let q = board
+                .qemu
+                .first()
+                .cloned()
+                .ok_or_else(|| format!("board `{b}` has no [[qemu]] configuration"))?;
             return Ok(Target { board, config: q });
         }
     }
-    Err(format!("`{name}` is neither a board nor a QEMU configuration (see `cargo xtask list`)"))
+    Err(format!(
+        "`{name}` is neither a board nor a QEMU configuration (see `cargo xtask list`)"
+    ))
 }
 
 /// The QEMU command line for `target` booting `image`.
@@ -53,9 +59,16 @@ pub fn command(target: &Target, image: &Path) -> Command {
 }
 
 fn qemu_present() -> Result<(), String> {
-    match Command::new("qemu-system-aarch64").arg("--version").stdout(Stdio::null()).status() {
+    match Command::new("qemu-system-aarch64")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+    {
         Ok(s) if s.success() => Ok(()),
-        _ => Err("qemu-system-aarch64 not found: run scripts/run or `apt-get install qemu-system-arm`".into()),
+        _ => Err(
+            "qemu-system-aarch64 not found: run scripts/run or `apt-get install qemu-system-arm`"
+                .into(),
+        ),
     }
 }
 
@@ -66,7 +79,10 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--timeout" {
-            timeout = it.next().and_then(|s| s.parse().ok()).ok_or("--timeout needs a number of seconds")?;
+            timeout = it
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or("--timeout needs a number of seconds")?;
         } else {
             name.clone_from(a);
         }
@@ -74,14 +90,22 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     qemu_present()?;
     let target = resolve(&name)?;
     let image = build_board(&target.board.board.name)?;
-    eprintln!("booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.", image.display(), target.config.name);
+    eprintln!(
+        "booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.",
+        image.display(),
+        target.config.name
+    );
     let mut cmd = command(&target, &image);
     cmd.arg("-nographic");
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return if status.success() { Ok(()) } else { Err(format!("QEMU exited with {status}")) };
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("QEMU exited with {status}"))
+            };
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -106,12 +130,23 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
     qemu_present()?;
     let mut cmd = command(target, image);
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let (tx, rx) = mpsc::channel();
-    for mut pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)]
-        .into_iter()
-        .flatten()
+    for mut pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
     {
         let tx = tx.clone();
         thread::spawn(move || {

@@ -9,7 +9,7 @@ use crate::qemu::{Target, run_captured};
 use crate::root_dir;
 
 /// Per-run limit; a boot takes a few seconds under TCG.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const BOOT_TIMEOUT: Duration = Duration::from_mins(1);
 
 fn host_tests() -> Result<(), String> {
     eprintln!("== host tests: cargo test --workspace");
@@ -18,7 +18,11 @@ fn host_tests() -> Result<(), String> {
         .args(["test", "--workspace", "--quiet"])
         .status()
         .map_err(|e| e.to_string())?;
-    if status.success() { Ok(()) } else { Err("host tests failed".into()) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err("host tests failed".into())
+    }
 }
 
 /// Find `"<N> passed, <M> failed"` in the output of an in-image test suite.
@@ -45,8 +49,18 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     };
     expect("banner", format!("[board {}]", b.board.name));
     expect("banner cpu", format!("cpu:        {}", q.expect_cpu));
-    expect("banner EL", format!("el:         EL2 (entered at EL{})", q.entry_el));
-    expect("banner memory", format!("memory:     {} MiB at {:#x}", b.memory.size >> 20, b.memory.base));
+    expect(
+        "banner EL",
+        format!("el:         EL2 (entered at EL{})", q.entry_el),
+    );
+    expect(
+        "banner memory",
+        format!(
+            "memory:     {} MiB at {:#x}",
+            b.memory.size >> 20,
+            b.memory.base
+        ),
+    );
     expect("banner irq", format!("irq:        {}", q.expect_irq));
     expect("timer tick", "timer: first tick".to_string());
     expect("root server", "root: hello from EL0".to_string());
@@ -66,7 +80,9 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
 /// A kernel that finds a corrupt boot image must panic with a message and make QEMU
 /// exit non-zero, never hang.
 fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
-    let Ok(mut bytes) = fs::read(image) else { return vec!["cannot read image".into()] };
+    let Ok(mut bytes) = fs::read(image) else {
+        return vec!["cannot read image".into()];
+    };
     let Some(pos) = bytes.windows(8).rposition(|w| w == gaon_abi_magic()) else {
         return vec!["no boot image magic in the image".into()];
     };
@@ -78,11 +94,19 @@ fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
     let mut problems = Vec::new();
     match run_captured(target, &bad, BOOT_TIMEOUT) {
         Ok(o) => {
-            if !o.output.contains("*** kernel panic at kernel/src/boot.rs") || !o.output.contains("BadMagic") {
-                problems.push(format!("no panic report naming the bad magic; output:\n{}", o.output));
+            if !o.output.contains("*** kernel panic at kernel/src/boot.rs")
+                || !o.output.contains("BadMagic")
+            {
+                problems.push(format!(
+                    "no panic report naming the bad magic; output:\n{}",
+                    o.output
+                ));
             }
             if o.exit_code != Some(2) {
-                problems.push(format!("expected QEMU exit status 2, got {:?}", o.exit_code));
+                problems.push(format!(
+                    "expected QEMU exit status 2, got {:?}",
+                    o.exit_code
+                ));
             }
         }
         Err(e) => problems.push(e),
@@ -130,7 +154,10 @@ fn boot_tests() -> (u32, u32) {
             }
         };
         for (i, config) in board.qemu.iter().enumerate() {
-            let target = Target { board: board.clone(), config: config.clone() };
+            let target = Target {
+                board: board.clone(),
+                config: config.clone(),
+            };
             let problems = match run_captured(&target, &image, BOOT_TIMEOUT) {
                 Ok(o) => {
                     let p = check_boot(&target, &o.output, o.exit_code);
@@ -143,7 +170,10 @@ fn boot_tests() -> (u32, u32) {
             };
             record(&format!("boot {}", config.name), problems);
             if i == 0 {
-                record(&format!("corrupt boot image panics cleanly on {}", config.name), corrupt_image_test(&target, &image));
+                record(
+                    &format!("corrupt boot image panics cleanly on {}", config.name),
+                    corrupt_image_test(&target, &image),
+                );
             }
         }
     }
@@ -158,7 +188,11 @@ pub fn run_all(quick: bool) -> Result<(), String> {
     }
     let (passed, failed) = boot_tests();
     println!("boot tests: {passed} passed, {failed} failed");
-    if failed == 0 { Ok(()) } else { Err(format!("{failed} boot tests failed")) }
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} boot tests failed"))
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ pub struct PerCpu {
     pub ticks: AtomicU64,
 }
 
-static PER_CPU: [PerCpu; board::CPUS] = [const { PerCpu { ticks: AtomicU64::new(0) } }; board::CPUS];
+static PER_CPU: [PerCpu; board::CPUS] = [const {
+    PerCpu {
+        ticks: AtomicU64::new(0),
+    }
+}; board::CPUS];
 
 /// Linear index of the running CPU (MPIDR_EL1.Aff0).
 pub fn current_index() -> usize {
@@ -45,7 +49,10 @@ pub fn this_cpu() -> &'static PerCpu {
 
 /// Ticks taken on all CPUs.
 pub fn total_ticks() -> u64 {
-    PER_CPU.iter().map(|c| c.ticks.load(Ordering::Relaxed)).sum()
+    PER_CPU
+        .iter()
+        .map(|c| c.ticks.load(Ordering::Relaxed))
+        .sum()
 }
 
 /// What `MIDR_EL1` says about the core.
@@ -58,7 +65,9 @@ pub struct CpuId {
 impl CpuId {
     /// Read the running core's identity.
     pub fn read() -> Self {
-        Self { midr: read_sysreg!(midr_el1) }
+        Self {
+            midr: read_sysreg!(midr_el1),
+        }
     }
 
     /// Marketing name for the cores Gaon knows; "unknown" otherwise.

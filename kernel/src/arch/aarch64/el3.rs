@@ -19,7 +19,9 @@ fn read32(addr: usize) -> u32 {
 /// Called from `start.S` at EL3 with a stack but no `.bss`.
 #[unsafe(no_mangle)]
 extern "C" fn el3_prepare() {
-    let IrqController::Gic { v2, v3 } = board::IRQ_CONTROLLER else { return };
+    let IrqController::Gic { v2, v3 } = board::IRQ_CONTROLLER else {
+        return;
+    };
     if cpu::gic_sysreg_version() != 0 {
         let Some(f) = v3 else { return };
         // SAFETY: ICC_SRE_EL3 = SRE | DFB | DIB | Enable: system-register access at every EL.

@@ -61,15 +61,33 @@ fn class_name(ec: u64) -> &'static str {
 pub fn report(frame: &TrapFrame, what: &str) {
     let ec = (frame.esr >> 26) & 0x3f;
     kprintln!("*** {what}");
-    kprintln!("    ESR_EL2 {:#018x}: EC {:#04x} ({}), ISS {:#x}", frame.esr, ec, class_name(ec), frame.esr & 0x1ff_ffff);
-    kprintln!("    FAR_EL2 {:#018x}  HPFAR_EL2 {:#018x}", frame.far, read_sysreg!(hpfar_el2) << 8);
-    kprintln!("    ELR_EL2 {:#018x}  SPSR_EL2 {:#018x}  SP_EL0 {:#018x}", frame.elr, frame.spsr, frame.sp_el0);
+    kprintln!(
+        "    ESR_EL2 {:#018x}: EC {:#04x} ({}), ISS {:#x}",
+        frame.esr,
+        ec,
+        class_name(ec),
+        frame.esr & 0x1ff_ffff
+    );
+    kprintln!(
+        "    FAR_EL2 {:#018x}  HPFAR_EL2 {:#018x}",
+        frame.far,
+        read_sysreg!(hpfar_el2) << 8
+    );
+    kprintln!(
+        "    ELR_EL2 {:#018x}  SPSR_EL2 {:#018x}  SP_EL0 {:#018x}",
+        frame.elr,
+        frame.spsr,
+        frame.sp_el0
+    );
     for row in 0..8 {
         let mut line = heapless::String::<128>::new();
         for col in 0..4 {
             let i = row * 4 + col;
             if i < 31 {
-                let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" x{i:<2} {:#018x}", frame.x[i]));
+                let _ = core::fmt::Write::write_fmt(
+                    &mut line,
+                    format_args!(" x{i:<2} {:#018x}", frame.x[i]),
+                );
             }
         }
         kprintln!("   {}", line);
@@ -106,6 +124,9 @@ fn kernel_exception_title(source: Source, kind: &str) -> heapless::String<96> {
         Source::Lower64 => "EL0/EL1 AArch64",
         Source::Lower32 => "EL0/EL1 AArch32",
     };
-    let _ = core::fmt::Write::write_fmt(&mut s, format_args!("unexpected {kind} exception from {from}; stopping"));
+    let _ = core::fmt::Write::write_fmt(
+        &mut s,
+        format_args!("unexpected {kind} exception from {from}; stopping"),
+    );
     s
 }

@@ -62,13 +62,21 @@ pub fn map_range(
     attrs: u64,
 ) -> Result<(), MapError> {
     let page = LEVEL_SIZE[3];
-    if va % page != 0 || pa % page != 0 || size % page != 0 || va.checked_add(size).is_none_or(|e| e > VA_LIMIT) {
+    if !va.is_multiple_of(page)
+        || !pa.is_multiple_of(page)
+        || !size.is_multiple_of(page)
+        || va.checked_add(size).is_none_or(|e| e > VA_LIMIT)
+    {
         return Err(MapError::BadRange);
     }
     let (mut va, mut pa, mut left) = (va, pa, size);
     while left > 0 {
         let level = (1..=3)
-            .find(|&l| va % LEVEL_SIZE[l] == 0 && pa % LEVEL_SIZE[l] == 0 && left >= LEVEL_SIZE[l])
+            .find(|&l| {
+                va.is_multiple_of(LEVEL_SIZE[l])
+                    && pa.is_multiple_of(LEVEL_SIZE[l])
+                    && left >= LEVEL_SIZE[l]
+            })
             .unwrap_or(3);
         let table = walk(root, src, va, level)?;
         let idx = (va / LEVEL_SIZE[level]) % ENTRIES;
@@ -85,10 +93,15 @@ pub fn map_range(
 }
 
 /// The table at `level` covering `va`, creating intermediate tables as needed.
-fn walk<'t>(root: &'t mut Table, src: &mut dyn TableSource, va: usize, level: usize) -> Result<&'t mut Table, MapError> {
+fn walk<'t>(
+    root: &'t mut Table,
+    src: &mut dyn TableSource,
+    va: usize,
+    level: usize,
+) -> Result<&'t mut Table, MapError> {
     let mut table = root;
-    for l in 1..level {
-        let idx = (va / LEVEL_SIZE[l]) % ENTRIES;
+    for size in &LEVEL_SIZE[1..level] {
+        let idx = (va / size) % ENTRIES;
         let entry = table.0[idx];
         let next: *mut Table = if entry & VALID == 0 {
             let fresh = src.table().ok_or(MapError::NoTables)?;
@@ -106,24 +119,6 @@ fn walk<'t>(root: &'t mut Table, src: &mut dyn TableSource, va: usize, level: us
         table = unsafe { &mut *next };
     }
     Ok(table)
-}
-
-/// What a `Table` entry at `va` looks like after a walk: the leaf descriptor and its level.
-pub fn lookup(root: &Table, va: usize) -> Option<(u64, usize)> {
-    let mut table = root;
-    for l in 1..=3 {
-        let entry = table.0[(va / LEVEL_SIZE[l]) % ENTRIES];
-        if entry & VALID == 0 {
-            return None;
-        }
-        if l == 3 || entry & TABLE_OR_PAGE == 0 {
-            return Some((entry, l));
-        }
-        // SAFETY: valid table descriptors in trees built by `map_range` point at live
-        // `Table`s (identity-mapped), see `walk`.
-        table = unsafe { &*((entry & ADDR_MASK) as *const Table) };
-    }
-    None
 }
 
 // ---- The kernel's own EL2 stage-1 map ------------------------------------------------
@@ -144,8 +139,11 @@ struct BootTables {
     used: usize,
 }
 
-static KERNEL_MAP: spin::Mutex<BootTables> =
-    spin::Mutex::new(BootTables { root: Table::EMPTY, pool: [const { Table::EMPTY }; KERNEL_TABLES], used: 0 });
+static KERNEL_MAP: spin::Mutex<BootTables> = spin::Mutex::new(BootTables {
+    root: Table::EMPTY,
+    pool: [const { Table::EMPTY }; KERNEL_TABLES],
+    used: 0,
+});
 
 struct Pool<'a> {
     pool: &'a mut [Table; KERNEL_TABLES],
@@ -202,21 +200,56 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
     let mut guard = KERNEL_MAP.lock();
     let BootTables { root, pool, used } = &mut *guard;
     let mut src = Pool { pool, used };
-    map_range(root, &mut src, k.start, k.start, k.text_end - k.start, normal | AP_RO)?;
-    map_range(root, &mut src, k.text_end, k.text_end, k.rodata_end - k.text_end, normal | AP_RO | XN)?;
-    map_range(root, &mut src, k.rodata_end, k.rodata_end, k.end - k.rodata_end, normal | XN)?;
-    map_range(root, &mut src, ram.base, ram.base, k.start - ram.base, normal | XN)?;
+    map_range(
+        root,
+        &mut src,
+        k.start,
+        k.start,
+        k.text_end - k.start,
+        normal | AP_RO,
+    )?;
+    map_range(
+        root,
+        &mut src,
+        k.text_end,
+        k.text_end,
+        k.rodata_end - k.text_end,
+        normal | AP_RO | XN,
+    )?;
+    map_range(
+        root,
+        &mut src,
+        k.rodata_end,
+        k.rodata_end,
+        k.end - k.rodata_end,
+        normal | XN,
+    )?;
+    map_range(
+        root,
+        &mut src,
+        ram.base,
+        ram.base,
+        k.start - ram.base,
+        normal | XN,
+    )?;
     let ram_end = ram.base + ram.size;
     map_range(root, &mut src, k.end, k.end, ram_end - k.end, normal | XN)?;
     for r in board::MMIO {
-        map_range(root, &mut src, r.base, r.base, r.size, ATTR_DEVICE | AP_RES1 | XN)?;
+        map_range(
+            root,
+            &mut src,
+            r.base,
+            r.base,
+            r.size,
+            ATTR_DEVICE | AP_RES1 | XN,
+        )?;
     }
     let root_pa = core::ptr::from_mut(root) as u64;
     drop(guard);
 
     let ps = cpu::pa_range().min(5);
     // T0SZ=25, IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K, PS, RES1 bits 23 and 31.
-    let tcr = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 23) | (1 << 31);
+    let tcr = 0x19 | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 23) | (1 << 31);
     dsb_sy();
     // SAFETY: the tables map the running code, stack and data at their current (identity)
     // addresses with compatible attributes, so execution continues unchanged once the
@@ -226,9 +259,17 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
         write_sysreg!(tcr_el2, tcr);
         write_sysreg!(ttbr0_el2, root_pa);
         isb();
-        core::arch::asm!("tlbi alle2", "dsb sy", "isb", options(nostack, preserves_flags));
+        core::arch::asm!(
+            "tlbi alle2",
+            "dsb sy",
+            "isb",
+            options(nostack, preserves_flags)
+        );
         // SCTLR_EL2 RES1 | M | C | SA | I | WXN.
-        write_sysreg!(sctlr_el2, 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19));
+        write_sysreg!(
+            sctlr_el2,
+            0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19)
+        );
     }
     isb();
     Ok(())

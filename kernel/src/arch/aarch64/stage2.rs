@@ -54,7 +54,10 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// A new, empty address space.
     pub fn new(src: &mut dyn TableSource, vmid: u16) -> Option<Self> {
-        Some(Self { root: src.table()?, vmid })
+        Some(Self {
+            root: src.table()?,
+            vmid,
+        })
     }
 
     /// Map `size` bytes of physical memory at `pa` to `ipa`.
@@ -78,19 +81,12 @@ impl AddressSpace {
         mmu::map_range(self.root, src, ipa, pa, size, attrs)
     }
 
-    /// The physical address `ipa` maps to, if any.
-    pub fn translate(&self, ipa: usize) -> Option<usize> {
-        let (desc, level) = mmu::lookup(self.root, ipa)?;
-        let span = [0, 1 << 30, 1 << 21, 1 << 12][level];
-        Some((desc & 0x0000_ffff_ffff_f000) as usize & !(span - 1) | (ipa & (span - 1)))
-    }
-
     /// Make this the current stage-2 translation, for native threads.
     pub fn activate(&self) {
         let root = core::ptr::from_ref::<Table>(self.root) as u64;
         let ps = cpu::pa_range().min(5);
         // T0SZ=25, SL0=1 (start at level 1), IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K, PS, RES1 bit 31.
-        let vtcr = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
+        let vtcr = 0x19 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
         // SAFETY: the root table maps only frames the kernel gave this address space, so
         // EL0 code running under it cannot reach kernel memory; stale translations for the
         // VMID are invalidated before use.
@@ -99,7 +95,12 @@ impl AddressSpace {
             write_sysreg!(vttbr_el2, root | (u64::from(self.vmid) << 48));
             write_sysreg!(hcr_el2, HCR_NATIVE);
             isb();
-            core::arch::asm!("tlbi vmalls12e1", "dsb sy", "isb", options(nostack, preserves_flags));
+            core::arch::asm!(
+                "tlbi vmalls12e1",
+                "dsb sy",
+                "isb",
+                options(nostack, preserves_flags)
+            );
         }
     }
 }
@@ -115,5 +116,13 @@ pub fn sync_icache(start: usize, len: usize) {
         a += LINE;
     }
     // SAFETY: invalidating the instruction cache and barriers have no memory effects.
-    unsafe { core::arch::asm!("dsb ish", "ic iallu", "dsb ish", "isb", options(nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!(
+            "dsb ish",
+            "ic iallu",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }

@@ -7,12 +7,6 @@ pub fn frequency() -> u64 {
     read_sysreg!(cntfrq_el0)
 }
 
-/// Current physical count (CNTPCT_EL0).
-pub fn now() -> u64 {
-    isb();
-    read_sysreg!(cntpct_el0)
-}
-
 /// Arm the timer to fire `ticks` counter ticks from now, with its interrupt unmasked.
 pub fn arm(ticks: u64) {
     // SAFETY: programming the EL2 timer only schedules an interrupt the kernel handles.
@@ -21,9 +15,4 @@ pub fn arm(ticks: u64) {
         write_sysreg!(cnthp_ctl_el2, 1); // ENABLE, IMASK clear
     }
     isb();
-}
-
-/// True when the timer condition is met (ISTATUS).
-pub fn pending() -> bool {
-    read_sysreg!(cnthp_ctl_el2) & 0b101 == 0b101
 }

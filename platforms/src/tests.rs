@@ -1,0 +1,184 @@
+//! Board file checks: every shipped board is valid, and each kind of mistake is caught
+//! with a message naming the field.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn platforms() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn virt_text() -> String {
+    fs::read_to_string(Board::path(&platforms(), "virt")).unwrap()
+}
+
+/// Parse `text` as `platforms/virt/board.toml` and return the error.
+fn error_of(text: &str) -> DescError {
+    Board::parse(Path::new("platforms/virt/board.toml"), text, Some("virt"))
+        .expect_err("must be rejected")
+}
+
+/// Replace exactly one occurrence of `from` in the virt board.
+fn virt_with(from: &str, to: &str) -> String {
+    let text = virt_text();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "fixture edit `{from}` must match once"
+    );
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn shipped_boards_are_valid() {
+    let boards = list_boards(&platforms());
+    assert!(boards.len() >= 3, "{boards:?}");
+    for b in boards {
+        let board = Board::load(&platforms(), &b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!board.qemu.is_empty(), "{b} has QEMU configurations");
+        let rs = kernel_config_rs(&board);
+        assert!(rs.contains(&format!("pub const NAME: &str = {b:?};")));
+    }
+}
+
+#[test]
+fn virt_has_the_four_gic_configurations() {
+    let b = Board::load(&platforms(), "virt").unwrap();
+    for q in [
+        "virt-gicv3-a53",
+        "virt-gicv3-a72",
+        "virt-gicv2-a53",
+        "virt-gicv2-a72",
+    ] {
+        assert!(b.qemu_config(q).is_some(), "{q}");
+    }
+}
+
+#[test]
+fn unknown_board_lists_the_known_ones() {
+    let e = Board::load(&platforms(), "pdp11").unwrap_err();
+    assert!(e.problem.contains("no such board `pdp11`"), "{e}");
+    assert!(e.problem.contains("virt"), "{e}");
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let e = error_of("[board\nname = 1");
+    assert!(e.position.is_some(), "{e}");
+    assert!(
+        e.to_string().starts_with("platforms/virt/board.toml:1:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let e = error_of(&virt_with("cpus = 4", "cpus = 4\ncpu_count = 4"));
+    assert!(e.problem.contains("unknown field `cpu_count`"), "{e}");
+}
+
+#[test]
+fn missing_field_is_named() {
+    let e = error_of(&virt_with("tick_hz = 100\n", ""));
+    assert!(e.problem.contains("missing field `tick_hz`"), "{e}");
+    assert_eq!(e.field, "tick_hz");
+}
+
+#[test]
+fn wrong_type_is_reported() {
+    let e = error_of(&virt_with("cpus = 4", "cpus = \"four\""));
+    assert!(e.position.is_some(), "{e}");
+    assert!(e.problem.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn name_must_match_folder() {
+    let e = error_of(&virt_with("name = \"virt\"", "name = \"virt2\""));
+    assert_eq!(e.field, "board.name");
+    assert!(e.problem.contains("folder is `virt`"), "{e}");
+}
+
+#[test]
+fn memory_must_be_block_aligned() {
+    let e = error_of(&virt_with("size = 0x2000_0000", "size = 0x2000_1000"));
+    assert_eq!(e.field, "memory");
+    assert!(e.problem.contains("multiples of 2 MiB"), "{e}");
+}
+
+#[test]
+fn memory_must_not_be_empty() {
+    let e = error_of(&virt_with("size = 0x2000_0000", "size = 0"));
+    assert_eq!(e.field, "memory.size");
+}
+
+#[test]
+fn load_address_must_be_in_memory() {
+    let e = error_of(&virt_with(
+        "load_address = 0x4008_0000",
+        "load_address = 0x1000_0000",
+    ));
+    assert_eq!(e.field, "board.load_address");
+    assert!(e.problem.contains("inside memory"), "{e}");
+}
+
+#[test]
+fn load_address_must_be_aligned() {
+    let e = error_of(&virt_with(
+        "load_address = 0x4008_0000",
+        "load_address = 0x4008_0010",
+    ));
+    assert_eq!(e.field, "board.load_address");
+}
+
+#[test]
+fn uart_must_be_in_mmio() {
+    let e = error_of(&virt_with("base = 0x0900_0000", "base = 0x0c00_0000"));
+    assert_eq!(e.field, "uart.base");
+}
+
+#[test]
+fn mmio_must_not_overlap_memory() {
+    let e = error_of(&virt_with("size = 0x0200_0000", "size = 0x3900_0000"));
+    assert_eq!(e.field, "mmio[0]");
+    assert!(e.problem.contains("overlaps memory"), "{e}");
+}
+
+#[test]
+fn gic_needs_frames() {
+    let text = virt_text();
+    let text = text.replace(
+        "gicv2 = { distributor = 0x0800_0000, cpu_interface = 0x0801_0000 }\n",
+        "",
+    );
+    let text = text.replace(
+        "gicv3 = { distributor = 0x0800_0000, redistributor = 0x080a_0000 }\n",
+        "",
+    );
+    let e = error_of(&text);
+    assert_eq!(e.field, "interrupt_controller");
+}
+
+#[test]
+fn timer_irq_must_be_a_ppi() {
+    let e = error_of(&virt_with("hyp_irq = 26", "hyp_irq = 40"));
+    assert_eq!(e.field, "timer.hyp_irq");
+    assert!(e.problem.contains("PPI"), "{e}");
+}
+
+#[test]
+fn qemu_names_are_unique_and_smp_bounded() {
+    let e = error_of(&virt_with(
+        "name = \"virt-gicv3-a72\"",
+        "name = \"virt-gicv3-a53\"",
+    ));
+    assert_eq!(e.field, "qemu[1]");
+    let e = error_of(&virt_text().replacen("smp = 2", "smp = 9", 1));
+    assert_eq!(e.field, "qemu[0].smp");
+}
+
+#[test]
+fn cpus_bounded() {
+    let e = error_of(&virt_with("cpus = 4", "cpus = 0"));
+    assert_eq!(e.field, "board.cpus");
+}
