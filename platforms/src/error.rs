@@ -31,7 +31,11 @@ impl DescError {
     pub fn from_toml(file: &Path, text: &str, err: &toml::de::Error) -> Self {
         let position = err.span().map(|span| line_col(text, span.start));
         let problem = err.message().trim().to_string();
-        let field = field_from_message(&problem);
+        let field = match (problem.strip_prefix("missing field `"), position) {
+            (Some(rest), _) => rest.split('`').next().unwrap_or_default().to_string(),
+            (None, Some((line, _))) => field_at_line(text, line),
+            (None, None) => String::new(),
+        };
         Self {
             file: file.to_path_buf(),
             position,
@@ -52,12 +56,22 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// serde names a missing field as "missing field `x`"; pull the name out when it is there.
-fn field_from_message(msg: &str) -> String {
-    msg.split('`')
-        .nth(1)
-        .map(str::to_string)
-        .unwrap_or_default()
+/// The dotted key defined on 1-based `line`: the enclosing `[table]` plus the key
+/// before `=`, or the table itself for a header line.
+fn field_at_line(text: &str, line: usize) -> String {
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate().take(line) {
+        let l = l.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if i + 1 == line
+            && let Some((key, _)) = l.split_once('=')
+        {
+            let key = key.trim();
+            return if table.is_empty() { key.to_string() } else { format!("{table}.{key}") };
+        }
+    }
+    table
 }
 
 impl fmt::Display for DescError {
@@ -84,6 +98,14 @@ mod tests {
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn field_at_line_uses_enclosing_table() {
+        let text = "[system]\nname = 42\n[[module]]\nfile = 1\n";
+        assert_eq!(field_at_line(text, 2), "system.name");
+        assert_eq!(field_at_line(text, 4), "module.file");
+        assert_eq!(field_at_line(text, 3), "module");
     }
 
     #[test]
