@@ -41,16 +41,10 @@ impl Executable {
             return Err("not a 64-bit ELF".into());
         }
         if h.pt2.machine().as_machine() != Machine::AArch64 {
-            return Err(format!(
-                "built for {:?}, not AArch64",
-                h.pt2.machine().as_machine()
-            ));
+            return Err(format!("built for {:?}, not AArch64", h.pt2.machine().as_machine()));
         }
         if h.pt2.type_().as_type() != Type::Executable {
-            return Err(format!(
-                "is {:?}, not an executable",
-                h.pt2.type_().as_type()
-            ));
+            return Err(format!("is {:?}, not an executable", h.pt2.type_().as_type()));
         }
         let mut loads = Vec::new();
         for ph in elf.program_iter() {
@@ -99,10 +93,7 @@ impl Executable {
 
     /// The value of symbol `name`.
     pub fn symbol(&self, name: &str) -> Option<u64> {
-        self.elf_symbols
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|&(_, v)| v)
+        self.elf_symbols.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
     }
 }
 

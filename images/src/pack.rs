@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use gaon_abi::boot::{
-    BOOT_ALIGN, BOOT_MAGIC, BOOT_VERSION, BootImageHeader, MAX_SEGMENTS, Module, Segment, make_name,
-};
+use gaon_abi::boot::{BOOT_ALIGN, BOOT_MAGIC, BOOT_VERSION, BootImageHeader, MAX_SEGMENTS, Module, Segment, make_name};
 use gaon_platform::ImageFormat;
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -65,10 +63,9 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     header.magic = BOOT_MAGIC;
     header.version = BOOT_VERSION;
     header.root_entry = root.entry;
-    header.board = make_name(&input.system.board.board.name)
-        .ok_or_else(|| PackError::Layout("board name too long".into()))?;
-    header.system = make_name(&input.system.name)
-        .ok_or_else(|| PackError::Layout("system name too long".into()))?;
+    header.board =
+        make_name(&input.system.board.board.name).ok_or_else(|| PackError::Layout("board name too long".into()))?;
+    header.system = make_name(&input.system.name).ok_or_else(|| PackError::Layout("system name too long".into()))?;
     let mut payload = vec![0u8; size_of::<BootImageHeader>()];
     pad_to(&mut payload, BOOT_ALIGN);
     for (i, l) in root.loads.iter().enumerate() {
@@ -92,9 +89,8 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     header.segment_count = root.loads.len() as u32;
     for (i, (desc, bytes)) in input.system.modules.iter().zip(input.modules).enumerate() {
         header.modules[i] = Module {
-            name: make_name(&desc.name).ok_or_else(|| {
-                PackError::Layout(format!("module name `{}` too long", desc.name))
-            })?,
+            name: make_name(&desc.name)
+                .ok_or_else(|| PackError::Layout(format!("module name `{}` too long", desc.name)))?,
             offset: payload.len() as u64,
             size: bytes.len() as u64,
         };
@@ -112,9 +108,7 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
 /// Pack a bootable file in the board's format.
 pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     if input.modules.len() != input.system.modules.len() {
-        return Err(PackError::Layout(
-            "module bytes do not match the description".into(),
-        ));
+        return Err(PackError::Layout("module bytes do not match the description".into()));
     }
     let kernel = Executable::parse(input.kernel).map_err(PackError::Kernel)?;
     let board = &input.system.board.board;
@@ -129,9 +123,7 @@ pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
         .symbol("__kernel_end")
         .ok_or_else(|| PackError::Kernel("has no `__kernel_end` symbol".into()))?;
     if end % BOOT_ALIGN != 0 {
-        return Err(PackError::Kernel(format!(
-            "__kernel_end {end:#x} is not page aligned"
-        )));
+        return Err(PackError::Kernel(format!("__kernel_end {end:#x} is not page aligned")));
     }
     let blob = boot_image(input)?;
     let mem = input.system.board.memory;

@@ -74,6 +74,48 @@ struct RawModule {
     file: Option<PathBuf>,
 }
 
+/// Check `[[module]]` number `i`.
+fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<String>) -> Result<ModuleDesc, DescError> {
+    let err = |field: String, problem: String| DescError::new(file, field, problem);
+    let field = format!("module[{i}]");
+    if !valid_name(&m.name) {
+        return Err(err(
+            format!("{field}.name"),
+            format!("`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`", m.name),
+        ));
+    }
+    if !names.insert(m.name.clone()) {
+        return Err(err(
+            format!("{field}.name"),
+            format!("module `{}` is listed twice", m.name),
+        ));
+    }
+    let source = match (&m.package, &m.file) {
+        (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
+        (Some(p), None) => {
+            return Err(err(
+                format!("{field}.package"),
+                format!("`{p}` is not a Cargo package name"),
+            ));
+        }
+        (None, Some(f)) => {
+            let path = file.parent().unwrap_or(Path::new(".")).join(f);
+            if !path.is_file() {
+                return Err(err(
+                    format!("{field}.file"),
+                    format!("`{}` does not exist", path.display()),
+                ));
+            }
+            ModuleSource::File(path)
+        }
+        _ => return Err(err(field, "give exactly one of `package` or `file`".into())),
+    };
+    Ok(ModuleDesc {
+        name: m.name.clone(),
+        source,
+    })
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= NAME_LEN
@@ -82,16 +124,13 @@ fn valid_name(s: &str) -> bool {
 }
 
 fn valid_package(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 impl System {
     /// Read and check a description. `platforms_dir` is where boards live.
     pub fn load(file: &Path, platforms_dir: &Path) -> Result<Self, DescError> {
-        let text = fs::read_to_string(file)
-            .map_err(|e| DescError::new(file, "", format!("cannot read: {e}")))?;
+        let text = fs::read_to_string(file).map_err(|e| DescError::new(file, "", format!("cannot read: {e}")))?;
         Self::parse(file, &text, platforms_dir)
     }
 
@@ -115,10 +154,7 @@ impl System {
                 e
             }
         })?;
-        if let Some(folder) = file
-            .parent()
-            .and_then(Path::file_name)
-            .and_then(|f| f.to_str())
+        if let Some(folder) = file.parent().and_then(Path::file_name).and_then(|f| f.to_str())
             && folder != raw.system.board
             && file
                 .parent()
@@ -154,51 +190,7 @@ impl System {
         let mut names = BTreeSet::new();
         let mut modules = Vec::new();
         for (i, m) in raw.module.iter().enumerate() {
-            let field = format!("module[{i}]");
-            if !valid_name(&m.name) {
-                return Err(err(
-                    &format!("{field}.name"),
-                    format!(
-                        "`{}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`",
-                        m.name
-                    ),
-                ));
-            }
-            if !names.insert(m.name.clone()) {
-                return Err(err(
-                    &format!("{field}.name"),
-                    format!("module `{}` is listed twice", m.name),
-                ));
-            }
-            let source = match (&m.package, &m.file) {
-                (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
-                (Some(p), None) => {
-                    return Err(err(
-                        &format!("{field}.package"),
-                        format!("`{p}` is not a Cargo package name"),
-                    ));
-                }
-                (None, Some(f)) => {
-                    let path = file.parent().unwrap_or(Path::new(".")).join(f);
-                    if !path.is_file() {
-                        return Err(err(
-                            &format!("{field}.file"),
-                            format!("`{}` does not exist", path.display()),
-                        ));
-                    }
-                    ModuleSource::File(path)
-                }
-                _ => {
-                    return Err(err(
-                        &field,
-                        "give exactly one of `package` or `file`".into(),
-                    ));
-                }
-            };
-            modules.push(ModuleDesc {
-                name: m.name.clone(),
-                source,
-            });
+            modules.push(parse_module(file, i, m, &mut names)?);
         }
         Ok(Self {
             file: file.to_path_buf(),

@@ -17,7 +17,11 @@ fn platforms() -> PathBuf {
 #[test]
 fn every_bad_description_is_rejected_with_its_message() {
     let mut checked = 0;
-    let mut entries: Vec<_> = fs::read_dir(dir().join("bad")).unwrap().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = fs::read_dir(dir().join("bad"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for path in entries {
         let text = fs::read_to_string(&path).unwrap();
@@ -31,7 +35,10 @@ fn every_bad_description_is_rejected_with_its_message() {
         for e in expects {
             assert!(err.contains(e), "{}: error `{err}` lacks `{e}`", path.display());
         }
-        assert!(err.starts_with(&rel.display().to_string()), "error names the file: {err}");
+        assert!(
+            err.starts_with(&rel.display().to_string()),
+            "error names the file: {err}"
+        );
         checked += 1;
     }
     assert!(checked >= 12, "only {checked} bad fixtures");

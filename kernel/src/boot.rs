@@ -84,8 +84,7 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         );
     }
 
-    let mut frames =
-        root::BootFrames::new(layout.end + image.total_size as usize, ram.base + ram.size);
+    let mut frames = root::BootFrames::new(layout.end + image.total_size as usize, ram.base + ram.size);
     let (space, regs) = match root::create(image, layout.end, &mut frames) {
         Ok(r) => r,
         Err(e) => panic!("cannot create the root server: {e:?}"),

@@ -35,9 +35,7 @@ static TICK_INTERVAL: spin::Once<u64> = spin::Once::new();
 /// Bring up the interrupt controller and route the kernel timer to CPU 0.
 pub fn init() -> Result<&'static str, GicInitError> {
     let mut ctrl = match board::IRQ_CONTROLLER {
-        IrqController::Gic { v2, v3 } => {
-            Controller::Gic(Gic::init(v2, v3, cpu::gic_sysreg_version())?)
-        }
+        IrqController::Gic { v2, v3 } => Controller::Gic(Gic::init(v2, v3, cpu::gic_sysreg_version())?),
         IrqController::Bcm2836 { local } => Controller::Bcm2836(Bcm2836::new(local)),
     };
     match &mut ctrl {

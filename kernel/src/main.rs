@@ -25,8 +25,6 @@ mod syscall;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!(
-        "gaon-kernel runs on aarch64-unknown-none-softfloat only; use scripts/run to boot it in QEMU"
-    );
+    eprintln!("gaon-kernel runs on aarch64-unknown-none-softfloat only; use scripts/run to boot it in QEMU");
     std::process::exit(2);
 }

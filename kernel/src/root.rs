@@ -82,9 +82,7 @@ pub fn create(
         let src = image_base + seg.offset as usize;
         // SAFETY: the header was validated against the image bounds, so the source is
         // inside the boot image; the destination is a fresh frame run of `size >= filesz`.
-        unsafe {
-            core::ptr::copy_nonoverlapping(src as *const u8, pa as *mut u8, seg.filesz as usize)
-        };
+        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, pa as *mut u8, seg.filesz as usize) };
         if flags.contains(SegmentFlags::X) {
             stage2::sync_icache(pa, size);
         }
@@ -92,14 +90,7 @@ pub fn create(
             write: flags.contains(SegmentFlags::W),
             execute: flags.contains(SegmentFlags::X),
         };
-        space.map(
-            frames,
-            seg.vaddr as usize,
-            pa,
-            size,
-            rights,
-            MemType::Normal,
-        )?;
+        space.map(frames, seg.vaddr as usize, pa, size, rights, MemType::Normal)?;
     }
     let stack_pages = ROOT_STACK_SIZE as usize / PAGE;
     let stack = frames.alloc(stack_pages).ok_or(RootError::OutOfMemory)?;

@@ -50,9 +50,6 @@ fn dispatch(frame: &mut TrapFrame) -> Result<(), Error> {
 /// A user thread faulted. Until fault endpoints exist (kernel core), the thread is
 /// suspended and reported; the kernel keeps running and idles.
 fn user_fault(frame: &TrapFrame) -> ! {
-    crate::arch::exception::report(
-        frame,
-        "user thread fault; thread suspended (no fault handler)",
-    );
+    crate::arch::exception::report(frame, "user thread fault; thread suspended (no fault handler)");
     crate::boot::idle()
 }

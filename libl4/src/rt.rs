@@ -23,12 +23,7 @@ extern "C" fn _start() -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     match info.location() {
-        Some(l) => crate::debug_println!(
-            "user panic at {}:{}: {}",
-            l.file(),
-            l.line(),
-            info.message()
-        ),
+        Some(l) => crate::debug_println!("user panic at {}:{}: {}", l.file(), l.line(), info.message()),
         None => crate::debug_println!("user panic: {}", info.message()),
     }
     crate::syscall::debug_halt(101);

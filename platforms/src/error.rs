@@ -49,10 +49,7 @@ impl DescError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
+    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
     (line, col)
 }
 
@@ -68,7 +65,11 @@ fn field_at_line(text: &str, line: usize) -> String {
             && let Some((key, _)) = l.split_once('=')
         {
             let key = key.trim();
-            return if table.is_empty() { key.to_string() } else { format!("{table}.{key}") };
+            return if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            };
         }
     }
     table
@@ -111,9 +112,6 @@ mod tests {
     #[test]
     fn display_names_file_field_problem() {
         let e = DescError::new(Path::new("x.toml"), "memory.size", "must not be zero");
-        assert_eq!(
-            e.to_string(),
-            "x.toml: field `memory.size`: must not be zero"
-        );
+        assert_eq!(e.to_string(), "x.toml: field `memory.size`: must not be zero");
     }
 }

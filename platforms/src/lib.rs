@@ -245,8 +245,7 @@ impl Board {
                 format!("no such board `{name}` (known boards: {known})"),
             ));
         }
-        let text = fs::read_to_string(&file)
-            .map_err(|e| DescError::new(&file, "", format!("cannot read: {e}")))?;
+        let text = fs::read_to_string(&file).map_err(|e| DescError::new(&file, "", format!("cannot read: {e}")))?;
         Self::parse(&file, &text, Some(name))
     }
 
@@ -257,8 +256,7 @@ impl Board {
 
     /// Parse and validate board file text. `folder` is the folder name it must match.
     pub fn parse(file: &Path, text: &str, folder: Option<&str>) -> Result<Self, DescError> {
-        let board: Board =
-            toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        let board: Board = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
         board.validate(file, folder)?;
         Ok(board)
     }
@@ -271,27 +269,13 @@ impl Board {
         if let Some(folder) = folder
             && b.name != folder
         {
-            return err(
-                "board.name",
-                format!("is `{}` but the folder is `{folder}`", b.name),
-            );
+            return err("board.name", format!("is `{}` but the folder is `{folder}`", b.name));
         }
-        if b.name.is_empty()
-            || !b
-                .name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        {
-            return err(
-                "board.name",
-                "must be non-empty letters, digits and `-`".into(),
-            );
+        if b.name.is_empty() || !b.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+            return err("board.name", "must be non-empty letters, digits and `-`".into());
         }
         if b.cpus == 0 || b.cpus > MAX_CPUS {
-            return err(
-                "board.cpus",
-                format!("is {} but must be 1..={MAX_CPUS}", b.cpus),
-            );
+            return err("board.cpus", format!("is {} but must be 1..={MAX_CPUS}", b.cpus));
         }
         let mem = self.memory;
         if mem.size == 0 {
@@ -336,10 +320,7 @@ impl Board {
                 return err(&field, format!("name `{}` is used twice", m.name));
             }
             if m.size == 0 || !m.base.is_multiple_of(PAGE) || !m.size.is_multiple_of(PAGE) {
-                return err(
-                    &field,
-                    format!("`{}` must be non-empty and 4 KiB aligned", m.name),
-                );
+                return err(&field, format!("`{}` must be non-empty and 4 KiB aligned", m.name));
             }
             if m.region().end().is_none_or(|e| e > PA_LIMIT) {
                 return err(&field, format!("`{}` must end below {PA_LIMIT:#x}", m.name));
@@ -347,10 +328,7 @@ impl Board {
             if m.region().overlaps(&mem) {
                 return err(&field, format!("`{}` overlaps memory", m.name));
             }
-            if let Some(other) = self.mmio[..i]
-                .iter()
-                .find(|o| o.region().overlaps(&m.region()))
-            {
+            if let Some(other) = self.mmio[..i].iter().find(|o| o.region().overlaps(&m.region())) {
                 return err(&field, format!("`{}` overlaps `{}`", m.name, other.name));
             }
         }
@@ -377,10 +355,7 @@ impl Board {
                     );
                 }
                 if let Some(v2) = ic.gicv2 {
-                    for (f, a) in [
-                        ("distributor", v2.distributor),
-                        ("cpu_interface", v2.cpu_interface),
-                    ] {
+                    for (f, a) in [("distributor", v2.distributor), ("cpu_interface", v2.cpu_interface)] {
                         if !in_mmio(a) {
                             return err(
                                 &format!("interrupt_controller.gicv2.{f}"),
@@ -390,10 +365,7 @@ impl Board {
                     }
                 }
                 if let Some(v3) = ic.gicv3 {
-                    for (f, a) in [
-                        ("distributor", v3.distributor),
-                        ("redistributor", v3.redistributor),
-                    ] {
+                    for (f, a) in [("distributor", v3.distributor), ("redistributor", v3.redistributor)] {
                         if !in_mmio(a) {
                             return err(
                                 &format!("interrupt_controller.gicv3.{f}"),
@@ -428,42 +400,27 @@ impl Board {
                 if self.timer.hyp_irq > 11 {
                     return err(
                         "timer.hyp_irq",
-                        format!(
-                            "{} is not a BCM2836 local source (0..12)",
-                            self.timer.hyp_irq
-                        ),
+                        format!("{} is not a BCM2836 local source (0..12)", self.timer.hyp_irq),
                     );
                 }
             }
         }
         if !(1..=1000).contains(&self.timer.tick_hz) {
-            return err(
-                "timer.tick_hz",
-                format!("{} must be 1..=1000", self.timer.tick_hz),
-            );
+            return err("timer.tick_hz", format!("{} must be 1..=1000", self.timer.tick_hz));
         }
         let mut qnames = BTreeSet::new();
         for (i, q) in self.qemu.iter().enumerate() {
             let field = format!("qemu[{i}]");
             if !qnames.insert(q.name.as_str()) {
-                return err(
-                    &field,
-                    format!("configuration name `{}` is used twice", q.name),
-                );
+                return err(&field, format!("configuration name `{}` is used twice", q.name));
             }
             if q.smp == 0 || q.smp > b.cpus {
-                return err(
-                    &format!("{field}.smp"),
-                    format!("{} must be 1..={}", q.smp, b.cpus),
-                );
+                return err(&format!("{field}.smp"), format!("{} must be 1..={}", q.smp, b.cpus));
             }
             if !(1..=3).contains(&q.entry_el) {
                 return err(
                     &format!("{field}.entry_el"),
-                    format!(
-                        "{} is not an exception level the kernel can enter at",
-                        q.entry_el
-                    ),
+                    format!("{} is not an exception level the kernel can enter at", q.entry_el),
                 );
             }
         }

@@ -15,18 +15,13 @@ fn virt_text() -> String {
 
 /// Parse `text` as `platforms/virt/board.toml` and return the error.
 fn error_of(text: &str) -> DescError {
-    Board::parse(Path::new("platforms/virt/board.toml"), text, Some("virt"))
-        .expect_err("must be rejected")
+    Board::parse(Path::new("platforms/virt/board.toml"), text, Some("virt")).expect_err("must be rejected")
 }
 
 /// Replace exactly one occurrence of `from` in the virt board.
 fn virt_with(from: &str, to: &str) -> String {
     let text = virt_text();
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "fixture edit `{from}` must match once"
-    );
+    assert_eq!(text.matches(from).count(), 1, "fixture edit `{from}` must match once");
     text.replacen(from, to, 1)
 }
 
@@ -45,12 +40,7 @@ fn shipped_boards_are_valid() {
 #[test]
 fn virt_has_the_four_gic_configurations() {
     let b = Board::load(&platforms(), "virt").unwrap();
-    for q in [
-        "virt-gicv3-a53",
-        "virt-gicv3-a72",
-        "virt-gicv2-a53",
-        "virt-gicv2-a72",
-    ] {
+    for q in ["virt-gicv3-a53", "virt-gicv3-a72", "virt-gicv2-a53", "virt-gicv2-a72"] {
         assert!(b.qemu_config(q).is_some(), "{q}");
     }
 }
@@ -66,10 +56,7 @@ fn unknown_board_lists_the_known_ones() {
 fn syntax_error_has_line_and_column() {
     let e = error_of("[board\nname = 1");
     assert!(e.position.is_some(), "{e}");
-    assert!(
-        e.to_string().starts_with("platforms/virt/board.toml:1:"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("platforms/virt/board.toml:1:"), "{e}");
 }
 
 #[test]
@@ -114,20 +101,14 @@ fn memory_must_not_be_empty() {
 
 #[test]
 fn load_address_must_be_in_memory() {
-    let e = error_of(&virt_with(
-        "load_address = 0x4008_0000",
-        "load_address = 0x1000_0000",
-    ));
+    let e = error_of(&virt_with("load_address = 0x4008_0000", "load_address = 0x1000_0000"));
     assert_eq!(e.field, "board.load_address");
     assert!(e.problem.contains("inside memory"), "{e}");
 }
 
 #[test]
 fn load_address_must_be_aligned() {
-    let e = error_of(&virt_with(
-        "load_address = 0x4008_0000",
-        "load_address = 0x4008_0010",
-    ));
+    let e = error_of(&virt_with("load_address = 0x4008_0000", "load_address = 0x4008_0010"));
     assert_eq!(e.field, "board.load_address");
 }
 
@@ -168,10 +149,7 @@ fn timer_irq_must_be_a_ppi() {
 
 #[test]
 fn qemu_names_are_unique_and_smp_bounded() {
-    let e = error_of(&virt_with(
-        "name = \"virt-gicv3-a72\"",
-        "name = \"virt-gicv3-a53\"",
-    ));
+    let e = error_of(&virt_with("name = \"virt-gicv3-a72\"", "name = \"virt-gicv3-a53\""));
     assert_eq!(e.field, "qemu[1]");
     let e = error_of(&virt_text().replacen("smp = 2", "smp = 9", 1));
     assert_eq!(e.field, "qemu[0].smp");

@@ -178,10 +178,7 @@ impl BootImageHeader {
         if self.total_size > available || self.total_size < core::mem::size_of::<Self>() as u64 {
             return Err(BootImageError::OutOfBounds);
         }
-        let in_bounds = |off: u64, len: u64| {
-            off.checked_add(len)
-                .is_some_and(|end| end <= self.total_size)
-        };
+        let in_bounds = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= self.total_size);
         let segs = &self.segments[..self.segment_count as usize];
         for (i, s) in segs.iter().enumerate() {
             let end = s.vaddr.checked_add(s.memsz);
@@ -275,10 +272,7 @@ mod tests {
         );
         let mut h = header();
         h.segment_count = 99;
-        assert_eq!(
-            BootImageHeader::parse(&image(&h)).unwrap_err(),
-            BootImageError::TooMany
-        );
+        assert_eq!(BootImageHeader::parse(&image(&h)).unwrap_err(), BootImageError::TooMany);
         let mut h = header();
         h.total_size = 1 << 40;
         assert_eq!(

@@ -32,11 +32,7 @@ pub enum GicInitError {
 
 impl Gic {
     /// Bring up the distributor and CPU 0's interface for the GIC this CPU has.
-    pub fn init(
-        v2: Option<GicV2Frames>,
-        v3: Option<GicV3Frames>,
-        sysreg_version: u64,
-    ) -> Result<Self, GicInitError> {
+    pub fn init(v2: Option<GicV2Frames>, v3: Option<GicV3Frames>, sysreg_version: u64) -> Result<Self, GicInitError> {
         if sysreg_version != 0 {
             let f = v3.ok_or(GicInitError::NoFrames("GICv3"))?;
             GicCpuInterface::enable_system_register_el2(true);
@@ -44,11 +40,9 @@ impl Gic {
             // SAFETY: the frames come from the board description, are mapped as device
             // memory in the kernel map, and this is the only driver instance.
             let mut gic = unsafe {
-                let gicd = UniqueMmioPointer::new(
-                    NonNull::new(f.distributor as *mut _).ok_or(GicInitError::Redistributor)?,
-                );
-                let gicr =
-                    NonNull::new(f.redistributor as *mut _).ok_or(GicInitError::Redistributor)?;
+                let gicd =
+                    UniqueMmioPointer::new(NonNull::new(f.distributor as *mut _).ok_or(GicInitError::Redistributor)?);
+                let gicr = NonNull::new(f.redistributor as *mut _).ok_or(GicInitError::Redistributor)?;
                 // Only CPU 0's redistributor is touched: how many a machine populates is not
                 // in the board file, and each CPU brings up its own when SMP starts it.
                 GicV3::new(gicd, gicr, 1).map_err(|_| GicInitError::Redistributor)?
@@ -85,8 +79,7 @@ impl Gic {
                 g.enable_interrupt(id, true).is_ok()
             }
             Self::V3(g) => {
-                g.set_interrupt_priority(id, Some(0), KERNEL_PRIORITY)
-                    .is_ok()
+                g.set_interrupt_priority(id, Some(0), KERNEL_PRIORITY).is_ok()
                     && g.enable_interrupt(id, Some(0), true).is_ok()
             }
         }

@@ -19,9 +19,7 @@ fn cargo() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -32,24 +30,13 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// Build a `no_std` binary package for `target`; returns the ELF's path.
 fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<PathBuf, String> {
     let mut cmd = cargo();
-    cmd.current_dir(root_dir()).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        package,
-        "--target",
-        target,
-    ]);
+    cmd.current_dir(root_dir())
+        .args(["build", "--release", "--quiet", "-p", package, "--target", target]);
     if let Some(b) = board {
         cmd.env("GAON_BOARD", b);
     }
     run(&mut cmd)?;
-    Ok(root_dir()
-        .join("target")
-        .join(target)
-        .join("release")
-        .join(package))
+    Ok(root_dir().join("target").join(target).join("release").join(package))
 }
 
 /// The system description of a board.
@@ -71,10 +58,7 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
     let file = system_file(board);
     if !file.is_file() {
         let known = list_boards(&platforms_dir()).join(", ");
-        return Err(format!(
-            "no system description {} (boards: {known})",
-            file.display()
-        ));
+        return Err(format!("no system description {} (boards: {known})", file.display()));
     }
     let system = System::load(&file, &platforms_dir()).map_err(|e| e.to_string())?;
     eprintln!("building {} for board `{board}`", system.name);
@@ -86,9 +70,7 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
             ModuleSource::Package(p) => build_package(p, USER_TARGET, None)?,
             ModuleSource::File(f) => f.clone(),
         };
-        modules.push(
-            fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?,
-        );
+        modules.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
     }
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);

@@ -65,10 +65,7 @@ fn qemu_present() -> Result<(), String> {
         .status()
     {
         Ok(s) if s.success() => Ok(()),
-        _ => Err(
-            "qemu-system-aarch64 not found: run scripts/run or `apt-get install qemu-system-arm`"
-                .into(),
-        ),
+        _ => Err("qemu-system-aarch64 not found: run scripts/run or `apt-get install qemu-system-arm`".into()),
     }
 }
 
@@ -130,20 +127,12 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
     qemu_present()?;
     let mut cmd = command(target, image);
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let (tx, rx) = mpsc::channel();
     for mut pipe in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()

@@ -49,17 +49,10 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     };
     expect("banner", format!("[board {}]", b.board.name));
     expect("banner cpu", format!("cpu:        {}", q.expect_cpu));
-    expect(
-        "banner EL",
-        format!("el:         EL2 (entered at EL{})", q.entry_el),
-    );
+    expect("banner EL", format!("el:         EL2 (entered at EL{})", q.entry_el));
     expect(
         "banner memory",
-        format!(
-            "memory:     {} MiB at {:#x}",
-            b.memory.size >> 20,
-            b.memory.base
-        ),
+        format!("memory:     {} MiB at {:#x}", b.memory.size >> 20, b.memory.base),
     );
     expect("banner irq", format!("irq:        {}", q.expect_irq));
     expect("timer tick", "timer: first tick".to_string());
@@ -94,19 +87,11 @@ fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
     let mut problems = Vec::new();
     match run_captured(target, &bad, BOOT_TIMEOUT) {
         Ok(o) => {
-            if !o.output.contains("*** kernel panic at kernel/src/boot.rs")
-                || !o.output.contains("BadMagic")
-            {
-                problems.push(format!(
-                    "no panic report naming the bad magic; output:\n{}",
-                    o.output
-                ));
+            if !o.output.contains("*** kernel panic at kernel/src/boot.rs") || !o.output.contains("BadMagic") {
+                problems.push(format!("no panic report naming the bad magic; output:\n{}", o.output));
             }
             if o.exit_code != Some(2) {
-                problems.push(format!(
-                    "expected QEMU exit status 2, got {:?}",
-                    o.exit_code
-                ));
+                problems.push(format!("expected QEMU exit status 2, got {:?}", o.exit_code));
             }
         }
         Err(e) => problems.push(e),

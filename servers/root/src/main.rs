@@ -35,14 +35,8 @@ mod app {
                 }
             }
         }
-        debug_println!(
-            "root: saw {TICKS_TO_WAIT} timer ticks while running at EL0 ({spins} polls)"
-        );
-        debug_println!(
-            "root: {} passed, {} failed",
-            2 - u32::from(failures),
-            failures
-        );
+        debug_println!("root: saw {TICKS_TO_WAIT} timer ticks while running at EL0 ({spins} polls)");
+        debug_println!("root: {} passed, {} failed", 2 - u32::from(failures), failures);
         failures
     }
 }

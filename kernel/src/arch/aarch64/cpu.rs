@@ -49,10 +49,7 @@ pub fn this_cpu() -> &'static PerCpu {
 
 /// Ticks taken on all CPUs.
 pub fn total_ticks() -> u64 {
-    PER_CPU
-        .iter()
-        .map(|c| c.ticks.load(Ordering::Relaxed))
-        .sum()
+    PER_CPU.iter().map(|c| c.ticks.load(Ordering::Relaxed)).sum()
 }
 
 /// What `MIDR_EL1` says about the core.

@@ -84,10 +84,7 @@ pub fn report(frame: &TrapFrame, what: &str) {
         for col in 0..4 {
             let i = row * 4 + col;
             if i < 31 {
-                let _ = core::fmt::Write::write_fmt(
-                    &mut line,
-                    format_args!(" x{i:<2} {:#018x}", frame.x[i]),
-                );
+                let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" x{i:<2} {:#018x}", frame.x[i]));
             }
         }
         kprintln!("   {}", line);

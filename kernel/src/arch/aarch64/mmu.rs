@@ -72,11 +72,7 @@ pub fn map_range(
     let (mut va, mut pa, mut left) = (va, pa, size);
     while left > 0 {
         let level = (1..=3)
-            .find(|&l| {
-                va.is_multiple_of(LEVEL_SIZE[l])
-                    && pa.is_multiple_of(LEVEL_SIZE[l])
-                    && left >= LEVEL_SIZE[l]
-            })
+            .find(|&l| va.is_multiple_of(LEVEL_SIZE[l]) && pa.is_multiple_of(LEVEL_SIZE[l]) && left >= LEVEL_SIZE[l])
             .unwrap_or(3);
         let table = walk(root, src, va, level)?;
         let idx = (va / LEVEL_SIZE[level]) % ENTRIES;
@@ -200,14 +196,7 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
     let mut guard = KERNEL_MAP.lock();
     let BootTables { root, pool, used } = &mut *guard;
     let mut src = Pool { pool, used };
-    map_range(
-        root,
-        &mut src,
-        k.start,
-        k.start,
-        k.text_end - k.start,
-        normal | AP_RO,
-    )?;
+    map_range(root, &mut src, k.start, k.start, k.text_end - k.start, normal | AP_RO)?;
     map_range(
         root,
         &mut src,
@@ -224,25 +213,11 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
         k.end - k.rodata_end,
         normal | XN,
     )?;
-    map_range(
-        root,
-        &mut src,
-        ram.base,
-        ram.base,
-        k.start - ram.base,
-        normal | XN,
-    )?;
+    map_range(root, &mut src, ram.base, ram.base, k.start - ram.base, normal | XN)?;
     let ram_end = ram.base + ram.size;
     map_range(root, &mut src, k.end, k.end, ram_end - k.end, normal | XN)?;
     for r in board::MMIO {
-        map_range(
-            root,
-            &mut src,
-            r.base,
-            r.base,
-            r.size,
-            ATTR_DEVICE | AP_RES1 | XN,
-        )?;
+        map_range(root, &mut src, r.base, r.base, r.size, ATTR_DEVICE | AP_RES1 | XN)?;
     }
     let root_pa = core::ptr::from_mut(root) as u64;
     drop(guard);
@@ -259,17 +234,9 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
         write_sysreg!(tcr_el2, tcr);
         write_sysreg!(ttbr0_el2, root_pa);
         isb();
-        core::arch::asm!(
-            "tlbi alle2",
-            "dsb sy",
-            "isb",
-            options(nostack, preserves_flags)
-        );
+        core::arch::asm!("tlbi alle2", "dsb sy", "isb", options(nostack, preserves_flags));
         // SCTLR_EL2 RES1 | M | C | SA | I | WXN.
-        write_sysreg!(
-            sctlr_el2,
-            0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19)
-        );
+        write_sysreg!(sctlr_el2, 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19));
     }
     isb();
     Ok(())

@@ -95,12 +95,7 @@ impl AddressSpace {
             write_sysreg!(vttbr_el2, root | (u64::from(self.vmid) << 48));
             write_sysreg!(hcr_el2, HCR_NATIVE);
             isb();
-            core::arch::asm!(
-                "tlbi vmalls12e1",
-                "dsb sy",
-                "isb",
-                options(nostack, preserves_flags)
-            );
+            core::arch::asm!("tlbi vmalls12e1", "dsb sy", "isb", options(nostack, preserves_flags));
         }
     }
 }
@@ -123,6 +118,6 @@ pub fn sync_icache(start: usize, len: usize) {
             "dsb ish",
             "isb",
             options(nostack, preserves_flags)
-        )
-    };
+        );
+    }
 }
