@@ -162,3 +162,156 @@ pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn system() -> System {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        System::load(&dir.join("virt/system.toml"), &dir.join("../platforms")).unwrap()
+    }
+
+    /// A user program with a text and a data segment at page-aligned addresses.
+    fn user_elf() -> Vec<u8> {
+        write_elf(
+            0x40_0000,
+            &[
+                Load {
+                    vaddr: 0x40_0000,
+                    paddr: 0x40_0000,
+                    data: vec![0xaa; 100],
+                    memsz: 100,
+                    flags: 5,
+                },
+                Load {
+                    vaddr: 0x40_1000,
+                    paddr: 0x40_1000,
+                    data: vec![0xbb; 8],
+                    memsz: 0x2000,
+                    flags: 6,
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn boot_image_describes_root_and_modules() {
+        let s = system();
+        let root = user_elf();
+        let modules = [];
+        let blob = boot_image(&PackInput {
+            system: &s,
+            kernel: &[],
+            root: &root,
+            modules: &modules,
+        })
+        .unwrap();
+        let h = BootImageHeader::parse(&blob).unwrap();
+        assert_eq!(h.root_entry, 0x40_0000);
+        assert_eq!(h.segments().len(), 2);
+        let data = &h.segments()[1];
+        assert_eq!((data.vaddr, data.filesz, data.memsz), (0x40_1000, 8, 0x2000));
+        assert_eq!(&blob[data.offset as usize..][..8], &[0xbb; 8]);
+        assert_eq!(gaon_abi::boot::name_bytes(&h.board), b"virt");
+    }
+
+    #[test]
+    fn rejects_garbage_and_foreign_elves() {
+        let s = system();
+        let root = user_elf();
+        let input = |kernel: &'static [u8]| PackInput {
+            system: &s,
+            kernel,
+            root: &root,
+            modules: &[],
+        };
+        let err = pack(&input(
+            b"definitely not an ELF file at all, but long enough to parse......",
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(&err, PackError::Kernel(m) if m.contains("not an ELF")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_kernel_for_another_board() {
+        let s = system();
+        let root = user_elf();
+        let kernel = write_elf(
+            0x8_0000,
+            &[Load {
+                vaddr: 0x8_0000,
+                paddr: 0x8_0000,
+                data: vec![0; 16],
+                memsz: 16,
+                flags: 5,
+            }],
+        );
+        let err = pack(&PackInput {
+            system: &s,
+            kernel: &kernel,
+            root: &root,
+            modules: &[],
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, PackError::Kernel(m) if m.contains("GAON_BOARD=virt")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_kernel_without_end_symbol() {
+        let s = system();
+        let root = user_elf();
+        let kernel = write_elf(
+            0x4008_0000,
+            &[Load {
+                vaddr: 0x4008_0000,
+                paddr: 0x4008_0000,
+                data: vec![0; 16],
+                memsz: 16,
+                flags: 5,
+            }],
+        );
+        let err = pack(&PackInput {
+            system: &s,
+            kernel: &kernel,
+            root: &root,
+            modules: &[],
+        })
+        .unwrap_err();
+        assert_eq!(err, PackError::Kernel("has no `__kernel_end` symbol".into()));
+    }
+
+    #[test]
+    fn rejects_unaligned_root_segment() {
+        let s = system();
+        let root = write_elf(
+            0x40_0010,
+            &[Load {
+                vaddr: 0x40_0010,
+                paddr: 0x40_0010,
+                data: vec![1; 4],
+                memsz: 4,
+                flags: 5,
+            }],
+        );
+        let err = boot_image(&PackInput {
+            system: &s,
+            kernel: &[],
+            root: &root,
+            modules: &[],
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, PackError::Root(m) if m.contains("not page aligned")),
+            "{err}"
+        );
+    }
+}
