@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use gaon_image::{ModuleSource, PackInput, System};
+use gaon_image::{PackInput, System};
 
 const USAGE: &str = "\
 usage: gaon-image check SYSTEM.toml [--platforms DIR]
@@ -57,23 +57,18 @@ fn run(args: Vec<String>) -> Result<(), String> {
             let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
             let kernel = read(&kernel.ok_or("pack needs --kernel")?)?;
             let root = read(&root.ok_or("pack needs --root")?)?;
-            let mut modules = Vec::new();
-            for m in &system.modules {
-                let path = match &m.source {
-                    ModuleSource::File(f) => f.clone(),
-                    ModuleSource::Package(p) => given
-                        .iter()
-                        .find(|(n, _)| n == &m.name)
-                        .map(|(_, path)| path.clone())
-                        .ok_or_else(|| {
-                            format!(
-                                "module `{}` comes from package `{p}`: pass --module {}=PATH",
-                                m.name, m.name
-                            )
-                        })?,
-                };
-                modules.push(read(&path)?);
-            }
+            let modules = system.read_modules(|m, p| {
+                given
+                    .iter()
+                    .find(|(n, _)| n == &m.name)
+                    .map(|(_, path)| path.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "module `{}` comes from package `{p}`: pass --module {}=PATH",
+                            m.name, m.name
+                        )
+                    })
+            })?;
             let input = PackInput {
                 system: &system,
                 kernel: &kernel,

@@ -74,6 +74,25 @@ struct RawModule {
     file: Option<PathBuf>,
 }
 
+impl System {
+    /// Read every module's bytes, in order. File modules are read from their path;
+    /// `package_elf` says where a package module's built ELF is (building it if need be).
+    pub fn read_modules(
+        &self,
+        mut package_elf: impl FnMut(&ModuleDesc, &str) -> Result<PathBuf, String>,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let mut out = Vec::new();
+        for m in &self.modules {
+            let path = match &m.source {
+                ModuleSource::Package(p) => package_elf(m, p)?,
+                ModuleSource::File(f) => f.clone(),
+            };
+            out.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
+        }
+        Ok(out)
+    }
+}
+
 /// Check `[[module]]` number `i`.
 fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<String>) -> Result<ModuleDesc, DescError> {
     let err = |field: String, problem: String| DescError::new(file, field, problem);

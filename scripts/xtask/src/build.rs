@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gaon_image::{ModuleSource, PackInput, System};
+use gaon_image::{PackInput, System};
 use gaon_platform::{Board, ImageFormat, list_boards};
 
 use crate::root_dir;
@@ -64,14 +64,7 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
     eprintln!("building {} for board `{board}`", system.name);
     let kernel = build_package(&system.kernel_package, KERNEL_TARGET, Some(board))?;
     let root = build_package(&system.root_package, USER_TARGET, None)?;
-    let mut modules = Vec::new();
-    for m in &system.modules {
-        let path = match &m.source {
-            ModuleSource::Package(p) => build_package(p, USER_TARGET, None)?,
-            ModuleSource::File(f) => f.clone(),
-        };
-        modules.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
-    }
+    let modules = system.read_modules(|_, p| build_package(p, USER_TARGET, None))?;
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);
     let input = PackInput {
