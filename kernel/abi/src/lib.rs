@@ -1,12 +1,23 @@
 //! The Gaon kernel ABI, shared by the kernel, `libl4` and the host tools.
 //!
 //! Everything a user program and the kernel must agree on lives here and only here:
-//! syscall numbers and their register convention, error codes, and the layout of the
-//! boot image the image tool writes and the kernel reads. `docs/abi.md` describes it.
+//! syscall numbers and their register convention, error codes, the message-info word
+//! and IPC buffer, invocation labels, object types and sizes, fault messages, the
+//! boot-info page, and the layout of the boot image the image tool writes and the
+//! kernel reads. `docs/abi.md` describes it.
 #![no_std]
 #![deny(unsafe_code)]
 
 pub mod boot;
+pub mod bootinfo;
+pub mod fault;
+pub mod invocation;
+pub mod message;
+pub mod object;
 pub mod syscall;
 
+pub use fault::FaultKind;
+pub use invocation::Label;
+pub use message::{IpcBuffer, MsgInfo};
+pub use object::{ObjType, Rights};
 pub use syscall::{Error, Syscall};

@@ -1,85 +1,64 @@
-//! Capabilities: a typed reference to a kernel object with rights and a badge.
+//! Capabilities: a typed reference to a kernel object with rights and a badge, plus
+//! the few words of per-capability state some types keep (seL4 does the same): an
+//! untyped's watermark, a CNode's guard, a frame's mapping, an IRQ handler's line.
 
-use bitflags::bitflags;
+pub use gaon_abi::{ObjType, Rights};
 
-bitflags! {
-    /// What a capability allows.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct Rights: u8 {
-        /// Receive on an endpoint; read a frame.
-        const READ = 1;
-        /// Send on an endpoint; write a frame.
-        const WRITE = 2;
-        /// Transfer capabilities through an endpoint.
-        const GRANT = 4;
-        /// Transfer a reply capability through an endpoint.
-        const GRANT_REPLY = 8;
-    }
-}
+/// Capability flag: device memory (untyped and frames).
+pub const FLAG_DEVICE: u8 = 1;
+/// Capability flag: a container (CNode or Tcb) being torn down. Only exists inside
+/// one delete operation; see `Kernel::delete_slot`.
+pub const FLAG_ZOMBIE: u8 = 2;
 
-/// Kernel object types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjType {
-    /// Untyped memory, the source of every other object.
-    Untyped,
-    /// A table of capability slots.
-    CNode,
-    /// A thread.
-    Tcb,
-    /// A synchronous IPC endpoint.
-    Endpoint,
-    /// A word of signal bits.
-    Notification,
-    /// A reply object.
-    Reply,
-    /// Budget and period.
-    SchedContext,
-    /// A page of memory.
-    Frame,
-    /// A stage-2 translation table.
-    PageTable,
-}
-
-impl ObjType {
-    /// True for types whose capabilities may carry a badge.
-    pub const fn badgeable(self) -> bool {
-        matches!(self, Self::Endpoint | Self::Notification)
-    }
-}
-
-/// A capability. `Cap::NULL` fills empty slots.
+/// A capability. `Cap::NULL` fills empty slots. 32 bytes.
+#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cap {
     /// `None` for the null capability.
     pub ty: Option<ObjType>,
-    /// Physical address of the object.
-    pub obj: usize,
     /// log2 of the object's size in bytes.
     pub size_bits: u8,
-    /// Rights.
-    pub rights: Rights,
-    /// Badge (endpoints and notifications); 0 means unbadged.
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    /// CNode: guard size in bits.
+    pub guard_bits: u8,
+    /// Raw [`Rights`] bits; use [`Cap::rights`].
+    pub rights: u8,
+    /// Physical address of the object (IRQ handlers: 0; IrqControl/SchedControl: 0).
+    pub obj: usize,
+    /// Endpoint/Notification: badge. CNode: guard. Untyped: watermark (bytes used).
+    /// IrqHandler: the IRQ number. SchedControl: the CPU.
     pub badge: u64,
+    /// Frame/PageTable: `vmid << 48 | address` of its mapping plus 1; 0 = unmapped.
+    pub mapping: u64,
 }
+
+static_assertions::const_assert_eq!(core::mem::size_of::<Cap>(), 32);
 
 impl Cap {
     /// The empty capability.
     pub const NULL: Self = Self {
         ty: None,
-        obj: 0,
         size_bits: 0,
-        rights: Rights::empty(),
+        flags: 0,
+        guard_bits: 0,
+        rights: 0,
+        obj: 0,
         badge: 0,
+        mapping: 0,
     };
 
     /// A capability with all rights to a fresh object.
     pub const fn new(ty: ObjType, obj: usize, size_bits: u8) -> Self {
         Self {
             ty: Some(ty),
-            obj,
             size_bits,
-            rights: Rights::all(),
+            flags: 0,
+            guard_bits: 0,
+            rights: Rights::all().bits() as u8,
+            obj,
             badge: 0,
+            mapping: 0,
         }
     }
 
@@ -88,27 +67,102 @@ impl Cap {
         self.ty.is_none()
     }
 
+    /// True if this cap has type `ty`.
+    pub fn is(&self, ty: ObjType) -> bool {
+        self.ty == Some(ty)
+    }
+
+    /// Rights.
+    pub const fn rights(&self) -> Rights {
+        Rights::from_bits_truncate(self.rights as u64)
+    }
+
+    /// This cap with `rights`.
+    pub const fn with_rights(mut self, rights: Rights) -> Self {
+        self.rights = rights.bits() as u8;
+        self
+    }
+
     /// One past the object's last byte.
     pub fn end(&self) -> usize {
         self.obj
             .saturating_add(1usize.checked_shl(u32::from(self.size_bits)).unwrap_or(usize::MAX))
     }
 
-    /// True if both name the same object (same type and address).
+    /// True if both name the same object. Objects without memory (IrqControl,
+    /// SchedControl, IrqHandler) are told apart by their badge word.
     pub fn same_object(&self, other: &Self) -> bool {
-        !self.is_null() && self.ty == other.ty && self.obj == other.obj
+        if self.is_null() || self.ty != other.ty || self.obj != other.obj {
+            return false;
+        }
+        match self.ty {
+            Some(ObjType::IrqHandler | ObjType::SchedControl) => self.badge == other.badge,
+            _ => true,
+        }
     }
 
     /// A copy with rights reduced to `mask` and, for badgeable types, the given badge.
+    /// `None` if a badge is given for a type that takes none or a cap already badged.
     pub fn mint(&self, mask: Rights, badge: u64) -> Option<Self> {
         let ty = self.ty?;
         if badge != 0 && (!ty.badgeable() || self.badge != 0) {
-            return None; // only unbadged endpoint/notification caps can be badged
+            return None;
         }
-        Some(Self {
-            rights: self.rights & mask,
-            badge: if badge == 0 { self.badge } else { badge },
-            ..*self
-        })
+        let mut c = self.with_rights(self.rights() & mask);
+        if badge != 0 {
+            c.badge = badge;
+        }
+        Some(c)
+    }
+
+    /// True if the flag is set.
+    pub const fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The mapping `(vmid, address)` of a Frame or PageTable cap.
+    pub const fn mapped(&self) -> Option<(u16, u64)> {
+        if self.mapping == 0 {
+            None
+        } else {
+            let m = self.mapping - 1;
+            Some(((m >> 48) as u16, m & ((1 << 48) - 1)))
+        }
+    }
+
+    /// Record a mapping.
+    pub fn set_mapped(&mut self, m: Option<(u16, u64)>) {
+        self.mapping = match m {
+            Some((vmid, va)) => ((u64::from(vmid) << 48) | va) + 1,
+            None => 0,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mint_only_shrinks_rights_and_badges_once() {
+        let ep = Cap::new(ObjType::Endpoint, 0x1000, 5);
+        let b = ep.mint(Rights::WRITE, 9).unwrap();
+        assert_eq!((b.rights(), b.badge), (Rights::WRITE, 9));
+        assert!(b.mint(Rights::all(), 10).is_none(), "rebadging is refused");
+        assert_eq!(b.mint(Rights::all(), 0).unwrap().rights(), Rights::WRITE);
+        assert!(Cap::new(ObjType::Frame, 0x1000, 12).mint(Rights::READ, 1).is_none());
+        assert!(Cap::NULL.mint(Rights::all(), 0).is_none());
+    }
+
+    #[test]
+    fn mapping_round_trips() {
+        let mut f = Cap::new(ObjType::Frame, 0x1000, 12);
+        assert_eq!(f.mapped(), None);
+        f.set_mapped(Some((7, 0x40_0000)));
+        assert_eq!(f.mapped(), Some((7, 0x40_0000)));
+        f.set_mapped(Some((0, 0)));
+        assert_eq!(f.mapped(), Some((0, 0)));
+        f.set_mapped(None);
+        assert_eq!(f.mapped(), None);
     }
 }

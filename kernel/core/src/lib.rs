@@ -1,14 +1,19 @@
 //! The arch-independent core of the Gaon kernel.
 //!
-//! Everything here is plain data and logic: no registers, no MMIO, no `unsafe`. It is
+//! Capabilities ([`cap`]), the derivation tree ([`cdt`]), untyped memory ([`untyped`]),
+//! and the kernel proper ([`kernel`]): objects, scheduling, IPC and invocations. It is
 //! compiled into the kernel and also built and tested on the host (`cargo test -p
-//! gaon-kcore`), in the way Hubris tests `sys/kerncore`.
+//! gaon-kcore`), in the way Hubris tests `sys/kerncore`: the host tests give the kernel
+//! real host memory as its "physical" memory and drive it through the same entry points
+//! the exception vectors call.
 //!
-//! So far: capabilities and rights ([`cap`]), the capability derivation tree that
-//! revoke walks ([`cdt`]), and untyped memory with retype accounting ([`untyped`]).
+//! The only `unsafe` is in [`obj`], which turns object addresses into references.
 #![no_std]
 #![deny(unsafe_code)]
+#![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod cap;
 pub mod cdt;
+#[allow(unsafe_code, reason = "the one module that turns object addresses into references")]
+pub mod obj;
 pub mod untyped;
