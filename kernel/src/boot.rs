@@ -1,15 +1,12 @@
 //! From `start.S` to the root server: bring up the CPU, the console, the MMU, the
 //! interrupt controller and the timer, print the banner, and start the root server.
 
-use gaon_abi::boot::{BootImageHeader, name_bytes};
+use gaon_abi::boot::{BootImageHeader, SegmentFlags, name_bytes};
+use gaon_kcore::kernel::{BootAlloc, BootModule, BootSegment, RootImage};
 
-use crate::arch::{self, cpu, exception::TrapFrame, exit, mmu, timer};
-use crate::{board, console, irq, kprintln, root};
-
-unsafe extern "C" {
-    /// Restore a trap frame and `eret` (in `start.S`).
-    fn trap_return(frame: *mut TrapFrame) -> !;
-}
+use crate::arch::{self, cpu, exit, mmu, stage2, timer};
+use crate::platform::{self, KERNEL};
+use crate::{board, console, irq, kprintln, trap};
 
 /// Called once on CPU 0 at EL2, with a stack and a zeroed `.bss`.
 #[unsafe(no_mangle)]
@@ -84,35 +81,56 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         );
     }
 
-    let mut frames = root::BootFrames::new(layout.end + image.total_size as usize, ram.base + ram.size);
-    let (space, regs) = match root::create(image, layout.end, &mut frames) {
-        Ok(r) => r,
-        Err(e) => panic!("cannot create the root server: {e:?}"),
+    let mut segments = heapless::Vec::<BootSegment, { gaon_abi::boot::MAX_SEGMENTS }>::new();
+    for seg in image.segments() {
+        let flags = SegmentFlags::from_bits_truncate(seg.flags);
+        let _ = segments.push(BootSegment {
+            vaddr: seg.vaddr,
+            src: layout.end + seg.offset as usize,
+            filesz: seg.filesz as usize,
+            memsz: seg.memsz as usize,
+            write: flags.contains(SegmentFlags::W),
+            execute: flags.contains(SegmentFlags::X),
+        });
+    }
+    let mut modules = heapless::Vec::<BootModule, { gaon_abi::boot::MAX_MODULES }>::new();
+    for m in image.modules() {
+        let _ = modules.push(BootModule {
+            name: m.name,
+            pa: layout.end + m.offset as usize,
+            size: m.size as usize,
+        });
+    }
+    let device = platform::device_regions();
+    let root_image = RootImage {
+        segments: &segments,
+        entry: image.root_entry,
+        modules: &modules,
+        device: &device,
+        timer_hz: timer::frequency(),
     };
+    let mut alloc = BootAlloc {
+        next: layout.end + image.total_size as usize,
+        end: ram.base + ram.size,
+        used: 0,
+    };
+    stage2::init();
+    let before = alloc.end - alloc.next;
+    let mut k = KERNEL.lock();
+    if let Err(e) = k.boot_root(&root_image, &mut alloc) {
+        panic!("cannot create the root server: {e:?}");
+    }
+    drop(k);
     kprintln!(
-        "  free:       {} KiB after loading the root server",
-        frames.remaining() / 1024
+        "  root:       {} KiB for its objects; {} KiB of RAM and {} device regions handed over as untyped",
+        alloc.used / 1024,
+        (before - alloc.used) / 1024,
+        device.len()
     );
-    space.activate(); // `space` stays alive: kernel_main never returns
 
     irq::start_tick();
-    kprintln!("kernel: starting root server at {:#x}", regs.elr);
-    let slot = cpu::user_frame_slot();
-    // SAFETY: the slot is reserved at the top of this CPU's stack and no Rust frame lives
-    // there; `regs` describes an EL0 context whose code and stack are mapped in the active
-    // stage-2 space. trap_return restores it and erets, never coming back here.
-    unsafe {
-        slot.write(regs);
-        trap_return(slot)
-    }
-}
-
-/// Nothing left to run: take interrupts forever.
-pub fn idle() -> ! {
-    loop {
-        arch::enable_irqs();
-        arch::wait_for_interrupt();
-    }
+    kprintln!("kernel: starting root server at {:#x}", image.root_entry);
+    trap::enter_user()
 }
 
 #[panic_handler]

@@ -7,6 +7,7 @@ use crate::board::{self, IrqController};
 use crate::drivers::bcm2836::Bcm2836;
 use crate::drivers::gic::{Gic, GicInitError};
 use crate::kprintln;
+use crate::platform::KERNEL;
 
 /// The board's interrupt controller.
 #[derive(Debug)]
@@ -18,6 +19,13 @@ pub enum Controller {
 }
 
 impl Controller {
+    fn line_count(&self) -> u32 {
+        match self {
+            Self::Gic(g) => g.line_count(),
+            Self::Bcm2836(_) => 32,
+        }
+    }
+
     /// Name for the banner.
     pub fn name(&self) -> &'static str {
         match self {
@@ -57,28 +65,33 @@ pub fn start_tick() {
     timer::arm(interval);
 }
 
-/// Handle every pending interrupt. Called from the IRQ vectors.
+/// Handle every pending interrupt. Called from the IRQ vectors with interrupts
+/// masked. The controller lock is not held while the kernel runs, since the kernel
+/// masks and unmasks user lines through it.
 pub fn handle() {
     let Some(ctrl) = CONTROLLER.get() else { return };
-    let mut ctrl = ctrl.lock();
-    match &mut *ctrl {
-        Controller::Gic(g) => {
-            while let Some(id) = g.acknowledge() {
-                if id >= 1020 {
-                    break;
-                }
-                dispatch(id);
-                g.end(id);
-            }
+    let bcm_pending = match &mut *ctrl.lock() {
+        Controller::Gic(_) => None,
+        Controller::Bcm2836(b) => Some(b.pending(cpu::current_index())),
+    };
+    if let Some(mut pending) = bcm_pending {
+        // Sources are levels with no acknowledge: handle each pending one once.
+        while pending != 0 {
+            let src = pending.trailing_zeros();
+            pending &= pending - 1;
+            dispatch(src);
         }
-        Controller::Bcm2836(b) => {
-            // Sources are levels with no acknowledge: handle each pending one once.
-            let mut pending = b.pending(cpu::current_index());
-            while pending != 0 {
-                let src = pending.trailing_zeros();
-                pending &= pending - 1;
-                dispatch(src);
-            }
+        return;
+    }
+    loop {
+        let id = match &mut *ctrl.lock() {
+            Controller::Gic(g) => g.acknowledge(),
+            Controller::Bcm2836(_) => None,
+        };
+        let Some(id) = id.filter(|&i| i < 1020) else { break };
+        dispatch(id);
+        if let Controller::Gic(g) = &mut *ctrl.lock() {
+            g.end(id);
         }
     }
 }
@@ -86,9 +99,63 @@ pub fn handle() {
 fn dispatch(id: u32) {
     if id == board::TIMER_IRQ {
         tick();
+        KERNEL.lock().handle_tick();
     } else {
-        kprintln!("irq: spurious or unowned interrupt {id}");
+        // A user-level handler's line (the kernel masks it until the handler acks) or
+        // an unclaimed one (masked for good).
+        KERNEL.lock().handle_irq(id);
     }
+}
+
+/// Interrupt lines that exist.
+pub fn line_count() -> u32 {
+    match CONTROLLER.get().map(|c| c.lock().line_count()) {
+        Some(n) => n,
+        None => 0,
+    }
+}
+
+/// Lines the kernel keeps: SGIs and PPIs (per-CPU, including the kernel timer) on a
+/// GIC; every line of the BCM2836 local controller (they are per-core timers and
+/// mailboxes).
+pub fn reserved(line: u32) -> bool {
+    match board::IRQ_CONTROLLER {
+        IrqController::Gic { .. } => line < 32,
+        IrqController::Bcm2836 { .. } => true,
+    }
+}
+
+/// Mask or unmask a user line.
+pub fn set_enabled(line: u32, enabled: bool) {
+    if reserved(line) {
+        return;
+    }
+    if let Some(c) = CONTROLLER.get()
+        && let Controller::Gic(g) = &mut *c.lock()
+    {
+        g.set_spi_enabled(line, enabled);
+    }
+}
+
+/// MMIO ranges `[start, end)` the kernel keeps for itself (never device untyped).
+pub fn kernel_mmio() -> heapless::Vec<(usize, usize), 4> {
+    let mut v = heapless::Vec::new();
+    match board::IRQ_CONTROLLER {
+        IrqController::Gic { v2, v3 } => {
+            if let Some(f) = v2 {
+                let _ = v.push((f.distributor, f.distributor + 0x1_0000));
+                let _ = v.push((f.cpu_interface, f.cpu_interface + 0x2_0000));
+            }
+            if let Some(f) = v3 {
+                let _ = v.push((f.distributor, f.distributor + 0x1_0000));
+                let _ = v.push((f.redistributor, f.redistributor + 0x2_0000 * board::CPUS));
+            }
+        }
+        IrqController::Bcm2836 { local } => {
+            let _ = v.push((local, local + 0x1000));
+        }
+    }
+    v
 }
 
 fn tick() {

@@ -19,9 +19,9 @@ mod drivers;
 #[cfg(target_os = "none")]
 mod irq;
 #[cfg(target_os = "none")]
-mod root;
+mod platform;
 #[cfg(target_os = "none")]
-mod syscall;
+mod trap;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

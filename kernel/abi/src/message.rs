@@ -17,12 +17,25 @@ pub const IPC_BUFFER_SIZE_BITS: u32 = 10;
 /// | 7..9   | extra caps sent (0..=3)                               |
 /// | 9..12  | caps unwrapped: bit i set = cap i arrived as a badge  |
 /// | 12     | `KERNEL`: the kernel wrote this (error or invocation) |
+/// | 13     | `NOTIFY`: a notification's signal bits are in `x0`    |
 /// | 16..64 | label                                                 |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MsgInfo(pub u64);
 
 impl MsgInfo {
     const KERNEL: u64 = 1 << 12;
+    const NOTIFY: u64 = 1 << 13;
+
+    /// What a receive returns when a notification (bound or waited on) delivered the
+    /// signal bits in `x0` instead of a message.
+    pub const fn notification() -> Self {
+        Self(Self::KERNEL | Self::NOTIFY)
+    }
+
+    /// True for a notification delivery.
+    pub const fn is_notification(self) -> bool {
+        self.0 & Self::NOTIFY != 0
+    }
 
     /// A message with `label`, `length` message registers and `extra_caps` caps.
     /// Out-of-range fields are clamped so the word is always well formed.

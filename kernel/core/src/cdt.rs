@@ -161,6 +161,19 @@ pub fn insert_root<S: SlotStore + ?Sized>(s: &mut S, dst: SlotId, cap: Cap) -> R
     Ok(())
 }
 
+/// Install `cap`, an object created under the authority of the cap in `parent` (an
+/// IRQ handler under IrqControl), right after it.
+pub fn insert_child<S: SlotStore + ?Sized>(s: &mut S, parent: SlotId, dst: SlotId, cap: Cap) -> Result<(), CdtError> {
+    if get(s, parent)?.cap.is_null() {
+        return Err(CdtError::Empty);
+    }
+    if !get(s, dst)?.cap.is_null() {
+        return Err(CdtError::Occupied);
+    }
+    link_after(s, parent, dst, cap, true, false);
+    Ok(())
+}
+
 /// Install a new object's capability, created by retyping the untyped in `parent`.
 pub fn insert_retyped<S: SlotStore + ?Sized>(s: &mut S, parent: SlotId, dst: SlotId, cap: Cap) -> Result<(), CdtError> {
     let p = get(s, parent)?.cap;
@@ -189,11 +202,13 @@ pub fn derive<S: SlotStore + ?Sized>(s: &mut S, src: SlotId, dst: SlotId, cap: C
         return Err(CdtError::Occupied);
     }
     let same = sc.ty == cap.ty && sc.obj == cap.obj && sc.size_bits == cap.size_bits;
-    let badge_ok = cap.badge == sc.badge || (sc.badge == 0 && cap.ty.is_some_and(ObjType::badgeable));
+    // A CNode's "badge" is its guard, which any copy may set.
+    let guard = sc.is(ObjType::CNode);
+    let badge_ok = guard || cap.badge == sc.badge || (sc.badge == 0 && cap.ty.is_some_and(ObjType::badgeable));
     if !same || !sc.rights().contains(cap.rights()) || !badge_ok {
         return Err(CdtError::NotDerived);
     }
-    let newly_badged = cap.badge != sc.badge;
+    let newly_badged = !guard && cap.badge != sc.badge;
     let revocable = newly_badged || sc.is(ObjType::Untyped);
     link_after(s, src, dst, cap, revocable, newly_badged);
     Ok(())

@@ -92,3 +92,10 @@ pub fn write_word(addr: usize, value: u64) {
     // SAFETY: as for `read_word`: a word inside a normal-memory frame held by the thread.
     unsafe { (addr as *mut u64).write_volatile(value) }
 }
+
+/// Copy `n` bytes between physical addresses (boot-time loading of the root server).
+pub fn copy(from: usize, to: usize, n: usize) {
+    // SAFETY: callers copy from the boot image into a freshly allocated frame; the two
+    // never overlap and both are mapped in the kernel's identity map.
+    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, n) }
+}

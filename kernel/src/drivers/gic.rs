@@ -11,6 +11,8 @@ use crate::board::{GicV2Frames, GicV3Frames};
 
 /// Priority the kernel gives its own interrupts (lower is more urgent).
 const KERNEL_PRIORITY: u8 = 0x80;
+/// Priority of interrupts delivered to user-level handlers.
+const USER_PRIORITY: u8 = 0xa0;
 
 /// A GIC of either version.
 #[derive(Debug)]
@@ -81,6 +83,37 @@ impl Gic {
             Self::V3(g) => {
                 g.set_interrupt_priority(id, Some(0), KERNEL_PRIORITY).is_ok()
                     && g.enable_interrupt(id, Some(0), true).is_ok()
+            }
+        }
+    }
+
+    /// Interrupt lines the distributor implements.
+    pub fn line_count(&self) -> u32 {
+        match self {
+            Self::V2(g) => g.typer().num_irqs(),
+            Self::V3(g) => 32 + g.typer().num_spis(),
+        }
+        .min(1020)
+    }
+
+    /// Enable or disable a shared (SPI) interrupt, routed to CPU 0 at user priority.
+    pub fn set_spi_enabled(&mut self, intid: u32, enabled: bool) {
+        let Ok(id) = IntId::try_from(intid) else { return };
+        if !id.is_spi() {
+            return;
+        }
+        match self {
+            Self::V2(g) => {
+                if enabled {
+                    g.set_interrupt_priority(id, USER_PRIORITY);
+                }
+                let _ = g.enable_interrupt(id, enabled);
+            }
+            Self::V3(g) => {
+                if enabled {
+                    let _ = g.set_interrupt_priority(id, None, USER_PRIORITY);
+                }
+                let _ = g.enable_interrupt(id, None, enabled);
             }
         }
     }

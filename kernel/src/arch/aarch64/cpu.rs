@@ -16,13 +16,6 @@ pub struct KernelStacks([[u8; KERNEL_STACK_SIZE]; board::CPUS]);
 #[unsafe(no_mangle)]
 pub static mut KERNEL_STACKS: KernelStacks = KernelStacks([[0; KERNEL_STACK_SIZE]; board::CPUS]);
 
-/// The trap-frame slot at the top of this CPU's kernel stack. Exceptions from EL0 save
-/// the user registers here; `start.S` keeps kernel frames below it.
-pub fn user_frame_slot() -> *mut super::exception::TrapFrame {
-    let top = (&raw mut KERNEL_STACKS) as usize + KERNEL_STACK_SIZE * (current_index() + 1);
-    (top - core::mem::size_of::<super::exception::TrapFrame>()) as *mut _
-}
-
 /// Per-CPU kernel state. Designed in from the start so SMP only has to fill in more CPUs.
 #[derive(Debug)]
 pub struct PerCpu {

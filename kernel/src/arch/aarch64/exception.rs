@@ -1,7 +1,7 @@
 //! Exception entry from the vectors in `start.S`.
 
 use super::{exit, read_sysreg};
-use crate::{irq, kprintln, syscall};
+use crate::{irq, kprintln};
 
 /// Registers saved on exception entry. Layout matches `trap_common` in `start.S`.
 #[repr(C)]
@@ -91,7 +91,8 @@ pub fn report(frame: &TrapFrame, what: &str) {
     }
 }
 
-/// Rust side of every exception. Returns the frame to resume.
+/// Rust side of every exception taken at EL2 (exceptions from EL0 go to
+/// `trap::handle_user_trap`). Returns the frame to resume.
 #[unsafe(no_mangle)]
 extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
     let source = match kind / 4 {
@@ -102,8 +103,7 @@ extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
     };
     let class = (kind % 4) as usize;
     match (source, class) {
-        (Source::CurrentSpx | Source::Lower64, 1) => irq::handle(),
-        (Source::Lower64, 0) => syscall::handle_lower_sync(frame),
+        (Source::CurrentSpx, 1) => irq::handle(),
         (Source::CurrentSpx, 0) if exit::exiting() => exit::psci_system_off(),
         _ => {
             report(frame, &kernel_exception_title(source, KIND_NAMES[class]));

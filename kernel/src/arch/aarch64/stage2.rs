@@ -2,16 +2,7 @@
 //! DC set), so a thread's stage-2 table is its whole address space; a guest's address
 //! space will use the same tables under its own stage 1.
 
-use super::mmu::{self, MapError, Table, TableSource, XN};
 use super::{cpu, isb, write_sysreg};
-
-/// Stage-2 MemAttr: Normal, inner and outer write-back.
-const MEMATTR_NORMAL: u64 = 0b1111 << 2;
-/// Stage-2 MemAttr: Device-nGnRE.
-const MEMATTR_DEVICE: u64 = 0b0001 << 2;
-const S2AP_RO: u64 = 0b01 << 6;
-const S2AP_RW: u64 = 0b11 << 6;
-const SH_INNER: u64 = 3 << 8;
 
 /// HCR_EL2 while a native (non-guest) thread runs: stage 2 on (VM), AArch64 EL1 (RW),
 /// physical interrupts to EL2 (IMO/FMO/AMO), EL0 exceptions to EL2 (TGE), stage-1-off
@@ -26,78 +17,48 @@ pub const HCR_NATIVE: u64 = (1 << 0)   // VM
     | (1 << 27)                         // TGE
     | (1 << 31); // RW
 
-/// Access rights of a stage-2 mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rights {
-    /// Writable.
-    pub write: bool,
-    /// Executable.
-    pub execute: bool,
+/// The VSpace currently in VTTBR_EL2 (root | VMID << 48), so switches between threads
+/// of one address space cost nothing.
+static LOADED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Set up stage-2 translation for native threads: VTCR and HCR, once at boot.
+pub fn init() {
+    let ps = cpu::pa_range().min(5);
+    // T0SZ=25 (39-bit IPA), SL0=1 (start at level 1), IRGN0=ORGN0=WBWA, SH0=inner,
+    // TG0=4K, PS, RES1 bit 31.
+    let vtcr = 0x19 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
+    // SAFETY: no thread runs yet; VTTBR is loaded before the first return to EL0.
+    unsafe {
+        write_sysreg!(vtcr_el2, vtcr);
+        write_sysreg!(hcr_el2, HCR_NATIVE);
+    }
+    isb();
 }
 
-/// Memory type of a stage-2 mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemType {
-    /// RAM.
-    Normal,
-    /// MMIO.
-    Device,
+/// Make the address space with root table `root` and `vmid` current.
+pub fn activate(root: usize, vmid: u16) {
+    let vttbr = root as u64 | (u64::from(vmid) << 48);
+    if LOADED.swap(vttbr, core::sync::atomic::Ordering::Relaxed) == vttbr {
+        return;
+    }
+    // SAFETY: the kernel core only hands out roots of live VSpaces, whose tables map
+    // only frames their owner holds capabilities to; TLB entries are tagged by VMID and
+    // flushed whenever a VMID is reused or a mapping removed.
+    unsafe { write_sysreg!(vttbr_el2, vttbr) };
+    isb();
 }
 
-/// One address space: a stage-2 root table and its VMID.
-#[derive(Debug)]
-pub struct AddressSpace {
-    root: &'static mut Table,
-    vmid: u16,
-}
-
-impl AddressSpace {
-    /// A new, empty address space.
-    pub fn new(src: &mut dyn TableSource, vmid: u16) -> Option<Self> {
-        Some(Self {
-            root: src.table()?,
-            vmid,
-        })
+/// Invalidate all stage-1 and stage-2 TLB entries tagged with `vmid`.
+pub fn flush_vmid(vmid: u16) {
+    let loaded = LOADED.load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: TLB maintenance for a VMID selects it through VTTBR_EL2.VMID; EL2's own
+    // translation does not use VTTBR, and the loaded value is put back before return.
+    unsafe {
+        write_sysreg!(vttbr_el2, u64::from(vmid) << 48);
+        core::arch::asm!("isb", "tlbi vmalls12e1is", "dsb ish", options(nostack, preserves_flags));
+        write_sysreg!(vttbr_el2, loaded);
     }
-
-    /// Map `size` bytes of physical memory at `pa` to `ipa`.
-    pub fn map(
-        &mut self,
-        src: &mut dyn TableSource,
-        ipa: usize,
-        pa: usize,
-        size: usize,
-        rights: Rights,
-        mem: MemType,
-    ) -> Result<(), MapError> {
-        let mut attrs = SH_INNER | if rights.write { S2AP_RW } else { S2AP_RO };
-        attrs |= match mem {
-            MemType::Normal => MEMATTR_NORMAL,
-            MemType::Device => MEMATTR_DEVICE,
-        };
-        if !rights.execute || mem == MemType::Device {
-            attrs |= XN;
-        }
-        mmu::map_range(self.root, src, ipa, pa, size, attrs)
-    }
-
-    /// Make this the current stage-2 translation, for native threads.
-    pub fn activate(&self) {
-        let root = core::ptr::from_ref::<Table>(self.root) as u64;
-        let ps = cpu::pa_range().min(5);
-        // T0SZ=25, SL0=1 (start at level 1), IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K, PS, RES1 bit 31.
-        let vtcr = 0x19 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
-        // SAFETY: the root table maps only frames the kernel gave this address space, so
-        // EL0 code running under it cannot reach kernel memory; stale translations for the
-        // VMID are invalidated before use.
-        unsafe {
-            write_sysreg!(vtcr_el2, vtcr);
-            write_sysreg!(vttbr_el2, root | (u64::from(self.vmid) << 48));
-            write_sysreg!(hcr_el2, HCR_NATIVE);
-            isb();
-            core::arch::asm!("tlbi vmalls12e1", "dsb sy", "isb", options(nostack, preserves_flags));
-        }
-    }
+    isb();
 }
 
 /// Make freshly written instructions in `[start, start + len)` visible to instruction fetch.

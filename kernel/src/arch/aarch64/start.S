@@ -42,7 +42,7 @@ _start:
     ldr     x0, =0x30c50830               // SCTLR_EL2: RES1 bits only (MMU, caches off, little-endian)
     msr     sctlr_el2, x0
     isb
-    mov     x0, #0x33ff                   // CPTR_EL2: RES1 bits, TFP=0 so EL0 may use FP/SIMD
+    mov     x0, #0x37ff                   // CPTR_EL2: RES1 bits, TFP=1: FP/SIMD traps until a thread owns it
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     mov     x0, #(3 << 20)                // CPACR_EL1.FPEN: no FP/SIMD trap for EL0
@@ -64,7 +64,8 @@ _start:
 3:  adrp    x0, KERNEL_STACKS
     add     x0, x0, :lo12:KERNEL_STACKS
     add     x0, x0, #KERNEL_STACK_SIZE    // CPU 0's stack top
-    sub     sp, x0, #TRAP_FRAME_SIZE      // the top slot holds the user frame (cpu::user_frame_slot)
+    mov     sp, x0
+    msr     tpidr_el2, x0                 // the vectors switch to this stack on entry from EL0
     adrp    x0, el2_vectors
     add     x0, x0, :lo12:el2_vectors
     msr     vbar_el2, x0
@@ -90,10 +91,14 @@ park_secondary:
     b       park_secondary
 
 // ---- EL2 exception vectors -------------------------------------------------------------
-// Every entry saves a TrapFrame on the kernel stack, calls the Rust handler with
-// (frame, kind), restores the frame and returns with eret.
+// From EL2 (the kernel itself, or the idle loop): save a TrapFrame on the kernel stack,
+// call handle_trap(frame, kind), restore, eret.
+// From EL0/EL1: SP_EL2 points at the running thread's register context in its Tcb (set
+// by restore_user), so registers are saved straight there; then the vector switches to
+// the kernel stack (TPIDR_EL2) and calls handle_user_trap(ctx, kind), which returns the
+// context of the thread to resume.
 
-.macro VECTOR kind
+.macro VECTOR_KERNEL kind
 .balign 0x80
     sub     sp, sp, #TRAP_FRAME_SIZE
     stp     x0, x1, [sp, #0]
@@ -101,28 +106,14 @@ park_secondary:
     b       trap_common
 .endm
 
-.section .text.vectors, "ax"
-.balign 0x800
-.global el2_vectors
-el2_vectors:
-    VECTOR 0    // current EL, SP_EL0: sync
-    VECTOR 1    //                     irq
-    VECTOR 2    //                     fiq
-    VECTOR 3    //                     serror
-    VECTOR 4    // current EL, SP_ELx: sync
-    VECTOR 5    //                     irq
-    VECTOR 6    //                     fiq
-    VECTOR 7    //                     serror
-    VECTOR 8    // lower EL, AArch64:  sync
-    VECTOR 9    //                     irq
-    VECTOR 10   //                     fiq
-    VECTOR 11   //                     serror
-    VECTOR 12   // lower EL, AArch32:  sync
-    VECTOR 13   //                     irq
-    VECTOR 14   //                     fiq
-    VECTOR 15   //                     serror
+.macro VECTOR_USER kind
+.balign 0x80
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       user_trap
+.endm
 
-trap_common:
+.macro SAVE_REST
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -145,12 +136,9 @@ trap_common:
     mrs     x2, esr_el2
     mrs     x3, far_el2
     stp     x2, x3, [sp, #272]
-    mov     x1, x0                        // kind
-    mov     x0, sp                        // &mut TrapFrame
-    bl      handle_trap
-.global trap_return
-trap_return:                              // x0 = frame to restore (also entered directly for first user entry)
-    mov     sp, x0
+.endm
+
+.macro RESTORE_ALL
     ldp     x2, x3, [sp, #256]
     msr     elr_el2, x2
     msr     spsr_el2, x3
@@ -171,5 +159,106 @@ trap_return:                              // x0 = frame to restore (also entered
     ldp     x4, x5, [sp, #32]
     ldp     x2, x3, [sp, #16]
     ldp     x0, x1, [sp, #0]
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global el2_vectors
+el2_vectors:
+    VECTOR_KERNEL 0     // current EL, SP_EL0: sync
+    VECTOR_KERNEL 1     //                     irq
+    VECTOR_KERNEL 2     //                     fiq
+    VECTOR_KERNEL 3     //                     serror
+    VECTOR_KERNEL 4     // current EL, SP_ELx: sync
+    VECTOR_KERNEL 5     //                     irq
+    VECTOR_KERNEL 6     //                     fiq
+    VECTOR_KERNEL 7     //                     serror
+    VECTOR_USER 8       // lower EL, AArch64:  sync
+    VECTOR_USER 9       //                     irq
+    VECTOR_USER 10      //                     fiq
+    VECTOR_USER 11      //                     serror
+    VECTOR_USER 12      // lower EL, AArch32:  sync
+    VECTOR_USER 13      //                     irq
+    VECTOR_USER 14      //                     fiq
+    VECTOR_USER 15      //                     serror
+
+trap_common:
+    SAVE_REST
+    mov     x1, x0                        // kind
+    mov     x0, sp                        // &mut TrapFrame
+    bl      handle_trap
+    mov     sp, x0
+    RESTORE_ALL
     add     sp, sp, #TRAP_FRAME_SIZE
     eret
+
+user_trap:
+    SAVE_REST
+    mov     x1, x0                        // kind
+    mov     x0, sp                        // the thread's UserContext
+    mrs     x2, tpidr_el2
+    mov     sp, x2                        // empty kernel stack
+    bl      handle_user_trap
+    // fall through with x0 = the context to resume
+
+// Resume a user thread: x0 = its UserContext. SP_EL2 stays pointing at it, so the
+// next exception from EL0 saves there.
+.global restore_user
+restore_user:
+    mov     sp, x0
+    RESTORE_ALL
+    eret
+
+// ---- Lazy FP/SIMD switching (the kernel itself never touches these registers) ---------
+.arch_extension fp
+.arch_extension simd
+
+// fp_save(x0 = &mut FpState): q0..q31, then FPSR and FPCR.
+.global fp_save
+fp_save:
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q8, q9, [x0, #128]
+    stp     q10, q11, [x0, #160]
+    stp     q12, q13, [x0, #192]
+    stp     q14, q15, [x0, #224]
+    stp     q16, q17, [x0, #256]
+    stp     q18, q19, [x0, #288]
+    stp     q20, q21, [x0, #320]
+    stp     q22, q23, [x0, #352]
+    stp     q24, q25, [x0, #384]
+    stp     q26, q27, [x0, #416]
+    stp     q28, q29, [x0, #448]
+    stp     q30, q31, [x0, #480]
+    mrs     x1, fpsr
+    mrs     x2, fpcr
+    add     x0, x0, #512
+    stp     x1, x2, [x0]
+    ret
+
+// fp_restore(x0 = &FpState).
+.global fp_restore
+fp_restore:
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q8, q9, [x0, #128]
+    ldp     q10, q11, [x0, #160]
+    ldp     q12, q13, [x0, #192]
+    ldp     q14, q15, [x0, #224]
+    ldp     q16, q17, [x0, #256]
+    ldp     q18, q19, [x0, #288]
+    ldp     q20, q21, [x0, #320]
+    ldp     q22, q23, [x0, #352]
+    ldp     q24, q25, [x0, #384]
+    ldp     q26, q27, [x0, #416]
+    ldp     q28, q29, [x0, #448]
+    ldp     q30, q31, [x0, #480]
+    add     x0, x0, #512
+    ldp     x1, x2, [x0]
+    msr     fpsr, x1
+    msr     fpcr, x2
+    ret

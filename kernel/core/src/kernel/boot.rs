@@ -1,0 +1,312 @@
+//! Creating the root server: its objects, its address space, its capabilities to all
+//! remaining memory, and the boot-info page that lists them.
+
+use gaon_abi::bootinfo::{
+    BOOTINFO_MAGIC, BOOTINFO_VADDR, BootInfo, MAX_BOOT_MODULES, MAX_BOOT_UNTYPED, MODULES_VADDR, ModuleDesc,
+    ROOT_CNODE_RADIX, ROOT_IPC_BUFFER_VADDR, SlotRegion, UntypedDesc, slot as rs,
+};
+use gaon_abi::boot::{NAME_LEN, ROOT_STACK_SIZE, ROOT_STACK_TOP};
+use gaon_abi::object::{CNODE_MAX_RADIX, PAGE_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS, UNTYPED_MAX_BITS};
+use gaon_abi::ObjType;
+
+use super::invoke::create_object;
+use super::objects::SchedContext;
+use super::{Kernel, Kslots, Platform, slot};
+use crate::cap::{Cap, FLAG_DEVICE};
+use crate::cdt::{self, Slot};
+use crate::obj::{self, Ptr};
+use crate::tcb::{self, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, Tcb};
+use crate::vspace::{self, MapAttrs, Table};
+
+const PAGE: usize = 1 << PAGE_BITS;
+static_assertions::const_assert!(ROOT_CNODE_RADIX <= CNODE_MAX_RADIX);
+
+/// Boot-time memory: a bump allocator over the RAM after the kernel and boot image.
+/// What it has not handed out when the root server is built becomes untyped memory.
+#[derive(Debug)]
+pub struct BootAlloc {
+    /// First free byte.
+    pub next: usize,
+    /// One past the last.
+    pub end: usize,
+    /// Bytes handed out so far (including alignment padding).
+    pub used: usize,
+}
+
+impl BootAlloc {
+    /// `2^bits` zeroed bytes aligned to their size.
+    pub fn alloc(&mut self, bits: u8) -> Option<usize> {
+        let size = 1usize << bits;
+        let pa = self.next.checked_next_multiple_of(size)?;
+        let end = pa.checked_add(size).filter(|&e| e <= self.end)?;
+        self.used += end - self.next;
+        self.next = end;
+        obj::zero(pa, size);
+        Some(pa)
+    }
+}
+
+/// One loadable segment of the root server.
+#[derive(Clone, Copy, Debug)]
+pub struct BootSegment {
+    /// Where it goes.
+    pub vaddr: u64,
+    /// Where its file bytes are now (inside the boot image).
+    pub src: usize,
+    /// Bytes to copy.
+    pub filesz: usize,
+    /// Bytes in memory (the rest is zero).
+    pub memsz: usize,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub execute: bool,
+}
+
+/// One boot module: a file in the boot image, mapped read-only for the root server.
+#[derive(Clone, Copy, Debug)]
+pub struct BootModule {
+    /// NUL-padded name.
+    pub name: [u8; NAME_LEN],
+    /// Where it is.
+    pub pa: usize,
+    /// Its size.
+    pub size: usize,
+}
+
+/// What the kernel knows about the root server when it builds it.
+#[derive(Clone, Copy, Debug)]
+pub struct RootImage<'a> {
+    /// Segments.
+    pub segments: &'a [BootSegment],
+    /// Entry point.
+    pub entry: u64,
+    /// Boot modules.
+    pub modules: &'a [BootModule],
+    /// Device memory regions `(base, size)` user level may map (page aligned).
+    pub device: &'a [(usize, usize)],
+    /// Counter frequency, for the boot info.
+    pub timer_hz: u64,
+}
+
+/// Why the root server could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootError {
+    /// Too little RAM.
+    OutOfMemory,
+    /// A segment or module does not fit the root server's address space.
+    BadLayout,
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Build the root server from `image` with memory from `alloc`, hand it every
+    /// remaining byte as untyped memory, and make it the running thread.
+    pub fn boot_root(&mut self, image: &RootImage<'_>, alloc: &mut BootAlloc) -> Result<Ptr<Tcb>, BootError> {
+        let oom = BootError::OutOfMemory;
+        let cnode_bits = ROOT_CNODE_RADIX + SLOT_BITS;
+        let cnode = alloc.alloc(cnode_bits).ok_or(oom)?;
+        create_object(ObjType::CNode, cnode, cnode_bits);
+        let root_slot = |i: u64| cnode + (i as usize) * core::mem::size_of::<Slot>();
+        let mut cn_cap = Cap::new(ObjType::CNode, cnode, cnode_bits);
+        cn_cap.guard_bits = 64 - ROOT_CNODE_RADIX;
+        let tcb_pa = alloc.alloc(TCB_BITS).ok_or(oom)?;
+        create_object(ObjType::Tcb, tcb_pa, TCB_BITS);
+        let vs = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+        let sc = alloc.alloc(SCHED_CONTEXT_BITS).ok_or(oom)?;
+        create_object(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS);
+        let bi = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+        let ipcbuf = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+        let vmid = 1u16;
+        self.vmids[usize::from(vmid)] = vs;
+        let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
+        vs_cap.badge = u64::from(vmid);
+        let root = Ptr::<Table>::new(vs);
+
+        let rw = MapAttrs {
+            write: true,
+            execute: false,
+            device: false,
+        };
+        let ro = MapAttrs { write: false, ..rw };
+        for seg in image.segments {
+            let start = seg.vaddr & !(PAGE as u64 - 1);
+            let end = seg
+                .vaddr
+                .checked_add(seg.memsz as u64)
+                .filter(|&e| e <= vspace::IPA_LIMIT)
+                .ok_or(BootError::BadLayout)?;
+            let attrs = MapAttrs {
+                write: seg.write,
+                execute: seg.execute,
+                device: false,
+            };
+            let mut va = start;
+            while va < end {
+                let pa = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+                // Copy the part of the file that lands in this page.
+                let lo = va.max(seg.vaddr);
+                let hi = (va + PAGE as u64).min(seg.vaddr + seg.filesz as u64);
+                if hi > lo {
+                    let n = (hi - lo) as usize;
+                    let from = seg.src + (lo - seg.vaddr) as usize;
+                    let to = pa + (lo - va) as usize;
+                    obj::copy(from, to, n);
+                }
+                if seg.execute {
+                    self.platform.sync_icache(pa, PAGE);
+                }
+                boot_map(root, va, pa, 3, attrs, alloc)?;
+                va += PAGE as u64;
+            }
+        }
+        let stack_base = ROOT_STACK_TOP - ROOT_STACK_SIZE;
+        for i in 0..(ROOT_STACK_SIZE as usize / PAGE) {
+            let pa = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+            boot_map(root, stack_base + (i * PAGE) as u64, pa, 3, rw, alloc)?;
+        }
+        boot_map(root, BOOTINFO_VADDR, bi, 3, ro, alloc)?;
+        boot_map(root, ROOT_IPC_BUFFER_VADDR, ipcbuf, 3, rw, alloc)?;
+        let mut modules = [ModuleDesc::default(); MAX_BOOT_MODULES];
+        let mut mva = MODULES_VADDR;
+        for (m, desc) in image.modules.iter().zip(modules.iter_mut()) {
+            let first = m.pa & !(PAGE - 1);
+            let last = (m.pa + m.size).next_multiple_of(PAGE);
+            desc.name = m.name;
+            desc.vaddr = mva + (m.pa - first) as u64;
+            desc.size = m.size as u64;
+            for pa in (first..last).step_by(PAGE) {
+                boot_map(root, mva, pa, 3, ro, alloc)?;
+                mva += PAGE as u64;
+            }
+        }
+
+        // Capabilities in the root CNode.
+        let mut bi_cap = Cap::new(ObjType::Frame, bi, PAGE_BITS);
+        bi_cap.set_mapped(Some((vmid, BOOTINFO_VADDR)));
+        let mut ib_cap = Cap::new(ObjType::Frame, ipcbuf, PAGE_BITS);
+        ib_cap.set_mapped(Some((vmid, ROOT_IPC_BUFFER_VADDR)));
+        let mut sched_control = Cap::new(ObjType::SchedControl, 0, 0);
+        sched_control.badge = 0;
+        let fixed = [
+            (rs::TCB, Cap::new(ObjType::Tcb, tcb_pa, TCB_BITS)),
+            (rs::CNODE, cn_cap),
+            (rs::VSPACE, vs_cap),
+            (rs::IRQ_CONTROL, Cap::new(ObjType::IrqControl, 0, 0)),
+            (rs::SCHED_CONTROL, sched_control),
+            (rs::BOOTINFO_FRAME, bi_cap),
+            (rs::IPC_BUFFER, ib_cap),
+            (rs::SCHED_CONTEXT, Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS)),
+        ];
+        for (i, cap) in fixed {
+            cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;
+        }
+
+        // The thread.
+        let t = Ptr::<Tcb>::new(tcb_pa);
+        for (i, src) in [(SLOT_CSPACE, rs::CNODE), (SLOT_VSPACE, rs::VSPACE), (SLOT_IPC_BUFFER, rs::IPC_BUFFER)] {
+            let mut c = slot(root_slot(src)).cap;
+            c.set_mapped(None);
+            cdt::derive(&mut Kslots, root_slot(src), tcb::slot_addr(t, i), c).map_err(|_| BootError::BadLayout)?;
+        }
+        let tcb = t.get();
+        tcb.ipc_buffer_vaddr = ROOT_IPC_BUFFER_VADDR;
+        tcb.prio = 255;
+        tcb.mcp = 255;
+        tcb.ctx.pc = image.entry;
+        tcb.ctx.sp = ROOT_STACK_TOP;
+        tcb.ctx.x[0] = BOOTINFO_VADDR;
+        tcb.sched_context = sc;
+        Ptr::<SchedContext>::new(sc).get().tcb = tcb_pa;
+
+        // Everything left becomes untyped: RAM, then device memory.
+        let mut untyped = [UntypedDesc::default(); MAX_BOOT_UNTYPED];
+        let mut n = 0usize;
+        let first = rs::FIRST_FREE;
+        let mut add = |base: usize, size: usize, device: bool, n: &mut usize| {
+            for (b, bits) in aligned_blocks(base, size) {
+                if *n == MAX_BOOT_UNTYPED {
+                    return;
+                }
+                let mut c = Cap::new(ObjType::Untyped, b, bits);
+                if device {
+                    c.flags |= FLAG_DEVICE;
+                }
+                if cdt::insert_root(&mut Kslots, root_slot(first + *n as u64), c).is_ok() {
+                    untyped[*n] = UntypedDesc {
+                        paddr: b as u64,
+                        size_bits: bits,
+                        is_device: u8::from(device),
+                        reserved: [0; 6],
+                    };
+                    *n += 1;
+                }
+            }
+        };
+        let ram = (alloc.next.next_multiple_of(PAGE), alloc.end);
+        alloc.next = alloc.end;
+        if ram.1 > ram.0 {
+            add(ram.0, ram.1 - ram.0, false, &mut n);
+        }
+        for &(base, size) in image.device {
+            add(base, size, true, &mut n);
+        }
+
+        let info = Ptr::<BootInfo>::new(bi).get();
+        info.magic = BOOTINFO_MAGIC;
+        info.version = 1;
+        info.cnode_radix = u64::from(ROOT_CNODE_RADIX);
+        info.untyped_slots = SlotRegion {
+            start: first,
+            end: first + n as u64,
+        };
+        info.empty = SlotRegion {
+            start: first + n as u64,
+            end: 1 << ROOT_CNODE_RADIX,
+        };
+        info.untyped = untyped;
+        info.module_count = image.modules.len().min(MAX_BOOT_MODULES) as u64;
+        info.modules = modules;
+        info.timer_hz = image.timer_hz;
+
+        self.last_charge = self.platform.now();
+        self.make_runnable(t, false);
+        self.schedule();
+        Ok(t)
+    }
+}
+
+/// Map one page (level 3) or block (level 2) at boot, making tables from `alloc`.
+fn boot_map(root: Ptr<Table>, va: u64, pa: usize, level: u32, attrs: MapAttrs, alloc: &mut BootAlloc) -> Result<(), BootError> {
+    let mut table = root;
+    for l in 1..level {
+        let e = &mut table.get()[vspace::index(va, l)];
+        if *e & 1 == 0 {
+            *e = vspace::table_desc(alloc.alloc(PAGE_BITS).ok_or(BootError::OutOfMemory)?);
+        }
+        table = vspace::next_table(*e, l).ok_or(BootError::BadLayout)?;
+    }
+    let e = &mut table.get()[vspace::index(va, level)];
+    if *e & 1 != 0 {
+        return Err(BootError::BadLayout);
+    }
+    *e = vspace::leaf_desc(pa, level, attrs);
+    Ok(())
+}
+
+/// Split `[base, base + size)` into the fewest naturally aligned power-of-two blocks
+/// of at least a page.
+pub fn aligned_blocks(base: usize, size: usize) -> impl Iterator<Item = (usize, u8)> {
+    let end = base.saturating_add(size) & !(PAGE - 1);
+    let mut cur = base.next_multiple_of(PAGE);
+    core::iter::from_fn(move || {
+        if cur >= end {
+            return None;
+        }
+        let align_bits = if cur == 0 { UNTYPED_MAX_BITS } else { cur.trailing_zeros() as u8 };
+        let size_bits = (usize::BITS - 1 - (end - cur).leading_zeros()) as u8;
+        let bits = align_bits.min(size_bits).min(UNTYPED_MAX_BITS);
+        let b = cur;
+        cur += 1 << bits;
+        Some((b, bits))
+    })
+}

@@ -1,0 +1,249 @@
+//! Deleting capabilities and destroying objects.
+//!
+//! Deleting a capability that is not the last to its object only takes it out of the
+//! derivation tree (a mapped frame or page table cap is unmapped first). Deleting the
+//! last one destroys the object: every pointer to it is cleared (queues, bindings,
+//! the IRQ table, VMIDs), so nothing dangles.
+//!
+//! CNodes and Tcbs contain slots, so destroying one deletes more caps, which may be the
+//! last caps of further CNodes and Tcbs. The kernel has no heap to keep a work list in,
+//! so it works in place: the dying container's cap stays in its slot marked as a zombie
+//! (out of the tree), the kernel walks down from the first zombie to the first slot of
+//! the deepest dying container and deletes caps there one by one, and each container
+//! that becomes empty is cleared before the walk starts again from the top. Every step
+//! deletes a cap, zombifies a container (once each) or clears an empty one, so the
+//! work ends; the kernel stack does not grow with the nesting depth. Cycles (a CNode
+//! holding the last cap to itself, directly or through others) end the same way: the
+//! first zombie's own slot is skipped when scanning.
+
+use gaon_abi::ObjType;
+
+use super::objects::{EP_IDLE, Endpoint, Notification, Reply, SchedContext};
+use super::{Kernel, Kslots, Platform, slot};
+use crate::cap::{Cap, FLAG_ZOMBIE};
+use crate::cdt::{self, Slot};
+use crate::obj::Ptr;
+use crate::tcb::{self, IPC_FAULT, TCB_SLOTS, ThreadState, Tcb};
+use crate::vspace;
+
+impl<P: Platform> Kernel<P> {
+    /// Delete the capability in slot `s`, destroying its object if it was the last.
+    pub(super) fn delete_slot(&mut self, s: usize) {
+        let cap = slot(s).cap;
+        if cap.is_null() {
+            return;
+        }
+        if is_container(&cap) && cdt::is_final(&mut Kslots, s) {
+            self.delete_container(s);
+        } else {
+            self.delete_simple(s);
+        }
+    }
+
+    /// Delete every capability derived from the one in slot `s`.
+    pub(super) fn revoke_slot(&mut self, s: usize) {
+        while let Some(c) = cdt::first_child(&mut Kslots, s) {
+            self.delete_slot(c);
+        }
+    }
+
+    fn delete_simple(&mut self, s: usize) {
+        let cap = slot(s).cap;
+        match cap.ty {
+            Some(ObjType::Frame) => self.unmap_frame(&cap),
+            Some(ObjType::PageTable) => self.unmap_page_table(&cap),
+            _ => {}
+        }
+        if let Ok(Some(last)) = cdt::delete(&mut Kslots, s) {
+            self.finalise(last);
+        }
+    }
+
+    fn delete_container(&mut self, root: usize) {
+        self.zombify(root);
+        loop {
+            let mut cur = root;
+            loop {
+                let Some(t) = first_live_slot(&slot(cur).cap, root) else { break };
+                let c = slot(t).cap;
+                if c.has(FLAG_ZOMBIE) {
+                    cur = t;
+                } else if is_container(&c) && cdt::is_final(&mut Kslots, t) {
+                    self.zombify(t);
+                    cur = t;
+                } else {
+                    self.delete_simple(t);
+                }
+            }
+            *slot(cur) = Slot::EMPTY;
+            if cur == root {
+                return;
+            }
+        }
+    }
+
+    /// Take a container's last cap out of the tree, keep it in place as a zombie, and
+    /// detach the object from everything that points at it.
+    fn zombify(&mut self, s: usize) {
+        cdt::unlink(&mut Kslots, s);
+        let cap = &mut slot(s).cap;
+        cap.flags |= FLAG_ZOMBIE;
+        if cap.is(ObjType::Tcb) {
+            let t = Ptr::<Tcb>::new(cap.obj);
+            self.detach_tcb(t);
+        }
+    }
+
+    /// Stop a dying thread and clear every pointer to it.
+    fn detach_tcb(&mut self, t: Ptr<Tcb>) {
+        self.cancel_ipc(t);
+        self.block(t, ThreadState::Inactive);
+        let tcb = t.get();
+        if let Some(n) = Ptr::<Notification>::from_raw(core::mem::take(&mut tcb.bound_ntfn)) {
+            n.get().bound = 0;
+        }
+        if let Some(sc) = Ptr::<SchedContext>::from_raw(core::mem::take(&mut tcb.sched_context)) {
+            sc.get().tcb = 0;
+        }
+        if self.hw_owner == t.addr() {
+            self.hw_owner = 0;
+        }
+        if self.fpu_owner == t.addr() {
+            self.fpu_owner = 0;
+        }
+        if self.current == t.addr() {
+            self.current = 0;
+        }
+    }
+
+    /// Wake `t` from a cancelled IPC with `Cancelled`, or stop it if it was sending a
+    /// fault (the fault can no longer be answered).
+    fn abort_ipc(&mut self, t: Ptr<Tcb>) {
+        let tcb = t.get();
+        tcb.blocked_on = 0;
+        if tcb.ipc_flags & IPC_FAULT != 0 || tcb.fault[0] != 0 {
+            tcb.ipc_flags = 0;
+            tcb.fault[0] = 0;
+            self.block(t, ThreadState::Inactive);
+        } else {
+            tcb.ipc_flags = 0;
+            Self::reply_kernel(t, Err(gaon_abi::Error::Cancelled));
+            self.make_runnable(t, false);
+        }
+    }
+
+    /// Destroy the object whose last capability `cap` was.
+    fn finalise(&mut self, cap: Cap) {
+        match cap.ty {
+            Some(ObjType::Endpoint) => {
+                let ep = Ptr::<Endpoint>::new(cap.obj).get();
+                while let Some(t) = ep.queue.pop() {
+                    if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut t.get().reply)) {
+                        r.get().receiver = 0;
+                    }
+                    self.abort_ipc(t);
+                }
+                ep.state = EP_IDLE;
+            }
+            Some(ObjType::Notification) => {
+                let n = Ptr::<Notification>::new(cap.obj).get();
+                while let Some(t) = n.queue.pop() {
+                    self.abort_ipc(t);
+                }
+                if let Some(b) = Ptr::<Tcb>::from_raw(core::mem::take(&mut n.bound)) {
+                    b.get().bound_ntfn = 0;
+                }
+                for line in &mut self.irqs {
+                    if line.ntfn == cap.obj {
+                        line.ntfn = 0;
+                    }
+                }
+            }
+            Some(ObjType::Reply) => {
+                let r = Ptr::<Reply>::new(cap.obj).get();
+                if let Some(c) = Ptr::<Tcb>::from_raw(core::mem::take(&mut r.caller)) {
+                    c.get().reply = 0;
+                    self.abort_ipc(c);
+                }
+                if let Some(rc) = Ptr::<Tcb>::from_raw(core::mem::take(&mut r.receiver)) {
+                    rc.get().reply = 0;
+                }
+            }
+            Some(ObjType::SchedContext) => {
+                let sc = Ptr::<SchedContext>::new(cap.obj).get();
+                if let Some(t) = Ptr::<Tcb>::from_raw(core::mem::take(&mut sc.tcb)) {
+                    t.get().sched_context = 0;
+                    self.sc_unbound(t);
+                }
+                self.sc_forget(Ptr::new(cap.obj));
+            }
+            Some(ObjType::VSpace) => {
+                let vmid = cap.badge as u16;
+                if self.vmids[usize::from(vmid)] == cap.obj {
+                    self.vmids[usize::from(vmid)] = 0;
+                    self.platform.flush_vmid(vmid);
+                }
+            }
+            Some(ObjType::IrqHandler) => {
+                let irq = cap.badge as usize;
+                if irq < self.irqs.len() {
+                    self.irqs[irq] = super::IrqLine::default();
+                    self.platform.irq_set_enabled(irq as u32, false);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The root table of the live VSpace with `vmid`.
+    pub(super) fn vspace_root(&self, vmid: u16) -> Option<Ptr<vspace::Table>> {
+        Ptr::from_raw(*self.vmids.get(usize::from(vmid))?)
+    }
+
+    /// Remove a frame cap's mapping, if the table still holds it.
+    pub(super) fn unmap_frame(&mut self, cap: &Cap) {
+        let Some((vmid, va)) = cap.mapped() else { return };
+        let Some(root) = self.vspace_root(vmid) else { return };
+        let level = if cap.size_bits == gaon_abi::object::LARGE_PAGE_BITS { 2 } else { 3 };
+        if let Some((table, i)) = vspace::entry_at(root, va, level) {
+            let d = table.get()[i];
+            if d & 1 != 0 && !vspace::is_table(d, level) && vspace::output(d) == cap.obj {
+                table.get()[i] = 0;
+                self.platform.flush_vmid(vmid);
+            }
+        }
+    }
+
+    /// Remove a page table from its VSpace and clear it, so the frames it mapped are
+    /// not reachable if it is mapped again elsewhere.
+    pub(super) fn unmap_page_table(&mut self, cap: &Cap) {
+        let Some((vmid, va)) = cap.mapped() else { return };
+        let level = u32::from(cap.guard_bits);
+        let Some(root) = self.vspace_root(vmid) else { return };
+        if let Some((table, i)) = vspace::entry_at(root, va, level - 1) {
+            let d = table.get()[i];
+            if vspace::is_table(d, level - 1) && vspace::output(d) == cap.obj {
+                table.get()[i] = 0;
+                self.platform.flush_vmid(vmid);
+            }
+        }
+        crate::obj::zero(cap.obj, 1 << gaon_abi::object::PAGE_BITS);
+    }
+}
+
+fn is_container(cap: &Cap) -> bool {
+    cap.is(ObjType::CNode) || cap.is(ObjType::Tcb)
+}
+
+/// The first non-empty slot of the container `cap` names, other than `skip`.
+fn first_live_slot(cap: &Cap, skip: usize) -> Option<usize> {
+    let size = core::mem::size_of::<Slot>();
+    let (base, count) = match cap.ty {
+        Some(ObjType::CNode) => (cap.obj, 1usize << (cap.size_bits - gaon_abi::object::SLOT_BITS)),
+        Some(ObjType::Tcb) => (tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS),
+        _ => return None,
+    };
+    (0..count)
+        .map(|i| base + i * size)
+        .find(|&a| a != skip && !slot(a).cap.is_null())
+}

@@ -1,0 +1,571 @@
+//! Invocations: a Call on a capability to a kernel object. Every argument is checked
+//! before anything changes; a failed invocation changes nothing.
+
+use gaon_abi::invocation::{FRAME_ATTR_DEVICE, MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
+use gaon_abi::object::{LARGE_PAGE_BITS, SLOT_BITS};
+use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights};
+
+use super::ipc::{cnode_slot, derived_copy};
+use super::objects::{Endpoint, Notification, Reply, SchedContext};
+use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, slot};
+use crate::cap::{Cap, FLAG_DEVICE};
+use crate::cdt::{self, CdtError, Slot};
+use crate::obj::{self, Ptr};
+use crate::tcb::{self, SLOT_CSPACE, SLOT_FAULT_EP, SLOT_IPC_BUFFER, SLOT_TIMEOUT_EP, SLOT_VSPACE, ThreadState, Tcb};
+use crate::vspace::{self, MapAttrs};
+
+impl From<CdtError> for Error {
+    fn from(e: CdtError) -> Self {
+        match e {
+            CdtError::BadSlot => Error::RangeError,
+            CdtError::Occupied => Error::DeleteFirst,
+            CdtError::Empty => Error::FailedLookup,
+            CdtError::NotDerived => Error::InvalidArgument,
+        }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Perform the invocation the current thread `t` asked for on `cap` (in slot `s`).
+    pub(super) fn invoke(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap) {
+        let info = MsgInfo(t.get().ctx.x[gaon_abi::syscall::INFO_REG]);
+        let a = Args {
+            t,
+            len: info.length().min(Self::mr_capacity(t)),
+        };
+        let result = match Label::from_raw(info.label()) {
+            None => Err(Error::UnknownInvocation),
+            Some(label) => self.dispatch(t, s, cap, label, &a),
+        };
+        Self::reply_kernel(t, result);
+    }
+
+    fn dispatch(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, label: Label, a: &Args) -> Result<usize, Error> {
+        use Label as L;
+        match (cap.ty, label) {
+            (Some(ObjType::Untyped), L::UntypedRetype) => self.untyped_retype(t, s, cap, a),
+            (Some(ObjType::CNode), _) => self.cnode_invoke(t, cap, label, a),
+            (Some(ObjType::Tcb), _) => self.tcb_invoke(t, Ptr::new(cap.obj), label, a),
+            (Some(ObjType::Frame), L::FrameMap) => self.frame_map(t, s, cap, a),
+            (Some(ObjType::Frame), L::FrameUnmap) => {
+                self.unmap_frame(&cap);
+                slot(s).cap.set_mapped(None);
+                Ok(0)
+            }
+            (Some(ObjType::Frame), L::FrameGetAddress) => {
+                Self::set_mr(t, 0, cap.obj as u64);
+                Self::set_mr(t, 1, u64::from(cap.size_bits));
+                Self::set_mr(t, 2, cap.mapped().map_or(u64::MAX, |(_, va)| va));
+                Ok(3)
+            }
+            (Some(ObjType::PageTable), L::PageTableMap) => self.page_table_map(t, s, cap, a),
+            (Some(ObjType::PageTable), L::PageTableUnmap) => {
+                self.unmap_page_table(&cap);
+                slot(s).cap.set_mapped(None);
+                Ok(0)
+            }
+            (Some(ObjType::VSpace), L::VSpaceGetVmid) => {
+                Self::set_mr(t, 0, cap.badge);
+                Ok(1)
+            }
+            (Some(ObjType::IrqControl), L::IrqControlGet) => self.irq_control_get(t, s, a),
+            (Some(ObjType::IrqHandler), _) => self.irq_handler_invoke(t, cap, label, a),
+            (Some(ObjType::SchedControl), L::SchedControlConfigure) => self.sched_configure(t, a),
+            (Some(ObjType::SchedContext), _) => self.sched_context_invoke(t, Ptr::new(cap.obj), label, a),
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    // ---- Untyped ----------------------------------------------------------------
+
+    fn untyped_retype(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
+        let w0 = a.get::<P>(0)?;
+        let (cn_cptr, offset, count) = (a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        if w0 >> 16 != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let ty = ObjType::from_raw(w0 & 0xff).ok_or(Error::InvalidArgument)?;
+        let obj_bits = ty.object_bits((w0 >> 8) & 0xff).ok_or(Error::InvalidArgument)?;
+        let device = cap.has(FLAG_DEVICE);
+        if device && !matches!(ty, ObjType::Frame | ObjType::Untyped) {
+            return Err(Error::IllegalOperation);
+        }
+        if count == 0 || count > MAX_RETYPE_COUNT {
+            return Err(Error::RangeError);
+        }
+        if obj_bits > cap.size_bits {
+            return Err(Error::RangeError);
+        }
+        let (_, cn) = self.lookup_typed(t, cn_cptr, ObjType::CNode)?;
+        let radix = u32::from(cn.size_bits - SLOT_BITS);
+        if offset >= 1 << radix || offset + count > 1 << radix {
+            return Err(Error::RangeError);
+        }
+        let dst = |i: u64| cn.obj + ((offset + i) as usize) * core::mem::size_of::<Slot>();
+        if (0..count).any(|i| !slot(dst(i)).cap.is_null()) {
+            return Err(Error::DeleteFirst);
+        }
+        let watermark = if cdt::has_children(&mut Kslots, s) { cap.badge as usize } else { 0 };
+        let start = watermark.next_multiple_of(1 << obj_bits);
+        let end = (count as usize)
+            .checked_mul(1 << obj_bits)
+            .and_then(|b| b.checked_add(start))
+            .filter(|&e| e <= 1 << cap.size_bits)
+            .ok_or(Error::NotEnoughMemory)?;
+        if ty == ObjType::VSpace && self.vmids[1..].iter().filter(|&&v| v == 0).count() < count as usize {
+            return Err(Error::NotEnoughMemory);
+        }
+        slot(s).cap.badge = end as u64;
+        for i in 0..count {
+            let addr = cap.obj + start + ((i as usize) << obj_bits);
+            let mut c = Cap::new(ty, addr, obj_bits);
+            if device {
+                c.flags |= FLAG_DEVICE;
+            } else {
+                create_object(ty, addr, obj_bits);
+            }
+            if ty == ObjType::VSpace {
+                let vmid = (1..self.vmids.len()).find(|&v| self.vmids[v] == 0).expect("counted above");
+                self.vmids[vmid] = addr;
+                c.badge = vmid as u64;
+                self.platform.flush_vmid(vmid as u16);
+            }
+            cdt::insert_retyped(&mut Kslots, s, dst(i), c)?;
+        }
+        Ok(0)
+    }
+
+    // ---- CNode ------------------------------------------------------------------
+
+    fn cnode_invoke(&mut self, t: Ptr<Tcb>, cn: Cap, label: Label, a: &Args) -> Result<usize, Error> {
+        use Label as L;
+        let dst = cnode_slot(&cn, a.get::<P>(0)?).ok_or(Error::RangeError)?;
+        match label {
+            L::CNodeDelete => {
+                self.delete_slot(dst);
+                Ok(0)
+            }
+            L::CNodeRevoke => {
+                self.revoke_slot(dst);
+                Ok(0)
+            }
+            L::CNodeIdentify => {
+                let c = slot(dst).cap;
+                Self::set_mr(t, 0, c.ty.map_or(0, |ty| ty as u64 + 1));
+                Self::set_mr(t, 1, c.badge);
+                Self::set_mr(t, 2, c.rights().bits());
+                Ok(3)
+            }
+            L::CNodeCopy | L::CNodeMint => {
+                let (src, sc) = self.lookup_cap(t, a.get::<P>(1)?)?;
+                let rights = Rights::from_bits_truncate(a.get::<P>(2)?);
+                let badge = if label == L::CNodeMint { a.get::<P>(3)? } else { 0 };
+                if !slot(dst).cap.is_null() {
+                    return Err(Error::DeleteFirst);
+                }
+                let mut new = derived_copy(sc)?;
+                new = new.with_rights(sc.rights() & rights);
+                if badge != 0 {
+                    new = rebadge(new, badge)?;
+                }
+                cdt::derive(&mut Kslots, src, dst, new)?;
+                Ok(0)
+            }
+            L::CNodeMove | L::CNodeMutate => {
+                let (src, sc) = self.lookup_cap(t, a.get::<P>(1)?)?;
+                let badge = if label == L::CNodeMutate { a.get::<P>(2)? } else { 0 };
+                if src == dst {
+                    return if badge == 0 { Ok(0) } else { Err(Error::DeleteFirst) };
+                }
+                if !slot(dst).cap.is_null() {
+                    return Err(Error::DeleteFirst);
+                }
+                let new = if badge == 0 { sc } else { rebadge(sc, badge)? };
+                if badge != 0 && sc.badgeable_ty() && cdt::has_children(&mut Kslots, src) {
+                    return Err(Error::RevokeFirst);
+                }
+                cdt::move_cap(&mut Kslots, src, dst)?;
+                slot(dst).cap = new;
+                if badge != 0 && sc.badgeable_ty() {
+                    slot(dst).mdb.revocable = true;
+                    slot(dst).mdb.first_badged = true;
+                }
+                Ok(0)
+            }
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    // ---- Tcb --------------------------------------------------------------------
+
+    fn tcb_invoke(&mut self, t: Ptr<Tcb>, target: Ptr<Tcb>, label: Label, a: &Args) -> Result<usize, Error> {
+        use Label as L;
+        match label {
+            L::TcbSetSpace => {
+                let (cs, vs, fe) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+                let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
+                let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
+                let fault = if fe == 0 { None } else { Some(self.lookup_typed(t, fe, ObjType::Endpoint)?) };
+                self.install(target, SLOT_CSPACE, Some(cspace))?;
+                self.install(target, SLOT_VSPACE, Some(vspace))?;
+                self.install(target, SLOT_FAULT_EP, fault)?;
+                Ok(0)
+            }
+            L::TcbSetIpcBuffer => {
+                let (va, fc) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if !va.is_multiple_of(1 << gaon_abi::message::IPC_BUFFER_SIZE_BITS) {
+                    return Err(Error::AlignmentError);
+                }
+                let frame = if fc == 0 {
+                    None
+                } else {
+                    let f = self.lookup_typed(t, fc, ObjType::Frame)?;
+                    if f.1.has(FLAG_DEVICE) {
+                        return Err(Error::InvalidCapability);
+                    }
+                    Some(f)
+                };
+                self.install(target, SLOT_IPC_BUFFER, frame)?;
+                target.get().ipc_buffer_vaddr = if fc == 0 { 0 } else { va };
+                Ok(0)
+            }
+            L::TcbSetTimeoutEndpoint => {
+                let c = a.get::<P>(0)?;
+                let ep = if c == 0 { None } else { Some(self.lookup_typed(t, c, ObjType::Endpoint)?) };
+                self.install(target, SLOT_TIMEOUT_EP, ep)?;
+                Ok(0)
+            }
+            L::TcbSetPriority | L::TcbSetMcp => {
+                let value = a.get::<P>(0)?;
+                let (_, auth) = self.lookup_typed(t, a.get::<P>(1)?, ObjType::Tcb)?;
+                if value > MAX_PRIORITY {
+                    return Err(Error::RangeError);
+                }
+                if value > u64::from(Ptr::<Tcb>::new(auth.obj).get().mcp) {
+                    return Err(Error::IllegalOperation);
+                }
+                if label == L::TcbSetMcp {
+                    target.get().mcp = value as u8;
+                } else {
+                    let queued = target.get().queued;
+                    self.rq.dequeue(target);
+                    target.get().prio = value as u8;
+                    if queued {
+                        self.rq.enqueue(target, false);
+                    }
+                }
+                Ok(0)
+            }
+            L::TcbReadRegisters => {
+                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if target == t {
+                    return Err(Error::IllegalOperation);
+                }
+                if first >= REG_COUNT || count > REG_COUNT - first || count as usize > Self::mr_capacity(t) {
+                    return Err(Error::RangeError);
+                }
+                for i in 0..count {
+                    Self::set_mr(t, i as usize, read_reg(target.get(), first + i));
+                }
+                Ok(count as usize)
+            }
+            L::TcbWriteRegisters => {
+                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if target == t {
+                    return Err(Error::IllegalOperation);
+                }
+                if first >= REG_COUNT || count > REG_COUNT - first {
+                    return Err(Error::RangeError);
+                }
+                a.get::<P>(1 + count as usize)?;
+                for i in 0..count {
+                    let v = a.get::<P>(2 + i as usize)?;
+                    write_reg(target.get(), first + i, v);
+                }
+                Ok(0)
+            }
+            L::TcbResume => {
+                if target.get().state == ThreadState::Inactive {
+                    if self.vspace_of(target).is_none() {
+                        return Err(Error::IllegalOperation);
+                    }
+                    target.get().fault[0] = 0;
+                    self.make_runnable(target, false);
+                }
+                Ok(0)
+            }
+            L::TcbSuspend => {
+                self.cancel_ipc(target);
+                target.get().fault[0] = 0;
+                self.block(target, ThreadState::Inactive);
+                Ok(0)
+            }
+            L::TcbBindNotification => {
+                let (_, nc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Notification)?;
+                if !nc.rights().contains(Rights::READ) {
+                    return Err(Error::NoRights);
+                }
+                let n = Ptr::<Notification>::new(nc.obj);
+                if target.get().bound_ntfn != 0 || n.get().bound != 0 {
+                    return Err(Error::IllegalOperation);
+                }
+                if !n.get().queue.is_empty() {
+                    return Err(Error::IllegalOperation);
+                }
+                target.get().bound_ntfn = n.addr();
+                n.get().bound = target.addr();
+                Ok(0)
+            }
+            L::TcbUnbindNotification => {
+                let n = Ptr::<Notification>::from_raw(target.get().bound_ntfn).ok_or(Error::IllegalOperation)?;
+                n.get().bound = 0;
+                target.get().bound_ntfn = 0;
+                Ok(0)
+            }
+            L::TcbGetState => {
+                let tcb = target.get();
+                Self::set_mr(t, 0, tcb.state as u64);
+                Self::set_mr(t, 1, u64::from(tcb.prio));
+                Self::set_mr(t, 2, u64::from(tcb.mcp));
+                Ok(3)
+            }
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    /// Replace `target`'s slot `i` with a copy of the cap at `src` (or empty it).
+    fn install(&mut self, target: Ptr<Tcb>, i: usize, src: Option<(usize, Cap)>) -> Result<(), Error> {
+        let dst = tcb::slot_addr(target, i);
+        self.delete_slot(dst);
+        let Some((s, expect)) = src else { return Ok(()) };
+        // Deleting the old cap may have destroyed the CNode the source lived in.
+        let now = slot(s).cap;
+        if !now.same_object(&expect) {
+            return Err(Error::FailedLookup);
+        }
+        let copy = derived_copy(now)?;
+        cdt::derive(&mut Kslots, s, dst, copy)?;
+        Ok(())
+    }
+
+    // ---- Frames and page tables -------------------------------------------------
+
+    fn frame_map(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
+        let (vs, va, rights, attr) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
+        let vmid = vcap.badge as u16;
+        let root = Ptr::<vspace::Table>::new(vcap.obj);
+        let size = 1u64 << cap.size_bits;
+        if !va.is_multiple_of(size) {
+            return Err(Error::AlignmentError);
+        }
+        if va >= vspace::IPA_LIMIT || attr & !FRAME_ATTR_DEVICE != 0 {
+            return Err(Error::RangeError);
+        }
+        let rights = Rights::from_bits_truncate(rights) & cap.rights();
+        if !rights.contains(Rights::READ) {
+            return Err(Error::NoRights);
+        }
+        let attrs = MapAttrs {
+            write: rights.contains(Rights::WRITE),
+            execute: rights.contains(Rights::EXECUTE),
+            device: attr & FRAME_ATTR_DEVICE != 0,
+        };
+        let level = if cap.size_bits == LARGE_PAGE_BITS { 2 } else { 3 };
+        let same_place = match cap.mapped() {
+            Some(m) if m == (vmid, va) => true,
+            Some(_) => return Err(Error::IllegalOperation),
+            None => false,
+        };
+        let (table, i) = vspace::entry_at(root, va, level).ok_or(Error::FailedLookup)?;
+        let old = table.get()[i];
+        // A remap only if the entry still maps this frame (its table may have been
+        // unmapped and replaced since).
+        let remap = same_place && old & 1 != 0 && vspace::output(old) == cap.obj;
+        if !remap && old & 1 != 0 {
+            return Err(Error::DeleteFirst);
+        }
+        table.get()[i] = vspace::leaf_desc(cap.obj, level, attrs);
+        if attrs.execute {
+            self.platform.sync_icache(cap.obj, size as usize);
+        }
+        if remap {
+            self.platform.flush_vmid(vmid);
+        }
+        slot(s).cap.set_mapped(Some((vmid, va)));
+        Ok(0)
+    }
+
+    fn page_table_map(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
+        let (vs, va) = (a.get::<P>(0)?, a.get::<P>(1)?);
+        let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
+        if cap.mapped().is_some() {
+            return Err(Error::IllegalOperation);
+        }
+        if va >= vspace::IPA_LIMIT {
+            return Err(Error::RangeError);
+        }
+        let root = Ptr::<vspace::Table>::new(vcap.obj);
+        let l1 = &mut root.get()[vspace::index(va, 1)];
+        let level = if *l1 & 1 == 0 {
+            *l1 = vspace::table_desc(cap.obj);
+            2
+        } else {
+            let l2 = vspace::next_table(*l1, 1).ok_or(Error::DeleteFirst)?;
+            let e = &mut l2.get()[vspace::index(va, 2)];
+            if *e & 1 != 0 {
+                return Err(Error::DeleteFirst);
+            }
+            *e = vspace::table_desc(cap.obj);
+            3
+        };
+        let span = vspace::entry_span(level - 1);
+        let c = &mut slot(s).cap;
+        c.guard_bits = level as u8;
+        c.set_mapped(Some((vcap.badge as u16, va & !(span - 1))));
+        Ok(0)
+    }
+
+    // ---- IRQs -------------------------------------------------------------------
+
+    fn irq_control_get(&mut self, t: Ptr<Tcb>, s: usize, a: &Args) -> Result<usize, Error> {
+        let (irq, cn, index) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+        let count = u64::from(self.platform.irq_count()).min(self.irqs.len() as u64);
+        if irq >= count || self.platform.irq_reserved(irq as u32) {
+            return Err(Error::RangeError);
+        }
+        if self.irqs[irq as usize].claimed {
+            return Err(Error::RevokeFirst);
+        }
+        let (_, cncap) = self.lookup_typed(t, cn, ObjType::CNode)?;
+        let dst = cnode_slot(&cncap, index).ok_or(Error::RangeError)?;
+        if !slot(dst).cap.is_null() {
+            return Err(Error::DeleteFirst);
+        }
+        let mut c = Cap::new(ObjType::IrqHandler, 0, 0);
+        c.badge = irq;
+        cdt::insert_child(&mut Kslots, s, dst, c)?;
+        self.irqs[irq as usize].claimed = true;
+        Ok(0)
+    }
+
+    fn irq_handler_invoke(&mut self, t: Ptr<Tcb>, cap: Cap, label: Label, a: &Args) -> Result<usize, Error> {
+        let irq = cap.badge as usize;
+        match label {
+            Label::IrqHandlerSetNotification => {
+                let c = a.get::<P>(0)?;
+                if c == 0 {
+                    self.irqs[irq].ntfn = 0;
+                    self.platform.irq_set_enabled(irq as u32, false);
+                    return Ok(0);
+                }
+                let (_, nc) = self.lookup_typed(t, c, ObjType::Notification)?;
+                if !nc.rights().contains(Rights::WRITE) {
+                    return Err(Error::NoRights);
+                }
+                self.irqs[irq].ntfn = nc.obj;
+                self.irqs[irq].badge = if nc.badge == 0 { 1 } else { nc.badge };
+                self.platform.irq_set_enabled(irq as u32, true);
+                Ok(0)
+            }
+            Label::IrqHandlerAck => {
+                if self.irqs[irq].ntfn != 0 {
+                    self.platform.irq_set_enabled(irq as u32, true);
+                }
+                Ok(0)
+            }
+            Label::IrqHandlerClear => {
+                self.irqs[irq].ntfn = 0;
+                self.platform.irq_set_enabled(irq as u32, false);
+                Ok(0)
+            }
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    /// A device interrupt arrived (already acknowledged at the controller): mask the
+    /// line until the handler acks it, and signal its notification.
+    pub fn handle_irq(&mut self, irq: u32) {
+        self.account();
+        self.platform.irq_set_enabled(irq, false);
+        if let Some(line) = self.irqs.get(irq as usize).copied()
+            && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)
+        {
+            self.signal(n, line.badge);
+        }
+        self.schedule();
+    }
+}
+
+/// Give a copy a badge (endpoints, notifications) or a guard (CNodes:
+/// `guard_bits << 56 | guard`).
+fn rebadge(mut c: Cap, badge: u64) -> Result<Cap, Error> {
+    match c.ty {
+        Some(ObjType::CNode) => {
+            let bits = (badge >> 56) as u8;
+            let guard = badge & ((1 << 56) - 1);
+            let radix = c.size_bits - SLOT_BITS;
+            if u32::from(bits) + u32::from(radix) > 64 || (bits < 56 && guard >> bits != 0) {
+                return Err(Error::RangeError);
+            }
+            c.guard_bits = bits;
+            c.badge = guard;
+            Ok(c)
+        }
+        Some(ty) if ty.badgeable() => {
+            if c.badge != 0 {
+                return Err(Error::IllegalOperation);
+            }
+            c.badge = badge;
+            Ok(c)
+        }
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+impl Cap {
+    fn badgeable_ty(&self) -> bool {
+        self.ty.is_some_and(ObjType::badgeable)
+    }
+}
+
+/// Write a fresh object of type `ty` at `addr` (normal memory).
+pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
+    match ty {
+        ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),
+        ObjType::CNode => {
+            let n = 1usize << (bits - SLOT_BITS);
+            for i in 0..n {
+                Ptr::<Slot>::new(addr + i * core::mem::size_of::<Slot>()).init(Slot::EMPTY);
+            }
+        }
+        ObjType::Endpoint => Ptr::<Endpoint>::new(addr).init(Endpoint::default()),
+        ObjType::Notification => Ptr::<Notification>::new(addr).init(Notification::default()),
+        ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),
+        ObjType::SchedContext => Ptr::<SchedContext>::new(addr).init(SchedContext::default()),
+        ObjType::Frame | ObjType::PageTable | ObjType::VSpace => obj::zero(addr, 1 << bits),
+        ObjType::Untyped | ObjType::IrqControl | ObjType::IrqHandler | ObjType::SchedControl => {}
+    }
+}
+
+fn read_reg(t: &Tcb, i: u64) -> u64 {
+    match i {
+        REG_PC => t.ctx.pc,
+        REG_SP => t.ctx.sp,
+        REG_SPSR => t.ctx.spsr,
+        REG_TPIDR => t.tpidr,
+        _ => t.ctx.x[(i - REG_X0) as usize],
+    }
+}
+
+/// Write register `i`. PSTATE keeps EL0t with interrupts unmasked; only the
+/// condition flags (NZCV) can be changed.
+fn write_reg(t: &mut Tcb, i: u64, v: u64) {
+    match i {
+        REG_PC => t.ctx.pc = v,
+        REG_SP => t.ctx.sp = v,
+        REG_SPSR => t.ctx.spsr = v & 0xf000_0000,
+        REG_TPIDR => t.tpidr = v,
+        _ => t.ctx.x[(i - REG_X0) as usize] = v,
+    }
+}

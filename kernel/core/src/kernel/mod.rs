@@ -1,0 +1,380 @@
+//! The kernel proper: the object store, scheduling, IPC and invocations, driven by the
+//! entry points the exception vectors call ([`Kernel::handle_syscall`],
+//! [`Kernel::handle_fault`], [`Kernel::handle_irq`], [`Kernel::handle_tick`]).
+//!
+//! The kernel has no heap. Objects live in memory retyped from untyped capabilities and
+//! are reached through [`Ptr`]s; references between objects are either capabilities in
+//! slots (tracked by the derivation tree, so deletion finds them) or back-linked
+//! pointers that the destroyed object's `finalise` step clears.
+
+mod boot;
+mod delete;
+mod invoke;
+mod ipc;
+mod objects;
+mod sched;
+#[cfg(test)]
+mod tests;
+
+use gaon_abi::{Error, MsgInfo, ObjType};
+
+pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
+pub use objects::{Endpoint, Notification, Reply, SchedContext};
+
+use crate::cap::Cap;
+use crate::cdt::{Slot, SlotId, SlotStore};
+use crate::obj::{self, Ptr};
+use crate::tcb::{RunQueues, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TIMESLICE_TICKS, ThreadState, Tcb};
+use crate::vspace::Table;
+
+/// What the kernel core needs from the machine. The kernel binary implements it over
+/// the real hardware; the host tests over a model.
+pub trait Platform {
+    /// Write a byte to the kernel console.
+    fn put_char(&mut self, b: u8);
+    /// Stop the machine (DebugHalt). On the host it records the status and returns.
+    fn halt(&mut self, status: u8);
+    /// Timer ticks since boot.
+    fn ticks(&self) -> u64;
+    /// Invalidate every TLB entry tagged with `vmid`.
+    fn flush_vmid(&mut self, vmid: u16);
+    /// Make instructions written to `[pa, pa + len)` visible to instruction fetch.
+    fn sync_icache(&mut self, pa: usize, len: usize);
+    /// IRQ lines `0..irq_count()` exist.
+    fn irq_count(&self) -> u32;
+    /// True for lines the kernel keeps (its timer, the interrupt controller's own).
+    fn irq_reserved(&self, irq: u32) -> bool;
+    /// Unmask or mask an IRQ line.
+    fn irq_set_enabled(&mut self, irq: u32, enabled: bool);
+    /// The free-running counter (the generic timer's count).
+    fn now(&self) -> u64;
+    /// The counter's frequency in Hz.
+    fn counter_hz(&self) -> u64;
+}
+
+/// The invoker's message registers, bounded by the length it sent.
+struct Args {
+    t: Ptr<Tcb>,
+    len: usize,
+}
+
+impl Args {
+    fn get<P: Platform>(&self, i: usize) -> Result<u64, Error> {
+        if i < self.len { Ok(Kernel::<P>::get_mr(self.t, i)) } else { Err(Error::TruncatedMessage) }
+    }
+}
+
+/// A thread fault, decoded by the arch layer from the exception syndrome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A stage-2 translation or permission fault.
+    Vm {
+        /// Faulting address (IPA).
+        addr: u64,
+        /// Instruction fetch (not a data access).
+        instruction: bool,
+        /// ESR_EL2.
+        esr: u64,
+    },
+    /// Any other synchronous exception (undefined instruction, alignment, BRK, ...).
+    User {
+        /// ESR_EL2.
+        esr: u64,
+        /// FAR_EL2.
+        far: u64,
+    },
+}
+
+/// Largest number of IRQ lines the kernel tracks.
+pub const MAX_IRQS: usize = 1024;
+/// Largest number of objects one retype creates.
+pub const MAX_RETYPE_COUNT: u64 = 256;
+/// VMIDs the kernel hands out (8-bit VMIDs work on every Armv8.0 core); 0 is unused.
+pub const VMIDS: usize = 256;
+
+/// State of one IRQ line.
+#[derive(Clone, Copy, Debug, Default)]
+struct IrqLine {
+    claimed: bool,
+    ntfn: usize,
+    badge: u64,
+}
+
+/// The kernel's global state.
+#[derive(Debug)]
+pub struct Kernel<P: Platform> {
+    /// The machine.
+    pub platform: P,
+    current: usize,
+    rq: RunQueues,
+    vmids: [usize; VMIDS],
+    irqs: [IrqLine; MAX_IRQS],
+    /// Call/ReplyRecv operations that took the fastpath.
+    pub fastpath_count: u64,
+    /// The thread whose FP/SIMD and TPIDR_EL0 state is live in the CPU (0 = none). The
+    /// arch layer saves into it before loading another thread's; deleting the thread
+    /// clears it so nothing is saved into a dead object.
+    pub hw_owner: usize,
+    /// The thread whose FP/SIMD registers are live in the CPU (0 = none); cleared the
+    /// same way.
+    pub fpu_owner: usize,
+    /// Counter value when run time was last charged.
+    last_charge: u64,
+    /// Throttled scheduling contexts waiting for a refill.
+    release_head: usize,
+}
+
+/// What the arch layer needs to return to user level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The thread (its registers are at offset 0).
+    pub tcb: usize,
+    /// Its VSpace's root table.
+    pub vspace_root: usize,
+    /// Its VMID.
+    pub vmid: u16,
+}
+
+/// The kernel's slot store: slot ids are slot addresses.
+struct Kslots;
+impl SlotStore for Kslots {
+    fn slot(&mut self, id: SlotId) -> Option<&mut Slot> {
+        Some(Ptr::<Slot>::new(id).get())
+    }
+}
+
+/// The slot at `addr`.
+fn slot(addr: usize) -> &'static mut Slot {
+    Ptr::<Slot>::new(addr).get()
+}
+
+impl<P: Platform> Kernel<P> {
+    /// A kernel with no threads yet.
+    pub const fn new(platform: P) -> Self {
+        Self {
+            platform,
+            current: 0,
+            rq: RunQueues::new(),
+            vmids: [0; VMIDS],
+            irqs: [IrqLine {
+                claimed: false,
+                ntfn: 0,
+                badge: 0,
+            }; MAX_IRQS],
+            fastpath_count: 0,
+            hw_owner: 0,
+            fpu_owner: 0,
+            last_charge: 0,
+            release_head: 0,
+        }
+    }
+
+    /// The running thread, if any.
+    pub fn current(&self) -> Option<Ptr<Tcb>> {
+        Ptr::from_raw(self.current)
+    }
+
+    // ---- scheduling -------------------------------------------------------------
+
+    /// Make `t` runnable. `front`: run it before its equals (a direct hand-over).
+    fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
+        t.get().state = ThreadState::Running;
+        if !self.throttled(t) {
+            self.rq.enqueue(t, front);
+        }
+    }
+
+    /// Take `t` off the run queue with a blocked or inactive state.
+    fn block(&mut self, t: Ptr<Tcb>, state: ThreadState) {
+        t.get().state = state;
+        self.rq.dequeue(t);
+    }
+
+    /// Pick the thread to run: the highest-priority runnable one that can run. A
+    /// thread whose VSpace was deleted under it is stopped here.
+    pub fn schedule(&mut self) {
+        loop {
+            let Some(t) = self.rq.highest() else {
+                self.current = 0;
+                return;
+            };
+            if self.vspace_of(t).is_some() {
+                self.current = t.addr();
+                return;
+            }
+            self.block(t, ThreadState::Inactive);
+        }
+    }
+
+    /// Where to return to user level, after [`Kernel::schedule`].
+    pub fn resume_target(&self) -> Option<Resume> {
+        let t = self.current()?;
+        let (root, vmid) = self.vspace_of(t)?;
+        Some(Resume {
+            tcb: t.addr(),
+            vspace_root: root.addr(),
+            vmid,
+        })
+    }
+
+    /// A thread's VSpace root and VMID, if its VSpace slot holds a live VSpace.
+    fn vspace_of(&self, t: Ptr<Tcb>) -> Option<(Ptr<Table>, u16)> {
+        let cap = t.get().slots[SLOT_VSPACE].cap;
+        if !cap.is(ObjType::VSpace) {
+            return None;
+        }
+        Some((Ptr::new(cap.obj), cap.badge as u16))
+    }
+
+    /// A timer tick: round-robin among equal priorities.
+    pub fn handle_tick(&mut self) {
+        self.account();
+        if let Some(t) = self.current() {
+            let tcb = t.get();
+            tcb.timeslice = tcb.timeslice.saturating_sub(1);
+            if tcb.timeslice == 0 {
+                tcb.timeslice = TIMESLICE_TICKS;
+                if tcb.queued {
+                    self.rq.dequeue(t);
+                    self.rq.enqueue(t, false);
+                }
+            }
+        }
+        self.schedule();
+    }
+
+    // ---- capability lookup ------------------------------------------------------
+
+    /// Resolve `cptr` (all 64 bits) in thread `t`'s CSpace to a slot address.
+    fn lookup_slot(&self, t: Ptr<Tcb>, cptr: u64) -> Result<usize, Error> {
+        resolve(t.get().slots[SLOT_CSPACE].cap, cptr)
+    }
+
+    /// Resolve `cptr` to a non-empty slot and its capability.
+    fn lookup_cap(&self, t: Ptr<Tcb>, cptr: u64) -> Result<(usize, Cap), Error> {
+        let s = self.lookup_slot(t, cptr)?;
+        let cap = slot(s).cap;
+        if cap.is_null() {
+            return Err(Error::FailedLookup);
+        }
+        Ok((s, cap))
+    }
+
+    /// Resolve `cptr` to a capability of type `ty`.
+    fn lookup_typed(&self, t: Ptr<Tcb>, cptr: u64, ty: ObjType) -> Result<(usize, Cap), Error> {
+        let (s, cap) = self.lookup_cap(t, cptr)?;
+        if cap.is(ty) { Ok((s, cap)) } else { Err(Error::InvalidCapability) }
+    }
+
+    // ---- message registers ------------------------------------------------------
+
+    /// Physical address of `t`'s IPC buffer, if it has a usable one.
+    fn ipc_buffer(t: Ptr<Tcb>) -> Option<usize> {
+        let tcb = t.get();
+        let cap = tcb.slots[SLOT_IPC_BUFFER].cap;
+        if !cap.is(ObjType::Frame) || cap.has(crate::cap::FLAG_DEVICE) {
+            return None;
+        }
+        let offset = (tcb.ipc_buffer_vaddr as usize) & ((1usize << cap.size_bits) - 1);
+        Some(cap.obj + offset)
+    }
+
+    /// Message register `i` of `t` (0 if it lies in a missing IPC buffer).
+    fn get_mr(t: Ptr<Tcb>, i: usize) -> u64 {
+        if i < gaon_abi::syscall::MSG_REGISTERS {
+            return t.get().ctx.x[gaon_abi::syscall::FIRST_MR_REG + i];
+        }
+        match Self::ipc_buffer(t) {
+            Some(b) if i < gaon_abi::message::MSG_MAX_LENGTH => {
+                obj::read_word(b + gaon_abi::message::ipc_buffer_msg_offset(i))
+            }
+            _ => 0,
+        }
+    }
+
+    /// Set message register `i` of `t`; false if it would need a missing IPC buffer.
+    fn set_mr(t: Ptr<Tcb>, i: usize, v: u64) -> bool {
+        if i < gaon_abi::syscall::MSG_REGISTERS {
+            t.get().ctx.x[gaon_abi::syscall::FIRST_MR_REG + i] = v;
+            return true;
+        }
+        match Self::ipc_buffer(t) {
+            Some(b) if i < gaon_abi::message::MSG_MAX_LENGTH => {
+                obj::write_word(b + gaon_abi::message::ipc_buffer_msg_offset(i), v);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Message registers `t` can receive: 4, or 120 with an IPC buffer.
+    fn mr_capacity(t: Ptr<Tcb>) -> usize {
+        if Self::ipc_buffer(t).is_some() {
+            gaon_abi::message::MSG_MAX_LENGTH
+        } else {
+            gaon_abi::syscall::MSG_REGISTERS
+        }
+    }
+
+    /// Finish a syscall of `t` with a kernel reply: `label` 0 or an error.
+    fn reply_kernel(t: Ptr<Tcb>, result: Result<usize, Error>) {
+        let ctx = &mut t.get().ctx;
+        ctx.x[0] = 0;
+        ctx.x[1] = match result {
+            Ok(len) => MsgInfo::kernel(0, len).0,
+            Err(e) => MsgInfo::kernel(e as u64, 0).0,
+        };
+    }
+
+    // ---- console ----------------------------------------------------------------
+
+    fn log(&mut self, args: core::fmt::Arguments<'_>) {
+        struct W<'a, P: Platform>(&'a mut P);
+        impl<P: Platform> core::fmt::Write for W<'_, P> {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                for b in s.bytes() {
+                    self.0.put_char(b);
+                }
+                Ok(())
+            }
+        }
+        let _ = core::fmt::write(&mut W(&mut self.platform), args);
+    }
+}
+
+/// Resolve `cptr` through a CSpace rooted at `root`, seL4-style: each CNode consumes
+/// its guard and radix bits from the top of the remaining bits; the walk stops at a
+/// slot whose cap is not a CNode, or when all 64 bits are used.
+pub fn resolve(root: Cap, cptr: u64) -> Result<usize, Error> {
+    let mut node = root;
+    let mut left: u32 = 64;
+    loop {
+        if !node.is(ObjType::CNode) || node.has(crate::cap::FLAG_ZOMBIE) {
+            return Err(Error::FailedLookup);
+        }
+        let radix = u32::from(node.size_bits - gaon_abi::object::SLOT_BITS);
+        let guard_bits = u32::from(node.guard_bits);
+        let level = radix + guard_bits;
+        if level == 0 || level > left {
+            return Err(Error::FailedLookup);
+        }
+        if guard_bits > 0 {
+            let g = (cptr >> (left - guard_bits)) & mask(guard_bits);
+            if g != node.badge {
+                return Err(Error::FailedLookup);
+            }
+        }
+        let index = (cptr >> (left - level)) & mask(radix);
+        let s = node.obj + (index as usize) * core::mem::size_of::<Slot>();
+        left -= level;
+        let cap = slot(s).cap;
+        if left == 0 || !cap.is(ObjType::CNode) {
+            return Ok(s);
+        }
+        node = cap;
+    }
+}
+
+const fn mask(bits: u32) -> u64 {
+    if bits >= 64 { u64::MAX } else { (1 << bits) - 1 }
+}

@@ -1,0 +1,262 @@
+//! Scheduling contexts: budget and period, enforced with sporadic-server refills.
+//!
+//! A scheduling context holds up to [`MAX_REFILLS`] refills whose amounts always add
+//! up to its budget. The thread may run while the head refill is due (its time has
+//! come) and not empty. Time the thread runs is taken from the head refill and the
+//! same amount is scheduled again one period after the refill it came from became
+//! due: that is the sporadic-server rule, and it bounds the thread to `budget` in any
+//! window of `period`. A thread out of budget is throttled (left out of the run
+//! queue) until its head refill is due; if it has a timeout endpoint, a timeout fault
+//! is sent there first. Threads without a scheduling context are scheduled
+//! round-robin inside their priority and are not budgeted.
+//!
+//! Budgets are charged whenever the kernel is entered, so enforcement has the
+//! resolution of the timer tick.
+
+use gaon_abi::{Error, FaultKind, Label, ObjType, Rights};
+
+use super::objects::{MAX_REFILLS, Refill, SchedContext};
+use super::{Args, Kernel, Platform};
+use crate::obj::Ptr;
+use crate::tcb::{SLOT_TIMEOUT_EP, ThreadState, Tcb};
+
+/// Longest period: one hour.
+const MAX_PERIOD_US: u64 = 3_600_000_000;
+
+impl SchedContext {
+    /// True if the thread may run at `now`.
+    pub fn available(&self, now: u64) -> bool {
+        if self.budget == 0 {
+            return true;
+        }
+        self.count > 0 && {
+            let h = self.refills[usize::from(self.head)];
+            h.time <= now && h.amount > 0
+        }
+    }
+
+    fn tail_index(&self) -> usize {
+        (usize::from(self.head) + usize::from(self.count) - 1) % MAX_REFILLS
+    }
+
+    /// Set budget and period; one full refill due now.
+    pub fn configure(&mut self, budget: u64, period: u64, now: u64) {
+        self.budget = budget;
+        self.period = period;
+        self.refills = [Refill::default(); MAX_REFILLS];
+        self.refills[0] = Refill { time: now, amount: budget };
+        self.head = 0;
+        self.count = 1;
+    }
+
+    /// Charge `used` ticks of run time.
+    pub fn charge(&mut self, used: u64) {
+        if self.budget == 0 || self.count == 0 {
+            return;
+        }
+        self.consumed = self.consumed.saturating_add(used);
+        let mut used = used.min(self.budget);
+        while used > 0 {
+            let h = usize::from(self.head);
+            let take = used.min(self.refills[h].amount);
+            let due = self.refills[h].time.saturating_add(self.period);
+            self.refills[h].amount -= take;
+            used -= take;
+            if self.refills[h].amount == 0 {
+                self.head = ((h + 1) % MAX_REFILLS) as u8;
+                self.count -= 1;
+            }
+            if take > 0 {
+                if usize::from(self.count) == MAX_REFILLS || (self.count > 0 && take < self.budget / 64) {
+                    // Full ring, or a sliver: fold into the last refill.
+                    let t = self.tail_index();
+                    self.refills[t].amount += take;
+                    self.refills[t].time = self.refills[t].time.max(due);
+                } else {
+                    let t = (usize::from(self.head) + usize::from(self.count)) % MAX_REFILLS;
+                    self.refills[t] = Refill { time: due, amount: take };
+                    self.count += 1;
+                }
+            }
+        }
+    }
+
+    /// Sum of all refills (always the budget).
+    pub fn total(&self) -> u64 {
+        (0..usize::from(self.count))
+            .map(|i| self.refills[(usize::from(self.head) + i) % MAX_REFILLS].amount)
+            .sum()
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Charge the running thread for the time since the last charge, throttle it if
+    /// its budget ran out, and release threads whose refills came due.
+    pub(super) fn account(&mut self) {
+        let now = self.platform.now();
+        let used = now.saturating_sub(self.last_charge);
+        self.last_charge = now;
+        if let Some(t) = self.current()
+            && let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context)
+        {
+            let s = sc.get();
+            s.charge(used);
+            if !s.available(now) && !s.throttled {
+                self.throttle(t, sc);
+            }
+        }
+        self.release_due(now);
+    }
+
+    fn throttle(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+        let s = sc.get();
+        s.throttled = true;
+        s.release_next = self.release_head;
+        self.release_head = sc.addr();
+        self.rq.dequeue(t);
+        let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
+        if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state == ThreadState::Running {
+            let consumed_us = self.ticks_to_us(s.consumed);
+            t.get().fault = [FaultKind::Timeout as u64, s.badge, consumed_us, 0, 0];
+            self.send_ipc(
+                t,
+                Ptr::new(cap.obj),
+                cap.badge,
+                crate::tcb::IPC_FAULT | crate::tcb::IPC_CALL,
+                true,
+            );
+        }
+    }
+
+    fn release_due(&mut self, now: u64) {
+        let mut prev = 0usize;
+        let mut cur = self.release_head;
+        while let Some(sc) = Ptr::<SchedContext>::from_raw(cur) {
+            let next = sc.get().release_next;
+            if sc.get().available(now) {
+                self.unlink_release(prev, sc);
+                if let Some(t) = Ptr::<Tcb>::from_raw(sc.get().tcb)
+                    && t.get().state == ThreadState::Running
+                {
+                    self.rq.enqueue(t, false);
+                }
+            } else {
+                prev = cur;
+            }
+            cur = next;
+        }
+    }
+
+    fn unlink_release(&mut self, prev: usize, sc: Ptr<SchedContext>) {
+        let s = sc.get();
+        match Ptr::<SchedContext>::from_raw(prev) {
+            Some(p) => p.get().release_next = s.release_next,
+            None => self.release_head = s.release_next,
+        }
+        s.release_next = 0;
+        s.throttled = false;
+    }
+
+    /// Take `sc` off the release list (it is being destroyed or reconfigured).
+    pub(super) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
+        let mut prev = 0usize;
+        let mut cur = self.release_head;
+        while let Some(c) = Ptr::<SchedContext>::from_raw(cur) {
+            if c == sc {
+                self.unlink_release(prev, sc);
+                return;
+            }
+            prev = cur;
+            cur = c.get().release_next;
+        }
+    }
+
+    /// `t` lost its scheduling context: it is no longer budgeted.
+    pub(super) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
+        if t.get().state == ThreadState::Running {
+            self.rq.enqueue(t, false);
+        }
+    }
+
+    /// True if `t` is out of budget.
+    pub(super) fn throttled(&self, t: Ptr<Tcb>) -> bool {
+        Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().throttled)
+    }
+
+    fn us_to_ticks(&self, us: u64) -> u64 {
+        (u128::from(us) * u128::from(self.platform.counter_hz()) / 1_000_000) as u64
+    }
+
+    fn ticks_to_us(&self, ticks: u64) -> u64 {
+        let hz = self.platform.counter_hz().max(1);
+        (u128::from(ticks) * 1_000_000 / u128::from(hz)) as u64
+    }
+
+    pub(super) fn sched_configure(&mut self, t: Ptr<Tcb>, a: &Args) -> Result<usize, Error> {
+        let (c, budget, period, badge) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        let (_, cap) = self.lookup_typed(t, c, ObjType::SchedContext)?;
+        if budget == 0 || budget > period || period > MAX_PERIOD_US {
+            return Err(Error::RangeError);
+        }
+        let sc = Ptr::<SchedContext>::new(cap.obj);
+        self.sc_forget(sc);
+        let now = self.platform.now();
+        let (b, p) = (self.us_to_ticks(budget).max(1), self.us_to_ticks(period).max(1));
+        let s = sc.get();
+        s.configure(b, p, now);
+        s.badge = badge;
+        if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
+            && bound.get().state == ThreadState::Running
+        {
+            self.rq.enqueue(bound, false);
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sched_context_invoke(
+        &mut self,
+        t: Ptr<Tcb>,
+        sc: Ptr<SchedContext>,
+        label: Label,
+        a: &Args,
+    ) -> Result<usize, Error> {
+        match label {
+            Label::SchedContextBind => {
+                let (_, tc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Tcb)?;
+                let target = Ptr::<Tcb>::new(tc.obj);
+                if sc.get().tcb != 0 || target.get().sched_context != 0 {
+                    return Err(Error::IllegalOperation);
+                }
+                sc.get().tcb = target.addr();
+                target.get().sched_context = sc.addr();
+                let now = self.platform.now();
+                if !sc.get().available(now) && !sc.get().throttled {
+                    self.throttle_quietly(target, sc);
+                }
+                Ok(0)
+            }
+            Label::SchedContextUnbind => {
+                let target = Ptr::<Tcb>::from_raw(sc.get().tcb).ok_or(Error::IllegalOperation)?;
+                sc.get().tcb = 0;
+                target.get().sched_context = 0;
+                self.sc_forget(sc);
+                self.sc_unbound(target);
+                Ok(0)
+            }
+            Label::SchedContextConsumed => {
+                let us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
+                Self::set_mr(t, 0, us);
+                Ok(1)
+            }
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+        let s = sc.get();
+        s.throttled = true;
+        s.release_next = self.release_head;
+        self.release_head = sc.addr();
+        self.rq.dequeue(t);
+    }
+}

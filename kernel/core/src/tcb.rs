@@ -1,0 +1,271 @@
+//! Threads: the Tcb object, its register context and its scheduling queues.
+
+use crate::cdt::Slot;
+use crate::obj::Ptr;
+
+/// User register state. Its layout is shared with the exception vectors, which save
+/// a thread's registers straight into its Tcb (`ctx` is at offset 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserContext {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// SP_EL0.
+    pub sp: u64,
+    /// ELR_EL2: where the thread resumes.
+    pub pc: u64,
+    /// SPSR_EL2: the thread's PSTATE.
+    pub spsr: u64,
+    /// ESR_EL2 of the last exception (scratch; written by the vectors).
+    pub esr: u64,
+    /// FAR_EL2 of the last exception (scratch).
+    pub far: u64,
+}
+
+/// Bytes in a [`UserContext`], as the vectors use it.
+pub const USER_CONTEXT_SIZE: usize = 36 * 8;
+static_assertions::const_assert_eq!(core::mem::size_of::<UserContext>(), USER_CONTEXT_SIZE);
+
+/// FP/SIMD state, saved lazily (only when another thread uses the FPU).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug)]
+pub struct FpState {
+    /// q0..q31.
+    pub q: [u128; 32],
+    /// FPSR.
+    pub fpsr: u64,
+    /// FPCR.
+    pub fpcr: u64,
+}
+
+/// Scheduling and IPC state.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not started, suspended, or stopped after an unhandled fault.
+    Inactive = 0,
+    /// Runnable; in the run queue.
+    Running = 1,
+    /// Blocked in Send or Call until a receiver arrives.
+    BlockedOnSend = 2,
+    /// Blocked in Recv.
+    BlockedOnRecv = 3,
+    /// Sent a Call (or a fault) and waits in a reply object.
+    BlockedOnReply = 4,
+    /// Waiting on a notification.
+    BlockedOnNotification = 5,
+}
+
+/// Index of the Tcb's slot for its CSpace root CNode.
+pub const SLOT_CSPACE: usize = 0;
+/// Index of the slot for its VSpace.
+pub const SLOT_VSPACE: usize = 1;
+/// Index of the slot for its IPC buffer frame.
+pub const SLOT_IPC_BUFFER: usize = 2;
+/// Index of the slot for its fault endpoint.
+pub const SLOT_FAULT_EP: usize = 3;
+/// Index of the slot for its timeout endpoint.
+pub const SLOT_TIMEOUT_EP: usize = 4;
+/// Slots in a Tcb.
+pub const TCB_SLOTS: usize = 5;
+
+/// IPC flag: the blocked send is a Call.
+pub const IPC_CALL: u8 = 1;
+/// IPC flag: the sender's cap had the Grant right.
+pub const IPC_GRANT: u8 = 2;
+/// IPC flag: the blocked send is a fault message (in `fault`).
+pub const IPC_FAULT: u8 = 4;
+
+/// A thread.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Tcb {
+    /// Saved registers; must stay first.
+    pub ctx: UserContext,
+    /// TPIDR_EL0.
+    pub tpidr: u64,
+    /// State.
+    pub state: ThreadState,
+    /// Priority (0..=255).
+    pub prio: u8,
+    /// Maximum controlled priority: the highest priority this thread may give.
+    pub mcp: u8,
+    /// `IPC_*` flags of a blocked send.
+    pub ipc_flags: u8,
+    /// In the run queue.
+    pub queued: bool,
+    /// Remaining ticks of the round-robin time slice.
+    pub timeslice: u32,
+    /// Run-queue links (Tcb addresses, 0 = none).
+    pub sched_next: usize,
+    /// Run-queue links.
+    pub sched_prev: usize,
+    /// Endpoint or notification queue links.
+    pub ep_next: usize,
+    /// Endpoint or notification queue links.
+    pub ep_prev: usize,
+    /// The endpoint or notification it is blocked on.
+    pub blocked_on: usize,
+    /// Badge of the cap a blocked send used.
+    pub ipc_badge: u64,
+    /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
+    pub reply: usize,
+    /// Bound notification.
+    pub bound_ntfn: usize,
+    /// Bound scheduling context.
+    pub sched_context: usize,
+    /// User address of the IPC buffer.
+    pub ipc_buffer_vaddr: u64,
+    /// Pending fault: kind (0 = none) and four message words.
+    pub fault: [u64; 5],
+    /// FP/SIMD registers.
+    pub fp: FpState,
+    /// Capabilities the thread runs with (`SLOT_*`).
+    pub slots: [Slot; TCB_SLOTS],
+}
+
+static_assertions::const_assert!(core::mem::size_of::<Tcb>() <= 1 << gaon_abi::object::TCB_BITS);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Tcb, ctx), 0);
+
+/// Default round-robin time slice in timer ticks.
+pub const TIMESLICE_TICKS: u32 = 5;
+
+impl Tcb {
+    /// A new, inactive thread with priority 0.
+    pub const fn new() -> Self {
+        Self {
+            ctx: UserContext {
+                x: [0; 31],
+                sp: 0,
+                pc: 0,
+                spsr: 0,
+                esr: 0,
+                far: 0,
+            },
+            tpidr: 0,
+            state: ThreadState::Inactive,
+            prio: 0,
+            mcp: 0,
+            ipc_flags: 0,
+            queued: false,
+            timeslice: TIMESLICE_TICKS,
+            sched_next: 0,
+            sched_prev: 0,
+            ep_next: 0,
+            ep_prev: 0,
+            blocked_on: 0,
+            ipc_badge: 0,
+            reply: 0,
+            bound_ntfn: 0,
+            sched_context: 0,
+            ipc_buffer_vaddr: 0,
+            fault: [0; 5],
+            fp: FpState {
+                q: [0; 32],
+                fpsr: 0,
+                fpcr: 0,
+            },
+            slots: [Slot::EMPTY; TCB_SLOTS],
+        }
+    }
+}
+
+impl Default for Tcb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Address of a Tcb's slot `i`.
+pub fn slot_addr(t: Ptr<Tcb>, i: usize) -> usize {
+    t.addr() + core::mem::offset_of!(Tcb, slots) + i * core::mem::size_of::<Slot>()
+}
+
+/// Fixed-priority run queues: one FIFO per priority and a bitmap of non-empty levels.
+#[derive(Debug)]
+pub struct RunQueues {
+    heads: [usize; 256],
+    tails: [usize; 256],
+    bitmap: [u64; 4],
+}
+
+impl Default for RunQueues {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RunQueues {
+    /// Empty queues.
+    pub const fn new() -> Self {
+        Self {
+            heads: [0; 256],
+            tails: [0; 256],
+            bitmap: [0; 4],
+        }
+    }
+
+    /// Append `t` at its priority's tail (or head, for a direct hand-over).
+    pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
+        let tcb = t.get();
+        if tcb.queued {
+            return;
+        }
+        let p = usize::from(tcb.prio);
+        tcb.queued = true;
+        if self.heads[p] == 0 {
+            tcb.sched_next = 0;
+            tcb.sched_prev = 0;
+            self.heads[p] = t.addr();
+            self.tails[p] = t.addr();
+            self.bitmap[p / 64] |= 1 << (p % 64);
+        } else if front {
+            tcb.sched_prev = 0;
+            tcb.sched_next = self.heads[p];
+            Ptr::<Tcb>::new(self.heads[p]).get().sched_prev = t.addr();
+            self.heads[p] = t.addr();
+        } else {
+            tcb.sched_next = 0;
+            tcb.sched_prev = self.tails[p];
+            Ptr::<Tcb>::new(self.tails[p]).get().sched_next = t.addr();
+            self.tails[p] = t.addr();
+        }
+    }
+
+    /// Take `t` out of the queues (no-op if not queued).
+    pub fn dequeue(&mut self, t: Ptr<Tcb>) {
+        let tcb = t.get();
+        if !tcb.queued {
+            return;
+        }
+        let p = usize::from(tcb.prio);
+        let (prev, next) = (tcb.sched_prev, tcb.sched_next);
+        tcb.queued = false;
+        tcb.sched_prev = 0;
+        tcb.sched_next = 0;
+        match Ptr::<Tcb>::from_raw(prev) {
+            Some(pp) => pp.get().sched_next = next,
+            None => self.heads[p] = next,
+        }
+        match Ptr::<Tcb>::from_raw(next) {
+            Some(np) => np.get().sched_prev = prev,
+            None => self.tails[p] = prev,
+        }
+        if self.heads[p] == 0 {
+            self.bitmap[p / 64] &= !(1 << (p % 64));
+        }
+    }
+
+    /// The first thread of the highest non-empty priority.
+    pub fn highest(&self) -> Option<Ptr<Tcb>> {
+        (0..4).rev().find(|&w| self.bitmap[w] != 0).map(|w| {
+            let p = w * 64 + 63 - self.bitmap[w].leading_zeros() as usize;
+            Ptr::new(self.heads[p])
+        })
+    }
+
+    /// The highest non-empty priority.
+    pub fn highest_prio(&self) -> Option<u8> {
+        self.highest().map(|t| t.get().prio)
+    }
+}

@@ -1,0 +1,94 @@
+//! The kernel core's view of this machine ([`Hw`], its `Platform`), and the one kernel
+//! instance every trap locks.
+
+use gaon_kcore::kernel::{Kernel, Platform};
+
+use crate::arch::{cpu, exit, read_sysreg, stage2, timer};
+use crate::{board, console, irq, kprintln};
+
+/// The hardware behind the kernel core.
+#[derive(Debug)]
+pub struct Hw;
+
+impl Platform for Hw {
+    fn put_char(&mut self, b: u8) {
+        console::put_byte(b);
+    }
+
+    fn halt(&mut self, status: u8) {
+        kprintln!(
+            "kernel: halt requested with status {status} after {} ticks",
+            cpu::total_ticks()
+        );
+        exit::exit(u32::from(status));
+    }
+
+    fn ticks(&self) -> u64 {
+        cpu::total_ticks()
+    }
+
+    fn flush_vmid(&mut self, vmid: u16) {
+        stage2::flush_vmid(vmid);
+    }
+
+    fn sync_icache(&mut self, pa: usize, len: usize) {
+        stage2::sync_icache(pa, len);
+    }
+
+    fn irq_count(&self) -> u32 {
+        irq::line_count()
+    }
+
+    fn irq_reserved(&self, line: u32) -> bool {
+        irq::reserved(line)
+    }
+
+    fn irq_set_enabled(&mut self, line: u32, enabled: bool) {
+        irq::set_enabled(line, enabled);
+    }
+
+    fn now(&self) -> u64 {
+        read_sysreg!(cntpct_el0)
+    }
+
+    fn counter_hz(&self) -> u64 {
+        timer::frequency()
+    }
+}
+
+/// The kernel. Traps run with interrupts masked and take this lock; with one CPU it is
+/// never contended, and it is where a big kernel lock goes when SMP arrives.
+pub static KERNEL: spin::Mutex<Kernel<Hw>> = spin::Mutex::new(Kernel::new(Hw));
+
+/// Number of device regions user level gets as device untyped.
+pub const MAX_DEVICE_REGIONS: usize = 32;
+
+/// The board's MMIO regions minus what the kernel keeps (the interrupt controller).
+pub fn device_regions() -> heapless::Vec<(usize, usize), MAX_DEVICE_REGIONS> {
+    let keep = irq::kernel_mmio();
+    let mut out = heapless::Vec::new();
+    for r in board::MMIO {
+        let mut pieces: heapless::Vec<(usize, usize), MAX_DEVICE_REGIONS> = heapless::Vec::new();
+        let _ = pieces.push((r.base, r.base + r.size));
+        for &(kb, ke) in &keep {
+            let mut next = heapless::Vec::<(usize, usize), MAX_DEVICE_REGIONS>::new();
+            for &(b, e) in &pieces {
+                if ke <= b || kb >= e {
+                    let _ = next.push((b, e));
+                } else {
+                    if kb > b {
+                        let _ = next.push((b, kb));
+                    }
+                    if ke < e {
+                        let _ = next.push((ke, e));
+                    }
+                }
+            }
+            pieces = next;
+        }
+        for (b, e) in pieces {
+            let _ = out.push((b, e - b));
+        }
+    }
+    out
+}

@@ -1,0 +1,138 @@
+//! Traps from user level: syscalls, faults, lazy FP switching, interrupts, and the way
+//! back to a user thread (or the idle loop).
+
+use gaon_kcore::kernel::Fault;
+use gaon_kcore::tcb::{FpState, Tcb, UserContext};
+
+use crate::arch::{self, read_sysreg, stage2, write_sysreg};
+use crate::irq;
+use crate::platform::KERNEL;
+
+unsafe extern "C" {
+    /// Restore a user context and `eret` to it (in `start.S`).
+    fn restore_user(ctx: *mut UserContext) -> !;
+    fn fp_save(state: *mut FpState);
+    fn fp_restore(state: *const FpState);
+}
+
+const EC_UNKNOWN_SVC64: u64 = 0x15;
+const EC_FP: u64 = 0x07;
+const EC_IABT_LOWER: u64 = 0x20;
+const EC_DABT_LOWER: u64 = 0x24;
+/// CPTR_EL2.TFP: trap FP/SIMD.
+const CPTR_TFP: u64 = 1 << 10;
+/// CPTR_EL2 RES1 bits.
+const CPTR_RES1: u64 = 0x33ff;
+
+/// Rust side of every exception from EL0. `ctx` is the running thread's context in its
+/// Tcb; the return value is the context to resume.
+#[unsafe(no_mangle)]
+extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64) -> *mut UserContext {
+    match kind % 4 {
+        0 => {
+            // SAFETY: `ctx` is the current thread's context, just saved by the vector.
+            let esr = unsafe { (*ctx).esr };
+            let far = unsafe { (*ctx).far };
+            let ec = (esr >> 26) & 0x3f;
+            let mut k = KERNEL.lock();
+            match ec {
+                EC_UNKNOWN_SVC64 if kind == 8 => k.handle_syscall(),
+                EC_FP if kind == 8 => {
+                    drop(k);
+                    fp_take_ownership();
+                    return ctx;
+                }
+                EC_DABT_LOWER | EC_IABT_LOWER => k.handle_fault(Fault::Vm {
+                    addr: far,
+                    instruction: ec == EC_IABT_LOWER,
+                    esr,
+                }),
+                _ => k.handle_fault(Fault::User { esr, far }),
+            }
+        }
+        1 => irq::handle(),
+        _ => {
+            // FIQ or SError from user level: treat as a fault of the thread.
+            // SAFETY: as above.
+            let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
+            KERNEL.lock().handle_fault(Fault::User { esr, far });
+        }
+    }
+    resume_or_idle()
+}
+
+/// Return to the thread the kernel picked, or idle until there is one.
+pub fn resume_or_idle() -> *mut UserContext {
+    match prepare_resume() {
+        Some(ctx) => ctx,
+        None => idle(),
+    }
+}
+
+/// Load the chosen thread's address space, TPIDR_EL0 and FP trap setting.
+fn prepare_resume() -> Option<*mut UserContext> {
+    let mut k = KERNEL.lock();
+    let target = k.resume_target()?;
+    stage2::activate(target.vspace_root, target.vmid);
+    if k.hw_owner != target.tcb {
+        if let Some(old) = core::num::NonZeroUsize::new(k.hw_owner) {
+            let tpidr = read_sysreg!(tpidr_el0);
+            // SAFETY: hw_owner is cleared when its Tcb dies, so it names a live Tcb.
+            unsafe { (*(old.get() as *mut Tcb)).tpidr = tpidr };
+        }
+        // SAFETY: `target.tcb` is the live, chosen thread.
+        let tpidr = unsafe { (*(target.tcb as *const Tcb)).tpidr };
+        // SAFETY: TPIDR_EL0 is the thread's own register.
+        unsafe { write_sysreg!(tpidr_el0, tpidr) };
+        k.hw_owner = target.tcb;
+    }
+    let cptr = if k.fpu_owner == target.tcb { CPTR_RES1 } else { CPTR_RES1 | CPTR_TFP };
+    set_cptr(cptr);
+    Some(target.tcb as *mut UserContext)
+}
+
+fn set_cptr(v: u64) {
+    static CURRENT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(CPTR_RES1 | CPTR_TFP);
+    if CURRENT.swap(v, core::sync::atomic::Ordering::Relaxed) != v {
+        // SAFETY: only the FP/SIMD trap bit changes.
+        unsafe { write_sysreg!(cptr_el2, v) };
+        arch::isb();
+    }
+}
+
+/// The current thread touched FP/SIMD: save the previous owner's registers and load its.
+fn fp_take_ownership() {
+    let mut k = KERNEL.lock();
+    let Some(cur) = k.current() else { return };
+    set_cptr(CPTR_RES1);
+    if k.fpu_owner != cur.addr() {
+        if let Some(old) = core::num::NonZeroUsize::new(k.fpu_owner) {
+            // SAFETY: fpu_owner is cleared when its Tcb dies, so it is a live Tcb.
+            unsafe { fp_save(&raw mut (*(old.get() as *mut Tcb)).fp) };
+        }
+        // SAFETY: the current thread's Tcb is live.
+        unsafe { fp_restore(&raw const (*(cur.addr() as *const Tcb)).fp) };
+        k.fpu_owner = cur.addr();
+    }
+}
+
+/// Enter user level for the first time (or from the idle loop).
+pub fn enter_user() -> ! {
+    let ctx = resume_or_idle();
+    // SAFETY: `ctx` is the chosen live thread's context; its address space is loaded.
+    unsafe { restore_user(ctx) }
+}
+
+/// Nothing to run: wait for interrupts (taken at EL2 on this stack) until a thread is
+/// runnable, then switch to it.
+pub fn idle() -> ! {
+    loop {
+        arch::enable_irqs();
+        arch::wait_for_interrupt();
+        arch::disable_irqs();
+        if let Some(ctx) = prepare_resume() {
+            // SAFETY: as in `enter_user`; the idle loop's stack is abandoned.
+            unsafe { restore_user(ctx) }
+        }
+    }
+}
