@@ -6,13 +6,15 @@
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod cap;
 pub mod debug;
+pub mod ipc;
 pub mod syscall;
 
 #[cfg(target_os = "none")]
 mod rt;
 
-pub use gaon_abi::{Error, Syscall};
+pub use gaon_abi::{Error, FaultKind, Label, MsgInfo, ObjType, Rights, Syscall};
 
 /// Declare the program's entry function: `libl4::main!(my_main);` with `fn my_main() -> u8`.
 #[macro_export]

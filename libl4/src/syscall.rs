@@ -48,3 +48,31 @@ pub fn debug_halt(status: u8) -> Error {
 pub fn yield_now() {
     let _ = call2(Syscall::Yield, 0, 0);
 }
+
+/// The registers an IPC syscall reads and writes: `x0..x6`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regs(pub [u64; 7]);
+
+/// Perform IPC syscall `s` with `r` as `x0..x6`; `r` holds `x0..x6` afterwards.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub fn ipc_syscall(s: Syscall, r: &mut Regs) {
+    let x = &mut r.0;
+    // SAFETY: `svc #0` enters the kernel, which reads and writes only x0..x6 for the
+    // IPC syscalls (and the IPC buffer, which the kernel reaches by physical address).
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inlateout("x0") x[0], inlateout("x1") x[1], inlateout("x2") x[2], inlateout("x3") x[3],
+            inlateout("x4") x[4], inlateout("x5") x[5], inlateout("x6") x[6],
+            in("x7") s as u64,
+            options(nostack),
+        );
+    }
+}
+
+/// Host builds have no kernel: every IPC fails with `UnknownSyscall`.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn ipc_syscall(_s: Syscall, r: &mut Regs) {
+    r.0[1] = gaon_abi::MsgInfo::kernel(Error::UnknownSyscall as u64, 0).0;
+}

@@ -39,9 +39,14 @@ fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<Pat
     Ok(root_dir().join("target").join(target).join("release").join(package))
 }
 
-/// The system description of a board.
-pub fn system_file(board: &str) -> PathBuf {
-    root_dir().join("images").join(board).join("system.toml")
+/// The default system description of a board.
+pub const DEFAULT_SYSTEM: &str = "system";
+/// The system that runs the kernel test suite.
+pub const KTEST_SYSTEM: &str = "ktest";
+
+/// The system description `images/<board>/<name>.toml`.
+pub fn system_file(board: &str, name: &str) -> PathBuf {
+    root_dir().join("images").join(board).join(format!("{name}.toml"))
 }
 
 fn platforms_dir() -> PathBuf {
@@ -53,9 +58,10 @@ pub fn load_board(name: &str) -> Result<Board, String> {
     Board::load(&platforms_dir(), name).map_err(|e| e.to_string())
 }
 
-/// Build the image for `board`; returns its path under `build/<board>/`.
-pub fn build_board(board: &str) -> Result<PathBuf, String> {
-    let file = system_file(board);
+/// Build the image of system `name` for `board`; returns its path under
+/// `build/<board>/` (the default system) or `build/<board>/<name>/`.
+pub fn build_board(board: &str, name: &str) -> Result<PathBuf, String> {
+    let file = system_file(board, name);
     if !file.is_file() {
         let known = list_boards(&platforms_dir()).join(", ");
         return Err(format!("no system description {} (boards: {known})", file.display()));
@@ -74,7 +80,10 @@ pub fn build_board(board: &str) -> Result<PathBuf, String> {
         modules: &modules,
     };
     let image = gaon_image::pack(&input).map_err(|e| format!("{}: {e}", file.display()))?;
-    let out_dir = root_dir().join("build").join(board);
+    let mut out_dir = root_dir().join("build").join(board);
+    if name != DEFAULT_SYSTEM {
+        out_dir = out_dir.join(name);
+    }
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let name = match system.board.board.image_format {
         ImageFormat::Elf => format!("gaon-{board}.elf"),

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  build [BOARD]                 build the bootable image for BOARD (default: virt)
-  run [CONFIG|BOARD] [--timeout SECS]
+  build [BOARD] [SYSTEM]        build the image of images/BOARD/SYSTEM.toml (default: virt, system)
+  run [CONFIG|BOARD] [--system SYSTEM] [--timeout SECS]
                                 build and boot in QEMU with the console on this terminal
   test [--quick]                run every test: host tests, description checks, QEMU boots
   check SYSTEM.toml             check a system description and print what it describes
@@ -30,7 +30,11 @@ pub fn root_dir() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("build") => build::build_board(args.get(1).map_or("virt", String::as_str)).map(|p| {
+        Some("build") => build::build_board(
+            args.get(1).map_or("virt", String::as_str),
+            args.get(2).map_or(build::DEFAULT_SYSTEM, String::as_str),
+        )
+        .map(|p| {
             println!("image: {}", p.display());
         }),
         Some("run") => qemu::run_command(&args[1..]),

@@ -73,9 +73,12 @@ fn qemu_present() -> Result<(), String> {
 pub fn run_command(args: &[String]) -> Result<(), String> {
     let mut name = "virt".to_string();
     let mut timeout = 120u64;
+    let mut system = crate::build::DEFAULT_SYSTEM.to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--timeout" {
+        if a == "--system" {
+            system = it.next().ok_or("--system needs a name (system, ktest)")?.clone();
+        } else if a == "--timeout" {
             timeout = it
                 .next()
                 .and_then(|s| s.parse().ok())
@@ -86,7 +89,7 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     }
     qemu_present()?;
     let target = resolve(&name)?;
-    let image = build_board(&target.board.board.name)?;
+    let image = build_board(&target.board.board.name, &system)?;
     eprintln!(
         "booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.",
         image.display(),

@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::build::{build_board, load_board, system_file};
+use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, build_board, load_board, system_file};
 use crate::qemu::{Target, run_captured};
 use crate::root_dir;
 
@@ -70,6 +70,32 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     problems
 }
 
+/// Test cases the kernel test suite must run, at least.
+pub const KTEST_MIN_CASES: u32 = 150;
+
+/// Check a run of the kernel test suite.
+pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !output.contains("ktest: hello from EL0") {
+        problems.push("the test suite did not start".to_string());
+    }
+    match summary(output) {
+        Some((p, 0)) if p >= KTEST_MIN_CASES => {}
+        Some((p, 0)) => problems.push(format!("only {p} test cases ran (at least {KTEST_MIN_CASES} expected)")),
+        Some((p, f)) => problems.push(format!("ktest reported {p} passed, {f} failed")),
+        None => problems.push("no `N passed, N failed` line".into()),
+    }
+    if output.contains("kernel panic") {
+        problems.push("the kernel panicked".into());
+    }
+    match exit_code {
+        Some(0) => {}
+        Some(c) => problems.push(format!("QEMU exited with status {c}")),
+        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
+    }
+    problems
+}
+
 /// A kernel that finds a corrupt boot image must panic with a message and make QEMU
 /// exit non-zero, never hang.
 fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
@@ -120,7 +146,7 @@ fn boot_tests() -> (u32, u32) {
         }
     };
     for board_name in gaon_platform::list_boards(&root_dir().join("platforms")) {
-        if !system_file(&board_name).is_file() {
+        if !system_file(&board_name, DEFAULT_SYSTEM).is_file() {
             continue;
         }
         let board = match load_board(&board_name) {
@@ -131,12 +157,23 @@ fn boot_tests() -> (u32, u32) {
             }
         };
         eprintln!("== boot tests: {board_name}");
-        let image = match build_board(&board_name) {
+        let image = match build_board(&board_name, DEFAULT_SYSTEM) {
             Ok(i) => i,
             Err(e) => {
                 record(&format!("build {board_name}"), vec![e]);
                 continue;
             }
+        };
+        let ktest_image = if system_file(&board_name, KTEST_SYSTEM).is_file() {
+            match build_board(&board_name, KTEST_SYSTEM) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    record(&format!("build ktest for {board_name}"), vec![e]);
+                    None
+                }
+            }
+        } else {
+            None
         };
         for (i, config) in board.qemu.iter().enumerate() {
             let target = Target {
@@ -154,6 +191,23 @@ fn boot_tests() -> (u32, u32) {
                 Err(e) => vec![e],
             };
             record(&format!("boot {}", config.name), problems);
+            if let Some(ktest) = &ktest_image {
+                let problems = match run_captured(&target, ktest, BOOT_TIMEOUT) {
+                    Ok(o) => {
+                        let p = check_ktest(&o.output, o.exit_code);
+                        if p.is_empty() {
+                            if let Some((n, _)) = summary(&o.output) {
+                                eprintln!("     kernel test suite: {n} passed");
+                            }
+                        } else {
+                            eprintln!("----- output of ktest on {} -----\n{}-----", config.name, o.output);
+                        }
+                        p
+                    }
+                    Err(e) => vec![e],
+                };
+                record(&format!("kernel test suite on {}", config.name), problems);
+            }
             if i == 0 {
                 record(
                     &format!("corrupt boot image panics cleanly on {}", config.name),

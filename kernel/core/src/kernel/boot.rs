@@ -210,6 +210,7 @@ impl<P: Platform> Kernel<P> {
         }
         let tcb = t.get();
         tcb.ipc_buffer_vaddr = ROOT_IPC_BUFFER_VADDR;
+        tcb.tpidr = ROOT_IPC_BUFFER_VADDR; // libl4 finds its IPC buffer through TPIDR_EL0
         tcb.prio = 255;
         tcb.mcp = 255;
         tcb.ctx.pc = image.entry;

@@ -161,6 +161,11 @@ impl<P: Platform> Kernel<P> {
                 Self::reply_kernel(t, Ok(0));
                 self.signal(Ptr::new(cap.obj), cap.badge);
             }
+            Some(ObjType::Reply) if !is_call => {
+                // Sending on a reply object answers its caller without receiving.
+                self.do_reply(t, Ptr::new(cap.obj));
+                Self::reply_kernel(t, Ok(0));
+            }
             Some(_) if is_call => self.invoke(t, s, cap),
             _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
         }

@@ -1,0 +1,130 @@
+//! The test environment: allocators for slots, objects and addresses in the root
+//! server's CSpace and VSpace, and helpers that start threads.
+
+use gaon_abi::bootinfo::{BootInfo, slot};
+use gaon_abi::invocation::{REG_TPIDR, REG_X0};
+use libl4::cap::{CNode, Frame, PageTable, Tcb, Untyped, VSpace};
+use libl4::ipc::CPtr;
+use libl4::{Error, ObjType, Rights};
+
+/// The root CNode.
+pub const ROOT_CNODE: CNode = CNode(slot::CNODE);
+/// The root VSpace.
+pub const ROOT_VSPACE: VSpace = VSpace(slot::VSPACE);
+/// The root Tcb.
+pub const ROOT_TCB: Tcb = Tcb(slot::TCB);
+
+/// Where the environment maps frames in the root VSpace.
+const MAP_BASE: u64 = 0x10_0000_0000;
+/// Pages of stack per thread.
+const STACK_PAGES: u64 = 4;
+
+/// Allocation state shared by all tests.
+#[derive(Debug)]
+pub struct Env {
+    /// The boot info.
+    pub bi: &'static BootInfo,
+    next_slot: u64,
+    slot_end: u64,
+    /// The untyped objects come from.
+    pub ut: Untyped,
+    /// Its size.
+    pub ut_bits: u8,
+    next_va: u64,
+}
+
+impl Env {
+    /// Set up from the boot info.
+    pub fn new(bi: &'static BootInfo) -> Option<Self> {
+        let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
+        let (i, d) = bi.untyped[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.is_device == 0)
+            .max_by_key(|(_, d)| d.size_bits)?;
+        Some(Self {
+            bi,
+            next_slot: bi.empty.start,
+            slot_end: bi.empty.end,
+            ut: Untyped(bi.untyped_slots.start + i as u64),
+            ut_bits: d.size_bits,
+            next_va: MAP_BASE,
+        })
+    }
+
+    /// A free slot in the root CNode (its CPtr is its index).
+    pub fn slot(&mut self) -> Result<CPtr, Error> {
+        if self.next_slot >= self.slot_end {
+            return Err(Error::NotEnoughMemory);
+        }
+        self.next_slot += 1;
+        Ok(self.next_slot - 1)
+    }
+
+    /// A fresh object of `ty` in a fresh slot.
+    pub fn alloc(&mut self, ty: ObjType, size_bits: u8) -> Result<CPtr, Error> {
+        let s = self.slot()?;
+        self.ut.retype(ty, size_bits, ROOT_CNODE, s, 1)?;
+        Ok(s)
+    }
+
+    /// A fresh address range of `pages` pages (plus a guard page) in the root VSpace.
+    pub fn va(&mut self, pages: u64) -> u64 {
+        let va = self.next_va;
+        self.next_va += (pages + 1) * 4096;
+        va
+    }
+
+    /// Map `frame` at `va` in `vs`, creating page tables as needed.
+    pub fn map_in(&mut self, vs: VSpace, frame: Frame, va: u64, rights: Rights) -> Result<(), Error> {
+        for _ in 0..3 {
+            match frame.map(vs, va, rights, false) {
+                Err(Error::FailedLookup) => {
+                    let pt = PageTable(self.alloc(ObjType::PageTable, 0)?);
+                    pt.map(vs, va)?;
+                }
+                r => return r,
+            }
+        }
+        Err(Error::FailedLookup)
+    }
+
+    /// A fresh 4 KiB frame mapped read-write in the root VSpace: `(frame, address)`.
+    pub fn page(&mut self) -> Result<(Frame, u64), Error> {
+        let f = Frame(self.alloc(ObjType::Frame, 12)?);
+        let va = self.va(1);
+        self.map_in(ROOT_VSPACE, f, va, Rights::READ | Rights::WRITE)?;
+        Ok((f, va))
+    }
+
+    /// Start a thread in the root's address space and CSpace running `entry(arg)` at
+    /// `prio`, with a stack, an IPC buffer and `fault_ep` (0 = none).
+    pub fn spawn(&mut self, entry: extern "C" fn(u64) -> !, arg: u64, prio: u64, fault_ep: CPtr) -> Result<Tcb, Error> {
+        let t = self.thread(entry as *const () as u64, arg, prio, fault_ep)?;
+        t.resume()?;
+        Ok(t)
+    }
+
+    /// Like `spawn`, but not started.
+    pub fn thread(&mut self, pc: u64, arg: u64, prio: u64, fault_ep: CPtr) -> Result<Tcb, Error> {
+        let t = Tcb(self.alloc(ObjType::Tcb, 0)?);
+        let stack = self.va(STACK_PAGES);
+        for i in 0..STACK_PAGES {
+            let f = Frame(self.alloc(ObjType::Frame, 12)?);
+            self.map_in(ROOT_VSPACE, f, stack + i * 4096, Rights::READ | Rights::WRITE)?;
+        }
+        let (buf, buf_va) = self.page()?;
+        t.set_space(ROOT_CNODE, ROOT_VSPACE, fault_ep)?;
+        t.set_ipc_buffer(buf_va, buf.0)?;
+        t.write_registers(0, &[pc, stack + STACK_PAGES * 4096, 0, arg])?;
+        t.write_registers(REG_TPIDR, &[buf_va])?;
+        debug_assert_eq!(REG_X0, 3);
+        t.set_priority(prio, ROOT_TCB)?;
+        Ok(t)
+    }
+}
+
+/// The address of a thread entry function.
+pub fn entry(f: extern "C" fn(u64) -> !) -> u64 {
+    f as *const () as u64
+}

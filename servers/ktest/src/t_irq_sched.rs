@@ -1,0 +1,219 @@
+//! IRQ control and handlers; scheduling contexts and control.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use gaon_abi::bootinfo::slot;
+use libl4::cap::{IrqControl, IrqHandler, SchedContext, SchedControl, Tcb};
+use libl4::ipc::{self, invoke};
+use libl4::syscall::yield_now;
+use libl4::{Error, FaultKind, Label, ObjType};
+
+use crate::env::{Env, ROOT_CNODE, ROOT_TCB};
+use crate::{R, check, err, ok};
+
+crate::tests![
+    "IRQ control refuses per-CPU lines" => irq_reserved,
+    "IRQ control refuses lines that do not exist" => irq_range,
+    "IRQ control hands out a line once" => irq_once,
+    "IRQ control refuses an occupied slot" => irq_occupied,
+    "an IRQ handler takes a notification, acks and clears" => irq_handler_ops,
+    "an IRQ handler refuses a non-notification" => irq_bad_ntfn,
+    "deleting an IRQ handler frees the line" => irq_delete,
+    "an unknown IRQ handler label is refused" => irq_unknown,
+    "sched control configures a scheduling context" => sc_configure,
+    "a budget above the period is refused" => sc_budget_range,
+    "a zero budget is refused" => sc_zero,
+    "sched control needs a scheduling context" => sc_wrong_cap,
+    "a scheduling context binds to one thread" => sc_bind_once,
+    "unbinding twice is refused" => sc_unbind_twice,
+    "a budget keeps a spinning high-priority thread from starving others" => sc_enforced,
+    "running out of budget sends a timeout fault" => sc_timeout_fault,
+    "consumed time is reported" => sc_consumed,
+    "deleting a bound scheduling context unbinds it" => sc_delete_bound,
+    "an unknown scheduling-context label is refused" => sc_unknown,
+];
+
+const IRQC: IrqControl = IrqControl(slot::IRQ_CONTROL);
+const SCHED: SchedControl = SchedControl(slot::SCHED_CONTROL);
+/// A shared peripheral interrupt no device on the test boards uses.
+const SPARE_SPI: u64 = 100;
+
+fn irq_supported() -> bool {
+    // The BCM2836 local controller has no lines for user level.
+    IrqControl(slot::IRQ_CONTROL).get(SPARE_SPI + 1, ROOT_CNODE, 4090).is_ok()
+        && ROOT_CNODE.delete(4090).is_ok()
+}
+
+fn irq_reserved(env: &mut Env) -> R {
+    let s = ok(env.slot(), "slot")?;
+    err(IRQC.get(27, ROOT_CNODE, s), Error::RangeError, "a PPI")?;
+    err(IRQC.get(0, ROOT_CNODE, s), Error::RangeError, "an SGI")
+}
+fn irq_range(env: &mut Env) -> R {
+    let s = ok(env.slot(), "slot")?;
+    err(IRQC.get(5000, ROOT_CNODE, s), Error::RangeError, "line 5000")?;
+    err(IRQC.get(u64::MAX, ROOT_CNODE, s), Error::RangeError, "line 2^64-1")
+}
+fn irq_once(env: &mut Env) -> R {
+    if !irq_supported() {
+        return Ok(());
+    }
+    let (a, b) = (ok(env.slot(), "slot")?, ok(env.slot(), "slot")?);
+    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, a), "claim")?;
+    let r = err(IRQC.get(SPARE_SPI, ROOT_CNODE, b), Error::RevokeFirst, "claimed twice");
+    ok(ROOT_CNODE.delete(a), "release")?;
+    r
+}
+fn irq_occupied(env: &mut Env) -> R {
+    if !irq_supported() {
+        return Ok(());
+    }
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    err(IRQC.get(SPARE_SPI, ROOT_CNODE, ep), Error::DeleteFirst, "occupied")
+}
+fn irq_handler_ops(env: &mut Env) -> R {
+    if !irq_supported() {
+        return Ok(());
+    }
+    let s = ok(env.slot(), "slot")?;
+    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    let h = IrqHandler(s);
+    let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
+    ok(h.set_notification(n), "set notification")?;
+    ok(h.ack(), "ack")?;
+    ok(h.clear(), "clear")?;
+    ok(h.set_notification(0), "no notification")?;
+    ok(ROOT_CNODE.delete(s), "release")
+}
+fn irq_bad_ntfn(env: &mut Env) -> R {
+    if !irq_supported() {
+        return Ok(());
+    }
+    let s = ok(env.slot(), "slot")?;
+    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let r = err(IrqHandler(s).set_notification(ep), Error::InvalidCapability, "endpoint");
+    ok(ROOT_CNODE.delete(s), "release")?;
+    r
+}
+fn irq_delete(env: &mut Env) -> R {
+    if !irq_supported() {
+        return Ok(());
+    }
+    let s = ok(env.slot(), "slot")?;
+    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    ok(ROOT_CNODE.delete(s), "delete")?;
+    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim again")?;
+    ok(ROOT_CNODE.delete(s), "release")
+}
+fn irq_unknown(env: &mut Env) -> R {
+    err(invoke(IRQC.0, Label::IrqHandlerAck, &[]), Error::UnknownInvocation, "ack on IrqControl")?;
+    let _ = env;
+    Ok(())
+}
+
+fn sc(env: &mut Env) -> Result<SchedContext, crate::Fail> {
+    Ok(SchedContext(ok(env.alloc(ObjType::SchedContext, 0), "sched context")?))
+}
+
+fn sc_configure(env: &mut Env) -> R {
+    let c = sc(env)?;
+    ok(SCHED.configure(c, 1000, 10_000, 7), "configure")
+}
+fn sc_budget_range(env: &mut Env) -> R {
+    let c = sc(env)?;
+    err(SCHED.configure(c, 20_000, 10_000, 0), Error::RangeError, "budget > period")?;
+    err(SCHED.configure(c, 1, 1 << 40, 0), Error::RangeError, "period too long")
+}
+fn sc_zero(env: &mut Env) -> R {
+    let c = sc(env)?;
+    err(SCHED.configure(c, 0, 10_000, 0), Error::RangeError, "zero budget")
+}
+fn sc_wrong_cap(env: &mut Env) -> R {
+    let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
+    err(SCHED.configure(SchedContext(n), 10, 100, 0), Error::InvalidCapability, "notification")
+}
+fn sc_bind_once(env: &mut Env) -> R {
+    let c = sc(env)?;
+    let t = ok(env.thread(0x1000, 0, 1, 0), "thread")?;
+    let t2 = ok(env.thread(0x1000, 0, 1, 0), "thread")?;
+    ok(c.bind(t), "bind")?;
+    err(c.bind(t2), Error::IllegalOperation, "bound already")?;
+    let c2 = sc(env)?;
+    err(c2.bind(t), Error::IllegalOperation, "thread has one")
+}
+fn sc_unbind_twice(env: &mut Env) -> R {
+    let c = sc(env)?;
+    let t = ok(env.thread(0x1000, 0, 1, 0), "thread")?;
+    ok(c.bind(t), "bind")?;
+    ok(c.unbind(), "unbind")?;
+    err(c.unbind(), Error::IllegalOperation, "nothing bound")
+}
+
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn spin(_: u64) -> ! {
+    loop {
+        SPINS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Lower the root below `prio` so a spinning thread at `prio` would starve it.
+fn with_root_low<T>(f: impl FnOnce() -> T) -> Result<T, crate::Fail> {
+    ok(ROOT_TCB.set_priority(10, ROOT_TCB), "lower root")?;
+    let r = f();
+    ok(ROOT_TCB.set_priority(255, ROOT_TCB), "restore root")?;
+    Ok(r)
+}
+
+fn sc_enforced(env: &mut Env) -> R {
+    let c = sc(env)?;
+    ok(SCHED.configure(c, 20_000, 200_000, 0), "20 ms every 200 ms")?;
+    let t = ok(env.thread(crate::env::entry(spin), 0, 100, 0), "spinner")?;
+    ok(c.bind(t), "bind")?;
+    ok(t.resume(), "resume")?;
+    // If the budget were not enforced, the root would never run again.
+    with_root_low(|| yield_now())?;
+    ok(t.suspend(), "stop")?;
+    check(SPINS.load(Ordering::Relaxed) > 0, "the spinner ran")
+}
+fn sc_timeout_fault(env: &mut Env) -> R {
+    let c = sc(env)?;
+    ok(SCHED.configure(c, 20_000, 1_000_000, 0x5c), "20 ms every second")?;
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let t = ok(env.thread(crate::env::entry(spin), 0, 100, 0), "spinner")?;
+    ok(t.set_timeout_endpoint(ep), "timeout endpoint")?;
+    ok(c.bind(t), "bind")?;
+    ok(t.resume(), "resume")?;
+    let m = with_root_low(|| ipc::recv(ep, rp))?;
+    ok(t.suspend(), "stop")?;
+    check(m.info.label() == FaultKind::Timeout as u64, "timeout fault")?;
+    check(m.mr[0] == 0x5c && m.mr[1] >= 10_000, "badge and consumed time")
+}
+fn sc_consumed(env: &mut Env) -> R {
+    let c = sc(env)?;
+    ok(SCHED.configure(c, 30_000, 100_000, 0), "configure")?;
+    let t = ok(env.thread(crate::env::entry(spin), 0, 100, 0), "spinner")?;
+    ok(c.bind(t), "bind")?;
+    ok(t.resume(), "resume")?;
+    with_root_low(|| yield_now())?;
+    ok(t.suspend(), "stop")?;
+    let used = ok(c.consumed(), "consumed")?;
+    check(used >= 10_000, "at least a tick of run time")?;
+    check(ok(c.consumed(), "again")? == 0, "reset by reading")
+}
+fn sc_delete_bound(env: &mut Env) -> R {
+    let c = sc(env)?;
+    let t = ok(env.thread(0x1000, 0, 1, 0), "thread")?;
+    ok(c.bind(t), "bind")?;
+    ok(ROOT_CNODE.delete(c.0), "delete")?;
+    let c2 = sc(env)?;
+    ok(c2.bind(t), "thread is free to bind again")
+}
+fn sc_unknown(env: &mut Env) -> R {
+    let c = sc(env)?;
+    err(invoke(c.0, Label::TcbResume, &[]), Error::UnknownInvocation, "Tcb label")?;
+    let _: Option<Tcb> = None;
+    Ok(())
+}
