@@ -81,12 +81,22 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         );
     }
 
+    start_root(image, layout.end);
+
+    irq::start_tick();
+    kprintln!("kernel: starting root server at {:#x}", image.root_entry);
+    trap::enter_user()
+}
+
+/// Build the root server from the boot image at `image_base` and hand it all memory.
+fn start_root(image: &BootImageHeader, image_base: usize) {
+    let ram = board::RAM;
     let mut segments = heapless::Vec::<BootSegment, { gaon_abi::boot::MAX_SEGMENTS }>::new();
     for seg in image.segments() {
         let flags = SegmentFlags::from_bits_truncate(seg.flags);
         let _ = segments.push(BootSegment {
             vaddr: seg.vaddr,
-            src: layout.end + seg.offset as usize,
+            src: image_base + seg.offset as usize,
             filesz: seg.filesz as usize,
             memsz: seg.memsz as usize,
             write: flags.contains(SegmentFlags::W),
@@ -97,7 +107,7 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     for m in image.modules() {
         let _ = modules.push(BootModule {
             name: m.name,
-            pa: layout.end + m.offset as usize,
+            pa: image_base + m.offset as usize,
             size: m.size as usize,
         });
     }
@@ -110,7 +120,7 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         timer_hz: timer::frequency(),
     };
     let mut alloc = BootAlloc {
-        next: layout.end + image.total_size as usize,
+        next: image_base + image.total_size as usize,
         end: ram.base + ram.size,
         used: 0,
     };
@@ -127,10 +137,6 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         (before - alloc.used) / 1024,
         device.len()
     );
-
-    irq::start_tick();
-    kprintln!("kernel: starting root server at {:#x}", image.root_entry);
-    trap::enter_user()
 }
 
 #[panic_handler]

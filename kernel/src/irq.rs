@@ -109,10 +109,7 @@ fn dispatch(id: u32) {
 
 /// Interrupt lines that exist.
 pub fn line_count() -> u32 {
-    match CONTROLLER.get().map(|c| c.lock().line_count()) {
-        Some(n) => n,
-        None => 0,
-    }
+    CONTROLLER.get().map(|c| c.lock().line_count()).unwrap_or_default()
 }
 
 /// Lines the kernel keeps: SGIs and PPIs (per-CPU, including the kernel timer) on a

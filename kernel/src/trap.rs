@@ -31,8 +31,7 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64) -> *mut UserCon
     match kind % 4 {
         0 => {
             // SAFETY: `ctx` is the current thread's context, just saved by the vector.
-            let esr = unsafe { (*ctx).esr };
-            let far = unsafe { (*ctx).far };
+            let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
             let ec = (esr >> 26) & 0x3f;
             let mut k = KERNEL.lock();
             match ec {
@@ -86,7 +85,11 @@ fn prepare_resume() -> Option<*mut UserContext> {
         unsafe { write_sysreg!(tpidr_el0, tpidr) };
         k.hw_owner = target.tcb;
     }
-    let cptr = if k.fpu_owner == target.tcb { CPTR_RES1 } else { CPTR_RES1 | CPTR_TFP };
+    let cptr = if k.fpu_owner == target.tcb {
+        CPTR_RES1
+    } else {
+        CPTR_RES1 | CPTR_TFP
+    };
     set_cptr(cptr);
     Some(target.tcb as *mut UserContext)
 }

@@ -153,7 +153,11 @@ impl Tcb {
 impl Frame {
     /// Map at `vaddr` in `vspace` with `rights`; `device` maps it as device memory.
     pub fn map(self, vspace: VSpace, vaddr: u64, rights: Rights, device: bool) -> Result<(), Error> {
-        let attr = if device { gaon_abi::invocation::FRAME_ATTR_DEVICE } else { 0 };
+        let attr = if device {
+            gaon_abi::invocation::FRAME_ATTR_DEVICE
+        } else {
+            0
+        };
         unit(invoke(self.0, Label::FrameMap, &[vspace.0, vaddr, rights.bits(), attr]))
     }
     /// Remove this cap's mapping.
@@ -209,7 +213,11 @@ impl IrqHandler {
 impl SchedControl {
     /// Give `sc` `budget_us` every `period_us`; `badge` identifies it in timeout faults.
     pub fn configure(self, sc: SchedContext, budget_us: u64, period_us: u64, badge: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::SchedControlConfigure, &[sc.0, budget_us, period_us, badge]))
+        unit(invoke(
+            self.0,
+            Label::SchedControlConfigure,
+            &[sc.0, budget_us, period_us, badge],
+        ))
     }
 }
 

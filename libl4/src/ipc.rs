@@ -6,8 +6,8 @@
 
 use gaon_abi::message::MSG_MAX_LENGTH;
 use gaon_abi::syscall::MSG_REGISTERS;
-pub use gaon_abi::{IpcBuffer, MsgInfo};
 use gaon_abi::{Error, Syscall};
+pub use gaon_abi::{IpcBuffer, MsgInfo};
 
 use crate::syscall::{Regs, ipc_syscall};
 

@@ -55,7 +55,7 @@ pub struct Regs(pub [u64; 7]);
 
 /// Perform IPC syscall `s` with `r` as `x0..x6`; `r` holds `x0..x6` afterwards.
 #[cfg(target_arch = "aarch64")]
-#[inline(always)]
+#[inline]
 pub fn ipc_syscall(s: Syscall, r: &mut Regs) {
     let x = &mut r.0;
     // SAFETY: `svc #0` enters the kernel, which reads and writes only x0..x6 for the

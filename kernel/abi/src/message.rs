@@ -40,8 +40,16 @@ impl MsgInfo {
     /// A message with `label`, `length` message registers and `extra_caps` caps.
     /// Out-of-range fields are clamped so the word is always well formed.
     pub const fn new(label: u64, length: usize, extra_caps: usize) -> Self {
-        let length = if length > MSG_MAX_LENGTH { MSG_MAX_LENGTH } else { length };
-        let caps = if extra_caps > MSG_MAX_EXTRA_CAPS { MSG_MAX_EXTRA_CAPS } else { extra_caps };
+        let length = if length > MSG_MAX_LENGTH {
+            MSG_MAX_LENGTH
+        } else {
+            length
+        };
+        let caps = if extra_caps > MSG_MAX_EXTRA_CAPS {
+            MSG_MAX_EXTRA_CAPS
+        } else {
+            extra_caps
+        };
         Self(((label & 0xffff_ffff_ffff) << 16) | ((caps as u64) << 7) | length as u64)
     }
 
@@ -72,17 +80,23 @@ impl MsgInfo {
         self.0 & Self::KERNEL != 0
     }
     /// This word with the unwrapped mask set.
+    #[must_use]
     pub const fn with_unwrapped(self, mask: u64) -> Self {
         Self((self.0 & !(7 << 9)) | ((mask & 7) << 9))
     }
     /// This word with another extra-cap count.
+    #[must_use]
     pub const fn with_extra_caps(self, n: usize) -> Self {
         let n = if n > MSG_MAX_EXTRA_CAPS { MSG_MAX_EXTRA_CAPS } else { n };
         Self((self.0 & !(3 << 7)) | ((n as u64) << 7))
     }
     /// The error this kernel reply reports, if any.
     pub const fn error(self) -> Option<crate::Error> {
-        if self.is_kernel() { crate::Error::from_raw(self.label()) } else { None }
+        if self.is_kernel() {
+            crate::Error::from_raw(self.label())
+        } else {
+            None
+        }
     }
 }
 
@@ -134,7 +148,10 @@ mod tests {
     #[test]
     fn fields_round_trip_and_clamp() {
         let m = MsgInfo::new(0xabc, 7, 2);
-        assert_eq!((m.label(), m.length(), m.extra_caps(), m.is_kernel()), (0xabc, 7, 2, false));
+        assert_eq!(
+            (m.label(), m.length(), m.extra_caps(), m.is_kernel()),
+            (0xabc, 7, 2, false)
+        );
         let m = MsgInfo::new(1, 500, 9);
         assert_eq!((m.length(), m.extra_caps()), (MSG_MAX_LENGTH, MSG_MAX_EXTRA_CAPS));
         assert_eq!(MsgInfo(0x7f).length(), MSG_MAX_LENGTH);

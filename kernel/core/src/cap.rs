@@ -78,6 +78,7 @@ impl Cap {
     }
 
     /// This cap with `rights`.
+    #[must_use]
     pub const fn with_rights(mut self, rights: Rights) -> Self {
         self.rights = rights.bits() as u8;
         self

@@ -77,7 +77,7 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--system" {
-            system = it.next().ok_or("--system needs a name (system, ktest)")?.clone();
+            system.clone_from(it.next().ok_or("--system needs a name (system, ktest)")?);
         } else if a == "--timeout" {
             timeout = it
                 .next()

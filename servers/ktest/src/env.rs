@@ -52,6 +52,14 @@ impl Env {
         })
     }
 
+    /// A device untyped of at least a page, if the board has one.
+    pub fn device_untyped(&self) -> Option<Untyped> {
+        let n = (self.bi.untyped_slots.end - self.bi.untyped_slots.start) as usize;
+        (0..n)
+            .find(|&i| self.bi.untyped[i].is_device == 1 && self.bi.untyped[i].size_bits >= 12)
+            .map(|i| Untyped(self.bi.untyped_slots.start + i as u64))
+    }
+
     /// A free slot in the root CNode (its CPtr is its index).
     pub fn slot(&mut self) -> Result<CPtr, Error> {
         if self.next_slot >= self.slot_end {

@@ -117,6 +117,7 @@ pub fn ok<T>(r: Result<T, libl4::Error>, what: &'static str) -> Result<T, Fail> 
 }
 
 /// Pass if `r` is exactly `Err(want)`.
+#[allow(clippy::needless_pass_by_value, reason = "callers pass results straight from calls")]
 pub fn err<T>(r: Result<T, libl4::Error>, want: libl4::Error, what: &'static str) -> R {
     match r {
         Err(e) if e == want => Ok(()),

@@ -31,14 +31,25 @@ fn unknown(number: u64) -> R {
     unsafe {
         core::arch::asm!("svc #0", inlateout("x0") 0u64 => result, lateout("x1") _, in("x7") number, options(nostack));
     }
-    check(result == Error::UnknownSyscall as u64, "unknown syscall did not return UnknownSyscall")
+    check(
+        result == Error::UnknownSyscall as u64,
+        "unknown syscall did not return UnknownSyscall",
+    )
 }
 
 fn putchar_wide(_: &mut Env) -> R {
-    err(call2(Syscall::DebugPutChar, 0x1_0000, 0), Error::InvalidArgument, "wide putchar")
+    err(
+        call2(Syscall::DebugPutChar, 0x1_0000, 0),
+        Error::InvalidArgument,
+        "wide putchar",
+    )
 }
 fn halt_wide(_: &mut Env) -> R {
-    err(call2(Syscall::DebugHalt, 256, 0), Error::InvalidArgument, "wide halt status")
+    err(
+        call2(Syscall::DebugHalt, 256, 0),
+        Error::InvalidArgument,
+        "wide halt status",
+    )
 }
 fn unknown_0(_: &mut Env) -> R {
     unknown(0)
@@ -60,6 +71,7 @@ fn ticks_advance(_: &mut Env) -> R {
     check(false, "no two ticks seen")
 }
 
+#[allow(clippy::unnecessary_wraps, reason = "every test has the same signature")]
 fn yield_returns(_: &mut Env) -> R {
     for _ in 0..10 {
         syscall::yield_now();
@@ -91,7 +103,10 @@ fn bi_device(env: &mut Env) -> R {
 
 fn bi_empty(env: &mut Env) -> R {
     let r = env.bi.empty;
-    check(r.start >= env.bi.untyped_slots.end && r.end == 4096, "empty region bounds")?;
+    check(
+        r.start >= env.bi.untyped_slots.end && r.end == 4096,
+        "empty region bounds",
+    )?;
     for s in [r.start + 1000, r.end - 1] {
         let (ty, _, _) = ok(ROOT_CNODE.identify(s), "identify")?;
         check(ty == 0, "slot is empty")?;
@@ -117,9 +132,18 @@ fn bi_fixed(_: &mut Env) -> R {
 }
 
 fn identify_empty(_: &mut Env) -> R {
-    check(ok(call2(Syscall::DebugCapIdentify, 4000, 0), "identify")? == 0, "empty slot")?;
-    check(ok(call2(Syscall::DebugCapIdentify, 1 << 20, 0), "identify")? == 0, "CPtr beyond the CNode")?;
-    check(ok(call2(Syscall::DebugCapIdentify, u64::MAX, 0), "identify")? == 0, "all-ones CPtr")
+    check(
+        ok(call2(Syscall::DebugCapIdentify, 4000, 0), "identify")? == 0,
+        "empty slot",
+    )?;
+    check(
+        ok(call2(Syscall::DebugCapIdentify, 1 << 20, 0), "identify")? == 0,
+        "CPtr beyond the CNode",
+    )?;
+    check(
+        ok(call2(Syscall::DebugCapIdentify, u64::MAX, 0), "identify")? == 0,
+        "all-ones CPtr",
+    )
 }
 
 fn ipc_buffer_round_trip(env: &mut Env) -> R {
@@ -131,5 +155,8 @@ fn ipc_buffer_round_trip(env: &mut Env) -> R {
         "read 6 registers",
     )?;
     check(m.mr == [11, 22, 33, 44], "first four in registers")?;
-    check(libl4::ipc::get_mr(4) == 55 && libl4::ipc::get_mr(5) == 66, "rest in the IPC buffer")
+    check(
+        libl4::ipc::get_mr(4) == 55 && libl4::ipc::get_mr(5) == 66,
+        "rest in the IPC buffer",
+    )
 }

@@ -53,7 +53,11 @@ fn copy_occupied(env: &mut Env) -> R {
 }
 fn copy_empty(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
-    err(ROOT_CNODE.copy(s, 4001, Rights::all()), Error::FailedLookup, "empty source")
+    err(
+        ROOT_CNODE.copy(s, 4001, Rights::all()),
+        Error::FailedLookup,
+        "empty source",
+    )
 }
 fn copy_range(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
@@ -73,19 +77,30 @@ fn mint_badge(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.mint(s, a, Rights::WRITE, 0x77), "mint")?;
     let (t, badge, rights) = ok(ROOT_CNODE.identify(s), "identify")?;
-    check(t == ObjType::Endpoint as u64 + 1 && badge == 0x77 && rights == Rights::WRITE.bits(), "badged write-only")
+    check(
+        t == ObjType::Endpoint as u64 + 1 && badge == 0x77 && rights == Rights::WRITE.bits(),
+        "badged write-only",
+    )
 }
 fn mint_badge_frame(env: &mut Env) -> R {
     let f = ok(env.alloc(ObjType::Frame, 12), "frame")?;
     let s = ok(env.slot(), "slot")?;
-    err(ROOT_CNODE.mint(s, f, Rights::all(), 5), Error::InvalidArgument, "badged frame")
+    err(
+        ROOT_CNODE.mint(s, f, Rights::all(), 5),
+        Error::InvalidArgument,
+        "badged frame",
+    )
 }
 fn mint_rebadge(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::Notification, 0), "notification")?;
     let s = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.mint(s, a, Rights::all(), 1), "mint")?;
     let s2 = ok(env.slot(), "slot")?;
-    err(ROOT_CNODE.mint(s2, s, Rights::all(), 2), Error::IllegalOperation, "rebadge")
+    err(
+        ROOT_CNODE.mint(s2, s, Rights::all(), 2),
+        Error::IllegalOperation,
+        "rebadge",
+    )
 }
 fn move_ok(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
@@ -107,7 +122,10 @@ fn mutate_ok(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.mutate(s, a, 9), "mutate")?;
     let (t, badge, _) = ok(ROOT_CNODE.identify(s), "identify")?;
-    check(t == ObjType::Endpoint as u64 + 1 && badge == 9 && ty(a)? == 0, "moved with a badge")
+    check(
+        t == ObjType::Endpoint as u64 + 1 && badge == 9 && ty(a)? == 0,
+        "moved with a badge",
+    )
 }
 fn delete_ok(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
@@ -124,11 +142,18 @@ fn revoke_copies(env: &mut Env) -> R {
     ok(ROOT_CNODE.copy(c1, a, Rights::all()), "copy")?;
     ok(ROOT_CNODE.mint(c2, a, Rights::all(), 3), "mint")?;
     ok(ROOT_CNODE.revoke(a), "revoke")?;
-    check(ty(c1)? == 0 && ty(c2)? == 0 && ty(a)? != 0, "children gone, original kept")
+    check(
+        ty(c1)? == 0 && ty(c2)? == 0 && ty(a)? != 0,
+        "children gone, original kept",
+    )
 }
 fn revoke_badged(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    let (b1, b2, b1copy) = (ok(env.slot(), "slot")?, ok(env.slot(), "slot")?, ok(env.slot(), "slot")?);
+    let (b1, b2, b1copy) = (
+        ok(env.slot(), "slot")?,
+        ok(env.slot(), "slot")?,
+        ok(env.slot(), "slot")?,
+    );
     ok(ROOT_CNODE.mint(b1, a, Rights::all(), 1), "badge 1")?;
     ok(ROOT_CNODE.mint(b2, a, Rights::all(), 2), "badge 2")?;
     ok(ROOT_CNODE.copy(b1copy, b1, Rights::all()), "copy of badge 1")?;
@@ -141,7 +166,10 @@ fn identify(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.mint(s, a, Rights::READ, 0xabc), "mint")?;
     let got = ok(ROOT_CNODE.identify(s), "identify")?;
-    check(got == (ObjType::Notification as u64 + 1, 0xabc, Rights::READ.bits()), "type, badge, rights")
+    check(
+        got == (ObjType::Notification as u64 + 1, 0xabc, Rights::READ.bits()),
+        "type, badge, rights",
+    )
 }
 
 /// A radix-4 CNode minted into the root CNode with a 48-bit guard, so that
@@ -156,7 +184,10 @@ fn second_level(env: &mut Env) -> Result<(u64, u64), crate::Fail> {
 static RESULT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 extern "C" fn identify_reporter(cptr: u64) -> ! {
-    RESULT.store(call2(Syscall::DebugCapIdentify, cptr, 0).unwrap_or(0xdead), core::sync::atomic::Ordering::SeqCst);
+    RESULT.store(
+        call2(Syscall::DebugCapIdentify, cptr, 0).unwrap_or(0xdead),
+        core::sync::atomic::Ordering::SeqCst,
+    );
     crate::t_tcb::park()
 }
 
@@ -166,7 +197,10 @@ fn lookup_two_level(env: &mut Env, cptr: u64) -> Result<u64, crate::Fail> {
     let top = ok(env.alloc(ObjType::CNode, 4), "top CNode")?;
     let (second, _) = second_level(env)?;
     let guarded = ok(env.slot(), "slot")?;
-    ok(ROOT_CNODE.mint(guarded, second, Rights::all(), 56 << 56), "56-bit guard")?;
+    ok(
+        ROOT_CNODE.mint(guarded, second, Rights::all(), 56 << 56),
+        "56-bit guard",
+    )?;
     ok(CNode(top).move_(5, guarded), "second level in slot 5")?;
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     ok(CNode(second).move_(3, ep), "endpoint in slot 3")?;
@@ -190,14 +224,30 @@ fn bad_guard(env: &mut Env) -> R {
 fn guard_too_big(env: &mut Env) -> R {
     let cn = ok(env.alloc(ObjType::CNode, 4), "CNode")?;
     let s = ok(env.slot(), "slot")?;
-    err(ROOT_CNODE.mint(s, cn, Rights::all(), 61 << 56), Error::RangeError, "61 + 4 bits")
+    err(
+        ROOT_CNODE.mint(s, cn, Rights::all(), 61 << 56),
+        Error::RangeError,
+        "61 + 4 bits",
+    )
 }
 fn cnode_truncated(_: &mut Env) -> R {
-    err(invoke(ROOT_CNODE.0, Label::CNodeCopy, &[]), Error::TruncatedMessage, "no arguments")?;
-    err(invoke(ROOT_CNODE.0, Label::CNodeMint, &[100, 1, 7]), Error::TruncatedMessage, "mint without badge")
+    err(
+        invoke(ROOT_CNODE.0, Label::CNodeCopy, &[]),
+        Error::TruncatedMessage,
+        "no arguments",
+    )?;
+    err(
+        invoke(ROOT_CNODE.0, Label::CNodeMint, &[100, 1, 7]),
+        Error::TruncatedMessage,
+        "mint without badge",
+    )
 }
 fn cnode_unknown(_: &mut Env) -> R {
-    err(invoke(ROOT_CNODE.0, Label::FrameMap, &[1, 2, 3, 4]), Error::UnknownInvocation, "frame label on a CNode")
+    err(
+        invoke(ROOT_CNODE.0, Label::FrameMap, &[1, 2, 3, 4]),
+        Error::UnknownInvocation,
+        "frame label on a CNode",
+    )
 }
 
 fn delete_nested(env: &mut Env) -> R {
@@ -209,7 +259,10 @@ fn delete_nested(env: &mut Env) -> R {
     ok(CNode(inner).move_(1, ep), "endpoint into inner")?;
     ok(CNode(outer).move_(2, inner), "inner into outer")?;
     ok(ROOT_CNODE.delete(outer), "delete outer")?;
-    check(ty(outer)? == 0 && ty(keep)? == ObjType::Endpoint as u64 + 1, "outer gone, other cap kept")
+    check(
+        ty(outer)? == 0 && ty(keep)? == ObjType::Endpoint as u64 + 1,
+        "outer gone, other cap kept",
+    )
 }
 fn delete_cycle(env: &mut Env) -> R {
     let a = ok(env.alloc(ObjType::CNode, 2), "a")?;
@@ -236,7 +289,10 @@ fn revoke_nested(env: &mut Env) -> R {
     let (c1, c2, tcb, ep) = (base, base + 1, base + 2, base + 3);
     let c1copy = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.copy(c1copy, c1, Rights::all()), "copy c1")?;
-    ok(libl4::cap::Tcb(tcb).set_space(CNode(c1), crate::env::ROOT_VSPACE, 0), "set space")?;
+    ok(
+        libl4::cap::Tcb(tcb).set_space(CNode(c1), crate::env::ROOT_VSPACE, 0),
+        "set space",
+    )?;
     ok(CNode(c2).move_(0, ep), "endpoint into c2")?;
     ok(CNode(c2).move_(1, c1copy), "c1 into c2")?;
     ok(CNode(c1).move_(0, c2), "c2 into c1")?;

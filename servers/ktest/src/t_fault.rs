@@ -40,7 +40,9 @@ extern "C" fn read_unmapped(_: u64) -> ! {
 extern "C" fn write_ro(va: u64) -> ! {
     #[allow(unsafe_code)]
     // SAFETY: deliberately faults; the page is mapped read-only.
-    unsafe { core::ptr::write_volatile(va as *mut u64, 1) };
+    unsafe {
+        core::ptr::write_volatile(va as *mut u64, 1);
+    };
     park()
 }
 extern "C" fn jump_unmapped(_: u64) -> ! {
@@ -118,39 +120,57 @@ fn vm_write_ro(env: &mut Env) -> R {
     let f = faulter(env, write_ro, va, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::VmFault as u64 && m.mr[1] == va, "write fault at the page")
+    check(
+        m.info.label() == FaultKind::VmFault as u64 && m.mr[1] == va,
+        "write fault at the page",
+    )
 }
 fn vm_exec(env: &mut Env) -> R {
     let f = faulter(env, jump_unmapped, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
     check(m.info.label() == FaultKind::VmFault as u64, "VM fault")?;
-    check(m.mr[0] == 0x31_0000_0000 && m.mr[2] == 1, "instruction fetch at the target")
+    check(
+        m.mr[0] == 0x31_0000_0000 && m.mr[2] == 1,
+        "instruction fetch at the target",
+    )
 }
 fn undefined(env: &mut Env) -> R {
     let f = faulter(env, undefined_insn, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0, "EC 0 (unknown)")
+    check(
+        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0,
+        "EC 0 (unknown)",
+    )
 }
 fn brk(env: &mut Env) -> R {
     let f = faulter(env, brk_insn, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0x3c, "EC 0x3c (BRK)")
+    check(
+        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0x3c,
+        "EC 0x3c (BRK)",
+    )
 }
 fn unknown_syscall(env: &mut Env) -> R {
     let f = faulter(env, bad_syscall, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::UnknownSyscall as u64, "unknown-syscall fault")?;
+    check(
+        m.info.label() == FaultKind::UnknownSyscall as u64,
+        "unknown-syscall fault",
+    )?;
     check(m.mr[2] == 0x9999 && m.mr[3] == 0x77, "number and x0")
 }
 fn resume_after_fault(env: &mut Env) -> R {
     DONE.store(0, Ordering::SeqCst);
     let f = faulter(env, read_unmapped, 0, 0)?;
     let _ = receive_fault(&f);
-    ok(ipc::send(f.reply, MsgInfo::new(0, 1, 0), [resumed as *const () as u64, 0, 0, 0]), "reply")?;
+    ok(
+        ipc::send(f.reply, MsgInfo::new(0, 1, 0), [resumed as *const () as u64, 0, 0, 0]),
+        "reply",
+    )?;
     for _ in 0..10 {
         if DONE.load(Ordering::SeqCst) == 1 {
             break;
@@ -159,8 +179,14 @@ fn resume_after_fault(env: &mut Env) -> R {
         if t == ThreadStateCode::Running as u64 {
             // Let the lower-priority thread run by blocking briefly on a notification
             // signalled by nobody: poll instead, and yield the CPU via a priority drop.
-            ok(libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(50, crate::env::ROOT_TCB), "lower")?;
-            ok(libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(255, crate::env::ROOT_TCB), "raise")?;
+            ok(
+                libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(50, crate::env::ROOT_TCB),
+                "lower",
+            )?;
+            ok(
+                libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(255, crate::env::ROOT_TCB),
+                "raise",
+            )?;
         }
     }
     ok(f.tcb.suspend(), "stop")?;
@@ -201,7 +227,10 @@ fn foreign_fault(env: &mut Env) -> R {
     ok(t.resume(), "resume")?;
     let m = ipc::recv(ep, rp);
     ok(t.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::VmFault as u64 && m.mr[0] == 0x4000 && m.mr[2] == 1, "fetch fault at 0x4000")
+    check(
+        m.info.label() == FaultKind::VmFault as u64 && m.mr[0] == 0x4000 && m.mr[2] == 1,
+        "fetch fault at 0x4000",
+    )
 }
 
 /// A xorshift generator: deterministic garbage.
@@ -226,12 +255,20 @@ extern "C" fn fuzzer(seed: u64) -> ! {
             0 => next(s),
             1 => next(s) % 16,
             2 => next(s) % 0x1_0000,
-            _ => (next(s) % 24) << 8 | next(s) % 13,
+            _ => ((next(s) % 24) << 8) | (next(s) % 13),
         };
-        r.0[0] = if next(&mut s) % 8 == 0 { next(&mut s) } else { small(&mut s) };
+        r.0[0] = if next(&mut s).is_multiple_of(8) {
+            next(&mut s)
+        } else {
+            small(&mut s)
+        };
         let label = labels[(next(&mut s) % labels.len() as u64) as usize] as u64;
         let len = next(&mut s) % 8;
-        r.0[1] = if next(&mut s) % 16 == 0 { next(&mut s) } else { (label << 16) | len };
+        r.0[1] = if next(&mut s).is_multiple_of(16) {
+            next(&mut s)
+        } else {
+            (label << 16) | len
+        };
         for i in 2..6 {
             r.0[i] = word(&mut s);
         }
@@ -275,7 +312,10 @@ fn fuzz(env: &mut Env) -> R {
     }
     ok(CNode(cn).copy(10, guarded, Rights::all()), "its own CNode")?;
     DONE.store(0, Ordering::SeqCst);
-    let t = ok(env.thread(crate::env::entry(fuzzer), 0x9e37_79b9_7f4a_7c15, 255, 0), "thread")?;
+    let t = ok(
+        env.thread(crate::env::entry(fuzzer), 0x9e37_79b9_7f4a_7c15, 255, 0),
+        "thread",
+    )?;
     ok(t.set_space(CNode(guarded), ROOT_VSPACE, 0), "its CSpace")?;
     ok(t.resume(), "resume")?;
     for _ in 0..100_000 {

@@ -117,7 +117,10 @@ fn long_message(env: &mut Env) -> R {
     let m = ipc::call(ep, MsgInfo::new(1, 20, 0), [1, 2, 3, 4]);
     ok(t.suspend(), "stop server")?;
     check(m.info.length() == 20, "length 20")?;
-    check((4..20).all(|i| ipc::get_mr(i) == i as u64 * 100 + 1), "words 4..20 echoed")
+    check(
+        (4..20).all(|i| ipc::get_mr(i) == i as u64 * 100 + 1),
+        "words 4..20 echoed",
+    )
 }
 fn no_forged_kernel_flag(env: &mut Env) -> R {
     let (ep, t) = echo_server(env, 200)?;
@@ -131,10 +134,13 @@ fn no_forged_kernel_flag(env: &mut Env) -> R {
 extern "C" fn sender(arg: u64) -> ! {
     let (ep, done) = (arg & 0xffff, arg >> 16);
     let r = ipc::send(ep, MsgInfo::new(7, 1, 0), [99, 0, 0, 0]);
-    RESULT.store(match r {
-        Ok(()) => 1,
-        Err(e) => 100 + e as u64,
-    }, Ordering::SeqCst);
+    RESULT.store(
+        match r {
+            Ok(()) => 1,
+            Err(e) => 100 + e as u64,
+        },
+        Ordering::SeqCst,
+    );
     let _ = ipc::signal(done);
     park()
 }
@@ -170,15 +176,31 @@ fn send_needs_write(env: &mut Env) -> R {
     let ep = endpoint(env)?;
     let r = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.copy(r, ep, Rights::READ), "read-only copy")?;
-    err(ipc::call(r, MsgInfo::new(0, 0, 0), [0; 4]).ok(), Error::NoRights, "call on read-only")?;
-    err(ipc::send(r, MsgInfo::new(0, 0, 0), [0; 4]), Error::NoRights, "send on read-only")
+    err(
+        ipc::call(r, MsgInfo::new(0, 0, 0), [0; 4]).ok(),
+        Error::NoRights,
+        "call on read-only",
+    )?;
+    err(
+        ipc::send(r, MsgInfo::new(0, 0, 0), [0; 4]),
+        Error::NoRights,
+        "send on read-only",
+    )
 }
 fn call_empty(_: &mut Env) -> R {
-    err(ipc::call(4003, MsgInfo::new(0, 0, 0), [0; 4]).ok(), Error::FailedLookup, "empty slot")
+    err(
+        ipc::call(4003, MsgInfo::new(0, 0, 0), [0; 4]).ok(),
+        Error::FailedLookup,
+        "empty slot",
+    )
 }
 fn send_frame(env: &mut Env) -> R {
     let f = ok(env.alloc(ObjType::Frame, 12), "frame")?;
-    err(ipc::send(f, MsgInfo::new(0, 0, 0), [0; 4]), Error::InvalidCapability, "send on a frame")
+    err(
+        ipc::send(f, MsgInfo::new(0, 0, 0), [0; 4]),
+        Error::InvalidCapability,
+        "send on a frame",
+    )
 }
 fn recv_frame(env: &mut Env) -> R {
     let f = ok(env.alloc(ObjType::Frame, 12), "frame")?;
@@ -186,8 +208,16 @@ fn recv_frame(env: &mut Env) -> R {
 }
 fn reply_recv_needs_reply(env: &mut Env) -> R {
     let ep = endpoint(env)?;
-    err(ipc::reply_recv(ep, 0, MsgInfo(0), [0; 4]).ok(), Error::InvalidCapability, "no reply object")?;
-    err(ipc::reply_recv(ep, ep, MsgInfo(0), [0; 4]).ok(), Error::InvalidCapability, "endpoint as reply")
+    err(
+        ipc::reply_recv(ep, 0, MsgInfo(0), [0; 4]).ok(),
+        Error::InvalidCapability,
+        "no reply object",
+    )?;
+    err(
+        ipc::reply_recv(ep, ep, MsgInfo(0), [0; 4]).ok(),
+        Error::InvalidCapability,
+        "endpoint as reply",
+    )
 }
 fn reply_busy(env: &mut Env) -> R {
     let ep = endpoint(env)?;
@@ -231,7 +261,10 @@ fn cap_exchange(env: &mut Env, send_cap: u64, via: Option<u64>) -> Result<(u64, 
     let ep = endpoint(env)?;
     let rp = reply(env)?;
     let dest = ok(env.slot(), "slot")?;
-    let t = ok(env.spawn(cap_receiver, ep | (rp << 16) | (dest << 32), 255, 0), "receiver")?;
+    let t = ok(
+        env.spawn(cap_receiver, ep | (rp << 16) | (dest << 32), 255, 0),
+        "receiver",
+    )?;
     yield_now();
     let target = match via {
         Some(rights) => {
@@ -252,7 +285,10 @@ fn cap_exchange(env: &mut Env, send_cap: u64, via: Option<u64>) -> Result<(u64, 
 fn cap_transfer(env: &mut Env) -> R {
     let n = ntfn(env)?;
     let (ty, info, _) = cap_exchange(env, n, None)?;
-    check(info.extra_caps() == 1 && info.caps_unwrapped() == 0, "one cap transferred")?;
+    check(
+        info.extra_caps() == 1 && info.caps_unwrapped() == 0,
+        "one cap transferred",
+    )?;
     check(ty == ObjType::Notification as u64 + 1, "receiver holds a notification")
 }
 fn cap_no_grant(env: &mut Env) -> R {
@@ -266,7 +302,10 @@ fn cap_unwrap(env: &mut Env) -> R {
     let _ = ep_probe;
     let (ty, info, _) = cap_exchange(env, u64::MAX, None)?;
     // Unbadged caps to the same endpoint unwrap to badge 0.
-    check(info.extra_caps() == 1 && info.caps_unwrapped() == 1 && ty == 0, "unwrapped, not copied")
+    check(
+        info.extra_caps() == 1 && info.caps_unwrapped() == 1 && ty == 0,
+        "unwrapped, not copied",
+    )
 }
 fn cap_untyped(env: &mut Env) -> R {
     let u = ok(env.alloc(ObjType::Untyped, 12), "untyped")?;
@@ -285,7 +324,11 @@ fn clamp_no_buffer(env: &mut Env) -> R {
     check(m.info.length() == 4, "clamped to 4")
 }
 fn clamp_127(_: &mut Env) -> R {
-    let m = ipc::call(ROOT_CNODE.0, MsgInfo(MsgInfo::new(Label::CNodeIdentify as u64, 1, 0).0 | 0x7f), [2, 0, 0, 0]);
+    let m = ipc::call(
+        ROOT_CNODE.0,
+        MsgInfo(MsgInfo::new(Label::CNodeIdentify as u64, 1, 0).0 | 0x7f),
+        [2, 0, 0, 0],
+    );
     let m = ok(m.ok(), "identify with length 127")?;
     check(m.mr[0] == ObjType::CNode as u64 + 1, "still works")
 }
@@ -308,7 +351,10 @@ fn reply_deleted(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(rp), "delete the reply object")?;
     ok(ipc::wait(done), "caller woke")?;
     ok(t.suspend(), "stop")?;
-    check(RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64, "caller cancelled")
+    check(
+        RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64,
+        "caller cancelled",
+    )
 }
 extern "C" fn receiver_reporting(arg: u64) -> ! {
     let (ep, done) = (arg & 0xffff, arg >> 16);
@@ -326,7 +372,10 @@ fn ep_deleted_receiver(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(ep), "delete endpoint")?;
     ok(ipc::wait(done), "receiver woke")?;
     ok(t.suspend(), "stop")?;
-    check(RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64, "receiver cancelled")
+    check(
+        RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64,
+        "receiver cancelled",
+    )
 }
 fn ep_deleted_sender(env: &mut Env) -> R {
     let ep = endpoint(env)?;
@@ -337,7 +386,10 @@ fn ep_deleted_sender(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(ep), "delete endpoint")?;
     ok(ipc::wait(done), "sender woke")?;
     ok(t.suspend(), "stop")?;
-    check(RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64, "sender cancelled")
+    check(
+        RESULT.load(Ordering::SeqCst) == 100 + Error::Cancelled as u64,
+        "sender cancelled",
+    )
 }
 fn suspended_sender(env: &mut Env) -> R {
     let ep = endpoint(env)?;
@@ -426,7 +478,10 @@ fn ntfn_needs_read(env: &mut Env) -> R {
 extern "C" fn recv_reporting_badge(arg: u64) -> ! {
     let (ep, done) = (arg & 0xffff, arg >> 16);
     let m = ipc::recv(ep, 0);
-    RESULT.store(if m.info.is_notification() { m.badge } else { 0xdead }, Ordering::SeqCst);
+    RESULT.store(
+        if m.info.is_notification() { m.badge } else { 0xdead },
+        Ordering::SeqCst,
+    );
     let _ = ipc::signal(done);
     park()
 }
@@ -435,7 +490,10 @@ fn ntfn_bound_wakes_recv(env: &mut Env) -> R {
     let n = ntfn(env)?;
     let done = ntfn(env)?;
     RESULT.store(0, Ordering::SeqCst);
-    let t = ok(env.thread(crate::env::entry(recv_reporting_badge), ep | (done << 16), 255, 0), "thread")?;
+    let t = ok(
+        env.thread(crate::env::entry(recv_reporting_badge), ep | (done << 16), 255, 0),
+        "thread",
+    )?;
     ok(t.bind_notification(libl4::cap::Notification(n)), "bind")?;
     ok(t.resume(), "resume")?;
     yield_now();
@@ -455,7 +513,10 @@ fn ntfn_bound_pending(env: &mut Env) -> R {
     ok(ipc::signal(b), "signal")?;
     let m = ipc::recv(ep, 0);
     ok(ROOT_TCB.unbind_notification(), "unbind")?;
-    check(m.info.is_notification() && m.badge == 2, "returned at once with the bits")
+    check(
+        m.info.is_notification() && m.badge == 2,
+        "returned at once with the bits",
+    )
 }
 fn ntfn_bound_other(env: &mut Env) -> R {
     let n = ntfn(env)?;
@@ -477,31 +538,31 @@ fn ntfn_deleted(env: &mut Env) -> R {
 
 #[allow(unsafe_code, reason = "the snippet is code for another address space")]
 mod snippet {
-core::arch::global_asm!(
-    ".section .text.ktest_snippet, \"ax\"",
-    ".global ktest_echo_start",
-    ".global ktest_echo_end",
-    ".balign 4",
-    "ktest_echo_start:",
-    "    mov x19, x0",
-    "    mov x20, x6",
-    "    mov x7, #5",
-    "    svc #0",
-    "1:  add x2, x2, #1",
-    "    mov x1, #1",
-    "    mov x0, x19",
-    "    mov x6, x20",
-    "    mov x7, #2",
-    "    svc #0",
-    "    b 1b",
-    "ktest_echo_end:",
-    ".text",
-);
+    core::arch::global_asm!(
+        ".section .text.ktest_snippet, \"ax\"",
+        ".global ktest_echo_start",
+        ".global ktest_echo_end",
+        ".balign 4",
+        "ktest_echo_start:",
+        "    mov x19, x0",
+        "    mov x20, x6",
+        "    mov x7, #5",
+        "    svc #0",
+        "1:  add x2, x2, #1",
+        "    mov x1, #1",
+        "    mov x0, x19",
+        "    mov x6, x20",
+        "    mov x7, #2",
+        "    svc #0",
+        "    b 1b",
+        "ktest_echo_end:",
+        ".text",
+    );
 
-unsafe extern "C" {
-    pub static ktest_echo_start: u8;
-    pub static ktest_echo_end: u8;
-}
+    unsafe extern "C" {
+        pub static ktest_echo_start: u8;
+        pub static ktest_echo_end: u8;
+    }
 }
 use snippet::{ktest_echo_end, ktest_echo_start};
 
@@ -530,11 +591,17 @@ pub fn foreign_echo(env: &mut Env) -> Result<(u64, Tcb), crate::Fail> {
     }
     let code2 = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.copy(code2, code.0, Rights::all()), "second frame cap")?;
-    ok(env.map_in(vs, Frame(code2), 0x1000, Rights::READ | Rights::EXECUTE), "map code")?;
+    ok(
+        env.map_in(vs, Frame(code2), 0x1000, Rights::READ | Rights::EXECUTE),
+        "map code",
+    )?;
     let t = Tcb(ok(env.alloc(ObjType::Tcb, 0), "tcb")?);
     ok(t.set_space(CNode(guarded), vs, 0), "space")?;
     ok(t.write_registers(0, &[0x1000, 0]), "pc")?;
-    ok(t.write_registers(REG_X0, &[1, 0, 0, 0, 0, 0, 2]), "x0 = endpoint, x6 = reply")?;
+    ok(
+        t.write_registers(REG_X0, &[1, 0, 0, 0, 0, 0, 2]),
+        "x0 = endpoint, x6 = reply",
+    )?;
     ok(t.set_priority(200, ROOT_TCB), "priority")?;
     ok(t.resume(), "resume")?;
     Ok((ep, t))
@@ -568,4 +635,3 @@ fn fastpath_same_as(env: &mut Env) -> R {
     ok(t.suspend(), "stop")?;
     check(taken == 10, "fastpath taken")
 }
-

@@ -40,7 +40,9 @@ const SPARE_SPI: u64 = 100;
 
 fn irq_supported() -> bool {
     // The BCM2836 local controller has no lines for user level.
-    IrqControl(slot::IRQ_CONTROL).get(SPARE_SPI + 1, ROOT_CNODE, 4090).is_ok()
+    IrqControl(slot::IRQ_CONTROL)
+        .get(SPARE_SPI + 1, ROOT_CNODE, 4090)
+        .is_ok()
         && ROOT_CNODE.delete(4090).is_ok()
 }
 
@@ -107,7 +109,11 @@ fn irq_delete(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(s), "release")
 }
 fn irq_unknown(env: &mut Env) -> R {
-    err(invoke(IRQC.0, Label::IrqHandlerAck, &[]), Error::UnknownInvocation, "ack on IrqControl")?;
+    err(
+        invoke(IRQC.0, Label::IrqHandlerAck, &[]),
+        Error::UnknownInvocation,
+        "ack on IrqControl",
+    )?;
     let _ = env;
     Ok(())
 }
@@ -122,7 +128,11 @@ fn sc_configure(env: &mut Env) -> R {
 }
 fn sc_budget_range(env: &mut Env) -> R {
     let c = sc(env)?;
-    err(SCHED.configure(c, 20_000, 10_000, 0), Error::RangeError, "budget > period")?;
+    err(
+        SCHED.configure(c, 20_000, 10_000, 0),
+        Error::RangeError,
+        "budget > period",
+    )?;
     err(SCHED.configure(c, 1, 1 << 40, 0), Error::RangeError, "period too long")
 }
 fn sc_zero(env: &mut Env) -> R {
@@ -131,7 +141,11 @@ fn sc_zero(env: &mut Env) -> R {
 }
 fn sc_wrong_cap(env: &mut Env) -> R {
     let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
-    err(SCHED.configure(SchedContext(n), 10, 100, 0), Error::InvalidCapability, "notification")
+    err(
+        SCHED.configure(SchedContext(n), 10, 100, 0),
+        Error::InvalidCapability,
+        "notification",
+    )
 }
 fn sc_bind_once(env: &mut Env) -> R {
     let c = sc(env)?;
@@ -173,7 +187,7 @@ fn sc_enforced(env: &mut Env) -> R {
     ok(c.bind(t), "bind")?;
     ok(t.resume(), "resume")?;
     // If the budget were not enforced, the root would never run again.
-    with_root_low(|| yield_now())?;
+    with_root_low(yield_now)?;
     ok(t.suspend(), "stop")?;
     check(SPINS.load(Ordering::Relaxed) > 0, "the spinner ran")
 }
@@ -197,7 +211,7 @@ fn sc_consumed(env: &mut Env) -> R {
     let t = ok(env.thread(crate::env::entry(spin), 0, 100, 0), "spinner")?;
     ok(c.bind(t), "bind")?;
     ok(t.resume(), "resume")?;
-    with_root_low(|| yield_now())?;
+    with_root_low(yield_now)?;
     ok(t.suspend(), "stop")?;
     let used = ok(c.consumed(), "consumed")?;
     check(used >= 10_000, "at least a tick of run time")?;
@@ -213,7 +227,11 @@ fn sc_delete_bound(env: &mut Env) -> R {
 }
 fn sc_unknown(env: &mut Env) -> R {
     let c = sc(env)?;
-    err(invoke(c.0, Label::TcbResume, &[]), Error::UnknownInvocation, "Tcb label")?;
+    err(
+        invoke(c.0, Label::TcbResume, &[]),
+        Error::UnknownInvocation,
+        "Tcb label",
+    )?;
     let _: Option<Tcb> = None;
     Ok(())
 }

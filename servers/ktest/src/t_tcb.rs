@@ -123,7 +123,10 @@ fn prio_state(env: &mut Env) -> R {
     ok(t.set_priority(77, ROOT_TCB), "priority")?;
     ok(t.set_mcp(33, ROOT_TCB), "mcp")?;
     let (state, prio, mcp) = ok(t.state(), "state")?;
-    check(state == ThreadStateCode::Inactive as u64 && prio == 77 && mcp == 33, "state, prio, mcp")
+    check(
+        state == ThreadStateCode::Inactive as u64 && prio == 77 && mcp == 33,
+        "state, prio, mcp",
+    )
 }
 fn regs_round_trip(env: &mut Env) -> R {
     let t = fresh(env)?;
@@ -133,17 +136,33 @@ fn regs_round_trip(env: &mut Env) -> R {
 }
 fn regs_own(_: &mut Env) -> R {
     err(ROOT_TCB.read_registers(0, 1), Error::IllegalOperation, "own registers")?;
-    err(ROOT_TCB.write_registers(0, &[0]), Error::IllegalOperation, "write own registers")
+    err(
+        ROOT_TCB.write_registers(0, &[0]),
+        Error::IllegalOperation,
+        "write own registers",
+    )
 }
 fn regs_range(env: &mut Env) -> R {
     let t = fresh(env)?;
     err(t.read_registers(REG_COUNT, 1), Error::RangeError, "first past the end")?;
-    err(t.read_registers(REG_COUNT - 2, 4), Error::RangeError, "count past the end")?;
-    err(t.write_registers(REG_COUNT - 1, &[1, 2]), Error::RangeError, "write past the end")
+    err(
+        t.read_registers(REG_COUNT - 2, 4),
+        Error::RangeError,
+        "count past the end",
+    )?;
+    err(
+        t.write_registers(REG_COUNT - 1, &[1, 2]),
+        Error::RangeError,
+        "write past the end",
+    )
 }
 fn regs_truncated(env: &mut Env) -> R {
     let t = fresh(env)?;
-    err(invoke(t.0, Label::TcbWriteRegisters, &[0, 3, 1]), Error::TruncatedMessage, "3 claimed, 1 sent")
+    err(
+        invoke(t.0, Label::TcbWriteRegisters, &[0, 3, 1]),
+        Error::TruncatedMessage,
+        "3 claimed, 1 sent",
+    )
 }
 fn regs_spsr(env: &mut Env) -> R {
     let t = fresh(env)?;
@@ -171,7 +190,10 @@ fn suspend_resume(env: &mut Env) -> R {
     for _ in 0..3 {
         yield_now();
     }
-    check(COUNTER.load(Ordering::SeqCst) == stopped, "suspended thread does not run")?;
+    check(
+        COUNTER.load(Ordering::SeqCst) == stopped,
+        "suspended thread does not run",
+    )?;
     ok(t.resume(), "resume")?;
     for _ in 0..3 {
         yield_now();
@@ -189,28 +211,49 @@ extern "C" fn recv_forever(ep: u64) -> ! {
 fn states(env: &mut Env) -> R {
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     let t = ok(env.thread(crate::env::entry(recv_forever), ep, 255, 0), "thread")?;
-    check(ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64, "inactive")?;
+    check(
+        ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64,
+        "inactive",
+    )?;
     ok(t.resume(), "resume")?;
     check(ok(t.state(), "state")?.0 == ThreadStateCode::Running as u64, "running")?;
     yield_now();
-    check(ok(t.state(), "state")?.0 == ThreadStateCode::BlockedOnRecv as u64, "blocked in recv")?;
+    check(
+        ok(t.state(), "state")?.0 == ThreadStateCode::BlockedOnRecv as u64,
+        "blocked in recv",
+    )?;
     ok(t.suspend(), "suspend")?;
-    check(ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64, "inactive again")
+    check(
+        ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64,
+        "inactive again",
+    )
 }
 
 fn space_bad_cnode(env: &mut Env) -> R {
     let t = fresh(env)?;
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    err(t.set_space(libl4::cap::CNode(ep), ROOT_VSPACE, 0), Error::InvalidCapability, "endpoint as CSpace")
+    err(
+        t.set_space(libl4::cap::CNode(ep), ROOT_VSPACE, 0),
+        Error::InvalidCapability,
+        "endpoint as CSpace",
+    )
 }
 fn space_bad_vspace(env: &mut Env) -> R {
     let t = fresh(env)?;
-    err(t.set_space(ROOT_CNODE, VSpace(ROOT_CNODE.0), 0), Error::InvalidCapability, "CNode as VSpace")
+    err(
+        t.set_space(ROOT_CNODE, VSpace(ROOT_CNODE.0), 0),
+        Error::InvalidCapability,
+        "CNode as VSpace",
+    )
 }
 fn space_bad_fault(env: &mut Env) -> R {
     let t = fresh(env)?;
     let n = ntfn(env)?;
-    err(t.set_space(ROOT_CNODE, ROOT_VSPACE, n), Error::InvalidCapability, "notification as fault endpoint")
+    err(
+        t.set_space(ROOT_CNODE, ROOT_VSPACE, n),
+        Error::InvalidCapability,
+        "notification as fault endpoint",
+    )
 }
 fn buffer_misaligned(env: &mut Env) -> R {
     let t = fresh(env)?;
@@ -219,28 +262,41 @@ fn buffer_misaligned(env: &mut Env) -> R {
 }
 fn buffer_device(env: &mut Env) -> R {
     let t = fresh(env)?;
-    let n = (env.bi.untyped_slots.end - env.bi.untyped_slots.start) as usize;
-    let i = (0..n).find(|&i| env.bi.untyped[i].is_device == 1 && env.bi.untyped[i].size_bits >= 12);
-    let Some(i) = i else { return check(false, "no device untyped") };
+    let Some(u) = env.device_untyped() else {
+        return check(false, "no device untyped");
+    };
     let s = ok(env.slot(), "slot")?;
-    ok(
-        libl4::cap::Untyped(env.bi.untyped_slots.start + i as u64).retype(ObjType::Frame, 12, ROOT_CNODE, s, 1),
-        "device frame",
-    )?;
-    err(t.set_ipc_buffer(0x1000, Frame(s).0), Error::InvalidCapability, "device buffer")
+    ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "device frame")?;
+    err(
+        t.set_ipc_buffer(0x1000, Frame(s).0),
+        Error::InvalidCapability,
+        "device buffer",
+    )
 }
 fn buffer_not_frame(env: &mut Env) -> R {
     let t = fresh(env)?;
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    err(t.set_ipc_buffer(0x1000, ep), Error::InvalidCapability, "endpoint as buffer")
+    err(
+        t.set_ipc_buffer(0x1000, ep),
+        Error::InvalidCapability,
+        "endpoint as buffer",
+    )
 }
 fn bind_twice(env: &mut Env) -> R {
     let t = fresh(env)?;
     let (a, b) = (ntfn(env)?, ntfn(env)?);
     ok(t.bind_notification(Notification(a)), "bind")?;
-    err(t.bind_notification(Notification(b)), Error::IllegalOperation, "second bind")?;
+    err(
+        t.bind_notification(Notification(b)),
+        Error::IllegalOperation,
+        "second bind",
+    )?;
     let t2 = fresh(env)?;
-    err(t2.bind_notification(Notification(a)), Error::IllegalOperation, "notification already bound")?;
+    err(
+        t2.bind_notification(Notification(a)),
+        Error::IllegalOperation,
+        "notification already bound",
+    )?;
     ok(t.unbind_notification(), "unbind")?;
     ok(t2.bind_notification(Notification(a)), "bind after unbind")
 }
@@ -258,8 +314,16 @@ fn timeout_bad(env: &mut Env) -> R {
 }
 fn tcb_unknown(env: &mut Env) -> R {
     let t = fresh(env)?;
-    err(invoke(t.0, Label::UntypedRetype, &[0, 0, 0, 0]), Error::UnknownInvocation, "retype on a Tcb")?;
-    err(invoke(t.0, Label::CNodeCopy, &[0, 0, 0]), Error::UnknownInvocation, "CNode label on a Tcb")
+    err(
+        invoke(t.0, Label::UntypedRetype, &[0, 0, 0, 0]),
+        Error::UnknownInvocation,
+        "retype on a Tcb",
+    )?;
+    err(
+        invoke(t.0, Label::CNodeCopy, &[0, 0, 0]),
+        Error::UnknownInvocation,
+        "CNode label on a Tcb",
+    )
 }
 fn delete_running(env: &mut Env) -> R {
     let t = ok(env.spawn(count_and_yield, 0, 255, 0), "spawn")?;
@@ -290,7 +354,10 @@ fn delete_self(env: &mut Env) -> R {
         yield_now();
     }
     check(ok(ROOT_CNODE.identify(t.0), "identify")?.0 == 0, "its cap is gone")?;
-    check(VALUE.load(Ordering::SeqCst) != 0xbad, "it never ran past its own deletion")
+    check(
+        VALUE.load(Ordering::SeqCst) != 0xbad,
+        "it never ran past its own deletion",
+    )
 }
 
 static FP_OK: AtomicU64 = AtomicU64::new(0);

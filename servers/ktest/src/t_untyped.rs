@@ -87,7 +87,10 @@ fn rt_many(env: &mut Env) -> R {
     }
     ok(env.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, first, 8), "retype 8")?;
     for s in first..first + 8 {
-        check(ok(ROOT_CNODE.identify(s), "identify")?.0 == ObjType::Endpoint as u64 + 1, "endpoint")?;
+        check(
+            ok(ROOT_CNODE.identify(s), "identify")?.0 == ObjType::Endpoint as u64 + 1,
+            "endpoint",
+        )?;
     }
     Ok(())
 }
@@ -101,16 +104,28 @@ fn bad_type(e: &mut Env) -> R {
     err(raw(e, 99, 1), Error::InvalidArgument, "type 99")
 }
 fn bad_type_irqcontrol(e: &mut Env) -> R {
-    err(raw(e, ObjType::IrqControl as u64, 1), Error::InvalidArgument, "IrqControl")
+    err(
+        raw(e, ObjType::IrqControl as u64, 1),
+        Error::InvalidArgument,
+        "IrqControl",
+    )
 }
 fn bad_frame_size(e: &mut Env) -> R {
-    err(raw(e, ObjType::Frame as u64 | (13 << 8), 1), Error::InvalidArgument, "8 KiB frame")
+    err(
+        raw(e, ObjType::Frame as u64 | (13 << 8), 1),
+        Error::InvalidArgument,
+        "8 KiB frame",
+    )
 }
 fn bad_radix(e: &mut Env) -> R {
     err(raw(e, ObjType::CNode as u64, 1), Error::InvalidArgument, "radix 0")
 }
 fn bad_bits(e: &mut Env) -> R {
-    err(raw(e, ObjType::Endpoint as u64 | (1 << 40), 1), Error::InvalidArgument, "high bits")
+    err(
+        raw(e, ObjType::Endpoint as u64 | (1 << 40), 1),
+        Error::InvalidArgument,
+        "high bits",
+    )
 }
 fn count_zero(e: &mut Env) -> R {
     err(raw(e, ObjType::Endpoint as u64, 0), Error::RangeError, "count 0")
@@ -119,17 +134,37 @@ fn count_big(e: &mut Env) -> R {
     err(raw(e, ObjType::Endpoint as u64, 257), Error::RangeError, "count 257")
 }
 fn dest_range(e: &mut Env) -> R {
-    err(e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, 4095, 2), Error::RangeError, "past the end")?;
-    err(e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, 1 << 40, 1), Error::RangeError, "far past the end")
+    err(
+        e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, 4095, 2),
+        Error::RangeError,
+        "past the end",
+    )?;
+    err(
+        e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, 1 << 40, 1),
+        Error::RangeError,
+        "far past the end",
+    )
 }
 fn dest_occupied(e: &mut Env) -> R {
     let s = ok(e.alloc(ObjType::Endpoint, 0), "first")?;
-    err(e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, s, 1), Error::DeleteFirst, "occupied")
+    err(
+        e.ut.retype(ObjType::Endpoint, 0, ROOT_CNODE, s, 1),
+        Error::DeleteFirst,
+        "occupied",
+    )
 }
 fn dest_not_cnode(e: &mut Env) -> R {
     let ep = ok(e.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    err(e.ut.retype(ObjType::Endpoint, 0, CNode(ep), 0, 1), Error::InvalidCapability, "endpoint as CNode")?;
-    err(e.ut.retype(ObjType::Endpoint, 0, CNode(4000), 0, 1), Error::FailedLookup, "empty slot as CNode")
+    err(
+        e.ut.retype(ObjType::Endpoint, 0, CNode(ep), 0, 1),
+        Error::InvalidCapability,
+        "endpoint as CNode",
+    )?;
+    err(
+        e.ut.retype(ObjType::Endpoint, 0, CNode(4000), 0, 1),
+        Error::FailedLookup,
+        "empty slot as CNode",
+    )
 }
 fn truncated(e: &mut Env) -> R {
     err(
@@ -148,28 +183,43 @@ fn exhausted(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
     let s2 = ok(env.slot(), "slot")?;
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "one frame fits")?;
-    err(u.retype(ObjType::Endpoint, 0, ROOT_CNODE, s2, 1), Error::NotEnoughMemory, "nothing left")
+    err(
+        u.retype(ObjType::Endpoint, 0, ROOT_CNODE, s2, 1),
+        Error::NotEnoughMemory,
+        "nothing left",
+    )
 }
 fn too_large(env: &mut Env) -> R {
     let u = small_untyped(env, 12)?;
     let s = ok(env.slot(), "slot")?;
-    err(u.retype(ObjType::Frame, 21, ROOT_CNODE, s, 1), Error::RangeError, "2 MiB from 4 KiB")
+    err(
+        u.retype(ObjType::Frame, 21, ROOT_CNODE, s, 1),
+        Error::RangeError,
+        "2 MiB from 4 KiB",
+    )
 }
 
 fn device_untyped(env: &mut Env) -> Option<Untyped> {
-    let n = (env.bi.untyped_slots.end - env.bi.untyped_slots.start) as usize;
-    (0..n)
-        .find(|&i| env.bi.untyped[i].is_device == 1 && env.bi.untyped[i].size_bits >= 12)
-        .map(|i| Untyped(env.bi.untyped_slots.start + i as u64))
+    env.device_untyped()
 }
 
 fn device_tcb(env: &mut Env) -> R {
-    let u = device_untyped(env).ok_or(crate::Fail { what: "no device untyped", got: None })?;
+    let u = device_untyped(env).ok_or(crate::Fail {
+        what: "no device untyped",
+        got: None,
+    })?;
     let s = ok(env.slot(), "slot")?;
-    err(u.retype(ObjType::Tcb, 0, ROOT_CNODE, s, 1), Error::IllegalOperation, "device Tcb")
+    err(
+        u.retype(ObjType::Tcb, 0, ROOT_CNODE, s, 1),
+        Error::IllegalOperation,
+        "device Tcb",
+    )
 }
 fn device_frame(env: &mut Env) -> R {
-    let u = device_untyped(env).ok_or(crate::Fail { what: "no device untyped", got: None })?;
+    let u = device_untyped(env).ok_or(crate::Fail {
+        what: "no device untyped",
+        got: None,
+    })?;
     let s = ok(env.slot(), "slot")?;
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "device frame")
 }
@@ -182,7 +232,11 @@ fn reset(env: &mut Env) -> R {
     }
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, base, 4), "fill it")?;
     let extra = ok(env.slot(), "slot")?;
-    err(u.retype(ObjType::Frame, 12, ROOT_CNODE, extra, 1), Error::NotEnoughMemory, "full")?;
+    err(
+        u.retype(ObjType::Frame, 12, ROOT_CNODE, extra, 1),
+        Error::NotEnoughMemory,
+        "full",
+    )?;
     ok(ROOT_CNODE.revoke(u.0), "revoke the untyped")?;
     check(ok(ROOT_CNODE.identify(base), "identify")?.0 == 0, "children gone")?;
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, base, 4), "memory reused")
@@ -190,7 +244,11 @@ fn reset(env: &mut Env) -> R {
 
 fn no_copy(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
-    err(ROOT_CNODE.copy(s, env.ut.0, Rights::all()), Error::IllegalOperation, "copy untyped")
+    err(
+        ROOT_CNODE.copy(s, env.ut.0, Rights::all()),
+        Error::IllegalOperation,
+        "copy untyped",
+    )
 }
 
 fn wrong_cap(env: &mut Env) -> R {

@@ -66,7 +66,10 @@ fn shared(env: &mut Env) -> R {
     let c = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.copy(c, f.0, Rights::all()), "copy")?;
     let va2 = env.va(1);
-    ok(env.map_in(ROOT_VSPACE, Frame(c), va2, Rights::READ | Rights::WRITE), "map the copy")?;
+    ok(
+        env.map_in(ROOT_VSPACE, Frame(c), va2, Rights::READ | Rights::WRITE),
+        "map the copy",
+    )?;
     write(va, 77);
     check(read(va2) == 77, "same memory")
 }
@@ -74,29 +77,52 @@ fn remap(env: &mut Env) -> R {
     let f = frame(env)?;
     let va = env.va(1);
     ok(env.map_in(ROOT_VSPACE, f, va, Rights::READ), "map read-only")?;
-    ok(f.map(ROOT_VSPACE, va, Rights::READ | Rights::WRITE, false), "remap read-write")?;
+    ok(
+        f.map(ROOT_VSPACE, va, Rights::READ | Rights::WRITE, false),
+        "remap read-write",
+    )?;
     write(va, 5);
     check(read(va) == 5, "writable now")
 }
 fn misaligned(env: &mut Env) -> R {
     let f = frame(env)?;
     let va = env.va(1);
-    err(f.map(ROOT_VSPACE, va + 0x800, Rights::READ, false), Error::AlignmentError, "misaligned")
+    err(
+        f.map(ROOT_VSPACE, va + 0x800, Rights::READ, false),
+        Error::AlignmentError,
+        "misaligned",
+    )
 }
 fn past_limit(env: &mut Env) -> R {
     let f = frame(env)?;
-    err(f.map(ROOT_VSPACE, 1 << 39, Rights::READ, false), Error::RangeError, "2^39")?;
-    err(f.map(ROOT_VSPACE, u64::MAX & !0xfff, Rights::READ, false), Error::RangeError, "top")
+    err(
+        f.map(ROOT_VSPACE, 1 << 39, Rights::READ, false),
+        Error::RangeError,
+        "2^39",
+    )?;
+    err(
+        f.map(ROOT_VSPACE, !0xfff, Rights::READ, false),
+        Error::RangeError,
+        "top",
+    )
 }
 fn no_table(env: &mut Env) -> R {
     let f = frame(env)?;
     let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
-    err(f.map(vs, 0x1000, Rights::READ, false), Error::FailedLookup, "empty VSpace")
+    err(
+        f.map(vs, 0x1000, Rights::READ, false),
+        Error::FailedLookup,
+        "empty VSpace",
+    )
 }
 fn maps_once(env: &mut Env) -> R {
     let (f, _) = ok(env.page(), "page")?;
     let va2 = env.va(1);
-    err(f.map(ROOT_VSPACE, va2, Rights::READ, false), Error::IllegalOperation, "second place")
+    err(
+        f.map(ROOT_VSPACE, va2, Rights::READ, false),
+        Error::IllegalOperation,
+        "second place",
+    )
 }
 fn occupied(env: &mut Env) -> R {
     let (_, va) = ok(env.page(), "page")?;
@@ -106,11 +132,19 @@ fn occupied(env: &mut Env) -> R {
 fn needs_read(env: &mut Env) -> R {
     let f = frame(env)?;
     let va = env.va(1);
-    err(env.map_in(ROOT_VSPACE, f, va, Rights::WRITE), Error::NoRights, "write-only")?;
+    err(
+        env.map_in(ROOT_VSPACE, f, va, Rights::WRITE),
+        Error::NoRights,
+        "write-only",
+    )?;
     let ro = ok(env.slot(), "slot")?;
     let g = frame(env)?;
     ok(ROOT_CNODE.copy(ro, g.0, Rights::WRITE), "cap without read")?;
-    err(env.map_in(ROOT_VSPACE, Frame(ro), va, Rights::all()), Error::NoRights, "cap lacks read")
+    err(
+        env.map_in(ROOT_VSPACE, Frame(ro), va, Rights::all()),
+        Error::NoRights,
+        "cap lacks read",
+    )
 }
 fn bad_attrs(env: &mut Env) -> R {
     let f = frame(env)?;
@@ -123,7 +157,11 @@ fn bad_attrs(env: &mut Env) -> R {
 }
 fn needs_vspace(env: &mut Env) -> R {
     let f = frame(env)?;
-    err(f.map(VSpace(ROOT_CNODE.0), 0x1000, Rights::READ, false), Error::InvalidCapability, "CNode as VSpace")
+    err(
+        f.map(VSpace(ROOT_CNODE.0), 0x1000, Rights::READ, false),
+        Error::InvalidCapability,
+        "CNode as VSpace",
+    )
 }
 fn unmap_unmapped(env: &mut Env) -> R {
     let f = frame(env)?;
@@ -133,7 +171,10 @@ fn unmap_unmapped(env: &mut Env) -> R {
 fn get_address(env: &mut Env) -> R {
     let (f, va) = ok(env.page(), "page")?;
     let (pa, bits, mapped) = ok(f.address(), "address")?;
-    check(pa != 0 && pa % 4096 == 0 && bits == 12 && mapped == va, "pa, size, mapping")?;
+    check(
+        pa != 0 && pa % 4096 == 0 && bits == 12 && mapped == va,
+        "pa, size, mapping",
+    )?;
     ok(f.unmap(), "unmap")?;
     check(ok(f.address(), "address")?.2 == u64::MAX, "unmapped")
 }
@@ -171,7 +212,10 @@ fn vmids(env: &mut Env) -> R {
     let a = VSpace(ok(env.alloc(ObjType::VSpace, 0), "a")?);
     let b = VSpace(ok(env.alloc(ObjType::VSpace, 0), "b")?);
     let (va, vb, vr) = (ok(a.vmid(), "a")?, ok(b.vmid(), "b")?, ok(ROOT_VSPACE.vmid(), "root")?);
-    check(va != vb && va != vr && vb != vr && va != 0 && vb != 0, "distinct, non-zero")
+    check(
+        va != vb && va != vr && vb != vr && va != 0 && vb != 0,
+        "distinct, non-zero",
+    )
 }
 fn delete_unmaps(env: &mut Env) -> R {
     let (f, va) = ok(env.page(), "page")?;
@@ -194,18 +238,18 @@ fn pt_unmap_clears(env: &mut Env) -> R {
     // The old entry must be gone: a new frame fits at 0x20_5000.
     let g = frame(env)?;
     ok(g.map(vs, 0x20_5000, Rights::READ, false), "slot is empty")?;
-    err(f.map(vs, 0x5000, Rights::READ, false), Error::FailedLookup, "old range has no table")
+    err(
+        f.map(vs, 0x5000, Rights::READ, false),
+        Error::FailedLookup,
+        "old range has no table",
+    )
 }
 fn device_map(env: &mut Env) -> R {
-    let n = (env.bi.untyped_slots.end - env.bi.untyped_slots.start) as usize;
-    let Some(i) = (0..n).find(|&i| env.bi.untyped[i].is_device == 1 && env.bi.untyped[i].size_bits >= 12) else {
+    let Some(u) = env.device_untyped() else {
         return check(false, "no device untyped");
     };
     let s = ok(env.slot(), "slot")?;
-    ok(
-        libl4::cap::Untyped(env.bi.untyped_slots.start + i as u64).retype(ObjType::Frame, 12, ROOT_CNODE, s, 1),
-        "device frame",
-    )?;
+    ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "device frame")?;
     let va = env.va(1);
     let f = Frame(s);
     for _ in 0..3 {
@@ -221,5 +265,9 @@ fn device_map(env: &mut Env) -> R {
 }
 fn frame_unknown(env: &mut Env) -> R {
     let f = frame(env)?;
-    err(invoke(f.0, Label::TcbResume, &[]), Error::UnknownInvocation, "Tcb label on a frame")
+    err(
+        invoke(f.0, Label::TcbResume, &[]),
+        Error::UnknownInvocation,
+        "Tcb label on a frame",
+    )
 }

@@ -1,13 +1,13 @@
 //! Creating the root server: its objects, its address space, its capabilities to all
 //! remaining memory, and the boot-info page that lists them.
 
+use gaon_abi::ObjType;
+use gaon_abi::boot::{NAME_LEN, ROOT_STACK_SIZE, ROOT_STACK_TOP};
 use gaon_abi::bootinfo::{
     BOOTINFO_MAGIC, BOOTINFO_VADDR, BootInfo, MAX_BOOT_MODULES, MAX_BOOT_UNTYPED, MODULES_VADDR, ModuleDesc,
     ROOT_CNODE_RADIX, ROOT_IPC_BUFFER_VADDR, SlotRegion, UntypedDesc, slot as rs,
 };
-use gaon_abi::boot::{NAME_LEN, ROOT_STACK_SIZE, ROOT_STACK_TOP};
 use gaon_abi::object::{CNODE_MAX_RADIX, PAGE_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS, UNTYPED_MAX_BITS};
-use gaon_abi::ObjType;
 
 use super::invoke::create_object;
 use super::objects::SchedContext;
@@ -101,6 +101,7 @@ pub enum BootError {
 impl<P: Platform> Kernel<P> {
     /// Build the root server from `image` with memory from `alloc`, hand it every
     /// remaining byte as untyped memory, and make it the running thread.
+    #[allow(clippy::too_many_lines, reason = "one straight sequence of boot steps")]
     pub fn boot_root(&mut self, image: &RootImage<'_>, alloc: &mut BootAlloc) -> Result<Ptr<Tcb>, BootError> {
         let oom = BootError::OutOfMemory;
         let cnode_bits = ROOT_CNODE_RADIX + SLOT_BITS;
@@ -195,7 +196,10 @@ impl<P: Platform> Kernel<P> {
             (rs::SCHED_CONTROL, sched_control),
             (rs::BOOTINFO_FRAME, bi_cap),
             (rs::IPC_BUFFER, ib_cap),
-            (rs::SCHED_CONTEXT, Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS)),
+            (
+                rs::SCHED_CONTEXT,
+                Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS),
+            ),
         ];
         for (i, cap) in fixed {
             cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;
@@ -203,7 +207,11 @@ impl<P: Platform> Kernel<P> {
 
         // The thread.
         let t = Ptr::<Tcb>::new(tcb_pa);
-        for (i, src) in [(SLOT_CSPACE, rs::CNODE), (SLOT_VSPACE, rs::VSPACE), (SLOT_IPC_BUFFER, rs::IPC_BUFFER)] {
+        for (i, src) in [
+            (SLOT_CSPACE, rs::CNODE),
+            (SLOT_VSPACE, rs::VSPACE),
+            (SLOT_IPC_BUFFER, rs::IPC_BUFFER),
+        ] {
             let mut c = slot(root_slot(src)).cap;
             c.set_mapped(None);
             cdt::derive(&mut Kslots, root_slot(src), tcb::slot_addr(t, i), c).map_err(|_| BootError::BadLayout)?;
@@ -277,7 +285,14 @@ impl<P: Platform> Kernel<P> {
 }
 
 /// Map one page (level 3) or block (level 2) at boot, making tables from `alloc`.
-fn boot_map(root: Ptr<Table>, va: u64, pa: usize, level: u32, attrs: MapAttrs, alloc: &mut BootAlloc) -> Result<(), BootError> {
+fn boot_map(
+    root: Ptr<Table>,
+    va: u64,
+    pa: usize,
+    level: u32,
+    attrs: MapAttrs,
+    alloc: &mut BootAlloc,
+) -> Result<(), BootError> {
     let mut table = root;
     for l in 1..level {
         let e = &mut table.get()[vspace::index(va, l)];
@@ -303,7 +318,11 @@ pub fn aligned_blocks(base: usize, size: usize) -> impl Iterator<Item = (usize, 
         if cur >= end {
             return None;
         }
-        let align_bits = if cur == 0 { UNTYPED_MAX_BITS } else { cur.trailing_zeros() as u8 };
+        let align_bits = if cur == 0 {
+            UNTYPED_MAX_BITS
+        } else {
+            cur.trailing_zeros() as u8
+        };
         let size_bits = (usize::BITS - 1 - (end - cur).leading_zeros()) as u8;
         let bits = align_bits.min(size_bits).min(UNTYPED_MAX_BITS);
         let b = cur;

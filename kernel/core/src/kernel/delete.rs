@@ -23,7 +23,7 @@ use super::{Kernel, Kslots, Platform, slot};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{self, Slot};
 use crate::obj::Ptr;
-use crate::tcb::{self, IPC_FAULT, TCB_SLOTS, ThreadState, Tcb};
+use crate::tcb::{self, IPC_FAULT, TCB_SLOTS, Tcb, ThreadState};
 use crate::vspace;
 
 impl<P: Platform> Kernel<P> {
@@ -63,8 +63,7 @@ impl<P: Platform> Kernel<P> {
         self.zombify(root);
         loop {
             let mut cur = root;
-            loop {
-                let Some(t) = first_live_slot(&slot(cur).cap, root) else { break };
+            while let Some(t) = first_live_slot(&slot(cur).cap, root) {
                 let c = slot(t).cap;
                 if c.has(FLAG_ZOMBIE) {
                     cur = t;
@@ -204,7 +203,11 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn unmap_frame(&mut self, cap: &Cap) {
         let Some((vmid, va)) = cap.mapped() else { return };
         let Some(root) = self.vspace_root(vmid) else { return };
-        let level = if cap.size_bits == gaon_abi::object::LARGE_PAGE_BITS { 2 } else { 3 };
+        let level = if cap.size_bits == gaon_abi::object::LARGE_PAGE_BITS {
+            2
+        } else {
+            3
+        };
         if let Some((table, i)) = vspace::entry_at(root, va, level) {
             let d = table.get()[i];
             if d & 1 != 0 && !vspace::is_table(d, level) && vspace::output(d) == cap.obj {

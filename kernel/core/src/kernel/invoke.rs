@@ -11,7 +11,7 @@ use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, slot};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, CdtError, Slot};
 use crate::obj::{self, Ptr};
-use crate::tcb::{self, SLOT_CSPACE, SLOT_FAULT_EP, SLOT_IPC_BUFFER, SLOT_TIMEOUT_EP, SLOT_VSPACE, ThreadState, Tcb};
+use crate::tcb::{self, SLOT_CSPACE, SLOT_FAULT_EP, SLOT_IPC_BUFFER, SLOT_TIMEOUT_EP, SLOT_VSPACE, Tcb, ThreadState};
 use crate::vspace::{self, MapAttrs};
 
 impl From<CdtError> for Error {
@@ -105,7 +105,11 @@ impl<P: Platform> Kernel<P> {
         if (0..count).any(|i| !slot(dst(i)).cap.is_null()) {
             return Err(Error::DeleteFirst);
         }
-        let watermark = if cdt::has_children(&mut Kslots, s) { cap.badge as usize } else { 0 };
+        let watermark = if cdt::has_children(&mut Kslots, s) {
+            cap.badge as usize
+        } else {
+            0
+        };
         let start = watermark.next_multiple_of(1 << obj_bits);
         let end = (count as usize)
             .checked_mul(1 << obj_bits)
@@ -125,7 +129,9 @@ impl<P: Platform> Kernel<P> {
                 create_object(ty, addr, obj_bits);
             }
             if ty == ObjType::VSpace {
-                let vmid = (1..self.vmids.len()).find(|&v| self.vmids[v] == 0).expect("counted above");
+                let vmid = (1..self.vmids.len())
+                    .find(|&v| self.vmids[v] == 0)
+                    .expect("counted above");
                 self.vmids[vmid] = addr;
                 c.badge = vmid as u64;
                 self.platform.flush_vmid(vmid as u16);
@@ -198,6 +204,7 @@ impl<P: Platform> Kernel<P> {
 
     // ---- Tcb --------------------------------------------------------------------
 
+    #[allow(clippy::too_many_lines, reason = "one arm per Tcb invocation")]
     fn tcb_invoke(&mut self, t: Ptr<Tcb>, target: Ptr<Tcb>, label: Label, a: &Args) -> Result<usize, Error> {
         use Label as L;
         match label {
@@ -205,7 +212,11 @@ impl<P: Platform> Kernel<P> {
                 let (cs, vs, fe) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
                 let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
                 let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
-                let fault = if fe == 0 { None } else { Some(self.lookup_typed(t, fe, ObjType::Endpoint)?) };
+                let fault = if fe == 0 {
+                    None
+                } else {
+                    Some(self.lookup_typed(t, fe, ObjType::Endpoint)?)
+                };
                 self.install(target, SLOT_CSPACE, Some(cspace))?;
                 self.install(target, SLOT_VSPACE, Some(vspace))?;
                 self.install(target, SLOT_FAULT_EP, fault)?;
@@ -231,7 +242,11 @@ impl<P: Platform> Kernel<P> {
             }
             L::TcbSetTimeoutEndpoint => {
                 let c = a.get::<P>(0)?;
-                let ep = if c == 0 { None } else { Some(self.lookup_typed(t, c, ObjType::Endpoint)?) };
+                let ep = if c == 0 {
+                    None
+                } else {
+                    Some(self.lookup_typed(t, c, ObjType::Endpoint)?)
+                };
                 self.install(target, SLOT_TIMEOUT_EP, ep)?;
                 Ok(0)
             }

@@ -7,7 +7,7 @@ use super::objects::{EP_IDLE, EP_RECV, EP_SEND, Endpoint, Notification, Reply};
 use super::{Fault, Kernel, Kslots, Platform, slot};
 use crate::cdt;
 use crate::obj::{self, Ptr};
-use crate::tcb::{IPC_CALL, IPC_FAULT, IPC_GRANT, SLOT_FAULT_EP, ThreadState, Tcb};
+use crate::tcb::{IPC_CALL, IPC_FAULT, IPC_GRANT, SLOT_FAULT_EP, Tcb, ThreadState};
 
 impl<P: Platform> Kernel<P> {
     /// A thread executed `svc`: its registers are in its Tcb. Afterwards the kernel has
@@ -108,6 +108,10 @@ impl<P: Platform> Kernel<P> {
         self.schedule();
     }
 
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
     fn has_fault_handler(&self, t: Ptr<Tcb>) -> bool {
         let cap = t.get().slots[SLOT_FAULT_EP].cap;
         cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE)
@@ -263,7 +267,9 @@ impl<P: Platform> Kernel<P> {
     /// endpoint itself arrives as its badge; other caps are copied into the one slot
     /// the receiver offers. Stops at the first cap that cannot be delivered.
     fn transfer_caps(&mut self, sender: Ptr<Tcb>, receiver: Ptr<Tcb>, n: usize, ep: usize) -> (usize, u64) {
-        use gaon_abi::message::{IPC_BUFFER_CAPS_OFFSET, IPC_BUFFER_RECEIVE_CNODE_OFFSET, IPC_BUFFER_RECEIVE_INDEX_OFFSET};
+        use gaon_abi::message::{
+            IPC_BUFFER_CAPS_OFFSET, IPC_BUFFER_RECEIVE_CNODE_OFFSET, IPC_BUFFER_RECEIVE_INDEX_OFFSET,
+        };
         let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver)) else {
             return (0, 0);
         };
@@ -282,7 +288,9 @@ impl<P: Platform> Kernel<P> {
         let (mut count, mut mask) = (0, 0);
         for i in 0..n {
             let cptr = obj::read_word(sb + IPC_BUFFER_CAPS_OFFSET + 8 * i);
-            let Ok((s, cap)) = self.lookup_cap(sender, cptr) else { break };
+            let Ok((s, cap)) = self.lookup_cap(sender, cptr) else {
+                break;
+            };
             if cap.is(ObjType::Endpoint) && cap.obj == ep {
                 obj::write_word(rb + IPC_BUFFER_CAPS_OFFSET + 8 * i, cap.badge);
                 mask |= 1 << i;
@@ -462,6 +470,10 @@ impl<P: Platform> Kernel<P> {
 
     /// Take `t` out of whatever IPC it is blocked in. Its state is left for the caller
     /// to set.
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
     pub(super) fn cancel_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         match tcb.state {
@@ -499,7 +511,9 @@ impl<P: Platform> Kernel<P> {
         if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
             return false;
         }
-        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else { return false };
+        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else {
+            return false;
+        };
         if !cap.is(ObjType::Endpoint) || !cap.rights().contains(Rights::WRITE) {
             return false;
         }
@@ -508,7 +522,9 @@ impl<P: Platform> Kernel<P> {
             return false;
         }
         let r = Ptr::<Tcb>::new(ep.queue.head);
-        let Some(rp) = Ptr::<Reply>::from_raw(r.get().reply) else { return false };
+        let Some(rp) = Ptr::<Reply>::from_raw(r.get().reply) else {
+            return false;
+        };
         ep.queue.pop();
         if ep.queue.is_empty() {
             ep.state = EP_IDLE;
@@ -537,12 +553,18 @@ impl<P: Platform> Kernel<P> {
         if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
             return false;
         }
-        let Ok(Some(rp)) = self.reply_arg(t, ctx.x[REPLY_REG]) else { return false };
-        let Some(c) = Ptr::<Tcb>::from_raw(rp.get().caller) else { return false };
+        let Ok(Some(rp)) = self.reply_arg(t, ctx.x[REPLY_REG]) else {
+            return false;
+        };
+        let Some(c) = Ptr::<Tcb>::from_raw(rp.get().caller) else {
+            return false;
+        };
         if c.get().fault[0] != 0 {
             return false;
         }
-        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else { return false };
+        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else {
+            return false;
+        };
         if !cap.is(ObjType::Endpoint) || !cap.rights().contains(Rights::READ) {
             return false;
         }

@@ -24,7 +24,7 @@ pub use objects::{Endpoint, Notification, Reply, SchedContext};
 use crate::cap::Cap;
 use crate::cdt::{Slot, SlotId, SlotStore};
 use crate::obj::{self, Ptr};
-use crate::tcb::{RunQueues, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TIMESLICE_TICKS, ThreadState, Tcb};
+use crate::tcb::{RunQueues, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TIMESLICE_TICKS, Tcb, ThreadState};
 use crate::vspace::Table;
 
 /// What the kernel core needs from the machine. The kernel binary implements it over
@@ -60,7 +60,11 @@ struct Args {
 
 impl Args {
     fn get<P: Platform>(&self, i: usize) -> Result<u64, Error> {
-        if i < self.len { Ok(Kernel::<P>::get_mr(self.t, i)) } else { Err(Error::TruncatedMessage) }
+        if i < self.len {
+            Ok(Kernel::<P>::get_mr(self.t, i))
+        } else {
+            Err(Error::TruncatedMessage)
+        }
     }
 }
 
@@ -150,6 +154,10 @@ fn slot(addr: usize) -> &'static mut Slot {
 
 impl<P: Platform> Kernel<P> {
     /// A kernel with no threads yet.
+    #[allow(
+        clippy::large_stack_arrays,
+        reason = "evaluated at compile time into the kernel's static"
+    )]
     pub const fn new(platform: P) -> Self {
         Self {
             platform,
@@ -218,6 +226,10 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// A thread's VSpace root and VMID, if its VSpace slot holds a live VSpace.
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
     fn vspace_of(&self, t: Ptr<Tcb>) -> Option<(Ptr<Table>, u16)> {
         let cap = t.get().slots[SLOT_VSPACE].cap;
         if !cap.is(ObjType::VSpace) {
@@ -246,6 +258,10 @@ impl<P: Platform> Kernel<P> {
     // ---- capability lookup ------------------------------------------------------
 
     /// Resolve `cptr` (all 64 bits) in thread `t`'s CSpace to a slot address.
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
     fn lookup_slot(&self, t: Ptr<Tcb>, cptr: u64) -> Result<usize, Error> {
         resolve(t.get().slots[SLOT_CSPACE].cap, cptr)
     }
@@ -263,7 +279,11 @@ impl<P: Platform> Kernel<P> {
     /// Resolve `cptr` to a capability of type `ty`.
     fn lookup_typed(&self, t: Ptr<Tcb>, cptr: u64, ty: ObjType) -> Result<(usize, Cap), Error> {
         let (s, cap) = self.lookup_cap(t, cptr)?;
-        if cap.is(ty) { Ok((s, cap)) } else { Err(Error::InvalidCapability) }
+        if cap.is(ty) {
+            Ok((s, cap))
+        } else {
+            Err(Error::InvalidCapability)
+        }
     }
 
     // ---- message registers ------------------------------------------------------

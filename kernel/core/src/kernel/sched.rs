@@ -18,7 +18,7 @@ use gaon_abi::{Error, FaultKind, Label, ObjType, Rights};
 use super::objects::{MAX_REFILLS, Refill, SchedContext};
 use super::{Args, Kernel, Platform};
 use crate::obj::Ptr;
-use crate::tcb::{SLOT_TIMEOUT_EP, ThreadState, Tcb};
+use crate::tcb::{SLOT_TIMEOUT_EP, Tcb, ThreadState};
 
 /// Longest period: one hour.
 const MAX_PERIOD_US: u64 = 3_600_000_000;
@@ -44,7 +44,10 @@ impl SchedContext {
         self.budget = budget;
         self.period = period;
         self.refills = [Refill::default(); MAX_REFILLS];
-        self.refills[0] = Refill { time: now, amount: budget };
+        self.refills[0] = Refill {
+            time: now,
+            amount: budget,
+        };
         self.head = 0;
         self.count = 1;
     }
@@ -74,7 +77,10 @@ impl SchedContext {
                     self.refills[t].time = self.refills[t].time.max(due);
                 } else {
                     let t = (usize::from(self.head) + usize::from(self.count)) % MAX_REFILLS;
-                    self.refills[t] = Refill { time: due, amount: take };
+                    self.refills[t] = Refill {
+                        time: due,
+                        amount: take,
+                    };
                     self.count += 1;
                 }
             }
@@ -179,6 +185,10 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// True if `t` is out of budget.
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
     pub(super) fn throttled(&self, t: Ptr<Tcb>) -> bool {
         Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().throttled)
     }
@@ -193,17 +203,17 @@ impl<P: Platform> Kernel<P> {
     }
 
     pub(super) fn sched_configure(&mut self, t: Ptr<Tcb>, a: &Args) -> Result<usize, Error> {
-        let (c, budget, period, badge) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
-        let (_, cap) = self.lookup_typed(t, c, ObjType::SchedContext)?;
+        let (sc_cptr, budget, period, badge) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        let (_, cap) = self.lookup_typed(t, sc_cptr, ObjType::SchedContext)?;
         if budget == 0 || budget > period || period > MAX_PERIOD_US {
             return Err(Error::RangeError);
         }
         let sc = Ptr::<SchedContext>::new(cap.obj);
         self.sc_forget(sc);
         let now = self.platform.now();
-        let (b, p) = (self.us_to_ticks(budget).max(1), self.us_to_ticks(period).max(1));
+        let (budget_ticks, period_ticks) = (self.us_to_ticks(budget).max(1), self.us_to_ticks(period).max(1));
         let s = sc.get();
-        s.configure(b, p, now);
+        s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
         if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
             && bound.get().state == ThreadState::Running
