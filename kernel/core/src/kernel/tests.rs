@@ -65,8 +65,8 @@ impl Platform for Model {
 /// Memory the kernel treats as physical RAM: leaked, aligned host memory.
 fn ram(size: usize) -> (usize, usize) {
     let layout = std::alloc::Layout::from_size_align(size, 1 << 21).unwrap();
-    // SAFETY (test): a fresh allocation, leaked so it outlives the kernel using it.
     #[allow(unsafe_code)]
+    // SAFETY: a fresh allocation with a non-zero size, leaked so it outlives the kernel.
     let p = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
     assert!(p != 0);
     (p, p + size)
@@ -226,7 +226,7 @@ fn retype_accounts_exactly() {
 #[test]
 fn run_queues_pick_the_highest_priority_in_fifo_order() {
     let tcbs: Vec<Ptr<Tcb>> = (0..4)
-        .map(|_| Ptr::new(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new())) as *mut Tcb as usize))
+        .map(|_| Ptr::new(core::ptr::from_mut(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new()))) as usize))
         .collect();
     let mut rq = RunQueues::new();
     for (t, p) in tcbs.iter().zip([10u8, 200, 200, 5]) {
@@ -323,7 +323,7 @@ fn call_and_reply_move_threads_through_their_states() {
     assert_eq!(server.get().ctx.x[2], 7);
     // Deleting the reply object cancels the waiting caller.
     k.current = root.addr(); // act as the root (it is blocked; only the cap matters)
-    let rp_slot = root_slot(&k, rp) as *mut Slot as usize;
+    let rp_slot = core::ptr::from_mut(root_slot(&k, rp)) as usize;
     k.delete_slot(rp_slot);
     assert_eq!(root.get().state, ThreadState::Running);
     assert_eq!(MsgInfo(root.get().ctx.x[1]).error(), Some(Error::Cancelled));
@@ -339,7 +339,7 @@ fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
         let mut k = boot();
         let mut a = Alloc::new(&k);
         let ep = a.obj(&mut k, ObjType::Endpoint, 0);
-        let n = a.obj(&mut k, ObjType::Notification, 0);
+        let ntfn = a.obj(&mut k, ObjType::Notification, 0);
         let t = a.obj(&mut k, ObjType::Tcb, 0);
         let root = k.current().unwrap();
         invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
@@ -353,7 +353,7 @@ fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
                 sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
             }
             ThreadStateCode::BlockedOnNotification => {
-                sys(&mut k, Syscall::Recv, [n, 0, 0, 0, 0, 0, 0]);
+                sys(&mut k, Syscall::Recv, [ntfn, 0, 0, 0, 0, 0, 0]);
             }
             _ => {
                 sys(&mut k, Syscall::Yield, [0; 7]);
@@ -366,7 +366,7 @@ fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
         // The endpoint and notification queues are empty again: a send does not block.
         let r = sys(&mut k, Syscall::NbRecv, [ep, 0, 0, 0, 0, 0, 0]);
         assert_eq!(MsgInfo(r[1]).error(), Some(Error::WouldBlock));
-        let r = sys(&mut k, Syscall::NbRecv, [n, 0, 0, 0, 0, 0, 0]);
+        let r = sys(&mut k, Syscall::NbRecv, [ntfn, 0, 0, 0, 0, 0, 0]);
         assert_eq!(MsgInfo(r[1]).error(), Some(Error::WouldBlock));
         assert_eq!(k.current(), Some(root));
     }
@@ -434,7 +434,7 @@ fn check_tree(k: &Kernel<Model>, first: u64, count: u64) {
             assert_eq!(s.mdb, Slot::EMPTY.mdb, "empty slot {i} still linked");
             continue;
         }
-        let me = s as *mut Slot as usize;
+        let me = core::ptr::from_mut(s) as usize;
         if let Some(n) = s.mdb.next() {
             assert_eq!(Ptr::<Slot>::new(n).get().mdb.prev(), Some(me), "broken back link");
         }
