@@ -17,8 +17,8 @@ const USER_PRIORITY: u8 = 0xa0;
 /// A GIC of either version.
 #[derive(Debug)]
 pub enum Gic {
-    /// GICv2 (memory-mapped CPU interface).
-    V2(GicV2<'static>),
+    /// GICv2 (memory-mapped CPU interface), and its distributor's address.
+    V2(GicV2<'static>, usize),
     /// GICv3 (system-register CPU interface).
     V3(GicV3<'static>),
 }
@@ -58,14 +58,14 @@ impl Gic {
             let mut gic = unsafe { GicV2::new(f.distributor as *mut _, f.cpu_interface as *mut _) };
             gic.setup();
             gic.set_priority_mask(0xff);
-            Ok(Self::V2(gic))
+            Ok(Self::V2(gic, f.distributor))
         }
     }
 
     /// "GICv2" or "GICv3", for the banner.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::V2(_) => "GICv2",
+            Self::V2(..) => "GICv2",
             Self::V3(_) => "GICv3",
         }
     }
@@ -76,7 +76,7 @@ impl Gic {
             return false;
         };
         match self {
-            Self::V2(g) => {
+            Self::V2(g, _) => {
                 g.set_interrupt_priority(id, KERNEL_PRIORITY);
                 g.enable_interrupt(id, true).is_ok()
             }
@@ -90,7 +90,7 @@ impl Gic {
     /// Interrupt lines the distributor implements.
     pub fn line_count(&self) -> u32 {
         match self {
-            Self::V2(g) => g.typer().num_irqs(),
+            Self::V2(g, _) => g.typer().num_irqs(),
             Self::V3(g) => 32 + g.typer().num_spis(),
         }
         .min(1020)
@@ -103,9 +103,16 @@ impl Gic {
             return;
         }
         match self {
-            Self::V2(g) => {
+            Self::V2(g, gicd) => {
                 if enabled {
                     g.set_interrupt_priority(id, USER_PRIORITY);
+                    // GICD_ITARGETSR<n>: one byte per interrupt; route it to CPU 0.
+                    // arm-gic has no accessor for it.
+                    let target = (*gicd + 0x800 + intid as usize) as *mut u8;
+                    // SAFETY: the distributor is mapped as device memory in the kernel
+                    // map, `intid` is an SPI below the implemented line count, and this
+                    // driver is the distributor's only user.
+                    unsafe { target.write_volatile(1) };
                 }
                 let _ = g.enable_interrupt(id, enabled);
             }
@@ -123,7 +130,7 @@ impl Gic {
         match self {
             // From the non-secure side GICC_IAR is the right register whether or not the
             // GIC has the security extensions.
-            Self::V2(g) => g.get_and_acknowledge_interrupt(InterruptGroup::Group0),
+            Self::V2(g, _) => g.get_and_acknowledge_interrupt(InterruptGroup::Group0),
             Self::V3(_) => GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1),
         }
         .map(u32::from)
@@ -135,7 +142,7 @@ impl Gic {
             return;
         };
         match self {
-            Self::V2(g) => g.end_interrupt(id, InterruptGroup::Group0),
+            Self::V2(g, _) => g.end_interrupt(id, InterruptGroup::Group0),
             Self::V3(_) => GicCpuInterface::end_interrupt(id, InterruptGroup::Group1),
         }
     }
