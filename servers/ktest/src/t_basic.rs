@@ -20,6 +20,7 @@ crate::tests![
     "boot info: device untyped are listed" => bi_device,
     "boot info: the empty region is empty" => bi_empty,
     "boot info: fixed slots hold the root's objects" => bi_fixed,
+    "boot info: boot modules are listed and mapped" => bi_modules,
     "cap identify: empty slot and out-of-range CPtr give 0" => identify_empty,
     "IPC buffer words survive a kernel round trip" => ipc_buffer_round_trip,
 ];
@@ -159,4 +160,18 @@ fn ipc_buffer_round_trip(env: &mut Env) -> R {
         libl4::ipc::get_mr(4) == 55 && libl4::ipc::get_mr(5) == 66,
         "rest in the IPC buffer",
     )
+}
+
+fn bi_modules(env: &mut Env) -> R {
+    check(env.bi.module_count == 1, "one module")?;
+    let m = &env.bi.modules[0];
+    check(gaon_abi::boot::name_bytes(&m.name) == b"root-elf", "its name")?;
+    check(
+        m.size > 64 && m.vaddr >= gaon_abi::bootinfo::MODULES_VADDR,
+        "size and address",
+    )?;
+    #[allow(unsafe_code)]
+    // SAFETY: the kernel maps each module read-only at the address the boot info gives.
+    let magic = unsafe { core::ptr::read_volatile(m.vaddr as *const [u8; 4]) };
+    check(magic == *b"\x7fELF", "the module's bytes (an ELF file)")
 }
