@@ -9,6 +9,7 @@
 pub mod cap;
 pub mod debug;
 pub mod ipc;
+pub mod rpc;
 pub mod syscall;
 
 #[cfg(target_os = "none")]

@@ -1,0 +1,200 @@
+//! Every argument kind goes through a generated client stub, the generated dispatch and a
+//! server, and back; malformed and truncated requests are refused without calling it.
+#![allow(
+    clippy::many_single_char_names,
+    clippy::cast_possible_wrap,
+    clippy::decimal_bitwise_operands,
+    reason = "test values"
+)]
+
+use core::cell::RefCell;
+
+use gaon_idl_testsuite::Loopback;
+use gaon_idl_testsuite::every_kind::{self, EveryKindClient, EveryKindServer, KindError};
+use libl4::ipc::CPtr;
+use libl4::rpc::{CallError, Dispatch, Incoming, Lease};
+use zerocopy::{FromZeros, IntoBytes};
+
+#[derive(Default)]
+struct Impl {
+    calls: u32,
+    notified: u64,
+    last_cap: CPtr,
+}
+
+impl EveryKindServer for Impl {
+    fn scalars(
+        &mut self,
+        client: u64,
+        a: u8,
+        b: u16,
+        c: u32,
+        d: u64,
+        e: i8,
+        f: i16,
+        g: i32,
+        h: i64,
+        flag: bool,
+    ) -> i64 {
+        self.calls += 1;
+        let sum =
+            i64::from(a) + i64::from(b) + i64::from(c) + d as i64 + i64::from(e) + i64::from(f) + i64::from(g) + h;
+        if flag { sum + client as i64 } else { -sum }
+    }
+    fn arrays(&mut self, _: u64, bytes: &[u8], halves: &[u16], words: &[u32], longs: &[u64]) -> heapless::Vec<u64, 4> {
+        self.calls += 1;
+        let mut v = heapless::Vec::new();
+        for x in [
+            bytes.len() as u64,
+            halves.iter().map(|&h| u64::from(h)).sum(),
+            words.iter().map(|&w| u64::from(w)).sum(),
+            longs.iter().sum(),
+        ] {
+            let _ = v.push(x);
+        }
+        v
+    }
+    fn greet(&mut self, _: u64, name: &str) -> Result<heapless::String<40>, KindError> {
+        self.calls += 1;
+        if name.is_empty() {
+            return Err(KindError::Empty);
+        }
+        let mut s = heapless::String::new();
+        s.push_str("hello, ").map_err(|_| KindError::Big)?;
+        s.push_str(name).map_err(|_| KindError::Big)?;
+        Ok(s)
+    }
+    fn take_cap(&mut self, _: u64, c: CPtr) -> u64 {
+        self.calls += 1;
+        self.last_cap = c;
+        c * 2
+    }
+    fn checksum(&mut self, _: u64, data: Lease, seed: u32) -> u32 {
+        self.calls += 1;
+        seed ^ (data.offset as u32) ^ (data.len as u32) ^ (data.frame as u32)
+    }
+    fn poke(&mut self, _: u64) -> Result<(), KindError> {
+        self.calls += 1;
+        Err(KindError::Negative)
+    }
+    fn notify(&mut self, _: u64, bits: u64) {
+        self.calls += 1;
+        self.notified |= bits;
+    }
+    fn nothing(&mut self, _: u64) {
+        self.calls += 1;
+    }
+}
+
+fn dispatch(s: &mut Impl, m: &Incoming<'_>, r: &mut [u8]) -> Dispatch {
+    every_kind::dispatch(s, m, r)
+}
+
+type Lb = Loopback<Impl, fn(&mut Impl, &Incoming<'_>, &mut [u8]) -> Dispatch>;
+
+fn server() -> Lb {
+    Loopback {
+        server: RefCell::new(Impl::default()),
+        dispatch,
+        badge: 7,
+    }
+}
+
+#[test]
+fn scalars_round_trip_with_signs_and_badge() {
+    let lb = server();
+    let c = EveryKindClient::new(&lb);
+    assert_eq!(
+        c.scalars(255, 65535, u32::MAX, 1 << 40, -128, -32768, i32::MIN, -5, true),
+        Ok(255 + 65535 + i64::from(u32::MAX) + (1 << 40) - 128 - 32768 + i64::from(i32::MIN) - 5 + 7)
+    );
+    assert_eq!(c.scalars(1, 1, 1, 1, 1, 1, 1, 1, false), Ok(-8));
+}
+
+#[test]
+fn arrays_and_strings_round_trip() {
+    let lb = server();
+    let c = EveryKindClient::new(&lb);
+    let r = c
+        .arrays(&[9; 13], &[1, 2, 3, 4, 5], &[10, 20, 30], &[u64::MAX / 2, 1])
+        .unwrap();
+    assert_eq!(r.as_slice(), &[13, 15, 60, u64::MAX / 2 + 1]);
+    assert_eq!(c.greet("Gaon").unwrap().as_str(), "hello, Gaon");
+    assert_eq!(c.greet(""), Err(CallError::Remote(KindError::Empty)));
+    assert_eq!(
+        c.greet("012345678901234567890"),
+        Err(CallError::TooLong),
+        "21 bytes > 20"
+    );
+    assert_eq!(c.arrays(&[0; 14], &[], &[], &[]), Err(CallError::TooLong));
+}
+
+#[test]
+fn caps_leases_errors_and_oneway() {
+    let lb = server();
+    let c = EveryKindClient::new(&lb);
+    assert_eq!(c.take_cap(21), Ok(42));
+    let lease = Lease {
+        frame: 5,
+        offset: 100,
+        len: 200,
+    };
+    assert_eq!(c.checksum(lease, 0xff00), Ok(0xff00 ^ 100 ^ 200 ^ 5));
+    let bad = Lease {
+        frame: 5,
+        offset: 4000,
+        len: 200,
+    };
+    assert_eq!(c.checksum(bad, 0), Err(CallError::BadMessage), "window past the frame");
+    assert_eq!(c.poke(), Err(CallError::Remote(KindError::Negative)));
+    assert_eq!(c.notify(0b101), Ok(()));
+    assert_eq!(c.nothing(), Ok(()));
+    assert_eq!(lb.server.borrow().notified, 0b101);
+}
+
+fn raw(lb: &Lb, label: u64, data: &[u8], caps: &[CPtr]) -> Dispatch {
+    let msg = Incoming {
+        badge: 0,
+        label,
+        data,
+        caps,
+    };
+    let mut buf = [0u8; 960];
+    every_kind::dispatch(&mut *lb.server.borrow_mut(), &msg, &mut buf)
+}
+
+#[test]
+fn malformed_requests_are_refused_without_calling_the_server() {
+    let lb = server();
+    let bad = Dispatch::bad_message();
+    // Truncated: fewer bytes than the request struct.
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, &[0; 8], &[]), bad);
+    // A u8 argument out of range, a bool that is neither 0 nor 1, an i8 out of range.
+    let mut req = every_kind::ScalarsRequest::new_zeroed();
+    req.a = 256;
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    req.a = 0;
+    req.flag = 2;
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    req.flag = 0;
+    req.e = 200;
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    // An array length past its bound, and a huge one.
+    let mut arr = every_kind::ArraysRequest::new_zeroed();
+    arr.bytes_len = 14;
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_bytes(), &[]), bad);
+    arr.bytes_len = u64::MAX;
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_bytes(), &[]), bad);
+    // A string that is not UTF-8.
+    let mut g = every_kind::GreetRequest::new_zeroed();
+    g.name_len = 2;
+    g.name[0] = 0xff;
+    g.name[1] = 0xfe;
+    assert_eq!(raw(&lb, every_kind::label::GREET, g.as_bytes(), &[]), bad);
+    // A capability argument without a capability.
+    assert_eq!(raw(&lb, every_kind::label::TAKE_CAP, &[], &[]), bad);
+    // Unknown labels.
+    assert_eq!(raw(&lb, 0, &[], &[]), Dispatch::unknown_method());
+    assert_eq!(raw(&lb, 99, &[], &[]), Dispatch::unknown_method());
+    assert_eq!(lb.server.borrow().calls, 0, "the server never saw a bad request");
+}

@@ -1,0 +1,149 @@
+//! The runtime that IDL-generated code (see `docs/idl.md`) builds on: how a message is
+//! carried (`Transport`), what can go wrong (`CallError`), and what a server's
+//! `dispatch` returns (`Dispatch`).
+//!
+//! Wire format: the label is the method number (1..); the payload is the request
+//! struct's bytes in message registers (8 bytes each, the first four in CPU registers);
+//! a capability or lease travels as the message's one extra cap. A reply's label is 0
+//! for success, an application error code, or one of the runtime codes below.
+
+use gaon_abi::Error;
+
+use crate::ipc::CPtr;
+
+/// Reply label: the request was malformed or truncated; the server was not called.
+pub const BAD_MESSAGE: u64 = 0xffff_0001;
+/// Reply label: the label names no method of the interface.
+pub const UNKNOWN_METHOD: u64 = 0xffff_0002;
+/// Reply label: the server failed (faulted or was stopped) while handling the call.
+pub const SERVER_FAILED: u64 = 0xffff_0003;
+/// Bytes a lease's frame has.
+pub const LEASE_FRAME_SIZE: u64 = 4096;
+
+/// An error type for methods that declare none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoError {}
+
+/// Why a call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The kernel refused the IPC (bad capability, cancelled, ...).
+    Kernel(Error),
+    /// An argument is longer than the interface allows; nothing was sent.
+    TooLong,
+    /// The server found the request malformed.
+    BadMessage,
+    /// The server does not know the method.
+    UnknownMethod,
+    /// The server failed while handling the call.
+    ServerFailed,
+    /// The reply was malformed.
+    BadReply,
+    /// The server's own error.
+    Remote(E),
+}
+
+impl<E> CallError<E> {
+    /// The runtime error a reply label names, if it is one of the runtime codes.
+    pub const fn from_runtime_code(code: u64) -> Option<Self> {
+        match code {
+            BAD_MESSAGE => Some(Self::BadMessage),
+            UNKNOWN_METHOD => Some(Self::UnknownMethod),
+            SERVER_FAILED => Some(Self::ServerFailed),
+            _ => None,
+        }
+    }
+}
+
+/// A shared-memory lease: a window `[offset, offset + len)` of a 4 KiB frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The frame capability (the client's when sending, the received copy in a server).
+    pub frame: CPtr,
+    /// Offset of the window.
+    pub offset: u64,
+    /// Length of the window.
+    pub len: u64,
+}
+
+impl Lease {
+    /// True if the window lies inside the frame.
+    pub const fn is_valid(&self) -> bool {
+        match self.offset.checked_add(self.len) {
+            Some(end) => end <= LEASE_FRAME_SIZE,
+            None => false,
+        }
+    }
+}
+
+/// How a client's messages reach the server.
+pub trait Transport {
+    /// Send a request and wait for the reply; copy the reply payload into `reply` and
+    /// return `(reply label, payload bytes received)`.
+    fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error>;
+    /// Send a one-way request.
+    fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error>;
+}
+
+/// A request as a server's `dispatch` sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming<'a> {
+    /// The badge of the client's capability: its identity.
+    pub badge: u64,
+    /// The method label.
+    pub label: u64,
+    /// The payload.
+    pub data: &'a [u8],
+    /// Capabilities that came with it (already in the server's CSpace).
+    pub caps: &'a [CPtr],
+}
+
+/// What `dispatch` decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Reply with `label` and the first `len` bytes of the reply buffer.
+    Reply {
+        /// Label: 0, an application error, or a runtime code.
+        label: u64,
+        /// Payload bytes.
+        len: usize,
+    },
+    /// A one-way method: no reply.
+    NoReply,
+}
+
+impl Dispatch {
+    /// A successful reply with `len` payload bytes.
+    pub const fn ok(len: usize) -> Self {
+        Self::Reply { label: 0, len }
+    }
+    /// An application error.
+    pub const fn error(code: u64) -> Self {
+        Self::Reply { label: code, len: 0 }
+    }
+    /// The request was malformed.
+    pub const fn bad_message() -> Self {
+        Self::Reply {
+            label: BAD_MESSAGE,
+            len: 0,
+        }
+    }
+    /// No such method.
+    pub const fn unknown_method() -> Self {
+        Self::Reply {
+            label: UNKNOWN_METHOD,
+            len: 0,
+        }
+    }
+    /// Copy a reply struct into `reply` and answer with it.
+    pub fn encode<T: zerocopy::IntoBytes + zerocopy::Immutable>(value: &T, reply: &mut [u8]) -> Self {
+        let bytes = value.as_bytes();
+        match reply.get_mut(..bytes.len()) {
+            Some(out) => {
+                out.copy_from_slice(bytes);
+                Self::ok(bytes.len())
+            }
+            None => Self::bad_message(),
+        }
+    }
+}
