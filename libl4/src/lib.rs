@@ -10,6 +10,7 @@ pub mod cap;
 pub mod debug;
 pub mod ipc;
 pub mod rpc;
+pub mod server;
 pub mod syscall;
 
 #[cfg(target_os = "none")]
@@ -26,4 +27,9 @@ macro_rules! main {
             $f()
         }
     };
+}
+
+/// Bytes an IPC message can carry (120 message registers).
+pub const fn rpc_max() -> usize {
+    gaon_abi::message::MSG_MAX_LENGTH * 8
 }

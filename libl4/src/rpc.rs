@@ -147,3 +147,67 @@ impl Dispatch {
         }
     }
 }
+
+/// Copy `bytes` into message registers: the first four into `mr`, the rest into the IPC
+/// buffer. Returns the number of words, or `None` if they do not fit.
+pub fn bytes_to_mrs(bytes: &[u8], mr: &mut [u64; 4]) -> Option<usize> {
+    let words = bytes.len().div_ceil(8);
+    if words > gaon_abi::message::MSG_MAX_LENGTH {
+        return None;
+    }
+    for (i, chunk) in bytes.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        match mr.get_mut(i) {
+            Some(r) => *r = v,
+            None => {
+                if !crate::ipc::set_mr(i, v) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(words)
+}
+
+/// Copy `words` received message registers (the first four from `mr`) into `out`;
+/// returns the bytes written (at most `out.len()`).
+pub fn mrs_to_bytes(mr: &[u64; 4], words: usize, out: &mut [u8]) -> usize {
+    let mut n = 0;
+    for (i, chunk) in out.chunks_mut(8).take(words).enumerate() {
+        let v = mr.get(i).copied().unwrap_or_else(|| crate::ipc::get_mr(i));
+        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+        n += chunk.len();
+    }
+    n
+}
+
+/// A client's transport over an endpoint capability (badged: the badge is its identity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointTransport {
+    /// The endpoint.
+    pub ep: CPtr,
+}
+
+impl Transport for EndpointTransport {
+    fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error> {
+        let mut mr = [0u64; 4];
+        let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
+        if let Some(&c) = caps.first() {
+            crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
+        }
+        let m = crate::ipc::call(self.ep, gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr).ok()?;
+        mrs_to_bytes(&m.mr, m.info.length(), reply);
+        Ok((m.info.label(), m.info.length() * 8))
+    }
+
+    fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error> {
+        let mut mr = [0u64; 4];
+        let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
+        if let Some(&c) = caps.first() {
+            crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
+        }
+        crate::ipc::send(self.ep, gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr)
+    }
+}

@@ -17,6 +17,8 @@ mod t_cnode;
 #[cfg(target_os = "none")]
 mod t_fault;
 #[cfg(target_os = "none")]
+mod t_idl;
+#[cfg(target_os = "none")]
 mod t_ipc;
 #[cfg(target_os = "none")]
 mod t_irq_sched;
@@ -54,7 +56,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 8] = [
+        let groups: [&[crate::Test]; 9] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -63,6 +65,7 @@ mod app {
             crate::t_vspace::TESTS,
             crate::t_irq_sched::TESTS,
             crate::t_fault::TESTS,
+            crate::t_idl::TESTS,
         ];
         let (mut passed, mut failed) = (0u32, 0u32);
         for (name, test) in groups.iter().flat_map(|g| g.iter()) {
