@@ -50,7 +50,7 @@ pub enum Label {
     TcbUnbindNotification = 29,
     /// Tcb: MR0 = endpoint CPtr for timeout faults (0 = none).
     TcbSetTimeoutEndpoint = 30,
-    /// Tcb: reply MR0 = thread state (see [`ThreadStateCode`]), MR1 = priority, MR2 = MCP.
+    /// Tcb: reply MR0 = thread state (see [`ThreadState`]), MR1 = priority, MR2 = MCP.
     TcbGetState = 31,
 
     /// Frame: MR0 = VSpace CPtr, MR1 = address, MR2 = rights ([`Rights`](crate::Rights)
@@ -152,10 +152,10 @@ pub const FRAME_ATTR_DEVICE: u64 = 1;
 /// Highest thread priority.
 pub const MAX_PRIORITY: u64 = 255;
 
-/// Thread states as `TcbGetState` reports them.
-#[repr(u64)]
+/// Thread states: what the kernel keeps in each Tcb and `TcbGetState` reports.
+#[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadStateCode {
+pub enum ThreadState {
     /// Not started or suspended.
     Inactive = 0,
     /// Runnable or running.

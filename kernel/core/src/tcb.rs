@@ -38,23 +38,7 @@ pub struct FpState {
     pub fpcr: u64,
 }
 
-/// Scheduling and IPC state.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadState {
-    /// Not started, suspended, or stopped after an unhandled fault.
-    Inactive = 0,
-    /// Runnable; in the run queue.
-    Running = 1,
-    /// Blocked in Send or Call until a receiver arrives.
-    BlockedOnSend = 2,
-    /// Blocked in Recv.
-    BlockedOnRecv = 3,
-    /// Sent a Call (or a fault) and waits in a reply object.
-    BlockedOnReply = 4,
-    /// Waiting on a notification.
-    BlockedOnNotification = 5,
-}
+pub use gaon_abi::invocation::ThreadState;
 
 /// Index of the Tcb's slot for its CSpace root CNode.
 pub const SLOT_CSPACE: usize = 0;

@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use gaon_abi::invocation::ThreadStateCode;
+use gaon_abi::invocation::ThreadState;
 use libl4::cap::{CNode, Tcb, VSpace};
 use libl4::ipc::{self, CPtr, Msg, MsgInfo};
 use libl4::syscall::{Regs, ipc_syscall, yield_now};
@@ -176,7 +176,7 @@ fn resume_after_fault(env: &mut Env) -> R {
             break;
         }
         let (t, _, _) = ok(f.tcb.state(), "state")?;
-        if t == ThreadStateCode::Running as u64 {
+        if t == ThreadState::Running as u64 {
             // Let the lower-priority thread run by blocking briefly on a notification
             // signalled by nobody: poll instead, and yield the CPU via a priority drop.
             ok(
@@ -202,7 +202,7 @@ fn no_handler(env: &mut Env) -> R {
     let t = ok(env.spawn(read_unmapped, 0, 255, 0), "spawn")?;
     yield_now();
     let (state, _, _) = ok(t.state(), "state")?;
-    check(state == ThreadStateCode::Inactive as u64, "stopped")
+    check(state == ThreadState::Inactive as u64, "stopped")
 }
 fn handler_deleted(env: &mut Env) -> R {
     let f = faulter(env, read_unmapped, 0, 0)?;
@@ -214,7 +214,7 @@ fn handler_deleted(env: &mut Env) -> R {
     ok(ROOT_CNODE.revoke(f.ep), "revoke the thread's copy")?;
     ok(ROOT_CNODE.delete(f.ep), "delete the fault endpoint")?;
     let (state, _, _) = ok(f.tcb.state(), "state")?;
-    check(state == ThreadStateCode::Inactive as u64, "faulting thread stopped")
+    check(state == ThreadState::Inactive as u64, "faulting thread stopped")
 }
 fn foreign_fault(env: &mut Env) -> R {
     let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
@@ -324,7 +324,7 @@ fn fuzz(env: &mut Env) -> R {
         }
         yield_now();
         let (state, _, _) = ok(t.state(), "state")?;
-        if state != ThreadStateCode::Running as u64 {
+        if state != ThreadState::Running as u64 {
             // It blocked or stopped itself (a suspend of its own Tcb is not in its
             // CSpace, so this means a wait): wake it and go on.
             ok(t.suspend(), "suspend")?;

@@ -2,7 +2,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use gaon_abi::invocation::{REG_COUNT, REG_PC, REG_SPSR, REG_TPIDR, ThreadStateCode};
+use gaon_abi::invocation::{REG_COUNT, REG_PC, REG_SPSR, REG_TPIDR, ThreadState};
 use libl4::cap::{Frame, Notification, Tcb, VSpace};
 use libl4::ipc::{self, invoke};
 use libl4::syscall::yield_now;
@@ -124,7 +124,7 @@ fn prio_state(env: &mut Env) -> R {
     ok(t.set_mcp(33, ROOT_TCB), "mcp")?;
     let (state, prio, mcp) = ok(t.state(), "state")?;
     check(
-        state == ThreadStateCode::Inactive as u64 && prio == 77 && mcp == 33,
+        state == ThreadState::Inactive as u64 && prio == 77 && mcp == 33,
         "state, prio, mcp",
     )
 }
@@ -211,20 +211,17 @@ extern "C" fn recv_forever(ep: u64) -> ! {
 fn states(env: &mut Env) -> R {
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     let t = ok(env.thread(crate::env::entry(recv_forever), ep, 255, 0), "thread")?;
-    check(
-        ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64,
-        "inactive",
-    )?;
+    check(ok(t.state(), "state")?.0 == ThreadState::Inactive as u64, "inactive")?;
     ok(t.resume(), "resume")?;
-    check(ok(t.state(), "state")?.0 == ThreadStateCode::Running as u64, "running")?;
+    check(ok(t.state(), "state")?.0 == ThreadState::Running as u64, "running")?;
     yield_now();
     check(
-        ok(t.state(), "state")?.0 == ThreadStateCode::BlockedOnRecv as u64,
+        ok(t.state(), "state")?.0 == ThreadState::BlockedOnRecv as u64,
         "blocked in recv",
     )?;
     ok(t.suspend(), "suspend")?;
     check(
-        ok(t.state(), "state")?.0 == ThreadStateCode::Inactive as u64,
+        ok(t.state(), "state")?.0 == ThreadState::Inactive as u64,
         "inactive again",
     )
 }

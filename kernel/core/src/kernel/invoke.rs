@@ -339,7 +339,7 @@ impl<P: Platform> Kernel<P> {
             }
             L::TcbGetState => {
                 let tcb = target.get();
-                Self::set_mr(t, 0, tcb.state as u64);
+                Self::set_mr(t, 0, u64::from(tcb.state as u8));
                 Self::set_mr(t, 1, u64::from(tcb.prio));
                 Self::set_mr(t, 2, u64::from(tcb.mcp));
                 Ok(3)

@@ -7,7 +7,6 @@ extern crate std;
 use std::vec::Vec;
 
 use gaon_abi::bootinfo::{BootInfo, slot as rs};
-use gaon_abi::invocation::{REG_PC, ThreadStateCode};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights, Syscall};
 use proptest::prelude::*;
 
@@ -332,9 +331,9 @@ fn call_and_reply_move_threads_through_their_states() {
 #[test]
 fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
     for state in [
-        ThreadStateCode::BlockedOnRecv,
-        ThreadStateCode::BlockedOnNotification,
-        ThreadStateCode::Running,
+        ThreadState::BlockedOnRecv,
+        ThreadState::BlockedOnNotification,
+        ThreadState::Running,
     ] {
         let mut k = boot();
         let mut a = Alloc::new(&k);
@@ -349,10 +348,10 @@ fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
         let thread = k.current().unwrap();
         assert_ne!(thread, root);
         match state {
-            ThreadStateCode::BlockedOnRecv => {
+            ThreadState::BlockedOnRecv => {
                 sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
             }
-            ThreadStateCode::BlockedOnNotification => {
+            ThreadState::BlockedOnNotification => {
                 sys(&mut k, Syscall::Recv, [ntfn, 0, 0, 0, 0, 0, 0]);
             }
             _ => {
@@ -393,7 +392,6 @@ fn a_frame_maps_unmaps_and_dies_unmapped() {
         None,
         "deleting the cap unmapped it"
     );
-    let _ = REG_PC;
 }
 
 /// Operations the property test draws from.
