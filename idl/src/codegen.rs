@@ -316,7 +316,7 @@ fn client(o: &mut String, iface: &Interface) {
                     o,
                     "            if len < ::core::mem::size_of::<{c}Reply>() {{\n                return Err(CallError::BadReply);\n            }}"
                 );
-                decode_value(o, t, "CallError::BadReply", true);
+                decode_value(o, t, "CallError::BadReply");
             }
         }
         let _ = writeln!(o, "        }}");
@@ -325,7 +325,7 @@ fn client(o: &mut String, iface: &Interface) {
 }
 
 /// Decode `rep.value` (client side) into `Ok(..)` of the owned type.
-fn decode_value(o: &mut String, t: &Type, fail: &str, client: bool) {
+fn decode_value(o: &mut String, t: &Type, fail: &str) {
     let fail_ret = format!("Err({fail})");
     match t {
         Type::Scalar(s) => {
@@ -355,7 +355,6 @@ fn decode_value(o: &mut String, t: &Type, fail: &str, client: bool) {
         }
         Type::Cap | Type::Lease(_) => {}
     }
-    let _ = client;
 }
 
 #[allow(clippy::too_many_lines, reason = "a code generator emits straight-line text")]

@@ -37,21 +37,3 @@ fn good_interfaces_compile() {
         gaon_idl::generate(f, &src).unwrap_or_else(|e| panic!("{e}"));
     }
 }
-
-#[test]
-#[ignore = "prints every error, for writing expectations"]
-fn show() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let path = e.unwrap().path();
-        let src = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        println!(
-            "{}",
-            gaon_idl::generate(&name, &src)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        );
-    }
-}

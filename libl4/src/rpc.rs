@@ -183,6 +183,17 @@ pub fn mrs_to_bytes(mr: &[u64; 4], words: usize, out: &mut [u8]) -> usize {
     n
 }
 
+/// Lay out a request: its bytes in message registers (the first four returned, the
+/// rest in the IPC buffer) and its capability, if any, in the IPC buffer.
+fn message(label: u64, request: &[u8], caps: &[CPtr]) -> Result<(gaon_abi::MsgInfo, [u64; 4]), Error> {
+    let mut mr = [0u64; 4];
+    let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
+    if let Some(&c) = caps.first() {
+        crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
+    }
+    Ok((gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr))
+}
+
 /// A client's transport over an endpoint capability (badged: the badge is its identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EndpointTransport {
@@ -192,22 +203,14 @@ pub struct EndpointTransport {
 
 impl Transport for EndpointTransport {
     fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error> {
-        let mut mr = [0u64; 4];
-        let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
-        if let Some(&c) = caps.first() {
-            crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
-        }
-        let m = crate::ipc::call(self.ep, gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr).ok()?;
+        let (info, mr) = message(label, request, caps)?;
+        let m = crate::ipc::call(self.ep, info, mr).ok()?;
         mrs_to_bytes(&m.mr, m.info.length(), reply);
         Ok((m.info.label(), m.info.length() * 8))
     }
 
     fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error> {
-        let mut mr = [0u64; 4];
-        let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
-        if let Some(&c) = caps.first() {
-            crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
-        }
-        crate::ipc::send(self.ep, gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr)
+        let (info, mr) = message(label, request, caps)?;
+        crate::ipc::send(self.ep, info, mr)
     }
 }

@@ -33,6 +33,22 @@ impl<S, F> core::fmt::Debug for Loopback<S, F> {
     }
 }
 
+impl<S, F> Loopback<S, F>
+where
+    F: Fn(&mut S, &Incoming<'_>, &mut [u8]) -> Dispatch,
+{
+    /// Hand one request to the server's dispatch, with its reply going to `buf`.
+    fn deliver(&self, label: u64, request: &[u8], caps: &[CPtr], buf: &mut [u8]) -> Dispatch {
+        let msg = Incoming {
+            badge: self.badge,
+            label,
+            data: request,
+            caps,
+        };
+        (self.dispatch)(&mut self.server.borrow_mut(), &msg, buf)
+    }
+}
+
 impl<S, F> Transport for &Loopback<S, F>
 where
     F: Fn(&mut S, &Incoming<'_>, &mut [u8]) -> Dispatch,
@@ -41,14 +57,8 @@ where
         if request.len() > MAX {
             return Err(Error::InvalidArgument);
         }
-        let msg = Incoming {
-            badge: self.badge,
-            label,
-            data: request,
-            caps,
-        };
         let mut buf = [0u8; MAX];
-        match (self.dispatch)(&mut self.server.borrow_mut(), &msg, &mut buf) {
+        match self.deliver(label, request, caps, &mut buf) {
             Dispatch::Reply { label, len } => {
                 let n = len.min(reply.len());
                 reply[..n].copy_from_slice(&buf[..n]);
@@ -59,14 +69,7 @@ where
     }
 
     fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error> {
-        let msg = Incoming {
-            badge: self.badge,
-            label,
-            data: request,
-            caps,
-        };
-        let mut buf = [0u8; MAX];
-        let _ = (self.dispatch)(&mut self.server.borrow_mut(), &msg, &mut buf);
+        let _ = self.deliver(label, request, caps, &mut [0u8; MAX]);
         Ok(())
     }
 }

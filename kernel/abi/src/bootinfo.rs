@@ -99,6 +99,10 @@ pub struct BootInfo {
     pub module_count: u64,
     /// Timer frequency (counter ticks per second).
     pub timer_hz: u64,
+    /// IRQ lines IrqControl hands out: `[irq_first, irq_end)`, empty if none.
+    pub irq_first: u64,
+    /// One past the last such line.
+    pub irq_end: u64,
     /// Untyped descriptions.
     pub untyped: [UntypedDesc; MAX_BOOT_UNTYPED],
     /// Module descriptions.

@@ -60,6 +60,45 @@ impl Env {
             .map(|i| Untyped(self.bi.untyped_slots.start + i as u64))
     }
 
+    /// A frame cap for the device page at physical address `pa`: the device untyped
+    /// holding it is split in halves down to that page. `None` if no device untyped
+    /// covers `pa` or the one that does was already used.
+    pub fn device_frame_at(&mut self, pa: u64) -> Option<Frame> {
+        let i = self.device_untyped_index(pa)?;
+        let (mut ut, mut base, mut bits) = (
+            Untyped(self.bi.untyped_slots.start + i as u64),
+            self.bi.untyped[i].paddr,
+            self.bi.untyped[i].size_bits,
+        );
+        while bits > 12 {
+            let halves = self.slot().ok()?;
+            self.slot().ok()?;
+            ut.retype(ObjType::Untyped, bits - 1, ROOT_CNODE, halves, 2).ok()?;
+            bits -= 1;
+            let upper = pa >= base + (1 << bits);
+            if upper {
+                base += 1 << bits;
+            }
+            ut = Untyped(halves + u64::from(upper));
+        }
+        let f = self.slot().ok()?;
+        ut.retype(ObjType::Frame, 12, ROOT_CNODE, f, 1).ok()?;
+        Some(Frame(f))
+    }
+
+    /// Index in the boot info of the device untyped covering physical address `pa`.
+    fn device_untyped_index(&self, pa: u64) -> Option<usize> {
+        let n = (self.bi.untyped_slots.end - self.bi.untyped_slots.start) as usize;
+        self.bi.untyped[..n]
+            .iter()
+            .position(|d| d.is_device == 1 && d.paddr <= pa && pa - d.paddr < 1 << d.size_bits)
+    }
+
+    /// True if a device untyped covers physical address `pa`.
+    pub fn device_untyped_covers(&self, pa: u64) -> bool {
+        self.device_untyped_index(pa).is_some()
+    }
+
     /// A free slot in the root CNode (its CPtr is its index).
     pub fn slot(&mut self) -> Result<CPtr, Error> {
         if self.next_slot >= self.slot_end {
@@ -85,8 +124,13 @@ impl Env {
 
     /// Map `frame` at `va` in `vs`, creating page tables as needed.
     pub fn map_in(&mut self, vs: VSpace, frame: Frame, va: u64, rights: Rights) -> Result<(), Error> {
+        self.map_with(vs, frame, va, rights, false)
+    }
+
+    /// Like `map_in`, choosing device or normal memory.
+    pub fn map_with(&mut self, vs: VSpace, frame: Frame, va: u64, rights: Rights, device: bool) -> Result<(), Error> {
         for _ in 0..3 {
-            match frame.map(vs, va, rights, false) {
+            match frame.map(vs, va, rights, device) {
                 Err(Error::FailedLookup) => {
                     let pt = PageTable(self.alloc(ObjType::PageTable, 0)?);
                     pt.map(vs, va)?;
@@ -130,6 +174,13 @@ impl Env {
         t.set_priority(prio, ROOT_TCB)?;
         Ok(t)
     }
+}
+
+/// Let every runnable thread of lower priority run until it blocks: the root drops to
+/// priority 0 for a moment.
+pub fn let_others_run() -> Result<(), Error> {
+    ROOT_TCB.set_priority(0, ROOT_TCB)?;
+    ROOT_TCB.set_priority(255, ROOT_TCB)
 }
 
 /// The address of a thread entry function.

@@ -67,13 +67,17 @@ mod app {
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
         ];
-        let (mut passed, mut failed) = (0u32, 0u32);
+        let (mut passed, mut failed, mut skipped) = (0u32, 0u32, 0u32);
         for (name, test) in groups.iter().flat_map(|g| g.iter()) {
             if VERBOSE {
                 debug_println!("ktest: {name}");
             }
             match test(&mut env) {
                 Ok(()) => passed += 1,
+                Err(f) if f.skip => {
+                    skipped += 1;
+                    debug_println!("SKIP {name}: {}", f.what);
+                }
                 Err(f) => {
                     failed += 1;
                     match f.got {
@@ -82,6 +86,9 @@ mod app {
                     }
                 }
             }
+        }
+        if skipped > 0 {
+            debug_println!("ktest: {skipped} skipped (not on this board)");
         }
         debug_println!("ktest: {passed} passed, {failed} failed");
         u8::try_from(failed).unwrap_or(u8::MAX)
@@ -105,6 +112,8 @@ pub struct Fail {
     pub what: &'static str,
     /// The error the kernel returned instead, if any.
     pub got: Option<libl4::Error>,
+    /// Not a failure: the test does not apply to this board (`what` says why).
+    pub skip: bool,
 }
 
 /// A test's result.
@@ -116,7 +125,11 @@ pub type Test = (&'static str, fn(&mut env::Env) -> R);
 
 /// The value of an `Ok`, or a failure naming `what`.
 pub fn ok<T>(r: Result<T, libl4::Error>, what: &'static str) -> Result<T, Fail> {
-    r.map_err(|e| Fail { what, got: Some(e) })
+    r.map_err(|e| Fail {
+        what,
+        got: Some(e),
+        skip: false,
+    })
 }
 
 /// Pass if `r` is exactly `Err(want)`.
@@ -124,14 +137,39 @@ pub fn ok<T>(r: Result<T, libl4::Error>, what: &'static str) -> Result<T, Fail> 
 pub fn err<T>(r: Result<T, libl4::Error>, want: libl4::Error, what: &'static str) -> R {
     match r {
         Err(e) if e == want => Ok(()),
-        Err(e) => Err(Fail { what, got: Some(e) }),
-        Ok(_) => Err(Fail { what, got: None }),
+        Err(e) => Err(Fail {
+            what,
+            got: Some(e),
+            skip: false,
+        }),
+        Ok(_) => Err(Fail {
+            what,
+            got: None,
+            skip: false,
+        }),
     }
+}
+
+/// The test does not apply to this board.
+pub fn skip(why: &'static str) -> R {
+    Err(Fail {
+        what: why,
+        got: None,
+        skip: true,
+    })
 }
 
 /// Pass if `cond`.
 pub fn check(cond: bool, what: &'static str) -> R {
-    if cond { Ok(()) } else { Err(Fail { what, got: None }) }
+    if cond {
+        Ok(())
+    } else {
+        Err(Fail {
+            what,
+            got: None,
+            skip: false,
+        })
+    }
 }
 
 /// Declare tests: `tests![name => fn, ...]`.

@@ -67,13 +67,11 @@ extern "C" fn brk_insn(_: u64) -> ! {
     }
 }
 extern "C" fn bad_syscall(_: u64) -> ! {
-    let mut r = Regs([0x77; 7]);
     #[allow(unsafe_code)]
     // SAFETY: an unknown syscall number; the kernel turns it into a fault message.
     unsafe {
-        core::arch::asm!("svc #0", inlateout("x0") r.0[0], in("x7") 0x9999u64, options(nostack));
+        core::arch::asm!("svc #0", inlateout("x0") 0x77u64 => _, in("x7") 0x9999u64, options(nostack));
     }
-    let _ = &mut r;
     park()
 }
 extern "C" fn resumed() -> ! {
@@ -171,24 +169,7 @@ fn resume_after_fault(env: &mut Env) -> R {
         ipc::send(f.reply, MsgInfo::new(0, 1, 0), [resumed as *const () as u64, 0, 0, 0]),
         "reply",
     )?;
-    for _ in 0..10 {
-        if DONE.load(Ordering::SeqCst) == 1 {
-            break;
-        }
-        let (t, _, _) = ok(f.tcb.state(), "state")?;
-        if t == ThreadState::Running as u64 {
-            // Let the lower-priority thread run by blocking briefly on a notification
-            // signalled by nobody: poll instead, and yield the CPU via a priority drop.
-            ok(
-                libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(50, crate::env::ROOT_TCB),
-                "lower",
-            )?;
-            ok(
-                libl4::cap::Tcb(gaon_abi::bootinfo::slot::TCB).set_priority(255, crate::env::ROOT_TCB),
-                "raise",
-            )?;
-        }
-    }
+    ok(crate::env::let_others_run(), "let the resumed thread run")?;
     ok(f.tcb.suspend(), "stop")?;
     check(DONE.load(Ordering::SeqCst) == 1, "thread resumed at the new PC")
 }
@@ -207,8 +188,7 @@ fn no_handler(env: &mut Env) -> R {
 fn handler_deleted(env: &mut Env) -> R {
     let f = faulter(env, read_unmapped, 0, 0)?;
     // Let it fault and block on the endpoint (no receiver yet).
-    ok(crate::env::ROOT_TCB.set_priority(50, crate::env::ROOT_TCB), "lower")?;
-    ok(crate::env::ROOT_TCB.set_priority(255, crate::env::ROOT_TCB), "raise")?;
+    ok(crate::env::let_others_run(), "let it fault")?;
     // The thread's own copy of the cap keeps the endpoint alive: revoke it, then
     // delete the original, the last cap.
     ok(ROOT_CNODE.revoke(f.ep), "revoke the thread's copy")?;

@@ -3,16 +3,17 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use gaon_abi::bootinfo::slot;
-use libl4::cap::{IrqControl, IrqHandler, SchedContext, SchedControl, Tcb};
+use libl4::cap::{IrqControl, IrqHandler, SchedContext, SchedControl};
 use libl4::ipc::{self, invoke};
 use libl4::syscall::yield_now;
 use libl4::{Error, FaultKind, Label, ObjType};
 
+use crate::env::ROOT_VSPACE;
 use crate::env::{Env, ROOT_CNODE, ROOT_TCB};
-use crate::{R, check, err, ok};
+use crate::{R, check, err, ok, skip};
 
 crate::tests![
-    "IRQ control refuses per-CPU lines" => irq_reserved,
+    "IRQ control refuses lines outside the boot info's range" => irq_reserved,
     "IRQ control refuses lines that do not exist" => irq_range,
     "IRQ control hands out a line once" => irq_once,
     "IRQ control refuses an occupied slot" => irq_occupied,
@@ -36,50 +37,66 @@ crate::tests![
 
 const IRQC: IrqControl = IrqControl(slot::IRQ_CONTROL);
 const SCHED: SchedControl = SchedControl(slot::SCHED_CONTROL);
-/// A shared peripheral interrupt no device on the test boards uses.
-const SPARE_SPI: u64 = 100;
-
-fn irq_supported() -> bool {
-    // The BCM2836 local controller has no lines for user level.
-    IrqControl(slot::IRQ_CONTROL)
-        .get(SPARE_SPI + 1, ROOT_CNODE, 4090)
-        .is_ok()
-        && ROOT_CNODE.delete(4090).is_ok()
+/// A line no device on the test boards uses, if the board has lines for user level.
+fn spare_irq(env: &Env) -> Option<u64> {
+    let line = env.bi.irq_first + 68;
+    (line < env.bi.irq_end).then_some(line)
 }
 
+/// The boot info's IRQ range is exactly what IrqControl hands out.
 fn irq_reserved(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
-    err(IRQC.get(27, ROOT_CNODE, s), Error::RangeError, "a PPI")?;
-    err(IRQC.get(0, ROOT_CNODE, s), Error::RangeError, "an SGI")
+    if env.bi.irq_first > 0 {
+        err(
+            IRQC.get(env.bi.irq_first - 1, ROOT_CNODE, s),
+            Error::RangeError,
+            "below the range",
+        )?;
+    }
+    err(
+        IRQC.get(0, ROOT_CNODE, s),
+        Error::RangeError,
+        "line 0 (an SGI, or a per-core source)",
+    )?;
+    if env.bi.irq_end > env.bi.irq_first {
+        ok(IRQC.get(env.bi.irq_first, ROOT_CNODE, s), "first line of the range")?;
+        ok(ROOT_CNODE.delete(s), "release")?;
+    }
+    Ok(())
 }
 fn irq_range(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
+    err(
+        IRQC.get(env.bi.irq_end.max(env.bi.irq_first), ROOT_CNODE, s),
+        Error::RangeError,
+        "past the range",
+    )?;
     err(IRQC.get(5000, ROOT_CNODE, s), Error::RangeError, "line 5000")?;
     err(IRQC.get(u64::MAX, ROOT_CNODE, s), Error::RangeError, "line 2^64-1")
 }
 fn irq_once(env: &mut Env) -> R {
-    if !irq_supported() {
-        return Ok(());
-    }
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
     let (a, b) = (ok(env.slot(), "slot")?, ok(env.slot(), "slot")?);
-    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, a), "claim")?;
-    let r = err(IRQC.get(SPARE_SPI, ROOT_CNODE, b), Error::RevokeFirst, "claimed twice");
+    ok(IRQC.get(line, ROOT_CNODE, a), "claim")?;
+    let r = err(IRQC.get(line, ROOT_CNODE, b), Error::RevokeFirst, "claimed twice");
     ok(ROOT_CNODE.delete(a), "release")?;
     r
 }
 fn irq_occupied(env: &mut Env) -> R {
-    if !irq_supported() {
-        return Ok(());
-    }
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    err(IRQC.get(SPARE_SPI, ROOT_CNODE, ep), Error::DeleteFirst, "occupied")
+    err(IRQC.get(line, ROOT_CNODE, ep), Error::DeleteFirst, "occupied")
 }
 fn irq_handler_ops(env: &mut Env) -> R {
-    if !irq_supported() {
-        return Ok(());
-    }
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
     let s = ok(env.slot(), "slot")?;
-    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    ok(IRQC.get(line, ROOT_CNODE, s), "claim")?;
     let h = IrqHandler(s);
     let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
     ok(h.set_notification(n), "set notification")?;
@@ -89,34 +106,32 @@ fn irq_handler_ops(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(s), "release")
 }
 fn irq_bad_ntfn(env: &mut Env) -> R {
-    if !irq_supported() {
-        return Ok(());
-    }
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
     let s = ok(env.slot(), "slot")?;
-    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    ok(IRQC.get(line, ROOT_CNODE, s), "claim")?;
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     let r = err(IrqHandler(s).set_notification(ep), Error::InvalidCapability, "endpoint");
     ok(ROOT_CNODE.delete(s), "release")?;
     r
 }
 fn irq_delete(env: &mut Env) -> R {
-    if !irq_supported() {
-        return Ok(());
-    }
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
     let s = ok(env.slot(), "slot")?;
-    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim")?;
+    ok(IRQC.get(line, ROOT_CNODE, s), "claim")?;
     ok(ROOT_CNODE.delete(s), "delete")?;
-    ok(IRQC.get(SPARE_SPI, ROOT_CNODE, s), "claim again")?;
+    ok(IRQC.get(line, ROOT_CNODE, s), "claim again")?;
     ok(ROOT_CNODE.delete(s), "release")
 }
-fn irq_unknown(env: &mut Env) -> R {
+fn irq_unknown(_: &mut Env) -> R {
     err(
         invoke(IRQC.0, Label::IrqHandlerAck, &[]),
         Error::UnknownInvocation,
         "ack on IrqControl",
-    )?;
-    let _ = env;
-    Ok(())
+    )
 }
 
 fn sc(env: &mut Env) -> Result<SchedContext, crate::Fail> {
@@ -232,25 +247,34 @@ fn sc_unknown(env: &mut Env) -> R {
         invoke(c.0, Label::TcbResume, &[]),
         Error::UnknownInvocation,
         "Tcb label",
-    )?;
-    let _: Option<Tcb> = None;
-    Ok(())
+    )
 }
 
-/// QEMU virt's PL011 and its interrupt (SPI 1).
-const VIRT_UART: u64 = 0x0900_0000;
-const VIRT_UART_IRQ: u64 = 33;
-const UARTIMSC: u64 = 0x38;
-const UARTICR: u64 = 0x44;
-const TXIM: u32 = 1 << 5;
-
-/// The device untyped that starts at `pa`, if the board has one.
-fn device_untyped_at(env: &Env, pa: u64) -> Option<libl4::cap::Untyped> {
-    let n = (env.bi.untyped_slots.end - env.bi.untyped_slots.start) as usize;
-    (0..n)
-        .find(|&i| env.bi.untyped[i].is_device == 1 && env.bi.untyped[i].paddr == pa)
-        .map(|i| libl4::cap::Untyped(env.bi.untyped_slots.start + i as u64))
+/// A UART whose transmit interrupt a test can raise: where it is, its line, and the
+/// register writes that enable, then disable and clear, the interrupt.
+struct TxUart {
+    pa: u64,
+    irq: u64,
+    enable: (u64, u32),
+    disable: [(u64, u32); 2],
 }
+
+/// QEMU virt's PL011 (SPI 1: UARTIMSC.TXIM, then UARTICR) and the ZCU102's Cadence
+/// UART0 (SPI 21: IER.TEMPTY, then IDR and ISR).
+const TX_UARTS: [TxUart; 2] = [
+    TxUart {
+        pa: 0x0900_0000,
+        irq: 33,
+        enable: (0x38, 1 << 5),
+        disable: [(0x38, 0), (0x44, 1 << 5)],
+    },
+    TxUart {
+        pa: 0xff00_0000,
+        irq: 53,
+        enable: (0x08, 1 << 3),
+        disable: [(0x0c, 1 << 3), (0x14, 1 << 3)],
+    },
+];
 
 fn mmio_write(va: u64, v: u32) {
     #[allow(unsafe_code)]
@@ -260,41 +284,30 @@ fn mmio_write(va: u64, v: u32) {
     }
 }
 
-/// On QEMU virt: map the PL011, route its interrupt to a notification, and make the
-/// UART raise its transmit interrupt (pending since the kernel console wrote to it).
-/// Other boards have no free device with a known interrupt; the test passes there
-/// without running.
+/// Map the board's UART, route its interrupt to a notification, and make the UART raise
+/// its transmit interrupt (its transmitter is idle, so the interrupt fires at once).
 fn irq_delivered(env: &mut Env) -> R {
-    let Some(u) = device_untyped_at(env, VIRT_UART) else {
-        return Ok(());
+    let Some(uart) = TX_UARTS
+        .iter()
+        .find(|u| (env.bi.irq_first..env.bi.irq_end).contains(&u.irq) && env.device_untyped_covers(u.pa))
+    else {
+        return skip("no known UART interrupt on this board");
     };
-    let frame = ok(env.slot(), "slot")?;
-    ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, frame, 1), "UART frame")?;
+    let Some(frame) = env.device_frame_at(uart.pa) else {
+        return check(false, "a frame for the UART");
+    };
     let va = env.va(1);
-    for _ in 0..3 {
-        match libl4::cap::Frame(frame).map(
-            crate::env::ROOT_VSPACE,
-            va,
-            libl4::Rights::READ | libl4::Rights::WRITE,
-            true,
-        ) {
-            Err(Error::FailedLookup) => {
-                let pt = ok(env.alloc(ObjType::PageTable, 0), "table")?;
-                ok(libl4::cap::PageTable(pt).map(crate::env::ROOT_VSPACE, va), "table")?;
-            }
-            r => {
-                ok(r, "map UART")?;
-                break;
-            }
-        }
-    }
+    ok(
+        env.map_with(ROOT_VSPACE, frame, va, libl4::Rights::READ | libl4::Rights::WRITE, true),
+        "map the UART",
+    )?;
     let h = ok(env.slot(), "slot")?;
-    ok(IRQC.get(VIRT_UART_IRQ, ROOT_CNODE, h), "claim the UART line")?;
+    ok(IRQC.get(uart.irq, ROOT_CNODE, h), "claim the UART line")?;
     let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
     let nb = ok(env.slot(), "slot")?;
     ok(ROOT_CNODE.mint(nb, n, libl4::Rights::all(), 0x8), "badge")?;
     ok(IrqHandler(h).set_notification(nb), "route to the notification")?;
-    mmio_write(va + UARTIMSC, TXIM);
+    mmio_write(va + uart.enable.0, uart.enable.1);
     let start = ok(libl4::syscall::debug_ticks(), "ticks")?;
     let mut got = Err(Error::WouldBlock);
     while ok(libl4::syscall::debug_ticks(), "ticks")? < start + 50 {
@@ -304,8 +317,9 @@ fn irq_delivered(env: &mut Env) -> R {
         }
         yield_now();
     }
-    mmio_write(va + UARTIMSC, 0);
-    mmio_write(va + UARTICR, TXIM);
+    for (reg, v) in uart.disable {
+        mmio_write(va + reg, v);
+    }
     ok(IrqHandler(h).ack(), "ack")?;
     ok(ROOT_CNODE.delete(h), "release the line")?;
     check(

@@ -207,6 +207,7 @@ fn device_tcb(env: &mut Env) -> R {
     let u = device_untyped(env).ok_or(crate::Fail {
         what: "no device untyped",
         got: None,
+        skip: false,
     })?;
     let s = ok(env.slot(), "slot")?;
     err(
@@ -219,6 +220,7 @@ fn device_frame(env: &mut Env) -> R {
     let u = device_untyped(env).ok_or(crate::Fail {
         what: "no device untyped",
         got: None,
+        skip: false,
     })?;
     let s = ok(env.slot(), "slot")?;
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "device frame")

@@ -251,17 +251,10 @@ fn device_map(env: &mut Env) -> R {
     let s = ok(env.slot(), "slot")?;
     ok(u.retype(ObjType::Frame, 12, ROOT_CNODE, s, 1), "device frame")?;
     let va = env.va(1);
-    let f = Frame(s);
-    for _ in 0..3 {
-        match f.map(ROOT_VSPACE, va, Rights::READ, true) {
-            Err(Error::FailedLookup) => {
-                let pt = PageTable(ok(env.alloc(ObjType::PageTable, 0), "table")?);
-                ok(pt.map(ROOT_VSPACE, va), "table")?;
-            }
-            r => return ok(r, "map device frame"),
-        }
-    }
-    check(false, "could not map")
+    ok(
+        env.map_with(ROOT_VSPACE, Frame(s), va, Rights::READ, true),
+        "map device frame",
+    )
 }
 fn frame_unknown(env: &mut Env) -> R {
     let f = frame(env)?;

@@ -276,6 +276,11 @@ impl<P: Platform> Kernel<P> {
         info.module_count = image.modules.len().min(MAX_BOOT_MODULES) as u64;
         info.modules = modules;
         info.timer_hz = image.timer_hz;
+        let lines = self.platform.irq_count().min(super::MAX_IRQS as u32);
+        if let Some(first) = (0..lines).find(|&i| !self.platform.irq_reserved(i)) {
+            info.irq_first = u64::from(first);
+            info.irq_end = u64::from(lines);
+        }
 
         self.last_charge = self.platform.now();
         self.make_runnable(t, false);

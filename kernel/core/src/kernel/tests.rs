@@ -170,6 +170,11 @@ fn boot_hands_over_all_memory() {
     let k = boot();
     let bi = bootinfo(&k);
     assert_eq!(bi.magic, gaon_abi::bootinfo::BOOTINFO_MAGIC);
+    assert_eq!(
+        (bi.irq_first, bi.irq_end),
+        (32, 256),
+        "the model reserves lines 0..32 of 256"
+    );
     let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
     assert!(n > 0);
     let total: u64 = bi.untyped[..n].iter().map(|d| 1u64 << d.size_bits).sum();
