@@ -1,12 +1,13 @@
 //! Traps from user level: syscalls, faults, lazy FP switching, interrupts, and the way
 //! back to a user thread (or the idle loop).
 
-use gaon_kcore::kernel::Fault;
+use gaon_kcore::kernel::{Fault, Kernel};
 use gaon_kcore::tcb::{FpState, Tcb, UserContext};
+use spin::MutexGuard;
 
 use crate::arch::{self, read_sysreg, stage2, write_sysreg};
 use crate::irq;
-use crate::platform::KERNEL;
+use crate::platform::{Hw, KERNEL};
 
 unsafe extern "C" {
     /// Restore a user context and `eret` to it (in `start.S`).
@@ -15,7 +16,7 @@ unsafe extern "C" {
     fn fp_restore(state: *const FpState);
 }
 
-const EC_UNKNOWN_SVC64: u64 = 0x15;
+const EC_SVC64: u64 = 0x15;
 const EC_FP: u64 = 0x07;
 const EC_IABT_LOWER: u64 = 0x20;
 const EC_DABT_LOWER: u64 = 0x24;
@@ -28,49 +29,42 @@ const CPTR_RES1: u64 = 0x33ff;
 /// Tcb; the return value is the context to resume.
 #[unsafe(no_mangle)]
 extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64) -> *mut UserContext {
-    match kind % 4 {
-        0 => {
-            // SAFETY: `ctx` is the current thread's context, just saved by the vector.
-            let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
-            let ec = (esr >> 26) & 0x3f;
-            let mut k = KERNEL.lock();
-            match ec {
-                EC_UNKNOWN_SVC64 if kind == 8 => k.handle_syscall(),
-                EC_FP if kind == 8 => {
-                    drop(k);
-                    fp_take_ownership();
-                    return ctx;
-                }
-                EC_DABT_LOWER | EC_IABT_LOWER => k.handle_fault(Fault::Vm {
-                    addr: far,
-                    instruction: ec == EC_IABT_LOWER,
-                    esr,
-                }),
-                _ => k.handle_fault(Fault::User { esr, far }),
-            }
-        }
-        1 => irq::handle(),
-        _ => {
-            // FIQ or SError from user level: treat as a fault of the thread.
-            // SAFETY: as above.
-            let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
-            KERNEL.lock().handle_fault(Fault::User { esr, far });
-        }
+    if kind % 4 == 1 {
+        irq::handle();
+        return resume_or_idle(KERNEL.lock());
     }
-    resume_or_idle()
+    // SAFETY: `ctx` is the current thread's context, just saved by the vector.
+    let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
+    let ec = (esr >> 26) & 0x3f;
+    let mut k = KERNEL.lock();
+    match (kind, ec) {
+        (8, EC_SVC64) => k.handle_syscall(),
+        (8, EC_FP) => {
+            fp_take_ownership(&mut k);
+            return ctx;
+        }
+        (8 | 12, EC_DABT_LOWER | EC_IABT_LOWER) => k.handle_fault(Fault::Vm {
+            addr: far,
+            instruction: ec == EC_IABT_LOWER,
+            esr,
+        }),
+        // Any other synchronous exception, or an FIQ or SError taken from user level.
+        _ => k.handle_fault(Fault::User { esr, far }),
+    }
+    resume_or_idle(k)
 }
 
 /// Return to the thread the kernel picked, or idle until there is one.
-pub fn resume_or_idle() -> *mut UserContext {
-    match prepare_resume() {
-        Some(ctx) => ctx,
-        None => idle(),
+fn resume_or_idle(mut k: MutexGuard<'static, Kernel<Hw>>) -> *mut UserContext {
+    if let Some(ctx) = prepare_resume(&mut k) {
+        return ctx;
     }
+    drop(k);
+    idle()
 }
 
 /// Load the chosen thread's address space, TPIDR_EL0 and FP trap setting.
-fn prepare_resume() -> Option<*mut UserContext> {
-    let mut k = KERNEL.lock();
+fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
     let target = k.resume_target()?;
     stage2::activate(target.vspace_root, target.vmid);
     if k.hw_owner != target.tcb {
@@ -104,8 +98,7 @@ fn set_cptr(v: u64) {
 }
 
 /// The current thread touched FP/SIMD: save the previous owner's registers and load its.
-fn fp_take_ownership() {
-    let mut k = KERNEL.lock();
+fn fp_take_ownership(k: &mut Kernel<Hw>) {
     let Some(cur) = k.current() else { return };
     set_cptr(CPTR_RES1);
     if k.fpu_owner != cur.addr() {
@@ -121,7 +114,7 @@ fn fp_take_ownership() {
 
 /// Enter user level for the first time (or from the idle loop).
 pub fn enter_user() -> ! {
-    let ctx = resume_or_idle();
+    let ctx = resume_or_idle(KERNEL.lock());
     // SAFETY: `ctx` is the chosen live thread's context; its address space is loaded.
     unsafe { restore_user(ctx) }
 }
@@ -133,7 +126,9 @@ pub fn idle() -> ! {
         arch::enable_irqs();
         arch::wait_for_interrupt();
         arch::disable_irqs();
-        if let Some(ctx) = prepare_resume() {
+        let mut k = KERNEL.lock();
+        if let Some(ctx) = prepare_resume(&mut k) {
+            drop(k);
             // SAFETY: as in `enter_user`; the idle loop's stack is abandoned.
             unsafe { restore_user(ctx) }
         }

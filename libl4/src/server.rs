@@ -33,9 +33,21 @@ pub struct Server {
     pub ep: CPtr,
     /// Its reply object.
     pub reply: CPtr,
-    /// Where a capability that comes with a request is put: a CNode CPtr and a slot
-    /// index in it (CNode 0 = accept none). The handler must move or delete it.
-    pub cap_slot: (CPtr, u64),
+    /// Where a capability that comes with a request is put (`None`: accept none). The
+    /// handler must move or delete it before the next request.
+    pub cap_slot: Option<RecvSlot>,
+}
+
+/// A slot for received capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvSlot {
+    /// The CNode holding it.
+    pub cnode: CPtr,
+    /// Its index in that CNode.
+    pub index: u64,
+    /// The CPtr the server uses to name it (how `cnode`/`index` map into the server's
+    /// CSpace; in a single-level CSpace it is `index`).
+    pub cptr: CPtr,
 }
 
 impl Server {
@@ -68,8 +80,12 @@ impl Server {
         let words = m.info.length();
         let len = rpc::mrs_to_bytes(&m.mr, words, &mut data);
         let got_cap = m.info.extra_caps() > 0 && m.info.caps_unwrapped() & 1 == 0;
-        let caps_buf = [slot_cptr(self.cap_slot)];
-        let caps: &[CPtr] = if got_cap { &caps_buf } else { &[] };
+        let caps_buf = [self.cap_slot.map_or(0, |s| s.cptr)];
+        let caps: &[CPtr] = if got_cap && self.cap_slot.is_some() {
+            &caps_buf
+        } else {
+            &[]
+        };
         let incoming = Incoming {
             badge: m.badge,
             label: m.info.label(),
@@ -95,16 +111,10 @@ impl Server {
 
     fn arm_cap_slot(&self) {
         if let Some(b) = ipc::ipc_buffer() {
-            b.receive_cnode = self.cap_slot.0;
-            b.receive_index = self.cap_slot.1;
+            b.receive_cnode = self.cap_slot.map_or(0, |s| s.cnode);
+            b.receive_index = self.cap_slot.map_or(0, |s| s.index);
         }
     }
-}
-
-/// The received-cap slot as a CPtr in a CSpace whose root is the CNode itself (the
-/// root server's layout: a CPtr is a slot index).
-const fn slot_cptr(slot: (CPtr, u64)) -> CPtr {
-    slot.1
 }
 
 /// A fault message: sent by the kernel on a fault endpoint whose badge has

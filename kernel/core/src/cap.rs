@@ -72,6 +72,11 @@ impl Cap {
         self.ty == Some(ty)
     }
 
+    /// True if this cap's type takes a badge (endpoints, notifications).
+    pub fn badgeable(&self) -> bool {
+        self.ty.is_some_and(ObjType::badgeable)
+    }
+
     /// Rights.
     pub const fn rights(&self) -> Rights {
         Rights::from_bits_truncate(self.rights as u64)

@@ -204,7 +204,7 @@ pub fn derive<S: SlotStore + ?Sized>(s: &mut S, src: SlotId, dst: SlotId, cap: C
     let same = sc.ty == cap.ty && sc.obj == cap.obj && sc.size_bits == cap.size_bits;
     // A CNode's "badge" is its guard, which any copy may set.
     let guard = sc.is(ObjType::CNode);
-    let badge_ok = guard || cap.badge == sc.badge || (sc.badge == 0 && cap.ty.is_some_and(ObjType::badgeable));
+    let badge_ok = guard || cap.badge == sc.badge || (sc.badge == 0 && cap.badgeable());
     if !same || !sc.rights().contains(cap.rights()) || !badge_ok {
         return Err(CdtError::NotDerived);
     }

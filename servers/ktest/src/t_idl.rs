@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libl4::cap::Tcb;
 use libl4::ipc::{self, CPtr, MsgInfo};
 use libl4::rpc::{BAD_MESSAGE, CallError, Dispatch, EndpointTransport, Incoming, Lease, UNKNOWN_METHOD};
-use libl4::server::{Handler, Server};
+use libl4::server::{Handler, RecvSlot, Server};
 use libl4::{ObjType, Rights};
 
 use crate::env::{Env, ROOT_CNODE};
@@ -99,7 +99,11 @@ extern "C" fn serve(arg: u64) -> ! {
     let server = Server {
         ep: arg & 0xffff,
         reply: arg >> 16,
-        cap_slot: (ROOT_CNODE.0, CAP_SLOT.load(Ordering::SeqCst)),
+        cap_slot: Some(RecvSlot {
+            cnode: ROOT_CNODE.0,
+            index: CAP_SLOT.load(Ordering::SeqCst),
+            cptr: CAP_SLOT.load(Ordering::SeqCst),
+        }),
     };
     server.run(&mut Impl)
 }

@@ -187,12 +187,12 @@ impl<P: Platform> Kernel<P> {
                     return Err(Error::DeleteFirst);
                 }
                 let new = if badge == 0 { sc } else { rebadge(sc, badge)? };
-                if badge != 0 && sc.badgeable_ty() && cdt::has_children(&mut Kslots, src) {
+                if badge != 0 && sc.badgeable() && cdt::has_children(&mut Kslots, src) {
                     return Err(Error::RevokeFirst);
                 }
                 cdt::move_cap(&mut Kslots, src, dst)?;
                 slot(dst).cap = new;
-                if badge != 0 && sc.badgeable_ty() {
+                if badge != 0 && sc.badgeable() {
                     slot(dst).mdb.revocable = true;
                     slot(dst).mdb.first_badged = true;
                 }
@@ -535,12 +535,6 @@ fn rebadge(mut c: Cap, badge: u64) -> Result<Cap, Error> {
             Ok(c)
         }
         _ => Err(Error::InvalidArgument),
-    }
-}
-
-impl Cap {
-    fn badgeable_ty(&self) -> bool {
-        self.ty.is_some_and(ObjType::badgeable)
     }
 }
 

@@ -114,12 +114,10 @@ impl<P: Platform> Kernel<P> {
         self.release_due(now);
     }
 
+    /// `t` ran out of budget: throttle it and send a timeout fault if it has a handler.
     fn throttle(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+        self.throttle_quietly(t, sc);
         let s = sc.get();
-        s.throttled = true;
-        s.release_next = self.release_head;
-        self.release_head = sc.addr();
-        self.rq.dequeue(t);
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
         if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state == ThreadState::Running {
             let consumed_us = self.ticks_to_us(s.consumed);
@@ -262,6 +260,7 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// Keep `t` off the run queue until its scheduling context's head refill is due.
     fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         let s = sc.get();
         s.throttled = true;
