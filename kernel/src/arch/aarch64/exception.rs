@@ -3,33 +3,17 @@
 use super::{exit, read_sysreg};
 use crate::{irq, kprintln};
 
-/// Registers saved on exception entry. Layout matches `trap_common` in `start.S`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TrapFrame {
-    /// x0..x30.
-    pub x: [u64; 31],
-    /// The interrupted EL0 stack pointer.
-    pub sp_el0: u64,
-    /// Return address.
-    pub elr: u64,
-    /// Saved PSTATE.
-    pub spsr: u64,
-    /// Syndrome (ESR_EL2) at entry.
-    pub esr: u64,
-    /// Fault address (FAR_EL2) at entry.
-    pub far: u64,
-}
+/// Registers saved on exception entry: the same layout as a thread's context in its
+/// Tcb (`SAVE_REST` in `start.S` fills both), so the vectors have one frame format.
+pub type TrapFrame = gaon_kcore::tcb::UserContext;
 
 static_assertions::const_assert_eq!(core::mem::size_of::<TrapFrame>(), 36 * 8);
 
-/// Vector slots, in table order.
+/// The EL2 vector slots (those for exceptions from EL0 go to `trap::handle_user_trap`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     CurrentSp0,
     CurrentSpx,
-    Lower64,
-    Lower32,
 }
 
 const KIND_NAMES: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
@@ -75,9 +59,9 @@ pub fn report(frame: &TrapFrame, what: &str) {
     );
     kprintln!(
         "    ELR_EL2 {:#018x}  SPSR_EL2 {:#018x}  SP_EL0 {:#018x}",
-        frame.elr,
+        frame.pc,
         frame.spsr,
-        frame.sp_el0
+        frame.sp
     );
     for row in 0..8 {
         let mut line = heapless::String::<128>::new();
@@ -97,9 +81,7 @@ pub fn report(frame: &TrapFrame, what: &str) {
 extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
     let source = match kind / 4 {
         0 => Source::CurrentSp0,
-        1 => Source::CurrentSpx,
-        2 => Source::Lower64,
-        _ => Source::Lower32,
+        _ => Source::CurrentSpx,
     };
     let class = (kind % 4) as usize;
     match (source, class) {
@@ -118,8 +100,6 @@ fn kernel_exception_title(source: Source, kind: &str) -> heapless::String<96> {
     let from = match source {
         Source::CurrentSp0 => "EL2 (SP_EL0)",
         Source::CurrentSpx => "EL2",
-        Source::Lower64 => "EL0/EL1 AArch64",
-        Source::Lower32 => "EL0/EL1 AArch32",
     };
     let _ = core::fmt::Write::write_fmt(
         &mut s,
