@@ -158,6 +158,31 @@ fn doc(out: &mut String, indent: &str, lines: &[String]) {
     }
 }
 
+/// FNV-1a (64-bit) of the interface's canonical signature: the name, every error enum
+/// with its codes, and every method with its labels, kinds, parameter and result types.
+/// Doc comments and source positions do not count.
+pub fn interface_hash(iface: &Interface) -> u64 {
+    let mut sig = format!("interface {};", iface.name);
+    for e in &iface.errors {
+        let _ = write!(sig, "error {}{:?};", e.name, e.variants);
+    }
+    for (i, m) in iface.methods.iter().enumerate() {
+        let params: Vec<String> = m.params.iter().map(|p| format!("{}:{:?}", p.name, p.ty)).collect();
+        let _ = write!(
+            sig,
+            "{} {} {}({})->{:?};",
+            i + 1,
+            if m.oneway { "oneway" } else { "fn" },
+            m.name,
+            params.join(","),
+            m.ret
+        );
+    }
+    sig.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn generate(file: &str, iface: &Interface) -> String {
     let mut o = String::new();
     let module = snake(&iface.name);
@@ -174,6 +199,17 @@ pub fn generate(file: &str, iface: &Interface) -> String {
     let _ = writeln!(
         o,
         "    use ::libl4::rpc::{{CallError, Dispatch, Incoming, Transport}};\n"
+    );
+
+    let _ = writeln!(
+        o,
+        "    /// This interface's identity: its name and a hash of its methods and errors. The\n    /// image tool checks both ends of a channel were built with the same one."
+    );
+    let _ = writeln!(
+        o,
+        "    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId {{ name: {:?}, hash: {:#018x} }};\n",
+        iface.name,
+        interface_hash(iface)
     );
 
     let _ = writeln!(o, "    /// Method labels.");

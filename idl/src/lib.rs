@@ -10,6 +10,8 @@
 pub mod ast;
 mod check;
 mod codegen;
+
+pub use codegen::interface_hash;
 mod parse;
 
 use std::fmt;

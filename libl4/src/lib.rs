@@ -1,24 +1,43 @@
 //! libl4: what a Gaon user program links against.
 //!
-//! Today it holds the raw syscall layer, debug console output and the program entry
-//! and panic handler. The typed capability API and the server runtime grow here (see
-//! the "libl4, the IDL compiler" issue).
+//! - `syscall`, `ipc`: the raw syscalls and message registers;
+//! - `cap`: typed capability handles with `Result`-returning invocations;
+//! - `alloc`: slot, untyped-memory and address-range allocators, mapping and threads;
+//! - `rpc`, `server`: the runtime IDL-generated stubs build on, and the server loop;
+//! - `start`: what the root server gave this program (named capabilities) and `exit`;
+//! - `print!`/`println!` (to the console server) and `debug_print!` (kernel console);
+//! - the program entry (`main!`) and a panic handler that reports and exits.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+// The generated stubs name the crate `::libl4`, also from inside it.
+extern crate self as libl4;
+
+pub mod alloc;
 pub mod cap;
 pub mod debug;
 pub mod ipc;
+pub mod log;
 pub mod rpc;
 pub mod server;
+pub mod start;
 pub mod syscall;
 
 #[cfg(target_os = "none")]
 mod rt;
 
+/// Stubs for the interfaces libl4 speaks itself, generated from `idl/*.idl`. The console
+/// server and its clients both use these, so their ends agree by construction.
+pub mod idl {
+    include!(concat!(env!("OUT_DIR"), "/console.rs"));
+}
+
+pub use gaon_abi;
 pub use gaon_abi::{Error, FaultKind, Label, MsgInfo, ObjType, Rights, Syscall};
+pub use start::exit;
 
 /// Declare the program's entry function: `libl4::main!(my_main);` with `fn my_main() -> u8`.
+/// Returning ends the program with that status (see [`exit`]).
 #[macro_export]
 macro_rules! main {
     ($f:path) => {

@@ -214,3 +214,45 @@ impl Transport for EndpointTransport {
         crate::ipc::send(self.ep, info, mr)
     }
 }
+
+/// An IDL interface's identity, as the compiler generates it (`<module>::INTERFACE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterfaceId {
+    /// The interface name.
+    pub name: &'static str,
+    /// Hash of its methods and errors.
+    pub hash: u64,
+}
+
+/// Declare that this program serves these IDL interfaces:
+/// `libl4::serves!(console::INTERFACE);`. The image tool checks every channel whose
+/// server end is this program against the list.
+#[macro_export]
+macro_rules! serves {
+    ($($iface:expr),+ $(,)?) => {
+        $( $crate::__idl_record!($crate::gaon_abi::system::ROLE_SERVES, $iface); )+
+    };
+}
+
+/// Declare that this program is a client of these IDL interfaces:
+/// `libl4::uses!(console::INTERFACE);`.
+#[macro_export]
+macro_rules! uses {
+    ($($iface:expr),+ $(,)?) => {
+        $( $crate::__idl_record!($crate::gaon_abi::system::ROLE_USES, $iface); )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __idl_record {
+    ($role:expr, $iface:expr) => {
+        const _: () = {
+            #[used]
+            #[allow(unsafe_code)]
+            #[unsafe(link_section = ".gaon.idl")]
+            static RECORD: $crate::gaon_abi::system::IdlRecord =
+                $crate::gaon_abi::system::IdlRecord::new($role, $iface.name, $iface.hash);
+        };
+    };
+}

@@ -1,8 +1,9 @@
 //! Program entry and panic handling for user programs.
 //!
-//! The kernel starts a program at `_start` with its stack pointer set. `_start` calls
-//! the program's `extern "Rust" fn main() -> u8`-style entry `gaon_main`, then halts
-//! the system with what it returns (the root server) .
+//! The kernel (for the root server) or the root server (for every other server) starts
+//! a program at `_start` with its stack pointer set and the address of its boot-info or
+//! start-info page in `x0`. `_start` records that, calls the program's entry `gaon_main`
+//! (defined with `libl4::main!`), and exits with what it returns.
 
 unsafe extern "Rust" {
     /// The program's entry, defined with `libl4::main!`.
@@ -11,23 +12,23 @@ unsafe extern "Rust" {
 
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".text.start")]
-extern "C" fn _start() -> ! {
+extern "C" fn _start(x0: u64) -> ! {
+    crate::start::set_start_arg(x0);
     // SAFETY: `gaon_main` is defined exactly once by the program through `libl4::main!`.
     let status = unsafe { gaon_main() };
-    crate::syscall::debug_halt(status);
-    loop {
-        crate::syscall::yield_now();
-    }
+    crate::start::exit(status)
 }
+
+/// Exit status of a program that panicked.
+pub const PANIC_STATUS: u8 = 101;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(l) => crate::debug_println!("user panic at {}:{}: {}", l.file(), l.line(), info.message()),
-        None => crate::debug_println!("user panic: {}", info.message()),
+    let name = crate::start::name();
+    if let Some(l) = info.location() {
+        crate::println!("{name}: panic at {}:{}: {}", l.file(), l.line(), info.message());
+    } else {
+        crate::println!("{name}: panic: {}", info.message());
     }
-    crate::syscall::debug_halt(101);
-    loop {
-        crate::syscall::yield_now();
-    }
+    crate::start::exit(PANIC_STATUS)
 }

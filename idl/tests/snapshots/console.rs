@@ -7,6 +7,10 @@ pub mod console {
     use ::zerocopy::{FromBytes, FromZeros, IntoBytes};
     use ::libl4::rpc::{CallError, Dispatch, Incoming, Transport};
 
+    /// This interface's identity: its name and a hash of its methods and errors. The
+    /// image tool checks both ends of a channel were built with the same one.
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0x4a0d563d9ab8a7b5 };
+
     /// Method labels.
     pub mod label {
         pub const WRITE: u64 = 1;

@@ -6,6 +6,10 @@ pub mod every_kind {
     use ::zerocopy::{FromBytes, FromZeros, IntoBytes};
     use ::libl4::rpc::{CallError, Dispatch, Incoming, Transport};
 
+    /// This interface's identity: its name and a hash of its methods and errors. The
+    /// image tool checks both ends of a channel were built with the same one.
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "EveryKind", hash: 0xd1669f13f0542535 };
+
     /// Method labels.
     pub mod label {
         pub const SCALARS: u64 = 1;

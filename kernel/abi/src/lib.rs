@@ -15,6 +15,7 @@ pub mod invocation;
 pub mod message;
 pub mod object;
 pub mod syscall;
+pub mod system;
 
 pub use fault::FaultKind;
 pub use invocation::Label;

@@ -293,7 +293,7 @@ fn irq_delivered(env: &mut Env) -> R {
     else {
         return skip("no known UART interrupt on this board");
     };
-    let Some(frame) = env.device_frame_at(uart.pa) else {
+    let Ok(frame) = env.device_frame_at(uart.pa) else {
         return check(false, "a frame for the UART");
     };
     let va = env.va(1);

@@ -1,0 +1,350 @@
+//! The system table and the start-info page: how a system description reaches the
+//! root server, and how the root server tells each server what it was given.
+//!
+//! The image tool packs the checked description into the boot module named
+//! [`SYSTEM_MODULE`] as a [`SystemTable`]. The root server reads it, builds every server,
+//! and maps a [`StartInfo`] page at [`START_INFO_VADDR`] in each one, whose address is
+//! also the server's `x0` at entry. Neither the kernel nor the description's author
+//! sees these layouts; they are the contract between `gaon-image`, `gaon-root` and
+//! libl4.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::boot::NAME_LEN;
+
+/// Name of the boot module that holds the system table.
+pub const SYSTEM_MODULE: &str = "system";
+/// "GAONSYST".
+pub const SYSTEM_MAGIC: u64 = u64::from_le_bytes(*b"GAONSYST");
+/// Layout version of [`SystemTable`].
+pub const SYSTEM_VERSION: u32 = 1;
+/// Servers a system can have.
+pub const MAX_SERVERS: usize = 16;
+/// Grants (named capabilities) one server can be given.
+pub const MAX_GRANTS: usize = 16;
+/// Shared-memory regions a system can have.
+pub const MAX_SHARED: usize = 16;
+/// Endpoints (served interfaces) a system can have.
+pub const MAX_ENDPOINTS: usize = 32;
+/// Largest priority a server can have (the root server runs at 255).
+pub const MAX_SERVER_PRIORITY: u32 = 254;
+
+/// What a grant gives a server.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKind {
+    /// The receive side of endpoint `a`: the server serves an interface on it.
+    Serve = 1,
+    /// A capability to endpoint `a` with badge `b`: the server is a client.
+    Client = 2,
+    /// IRQ line `a`, delivered to the server's notification as bit `1 << b`.
+    Irq = 3,
+    /// Device memory: `b` bytes at physical address `a`, mapped uncached.
+    Mmio = 4,
+    /// Shared-memory region `a`; `b` is 1 for read-write, 0 for read-only.
+    Shared = 5,
+}
+
+impl GrantKind {
+    /// Decode a raw kind.
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        Some(match raw {
+            1 => Self::Serve,
+            2 => Self::Client,
+            3 => Self::Irq,
+            4 => Self::Mmio,
+            5 => Self::Shared,
+            _ => return None,
+        })
+    }
+}
+
+/// One named thing given to a server.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Grant {
+    /// The name the server looks it up by (NUL padded).
+    pub name: [u8; NAME_LEN],
+    /// A [`GrantKind`].
+    pub kind: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// First argument (see [`GrantKind`]).
+    pub a: u64,
+    /// Second argument.
+    pub b: u64,
+}
+
+/// Server flag: when this server exits, the root server halts the system with its exit
+/// status (test systems end this way).
+pub const SERVER_HALT_ON_EXIT: u32 = 1;
+
+/// One server.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ServerEntry {
+    /// Its name (NUL padded); console prefixes and fault reports use it.
+    pub name: [u8; NAME_LEN],
+    /// The boot module holding its ELF (NUL padded).
+    pub module: [u8; NAME_LEN],
+    /// Priority, 1..=[`MAX_SERVER_PRIORITY`].
+    pub priority: u32,
+    /// `SERVER_*` flags.
+    pub flags: u32,
+    /// Budget per period in µs; 0 = unbudgeted (round robin at its priority).
+    pub budget_us: u64,
+    /// Period in µs (0 when unbudgeted).
+    pub period_us: u64,
+    /// Stack pages.
+    pub stack_pages: u32,
+    /// log2 of the untyped memory it is given for its own objects; 0 = none.
+    pub heap_bits: u32,
+    /// Valid entries in `grants`.
+    pub grant_count: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// What it is given.
+    pub grants: [Grant; MAX_GRANTS],
+}
+
+/// One shared-memory region.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SharedEntry {
+    /// Its name (NUL padded).
+    pub name: [u8; NAME_LEN],
+    /// Size in pages.
+    pub pages: u64,
+}
+
+/// The packed system description.
+#[repr(C)]
+#[derive(Clone, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SystemTable {
+    /// [`SYSTEM_MAGIC`].
+    pub magic: u64,
+    /// [`SYSTEM_VERSION`].
+    pub version: u32,
+    /// Valid entries in `servers`.
+    pub server_count: u32,
+    /// Valid entries in `shared`.
+    pub shared_count: u32,
+    /// Endpoints to create (grants name them by index).
+    pub endpoint_count: u32,
+    /// The servers, in start order.
+    pub servers: [ServerEntry; MAX_SERVERS],
+    /// The shared-memory regions.
+    pub shared: [SharedEntry; MAX_SHARED],
+}
+
+/// Why a system table was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// Too short to hold a table.
+    Truncated,
+    /// Wrong magic number.
+    BadMagic,
+    /// A version this root server does not read.
+    BadVersion(u32),
+    /// A count is larger than its array.
+    BadCount,
+    /// Server `.0`'s grant `.1` is malformed.
+    BadGrant(usize, usize),
+    /// Server `.0` has a bad priority, stack, heap or budget.
+    BadServer(usize),
+}
+
+impl SystemTable {
+    /// Check `bytes` and view them as a table. Every count and every grant is checked,
+    /// so the root server can index with what it reads.
+    pub fn parse(bytes: &[u8]) -> Result<&Self, TableError> {
+        let (t, _) = Self::ref_from_prefix(bytes).map_err(|_| TableError::Truncated)?;
+        if t.magic != SYSTEM_MAGIC {
+            return Err(TableError::BadMagic);
+        }
+        if t.version != SYSTEM_VERSION {
+            return Err(TableError::BadVersion(t.version));
+        }
+        if t.server_count as usize > MAX_SERVERS
+            || t.shared_count as usize > MAX_SHARED
+            || t.endpoint_count as usize > MAX_ENDPOINTS
+        {
+            return Err(TableError::BadCount);
+        }
+        for (i, s) in t.servers().iter().enumerate() {
+            let timing_ok = (s.budget_us == 0 && s.period_us == 0) || (s.budget_us > 0 && s.budget_us <= s.period_us);
+            if s.priority == 0
+                || s.priority > MAX_SERVER_PRIORITY
+                || s.stack_pages == 0
+                || s.stack_pages > 256
+                || (s.heap_bits != 0 && !(12..=30).contains(&s.heap_bits))
+                || !timing_ok
+                || s.grant_count as usize > MAX_GRANTS
+            {
+                return Err(TableError::BadServer(i));
+            }
+            for (j, g) in s.grants().iter().enumerate() {
+                let ok = match GrantKind::from_raw(g.kind) {
+                    Some(GrantKind::Serve | GrantKind::Client) => g.a < u64::from(t.endpoint_count),
+                    Some(GrantKind::Irq) => g.b < 63,
+                    Some(GrantKind::Mmio) => g.a % 4096 == 0 && g.b > 0 && g.b % 4096 == 0 && g.b <= 1 << 24,
+                    Some(GrantKind::Shared) => g.a < u64::from(t.shared_count) && g.b <= 1,
+                    None => false,
+                };
+                if !ok || g.name[0] == 0 {
+                    return Err(TableError::BadGrant(i, j));
+                }
+            }
+        }
+        if t.shared().iter().any(|s| s.pages == 0 || s.pages > 1024) {
+            return Err(TableError::BadCount);
+        }
+        Ok(t)
+    }
+
+    /// The valid server entries.
+    pub fn servers(&self) -> &[ServerEntry] {
+        &self.servers[..(self.server_count as usize).min(MAX_SERVERS)]
+    }
+
+    /// The valid shared-memory entries.
+    pub fn shared(&self) -> &[SharedEntry] {
+        &self.shared[..(self.shared_count as usize).min(MAX_SHARED)]
+    }
+}
+
+impl ServerEntry {
+    /// The valid grants.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants[..(self.grant_count as usize).min(MAX_GRANTS)]
+    }
+}
+
+/// Where the start-info page is mapped in every server the root server starts.
+pub const START_INFO_VADDR: u64 = 0x7f_fff2_0000;
+/// Where a server's IPC buffer is mapped.
+pub const SERVER_IPC_BUFFER_VADDR: u64 = 0x7f_fff1_0000;
+/// Top of a server's stack (it grows down from here; the page above is unmapped).
+pub const SERVER_STACK_TOP: u64 = 0x7f_ff00_0000;
+/// Where device memory and shared regions are mapped in a server, one after another
+/// with a guard page between.
+pub const SERVER_MAP_BASE: u64 = 0x20_0000_0000;
+/// "GAONSTRT".
+pub const START_MAGIC: u64 = u64::from_le_bytes(*b"GAONSTRT");
+/// Named capabilities a start-info page lists.
+pub const MAX_START_CAPS: usize = MAX_GRANTS;
+/// log2 of the slot count of a server's CNode.
+pub const SERVER_CNODE_RADIX: u8 = 8;
+
+/// Fixed slots in every server's CNode (single level: a CPtr is a slot index).
+pub mod server_slot {
+    /// The server's own Tcb.
+    pub const TCB: u64 = 1;
+    /// Its CNode.
+    pub const CNODE: u64 = 2;
+    /// Its VSpace.
+    pub const VSPACE: u64 = 3;
+    /// A reply object for its receives.
+    pub const REPLY: u64 = 4;
+    /// Its notification, bound to its Tcb; IRQs arrive here.
+    pub const NOTIFICATION: u64 = 5;
+    /// A badged endpoint to its supervisor (the root server), for `exit`.
+    pub const SUPERVISOR: u64 = 6;
+    /// Untyped memory for its own objects, if it was given some.
+    pub const HEAP: u64 = 7;
+    /// First slot of the named capabilities.
+    pub const FIRST_NAMED: u64 = 8;
+    /// First slot the server may use freely (after the named ones).
+    pub const FIRST_FREE: u64 = 64;
+}
+
+/// Label of the exit message a server sends its supervisor; MR0 is the status.
+pub const EXIT_LABEL: u64 = 0x0e71;
+
+/// One named capability (or mapping) in a start-info page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct NamedCap {
+    /// The grant's name (NUL padded).
+    pub name: [u8; NAME_LEN],
+    /// Its [`GrantKind`].
+    pub kind: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The capability (endpoint, IRQ handler, first frame of a mapping).
+    pub cptr: u64,
+    /// Where a mapping is; for an IRQ, the notification bit it raises.
+    pub vaddr: u64,
+    /// Bytes of a mapping; for a client endpoint, its badge.
+    pub size: u64,
+}
+
+/// The start-info page.
+#[repr(C)]
+#[derive(Clone, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct StartInfo {
+    /// [`START_MAGIC`].
+    pub magic: u64,
+    /// 1.
+    pub version: u64,
+    /// The server's name (NUL padded).
+    pub name: [u8; NAME_LEN],
+    /// Log2 size of the untyped memory in `server_slot::HEAP` (0 = none).
+    pub heap_bits: u64,
+    /// Physical address of that memory.
+    pub heap_paddr: u64,
+    /// Valid entries in `caps`.
+    pub cap_count: u64,
+    /// Named capabilities.
+    pub caps: [NamedCap; MAX_START_CAPS],
+}
+
+static_assertions::const_assert!(core::mem::size_of::<StartInfo>() <= 4096);
+
+impl StartInfo {
+    /// The valid named capabilities.
+    pub fn caps(&self) -> &[NamedCap] {
+        &self.caps[..(self.cap_count as usize).min(MAX_START_CAPS)]
+    }
+}
+
+/// Name of the ELF section where a program declares the IDL interfaces it serves and
+/// uses (`libl4::serves!` / `libl4::uses!`); the image tool reads it to check channels.
+pub const IDL_SECTION: &str = ".gaon.idl";
+/// [`IdlRecord::role`]: the program serves the interface.
+pub const ROLE_SERVES: u32 = 1;
+/// [`IdlRecord::role`]: the program is a client of the interface.
+pub const ROLE_USES: u32 = 2;
+
+/// One entry of the [`IDL_SECTION`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct IdlRecord {
+    /// [`ROLE_SERVES`] or [`ROLE_USES`].
+    pub role: u32,
+    /// Bytes of `name` in use.
+    pub name_len: u32,
+    /// The interface hash the IDL compiler computed.
+    pub hash: u64,
+    /// The interface name (NUL padded).
+    pub name: [u8; NAME_LEN],
+}
+
+impl IdlRecord {
+    /// A record; a name longer than [`NAME_LEN`] is cut (the image tool reports it).
+    pub const fn new(role: u32, name: &str, hash: u64) -> Self {
+        let bytes = name.as_bytes();
+        let mut out = [0u8; NAME_LEN];
+        let mut i = 0;
+        while i < bytes.len() && i < NAME_LEN {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        Self {
+            role,
+            name_len: i as u32,
+            hash,
+            name: out,
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Allocators for what a program builds objects from: capability slots, untyped memory
+//! (RAM and device), and virtual address ranges, plus helpers that map frames (making
+//! page tables as needed) and start threads.
+//!
+//! The allocator assumes a single-level CSpace (a CNode whose guard makes a CPtr equal
+//! to the slot index), which is what the kernel gives the root server and what the root
+//! server gives every server it starts.
+
+use gaon_abi::bootinfo::UntypedDesc;
+use gaon_abi::invocation::REG_TPIDR;
+use gaon_abi::{Error, ObjType, Rights};
+use heapless::Vec;
+
+use crate::cap::{CNode, Frame, PageTable, Tcb, Untyped, VSpace};
+use crate::ipc::CPtr;
+
+/// Page size.
+pub const PAGE: u64 = 4096;
+/// Untyped regions the allocator tracks (RAM and device pieces together).
+pub const MAX_REGIONS: usize = 256;
+/// Pages of stack `Allocator::thread` gives a thread.
+pub const STACK_PAGES: u64 = 4;
+
+/// A bump allocator over a range of CNode slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slots {
+    next: u64,
+    end: u64,
+}
+
+impl Slots {
+    /// The slots `[start, end)`.
+    pub const fn new(start: u64, end: u64) -> Self {
+        Self { next: start, end }
+    }
+    /// One free slot.
+    pub fn take(&mut self) -> Result<CPtr, Error> {
+        self.take_n(1)
+    }
+    /// `n` consecutive free slots; returns the first.
+    pub fn take_n(&mut self, n: u64) -> Result<CPtr, Error> {
+        let first = self.next;
+        match first.checked_add(n) {
+            Some(end) if end <= self.end => {
+                self.next = end;
+                Ok(first)
+            }
+            _ => Err(Error::NotEnoughMemory),
+        }
+    }
+    /// Slots left.
+    pub const fn remaining(&self) -> u64 {
+        self.end - self.next
+    }
+}
+
+/// A bump allocator of virtual address ranges; every range is followed by an unmapped
+/// guard page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VaRange {
+    next: u64,
+    end: u64,
+}
+
+impl VaRange {
+    /// Addresses `[start, end)`, page aligned.
+    pub const fn new(start: u64, end: u64) -> Self {
+        Self { next: start, end }
+    }
+    /// `pages` pages plus a guard page; returns the start.
+    pub fn take(&mut self, pages: u64) -> Result<u64, Error> {
+        let start = self.next;
+        let size = pages
+            .checked_add(1)
+            .and_then(|p| p.checked_mul(PAGE))
+            .ok_or(Error::InvalidArgument)?;
+        match start.checked_add(size) {
+            Some(end) if end <= self.end => {
+                self.next = end;
+                Ok(start)
+            }
+            _ => Err(Error::NotEnoughMemory),
+        }
+    }
+}
+
+/// What has become of an untyped region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Untouched.
+    Free,
+    /// Objects are being carved from it.
+    Carving,
+    /// Full, split in halves, or handed out whole.
+    Done,
+}
+
+/// One untyped capability the allocator may carve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// The capability.
+    pub ut: Untyped,
+    /// Physical address.
+    pub paddr: u64,
+    /// log2 of its size.
+    pub bits: u8,
+    /// Device memory (only frames can be made from it).
+    pub device: bool,
+    /// What has become of it.
+    pub state: State,
+}
+
+/// Slots, untyped memory and addresses of one program, with its own CNode and VSpace.
+#[derive(Debug)]
+pub struct Allocator {
+    /// The program's (single-level) CNode.
+    pub cnode: CNode,
+    /// The program's VSpace.
+    pub vspace: VSpace,
+    /// Free slots.
+    pub slots: Slots,
+    /// Free addresses.
+    pub va: VaRange,
+    regions: Vec<Region, MAX_REGIONS>,
+    /// The RAM region objects are carved from at the moment.
+    current: Option<usize>,
+}
+
+impl Allocator {
+    /// An allocator with no memory yet; add some with [`Allocator::add_untyped`].
+    pub const fn new(cnode: CNode, vspace: VSpace, slots: Slots, va: VaRange) -> Self {
+        Self {
+            cnode,
+            vspace,
+            slots,
+            va,
+            regions: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// Hand the allocator an untyped capability described by `d`.
+    pub fn add_untyped(&mut self, ut: Untyped, d: &UntypedDesc) -> Result<(), Error> {
+        let r = Region {
+            ut,
+            paddr: d.paddr,
+            bits: d.size_bits,
+            device: d.is_device != 0,
+            state: State::Free,
+        };
+        self.regions.push(r).map_err(|_| Error::NotEnoughMemory)
+    }
+
+    /// The untyped regions, in the order they were added (halves of split device
+    /// regions after them).
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// The largest untouched RAM region of at most `max_bits`, marked done: for a caller
+    /// that carves it itself or hands it on.
+    pub fn take_ram(&mut self, max_bits: u8) -> Option<Region> {
+        let i = self.largest_free_ram(max_bits)?;
+        self.regions[i].state = State::Done;
+        Some(self.regions[i])
+    }
+
+    fn largest_free_ram(&self, max_bits: u8) -> Option<usize> {
+        (0..self.regions.len())
+            .filter(|&i| {
+                let r = &self.regions[i];
+                !r.device && r.state == State::Free && r.bits <= max_bits
+            })
+            .max_by_key(|&i| self.regions[i].bits)
+    }
+
+    /// A free slot (its CPtr is its index).
+    pub fn slot(&mut self) -> Result<CPtr, Error> {
+        self.slots.take()
+    }
+
+    /// A fresh object of `ty` in a fresh slot. Objects are carved from one RAM region
+    /// until it is full, then from the largest untouched one.
+    pub fn alloc(&mut self, ty: ObjType, size_bits: u8) -> Result<CPtr, Error> {
+        let s = self.slot()?;
+        loop {
+            let i = if let Some(i) = self.current {
+                i
+            } else {
+                let i = self.largest_free_ram(u8::MAX).ok_or(Error::NotEnoughMemory)?;
+                self.regions[i].state = State::Carving;
+                self.current = Some(i);
+                i
+            };
+            match self.regions[i].ut.retype(ty, size_bits, self.cnode, s, 1) {
+                Ok(()) => return Ok(s),
+                Err(Error::NotEnoughMemory) => {
+                    self.regions[i].state = State::Done;
+                    self.current = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A frame capability for the device page at physical address `pa`. The device
+    /// region covering it is split in halves down to one page; the other halves stay
+    /// available for later requests.
+    pub fn device_frame_at(&mut self, pa: u64) -> Result<Frame, Error> {
+        if !pa.is_multiple_of(PAGE) {
+            return Err(Error::AlignmentError);
+        }
+        loop {
+            let i = self
+                .regions
+                .iter()
+                .position(|r| r.device && r.state == State::Free && r.paddr <= pa && pa - r.paddr < 1 << r.bits)
+                .ok_or(Error::FailedLookup)?;
+            let r = self.regions[i];
+            if r.bits == 12 {
+                let f = self.slot()?;
+                r.ut.retype(ObjType::Frame, 12, self.cnode, f, 1)?;
+                self.regions[i].state = State::Done;
+                return Ok(Frame(f));
+            }
+            if self.regions.len() + 2 > MAX_REGIONS {
+                return Err(Error::NotEnoughMemory);
+            }
+            let halves = self.slots.take_n(2)?;
+            r.ut.retype(ObjType::Untyped, r.bits - 1, self.cnode, halves, 2)?;
+            self.regions[i].state = State::Done;
+            for h in 0..2 {
+                let half = Region {
+                    ut: Untyped(halves + h),
+                    paddr: r.paddr + h * (1 << (r.bits - 1)),
+                    bits: r.bits - 1,
+                    device: true,
+                    state: State::Free,
+                };
+                self.regions.push(half).map_err(|_| Error::NotEnoughMemory)?;
+            }
+        }
+    }
+
+    /// Map `frame` at `va` in `vs` with `rights`, making page tables as needed.
+    pub fn map(&mut self, vs: VSpace, frame: Frame, va: u64, rights: Rights, device: bool) -> Result<(), Error> {
+        // At most one missing table per level below the VSpace root (levels 2 and 3).
+        for _ in 0..3 {
+            match frame.map(vs, va, rights, device) {
+                Err(Error::FailedLookup) => {
+                    let pt = PageTable(self.alloc(ObjType::PageTable, 0)?);
+                    pt.map(vs, va)?;
+                }
+                r => return r,
+            }
+        }
+        Err(Error::FailedLookup)
+    }
+
+    /// A fresh 4 KiB frame mapped read-write in the program's own VSpace:
+    /// `(frame, address)`.
+    pub fn page(&mut self) -> Result<(Frame, u64), Error> {
+        let f = Frame(self.alloc(ObjType::Frame, 12)?);
+        let va = self.va.take(1)?;
+        self.map(self.vspace, f, va, Rights::READ | Rights::WRITE, false)?;
+        Ok((f, va))
+    }
+
+    /// `pages` fresh frames mapped read-write at consecutive addresses (with a guard
+    /// page after them) in the program's own VSpace; returns the start address.
+    pub fn pages(&mut self, pages: u64) -> Result<u64, Error> {
+        let va = self.va.take(pages)?;
+        for i in 0..pages {
+            let f = Frame(self.alloc(ObjType::Frame, 12)?);
+            self.map(self.vspace, f, va + i * PAGE, Rights::READ | Rights::WRITE, false)?;
+        }
+        Ok(va)
+    }
+
+    /// A thread in this program's CSpace and VSpace, not yet started: it will run `pc`
+    /// with `arg` in `x0`, a fresh stack of [`STACK_PAGES`], a fresh IPC buffer, priority
+    /// `prio` (granted by `authority`) and fault endpoint `fault_ep` (0 = none).
+    pub fn thread(&mut self, pc: u64, arg: u64, prio: u64, fault_ep: CPtr, authority: Tcb) -> Result<Tcb, Error> {
+        let t = Tcb(self.alloc(ObjType::Tcb, 0)?);
+        let stack = self.pages(STACK_PAGES)?;
+        let (buf, buf_va) = self.page()?;
+        t.set_space(self.cnode, self.vspace, fault_ep)?;
+        t.set_ipc_buffer(buf_va, buf.0)?;
+        // pc, sp, spsr, x0.
+        t.write_registers(0, &[pc, stack + STACK_PAGES * PAGE, 0, arg])?;
+        t.write_registers(REG_TPIDR, &[buf_va])?;
+        t.set_priority(prio, authority)?;
+        Ok(t)
+    }
+
+    /// Start a thread running `entry(arg)`; see [`Allocator::thread`].
+    pub fn spawn(
+        &mut self,
+        entry: extern "C" fn(u64) -> !,
+        arg: u64,
+        prio: u64,
+        fault_ep: CPtr,
+        authority: Tcb,
+    ) -> Result<Tcb, Error> {
+        let t = self.thread(entry as *const () as u64, arg, prio, fault_ep, authority)?;
+        t.resume()?;
+        Ok(t)
+    }
+}

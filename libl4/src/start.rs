@@ -1,0 +1,126 @@
+//! What a server was given: the start-info page the root server maps in every server it
+//! starts (see `gaon_abi::system`), looked up by the names the system description uses,
+//! and `exit`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use gaon_abi::boot::name_bytes;
+use gaon_abi::system::{EXIT_LABEL, GrantKind, NamedCap, START_INFO_VADDR, START_MAGIC, StartInfo, server_slot};
+use gaon_abi::{MsgInfo, bootinfo};
+
+use crate::cap::{Endpoint, IrqHandler, Tcb};
+use crate::ipc::{self, CPtr};
+
+/// The program's `x0` at entry: the boot-info address (root server) or the start-info
+/// address (a server the root server started). Set by the runtime before `main`.
+static START_ARG: AtomicU64 = AtomicU64::new(0);
+
+/// Record the entry argument (the runtime calls this once, before `main`).
+pub fn set_start_arg(x0: u64) {
+    START_ARG.store(x0, Ordering::Relaxed);
+}
+
+/// True in the root server (started by the kernel with the boot-info page).
+pub fn is_root() -> bool {
+    START_ARG.load(Ordering::Relaxed) == bootinfo::BOOTINFO_VADDR
+}
+
+/// The start-info page, if the root server started this program.
+pub fn info() -> Option<&'static StartInfo> {
+    if START_ARG.load(Ordering::Relaxed) != START_INFO_VADDR {
+        return None;
+    }
+    let info = page();
+    (info.magic == START_MAGIC).then_some(info)
+}
+
+#[cfg(target_os = "none")]
+fn page() -> &'static StartInfo {
+    // SAFETY: the root server passes START_INFO_VADDR in x0 only after mapping a
+    // read-only start-info page there, which stays mapped for the program's life;
+    // `StartInfo` is plain data valid for any bytes.
+    unsafe { &*(START_INFO_VADDR as *const StartInfo) }
+}
+
+#[cfg(not(target_os = "none"))]
+fn page() -> &'static StartInfo {
+    unreachable!("host programs have no start-info page")
+}
+
+/// This server's name, as the system description gives it.
+pub fn name() -> &'static str {
+    info().map_or("root", |i| core::str::from_utf8(name_bytes(&i.name)).unwrap_or("?"))
+}
+
+/// The named capability `name`, if the description gave this server one.
+pub fn named(name: &str) -> Option<&'static NamedCap> {
+    info()?.caps().iter().find(|c| name_bytes(&c.name) == name.as_bytes())
+}
+
+/// Why a named capability could not be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// The description gives this server nothing by that name.
+    NotGiven,
+    /// It has that name but is of another kind.
+    WrongKind,
+}
+
+fn named_kind(name: &str, kind: GrantKind) -> Result<&'static NamedCap, Missing> {
+    let c = named(name).ok_or(Missing::NotGiven)?;
+    if c.kind == kind as u32 {
+        Ok(c)
+    } else {
+        Err(Missing::WrongKind)
+    }
+}
+
+/// The endpoint this server serves interface channel `name` on.
+pub fn serve(name: &str) -> Result<Endpoint, Missing> {
+    named_kind(name, GrantKind::Serve).map(|c| Endpoint(c.cptr))
+}
+
+/// The endpoint of a server this program is a client of, by channel name.
+pub fn client(name: &str) -> Result<Endpoint, Missing> {
+    named_kind(name, GrantKind::Client).map(|c| Endpoint(c.cptr))
+}
+
+/// An IRQ handler and the notification bit its interrupts set.
+pub fn irq(name: &str) -> Result<(IrqHandler, u64), Missing> {
+    named_kind(name, GrantKind::Irq).map(|c| (IrqHandler(c.cptr), c.vaddr))
+}
+
+/// A mapping (device memory or shared memory): `(address, bytes)`.
+pub fn mapping(name: &str) -> Result<(u64, u64), Missing> {
+    let c = named(name).ok_or(Missing::NotGiven)?;
+    if c.kind == GrantKind::Mmio as u32 || c.kind == GrantKind::Shared as u32 {
+        Ok((c.vaddr, c.size))
+    } else {
+        Err(Missing::WrongKind)
+    }
+}
+
+/// The server's reply object (for `Server`).
+pub const REPLY: CPtr = server_slot::REPLY;
+/// The server's own notification, bound to its thread.
+pub const NOTIFICATION: CPtr = server_slot::NOTIFICATION;
+/// The server's CNode.
+pub const CNODE: CPtr = server_slot::CNODE;
+
+/// End this program with `status`. A server tells its supervisor, which reports it and
+/// reclaims the server; the root server halts the system.
+pub fn exit(status: u8) -> ! {
+    if info().is_some() {
+        let _ = ipc::send(
+            server_slot::SUPERVISOR,
+            MsgInfo::new(EXIT_LABEL, 1, 0),
+            [u64::from(status), 0, 0, 0],
+        );
+        let _ = Tcb(server_slot::TCB).suspend();
+    } else {
+        crate::syscall::debug_halt(status);
+    }
+    loop {
+        crate::syscall::yield_now();
+    }
+}
