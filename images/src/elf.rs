@@ -182,3 +182,22 @@ pub fn write_elf(entry: u64, loads: &[Load]) -> Vec<u8> {
     }
     out
 }
+
+/// The IDL interfaces a user program declares (`libl4::serves!` / `libl4::uses!`): the
+/// records of its `.gaon.idl` section, or none if it has no such section.
+pub fn idl_records(bytes: &[u8]) -> Result<Vec<gaon_abi::system::IdlRecord>, String> {
+    use gaon_abi::system::{IDL_SECTION, IdlRecord};
+    use zerocopy::FromBytes;
+    let elf = ElfFile::new(bytes).map_err(|e| format!("not an ELF file: {e}"))?;
+    let Some(section) = elf.find_section_by_name(IDL_SECTION) else {
+        return Ok(Vec::new());
+    };
+    let data = section.raw_data(&elf);
+    let records = <[IdlRecord]>::ref_from_bytes(data).map_err(|_| {
+        format!(
+            "section {IDL_SECTION} is {} bytes, not a whole number of records",
+            data.len()
+        )
+    })?;
+    Ok(records.to_vec())
+}

@@ -7,7 +7,7 @@ use gaon_platform::ImageFormat;
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::System;
-use crate::elf::{Executable, Load, write_elf};
+use crate::elf::{Executable, Load, idl_records, write_elf};
 
 /// The inputs of one image.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub enum PackError {
     Root(String),
     /// The inputs do not fit the boot image format.
     Layout(String),
+    /// The two ends of a channel disagree (the message names the field).
+    Channel(String),
 }
 
 impl fmt::Display for PackError {
@@ -39,6 +41,7 @@ impl fmt::Display for PackError {
             Self::Kernel(m) => write!(f, "kernel: {m}"),
             Self::Root(m) => write!(f, "root server: {m}"),
             Self::Layout(m) => write!(f, "boot image: {m}"),
+            Self::Channel(m) => f.write_str(m),
         }
     }
 }
@@ -105,6 +108,25 @@ pub fn boot_image(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     Ok(payload)
 }
 
+/// Check that both ends of every channel agree on its IDL interface, from the records
+/// in the servers' ELFs.
+fn check_interfaces(input: &PackInput<'_>) -> Result<(), PackError> {
+    let s = input.system;
+    let mut records = Vec::new();
+    for server in &s.servers.servers {
+        let i = s
+            .modules
+            .iter()
+            .position(|m| m.name == server.name)
+            .ok_or_else(|| PackError::Layout(format!("server `{}` has no module", server.name)))?;
+        let elf = &input.modules[i];
+        records.push(idl_records(elf).map_err(|e| PackError::Layout(format!("server `{}`: {e}", server.name)))?);
+    }
+    s.servers
+        .check_interfaces(&s.file, &records)
+        .map_err(|e| PackError::Channel(format!("field `{}`: {}", e.field, e.problem)))
+}
+
 /// Pack a bootable file in the board's format.
 pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     if input.modules.len() != input.system.modules.len() {
@@ -125,6 +147,7 @@ pub fn pack(input: &PackInput<'_>) -> Result<Vec<u8>, PackError> {
     if end % BOOT_ALIGN != 0 {
         return Err(PackError::Kernel(format!("__kernel_end {end:#x} is not page aligned")));
     }
+    check_interfaces(input)?;
     let blob = boot_image(input)?;
     let mem = input.system.board.memory;
     if end + blob.len() as u64 > mem.base + mem.size {

@@ -5,8 +5,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaon_abi::boot::{MAX_MODULES, NAME_LEN};
+use gaon_abi::system::SYSTEM_MODULE;
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
+
+use crate::servers::{RawChannel, RawServer, RawShared, Servers};
 
 /// A checked system description.
 #[derive(Clone, Debug)]
@@ -21,8 +24,11 @@ pub struct System {
     pub kernel_package: String,
     /// Cargo package that builds the root server.
     pub root_package: String,
-    /// Boot modules, in order.
+    /// Boot modules, in order: the `[[module]]`s, then one per server (named after it),
+    /// then the system table (`system`).
     pub modules: Vec<ModuleDesc>,
+    /// Servers, channels and shared memory.
+    pub servers: Servers,
 }
 
 /// A boot module.
@@ -41,6 +47,8 @@ pub enum ModuleSource {
     Package(String),
     /// A file, relative to the description's folder.
     File(PathBuf),
+    /// The packed system table, generated from the description.
+    Table,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +59,12 @@ struct Raw {
     root: RawPackage,
     #[serde(default)]
     module: Vec<RawModule>,
+    #[serde(default)]
+    server: Vec<RawServer>,
+    #[serde(default)]
+    channel: Vec<RawChannel>,
+    #[serde(default)]
+    shared: Vec<RawShared>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +100,10 @@ impl System {
             let path = match &m.source {
                 ModuleSource::Package(p) => package_elf(m, p)?,
                 ModuleSource::File(f) => f.clone(),
+                ModuleSource::Table => {
+                    out.push(self.servers.table());
+                    continue;
+                }
             };
             out.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
         }
@@ -135,14 +153,14 @@ fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<Strin
     })
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= NAME_LEN
         && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
 }
 
-fn valid_package(s: &str) -> bool {
+pub(crate) fn valid_package(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
@@ -197,12 +215,14 @@ impl System {
                 return Err(err(field, format!("`{p}` is not a Cargo package name")));
             }
         }
-        if raw.module.len() > MAX_MODULES {
+        let total = raw.module.len() + raw.server.len() + 1;
+        if total > MAX_MODULES {
             return Err(err(
                 "module",
                 format!(
-                    "{} modules given, at most {MAX_MODULES} fit in a boot image",
-                    raw.module.len()
+                    "{} modules and {} servers given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
+                    raw.module.len(),
+                    raw.server.len()
                 ),
             ));
         }
@@ -211,6 +231,23 @@ impl System {
         for (i, m) in raw.module.iter().enumerate() {
             modules.push(parse_module(file, i, m, &mut names)?);
         }
+        if let Some(i) = modules.iter().position(|m| m.name == SYSTEM_MODULE) {
+            return Err(err(
+                &format!("module[{i}].name"),
+                format!("`{SYSTEM_MODULE}` is reserved for the system table"),
+            ));
+        }
+        let servers = Servers::check(file, &board, &raw.server, &raw.channel, &raw.shared, &mut names)?;
+        for s in &servers.servers {
+            modules.push(ModuleDesc {
+                name: s.name.clone(),
+                source: s.source.clone(),
+            });
+        }
+        modules.push(ModuleDesc {
+            name: SYSTEM_MODULE.into(),
+            source: ModuleSource::Table,
+        });
         Ok(Self {
             file: file.to_path_buf(),
             name: raw.system.name,
@@ -218,6 +255,7 @@ impl System {
             kernel_package: raw.kernel.package,
             root_package: raw.root.package,
             modules,
+            servers,
         })
     }
 }

@@ -124,6 +124,8 @@ pub struct Allocator {
     regions: Vec<Region, MAX_REGIONS>,
     /// The RAM region objects are carved from at the moment.
     current: Option<usize>,
+    /// A page of addresses `write_frame` maps frames at, once it has one.
+    scratch: Option<u64>,
 }
 
 impl Allocator {
@@ -136,6 +138,7 @@ impl Allocator {
             va,
             regions: Vec::new(),
             current: None,
+            scratch: None,
         }
     }
 
@@ -183,6 +186,12 @@ impl Allocator {
     /// until it is full, then from the largest untouched one.
     pub fn alloc(&mut self, ty: ObjType, size_bits: u8) -> Result<CPtr, Error> {
         let s = self.slot()?;
+        self.alloc_at(ty, size_bits, s)?;
+        Ok(s)
+    }
+
+    /// A fresh object of `ty` in slot `s` (which the caller took from `slots`).
+    pub fn alloc_at(&mut self, ty: ObjType, size_bits: u8, s: CPtr) -> Result<(), Error> {
         loop {
             let i = if let Some(i) = self.current {
                 i
@@ -193,7 +202,7 @@ impl Allocator {
                 i
             };
             match self.regions[i].ut.retype(ty, size_bits, self.cnode, s, 1) {
-                Ok(()) => return Ok(s),
+                Ok(()) => return Ok(()),
                 Err(Error::NotEnoughMemory) => {
                     self.regions[i].state = State::Done;
                     self.current = None;
@@ -306,4 +315,35 @@ impl Allocator {
         t.resume()?;
         Ok(t)
     }
+}
+
+impl Allocator {
+    /// Copy `data` into `frame` at `offset`: the frame is mapped at a scratch address
+    /// in this program's VSpace for the copy and unmapped again, so it can then be
+    /// mapped elsewhere (how a loader fills another program's memory).
+    pub fn write_frame(&mut self, frame: Frame, offset: usize, data: &[u8]) -> Result<(), Error> {
+        let end = offset.checked_add(data.len()).ok_or(Error::InvalidArgument)?;
+        if end > PAGE as usize {
+            return Err(Error::InvalidArgument);
+        }
+        let va = match self.scratch {
+            Some(va) => va,
+            None => *self.scratch.insert(self.va.take(1)?),
+        };
+        self.map(self.vspace, frame, va, Rights::READ | Rights::WRITE, false)?;
+        copy_to(va + offset as u64, data);
+        frame.unmap()
+    }
+}
+
+#[cfg(target_os = "none")]
+fn copy_to(va: u64, data: &[u8]) {
+    // SAFETY: `write_frame` just mapped a writable frame at the page holding
+    // `va..va + data.len()` (checked to stay inside it) and nothing else refers to it.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), va as *mut u8, data.len()) };
+}
+
+#[cfg(not(target_os = "none"))]
+fn copy_to(_va: u64, _data: &[u8]) {
+    unreachable!("host programs map no frames");
 }

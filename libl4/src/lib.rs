@@ -18,6 +18,7 @@ pub mod cap;
 pub mod debug;
 pub mod ipc;
 pub mod log;
+pub mod mmio;
 pub mod rpc;
 pub mod server;
 pub mod start;

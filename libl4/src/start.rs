@@ -124,3 +124,50 @@ pub fn exit(status: u8) -> ! {
         crate::syscall::yield_now();
     }
 }
+
+/// The boot-info page, in the root server.
+pub fn boot_info() -> Option<&'static bootinfo::BootInfo> {
+    if !is_root() {
+        return None;
+    }
+    let bi = boot_info_page();
+    (bi.magic == bootinfo::BOOTINFO_MAGIC).then_some(bi)
+}
+
+#[cfg(target_os = "none")]
+fn boot_info_page() -> &'static bootinfo::BootInfo {
+    // SAFETY: the kernel starts the root server with BOOTINFO_VADDR in x0 after
+    // mapping the read-only boot-info page there for good; `BootInfo` is plain data.
+    unsafe { &*(bootinfo::BOOTINFO_VADDR as *const bootinfo::BootInfo) }
+}
+
+#[cfg(not(target_os = "none"))]
+fn boot_info_page() -> &'static bootinfo::BootInfo {
+    unreachable!("host programs have no boot-info page")
+}
+
+/// The bytes of boot module `name`, in the root server.
+pub fn boot_module(name: &str) -> Option<&'static [u8]> {
+    let bi = boot_info()?;
+    let n = (bi.module_count as usize).min(bi.modules.len());
+    let m = bi.modules[..n]
+        .iter()
+        .find(|m| name_bytes(&m.name) == name.as_bytes())?;
+    module_bytes(m.vaddr, m.size)
+}
+
+#[cfg(target_os = "none")]
+fn module_bytes(vaddr: u64, size: u64) -> Option<&'static [u8]> {
+    let modules = bootinfo::MODULES_VADDR;
+    if vaddr < modules || vaddr.checked_add(size)? > modules + (1 << 36) {
+        return None;
+    }
+    // SAFETY: the kernel maps every boot module read-only at the address and size the
+    // boot info lists (checked to lie in the module window above), for good.
+    Some(unsafe { core::slice::from_raw_parts(vaddr as *const u8, size as usize) })
+}
+
+#[cfg(not(target_os = "none"))]
+fn module_bytes(_vaddr: u64, _size: u64) -> Option<&'static [u8]> {
+    None
+}

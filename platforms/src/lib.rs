@@ -234,6 +234,34 @@ fn two() -> u32 {
 }
 
 impl Board {
+    /// The interrupt controller's register frames `[start, end)`: the kernel keeps these
+    /// and hands the rest of the board's MMIO to user level as device untyped.
+    pub fn kernel_mmio(&self) -> Vec<(u64, u64)> {
+        let ic = &self.interrupt_controller;
+        let mut v = Vec::new();
+        if let Some(f) = ic.gicv2 {
+            v.push((f.distributor, f.distributor + 0x1_0000));
+            v.push((f.cpu_interface, f.cpu_interface + 0x2_0000));
+        }
+        if let Some(f) = ic.gicv3 {
+            v.push((f.distributor, f.distributor + 0x1_0000));
+            v.push((f.redistributor, f.redistributor + 0x2_0000 * u64::from(self.board.cpus)));
+        }
+        if let Some(local) = ic.bcm2836_local {
+            v.push((local, local + 0x1000));
+        }
+        v
+    }
+
+    /// The interrupt lines user level can be given: GIC shared peripheral interrupts
+    /// (32..1020); none on the BCM2836 local controller.
+    pub fn user_irqs(&self) -> std::ops::Range<u64> {
+        match self.interrupt_controller.kind {
+            IrqKind::Gic => 32..1020,
+            IrqKind::Bcm2836 => 0..0,
+        }
+    }
+
     /// Load `platforms/<name>/board.toml` under `platforms_dir`.
     pub fn load(platforms_dir: &Path, name: &str) -> Result<Self, DescError> {
         let file = Self::path(platforms_dir, name);

@@ -1,89 +1,110 @@
-//! The root server. For now it proves the path from the kernel to EL0: it greets,
-//! checks that the kernel rejects bad syscalls without harm, waits for the kernel tick
-//! to advance while it runs, and halts the system with the number of failed checks.
-//! The "Kernel core" and "libl4" issues grow it into the system builder.
+//! The root server: the first user program, given every resource at boot. It reads the
+//! system table the image tool packed from the system description (boot module
+//! `system`), builds every server it lists (see `build`), starts them, and then
+//! supervises them: a server that faults or exits is reported and reclaimed, and the
+//! clients waiting on it get an error instead of hanging.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
+mod load;
+#[cfg(target_os = "none")]
+mod spawn;
+#[cfg(target_os = "none")]
+mod supervise;
+
+#[cfg(target_os = "none")]
 mod app {
-    use libl4::syscall::{self, call2};
-    use libl4::{Error, Syscall, debug_println};
+    use gaon_abi::boot::name_bytes;
+    use gaon_abi::bootinfo::slot;
+    use gaon_abi::system::{SYSTEM_MODULE, SystemTable};
+    use heapless::Vec;
+    use libl4::alloc::{Allocator, Slots, VaRange};
+    use libl4::cap::{CNode, Untyped, VSpace};
+    use libl4::server::Server;
+    use libl4::{ObjType, debug_println};
 
-    /// Ticks to observe before halting, so the run shows preemption by the timer.
-    const TICKS_TO_WAIT: u64 = 3;
+    use crate::spawn::{Shared, build};
+    use crate::supervise::Supervisor;
 
-    /// A check returns `Err(reason)` on failure.
-    type Check = fn() -> Result<(), &'static str>;
+    /// Where the root maps what it needs in its own VSpace.
+    const MAP_BASE: u64 = 0x10_0000_0000;
+    const MAP_END: u64 = 0x20_0000_0000;
 
-    const CHECKS: &[(&str, Check)] = &[
-        ("putchar rejects a value that is not a byte", putchar_rejects_wide_value),
-        ("unknown syscall numbers are rejected", unknown_syscall_rejected),
-        ("halt rejects a status above 255", halt_rejects_wide_status),
-        ("timer ticks advance while EL0 runs", ticks_advance),
-    ];
-
-    fn putchar_rejects_wide_value() -> Result<(), &'static str> {
-        match call2(Syscall::DebugPutChar, 0x1_0000, 0) {
-            Err(Error::InvalidArgument) => Ok(()),
-            _ => Err("not rejected with InvalidArgument"),
-        }
-    }
-
-    fn unknown_syscall_rejected() -> Result<(), &'static str> {
-        for number in [0u64, 0xffff, u64::MAX] {
-            let result: u64;
-            // The typed wrapper cannot express a bad number, so issue the trap by hand.
-            #[allow(unsafe_code)]
-            // SAFETY: an unknown syscall only writes x0 (the error) and touches no memory.
-            unsafe {
-                core::arch::asm!("svc #0", inlateout("x0") 0u64 => result, in("x7") number, options(nostack));
-            }
-            if result != Error::UnknownSyscall as u64 {
-                return Err("unknown syscall did not return UnknownSyscall");
-            }
-        }
-        Ok(())
-    }
-
-    fn halt_rejects_wide_status() -> Result<(), &'static str> {
-        match call2(Syscall::DebugHalt, 256, 0) {
-            Err(Error::InvalidArgument) => Ok(()),
-            _ => Err("not rejected with InvalidArgument"),
-        }
-    }
-
-    fn ticks_advance() -> Result<(), &'static str> {
-        let start = syscall::debug_ticks().map_err(|_| "DebugTicks failed")?;
-        let mut polls = 0u64;
-        loop {
-            let now = syscall::debug_ticks().map_err(|_| "DebugTicks failed")?;
-            if now >= start + TICKS_TO_WAIT {
-                break;
-            }
-            polls += 1;
-            if polls > 1 << 32 {
-                return Err("the tick count never advanced");
-            }
-        }
-        debug_println!("root: saw {TICKS_TO_WAIT} timer ticks while running at EL0 ({polls} polls)");
-        Ok(())
+    fn name(n: &[u8; gaon_abi::boot::NAME_LEN]) -> &str {
+        core::str::from_utf8(name_bytes(n)).unwrap_or("?")
     }
 
     pub fn run() -> u8 {
-        debug_println!("root: hello from EL0");
-        let (mut passed, mut failed) = (0u8, 0u8);
-        for (name, check) in CHECKS {
-            match check() {
-                Ok(()) => passed += 1,
-                Err(why) => {
-                    debug_println!("root: FAIL {name}: {why}");
-                    failed += 1;
+        let Some(bi) = libl4::start::boot_info() else {
+            debug_println!("root: no boot info");
+            return 1;
+        };
+        let mut a = Allocator::new(
+            CNode(slot::CNODE),
+            VSpace(slot::VSPACE),
+            Slots::new(bi.empty.start, bi.empty.end),
+            VaRange::new(MAP_BASE, MAP_END),
+        );
+        let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
+        for (i, d) in bi.untyped[..n.min(bi.untyped.len())].iter().enumerate() {
+            if a.add_untyped(Untyped(bi.untyped_slots.start + i as u64), d).is_err() {
+                debug_println!("root: more untyped regions than the allocator tracks; ignoring the rest");
+                break;
+            }
+        }
+        let Some(bytes) = libl4::start::boot_module(SYSTEM_MODULE) else {
+            debug_println!("root: the boot image has no `{SYSTEM_MODULE}` module: nothing to start");
+            return 1;
+        };
+        let table = match SystemTable::parse(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                debug_println!("root: the system table is malformed: {e:?}");
+                return 1;
+            }
+        };
+        let Ok(supervisor) = a.alloc(ObjType::Endpoint, 0) else {
+            debug_println!("root: out of memory");
+            return 1;
+        };
+        let Ok(reply) = a.alloc(ObjType::Reply, 0) else {
+            debug_println!("root: out of memory");
+            return 1;
+        };
+        let shared = match Shared::new(&mut a, table) {
+            Ok(s) => s,
+            Err(e) => {
+                debug_println!("root: cannot make the channels and shared memory: {e:?}");
+                return 1;
+            }
+        };
+        let mut running = Vec::new();
+        for (i, e) in table.servers().iter().enumerate() {
+            match build(&mut a, &shared, e, i as u64, supervisor) {
+                Ok(r) => {
+                    let _ = running.push(r);
+                }
+                Err(err) => {
+                    debug_println!("root: cannot build server `{}`: {err:?}", name(&e.name));
+                    return 1;
                 }
             }
         }
-        debug_println!("root: {passed} passed, {failed} failed");
-        failed
+        for (r, e) in running.iter().zip(table.servers()) {
+            if let Err(err) = r.tcb.resume() {
+                debug_println!("root: cannot start server `{}`: {err:?}", name(&e.name));
+                return 1;
+            }
+        }
+        debug_println!("root: started {} servers", running.len());
+        let mut sup = Supervisor::new(table, &shared, running);
+        Server {
+            ep: supervisor,
+            reply,
+            cap_slot: None,
+        }
+        .run(&mut sup)
     }
 }
 

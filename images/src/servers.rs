@@ -1,0 +1,629 @@
+//! The servers of a system description: `[[server]]`, `[[channel]]` and `[[shared]]`,
+//! their checks, the packed table the root server reads, and the build-time check that
+//! both ends of every channel agree on its IDL interface.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use gaon_abi::boot::NAME_LEN;
+use gaon_abi::system::{
+    Grant, GrantKind, IdlRecord, MAX_ENDPOINTS, MAX_GRANTS, MAX_SERVER_PRIORITY, MAX_SERVERS, MAX_SHARED, ROLE_SERVES,
+    ROLE_USES, SERVER_HALT_ON_EXIT, SYSTEM_MAGIC, SYSTEM_VERSION, ServerEntry, SharedEntry, SystemTable,
+};
+use gaon_platform::{Board, DescError};
+use serde::Deserialize;
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::system::{ModuleSource, valid_name, valid_package};
+
+/// A checked `[[server]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerDesc {
+    /// Its name (also its boot module's name).
+    pub name: String,
+    /// Where its ELF comes from.
+    pub source: ModuleSource,
+    /// Priority 1..=254.
+    pub priority: u32,
+    /// `(budget_us, period_us)`, if budgeted.
+    pub budget: Option<(u64, u64)>,
+    /// Stack pages.
+    pub stack_pages: u32,
+    /// log2 bytes of untyped memory for its own objects; 0 = none.
+    pub heap_bits: u32,
+    /// Halt the system with its status when it exits.
+    pub halt_on_exit: bool,
+    /// Device memory: `(name, paddr, size)`.
+    pub mmio: Vec<(String, u64, u64)>,
+    /// IRQ lines: `(name, line)`.
+    pub irqs: Vec<(String, u64)>,
+}
+
+/// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelDesc {
+    /// The name both ends look it up by.
+    pub name: String,
+    /// The IDL interface name.
+    pub interface: String,
+    /// Index of the serving server.
+    pub server: usize,
+    /// Indices of the clients; client `k` gets badge `k + 1`.
+    pub clients: Vec<usize>,
+}
+
+/// A checked `[[shared]]` region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedDesc {
+    /// Its name (the mapping's name in every server that has it).
+    pub name: String,
+    /// Size in pages.
+    pub pages: u64,
+    /// `(server index, writable)`.
+    pub users: Vec<(usize, bool)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    name: String,
+    package: Option<String>,
+    file: Option<PathBuf>,
+    priority: u32,
+    budget_us: Option<u64>,
+    period_us: Option<u64>,
+    #[serde(default = "default_stack")]
+    stack_pages: u32,
+    #[serde(default)]
+    heap_kib: u64,
+    #[serde(default)]
+    halt_on_exit: bool,
+    #[serde(default)]
+    mmio: Vec<RawMmio>,
+    #[serde(default)]
+    irq: Vec<RawIrq>,
+}
+
+const fn default_stack() -> u32 {
+    4
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMmio {
+    name: String,
+    paddr: u64,
+    size: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIrq {
+    name: String,
+    line: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChannel {
+    interface: String,
+    server: String,
+    clients: Vec<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShared {
+    name: String,
+    pages: u64,
+    #[serde(default)]
+    writers: Vec<String>,
+    #[serde(default)]
+    readers: Vec<String>,
+}
+
+/// The servers part of a description, checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Servers {
+    /// Servers, in start order.
+    pub servers: Vec<ServerDesc>,
+    /// Channels.
+    pub channels: Vec<ChannelDesc>,
+    /// Shared regions.
+    pub shared: Vec<SharedDesc>,
+}
+
+fn name_problem(what: &str, name: &str) -> String {
+    format!("{what} `{name}` must be 1..={NAME_LEN} letters, digits, `-`, `_` or `.`")
+}
+
+/// Names no server may take: the root server's own, and the system table module's.
+const RESERVED: &[&str] = &["root", gaon_abi::system::SYSTEM_MODULE];
+
+struct Checker<'a> {
+    file: &'a Path,
+    board: &'a Board,
+}
+
+impl Checker<'_> {
+    fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> DescError {
+        DescError::new(self.file, field, problem)
+    }
+
+    fn server(&self, i: usize, s: &RawServer, taken: &mut BTreeSet<String>) -> Result<ServerDesc, DescError> {
+        let f = format!("server[{i}]");
+        if !valid_name(&s.name) {
+            return Err(self.err(format!("{f}.name"), name_problem("server name", &s.name)));
+        }
+        if RESERVED.contains(&s.name.as_str()) {
+            return Err(self.err(format!("{f}.name"), format!("`{}` is reserved", s.name)));
+        }
+        if !taken.insert(s.name.clone()) {
+            return Err(self.err(
+                format!("{f}.name"),
+                format!("`{}` is already the name of a server or module", s.name),
+            ));
+        }
+        let source = match (&s.package, &s.file) {
+            (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
+            (Some(p), None) => {
+                return Err(self.err(format!("{f}.package"), format!("`{p}` is not a Cargo package name")));
+            }
+            (None, Some(path)) => {
+                let full = self.file.parent().unwrap_or(Path::new(".")).join(path);
+                if !full.is_file() {
+                    return Err(self.err(format!("{f}.file"), format!("`{}` does not exist", full.display())));
+                }
+                ModuleSource::File(full)
+            }
+            _ => return Err(self.err(f, "give exactly one of `package` or `file`")),
+        };
+        if s.priority == 0 || s.priority > MAX_SERVER_PRIORITY {
+            return Err(self.err(
+                format!("{f}.priority"),
+                format!(
+                    "is {} but must be 1..={MAX_SERVER_PRIORITY} (255 is the root server's)",
+                    s.priority
+                ),
+            ));
+        }
+        let budget = match (s.budget_us, s.period_us) {
+            (None, None) => None,
+            (Some(b), Some(p)) if b > 0 && b <= p && p <= 10_000_000 => Some((b, p)),
+            (Some(b), Some(p)) => {
+                return Err(self.err(
+                    format!("{f}.budget_us"),
+                    format!("budget {b} µs per period {p} µs: need 0 < budget <= period <= 10 s"),
+                ));
+            }
+            _ => {
+                return Err(self.err(
+                    format!("{f}.budget_us"),
+                    "give both `budget_us` and `period_us`, or neither",
+                ));
+            }
+        };
+        if s.stack_pages == 0 || s.stack_pages > 256 {
+            return Err(self.err(
+                format!("{f}.stack_pages"),
+                format!("is {} but must be 1..=256", s.stack_pages),
+            ));
+        }
+        let heap_bits = if s.heap_kib == 0 {
+            0
+        } else if s.heap_kib.is_power_of_two() && (4..=1 << 20).contains(&s.heap_kib) {
+            s.heap_kib.trailing_zeros() + 10
+        } else {
+            return Err(self.err(
+                format!("{f}.heap_kib"),
+                format!("is {} but must be a power of two from 4 to 1048576", s.heap_kib),
+            ));
+        };
+        let mut mmio = Vec::new();
+        for (j, m) in s.mmio.iter().enumerate() {
+            mmio.push(self.mmio(&format!("{f}.mmio[{j}]"), m)?);
+        }
+        let mut irqs = Vec::new();
+        let user = self.board.user_irqs();
+        for (j, q) in s.irq.iter().enumerate() {
+            if !valid_name(&q.name) {
+                return Err(self.err(format!("{f}.irq[{j}].name"), name_problem("name", &q.name)));
+            }
+            if user.is_empty() {
+                return Err(self.err(
+                    format!("{f}.irq[{j}].line"),
+                    format!("board `{}` gives user level no interrupt lines", self.board.board.name),
+                ));
+            }
+            if !user.contains(&q.line) {
+                return Err(self.err(
+                    format!("{f}.irq[{j}].line"),
+                    format!(
+                        "is {} but must be a shared interrupt, {}..{}",
+                        q.line, user.start, user.end
+                    ),
+                ));
+            }
+            irqs.push((q.name.clone(), q.line));
+        }
+        Ok(ServerDesc {
+            name: s.name.clone(),
+            source,
+            priority: s.priority,
+            budget,
+            stack_pages: s.stack_pages,
+            heap_bits,
+            halt_on_exit: s.halt_on_exit,
+            mmio,
+            irqs,
+        })
+    }
+
+    fn mmio(&self, f: &str, m: &RawMmio) -> Result<(String, u64, u64), DescError> {
+        if !valid_name(&m.name) {
+            return Err(self.err(format!("{f}.name"), name_problem("name", &m.name)));
+        }
+        if m.paddr % 4096 != 0 || m.size == 0 || m.size % 4096 != 0 || m.size > 1 << 24 {
+            return Err(self.err(
+                f,
+                format!(
+                    "{:#x} + {:#x}: address and size must be page multiples, size at most 16 MiB",
+                    m.paddr, m.size
+                ),
+            ));
+        }
+        let end = m
+            .paddr
+            .checked_add(m.size)
+            .ok_or_else(|| self.err(format!("{f}.size"), "overflows"))?;
+        if !self
+            .board
+            .mmio
+            .iter()
+            .any(|r| r.base <= m.paddr && end <= r.base + r.size)
+        {
+            return Err(self.err(
+                format!("{f}.paddr"),
+                format!(
+                    "{:#x}..{end:#x} is not inside one of board `{}`'s MMIO regions",
+                    m.paddr, self.board.board.name
+                ),
+            ));
+        }
+        if let Some((b, e)) = self
+            .board
+            .kernel_mmio()
+            .into_iter()
+            .find(|&(b, e)| m.paddr < e && b < end)
+        {
+            return Err(self.err(
+                format!("{f}.paddr"),
+                format!(
+                    "{:#x}..{end:#x} overlaps the interrupt controller at {b:#x}..{e:#x}, which the kernel keeps",
+                    m.paddr
+                ),
+            ));
+        }
+        Ok((m.name.clone(), m.paddr, m.size))
+    }
+}
+
+impl Servers {
+    /// Check the servers part of description `file` for `board`. `taken` holds the
+    /// module names already used.
+    pub(crate) fn check(
+        file: &Path,
+        board: &Board,
+        raw_servers: &[RawServer],
+        raw_channels: &[RawChannel],
+        raw_shared: &[RawShared],
+        taken: &mut BTreeSet<String>,
+    ) -> Result<Self, DescError> {
+        let c = Checker { file, board };
+        if raw_servers.len() > MAX_SERVERS {
+            return Err(c.err(
+                "server",
+                format!("{} servers, at most {MAX_SERVERS}", raw_servers.len()),
+            ));
+        }
+        let mut servers = Vec::new();
+        for (i, s) in raw_servers.iter().enumerate() {
+            servers.push(c.server(i, s, taken)?);
+        }
+        // No device page or interrupt line goes to two servers.
+        let mut lines = BTreeMap::new();
+        let mut pages: Vec<(u64, u64, &str)> = Vec::new();
+        for (i, s) in servers.iter().enumerate() {
+            for (j, (_, line)) in s.irqs.iter().enumerate() {
+                if let Some(other) = lines.insert(*line, &s.name) {
+                    return Err(c.err(
+                        format!("server[{i}].irq[{j}].line"),
+                        format!("line {line} is already given to server `{other}`"),
+                    ));
+                }
+            }
+            for (j, (_, pa, size)) in s.mmio.iter().enumerate() {
+                if let Some((_, _, other)) = pages.iter().find(|(b, e, _)| *pa < *e && *b < pa + size) {
+                    return Err(c.err(
+                        format!("server[{i}].mmio[{j}].paddr"),
+                        format!("{pa:#x} overlaps device memory already given to server `{other}`"),
+                    ));
+                }
+                pages.push((*pa, pa + size, &s.name));
+            }
+        }
+        let index = |field: String, name: &str| {
+            servers
+                .iter()
+                .position(|s| s.name == name)
+                .ok_or_else(|| c.err(field, format!("no server is named `{name}`")))
+        };
+        if raw_channels.len() > MAX_ENDPOINTS {
+            return Err(c.err(
+                "channel",
+                format!("{} channels, at most {MAX_ENDPOINTS}", raw_channels.len()),
+            ));
+        }
+        let mut channels: Vec<ChannelDesc> = Vec::new();
+        for (i, ch) in raw_channels.iter().enumerate() {
+            let f = format!("channel[{i}]");
+            if !valid_ident(&ch.interface) {
+                return Err(c.err(
+                    format!("{f}.interface"),
+                    format!("`{}` is not an IDL interface name", ch.interface),
+                ));
+            }
+            let server = index(format!("{f}.server"), &ch.server)?;
+            if ch.clients.is_empty() {
+                return Err(c.err(format!("{f}.clients"), "a channel needs at least one client"));
+            }
+            let mut clients = Vec::new();
+            for (k, name) in ch.clients.iter().enumerate() {
+                let ci = index(format!("{f}.clients[{k}]"), name)?;
+                if ci == server {
+                    return Err(c.err(
+                        format!("{f}.clients[{k}]"),
+                        format!("server `{name}` cannot be a client of its own channel"),
+                    ));
+                }
+                if clients.contains(&ci) {
+                    return Err(c.err(format!("{f}.clients[{k}]"), format!("`{name}` is listed twice")));
+                }
+                clients.push(ci);
+            }
+            let name = ch.name.clone().unwrap_or_else(|| ch.interface.to_ascii_lowercase());
+            if !valid_name(&name) {
+                return Err(c.err(format!("{f}.name"), name_problem("channel name", &name)));
+            }
+            if channels
+                .iter()
+                .any(|o| o.server == server && o.interface == ch.interface)
+            {
+                return Err(c.err(
+                    f,
+                    format!("server `{}` already has a `{}` channel", ch.server, ch.interface),
+                ));
+            }
+            channels.push(ChannelDesc {
+                name,
+                interface: ch.interface.clone(),
+                server,
+                clients,
+            });
+        }
+        if raw_shared.len() > MAX_SHARED {
+            return Err(c.err(
+                "shared",
+                format!("{} shared regions, at most {MAX_SHARED}", raw_shared.len()),
+            ));
+        }
+        let mut shared = Vec::new();
+        for (i, r) in raw_shared.iter().enumerate() {
+            let f = format!("shared[{i}]");
+            if !valid_name(&r.name) {
+                return Err(c.err(format!("{f}.name"), name_problem("name", &r.name)));
+            }
+            if r.pages == 0 || r.pages > 1024 {
+                return Err(c.err(format!("{f}.pages"), format!("is {} but must be 1..=1024", r.pages)));
+            }
+            let mut users = Vec::new();
+            for (list, writable, key) in [(&r.writers, true, "writers"), (&r.readers, false, "readers")] {
+                for (k, name) in list.iter().enumerate() {
+                    let si = index(format!("{f}.{key}[{k}]"), name)?;
+                    if users.iter().any(|&(u, _)| u == si) {
+                        return Err(c.err(format!("{f}.{key}[{k}]"), format!("`{name}` is listed twice")));
+                    }
+                    users.push((si, writable));
+                }
+            }
+            if users.is_empty() {
+                return Err(c.err(f, "a shared region needs at least one writer or reader"));
+            }
+            shared.push(SharedDesc {
+                name: r.name.clone(),
+                pages: r.pages,
+                users,
+            });
+        }
+        let out = Self {
+            servers,
+            channels,
+            shared,
+        };
+        // Every server's grants must fit and have distinct names.
+        for (i, s) in out.servers.iter().enumerate() {
+            let names = out.grant_names(i);
+            if names.len() > MAX_GRANTS {
+                return Err(c.err(
+                    format!("server[{i}]"),
+                    format!(
+                        "`{}` is given {} channels, IRQs, MMIO and shared regions; at most {MAX_GRANTS}",
+                        s.name,
+                        names.len()
+                    ),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for n in names {
+                if !seen.insert(n.clone()) {
+                    return Err(c.err(
+                        format!("server[{i}]"),
+                        format!("`{}` is given two things named `{n}`", s.name),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What server `i` is given, in table order.
+    fn grants(&self, i: usize) -> Vec<(String, GrantKind, u64, u64)> {
+        let mut g = Vec::new();
+        for (e, ch) in self.channels.iter().enumerate() {
+            if ch.server == i {
+                g.push((ch.name.clone(), GrantKind::Serve, e as u64, 0));
+            }
+            if let Some(k) = ch.clients.iter().position(|&c| c == i) {
+                g.push((ch.name.clone(), GrantKind::Client, e as u64, k as u64 + 1));
+            }
+        }
+        let s = &self.servers[i];
+        for (bit, (name, line)) in s.irqs.iter().enumerate() {
+            g.push((name.clone(), GrantKind::Irq, *line, bit as u64));
+        }
+        for (name, pa, size) in &s.mmio {
+            g.push((name.clone(), GrantKind::Mmio, *pa, *size));
+        }
+        for (r, sh) in self.shared.iter().enumerate() {
+            if let Some(&(_, w)) = sh.users.iter().find(|(u, _)| *u == i) {
+                g.push((sh.name.clone(), GrantKind::Shared, r as u64, u64::from(w)));
+            }
+        }
+        g
+    }
+
+    fn grant_names(&self, i: usize) -> Vec<String> {
+        self.grants(i).into_iter().map(|g| g.0).collect()
+    }
+
+    /// The packed table the root server reads (the `system` boot module).
+    pub fn table(&self) -> Vec<u8> {
+        let mut t = SystemTable::new_zeroed();
+        t.magic = SYSTEM_MAGIC;
+        t.version = SYSTEM_VERSION;
+        t.server_count = self.servers.len() as u32;
+        t.shared_count = self.shared.len() as u32;
+        t.endpoint_count = self.channels.len() as u32;
+        for (i, s) in self.servers.iter().enumerate() {
+            let e: &mut ServerEntry = &mut t.servers[i];
+            e.name = name_array(&s.name);
+            e.module = name_array(&s.name);
+            e.priority = s.priority;
+            e.flags = if s.halt_on_exit { SERVER_HALT_ON_EXIT } else { 0 };
+            (e.budget_us, e.period_us) = s.budget.unwrap_or((0, 0));
+            e.stack_pages = s.stack_pages;
+            e.heap_bits = s.heap_bits;
+            let grants = self.grants(i);
+            e.grant_count = grants.len() as u32;
+            for (j, (name, kind, a, b)) in grants.into_iter().enumerate() {
+                e.grants[j] = Grant {
+                    name: name_array(&name),
+                    kind: kind as u32,
+                    reserved: 0,
+                    a,
+                    b,
+                };
+            }
+        }
+        for (i, r) in self.shared.iter().enumerate() {
+            t.shared[i] = SharedEntry {
+                name: name_array(&r.name),
+                pages: r.pages,
+            };
+        }
+        t.as_bytes().to_vec()
+    }
+
+    /// Check that both ends of every channel agree on its interface. `records` gives,
+    /// per server, the IDL records its ELF declares (see [`idl_records`]).
+    pub fn check_interfaces(&self, file: &Path, records: &[Vec<IdlRecord>]) -> Result<(), DescError> {
+        let find = |i: usize, role: u32, iface: &str| {
+            records
+                .get(i)
+                .and_then(|r| r.iter().find(|r| r.role == role && record_name(r) == iface))
+        };
+        for (c, ch) in self.channels.iter().enumerate() {
+            let f = format!("channel[{c}]");
+            let server = &self.servers[ch.server].name;
+            let Some(s) = find(ch.server, ROLE_SERVES, &ch.interface) else {
+                return Err(DescError::new(
+                    file,
+                    format!("{f}.server"),
+                    format!(
+                        "server `{server}` does not serve interface `{}`: its program declares no `libl4::serves!` for it ({})",
+                        ch.interface,
+                        declared(records.get(ch.server), ROLE_SERVES)
+                    ),
+                ));
+            };
+            for (k, &ci) in ch.clients.iter().enumerate() {
+                let client = &self.servers[ci].name;
+                let Some(u) = find(ci, ROLE_USES, &ch.interface) else {
+                    return Err(DescError::new(
+                        file,
+                        format!("{f}.clients[{k}]"),
+                        format!(
+                            "`{client}` does not use interface `{}`: its program declares no `libl4::uses!` for it ({})",
+                            ch.interface,
+                            declared(records.get(ci), ROLE_USES)
+                        ),
+                    ));
+                };
+                if u.hash != s.hash {
+                    return Err(DescError::new(
+                        file,
+                        format!("{f}.clients[{k}]"),
+                        format!(
+                            "`{client}` and server `{server}` were built from different versions of interface `{}` (hash {:#x} vs {:#x}); rebuild both from the same IDL file",
+                            ch.interface, u.hash, s.hash
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn declared(records: Option<&Vec<IdlRecord>>, role: u32) -> String {
+    let names: Vec<&str> = records
+        .into_iter()
+        .flatten()
+        .filter(|r| r.role == role)
+        .map(record_name)
+        .collect();
+    if names.is_empty() {
+        "it declares none".into()
+    } else {
+        format!("it declares {}", names.join(", "))
+    }
+}
+
+fn record_name(r: &IdlRecord) -> &str {
+    let n = (r.name_len as usize).min(NAME_LEN);
+    std::str::from_utf8(&r.name[..n]).unwrap_or("?")
+}
+
+fn name_array(s: &str) -> [u8; NAME_LEN] {
+    let mut a = [0u8; NAME_LEN];
+    a[..s.len()].copy_from_slice(s.as_bytes());
+    a
+}
+
+fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= NAME_LEN
+}

@@ -1,0 +1,71 @@
+//! Device registers: a window onto device memory the root server mapped for this
+//! program (an `mmio` entry of its system description), with bounds-checked volatile
+//! 32-bit accesses, so drivers need no `unsafe` of their own.
+
+use gaon_abi::system::GrantKind;
+
+/// A mapped device-memory window.
+#[derive(Debug)]
+pub struct Mmio {
+    base: u64,
+    size: u64,
+}
+
+impl Mmio {
+    /// The window the description calls `name`.
+    pub fn named(name: &str) -> Result<Self, crate::start::Missing> {
+        let c = crate::start::named(name).ok_or(crate::start::Missing::NotGiven)?;
+        if c.kind != GrantKind::Mmio as u32 {
+            return Err(crate::start::Missing::WrongKind);
+        }
+        Ok(Self {
+            base: c.vaddr,
+            size: c.size,
+        })
+    }
+
+    /// Bytes in the window.
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn at(&self, offset: u64) -> u64 {
+        assert!(
+            offset.is_multiple_of(4) && offset.checked_add(4).is_some_and(|e| e <= self.size),
+            "register offset {offset:#x} outside a {:#x}-byte device window",
+            self.size
+        );
+        self.base + offset
+    }
+
+    /// Read the 32-bit register at `offset`.
+    #[cfg(target_os = "none")]
+    pub fn read(&self, offset: u64) -> u32 {
+        let p = self.at(offset) as *const u32;
+        // SAFETY: the root server mapped `size` bytes of device memory at `base` for
+        // this program for good (start info, kind Mmio), and `at` keeps the aligned
+        // 4-byte access inside it.
+        unsafe { core::ptr::read_volatile(p) }
+    }
+
+    /// Write the 32-bit register at `offset`.
+    #[cfg(target_os = "none")]
+    pub fn write(&self, offset: u64, value: u32) {
+        let p = self.at(offset) as *mut u32;
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile(p, value) }
+    }
+
+    /// Host builds have no devices.
+    #[cfg(not(target_os = "none"))]
+    pub fn read(&self, offset: u64) -> u32 {
+        let _ = self.at(offset);
+        0
+    }
+
+    /// Host builds have no devices.
+    #[cfg(not(target_os = "none"))]
+    pub fn write(&self, offset: u64, _value: u32) {
+        let _ = self.at(offset);
+    }
+}

@@ -1,0 +1,127 @@
+//! The console server: a user-level UART driver (PL011 or Cadence) that offers the
+//! `Console` IDL interface (`idl/console.idl`). Output from several clients is shown a
+//! line at a time with each client's name as a prefix; input arrives by interrupt and
+//! goes to the client with the focus (see `mux`).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+#[cfg(any(target_os = "none", test))]
+mod mux;
+#[cfg(target_os = "none")]
+mod uart;
+
+#[cfg(target_os = "none")]
+mod app {
+    use libl4::cap::IrqHandler;
+    use libl4::debug_println;
+    use libl4::idl::console::{self, ConsoleError, ConsoleServer};
+    use libl4::rpc::{Dispatch, Incoming};
+    use libl4::server::{Handler, Server};
+    use libl4::start;
+
+    use crate::mux::{Mux, ReadError};
+    use crate::uart::Uart;
+
+    libl4::serves!(console::INTERFACE);
+
+    struct Console {
+        mux: Mux,
+        uart: Uart,
+        /// The receive interrupt and its notification bit, if the board gives one.
+        irq: Option<(IrqHandler, u64)>,
+    }
+
+    impl Console {
+        /// Move what the UART received into the input buffer, echoing it.
+        fn drain(&mut self) {
+            while let Some(b) = self.uart.get() {
+                if let Some(echo) = self.mux.input(b) {
+                    self.uart.put(if echo == b'\n' { b'\r' } else { echo });
+                    if echo == b'\n' {
+                        self.uart.put(b'\n');
+                    }
+                }
+            }
+        }
+    }
+
+    impl ConsoleServer for Console {
+        fn write(&mut self, client: u64, text: &str) -> u32 {
+            let uart = &self.uart;
+            self.mux.write(client, text, &mut |s: &str| uart.puts(s))
+        }
+
+        fn read(&mut self, client: u64, max: u32) -> Result<heapless::Vec<u8, 256>, ConsoleError> {
+            // Without an interrupt (or if one was missed) input is polled here.
+            self.drain();
+            self.mux.read(client, max as usize).map_err(|e| match e {
+                ReadError::NotFocused => ConsoleError::NotFocused,
+                ReadError::Empty => ConsoleError::Empty,
+            })
+        }
+
+        fn set_name(&mut self, client: u64, name: &str) {
+            self.mux.set_name(client, name);
+        }
+
+        fn focus(&mut self, client: u64) {
+            self.mux.focus(client);
+        }
+    }
+
+    impl Handler for Console {
+        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
+            console::dispatch(self, msg, reply)
+        }
+
+        fn notified(&mut self, bits: u64) {
+            if let Some((h, bit)) = self.irq
+                && bits & bit != 0
+            {
+                self.drain();
+                self.uart.clear_rx_interrupt();
+                let _ = h.ack();
+            }
+        }
+    }
+
+    pub fn run() -> u8 {
+        let Some(uart) = Uart::find() else {
+            debug_println!("console: no `pl011` or `cadence` device memory in my description");
+            return 1;
+        };
+        let Ok(ep) = start::serve("console") else {
+            debug_println!("console: no `console` channel to serve");
+            return 1;
+        };
+        let irq = start::irq("uart").ok();
+        if irq.is_some() {
+            uart.enable_rx_interrupt();
+        }
+        debug_println!(
+            "console: {} UART, input by {}",
+            uart.kind(),
+            if irq.is_some() { "interrupt" } else { "polling on read" }
+        );
+        let mut c = Console {
+            mux: Mux::new(),
+            uart,
+            irq,
+        };
+        Server {
+            ep: ep.0,
+            reply: start::REPLY,
+            cap_slot: None,
+        }
+        .run(&mut c)
+    }
+}
+
+#[cfg(target_os = "none")]
+libl4::main!(app::run);
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("gaon-console is a Gaon user program; build it for aarch64-unknown-none");
+    std::process::exit(2);
+}

@@ -1,0 +1,134 @@
+//! Supervision: the root server is every server's fault endpoint and exit channel. A
+//! server that faults or exits is reported and reclaimed: its thread stops, the
+//! endpoints it serves are destroyed (clients blocked on them, and later calls, get an
+//! error) and its reply object is destroyed (the client it was answering gets
+//! `Cancelled`).
+
+use gaon_abi::boot::name_bytes;
+use gaon_abi::system::{EXIT_LABEL, GrantKind, SERVER_HALT_ON_EXIT, SystemTable};
+use heapless::Vec;
+use libl4::ipc::CPtr;
+use libl4::rpc::{Dispatch, Incoming};
+use libl4::server::{FAULT_BADGE, Handler};
+use libl4::{FaultKind, debug_println};
+
+use crate::spawn::{ROOT_CNODE, Running, Shared};
+
+/// Exit status the system halts with when a `halt_on_exit` server faults.
+const FAULT_STATUS: u8 = 3;
+
+/// The supervisor's state.
+#[derive(Debug)]
+pub struct Supervisor<'a> {
+    table: &'a SystemTable,
+    endpoints: Vec<CPtr, { gaon_abi::system::MAX_ENDPOINTS }>,
+    running: Vec<Running, { gaon_abi::system::MAX_SERVERS }>,
+}
+
+impl<'a> Supervisor<'a> {
+    /// Supervise the `running` servers of `table`.
+    pub fn new(
+        table: &'a SystemTable,
+        shared: &Shared,
+        running: Vec<Running, { gaon_abi::system::MAX_SERVERS }>,
+    ) -> Self {
+        Self {
+            table,
+            endpoints: shared.endpoints.clone(),
+            running,
+        }
+    }
+
+    fn name(&self, i: usize) -> &str {
+        core::str::from_utf8(name_bytes(&self.table.servers()[i].name)).unwrap_or("?")
+    }
+
+    fn halts(&self, i: usize) -> bool {
+        self.table.servers()[i].flags & SERVER_HALT_ON_EXIT != 0
+    }
+
+    /// Destroy `cptr` and everything derived from it.
+    fn destroy(cptr: CPtr) {
+        let _ = ROOT_CNODE.revoke(cptr);
+        let _ = ROOT_CNODE.delete(cptr);
+    }
+
+    /// Stop server `i` and take back what it had.
+    fn reclaim(&mut self, i: usize) {
+        let Some(r) = self.running.get_mut(i).filter(|r| r.alive).copied() else {
+            return;
+        };
+        self.running[i].alive = false;
+        let _ = r.tcb.suspend();
+        let mut closed = 0;
+        for g in self.table.servers()[i].grants() {
+            if g.kind == GrantKind::Serve as u32
+                && let Some(&ep) = self.endpoints.get(g.a as usize)
+            {
+                Self::destroy(ep);
+                closed += 1;
+            }
+        }
+        Self::destroy(r.reply);
+        Self::destroy(r.tcb.0);
+        Self::destroy(r.cnode);
+        Self::destroy(r.vspace);
+        debug_println!(
+            "root: reclaimed `{}` ({closed} served channel(s) closed, its pending call cancelled)",
+            self.name(i)
+        );
+    }
+}
+
+impl Handler for Supervisor<'_> {
+    fn request(&mut self, msg: &Incoming<'_>, _reply: &mut [u8]) -> Dispatch {
+        let i = msg.badge as usize;
+        if msg.label != EXIT_LABEL || i >= self.running.len() {
+            return Dispatch::unknown_method();
+        }
+        let status = msg.data.first().copied().unwrap_or(0);
+        debug_println!("root: `{}` exited with status {status}", self.name(i));
+        if self.halts(i) {
+            debug_println!("root: halting the system with `{}`'s status", self.name(i));
+            libl4::syscall::debug_halt(status);
+        }
+        self.reclaim(i);
+        Dispatch::NoReply
+    }
+
+    fn fault(&mut self, badge: u64, kind: FaultKind, w: [u64; 4]) -> Option<u64> {
+        let i = (badge & !FAULT_BADGE) as usize;
+        if i >= self.running.len() {
+            debug_println!("root: fault message with unknown badge {badge:#x}");
+            return None;
+        }
+        match kind {
+            FaultKind::VmFault => debug_println!(
+                "root: server `{}` faulted: VM fault at pc {:#x}, address {:#x} ({})",
+                self.name(i),
+                w[0],
+                w[1],
+                if w[2] == 1 { "instruction fetch" } else { "data access" }
+            ),
+            FaultKind::UserException => debug_println!(
+                "root: server `{}` faulted: exception at pc {:#x}, ESR {:#x}",
+                self.name(i),
+                w[0],
+                w[2]
+            ),
+            FaultKind::UnknownSyscall => debug_println!(
+                "root: server `{}` faulted: unknown syscall {:#x} at pc {:#x}",
+                self.name(i),
+                w[2],
+                w[0]
+            ),
+            FaultKind::Timeout => debug_println!("root: server `{}` ran out of budget", self.name(i)),
+        }
+        if self.halts(i) {
+            debug_println!("root: halting the system: `{}` cannot finish", self.name(i));
+            libl4::syscall::debug_halt(FAULT_STATUS);
+        }
+        self.reclaim(i);
+        None
+    }
+}
