@@ -1,6 +1,6 @@
-//! Device registers: a window onto device memory the root server mapped for this
-//! program (an `mmio` entry of its system description), with bounds-checked volatile
-//! 32-bit accesses, so drivers need no `unsafe` of their own.
+//! Device registers and shared memory: a window onto memory the root server mapped for
+//! this program (an `mmio` or `shared` entry of its system description), with
+//! bounds-checked volatile 32-bit accesses, so servers need no `unsafe` of their own.
 
 use gaon_abi::system::GrantKind;
 
@@ -12,10 +12,11 @@ pub struct Mmio {
 }
 
 impl Mmio {
-    /// The window the description calls `name`.
+    /// The window the description calls `name`: device memory (`mmio`) or a shared
+    /// region (`shared`; a read-only one faults on `write`).
     pub fn named(name: &str) -> Result<Self, crate::start::Missing> {
         let c = crate::start::named(name).ok_or(crate::start::Missing::NotGiven)?;
-        if c.kind != GrantKind::Mmio as u32 {
+        if c.kind != GrantKind::Mmio as u32 && c.kind != GrantKind::Shared as u32 {
             return Err(crate::start::Missing::WrongKind);
         }
         Ok(Self {

@@ -1,6 +1,6 @@
 //! Booting images in QEMU, interactively or captured for tests. Every run has a timeout.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -127,11 +127,25 @@ pub struct Outcome {
 
 /// Boot `image` with the console captured, killing QEMU after `timeout`.
 pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<Outcome, String> {
+    run_with_input(target, image, timeout, None)
+}
+
+/// Like [`run_captured`]; once the output contains `input.0`, type `input.1` on the
+/// console (QEMU's serial port reads its stdin).
+pub fn run_with_input(
+    target: &Target,
+    image: &Path,
+    timeout: Duration,
+    input: Option<(&str, &[u8])>,
+) -> Result<Outcome, String> {
     qemu_present()?;
     let mut cmd = command(target, image);
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let mut stdin = child.stdin.take();
     let (tx, rx) = mpsc::channel();
     for mut pipe in [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
@@ -142,14 +156,28 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
     {
         let tx = tx.clone();
         thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
         });
     }
     drop(tx);
     let deadline = Instant::now() + timeout;
+    let mut raw = Vec::new();
     let exit_code = loop {
+        while let Ok(chunk) = rx.try_recv() {
+            raw.extend_from_slice(&chunk);
+        }
+        if let (Some((marker, bytes)), Some(pipe)) = (input, stdin.as_mut())
+            && String::from_utf8_lossy(&raw).contains(marker)
+        {
+            let _ = pipe.write_all(bytes);
+            let _ = pipe.flush();
+            stdin = None;
+        }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();
         }
@@ -160,9 +188,10 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let mut output = String::new();
+    drop(stdin);
     for chunk in rx {
-        output.push_str(&String::from_utf8_lossy(&chunk).replace('\r', ""));
+        raw.extend_from_slice(&chunk);
     }
+    let output = String::from_utf8_lossy(&raw).replace('\r', "");
     Ok(Outcome { output, exit_code })
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, build_board, load_board, system_file};
-use crate::qemu::{Target, run_captured};
+use crate::qemu::{Target, run_captured, run_with_input};
 use crate::root_dir;
 
 /// Per-run limit; a boot takes a few seconds under TCG.
@@ -56,11 +56,16 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     );
     expect("banner irq", format!("irq:        {}", q.expect_irq));
     expect("timer tick", "timer: first tick".to_string());
-    expect("root server", "root: hello from EL0".to_string());
+    for (what, needle) in DEFAULT_SYSTEM_EXPECTS {
+        expect(what, (*needle).to_string());
+    }
     match summary(output) {
-        Some((p, 0)) if p > 0 => {}
-        Some((p, f)) => problems.push(format!("root server reported {p} passed, {f} failed")),
+        Some((p, 0)) if p >= SYSTEST_MIN_CASES => {}
+        Some((p, f)) => problems.push(format!("the system test reported {p} passed, {f} failed")),
         None => problems.push("no `N passed, N failed` line".into()),
+    }
+    if output.contains("kernel panic") || output.contains("panic at") {
+        problems.push("something panicked".into());
     }
     match exit_code {
         Some(0) => {}
@@ -69,6 +74,29 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     }
     problems
 }
+
+/// Cases the system test (servers/systest) must pass, at least.
+pub const SYSTEST_MIN_CASES: u32 = 7;
+
+/// When the system test asks for input, and what the harness types.
+pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
+
+/// What the default system (console, examples, system test) must print: servers built
+/// from the description, output through the console with per-client prefixes, and a
+/// faulting server reported and reclaimed by the root server.
+const DEFAULT_SYSTEM_EXPECTS: &[(&str, &str)] = &[
+    ("root server", "root: started 5 servers"),
+    ("console driver", "console: "),
+    ("prefixed output", "[kv] serving Kv"),
+    (
+        "tutorial client",
+        "[kv-client] stored 2 keys; apples = 7; plums not found, as expected",
+    ),
+    ("client exit", "root: `kv-client` exited with status 0"),
+    ("fault report", "root: server `fragile` faulted: VM fault"),
+    ("reclaim", "root: reclaimed `fragile` (1 served channel(s) closed"),
+    ("system test output", "[systest] systest: "),
+];
 
 /// Test cases the kernel test suite must run, at least.
 pub const KTEST_MIN_CASES: u32 = 150;
@@ -180,7 +208,7 @@ fn boot_tests() -> (u32, u32) {
                 board: board.clone(),
                 config: config.clone(),
             };
-            let problems = match run_captured(&target, &image, BOOT_TIMEOUT) {
+            let problems = match run_with_input(&target, &image, BOOT_TIMEOUT, Some(SYSTEST_INPUT)) {
                 Ok(o) => {
                     let p = check_boot(&target, &o.output, o.exit_code);
                     if !p.is_empty() {

@@ -1,0 +1,198 @@
+//! The system test: a server in the default image that checks, from user level, that
+//! the root server built the system the description names, and then ends the run
+//! (`halt_on_exit`). It runs at the lowest priority, after the other servers are idle.
+//!
+//! It checks its start info, the console (prefixes are checked by the harness; bad
+//! messages and focus here), input routed to it by interrupt (the harness types a line
+//! when it sees `type a line`), the example Kv server (badge identity), shared memory,
+//! and supervision: a server that faults is reported by the root server and its caller
+//! gets an error instead of hanging. It prints `systest: N passed, M failed`.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+mod app {
+    use gaon_abi::system::GrantKind;
+    use libl4::idl::console::{self, ConsoleClient, ConsoleError};
+    use libl4::mmio::Mmio;
+    use libl4::rpc::{CallError, EndpointTransport, Transport};
+    use libl4::{Error, println, start};
+
+    include!(concat!(env!("OUT_DIR"), "/fragile.rs"));
+    include!(concat!(env!("OUT_DIR"), "/kv.rs"));
+    use fragile::FragileClient;
+    use kv::{KvClient, KvError};
+
+    libl4::uses!(console::INTERFACE, kv::INTERFACE, fragile::INTERFACE);
+
+    /// Input the harness types (`cargo xtask test` sends it after `type a line`).
+    const EXPECTED_INPUT: &[u8] = b"hello gaon";
+    /// Timer ticks to wait for typed input.
+    const INPUT_TICKS: u64 = 1000;
+
+    type R = Result<(), &'static str>;
+
+    fn check(cond: bool, what: &'static str) -> R {
+        if cond { Ok(()) } else { Err(what) }
+    }
+
+    fn transport(name: &str) -> Result<EndpointTransport, &'static str> {
+        start::client(name)
+            .map(|e| EndpointTransport { ep: e.0 })
+            .map_err(|_| "a channel the description names is missing")
+    }
+
+    fn start_info() -> R {
+        let info = start::info().ok_or("no start info")?;
+        check(start::name() == "systest", "my name is `systest`")?;
+        for name in ["console", "kv", "fragile"] {
+            let c = start::named(name).ok_or("a channel is missing from the start info")?;
+            check(c.kind == GrantKind::Client as u32, "channels are client endpoints")?;
+            check(c.size != 0, "client endpoints carry their badge")?;
+        }
+        check(start::serve("kv").is_err(), "no serve end of someone else's channel")?;
+        check(info.caps().len() == 4, "exactly the 3 channels and 1 shared region")
+    }
+
+    fn console_calls() -> R {
+        let c = ConsoleClient::new(transport("console")?);
+        check(c.set_name("systest").is_ok(), "set_name")?;
+        check(
+            c.write("console write works\n") == Ok(20),
+            "write returns the bytes accepted",
+        )?;
+        check(
+            c.write(core::str::from_utf8(&[b'x'; 513]).unwrap_or("")) == Err(CallError::TooLong),
+            "the stub refuses text over the IDL bound",
+        )
+    }
+
+    fn console_rejects_bad_messages() -> R {
+        let t = transport("console")?;
+        let mut reply = [0u8; 64];
+        // A write whose length word claims more than the 512 bytes the IDL allows.
+        let mut bad = [0u8; 16];
+        bad[..8].copy_from_slice(&4096u64.to_le_bytes());
+        let (code, _) = t
+            .call(console::label::WRITE, &bad, &[], &mut reply)
+            .map_err(|_| "call")?;
+        check(code == libl4::rpc::BAD_MESSAGE, "oversized length is a bad message")?;
+        let (code, _) = t
+            .call(console::label::WRITE, &[1, 2], &[], &mut reply)
+            .map_err(|_| "call")?;
+        check(code == libl4::rpc::BAD_MESSAGE, "truncated request is a bad message")?;
+        let (code, _) = t.call(99, &[], &[], &mut reply).map_err(|_| "call")?;
+        check(code == libl4::rpc::UNKNOWN_METHOD, "unknown label")?;
+        // The console still works afterwards.
+        let c = ConsoleClient::new(t);
+        check(c.write("still here\n").is_ok(), "console survives bad messages")
+    }
+
+    fn console_input() -> R {
+        let c = ConsoleClient::new(transport("console")?);
+        check(
+            matches!(c.read(16), Err(CallError::Remote(ConsoleError::NotFocused))),
+            "no input before taking the focus",
+        )?;
+        check(c.focus().is_ok(), "focus")?;
+        println!("type a line and press Enter (the test harness types `hello gaon`)");
+        let start = libl4::syscall::debug_ticks().map_err(|_| "ticks")?;
+        let mut line: heapless::Vec<u8, 64> = heapless::Vec::new();
+        loop {
+            match c.read(32) {
+                Ok(bytes) => {
+                    for &b in &bytes {
+                        if b == b'\n' {
+                            println!("read a line of {} bytes", line.len());
+                            return check(line.as_slice() == EXPECTED_INPUT, "the typed line arrives intact");
+                        }
+                        let _ = line.push(b);
+                    }
+                }
+                Err(CallError::Remote(ConsoleError::Empty)) => libl4::syscall::yield_now(),
+                Err(_) => return Err("read failed"),
+            }
+            if libl4::syscall::debug_ticks().map_err(|_| "ticks")? > start + INPUT_TICKS {
+                return Err("no line typed within 10 s");
+            }
+        }
+    }
+
+    fn kv_badges_keep_clients_apart() -> R {
+        let kv = KvClient::new(transport("kv")?);
+        // The example client stored `apples` under its own badge; this client sees none.
+        check(
+            kv.get("apples") == Err(CallError::Remote(KvError::NotFound)),
+            "another client's key is invisible",
+        )?;
+        check(kv.put("apples", 1).is_ok(), "put")?;
+        check(kv.get("apples") == Ok(1), "get what was put")?;
+        check(kv.len() == Ok(1), "len counts this client's keys only")
+    }
+
+    fn shared_memory() -> R {
+        let ring = Mmio::named("ring").map_err(|_| "no `ring` mapping")?;
+        check(ring.size() == 4096, "one page")?;
+        ring.write(8, 0x5eed_cafe);
+        let f = FragileClient::new(transport("fragile")?);
+        check(
+            f.peek(8) == Ok(0x5eed_cafe),
+            "the other server reads what this one wrote",
+        )
+    }
+
+    fn faulting_server_is_reclaimed() -> R {
+        let f = FragileClient::new(transport("fragile")?);
+        check(f.ping(41) == Ok(42), "the server answers before it crashes")?;
+        check(
+            f.crash() == Err(CallError::Kernel(Error::Cancelled)),
+            "the caller of a server that faults gets Cancelled",
+        )?;
+        check(
+            matches!(f.ping(1), Err(CallError::Kernel(_))),
+            "later calls to the reclaimed server fail at once",
+        )
+    }
+
+    type Test = (&'static str, fn() -> R);
+
+    const TESTS: &[Test] = &[
+        ("start info lists what the description gives", start_info),
+        ("console calls through the generated stubs", console_calls),
+        (
+            "console rejects bad messages and survives",
+            console_rejects_bad_messages,
+        ),
+        ("console routes typed input to the focused client", console_input),
+        ("kv keeps clients apart by badge", kv_badges_keep_clients_apart),
+        ("shared memory is shared", shared_memory),
+        (
+            "a faulting server is reclaimed; its caller gets an error",
+            faulting_server_is_reclaimed,
+        ),
+    ];
+
+    pub fn run() -> u8 {
+        let (mut passed, mut failed) = (0u8, 0u8);
+        for (name, t) in TESTS {
+            match t() {
+                Ok(()) => passed += 1,
+                Err(why) => {
+                    println!("FAIL {name}: {why}");
+                    failed += 1;
+                }
+            }
+        }
+        println!("systest: {passed} passed, {failed} failed");
+        failed
+    }
+}
+
+#[cfg(target_os = "none")]
+libl4::main!(app::run);
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("gaon-systest is a Gaon user program; build it for aarch64-unknown-none");
+    std::process::exit(2);
+}
