@@ -194,7 +194,12 @@ mod tests {
 
     fn system() -> System {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        System::load(&dir.join("virt/system.toml"), &dir.join("../platforms")).unwrap()
+        System::load(&dir.join("tests/fixtures/good/minimal.toml"), &dir.join("../platforms")).unwrap()
+    }
+
+    /// The module bytes of a system without servers: just the system table.
+    fn table_only(s: &System) -> Vec<Vec<u8>> {
+        s.read_modules(|_, _| unreachable!("no package modules")).unwrap()
     }
 
     /// A user program with a text and a data segment at page-aligned addresses.
@@ -224,7 +229,7 @@ mod tests {
     fn boot_image_describes_root_and_modules() {
         let s = system();
         let root = user_elf();
-        let modules = [];
+        let modules = table_only(&s);
         let blob = boot_image(&PackInput {
             system: &s,
             kernel: &[],
@@ -245,11 +250,12 @@ mod tests {
     fn rejects_garbage_and_foreign_elves() {
         let s = system();
         let root = user_elf();
+        let modules = table_only(&s);
         let input = |kernel: &'static [u8]| PackInput {
             system: &s,
             kernel,
             root: &root,
-            modules: &[],
+            modules: &modules,
         };
         let err = pack(&input(
             b"definitely not an ELF file at all, but long enough to parse......",
@@ -279,7 +285,7 @@ mod tests {
             system: &s,
             kernel: &kernel,
             root: &root,
-            modules: &[],
+            modules: &table_only(&s),
         })
         .unwrap_err();
         assert!(
@@ -306,7 +312,7 @@ mod tests {
             system: &s,
             kernel: &kernel,
             root: &root,
-            modules: &[],
+            modules: &table_only(&s),
         })
         .unwrap_err();
         assert_eq!(err, PackError::Kernel("has no `__kernel_end` symbol".into()));
@@ -329,7 +335,7 @@ mod tests {
             system: &s,
             kernel: &[],
             root: &root,
-            modules: &[],
+            modules: &table_only(&s),
         })
         .unwrap_err();
         assert!(

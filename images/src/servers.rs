@@ -151,8 +151,8 @@ impl Checker<'_> {
         DescError::new(self.file, field, problem)
     }
 
-    fn server(&self, i: usize, s: &RawServer, taken: &mut BTreeSet<String>) -> Result<ServerDesc, DescError> {
-        let f = format!("server[{i}]");
+    fn server(&self, index: usize, s: &RawServer, taken: &mut BTreeSet<String>) -> Result<ServerDesc, DescError> {
+        let f = format!("server[{index}]");
         if !valid_name(&s.name) {
             return Err(self.err(format!("{f}.name"), name_problem("server name", &s.name)));
         }
@@ -165,20 +165,7 @@ impl Checker<'_> {
                 format!("`{}` is already the name of a server or module", s.name),
             ));
         }
-        let source = match (&s.package, &s.file) {
-            (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
-            (Some(p), None) => {
-                return Err(self.err(format!("{f}.package"), format!("`{p}` is not a Cargo package name")));
-            }
-            (None, Some(path)) => {
-                let full = self.file.parent().unwrap_or(Path::new(".")).join(path);
-                if !full.is_file() {
-                    return Err(self.err(format!("{f}.file"), format!("`{}` does not exist", full.display())));
-                }
-                ModuleSource::File(full)
-            }
-            _ => return Err(self.err(f, "give exactly one of `package` or `file`")),
-        };
+        let source = self.source(&f, s)?;
         if s.priority == 0 || s.priority > MAX_SERVER_PRIORITY {
             return Err(self.err(
                 format!("{f}.priority"),
@@ -188,22 +175,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let budget = match (s.budget_us, s.period_us) {
-            (None, None) => None,
-            (Some(b), Some(p)) if b > 0 && b <= p && p <= 10_000_000 => Some((b, p)),
-            (Some(b), Some(p)) => {
-                return Err(self.err(
-                    format!("{f}.budget_us"),
-                    format!("budget {b} µs per period {p} µs: need 0 < budget <= period <= 10 s"),
-                ));
-            }
-            _ => {
-                return Err(self.err(
-                    format!("{f}.budget_us"),
-                    "give both `budget_us` and `period_us`, or neither",
-                ));
-            }
-        };
+        let budget = self.budget(&f, s)?;
         if s.stack_pages == 0 || s.stack_pages > 256 {
             return Err(self.err(
                 format!("{f}.stack_pages"),
@@ -224,6 +196,55 @@ impl Checker<'_> {
         for (j, m) in s.mmio.iter().enumerate() {
             mmio.push(self.mmio(&format!("{f}.mmio[{j}]"), m)?);
         }
+        let irqs = self.irqs(&f, s)?;
+        Ok(ServerDesc {
+            name: s.name.clone(),
+            source,
+            priority: s.priority,
+            budget,
+            stack_pages: s.stack_pages,
+            heap_bits,
+            halt_on_exit: s.halt_on_exit,
+            mmio,
+            irqs,
+        })
+    }
+
+    fn source(&self, f: &str, s: &RawServer) -> Result<ModuleSource, DescError> {
+        Ok(match (&s.package, &s.file) {
+            (Some(p), None) if valid_package(p) => ModuleSource::Package(p.clone()),
+            (Some(p), None) => {
+                return Err(self.err(format!("{f}.package"), format!("`{p}` is not a Cargo package name")));
+            }
+            (None, Some(path)) => {
+                let full = self.file.parent().unwrap_or(Path::new(".")).join(path);
+                if !full.is_file() {
+                    return Err(self.err(format!("{f}.file"), format!("`{}` does not exist", full.display())));
+                }
+                ModuleSource::File(full)
+            }
+            _ => return Err(self.err(f, "give exactly one of `package` or `file`")),
+        })
+    }
+
+    fn budget(&self, f: &str, s: &RawServer) -> Result<Option<(u64, u64)>, DescError> {
+        match (s.budget_us, s.period_us) {
+            (None, None) => Ok(None),
+            (Some(budget), Some(period)) if budget > 0 && budget <= period && period <= 10_000_000 => {
+                Ok(Some((budget, period)))
+            }
+            (Some(budget), Some(period)) => Err(self.err(
+                format!("{f}.budget_us"),
+                format!("budget {budget} µs per period {period} µs: need 0 < budget <= period <= 10 s"),
+            )),
+            _ => Err(self.err(
+                format!("{f}.budget_us"),
+                "give both `budget_us` and `period_us`, or neither",
+            )),
+        }
+    }
+
+    fn irqs(&self, f: &str, s: &RawServer) -> Result<Vec<(String, u64)>, DescError> {
         let mut irqs = Vec::new();
         let user = self.board.user_irqs();
         for (j, q) in s.irq.iter().enumerate() {
@@ -247,24 +268,14 @@ impl Checker<'_> {
             }
             irqs.push((q.name.clone(), q.line));
         }
-        Ok(ServerDesc {
-            name: s.name.clone(),
-            source,
-            priority: s.priority,
-            budget,
-            stack_pages: s.stack_pages,
-            heap_bits,
-            halt_on_exit: s.halt_on_exit,
-            mmio,
-            irqs,
-        })
+        Ok(irqs)
     }
 
     fn mmio(&self, f: &str, m: &RawMmio) -> Result<(String, u64, u64), DescError> {
         if !valid_name(&m.name) {
             return Err(self.err(format!("{f}.name"), name_problem("name", &m.name)));
         }
-        if m.paddr % 4096 != 0 || m.size == 0 || m.size % 4096 != 0 || m.size > 1 << 24 {
+        if !m.paddr.is_multiple_of(4096) || m.size == 0 || !m.size.is_multiple_of(4096) || m.size > 1 << 24 {
             return Err(self.err(
                 f,
                 format!(
@@ -331,129 +342,22 @@ impl Servers {
         for (i, s) in raw_servers.iter().enumerate() {
             servers.push(c.server(i, s, taken)?);
         }
-        // No device page or interrupt line goes to two servers.
-        let mut lines = BTreeMap::new();
-        let mut pages: Vec<(u64, u64, &str)> = Vec::new();
-        for (i, s) in servers.iter().enumerate() {
-            for (j, (_, line)) in s.irqs.iter().enumerate() {
-                if let Some(other) = lines.insert(*line, &s.name) {
-                    return Err(c.err(
-                        format!("server[{i}].irq[{j}].line"),
-                        format!("line {line} is already given to server `{other}`"),
-                    ));
-                }
-            }
-            for (j, (_, pa, size)) in s.mmio.iter().enumerate() {
-                if let Some((_, _, other)) = pages.iter().find(|(b, e, _)| *pa < *e && *b < pa + size) {
-                    return Err(c.err(
-                        format!("server[{i}].mmio[{j}].paddr"),
-                        format!("{pa:#x} overlaps device memory already given to server `{other}`"),
-                    ));
-                }
-                pages.push((*pa, pa + size, &s.name));
-            }
-        }
-        let index = |field: String, name: &str| {
-            servers
-                .iter()
-                .position(|s| s.name == name)
-                .ok_or_else(|| c.err(field, format!("no server is named `{name}`")))
-        };
-        if raw_channels.len() > MAX_ENDPOINTS {
-            return Err(c.err(
-                "channel",
-                format!("{} channels, at most {MAX_ENDPOINTS}", raw_channels.len()),
-            ));
-        }
-        let mut channels: Vec<ChannelDesc> = Vec::new();
-        for (i, ch) in raw_channels.iter().enumerate() {
-            let f = format!("channel[{i}]");
-            if !valid_ident(&ch.interface) {
-                return Err(c.err(
-                    format!("{f}.interface"),
-                    format!("`{}` is not an IDL interface name", ch.interface),
-                ));
-            }
-            let server = index(format!("{f}.server"), &ch.server)?;
-            if ch.clients.is_empty() {
-                return Err(c.err(format!("{f}.clients"), "a channel needs at least one client"));
-            }
-            let mut clients = Vec::new();
-            for (k, name) in ch.clients.iter().enumerate() {
-                let ci = index(format!("{f}.clients[{k}]"), name)?;
-                if ci == server {
-                    return Err(c.err(
-                        format!("{f}.clients[{k}]"),
-                        format!("server `{name}` cannot be a client of its own channel"),
-                    ));
-                }
-                if clients.contains(&ci) {
-                    return Err(c.err(format!("{f}.clients[{k}]"), format!("`{name}` is listed twice")));
-                }
-                clients.push(ci);
-            }
-            let name = ch.name.clone().unwrap_or_else(|| ch.interface.to_ascii_lowercase());
-            if !valid_name(&name) {
-                return Err(c.err(format!("{f}.name"), name_problem("channel name", &name)));
-            }
-            if channels
-                .iter()
-                .any(|o| o.server == server && o.interface == ch.interface)
-            {
-                return Err(c.err(
-                    f,
-                    format!("server `{}` already has a `{}` channel", ch.server, ch.interface),
-                ));
-            }
-            channels.push(ChannelDesc {
-                name,
-                interface: ch.interface.clone(),
-                server,
-                clients,
-            });
-        }
-        if raw_shared.len() > MAX_SHARED {
-            return Err(c.err(
-                "shared",
-                format!("{} shared regions, at most {MAX_SHARED}", raw_shared.len()),
-            ));
-        }
-        let mut shared = Vec::new();
-        for (i, r) in raw_shared.iter().enumerate() {
-            let f = format!("shared[{i}]");
-            if !valid_name(&r.name) {
-                return Err(c.err(format!("{f}.name"), name_problem("name", &r.name)));
-            }
-            if r.pages == 0 || r.pages > 1024 {
-                return Err(c.err(format!("{f}.pages"), format!("is {} but must be 1..=1024", r.pages)));
-            }
-            let mut users = Vec::new();
-            for (list, writable, key) in [(&r.writers, true, "writers"), (&r.readers, false, "readers")] {
-                for (k, name) in list.iter().enumerate() {
-                    let si = index(format!("{f}.{key}[{k}]"), name)?;
-                    if users.iter().any(|&(u, _)| u == si) {
-                        return Err(c.err(format!("{f}.{key}[{k}]"), format!("`{name}` is listed twice")));
-                    }
-                    users.push((si, writable));
-                }
-            }
-            if users.is_empty() {
-                return Err(c.err(f, "a shared region needs at least one writer or reader"));
-            }
-            shared.push(SharedDesc {
-                name: r.name.clone(),
-                pages: r.pages,
-                users,
-            });
-        }
+        exclusive(&c, &servers)?;
+        let channels = channels(&c, &servers, raw_channels)?;
+        let shared = shared(&c, &servers, raw_shared)?;
         let out = Self {
             servers,
             channels,
             shared,
         };
+        out.grant_limits(&c)?;
+        Ok(out)
+    }
+
+    fn grant_limits(&self, c: &Checker<'_>) -> Result<(), DescError> {
         // Every server's grants must fit and have distinct names.
-        for (i, s) in out.servers.iter().enumerate() {
-            let names = out.grant_names(i);
+        for (i, s) in self.servers.iter().enumerate() {
+            let names = self.grant_names(i);
             if names.len() > MAX_GRANTS {
                 return Err(c.err(
                     format!("server[{i}]"),
@@ -474,7 +378,7 @@ impl Servers {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// What server `i` is given, in table order.
@@ -594,6 +498,142 @@ impl Servers {
         }
         Ok(())
     }
+}
+
+/// The index of the server called `name`, or an error about `field`.
+fn server_index(c: &Checker<'_>, servers: &[ServerDesc], field: String, name: &str) -> Result<usize, DescError> {
+    servers
+        .iter()
+        .position(|s| s.name == name)
+        .ok_or_else(|| c.err(field, format!("no server is named `{name}`")))
+}
+
+/// No device page or interrupt line goes to two servers.
+fn exclusive(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError> {
+    // No device page or interrupt line goes to two servers.
+    let mut lines = BTreeMap::new();
+    let mut pages: Vec<(u64, u64, &str)> = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        for (j, (_, line)) in s.irqs.iter().enumerate() {
+            if let Some(other) = lines.insert(*line, &s.name) {
+                return Err(c.err(
+                    format!("server[{i}].irq[{j}].line"),
+                    format!("line {line} is already given to server `{other}`"),
+                ));
+            }
+        }
+        for (j, (_, pa, size)) in s.mmio.iter().enumerate() {
+            if let Some((_, _, other)) = pages.iter().find(|(b, e, _)| *pa < *e && *b < pa + size) {
+                return Err(c.err(
+                    format!("server[{i}].mmio[{j}].paddr"),
+                    format!("{pa:#x} overlaps device memory already given to server `{other}`"),
+                ));
+            }
+            pages.push((*pa, pa + size, &s.name));
+        }
+    }
+    Ok(())
+}
+
+fn channels(
+    c: &Checker<'_>,
+    servers: &[ServerDesc],
+    raw_channels: &[RawChannel],
+) -> Result<Vec<ChannelDesc>, DescError> {
+    let index = |field: String, name: &str| server_index(c, servers, field, name);
+    if raw_channels.len() > MAX_ENDPOINTS {
+        return Err(c.err(
+            "channel",
+            format!("{} channels, at most {MAX_ENDPOINTS}", raw_channels.len()),
+        ));
+    }
+    let mut channels: Vec<ChannelDesc> = Vec::new();
+    for (i, ch) in raw_channels.iter().enumerate() {
+        let f = format!("channel[{i}]");
+        if !valid_ident(&ch.interface) {
+            return Err(c.err(
+                format!("{f}.interface"),
+                format!("`{}` is not an IDL interface name", ch.interface),
+            ));
+        }
+        let server = index(format!("{f}.server"), &ch.server)?;
+        if ch.clients.is_empty() {
+            return Err(c.err(format!("{f}.clients"), "a channel needs at least one client"));
+        }
+        let mut clients = Vec::new();
+        for (k, name) in ch.clients.iter().enumerate() {
+            let ci = index(format!("{f}.clients[{k}]"), name)?;
+            if ci == server {
+                return Err(c.err(
+                    format!("{f}.clients[{k}]"),
+                    format!("server `{name}` cannot be a client of its own channel"),
+                ));
+            }
+            if clients.contains(&ci) {
+                return Err(c.err(format!("{f}.clients[{k}]"), format!("`{name}` is listed twice")));
+            }
+            clients.push(ci);
+        }
+        let name = ch.name.clone().unwrap_or_else(|| ch.interface.to_ascii_lowercase());
+        if !valid_name(&name) {
+            return Err(c.err(format!("{f}.name"), name_problem("channel name", &name)));
+        }
+        if channels
+            .iter()
+            .any(|o| o.server == server && o.interface == ch.interface)
+        {
+            return Err(c.err(
+                f,
+                format!("server `{}` already has a `{}` channel", ch.server, ch.interface),
+            ));
+        }
+        channels.push(ChannelDesc {
+            name,
+            interface: ch.interface.clone(),
+            server,
+            clients,
+        });
+    }
+    Ok(channels)
+}
+
+fn shared(c: &Checker<'_>, servers: &[ServerDesc], raw_shared: &[RawShared]) -> Result<Vec<SharedDesc>, DescError> {
+    let index = |field: String, name: &str| server_index(c, servers, field, name);
+    if raw_shared.len() > MAX_SHARED {
+        return Err(c.err(
+            "shared",
+            format!("{} shared regions, at most {MAX_SHARED}", raw_shared.len()),
+        ));
+    }
+    let mut shared = Vec::new();
+    for (i, r) in raw_shared.iter().enumerate() {
+        let f = format!("shared[{i}]");
+        if !valid_name(&r.name) {
+            return Err(c.err(format!("{f}.name"), name_problem("name", &r.name)));
+        }
+        if r.pages == 0 || r.pages > 1024 {
+            return Err(c.err(format!("{f}.pages"), format!("is {} but must be 1..=1024", r.pages)));
+        }
+        let mut users = Vec::new();
+        for (list, writable, key) in [(&r.writers, true, "writers"), (&r.readers, false, "readers")] {
+            for (k, name) in list.iter().enumerate() {
+                let si = index(format!("{f}.{key}[{k}]"), name)?;
+                if users.iter().any(|&(u, _)| u == si) {
+                    return Err(c.err(format!("{f}.{key}[{k}]"), format!("`{name}` is listed twice")));
+                }
+                users.push((si, writable));
+            }
+        }
+        if users.is_empty() {
+            return Err(c.err(f, "a shared region needs at least one writer or reader"));
+        }
+        shared.push(SharedDesc {
+            name: r.name.clone(),
+            pages: r.pages,
+            users,
+        });
+    }
+    Ok(shared)
 }
 
 fn declared(records: Option<&Vec<IdlRecord>>, role: u32) -> String {

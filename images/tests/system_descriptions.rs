@@ -41,7 +41,7 @@ fn every_bad_description_is_rejected_with_its_message() {
         );
         checked += 1;
     }
-    assert!(checked >= 12, "only {checked} bad fixtures");
+    assert!(checked >= 30, "only {checked} bad fixtures");
 }
 
 #[test]
@@ -57,9 +57,10 @@ fn shipped_descriptions_are_valid() {
 #[test]
 fn good_description_with_modules() {
     let s = System::load(&dir().join("good/with-modules.toml"), &platforms()).unwrap();
-    assert_eq!(s.modules.len(), 2);
+    assert_eq!(s.modules.len(), 3);
     assert_eq!(s.modules[0].source, ModuleSource::File(dir().join("good/blob.bin")));
     assert_eq!(s.modules[1].source, ModuleSource::Package("gaon-root".into()));
+    assert_eq!(s.modules[2].source, ModuleSource::Table);
 }
 
 #[test]
@@ -68,4 +69,114 @@ fn board_must_match_images_folder() {
     let err = System::parse(Path::new("images/raspi3b/system.toml"), &text, &platforms()).unwrap_err();
     assert_eq!(err.field, "system.board");
     assert!(err.problem.contains("lives in images/raspi3b/"), "{err}");
+}
+
+fn shipped_virt() -> System {
+    let images = Path::new(env!("CARGO_MANIFEST_DIR"));
+    System::load(&images.join("virt/system.toml"), &platforms()).unwrap()
+}
+
+#[test]
+fn packed_table_matches_the_description() {
+    use gaon_abi::system::{GrantKind, SystemTable};
+    let s = shipped_virt();
+    let bytes = s.servers.table();
+    // Align like the kernel maps modules (page aligned).
+    let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
+    zerocopy::IntoBytes::as_mut_bytes(aligned.as_mut_slice())[..bytes.len()].copy_from_slice(&bytes);
+    let t = SystemTable::parse(&zerocopy::IntoBytes::as_bytes(aligned.as_slice())[..bytes.len()]).unwrap();
+    assert_eq!(t.servers().len(), s.servers.servers.len());
+    assert_eq!(t.endpoint_count as usize, s.servers.channels.len());
+    let console = &t.servers()[0];
+    assert_eq!(gaon_abi::boot::name_bytes(&console.name), b"console");
+    let kinds: Vec<_> = console.grants().iter().map(|g| GrantKind::from_raw(g.kind)).collect();
+    assert_eq!(
+        kinds,
+        [Some(GrantKind::Serve), Some(GrantKind::Irq), Some(GrantKind::Mmio)]
+    );
+    assert_eq!(console.grants()[1].a, 33);
+    assert_eq!(console.grants()[2].a, 0x0900_0000);
+    // Client k of a channel has badge k + 1.
+    let systest = t
+        .servers()
+        .iter()
+        .find(|e| gaon_abi::boot::name_bytes(&e.name) == b"systest")
+        .unwrap();
+    let console_end = systest
+        .grants()
+        .iter()
+        .find(|g| gaon_abi::boot::name_bytes(&g.name) == b"console")
+        .unwrap();
+    assert_eq!((console_end.kind, console_end.b), (GrantKind::Client as u32, 4));
+    assert_ne!(systest.flags, 0, "systest halts the system when it exits");
+    // Every module but the table is a server or a [[module]].
+    assert_eq!(s.modules.last().unwrap().source, ModuleSource::Table);
+}
+
+#[test]
+fn a_corrupt_table_is_refused() {
+    use gaon_abi::system::{SystemTable, TableError};
+    let s = shipped_virt();
+    let mut aligned = vec![0u64; s.servers.table().len().div_ceil(8)];
+    let len = s.servers.table().len();
+    let bytes = zerocopy::IntoBytes::as_mut_bytes(aligned.as_mut_slice());
+    bytes[..len].copy_from_slice(&s.servers.table());
+    assert_eq!(SystemTable::parse(&bytes[..100]).err(), Some(TableError::Truncated));
+    bytes[8] = 9; // version
+    assert_eq!(SystemTable::parse(&bytes[..len]).err(), Some(TableError::BadVersion(9)));
+}
+
+fn record(role: u32, name: &str, hash: u64) -> gaon_abi::system::IdlRecord {
+    gaon_abi::system::IdlRecord::new(role, name, hash)
+}
+
+/// Records for the virt servers in order: console, kv, kv-client, fragile, systest.
+fn records(kv_client_hash: u64, console_serves: bool) -> Vec<Vec<gaon_abi::system::IdlRecord>> {
+    use gaon_abi::system::{ROLE_SERVES as S, ROLE_USES as U};
+    vec![
+        if console_serves {
+            vec![record(S, "Console", 1)]
+        } else {
+            vec![]
+        },
+        vec![record(S, "Kv", 2), record(U, "Console", 1)],
+        vec![record(U, "Kv", kv_client_hash), record(U, "Console", 1)],
+        vec![record(S, "Fragile", 3), record(U, "Console", 1)],
+        vec![record(U, "Console", 1), record(U, "Kv", 2), record(U, "Fragile", 3)],
+    ]
+}
+
+#[test]
+fn channel_ends_must_agree_on_the_interface() {
+    let s = shipped_virt();
+    let file = Path::new("images/virt/system.toml");
+    s.servers.check_interfaces(file, &records(2, true)).unwrap();
+
+    let err = s.servers.check_interfaces(file, &records(99, true)).unwrap_err();
+    assert_eq!(err.field, "channel[1].clients[0]");
+    assert!(
+        err.problem.contains(
+            "`kv-client` and server `kv` were built from different versions of interface `Kv` (hash 0x63 vs 0x2)"
+        ),
+        "{err}"
+    );
+
+    let err = s.servers.check_interfaces(file, &records(2, false)).unwrap_err();
+    assert_eq!(err.field, "channel[0].server");
+    assert!(
+        err.problem
+            .contains("server `console` does not serve interface `Console`")
+            && err.problem.contains("it declares none"),
+        "{err}"
+    );
+
+    let mut r = records(2, true);
+    r[4].retain(|x| x.role != gaon_abi::system::ROLE_USES || x.name[0] != b'F');
+    let err = s.servers.check_interfaces(file, &r).unwrap_err();
+    assert_eq!(err.field, "channel[2].clients[0]");
+    assert!(
+        err.problem.contains("`systest` does not use interface `Fragile`")
+            && err.problem.contains("it declares Console, Kv"),
+        "{err}"
+    );
 }

@@ -111,6 +111,8 @@ mod app {
             uart,
             irq,
         };
+        // Input that arrived before the interrupt was enabled raises none: take it now.
+        c.drain();
         Server {
             ep: ep.0,
             reply: start::REPLY,
