@@ -200,24 +200,20 @@ pub fn build(
     a.map(vspace, start, START_INFO_VADDR, Rights::READ, false)
         .step("map start info")?;
 
-    // The thread.
-    tcb.set_space(CNode(guarded), vspace, fault).step("set space")?;
-    tcb.set_ipc_buffer(SERVER_IPC_BUFFER_VADDR, ipc.0)
-        .step("set IPC buffer")?;
-    tcb.write_registers(0, &[entry, SERVER_STACK_TOP, 0, START_INFO_VADDR])
-        .step("set registers")?;
-    tcb.write_registers(REG_TPIDR, &[SERVER_IPC_BUFFER_VADDR])
-        .step("set TPIDR")?;
-    tcb.set_mcp(u64::from(e.priority), ROOT_TCB).step("set MCP")?;
-    tcb.set_priority(u64::from(e.priority), ROOT_TCB).step("set priority")?;
-    tcb.bind_notification(ntfn).step("bind notification")?;
-    if e.budget_us != 0 {
-        let sc = SchedContext(a.alloc(ObjType::SchedContext, 0).step("scheduling context")?);
-        SchedControl(slot::SCHED_CONTROL)
-            .configure(sc, e.budget_us, e.period_us, index)
-            .step("configure budget")?;
-        sc.bind(tcb).step("bind scheduling context")?;
-    }
+    configure(
+        a,
+        tcb,
+        e,
+        index,
+        Thread {
+            cspace: CNode(guarded),
+            vspace,
+            fault,
+            ipc,
+            ntfn,
+            entry,
+        },
+    )?;
     Ok(Running {
         tcb,
         cnode,
@@ -225,6 +221,39 @@ pub fn build(
         reply,
         alive: true,
     })
+}
+
+/// What a server's thread is set up with.
+#[derive(Clone, Copy)]
+struct Thread {
+    cspace: CNode,
+    vspace: VSpace,
+    fault: CPtr,
+    ipc: Frame,
+    ntfn: Notification,
+    entry: u64,
+}
+
+/// Give the thread its spaces, registers, priority, notification and budget.
+fn configure(a: &mut Allocator, tcb: Tcb, e: &ServerEntry, index: u64, t: Thread) -> Result<(), BuildError> {
+    tcb.set_space(t.cspace, t.vspace, t.fault).step("set space")?;
+    tcb.set_ipc_buffer(SERVER_IPC_BUFFER_VADDR, t.ipc.0)
+        .step("set IPC buffer")?;
+    tcb.write_registers(0, &[t.entry, SERVER_STACK_TOP, 0, START_INFO_VADDR])
+        .step("set registers")?;
+    tcb.write_registers(REG_TPIDR, &[SERVER_IPC_BUFFER_VADDR])
+        .step("set TPIDR")?;
+    tcb.set_mcp(u64::from(e.priority), ROOT_TCB).step("set MCP")?;
+    tcb.set_priority(u64::from(e.priority), ROOT_TCB).step("set priority")?;
+    tcb.bind_notification(t.ntfn).step("bind notification")?;
+    if e.budget_us != 0 {
+        let sc = SchedContext(a.alloc(ObjType::SchedContext, 0).step("scheduling context")?);
+        SchedControl(slot::SCHED_CONTROL)
+            .configure(sc, e.budget_us, e.period_us, index)
+            .step("configure budget")?;
+        sc.bind(tcb).step("bind scheduling context")?;
+    }
+    Ok(())
 }
 
 /// Where a grant goes.
