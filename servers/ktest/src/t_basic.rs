@@ -163,7 +163,19 @@ fn ipc_buffer_round_trip(env: &mut Env) -> R {
 }
 
 fn bi_modules(env: &mut Env) -> R {
-    check(env.bi.module_count == 1, "one module")?;
+    // The description's one module, then the system table the image tool adds.
+    check(env.bi.module_count == 2, "two modules")?;
+    check(
+        gaon_abi::boot::name_bytes(&env.bi.modules[1].name) == gaon_abi::system::SYSTEM_MODULE.as_bytes(),
+        "the system table comes last",
+    )?;
+    let Some(table) = libl4::start::boot_module(gaon_abi::system::SYSTEM_MODULE) else {
+        return check(false, "the system table is mapped");
+    };
+    check(
+        gaon_abi::system::SystemTable::parse(table).is_ok_and(|t| t.servers().is_empty()),
+        "an empty, valid system table",
+    )?;
     let m = &env.bi.modules[0];
     check(gaon_abi::boot::name_bytes(&m.name) == b"root-elf", "its name")?;
     check(
