@@ -130,7 +130,8 @@ fn record(role: u32, name: &str, hash: u64) -> gaon_abi::system::IdlRecord {
     gaon_abi::system::IdlRecord::new(role, name, hash)
 }
 
-/// Records for the virt servers in order: console, kv, kv-client, fragile, systest.
+/// Records for the virt servers in order: console, greeter, greeter-client, kv,
+/// kv-client, fragile, systest.
 fn records(kv_client_hash: u64, console_serves: bool) -> Vec<Vec<gaon_abi::system::IdlRecord>> {
     use gaon_abi::system::{ROLE_SERVES as S, ROLE_USES as U};
     vec![
@@ -139,6 +140,8 @@ fn records(kv_client_hash: u64, console_serves: bool) -> Vec<Vec<gaon_abi::syste
         } else {
             vec![]
         },
+        vec![record(S, "Greeter", 4), record(U, "Console", 1)],
+        vec![record(U, "Greeter", 4), record(U, "Console", 1)],
         vec![record(S, "Kv", 2), record(U, "Console", 1)],
         vec![record(U, "Kv", kv_client_hash), record(U, "Console", 1)],
         vec![record(S, "Fragile", 3), record(U, "Console", 1)],
@@ -171,9 +174,9 @@ fn channel_ends_must_agree_on_the_interface() {
     );
 
     let mut r = records(2, true);
-    r[4].retain(|x| x.role != gaon_abi::system::ROLE_USES || x.name[0] != b'F');
+    r[6].retain(|x| x.role != gaon_abi::system::ROLE_USES || x.name[0] != b'F');
     let err = s.servers.check_interfaces(file, &r).unwrap_err();
-    assert_eq!(err.field, "channel[2].clients[0]");
+    assert_eq!(err.field, "channel[3].clients[0]");
     assert!(
         err.problem.contains("`systest` does not use interface `Fragile`")
             && err.problem.contains("it declares Console, Kv"),

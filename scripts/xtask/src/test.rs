@@ -85,7 +85,8 @@ pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
 /// from the description, output through the console with per-client prefixes, and a
 /// faulting server reported and reclaimed by the root server.
 const DEFAULT_SYSTEM_EXPECTS: &[(&str, &str)] = &[
-    ("root server", "root: started 5 servers"),
+    ("root server", "root: started 7 servers"),
+    ("tutorial example", "[greeter-client] hello world (#1)"),
     ("console driver", "console: "),
     ("prefixed output", "[kv] serving Kv"),
     (
@@ -272,5 +273,41 @@ mod tests {
         assert_eq!(summary("12 passed, 1 failed"), Some((12, 1)));
         assert_eq!(summary("passed failed"), None);
         assert_eq!(summary("root: 3 passed 0 failed"), None);
+    }
+}
+
+#[cfg(test)]
+mod tutorial {
+    use crate::root_dir;
+
+    /// The code blocks of docs/tutorial-server.md, in order.
+    fn blocks() -> Vec<String> {
+        let doc = std::fs::read_to_string(root_dir().join("docs/tutorial-server.md")).unwrap();
+        doc.split("```")
+            .skip(1)
+            .step_by(2)
+            .map(|b| b.split_once('\n').unwrap().1.to_string())
+            .collect()
+    }
+
+    fn file(path: &str) -> String {
+        std::fs::read_to_string(root_dir().join(path)).unwrap()
+    }
+
+    /// The tutorial shows the worked example exactly as it is in servers/examples, which
+    /// CI builds and runs in every default image.
+    #[test]
+    fn tutorial_code_is_the_worked_example() {
+        let b = blocks();
+        assert_eq!(b[0], file("servers/examples/greeter.idl"));
+        assert_eq!(b[2], file("servers/examples/greeter/build.rs"));
+        assert_eq!(b[3], file("servers/examples/greeter/src/main.rs"));
+        assert!(file("servers/examples/greeter-client/src/main.rs").contains(&b[4]));
+        let cargo = file("servers/examples/greeter/Cargo.toml");
+        assert_eq!(b[1], cargo);
+        let system = file("images/virt/system.toml");
+        for line in b[5].lines() {
+            assert!(system.contains(line), "images/virt/system.toml lacks `{line}`");
+        }
     }
 }
