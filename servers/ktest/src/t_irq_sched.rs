@@ -202,8 +202,17 @@ fn sc_enforced(env: &mut Env) -> R {
     let t = ok(env.thread(crate::env::entry(spin), 0, 100, 0), "spinner")?;
     ok(c.bind(t), "bind")?;
     ok(t.resume(), "resume")?;
-    // If the budget were not enforced, the root would never run again.
-    with_root_low(yield_now)?;
+    // If the budget were not enforced, the root would never run again. The spinner
+    // gets up to a second (5 periods) to be seen running: under TCG the timer follows
+    // host time, so a loaded host can use up a whole budget before the spinner's first
+    // instruction.
+    let start = ok(libl4::syscall::debug_ticks(), "ticks")?;
+    loop {
+        with_root_low(yield_now)?;
+        if SPINS.load(Ordering::Relaxed) > 0 || ok(libl4::syscall::debug_ticks(), "ticks")? > start + 100 {
+            break;
+        }
+    }
     ok(t.suspend(), "stop")?;
     check(SPINS.load(Ordering::Relaxed) > 0, "the spinner ran")
 }
