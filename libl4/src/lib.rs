@@ -31,6 +31,7 @@ mod rt;
 /// server and its clients both use these, so their ends agree by construction.
 pub mod idl {
     include!(concat!(env!("OUT_DIR"), "/console.rs"));
+    include!(concat!(env!("OUT_DIR"), "/supervisor.rs"));
 }
 
 pub use gaon_abi;

@@ -5,11 +5,13 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use gaon_abi::boot::name_bytes;
-use gaon_abi::system::{EXIT_LABEL, GrantKind, NamedCap, START_INFO_VADDR, START_MAGIC, StartInfo, server_slot};
-use gaon_abi::{MsgInfo, bootinfo};
+use gaon_abi::bootinfo;
+use gaon_abi::system::{GrantKind, NamedCap, START_INFO_VADDR, START_MAGIC, StartInfo, server_slot};
 
 use crate::cap::{Endpoint, IrqHandler, Tcb};
-use crate::ipc::{self, CPtr};
+use crate::idl::supervisor::SupervisorClient;
+use crate::ipc::CPtr;
+use crate::rpc::EndpointTransport;
 
 /// The program's `x0` at entry: the boot-info address (root server) or the start-info
 /// address (a server the root server started). Set by the runtime before `main`.
@@ -111,11 +113,10 @@ pub const CNODE: CPtr = server_slot::CNODE;
 /// reclaims the server; the root server halts the system.
 pub fn exit(status: u8) -> ! {
     if info().is_some() {
-        let _ = ipc::send(
-            server_slot::SUPERVISOR,
-            MsgInfo::new(EXIT_LABEL, 1, 0),
-            [u64::from(status), 0, 0, 0],
-        );
+        let supervisor = SupervisorClient::new(EndpointTransport {
+            ep: server_slot::SUPERVISOR,
+        });
+        let _ = supervisor.exit(status);
         let _ = Tcb(server_slot::TCB).suspend();
     } else {
         crate::syscall::debug_halt(status);

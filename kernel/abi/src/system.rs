@@ -248,7 +248,8 @@ pub mod server_slot {
     pub const REPLY: u64 = 4;
     /// Its notification, bound to its Tcb; IRQs arrive here.
     pub const NOTIFICATION: u64 = 5;
-    /// A badged endpoint to its supervisor (the root server), for `exit`.
+    /// A badged endpoint to its supervisor (the root server), speaking
+    /// `idl/supervisor.idl` (`exit`).
     pub const SUPERVISOR: u64 = 6;
     /// Untyped memory for its own objects, if it was given some.
     pub const HEAP: u64 = 7;
@@ -257,9 +258,6 @@ pub mod server_slot {
     /// First slot the server may use freely (after the named ones).
     pub const FIRST_FREE: u64 = 64;
 }
-
-/// Label of the exit message a server sends its supervisor; MR0 is the status.
-pub const EXIT_LABEL: u64 = 0x0e71;
 
 /// One named capability (or mapping) in a start-info page.
 #[repr(C)]

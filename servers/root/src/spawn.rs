@@ -156,8 +156,10 @@ pub fn build(
         .mint(fault, supervisor, Rights::all(), FAULT_BADGE | index)
         .step("fault endpoint")?;
     let exit = a.slot().step("slot")?;
+    // Badge index + 1: an unbadged capability could be minted into any badge by its
+    // holder, and so forge another server's exit.
     ROOT_CNODE
-        .mint(exit, supervisor, Rights::WRITE, index)
+        .mint(exit, supervisor, Rights::WRITE, index + 1)
         .step("supervisor endpoint")?;
     for (dest, src) in [
         (server_slot::TCB, tcb.0),

@@ -5,8 +5,9 @@
 //! `Cancelled`).
 
 use gaon_abi::boot::name_bytes;
-use gaon_abi::system::{EXIT_LABEL, GrantKind, SERVER_HALT_ON_EXIT, SystemTable};
+use gaon_abi::system::{GrantKind, SERVER_HALT_ON_EXIT, SystemTable};
 use heapless::Vec;
+use libl4::idl::supervisor::{self, SupervisorServer};
 use libl4::ipc::CPtr;
 use libl4::rpc::{Dispatch, Incoming};
 use libl4::server::{FAULT_BADGE, Handler};
@@ -74,26 +75,31 @@ impl<'a> Supervisor<'a> {
         Self::destroy(r.cnode);
         Self::destroy(r.vspace);
         debug_println!(
-            "root: reclaimed `{}` ({closed} served channel(s) closed, its pending call cancelled)",
+            "root: reclaimed `{}` ({closed} served channel(s) closed, reply object destroyed)",
             self.name(i)
         );
     }
 }
 
-impl Handler for Supervisor<'_> {
-    fn request(&mut self, msg: &Incoming<'_>, _reply: &mut [u8]) -> Dispatch {
-        let i = msg.badge as usize;
-        if msg.label != EXIT_LABEL || i >= self.running.len() {
-            return Dispatch::unknown_method();
-        }
-        let status = msg.data.first().copied().unwrap_or(0);
+impl SupervisorServer for Supervisor<'_> {
+    fn exit(&mut self, client: u64, status: u8) {
+        // Supervisor capabilities carry badge index + 1.
+        let Some(i) = (client as usize).checked_sub(1).filter(|&i| i < self.running.len()) else {
+            debug_println!("root: exit with unknown badge {client:#x}");
+            return;
+        };
         debug_println!("root: `{}` exited with status {status}", self.name(i));
         if self.halts(i) {
             debug_println!("root: halting the system with `{}`'s status", self.name(i));
             libl4::syscall::debug_halt(status);
         }
         self.reclaim(i);
-        Dispatch::NoReply
+    }
+}
+
+impl Handler for Supervisor<'_> {
+    fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
+        supervisor::dispatch(self, msg, reply)
     }
 
     fn fault(&mut self, badge: u64, kind: FaultKind, w: [u64; 4]) -> Option<u64> {
