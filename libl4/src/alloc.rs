@@ -347,3 +347,48 @@ fn copy_to(va: u64, data: &[u8]) {
 fn copy_to(_va: u64, _data: &[u8]) {
     unreachable!("host programs map no frames");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_run_out_cleanly() {
+        let mut s = Slots::new(16, 20);
+        assert_eq!(s.take(), Ok(16));
+        assert_eq!(s.take_n(3), Ok(17));
+        assert_eq!(s.remaining(), 0);
+        assert_eq!(s.take(), Err(Error::NotEnoughMemory));
+        assert_eq!(Slots::new(0, 10).take_n(u64::MAX), Err(Error::NotEnoughMemory));
+    }
+
+    #[test]
+    fn va_ranges_have_guard_pages_and_bounds() {
+        let mut v = VaRange::new(0x1000_0000, 0x1000_0000 + 5 * PAGE);
+        assert_eq!(v.take(2), Ok(0x1000_0000));
+        // The next range starts after the two pages and one guard page.
+        assert_eq!(v.take(1), Ok(0x1000_0000 + 3 * PAGE));
+        assert_eq!(v.take(1), Err(Error::NotEnoughMemory));
+        assert_eq!(v.take(u64::MAX), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn ram_is_taken_largest_first_and_device_memory_never() {
+        let mut a = Allocator::new(CNode(2), VSpace(3), Slots::new(16, 64), VaRange::new(0, 1 << 30));
+        let desc = |paddr, size_bits, is_device| UntypedDesc {
+            paddr,
+            size_bits,
+            is_device,
+            reserved: [0; 6],
+        };
+        a.add_untyped(Untyped(10), &desc(0x4000_0000, 20, 0)).unwrap();
+        a.add_untyped(Untyped(11), &desc(0x0900_0000, 24, 1)).unwrap();
+        a.add_untyped(Untyped(12), &desc(0x5000_0000, 22, 0)).unwrap();
+        assert_eq!(a.take_ram(u8::MAX).map(|r| r.ut), Some(Untyped(12)));
+        assert_eq!(a.take_ram(19), None, "nothing small enough");
+        assert_eq!(a.take_ram(u8::MAX).map(|r| r.ut), Some(Untyped(10)));
+        assert_eq!(a.take_ram(u8::MAX), None, "device memory is not RAM");
+        assert_eq!(a.device_frame_at(0x0900_0010), Err(Error::AlignmentError));
+        assert_eq!(a.device_frame_at(0x1000_0000), Err(Error::FailedLookup));
+    }
+}
