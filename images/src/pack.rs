@@ -197,6 +197,20 @@ mod tests {
         System::load(&dir.join("tests/fixtures/good/minimal.toml"), &dir.join("../platforms")).unwrap()
     }
 
+    /// An executable with one read-execute segment of `data` at `addr`.
+    fn one_segment(addr: u64, data: Vec<u8>) -> Vec<u8> {
+        write_elf(
+            addr,
+            &[Load {
+                vaddr: addr,
+                paddr: addr,
+                memsz: data.len() as u64,
+                data,
+                flags: 5,
+            }],
+        )
+    }
+
     /// The module bytes of a system without servers: just the system table.
     fn table_only(s: &System) -> Vec<Vec<u8>> {
         s.read_modules(|_, _| unreachable!("no package modules")).unwrap()
@@ -271,16 +285,7 @@ mod tests {
     fn rejects_kernel_for_another_board() {
         let s = system();
         let root = user_elf();
-        let kernel = write_elf(
-            0x8_0000,
-            &[Load {
-                vaddr: 0x8_0000,
-                paddr: 0x8_0000,
-                data: vec![0; 16],
-                memsz: 16,
-                flags: 5,
-            }],
-        );
+        let kernel = one_segment(0x8_0000, vec![0; 16]);
         let err = pack(&PackInput {
             system: &s,
             kernel: &kernel,
@@ -298,16 +303,7 @@ mod tests {
     fn rejects_kernel_without_end_symbol() {
         let s = system();
         let root = user_elf();
-        let kernel = write_elf(
-            0x4008_0000,
-            &[Load {
-                vaddr: 0x4008_0000,
-                paddr: 0x4008_0000,
-                data: vec![0; 16],
-                memsz: 16,
-                flags: 5,
-            }],
-        );
+        let kernel = one_segment(0x4008_0000, vec![0; 16]);
         let err = pack(&PackInput {
             system: &s,
             kernel: &kernel,
@@ -321,16 +317,7 @@ mod tests {
     #[test]
     fn rejects_unaligned_root_segment() {
         let s = system();
-        let root = write_elf(
-            0x40_0010,
-            &[Load {
-                vaddr: 0x40_0010,
-                paddr: 0x40_0010,
-                data: vec![1; 4],
-                memsz: 4,
-                flags: 5,
-            }],
-        );
+        let root = one_segment(0x40_0010, vec![1; 4]);
         let err = boot_image(&PackInput {
             system: &s,
             kernel: &[],

@@ -39,13 +39,24 @@ pub use gaon_abi::{Error, FaultKind, Label, MsgInfo, ObjType, Rights, Syscall};
 pub use start::exit;
 
 /// Declare the program's entry function: `libl4::main!(my_main);` with `fn my_main() -> u8`.
-/// Returning ends the program with that status (see [`exit`]).
+/// Returning ends the program with that status (see [`exit`]). Built for the host (as
+/// `cargo test --workspace` and clippy do), the program's `main` only says what it is.
 #[macro_export]
 macro_rules! main {
     ($f:path) => {
+        #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         fn gaon_main() -> u8 {
             $f()
+        }
+
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            ::std::eprintln!(
+                "{} is a Gaon user program; build it for aarch64-unknown-none",
+                env!("CARGO_PKG_NAME")
+            );
+            ::std::process::exit(2);
         }
     };
 }

@@ -2,8 +2,6 @@
 //! this program (an `mmio` or `shared` entry of its system description), with
 //! bounds-checked volatile 32-bit accesses, so servers need no `unsafe` of their own.
 
-use gaon_abi::system::GrantKind;
-
 /// A mapped device-memory window.
 #[derive(Debug)]
 pub struct Mmio {
@@ -15,14 +13,8 @@ impl Mmio {
     /// The window the description calls `name`: device memory (`mmio`) or a shared
     /// region (`shared`; a read-only one faults on `write`).
     pub fn named(name: &str) -> Result<Self, crate::start::Missing> {
-        let c = crate::start::named(name).ok_or(crate::start::Missing::NotGiven)?;
-        if c.kind != GrantKind::Mmio as u32 && c.kind != GrantKind::Shared as u32 {
-            return Err(crate::start::Missing::WrongKind);
-        }
-        Ok(Self {
-            base: c.vaddr,
-            size: c.size,
-        })
+        let (base, size) = crate::start::mapping(name)?;
+        Ok(Self { base, size })
     }
 
     /// Bytes in the window.

@@ -122,11 +122,4 @@ mod app {
     }
 }
 
-#[cfg(target_os = "none")]
 libl4::main!(app::run);
-
-#[cfg(not(target_os = "none"))]
-fn main() {
-    eprintln!("gaon-console is a Gaon user program; build it for aarch64-unknown-none");
-    std::process::exit(2);
-}

@@ -108,11 +108,4 @@ mod app {
     }
 }
 
-#[cfg(target_os = "none")]
 libl4::main!(app::run);
-
-#[cfg(not(target_os = "none"))]
-fn main() {
-    eprintln!("gaon-root is a Gaon user program; build it for aarch64-unknown-none");
-    std::process::exit(2);
-}

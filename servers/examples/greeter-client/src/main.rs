@@ -22,8 +22,4 @@ mod app {
     }
 }
 
-#[cfg(target_os = "none")]
 libl4::main!(app::run);
-
-#[cfg(not(target_os = "none"))]
-fn main() {}
