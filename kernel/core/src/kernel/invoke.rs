@@ -501,7 +501,8 @@ impl<P: Platform> Kernel<P> {
     /// A device interrupt arrived (already acknowledged at the controller): mask the
     /// line until the handler acks it, and signal its notification.
     pub fn handle_irq(&mut self, irq: u32) {
-        self.account();
+        // Whoever was running is only interrupted; it resumes where it was.
+        let _ = self.account();
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
             && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)

@@ -13,8 +13,14 @@ impl<P: Platform> Kernel<P> {
     /// A thread executed `svc`: its registers are in its Tcb. Afterwards the kernel has
     /// chosen the thread to run next ([`Kernel::resume_target`]).
     pub fn handle_syscall(&mut self) {
-        self.account();
+        let may_go_on = self.account();
         let Some(t) = self.current() else { return };
+        if !may_go_on {
+            // Out of budget at the `svc`: run it again when the thread next runs.
+            t.get().ctx.pc = t.get().ctx.pc.wrapping_sub(4);
+            self.schedule();
+            return;
+        }
         let number = t.get().ctx.x[SYSCALL_NUMBER_REG];
         match Syscall::from_raw(number) {
             Some(Syscall::Call) => {
@@ -95,8 +101,13 @@ impl<P: Platform> Kernel<P> {
 
     /// The current thread took a fault (not a syscall).
     pub fn handle_fault(&mut self, fault: Fault) {
-        self.account();
+        let may_go_on = self.account();
         let Some(t) = self.current() else { return };
+        if !may_go_on {
+            // Out of budget: the faulting instruction faults again when it next runs.
+            self.schedule();
+            return;
+        }
         let ctx = t.get().ctx;
         let words = match fault {
             Fault::Vm { addr, instruction, esr } => {

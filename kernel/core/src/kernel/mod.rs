@@ -240,7 +240,8 @@ impl<P: Platform> Kernel<P> {
 
     /// A timer tick: round-robin among equal priorities.
     pub fn handle_tick(&mut self) {
-        self.account();
+        // The running thread is only interrupted; it resumes where it was.
+        let _ = self.account();
         if let Some(t) = self.current() {
             let tcb = t.get();
             tcb.timeslice = tcb.timeslice.saturating_sub(1);

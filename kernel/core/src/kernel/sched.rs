@@ -97,8 +97,12 @@ impl SchedContext {
 
 impl<P: Platform> Kernel<P> {
     /// Charge the running thread for the time since the last charge, throttle it if
-    /// its budget ran out, and release threads whose refills came due.
-    pub(super) fn account(&mut self) {
+    /// its budget ran out, and release threads whose refills came due. Returns false if
+    /// the running thread may not go on with what it trapped for (it was throttled, or
+    /// blocked sending its timeout fault): the caller must not act for it, only
+    /// reschedule, and make the trap happen again when it next runs.
+    #[must_use]
+    pub(super) fn account(&mut self) -> bool {
         let now = self.platform.now();
         let used = now.saturating_sub(self.last_charge);
         self.last_charge = now;
@@ -112,6 +116,8 @@ impl<P: Platform> Kernel<P> {
             }
         }
         self.release_due(now);
+        self.current()
+            .is_none_or(|t| t.get().queued && t.get().state == ThreadState::Running)
     }
 
     /// `t` ran out of budget: throttle it and send a timeout fault if it has a handler.

@@ -509,3 +509,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_thread_out_of_budget_at_a_syscall_is_stopped_before_it_and_runs_it_later() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
+    // 1 ms of budget every 10 ms (the model's counter runs at 1 MHz).
+    invoke(
+        &mut k,
+        rs::SCHED_CONTROL,
+        Label::SchedControlConfigure,
+        &[sc, 1000, 10_000, 0],
+    )
+    .unwrap();
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
+    // The root blocks; the budgeted thread runs.
+    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(k.current(), Some(thread));
+    thread.get().ctx.pc = 0x40_0104; // just after its `svc`
+
+    // It spins past its budget, then traps for a blocking Recv.
+    k.platform.now += 5_000;
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(thread.get().state, ThreadState::Running, "not blocked on the endpoint");
+    assert!(!thread.get().queued, "throttled, off the run queue");
+    assert_eq!(thread.get().ctx.pc, 0x40_0100, "will execute the `svc` again");
+    assert_eq!(k.current(), None, "nothing else can run");
+
+    // A tick after the refill is due puts it back; its Recv then blocks as asked.
+    k.platform.now += 10_000;
+    k.handle_tick();
+    assert_eq!(k.current(), Some(thread));
+    thread.get().ctx.pc = 0x40_0104;
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(thread.get().state, ThreadState::BlockedOnRecv);
+}
