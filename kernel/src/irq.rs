@@ -113,24 +113,33 @@ pub fn line_count() -> u32 {
 }
 
 /// Lines the kernel keeps: SGIs and PPIs (per-CPU, including the kernel timer) on a
-/// GIC; every line of the BCM2836 local controller (they are per-core timers and
-/// mailboxes).
+/// GIC, except the EL1 virtual timer's PPI where the board gives it to user level;
+/// every line of the BCM2836 local controller (they are per-core timers and mailboxes).
 pub fn reserved(line: u32) -> bool {
     match board::IRQ_CONTROLLER {
-        IrqController::Gic { .. } => line < 32,
+        IrqController::Gic { .. } => line < 32 && Some(line) != board::USER_TIMER_IRQ,
         IrqController::Bcm2836 { .. } => true,
     }
 }
 
+/// Lines whose priority and routing have been set (the first enable does it).
+static CONFIGURED: spin::Mutex<[u64; 16]> = spin::Mutex::new([0; 16]);
+
 /// Mask or unmask a user line.
 pub fn set_enabled(line: u32, enabled: bool) {
-    if reserved(line) {
+    if reserved(line) || line >= 1024 {
         return;
     }
     if let Some(c) = CONTROLLER.get()
         && let Controller::Gic(g) = &mut *c.lock()
     {
-        g.set_spi_enabled(line, enabled);
+        let mut done = CONFIGURED.lock();
+        let (word, bit) = ((line / 64) as usize, 1u64 << (line % 64));
+        let mut configured = done[word] & bit != 0;
+        g.set_user_line_enabled(line, enabled, &mut configured);
+        if configured {
+            done[word] |= bit;
+        }
     }
 }
 

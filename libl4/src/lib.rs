@@ -3,6 +3,7 @@
 //! - `syscall`, `ipc`: the raw syscalls and message registers;
 //! - `cap`: typed capability handles with `Result`-returning invocations;
 //! - `alloc`: slot, untyped-memory and address-range allocators, mapping and threads;
+//! - `elf`: loading an executable into an address space;
 //! - `rpc`, `server`: the runtime IDL-generated stubs build on, and the server loop;
 //! - `start`: what the root server gave this program (named capabilities) and `exit`;
 //! - `print!`/`println!` (to the console server) and `debug_print!` (kernel console);
@@ -16,6 +17,7 @@ extern crate self as libl4;
 pub mod alloc;
 pub mod cap;
 pub mod debug;
+pub mod elf;
 pub mod ipc;
 pub mod log;
 pub mod mmio;

@@ -22,6 +22,11 @@ pub fn set_start_arg(x0: u64) {
     START_ARG.store(x0, Ordering::Relaxed);
 }
 
+/// The program's `x0` at entry, for programs a parent starts with an argument of its own.
+pub fn arg() -> u64 {
+    START_ARG.load(Ordering::Relaxed)
+}
+
 /// True in the root server (started by the kernel with the boot-info page).
 pub fn is_root() -> bool {
     START_ARG.load(Ordering::Relaxed) == bootinfo::BOOTINFO_VADDR

@@ -197,6 +197,10 @@ pub struct Timer {
     /// The EL2 physical timer's interrupt in the controller's numbering
     /// (a GIC INTID, or a BCM2836 local source bit).
     pub hyp_irq: u32,
+    /// The EL1 virtual timer's interrupt (CNTV, a GIC PPI), if user level may have it:
+    /// EL0 programs that timer itself, and the kernel hands its line out like an SPI.
+    #[serde(default)]
+    pub user_irq: Option<u32>,
     /// Kernel tick rate.
     pub tick_hz: u32,
 }
@@ -408,6 +412,14 @@ impl Board {
                         format!("{} is not a GIC PPI (16..32)", self.timer.hyp_irq),
                     );
                 }
+                if let Some(u) = self.timer.user_irq
+                    && (!(16..32).contains(&u) || u == self.timer.hyp_irq)
+                {
+                    return err(
+                        "timer.user_irq",
+                        format!("{u} is not a GIC PPI (16..32) other than timer.hyp_irq"),
+                    );
+                }
             }
             IrqKind::Bcm2836 => {
                 let Some(local) = ic.bcm2836_local else {
@@ -423,6 +435,12 @@ impl Board {
                     return err(
                         "interrupt_controller.bcm2836_local",
                         format!("{local:#x} is not inside any [[mmio]] region"),
+                    );
+                }
+                if self.timer.user_irq.is_some() {
+                    return err(
+                        "timer.user_irq",
+                        "the BCM2836 local controller has no line to give to user level".into(),
                     );
                 }
                 if self.timer.hyp_irq > 11 {

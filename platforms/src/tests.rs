@@ -148,6 +148,15 @@ fn timer_irq_must_be_a_ppi() {
 }
 
 #[test]
+fn user_timer_irq_must_be_another_ppi() {
+    let e = error_of(&virt_with("user_irq = 27", "user_irq = 26"));
+    assert_eq!(e.field, "timer.user_irq");
+    assert!(e.problem.contains("other than timer.hyp_irq"), "{e}");
+    let e = error_of(&virt_with("user_irq = 27", "user_irq = 33"));
+    assert_eq!(e.field, "timer.user_irq");
+}
+
+#[test]
 fn qemu_names_are_unique_and_smp_bounded() {
     let e = error_of(&virt_with("name = \"virt-gicv3-a72\"", "name = \"virt-gicv3-a53\""));
     assert_eq!(e.field, "qemu[1]");

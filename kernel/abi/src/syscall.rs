@@ -55,6 +55,9 @@ pub enum Syscall {
     DebugCapIdentify = 0x104,
     /// Give up the rest of the current time slice.
     Yield = 0x200,
+    /// Do nothing and return 0 in `x0`: the cost of entering and leaving the kernel
+    /// (the benchmarks' null syscall).
+    Null = 0x201,
 }
 
 impl Syscall {
@@ -73,12 +76,13 @@ impl Syscall {
             0x103 => Self::DebugFastpathCount,
             0x104 => Self::DebugCapIdentify,
             0x200 => Self::Yield,
+            0x201 => Self::Null,
             _ => return None,
         })
     }
 
     /// All syscalls, for tests and documentation.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Call,
         Self::ReplyRecv,
         Self::Send,
@@ -91,6 +95,7 @@ impl Syscall {
         Self::DebugFastpathCount,
         Self::DebugCapIdentify,
         Self::Yield,
+        Self::Null,
     ];
 }
 

@@ -96,31 +96,38 @@ impl Gic {
         .min(1020)
     }
 
-    /// Enable or disable a shared (SPI) interrupt, routed to CPU 0 at user priority.
-    pub fn set_spi_enabled(&mut self, intid: u32, enabled: bool) {
+    /// Enable or disable a line delivered to user level: an SPI (routed to CPU 0) or
+    /// a PPI the board gives to user level (CPU 0's). Priority and routing are set
+    /// the first time a line is enabled, so an acknowledge only flips its enable bit.
+    pub fn set_user_line_enabled(&mut self, intid: u32, enabled: bool, configured: &mut bool) {
         let Ok(id) = IntId::try_from(intid) else { return };
-        if !id.is_spi() {
+        if !id.is_spi() && !id.is_private() {
             return;
         }
+        let cpu = (!id.is_spi()).then_some(0);
         match self {
             Self::V2(g, gicd) => {
-                if enabled {
+                if enabled && !*configured {
                     g.set_interrupt_priority(id, USER_PRIORITY);
-                    // GICD_ITARGETSR<n>: one byte per interrupt; route it to CPU 0.
-                    // arm-gic has no accessor for it.
-                    let target = (*gicd + 0x800 + intid as usize) as *mut u8;
-                    // SAFETY: the distributor is mapped as device memory in the kernel
-                    // map, `intid` is an SPI below the implemented line count, and this
-                    // driver is the distributor's only user.
-                    unsafe { target.write_volatile(1) };
+                    if id.is_spi() {
+                        // GICD_ITARGETSR<n>: one byte per interrupt; route it to CPU 0.
+                        // arm-gic has no accessor for it.
+                        let target = (*gicd + 0x800 + intid as usize) as *mut u8;
+                        // SAFETY: the distributor is mapped as device memory in the
+                        // kernel map, `intid` is an SPI below the implemented line
+                        // count, and this driver is the distributor's only user.
+                        unsafe { target.write_volatile(1) };
+                    }
+                    *configured = true;
                 }
                 let _ = g.enable_interrupt(id, enabled);
             }
             Self::V3(g) => {
-                if enabled {
-                    let _ = g.set_interrupt_priority(id, None, USER_PRIORITY);
+                if enabled && !*configured {
+                    let _ = g.set_interrupt_priority(id, cpu, USER_PRIORITY);
+                    *configured = true;
                 }
-                let _ = g.enable_interrupt(id, None, enabled);
+                let _ = g.enable_interrupt(id, cpu, enabled);
             }
         }
     }

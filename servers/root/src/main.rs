@@ -7,7 +7,6 @@
 #![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
-mod load;
 #[cfg(target_os = "none")]
 mod spawn;
 #[cfg(target_os = "none")]

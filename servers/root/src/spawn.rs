@@ -18,7 +18,7 @@ use libl4::server::FAULT_BADGE;
 use libl4::{Error, ObjType, Rights};
 use zerocopy::{FromZeros, IntoBytes};
 
-use crate::load::{LoadError, load};
+use libl4::elf::{LoadError, load};
 
 /// The root CNode.
 pub const ROOT_CNODE: CNode = CNode(slot::CNODE);

@@ -37,6 +37,7 @@ impl<P: Platform> Kernel<P> {
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
             Some(Syscall::NbRecv) => self.sys_recv(t, false),
+            Some(Syscall::Null) => t.get().ctx.x[0] = 0,
             Some(Syscall::Yield) => {
                 let tcb = t.get();
                 tcb.ctx.x[0] = 0;

@@ -1,9 +1,10 @@
-//! Loading a server's ELF boot module into its own address space (xmas-elf).
+//! Loading an ELF executable (a boot module) into an address space (xmas-elf): how the
+//! root server starts servers and the benchmark starts its workers.
 
+use crate::alloc::{Allocator, PAGE};
+use crate::cap::{Frame, VSpace};
+use crate::{ObjType, Rights};
 use gaon_abi::system::SERVER_MAP_BASE;
-use libl4::alloc::{Allocator, PAGE};
-use libl4::cap::{Frame, VSpace};
-use libl4::{ObjType, Rights};
 use xmas_elf::ElfFile;
 use xmas_elf::header::{Class, Machine, Type};
 use xmas_elf::program::{ProgramHeader, Type as PType};
@@ -16,11 +17,11 @@ pub enum LoadError {
     /// A segment is malformed or lies where it may not.
     BadSegment(&'static str),
     /// The kernel refused an operation (usually: out of memory).
-    Kernel(libl4::Error),
+    Kernel(crate::Error),
 }
 
-impl From<libl4::Error> for LoadError {
-    fn from(e: libl4::Error) -> Self {
+impl From<crate::Error> for LoadError {
+    fn from(e: crate::Error) -> Self {
         Self::Kernel(e)
     }
 }

@@ -1,0 +1,168 @@
+//! The native benchmarks (LMBench-style), run as the root server of the bench image.
+//!
+//! Every case is timed with CNTVCT_EL0, the clock the Linux counterparts use too. Under
+//! QEMU's `-icount shift=0` the virtual clock advances one nanosecond per instruction,
+//! so a counter tick is `1e9 / CNTFRQ_EL0` instructions and every result is an
+//! instruction count (`calibrate` checks that). A case runs `SAMPLES` samples of a batch
+//! of operations each and prints one line per case:
+//!
+//! `bench: case=NAME unit=UNIT iterations=N min=X median=X max=X`
+//!
+//! (per operation, over the samples), then the summary `bench: N passed, N failed`
+//! and halts with status 0 if nothing failed. A boot module `bench-config` holding
+//! `quick` makes every case run a few iterations only (the test command's check).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+mod cases;
+#[cfg(target_os = "none")]
+#[path = "../common.rs"]
+mod common;
+#[cfg(target_os = "none")]
+mod env;
+
+#[cfg(target_os = "none")]
+mod app {
+    use libl4::debug_println;
+
+    use crate::env::{Env, ROOT_TCB};
+
+    /// Samples per case in a full run (odd, so the median is a sample).
+    const SAMPLES: usize = 25;
+    /// Samples per case in a quick run.
+    const QUICK_SAMPLES: usize = 3;
+
+    /// Runs cases and prints their results.
+    #[derive(Debug)]
+    pub struct Runner {
+        /// Only check that every case works.
+        pub quick: bool,
+        /// Instructions per counter tick.
+        pub per_tick: u64,
+        passed: u32,
+        failed: u32,
+    }
+
+    /// A unit and how a sample's counter ticks become a per-operation value (times 1000).
+    #[derive(Clone, Copy, Debug)]
+    pub enum Unit {
+        /// Instructions per operation.
+        Instructions,
+        /// Megabytes (10^6 bytes) per million instructions, for `bytes` per sample.
+        MbPerMinstr {
+            /// Bytes one sample moves.
+            bytes: u64,
+        },
+    }
+
+    impl Runner {
+        /// Samples per case.
+        pub fn samples(&self) -> usize {
+            if self.quick { QUICK_SAMPLES } else { SAMPLES }
+        }
+
+        /// Operations per sample: `full` in a full run, 2 in a quick one.
+        pub fn batch(&self, full: u64) -> u64 {
+            if self.quick { 2 } else { full }
+        }
+
+        /// Run `case`: `sample(batch)` performs `batch` operations and returns the
+        /// counter ticks they took.
+        pub fn run(
+            &mut self,
+            env: &mut Env,
+            name: &str,
+            unit: Unit,
+            batch: u64,
+            mut sample: impl FnMut(&mut Env, u64) -> Result<u64, crate::env::Fail>,
+        ) {
+            let batch = self.batch(batch);
+            let mut values = heapless::Vec::<u64, SAMPLES>::new();
+            // One untimed sample first: page tables, first touches, lazy FP state.
+            let mut result = sample(env, batch).map(|_| ());
+            while result.is_ok() && values.len() < self.samples() {
+                result = sample(env, batch).map(|ticks| {
+                    let instr = ticks * self.per_tick;
+                    let v = match unit {
+                        Unit::Instructions => instr * 1000 / batch,
+                        Unit::MbPerMinstr { bytes } => (bytes * 1000).checked_div(instr).unwrap_or(0),
+                    };
+                    let _ = values.push(v);
+                });
+            }
+            if let Err(why) = result {
+                self.failed += 1;
+                debug_println!("bench: case={name} FAILED: {why}");
+                return;
+            }
+            values.sort_unstable();
+            let unit_name = match unit {
+                Unit::Instructions => "instructions",
+                Unit::MbPerMinstr { .. } => "MB/Minstr",
+            };
+            let (min, med, max) = (values[0], values[values.len() / 2], values[values.len() - 1]);
+            debug_println!(
+                "bench: case={name} unit={unit_name} iterations={} min={}.{:03} median={}.{:03} max={}.{:03}",
+                batch * values.len() as u64,
+                min / 1000,
+                min % 1000,
+                med / 1000,
+                med % 1000,
+                max / 1000,
+                max % 1000
+            );
+            self.passed += 1;
+        }
+
+        /// Record a failure found outside `run`.
+        pub fn fail(&mut self, name: &str, why: &str) {
+            self.failed += 1;
+            debug_println!("bench: case={name} FAILED: {why}");
+        }
+    }
+
+    fn quick_mode() -> bool {
+        libl4::start::boot_module("bench-config").is_some_and(|c| c.starts_with(b"quick"))
+    }
+
+    pub fn run() -> u8 {
+        let Some(bi) = libl4::start::boot_info() else {
+            debug_println!("bench: not started as the root server");
+            return 1;
+        };
+        let mut env = match Env::new(bi) {
+            Ok(e) => e,
+            Err(why) => {
+                debug_println!("bench: setup failed: {why}");
+                return 1;
+            }
+        };
+        // The benchmark thread runs at 100; servers and waiters are placed around it.
+        if ROOT_TCB.set_priority(crate::cases::MAIN_PRIO, ROOT_TCB).is_err() {
+            debug_println!("bench: cannot set the root's priority");
+            return 1;
+        }
+        let freq = crate::cases::counter_hz();
+        let mut r = Runner {
+            quick: quick_mode(),
+            per_tick: 1_000_000_000 / freq.max(1),
+            passed: 0,
+            failed: 0,
+        };
+        debug_println!(
+            "bench: {} run; counter {} Hz, {} instructions per tick under -icount shift=0",
+            if r.quick { "quick" } else { "full" },
+            freq,
+            r.per_tick
+        );
+        crate::cases::all(&mut r, &mut env);
+        debug_println!("bench: {} passed, {} failed", r.passed, r.failed);
+        u8::from(r.failed != 0)
+    }
+}
+
+#[cfg(target_os = "none")]
+pub use app::{Runner, Unit};
+
+libl4::main!(app::run);
