@@ -2,7 +2,10 @@
 //! `scripts/run` and `scripts/test` are thin wrappers around it.
 #![deny(unsafe_code)]
 
+mod bench;
 mod build;
+mod chart;
+mod linux;
 mod qemu;
 mod test;
 
@@ -16,6 +19,8 @@ usage: cargo xtask <command>
   run [CONFIG|BOARD] [--system SYSTEM] [--timeout SECS]
                                 build and boot in QEMU with the console on this terminal
   test [--quick]                run every test: host tests, description checks, QEMU boots
+  bench [--quick] [--gaon-only] [--cpu a53|a72]
+                                the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   check SYSTEM.toml             check a system description and print what it describes
   list                          list boards and their QEMU configurations";
 
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
             println!("image: {}", p.display());
         }),
         Some("run") => qemu::run_command(&args[1..]),
+        Some("bench") => bench::bench_command(&args[1..]),
         Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
         Some("check") => match args.get(1) {
             Some(f) => build::check(f),

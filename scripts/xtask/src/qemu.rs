@@ -141,6 +141,12 @@ pub fn run_with_input(
     qemu_present()?;
     let mut cmd = command(target, image);
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    capture(cmd, timeout, input)
+}
+
+/// Run `cmd` (QEMU with its serial port on stdio) with its output captured, killing
+/// it after `timeout`; once the output contains `input.0`, type `input.1`.
+pub fn capture(mut cmd: Command, timeout: Duration, input: Option<(&str, &[u8])>) -> Result<Outcome, String> {
     cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,0 +1,331 @@
+//! `cargo xtask bench`: the native benchmarks (bench/gaon) and their Linux counterparts
+//! (bench/linux) under QEMU with `-icount shift=0` on each benchmark CPU, side by side.
+//!
+//! Both systems print `bench: case=NAME unit=UNIT iterations=N min=X median=X max=X`
+//! lines, timed with CNTVCT_EL0; under icount a counter tick is a fixed number of
+//! instructions, so the values are instruction counts. The harness prints the tables,
+//! and writes `bench/results/latest.json` and `bench/results/chart.png`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::build::build_board;
+use crate::qemu::{self, Target, capture, resolve};
+use crate::root_dir;
+
+/// QEMU configurations the benchmarks run on: (configuration, CPU name in results).
+pub const CPUS: [(&str, &str); 2] = [("virt-gicv3-a53", "cortex-a53"), ("virt-gicv3-a72", "cortex-a72")];
+/// The bench system descriptions (images/virt/...).
+const FULL_SYSTEM: &str = "bench";
+const QUICK_SYSTEM: &str = "bench-quick";
+/// Longest a full run of one system on one CPU may take.
+const FULL_TIMEOUT: Duration = Duration::from_secs(1200);
+/// Longest a quick run may take.
+pub const QUICK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Cases every run must report (the results file's stable names).
+pub const REQUIRED_CASES: [&str; 9] = [
+    "null_syscall",
+    "ipc_rt_cross_as",
+    "ipc_rt_same_as",
+    "ipc_rt_idl",
+    "ctx_ring_2",
+    "ctx_ring_8",
+    "ctx_ring_16",
+    "signal_wait",
+    "irq_to_user",
+];
+
+/// One result: the format of `bench/results/latest.json` (an array of these). Other
+/// tools read it; do not rename or drop fields.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// `gaon` or `linux`.
+    pub system: String,
+    /// `cortex-a53` or `cortex-a72`.
+    pub cpu: String,
+    /// Case name.
+    pub case: String,
+    /// `instructions`, or `MB/Minstr` for bandwidth.
+    pub unit: String,
+    /// Smallest per-operation value over the samples.
+    pub min: f64,
+    /// Median.
+    pub median: f64,
+    /// Largest.
+    pub max: f64,
+    /// Operations timed in all.
+    pub iterations: u64,
+}
+
+/// What one run printed: its results, failed cases, and its summary line's counts.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Results.
+    pub rows: Vec<Row>,
+    /// `case: reason` for each failed case.
+    pub failures: Vec<String>,
+    /// `(passed, failed)` from `bench: N passed, N failed`.
+    pub summary: Option<(u32, u32)>,
+}
+
+/// Parse a run's output.
+pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
+    let mut p = Parsed::default();
+    for line in output.lines() {
+        let Some(rest) = line.trim().strip_prefix("bench: ") else { continue };
+        if let Some(s) = crate::test::summary(rest).filter(|_| rest.ends_with("failed")) {
+            p.summary = Some(s);
+            continue;
+        }
+        let Some(rest) = rest.strip_prefix("case=") else { continue };
+        if let Some((case, why)) = rest.split_once(" FAILED: ") {
+            p.failures.push(format!("{case}: {why}"));
+            continue;
+        }
+        let mut fields = BTreeMap::new();
+        let mut words = rest.split_whitespace();
+        let case = words.next().unwrap_or_default();
+        for w in words {
+            if let Some((k, v)) = w.split_once('=') {
+                fields.insert(k, v);
+            }
+        }
+        let num = |k: &str| fields.get(k).and_then(|v| v.parse::<f64>().ok());
+        match (fields.get("unit"), num("min"), num("median"), num("max"), num("iterations")) {
+            (Some(unit), Some(min), Some(median), Some(max), Some(it)) => p.rows.push(Row {
+                system: system.into(),
+                cpu: cpu.into(),
+                case: case.into(),
+                unit: (*unit).into(),
+                min,
+                median,
+                max,
+                iterations: it as u64,
+            }),
+            _ => p.failures.push(format!("{case}: unreadable result line `{line}`")),
+        }
+    }
+    p
+}
+
+/// Problems with a parsed run: failures, a missing or bad summary, missing cases.
+pub fn problems(p: &Parsed, exit_code: Option<i32>) -> Vec<String> {
+    let mut v: Vec<String> = p.failures.iter().map(|f| format!("case {f}")).collect();
+    match p.summary {
+        Some((_, 0)) => {}
+        Some((ok, bad)) => v.push(format!("{ok} passed, {bad} failed")),
+        None => v.push("no `bench: N passed, N failed` line".into()),
+    }
+    for c in REQUIRED_CASES {
+        if !p.rows.iter().any(|r| r.case == c) {
+            v.push(format!("no result for `{c}`"));
+        }
+    }
+    match exit_code {
+        Some(0) => {}
+        Some(c) => v.push(format!("exit status {c}")),
+        None => v.push("timed out".into()),
+    }
+    v
+}
+
+/// Boot the Gaon bench image on `config` under icount; returns the output and status.
+fn run_gaon(image: &Path, config: &str, timeout: Duration) -> Result<qemu::Outcome, String> {
+    let target: Target = resolve(config)?;
+    let mut cmd = qemu::command(&target, image);
+    cmd.args(["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    capture(cmd, timeout, None)
+}
+
+/// The test command's check: the quick bench image on the first benchmark CPU.
+pub fn quick_check() -> Vec<String> {
+    let image = match build_board("virt", QUICK_SYSTEM) {
+        Ok(i) => i,
+        Err(e) => return vec![e],
+    };
+    match run_gaon(&image, CPUS[0].0, QUICK_TIMEOUT) {
+        Ok(o) => {
+            let p = problems(&parse(&o.output, "gaon", CPUS[0].1), o.exit_code);
+            if !p.is_empty() {
+                eprintln!("----- output of the quick bench run -----\n{}-----", o.output);
+            }
+            p
+        }
+        Err(e) => vec![e],
+    }
+}
+
+/// Run one system on one CPU and parse it, failing on any problem.
+fn one_run(system: &str, cpu: &str, out: Result<qemu::Outcome, String>) -> Result<Vec<Row>, String> {
+    let o = out?;
+    let p = parse(&o.output, system, cpu);
+    let bad = problems(&p, o.exit_code);
+    if bad.is_empty() {
+        Ok(p.rows)
+    } else {
+        Err(format!(
+            "{system} on {cpu}: {}\n----- output -----\n{}",
+            bad.join("; "),
+            o.output
+        ))
+    }
+}
+
+/// `cargo xtask bench [--quick] [--gaon-only] [--cpu a53|a72]`.
+pub fn bench_command(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let with_linux = !args.iter().any(|a| a == "--gaon-only");
+    let only_cpu = args.iter().position(|a| a == "--cpu").and_then(|i| args.get(i + 1));
+    let cpus: Vec<(&str, &str)> = CPUS
+        .iter()
+        .copied()
+        .filter(|(_, cpu)| only_cpu.is_none_or(|c| cpu.ends_with(c.as_str())))
+        .collect();
+    if cpus.is_empty() {
+        return Err("--cpu takes a53 or a72".into());
+    }
+    let timeout = if quick { QUICK_TIMEOUT } else { FULL_TIMEOUT };
+    let image = build_board("virt", if quick { QUICK_SYSTEM } else { FULL_SYSTEM })?;
+    let linux = if with_linux {
+        Some(crate::linux::prepare(quick)?)
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for &(config, cpu) in &cpus {
+        eprintln!("bench: Gaon on {cpu} (QEMU {config}, -icount shift=0)");
+        rows.extend(one_run("gaon", cpu, run_gaon(&image, config, timeout))?);
+        if let Some(img) = &linux {
+            eprintln!("bench: Linux {} on {cpu} (-icount shift=0)", img.version);
+            let cmd = crate::linux::command(img, cpu);
+            rows.extend(one_run("linux", cpu, capture(cmd, timeout, None))?);
+        }
+    }
+    print!("{}", table(&rows));
+    if quick {
+        eprintln!("bench: quick run; results not written");
+        return Ok(());
+    }
+    let dir = root_dir().join("bench").join("results");
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+    write(&dir.join("latest.json"), format!("{json}\n").as_bytes())?;
+    let chart = dir.join("chart.png");
+    crate::chart::draw(&rows, &chart)?;
+    eprintln!(
+        "bench: wrote {} and {}",
+        dir.join("latest.json").display(),
+        chart.display()
+    );
+    Ok(())
+}
+
+fn write(path: &PathBuf, bytes: &[u8]) -> Result<(), String> {
+    fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The side-by-side table, one block per CPU: Gaon's min/median/max, Linux's median and
+/// the ratio Gaon/Linux of the medians (for bandwidth, higher is better).
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let mut cpus: Vec<&str> = rows.iter().map(|r| r.cpu.as_str()).collect();
+    cpus.dedup();
+    for cpu in cpus {
+        let _ = writeln!(
+            s,
+            "\n{cpu} (QEMU virt, -icount shift=0: instructions per operation, except bandwidth)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<26} {:>10} {:>10} {:>10} {:>10}  {:>9} {:>7}",
+            "case", "gaon min", "median", "max", "unit", "linux", "g/l"
+        );
+        for r in rows.iter().filter(|r| r.cpu == cpu && r.system == "gaon") {
+            let linux = rows
+                .iter()
+                .find(|l| l.system == "linux" && l.cpu == cpu && l.case == r.case);
+            let (l, ratio) = match linux {
+                Some(l) if l.median > 0.0 => (format!("{:.1}", l.median), format!("{:.2}", r.median / l.median)),
+                _ => ("-".into(), "-".into()),
+            };
+            let unit = if r.unit == "instructions" { "instr" } else { &r.unit };
+            let _ = writeln!(
+                s,
+                "{:<26} {:>10.1} {:>10.1} {:>10.1} {:>10}  {:>9} {:>7}",
+                r.case, r.min, r.median, r.max, unit, l, ratio
+            );
+        }
+        for l in rows
+            .iter()
+            .filter(|l| l.cpu == cpu && l.system == "linux")
+            .filter(|l| !rows.iter().any(|g| g.system == "gaon" && g.cpu == cpu && g.case == l.case))
+        {
+            let _ = writeln!(
+                s,
+                "{:<26} {:>10} {:>10} {:>10} {:>10}  {:>9.1} {:>7}",
+                l.case, "-", "-", "-", "instr", l.median, "-"
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "\
+bench: full run; counter 62500000 Hz, 16 instructions per tick under -icount shift=0
+bench: case=null_syscall unit=instructions iterations=50000 min=192.000 median=200.000 max=208.000
+bench: case=bw_pipe unit=MB/Minstr iterations=6400 min=0.931 median=0.940 max=0.950
+bench: case=irq_to_user FAILED: claim the virtual timer's IRQ
+bench: 2 passed, 1 failed
+";
+
+    #[test]
+    fn parses_results_failures_and_summary() {
+        let p = parse(OUTPUT, "gaon", "cortex-a53");
+        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.rows[0].case, "null_syscall");
+        assert!((p.rows[0].median - 200.0).abs() < 1e-9);
+        assert_eq!(p.rows[0].iterations, 50000);
+        assert_eq!(p.rows[1].unit, "MB/Minstr");
+        assert_eq!(p.failures, vec!["irq_to_user: claim the virtual timer's IRQ".to_string()]);
+        assert_eq!(p.summary, Some((2, 1)));
+        let bad = problems(&p, Some(1));
+        assert!(bad.iter().any(|b| b.contains("irq_to_user")), "{bad:?}");
+        assert!(bad.iter().any(|b| b.contains("no result for `ipc_rt_cross_as`")), "{bad:?}");
+        assert!(bad.iter().any(|b| b.contains("exit status 1")), "{bad:?}");
+    }
+
+    #[test]
+    fn results_file_fields_are_stable() {
+        let p = parse(OUTPUT, "linux", "cortex-a72");
+        let text = serde_json::to_string(&p.rows[0]).expect("serialises");
+        let keys = ["system", "cpu", "case", "unit", "min", "median", "max", "iterations"];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).expect("field present"))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert!(text.contains("\"system\":\"linux\"") && text.contains("\"unit\":\"instructions\""));
+    }
+
+    #[test]
+    fn table_puts_linux_beside_gaon() {
+        let mut rows = parse(OUTPUT, "gaon", "cortex-a53").rows;
+        let mut l = rows[0].clone();
+        l.system = "linux".into();
+        l.median = 400.0;
+        rows.push(l);
+        let t = table(&rows);
+        let line = t.lines().find(|l| l.starts_with("null_syscall")).expect("row");
+        assert!(line.contains("400.0") && line.ends_with("0.50"), "{line}");
+    }
+}
