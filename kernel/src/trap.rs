@@ -38,7 +38,12 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64) -> *mut UserCon
     let ec = (esr >> 26) & 0x3f;
     let mut k = KERNEL.lock();
     match (kind, ec) {
-        (8, EC_SVC64) => k.handle_syscall(),
+        (8, EC_SVC64) => {
+            if !k.handle_syscall() {
+                // Nothing changed who runs or where: straight back to the caller.
+                return ctx;
+            }
+        }
         (8, EC_FP) => {
             fp_take_ownership(&mut k);
             return ctx;
@@ -90,7 +95,8 @@ fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
 
 fn set_cptr(v: u64) {
     static CURRENT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(CPTR_RES1 | CPTR_TFP);
-    if CURRENT.swap(v, core::sync::atomic::Ordering::Relaxed) != v {
+    if CURRENT.load(core::sync::atomic::Ordering::Relaxed) != v {
+        CURRENT.store(v, core::sync::atomic::Ordering::Relaxed);
         // SAFETY: only the FP/SIMD trap bit changes.
         unsafe { write_sysreg!(cptr_el2, v) };
         arch::isb();

@@ -10,7 +10,8 @@
 //!
 //! (per operation, over the samples), then the summary `bench: N passed, N failed`
 //! and halts with status 0 if nothing failed. A boot module `bench-config` holding
-//! `quick` makes every case run a few iterations only (the test command's check).
+//! `quick` makes every case run a few iterations only (the test command's check);
+//! `only=NAME batch=N` runs one case with `N` operations per sample (for profiling).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -38,6 +39,10 @@ mod app {
     pub struct Runner {
         /// Only check that every case works.
         pub quick: bool,
+        /// Run only this case (`only=NAME` in the config), with `batch` operations per
+        /// sample if given (`batch=N`): for profiling one path.
+        only: Option<&'static str>,
+        batch: Option<u64>,
         /// Instructions per counter tick.
         pub per_tick: u64,
         passed: u32,
@@ -64,7 +69,11 @@ mod app {
 
         /// Operations per sample: `full` in a full run, 2 in a quick one.
         pub fn batch(&self, full: u64) -> u64 {
-            if self.quick { 2 } else { full }
+            match self.batch {
+                Some(b) => b,
+                None if self.quick => 2,
+                None => full,
+            }
         }
 
         /// Run `case`: `sample(batch)` performs `batch` operations and returns the
@@ -77,6 +86,9 @@ mod app {
             batch: u64,
             mut sample: impl FnMut(&mut Env, u64) -> Result<u64, crate::env::Fail>,
         ) {
+            if self.only.is_some_and(|o| o != name) {
+                return;
+            }
             let batch = self.batch(batch);
             let mut values = heapless::Vec::<u64, SAMPLES>::new();
             // One untimed sample first: page tables, first touches, lazy FP state.
@@ -122,8 +134,10 @@ mod app {
         }
     }
 
-    fn quick_mode() -> bool {
-        libl4::start::boot_module("bench-config").is_some_and(|c| c.starts_with(b"quick"))
+    /// The `bench-config` module's words: `quick`, `only=NAME`, `batch=N`.
+    fn config() -> impl Iterator<Item = &'static str> {
+        let text = libl4::start::boot_module("bench-config").unwrap_or_default();
+        core::str::from_utf8(text).unwrap_or_default().split_whitespace()
     }
 
     pub fn run() -> u8 {
@@ -145,7 +159,9 @@ mod app {
         }
         let freq = crate::cases::counter_hz();
         let mut r = Runner {
-            quick: quick_mode(),
+            quick: config().any(|w| w == "quick"),
+            only: config().find_map(|w| w.strip_prefix("only=")),
+            batch: config().find_map(|w| w.strip_prefix("batch=")?.parse().ok()),
             per_tick: 1_000_000_000 / freq.max(1),
             passed: 0,
             failed: 0,

@@ -190,6 +190,7 @@ impl RunQueues {
     }
 
     /// Append `t` at its priority's tail (or head, for a direct hand-over).
+    #[inline]
     pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
         let tcb = t.get();
         if tcb.queued {
@@ -217,6 +218,7 @@ impl RunQueues {
     }
 
     /// Take `t` out of the queues (no-op if not queued).
+    #[inline]
     pub fn dequeue(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         if !tcb.queued {
@@ -241,6 +243,7 @@ impl RunQueues {
     }
 
     /// The first thread of the highest non-empty priority.
+    #[inline]
     pub fn highest(&self) -> Option<Ptr<Tcb>> {
         (0..4).rev().find(|&w| self.bitmap[w] != 0).map(|w| {
             let p = w * 64 + 63 - self.bitmap[w].leading_zeros() as usize;

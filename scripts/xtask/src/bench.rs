@@ -78,12 +78,16 @@ pub struct Parsed {
 pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
     let mut p = Parsed::default();
     for line in output.lines() {
-        let Some(rest) = line.trim().strip_prefix("bench: ") else { continue };
+        let Some(rest) = line.trim().strip_prefix("bench: ") else {
+            continue;
+        };
         if let Some(s) = crate::test::summary(rest).filter(|_| rest.ends_with("failed")) {
             p.summary = Some(s);
             continue;
         }
-        let Some(rest) = rest.strip_prefix("case=") else { continue };
+        let Some(rest) = rest.strip_prefix("case=") else {
+            continue;
+        };
         if let Some((case, why)) = rest.split_once(" FAILED: ") {
             p.failures.push(format!("{case}: {why}"));
             continue;
@@ -97,7 +101,13 @@ pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
             }
         }
         let num = |k: &str| fields.get(k).and_then(|v| v.parse::<f64>().ok());
-        match (fields.get("unit"), num("min"), num("median"), num("max"), num("iterations")) {
+        match (
+            fields.get("unit"),
+            num("min"),
+            num("median"),
+            num("max"),
+            num("iterations"),
+        ) {
             (Some(unit), Some(min), Some(median), Some(max), Some(it)) => p.rows.push(Row {
                 system: system.into(),
                 cpu: cpu.into(),
@@ -139,7 +149,16 @@ pub fn problems(p: &Parsed, exit_code: Option<i32>) -> Vec<String> {
 fn run_gaon(image: &Path, config: &str, timeout: Duration) -> Result<qemu::Outcome, String> {
     let target: Target = resolve(config)?;
     let mut cmd = qemu::command(&target, image);
-    cmd.args(["-icount", "shift=0,sleep=off", "-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    cmd.args([
+        "-icount",
+        "shift=0,sleep=off",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+    ]);
     capture(cmd, timeout, None)
 }
 
@@ -261,11 +280,11 @@ pub fn table(rows: &[Row]) -> String {
                 r.case, r.min, r.median, r.max, unit, l, ratio
             );
         }
-        for l in rows
-            .iter()
-            .filter(|l| l.cpu == cpu && l.system == "linux")
-            .filter(|l| !rows.iter().any(|g| g.system == "gaon" && g.cpu == cpu && g.case == l.case))
-        {
+        for l in rows.iter().filter(|l| l.cpu == cpu && l.system == "linux").filter(|l| {
+            !rows
+                .iter()
+                .any(|g| g.system == "gaon" && g.cpu == cpu && g.case == l.case)
+        }) {
             let _ = writeln!(
                 s,
                 "{:<26} {:>10} {:>10} {:>10} {:>10}  {:>9.1} {:>7}",
@@ -296,11 +315,17 @@ bench: 2 passed, 1 failed
         assert!((p.rows[0].median - 200.0).abs() < 1e-9);
         assert_eq!(p.rows[0].iterations, 50000);
         assert_eq!(p.rows[1].unit, "MB/Minstr");
-        assert_eq!(p.failures, vec!["irq_to_user: claim the virtual timer's IRQ".to_string()]);
+        assert_eq!(
+            p.failures,
+            vec!["irq_to_user: claim the virtual timer's IRQ".to_string()]
+        );
         assert_eq!(p.summary, Some((2, 1)));
         let bad = problems(&p, Some(1));
         assert!(bad.iter().any(|b| b.contains("irq_to_user")), "{bad:?}");
-        assert!(bad.iter().any(|b| b.contains("no result for `ipc_rt_cross_as`")), "{bad:?}");
+        assert!(
+            bad.iter().any(|b| b.contains("no result for `ipc_rt_cross_as`")),
+            "{bad:?}"
+        );
         assert!(bad.iter().any(|b| b.contains("exit status 1")), "{bad:?}");
     }
 

@@ -502,14 +502,14 @@ impl<P: Platform> Kernel<P> {
     /// line until the handler acks it, and signal its notification.
     pub fn handle_irq(&mut self, irq: u32) {
         // Whoever was running is only interrupted; it resumes where it was.
-        let _ = self.account();
+        let prev = self.current;
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
             && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)
         {
             self.signal(n, line.badge);
         }
-        self.schedule();
+        self.reschedule(prev);
     }
 }
 

@@ -11,18 +11,17 @@ use crate::tcb::{IPC_CALL, IPC_FAULT, IPC_GRANT, SLOT_FAULT_EP, Tcb, ThreadState
 
 impl<P: Platform> Kernel<P> {
     /// A thread executed `svc`: its registers are in its Tcb. Afterwards the kernel has
-    /// chosen the thread to run next ([`Kernel::resume_target`]).
-    pub fn handle_syscall(&mut self) {
-        let may_go_on = self.account();
-        let Some(t) = self.current() else { return };
-        if !may_go_on {
-            // Out of budget at the `svc`: run it again when the thread next runs.
-            t.get().ctx.pc = t.get().ctx.pc.wrapping_sub(4);
-            self.schedule();
-            return;
-        }
+    /// chosen the thread to run next ([`Kernel::resume_target`]). Returns false if the
+    /// syscall cannot have changed which thread runs or its address space (the caller
+    /// may then return to it without looking).
+    pub fn handle_syscall(&mut self) -> bool {
+        let Some(t) = self.current() else { return true };
         let number = t.get().ctx.x[SYSCALL_NUMBER_REG];
         match Syscall::from_raw(number) {
+            Some(Syscall::Null) => {
+                t.get().ctx.x[0] = 0;
+                return false;
+            }
             Some(Syscall::Call) => {
                 if !self.fastpath_call(t) {
                     self.sys_send(t, true, true);
@@ -37,7 +36,6 @@ impl<P: Platform> Kernel<P> {
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
             Some(Syscall::NbRecv) => self.sys_recv(t, false),
-            Some(Syscall::Null) => t.get().ctx.x[0] = 0,
             Some(Syscall::Yield) => {
                 let tcb = t.get();
                 tcb.ctx.x[0] = 0;
@@ -55,7 +53,8 @@ impl<P: Platform> Kernel<P> {
             }
             None => self.unknown_syscall(t),
         }
-        self.schedule();
+        self.reschedule(t.addr());
+        true
     }
 
     fn debug_syscall(&mut self, t: Ptr<Tcb>, s: Syscall) -> Result<(), Error> {
@@ -102,13 +101,7 @@ impl<P: Platform> Kernel<P> {
 
     /// The current thread took a fault (not a syscall).
     pub fn handle_fault(&mut self, fault: Fault) {
-        let may_go_on = self.account();
         let Some(t) = self.current() else { return };
-        if !may_go_on {
-            // Out of budget: the faulting instruction faults again when it next runs.
-            self.schedule();
-            return;
-        }
         let ctx = t.get().ctx;
         let words = match fault {
             Fault::Vm { addr, instruction, esr } => {
@@ -117,7 +110,7 @@ impl<P: Platform> Kernel<P> {
             Fault::User { esr, far } => [FaultKind::UserException as u64, ctx.pc, ctx.sp, esr, far],
         };
         self.send_fault(t, words);
-        self.schedule();
+        self.reschedule(t.addr());
     }
 
     #[allow(
@@ -516,38 +509,42 @@ impl<P: Platform> Kernel<P> {
     // ---- the fastpath -----------------------------------------------------------
 
     /// Call on an endpoint with a waiting receiver that has a reply object: a short
-    /// message, no caps. Same effect as the slow path, with the checks done once.
+    /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
+    /// checks done once and capabilities read in place.
+    #[inline(always)]
     fn fastpath_call(&mut self, t: Ptr<Tcb>) -> bool {
-        let ctx = &t.get().ctx;
-        let info = MsgInfo(ctx.x[INFO_REG]);
+        let snd = t.get();
+        let info = MsgInfo(snd.ctx.x[INFO_REG]);
         if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
             return false;
         }
-        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else {
+        let Some(cap) = cap_in_place(snd, snd.ctx.x[CAP_REG]) else {
             return false;
         };
-        if !cap.is(ObjType::Endpoint) || !cap.rights().contains(Rights::WRITE) {
+        if cap.ty != Some(ObjType::Endpoint) || cap.rights & (Rights::WRITE.bits() as u8) == 0 {
             return false;
         }
-        let ep = Ptr::<Endpoint>::new(cap.obj).get();
+        let (ep_addr, badge) = (cap.obj, cap.badge);
+        let ep = Ptr::<Endpoint>::new(ep_addr).get();
         if ep.state != EP_RECV {
             return false;
         }
         let r = Ptr::<Tcb>::new(ep.queue.head);
-        let Some(rp) = Ptr::<Reply>::from_raw(r.get().reply) else {
+        let rcv = r.get();
+        let Some(rp) = Ptr::<Reply>::from_raw(rcv.reply) else {
             return false;
         };
         ep.queue.pop();
         if ep.queue.is_empty() {
             ep.state = EP_IDLE;
         }
-        let (rcv, snd) = (r.get(), t.get());
         rcv.reply = 0;
         rcv.blocked_on = 0;
-        rp.get().receiver = 0;
-        rp.get().caller = t.addr();
+        let reply = rp.get();
+        reply.receiver = 0;
+        reply.caller = t.addr();
         snd.reply = rp.addr();
-        rcv.ctx.x[CAP_REG] = cap.badge;
+        rcv.ctx.x[CAP_REG] = badge;
         rcv.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
         rcv.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
             .copy_from_slice(&snd.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
@@ -558,44 +555,50 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
-    /// no sender queued: a short message, no caps.
+    /// no sender queued: a short message, no caps, a one-level CSpace.
+    #[inline(always)]
     fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> bool {
-        let ctx = &t.get().ctx;
-        let info = MsgInfo(ctx.x[INFO_REG]);
+        let me = t.get();
+        let info = MsgInfo(me.ctx.x[INFO_REG]);
         if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
             return false;
         }
-        let Ok(Some(rp)) = self.reply_arg(t, ctx.x[REPLY_REG]) else {
+        let Some(rcap) = cap_in_place(me, me.ctx.x[REPLY_REG]) else {
             return false;
         };
+        if rcap.ty != Some(ObjType::Reply) {
+            return false;
+        }
+        let rp = Ptr::<Reply>::new(rcap.obj);
         let Some(c) = Ptr::<Tcb>::from_raw(rp.get().caller) else {
             return false;
         };
-        if c.get().fault[0] != 0 {
+        let caller = c.get();
+        if caller.fault[0] != 0 {
             return false;
         }
-        let Ok((_, cap)) = self.lookup_cap(t, ctx.x[CAP_REG]) else {
+        let Some(cap) = cap_in_place(me, me.ctx.x[CAP_REG]) else {
             return false;
         };
-        if !cap.is(ObjType::Endpoint) || !cap.rights().contains(Rights::READ) {
+        if cap.ty != Some(ObjType::Endpoint) || cap.rights & (Rights::READ.bits() as u8) == 0 {
             return false;
         }
         let ep = Ptr::<Endpoint>::new(cap.obj);
         if ep.get().state == EP_SEND {
             return false;
         }
-        if Ptr::<Notification>::from_raw(t.get().bound_ntfn).is_some_and(|n| n.get().word != 0) {
+        if me.bound_ntfn != 0 && Ptr::<Notification>::new(me.bound_ntfn).get().word != 0 {
             return false;
         }
-        let (caller, me) = (c.get(), t.get());
-        rp.get().caller = 0;
+        let reply = rp.get();
+        reply.caller = 0;
         caller.reply = 0;
         caller.ctx.x[CAP_REG] = 0;
         caller.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
         caller.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
             .copy_from_slice(&me.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
         me.reply = rp.addr();
-        rp.get().receiver = t.addr();
+        reply.receiver = t.addr();
         me.blocked_on = ep.addr();
         self.block(t, ThreadState::BlockedOnRecv);
         let e = ep.get();
@@ -605,6 +608,14 @@ impl<P: Platform> Kernel<P> {
         self.fastpath_count += 1;
         true
     }
+}
+
+/// The capability `cptr` names in `t`'s CSpace, read in place, when the CSpace is a
+/// one-level CNode (the fastpath's condition; anything else takes the slow path).
+#[inline(always)]
+fn cap_in_place(t: &Tcb, cptr: u64) -> Option<&'static crate::cap::Cap> {
+    let s = super::resolve_one_level(&t.slots[crate::tcb::SLOT_CSPACE].cap, cptr)?;
+    Some(&Ptr::<crate::cdt::Slot>::new(s).get().cap)
 }
 
 /// The slot at `index` of the CNode `cn`, if in range.

@@ -185,6 +185,7 @@ impl<P: Platform> Kernel<P> {
     // ---- scheduling -------------------------------------------------------------
 
     /// Make `t` runnable. `front`: run it before its equals (a direct hand-over).
+    #[inline]
     fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = ThreadState::Running;
         if !self.throttled(t) {
@@ -193,6 +194,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Take `t` off the run queue with a blocked or inactive state.
+    #[inline]
     fn block(&mut self, t: Ptr<Tcb>, state: ThreadState) {
         t.get().state = state;
         self.rq.dequeue(t);
@@ -200,6 +202,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Pick the thread to run: the highest-priority runnable one that can run. A
     /// thread whose VSpace was deleted under it is stopped here.
+    #[inline]
     pub fn schedule(&mut self) {
         loop {
             let Some(t) = self.rq.highest() else {
@@ -215,6 +218,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Where to return to user level, after [`Kernel::schedule`].
+    #[inline]
     pub fn resume_target(&self) -> Option<Resume> {
         let t = self.current()?;
         let (root, vmid) = self.vspace_of(t)?;
@@ -230,6 +234,7 @@ impl<P: Platform> Kernel<P> {
         clippy::unused_self,
         reason = "kernel state accessors take the kernel, so callers need not know which read no state"
     )]
+    #[inline]
     fn vspace_of(&self, t: Ptr<Tcb>) -> Option<(Ptr<Table>, u16)> {
         let cap = t.get().slots[SLOT_VSPACE].cap;
         if !cap.is(ObjType::VSpace) {
@@ -241,7 +246,7 @@ impl<P: Platform> Kernel<P> {
     /// A timer tick: round-robin among equal priorities.
     pub fn handle_tick(&mut self) {
         // The running thread is only interrupted; it resumes where it was.
-        let _ = self.account();
+        self.account();
         if let Some(t) = self.current() {
             let tcb = t.get();
             tcb.timeslice = tcb.timeslice.saturating_sub(1);
@@ -263,11 +268,17 @@ impl<P: Platform> Kernel<P> {
         clippy::unused_self,
         reason = "kernel state accessors take the kernel, so callers need not know which read no state"
     )]
+    #[inline]
     fn lookup_slot(&self, t: Ptr<Tcb>, cptr: u64) -> Result<usize, Error> {
-        resolve(t.get().slots[SLOT_CSPACE].cap, cptr)
+        let root = &t.get().slots[SLOT_CSPACE].cap;
+        match resolve_one_level(root, cptr) {
+            Some(s) => Ok(s),
+            None => resolve(*root, cptr),
+        }
     }
 
     /// Resolve `cptr` to a non-empty slot and its capability.
+    #[inline]
     fn lookup_cap(&self, t: Ptr<Tcb>, cptr: u64) -> Result<(usize, Cap), Error> {
         let s = self.lookup_slot(t, cptr)?;
         let cap = slot(s).cap;
@@ -361,6 +372,22 @@ impl<P: Platform> Kernel<P> {
         }
         let _ = core::fmt::write(&mut W(&mut self.platform), args);
     }
+}
+
+/// The common case of [`resolve`], inlined on the IPC paths: a root CNode whose guard
+/// and radix take all 64 bits (a guarded single-level CSpace, what every server has).
+/// `None` means "take the general walk", not "not found".
+#[inline(always)]
+fn resolve_one_level(root: &Cap, cptr: u64) -> Option<usize> {
+    let radix = u32::from(root.size_bits.wrapping_sub(gaon_abi::object::SLOT_BITS));
+    let guard_bits = u32::from(root.guard_bits);
+    if !root.is(ObjType::CNode) || root.has(crate::cap::FLAG_ZOMBIE) || radix + guard_bits != 64 || radix == 0 {
+        return None;
+    }
+    if guard_bits > 0 && cptr >> radix != root.badge {
+        return None;
+    }
+    Some(root.obj + ((cptr & mask(radix)) as usize) * core::mem::size_of::<Slot>())
 }
 
 /// Resolve `cptr` through a CSpace rooted at `root`, seL4-style: each CNode consumes

@@ -102,6 +102,7 @@ impl Queue {
     }
 
     /// Append `t`.
+    #[inline]
     pub fn push(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         tcb.ep_next = 0;
@@ -114,6 +115,7 @@ impl Queue {
     }
 
     /// Remove `t`, which must be in this queue.
+    #[inline]
     pub fn remove(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         let (prev, next) = (tcb.ep_prev, tcb.ep_next);
@@ -130,6 +132,7 @@ impl Queue {
     }
 
     /// Take the first thread.
+    #[inline]
     pub fn pop(&mut self) -> Option<Ptr<Tcb>> {
         let t = Ptr::<Tcb>::from_raw(self.head)?;
         self.remove(t);

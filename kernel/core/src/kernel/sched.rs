@@ -10,8 +10,9 @@
 //! is sent there first. Threads without a scheduling context are scheduled
 //! round-robin inside their priority and are not budgeted.
 //!
-//! Budgets are charged whenever the kernel is entered, so enforcement has the
-//! resolution of the timer tick.
+//! Run time is charged at every timer tick and whenever the CPU passes from one thread
+//! to another (not on every kernel entry: a syscall that does not switch pays nothing),
+//! so enforcement has the resolution of the timer tick.
 
 use gaon_abi::{Error, FaultKind, Label, ObjType, Rights};
 
@@ -96,28 +97,53 @@ impl SchedContext {
 }
 
 impl<P: Platform> Kernel<P> {
-    /// Charge the running thread for the time since the last charge, throttle it if
-    /// its budget ran out, and release threads whose refills came due. Returns false if
-    /// the running thread may not go on with what it trapped for (it was throttled, or
-    /// blocked sending its timeout fault): the caller must not act for it, only
-    /// reschedule, and make the trap happen again when it next runs.
-    #[must_use]
-    pub(super) fn account(&mut self) -> bool {
+    /// A timer tick: charge the running thread for the time since the last charge,
+    /// throttle it if its budget ran out, and release threads whose refills came due.
+    pub(super) fn account(&mut self) {
         let now = self.platform.now();
+        if let Some(t) = self.current() {
+            self.charge(t, now);
+        } else {
+            self.last_charge = now;
+        }
+        self.release_due(now);
+    }
+
+    /// Charge `t`, which ran until `now` since the last charge, and throttle it if its
+    /// budget is gone. Run time is charged lazily: at ticks, and when the CPU passes to
+    /// another thread (so a syscall that does not switch costs no accounting).
+    fn charge(&mut self, t: Ptr<Tcb>, now: u64) {
         let used = now.saturating_sub(self.last_charge);
         self.last_charge = now;
-        if let Some(t) = self.current()
-            && let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context)
-        {
+        if let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context) {
             let s = sc.get();
             s.charge(used);
             if !s.available(now) && !s.throttled {
                 self.throttle(t, sc);
             }
         }
-        self.release_due(now);
-        self.current()
-            .is_none_or(|t| t.get().queued && t.get().state == ThreadState::Running)
+    }
+
+    /// Choose who runs after an event that happened while `prev` (0: nobody) ran, and
+    /// if that is another thread, charge `prev` up to now. A thread found out of budget
+    /// here has finished what it trapped for: it is throttled (and sent its timeout
+    /// fault if it is still runnable), and the choice is made again.
+    pub(super) fn reschedule(&mut self, prev: usize) {
+        self.schedule();
+        if self.current == prev {
+            return;
+        }
+        let now = self.platform.now();
+        match Ptr::<Tcb>::from_raw(prev) {
+            Some(t) => {
+                let throttled_before = self.throttled(t);
+                self.charge(t, now);
+                if !throttled_before && self.throttled(t) {
+                    self.schedule();
+                }
+            }
+            None => self.last_charge = now,
+        }
     }
 
     /// `t` ran out of budget: throttle it and send a timeout fault if it has a handler.

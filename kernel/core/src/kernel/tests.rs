@@ -105,7 +105,7 @@ fn sys(k: &mut Kernel<Model>, number: Syscall, regs: [u64; 7]) -> [u64; 7] {
     let t = k.current().expect("a thread is current");
     t.get().ctx.x[..7].copy_from_slice(&regs);
     t.get().ctx.x[7] = number as u64;
-    k.handle_syscall();
+    let _ = k.handle_syscall();
     let mut out = [0; 7];
     out.copy_from_slice(&t.get().ctx.x[..7]);
     out
@@ -511,7 +511,7 @@ proptest! {
 }
 
 #[test]
-fn a_thread_out_of_budget_at_a_syscall_is_stopped_before_it_and_runs_it_later() {
+fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_until_its_refill() {
     let mut k = boot();
     let mut a = Alloc::new(&k);
     let ep = a.obj(&mut k, ObjType::Endpoint, 0);
@@ -531,24 +531,61 @@ fn a_thread_out_of_budget_at_a_syscall_is_stopped_before_it_and_runs_it_later() 
     invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
     invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
     let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
+    let s = Ptr::<SchedContext>::new(root_slot(&k, sc).cap.obj);
     // The root blocks; the budgeted thread runs.
     sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
     assert_eq!(k.current(), Some(thread));
-    thread.get().ctx.pc = 0x40_0104; // just after its `svc`
 
-    // It spins past its budget, then traps for a blocking Recv.
+    // A syscall that does not switch is not charged on the way (lazy accounting).
     k.platform.now += 5_000;
-    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(thread.get().state, ThreadState::Running, "not blocked on the endpoint");
-    assert!(!thread.get().queued, "throttled, off the run queue");
-    assert_eq!(thread.get().ctx.pc, 0x40_0100, "will execute the `svc` again");
-    assert_eq!(k.current(), None, "nothing else can run");
+    sys(&mut k, Syscall::Null, [0; 7]);
+    assert!(!s.get().throttled, "not charged yet");
 
-    // A tick after the refill is due puts it back; its Recv then blocks as asked.
-    k.platform.now += 10_000;
-    k.handle_tick();
-    assert_eq!(k.current(), Some(thread));
-    thread.get().ctx.pc = 0x40_0104;
+    // It blocks in Recv: the switch charges it, and it is out of budget.
     sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, 0]);
     assert_eq!(thread.get().state, ThreadState::BlockedOnRecv);
+    assert!(s.get().throttled, "charged at the switch");
+    assert_eq!(k.current(), None, "nothing else can run");
+
+    // When its refill comes due it is released, but it stays blocked: a blocked thread
+    // is never put back on the run queue.
+    k.platform.now += 10_000;
+    k.handle_tick();
+    assert!(!s.get().throttled);
+    assert_eq!(thread.get().state, ThreadState::BlockedOnRecv);
+    assert!(!thread.get().queued, "not queued while blocked");
+}
+
+#[test]
+fn a_thread_out_of_budget_that_yields_is_throttled_and_runs_again_after_its_refill() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
+    invoke(
+        &mut k,
+        rs::SCHED_CONTROL,
+        Label::SchedControlConfigure,
+        &[sc, 1000, 10_000, 0],
+    )
+    .unwrap();
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
+    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(k.current(), Some(thread));
+    k.platform.now += 5_000;
+    // Alone at its priority, Yield gives the CPU back to it: no switch, no charge.
+    sys(&mut k, Syscall::Yield, [0; 7]);
+    assert_eq!(k.current(), Some(thread));
+    // The tick charges it: throttled, off the run queue, nothing runs.
+    k.handle_tick();
+    assert!(!thread.get().queued);
+    assert_eq!(k.current(), None);
+    k.platform.now += 10_000;
+    k.handle_tick();
+    assert_eq!(k.current(), Some(thread), "released at its refill");
 }

@@ -38,9 +38,11 @@ pub fn init() {
 /// Make the address space with root table `root` and `vmid` current.
 pub fn activate(root: usize, vmid: u16) {
     let vttbr = root as u64 | (u64::from(vmid) << 48);
-    if LOADED.swap(vttbr, core::sync::atomic::Ordering::Relaxed) == vttbr {
+    // Interrupts are masked in the kernel and one core runs it: a plain load and store.
+    if LOADED.load(core::sync::atomic::Ordering::Relaxed) == vttbr {
         return;
     }
+    LOADED.store(vttbr, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: the kernel core only hands out roots of live VSpaces, whose tables map
     // only frames their owner holds capabilities to; TLB entries are tagged by VMID and
     // flushed whenever a VMID is reused or a mapping removed.
