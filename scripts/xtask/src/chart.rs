@@ -2,6 +2,7 @@
 //! Linux medians, instructions per operation on a log scale), drawn with plotters into a
 //! PNG. Text is drawn with a TrueType font read at run time (DejaVu Sans from Debian's
 //! `fonts-dejavu-core`, which `scripts/bench` installs if missing).
+#![allow(clippy::cast_precision_loss, reason = "bar positions are small case indices")]
 
 use std::path::Path;
 

@@ -247,7 +247,10 @@ fn boot_tests() -> (u32, u32) {
     }
     eprintln!("== benchmarks, quick run (only checks that every case works)");
     record(
-        &format!("bench image (quick) on {} with -icount shift=0", crate::bench::CPUS[0].0),
+        &format!(
+            "bench image (quick) on {} with -icount shift=0",
+            crate::bench::CPUS[0].0
+        ),
         crate::bench::quick_check(),
     );
     (passed, failed)
