@@ -67,7 +67,7 @@ pub mod pipe {
 
 /// The counter both systems time with (CNTVCT_EL0). Under `-icount shift=0` a counter
 /// tick is `1e9 / CNTFRQ_EL0` instructions.
-#[inline(always)]
+#[inline]
 pub fn now() -> u64 {
     let v: u64;
     // SAFETY: reading the virtual counter has no side effects; the kernel lets EL0 read it.

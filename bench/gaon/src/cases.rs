@@ -402,7 +402,7 @@ fn set_virtual_timer(cval: Option<u64>) {
     unsafe {
         match cval {
             Some(v) => {
-                core::arch::asm!("msr cntv_cval_el0, {}", "msr cntv_ctl_el0, {}", "isb", in(reg) v, in(reg) 1u64, options(nostack))
+                core::arch::asm!("msr cntv_cval_el0, {}", "msr cntv_ctl_el0, {}", "isb", in(reg) v, in(reg) 1u64, options(nostack));
             }
             None => core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nostack)),
         }

@@ -512,6 +512,10 @@ impl<P: Platform> Kernel<P> {
     /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
     /// checks done once and capabilities read in place.
     #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
     fn fastpath_call(&mut self, t: Ptr<Tcb>) -> bool {
         let snd = t.get();
         let info = MsgInfo(snd.ctx.x[INFO_REG]);
@@ -557,6 +561,10 @@ impl<P: Platform> Kernel<P> {
     /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
     /// no sender queued: a short message, no caps, a one-level CSpace.
     #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
     fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> bool {
         let me = t.get();
         let info = MsgInfo(me.ctx.x[INFO_REG]);
@@ -613,6 +621,10 @@ impl<P: Platform> Kernel<P> {
 /// The capability `cptr` names in `t`'s CSpace, read in place, when the CSpace is a
 /// one-level CNode (the fastpath's condition; anything else takes the slow path).
 #[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
 fn cap_in_place(t: &Tcb, cptr: u64) -> Option<&'static crate::cap::Cap> {
     let s = super::resolve_one_level(&t.slots[crate::tcb::SLOT_CSPACE].cap, cptr)?;
     Some(&Ptr::<crate::cdt::Slot>::new(s).get().cap)

@@ -378,6 +378,10 @@ impl<P: Platform> Kernel<P> {
 /// and radix take all 64 bits (a guarded single-level CSpace, what every server has).
 /// `None` means "take the general walk", not "not found".
 #[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
 fn resolve_one_level(root: &Cap, cptr: u64) -> Option<usize> {
     let radix = u32::from(root.size_bits.wrapping_sub(gaon_abi::object::SLOT_BITS));
     let guard_bits = u32::from(root.guard_bits);
