@@ -518,17 +518,12 @@ impl<P: Platform> Kernel<P> {
     )]
     fn fastpath_call(&mut self, t: Ptr<Tcb>) -> bool {
         let snd = t.get();
-        let info = MsgInfo(snd.ctx.x[INFO_REG]);
-        if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
-            return false;
-        }
-        let Some(cap) = cap_in_place(snd, snd.ctx.x[CAP_REG]) else {
+        let Some(info) = short_message(snd) else {
             return false;
         };
-        if cap.ty != Some(ObjType::Endpoint) || cap.rights & (Rights::WRITE.bits() as u8) == 0 {
+        let Some((ep_addr, badge)) = endpoint_in_place(snd, Rights::WRITE) else {
             return false;
-        }
-        let (ep_addr, badge) = (cap.obj, cap.badge);
+        };
         let ep = Ptr::<Endpoint>::new(ep_addr).get();
         if ep.state != EP_RECV {
             return false;
@@ -548,10 +543,7 @@ impl<P: Platform> Kernel<P> {
         reply.receiver = 0;
         reply.caller = t.addr();
         snd.reply = rp.addr();
-        rcv.ctx.x[CAP_REG] = badge;
-        rcv.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
-        rcv.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
-            .copy_from_slice(&snd.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
+        copy_short(rcv, badge, info, snd);
         self.block(t, ThreadState::BlockedOnReply);
         self.make_runnable(r, true);
         self.fastpath_count += 1;
@@ -567,14 +559,13 @@ impl<P: Platform> Kernel<P> {
     )]
     fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> bool {
         let me = t.get();
-        let info = MsgInfo(me.ctx.x[INFO_REG]);
-        if info.extra_caps() != 0 || info.length() > MSG_REGISTERS {
+        let Some(info) = short_message(me) else {
             return false;
-        }
+        };
         let Some(rcap) = cap_in_place(me, me.ctx.x[REPLY_REG]) else {
             return false;
         };
-        if rcap.ty != Some(ObjType::Reply) {
+        if !rcap.is(ObjType::Reply) {
             return false;
         }
         let rp = Ptr::<Reply>::new(rcap.obj);
@@ -585,13 +576,10 @@ impl<P: Platform> Kernel<P> {
         if caller.fault[0] != 0 {
             return false;
         }
-        let Some(cap) = cap_in_place(me, me.ctx.x[CAP_REG]) else {
+        let Some((ep_addr, _)) = endpoint_in_place(me, Rights::READ) else {
             return false;
         };
-        if cap.ty != Some(ObjType::Endpoint) || cap.rights & (Rights::READ.bits() as u8) == 0 {
-            return false;
-        }
-        let ep = Ptr::<Endpoint>::new(cap.obj);
+        let ep = Ptr::<Endpoint>::new(ep_addr);
         if ep.get().state == EP_SEND {
             return false;
         }
@@ -601,10 +589,7 @@ impl<P: Platform> Kernel<P> {
         let reply = rp.get();
         reply.caller = 0;
         caller.reply = 0;
-        caller.ctx.x[CAP_REG] = 0;
-        caller.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
-        caller.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
-            .copy_from_slice(&me.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
+        copy_short(caller, 0, info, me);
         me.reply = rp.addr();
         reply.receiver = t.addr();
         me.blocked_on = ep.addr();
@@ -616,6 +601,41 @@ impl<P: Platform> Kernel<P> {
         self.fastpath_count += 1;
         true
     }
+}
+
+/// The message of a fastpath syscall of `t`: registers only, no capabilities.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn short_message(t: &Tcb) -> Option<MsgInfo> {
+    let info = MsgInfo(t.ctx.x[INFO_REG]);
+    (info.extra_caps() == 0 && info.length() <= MSG_REGISTERS).then_some(info)
+}
+
+/// The endpoint (address, badge) of the capability in `t`'s `x0`, if it carries `right`.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn endpoint_in_place(t: &Tcb, right: Rights) -> Option<(usize, u64)> {
+    let cap = cap_in_place(t, t.ctx.x[CAP_REG])?;
+    (cap.is(ObjType::Endpoint) && cap.rights().contains(right)).then_some((cap.obj, cap.badge))
+}
+
+/// Deliver a short message of `from` to `to`: badge, message info, the registers.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn copy_short(to: &mut Tcb, badge: u64, info: MsgInfo, from: &Tcb) {
+    to.ctx.x[CAP_REG] = badge;
+    to.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
+    to.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
+        .copy_from_slice(&from.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
 }
 
 /// The capability `cptr` names in `t`'s CSpace, read in place, when the CSpace is a

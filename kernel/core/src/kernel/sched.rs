@@ -102,7 +102,7 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn account(&mut self) {
         let now = self.platform.now();
         if let Some(t) = self.current() {
-            self.charge(t, now);
+            let _ = self.charge(t, now);
         } else {
             self.last_charge = now;
         }
@@ -110,18 +110,22 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Charge `t`, which ran until `now` since the last charge, and throttle it if its
-    /// budget is gone. Run time is charged lazily: at ticks, and when the CPU passes to
-    /// another thread (so a syscall that does not switch costs no accounting).
-    fn charge(&mut self, t: Ptr<Tcb>, now: u64) {
+    /// budget is gone; true if it was throttled now. Run time is charged lazily: at
+    /// ticks, and when the CPU passes to another thread (so a syscall that does not
+    /// switch costs no accounting).
+    fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
         let used = now.saturating_sub(self.last_charge);
         self.last_charge = now;
-        if let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context) {
-            let s = sc.get();
-            s.charge(used);
-            if !s.available(now) && !s.throttled {
-                self.throttle(t, sc);
-            }
+        let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context) else {
+            return false;
+        };
+        let s = sc.get();
+        s.charge(used);
+        if s.available(now) || s.throttled {
+            return false;
         }
+        self.throttle(t, sc);
+        true
     }
 
     /// Choose who runs after an event that happened while `prev` (0: nobody) ran, and
@@ -136,9 +140,7 @@ impl<P: Platform> Kernel<P> {
         let now = self.platform.now();
         match Ptr::<Tcb>::from_raw(prev) {
             Some(t) => {
-                let throttled_before = self.throttled(t);
-                self.charge(t, now);
-                if !throttled_before && self.throttled(t) {
+                if self.charge(t, now) {
                     self.schedule();
                 }
             }

@@ -510,31 +510,35 @@ proptest! {
     }
 }
 
-#[test]
-fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_until_its_refill() {
-    let mut k = boot();
-    let mut a = Alloc::new(&k);
-    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
-    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
-    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
-    let t = a.obj(&mut k, ObjType::Tcb, 0);
-    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
-    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
-    // 1 ms of budget every 10 ms (the model's counter runs at 1 MHz).
+/// A thread at priority 255 with 1 ms of budget every 10 ms (the model's counter runs
+/// at 1 MHz), running: the root is blocked on an endpoint nobody sends to.
+fn budgeted_thread(k: &mut Kernel<Model>, a: &mut Alloc) -> (Ptr<Tcb>, Ptr<SchedContext>) {
+    let idle_ep = a.obj(k, ObjType::Endpoint, 0);
+    let sc = a.obj(k, ObjType::SchedContext, 0);
+    let t = a.obj(k, ObjType::Tcb, 0);
+    invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
     invoke(
-        &mut k,
+        k,
         rs::SCHED_CONTROL,
         Label::SchedControlConfigure,
         &[sc, 1000, 10_000, 0],
     )
     .unwrap();
-    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
-    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
-    let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
-    let s = Ptr::<SchedContext>::new(root_slot(&k, sc).cap.obj);
-    // The root blocks; the budgeted thread runs.
-    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    invoke(k, sc, Label::SchedContextBind, &[t]).unwrap();
+    invoke(k, t, Label::TcbResume, &[]).unwrap();
+    let thread = Ptr::<Tcb>::new(root_slot(k, t).cap.obj);
+    sys(k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
     assert_eq!(k.current(), Some(thread));
+    (thread, Ptr::new(root_slot(k, sc).cap.obj))
+}
+
+#[test]
+fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_until_its_refill() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let (thread, s) = budgeted_thread(&mut k, &mut a);
 
     // A syscall that does not switch is not charged on the way (lazy accounting).
     k.platform.now += 5_000;
@@ -557,26 +561,10 @@ fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_
 }
 
 #[test]
-fn a_thread_out_of_budget_that_yields_is_throttled_and_runs_again_after_its_refill() {
+fn a_thread_alone_at_its_priority_is_not_charged_by_yield_but_by_the_tick_and_runs_again_after_its_refill() {
     let mut k = boot();
     let mut a = Alloc::new(&k);
-    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
-    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
-    let t = a.obj(&mut k, ObjType::Tcb, 0);
-    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
-    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
-    invoke(
-        &mut k,
-        rs::SCHED_CONTROL,
-        Label::SchedControlConfigure,
-        &[sc, 1000, 10_000, 0],
-    )
-    .unwrap();
-    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
-    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
-    let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
-    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(k.current(), Some(thread));
+    let (thread, _) = budgeted_thread(&mut k, &mut a);
     k.platform.now += 5_000;
     // Alone at its priority, Yield gives the CPU back to it: no switch, no charge.
     sys(&mut k, Syscall::Yield, [0; 7]);
