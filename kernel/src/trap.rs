@@ -89,24 +89,29 @@ fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
     } else {
         CPTR_RES1 | CPTR_TFP
     };
-    set_cptr(cptr);
+    // No isb: the kernel uses no FP/SIMD from here on, and the eret synchronises.
+    set_cptr(cptr, false);
     Some(target.tcb as *mut UserContext)
 }
 
-fn set_cptr(v: u64) {
+/// Set CPTR_EL2 (cached). `sync`: the kernel itself uses FP/SIMD next, so the change
+/// must take effect at once (`isb`); otherwise the `eret` to the thread synchronises.
+fn set_cptr(v: u64, sync: bool) {
     static CURRENT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(CPTR_RES1 | CPTR_TFP);
     if CURRENT.load(core::sync::atomic::Ordering::Relaxed) != v {
         CURRENT.store(v, core::sync::atomic::Ordering::Relaxed);
         // SAFETY: only the FP/SIMD trap bit changes.
         unsafe { write_sysreg!(cptr_el2, v) };
-        arch::isb();
+        if sync {
+            arch::isb();
+        }
     }
 }
 
 /// The current thread touched FP/SIMD: save the previous owner's registers and load its.
 fn fp_take_ownership(k: &mut Kernel<Hw>) {
     let Some(cur) = k.current() else { return };
-    set_cptr(CPTR_RES1);
+    set_cptr(CPTR_RES1, true);
     if k.fpu_owner != cur.addr() {
         if let Some(old) = core::num::NonZeroUsize::new(k.fpu_owner) {
             // SAFETY: fpu_owner is cleared when its Tcb dies, so it is a live Tcb.

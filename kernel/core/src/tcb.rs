@@ -251,8 +251,78 @@ impl RunQueues {
         })
     }
 
-    /// The highest non-empty priority.
-    pub fn highest_prio(&self) -> Option<u8> {
-        self.highest().map(|t| t.get().prio)
+    /// True if `t` is the first thread of its priority (where the running thread is).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub fn is_head(&self, t: Ptr<Tcb>) -> bool {
+        let tcb = t.get();
+        tcb.queued && self.heads[usize::from(tcb.prio)] == t.addr()
+    }
+
+    /// The highest priority at which a thread other than `t` is queued, where `t` is
+    /// the first thread of its priority ([`RunQueues::is_head`]).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub fn highest_prio_besides_head(&self, t: Ptr<Tcb>) -> Option<u8> {
+        let tcb = t.get();
+        if tcb.sched_next != 0 {
+            return Some(tcb.prio);
+        }
+        let p = usize::from(tcb.prio);
+        let mut words = self.bitmap;
+        words[p / 64] &= !(1 << (p % 64));
+        // Unrolled: an iterator here compiles to an out-of-line loop.
+        let w = if words[3] != 0 {
+            3
+        } else if words[2] != 0 {
+            2
+        } else if words[1] != 0 {
+            1
+        } else if words[0] != 0 {
+            0
+        } else {
+            return None;
+        };
+        Some((w * 64 + 63 - words[w].leading_zeros() as usize) as u8)
+    }
+
+    /// Hand `t`'s turn to `next`: `t`, the first thread of its priority, leaves the
+    /// queues and `next` (not queued) goes first in its own priority. The same as
+    /// `dequeue(t)` and `enqueue(next, true)`, for the IPC fastpath's direct switch.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub fn hand_over(&mut self, t: Ptr<Tcb>, next: Ptr<Tcb>) {
+        let tcb = t.get();
+        let p = usize::from(tcb.prio);
+        let after = core::mem::take(&mut tcb.sched_next);
+        tcb.queued = false;
+        self.heads[p] = after;
+        if let Some(a) = Ptr::<Tcb>::from_raw(after) {
+            a.get().sched_prev = 0;
+        } else {
+            self.tails[p] = 0;
+            self.bitmap[p / 64] &= !(1 << (p % 64));
+        }
+        let new = next.get();
+        let q = usize::from(new.prio);
+        new.queued = true;
+        new.sched_prev = 0;
+        new.sched_next = self.heads[q];
+        if let Some(head) = Ptr::<Tcb>::from_raw(self.heads[q]) {
+            head.get().sched_prev = next.addr();
+        } else {
+            self.tails[q] = next.addr();
+            self.bitmap[q / 64] |= 1 << (q % 64);
+        }
+        self.heads[q] = next.addr();
     }
 }

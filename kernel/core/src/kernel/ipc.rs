@@ -22,16 +22,16 @@ impl<P: Platform> Kernel<P> {
                 t.get().ctx.x[0] = 0;
                 return false;
             }
-            Some(Syscall::Call) => {
-                if !self.fastpath_call(t) {
-                    self.sys_send(t, true, true);
-                }
-            }
-            Some(Syscall::ReplyRecv) => {
-                if !self.fastpath_reply_recv(t) {
-                    self.sys_reply_recv(t);
-                }
-            }
+            Some(Syscall::Call) => match self.fastpath_call(t) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => self.sys_send(t, true, true),
+            },
+            Some(Syscall::ReplyRecv) => match self.fastpath_reply_recv(t) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => self.sys_reply_recv(t),
+            },
             Some(Syscall::Send) => self.sys_send(t, true, false),
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
@@ -510,29 +510,24 @@ impl<P: Platform> Kernel<P> {
 
     /// Call on an endpoint with a waiting receiver that has a reply object: a short
     /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
-    /// checks done once and capabilities read in place.
+    /// checks done once and capabilities read in place. `None`: not taken (nothing
+    /// changed); `Some(switched)`: done, see [`Kernel::fastpath_switch`].
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    fn fastpath_call(&mut self, t: Ptr<Tcb>) -> bool {
+    fn fastpath_call(&mut self, t: Ptr<Tcb>) -> Option<bool> {
         let snd = t.get();
-        let Some(info) = short_message(snd) else {
-            return false;
-        };
-        let Some((ep_addr, badge)) = endpoint_in_place(snd, Rights::WRITE) else {
-            return false;
-        };
+        let info = short_message(snd)?;
+        let (ep_addr, badge) = endpoint_in_place(snd, Rights::WRITE)?;
         let ep = Ptr::<Endpoint>::new(ep_addr).get();
         if ep.state != EP_RECV {
-            return false;
+            return None;
         }
         let r = Ptr::<Tcb>::new(ep.queue.head);
         let rcv = r.get();
-        let Some(rp) = Ptr::<Reply>::from_raw(rcv.reply) else {
-            return false;
-        };
+        let rp = Ptr::<Reply>::from_raw(rcv.reply)?;
         ep.queue.pop();
         if ep.queue.is_empty() {
             ep.state = EP_IDLE;
@@ -544,47 +539,38 @@ impl<P: Platform> Kernel<P> {
         reply.caller = t.addr();
         snd.reply = rp.addr();
         copy_short(rcv, badge, info, snd);
-        self.block(t, ThreadState::BlockedOnReply);
-        self.make_runnable(r, true);
         self.fastpath_count += 1;
-        true
+        Some(self.fastpath_switch(t, ThreadState::BlockedOnReply, r))
     }
 
     /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
-    /// no sender queued: a short message, no caps, a one-level CSpace.
+    /// no sender queued: a short message, no caps, a one-level CSpace. Returns as
+    /// [`Kernel::fastpath_call`] does.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> bool {
+    fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> Option<bool> {
         let me = t.get();
-        let Some(info) = short_message(me) else {
-            return false;
-        };
-        let Some(rcap) = cap_in_place(me, me.ctx.x[REPLY_REG]) else {
-            return false;
-        };
+        let info = short_message(me)?;
+        let rcap = cap_in_place(me, me.ctx.x[REPLY_REG])?;
         if !rcap.is(ObjType::Reply) {
-            return false;
+            return None;
         }
         let rp = Ptr::<Reply>::new(rcap.obj);
-        let Some(c) = Ptr::<Tcb>::from_raw(rp.get().caller) else {
-            return false;
-        };
+        let c = Ptr::<Tcb>::from_raw(rp.get().caller)?;
         let caller = c.get();
         if caller.fault[0] != 0 {
-            return false;
+            return None;
         }
-        let Some((ep_addr, _)) = endpoint_in_place(me, Rights::READ) else {
-            return false;
-        };
+        let (ep_addr, _) = endpoint_in_place(me, Rights::READ)?;
         let ep = Ptr::<Endpoint>::new(ep_addr);
         if ep.get().state == EP_SEND {
-            return false;
+            return None;
         }
         if me.bound_ntfn != 0 && Ptr::<Notification>::new(me.bound_ntfn).get().word != 0 {
-            return false;
+            return None;
         }
         let reply = rp.get();
         reply.caller = 0;
@@ -593,13 +579,32 @@ impl<P: Platform> Kernel<P> {
         me.reply = rp.addr();
         reply.receiver = t.addr();
         me.blocked_on = ep.addr();
-        self.block(t, ThreadState::BlockedOnRecv);
         let e = ep.get();
         e.queue.push(t);
         e.state = EP_RECV;
-        self.make_runnable(c, true);
         self.fastpath_count += 1;
-        true
+        Some(self.fastpath_switch(t, ThreadState::BlockedOnRecv, c))
+    }
+
+    /// The end of both fastpaths: `t` blocks in `state` and `next` runs next in its
+    /// priority, directly if it is now the thread to run ([`Kernel::switch_direct`];
+    /// true), else the general way (false: the caller reschedules).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: ThreadState, next: Ptr<Tcb>) -> bool {
+        t.get().state = state;
+        next.get().state = ThreadState::Running;
+        if self.switch_direct(t, next) {
+            return true;
+        }
+        self.rq.dequeue(t);
+        if !self.throttled(next) {
+            self.rq.enqueue(next, true);
+        }
+        false
     }
 }
 

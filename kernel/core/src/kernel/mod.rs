@@ -200,6 +200,33 @@ impl<P: Platform> Kernel<P> {
         self.rq.dequeue(t);
     }
 
+    /// The IPC fastpath's direct switch. `t`, the running thread, has just stopped and
+    /// `next` has just become runnable (neither is queued accordingly yet). If `next` is
+    /// the thread [`Kernel::schedule`] would pick once they were, and no budget needs
+    /// charging (neither has a budget: see `sched.rs`), make `next` current
+    /// with one queue hand-over and no scan, and return true. Otherwise change nothing
+    /// and return false: the caller queues them the general way and reschedules.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    fn switch_direct(&mut self, t: Ptr<Tcb>, next: Ptr<Tcb>) -> bool {
+        let n = next.get();
+        if self.budgeted(t)
+            || self.budgeted(next)
+            || n.queued
+            || !self.rq.is_head(t)
+            || self.vspace_of(next).is_none()
+            || self.rq.highest_prio_besides_head(t).is_some_and(|p| p > n.prio)
+        {
+            return false;
+        }
+        self.rq.hand_over(t, next);
+        self.current = next.addr();
+        true
+    }
+
     /// Pick the thread to run: the highest-priority runnable one that can run. A
     /// thread whose VSpace was deleted under it is stopped here.
     #[inline]

@@ -12,7 +12,10 @@
 //!
 //! Run time is charged at every timer tick and whenever the CPU passes from one thread
 //! to another (not on every kernel entry: a syscall that does not switch pays nothing),
-//! so enforcement has the resolution of the timer tick.
+//! so enforcement has the resolution of the timer tick. The IPC fastpath's direct
+//! switch between two threads without a budget charges nothing and leaves
+//! `last_charge` alone: it only matters while a budgeted thread runs, and every way a
+//! budgeted thread becomes current (a tick, or `reschedule`) sets it.
 
 use gaon_abi::{Error, FaultKind, Label, ObjType, Rights};
 
@@ -216,6 +219,20 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// True if `t` has a scheduling context with a budget (one that must be charged).
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(super) fn budgeted(&self, t: Ptr<Tcb>) -> bool {
+        Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().budget != 0)
+    }
+
     /// True if `t` is out of budget.
     #[allow(
         clippy::unused_self,
@@ -247,6 +264,10 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
+        if s.tcb != 0 && s.tcb == self.current {
+            // From now on it is charged; it ran unbudgeted until now.
+            self.last_charge = now;
+        }
         if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
             && bound.get().state == ThreadState::Running
         {
@@ -272,6 +293,9 @@ impl<P: Platform> Kernel<P> {
                 sc.get().tcb = target.addr();
                 target.get().sched_context = sc.addr();
                 let now = self.platform.now();
+                if target.addr() == self.current {
+                    self.last_charge = now;
+                }
                 if !sc.get().available(now) && !sc.get().throttled {
                     self.throttle_quietly(target, sc);
                 }

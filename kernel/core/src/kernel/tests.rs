@@ -577,3 +577,108 @@ fn a_thread_alone_at_its_priority_is_not_charged_by_yield_but_by_the_tick_and_ru
     k.handle_tick();
     assert_eq!(k.current(), Some(thread), "released at its refill");
 }
+
+/// Fresh, leaked Tcbs with these priorities.
+fn tcbs_with(prios: &[u8]) -> Vec<Ptr<Tcb>> {
+    prios
+        .iter()
+        .map(|&p| {
+            let t =
+                Ptr::<Tcb>::new(core::ptr::from_mut(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new()))) as usize);
+            t.get().prio = p;
+            t
+        })
+        .collect()
+}
+
+/// The order the queues would run their threads in, as indices into `tcbs`.
+fn drain(rq: &mut RunQueues, tcbs: &[Ptr<Tcb>]) -> Vec<usize> {
+    let mut order = Vec::new();
+    while let Some(t) = rq.highest() {
+        order.push(tcbs.iter().position(|&x| x == t).expect("a known thread"));
+        rq.dequeue(t);
+    }
+    order
+}
+
+proptest! {
+    /// The fastpath's queue hand-over leaves the queues exactly as the general
+    /// dequeue + front enqueue does, and the scan that decides whether it may be used
+    /// agrees with the queues.
+    #[test]
+    fn hand_over_is_dequeue_then_front_enqueue(
+        prios in proptest::collection::vec(0u8..4, 1..8),
+        next_prio in 0u8..4,
+    ) {
+        let mut all = prios.clone();
+        all.push(next_prio);
+        let (a, b) = (tcbs_with(&all), tcbs_with(&all));
+        let n = prios.len();
+        let (mut fast, mut slow) = (RunQueues::new(), RunQueues::new());
+        for i in 0..n {
+            fast.enqueue(a[i], false);
+            slow.enqueue(b[i], false);
+        }
+        // The running thread: first of the highest priority.
+        let run = fast.highest().unwrap();
+        let ri = a.iter().position(|&x| x == run).unwrap();
+        prop_assert!(fast.is_head(run));
+        prop_assert!(!fast.is_head(a[n]));
+        let besides = fast.highest_prio_besides_head(run);
+        let expected = (0..n).filter(|&i| i != ri).map(|i| all[i]).max();
+        prop_assert_eq!(besides, expected);
+        fast.hand_over(run, a[n]);
+        slow.dequeue(b[ri]);
+        slow.enqueue(b[n], true);
+        prop_assert_eq!(drain(&mut fast, &a), drain(&mut slow, &b));
+    }
+}
+
+#[test]
+fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let root = k.current().unwrap();
+    let mut thread = |k: &mut Kernel<Model>, prio: u64| {
+        let t = a.obj(k, ObjType::Tcb, 0);
+        invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+        invoke(k, t, Label::TcbSetPriority, &[prio, rs::TCB]).unwrap();
+        invoke(k, t, Label::TcbResume, &[]).unwrap();
+        Ptr::<Tcb>::new(root_slot(k, t).cap.obj)
+    };
+    // A server at 50 waits; a bystander at 80 is runnable; the client at 100 calls.
+    let server = thread(&mut k, 50);
+    let bystander = thread(&mut k, 80);
+    invoke(&mut k, rs::TCB, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
+    assert_eq!(k.current(), Some(root));
+    k.current = server.addr();
+    server.get().ctx.x[7] = Syscall::Recv as u64;
+    server.get().ctx.x[..7].copy_from_slice(&[ep, 0, 0, 0, 0, 0, rp]);
+    // Act as the server without running it: block it in Recv by hand.
+    let _ = k.handle_syscall();
+    k.current = root.addr();
+    assert_eq!(server.get().state, ThreadState::BlockedOnRecv);
+    // The fastpath delivers, but the bystander outranks the server: it runs next.
+    let before = k.fastpath_count;
+    sys(&mut k, Syscall::Call, [ep, MsgInfo::new(1, 1, 0).0, 7, 0, 0, 0, 0]);
+    assert_eq!(k.fastpath_count, before + 1);
+    assert_eq!(k.current(), Some(bystander));
+    assert_eq!(server.get().state, ThreadState::Running);
+    assert_eq!(root.get().state, ThreadState::BlockedOnReply);
+    // With the bystander gone, the server's reply goes straight back to the client.
+    k.block(bystander, ThreadState::Inactive);
+    k.schedule();
+    assert_eq!(k.current(), Some(server));
+    sys(
+        &mut k,
+        Syscall::ReplyRecv,
+        [ep, MsgInfo::new(0, 1, 0).0, 8, 0, 0, 0, rp],
+    );
+    assert_eq!(k.fastpath_count, before + 2);
+    assert_eq!(k.current(), Some(root));
+    assert_eq!(root.get().ctx.x[2], 8);
+    assert!(k.rq.is_head(root));
+    assert!(!server.get().queued);
+}

@@ -35,7 +35,9 @@ pub fn init() {
     isb();
 }
 
-/// Make the address space with root table `root` and `vmid` current.
+/// Make the address space with root table `root` and `vmid` current for the next
+/// return to EL0. No `isb`: stage 2 only translates EL1/EL0 accesses, and the `eret`
+/// that enters the thread is a context synchronization event.
 pub fn activate(root: usize, vmid: u16) {
     let vttbr = root as u64 | (u64::from(vmid) << 48);
     // Interrupts are masked in the kernel and one core runs it: a plain load and store.
@@ -47,7 +49,6 @@ pub fn activate(root: usize, vmid: u16) {
     // only frames their owner holds capabilities to; TLB entries are tagged by VMID and
     // flushed whenever a VMID is reused or a mapping removed.
     unsafe { write_sysreg!(vttbr_el2, vttbr) };
-    isb();
 }
 
 /// Invalidate all stage-1 and stage-2 TLB entries tagged with `vmid`.
