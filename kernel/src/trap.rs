@@ -26,24 +26,26 @@ const CPTR_TFP: u64 = 1 << 10;
 const CPTR_RES1: u64 = 0x33ff;
 
 /// Rust side of every exception from EL0. `ctx` is the running thread's context in its
-/// Tcb; the return value is the context to resume.
+/// Tcb, `kind` the vector slot, `esr`/`far` ESR_EL2 and FAR_EL2 (passed in registers,
+/// not stored in the context); the return value is the context to resume.
 #[unsafe(no_mangle)]
-extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64) -> *mut UserContext {
+extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: u64) -> *mut UserContext {
+    let ec = (esr >> 26) & 0x3f;
+    // Syscalls first: they are the common case, and IPC is measured in instructions.
+    if kind == 8 && ec == EC_SVC64 {
+        let mut k = KERNEL.lock();
+        if !k.handle_syscall() {
+            // Nothing changed who runs or where: straight back to the caller.
+            return ctx;
+        }
+        return resume_or_idle(k);
+    }
     if kind % 4 == 1 {
         irq::handle();
         return resume_or_idle(KERNEL.lock());
     }
-    // SAFETY: `ctx` is the current thread's context, just saved by the vector.
-    let (esr, far) = unsafe { ((*ctx).esr, (*ctx).far) };
-    let ec = (esr >> 26) & 0x3f;
     let mut k = KERNEL.lock();
     match (kind, ec) {
-        (8, EC_SVC64) => {
-            if !k.handle_syscall() {
-                // Nothing changed who runs or where: straight back to the caller.
-                return ctx;
-            }
-        }
         (8, EC_FP) => {
             fp_take_ownership(&mut k);
             return ctx;

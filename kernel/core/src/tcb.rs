@@ -16,9 +16,10 @@ pub struct UserContext {
     pub pc: u64,
     /// SPSR_EL2: the thread's PSTATE.
     pub spsr: u64,
-    /// ESR_EL2 of the last exception (scratch; written by the vectors).
+    /// ESR_EL2: filled in the kernel's own trap frames (same layout); the vectors pass
+    /// a user exception's ESR and FAR in registers and leave these two alone.
     pub esr: u64,
-    /// FAR_EL2 of the last exception (scratch).
+    /// FAR_EL2: as `esr`.
     pub far: u64,
 }
 

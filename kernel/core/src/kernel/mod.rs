@@ -412,13 +412,15 @@ impl<P: Platform> Kernel<P> {
 fn resolve_one_level(root: &Cap, cptr: u64) -> Option<usize> {
     let radix = u32::from(root.size_bits.wrapping_sub(gaon_abi::object::SLOT_BITS));
     let guard_bits = u32::from(root.guard_bits);
-    if !root.is(ObjType::CNode) || root.has(crate::cap::FLAG_ZOMBIE) || radix + guard_bits != 64 || radix == 0 {
+    if !root.is(ObjType::CNode) || root.has(crate::cap::FLAG_ZOMBIE) || radix + guard_bits != 64 || guard_bits == 0 {
         return None;
     }
-    if guard_bits > 0 && cptr >> radix != root.badge {
+    // Here 0 <= radix <= 63: the shifts are in range and the guard is never empty.
+    if cptr.wrapping_shr(radix) != root.badge {
         return None;
     }
-    Some(root.obj + ((cptr & mask(radix)) as usize) * core::mem::size_of::<Slot>())
+    let index = cptr & ((1u64 << radix) - 1);
+    Some(root.obj + (index as usize) * core::mem::size_of::<Slot>())
 }
 
 /// Resolve `cptr` through a CSpace rooted at `root`, seL4-style: each CNode consumes

@@ -137,7 +137,6 @@ park_secondary:
     stp     x2, x3, [sp, #256]
     mrs     x2, esr_el2
     mrs     x3, far_el2
-    stp     x2, x3, [sp, #272]
 .endm
 
 .macro RESTORE_ALL
@@ -186,6 +185,7 @@ el2_vectors:
 
 trap_common:
     SAVE_REST
+    stp     x2, x3, [sp, #272]            // the kernel's report prints ESR and FAR
     mov     x1, x0                        // kind
     mov     x0, sp                        // &mut TrapFrame
     bl      handle_trap
@@ -195,11 +195,11 @@ trap_common:
     eret
 
 user_trap:
-    SAVE_REST
+    SAVE_REST                             // x2 = ESR_EL2, x3 = FAR_EL2 (arguments, not saved)
     mov     x1, x0                        // kind
     mov     x0, sp                        // the thread's UserContext
-    mrs     x2, tpidr_el2
-    mov     sp, x2                        // empty kernel stack
+    mrs     x4, tpidr_el2
+    mov     sp, x4                        // empty kernel stack
     bl      handle_user_trap
     // fall through with x0 = the context to resume
 
