@@ -166,12 +166,15 @@ pub fn slot_addr(t: Ptr<Tcb>, i: usize) -> usize {
     t.addr() + core::mem::offset_of!(Tcb, slots) + i * core::mem::size_of::<Slot>()
 }
 
-/// Fixed-priority run queues: one FIFO per priority and a bitmap of non-empty levels.
+/// Fixed-priority run queues: one FIFO per priority and a two-level bitmap of
+/// non-empty levels (`words` has a bit per level, `summary` a bit per non-zero word),
+/// so the highest level takes two `clz`s.
 #[derive(Debug)]
 pub struct RunQueues {
     heads: [usize; 256],
     tails: [usize; 256],
-    bitmap: [u64; 4],
+    words: [u64; 4],
+    summary: u64,
 }
 
 impl Default for RunQueues {
@@ -186,7 +189,33 @@ impl RunQueues {
         Self {
             heads: [0; 256],
             tails: [0; 256],
-            bitmap: [0; 4],
+            words: [0; 4],
+            summary: 0,
+        }
+    }
+
+    /// Level `p` became non-empty.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    fn mark(&mut self, p: usize) {
+        self.words[p / 64] |= 1 << (p % 64);
+        self.summary |= 1 << (p / 64);
+    }
+
+    /// Level `p` became empty.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    fn unmark(&mut self, p: usize) {
+        let w = &mut self.words[p / 64];
+        *w &= !(1 << (p % 64));
+        if *w == 0 {
+            self.summary &= !(1 << (p / 64));
         }
     }
 
@@ -204,7 +233,7 @@ impl RunQueues {
             tcb.sched_prev = 0;
             self.heads[p] = t.addr();
             self.tails[p] = t.addr();
-            self.bitmap[p / 64] |= 1 << (p % 64);
+            self.mark(p);
         } else if front {
             tcb.sched_prev = 0;
             tcb.sched_next = self.heads[p];
@@ -239,91 +268,31 @@ impl RunQueues {
             None => self.tails[p] = prev,
         }
         if self.heads[p] == 0 {
-            self.bitmap[p / 64] &= !(1 << (p % 64));
+            self.unmark(p);
         }
     }
 
     /// The first thread of the highest non-empty priority.
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
     pub fn highest(&self) -> Option<Ptr<Tcb>> {
-        (0..4).rev().find(|&w| self.bitmap[w] != 0).map(|w| {
-            let p = w * 64 + 63 - self.bitmap[w].leading_zeros() as usize;
-            Ptr::new(self.heads[p])
-        })
+        Ptr::from_raw(self.heads[usize::from(self.highest_prio()?)])
     }
 
-    /// True if `t` is the first thread of its priority (where the running thread is).
+    /// The highest priority with a queued thread.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub fn is_head(&self, t: Ptr<Tcb>) -> bool {
-        let tcb = t.get();
-        tcb.queued && self.heads[usize::from(tcb.prio)] == t.addr()
-    }
-
-    /// The highest priority at which a thread other than `t` is queued, where `t` is
-    /// the first thread of its priority ([`RunQueues::is_head`]).
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
-    pub fn highest_prio_besides_head(&self, t: Ptr<Tcb>) -> Option<u8> {
-        let tcb = t.get();
-        if tcb.sched_next != 0 {
-            return Some(tcb.prio);
-        }
-        let p = usize::from(tcb.prio);
-        let mut words = self.bitmap;
-        words[p / 64] &= !(1 << (p % 64));
-        // Unrolled: an iterator here compiles to an out-of-line loop.
-        let w = if words[3] != 0 {
-            3
-        } else if words[2] != 0 {
-            2
-        } else if words[1] != 0 {
-            1
-        } else if words[0] != 0 {
-            0
-        } else {
+    pub fn highest_prio(&self) -> Option<u8> {
+        if self.summary == 0 {
             return None;
-        };
-        Some((w * 64 + 63 - words[w].leading_zeros() as usize) as u8)
-    }
-
-    /// Hand `t`'s turn to `next`: `t`, the first thread of its priority, leaves the
-    /// queues and `next` (not queued) goes first in its own priority. The same as
-    /// `dequeue(t)` and `enqueue(next, true)`, for the IPC fastpath's direct switch.
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
-    pub fn hand_over(&mut self, t: Ptr<Tcb>, next: Ptr<Tcb>) {
-        let tcb = t.get();
-        let p = usize::from(tcb.prio);
-        let after = core::mem::take(&mut tcb.sched_next);
-        tcb.queued = false;
-        self.heads[p] = after;
-        if let Some(a) = Ptr::<Tcb>::from_raw(after) {
-            a.get().sched_prev = 0;
-        } else {
-            self.tails[p] = 0;
-            self.bitmap[p / 64] &= !(1 << (p % 64));
         }
-        let new = next.get();
-        let q = usize::from(new.prio);
-        new.queued = true;
-        new.sched_prev = 0;
-        new.sched_next = self.heads[q];
-        if let Some(head) = Ptr::<Tcb>::from_raw(self.heads[q]) {
-            head.get().sched_prev = next.addr();
-        } else {
-            self.tails[q] = next.addr();
-            self.bitmap[q / 64] |= 1 << (q % 64);
-        }
-        self.heads[q] = next.addr();
+        let w = 63 - self.summary.leading_zeros() as usize;
+        Some((w * 64 + 63 - self.words[w % 4].leading_zeros() as usize) as u8)
     }
 }

@@ -503,6 +503,7 @@ impl<P: Platform> Kernel<P> {
     pub fn handle_irq(&mut self, irq: u32) {
         // Whoever was running is only interrupted; it resumes where it was.
         let prev = self.current;
+        self.settle_current();
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
             && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)

@@ -25,13 +25,30 @@ impl<P: Platform> Kernel<P> {
             Some(Syscall::Call) => match self.fastpath_call(t) {
                 Some(true) => return true,
                 Some(false) => {}
-                None => self.sys_send(t, true, true),
+                None => {
+                    self.settle_current();
+                    self.sys_send(t, true, true);
+                }
             },
             Some(Syscall::ReplyRecv) => match self.fastpath_reply_recv(t) {
                 Some(true) => return true,
                 Some(false) => {}
-                None => self.sys_reply_recv(t),
+                None => {
+                    self.settle_current();
+                    self.sys_reply_recv(t);
+                }
             },
+            _ => self.slow_syscall(t, number),
+        }
+        self.reschedule(t.addr());
+        true
+    }
+
+    /// Every syscall but Null and the IPC fastpaths: the run queues hold the running
+    /// thread again ([`Kernel::settle_current`]) while it is handled.
+    fn slow_syscall(&mut self, t: Ptr<Tcb>, number: u64) {
+        self.settle_current();
+        match Syscall::from_raw(number) {
             Some(Syscall::Send) => self.sys_send(t, true, false),
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
@@ -43,6 +60,8 @@ impl<P: Platform> Kernel<P> {
                 self.rq.dequeue(t);
                 self.rq.enqueue(t, false);
             }
+            // Null, Call and ReplyRecv were handled by the caller.
+            Some(Syscall::Null | Syscall::Call | Syscall::ReplyRecv) => {}
             Some(s) => {
                 let r = self.debug_syscall(t, s);
                 let ctx = &mut t.get().ctx;
@@ -53,8 +72,6 @@ impl<P: Platform> Kernel<P> {
             }
             None => self.unknown_syscall(t),
         }
-        self.reschedule(t.addr());
-        true
     }
 
     fn debug_syscall(&mut self, t: Ptr<Tcb>, s: Syscall) -> Result<(), Error> {
@@ -102,6 +119,7 @@ impl<P: Platform> Kernel<P> {
     /// The current thread took a fault (not a syscall).
     pub fn handle_fault(&mut self, fault: Fault) {
         let Some(t) = self.current() else { return };
+        self.settle_current();
         let ctx = t.get().ctx;
         let words = match fault {
             Fault::Vm { addr, instruction, esr } => {
@@ -511,7 +529,7 @@ impl<P: Platform> Kernel<P> {
     /// Call on an endpoint with a waiting receiver that has a reply object: a short
     /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
     /// checks done once and capabilities read in place. `None`: not taken (nothing
-    /// changed); `Some(switched)`: done, see [`Kernel::fastpath_switch`].
+    /// changed); `Some(switched)`: done, `switched` as [`Kernel::fastpath_switch`] says.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
@@ -584,27 +602,6 @@ impl<P: Platform> Kernel<P> {
         e.state = EP_RECV;
         self.fastpath_count += 1;
         Some(self.fastpath_switch(t, ThreadState::BlockedOnRecv, c))
-    }
-
-    /// The end of both fastpaths: `t` blocks in `state` and `next` runs next in its
-    /// priority, directly if it is now the thread to run ([`Kernel::switch_direct`];
-    /// true), else the general way (false: the caller reschedules).
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
-    fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: ThreadState, next: Ptr<Tcb>) -> bool {
-        t.get().state = state;
-        next.get().state = ThreadState::Running;
-        if self.switch_direct(t, next) {
-            return true;
-        }
-        self.rq.dequeue(t);
-        if !self.throttled(next) {
-            self.rq.enqueue(next, true);
-        }
-        false
     }
 }
 

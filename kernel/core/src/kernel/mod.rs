@@ -200,43 +200,66 @@ impl<P: Platform> Kernel<P> {
         self.rq.dequeue(t);
     }
 
-    /// The IPC fastpath's direct switch. `t`, the running thread, has just stopped and
-    /// `next` has just become runnable (neither is queued accordingly yet). If `next` is
-    /// the thread [`Kernel::schedule`] would pick once they were, and no budget needs
-    /// charging (neither has a budget: see `sched.rs`), make `next` current
-    /// with one queue hand-over and no scan, and return true. Otherwise change nothing
-    /// and return false: the caller queues them the general way and reschedules.
+    /// Put the running thread back into the run queue, first in its priority (its
+    /// place: it was picked from there). The running thread is kept out of the queues
+    /// (seL4-style) so the IPC fastpath can switch between two threads without queue
+    /// operations; every other kernel path calls this first and then works with the
+    /// queues holding every runnable thread, as if the running one had never left.
+    #[inline]
+    pub(super) fn settle_current(&mut self) {
+        if let Some(c) = self.current()
+            && c.get().state == ThreadState::Running
+            && !self.throttled(c)
+        {
+            self.rq.enqueue(c, true);
+        }
+    }
+
+    /// The IPC fastpath's direct switch. `t`, the running thread (out of the queues),
+    /// has just blocked with `state`, and `next` has just become runnable. If `next` is
+    /// the thread [`Kernel::schedule`] would pick (nothing queued outranks it: it would
+    /// go first in its priority) and neither has a budget to charge (see `sched.rs`),
+    /// it becomes current with no queue operation, scan or charge: true. Otherwise
+    /// `next` is queued the general way and the caller reschedules: false.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    fn switch_direct(&mut self, t: Ptr<Tcb>, next: Ptr<Tcb>) -> bool {
+    fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: ThreadState, next: Ptr<Tcb>) -> bool {
+        t.get().state = state;
         let n = next.get();
-        if self.budgeted(t)
-            || self.budgeted(next)
-            || n.queued
-            || !self.rq.is_head(t)
-            || self.vspace_of(next).is_none()
-            || self.rq.highest_prio_besides_head(t).is_some_and(|p| p > n.prio)
+        n.state = ThreadState::Running;
+        if !t.get().queued
+            && !n.queued
+            && self.rq.highest_prio().is_none_or(|p| p <= n.prio)
+            && !self.budgeted(t)
+            && !self.budgeted(next)
+            && self.vspace_of(next).is_some()
         {
-            return false;
+            self.current = next.addr();
+            return true;
         }
-        self.rq.hand_over(t, next);
-        self.current = next.addr();
-        true
+        self.rq.dequeue(t);
+        if !self.throttled(next) {
+            self.rq.enqueue(next, true);
+        }
+        false
     }
 
-    /// Pick the thread to run: the highest-priority runnable one that can run. A
-    /// thread whose VSpace was deleted under it is stopped here.
+    /// Pick the thread to run: the highest-priority runnable one that can run, which
+    /// leaves the run queue while it runs. A thread whose VSpace was deleted under it
+    /// is stopped here.
     #[inline]
     pub fn schedule(&mut self) {
+        self.settle_current();
         loop {
             let Some(t) = self.rq.highest() else {
                 self.current = 0;
                 return;
             };
             if self.vspace_of(t).is_some() {
+                self.rq.dequeue(t);
                 self.current = t.addr();
                 return;
             }
@@ -273,6 +296,7 @@ impl<P: Platform> Kernel<P> {
     /// A timer tick: round-robin among equal priorities.
     pub fn handle_tick(&mut self) {
         // The running thread is only interrupted; it resumes where it was.
+        self.settle_current();
         self.account();
         if let Some(t) = self.current() {
             let tcb = t.get();

@@ -602,35 +602,37 @@ fn drain(rq: &mut RunQueues, tcbs: &[Ptr<Tcb>]) -> Vec<usize> {
 }
 
 proptest! {
-    /// The fastpath's queue hand-over leaves the queues exactly as the general
-    /// dequeue + front enqueue does, and the scan that decides whether it may be used
-    /// agrees with the queues.
+    /// The run queues' two-level bitmap finds the highest priority after any sequence
+    /// of queue operations, and they run threads in priority, then FIFO, order.
     #[test]
-    fn hand_over_is_dequeue_then_front_enqueue(
-        prios in proptest::collection::vec(0u8..4, 1..8),
-        next_prio in 0u8..4,
+    fn run_queues_follow_priority_then_fifo(
+        prios in proptest::collection::vec(0u8..=255, 1..12),
+        ops in proptest::collection::vec((0usize..12, any::<bool>(), any::<bool>()), 0..40),
     ) {
-        let mut all = prios.clone();
-        all.push(next_prio);
-        let (a, b) = (tcbs_with(&all), tcbs_with(&all));
-        let n = prios.len();
-        let (mut fast, mut slow) = (RunQueues::new(), RunQueues::new());
-        for i in 0..n {
-            fast.enqueue(a[i], false);
-            slow.enqueue(b[i], false);
+        let tcbs = tcbs_with(&prios);
+        let mut rq = RunQueues::new();
+        // A model: per priority, the FIFO of thread indices.
+        let mut model = std::collections::BTreeMap::<u8, std::collections::VecDeque<usize>>::new();
+        for (i, add, front) in ops {
+            let i = i % tcbs.len();
+            let p = prios[i];
+            let level = model.entry(p).or_default();
+            let queued = level.contains(&i);
+            if add {
+                rq.enqueue(tcbs[i], front);
+                if !queued {
+                    if front { level.push_front(i) } else { level.push_back(i) }
+                }
+            } else {
+                rq.dequeue(tcbs[i]);
+                level.retain(|&x| x != i);
+            }
+            let top = model.iter().rev().find(|(_, q)| !q.is_empty());
+            prop_assert_eq!(rq.highest_prio(), top.map(|(p, _)| *p));
+            prop_assert_eq!(rq.highest(), top.map(|(_, q)| tcbs[q[0]]));
         }
-        // The running thread: first of the highest priority.
-        let run = fast.highest().unwrap();
-        let ri = a.iter().position(|&x| x == run).unwrap();
-        prop_assert!(fast.is_head(run));
-        prop_assert!(!fast.is_head(a[n]));
-        let besides = fast.highest_prio_besides_head(run);
-        let expected = (0..n).filter(|&i| i != ri).map(|i| all[i]).max();
-        prop_assert_eq!(besides, expected);
-        fast.hand_over(run, a[n]);
-        slow.dequeue(b[ri]);
-        slow.enqueue(b[n], true);
-        prop_assert_eq!(drain(&mut fast, &a), drain(&mut slow, &b));
+        let expected: Vec<usize> = model.values().rev().flat_map(|q| q.iter().copied()).collect();
+        prop_assert_eq!(drain(&mut rq, &tcbs), expected);
     }
 }
 
@@ -653,12 +655,15 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     let bystander = thread(&mut k, 80);
     invoke(&mut k, rs::TCB, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
     assert_eq!(k.current(), Some(root));
-    k.current = server.addr();
-    server.get().ctx.x[7] = Syscall::Recv as u64;
-    server.get().ctx.x[..7].copy_from_slice(&[ep, 0, 0, 0, 0, 0, rp]);
-    // Act as the server without running it: block it in Recv by hand.
-    let _ = k.handle_syscall();
-    k.current = root.addr();
+    // Switch to `t` as schedule would: the running thread back into the queues, `t` out.
+    let act_as = |k: &mut Kernel<Model>, t: Ptr<Tcb>| {
+        k.settle_current();
+        k.rq.dequeue(t);
+        k.current = t.addr();
+    };
+    act_as(&mut k, server);
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    act_as(&mut k, root);
     assert_eq!(server.get().state, ThreadState::BlockedOnRecv);
     // The fastpath delivers, but the bystander outranks the server: it runs next.
     let before = k.fastpath_count;
@@ -679,6 +684,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert_eq!(k.fastpath_count, before + 2);
     assert_eq!(k.current(), Some(root));
     assert_eq!(root.get().ctx.x[2], 8);
-    assert!(k.rq.is_head(root));
+    // The running thread is kept out of the queues; the blocked server is not queued.
+    assert!(!root.get().queued);
     assert!(!server.get().queued);
 }
