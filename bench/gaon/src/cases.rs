@@ -186,7 +186,7 @@ fn ipc_cases(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
         let a = [1, 2, 3, 4];
         let t0 = now();
         for _ in 0..n {
-            if client.echo32(&a).map_err(|_| "echo32 failed")?.as_slice() != a {
+            if client.echo32(&a).map_err(|_| "echo32 failed")? != a {
                 return Err("echo32 answered other words");
             }
         }
@@ -199,7 +199,7 @@ fn ipc_cases(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
         }
         let t0 = now();
         for _ in 0..n {
-            if client.echo256(&a).map_err(|_| "echo256 failed")?.as_slice() != a {
+            if client.echo256(&a).map_err(|_| "echo256 failed")? != a {
                 return Err("echo256 answered other words");
             }
         }
