@@ -168,6 +168,18 @@ fn struct_def(out: &mut String, name: &str, members: &[(&str, &Type)]) {
     let _ = writeln!(out, "        #[inline]");
     let _ = writeln!(out, "        pub fn as_words(&self) -> &[u64; {}] {{", words(members));
     let _ = writeln!(out, "            ::zerocopy::transmute_ref!(self)");
+    let _ = writeln!(out, "        }}\n");
+    let _ = writeln!(
+        out,
+        "        /// View the first words of a message as this struct; `None` if it is shorter."
+    );
+    let _ = writeln!(out, "        #[inline]");
+    let _ = writeln!(out, "        pub fn from_words(words: &[u64]) -> Option<&Self> {{");
+    let _ = writeln!(
+        out,
+        "            words.first_chunk::<{}>().map(|w| ::zerocopy::transmute_ref!(w))",
+        words(members)
+    );
     let _ = writeln!(out, "        }}");
     let _ = writeln!(out, "    }}\n");
 }
@@ -375,7 +387,7 @@ fn client(o: &mut String, iface: &Interface) {
             Some(t) => {
                 let _ = writeln!(
                     o,
-                    "                    let Ok((rep, _)) = {c}Reply::read_from_prefix(words.as_bytes()) else {{\n                        return Err(CallError::BadReply);\n                    }};"
+                    "                    let Some(rep) = {c}Reply::from_words(words) else {{\n                        return Err(CallError::BadReply);\n                    }};"
                 );
                 decode_value(o, t, "CallError::BadReply");
             }
@@ -461,7 +473,7 @@ fn server(o: &mut String, iface: &Interface) {
         if !payload_params(m).is_empty() {
             let _ = writeln!(
                 o,
-                "                let Ok((req, _)) = {c}Request::read_from_prefix(msg.words().as_bytes()) else {{ return {bad} }};"
+                "                let Some(&req) = {c}Request::from_words(msg.words()) else {{ return {bad} }};"
             );
         }
         for p in &m.params {

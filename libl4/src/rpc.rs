@@ -230,6 +230,24 @@ impl Dispatch {
     }
 }
 
+/// Copy `src` to the front of `dst` (`dst` at least as long), four words at a time: that
+/// compiles to paired loads and stores in line, where `copy_from_slice` would call the
+/// runtime's generic `memcpy`, which costs several times as many instructions per word.
+#[inline]
+pub fn copy_words(dst: &mut [u64], src: &[u64]) {
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (d, s) in d.by_ref().zip(s.by_ref()) {
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+        d[3] = s[3];
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
 /// Lay out a request: words 0..3 returned (for `x2..x5`), the rest and the capability,
 /// if any, in the IPC buffer.
 #[inline]
@@ -241,10 +259,7 @@ fn message(label: u64, request: &[u64], caps: &[CPtr]) -> Result<(MsgInfo, [u64;
     } else {
         let b = crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?;
         if let Some((head, tail)) = request.split_at_checked(MSG_REGISTERS) {
-            b.msg
-                .get_mut(MSG_REGISTERS..n)
-                .ok_or(Error::InvalidArgument)?
-                .copy_from_slice(tail);
+            copy_words(b.msg.get_mut(MSG_REGISTERS..n).ok_or(Error::InvalidArgument)?, tail);
             mr.copy_from_slice(head);
         } else {
             mr[..n].copy_from_slice(request);

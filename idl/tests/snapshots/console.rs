@@ -53,6 +53,12 @@ pub mod console {
         pub fn as_words(&self) -> &[u64; 65] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<65>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -70,6 +76,12 @@ pub mod console {
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -86,6 +98,12 @@ pub mod console {
         #[inline]
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -105,6 +123,12 @@ pub mod console {
         pub fn as_words(&self) -> &[u64; 33] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<33>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -122,6 +146,12 @@ pub mod console {
         #[inline]
         pub fn as_words(&self) -> &[u64; 3] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<3>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -150,7 +180,7 @@ pub mod console {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = WriteReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = WriteReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
@@ -169,7 +199,7 @@ pub mod console {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| ConsoleError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
                     }
-                    let Ok((rep, _)) = ReadReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = ReadReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
@@ -227,7 +257,7 @@ pub mod console {
     pub fn dispatch<S: ConsoleServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {
             label::WRITE => {
-                let Ok((req, _)) = WriteRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = WriteRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(text_n) = usize::try_from(req.text_len) else { return Dispatch::bad_message() };
                 if text_n > 512 {
                     return Dispatch::bad_message();
@@ -239,7 +269,7 @@ pub mod console {
                 msg.reply(rep.as_words())
             }
             label::READ => {
-                let Ok((req, _)) = ReadRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = ReadRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(max) = u32::try_from(req.max) else { return Dispatch::bad_message() };
                 match server.read(msg.badge, max) {
                     Ok(value) => {
@@ -252,7 +282,7 @@ pub mod console {
                 }
             }
             label::SET_NAME => {
-                let Ok((req, _)) = SetNameRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = SetNameRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(name_n) = usize::try_from(req.name_len) else { return Dispatch::bad_message() };
                 if name_n > 16 {
                     return Dispatch::bad_message();

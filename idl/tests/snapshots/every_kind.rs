@@ -66,6 +66,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 9] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<9>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -82,6 +88,12 @@ pub mod every_kind {
         #[inline]
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -107,6 +119,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 12] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<12>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -124,6 +142,12 @@ pub mod every_kind {
         #[inline]
         pub fn as_words(&self) -> &[u64; 5] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<5>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -146,6 +170,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 5] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<5>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -163,6 +193,12 @@ pub mod every_kind {
         #[inline]
         pub fn as_words(&self) -> &[u64; 2] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<2>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -182,6 +218,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 4] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<4>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -200,6 +242,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 6] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<6>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -216,6 +264,12 @@ pub mod every_kind {
         #[inline]
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -236,6 +290,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 3] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<3>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -253,6 +313,12 @@ pub mod every_kind {
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
         }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     #[repr(C, align(8))]
@@ -269,6 +335,12 @@ pub mod every_kind {
         #[inline]
         pub fn as_words(&self) -> &[u64; 1] {
             ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
         }
     }
 
@@ -301,7 +373,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = ScalarsReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = ScalarsReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let value = rep.value as i64;
@@ -339,7 +411,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = ArraysReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = ArraysReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
@@ -365,7 +437,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = FixedReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = FixedReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     Ok(rep.value)
@@ -387,7 +459,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| KindError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
                     }
-                    let Ok((rep, _)) = GreetReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = GreetReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
@@ -410,7 +482,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = TakeCapReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = TakeCapReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let value = rep.value;
@@ -431,7 +503,7 @@ pub mod every_kind {
                     if code != 0 {
                         return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
                     }
-                    let Ok((rep, _)) = ChecksumReply::read_from_prefix(words.as_bytes()) else {
+                    let Some(rep) = ChecksumReply::from_words(words) else {
                         return Err(CallError::BadReply);
                     };
                     let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
@@ -501,7 +573,7 @@ pub mod every_kind {
     pub fn dispatch<S: EveryKindServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {
             label::SCALARS => {
-                let Ok((req, _)) = ScalarsRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = ScalarsRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(a) = u8::try_from(req.a) else { return Dispatch::bad_message() };
                 let Ok(b) = u16::try_from(req.b) else { return Dispatch::bad_message() };
                 let Ok(c) = u32::try_from(req.c) else { return Dispatch::bad_message() };
@@ -517,7 +589,7 @@ pub mod every_kind {
                 msg.reply(rep.as_words())
             }
             label::ARRAYS => {
-                let Ok((req, _)) = ArraysRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = ArraysRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(bytes_n) = usize::try_from(req.bytes_len) else { return Dispatch::bad_message() };
                 if bytes_n > 13 {
                     return Dispatch::bad_message();
@@ -545,7 +617,7 @@ pub mod every_kind {
                 msg.reply(rep.as_words())
             }
             label::FIXED => {
-                let Ok((req, _)) = FixedRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = FixedRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let bytes = &req.bytes;
                 let halves = &req.halves;
                 let longs = &req.longs;
@@ -555,7 +627,7 @@ pub mod every_kind {
                 msg.reply(rep.as_words())
             }
             label::GREET => {
-                let Ok((req, _)) = GreetRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = GreetRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(name_n) = usize::try_from(req.name_len) else { return Dispatch::bad_message() };
                 if name_n > 20 {
                     return Dispatch::bad_message();
@@ -579,7 +651,7 @@ pub mod every_kind {
                 msg.reply(rep.as_words())
             }
             label::CHECKSUM => {
-                let Ok((req, _)) = ChecksumRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = ChecksumRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Some(&frame) = msg.caps.first() else { return Dispatch::bad_message() };
                 let data = ::libl4::rpc::Lease { frame, offset: req.data_offset, len: req.data_len };
                 if !data.is_valid() {
@@ -600,7 +672,7 @@ pub mod every_kind {
                 }
             }
             label::NOTIFY => {
-                let Ok((req, _)) = NotifyRequest::read_from_prefix(msg.words().as_bytes()) else { return Dispatch::bad_message() };
+                let Some(&req) = NotifyRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let bits = req.bits;
                 server.notify(msg.badge, bits);
                 Dispatch::NoReply
