@@ -91,8 +91,10 @@ pub enum Access {
 pub enum Type {
     /// One scalar.
     Scalar(Scalar),
-    /// Up to `max` scalars (bool arrays are not allowed).
+    /// Exactly `n` scalars, `[T; N]` (bool arrays are not allowed).
     Array(Scalar, usize),
+    /// Up to `max` scalars, `vec<T, N>` (bool vectors are not allowed).
+    Vec(Scalar, usize),
     /// A UTF-8 string of up to `max` bytes.
     Str(usize),
     /// A capability.

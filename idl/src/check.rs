@@ -18,7 +18,8 @@ const RUST_KEYWORDS: &[&str] = &[
 pub fn wire_size(t: &Type) -> usize {
     match t {
         Type::Scalar(_) => 8,
-        Type::Array(s, n) => 8 + (n * s.size()).next_multiple_of(8),
+        Type::Array(s, n) => (n * s.size()).next_multiple_of(8),
+        Type::Vec(s, n) => 8 + (n * s.size()).next_multiple_of(8),
         Type::Str(n) => 8 + n.next_multiple_of(8),
         Type::Cap => 0,
         Type::Lease(_) => 16,

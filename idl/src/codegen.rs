@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::ast::{Interface, Method, Param, Ret, Scalar, Type};
+use crate::check::wire_size;
 
 fn snake(s: &str) -> String {
     let mut out = String::new();
@@ -42,6 +43,13 @@ fn fields(out: &mut String, name: &str, t: &Type) {
             let _ = writeln!(out, "        pub {name}: u64,");
         }
         Type::Array(s, n) => {
+            let _ = writeln!(out, "        pub {name}: [{}; {n}],", s.rust());
+            let pad = (n * s.size()).next_multiple_of(8) - n * s.size();
+            if pad > 0 {
+                let _ = writeln!(out, "        pub {name}_pad: [u8; {pad}],");
+            }
+        }
+        Type::Vec(s, n) => {
             let _ = writeln!(out, "        pub {name}_len: u64,");
             let _ = writeln!(out, "        pub {name}: [{}; {}],", s.rust(), padded_elems(*s, *n));
         }
@@ -72,7 +80,8 @@ fn has_payload(t: &Type) -> bool {
 fn param_type(t: &Type) -> String {
     match t {
         Type::Scalar(s) => s.rust().to_string(),
-        Type::Array(s, _) => format!("&[{}]", s.rust()),
+        Type::Array(s, n) => format!("&[{}; {n}]", s.rust()),
+        Type::Vec(s, _) => format!("&[{}]", s.rust()),
         Type::Str(_) => "&str".to_string(),
         Type::Cap => "::libl4::ipc::CPtr".to_string(),
         Type::Lease(_) => "::libl4::rpc::Lease".to_string(),
@@ -82,7 +91,8 @@ fn param_type(t: &Type) -> String {
 fn owned_type(t: &Type) -> String {
     match t {
         Type::Scalar(s) => s.rust().to_string(),
-        Type::Array(s, n) => format!("::heapless::Vec<{}, {n}>", s.rust()),
+        Type::Array(s, n) => format!("[{}; {n}]", s.rust()),
+        Type::Vec(s, n) => format!("::heapless::Vec<{}, {n}>", s.rust()),
         Type::Str(n) => format!("::heapless::String<{n}>"),
         Type::Cap | Type::Lease(_) => unreachable!("checked: results are data only"),
     }
@@ -135,8 +145,13 @@ fn decode_scalar(out: &mut String, s: Scalar, dst: &str, src: &str, fail: &str, 
     };
 }
 
+/// Words a struct of these members takes on the wire.
+fn words(members: &[(&str, &Type)]) -> usize {
+    members.iter().map(|(_, t)| wire_size(t)).sum::<usize>() / 8
+}
+
 fn struct_def(out: &mut String, name: &str, members: &[(&str, &Type)]) {
-    let _ = writeln!(out, "    #[repr(C)]");
+    let _ = writeln!(out, "    #[repr(C, align(8))]");
     let _ = writeln!(
         out,
         "    #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]"
@@ -145,6 +160,27 @@ fn struct_def(out: &mut String, name: &str, members: &[(&str, &Type)]) {
     for (n, t) in members {
         fields(out, n, t);
     }
+    let _ = writeln!(out, "    }}\n");
+    let _ = writeln!(out, "    impl {name} {{");
+    let _ = writeln!(out, "        /// Message words it takes.");
+    let _ = writeln!(out, "        pub const WORDS: usize = {};\n", words(members));
+    let _ = writeln!(out, "        /// Its message words.");
+    let _ = writeln!(out, "        #[inline]");
+    let _ = writeln!(out, "        pub fn as_words(&self) -> &[u64; {}] {{", words(members));
+    let _ = writeln!(out, "            ::zerocopy::transmute_ref!(self)");
+    let _ = writeln!(out, "        }}\n");
+    let _ = writeln!(
+        out,
+        "        /// View the first words of a message as this struct; `None` if it is shorter."
+    );
+    let _ = writeln!(out, "        #[inline]");
+    let _ = writeln!(out, "        pub fn from_words(words: &[u64]) -> Option<&Self> {{");
+    let _ = writeln!(
+        out,
+        "            words.first_chunk::<{}>().map(|w| ::zerocopy::transmute_ref!(w))",
+        words(members)
+    );
+    let _ = writeln!(out, "        }}");
     let _ = writeln!(out, "    }}\n");
 }
 
@@ -162,7 +198,8 @@ fn doc(out: &mut String, indent: &str, lines: &[String]) {
 /// with its codes, and every method with its labels, kinds, parameter and result types.
 /// Doc comments and source positions do not count.
 pub fn interface_hash(iface: &Interface) -> u64 {
-    let mut sig = format!("interface {};", iface.name);
+    // The wire format's version: bump it when the generated layout changes.
+    let mut sig = format!("wire 2; interface {};", iface.name);
     for e in &iface.errors {
         let _ = write!(sig, "error {}{:?};", e.name, e.variants);
     }
@@ -275,6 +312,7 @@ fn client(o: &mut String, iface: &Interface) {
         let _ = writeln!(o);
         doc(o, "        ", &m.doc);
         let params = typed_params(m);
+        let _ = writeln!(o, "        #[inline]");
         let _ = writeln!(
             o,
             "        pub fn {}(&self{params}) -> Result<{}, CallError<{}>> {{",
@@ -293,7 +331,10 @@ fn client(o: &mut String, iface: &Interface) {
                 Type::Scalar(s) => {
                     let _ = writeln!(o, "            req.{n} = {};", encode_scalar(*s, n));
                 }
-                Type::Array(_, max) | Type::Str(max) => {
+                Type::Array(..) => {
+                    let _ = writeln!(o, "            req.{n} = *{n};");
+                }
+                Type::Vec(_, max) | Type::Str(max) => {
                     let bytes = if matches!(p.ty, Type::Str(_)) {
                         format!("{n}.as_bytes()")
                     } else {
@@ -314,47 +355,45 @@ fn client(o: &mut String, iface: &Interface) {
                 }
             }
         }
-        let req_bytes = if has_req { "req.as_bytes()" } else { "&[]" };
+        let req_words = if has_req { "req.as_words()" } else { "&[]" };
         if m.oneway {
             let _ = writeln!(
                 o,
-                "            self.transport.send(label::{}, {req_bytes}, &{caps}).map_err(CallError::Kernel)\n        }}",
+                "            self.transport.send(label::{}, {req_words}, &{caps}).map_err(CallError::Kernel)\n        }}",
                 m.name.to_ascii_uppercase()
             );
             continue;
         }
-        let ret = ret_value(m);
-        if ret.is_some() {
-            let _ = writeln!(o, "            let mut rep = {c}Reply::new_zeroed();");
-        }
-        let rep_bytes = if ret.is_some() { "rep.as_mut_bytes()" } else { "&mut []" };
+        let _ = writeln!(o, "            self.transport");
         let _ = writeln!(
             o,
-            "            let (code, len) = self.transport.call(label::{}, {req_bytes}, &{caps}, {rep_bytes}).map_err(CallError::Kernel)?;",
+            "                .call(label::{}, {req_words}, &{caps}, |code, words| {{",
             m.name.to_ascii_uppercase()
         );
         let remote = match &m.ret {
             Ret::Result(_, e) => format!("{e}::from_code(code).map_or(CallError::BadReply, CallError::Remote)"),
             _ => "CallError::BadReply".to_string(),
         };
-        let _ = writeln!(o, "            if code != 0 {{");
+        let _ = writeln!(o, "                    if code != 0 {{");
         let _ = writeln!(
             o,
-            "                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| {remote}));"
+            "                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| {remote}));"
         );
-        let _ = writeln!(o, "            }}");
-        match ret {
+        let _ = writeln!(o, "                    }}");
+        match ret_value(m) {
             None => {
-                let _ = writeln!(o, "            Ok(())");
+                let _ = writeln!(o, "                    Ok(())");
             }
             Some(t) => {
                 let _ = writeln!(
                     o,
-                    "            if len < ::core::mem::size_of::<{c}Reply>() {{\n                return Err(CallError::BadReply);\n            }}"
+                    "                    let Some(rep) = {c}Reply::from_words(words) else {{\n                        return Err(CallError::BadReply);\n                    }};"
                 );
                 decode_value(o, t, "CallError::BadReply");
             }
         }
+        let _ = writeln!(o, "                }})");
+        let _ = writeln!(o, "                .unwrap_or_else(|e| Err(CallError::Kernel(e)))");
         let _ = writeln!(o, "        }}");
     }
     let _ = writeln!(o, "    }}\n");
@@ -363,31 +402,32 @@ fn client(o: &mut String, iface: &Interface) {
 /// Decode `rep.value` (client side) into `Ok(..)` of the owned type.
 fn decode_value(o: &mut String, t: &Type, fail: &str) {
     let fail_ret = format!("Err({fail})");
+    let i = "                    ";
     match t {
         Type::Scalar(s) => {
-            decode_scalar(o, *s, "value", "rep.value", &fail_ret, "            ");
-            let _ = writeln!(o, "            Ok(value)");
+            decode_scalar(o, *s, "value", "rep.value", &fail_ret, i);
+            let _ = writeln!(o, "{i}Ok(value)");
         }
-        Type::Array(_, max) | Type::Str(max) => {
+        Type::Array(..) => {
+            let _ = writeln!(o, "{i}Ok(rep.value)");
+        }
+        Type::Vec(_, max) | Type::Str(max) => {
             let _ = writeln!(
                 o,
-                "            let Ok(n) = usize::try_from(rep.value_len) else {{ return {fail_ret} }};\n            if n > {max} {{\n                return {fail_ret};\n            }}"
+                "{i}let Ok(n) = usize::try_from(rep.value_len) else {{ return {fail_ret} }};\n{i}if n > {max} {{\n{i}    return {fail_ret};\n{i}}}"
             );
             if matches!(t, Type::Str(_)) {
                 let _ = writeln!(
                     o,
-                    "            let Ok(s) = ::core::str::from_utf8(&rep.value[..n]) else {{ return {fail_ret} }};"
+                    "{i}let Ok(s) = ::core::str::from_utf8(&rep.value[..n]) else {{ return {fail_ret} }};"
                 );
-                let _ = writeln!(o, "            let mut value = ::heapless::String::new();");
-                let _ = writeln!(o, "            value.push_str(s).map_err(|_| {fail})?;");
+                let _ = writeln!(o, "{i}let mut value = ::heapless::String::new();");
+                let _ = writeln!(o, "{i}value.push_str(s).map_err(|_| {fail})?;");
             } else {
-                let _ = writeln!(o, "            let mut value = ::heapless::Vec::new();");
-                let _ = writeln!(
-                    o,
-                    "            value.extend_from_slice(&rep.value[..n]).map_err(|_| {fail})?;"
-                );
+                let _ = writeln!(o, "{i}let mut value = ::heapless::Vec::new();");
+                let _ = writeln!(o, "{i}value.extend_from_slice(&rep.value[..n]).map_err(|_| {fail})?;");
             }
-            let _ = writeln!(o, "            Ok(value)");
+            let _ = writeln!(o, "{i}Ok(value)");
         }
         Type::Cap | Type::Lease(_) => {}
     }
@@ -418,11 +458,12 @@ fn server(o: &mut String, iface: &Interface) {
 
     let _ = writeln!(
         o,
-        "    /// Decode one request, check every bound, call the server and encode its reply into\n    /// `reply`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called."
+        "    /// Decode one request, check every bound, call the server and write its reply into\n    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called."
     );
+    let _ = writeln!(o, "    #[inline]");
     let _ = writeln!(
         o,
-        "    pub fn dispatch<S: {name}Server + ?Sized>(server: &mut S, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {{"
+        "    pub fn dispatch<S: {name}Server + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {{"
     );
     let _ = writeln!(o, "        match msg.label {{");
     for m in &iface.methods {
@@ -432,14 +473,17 @@ fn server(o: &mut String, iface: &Interface) {
         if !payload_params(m).is_empty() {
             let _ = writeln!(
                 o,
-                "                let Ok((req, _)) = {c}Request::read_from_prefix(msg.data) else {{ return {bad} }};"
+                "                let Some(&req) = {c}Request::from_words(msg.words()) else {{ return {bad} }};"
             );
         }
         for p in &m.params {
             let n = &p.name;
             match &p.ty {
                 Type::Scalar(s) => decode_scalar(o, *s, n, &format!("req.{n}"), bad, "                "),
-                Type::Array(_, max) | Type::Str(max) => {
+                Type::Array(..) => {
+                    let _ = writeln!(o, "                let {n} = &req.{n};");
+                }
+                Type::Vec(_, max) | Type::Str(max) => {
                     let _ = writeln!(
                         o,
                         "                let Ok({n}_n) = usize::try_from(req.{n}_len) else {{ return {bad} }};\n                if {n}_n > {max} {{\n                    return {bad};\n                }}"
@@ -489,7 +533,7 @@ fn server(o: &mut String, iface: &Interface) {
         }
         let encode_ok = |o: &mut String, v: &str| {
             let Some(t) = ret_value(m) else {
-                let _ = writeln!(o, "{v}Dispatch::ok(0)");
+                let _ = writeln!(o, "{v}msg.reply(&[])");
                 return;
             };
             let _ = writeln!(o, "{v}let mut rep = {c}Reply::new_zeroed();");
@@ -497,7 +541,10 @@ fn server(o: &mut String, iface: &Interface) {
                 Type::Scalar(s) => {
                     let _ = writeln!(o, "{v}rep.value = {};", encode_scalar(*s, "value"));
                 }
-                Type::Array(..) | Type::Str(_) => {
+                Type::Array(..) => {
+                    let _ = writeln!(o, "{v}rep.value = value;");
+                }
+                Type::Vec(..) | Type::Str(_) => {
                     let bytes = if matches!(t, Type::Str(_)) {
                         "value.as_bytes()"
                     } else {
@@ -508,7 +555,7 @@ fn server(o: &mut String, iface: &Interface) {
                 }
                 Type::Cap | Type::Lease(_) => {}
             }
-            let _ = writeln!(o, "{v}Dispatch::encode(&rep, reply)");
+            let _ = writeln!(o, "{v}msg.reply(rep.as_words())");
         };
         match &m.ret {
             Ret::Result(..) => {

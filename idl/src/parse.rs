@@ -335,6 +335,14 @@ impl Parser<'_> {
                         self.expect('>')?;
                         Ok(Type::Str(self.bound(n, npos)?))
                     }
+                    "vec" => {
+                        self.expect('<')?;
+                        let sc = self.element()?;
+                        self.expect(',')?;
+                        let (n, npos) = self.int("a maximum length")?;
+                        self.expect('>')?;
+                        Ok(Type::Vec(sc, self.bound(n, npos)?))
+                    }
                     "cap" => Ok(Type::Cap),
                     "lease" => {
                         self.expect('<')?;
@@ -356,20 +364,26 @@ impl Parser<'_> {
                 }
             }
             Tok::Punct('[') => {
-                let (e, epos) = self.ident("an element type")?;
-                let Some(sc) = Scalar::from_name(&e) else {
-                    return Err(self.err(epos, format!("array elements must be integers, not `{e}`")));
-                };
-                if sc == Scalar::Bool {
-                    return Err(self.err(epos, "arrays of bool are not supported; use u8"));
-                }
+                let sc = self.element()?;
                 self.expect(';')?;
-                let (n, npos) = self.int("a maximum length")?;
+                let (n, npos) = self.int("a length")?;
                 self.expect(']')?;
                 Ok(Type::Array(sc, self.bound(n, npos)?))
             }
             t => Err(self.err(pos, format!("expected a type, found {}", Self::describe(&t)))),
         }
+    }
+
+    /// The element type of an array or vector: an integer type.
+    fn element(&mut self) -> PResult<Scalar> {
+        let (e, epos) = self.ident("an element type")?;
+        let Some(sc) = Scalar::from_name(&e) else {
+            return Err(self.err(epos, format!("array elements must be integers, not `{e}`")));
+        };
+        if sc == Scalar::Bool {
+            return Err(self.err(epos, "arrays of bool are not supported; use u8"));
+        }
+        Ok(sc)
     }
 
     fn bound(&self, n: u64, pos: Pos) -> PResult<usize> {

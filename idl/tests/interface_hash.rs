@@ -23,6 +23,8 @@ fn wire_changes_count() {
         BASE.replace("oneway fn poke", "fn poke"),
         BASE.replace("Result<u64, KvError>", "u64"),
         BASE.replace("interface Kv", "interface Kv2"),
+        BASE.replace("key: u32", "key: [u32; 2]"),
+        BASE.replace("key: u32", "key: vec<u32, 2>"),
         BASE.replace(
             "fn get(key: u32) -> Result<u64, KvError>;\n    oneway fn poke(v: u8);",
             "oneway fn poke(v: u8);\n    fn get(key: u32) -> Result<u64, KvError>;",

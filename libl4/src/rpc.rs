@@ -3,13 +3,16 @@
 //! `dispatch` returns (`Dispatch`).
 //!
 //! Wire format: the label is the method number (1..); the payload is the request
-//! struct's bytes in message registers (8 bytes each, the first four in CPU registers);
+//! struct's words in message registers (the first four in CPU registers, the rest in the
+//! IPC buffer);
 //! a capability or lease travels as the message's one extra cap. A reply's label is 0
 //! for success, an application error code, or one of the runtime codes below.
 
-use gaon_abi::Error;
+use gaon_abi::message::MSG_MAX_LENGTH;
+use gaon_abi::syscall::MSG_REGISTERS;
+use gaon_abi::{Error, MsgInfo};
 
-use crate::ipc::CPtr;
+use crate::ipc::{CPtr, Msg};
 
 /// Reply label: the request was malformed or truncated; the server was not called.
 pub const BAD_MESSAGE: u64 = 0xffff_0001;
@@ -76,36 +79,126 @@ impl Lease {
     }
 }
 
-/// How a client's messages reach the server.
+/// How a client's messages reach the server. Messages are 64-bit words (message
+/// registers); the generated stubs view their `#[repr(C)]` request and reply structs as
+/// words.
 pub trait Transport {
-    /// Send a request and wait for the reply; copy the reply payload into `reply` and
-    /// return `(reply label, payload bytes received)`.
-    fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error>;
+    /// Send a request of `request.len()` words (with `caps`, at most one) and wait for the
+    /// reply; hand its label and words to `reply` and return what that returns.
+    fn call<R>(
+        &self,
+        label: u64,
+        request: &[u64],
+        caps: &[CPtr],
+        reply: impl FnOnce(u64, &[u64]) -> R,
+    ) -> Result<R, Error>;
     /// Send a one-way request.
-    fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error>;
+    fn send(&self, label: u64, request: &[u64], caps: &[CPtr]) -> Result<(), Error>;
 }
 
-/// A request as a server's `dispatch` sees it.
-#[derive(Clone, Copy, Debug)]
+/// A request as a server's handler and `dispatch` see it, and where the reply is written.
+///
+/// The request's words are message registers: the first four arrive in CPU registers
+/// (`mr`), the rest in the IPC buffer's message words (`buf`). A request longer than four
+/// words is viewed in place in `buf` (the first four are stored in front of the rest), so
+/// nothing is copied for it; a reply is written the same way.
+#[derive(Debug)]
 pub struct Incoming<'a> {
     /// The badge of the client's capability: its identity.
     pub badge: u64,
     /// The method label.
     pub label: u64,
-    /// The payload.
-    pub data: &'a [u8],
     /// Capabilities that came with it (already in the server's CSpace).
     pub caps: &'a [CPtr],
+    /// Message registers 0..3: the request's, then the reply's.
+    mr: [u64; MSG_REGISTERS],
+    /// The request's length in words.
+    len: usize,
+    /// The IPC buffer's message words (all of them, including the unused 0..3).
+    buf: &'a mut [u64],
+}
+
+impl<'a> Incoming<'a> {
+    /// A request of `len` words: words 0..3 in `mr`, the rest in `buf[4..len]`. If `buf`
+    /// is too short for it, the request is cut to what is there (and so is malformed).
+    #[inline]
+    pub fn new(
+        badge: u64,
+        label: u64,
+        caps: &'a [CPtr],
+        mr: [u64; MSG_REGISTERS],
+        len: usize,
+        buf: &'a mut [u64],
+    ) -> Self {
+        let len = if len > MSG_REGISTERS {
+            match buf.get_mut(..MSG_REGISTERS) {
+                Some(head) => {
+                    head.copy_from_slice(&mr);
+                    len.min(buf.len())
+                }
+                None => MSG_REGISTERS,
+            }
+        } else {
+            len
+        };
+        Self {
+            badge,
+            label,
+            caps,
+            mr,
+            len,
+            buf,
+        }
+    }
+
+    /// The request's words.
+    #[inline]
+    pub fn words(&self) -> &[u64] {
+        if self.len <= MSG_REGISTERS {
+            &self.mr[..self.len]
+        } else {
+            &self.buf[..self.len]
+        }
+    }
+
+    /// Write a successful reply of these words (0 to 4 go in registers, more in the IPC
+    /// buffer) and say so. A reply that does not fit is answered with `SERVER_FAILED`.
+    #[inline]
+    pub fn reply(&mut self, words: &[u64]) -> Dispatch {
+        let n = words.len();
+        if let Some(regs) = self.mr.get_mut(..n) {
+            regs.copy_from_slice(words);
+            return Dispatch::ok(n);
+        }
+        match self.buf.get_mut(..n) {
+            Some(out) => {
+                out.copy_from_slice(words);
+                self.mr.copy_from_slice(&words[..MSG_REGISTERS]);
+                Dispatch::ok(n)
+            }
+            None => Dispatch::Reply {
+                label: SERVER_FAILED,
+                len: 0,
+            },
+        }
+    }
+
+    /// Message registers 0..3 of the reply written with [`Incoming::reply`]; the rest of
+    /// a longer reply is in the buffer, at the same indices.
+    #[inline]
+    pub const fn reply_registers(&self) -> [u64; MSG_REGISTERS] {
+        self.mr
+    }
 }
 
 /// What `dispatch` decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dispatch {
-    /// Reply with `label` and the first `len` bytes of the reply buffer.
+    /// Reply with `label` and `len` words written by [`Incoming::reply`].
     Reply {
         /// Label: 0, an application error, or a runtime code.
         label: u64,
-        /// Payload bytes.
+        /// Payload words.
         len: usize,
     },
     /// A one-way method: no reply.
@@ -113,7 +206,7 @@ pub enum Dispatch {
 }
 
 impl Dispatch {
-    /// A successful reply with `len` payload bytes.
+    /// A successful reply with `len` payload words.
     pub const fn ok(len: usize) -> Self {
         Self::Reply { label: 0, len }
     }
@@ -135,63 +228,64 @@ impl Dispatch {
             len: 0,
         }
     }
-    /// Copy a reply struct into `reply` and answer with it.
-    pub fn encode<T: zerocopy::IntoBytes + zerocopy::Immutable>(value: &T, reply: &mut [u8]) -> Self {
-        let bytes = value.as_bytes();
-        match reply.get_mut(..bytes.len()) {
-            Some(out) => {
-                out.copy_from_slice(bytes);
-                Self::ok(bytes.len())
-            }
-            None => Self::bad_message(),
+}
+
+/// Copy `src` to the front of `dst` (`dst` at least as long), four words at a time: that
+/// compiles to paired loads and stores in line, where `copy_from_slice` would call the
+/// runtime's generic `memcpy`, which costs several times as many instructions per word.
+#[inline]
+pub fn copy_words(dst: &mut [u64], src: &[u64]) {
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (d, s) in d.by_ref().zip(s.by_ref()) {
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+        d[3] = s[3];
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
+/// Lay out a request: words 0..3 returned (for `x2..x5`), the rest and the capability,
+/// if any, in the IPC buffer.
+#[inline]
+fn message(label: u64, request: &[u64], caps: &[CPtr]) -> Result<(MsgInfo, [u64; MSG_REGISTERS]), Error> {
+    let n = request.len();
+    let mut mr = [0u64; MSG_REGISTERS];
+    if n <= MSG_REGISTERS && caps.is_empty() {
+        mr[..n].copy_from_slice(request);
+    } else {
+        let b = crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?;
+        if let Some((head, tail)) = request.split_at_checked(MSG_REGISTERS) {
+            copy_words(b.msg.get_mut(MSG_REGISTERS..n).ok_or(Error::InvalidArgument)?, tail);
+            mr.copy_from_slice(head);
+        } else {
+            mr[..n].copy_from_slice(request);
+        }
+        if let Some(&c) = caps.first() {
+            b.caps_or_badges[0] = c;
         }
     }
+    Ok((MsgInfo::new(label, n, caps.len().min(1)), mr))
 }
 
-/// Copy `bytes` into message registers: the first four into `mr`, the rest into the IPC
-/// buffer. Returns the number of words, or `None` if they do not fit.
-pub fn bytes_to_mrs(bytes: &[u8], mr: &mut [u64; 4]) -> Option<usize> {
-    let words = bytes.len().div_ceil(8);
-    if words > gaon_abi::message::MSG_MAX_LENGTH {
-        return None;
+/// Hand a received message's label and words to `f`: up to four from registers, a longer
+/// one viewed in the IPC buffer (its first four words stored in front of the rest).
+#[inline]
+fn received<R>(m: &Msg, f: impl FnOnce(u64, &[u64]) -> R) -> R {
+    let len = m.info.length();
+    if len <= MSG_REGISTERS {
+        return f(m.info.label(), &m.mr[..len]);
     }
-    for (i, chunk) in bytes.chunks(8).enumerate() {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        let v = u64::from_le_bytes(w);
-        match mr.get_mut(i) {
-            Some(r) => *r = v,
-            None => {
-                if !crate::ipc::set_mr(i, v) {
-                    return None;
-                }
-            }
+    match crate::ipc::ipc_buffer() {
+        Some(b) => {
+            b.msg[..MSG_REGISTERS].copy_from_slice(&m.mr);
+            f(m.info.label(), &b.msg[..len.min(MSG_MAX_LENGTH)])
         }
+        None => f(m.info.label(), &m.mr),
     }
-    Some(words)
-}
-
-/// Copy `words` received message registers (the first four from `mr`) into `out`;
-/// returns the bytes written (at most `out.len()`).
-pub fn mrs_to_bytes(mr: &[u64; 4], words: usize, out: &mut [u8]) -> usize {
-    let mut n = 0;
-    for (i, chunk) in out.chunks_mut(8).take(words).enumerate() {
-        let v = mr.get(i).copied().unwrap_or_else(|| crate::ipc::get_mr(i));
-        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
-        n += chunk.len();
-    }
-    n
-}
-
-/// Lay out a request: its bytes in message registers (the first four returned, the
-/// rest in the IPC buffer) and its capability, if any, in the IPC buffer.
-fn message(label: u64, request: &[u8], caps: &[CPtr]) -> Result<(gaon_abi::MsgInfo, [u64; 4]), Error> {
-    let mut mr = [0u64; 4];
-    let words = bytes_to_mrs(request, &mut mr).ok_or(Error::InvalidArgument)?;
-    if let Some(&c) = caps.first() {
-        crate::ipc::ipc_buffer().ok_or(Error::InvalidArgument)?.caps_or_badges[0] = c;
-    }
-    Ok((gaon_abi::MsgInfo::new(label, words, caps.len().min(1)), mr))
 }
 
 /// A client's transport over an endpoint capability (badged: the badge is its identity).
@@ -202,14 +296,21 @@ pub struct EndpointTransport {
 }
 
 impl Transport for EndpointTransport {
-    fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error> {
+    #[inline]
+    fn call<R>(
+        &self,
+        label: u64,
+        request: &[u64],
+        caps: &[CPtr],
+        reply: impl FnOnce(u64, &[u64]) -> R,
+    ) -> Result<R, Error> {
         let (info, mr) = message(label, request, caps)?;
         let m = crate::ipc::call(self.ep, info, mr).ok()?;
-        mrs_to_bytes(&m.mr, m.info.length(), reply);
-        Ok((m.info.label(), m.info.length() * 8))
+        Ok(received(&m, reply))
     }
 
-    fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error> {
+    #[inline]
+    fn send(&self, label: u64, request: &[u64], caps: &[CPtr]) -> Result<(), Error> {
         let (info, mr) = message(label, request, caps)?;
         crate::ipc::send(self.ep, info, mr)
     }

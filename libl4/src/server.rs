@@ -2,16 +2,18 @@
 //! handler (usually the IDL-generated `dispatch`), and replies, with badge-based client
 //! identity, notifications, and fault messages routed to their own handler methods.
 
-use gaon_abi::{FaultKind, MsgInfo};
+use gaon_abi::{FaultKind, IpcBuffer, MsgInfo};
+use zerocopy::FromZeros;
 
 use crate::ipc::{self, CPtr, Msg};
-use crate::rpc::{self, Dispatch, Incoming};
+use crate::rpc::{Dispatch, Incoming};
 
 /// What a server does with what arrives.
 pub trait Handler {
-    /// A request from the client whose capability carries `msg.badge`. Write the reply
-    /// payload into `reply` and say how long it is (or that there is none).
-    fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch;
+    /// A request from the client whose capability carries `msg.badge`. Read its words
+    /// with `msg.words()`, write the reply's with `msg.reply(..)` (or answer an error, or
+    /// nothing); usually the IDL-generated `dispatch(self, msg)` does both.
+    fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch;
 
     /// A bound notification fired with these bits.
     fn notified(&mut self, bits: u64) {
@@ -53,15 +55,23 @@ pub struct RecvSlot {
 impl Server {
     /// Serve forever.
     pub fn run<H: Handler>(&self, handler: &mut H) -> ! {
-        self.arm_cap_slot();
+        // The loop keeps this thread's IPC buffer (where long messages and received
+        // capabilities go) rather than looking it up for every message.
+        let mut no_buffer = IpcBuffer::new_zeroed();
+        let buf = match ipc::ipc_buffer() {
+            Some(b) => b,
+            None => &mut no_buffer,
+        };
+        self.arm_cap_slot(buf);
         let mut m = ipc::recv(self.ep, self.reply);
         loop {
-            m = self.handle(handler, m);
+            m = self.handle(handler, m, buf);
         }
     }
 
     /// Handle one arrival and wait for the next.
-    fn handle<H: Handler>(&self, handler: &mut H, m: Msg) -> Msg {
+    #[inline]
+    fn handle<H: Handler>(&self, handler: &mut H, m: Msg, buf: &mut IpcBuffer) -> Msg {
         if m.info.is_notification() {
             handler.notified(m.badge);
             return ipc::recv(self.ep, self.reply);
@@ -76,9 +86,6 @@ impl Server {
                 None => ipc::recv(self.ep, self.reply),
             };
         }
-        let mut data = [0u8; crate::rpc_max()];
-        let words = m.info.length();
-        let len = rpc::mrs_to_bytes(&m.mr, words, &mut data);
         let got_cap = m.info.extra_caps() > 0 && m.info.caps_unwrapped() & 1 == 0;
         let caps_buf = [self.cap_slot.map_or(0, |s| s.cptr)];
         let caps: &[CPtr] = if got_cap && self.cap_slot.is_some() {
@@ -86,34 +93,24 @@ impl Server {
         } else {
             &[]
         };
-        let incoming = Incoming {
-            badge: m.badge,
-            label: m.info.label(),
-            data: &data[..len],
-            caps,
-        };
-        let mut out = [0u8; crate::rpc_max()];
-        let d = handler.request(&incoming, &mut out);
-        self.arm_cap_slot();
+        let mut incoming = Incoming::new(m.badge, m.info.label(), caps, m.mr, m.info.length(), &mut buf.msg);
+        let d = handler.request(&mut incoming);
+        let mr = incoming.reply_registers();
+        self.arm_cap_slot(buf);
         match d {
-            Dispatch::Reply { label, len } => {
-                let mut mr = [0u64; 4];
-                let words = rpc::bytes_to_mrs(&out[..len.min(out.len())], &mut mr).unwrap_or(0);
-                self.answer(MsgInfo::new(label, words, 0), mr)
-            }
+            Dispatch::Reply { label, len } => self.answer(MsgInfo::new(label, len, 0), mr),
             Dispatch::NoReply => ipc::recv(self.ep, self.reply),
         }
     }
 
+    #[inline]
     fn answer(&self, info: MsgInfo, mr: [u64; 4]) -> Msg {
         ipc::reply_recv(self.ep, self.reply, info, mr)
     }
 
-    fn arm_cap_slot(&self) {
-        if let Some(b) = ipc::ipc_buffer() {
-            b.receive_cnode = self.cap_slot.map_or(0, |s| s.cnode);
-            b.receive_index = self.cap_slot.map_or(0, |s| s.index);
-        }
+    fn arm_cap_slot(&self, buf: &mut IpcBuffer) {
+        buf.receive_cnode = self.cap_slot.map_or(0, |s| s.cnode);
+        buf.receive_index = self.cap_slot.map_or(0, |s| s.index);
     }
 }
 

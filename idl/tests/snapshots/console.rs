@@ -9,7 +9,7 @@ pub mod console {
 
     /// This interface's identity: its name and a hash of its methods and errors. The
     /// image tool checks both ends of a channel were built with the same one.
-    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0x4a0d563d9ab8a7b5 };
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0x727478328875a680 };
 
     /// Method labels.
     pub mod label {
@@ -37,37 +37,122 @@ pub mod console {
         }
     }
 
-    #[repr(C)]
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct WriteRequest {
         pub text_len: u64,
         pub text: [u8; 512],
     }
 
-    #[repr(C)]
+    impl WriteRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 65;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 65] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<65>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct WriteReply {
         pub value: u64,
     }
 
-    #[repr(C)]
+    impl WriteReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ReadRequest {
         pub max: u64,
     }
 
-    #[repr(C)]
+    impl ReadRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ReadReply {
         pub value_len: u64,
         pub value: [u8; 256],
     }
 
-    #[repr(C)]
+    impl ReadReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 33;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 33] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<33>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct SetNameRequest {
         pub name_len: u64,
         pub name: [u8; 16],
+    }
+
+    impl SetNameRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 3;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 3] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<3>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     /// Client stub: each method sends one message and, unless one-way, waits for the reply.
@@ -82,6 +167,7 @@ pub mod console {
         }
 
         /// Write UTF-8 text; returns the bytes accepted.
+        #[inline]
         pub fn write(&self, text: &str) -> Result<u32, CallError<::libl4::rpc::NoError>> {
             let mut req = WriteRequest::new_zeroed();
             if text.len() > 512 {
@@ -89,40 +175,46 @@ pub mod console {
             }
             req.text[..text.len()].copy_from_slice(text.as_bytes());
             req.text_len = text.len() as u64;
-            let mut rep = WriteReply::new_zeroed();
-            let (code, len) = self.transport.call(label::WRITE, req.as_bytes(), &[], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            if len < ::core::mem::size_of::<WriteReply>() {
-                return Err(CallError::BadReply);
-            }
-            let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
-            Ok(value)
+            self.transport
+                .call(label::WRITE, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = WriteReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// Read up to `max` bytes of input, if this client has the focus.
+        #[inline]
         pub fn read(&self, max: u32) -> Result<::heapless::Vec<u8, 256>, CallError<ConsoleError>> {
             let mut req = ReadRequest::new_zeroed();
             req.max = u64::from(max);
-            let mut rep = ReadReply::new_zeroed();
-            let (code, len) = self.transport.call(label::READ, req.as_bytes(), &[], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| ConsoleError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
-            }
-            if len < ::core::mem::size_of::<ReadReply>() {
-                return Err(CallError::BadReply);
-            }
-            let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
-            if n > 256 {
-                return Err(CallError::BadReply);
-            }
-            let mut value = ::heapless::Vec::new();
-            value.extend_from_slice(&rep.value[..n]).map_err(|_| CallError::BadReply)?;
-            Ok(value)
+            self.transport
+                .call(label::READ, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| ConsoleError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
+                    }
+                    let Some(rep) = ReadReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
+                    if n > 256 {
+                        return Err(CallError::BadReply);
+                    }
+                    let mut value = ::heapless::Vec::new();
+                    value.extend_from_slice(&rep.value[..n]).map_err(|_| CallError::BadReply)?;
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// Name this client; its output lines are prefixed with it.
+        #[inline]
         pub fn set_name(&self, name: &str) -> Result<(), CallError<::libl4::rpc::NoError>> {
             let mut req = SetNameRequest::new_zeroed();
             if name.len() > 16 {
@@ -130,14 +222,18 @@ pub mod console {
             }
             req.name[..name.len()].copy_from_slice(name.as_bytes());
             req.name_len = name.len() as u64;
-            let (code, len) = self.transport.call(label::SET_NAME, req.as_bytes(), &[], &mut []).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            Ok(())
+            self.transport
+                .call(label::SET_NAME, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// Route input to this client.
+        #[inline]
         pub fn focus(&self) -> Result<(), CallError<::libl4::rpc::NoError>> {
             self.transport.send(label::FOCUS, &[], &[]).map_err(CallError::Kernel)
         }
@@ -155,12 +251,13 @@ pub mod console {
         fn focus(&mut self, client: u64);
     }
 
-    /// Decode one request, check every bound, call the server and encode its reply into
-    /// `reply`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
-    pub fn dispatch<S: ConsoleServer + ?Sized>(server: &mut S, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
+    /// Decode one request, check every bound, call the server and write its reply into
+    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
+    #[inline]
+    pub fn dispatch<S: ConsoleServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {
             label::WRITE => {
-                let Ok((req, _)) = WriteRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = WriteRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(text_n) = usize::try_from(req.text_len) else { return Dispatch::bad_message() };
                 if text_n > 512 {
                     return Dispatch::bad_message();
@@ -169,30 +266,30 @@ pub mod console {
                 let value = server.write(msg.badge, text);
                 let mut rep = WriteReply::new_zeroed();
                 rep.value = u64::from(value);
-                Dispatch::encode(&rep, reply)
+                msg.reply(rep.as_words())
             }
             label::READ => {
-                let Ok((req, _)) = ReadRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = ReadRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(max) = u32::try_from(req.max) else { return Dispatch::bad_message() };
                 match server.read(msg.badge, max) {
                     Ok(value) => {
                         let mut rep = ReadReply::new_zeroed();
                         rep.value[..value.len()].copy_from_slice(&value);
                         rep.value_len = value.len() as u64;
-                        Dispatch::encode(&rep, reply)
+                        msg.reply(rep.as_words())
                     }
                     Err(e) => Dispatch::error(e as u64),
                 }
             }
             label::SET_NAME => {
-                let Ok((req, _)) = SetNameRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = SetNameRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(name_n) = usize::try_from(req.name_len) else { return Dispatch::bad_message() };
                 if name_n > 16 {
                     return Dispatch::bad_message();
                 }
                 let Ok(name) = ::core::str::from_utf8(&req.name[..name_n]) else { return Dispatch::bad_message() };
                 server.set_name(msg.badge, name);
-                Dispatch::ok(0)
+                msg.reply(&[])
             }
             label::FOCUS => {
                 server.focus(msg.badge);

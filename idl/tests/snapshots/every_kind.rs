@@ -8,18 +8,19 @@ pub mod every_kind {
 
     /// This interface's identity: its name and a hash of its methods and errors. The
     /// image tool checks both ends of a channel were built with the same one.
-    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "EveryKind", hash: 0xd1669f13f0542535 };
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "EveryKind", hash: 0xa813cf44db4bdfe8 };
 
     /// Method labels.
     pub mod label {
         pub const SCALARS: u64 = 1;
         pub const ARRAYS: u64 = 2;
-        pub const GREET: u64 = 3;
-        pub const TAKE_CAP: u64 = 4;
-        pub const CHECKSUM: u64 = 5;
-        pub const POKE: u64 = 6;
-        pub const NOTIFY: u64 = 7;
-        pub const NOTHING: u64 = 8;
+        pub const FIXED: u64 = 3;
+        pub const GREET: u64 = 4;
+        pub const TAKE_CAP: u64 = 5;
+        pub const CHECKSUM: u64 = 6;
+        pub const POKE: u64 = 7;
+        pub const NOTIFY: u64 = 8;
+        pub const NOTHING: u64 = 9;
     }
 
     /// Errors it can return.
@@ -42,7 +43,7 @@ pub mod every_kind {
         }
     }
 
-    #[repr(C)]
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ScalarsRequest {
         pub a: u64,
@@ -56,13 +57,47 @@ pub mod every_kind {
         pub flag: u64,
     }
 
-    #[repr(C)]
+    impl ScalarsRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 9;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 9] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<9>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ScalarsReply {
         pub value: u64,
     }
 
-    #[repr(C)]
+    impl ScalarsReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ArraysRequest {
         pub bytes_len: u64,
@@ -75,34 +110,170 @@ pub mod every_kind {
         pub longs: [u64; 2],
     }
 
-    #[repr(C)]
+    impl ArraysRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 12;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 12] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<12>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ArraysReply {
         pub value_len: u64,
         pub value: [u64; 4],
     }
 
-    #[repr(C)]
+    impl ArraysReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 5;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 5] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<5>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
+    pub struct FixedRequest {
+        pub bytes: [u8; 3],
+        pub bytes_pad: [u8; 5],
+        pub halves: [i16; 5],
+        pub halves_pad: [u8; 6],
+        pub longs: [u64; 2],
+    }
+
+    impl FixedRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 5;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 5] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<5>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
+    pub struct FixedReply {
+        pub value: [u32; 3],
+        pub value_pad: [u8; 4],
+    }
+
+    impl FixedReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 2;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 2] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<2>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct GreetRequest {
         pub name_len: u64,
         pub name: [u8; 24],
     }
 
-    #[repr(C)]
+    impl GreetRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 4;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 4] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<4>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct GreetReply {
         pub value_len: u64,
         pub value: [u8; 40],
     }
 
-    #[repr(C)]
+    impl GreetReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 6;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 6] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<6>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct TakeCapReply {
         pub value: u64,
     }
 
-    #[repr(C)]
+    impl TakeCapReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ChecksumRequest {
         pub data_offset: u64,
@@ -110,16 +281,67 @@ pub mod every_kind {
         pub seed: u64,
     }
 
-    #[repr(C)]
+    impl ChecksumRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 3;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 3] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<3>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct ChecksumReply {
         pub value: u64,
     }
 
-    #[repr(C)]
+    impl ChecksumReply {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
+    #[repr(C, align(8))]
     #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
     pub struct NotifyRequest {
         pub bits: u64,
+    }
+
+    impl NotifyRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
     }
 
     /// Client stub: each method sends one message and, unless one-way, waits for the reply.
@@ -134,6 +356,7 @@ pub mod every_kind {
         }
 
         /// Every scalar type.
+        #[inline]
         pub fn scalars(&self, a: u8, b: u16, c: u32, d: u64, e: i8, f: i16, g: i32, h: i64, flag: bool) -> Result<i64, CallError<::libl4::rpc::NoError>> {
             let mut req = ScalarsRequest::new_zeroed();
             req.a = u64::from(a);
@@ -145,19 +368,22 @@ pub mod every_kind {
             req.g = i64::from(g) as u64;
             req.h = i64::from(h) as u64;
             req.flag = u64::from(flag);
-            let mut rep = ScalarsReply::new_zeroed();
-            let (code, len) = self.transport.call(label::SCALARS, req.as_bytes(), &[], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            if len < ::core::mem::size_of::<ScalarsReply>() {
-                return Err(CallError::BadReply);
-            }
-            let value = rep.value as i64;
-            Ok(value)
+            self.transport
+                .call(label::SCALARS, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = ScalarsReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let value = rep.value as i64;
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
-        /// Arrays of several widths.
+        /// Bounded vectors of several widths.
+        #[inline]
         pub fn arrays(&self, bytes: &[u8], halves: &[u16], words: &[u32], longs: &[u64]) -> Result<::heapless::Vec<u64, 4>, CallError<::libl4::rpc::NoError>> {
             let mut req = ArraysRequest::new_zeroed();
             if bytes.len() > 13 {
@@ -180,24 +406,47 @@ pub mod every_kind {
             }
             req.longs[..longs.len()].copy_from_slice(longs);
             req.longs_len = longs.len() as u64;
-            let mut rep = ArraysReply::new_zeroed();
-            let (code, len) = self.transport.call(label::ARRAYS, req.as_bytes(), &[], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            if len < ::core::mem::size_of::<ArraysReply>() {
-                return Err(CallError::BadReply);
-            }
-            let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
-            if n > 4 {
-                return Err(CallError::BadReply);
-            }
-            let mut value = ::heapless::Vec::new();
-            value.extend_from_slice(&rep.value[..n]).map_err(|_| CallError::BadReply)?;
-            Ok(value)
+            self.transport
+                .call(label::ARRAYS, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = ArraysReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
+                    if n > 4 {
+                        return Err(CallError::BadReply);
+                    }
+                    let mut value = ::heapless::Vec::new();
+                    value.extend_from_slice(&rep.value[..n]).map_err(|_| CallError::BadReply)?;
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
+        }
+
+        /// Fixed-size arrays, some padded to whole words.
+        #[inline]
+        pub fn fixed(&self, bytes: &[u8; 3], halves: &[i16; 5], longs: &[u64; 2]) -> Result<[u32; 3], CallError<::libl4::rpc::NoError>> {
+            let mut req = FixedRequest::new_zeroed();
+            req.bytes = *bytes;
+            req.halves = *halves;
+            req.longs = *longs;
+            self.transport
+                .call(label::FIXED, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = FixedReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    Ok(rep.value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// Strings in and out.
+        #[inline]
         pub fn greet(&self, name: &str) -> Result<::heapless::String<40>, CallError<KindError>> {
             let mut req = GreetRequest::new_zeroed();
             if name.len() > 20 {
@@ -205,78 +454,95 @@ pub mod every_kind {
             }
             req.name[..name.len()].copy_from_slice(name.as_bytes());
             req.name_len = name.len() as u64;
-            let mut rep = GreetReply::new_zeroed();
-            let (code, len) = self.transport.call(label::GREET, req.as_bytes(), &[], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| KindError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
-            }
-            if len < ::core::mem::size_of::<GreetReply>() {
-                return Err(CallError::BadReply);
-            }
-            let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
-            if n > 40 {
-                return Err(CallError::BadReply);
-            }
-            let Ok(s) = ::core::str::from_utf8(&rep.value[..n]) else { return Err(CallError::BadReply) };
-            let mut value = ::heapless::String::new();
-            value.push_str(s).map_err(|_| CallError::BadReply)?;
-            Ok(value)
+            self.transport
+                .call(label::GREET, req.as_words(), &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| KindError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
+                    }
+                    let Some(rep) = GreetReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let Ok(n) = usize::try_from(rep.value_len) else { return Err(CallError::BadReply) };
+                    if n > 40 {
+                        return Err(CallError::BadReply);
+                    }
+                    let Ok(s) = ::core::str::from_utf8(&rep.value[..n]) else { return Err(CallError::BadReply) };
+                    let mut value = ::heapless::String::new();
+                    value.push_str(s).map_err(|_| CallError::BadReply)?;
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// A capability.
+        #[inline]
         pub fn take_cap(&self, c: ::libl4::ipc::CPtr) -> Result<u64, CallError<::libl4::rpc::NoError>> {
-            let mut rep = TakeCapReply::new_zeroed();
-            let (code, len) = self.transport.call(label::TAKE_CAP, &[], &[c], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            if len < ::core::mem::size_of::<TakeCapReply>() {
-                return Err(CallError::BadReply);
-            }
-            let value = rep.value;
-            Ok(value)
+            self.transport
+                .call(label::TAKE_CAP, &[], &[c], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = TakeCapReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let value = rep.value;
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// A lease of shared memory.
+        #[inline]
         pub fn checksum(&self, data: ::libl4::rpc::Lease, seed: u32) -> Result<u32, CallError<::libl4::rpc::NoError>> {
             let mut req = ChecksumRequest::new_zeroed();
             req.data_offset = data.offset;
             req.data_len = data.len;
             req.seed = u64::from(seed);
-            let mut rep = ChecksumReply::new_zeroed();
-            let (code, len) = self.transport.call(label::CHECKSUM, req.as_bytes(), &[data.frame], rep.as_mut_bytes()).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            if len < ::core::mem::size_of::<ChecksumReply>() {
-                return Err(CallError::BadReply);
-            }
-            let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
-            Ok(value)
+            self.transport
+                .call(label::CHECKSUM, req.as_words(), &[data.frame], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    let Some(rep) = ChecksumReply::from_words(words) else {
+                        return Err(CallError::BadReply);
+                    };
+                    let Ok(value) = u32::try_from(rep.value) else { return Err(CallError::BadReply) };
+                    Ok(value)
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// No arguments, no result, an error.
+        #[inline]
         pub fn poke(&self) -> Result<(), CallError<KindError>> {
-            let (code, len) = self.transport.call(label::POKE, &[], &[], &mut []).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| KindError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
-            }
-            Ok(())
+            self.transport
+                .call(label::POKE, &[], &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| KindError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
 
         /// A one-way notification.
+        #[inline]
         pub fn notify(&self, bits: u64) -> Result<(), CallError<::libl4::rpc::NoError>> {
             let mut req = NotifyRequest::new_zeroed();
             req.bits = u64::from(bits);
-            self.transport.send(label::NOTIFY, req.as_bytes(), &[]).map_err(CallError::Kernel)
+            self.transport.send(label::NOTIFY, req.as_words(), &[]).map_err(CallError::Kernel)
         }
 
+        #[inline]
         pub fn nothing(&self) -> Result<(), CallError<::libl4::rpc::NoError>> {
-            let (code, len) = self.transport.call(label::NOTHING, &[], &[], &mut []).map_err(CallError::Kernel)?;
-            if code != 0 {
-                return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
-            }
-            Ok(())
+            self.transport
+                .call(label::NOTHING, &[], &[], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| CallError::BadReply));
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
     }
 
@@ -284,8 +550,10 @@ pub mod every_kind {
     pub trait EveryKindServer {
         /// Every scalar type.
         fn scalars(&mut self, client: u64, a: u8, b: u16, c: u32, d: u64, e: i8, f: i16, g: i32, h: i64, flag: bool) -> i64;
-        /// Arrays of several widths.
+        /// Bounded vectors of several widths.
         fn arrays(&mut self, client: u64, bytes: &[u8], halves: &[u16], words: &[u32], longs: &[u64]) -> ::heapless::Vec<u64, 4>;
+        /// Fixed-size arrays, some padded to whole words.
+        fn fixed(&mut self, client: u64, bytes: &[u8; 3], halves: &[i16; 5], longs: &[u64; 2]) -> [u32; 3];
         /// Strings in and out.
         fn greet(&mut self, client: u64, name: &str) -> Result<::heapless::String<40>, KindError>;
         /// A capability.
@@ -299,12 +567,13 @@ pub mod every_kind {
         fn nothing(&mut self, client: u64);
     }
 
-    /// Decode one request, check every bound, call the server and encode its reply into
-    /// `reply`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
-    pub fn dispatch<S: EveryKindServer + ?Sized>(server: &mut S, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
+    /// Decode one request, check every bound, call the server and write its reply into
+    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
+    #[inline]
+    pub fn dispatch<S: EveryKindServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {
             label::SCALARS => {
-                let Ok((req, _)) = ScalarsRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = ScalarsRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(a) = u8::try_from(req.a) else { return Dispatch::bad_message() };
                 let Ok(b) = u16::try_from(req.b) else { return Dispatch::bad_message() };
                 let Ok(c) = u32::try_from(req.c) else { return Dispatch::bad_message() };
@@ -317,10 +586,10 @@ pub mod every_kind {
                 let value = server.scalars(msg.badge, a, b, c, d, e, f, g, h, flag);
                 let mut rep = ScalarsReply::new_zeroed();
                 rep.value = i64::from(value) as u64;
-                Dispatch::encode(&rep, reply)
+                msg.reply(rep.as_words())
             }
             label::ARRAYS => {
-                let Ok((req, _)) = ArraysRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = ArraysRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(bytes_n) = usize::try_from(req.bytes_len) else { return Dispatch::bad_message() };
                 if bytes_n > 13 {
                     return Dispatch::bad_message();
@@ -345,10 +614,20 @@ pub mod every_kind {
                 let mut rep = ArraysReply::new_zeroed();
                 rep.value[..value.len()].copy_from_slice(&value);
                 rep.value_len = value.len() as u64;
-                Dispatch::encode(&rep, reply)
+                msg.reply(rep.as_words())
+            }
+            label::FIXED => {
+                let Some(&req) = FixedRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
+                let bytes = &req.bytes;
+                let halves = &req.halves;
+                let longs = &req.longs;
+                let value = server.fixed(msg.badge, bytes, halves, longs);
+                let mut rep = FixedReply::new_zeroed();
+                rep.value = value;
+                msg.reply(rep.as_words())
             }
             label::GREET => {
-                let Ok((req, _)) = GreetRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = GreetRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Ok(name_n) = usize::try_from(req.name_len) else { return Dispatch::bad_message() };
                 if name_n > 20 {
                     return Dispatch::bad_message();
@@ -359,7 +638,7 @@ pub mod every_kind {
                         let mut rep = GreetReply::new_zeroed();
                         rep.value[..value.len()].copy_from_slice(value.as_bytes());
                         rep.value_len = value.len() as u64;
-                        Dispatch::encode(&rep, reply)
+                        msg.reply(rep.as_words())
                     }
                     Err(e) => Dispatch::error(e as u64),
                 }
@@ -369,10 +648,10 @@ pub mod every_kind {
                 let value = server.take_cap(msg.badge, c);
                 let mut rep = TakeCapReply::new_zeroed();
                 rep.value = u64::from(value);
-                Dispatch::encode(&rep, reply)
+                msg.reply(rep.as_words())
             }
             label::CHECKSUM => {
-                let Ok((req, _)) = ChecksumRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = ChecksumRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let Some(&frame) = msg.caps.first() else { return Dispatch::bad_message() };
                 let data = ::libl4::rpc::Lease { frame, offset: req.data_offset, len: req.data_len };
                 if !data.is_valid() {
@@ -382,25 +661,25 @@ pub mod every_kind {
                 let value = server.checksum(msg.badge, data, seed);
                 let mut rep = ChecksumReply::new_zeroed();
                 rep.value = u64::from(value);
-                Dispatch::encode(&rep, reply)
+                msg.reply(rep.as_words())
             }
             label::POKE => {
                 match server.poke(msg.badge) {
                     Ok(value) => {
-                        Dispatch::ok(0)
+                        msg.reply(&[])
                     }
                     Err(e) => Dispatch::error(e as u64),
                 }
             }
             label::NOTIFY => {
-                let Ok((req, _)) = NotifyRequest::read_from_prefix(msg.data) else { return Dispatch::bad_message() };
+                let Some(&req) = NotifyRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
                 let bits = req.bits;
                 server.notify(msg.badge, bits);
                 Dispatch::NoReply
             }
             label::NOTHING => {
                 server.nothing(msg.badge);
-                Dispatch::ok(0)
+                msg.reply(&[])
             }
             _ => Dispatch::unknown_method(),
         }

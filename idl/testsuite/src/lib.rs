@@ -12,8 +12,8 @@ use libl4::Error;
 use libl4::ipc::CPtr;
 use libl4::rpc::{Dispatch, Incoming, Transport};
 
-/// Bytes a message can carry.
-pub const MAX: usize = 960;
+/// Words a message can carry.
+pub const MAX: usize = 120;
 
 /// A transport that calls `dispatch` on a server in the same program.
 pub struct Loopback<S, F> {
@@ -33,43 +33,63 @@ impl<S, F> core::fmt::Debug for Loopback<S, F> {
     }
 }
 
-impl<S, F> Loopback<S, F>
-where
-    F: Fn(&mut S, &Incoming<'_>, &mut [u8]) -> Dispatch,
-{
-    /// Hand one request to the server's dispatch, with its reply going to `buf`.
-    fn deliver(&self, label: u64, request: &[u8], caps: &[CPtr], buf: &mut [u8]) -> Dispatch {
-        let msg = Incoming {
-            badge: self.badge,
-            label,
-            data: request,
-            caps,
-        };
-        (self.dispatch)(&mut self.server.borrow_mut(), &msg, buf)
+/// Hand `request` to `dispatch` as the server runtime would: words 0..3 in registers, the
+/// rest in an IPC buffer (`buf`). Returns the decision and the reply's registers.
+pub fn deliver<S>(
+    server: &mut S,
+    dispatch: impl Fn(&mut S, &mut Incoming<'_>) -> Dispatch,
+    badge: u64,
+    label: u64,
+    request: &[u64],
+    caps: &[CPtr],
+    buf: &mut [u64; MAX],
+) -> (Dispatch, [u64; 4]) {
+    let mut mr = [0u64; 4];
+    for (i, &w) in request.iter().enumerate() {
+        match mr.get_mut(i) {
+            Some(r) => *r = w,
+            None => buf[i] = w,
+        }
     }
+    let mut msg = Incoming::new(badge, label, caps, mr, request.len(), buf);
+    let d = dispatch(server, &mut msg);
+    (d, msg.reply_registers())
 }
 
 impl<S, F> Transport for &Loopback<S, F>
 where
-    F: Fn(&mut S, &Incoming<'_>, &mut [u8]) -> Dispatch,
+    F: Fn(&mut S, &mut Incoming<'_>) -> Dispatch,
 {
-    fn call(&self, label: u64, request: &[u8], caps: &[CPtr], reply: &mut [u8]) -> Result<(u64, usize), Error> {
+    fn call<R>(
+        &self,
+        label: u64,
+        request: &[u64],
+        caps: &[CPtr],
+        reply: impl FnOnce(u64, &[u64]) -> R,
+    ) -> Result<R, Error> {
         if request.len() > MAX {
             return Err(Error::InvalidArgument);
         }
-        let mut buf = [0u8; MAX];
-        match self.deliver(label, request, caps, &mut buf) {
-            Dispatch::Reply { label, len } => {
-                let n = len.min(reply.len());
-                reply[..n].copy_from_slice(&buf[..n]);
-                Ok((label, len))
+        let mut buf = [0u64; MAX];
+        let server = &mut *self.server.borrow_mut();
+        match deliver(server, &self.dispatch, self.badge, label, request, caps, &mut buf) {
+            (Dispatch::Reply { label, len }, mr) => {
+                if len <= 4 {
+                    Ok(reply(label, &mr[..len]))
+                } else {
+                    Ok(reply(label, &buf[..len.min(MAX)]))
+                }
             }
-            Dispatch::NoReply => Err(Error::Cancelled),
+            (Dispatch::NoReply, _) => Err(Error::Cancelled),
         }
     }
 
-    fn send(&self, label: u64, request: &[u8], caps: &[CPtr]) -> Result<(), Error> {
-        let _ = self.deliver(label, request, caps, &mut [0u8; MAX]);
+    fn send(&self, label: u64, request: &[u64], caps: &[CPtr]) -> Result<(), Error> {
+        if request.len() > MAX {
+            return Err(Error::InvalidArgument);
+        }
+        let server = &mut *self.server.borrow_mut();
+        let _ = deliver(server, &self.dispatch, self.badge, label, request, caps, &mut [0; MAX]);
         Ok(())
     }
 }

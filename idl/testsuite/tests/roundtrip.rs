@@ -13,7 +13,7 @@ use gaon_idl_testsuite::Loopback;
 use gaon_idl_testsuite::every_kind::{self, EveryKindClient, EveryKindServer, KindError};
 use libl4::ipc::CPtr;
 use libl4::rpc::{CallError, Dispatch, Incoming, Lease};
-use zerocopy::{FromZeros, IntoBytes};
+use zerocopy::FromZeros;
 
 #[derive(Default)]
 struct Impl {
@@ -64,6 +64,15 @@ impl EveryKindServer for Impl {
         s.push_str(name).map_err(|_| KindError::Big)?;
         Ok(s)
     }
+    fn fixed(&mut self, client: u64, bytes: &[u8; 3], halves: &[i16; 5], longs: &[u64; 2]) -> [u32; 3] {
+        self.calls += 1;
+        let h: i32 = halves.iter().map(|&h| i32::from(h)).sum();
+        [
+            u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]),
+            h.cast_unsigned(),
+            (longs[0] ^ longs[1] ^ client) as u32,
+        ]
+    }
     fn take_cap(&mut self, _: u64, c: CPtr) -> u64 {
         self.calls += 1;
         self.last_cap = c;
@@ -86,11 +95,11 @@ impl EveryKindServer for Impl {
     }
 }
 
-fn dispatch(s: &mut Impl, m: &Incoming<'_>, r: &mut [u8]) -> Dispatch {
-    every_kind::dispatch(s, m, r)
+fn dispatch(s: &mut Impl, m: &mut Incoming<'_>) -> Dispatch {
+    every_kind::dispatch(s, m)
 }
 
-type Lb = Loopback<Impl, fn(&mut Impl, &Incoming<'_>, &mut [u8]) -> Dispatch>;
+type Lb = Loopback<Impl, fn(&mut Impl, &mut Incoming<'_>) -> Dispatch>;
 
 fn server() -> Lb {
     Loopback {
@@ -130,6 +139,29 @@ fn arrays_and_strings_round_trip() {
 }
 
 #[test]
+fn fixed_arrays_round_trip_exactly_sized_and_padded() {
+    let lb = server();
+    let c = EveryKindClient::new(&lb);
+    assert_eq!(
+        c.fixed(&[1, 2, 3], &[-1, -2, 3, 4, -100], &[0xf0f0, 0x0f0f]),
+        Ok([0x01_0203, (-96i32).cast_unsigned(), 0xffff ^ 7])
+    );
+    // Exactly the elements, padded to whole words: 3 bytes + 5 halves + 2 longs = 5 words.
+    assert_eq!(every_kind::FixedRequest::WORDS, 5);
+    assert_eq!(every_kind::FixedReply::WORDS, 2);
+}
+
+#[test]
+fn long_messages_go_through_the_buffer() {
+    // 13 bytes, 5 halves, 3 words, 2 longs, each with a length word: 3 words each.
+    assert_eq!(every_kind::ArraysRequest::WORDS, 12);
+    let lb = server();
+    let c = EveryKindClient::new(&lb);
+    let r = c.arrays(&[1; 13], &[2; 5], &[3; 3], &[4; 2]).unwrap();
+    assert_eq!(r.as_slice(), &[13, 10, 9, 8]);
+}
+
+#[test]
 fn caps_leases_errors_and_oneway() {
     let lb = server();
     let c = EveryKindClient::new(&lb);
@@ -152,15 +184,10 @@ fn caps_leases_errors_and_oneway() {
     assert_eq!(lb.server.borrow().notified, 0b101);
 }
 
-fn raw(lb: &Lb, label: u64, data: &[u8], caps: &[CPtr]) -> Dispatch {
-    let msg = Incoming {
-        badge: 0,
-        label,
-        data,
-        caps,
-    };
-    let mut buf = [0u8; 960];
-    every_kind::dispatch(&mut *lb.server.borrow_mut(), &msg, &mut buf)
+fn raw(lb: &Lb, label: u64, data: &[u64], caps: &[CPtr]) -> Dispatch {
+    let mut buf = [0u64; gaon_idl_testsuite::MAX];
+    let server = &mut *lb.server.borrow_mut();
+    gaon_idl_testsuite::deliver(server, every_kind::dispatch, 0, label, data, caps, &mut buf).0
 }
 
 #[test]
@@ -168,29 +195,33 @@ fn malformed_requests_are_refused_without_calling_the_server() {
     let lb = server();
     let bad = Dispatch::bad_message();
     // Truncated: fewer bytes than the request struct.
-    assert_eq!(raw(&lb, every_kind::label::SCALARS, &[0; 8], &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, &[0; 1], &[]), bad);
     // A u8 argument out of range, a bool that is neither 0 nor 1, an i8 out of range.
     let mut req = every_kind::ScalarsRequest::new_zeroed();
     req.a = 256;
-    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_words(), &[]), bad);
     req.a = 0;
     req.flag = 2;
-    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_words(), &[]), bad);
     req.flag = 0;
     req.e = 200;
-    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::SCALARS, req.as_words(), &[]), bad);
     // An array length past its bound, and a huge one.
     let mut arr = every_kind::ArraysRequest::new_zeroed();
     arr.bytes_len = 14;
-    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_words(), &[]), bad);
     arr.bytes_len = u64::MAX;
-    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, arr.as_words(), &[]), bad);
     // A string that is not UTF-8.
     let mut g = every_kind::GreetRequest::new_zeroed();
     g.name_len = 2;
     g.name[0] = 0xff;
     g.name[1] = 0xfe;
-    assert_eq!(raw(&lb, every_kind::label::GREET, g.as_bytes(), &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::GREET, g.as_words(), &[]), bad);
+    // Truncated long requests: one word short, and cut where the registers end.
+    let arr = every_kind::ArraysRequest::new_zeroed();
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, &arr.as_words()[..11], &[]), bad);
+    assert_eq!(raw(&lb, every_kind::label::ARRAYS, &arr.as_words()[..4], &[]), bad);
     // A capability argument without a capability.
     assert_eq!(raw(&lb, every_kind::label::TAKE_CAP, &[], &[]), bad);
     // Unknown labels.

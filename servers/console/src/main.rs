@@ -73,8 +73,8 @@ mod app {
     }
 
     impl Handler for Console {
-        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-            console::dispatch(self, msg, reply)
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            console::dispatch(self, msg)
         }
 
         fn notified(&mut self, bits: u64) {

@@ -61,6 +61,14 @@ impl EveryKindServer for Impl {
         let _ = v.push(client);
         v
     }
+    fn fixed(&mut self, client: u64, bytes: &[u8; 3], halves: &[i16; 5], longs: &[u64; 2]) -> [u32; 3] {
+        let h: i32 = halves.iter().map(|&h| i32::from(h)).sum();
+        [
+            u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]),
+            h.cast_unsigned(),
+            (longs[0] ^ longs[1] ^ client) as u32,
+        ]
+    }
     fn greet(&mut self, _: u64, name: &str) -> Result<heapless::String<40>, KindError> {
         if name.is_empty() {
             return Err(KindError::Empty);
@@ -90,8 +98,8 @@ impl EveryKindServer for Impl {
 }
 
 impl Handler for Impl {
-    fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-        every_kind::dispatch(self, msg, reply)
+    fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+        every_kind::dispatch(self, msg)
     }
 }
 
@@ -155,6 +163,11 @@ fn arrays_strings(env: &mut Env) -> R {
         check(
             v.as_ref().map(heapless::Vec::as_slice) == Ok(&[13, 300, 24 + (1 << 33) + 5, 2][..]),
             "array sums",
+        )?;
+        check(
+            c.fixed(&[1, 2, 3], &[-1, -2, 3, 4, -100], &[0xf0f0, 0x0f0f])
+                == Ok([0x01_0203, (-96i32).cast_unsigned(), 0xffff ^ 2]),
+            "fixed-size arrays",
         )?;
         let g = c.greet("seL4's cousin");
         check(

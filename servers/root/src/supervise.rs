@@ -98,8 +98,8 @@ impl SupervisorServer for Supervisor<'_> {
 }
 
 impl Handler for Supervisor<'_> {
-    fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-        supervisor::dispatch(self, msg, reply)
+    fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+        supervisor::dispatch(self, msg)
     }
 
     fn fault(&mut self, badge: u64, kind: FaultKind, w: [u64; 4]) -> Option<u64> {

@@ -69,19 +69,19 @@ mod app {
 
     fn console_rejects_bad_messages() -> R {
         let t = transport("console")?;
-        let mut reply = [0u8; 64];
-        // A write whose length word claims more than the 512 bytes the IDL allows.
-        let mut bad = [0u8; 16];
-        bad[..8].copy_from_slice(&4096u64.to_le_bytes());
-        let (code, _) = t
-            .call(console::label::WRITE, &bad, &[], &mut reply)
+        // A whole write request whose length word claims more than the 512 bytes the
+        // IDL allows.
+        let mut bad = [0u64; console::WriteRequest::WORDS];
+        bad[0] = 4096;
+        let code = t
+            .call(console::label::WRITE, &bad, &[], |code, _| code)
             .map_err(|_| "call")?;
         check(code == libl4::rpc::BAD_MESSAGE, "oversized length is a bad message")?;
-        let (code, _) = t
-            .call(console::label::WRITE, &[1, 2], &[], &mut reply)
+        let code = t
+            .call(console::label::WRITE, &[1, 2], &[], |code, _| code)
             .map_err(|_| "call")?;
         check(code == libl4::rpc::BAD_MESSAGE, "truncated request is a bad message")?;
-        let (code, _) = t.call(99, &[], &[], &mut reply).map_err(|_| "call")?;
+        let code = t.call(99, &[], &[], |code, _| code).map_err(|_| "call")?;
         check(code == libl4::rpc::UNKNOWN_METHOD, "unknown label")?;
         // The console still works afterwards.
         let c = ConsoleClient::new(t);

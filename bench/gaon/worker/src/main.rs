@@ -25,17 +25,17 @@ mod app {
 
     impl bench::BenchServer for Impl {
         fn nop(&mut self, _client: u64) {}
-        fn echo32(&mut self, _client: u64, a: &[u64]) -> heapless::Vec<u64, 4> {
-            heapless::Vec::from_slice(a).unwrap_or_default()
+        fn echo32(&mut self, _client: u64, a: &[u64; 4]) -> [u64; 4] {
+            *a
         }
-        fn echo256(&mut self, _client: u64, a: &[u64]) -> heapless::Vec<u64, 32> {
-            heapless::Vec::from_slice(a).unwrap_or_default()
+        fn echo256(&mut self, _client: u64, a: &[u64; 32]) -> [u64; 32] {
+            *a
         }
     }
 
     impl Handler for Impl {
-        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-            bench::dispatch(self, msg, reply)
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            bench::dispatch(self, msg)
         }
     }
 

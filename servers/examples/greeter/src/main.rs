@@ -34,8 +34,8 @@ mod app {
     }
 
     impl Handler for Greeter {
-        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-            greeter::dispatch(self, msg, reply)
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            greeter::dispatch(self, msg)
         }
     }
 

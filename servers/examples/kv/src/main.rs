@@ -58,8 +58,8 @@ mod app {
     }
 
     impl Handler for Store {
-        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-            kv::dispatch(self, msg, reply)
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            kv::dispatch(self, msg)
         }
     }
 

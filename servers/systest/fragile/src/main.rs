@@ -46,8 +46,8 @@ mod app {
     }
 
     impl Handler for Fragile {
-        fn request(&mut self, msg: &Incoming<'_>, reply: &mut [u8]) -> Dispatch {
-            fragile::dispatch(self, msg, reply)
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            fragile::dispatch(self, msg)
         }
     }
 
