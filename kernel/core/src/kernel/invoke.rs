@@ -262,6 +262,8 @@ impl<P: Platform> Kernel<P> {
                 if label == L::TcbSetMcp {
                     target.get().mcp = value as u8;
                 } else {
+                    // The running thread is queued again first, so it moves like any other.
+                    self.settle_current();
                     let queued = target.get().queued;
                     self.rq.dequeue(target);
                     target.get().prio = value as u8;
@@ -503,7 +505,6 @@ impl<P: Platform> Kernel<P> {
     pub fn handle_irq(&mut self, irq: u32) {
         // Whoever was running is only interrupted; it resumes where it was.
         let prev = self.current;
-        self.settle_current();
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
             && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)

@@ -25,18 +25,12 @@ impl<P: Platform> Kernel<P> {
             Some(Syscall::Call) => match self.fastpath_call(t) {
                 Some(true) => return true,
                 Some(false) => {}
-                None => {
-                    self.settle_current();
-                    self.sys_send(t, true, true);
-                }
+                None => self.sys_send(t, true, true),
             },
             Some(Syscall::ReplyRecv) => match self.fastpath_reply_recv(t) {
                 Some(true) => return true,
                 Some(false) => {}
-                None => {
-                    self.settle_current();
-                    self.sys_reply_recv(t);
-                }
+                None => self.sys_reply_recv(t),
             },
             _ => self.slow_syscall(t, number),
         }
@@ -44,10 +38,8 @@ impl<P: Platform> Kernel<P> {
         true
     }
 
-    /// Every syscall but Null and the IPC fastpaths: the run queues hold the running
-    /// thread again ([`Kernel::settle_current`]) while it is handled.
+    /// Every syscall but Null, Call and ReplyRecv.
     fn slow_syscall(&mut self, t: Ptr<Tcb>, number: u64) {
-        self.settle_current();
         match Syscall::from_raw(number) {
             Some(Syscall::Send) => self.sys_send(t, true, false),
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
@@ -119,7 +111,6 @@ impl<P: Platform> Kernel<P> {
     /// The current thread took a fault (not a syscall).
     pub fn handle_fault(&mut self, fault: Fault) {
         let Some(t) = self.current() else { return };
-        self.settle_current();
         let ctx = t.get().ctx;
         let words = match fault {
             Fault::Vm { addr, instruction, esr } => {

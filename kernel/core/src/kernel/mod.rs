@@ -188,6 +188,14 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = ThreadState::Running;
+        if t.addr() == self.current && !t.get().queued {
+            // The running thread: already first in its priority.
+            return;
+        }
+        if front {
+            // Ahead of the running thread too, if they are equals.
+            self.settle_current();
+        }
         if !self.throttled(t) {
             self.rq.enqueue(t, front);
         }
@@ -203,8 +211,11 @@ impl<P: Platform> Kernel<P> {
     /// Put the running thread back into the run queue, first in its priority (its
     /// place: it was picked from there). The running thread is kept out of the queues
     /// (seL4-style) so the IPC fastpath can switch between two threads without queue
-    /// operations; every other kernel path calls this first and then works with the
-    /// queues holding every runnable thread, as if the running one had never left.
+    /// operations, and a syscall after which it keeps running needs none either. It
+    /// stands logically first in its priority; the few operations whose result depends
+    /// on that place (a thread queued in front of its equals, a priority change, a
+    /// scheduling-context change, the time-slice rotation) call this first, and so
+    /// does [`Kernel::schedule`] when the running thread does not simply go on.
     #[inline]
     pub(super) fn settle_current(&mut self) {
         if let Some(c) = self.current()
@@ -252,6 +263,18 @@ impl<P: Platform> Kernel<P> {
     /// is stopped here.
     #[inline]
     pub fn schedule(&mut self) {
+        if let Some(c) = self.current() {
+            let tcb = c.get();
+            if tcb.state == ThreadState::Running
+                && !tcb.queued
+                && self.rq.highest_prio().is_none_or(|p| p <= tcb.prio)
+                && !self.throttled(c)
+                && self.vspace_of(c).is_some()
+            {
+                // Still first among the runnable: it goes on.
+                return;
+            }
+        }
         self.settle_current();
         loop {
             let Some(t) = self.rq.highest() else {

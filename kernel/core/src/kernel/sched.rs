@@ -214,6 +214,7 @@ impl<P: Platform> Kernel<P> {
 
     /// `t` lost its scheduling context: it is no longer budgeted.
     pub(super) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
+        self.settle_current();
         if t.get().state == ThreadState::Running {
             self.rq.enqueue(t, false);
         }
@@ -268,6 +269,7 @@ impl<P: Platform> Kernel<P> {
             // From now on it is charged; it ran unbudgeted until now.
             self.last_charge = now;
         }
+        self.settle_current();
         if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
             && bound.get().state == ThreadState::Running
         {
