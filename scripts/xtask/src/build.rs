@@ -66,7 +66,18 @@ pub fn build_board(board: &str, name: &str) -> Result<PathBuf, String> {
         let known = list_boards(&platforms_dir()).join(", ");
         return Err(format!("no system description {} (boards: {known})", file.display()));
     }
-    let system = System::load(&file, &platforms_dir()).map_err(|e| e.to_string())?;
+    let mut out_dir = root_dir().join("build").join(board);
+    if name != DEFAULT_SYSTEM {
+        out_dir = out_dir.join(name);
+    }
+    build_system(&file, &out_dir)
+}
+
+/// Build the image the system description `file` describes into `out_dir`.
+pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+    let system = System::load(file, &platforms_dir()).map_err(|e| e.to_string())?;
+    let board = system.board.board.name.clone();
+    let board = board.as_str();
     eprintln!("building {} for board `{board}`", system.name);
     let kernel = build_package(&system.kernel_package, KERNEL_TARGET, Some(board))?;
     let root = build_package(&system.root_package, USER_TARGET, None)?;
@@ -80,11 +91,7 @@ pub fn build_board(board: &str, name: &str) -> Result<PathBuf, String> {
         modules: &modules,
     };
     let image = gaon_image::pack(&input).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut out_dir = root_dir().join("build").join(board);
-    if name != DEFAULT_SYSTEM {
-        out_dir = out_dir.join(name);
-    }
-    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let name = match system.board.board.image_format {
         ImageFormat::Elf => format!("gaon-{board}.elf"),
         ImageFormat::Raw => "kernel8.img".to_string(),

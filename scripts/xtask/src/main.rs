@@ -6,6 +6,7 @@ mod bench;
 mod build;
 mod chart;
 mod linux;
+mod profile;
 mod qemu;
 mod test;
 
@@ -21,6 +22,8 @@ usage: cargo xtask <command>
   test [--quick]                run every test: host tests, description checks, QEMU boots
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
+  profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
+                                kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes
   list                          list boards and their QEMU configurations";
 
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         }),
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
+        Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
         Some("check") => match args.get(1) {
             Some(f) => build::check(f),
