@@ -14,8 +14,13 @@ pub const FLAG_ZOMBIE: u8 = 2;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cap {
-    /// `None` for the null capability.
-    pub ty: Option<ObjType>,
+    /// Physical address of the object (IRQ handlers: 0; IrqControl/SchedControl: 0).
+    pub obj: usize,
+    /// Endpoint/Notification: badge. CNode: guard. Untyped: watermark (bytes used).
+    /// IrqHandler: the IRQ number. SchedControl: the CPU.
+    pub badge: u64,
+    /// Frame/PageTable: `vmid << 48 | address` of its mapping plus 1; 0 = unmapped.
+    pub mapping: u64,
     /// log2 of the object's size in bytes.
     pub size_bits: u8,
     /// `FLAG_*` bits.
@@ -24,13 +29,10 @@ pub struct Cap {
     pub guard_bits: u8,
     /// Raw [`Rights`] bits; use [`Cap::rights`].
     pub rights: u8,
-    /// Physical address of the object (IRQ handlers: 0; IrqControl/SchedControl: 0).
-    pub obj: usize,
-    /// Endpoint/Notification: badge. CNode: guard. Untyped: watermark (bytes used).
-    /// IrqHandler: the IRQ number. SchedControl: the CPU.
-    pub badge: u64,
-    /// Frame/PageTable: `vmid << 48 | address` of its mapping plus 1; 0 = unmapped.
-    pub mapping: u64,
+    /// `None` for the null capability. Last, after the words: the compiler tests it
+    /// apart from the rest when it copies a capability, and the rest then starts
+    /// word-aligned (first, it made every copy of a `Cap` a 31-byte byte-wise `memcpy`).
+    pub ty: Option<ObjType>,
 }
 
 static_assertions::const_assert_eq!(core::mem::size_of::<Cap>(), 32);

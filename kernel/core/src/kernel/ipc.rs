@@ -91,15 +91,11 @@ impl<P: Platform> Kernel<P> {
 
     /// An unknown syscall number: a fault to the handler if there is one, else an error.
     fn unknown_syscall(&mut self, t: Ptr<Tcb>) {
-        let ctx = t.get().ctx;
+        // Only the registers the message needs (the context is 36 words).
+        let ctx = &t.get().ctx;
+        let (pc, sp, number, x0) = (ctx.pc, ctx.sp, ctx.x[SYSCALL_NUMBER_REG], ctx.x[0]);
         if self.has_fault_handler(t) {
-            let words = [
-                FaultKind::UnknownSyscall as u64,
-                ctx.pc,
-                ctx.sp,
-                ctx.x[SYSCALL_NUMBER_REG],
-                ctx.x[0],
-            ];
+            let words = [FaultKind::UnknownSyscall as u64, pc, sp, number, x0];
             self.send_fault(t, words);
         } else {
             let c = &mut t.get().ctx;
@@ -111,12 +107,10 @@ impl<P: Platform> Kernel<P> {
     /// The current thread took a fault (not a syscall).
     pub fn handle_fault(&mut self, fault: Fault) {
         let Some(t) = self.current() else { return };
-        let ctx = t.get().ctx;
+        let (pc, sp) = (t.get().ctx.pc, t.get().ctx.sp);
         let words = match fault {
-            Fault::Vm { addr, instruction, esr } => {
-                [FaultKind::VmFault as u64, ctx.pc, addr, u64::from(instruction), esr]
-            }
-            Fault::User { esr, far } => [FaultKind::UserException as u64, ctx.pc, ctx.sp, esr, far],
+            Fault::Vm { addr, instruction, esr } => [FaultKind::VmFault as u64, pc, addr, u64::from(instruction), esr],
+            Fault::User { esr, far } => [FaultKind::UserException as u64, pc, sp, esr, far],
         };
         self.send_fault(t, words);
         self.reschedule(t.addr());
@@ -156,8 +150,8 @@ impl<P: Platform> Kernel<P> {
     // ---- Send / Call ------------------------------------------------------------
 
     fn sys_send(&mut self, t: Ptr<Tcb>, blocking: bool, is_call: bool) {
-        let ctx = t.get().ctx;
-        let (s, cap) = match self.lookup_cap(t, ctx.x[CAP_REG]) {
+        let cptr = t.get().ctx.x[CAP_REG];
+        let (s, cap) = match self.lookup_cap(t, cptr) {
             Ok(c) => c,
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
@@ -323,8 +317,8 @@ impl<P: Platform> Kernel<P> {
     // ---- Recv / ReplyRecv -------------------------------------------------------
 
     fn sys_recv(&mut self, t: Ptr<Tcb>, blocking: bool) {
-        let ctx = t.get().ctx;
-        let cap = match self.lookup_cap(t, ctx.x[CAP_REG]) {
+        let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
+        let cap = match self.lookup_cap(t, cptr) {
             Ok((_, c)) => c,
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
@@ -333,7 +327,7 @@ impl<P: Platform> Kernel<P> {
                 if !cap.rights().contains(Rights::READ) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
                 }
-                let reply = match self.reply_arg(t, ctx.x[REPLY_REG]) {
+                let reply = match self.reply_arg(t, reply_cptr) {
                     Ok(r) => r,
                     Err(e) => return Self::reply_kernel(t, Err(e)),
                 };
@@ -367,8 +361,8 @@ impl<P: Platform> Kernel<P> {
     }
 
     fn sys_reply_recv(&mut self, t: Ptr<Tcb>) {
-        let ctx = t.get().ctx;
-        let reply = match self.reply_arg(t, ctx.x[REPLY_REG]) {
+        let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
+        let reply = match self.reply_arg(t, reply_cptr) {
             Ok(Some(r)) => r,
             Ok(None) => return Self::reply_kernel(t, Err(Error::InvalidCapability)),
             Err(e) => return Self::reply_kernel(t, Err(e)),
@@ -377,7 +371,7 @@ impl<P: Platform> Kernel<P> {
         if reply.get().receiver != 0 {
             return Self::reply_kernel(t, Err(Error::IllegalOperation));
         }
-        let cap = match self.lookup_typed(t, ctx.x[CAP_REG], ObjType::Endpoint) {
+        let cap = match self.lookup_typed(t, cptr, ObjType::Endpoint) {
             Ok((_, c)) => c,
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
