@@ -152,8 +152,9 @@ pub fn problems(p: &Parsed, system: &str, exit_code: Option<i32>) -> Vec<String>
     v
 }
 
-/// Boot the Gaon bench image on `config` under icount; returns the output and status.
-fn run_gaon(image: &Path, config: &str, timeout: Duration) -> Result<qemu::Outcome, String> {
+/// The QEMU command that boots a Gaon bench image on `config` under icount, serial on
+/// stdout (the profiler adds its trace options).
+pub fn gaon_command(image: &Path, config: &str) -> Result<std::process::Command, String> {
     let target: Target = resolve(config)?;
     let mut cmd = qemu::command(&target, image);
     cmd.args([
@@ -166,7 +167,12 @@ fn run_gaon(image: &Path, config: &str, timeout: Duration) -> Result<qemu::Outco
         "-serial",
         "stdio",
     ]);
-    capture(cmd, timeout, None)
+    Ok(cmd)
+}
+
+/// Boot the Gaon bench image on `config` under icount; returns the output and status.
+fn run_gaon(image: &Path, config: &str, timeout: Duration) -> Result<qemu::Outcome, String> {
+    capture(gaon_command(image, config)?, timeout, None)
 }
 
 /// The test command's check: the quick bench image on the first benchmark CPU.

@@ -19,9 +19,9 @@ use xmas_elf::ElfFile;
 use xmas_elf::sections::{SectionData, ShType};
 use xmas_elf::symbol_table::{Entry, Type};
 
-use crate::bench::{CPUS, parse};
+use crate::bench::{CPUS, gaon_command, parse};
 use crate::build::{KERNEL_TARGET, build_system};
-use crate::qemu::{capture, command, resolve};
+use crate::qemu::capture;
 use crate::root_dir;
 
 /// Longest a profiled run may take (single-stepping is slow).
@@ -146,21 +146,11 @@ fn run_once(
 ) -> Result<(crate::bench::Row, u64, HashMap<u64, u64>), String> {
     let (_, (lo, hi)) = kernel_functions(&read_kernel()?)?;
     let trace = dir.join(format!("trace-{batch}.log"));
-    let mut cmd = command(&resolve(cpu.0)?, image);
-    cmd.args([
-        "-icount",
-        "shift=0,sleep=off",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-    ])
-    .args(["-singlestep", "-d", "exec,nochain", "-dfilter"])
-    .arg(format!("{lo:#x}..{hi:#x}"))
-    .arg("-D")
-    .arg(&trace);
+    let mut cmd = gaon_command(image, cpu.0)?;
+    cmd.args(["-singlestep", "-d", "exec,nochain", "-dfilter"])
+        .arg(format!("{lo:#x}..{hi:#x}"))
+        .arg("-D")
+        .arg(&trace);
     let out = capture(cmd, TIMEOUT, None)?;
     let parsed = parse(&out.output, "gaon", cpu.1);
     let Some(row) = parsed.rows.into_iter().find(|r| r.case == case) else {
