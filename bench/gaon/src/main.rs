@@ -29,10 +29,8 @@ mod app {
 
     use crate::env::{Env, ROOT_TCB};
 
-    /// Samples per case in a full run (odd, so the median is a sample).
-    const SAMPLES: usize = 25;
-    /// Samples per case in a quick run.
-    const QUICK_SAMPLES: usize = 3;
+    pub use gaon_bench_report::Unit;
+    use gaon_bench_report::{Failed, Line, QUICK_BATCH, QUICK_SAMPLES, SAMPLES, Tally};
 
     /// Runs cases and prints their results.
     #[derive(Debug)]
@@ -45,20 +43,7 @@ mod app {
         batch: Option<u64>,
         /// Instructions per counter tick.
         pub per_tick: u64,
-        passed: u32,
-        failed: u32,
-    }
-
-    /// A unit and how a sample's counter ticks become a per-operation value (times 1000).
-    #[derive(Clone, Copy, Debug)]
-    pub enum Unit {
-        /// Instructions per operation.
-        Instructions,
-        /// Megabytes (10^6 bytes) per million instructions, for `bytes` per sample.
-        MbPerMinstr {
-            /// Bytes one sample moves.
-            bytes: u64,
-        },
+        tally: Tally,
     }
 
     impl Runner {
@@ -67,11 +52,12 @@ mod app {
             if self.quick { QUICK_SAMPLES } else { SAMPLES }
         }
 
-        /// Operations per sample: `full` in a full run, 2 in a quick one.
+        /// Operations per sample: `full` in a full run, `QUICK_BATCH` in a quick one,
+        /// or the configuration's `batch=N`.
         pub fn batch(&self, full: u64) -> u64 {
             match self.batch {
                 Some(b) => b,
-                None if self.quick => 2,
+                None if self.quick => QUICK_BATCH,
                 None => full,
             }
         }
@@ -95,42 +81,23 @@ mod app {
             let mut result = sample(env, batch).map(|_| ());
             while result.is_ok() && values.len() < self.samples() {
                 result = sample(env, batch).map(|ticks| {
-                    let instr = ticks * self.per_tick;
-                    let v = match unit {
-                        Unit::Instructions => instr * 1000 / batch,
-                        Unit::MbPerMinstr { bytes } => (bytes * 1000).checked_div(instr).unwrap_or(0),
-                    };
-                    let _ = values.push(v);
+                    let _ = values.push(unit.per_op(ticks, self.per_tick, batch));
                 });
             }
-            if let Err(why) = result {
-                self.failed += 1;
-                debug_println!("bench: case={name} FAILED: {why}");
-                return;
+            match (result, Line::new(name, unit, batch, &mut values)) {
+                (Ok(()), Some(line)) => {
+                    self.tally.passed += 1;
+                    debug_println!("{line}");
+                }
+                (Err(why), _) => self.fail(name, why),
+                (Ok(()), None) => self.fail(name, "no samples"),
             }
-            values.sort_unstable();
-            let unit_name = match unit {
-                Unit::Instructions => "instructions",
-                Unit::MbPerMinstr { .. } => "MB/Minstr",
-            };
-            let (min, med, max) = (values[0], values[values.len() / 2], values[values.len() - 1]);
-            debug_println!(
-                "bench: case={name} unit={unit_name} iterations={} min={}.{:03} median={}.{:03} max={}.{:03}",
-                batch * values.len() as u64,
-                min / 1000,
-                min % 1000,
-                med / 1000,
-                med % 1000,
-                max / 1000,
-                max % 1000
-            );
-            self.passed += 1;
         }
 
         /// Record a failure found outside `run`.
         pub fn fail(&mut self, name: &str, why: &str) {
-            self.failed += 1;
-            debug_println!("bench: case={name} FAILED: {why}");
+            self.tally.failed += 1;
+            debug_println!("{}", Failed { name, why });
         }
     }
 
@@ -163,8 +130,7 @@ mod app {
             only: config().find_map(|w| w.strip_prefix("only=")),
             batch: config().find_map(|w| w.strip_prefix("batch=")?.parse().ok()),
             per_tick: 1_000_000_000 / freq.max(1),
-            passed: 0,
-            failed: 0,
+            tally: Tally::default(),
         };
         debug_println!(
             "bench: {} run; counter {} Hz, {} instructions per tick under -icount shift=0",
@@ -173,8 +139,8 @@ mod app {
             r.per_tick
         );
         crate::cases::all(&mut r, &mut env);
-        debug_println!("bench: {} passed, {} failed", r.passed, r.failed);
-        u8::from(r.failed != 0)
+        debug_println!("{}", r.tally);
+        u8::from(r.tally.failed != 0)
     }
 }
 

@@ -25,10 +25,8 @@ mod sys;
 
 use std::process::ExitCode;
 
-/// Samples per case in a full run (odd, so the median is a sample).
-const SAMPLES: usize = 25;
-/// Samples per case in a quick run.
-const QUICK_SAMPLES: usize = 3;
+pub use gaon_bench_report::Unit;
+use gaon_bench_report::{Failed, Line, QUICK_BATCH, QUICK_SAMPLES, SAMPLES, Tally};
 
 /// Why a case could not be set up or gave a wrong answer.
 pub type Fail = String;
@@ -40,20 +38,7 @@ pub struct Runner {
     pub quick: bool,
     /// Instructions per counter tick.
     pub per_tick: u64,
-    passed: u32,
-    failed: u32,
-}
-
-/// A unit and how a sample's counter ticks become a per-operation value (times 1000).
-#[derive(Clone, Copy, Debug)]
-pub enum Unit {
-    /// Instructions per operation.
-    Instructions,
-    /// Megabytes (10^6 bytes) per million instructions, for `bytes` per sample.
-    MbPerMinstr {
-        /// Bytes one sample moves.
-        bytes: u64,
-    },
+    tally: Tally,
 }
 
 impl Runner {
@@ -62,9 +47,9 @@ impl Runner {
         if self.quick { QUICK_SAMPLES } else { SAMPLES }
     }
 
-    /// Operations per sample: `full` in a full run, 2 in a quick one.
+    /// Operations per sample: `full` in a full run, `QUICK_BATCH` in a quick one.
     pub fn batch(&self, full: u64) -> u64 {
-        if self.quick { 2 } else { full }
+        if self.quick { QUICK_BATCH } else { full }
     }
 
     /// Run `case`: `sample(batch)` performs `batch` operations and returns the counter
@@ -75,41 +60,22 @@ impl Runner {
         // One untimed sample first: page faults, first touches, lazy FP state, caches.
         let mut result = sample(batch).map(|_| ());
         while result.is_ok() && values.len() < self.samples() {
-            result = sample(batch).map(|ticks| {
-                let instr = ticks * self.per_tick;
-                values.push(match unit {
-                    Unit::Instructions => instr * 1000 / batch,
-                    Unit::MbPerMinstr { bytes } => (bytes * 1000).checked_div(instr).unwrap_or(0),
-                });
-            });
+            result = sample(batch).map(|ticks| values.push(unit.per_op(ticks, self.per_tick, batch)));
         }
-        if let Err(why) = result {
-            self.fail(name, &why);
-            return;
+        match (result, Line::new(name, unit, batch, &mut values)) {
+            (Ok(()), Some(line)) => {
+                self.tally.passed += 1;
+                println!("{line}");
+            }
+            (Err(why), _) => self.fail(name, &why),
+            (Ok(()), None) => self.fail(name, "no samples"),
         }
-        values.sort_unstable();
-        let unit_name = match unit {
-            Unit::Instructions => "instructions",
-            Unit::MbPerMinstr { .. } => "MB/Minstr",
-        };
-        let (min, med, max) = (values[0], values[values.len() / 2], values[values.len() - 1]);
-        println!(
-            "bench: case={name} unit={unit_name} iterations={} min={}.{:03} median={}.{:03} max={}.{:03}",
-            batch * values.len() as u64,
-            min / 1000,
-            min % 1000,
-            med / 1000,
-            med % 1000,
-            max / 1000,
-            max % 1000
-        );
-        self.passed += 1;
     }
 
     /// Record a failure found outside `run`.
     pub fn fail(&mut self, name: &str, why: &str) {
-        self.failed += 1;
-        println!("bench: case={name} FAILED: {why}");
+        self.tally.failed += 1;
+        println!("{}", Failed { name, why });
     }
 }
 
@@ -138,8 +104,7 @@ fn main() -> ExitCode {
     let mut r = Runner {
         quick,
         per_tick: 1_000_000_000 / freq.max(1),
-        passed: 0,
-        failed: 0,
+        tally: Tally::default(),
     };
     println!(
         "bench: linux {} run; counter {} Hz, {} instructions per tick under -icount shift=0",
@@ -148,8 +113,8 @@ fn main() -> ExitCode {
         r.per_tick
     );
     cases::all(&mut r);
-    println!("bench: {} passed, {} failed", r.passed, r.failed);
-    if r.failed == 0 {
+    println!("{}", r.tally);
+    if r.tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

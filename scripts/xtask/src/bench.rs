@@ -320,6 +320,35 @@ bench: case=irq_to_user FAILED: claim the virtual timer's IRQ
 bench: 2 passed, 1 failed
 ";
 
+    /// The programs' side of the format (bench/report) and this parser agree.
+    #[test]
+    fn parses_what_the_bench_programs_print() {
+        use gaon_bench_report::{Failed, Line, Tally, Unit};
+        let mut values = [459_000, 460_125, 458_500];
+        let line = Line::new("ipc_rt_cross_as", Unit::Instructions, 500, &mut values).unwrap();
+        let mut bw = [937];
+        let bw = Line::new("bw_pipe", Unit::MbPerMinstr { bytes: 1 << 20 }, 8, &mut bw).unwrap();
+        let out = format!(
+            "{line}\n{bw}\n{}\n{}\n",
+            Failed {
+                name: "yield",
+                why: "no partner"
+            },
+            Tally { passed: 2, failed: 1 }
+        );
+        let p = parse(&out, "gaon", "cortex-a53");
+        assert_eq!(p.rows.len(), 2);
+        let r = &p.rows[0];
+        assert_eq!(
+            (r.case.as_str(), r.unit.as_str(), r.iterations),
+            ("ipc_rt_cross_as", "instructions", 1500)
+        );
+        assert!((r.min - 458.5).abs() < 1e-9 && (r.median - 459.0).abs() < 1e-9 && (r.max - 460.125).abs() < 1e-9);
+        assert_eq!((p.rows[1].unit.as_str(), p.rows[1].median), ("MB/Minstr", 0.937));
+        assert_eq!(p.failures, vec!["yield: no partner".to_string()]);
+        assert_eq!(p.summary, Some((2, 1)));
+    }
+
     #[test]
     fn parses_results_failures_and_summary() {
         let p = parse(OUTPUT, "gaon", "cortex-a53");
