@@ -195,22 +195,14 @@ impl RunQueues {
     }
 
     /// Level `p` became non-empty.
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
+    #[inline]
     fn mark(&mut self, p: usize) {
         self.words[p / 64] |= 1 << (p % 64);
         self.summary |= 1 << (p / 64);
     }
 
     /// Level `p` became empty.
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
+    #[inline]
     fn unmark(&mut self, p: usize) {
         let w = &mut self.words[p / 64];
         *w &= !(1 << (p % 64));
@@ -273,11 +265,7 @@ impl RunQueues {
     }
 
     /// The first thread of the highest non-empty priority.
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
-    )]
+    #[inline]
     pub fn highest(&self) -> Option<Ptr<Tcb>> {
         Ptr::from_raw(self.heads[usize::from(self.highest_prio()?)])
     }

@@ -32,15 +32,6 @@ impl<P: Platform> Kernel<P> {
                 Some(false) => {}
                 None => self.sys_reply_recv(t),
             },
-            _ => self.slow_syscall(t, number),
-        }
-        self.reschedule(t.addr());
-        true
-    }
-
-    /// Every syscall but Null, Call and ReplyRecv.
-    fn slow_syscall(&mut self, t: Ptr<Tcb>, number: u64) {
-        match Syscall::from_raw(number) {
             Some(Syscall::Send) => self.sys_send(t, true, false),
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
@@ -52,8 +43,6 @@ impl<P: Platform> Kernel<P> {
                 self.rq.dequeue(t);
                 self.rq.enqueue(t, false);
             }
-            // Null, Call and ReplyRecv were handled by the caller.
-            Some(Syscall::Null | Syscall::Call | Syscall::ReplyRecv) => {}
             Some(s) => {
                 let r = self.debug_syscall(t, s);
                 let ctx = &mut t.get().ctx;
@@ -64,6 +53,8 @@ impl<P: Platform> Kernel<P> {
             }
             None => self.unknown_syscall(t),
         }
+        self.reschedule(t.addr());
+        true
     }
 
     fn debug_syscall(&mut self, t: Ptr<Tcb>, s: Syscall) -> Result<(), Error> {

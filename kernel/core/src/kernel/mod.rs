@@ -241,13 +241,7 @@ impl<P: Platform> Kernel<P> {
         t.get().state = state;
         let n = next.get();
         n.state = ThreadState::Running;
-        if !t.get().queued
-            && !n.queued
-            && self.rq.highest_prio().is_none_or(|p| p <= n.prio)
-            && !self.budgeted(t)
-            && !self.budgeted(next)
-            && self.vspace_of(next).is_some()
-        {
+        if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
             self.current = next.addr();
             return true;
         }
@@ -258,6 +252,17 @@ impl<P: Platform> Kernel<P> {
         false
     }
 
+    /// True if `t`, runnable and not queued, is what [`Kernel::schedule`] picks: nothing
+    /// queued outranks it (among equals it goes first) and it has a live VSpace.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    fn first_in_line(&self, t: Ptr<Tcb>) -> bool {
+        self.rq.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
+    }
+
     /// Pick the thread to run: the highest-priority runnable one that can run, which
     /// leaves the run queue while it runs. A thread whose VSpace was deleted under it
     /// is stopped here.
@@ -265,12 +270,7 @@ impl<P: Platform> Kernel<P> {
     pub fn schedule(&mut self) {
         if let Some(c) = self.current() {
             let tcb = c.get();
-            if tcb.state == ThreadState::Running
-                && !tcb.queued
-                && self.rq.highest_prio().is_none_or(|p| p <= tcb.prio)
-                && !self.throttled(c)
-                && self.vspace_of(c).is_some()
-            {
+            if tcb.state == ThreadState::Running && !tcb.queued && !self.throttled(c) && self.first_in_line(c) {
                 // Still first among the runnable: it goes on.
                 return;
             }
