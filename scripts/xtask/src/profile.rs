@@ -92,27 +92,33 @@ pub fn profile_command(args: &[String]) -> Result<(), String> {
     // Two runs, `batch` and twice as many operations per sample: the difference is the
     // steady state of the case alone (boot and the case's setup cancel out).
     let mut runs = Vec::new();
+    let mut kernel = None;
     for b in [batch, 2 * batch] {
         write(&dir.join("bench-profile.cfg"), &format!("only={case} batch={b}\n"))?;
         let image = build_system(&dir.join("bench-profile.toml"), &dir)?;
+        // Both images hold the same kernel (only the configuration module differs).
+        let (funcs, range) = match kernel.take() {
+            Some(k) => k,
+            None => kernel_functions(&read_kernel()?)?,
+        };
         eprintln!(
             "profile: {case} on {} with {b} operations per sample, tracing the kernel",
             cpu.1
         );
-        runs.push(run_once(&case, b, cpu, &image, &dir, keep)?);
+        runs.push(run_once(&case, b, cpu, &image, range, &dir, keep)?);
+        kernel = Some((funcs, range));
     }
     let ((row, ops1, c1), (_, ops2, c2)) = (&runs[0], &runs[1]);
     let ops = ops2 - ops1;
-    let kernel = kernel_functions(&read_kernel()?)?.0;
-    let (f1, f2) = (attribute(&kernel, c1), attribute(&kernel, c2));
-    let mut per_fn: Vec<(String, f64)> = f2
-        .iter()
-        .map(|(name, n2)| {
-            let n1 = f1.iter().find(|(m, _)| m == name).map_or(0, |(_, n)| *n);
-            (name.clone(), (*n2 as f64 - n1 as f64) / ops as f64)
-        })
+    let mut diff: HashMap<u64, i64> = c2.iter().map(|(&pc, &n)| (pc, n.cast_signed())).collect();
+    for (&pc, &n) in c1 {
+        *diff.entry(pc).or_insert(0) -= n.cast_signed();
+    }
+    let funcs = kernel.map(|k| k.0).unwrap_or_default();
+    let per_fn: Vec<(String, f64)> = attribute(&funcs, &diff)
+        .into_iter()
+        .map(|(name, n)| (name, n as f64 / ops as f64))
         .collect();
-    per_fn.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total: f64 = per_fn.iter().map(|(_, v)| v).sum();
     println!(
         "profile: {case} on {}: {:.1} {} per operation (bench median), of which the kernel {total:.1} (trace, {ops} operations)",
@@ -141,10 +147,10 @@ fn run_once(
     batch: u64,
     cpu: (&str, &str),
     image: &Path,
+    (lo, hi): (u64, u64),
     dir: &Path,
     keep: bool,
 ) -> Result<(crate::bench::Row, u64, HashMap<u64, u64>), String> {
-    let (_, (lo, hi)) = kernel_functions(&read_kernel()?)?;
     let trace = dir.join(format!("trace-{batch}.log"));
     let mut cmd = gaon_command(image, cpu.0)?;
     cmd.args(["-singlestep", "-d", "exec,nochain", "-dfilter"])
@@ -240,8 +246,8 @@ fn count_pcs(trace: &Path) -> Result<HashMap<u64, u64>, String> {
 }
 
 /// Sum the counts per function (the last symbol at or below each PC), largest first.
-fn attribute(funcs: &[Func], counts: &HashMap<u64, u64>) -> Vec<(String, u64)> {
-    let mut per: HashMap<&str, u64> = HashMap::new();
+fn attribute(funcs: &[Func], counts: &HashMap<u64, i64>) -> Vec<(String, i64)> {
+    let mut per: HashMap<&str, i64> = HashMap::new();
     for (&pc, &n) in counts {
         let i = funcs.partition_point(|f| f.start <= pc);
         let name = match i.checked_sub(1).map(|i| &funcs[i]) {
@@ -250,7 +256,7 @@ fn attribute(funcs: &[Func], counts: &HashMap<u64, u64>) -> Vec<(String, u64)> {
         };
         *per.entry(name).or_insert(0) += n;
     }
-    let mut v: Vec<(String, u64)> = per.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    let mut v: Vec<(String, i64)> = per.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v
 }
