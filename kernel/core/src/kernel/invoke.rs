@@ -37,7 +37,12 @@ impl<P: Platform> Kernel<P> {
             None => Err(Error::UnknownInvocation),
             Some(label) => self.dispatch(t, s, cap, label, &a),
         };
-        Self::reply_kernel(t, result);
+        // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
+        // in the slot, or in a CNode that died): destroying the running thread clears
+        // `current`, and a dead thread gets no reply.
+        if self.current == t.addr() {
+            Self::reply_kernel(t, result);
+        }
     }
 
     fn dispatch(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, label: Label, a: &Args) -> Result<usize, Error> {
@@ -217,9 +222,18 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     Some(self.lookup_typed(t, fe, ObjType::Endpoint)?)
                 };
-                self.install(target, SLOT_CSPACE, Some(cspace))?;
-                self.install(target, SLOT_VSPACE, Some(vspace))?;
-                self.install(target, SLOT_FAULT_EP, fault)?;
+                // Decode all three, then perform all three: nothing changes on an error.
+                let plan = [
+                    (SLOT_CSPACE, Some(cspace)),
+                    (SLOT_VSPACE, Some(vspace)),
+                    (SLOT_FAULT_EP, fault),
+                ];
+                for &(i, src) in &plan {
+                    check_install(target, i, src)?;
+                }
+                for (i, src) in plan {
+                    self.install(target, i, src);
+                }
                 Ok(0)
             }
             L::TcbSetIpcBuffer => {
@@ -234,9 +248,14 @@ impl<P: Platform> Kernel<P> {
                     if f.1.has(FLAG_DEVICE) {
                         return Err(Error::InvalidCapability);
                     }
+                    // The kernel reads messages from it and writes replies into it.
+                    if !f.1.rights().contains(Rights::READ | Rights::WRITE) {
+                        return Err(Error::NoRights);
+                    }
                     Some(f)
                 };
-                self.install(target, SLOT_IPC_BUFFER, frame)?;
+                check_install(target, SLOT_IPC_BUFFER, frame)?;
+                self.install(target, SLOT_IPC_BUFFER, frame);
                 target.get().ipc_buffer_vaddr = if fc == 0 { 0 } else { va };
                 Ok(0)
             }
@@ -247,7 +266,8 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     Some(self.lookup_typed(t, c, ObjType::Endpoint)?)
                 };
-                self.install(target, SLOT_TIMEOUT_EP, ep)?;
+                check_install(target, SLOT_TIMEOUT_EP, ep)?;
+                self.install(target, SLOT_TIMEOUT_EP, ep);
                 Ok(0)
             }
             L::TcbSetPriority | L::TcbSetMcp => {
@@ -350,19 +370,17 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Replace `target`'s slot `i` with a copy of the cap at `src` (or empty it).
-    fn install(&mut self, target: Ptr<Tcb>, i: usize, src: Option<(usize, Cap)>) -> Result<(), Error> {
+    /// Replace `target`'s slot `i` with a copy of the cap at `src` (or empty it). The
+    /// caller has checked the change with [`check_install`], so it cannot fail: the
+    /// delete destroys no container, hence neither `target` nor the source.
+    fn install(&mut self, target: Ptr<Tcb>, i: usize, src: Option<(usize, Cap)>) {
         let dst = tcb::slot_addr(target, i);
         self.delete_slot(dst);
-        let Some((s, expect)) = src else { return Ok(()) };
-        // Deleting the old cap may have destroyed the CNode the source lived in.
-        let now = slot(s).cap;
-        if !now.same_object(&expect) {
-            return Err(Error::FailedLookup);
+        let Some((s, cap)) = src else { return };
+        debug_assert!(slot(s).cap.same_object(&cap) && slot(dst).cap.is_null());
+        if let Ok(copy) = derived_copy(cap) {
+            let _ = cdt::derive(&mut Kslots, s, dst, copy);
         }
-        let copy = derived_copy(now)?;
-        cdt::derive(&mut Kslots, s, dst, copy)?;
-        Ok(())
     }
 
     // ---- Frames and page tables -------------------------------------------------
@@ -513,6 +531,25 @@ impl<P: Platform> Kernel<P> {
         }
         self.reschedule(prev);
     }
+}
+
+/// Check that `target`'s slot `i` can be replaced by a copy of `src` (or emptied)
+/// without side effects beyond it. Refused: a source that cannot be copied, and an old
+/// capability that is the last one to a CNode or Tcb. Deleting that would destroy the
+/// container and every capability in it, which may include the last capability to
+/// `target` itself (a thread whose CSpace holds its own Tcb cap) or to the objects the
+/// other slots are about to receive; the caller deletes such a thread instead, or
+/// keeps another capability to the container.
+fn check_install(target: Ptr<Tcb>, i: usize, src: Option<(usize, Cap)>) -> Result<(), Error> {
+    let dst = tcb::slot_addr(target, i);
+    let old = slot(dst).cap;
+    if (old.is(ObjType::CNode) || old.is(ObjType::Tcb)) && cdt::is_final(&mut Kslots, dst) {
+        return Err(Error::IllegalOperation);
+    }
+    if let Some((_, cap)) = src {
+        derived_copy(cap)?;
+    }
+    Ok(())
 }
 
 /// Give a copy a badge (endpoints, notifications) or a guard (CNodes:

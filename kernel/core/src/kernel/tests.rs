@@ -688,3 +688,5 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert!(!root.get().queued);
     assert!(!server.get().queued);
 }
+
+mod hardening;
