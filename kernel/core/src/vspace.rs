@@ -90,6 +90,23 @@ pub fn entry_at(root: Ptr<Table>, ipa: u64, level: u32) -> Option<(Ptr<Table>, u
     Some((table, index(ipa, level)))
 }
 
+/// Empty the table at `level` (1 for a VSpace root) and, first, every table below it.
+/// Tables reachable through a live table are live page-table objects (unmapping or
+/// deleting one clears its parent's entry, and a cleared table holds nothing), so the
+/// walk never touches freed memory. At most 1 + 512 + 512 * 512 tables.
+pub fn clear_tree(table: Ptr<Table>, level: u32) {
+    for i in 0..ENTRIES {
+        let d = table.get()[i];
+        if d & VALID == 0 {
+            continue;
+        }
+        if let Some(next) = next_table(d, level) {
+            clear_tree(next, level + 1);
+        }
+        table.get()[i] = 0;
+    }
+}
+
 /// Translate `ipa` like the MMU would: `(pa, writable, executable)`.
 pub fn translate(root: Ptr<Table>, ipa: u64) -> Option<(usize, bool, bool)> {
     let mut table = root;

@@ -177,6 +177,9 @@ impl<P: Platform> Kernel<P> {
                 self.sc_forget(Ptr::new(cap.obj));
             }
             Some(ObjType::VSpace) => {
+                // Its page tables outlive it: clear them, so none keeps a translation to
+                // a frame that may be deleted next (and its memory reused).
+                vspace::clear_tree(Ptr::new(cap.obj), 1);
                 let vmid = cap.badge as u16;
                 if self.vmids[usize::from(vmid)] == cap.obj {
                     self.vmids[usize::from(vmid)] = 0;
@@ -217,20 +220,25 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Remove a page table from its VSpace and clear it, so the frames it mapped are
-    /// not reachable if it is mapped again elsewhere.
+    /// Remove a page table from its VSpace and clear it and every table below it, so
+    /// no translation through it survives: not to the frames it mapped (which may be
+    /// deleted and their memory reused while the table lives on), and not through it
+    /// if it is mapped again elsewhere. Clearing happens whether or not its VSpace is
+    /// still alive.
     pub(super) fn unmap_page_table(&mut self, cap: &Cap) {
         let Some((vmid, va)) = cap.mapped() else { return };
         let level = u32::from(cap.guard_bits);
-        let Some(root) = self.vspace_root(vmid) else { return };
-        if let Some((table, i)) = vspace::entry_at(root, va, level - 1) {
+        if let Some(root) = self.vspace_root(vmid)
+            && let Some((table, i)) = vspace::entry_at(root, va, level - 1)
+        {
             let d = table.get()[i];
             if vspace::is_table(d, level - 1) && vspace::output(d) == cap.obj {
                 table.get()[i] = 0;
-                self.platform.flush_vmid(vmid);
             }
         }
-        crate::obj::zero(cap.obj, 1 << gaon_abi::object::PAGE_BITS);
+        vspace::clear_tree(Ptr::new(cap.obj), level);
+        // Flushed after clearing: walks cached through the tables go too.
+        self.platform.flush_vmid(vmid);
     }
 }
 
