@@ -54,6 +54,14 @@ impl Platform for Hw {
     fn counter_hz(&self) -> u64 {
         timer::frequency()
     }
+
+    fn user_timer_irq(&self) -> Option<u32> {
+        board::USER_TIMER_IRQ
+    }
+
+    fn set_user_timer(&mut self, cval: Option<u64>) {
+        timer::set_user(cval);
+    }
 }
 
 /// The kernel. Traps run with interrupts masked and take this lock; with one CPU it is

@@ -18,8 +18,6 @@ unsafe extern "C" {
 
 const EC_SVC64: u64 = 0x15;
 const EC_FP: u64 = 0x07;
-const EC_IABT_LOWER: u64 = 0x20;
-const EC_DABT_LOWER: u64 = 0x24;
 /// CPTR_EL2.TFP: trap FP/SIMD.
 const CPTR_TFP: u64 = 1 << 10;
 /// CPTR_EL2 RES1 bits.
@@ -50,13 +48,10 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             fp_take_ownership(&mut k);
             return ctx;
         }
-        (8 | 12, EC_DABT_LOWER | EC_IABT_LOWER) => k.handle_fault(Fault::Vm {
-            addr: far,
-            instruction: ec == EC_IABT_LOWER,
-            esr,
-        }),
-        // Any other synchronous exception, or an FIQ or SError taken from user level.
-        _ => k.handle_fault(Fault::User { esr, far }),
+        // Any other synchronous exception: only the syndrome's valid parts are sent.
+        (8 | 12, _) => k.handle_fault(Fault::from_sync(esr, far)),
+        // An FIQ or SError taken from user level.
+        _ => k.handle_fault(Fault::from_async(kind % 4 == 3, esr)),
     }
     resume_or_idle(k)
 }

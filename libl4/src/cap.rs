@@ -208,6 +208,13 @@ impl IrqHandler {
     pub fn clear(self) -> Result<(), Error> {
         unit(invoke(self.0, Label::IrqHandlerClear, &[]))
     }
+    /// For the handler of the board's user timer line (the EL1 virtual timer): fire
+    /// when `CNTVCT_EL0` reaches `cval` (`Some`), or disarm (`None`). Any other
+    /// handler: `IllegalOperation`.
+    pub fn set_timer(self, cval: Option<u64>) -> Result<(), Error> {
+        let (v, arm) = cval.map_or((0, 0), |v| (v, 1));
+        unit(invoke(self.0, Label::IrqHandlerSetTimer, &[v, arm]))
+    }
 }
 
 impl SchedControl {

@@ -404,20 +404,6 @@ fn bw_pipe(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
 /// The EL1 virtual timer's line (the board gives it to user level).
 const USER_TIMER_IRQ: u64 = 27;
 
-fn set_virtual_timer(cval: Option<u64>) {
-    // SAFETY: the kernel lets EL0 program the EL1 virtual timer (CNTKCTL_EL1.EL0VTEN);
-    // it only raises the line this program handles.
-    #[allow(unsafe_code)]
-    unsafe {
-        match cval {
-            Some(v) => {
-                core::arch::asm!("msr cntv_cval_el0, {}", "msr cntv_ctl_el0, {}", "isb", in(reg) v, in(reg) 1u64, options(nostack));
-            }
-            None => core::arch::asm!("msr cntv_ctl_el0, xzr", "isb", options(nostack)),
-        }
-    }
-}
-
 /// From the timer firing to the first instruction of the user-level handler (this
 /// thread, waiting on the notification bound to the line).
 fn irq_to_user(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
@@ -433,10 +419,10 @@ fn irq_to_user(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
         let mut total = 0;
         for _ in 0..k {
             let cval = now() + 200;
-            set_virtual_timer(Some(cval));
+            ok(irq.set_timer(Some(cval)), "arm the timer")?;
             ok(ipc::wait(n.0), "wait for the IRQ")?;
             let t = now();
-            set_virtual_timer(None);
+            ok(irq.set_timer(None), "disarm the timer")?;
             ok(irq.ack(), "ack")?;
             if t < cval {
                 return Err("woke before the timer fired");

@@ -76,6 +76,11 @@ pub enum Label {
     IrqHandlerAck = 52,
     /// IrqHandler: mask the line and forget the notification.
     IrqHandlerClear = 53,
+    /// IrqHandler for the board's user timer line (`timer.user_irq`, the EL1 virtual
+    /// timer) only: MR0 = compare value in counter ticks (`CNTVCT_EL0`), MR1 = 1 to arm
+    /// the timer, 0 to disarm it. The line fires when the counter reaches the value.
+    /// EL0 cannot program the timer itself; holding this handler is the permission.
+    IrqHandlerSetTimer = 54,
 
     /// SchedControl: MR0 = SchedContext CPtr, MR1 = budget (µs), MR2 = period (µs),
     /// MR3 = badge reported in timeout faults.
@@ -90,7 +95,7 @@ pub enum Label {
 
 impl Label {
     /// Every label.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 35] = [
         Self::UntypedRetype,
         Self::CNodeCopy,
         Self::CNodeMint,
@@ -121,6 +126,7 @@ impl Label {
         Self::IrqHandlerSetNotification,
         Self::IrqHandlerAck,
         Self::IrqHandlerClear,
+        Self::IrqHandlerSetTimer,
         Self::SchedControlConfigure,
         Self::SchedContextBind,
         Self::SchedContextUnbind,

@@ -26,6 +26,8 @@ crate::tests![
     "a fault with no handler stops only that thread" => no_handler,
     "deleting the fault endpoint leaves the faulting thread stopped" => handler_deleted,
     "a thread in another address space can fault" => foreign_fault,
+    "a user exception carries no fault address left by another thread" => no_stale_far,
+    "EL0 cannot program the virtual timer" => vtimer_closed,
     "random syscalls and invocations from a thread harm nothing" => fuzz,
 ];
 
@@ -73,6 +75,14 @@ extern "C" fn bad_syscall(_: u64) -> ! {
         core::arch::asm!("svc #0", inlateout("x0") 0x77u64 => _, in("x7") 0x9999u64, options(nostack));
     }
     park()
+}
+extern "C" fn write_vtimer(_: u64) -> ! {
+    #[allow(unsafe_code)]
+    // SAFETY: deliberately traps: EL0 has no access to the EL1 virtual timer.
+    unsafe {
+        // If the write does not trap, the `udf` reports that (EC 0) instead of a hang.
+        core::arch::asm!("msr cntv_ctl_el0, xzr", "udf #0", options(nostack, noreturn));
+    }
 }
 extern "C" fn resumed() -> ! {
     DONE.store(1, Ordering::SeqCst);
@@ -210,6 +220,30 @@ fn foreign_fault(env: &mut Env) -> R {
     check(
         m.info.label() == FaultKind::VmFault as u64 && m.mr[0] == 0x4000 && m.mr[2] == 1,
         "fetch fault at 0x4000",
+    )
+}
+
+/// A VM fault sets FAR_EL2; an undefined instruction right after, in another thread,
+/// must not report that address (FAR is UNKNOWN for it, in practice the old value).
+fn no_stale_far(env: &mut Env) -> R {
+    let a = faulter(env, read_unmapped, 0, 0)?;
+    let m = receive_fault(&a);
+    ok(a.tcb.suspend(), "stop the first")?;
+    check(m.mr[1] == 0x30_0000_0000, "the first fault's address")?;
+    let b = faulter(env, undefined_insn, 0, 0)?;
+    let m = receive_fault(&b);
+    ok(b.tcb.suspend(), "stop the second")?;
+    check(m.info.label() == FaultKind::UserException as u64, "user exception")?;
+    check(m.mr[3] == 0, "no fault address for an undefined instruction")
+}
+/// CNTKCTL_EL1.EL0VTEN is clear: a write to the virtual timer traps (EC 0x18).
+fn vtimer_closed(env: &mut Env) -> R {
+    let f = faulter(env, write_vtimer, 0, 0)?;
+    let m = receive_fault(&f);
+    ok(f.tcb.suspend(), "stop")?;
+    check(
+        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0x18,
+        "EC 0x18 (trapped system register access)",
     )
 }
 

@@ -22,6 +22,8 @@ crate::tests![
     "deleting an IRQ handler frees the line" => irq_delete,
     "an unknown IRQ handler label is refused" => irq_unknown,
     "a device interrupt reaches its notification and is acked" => irq_delivered,
+    "the user timer's handler arms the virtual timer and its interrupt arrives" => user_timer,
+    "only the user timer's handler may set the timer" => user_timer_only,
     "sched control configures a scheduling context" => sc_configure,
     "a budget above the period is refused" => sc_budget_range,
     "a zero budget is refused" => sc_zero,
@@ -295,6 +297,65 @@ fn mmio_write(va: u64, v: u32) {
 
 /// Map the board's UART, route its interrupt to a notification, and make the UART raise
 /// its transmit interrupt (its transmitter is idle, so the interrupt fires at once).
+/// The EL1 virtual timer's line on the boards that give it to user level.
+const USER_TIMER_IRQ: u64 = 27;
+
+fn counter() -> u64 {
+    let v: u64;
+    #[allow(unsafe_code)]
+    // SAFETY: reading the virtual counter has no side effects; EL0 may read it.
+    unsafe {
+        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack));
+    }
+    v
+}
+
+fn user_timer(env: &mut Env) -> R {
+    let h = ok(env.slot(), "slot")?;
+    if IRQC.get(USER_TIMER_IRQ, ROOT_CNODE, h).is_err() {
+        return skip("no user timer on this board");
+    }
+    let irq = IrqHandler(h);
+    let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
+    ok(irq.set_notification(n), "route to the notification")?;
+    err(
+        invoke(h, Label::IrqHandlerSetTimer, &[0, 2]),
+        Error::InvalidArgument,
+        "arm flag other than 0 or 1",
+    )?;
+    // Half a millisecond from now (the counter runs at CNTFRQ_EL0).
+    let freq: u64;
+    #[allow(unsafe_code)]
+    // SAFETY: reading the counter frequency has no side effects; EL0 may read it.
+    unsafe {
+        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack));
+    }
+    let cval = counter() + freq / 2000;
+    ok(irq.set_timer(Some(cval)), "arm")?;
+    let got = ipc::wait(n);
+    let t = counter();
+    ok(irq.set_timer(None), "disarm")?;
+    ok(irq.ack(), "ack")?;
+    ok(ROOT_CNODE.delete(h), "release the line")?;
+    ok(got, "the timer's interrupt")?;
+    check(t >= cval, "not before the compare value")
+}
+
+fn user_timer_only(env: &mut Env) -> R {
+    let Some(line) = spare_irq(env) else {
+        return skip("no IRQ lines for user level");
+    };
+    let h = ok(env.slot(), "slot")?;
+    ok(IRQC.get(line, ROOT_CNODE, h), "claim a device line")?;
+    let r = IrqHandler(h).set_timer(Some(counter() + 1_000_000));
+    ok(ROOT_CNODE.delete(h), "release the line")?;
+    err(
+        r,
+        Error::IllegalOperation,
+        "a device line's handler cannot set the timer",
+    )
+}
+
 fn irq_delivered(env: &mut Env) -> R {
     let Some(uart) = TX_UARTS
         .iter()

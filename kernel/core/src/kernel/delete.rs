@@ -191,6 +191,9 @@ impl<P: Platform> Kernel<P> {
                 if irq < self.irqs.len() {
                     self.irqs[irq] = super::IrqLine::default();
                     self.platform.irq_set_enabled(irq as u32, false);
+                    if self.platform.user_timer_irq() == Some(irq as u32) {
+                        self.platform.set_user_timer(None);
+                    }
                 }
             }
             _ => {}

@@ -397,6 +397,12 @@ impl<P: Platform> Kernel<P> {
         if va >= vspace::IPA_LIMIT || attr & !FRAME_ATTR_DEVICE != 0 {
             return Err(Error::RangeError);
         }
+        // RAM is only ever mapped normal (write-back) memory: the kernel zeroes and
+        // writes it through the cache, so a non-cacheable view could read stale data
+        // from RAM underneath; device memory may be mapped either way.
+        if attr & FRAME_ATTR_DEVICE != 0 && !cap.has(FLAG_DEVICE) {
+            return Err(Error::IllegalOperation);
+        }
         let rights = Rights::from_bits_truncate(rights) & cap.rights();
         if !rights.contains(Rights::READ) {
             return Err(Error::NoRights);
@@ -512,6 +518,18 @@ impl<P: Platform> Kernel<P> {
             Label::IrqHandlerClear => {
                 self.irqs[irq].ntfn = 0;
                 self.platform.irq_set_enabled(irq as u32, false);
+                Ok(0)
+            }
+            Label::IrqHandlerSetTimer => {
+                let (cval, arm) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if self.platform.user_timer_irq() != Some(irq as u32) {
+                    return Err(Error::IllegalOperation);
+                }
+                match arm {
+                    0 => self.platform.set_user_timer(None),
+                    1 => self.platform.set_user_timer(Some(cval)),
+                    _ => return Err(Error::InvalidArgument),
+                }
                 Ok(0)
             }
             _ => Err(Error::UnknownInvocation),

@@ -50,6 +50,10 @@ pub trait Platform {
     fn now(&self) -> u64;
     /// The counter's frequency in Hz.
     fn counter_hz(&self) -> u64;
+    /// The line of the timer user level may have (the EL1 virtual timer), if any.
+    fn user_timer_irq(&self) -> Option<u32>;
+    /// Arm the user timer to fire when the counter reaches `cval`, or disarm it.
+    fn set_user_timer(&mut self, cval: Option<u64>);
 }
 
 /// The invoker's message registers, bounded by the length it sent.
@@ -87,6 +91,47 @@ pub enum Fault {
         /// FAR_EL2.
         far: u64,
     },
+}
+
+/// ESR_EL2 exception classes the fault decoding tells apart.
+mod ec {
+    pub const IABT_LOWER: u64 = 0x20;
+    pub const PC_ALIGN: u64 = 0x22;
+    pub const DABT_LOWER: u64 = 0x24;
+    pub const SERROR: u64 = 0x2f;
+    pub const WATCHPOINT_LOWER: u64 = 0x34;
+    /// ISS bit of instruction and data aborts: FAR is not valid.
+    pub const FNV: u64 = 1 << 10;
+}
+
+impl Fault {
+    /// Decode a synchronous exception taken from EL0 that is not a syscall or an FP
+    /// trap. FAR_EL2 is kept only where the syndrome says it holds this exception's
+    /// address (aborts without FnV, PC alignment, watchpoints); elsewhere it is
+    /// UNKNOWN, in practice the address of an earlier exception of another thread,
+    /// and is reported as 0.
+    pub const fn from_sync(esr: u64, far: u64) -> Self {
+        let class = (esr >> 26) & 0x3f;
+        match class {
+            ec::IABT_LOWER | ec::DABT_LOWER => Self::Vm {
+                addr: if esr & ec::FNV == 0 { far } else { 0 },
+                instruction: class == ec::IABT_LOWER,
+                esr,
+            },
+            ec::PC_ALIGN | ec::WATCHPOINT_LOWER => Self::User { esr, far },
+            _ => Self::User { esr, far: 0 },
+        }
+    }
+
+    /// An SError (`serror`) or FIQ taken from EL0. An SError has its own syndrome; an
+    /// FIQ sets neither ESR_EL2 nor FAR_EL2, so both are reported as 0.
+    pub const fn from_async(serror: bool, esr: u64) -> Self {
+        if serror && (esr >> 26) & 0x3f == ec::SERROR {
+            Self::User { esr, far: 0 }
+        } else {
+            Self::User { esr: 0, far: 0 }
+        }
+    }
 }
 
 /// Largest number of IRQ lines the kernel tracks.
@@ -378,7 +423,12 @@ impl<P: Platform> Kernel<P> {
     fn ipc_buffer(t: Ptr<Tcb>) -> Option<usize> {
         let tcb = t.get();
         let cap = tcb.slots[SLOT_IPC_BUFFER].cap;
-        if !cap.is(ObjType::Frame) || cap.has(crate::cap::FLAG_DEVICE) {
+        // The kernel both reads and writes it: it needs both rights (TcbSetIpcBuffer
+        // checks them; this holds for every way a cap reaches the slot).
+        if !cap.is(ObjType::Frame)
+            || cap.has(crate::cap::FLAG_DEVICE)
+            || !cap.rights().contains(gaon_abi::Rights::READ | gaon_abi::Rights::WRITE)
+        {
             return None;
         }
         let offset = (tcb.ipc_buffer_vaddr as usize) & ((1usize << cap.size_bits) - 1);

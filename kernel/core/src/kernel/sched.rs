@@ -298,7 +298,11 @@ impl<P: Platform> Kernel<P> {
                 if target.addr() == self.current {
                     self.last_charge = now;
                 }
-                if !sc.get().available(now) && !sc.get().throttled {
+                if sc.get().throttled {
+                    // Still waiting for its refill (its last thread was deleted or
+                    // unbound while throttled): the new thread waits with it.
+                    self.rq.dequeue(target);
+                } else if !sc.get().available(now) {
                     self.throttle_quietly(target, sc);
                 }
                 Ok(0)

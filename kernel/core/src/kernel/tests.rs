@@ -25,6 +25,7 @@ pub struct Model {
     now: u64,
     flushes: u64,
     enabled: Vec<u32>,
+    user_timer: Option<u64>,
 }
 
 impl Platform for Model {
@@ -59,7 +60,16 @@ impl Platform for Model {
     fn counter_hz(&self) -> u64 {
         1_000_000
     }
+    fn user_timer_irq(&self) -> Option<u32> {
+        Some(USER_TIMER_IRQ)
+    }
+    fn set_user_timer(&mut self, cval: Option<u64>) {
+        self.user_timer = cval;
+    }
 }
+
+/// The model's user timer line.
+const USER_TIMER_IRQ: u32 = 40;
 
 /// Memory the kernel treats as physical RAM: leaked, aligned host memory.
 fn ram(size: usize) -> (usize, usize) {

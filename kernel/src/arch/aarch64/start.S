@@ -50,8 +50,8 @@ _start:
     mov     x0, #3                        // CNTHCTL_EL2: EL1PCTEN | EL1PCEN
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
-    mov     x0, #0x102                    // CNTKCTL_EL1: EL0VCTEN | EL0VTEN: EL0 reads CNTVCT_EL0
-    msr     cntkctl_el1, x0               // (the benchmark clock) and programs the virtual timer
+    mov     x0, #0x2                      // CNTKCTL_EL1: EL0VCTEN only: EL0 reads CNTVCT_EL0, cannot touch the timers
+    msr     cntkctl_el1, x0               // (the benchmark clock); IrqHandlerSetTimer arms the virtual timer
     isb
 
     adrp    x0, __bss_start

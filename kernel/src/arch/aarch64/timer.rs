@@ -16,3 +16,20 @@ pub fn arm(ticks: u64) {
     }
     isb();
 }
+
+/// Arm the EL1 virtual timer (the one user level may have, through an IrqHandler for
+/// its line) to fire when the virtual counter reaches `cval`, or disarm it. EL0 cannot
+/// program it itself (`CNTKCTL_EL1.EL0VTEN` is clear).
+pub fn set_user(cval: Option<u64>) {
+    // SAFETY: the EL1 virtual timer only raises its own PPI, which the kernel routes to
+    // the handler's notification; no kernel state depends on it.
+    unsafe {
+        if let Some(v) = cval {
+            write_sysreg!(cntv_cval_el0, v);
+            write_sysreg!(cntv_ctl_el0, 1); // ENABLE, IMASK clear
+        } else {
+            write_sysreg!(cntv_ctl_el0, 0);
+        }
+    }
+    isb();
+}
