@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use gaon_abi::boot::NAME_LEN;
 use gaon_abi::system::{
     Grant, GrantKind, IdlRecord, MAX_ENDPOINTS, MAX_GRANTS, MAX_SERVER_PRIORITY, MAX_SERVERS, MAX_SHARED, ROLE_SERVES,
-    ROLE_USES, SERVER_HALT_ON_EXIT, SYSTEM_MAGIC, SYSTEM_VERSION, ServerEntry, SharedEntry, SystemTable,
+    ROLE_USES, SERVER_DEBUG, SERVER_HALT_ON_EXIT, SYSTEM_MAGIC, SYSTEM_VERSION, ServerEntry, SharedEntry, SystemTable,
 };
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
@@ -33,6 +33,8 @@ pub struct ServerDesc {
     pub heap_bits: u32,
     /// Halt the system with its status when it exits.
     pub halt_on_exit: bool,
+    /// Give it the Debug capability (the kernel console, halting).
+    pub debug: bool,
     /// Device memory: `(name, paddr, size)`.
     pub mmio: Vec<(String, u64, u64)>,
     /// IRQ lines: `(name, line)`.
@@ -78,6 +80,8 @@ pub(crate) struct RawServer {
     heap_kib: u64,
     #[serde(default)]
     halt_on_exit: bool,
+    #[serde(default)]
+    debug: bool,
     #[serde(default)]
     mmio: Vec<RawMmio>,
     #[serde(default)]
@@ -205,6 +209,7 @@ impl Checker<'_> {
             stack_pages: s.stack_pages,
             heap_bits,
             halt_on_exit: s.halt_on_exit,
+            debug: s.debug,
             mmio,
             irqs,
         })
@@ -424,7 +429,7 @@ impl Servers {
             e.name = name_array(&s.name);
             e.module = name_array(&s.name);
             e.priority = s.priority;
-            e.flags = if s.halt_on_exit { SERVER_HALT_ON_EXIT } else { 0 };
+            e.flags = if s.halt_on_exit { SERVER_HALT_ON_EXIT } else { 0 } | if s.debug { SERVER_DEBUG } else { 0 };
             (e.budget_us, e.period_us) = s.budget.unwrap_or((0, 0));
             e.stack_pages = s.stack_pages;
             e.heap_bits = s.heap_bits;

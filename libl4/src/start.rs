@@ -32,6 +32,16 @@ pub fn is_root() -> bool {
     START_ARG.load(Ordering::Relaxed) == bootinfo::BOOTINFO_VADDR
 }
 
+/// Where this program's Debug capability is (if it has one): the root server's boot
+/// slot, or a server's fixed slot.
+pub fn debug_cap() -> CPtr {
+    if is_root() {
+        bootinfo::slot::DEBUG
+    } else {
+        server_slot::DEBUG
+    }
+}
+
 /// The start-info page, if the root server started this program.
 pub fn info() -> Option<&'static StartInfo> {
     if START_ARG.load(Ordering::Relaxed) != START_INFO_VADDR {

@@ -26,9 +26,11 @@ pub fn call2(_s: Syscall, _a0: u64, _a1: u64) -> Result<u64, Error> {
     Err(Error::UnknownSyscall)
 }
 
-/// Write one byte to the kernel debug console.
+/// Write one byte to the kernel debug console. Needs the Debug capability (the root
+/// server has it; a server has it where its description says `debug = true`); without
+/// it the kernel refuses and the byte is dropped.
 pub fn debug_put_char(b: u8) {
-    let _ = call2(Syscall::DebugPutChar, u64::from(b), 0);
+    let _ = call2(Syscall::DebugPutChar, u64::from(b), crate::start::debug_cap());
 }
 
 /// Timer ticks the kernel has taken since boot.
@@ -36,9 +38,10 @@ pub fn debug_ticks() -> Result<u64, Error> {
     call2(Syscall::DebugTicks, 0, 0)
 }
 
-/// Stop the system with `status` (0..=255). Returns only if the kernel refused.
+/// Stop the system with `status` (0..=255). Needs the Debug capability. Returns only if
+/// the kernel refused.
 pub fn debug_halt(status: u8) -> Error {
-    match call2(Syscall::DebugHalt, u64::from(status), 0) {
+    match call2(Syscall::DebugHalt, u64::from(status), crate::start::debug_cap()) {
         Ok(_) => Error::InvalidArgument,
         Err(e) => e,
     }

@@ -41,6 +41,8 @@ pub mod slot {
     pub const IPC_BUFFER: u64 = 7;
     /// The root server's SchedContext.
     pub const SCHED_CONTEXT: u64 = 8;
+    /// The Debug capability (the kernel console, halting).
+    pub const DEBUG: u64 = 9;
     /// First slot the kernel may fill with boot-time caps (untyped).
     pub const FIRST_FREE: u64 = 16;
 }

@@ -32,11 +32,15 @@ pub enum ObjType {
     IrqHandler = 11,
     /// Authority to configure scheduling contexts.
     SchedControl = 12,
+    /// Authority to use the kernel's debug console and to halt the machine
+    /// (`DebugPutChar`, `DebugHalt`). The root server gets it; a system description
+    /// grants copies (`debug = true`).
+    Debug = 13,
 }
 
 impl ObjType {
     /// Every type, in numeric order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Untyped,
         Self::CNode,
         Self::Tcb,
@@ -50,6 +54,7 @@ impl ObjType {
         Self::IrqControl,
         Self::IrqHandler,
         Self::SchedControl,
+        Self::Debug,
     ];
 
     /// Decode a type number.
@@ -132,7 +137,7 @@ mod tests {
         for t in ObjType::ALL {
             assert_eq!(ObjType::from_raw(t as u64), Some(t));
         }
-        assert_eq!(ObjType::from_raw(13), None);
+        assert_eq!(ObjType::from_raw(14), None);
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct Grant {
 /// Server flag: when this server exits, the root server halts the system with its exit
 /// status (test systems end this way).
 pub const SERVER_HALT_ON_EXIT: u32 = 1;
+/// `ServerEntry::flags`: give the server a copy of the Debug capability.
+pub const SERVER_DEBUG: u32 = 2;
 
 /// One server.
 #[repr(C)]
@@ -253,8 +255,10 @@ pub mod server_slot {
     pub const SUPERVISOR: u64 = 6;
     /// Untyped memory for its own objects, if it was given some.
     pub const HEAP: u64 = 7;
+    /// A copy of the Debug capability, if the description grants it (`debug = true`).
+    pub const DEBUG: u64 = 8;
     /// First slot of the named capabilities.
-    pub const FIRST_NAMED: u64 = 8;
+    pub const FIRST_NAMED: u64 = 9;
     /// First slot the server may use freely (after the named ones).
     pub const FIRST_FREE: u64 = 64;
 }

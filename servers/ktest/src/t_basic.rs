@@ -10,6 +10,7 @@ use crate::{R, check, err, ok};
 crate::tests![
     "putchar rejects a value that is not a byte" => putchar_wide,
     "halt rejects a status above 255" => halt_wide,
+    "the debug console and halt need the Debug capability" => debug_needs_cap,
     "unknown syscall 0 returns UnknownSyscall" => unknown_0,
     "unknown syscall 0xffff returns UnknownSyscall" => unknown_ffff,
     "unknown syscall u64::MAX returns UnknownSyscall" => unknown_max,
@@ -40,16 +41,36 @@ fn unknown(number: u64) -> R {
 
 fn putchar_wide(_: &mut Env) -> R {
     err(
-        call2(Syscall::DebugPutChar, 0x1_0000, 0),
+        call2(Syscall::DebugPutChar, 0x1_0000, gaon_abi::bootinfo::slot::DEBUG),
         Error::InvalidArgument,
         "wide putchar",
     )
 }
 fn halt_wide(_: &mut Env) -> R {
     err(
-        call2(Syscall::DebugHalt, 256, 0),
+        call2(Syscall::DebugHalt, 256, gaon_abi::bootinfo::slot::DEBUG),
         Error::InvalidArgument,
         "wide halt status",
+    )
+}
+/// Without the Debug capability neither the console nor halting is reachable.
+fn debug_needs_cap(env: &mut Env) -> R {
+    let ep = ok(env.alloc(libl4::ObjType::Endpoint, 0), "endpoint")?;
+    err(
+        call2(Syscall::DebugPutChar, u64::from(b'!'), 0),
+        Error::FailedLookup,
+        "no cap",
+    )?;
+    err(
+        call2(Syscall::DebugPutChar, u64::from(b'!'), ep),
+        Error::InvalidCapability,
+        "an endpoint",
+    )?;
+    err(call2(Syscall::DebugHalt, 0, 0), Error::FailedLookup, "halt with no cap")?;
+    err(
+        call2(Syscall::DebugHalt, 0, ep),
+        Error::InvalidCapability,
+        "halt with an endpoint",
     )
 }
 fn unknown_0(_: &mut Env) -> R {

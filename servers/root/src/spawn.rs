@@ -7,8 +7,8 @@ use gaon_abi::boot::name_bytes;
 use gaon_abi::bootinfo::slot;
 use gaon_abi::invocation::REG_TPIDR;
 use gaon_abi::system::{
-    Grant, GrantKind, NamedCap, SERVER_CNODE_RADIX, SERVER_IPC_BUFFER_VADDR, SERVER_MAP_BASE, SERVER_STACK_TOP,
-    START_INFO_VADDR, START_MAGIC, ServerEntry, StartInfo, SystemTable, server_slot,
+    Grant, GrantKind, NamedCap, SERVER_CNODE_RADIX, SERVER_DEBUG, SERVER_IPC_BUFFER_VADDR, SERVER_MAP_BASE,
+    SERVER_STACK_TOP, START_INFO_VADDR, START_MAGIC, ServerEntry, StartInfo, SystemTable, server_slot,
 };
 use heapless::Vec;
 use libl4::alloc::{Allocator, PAGE};
@@ -101,6 +101,32 @@ impl Shared {
     }
 }
 
+/// Map a server's stack (`pages` pages below `SERVER_STACK_TOP`) and its IPC buffer,
+/// which it returns.
+fn map_stack_and_ipc_buffer(a: &mut Allocator, vspace: VSpace, pages: u64) -> Result<Frame, BuildError> {
+    for p in 1..=pages {
+        let f = Frame(a.alloc(ObjType::Frame, 12).step("stack")?);
+        a.map(
+            vspace,
+            f,
+            SERVER_STACK_TOP - p * PAGE,
+            Rights::READ | Rights::WRITE,
+            false,
+        )
+        .step("map stack")?;
+    }
+    let ipc = Frame(a.alloc(ObjType::Frame, 12).step("IPC buffer")?);
+    a.map(
+        vspace,
+        ipc,
+        SERVER_IPC_BUFFER_VADDR,
+        Rights::READ | Rights::WRITE,
+        false,
+    )
+    .step("map IPC buffer")?;
+    Ok(ipc)
+}
+
 /// Build server `index` of the table (not started yet). `supervisor` is the root's
 /// endpoint: the server's fault endpoint and where it reports its exit.
 pub fn build(
@@ -127,28 +153,7 @@ pub fn build(
 
     let entry = load(a, vspace, module)?;
 
-    // Stack, IPC buffer, start info.
-    let stack_pages = u64::from(e.stack_pages);
-    for p in 1..=stack_pages {
-        let f = Frame(a.alloc(ObjType::Frame, 12).step("stack")?);
-        a.map(
-            vspace,
-            f,
-            SERVER_STACK_TOP - p * PAGE,
-            Rights::READ | Rights::WRITE,
-            false,
-        )
-        .step("map stack")?;
-    }
-    let ipc = Frame(a.alloc(ObjType::Frame, 12).step("IPC buffer")?);
-    a.map(
-        vspace,
-        ipc,
-        SERVER_IPC_BUFFER_VADDR,
-        Rights::READ | Rights::WRITE,
-        false,
-    )
-    .step("map IPC buffer")?;
+    let ipc = map_stack_and_ipc_buffer(a, vspace, u64::from(e.stack_pages))?;
 
     // Fixed slots.
     let fault = a.slot().step("slot")?;
@@ -178,6 +183,11 @@ pub fn build(
     info.magic = START_MAGIC;
     info.version = 1;
     info.name = e.name;
+    if e.flags & SERVER_DEBUG != 0 {
+        child
+            .copy(server_slot::DEBUG, slot::DEBUG, Rights::all())
+            .step("give the Debug capability")?;
+    }
     if e.heap_bits != 0 {
         let ut = a.alloc(ObjType::Untyped, e.heap_bits as u8).step("heap untyped")?;
         child.move_(server_slot::HEAP, ut).step("give the heap")?;

@@ -200,6 +200,7 @@ impl<P: Platform> Kernel<P> {
                 rs::SCHED_CONTEXT,
                 Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS),
             ),
+            (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
         ];
         for (i, cap) in fixed {
             cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;

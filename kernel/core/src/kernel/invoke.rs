@@ -611,7 +611,7 @@ pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
         ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),
         ObjType::SchedContext => Ptr::<SchedContext>::new(addr).init(SchedContext::default()),
         ObjType::Frame | ObjType::PageTable | ObjType::VSpace => obj::zero(addr, 1 << bits),
-        ObjType::Untyped | ObjType::IrqControl | ObjType::IrqHandler | ObjType::SchedControl => {}
+        ObjType::Untyped | ObjType::IrqControl | ObjType::IrqHandler | ObjType::SchedControl | ObjType::Debug => {}
     }
 }
 

@@ -60,11 +60,14 @@ impl<P: Platform> Kernel<P> {
     fn debug_syscall(&mut self, t: Ptr<Tcb>, s: Syscall) -> Result<(), Error> {
         let ctx = &mut t.get().ctx;
         match s {
+            // The two that reach outside the thread need the Debug capability (`x1`).
             Syscall::DebugPutChar => {
+                self.lookup_typed(t, ctx.x[1], ObjType::Debug)?;
                 let b = u8::try_from(ctx.x[0]).map_err(|_| Error::InvalidArgument)?;
                 self.platform.put_char(b);
             }
             Syscall::DebugHalt => {
+                self.lookup_typed(t, ctx.x[1], ObjType::Debug)?;
                 let status = u8::try_from(ctx.x[0]).map_err(|_| Error::InvalidArgument)?;
                 self.platform.halt(status);
             }

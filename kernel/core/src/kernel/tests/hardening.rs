@@ -542,3 +542,45 @@ fn only_the_user_timer_handler_sets_the_user_timer() {
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[h]).unwrap();
     assert_eq!(k.platform.user_timer, None, "deleting the handler disarms the timer");
 }
+
+/// Before the fix any thread could halt the machine or write to the kernel console.
+#[test]
+fn debug_output_and_halt_need_the_debug_capability() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let err = |r: [u64; 7]| Error::from_raw(r[0]);
+    // Without the cap (CPtr 0, an empty slot, a cap of another type): refused.
+    for cptr in [0, 4000, ep] {
+        assert!(
+            err(sys(
+                &mut k,
+                Syscall::DebugPutChar,
+                [u64::from(b'x'), cptr, 0, 0, 0, 0, 0]
+            ))
+            .is_some()
+        );
+        assert!(err(sys(&mut k, Syscall::DebugHalt, [3, cptr, 0, 0, 0, 0, 0])).is_some());
+    }
+    assert!(
+        k.platform.out.is_empty() && k.platform.halted.is_none(),
+        "nothing printed, no halt"
+    );
+    // With it (the root's, or a copy): allowed.
+    sys(
+        &mut k,
+        Syscall::DebugPutChar,
+        [u64::from(b'y'), rs::DEBUG, 0, 0, 0, 0, 0],
+    );
+    let copy = a.next;
+    invoke(
+        &mut k,
+        rs::CNODE,
+        Label::CNodeCopy,
+        &[copy, rs::DEBUG, Rights::all().bits()],
+    )
+    .unwrap();
+    assert_eq!(err(sys(&mut k, Syscall::DebugHalt, [3, copy, 0, 0, 0, 0, 0])), None);
+    assert_eq!(k.platform.out, b"y");
+    assert_eq!(k.platform.halted, Some(3));
+}
