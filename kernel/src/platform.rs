@@ -62,6 +62,12 @@ impl Platform for Hw {
     fn set_user_timer(&mut self, cval: Option<u64>) {
         timer::set_user(cval);
     }
+
+    fn irq_pending(&self) -> bool {
+        // ISR_EL1.I: at EL2 with HCR_EL2.IMO set it shows a pending physical IRQ,
+        // which stays pending while the kernel runs with IRQs masked.
+        read_sysreg!(isr_el1) & (1 << 7) != 0
+    }
 }
 
 /// The kernel. Traps run with interrupts masked and take this lock; with one CPU it is

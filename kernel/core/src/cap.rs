@@ -29,10 +29,11 @@ pub struct Cap {
     pub guard_bits: u8,
     /// Raw [`Rights`] bits; use [`Cap::rights`].
     pub rights: u8,
-    /// `None` for the null capability. Last, after the words: the compiler tests it
-    /// apart from the rest when it copies a capability, and the rest then starts
-    /// word-aligned (first, it made every copy of a `Cap` a 31-byte byte-wise `memcpy`).
-    pub ty: Option<ObjType>,
+    /// The type number plus one, 0 for the null capability (see [`Cap::ty`]): so an
+    /// all-zero slot is an empty one, and zeroed memory is an empty CNode. Last, after
+    /// the words, so the rest starts word-aligned (first, it made every copy of a `Cap`
+    /// a 31-byte byte-wise `memcpy`).
+    kind: u8,
 }
 
 static_assertions::const_assert_eq!(core::mem::size_of::<Cap>(), 32);
@@ -40,7 +41,7 @@ static_assertions::const_assert_eq!(core::mem::size_of::<Cap>(), 32);
 impl Cap {
     /// The empty capability.
     pub const NULL: Self = Self {
-        ty: None,
+        kind: 0,
         size_bits: 0,
         flags: 0,
         guard_bits: 0,
@@ -53,7 +54,7 @@ impl Cap {
     /// A capability with all rights to a fresh object.
     pub const fn new(ty: ObjType, obj: usize, size_bits: u8) -> Self {
         Self {
-            ty: Some(ty),
+            kind: ty as u8 + 1,
             size_bits,
             flags: 0,
             guard_bits: 0,
@@ -64,19 +65,30 @@ impl Cap {
         }
     }
 
+    /// Its type; `None` for the null capability.
+    #[inline]
+    pub const fn ty(&self) -> Option<ObjType> {
+        if self.kind == 0 {
+            None
+        } else {
+            ObjType::from_raw(self.kind as u64 - 1)
+        }
+    }
+
     /// True for the null capability.
     pub const fn is_null(&self) -> bool {
-        self.ty.is_none()
+        self.kind == 0
     }
 
     /// True if this cap has type `ty`.
-    pub fn is(&self, ty: ObjType) -> bool {
-        self.ty == Some(ty)
+    #[inline]
+    pub const fn is(&self, ty: ObjType) -> bool {
+        self.kind == ty as u8 + 1
     }
 
     /// True if this cap's type takes a badge (endpoints, notifications).
     pub fn badgeable(&self) -> bool {
-        self.ty.is_some_and(ObjType::badgeable)
+        self.ty().is_some_and(ObjType::badgeable)
     }
 
     /// Rights.
@@ -100,10 +112,10 @@ impl Cap {
     /// True if both name the same object. Objects without memory (IrqControl,
     /// SchedControl, IrqHandler) are told apart by their badge word.
     pub fn same_object(&self, other: &Self) -> bool {
-        if self.is_null() || self.ty != other.ty || self.obj != other.obj {
+        if self.is_null() || self.kind != other.kind || self.obj != other.obj {
             return false;
         }
-        match self.ty {
+        match self.ty() {
             Some(ObjType::IrqHandler | ObjType::SchedControl) => self.badge == other.badge,
             _ => true,
         }
@@ -112,7 +124,7 @@ impl Cap {
     /// A copy with rights reduced to `mask` and, for badgeable types, the given badge.
     /// `None` if a badge is given for a type that takes none or a cap already badged.
     pub fn mint(&self, mask: Rights, badge: u64) -> Option<Self> {
-        let ty = self.ty?;
+        let ty = self.ty()?;
         if badge != 0 && (!ty.badgeable() || self.badge != 0) {
             return None;
         }
@@ -160,6 +172,19 @@ mod tests {
         assert_eq!(b.mint(Rights::all(), 0).unwrap().rights(), Rights::WRITE);
         assert!(Cap::new(ObjType::Frame, 0x1000, 12).mint(Rights::READ, 1).is_none());
         assert!(Cap::NULL.mint(Rights::all(), 0).is_none());
+    }
+
+    /// The null capability is all zero bytes, so zeroed memory holds empty slots (a
+    /// retyped CNode is zeroed memory and nothing else).
+    #[test]
+    fn the_null_capability_is_zero() {
+        let n = Cap::NULL;
+        assert_eq!((n.obj, n.badge, n.mapping), (0, 0, 0));
+        assert_eq!((n.size_bits, n.flags, n.guard_bits, n.rights, n.kind), (0, 0, 0, 0, 0));
+        for t in ObjType::ALL {
+            assert_eq!(Cap::new(t, 0, 0).ty(), Some(t));
+            assert!(Cap::new(t, 0, 0).is(t));
+        }
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub fn is_parent_of(a: &Slot, b: &Slot) -> bool {
     if !a.mdb.revocable || a.cap.is_null() || b.cap.is_null() {
         return false;
     }
-    match a.cap.ty {
+    match a.cap.ty() {
         Some(ObjType::Untyped) => b.cap.obj >= a.cap.obj && b.cap.end() <= a.cap.end() && b.cap.obj < a.cap.end(),
         Some(ty) if ty.badgeable() => {
             a.cap.same_object(&b.cap) && (a.cap.badge == 0 || (a.cap.badge == b.cap.badge && !b.mdb.first_badged))
@@ -201,7 +201,7 @@ pub fn derive<S: SlotStore + ?Sized>(s: &mut S, src: SlotId, dst: SlotId, cap: C
     if !get(s, dst)?.cap.is_null() {
         return Err(CdtError::Occupied);
     }
-    let same = sc.ty == cap.ty && sc.obj == cap.obj && sc.size_bits == cap.size_bits;
+    let same = sc.ty() == cap.ty() && sc.obj == cap.obj && sc.size_bits == cap.size_bits;
     // A CNode's "badge" is its guard, which any copy may set.
     let guard = sc.is(ObjType::CNode);
     let badge_ok = guard || cap.badge == sc.badge || (sc.badge == 0 && cap.badgeable());

@@ -103,14 +103,19 @@ fn derive_rejects_what_is_not_a_derivation() {
         Err(CdtError::NotDerived)
     );
     // Another object.
-    let other = Cap { obj: 0x20_0000, ..weak };
+    let mut other = weak;
+    other.obj = 0x20_0000;
     assert_eq!(derive(&mut t, 2, 3, other), Err(CdtError::NotDerived));
     // Re-badging a badged cap.
     let badged = t[1].cap.mint(Rights::all(), 5).unwrap();
     derive(&mut t, 1, 4, badged).unwrap();
     assert_eq!(t[4].cap.mint(Rights::all(), 6), None);
     assert_eq!(
-        derive(&mut t, 4, 5, Cap { badge: 6, ..badged }),
+        derive(&mut t, 4, 5, {
+            let mut c = badged;
+            c.badge = 6;
+            c
+        }),
         Err(CdtError::NotDerived)
     );
     // Occupied destination, empty source, slot out of range.

@@ -7,14 +7,22 @@
 //!
 //! CNodes and Tcbs contain slots, so destroying one deletes more caps, which may be the
 //! last caps of further CNodes and Tcbs. The kernel has no heap to keep a work list in,
-//! so it works in place: the dying container's cap stays in its slot marked as a zombie
-//! (out of the tree), the kernel walks down from the first zombie to the first slot of
-//! the deepest dying container and deletes caps there one by one, and each container
-//! that becomes empty is cleared before the walk starts again from the top. Every step
-//! deletes a cap, zombifies a container (once each) or clears an empty one, so the
-//! work ends; the kernel stack does not grow with the nesting depth. Cycles (a CNode
-//! holding the last cap to itself, directly or through others) end the same way: the
-//! first zombie's own slot is skipped when scanning.
+//! so it works in place: a dying container's cap stays in its slot (and in the
+//! derivation tree, so its memory stays allocated) marked as a zombie, with a cursor
+//! (the next slot to look at) in its `mapping` word and the slot of the zombie it was
+//! found in in its `badge` word. The kernel deletes the caps of the deepest zombie one
+//! by one from its cursor, zombifies a dying container it meets and goes down into it,
+//! and clears a container once it is empty and goes back up to its parent. Every slot
+//! is looked at once and every step deletes a cap, zombifies a container (once each) or
+//! clears an empty one, so the work is linear and ends; the kernel stack does not grow
+//! with the nesting depth. Cycles (a CNode holding the last cap to itself, directly or
+//! through others) end the same way: the slot the delete started from is skipped.
+//!
+//! Deleting a container and revoking are **preemptible**: after each step the kernel
+//! looks for a pending interrupt and, if there is one, stops ([`Preempted`]). The
+//! progress is in the objects (zombies, their cursors, the children left), the syscall
+//! is restarted, and the same invocation carries on where it stopped. A zombie cannot be
+//! looked up, so nothing else touches a half-deleted container meanwhile.
 
 use gaon_abi::ObjType;
 
@@ -26,30 +34,47 @@ use crate::obj::Ptr;
 use crate::tcb::{self, IPC_FAULT, TCB_SLOTS, Tcb, ThreadState};
 use crate::vspace;
 
+/// A long operation stopped at a preemption point because an interrupt is pending; its
+/// progress is recorded in the objects, and restarting it carries on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Preempted;
+
 impl<P: Platform> Kernel<P> {
-    /// Delete the capability in slot `s`, destroying its object if it was the last.
+    /// Delete the capability in slot `s`, destroying its object if it was the last, to
+    /// the end (used where the work is bounded: a Tcb slot's old cap, tests).
     pub(super) fn delete_slot(&mut self, s: usize) {
+        let _ = self.delete_slot_in(s, false);
+    }
+
+    /// Delete the capability in slot `s`; with `preempt`, stop at a pending interrupt.
+    pub(super) fn delete_slot_in(&mut self, s: usize, preempt: bool) -> Result<(), Preempted> {
         let cap = slot(s).cap;
         if cap.is_null() {
-            return;
+            return Ok(());
         }
-        if is_container(&cap) && cdt::is_final(&mut Kslots, s) {
-            self.delete_container(s);
+        if cap.has(FLAG_ZOMBIE) || (is_container(&cap) && cdt::is_final(&mut Kslots, s)) {
+            self.delete_container(s, preempt)
         } else {
             self.delete_simple(s);
+            Ok(())
         }
     }
 
-    /// Delete every capability derived from the one in slot `s`.
-    pub(super) fn revoke_slot(&mut self, s: usize) {
+    /// Delete every capability derived from the one in slot `s`; with `preempt`, stop
+    /// at a pending interrupt (after at least one step).
+    pub(super) fn revoke_slot_in(&mut self, s: usize, preempt: bool) -> Result<(), Preempted> {
         while let Some(c) = cdt::first_child(&mut Kslots, s) {
-            self.delete_slot(c);
+            self.delete_slot_in(c, preempt)?;
+            if preempt && cdt::first_child(&mut Kslots, s).is_some() && self.platform.irq_pending() {
+                return Err(Preempted);
+            }
         }
+        Ok(())
     }
 
     fn delete_simple(&mut self, s: usize) {
         let cap = slot(s).cap;
-        match cap.ty {
+        match cap.ty() {
             Some(ObjType::Frame) => self.unmap_frame(&cap),
             Some(ObjType::PageTable) => self.unmap_page_table(&cap),
             _ => {}
@@ -59,34 +84,59 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn delete_container(&mut self, root: usize) {
-        self.zombify(root);
+    fn delete_container(&mut self, root: usize, preempt: bool) -> Result<(), Preempted> {
+        // Where a preempted delete of this same slot stopped: straight back there, not
+        // down the chain of zombies again (which is as long as the nesting is deep).
+        // Any other container delete replaces the record, so it cannot be stale.
+        let (resume_root, resume_at) = core::mem::take(&mut self.delete_resume);
+        let mut cur = root;
+        if !slot(root).cap.has(FLAG_ZOMBIE) {
+            self.zombify(root, 0);
+        } else if resume_root == root {
+            cur = resume_at;
+        }
         loop {
-            let mut cur = root;
-            while let Some(t) = first_live_slot(&slot(cur).cap, root) {
+            #[cfg(test)]
+            {
+                self.delete_visits += 1;
+            }
+            if let Some(t) = next_live_slot(cur, root) {
                 let c = slot(t).cap;
                 if c.has(FLAG_ZOMBIE) {
+                    // Half deleted when an earlier run was preempted: carry on inside.
                     cur = t;
-                } else if is_container(&c) && cdt::is_final(&mut Kslots, t) {
-                    self.zombify(t);
+                    continue;
+                }
+                if is_container(&c) && cdt::is_final(&mut Kslots, t) {
+                    self.zombify(t, cur);
                     cur = t;
                 } else {
                     self.delete_simple(t);
                 }
+            } else {
+                // Empty: clear it and go back up to where it was found.
+                let parent = slot(cur).cap.badge as usize;
+                let _ = cdt::delete(&mut Kslots, cur);
+                if cur == root {
+                    return Ok(());
+                }
+                cur = parent;
             }
-            *slot(cur) = Slot::EMPTY;
-            if cur == root {
-                return;
+            if preempt && self.platform.irq_pending() {
+                self.delete_resume = (root, cur);
+                return Err(Preempted);
             }
         }
     }
 
-    /// Take a container's last cap out of the tree, keep it in place as a zombie, and
-    /// detach the object from everything that points at it.
-    fn zombify(&mut self, s: usize) {
-        cdt::unlink(&mut Kslots, s);
+    /// Mark a container's last cap as a zombie in place (it stays in the tree, so its
+    /// memory stays allocated), found in the zombie at slot `parent` (0: where the
+    /// delete started), and detach the object from everything that points at it.
+    fn zombify(&mut self, s: usize, parent: usize) {
         let cap = &mut slot(s).cap;
         cap.flags |= FLAG_ZOMBIE;
+        cap.mapping = 0;
+        cap.badge = parent as u64;
         if cap.is(ObjType::Tcb) {
             let t = Ptr::<Tcb>::new(cap.obj);
             self.detach_tcb(t);
@@ -133,7 +183,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Destroy the object whose last capability `cap` was.
     fn finalise(&mut self, cap: Cap) {
-        match cap.ty {
+        match cap.ty() {
             Some(ObjType::Endpoint) => {
                 let ep = Ptr::<Endpoint>::new(cap.obj).get();
                 while let Some(t) = ep.queue.pop() {
@@ -249,15 +299,21 @@ fn is_container(cap: &Cap) -> bool {
     cap.is(ObjType::CNode) || cap.is(ObjType::Tcb)
 }
 
-/// The first non-empty slot of the container `cap` names, other than `skip`.
-fn first_live_slot(cap: &Cap, skip: usize) -> Option<usize> {
+/// The first non-empty slot of the zombie container in slot `z`, from its cursor on,
+/// other than `skip`; the cursor moves there.
+fn next_live_slot(z: usize, skip: usize) -> Option<usize> {
     let size = core::mem::size_of::<Slot>();
-    let (base, count) = match cap.ty {
+    let cap = slot(z).cap;
+    let (base, count) = match cap.ty() {
         Some(ObjType::CNode) => (cap.obj, 1usize << (cap.size_bits - gaon_abi::object::SLOT_BITS)),
         Some(ObjType::Tcb) => (tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS),
         _ => return None,
     };
-    (0..count)
-        .map(|i| base + i * size)
-        .find(|&a| a != skip && !slot(a).cap.is_null())
+    let from = (cap.mapping as usize).min(count);
+    let found = (from..count).find(|&i| {
+        let a = base + i * size;
+        a != skip && !slot(a).cap.is_null()
+    });
+    slot(z).cap.mapping = found.unwrap_or(count) as u64;
+    found.map(|i| base + i * size)
 }

@@ -5,14 +5,41 @@ use gaon_abi::invocation::{FRAME_ATTR_DEVICE, MAX_PRIORITY, REG_COUNT, REG_PC, R
 use gaon_abi::object::{LARGE_PAGE_BITS, SLOT_BITS};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights};
 
+use super::delete::Preempted;
 use super::ipc::{cnode_slot, derived_copy};
 use super::objects::{Endpoint, Notification, Reply, SchedContext};
-use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, slot};
+use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, RETYPE_ZERO_CHUNK, slot};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, CdtError, Slot};
 use crate::obj::{self, Ptr};
 use crate::tcb::{self, SLOT_CSPACE, SLOT_FAULT_EP, SLOT_IPC_BUFFER, SLOT_TIMEOUT_EP, SLOT_VSPACE, Tcb, ThreadState};
 use crate::vspace::{self, MapAttrs};
+
+/// Why an invocation did not complete: an error for the invoker, or a preemption point
+/// (the syscall restarts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Error(Error),
+    Preempted,
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl From<Preempted> for Stop {
+    fn from(_: Preempted) -> Self {
+        Self::Preempted
+    }
+}
+
+impl From<CdtError> for Stop {
+    fn from(e: CdtError) -> Self {
+        Self::Error(e.into())
+    }
+}
 
 impl From<CdtError> for Error {
     fn from(e: CdtError) -> Self {
@@ -35,7 +62,17 @@ impl<P: Platform> Kernel<P> {
         };
         let result = match Label::from_raw(info.label()) {
             None => Err(Error::UnknownInvocation),
-            Some(label) => self.dispatch(t, s, cap, label, &a),
+            Some(label) => match self.dispatch(t, s, cap, label, &a) {
+                Ok(n) => Ok(n),
+                Err(Stop::Error(e)) => Err(e),
+                Err(Stop::Preempted) => {
+                    // An interrupt is pending: the invoker runs the same syscall again
+                    // (its registers are untouched), which carries on from the progress
+                    // recorded in the objects.
+                    t.get().ctx.pc -= 4;
+                    return;
+                }
+            },
         };
         // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
         // in the slot, or in a CNode that died): destroying the running thread clears
@@ -45,11 +82,11 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn dispatch(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, label: Label, a: &Args) -> Result<usize, Error> {
+    fn dispatch(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, label: Label, a: &Args) -> Result<usize, Stop> {
         use Label as L;
-        match (cap.ty, label) {
-            (Some(ObjType::Untyped), L::UntypedRetype) => self.untyped_retype(t, s, cap, a),
-            (Some(ObjType::CNode), _) => self.cnode_invoke(t, cap, label, a),
+        let r = match (cap.ty(), label) {
+            (Some(ObjType::Untyped), L::UntypedRetype) => return self.untyped_retype(t, s, cap, a),
+            (Some(ObjType::CNode), _) => return self.cnode_invoke(t, cap, label, a),
             (Some(ObjType::Tcb), _) => self.tcb_invoke(t, Ptr::new(cap.obj), label, a),
             (Some(ObjType::Frame), L::FrameMap) => self.frame_map(t, s, cap, a),
             (Some(ObjType::Frame), L::FrameUnmap) => {
@@ -78,43 +115,41 @@ impl<P: Platform> Kernel<P> {
             (Some(ObjType::SchedControl), L::SchedControlConfigure) => self.sched_configure(t, a),
             (Some(ObjType::SchedContext), _) => self.sched_context_invoke(t, Ptr::new(cap.obj), label, a),
             _ => Err(Error::UnknownInvocation),
-        }
+        };
+        r.map_err(Stop::Error)
     }
 
     // ---- Untyped ----------------------------------------------------------------
 
-    fn untyped_retype(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
+    fn untyped_retype(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Stop> {
         let w0 = a.get::<P>(0)?;
         let (cn_cptr, offset, count) = (a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
         if w0 >> 16 != 0 {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         let ty = ObjType::from_raw(w0 & 0xff).ok_or(Error::InvalidArgument)?;
         let obj_bits = ty.object_bits((w0 >> 8) & 0xff).ok_or(Error::InvalidArgument)?;
         let device = cap.has(FLAG_DEVICE);
         if device && !matches!(ty, ObjType::Frame | ObjType::Untyped) {
-            return Err(Error::IllegalOperation);
+            return Err(Error::IllegalOperation.into());
         }
         if count == 0 || count > MAX_RETYPE_COUNT {
-            return Err(Error::RangeError);
+            return Err(Error::RangeError.into());
         }
         if obj_bits > cap.size_bits {
-            return Err(Error::RangeError);
+            return Err(Error::RangeError.into());
         }
         let (_, cn) = self.lookup_typed(t, cn_cptr, ObjType::CNode)?;
         let radix = u32::from(cn.size_bits - SLOT_BITS);
         if offset >= 1 << radix || offset + count > 1 << radix {
-            return Err(Error::RangeError);
+            return Err(Error::RangeError.into());
         }
         let dst = |i: u64| cn.obj + ((offset + i) as usize) * core::mem::size_of::<Slot>();
         if (0..count).any(|i| !slot(dst(i)).cap.is_null()) {
-            return Err(Error::DeleteFirst);
+            return Err(Error::DeleteFirst.into());
         }
-        let watermark = if cdt::has_children(&mut Kslots, s) {
-            cap.badge as usize
-        } else {
-            0
-        };
+        let has_children = cdt::has_children(&mut Kslots, s);
+        let watermark = if has_children { cap.badge as usize } else { 0 };
         let start = watermark.next_multiple_of(1 << obj_bits);
         let end = (count as usize)
             .checked_mul(1 << obj_bits)
@@ -122,7 +157,29 @@ impl<P: Platform> Kernel<P> {
             .filter(|&e| e <= 1 << cap.size_bits)
             .ok_or(Error::NotEnoughMemory)?;
         if ty == ObjType::VSpace && self.vmids[1..].iter().filter(|&&v| v == 0).count() < count as usize {
-            return Err(Error::NotEnoughMemory);
+            return Err(Error::NotEnoughMemory.into());
+        }
+        // Every argument is valid. Zero the objects' memory first, in chunks, with a
+        // preemption point after each: the progress ("zero up to") is kept in the
+        // untyped cap's `mapping` word, so a restarted retype carries on. All its
+        // children gone (a non-zero watermark, no children) means its memory was freed
+        // and may hold anything: the progress starts again from 0, once.
+        if !has_children && cap.badge != 0 {
+            let u = &mut slot(s).cap;
+            u.badge = 0;
+            u.mapping = 0;
+        }
+        if !device {
+            let mut z = start.max(slot(s).cap.mapping as usize);
+            while z < end {
+                let chunk_end = end.min((z + RETYPE_ZERO_CHUNK) & !(RETYPE_ZERO_CHUNK - 1));
+                obj::zero(cap.obj + z, chunk_end - z);
+                z = chunk_end;
+                slot(s).cap.mapping = z as u64;
+                if z < end && self.platform.irq_pending() {
+                    return Err(Stop::Preempted);
+                }
+            }
         }
         slot(s).cap.badge = end as u64;
         for i in 0..count {
@@ -131,7 +188,7 @@ impl<P: Platform> Kernel<P> {
             if device {
                 c.flags |= FLAG_DEVICE;
             } else {
-                create_object(ty, addr, obj_bits);
+                init_object(ty, addr);
             }
             if ty == ObjType::VSpace {
                 let vmid = (1..self.vmids.len())
@@ -148,21 +205,21 @@ impl<P: Platform> Kernel<P> {
 
     // ---- CNode ------------------------------------------------------------------
 
-    fn cnode_invoke(&mut self, t: Ptr<Tcb>, cn: Cap, label: Label, a: &Args) -> Result<usize, Error> {
+    fn cnode_invoke(&mut self, t: Ptr<Tcb>, cn: Cap, label: Label, a: &Args) -> Result<usize, Stop> {
         use Label as L;
         let dst = cnode_slot(&cn, a.get::<P>(0)?).ok_or(Error::RangeError)?;
         match label {
             L::CNodeDelete => {
-                self.delete_slot(dst);
+                self.delete_slot_in(dst, true)?;
                 Ok(0)
             }
             L::CNodeRevoke => {
-                self.revoke_slot(dst);
+                self.revoke_slot_in(dst, true)?;
                 Ok(0)
             }
             L::CNodeIdentify => {
                 let c = slot(dst).cap;
-                Self::set_mr(t, 0, c.ty.map_or(0, |ty| ty as u64 + 1));
+                Self::set_mr(t, 0, c.ty().map_or(0, |ty| ty as u64 + 1));
                 Self::set_mr(t, 1, c.badge);
                 Self::set_mr(t, 2, c.rights().bits());
                 Ok(3)
@@ -172,7 +229,7 @@ impl<P: Platform> Kernel<P> {
                 let rights = Rights::from_bits_truncate(a.get::<P>(2)?);
                 let badge = if label == L::CNodeMint { a.get::<P>(3)? } else { 0 };
                 if !slot(dst).cap.is_null() {
-                    return Err(Error::DeleteFirst);
+                    return Err(Error::DeleteFirst.into());
                 }
                 let mut new = derived_copy(sc)?;
                 new = new.with_rights(sc.rights() & rights);
@@ -186,14 +243,18 @@ impl<P: Platform> Kernel<P> {
                 let (src, sc) = self.lookup_cap(t, a.get::<P>(1)?)?;
                 let badge = if label == L::CNodeMutate { a.get::<P>(2)? } else { 0 };
                 if src == dst {
-                    return if badge == 0 { Ok(0) } else { Err(Error::DeleteFirst) };
+                    return if badge == 0 {
+                        Ok(0)
+                    } else {
+                        Err(Error::DeleteFirst.into())
+                    };
                 }
                 if !slot(dst).cap.is_null() {
-                    return Err(Error::DeleteFirst);
+                    return Err(Error::DeleteFirst.into());
                 }
                 let new = if badge == 0 { sc } else { rebadge(sc, badge)? };
                 if badge != 0 && sc.badgeable() && cdt::has_children(&mut Kslots, src) {
-                    return Err(Error::RevokeFirst);
+                    return Err(Error::RevokeFirst.into());
                 }
                 cdt::move_cap(&mut Kslots, src, dst)?;
                 slot(dst).cap = new;
@@ -203,7 +264,7 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(0)
             }
-            _ => Err(Error::UnknownInvocation),
+            _ => Err(Error::UnknownInvocation.into()),
         }
     }
 
@@ -573,7 +634,7 @@ fn check_install(target: Ptr<Tcb>, i: usize, src: Option<(usize, Cap)>) -> Resul
 /// Give a copy a badge (endpoints, notifications) or a guard (CNodes:
 /// `guard_bits << 56 | guard`).
 fn rebadge(mut c: Cap, badge: u64) -> Result<Cap, Error> {
-    match c.ty {
+    match c.ty() {
         Some(ObjType::CNode) => {
             let bits = (badge >> 56) as u8;
             let guard = badge & ((1 << 56) - 1);
@@ -596,22 +657,30 @@ fn rebadge(mut c: Cap, badge: u64) -> Result<Cap, Error> {
     }
 }
 
-/// Write a fresh object of type `ty` at `addr` (normal memory).
+/// Write a fresh object of type `ty` at `addr` over any memory (boot).
 pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
+    obj::zero(addr, 1 << bits);
+    init_object(ty, addr);
+}
+
+/// Write a fresh object of type `ty` at `addr` over zeroed memory: zero is an empty
+/// CNode, an empty table and a clean frame; the small objects write their fields.
+fn init_object(ty: ObjType, addr: usize) {
     match ty {
         ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),
-        ObjType::CNode => {
-            let n = 1usize << (bits - SLOT_BITS);
-            for i in 0..n {
-                Ptr::<Slot>::new(addr + i * core::mem::size_of::<Slot>()).init(Slot::EMPTY);
-            }
-        }
         ObjType::Endpoint => Ptr::<Endpoint>::new(addr).init(Endpoint::default()),
         ObjType::Notification => Ptr::<Notification>::new(addr).init(Notification::default()),
         ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),
         ObjType::SchedContext => Ptr::<SchedContext>::new(addr).init(SchedContext::default()),
-        ObjType::Frame | ObjType::PageTable | ObjType::VSpace => obj::zero(addr, 1 << bits),
-        ObjType::Untyped | ObjType::IrqControl | ObjType::IrqHandler | ObjType::SchedControl | ObjType::Debug => {}
+        ObjType::CNode
+        | ObjType::Frame
+        | ObjType::PageTable
+        | ObjType::VSpace
+        | ObjType::Untyped
+        | ObjType::IrqControl
+        | ObjType::IrqHandler
+        | ObjType::SchedControl
+        | ObjType::Debug => {}
     }
 }
 

@@ -76,7 +76,7 @@ impl<P: Platform> Kernel<P> {
             Syscall::DebugCapIdentify => {
                 ctx.x[1] = self
                     .lookup_slot(t, ctx.x[0])
-                    .map_or(0, |s| slot(s).cap.ty.map_or(0, |ty| ty as u64 + 1));
+                    .map_or(0, |s| slot(s).cap.ty().map_or(0, |ty| ty as u64 + 1));
             }
             _ => return Err(Error::UnknownSyscall),
         }
@@ -149,7 +149,7 @@ impl<P: Platform> Kernel<P> {
             Ok(c) => c,
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
-        match cap.ty {
+        match cap.ty() {
             Some(ObjType::Endpoint) => {
                 if !cap.rights().contains(Rights::WRITE) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
@@ -316,7 +316,7 @@ impl<P: Platform> Kernel<P> {
             Ok((_, c)) => c,
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
-        match cap.ty {
+        match cap.ty() {
             Some(ObjType::Endpoint) => {
                 if !cap.rights().contains(Rights::READ) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
@@ -640,7 +640,7 @@ pub(super) fn cnode_slot(cn: &crate::cap::Cap, index: u64) -> Option<usize> {
 /// The capability a Copy (or cap transfer) of `cap` creates: untyped and page-table
 /// caps cannot be copied (their state lives in the cap), a frame copy starts unmapped.
 pub(super) fn derived_copy(cap: crate::cap::Cap) -> Result<crate::cap::Cap, Error> {
-    match cap.ty {
+    match cap.ty() {
         Some(ObjType::Untyped | ObjType::PageTable) => Err(Error::IllegalOperation),
         Some(ObjType::Frame) => {
             let mut c = cap;

@@ -54,6 +54,8 @@ pub trait Platform {
     fn user_timer_irq(&self) -> Option<u32>;
     /// Arm the user timer to fire when the counter reaches `cval`, or disarm it.
     fn set_user_timer(&mut self, cval: Option<u64>);
+    /// True if an interrupt is waiting (long operations stop at preemption points then).
+    fn irq_pending(&self) -> bool;
 }
 
 /// The invoker's message registers, bounded by the length it sent.
@@ -136,6 +138,8 @@ impl Fault {
 
 /// Largest number of IRQ lines the kernel tracks.
 pub const MAX_IRQS: usize = 1024;
+/// Bytes a retype zeroes between two preemption points.
+pub const RETYPE_ZERO_CHUNK: usize = 64 << 10;
 /// Largest number of objects one retype creates.
 pub const MAX_RETYPE_COUNT: u64 = 256;
 /// VMIDs the kernel hands out (8-bit VMIDs work on every Armv8.0 core); 0 is unused.
@@ -171,6 +175,14 @@ pub struct Kernel<P: Platform> {
     last_charge: u64,
     /// Throttled scheduling contexts waiting for a refill.
     release_head: usize,
+    /// A preempted container delete: `(slot it started from, zombie it stopped in)`.
+    delete_resume: (usize, usize),
+    /// Slots a container delete has looked at (host tests check the work is linear).
+    #[cfg(test)]
+    delete_visits: u64,
+    /// Syscalls the host-test driver restarted.
+    #[cfg(test)]
+    restarts: u64,
 }
 
 /// What the arch layer needs to return to user level.
@@ -219,6 +231,11 @@ impl<P: Platform> Kernel<P> {
             fpu_owner: 0,
             last_charge: 0,
             release_head: 0,
+            delete_resume: (0, 0),
+            #[cfg(test)]
+            delete_visits: 0,
+            #[cfg(test)]
+            restarts: 0,
         }
     }
 
@@ -401,7 +418,9 @@ impl<P: Platform> Kernel<P> {
     fn lookup_cap(&self, t: Ptr<Tcb>, cptr: u64) -> Result<(usize, Cap), Error> {
         let s = self.lookup_slot(t, cptr)?;
         let cap = slot(s).cap;
-        if cap.is_null() {
+        // A zombie is a container half deleted by a preempted delete: only deleting
+        // it again (which carries on) touches it.
+        if cap.is_null() || cap.has(crate::cap::FLAG_ZOMBIE) {
             return Err(Error::FailedLookup);
         }
         Ok((s, cap))
