@@ -5,10 +5,10 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use gaon_abi::MsgInfo;
-use libl4::cap::{Frame, IrqControl, IrqHandler, Tcb};
+use libl4::cap::{CNode, Frame, IrqControl, IrqHandler, Tcb};
 use libl4::ipc::{self, CPtr};
 use libl4::rpc::EndpointTransport;
-use libl4::{ObjType, Rights, Syscall};
+use libl4::{Label, ObjType, Rights, Syscall};
 
 use crate::common::{self, now, pipe, role, slot};
 use crate::env::{Env, Fail, ROOT_CNODE, ROOT_TCB, ok};
@@ -428,6 +428,92 @@ fn irq_to_user(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
                 return Err("woke before the timer fired");
             }
             total += t - cval;
+        }
+        Ok(total)
+    });
+    irq_during_long_operations(r, env, irq)
+}
+
+/// Radix of the CNode `irq_during_delete` deletes: 16384 endpoint caps.
+const LONG_DELETE_RADIX: u8 = 14;
+/// Size of the untyped `irq_during_retype` retypes into 2 MiB frames: 8 MiB.
+const LONG_RETYPE_BITS: u8 = 23;
+
+/// The worst-case interrupt latency while the kernel is busy in a long operation on
+/// behalf of this (lower-priority) thread: from the user timer firing to the first
+/// instruction of a higher-priority handler in another address space, while this
+/// thread deletes a CNode full of caps (`irq_during_delete`) or retypes a large untyped
+/// whose memory the kernel zeroes (`irq_during_retype`). The kernel stops such
+/// operations at a preemption point when an interrupt is pending and restarts them, so
+/// the latency is one step of the operation plus `irq_to_user`'s path.
+fn irq_during_long_operations(r: &mut Runner, env: &mut Env, irq: IrqHandler) -> Result<(), Fail> {
+    let (stamp_va, frames) = env.shared(1)?;
+    let n = env.notification()?;
+    env.worker(role::WAKE_STAMP, 0, SERVER_PRIO, &[(slot::NTFN, n.0)], &frames)?;
+    ok(irq.set_notification(n.0), "route the timer to the handler")?;
+    let stamp = || word(stamp_va, 0).load(Ordering::Acquire);
+    // Time the timer so it fires inside the operation, a millisecond (of virtual time:
+    // a million instructions under icount) after it starts.
+    let delay = counter_hz() / 1000;
+    let measure = |env: &mut Env, op: &mut dyn FnMut(&mut Env) -> Result<(), Fail>| -> Result<u64, Fail> {
+        word(stamp_va, 0).store(0, Ordering::Release);
+        let cval = now() + delay;
+        ok(irq.set_timer(Some(cval)), "arm the timer")?;
+        op(env)?;
+        let done = now();
+        ok(irq.set_timer(None), "disarm the timer")?;
+        ok(irq.ack(), "ack")?;
+        let t = stamp();
+        if t < cval || done < cval {
+            return Err("the operation ended before the timer fired: make it longer");
+        }
+        if t > done {
+            return Err("the handler ran only after the operation: no preemption");
+        }
+        Ok(t - cval)
+    };
+
+    let ep = ok(env.a.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let room = ok(
+        env.a.alloc(ObjType::Untyped, LONG_DELETE_RADIX + 7),
+        "untyped for the CNode",
+    )?;
+    let cn = ok(env.a.slot(), "slot")?;
+    r.run(env, "irq_during_delete", Unit::Instructions, 1, |env, k| {
+        let mut total = 0;
+        for _ in 0..k {
+            let args = [
+                ObjType::CNode as u64 | u64::from(LONG_DELETE_RADIX) << 8,
+                ROOT_CNODE.0,
+                cn,
+                1,
+            ];
+            ok(ipc::invoke(room, Label::UntypedRetype, &args), "retype the CNode")?;
+            for i in 0..1u64 << LONG_DELETE_RADIX {
+                ok(CNode(cn).copy(i, ep, Rights::all()), "fill the CNode")?;
+            }
+            total += measure(env, &mut |_| ok(ROOT_CNODE.delete(cn), "delete the CNode"))?;
+        }
+        Ok(total)
+    });
+
+    let big = ok(env.a.alloc(ObjType::Untyped, LONG_RETYPE_BITS), "untyped to retype")?;
+    let first = ok(env.a.slot(), "slot")?;
+    for _ in 1..1u64 << (LONG_RETYPE_BITS - 21) {
+        ok(env.a.slot(), "slot")?;
+    }
+    r.run(env, "irq_during_retype", Unit::Instructions, 1, |env, k| {
+        let mut total = 0;
+        for _ in 0..k {
+            let count = 1u64 << (LONG_RETYPE_BITS - 21);
+            let args = [ObjType::Frame as u64 | 21 << 8, ROOT_CNODE.0, first, count];
+            total += measure(env, &mut |_| {
+                ok(
+                    ipc::invoke(big, Label::UntypedRetype, &args).map(|_| ()),
+                    "retype into 2 MiB frames",
+                )
+            })?;
+            ok(ROOT_CNODE.revoke(big), "free the frames")?;
         }
         Ok(total)
     });

@@ -29,7 +29,7 @@ const FULL_TIMEOUT: Duration = Duration::from_mins(20);
 pub const QUICK_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// Cases every run must report (the results file's stable names).
-pub const REQUIRED_CASES: [&str; 9] = [
+pub const REQUIRED_CASES: [&str; 11] = [
     "null_syscall",
     "ipc_rt_cross_as",
     "ipc_rt_same_as",
@@ -39,6 +39,8 @@ pub const REQUIRED_CASES: [&str; 9] = [
     "ctx_ring_16",
     "signal_wait",
     "irq_to_user",
+    "irq_during_delete",
+    "irq_during_retype",
 ];
 
 /// One result: the format of `bench/results/latest.json` (an array of these). Other
@@ -124,8 +126,9 @@ pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
     p
 }
 
-/// Cases only Gaon has (Linux has no IDL).
-const GAON_ONLY: [&str; 1] = ["ipc_rt_idl"];
+/// Cases only Gaon has (Linux has no IDL, and no user-level capability deletion or
+/// retype to interrupt).
+const GAON_ONLY: [&str; 3] = ["ipc_rt_idl", "irq_during_delete", "irq_during_retype"];
 
 /// Problems with a parsed run of `system`: failures, a missing or bad summary, missing
 /// cases.

@@ -139,7 +139,7 @@ impl Fault {
 /// Largest number of IRQ lines the kernel tracks.
 pub const MAX_IRQS: usize = 1024;
 /// Bytes a retype zeroes between two preemption points.
-pub const RETYPE_ZERO_CHUNK: usize = 64 << 10;
+pub const RETYPE_ZERO_CHUNK: usize = 16 << 10;
 /// Largest number of objects one retype creates.
 pub const MAX_RETYPE_COUNT: u64 = 256;
 /// VMIDs the kernel hands out (8-bit VMIDs work on every Armv8.0 core); 0 is unused.
