@@ -35,6 +35,8 @@ pub struct ServerDesc {
     pub halt_on_exit: bool,
     /// Give it the Debug capability (the kernel console, halting).
     pub debug: bool,
+    /// VMIDs it may give its own VSpaces (a VmidPool of this size).
+    pub vmids: u32,
     /// Device memory: `(name, paddr, size)`.
     pub mmio: Vec<(String, u64, u64)>,
     /// IRQ lines: `(name, line)`.
@@ -82,6 +84,8 @@ pub(crate) struct RawServer {
     halt_on_exit: bool,
     #[serde(default)]
     debug: bool,
+    #[serde(default)]
+    vmids: u32,
     #[serde(default)]
     mmio: Vec<RawMmio>,
     #[serde(default)]
@@ -210,6 +214,7 @@ impl Checker<'_> {
             heap_bits,
             halt_on_exit: s.halt_on_exit,
             debug: s.debug,
+            vmids: s.vmids,
             mmio,
             irqs,
         })
@@ -348,6 +353,7 @@ impl Servers {
             servers.push(c.server(i, s, taken)?);
         }
         exclusive(&c, &servers)?;
+        vmid_quotas(&c, &servers)?;
         let channels = channels(&c, &servers, raw_channels)?;
         let shared = shared(&c, &servers, raw_shared)?;
         let out = Self {
@@ -433,6 +439,7 @@ impl Servers {
             (e.budget_us, e.period_us) = s.budget.unwrap_or((0, 0));
             e.stack_pages = s.stack_pages;
             e.heap_bits = s.heap_bits;
+            e.vmids = s.vmids;
             let grants = self.grants(i);
             e.grant_count = grants.len() as u32;
             for (j, (name, kind, a, b)) in grants.into_iter().enumerate() {
@@ -514,6 +521,28 @@ fn server_index(c: &Checker<'_>, servers: &[ServerDesc], field: String, name: &s
 }
 
 /// No device page or interrupt line goes to two servers.
+/// VMIDs the root server hands out: one per server's own VSpace and the `vmids`
+/// quotas, from the 254 it has (VMID 0 is unused and the root has its own).
+pub const ROOT_VMIDS: u64 = 254;
+
+/// The servers' VMIDs (their own and their quotas) fit in what the root has.
+fn vmid_quotas(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError> {
+    let wanted: u64 = servers.iter().map(|s| 1 + u64::from(s.vmids)).sum();
+    if wanted > ROOT_VMIDS {
+        let (i, _) = servers
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.vmids > 0)
+            .unwrap_or((0, &servers[0]));
+        return Err(c.err(
+            format!("server[{i}].vmids"),
+            format!("the servers need {wanted} VMIDs (one each, plus their `vmids`); the root has {ROOT_VMIDS}"),
+        ));
+    }
+    Ok(())
+}
+
 fn exclusive(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError> {
     // No device page or interrupt line goes to two servers.
     let mut lines = BTreeMap::new();

@@ -11,7 +11,7 @@ use gaon_abi::invocation::REG_TPIDR;
 use gaon_abi::{Error, ObjType, Rights};
 use heapless::Vec;
 
-use crate::cap::{CNode, Frame, PageTable, Tcb, Untyped, VSpace};
+use crate::cap::{CNode, Frame, PageTable, Tcb, Untyped, VSpace, VmidPool};
 use crate::ipc::CPtr;
 
 /// Page size.
@@ -126,6 +126,8 @@ pub struct Allocator {
     current: Option<usize>,
     /// A page of addresses `write_frame` maps frames at, once it has one.
     scratch: Option<u64>,
+    /// Where VSpaces get their VMID (without one, a VSpace cannot be used).
+    pub vmid_pool: Option<VmidPool>,
 }
 
 impl Allocator {
@@ -139,6 +141,7 @@ impl Allocator {
             regions: Vec::new(),
             current: None,
             scratch: None,
+            vmid_pool: None,
         }
     }
 
@@ -202,6 +205,11 @@ impl Allocator {
                 i
             };
             match self.regions[i].ut.retype(ty, size_bits, self.cnode, s, 1) {
+                Ok(()) if ty == ObjType::VSpace => {
+                    // A VSpace is usable once it has a VMID from the program's pool.
+                    let pool = self.vmid_pool.ok_or(Error::NoVmid)?;
+                    return pool.assign(VSpace(s));
+                }
                 Ok(()) => return Ok(()),
                 Err(Error::NotEnoughMemory) => {
                     self.regions[i].state = State::Done;

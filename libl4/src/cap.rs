@@ -46,6 +46,8 @@ handle!(
     SchedControl,
     /// A scheduling context.
     SchedContext,
+    /// A quota of VMIDs.
+    VmidPool,
 );
 
 fn unit(r: Result<Msg, Error>) -> Result<(), Error> {
@@ -185,6 +187,17 @@ impl VSpace {
     /// The VMID.
     pub fn vmid(self) -> Result<u64, Error> {
         invoke(self.0, Label::VSpaceGetVmid, &[]).map(|m| m.mr[0])
+    }
+}
+
+impl VmidPool {
+    /// Give `vspace` a VMID of this pool (`NoVmid` when none is left).
+    pub fn assign(self, vspace: VSpace) -> Result<(), Error> {
+        unit(invoke(self.0, Label::VmidPoolAssign, &[vspace.0]))
+    }
+    /// Move the last `count` VMIDs of this pool into a new pool in slot `index` of `dest`.
+    pub fn split(self, count: u64, dest: CNode, index: u64) -> Result<(), Error> {
+        unit(invoke(self.0, Label::VmidPoolSplit, &[count, dest.0, index]))
     }
 }
 

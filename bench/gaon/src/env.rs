@@ -57,6 +57,7 @@ impl Env {
             Slots::new(bi.empty.start, bi.empty.end),
             VaRange::new(MAP_BASE, MAP_END),
         );
+        a.vmid_pool = Some(libl4::cap::VmidPool(slot::VMID_POOL));
         let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
         for (i, d) in bi.untyped[..n].iter().enumerate() {
             ok(

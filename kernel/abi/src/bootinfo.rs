@@ -43,6 +43,8 @@ pub mod slot {
     pub const SCHED_CONTEXT: u64 = 8;
     /// The Debug capability (the kernel console, halting).
     pub const DEBUG: u64 = 9;
+    /// A VmidPool of every VMID but the root's own.
+    pub const VMID_POOL: u64 = 10;
     /// First slot the kernel may fill with boot-time caps (untyped).
     pub const FIRST_FREE: u64 = 16;
 }

@@ -65,8 +65,15 @@ pub enum Label {
     PageTableMap = 43,
     /// PageTable: remove it from its VSpace.
     PageTableUnmap = 44,
-    /// VSpace: reply MR0 = VMID.
+    /// VSpace: reply MR0 = VMID (0 = none assigned yet).
     VSpaceGetVmid = 45,
+    /// VmidPool: MR0 = VSpace CPtr. Gives the VSpace a free VMID of the pool's range
+    /// (`NoVmid` if none is free; `IllegalOperation` if it has one already).
+    VmidPoolAssign = 46,
+    /// VmidPool: MR0 = count, MR1 = destination CNode CPtr, MR2 = slot index. Moves the
+    /// last `count` VMIDs of this pool's range into a new pool (a child of this one:
+    /// revoking this pool deletes it; VSpaces keep the VMIDs they were given).
+    VmidPoolSplit = 47,
 
     /// IrqControl: MR0 = IRQ number, MR1 = destination CNode CPtr, MR2 = slot index.
     IrqControlGet = 50,
@@ -95,7 +102,7 @@ pub enum Label {
 
 impl Label {
     /// Every label.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 37] = [
         Self::UntypedRetype,
         Self::CNodeCopy,
         Self::CNodeMint,
@@ -122,6 +129,8 @@ impl Label {
         Self::PageTableMap,
         Self::PageTableUnmap,
         Self::VSpaceGetVmid,
+        Self::VmidPoolAssign,
+        Self::VmidPoolSplit,
         Self::IrqControlGet,
         Self::IrqHandlerSetNotification,
         Self::IrqHandlerAck,

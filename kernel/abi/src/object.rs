@@ -36,11 +36,17 @@ pub enum ObjType {
     /// (`DebugPutChar`, `DebugHalt`). The root server gets it; a system description
     /// grants copies (`debug = true`).
     Debug = 13,
+    /// A quota of VMIDs: the right to give VSpaces a VMID from a range. A VSpace is
+    /// retyped without one and cannot be used until `VmidPoolAssign` gives it one. The
+    /// root server gets a pool of every VMID but its own; a system description gives a
+    /// server a pool of `vmids = N`, split off the root's. Pool caps cannot be copied,
+    /// only moved, so a quota cannot be duplicated.
+    VmidPool = 14,
 }
 
 impl ObjType {
     /// Every type, in numeric order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Untyped,
         Self::CNode,
         Self::Tcb,
@@ -55,6 +61,7 @@ impl ObjType {
         Self::IrqHandler,
         Self::SchedControl,
         Self::Debug,
+        Self::VmidPool,
     ];
 
     /// Decode a type number.
@@ -137,7 +144,7 @@ mod tests {
         for t in ObjType::ALL {
             assert_eq!(ObjType::from_raw(t as u64), Some(t));
         }
-        assert_eq!(ObjType::from_raw(14), None);
+        assert_eq!(ObjType::from_raw(15), None);
     }
 
     #[test]

@@ -135,11 +135,13 @@ pub enum Error {
     Cancelled = 14,
     /// The label names no operation of this object type.
     UnknownInvocation = 15,
+    /// The VMID pool has no free VMID left.
+    NoVmid = 16,
 }
 
 impl Error {
     /// Every error code, in numeric order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::UnknownSyscall,
         Self::InvalidArgument,
         Self::InvalidCapability,
@@ -155,6 +157,7 @@ impl Error {
         Self::WouldBlock,
         Self::Cancelled,
         Self::UnknownInvocation,
+        Self::NoVmid,
     ];
 
     /// Decode an error code; `0` (success) and unknown codes give `None`.

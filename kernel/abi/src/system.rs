@@ -103,8 +103,8 @@ pub struct ServerEntry {
     pub heap_bits: u32,
     /// Valid entries in `grants`.
     pub grant_count: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// VMIDs it may give its own VSpaces (a VmidPool split off the root's); 0 = none.
+    pub vmids: u32,
     /// What it is given.
     pub grants: [Grant; MAX_GRANTS],
 }
@@ -257,8 +257,10 @@ pub mod server_slot {
     pub const HEAP: u64 = 7;
     /// A copy of the Debug capability, if the description grants it (`debug = true`).
     pub const DEBUG: u64 = 8;
+    /// Its VmidPool, if the description gives it VMIDs (`vmids = N`).
+    pub const VMID_POOL: u64 = 9;
     /// First slot of the named capabilities.
-    pub const FIRST_NAMED: u64 = 9;
+    pub const FIRST_NAMED: u64 = 10;
     /// First slot the server may use freely (after the named ones).
     pub const FIRST_FREE: u64 = 64;
 }

@@ -116,7 +116,7 @@ impl Cap {
             return false;
         }
         match self.ty() {
-            Some(ObjType::IrqHandler | ObjType::SchedControl) => self.badge == other.badge,
+            Some(ObjType::IrqHandler | ObjType::SchedControl | ObjType::VmidPool) => self.badge == other.badge,
             _ => true,
         }
     }

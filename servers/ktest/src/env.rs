@@ -54,6 +54,7 @@ impl Env {
             Slots::new(bi.empty.start, bi.empty.end),
             VaRange::new(MAP_BASE, MAP_END),
         );
+        alloc.vmid_pool = Some(libl4::cap::VmidPool(gaon_abi::bootinfo::slot::VMID_POOL));
         let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
         for (i, d) in bi.untyped[..n].iter().enumerate() {
             alloc.add_untyped(Untyped(bi.untyped_slots.start + i as u64), d).ok()?;

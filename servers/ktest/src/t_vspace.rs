@@ -27,6 +27,8 @@ crate::tests![
     "a page table cannot go where one is" => pt_occupied,
     "page table map refuses an address past the IPA space" => pt_past_limit,
     "each VSpace has its own VMID" => vmids,
+    "a VSpace without a VMID can be neither mapped into nor run in" => no_vmid,
+    "a VMID pool gives exactly its quota, then NoVmid" => vmid_quota,
     "deleting a mapped frame cap unmaps it" => delete_unmaps,
     "unmapping a page table and remapping elsewhere exposes nothing" => pt_unmap_clears,
     "a device frame maps as device memory" => device_map,
@@ -216,6 +218,48 @@ fn vmids(env: &mut Env) -> R {
         va != vb && va != vr && vb != vr && va != 0 && vb != 0,
         "distinct, non-zero",
     )
+}
+/// A VSpace retyped by hand (not through the allocator, which assigns) has no VMID.
+fn bare_vspace(env: &mut Env) -> Result<VSpace, crate::Fail> {
+    let s = ok(env.slot(), "slot")?;
+    let ut = ok(env.alloc(ObjType::Untyped, 12), "untyped")?;
+    ok(
+        libl4::cap::Untyped(ut).retype(ObjType::VSpace, 0, ROOT_CNODE, s, 1),
+        "retype",
+    )?;
+    Ok(VSpace(s))
+}
+fn no_vmid(env: &mut Env) -> R {
+    let vs = bare_vspace(env)?;
+    check(ok(vs.vmid(), "vmid")? == 0, "no VMID yet")?;
+    let pt = PageTable(ok(env.alloc(ObjType::PageTable, 0), "table")?);
+    err(pt.map(vs, 0), Error::IllegalOperation, "map a table")?;
+    let t = libl4::cap::Tcb(ok(env.alloc(ObjType::Tcb, 0), "tcb")?);
+    err(t.set_space(ROOT_CNODE, vs, 0), Error::IllegalOperation, "run in it")?;
+    ok(
+        libl4::cap::VmidPool(gaon_abi::bootinfo::slot::VMID_POOL).assign(vs),
+        "assign from the root's pool",
+    )?;
+    ok(pt.map(vs, 0), "then it maps")
+}
+fn vmid_quota(env: &mut Env) -> R {
+    let root_pool = libl4::cap::VmidPool(gaon_abi::bootinfo::slot::VMID_POOL);
+    let p = ok(env.slot(), "slot")?;
+    ok(root_pool.split(2, ROOT_CNODE, p), "a pool of two")?;
+    let pool = libl4::cap::VmidPool(p);
+    let (a, b, c) = (bare_vspace(env)?, bare_vspace(env)?, bare_vspace(env)?);
+    ok(pool.assign(a), "first")?;
+    ok(pool.assign(b), "second")?;
+    err(pool.assign(c), Error::NoVmid, "third")?;
+    let copy = ok(env.slot(), "slot")?;
+    err(
+        ROOT_CNODE.copy(copy, p, Rights::all()),
+        Error::IllegalOperation,
+        "copy a pool",
+    )?;
+    ok(root_pool.assign(c), "the root's pool still has VMIDs")?;
+    ok(ROOT_CNODE.delete(a.0), "free one")?;
+    ok(pool.assign(bare_vspace(env)?), "its VMID is the pool's again")
 }
 fn delete_unmaps(env: &mut Env) -> R {
     let (f, va) = ok(env.page(), "page")?;

@@ -45,6 +45,7 @@ mod app {
             Slots::new(bi.empty.start, bi.empty.end),
             VaRange::new(MAP_BASE, MAP_END),
         );
+        a.vmid_pool = Some(libl4::cap::VmidPool(slot::VMID_POOL));
         let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
         for (i, d) in bi.untyped[..n.min(bi.untyped.len())].iter().enumerate() {
             if a.add_untyped(Untyped(bi.untyped_slots.start + i as u64), d).is_err() {

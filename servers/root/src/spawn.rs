@@ -12,7 +12,9 @@ use gaon_abi::system::{
 };
 use heapless::Vec;
 use libl4::alloc::{Allocator, PAGE};
-use libl4::cap::{CNode, Frame, IrqControl, IrqHandler, Notification, SchedContext, SchedControl, Tcb, VSpace};
+use libl4::cap::{
+    CNode, Frame, IrqControl, IrqHandler, Notification, SchedContext, SchedControl, Tcb, VSpace, VmidPool,
+};
 use libl4::ipc::CPtr;
 use libl4::server::FAULT_BADGE;
 use libl4::{Error, ObjType, Rights};
@@ -183,6 +185,13 @@ pub fn build(
     info.magic = START_MAGIC;
     info.version = 1;
     info.name = e.name;
+    if e.vmids != 0 {
+        let pool = a.slot().step("slot")?;
+        VmidPool(slot::VMID_POOL)
+            .split(u64::from(e.vmids), ROOT_CNODE, pool)
+            .step("split a VMID pool")?;
+        child.move_(server_slot::VMID_POOL, pool).step("give the VMID pool")?;
+    }
     if e.flags & SERVER_DEBUG != 0 {
         child
             .copy(server_slot::DEBUG, slot::DEBUG, Rights::all())

@@ -201,6 +201,13 @@ impl<P: Platform> Kernel<P> {
                 Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS),
             ),
             (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
+            (rs::VMID_POOL, {
+                // Every VMID but 0 (unused) and the root's own.
+                let mut pool = Cap::new(ObjType::VmidPool, 0, 0);
+                pool.badge = u64::from(vmid) + 1;
+                pool.mapping = (super::VMIDS - 2) as u64;
+                pool
+            }),
         ];
         for (i, cap) in fixed {
             cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;

@@ -8,7 +8,7 @@ use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights};
 use super::delete::Preempted;
 use super::ipc::{cnode_slot, derived_copy};
 use super::objects::{Endpoint, Notification, Reply, SchedContext};
-use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, RETYPE_ZERO_CHUNK, slot};
+use super::{Args, Kernel, Kslots, MAX_RETYPE_COUNT, Platform, RETYPE_ZERO_CHUNK, VMIDS, slot};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, CdtError, Slot};
 use crate::obj::{self, Ptr};
@@ -110,6 +110,8 @@ impl<P: Platform> Kernel<P> {
                 Self::set_mr(t, 0, cap.badge);
                 Ok(1)
             }
+            (Some(ObjType::VmidPool), L::VmidPoolAssign) => self.vmid_pool_assign(t, cap, a),
+            (Some(ObjType::VmidPool), L::VmidPoolSplit) => self.vmid_pool_split(t, s, cap, a),
             (Some(ObjType::IrqControl), L::IrqControlGet) => self.irq_control_get(t, s, a),
             (Some(ObjType::IrqHandler), _) => self.irq_handler_invoke(t, cap, label, a),
             (Some(ObjType::SchedControl), L::SchedControlConfigure) => self.sched_configure(t, a),
@@ -156,9 +158,6 @@ impl<P: Platform> Kernel<P> {
             .and_then(|b| b.checked_add(start))
             .filter(|&e| e <= 1 << cap.size_bits)
             .ok_or(Error::NotEnoughMemory)?;
-        if ty == ObjType::VSpace && self.vmids[1..].iter().filter(|&&v| v == 0).count() < count as usize {
-            return Err(Error::NotEnoughMemory.into());
-        }
         // Every argument is valid. Zero the objects' memory first, in chunks, with a
         // preemption point after each: the progress ("zero up to") is kept in the
         // untyped cap's `mapping` word, so a restarted retype carries on. All its
@@ -189,14 +188,6 @@ impl<P: Platform> Kernel<P> {
                 c.flags |= FLAG_DEVICE;
             } else {
                 init_object(ty, addr);
-            }
-            if ty == ObjType::VSpace {
-                let vmid = (1..self.vmids.len())
-                    .find(|&v| self.vmids[v] == 0)
-                    .expect("counted above");
-                self.vmids[vmid] = addr;
-                c.badge = vmid as u64;
-                self.platform.flush_vmid(vmid as u16);
             }
             cdt::insert_retyped(&mut Kslots, s, dst(i), c)?;
         }
@@ -278,6 +269,10 @@ impl<P: Platform> Kernel<P> {
                 let (cs, vs, fe) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
                 let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
                 let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
+                if vspace.1.badge == 0 {
+                    // No VMID yet (VmidPoolAssign): it cannot be run in.
+                    return Err(Error::IllegalOperation);
+                }
                 let fault = if fe == 0 {
                     None
                 } else {
@@ -449,6 +444,10 @@ impl<P: Platform> Kernel<P> {
     fn frame_map(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
         let (vs, va, rights, attr) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
+        if vcap.badge == 0 {
+            // Mappings are recorded by VMID: a VSpace needs one first.
+            return Err(Error::IllegalOperation);
+        }
         let vmid = vcap.badge as u16;
         let root = Ptr::<vspace::Table>::new(vcap.obj);
         let size = 1u64 << cap.size_bits;
@@ -501,6 +500,9 @@ impl<P: Platform> Kernel<P> {
     fn page_table_map(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap, a: &Args) -> Result<usize, Error> {
         let (vs, va) = (a.get::<P>(0)?, a.get::<P>(1)?);
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
+        if vcap.badge == 0 {
+            return Err(Error::IllegalOperation);
+        }
         if cap.mapped().is_some() {
             return Err(Error::IllegalOperation);
         }
@@ -525,6 +527,61 @@ impl<P: Platform> Kernel<P> {
         let c = &mut slot(s).cap;
         c.guard_bits = level as u8;
         c.set_mapped(Some((vcap.badge as u16, va & !(span - 1))));
+        Ok(0)
+    }
+
+    // ---- VMIDs ------------------------------------------------------------------
+
+    fn vmid_pool_assign(&mut self, t: Ptr<Tcb>, pool: Cap, a: &Args) -> Result<usize, Error> {
+        let (vs_slot, vs) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::VSpace)?;
+        if vs.badge != 0 {
+            return Err(Error::IllegalOperation);
+        }
+        let (first, count) = (pool.badge as usize, pool.mapping as usize);
+        let vmid = (first..first + count)
+            .find(|&v| v < VMIDS && self.vmids[v] == 0)
+            .ok_or(Error::NoVmid)?;
+        self.vmids[vmid] = vs.obj;
+        // The VSpace's only cap, or one of its copies: every cap to it carries the VMID.
+        // Copies are neighbours in the derivation tree (see `cdt::is_final`).
+        self.set_vspace_vmid(vs_slot, vs, vmid as u64);
+        // Nothing of a previous VSpace with this VMID may stay in the TLBs.
+        self.platform.flush_vmid(vmid as u16);
+        Ok(0)
+    }
+
+    /// Record `vmid` in every cap to the VSpace `vs` (in slot `s`): its copies are its
+    /// neighbours in derivation order.
+    #[allow(clippy::unused_self, reason = "kernel state accessors take the kernel")]
+    fn set_vspace_vmid(&self, s: usize, vs: Cap, vmid: u64) {
+        let mut cur = Some(s);
+        while let Some(c) = cur {
+            slot(c).cap.badge = vmid;
+            cur = slot(c).mdb.next().filter(|&n| slot(n).cap.same_object(&vs));
+        }
+        let mut cur = slot(s).mdb.prev().filter(|&p| slot(p).cap.same_object(&vs));
+        while let Some(c) = cur {
+            slot(c).cap.badge = vmid;
+            cur = slot(c).mdb.prev().filter(|&p| slot(p).cap.same_object(&vs));
+        }
+    }
+
+    fn vmid_pool_split(&mut self, t: Ptr<Tcb>, s: usize, pool: Cap, a: &Args) -> Result<usize, Error> {
+        let (n, cn, index) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+        let (_, cncap) = self.lookup_typed(t, cn, ObjType::CNode)?;
+        let dst = cnode_slot(&cncap, index).ok_or(Error::RangeError)?;
+        if !slot(dst).cap.is_null() {
+            return Err(Error::DeleteFirst);
+        }
+        if n == 0 || n > pool.mapping {
+            return Err(Error::RangeError);
+        }
+        let keep = pool.mapping - n;
+        let mut child = Cap::new(ObjType::VmidPool, 0, 0);
+        child.badge = pool.badge + keep;
+        child.mapping = n;
+        slot(s).cap.mapping = keep;
+        cdt::insert_child(&mut Kslots, s, dst, child)?;
         Ok(0)
     }
 
@@ -680,7 +737,8 @@ fn init_object(ty: ObjType, addr: usize) {
         | ObjType::IrqControl
         | ObjType::IrqHandler
         | ObjType::SchedControl
-        | ObjType::Debug => {}
+        | ObjType::Debug
+        | ObjType::VmidPool => {}
     }
 }
 

@@ -641,7 +641,9 @@ pub(super) fn cnode_slot(cn: &crate::cap::Cap, index: u64) -> Option<usize> {
 /// caps cannot be copied (their state lives in the cap), a frame copy starts unmapped.
 pub(super) fn derived_copy(cap: crate::cap::Cap) -> Result<crate::cap::Cap, Error> {
     match cap.ty() {
-        Some(ObjType::Untyped | ObjType::PageTable) => Err(Error::IllegalOperation),
+        // Their state lives in the cap (an untyped's watermark, a table's mapping, a
+        // pool's remaining VMIDs): a copy would duplicate it.
+        Some(ObjType::Untyped | ObjType::PageTable | ObjType::VmidPool) => Err(Error::IllegalOperation),
         Some(ObjType::Frame) => {
             let mut c = cap;
             c.set_mapped(None);

@@ -191,6 +191,9 @@ impl Alloc {
             &[ty as u64 | bits << 8, rs::CNODE, s, 1],
         )
         .expect("retype");
+        if ty == ObjType::VSpace {
+            invoke(k, rs::VMID_POOL, Label::VmidPoolAssign, &[s]).expect("a VMID");
+        }
         s
     }
 }

@@ -321,7 +321,11 @@ proptest! {
             let _ = match op {
                 VmOp::Retype(d) => {
                     let (ty, bits) = slot_type(d);
-                    invoke(&mut k, ut, Label::UntypedRetype, &[ty as u64 | bits << 8, rs::CNODE, slot(d), 1])
+                    let r = invoke(&mut k, ut, Label::UntypedRetype, &[ty as u64 | bits << 8, rs::CNODE, slot(d), 1]);
+                    if r.is_ok() && ty == ObjType::VSpace {
+                        invoke(&mut k, rs::VMID_POOL, Label::VmidPoolAssign, &[slot(d)]).unwrap();
+                    }
+                    r
                 }
                 VmOp::MapTable(p, v, va) => invoke(&mut k, slot(p), Label::PageTableMap, &[vspace(v), VM_VAS[usize::from(va)]]),
                 VmOp::MapFrame(f, v, va, r) => {
@@ -802,4 +806,86 @@ fn revoke_is_preemptible() {
     assert!(restarts >= 25, "{restarts} restarts");
     assert!((first..first + 256).all(|s| root_slot(&k, s).cap.is_null()));
     check_tree(&k, first, 256);
+}
+
+/// VMIDs are a quota handed out as VmidPool capabilities. Before the fix any holder of
+/// a 1 MiB untyped could retype 255 VSpaces and leave no VMID for anyone (and the next
+/// VSpace retype failed with `NotEnoughMemory`).
+#[test]
+fn vmids_are_a_capability_managed_quota() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ut = a.obj(&mut k, ObjType::Untyped, 21);
+    let first = a.next;
+    a.next += 300;
+    // 256 VSpaces from one untyped, and more: retype takes no VMID.
+    invoke(
+        &mut k,
+        ut,
+        Label::UntypedRetype,
+        &[ObjType::VSpace as u64, rs::CNODE, first, 256],
+    )
+    .unwrap();
+    invoke(
+        &mut k,
+        ut,
+        Label::UntypedRetype,
+        &[ObjType::VSpace as u64, rs::CNODE, first + 256, 10],
+    )
+    .unwrap();
+    // Without a VMID a VSpace can be neither mapped into nor run in.
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    assert_eq!(
+        invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, first, 0]).err(),
+        Some(Error::IllegalOperation)
+    );
+    let pt = a.obj(&mut k, ObjType::PageTable, 0);
+    assert_eq!(
+        invoke(&mut k, pt, Label::PageTableMap, &[first, 0x20_0000_0000]).err(),
+        Some(Error::IllegalOperation)
+    );
+    // A pool of 3, split off the root's, gives exactly 3.
+    let pool = a.next;
+    a.next += 1;
+    invoke(&mut k, rs::VMID_POOL, Label::VmidPoolSplit, &[3, rs::CNODE, pool]).unwrap();
+    for i in 0..3 {
+        invoke(&mut k, pool, Label::VmidPoolAssign, &[first + i]).unwrap();
+    }
+    assert_eq!(
+        invoke(&mut k, pool, Label::VmidPoolAssign, &[first + 3]).err(),
+        Some(Error::NoVmid)
+    );
+    assert_eq!(
+        invoke(&mut k, pool, Label::VmidPoolAssign, &[first]).err(),
+        Some(Error::IllegalOperation),
+        "it has one"
+    );
+    // A pool cannot be copied (that would double the quota), only moved.
+    let copy = a.next;
+    a.next += 1;
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[copy, pool, Rights::all().bits()]).err(),
+        Some(Error::IllegalOperation)
+    );
+    // Everyone else still gets VMIDs from the root's pool; the three are not in it.
+    let vmid = |k: &mut Kernel<Model>, s: u64| invoke(k, s, Label::VSpaceGetVmid, &[]).unwrap()[0];
+    invoke(&mut k, rs::VMID_POOL, Label::VmidPoolAssign, &[first + 3]).unwrap();
+    let theirs: Vec<u64> = (0..3).map(|i| vmid(&mut k, first + i)).collect();
+    assert!(!theirs.contains(&vmid(&mut k, first + 3)));
+    // Deleting a VSpace returns its VMID to whichever pool covers it.
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[first]).unwrap();
+    invoke(&mut k, pool, Label::VmidPoolAssign, &[first + 4]).unwrap();
+    assert_eq!(vmid(&mut k, first + 4), theirs[0]);
+    // Every copy of a VSpace cap carries the VMID.
+    let c = a.next;
+    invoke(
+        &mut k,
+        rs::CNODE,
+        Label::CNodeCopy,
+        &[c, first + 5, Rights::all().bits()],
+    )
+    .unwrap();
+    invoke(&mut k, rs::VMID_POOL, Label::VmidPoolAssign, &[first + 5]).unwrap();
+    assert_eq!(vmid(&mut k, c), vmid(&mut k, first + 5));
+    assert_ne!(vmid(&mut k, c), 0);
 }
