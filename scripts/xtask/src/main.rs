@@ -19,7 +19,9 @@ usage: cargo xtask <command>
   build [BOARD] [SYSTEM]        build the image of images/BOARD/SYSTEM.toml (default: virt, system)
   run [CONFIG|BOARD] [--system SYSTEM] [--timeout SECS]
                                 build and boot in QEMU with the console on this terminal
-  test [--quick]                run every test: host tests, description checks, QEMU boots
+  test [--quick] [--board BOARD]
+                                run every test: host tests, description checks, QEMU boots
+                                (--quick: host tests only; --board: that board's boots only)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
         Some("profile") => profile::profile_command(&args[1..]),
-        Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
+        Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {
             Some(f) => build::check(f),
             None => Err(USAGE.to_string()),
