@@ -27,7 +27,9 @@ usage: cargo xtask <command>
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes
-  list                          list boards and their QEMU configurations";
+  list                          list boards and their QEMU configurations
+  user-packages                 the packages built for aarch64-unknown-none (libl4 and the
+                                user programs), one per line";
 
 /// The workspace root (two levels above this crate).
 pub fn root_dir() -> PathBuf {
@@ -55,6 +57,11 @@ fn main() -> ExitCode {
             Some(f) => build::check(f),
             None => Err(USAGE.to_string()),
         },
+        Some("user-packages") => build::user_packages().map(|p| {
+            for name in p {
+                println!("{name}");
+            }
+        }),
         Some("list") => {
             build::list();
             Ok(())

@@ -65,6 +65,10 @@ pub fn command(target: &Target, image: &Path) -> Command {
     cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
     cmd.args(["-semihosting-config", "enable=on,target=native"]);
     cmd.args(["-no-reboot", "-kernel"]).arg(image);
+    // No sound: QEMU 7.2 gives the zcu102's DisplayPort an audio card with no
+    // `audiodev` property, so `-audiodev none` leaves a deprecation warning behind and
+    // without either QEMU prints 25 lines of ALSA errors on a machine with no sound card.
+    cmd.env("QEMU_AUDIO_DRV", "none");
     cmd
 }
 
