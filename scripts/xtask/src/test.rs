@@ -454,4 +454,33 @@ mod tutorial {
             assert!(system.contains(line), "images/virt/system.toml lacks `{line}`");
         }
     }
+
+    /// Every code fence opens and closes on a line of its own.
+    #[test]
+    fn tutorial_fences_are_whole_lines() {
+        let doc = file("docs/tutorial-server.md");
+        let fences: Vec<&str> = doc.lines().filter(|l| l.contains("```")).collect();
+        assert_eq!(fences.len() % 2, 0, "an odd number of fences");
+        for (i, f) in fences.iter().enumerate() {
+            if i % 2 == 1 {
+                assert_eq!(*f, "```", "a closing fence with text beside it");
+            } else {
+                assert!(f.starts_with("```"), "text before an opening fence: `{f}`");
+            }
+        }
+    }
+
+    /// The example error names the Greeter channel by its index in the description.
+    #[test]
+    fn tutorial_error_names_the_greeter_channel() {
+        let doc = file("docs/tutorial-server.md");
+        let (_, rest) = doc.split_once("field `channel[").expect("the example error");
+        let index: usize = rest.split(']').next().unwrap().parse().unwrap();
+        let system = file("images/virt/system.toml");
+        let channel = system.split("[[channel]]").nth(index + 1).expect("so many channels");
+        assert!(
+            channel.contains("interface = \"Greeter\""),
+            "channel[{index}] is not the Greeter channel"
+        );
+    }
 }
