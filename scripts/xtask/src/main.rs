@@ -24,6 +24,7 @@ usage: cargo xtask <command>
                                 (--quick: host tests only; --board: that board's boots only)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
+  chart                         draw bench/results/chart.png again from bench/results/latest.json
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         }),
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
+        Some("chart") => bench::chart_command(),
         Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {
