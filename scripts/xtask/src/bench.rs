@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::build::build_board;
 use crate::qemu::{self, Target, capture, resolve};
@@ -45,7 +45,7 @@ pub const REQUIRED_CASES: [&str; 11] = [
 
 /// One result: the format of `bench/results/latest.json` (an array of these). Other
 /// tools read it; do not rename or drop fields.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// `gaon` or `linux`.
     pub system: String,
@@ -258,6 +258,19 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
         dir.join("latest.json").display(),
         chart.display()
     );
+    Ok(())
+}
+
+/// `cargo xtask chart`: draw `bench/results/chart.png` again from
+/// `bench/results/latest.json`, without running anything.
+pub fn chart_command() -> Result<(), String> {
+    let dir = root_dir().join("bench").join("results");
+    let json = dir.join("latest.json");
+    let text = fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+    let rows: Vec<Row> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
+    let chart = dir.join("chart.png");
+    crate::chart::draw(&rows, &chart)?;
+    eprintln!("bench: wrote {} from {}", chart.display(), json.display());
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Building kernels, user programs and images.
 
 use std::fs;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,7 +16,28 @@ pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
 pub const USER_TARGET: &str = "aarch64-unknown-none";
 
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Builds run with --quiet, which also hides cargo's progress bar; a first build takes
+    // a minute or more, so on a terminal ask for the bar (scripts/run and scripts/test do
+    // the same for the build of xtask itself).
+    if std::env::var_os("CARGO_TERM_PROGRESS_WHEN").is_none()
+        && std::io::stderr().is_terminal()
+        && let Some(width) = terminal_width()
+    {
+        cmd.env("CARGO_TERM_PROGRESS_WHEN", "always")
+            .env("CARGO_TERM_PROGRESS_WIDTH", width.to_string());
+    }
+    cmd
+}
+
+/// The terminal's width in columns, from `tput cols`.
+fn terminal_width() -> Option<u32> {
+    let out = Command::new("tput")
+        .arg("cols")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -101,6 +123,34 @@ pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// The workspace's user programs and libl4, the packages built for [`USER_TARGET`]: libl4
+/// and every member with a build-dependency on `libl4-build`, which links a program for
+/// Gaon (docs/tutorial-server.md), read from `cargo metadata`. `scripts/test` lints
+/// these for the target, so a new server is linted without being listed anywhere.
+pub fn user_packages() -> Result<Vec<String>, String> {
+    let out = cargo()
+        .current_dir(root_dir())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed with {}", out.status));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = meta["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    Ok(packages
+        .iter()
+        .filter(|p| {
+            p["name"] == "libl4"
+                || p["dependencies"]
+                    .as_array()
+                    .is_some_and(|deps| deps.iter().any(|d| d["name"] == "libl4-build" && d["kind"] == "build"))
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect())
+}
+
 /// `cargo xtask check FILE`.
 pub fn check(file: &str) -> Result<(), String> {
     let system = System::load(Path::new(file), &platforms_dir()).map_err(|e| e.to_string())?;
@@ -129,6 +179,33 @@ pub fn list() {
                 }
             }
             Err(e) => println!("{name}: INVALID: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_packages_are_found_in_the_workspace() {
+        let p = super::user_packages().unwrap();
+        for name in [
+            "libl4",
+            "gaon-root",
+            "gaon-console",
+            "gaon-example-greeter",
+            "gaon-systest",
+            "gaon-bench",
+        ] {
+            assert!(p.iter().any(|n| n == name), "{name} missing from {p:?}");
+        }
+        for name in [
+            "gaon-kernel",
+            "xtask",
+            "gaon-idl-testsuite",
+            "gaon-bench-linux",
+            "libl4-build",
+        ] {
+            assert!(!p.iter().any(|n| n == name), "{name} is not a user program");
         }
     }
 }

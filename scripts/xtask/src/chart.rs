@@ -1,7 +1,10 @@
-//! The benchmark chart: one panel per CPU, a pair of horizontal bars per case (Gaon and
-//! Linux medians, instructions per operation on a log scale), drawn with plotters into a
-//! PNG. Text is drawn with a TrueType font read at run time (DejaVu Sans from Debian's
-//! `fonts-dejavu-core`, which `scripts/bench` installs if missing).
+//! The benchmark chart: horizontal bars per case (Gaon's and Linux's medians from the
+//! results, and seL4's reference figure where there is one), instructions per operation
+//! on a log scale, drawn with plotters into a PNG. Under `-icount shift=0` every CPU
+//! model executes the same instructions, so when Gaon's counts agree on every CPU of the
+//! results there is one panel, for the first CPU; otherwise one per CPU. Text is drawn
+//! with a TrueType font read at run time (DejaVu Sans from Debian's `fonts-dejavu-core`,
+//! which `scripts/bench` installs if missing).
 #![allow(clippy::cast_precision_loss, reason = "bar positions are small case indices")]
 
 use std::path::Path;
@@ -19,7 +22,31 @@ const FONTS: [&str; 2] = [
 ];
 
 const GAON: RGBColor = RGBColor(0x1f, 0x6f, 0xb4);
+const SEL4: RGBColor = RGBColor(0x4d, 0xa0, 0x4a);
 const LINUX: RGBColor = RGBColor(0xe0, 0x7b, 0x1a);
+
+/// The CPU seL4's reference figures were measured on.
+pub const SEL4_CPU: &str = "cortex-a53";
+
+/// seL4's reference figures, measured the way the benchmarks measure (QEMU 7.2,
+/// `-icount shift=0`, instructions, including the user stub; docs/benchmarks.md,
+/// "seL4's figures"), by the case they correspond to: null syscall; Call + ReplyRecv
+/// (208 + 232); yield with a switch; signal to a higher-priority thread.
+pub const SEL4_FIGURES: [(&str, f64); 4] = [
+    ("null_syscall", 91.0),
+    ("ipc_rt_cross_as", 440.0),
+    ("yield", 365.0),
+    ("signal_wait", 569.0),
+];
+
+/// The series: label, colour, the bar's offset inside a case's row (from the bottom).
+const SERIES: [(&str, RGBColor, f64); 3] = [("Gaon", GAON, 0.68), ("seL4", SEL4, 0.40), ("Linux", LINUX, 0.12)];
+/// A bar's thickness, in rows.
+const BAR: f64 = 0.26;
+/// Left end of the log axis.
+const X_MIN: f64 = 50.0;
+/// Height of the header (title and legend) above the panels, in pixels.
+const HEADER: u32 = 64;
 
 fn load_font() -> Result<(), String> {
     let bytes = FONTS
@@ -31,96 +58,214 @@ fn load_font() -> Result<(), String> {
         .map_err(|_| "the font could not be parsed".to_string())
 }
 
+/// The median of `system` on `cpu` for `case`: from the results, or seL4's figure.
+fn median(rows: &[Row], system: &str, cpu: &str, case: &str) -> Option<f64> {
+    if system == "seL4" {
+        return (cpu == SEL4_CPU)
+            .then(|| SEL4_FIGURES.iter().find(|(c, _)| *c == case).map(|(_, v)| *v))
+            .flatten();
+    }
+    let system = system.to_lowercase();
+    rows.iter()
+        .find(|r| r.system == system && r.cpu == cpu && r.case == case)
+        .map(|r| r.median)
+}
+
+/// The CPUs to draw a panel for: the first only when Gaon's counts are the same on all.
+fn panel_cpus<'a>(rows: &'a [Row], cases: &[&str]) -> Vec<&'a str> {
+    let mut cpus: Vec<&str> = Vec::new();
+    for r in rows {
+        if !cpus.contains(&r.cpu.as_str()) {
+            cpus.push(&r.cpu);
+        }
+    }
+    let same = cpus.iter().all(|cpu| {
+        cases.iter().all(|case| {
+            let (a, b) = (median(rows, "Gaon", cpus[0], case), median(rows, "Gaon", cpu, case));
+            a == b
+        })
+    });
+    if same {
+        cpus.truncate(1);
+    }
+    cpus
+}
+
 /// Draw the instruction-count cases of `rows` into `out`.
 pub fn draw(rows: &[Row], out: &Path) -> Result<(), String> {
     load_font()?;
-    let mut cpus: Vec<&str> = rows.iter().map(|r| r.cpu.as_str()).collect();
-    cpus.dedup();
     let cases: Vec<&str> = {
-        let mut v: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.system == "gaon" && r.unit == "instructions" && !r.case.starts_with("calibrate"))
-            .map(|r| r.case.as_str())
-            .collect();
-        v.dedup();
-        let mut seen = Vec::new();
-        v.retain(|c| {
-            let new = !seen.contains(c);
-            seen.push(*c);
-            new
-        });
+        let mut v: Vec<&str> = Vec::new();
+        for r in rows {
+            if r.system == "gaon"
+                && r.unit == "instructions"
+                && !r.case.starts_with("calibrate")
+                && !v.contains(&r.case.as_str())
+            {
+                v.push(&r.case);
+            }
+        }
         v
     };
+    let cpus = panel_cpus(rows, &cases);
     if cases.is_empty() || cpus.is_empty() {
         return Err("nothing to chart".into());
     }
-    let height = 120 + 34 * u32::try_from(cases.len()).unwrap_or(40);
-    let width = 760 * u32::try_from(cpus.len()).unwrap_or(1);
+    let n = cases.len();
+    let height = HEADER + 90 + 40 * u32::try_from(n).unwrap_or(40);
+    let width = 900 * u32::try_from(cpus.len()).unwrap_or(1);
     let e = |e: DrawingAreaErrorKind<_>| e.to_string();
     let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
-    let panels = root.split_evenly((1, cpus.len()));
-    let median = |system: &str, cpu: &str, case: &str| {
-        rows.iter()
-            .find(|r| r.system == system && r.cpu == cpu && r.case == case)
-            .map(|r| r.median)
-    };
+    let (header, body) = root.split_vertically(HEADER);
+    draw_header(&header, rows, &cpus).map_err(e)?;
     let max = rows
         .iter()
         .filter(|r| cases.contains(&r.case.as_str()))
         .map(|r| r.median)
         .fold(1.0f64, f64::max)
         * 2.0;
-    let n = cases.len();
-    for (panel, cpu) in panels.iter().zip(&cpus) {
+    for (panel, cpu) in body.split_evenly((1, cpus.len())).iter().zip(&cpus) {
         let mut chart = ChartBuilder::on(panel)
-            .caption(
-                format!("{cpu}: median instructions per operation (log scale)"),
-                ("sans-serif", 18),
-            )
+            .caption(*cpu, ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(190)
-            .build_cartesian_2d((50f64..max).log_scale(), 0f64..n as f64)
+            .build_cartesian_2d((X_MIN..max).log_scale(), 0f64..n as f64)
             .map_err(e)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .x_desc("instructions (QEMU -icount shift=0)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_desc("median instructions per operation, log scale (QEMU -icount shift=0)")
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(e)?;
-        for (system, color, offset) in [("gaon", GAON, 0.52), ("linux", LINUX, 0.12)] {
+        for (system, color, offset) in SERIES {
             let bars = cases.iter().enumerate().filter_map(|(i, case)| {
-                let v = median(system, cpu, case)?;
+                let v = median(rows, system, cpu, case)?;
                 let y = (n - 1 - i) as f64 + offset;
-                Some(Rectangle::new([(50.0, y), (v.max(50.0), y + 0.36)], color.filled()))
+                Some(Rectangle::new([(X_MIN, y), (v.max(X_MIN), y + BAR)], color.filled()))
             });
-            chart
-                .draw_series(bars)
-                .map_err(e)?
-                .label(system)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+            chart.draw_series(bars).map_err(e)?;
         }
-        // Case names, right-aligned against the axis beside their pair of bars.
+        // Case names, right-aligned against the axis beside their bars.
         let style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
         for (i, case) in cases.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(50.0, (n - 1 - i) as f64 + 0.5));
+            let (x, y) = chart.backend_coord(&(X_MIN, (n - 1 - i) as f64 + 0.53));
             let (ox, oy) = panel.get_base_pixel();
             panel
                 .draw(&Text::new(case.to_string(), (x - ox - 6, y - oy), style.clone()))
                 .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(e)?;
     }
     root.present().map_err(e)?;
     Ok(())
+}
+
+/// The largest relative difference between Linux's medians on `cpu` and on the other
+/// CPUs, over the cases both have.
+fn linux_spread(rows: &[Row], cpu: &str) -> f64 {
+    rows.iter()
+        .filter(|r| r.system == "linux" && r.cpu != cpu && r.median > 0.0)
+        .filter_map(|r| median(rows, "Linux", cpu, &r.case).map(|base| (r.median - base).abs() / base))
+        .fold(0.0, f64::max)
+}
+
+/// The title and, beside it, the legend: above the panels, so it covers no bar.
+fn draw_header<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[Row],
+    cpus: &[&str],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let title = ("sans-serif", 19).into_font();
+    area.draw(&Text::new(
+        "Gaon, seL4 and Linux: instructions per operation",
+        (16, 10),
+        title,
+    ))?;
+    let mut all: Vec<&str> = Vec::new();
+    for r in rows {
+        if !all.contains(&r.cpu.as_str()) {
+            all.push(&r.cpu);
+        }
+    }
+    let note = if cpus.len() < all.len() {
+        format!(
+            "{}; on {} Gaon's counts are the same to the instruction, Linux's within {:.0} % (tables: docs/benchmarks.md)",
+            cpus[0],
+            all[1..].join(", "),
+            linux_spread(rows, cpus[0]) * 100.0
+        )
+    } else {
+        "tables: docs/benchmarks.md".to_string()
+    };
+    area.draw(&Text::new(note, (16, 38), ("sans-serif", 13).into_font()))?;
+    let labels = [
+        ("Gaon", GAON),
+        ("seL4 (reference figures, same method)", SEL4),
+        ("Linux", LINUX),
+    ];
+    let style = TextStyle::from(("sans-serif", 14).into_font());
+    let mut x = i32::try_from(area.dim_in_pixel().0).unwrap_or(900) - 16;
+    for (label, color) in labels.iter().rev() {
+        let (w, _) = area.estimate_text_size(label, &style)?;
+        let w = i32::try_from(w).unwrap_or(100);
+        x -= w;
+        area.draw(&Text::new(*label, (x, 12), style.clone()))?;
+        x -= 20;
+        area.draw(&Rectangle::new([(x, 13), (x + 13, 26)], color.filled()))?;
+        x -= 22;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SEL4_FIGURES, panel_cpus};
+    use crate::bench::Row;
+
+    fn row(system: &str, cpu: &str, case: &str, median: f64) -> Row {
+        Row {
+            system: system.into(),
+            cpu: cpu.into(),
+            case: case.into(),
+            unit: "instructions".into(),
+            min: median,
+            max: median,
+            median,
+            iterations: 1,
+        }
+    }
+
+    #[test]
+    fn one_panel_when_gaon_counts_agree() {
+        let mut rows = vec![
+            row("gaon", "a", "x", 10.0),
+            row("linux", "a", "x", 99.0),
+            row("gaon", "b", "x", 10.0),
+            row("linux", "b", "x", 98.0),
+        ];
+        assert_eq!(panel_cpus(&rows, &["x"]), ["a"]);
+        rows[2].median = 11.0;
+        assert_eq!(panel_cpus(&rows, &["x"]), ["a", "b"]);
+    }
+
+    /// The chart's seL4 bars are the figures docs/benchmarks.md gives.
+    #[test]
+    fn sel4_figures_are_the_documented_ones() {
+        let doc = std::fs::read_to_string(crate::root_dir().join("docs/benchmarks.md")).unwrap();
+        let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (case, text) in [
+            ("null_syscall", "null syscall 91,"),
+            ("ipc_rt_cross_as", "= 440 for a round trip"),
+            ("yield", "yield with a switch 365,"),
+            ("signal_wait", "higher-priority thread about 569,"),
+        ] {
+            assert!(doc.contains(text), "docs/benchmarks.md lacks `{text}`");
+            let v = SEL4_FIGURES.iter().find(|(c, _)| *c == case).unwrap().1;
+            assert!(text.contains(&format!("{v:.0}")), "{case}: {v} is not in `{text}`");
+        }
+    }
 }

@@ -19,13 +19,18 @@ usage: cargo xtask <command>
   build [BOARD] [SYSTEM]        build the image of images/BOARD/SYSTEM.toml (default: virt, system)
   run [CONFIG|BOARD] [--system SYSTEM] [--timeout SECS]
                                 build and boot in QEMU with the console on this terminal
-  test [--quick]                run every test: host tests, description checks, QEMU boots
+  test [--quick] [--board BOARD]
+                                run every test: host tests, description checks, QEMU boots
+                                (--quick: host tests only; --board: that board's boots only)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
+  chart                         draw bench/results/chart.png again from bench/results/latest.json
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes
-  list                          list boards and their QEMU configurations";
+  list                          list boards and their QEMU configurations
+  user-packages                 the packages built for aarch64-unknown-none (libl4 and the
+                                user programs), one per line";
 
 /// The workspace root (two levels above this crate).
 pub fn root_dir() -> PathBuf {
@@ -47,12 +52,18 @@ fn main() -> ExitCode {
         }),
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
+        Some("chart") => bench::chart_command(),
         Some("profile") => profile::profile_command(&args[1..]),
-        Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
+        Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {
             Some(f) => build::check(f),
             None => Err(USAGE.to_string()),
         },
+        Some("user-packages") => build::user_packages().map(|p| {
+            for name in p {
+                println!("{name}");
+            }
+        }),
         Some("list") => {
             build::list();
             Ok(())

@@ -1,6 +1,16 @@
 //! Booting images in QEMU, interactively or captured for tests. Every run has a timeout.
+//!
+//! Interactive runs (`cargo xtask run`, `scripts/run`) do not hand the terminal to QEMU:
+//! this process sits between them and passes the keyboard (or whatever stdin is) on
+//! only once the guest has printed its first byte. QEMU starts reading its stdin before
+//! the guest has run a single instruction, and its UART models drop what arrives
+//! before the kernel has set the UART up: the Cadence UART (zcu102) discards every byte
+//! while its receiver is disabled, as it is at reset, and the PL011 (virt, raspi3b)
+//! keeps one byte, which it flushes when the kernel turns its FIFO on. The kernel sets
+//! the UART up before it prints anything, so from its first byte of output on, QEMU
+//! holds input back whenever the UART's FIFO is full and nothing typed is lost.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -55,6 +65,10 @@ pub fn command(target: &Target, image: &Path) -> Command {
     cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
     cmd.args(["-semihosting-config", "enable=on,target=native"]);
     cmd.args(["-no-reboot", "-kernel"]).arg(image);
+    // No sound: QEMU 7.2 gives the zcu102's DisplayPort an audio card with no
+    // `audiodev` property, so `-audiodev none` leaves a deprecation warning behind and
+    // without either QEMU prints 25 lines of ALSA errors on a machine with no sound card.
+    cmd.env("QEMU_AUDIO_DRV", "none");
     cmd
 }
 
@@ -95,25 +109,160 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
         image.display(),
         target.config.name
     );
-    let mut cmd = command(&target, &image);
-    cmd.arg("-nographic");
+    let outcome = {
+        let _raw = RawTerminal::enter();
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        run_console(
+            &target,
+            &image,
+            Duration::from_secs(timeout),
+            Box::new(std::io::stdin()),
+            &mut |stream, bytes| {
+                let w: &mut dyn Write = match stream {
+                    Stream::Out => &mut out,
+                    Stream::Err => &mut err,
+                };
+                let _ = w.write_all(bytes).and_then(|()| w.flush());
+            },
+        )?
+    };
+    match outcome {
+        Some(0) => Ok(()),
+        Some(c) => Err(format!("QEMU exited with status {c}")),
+        None => Err(format!("timed out after {timeout} s")),
+    }
+}
+
+/// The terminal in the mode QEMU's `-nographic` puts it in (no line editing or echo,
+/// Ctrl-C and Ctrl-Z as bytes for the guest, output post-processing kept), restored when
+/// dropped. Nothing happens when stdin is not a terminal.
+struct RawTerminal {
+    saved: String,
+}
+
+impl RawTerminal {
+    fn enter() -> Option<Self> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        let out = Command::new("stty")
+            .arg("-g")
+            .stdin(Stdio::inherit())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let saved = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        let raw = [
+            "-ignbrk", "-brkint", "-parmrk", "-istrip", "-inlcr", "-igncr", "-icrnl", "-ixon", "-echo", "-echonl",
+            "-icanon", "-iexten", "-isig", "cs8", "-parenb", "min", "1", "time", "0",
+        ];
+        let ok = out.status.success() && Command::new("stty").args(raw).status().is_ok_and(|s| s.success());
+        ok.then_some(Self { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = Command::new("stty").arg(&self.saved).status();
+    }
+}
+
+/// Which of QEMU's output streams bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output: the guest's console.
+    Out,
+    /// Standard error: QEMU's own messages.
+    Err,
+}
+
+/// Boot `image` with QEMU's console (`-nographic`: the serial port and QEMU's monitor on
+/// stdio, Ctrl-A X quits) fed from `input` and written to `sink`, killing QEMU after
+/// `timeout`. `input` is passed on only after the guest's first byte of output (see the
+/// module's documentation); its end is QEMU's end of input. Returns QEMU's exit code,
+/// `None` at the timeout. `cargo xtask run` passes its stdin and stdout; the test
+/// harness passes bytes and keeps the output.
+pub fn run_console(
+    target: &Target,
+    image: &Path,
+    timeout: Duration,
+    input: Box<dyn Read + Send>,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<Option<i32>, String> {
+    qemu_present()?;
+    let mut cmd = command(target, image);
+    cmd.arg("-nographic")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    loop {
+    let (gate, gate_open) = mpsc::channel::<()>();
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut input = input;
+        thread::spawn(move || {
+            if gate_open.recv().is_err() {
+                return;
+            }
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = input.read(&mut buf) {
+                if n == 0 || stdin.write_all(&buf[..n]).and_then(|()| stdin.flush()).is_err() {
+                    break;
+                }
+            }
+            // Dropping `stdin` closes it: QEMU sees the end of the input.
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    for (stream, pipe) in [
+        (
+            Stream::Out,
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            Stream::Err,
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ] {
+        let Some(mut pipe) = pipe else { continue };
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 || tx.send((stream, buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let deadline = Instant::now() + timeout;
+    let mut gate = Some(gate);
+    let code = loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok((stream, bytes)) => {
+                if stream == Stream::Out
+                    && let Some(g) = gate.take()
+                {
+                    let _ = g.send(());
+                }
+                sink(stream, &bytes);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(Duration::from_millis(20)),
+        }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("QEMU exited with {status}"))
-            };
+            break status.code();
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {timeout} s"));
+            break None;
         }
-        thread::sleep(Duration::from_millis(50));
+    };
+    for (stream, bytes) in rx {
+        sink(stream, &bytes);
     }
+    Ok(code)
 }
 
 /// What a captured run produced.

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, build_board, load_board, system_file};
-use crate::qemu::{Target, run_captured, run_with_input};
+use crate::qemu::{Target, run_captured, run_console, run_with_input};
 use crate::root_dir;
 
 /// Per-run limit; a boot takes a few seconds under TCG.
@@ -37,8 +37,18 @@ pub fn summary(output: &str) -> Option<(u32, u32)> {
     })
 }
 
+/// What the system test's input case must report: the line the harness typed, or that
+/// nobody typed (the case is then skipped, and the run still passes).
+#[derive(Clone, Copy, Debug)]
+pub enum Typed<'a> {
+    /// This line (without its Enter) was typed.
+    Line(&'a str),
+    /// Nothing was typed.
+    Nothing,
+}
+
 /// Check a boot's output against what the configuration promises. Returns the problems.
-pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<String> {
+pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>, typed: Typed<'_>) -> Vec<String> {
     let b = &target.board;
     let q = &target.config;
     let mut problems = Vec::new();
@@ -56,11 +66,34 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     );
     expect("banner irq", format!("irq:        {}", q.expect_irq));
     expect("timer tick", "timer: first tick".to_string());
+    let output = &without_tick_line(output);
+    let mut expect = |what: &str, needle: String| {
+        if !output.contains(&needle) {
+            problems.push(format!("{what}: no `{needle}` in the output"));
+        }
+    };
     for (what, needle) in DEFAULT_SYSTEM_EXPECTS {
         expect(what, (*needle).to_string());
     }
+    let min_passed = match typed {
+        Typed::Line(line) => {
+            expect(
+                "the typed line, intact",
+                format!("[systest] read a line of {} bytes: \"{line}\"", line.len()),
+            );
+            SYSTEST_MIN_CASES
+        }
+        Typed::Nothing => {
+            expect("input check skipped", SYSTEST_SKIPPED.to_string());
+            expect("skip counted", "[systest] systest: 1 skipped".to_string());
+            SYSTEST_MIN_CASES - 1
+        }
+    };
+    if matches!(typed, Typed::Line(_)) && output.contains("input check skipped") {
+        problems.push("a line was typed, yet the system test skipped a case".into());
+    }
     match summary(output) {
-        Some((p, 0)) if p >= SYSTEST_MIN_CASES => {}
+        Some((p, 0)) if p >= min_passed => {}
         Some((p, f)) => problems.push(format!("the system test reported {p} passed, {f} failed")),
         None => problems.push("no `N passed, N failed` line".into()),
     }
@@ -75,10 +108,25 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
     problems
 }
 
-/// Cases the system test (servers/systest) must pass, at least.
+/// `output` without the kernel's `timer: first tick ...` line. The kernel prints it from
+/// its first timer interrupt, which can land in the middle of a line the root server is
+/// printing (one character per `DebugPutChar`).
+fn without_tick_line(output: &str) -> String {
+    match output.find("timer: first tick") {
+        Some(start) => {
+            let end = output[start..].find('\n').map_or(output.len(), |n| start + n + 1);
+            format!("{}{}", &output[..start], &output[end..])
+        }
+        None => output.to_string(),
+    }
+}
+
+/// Cases the system test (servers/systest) must pass, at least, when a line is typed
+/// (one fewer when nothing is: its input case is then skipped).
 pub const SYSTEST_MIN_CASES: u32 = 7;
 
-/// When the system test asks for input, and what the harness types.
+/// When the system test asks for input, and what the harness types (Enter is CR, as a
+/// terminal sends it).
 pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
 
 /// What the default system (console, examples, system test) must print: servers built
@@ -98,6 +146,36 @@ const DEFAULT_SYSTEM_EXPECTS: &[(&str, &str)] = &[
     ("reclaim", "root: reclaimed `fragile` (1 served channel(s) closed"),
     ("system test output", "[systest] systest: "),
 ];
+
+/// What the system test prints when nobody types.
+const SYSTEST_SKIPPED: &str = "[systest] no line typed within 10 s (0 bytes without Enter): input check skipped";
+
+/// What the harness pipes into `cargo xtask run`'s console before the system has
+/// booted, as `echo ... | scripts/run` does (Enter is LF, end of input follows).
+const PIPED_INPUT: &[u8] = b"piped in before the prompt\n";
+
+/// `input` as the line the system test must report.
+fn line_of(input: &[u8]) -> &str {
+    std::str::from_utf8(input).unwrap_or("").trim_end()
+}
+
+/// Boot `image` the way `scripts/run` does (`cargo xtask run`: QEMU's console through
+/// this process), with `input` on stdin. Returns the problems.
+fn console_run(target: &Target, image: &std::path::Path, input: &'static [u8], typed: Typed<'_>) -> Vec<String> {
+    let mut raw = Vec::new();
+    let code = match run_console(target, image, BOOT_TIMEOUT, Box::new(input), &mut |_, bytes| {
+        raw.extend_from_slice(bytes);
+    }) {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
+    let output = String::from_utf8_lossy(&raw).replace('\r', "");
+    let problems = check_boot(target, &output, code, typed);
+    if !problems.is_empty() {
+        eprintln!("----- output of {} -----\n{output}-----", target.config.name);
+    }
+    problems
+}
 
 /// Test cases the kernel test suite must run, at least.
 pub const KTEST_MIN_CASES: u32 = 150;
@@ -159,8 +237,45 @@ fn gaon_abi_magic() -> &'static [u8] {
     b"GAONBOOT"
 }
 
-/// Every QEMU configuration of every board that has a system description.
-fn boot_tests() -> (u32, u32) {
+/// Boot the default image with its console captured; type the harness's line at the
+/// system test's prompt. Returns the problems.
+fn typed_at_prompt_run(target: &Target, image: &std::path::Path) -> Vec<String> {
+    match run_with_input(target, image, BOOT_TIMEOUT, Some(SYSTEST_INPUT)) {
+        Ok(o) => {
+            let p = check_boot(target, &o.output, o.exit_code, Typed::Line(line_of(SYSTEST_INPUT.1)));
+            if !p.is_empty() {
+                eprintln!("----- output of {} -----\n{}-----", target.config.name, o.output);
+            }
+            p
+        }
+        Err(e) => vec![e],
+    }
+}
+
+/// Run the kernel test suite. Returns the problems.
+fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
+    match run_captured(target, ktest, BOOT_TIMEOUT) {
+        Ok(o) => {
+            let p = check_ktest(&o.output, o.exit_code);
+            if p.is_empty() {
+                if let Some((n, _)) = summary(&o.output) {
+                    eprintln!("     kernel test suite: {n} passed");
+                }
+            } else {
+                eprintln!(
+                    "----- output of ktest on {} -----\n{}-----",
+                    target.config.name, o.output
+                );
+            }
+            p
+        }
+        Err(e) => vec![e],
+    }
+}
+
+/// Every QEMU configuration of every board that has a system description (or of
+/// `only` that board), then the quick bench check (not with `only`).
+fn boot_tests(only: Option<&str>) -> (u32, u32) {
     let (mut passed, mut failed) = (0, 0);
     let mut record = |name: &str, problems: Vec<String>| {
         if problems.is_empty() {
@@ -175,7 +290,7 @@ fn boot_tests() -> (u32, u32) {
         }
     };
     for board_name in gaon_platform::list_boards(&root_dir().join("platforms")) {
-        if !system_file(&board_name, DEFAULT_SYSTEM).is_file() {
+        if !system_file(&board_name, DEFAULT_SYSTEM).is_file() || only.is_some_and(|b| b != board_name) {
             continue;
         }
         let board = match load_board(&board_name) {
@@ -209,41 +324,33 @@ fn boot_tests() -> (u32, u32) {
                 board: board.clone(),
                 config: config.clone(),
             };
-            let problems = match run_with_input(&target, &image, BOOT_TIMEOUT, Some(SYSTEST_INPUT)) {
-                Ok(o) => {
-                    let p = check_boot(&target, &o.output, o.exit_code);
-                    if !p.is_empty() {
-                        eprintln!("----- output of {} -----\n{}-----", config.name, o.output);
-                    }
-                    p
-                }
-                Err(e) => vec![e],
-            };
-            record(&format!("boot {}", config.name), problems);
+            record(&format!("boot {}", config.name), typed_at_prompt_run(&target, &image));
             if let Some(ktest) = &ktest_image {
-                let problems = match run_captured(&target, ktest, BOOT_TIMEOUT) {
-                    Ok(o) => {
-                        let p = check_ktest(&o.output, o.exit_code);
-                        if p.is_empty() {
-                            if let Some((n, _)) = summary(&o.output) {
-                                eprintln!("     kernel test suite: {n} passed");
-                            }
-                        } else {
-                            eprintln!("----- output of ktest on {} -----\n{}-----", config.name, o.output);
-                        }
-                        p
-                    }
-                    Err(e) => vec![e],
-                };
-                record(&format!("kernel test suite on {}", config.name), problems);
+                record(
+                    &format!("kernel test suite on {}", config.name),
+                    ktest_run(&target, ktest),
+                );
             }
             if i == 0 {
+                // `scripts/run`'s console, once per board: a line piped in before the
+                // system has booted arrives whole; with nobody typing the run passes.
+                record(
+                    &format!("scripts/run on {}, a line piped in at boot", config.name),
+                    console_run(&target, &image, PIPED_INPUT, Typed::Line(line_of(PIPED_INPUT))),
+                );
+                record(
+                    &format!("scripts/run on {}, no input", config.name),
+                    console_run(&target, &image, b"", Typed::Nothing),
+                );
                 record(
                     &format!("corrupt boot image panics cleanly on {}", config.name),
                     corrupt_image_test(&target, &image),
                 );
             }
         }
+    }
+    if only.is_some() {
+        return (passed, failed);
     }
     eprintln!("== benchmarks, quick run (only checks that every case works)");
     record(
@@ -256,13 +363,35 @@ fn boot_tests() -> (u32, u32) {
     (passed, failed)
 }
 
-/// `cargo xtask test`.
-pub fn run_all(quick: bool) -> Result<(), String> {
-    host_tests()?;
+/// `cargo xtask test [--quick] [--board BOARD]`: `--quick` runs the host tests only,
+/// `--board` one board's boot tests only (no host tests, no bench check).
+pub fn run_all(args: &[String]) -> Result<(), String> {
+    let mut quick = false;
+    let mut only = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--board" => {
+                only = Some(
+                    it.next()
+                        .ok_or("--board needs a board name (cargo xtask list)")?
+                        .as_str(),
+                );
+            }
+            other => return Err(format!("unknown option `{other}` for test")),
+        }
+    }
+    if only.is_none() || quick {
+        host_tests()?;
+    }
     if quick {
         return Ok(());
     }
-    let (passed, failed) = boot_tests();
+    let (passed, failed) = boot_tests(only);
+    if passed + failed == 0 {
+        return Err(format!("no boot tests ran: is `{}` a board?", only.unwrap_or("?")));
+    }
     println!("boot tests: {passed} passed, {failed} failed");
     if failed == 0 {
         Ok(())
@@ -274,6 +403,13 @@ pub fn run_all(quick: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::summary;
+
+    #[test]
+    fn the_tick_line_is_taken_out_of_a_server_line() {
+        let out = "root: started timer: first tick on CPU 0 (irq 26)\n7 servers\nnext\n";
+        assert_eq!(super::without_tick_line(out), "root: started 7 servers\nnext\n");
+        assert_eq!(super::without_tick_line("a\nb\n"), "a\nb\n");
+    }
 
     #[test]
     fn finds_summary_line() {
@@ -317,5 +453,34 @@ mod tutorial {
         for line in b[5].lines() {
             assert!(system.contains(line), "images/virt/system.toml lacks `{line}`");
         }
+    }
+
+    /// Every code fence opens and closes on a line of its own.
+    #[test]
+    fn tutorial_fences_are_whole_lines() {
+        let doc = file("docs/tutorial-server.md");
+        let fences: Vec<&str> = doc.lines().filter(|l| l.contains("```")).collect();
+        assert_eq!(fences.len() % 2, 0, "an odd number of fences");
+        for (i, f) in fences.iter().enumerate() {
+            if i % 2 == 1 {
+                assert_eq!(*f, "```", "a closing fence with text beside it");
+            } else {
+                assert!(f.starts_with("```"), "text before an opening fence: `{f}`");
+            }
+        }
+    }
+
+    /// The example error names the Greeter channel by its index in the description.
+    #[test]
+    fn tutorial_error_names_the_greeter_channel() {
+        let doc = file("docs/tutorial-server.md");
+        let (_, rest) = doc.split_once("field `channel[").expect("the example error");
+        let index: usize = rest.split(']').next().unwrap().parse().unwrap();
+        let system = file("images/virt/system.toml");
+        let channel = system.split("[[channel]]").nth(index + 1).expect("so many channels");
+        assert!(
+            channel.contains("interface = \"Greeter\""),
+            "channel[{index}] is not the Greeter channel"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The console server: a user-level UART driver (PL011 or Cadence) that offers the
 //! `Console` IDL interface (`idl/console.idl`). Output from several clients is shown a
-//! line at a time with each client's name as a prefix; input arrives by interrupt and
-//! goes to the client with the focus (see `mux`).
+//! line at a time with each client's name as a prefix; input arrives by interrupt (or
+//! is polled on every request where the board routes no UART interrupt) and is kept
+//! for the client with the focus (see `mux`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -52,11 +53,6 @@ mod app {
         }
 
         fn read(&mut self, client: u64, max: u32) -> Result<heapless::Vec<u8, 256>, ConsoleError> {
-            // Without an interrupt line, input is polled here; with one, only the
-            // interrupt moves input (so the system test proves the interrupt path).
-            if self.irq.is_none() {
-                self.drain();
-            }
             self.mux.read(client, max as usize).map_err(|e| match e {
                 ReadError::NotFocused => ConsoleError::NotFocused,
                 ReadError::Empty => ConsoleError::Empty,
@@ -74,6 +70,13 @@ mod app {
 
     impl Handler for Console {
         fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            // Without an interrupt line, input is polled on every request (a read, or
+            // any client's write), so the UART's FIFO is emptied as often as the
+            // console is used; with one, only the interrupt moves input (so the system
+            // test proves the interrupt path).
+            if self.irq.is_none() {
+                self.drain();
+            }
             console::dispatch(self, msg)
         }
 
@@ -81,8 +84,10 @@ mod app {
             if let Some((h, bit)) = self.irq
                 && bits & bit != 0
             {
-                self.drain();
+                // Clear first, then drain: a byte that arrives after the drain raises
+                // the interrupt again instead of waiting unseen in the FIFO.
                 self.uart.clear_rx_interrupt();
+                self.drain();
                 let _ = h.ack();
             }
         }
@@ -112,6 +117,7 @@ mod app {
             irq,
         };
         // Input that arrived before the interrupt was enabled raises none: take it now.
+        // From here every byte is kept (`mux`, 512 bytes) until a client reads it.
         c.drain();
         Server {
             ep: ep.0,

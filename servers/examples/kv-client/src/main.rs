@@ -1,4 +1,4 @@
-//! The tutorial's client: stores and reads back a few values through the generated
+//! The client of the tutorial's second example: stores and reads back a few values through the generated
 //! `KvClient` stub, logging to the console, then exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]

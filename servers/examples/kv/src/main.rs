@@ -1,4 +1,4 @@
-//! The tutorial's server: a key-value store. It serves the `Kv` interface
+//! The tutorial's second example server: a key-value store. It serves the `Kv` interface
 //! (`servers/examples/kv.idl`) on its `kv` channel and keeps each client's keys apart,
 //! using the caller's badge as its identity.
 #![cfg_attr(target_os = "none", no_std, no_main)]
