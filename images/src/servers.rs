@@ -37,6 +37,8 @@ pub struct ServerDesc {
     pub debug: bool,
     /// VMIDs it may give its own VSpaces (a VmidPool of this size).
     pub vmids: u32,
+    /// Map the kernel log page (it prints the kernel's output).
+    pub kernel_log: bool,
     /// Device memory: `(name, paddr, size)`.
     pub mmio: Vec<(String, u64, u64)>,
     /// IRQ lines: `(name, line)`.
@@ -86,6 +88,8 @@ pub(crate) struct RawServer {
     debug: bool,
     #[serde(default)]
     vmids: u32,
+    #[serde(default)]
+    kernel_log: bool,
     #[serde(default)]
     mmio: Vec<RawMmio>,
     #[serde(default)]
@@ -215,6 +219,7 @@ impl Checker<'_> {
             halt_on_exit: s.halt_on_exit,
             debug: s.debug,
             vmids: s.vmids,
+            kernel_log: s.kernel_log,
             mmio,
             irqs,
         })
@@ -354,6 +359,7 @@ impl Servers {
         }
         exclusive(&c, &servers)?;
         vmid_quotas(&c, &servers)?;
+        kernel_log(&c, &servers)?;
         let channels = channels(&c, &servers, raw_channels)?;
         let shared = shared(&c, &servers, raw_shared)?;
         let out = Self {
@@ -414,6 +420,9 @@ impl Servers {
             if let Some(&(_, w)) = sh.users.iter().find(|(u, _)| *u == i) {
                 g.push((sh.name.clone(), GrantKind::Shared, r as u64, u64::from(w)));
             }
+        }
+        if s.kernel_log {
+            g.push((KERNEL_LOG_NAME.to_string(), GrantKind::KernelLog, 0, 0));
         }
         g
     }
@@ -521,6 +530,30 @@ fn server_index(c: &Checker<'_>, servers: &[ServerDesc], field: String, name: &s
 }
 
 /// No device page or interrupt line goes to two servers.
+/// The kernel log page's name in a server's start info.
+pub const KERNEL_LOG_NAME: &str = "kernel-log";
+
+/// At most one server prints the kernel log, and it needs the Debug capability to bind
+/// to it.
+fn kernel_log(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError> {
+    let mut readers = servers.iter().enumerate().filter(|(_, s)| s.kernel_log);
+    if let Some((i, s)) = readers.next() {
+        if !s.debug {
+            return Err(c.err(
+                format!("server[{i}].kernel_log"),
+                "needs `debug = true` too: binding to the kernel log takes the Debug capability",
+            ));
+        }
+        if let Some((j, _)) = readers.next() {
+            return Err(c.err(
+                format!("server[{j}].kernel_log"),
+                format!("only one server may print the kernel log; `{}` does", s.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// VMIDs the root server hands out: one per server's own VSpace and the `vmids`
 /// quotas, from the 254 it has (VMID 0 is unused and the root has its own).
 pub const ROOT_VMIDS: u64 = 254;

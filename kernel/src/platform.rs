@@ -16,6 +16,8 @@ impl Platform for Hw {
     }
 
     fn halt(&mut self, status: u8) {
+        // The log's reader will not run again: what it has not printed, the kernel does.
+        console::flush_log_direct();
         kprintln!(
             "kernel: halt requested with status {status} after {} ticks",
             cpu::total_ticks()
@@ -61,6 +63,14 @@ impl Platform for Hw {
 
     fn set_user_timer(&mut self, cval: Option<u64>) {
         timer::set_user(cval);
+    }
+
+    fn log_to(&mut self, page: Option<usize>) {
+        console::set_log(page);
+    }
+
+    fn log_pending(&mut self) -> bool {
+        console::take_log_written()
     }
 
     fn irq_pending(&self) -> bool {

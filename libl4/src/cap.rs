@@ -48,6 +48,8 @@ handle!(
     SchedContext,
     /// A quota of VMIDs.
     VmidPool,
+    /// The kernel debug console and halting (object type `Debug`).
+    DebugCap,
 );
 
 fn unit(r: Result<Msg, Error>) -> Result<(), Error> {
@@ -187,6 +189,14 @@ impl VSpace {
     /// The VMID.
     pub fn vmid(self) -> Result<u64, Error> {
         invoke(self.0, Label::VSpaceGetVmid, &[]).map(|m| m.mr[0])
+    }
+}
+
+impl DebugCap {
+    /// Send the kernel's console output to the kernel log page and signal `ntfn` (a
+    /// notification CPtr with the write right) when there is more; 0 = stop.
+    pub fn log_bind(self, ntfn: CPtr) -> Result<(), Error> {
+        unit(invoke(self.0, Label::DebugLogBind, &[ntfn]))
     }
 }
 

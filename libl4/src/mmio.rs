@@ -17,6 +17,16 @@ impl Mmio {
         Ok(Self { base, size })
     }
 
+    /// The kernel log page (`gaon_abi::klog`), where the description gives it
+    /// (`kernel_log = true`).
+    pub fn kernel_log() -> Result<Self, crate::start::Missing> {
+        let base = crate::start::kernel_log()?;
+        Ok(Self {
+            base,
+            size: gaon_abi::klog::PAGE_SIZE as u64,
+        })
+    }
+
     /// Bytes in the window.
     pub const fn size(&self) -> u64 {
         self.size

@@ -107,6 +107,12 @@ pub fn irq(name: &str) -> Result<(IrqHandler, u64), Missing> {
     named_kind(name, GrantKind::Irq).map(|c| (IrqHandler(c.cptr), c.vaddr))
 }
 
+/// The kernel log page (`gaon_abi::klog`), if the description gives it
+/// (`kernel_log = true`): its address.
+pub fn kernel_log() -> Result<u64, Missing> {
+    named_kind("kernel-log", GrantKind::KernelLog).map(|c| c.vaddr)
+}
+
 /// A mapping (device memory or shared memory): `(address, bytes)`.
 pub fn mapping(name: &str) -> Result<(u64, u64), Missing> {
     let c = named(name).ok_or(Missing::NotGiven)?;

@@ -45,6 +45,8 @@ pub mod slot {
     pub const DEBUG: u64 = 9;
     /// A VmidPool of every VMID but the root's own.
     pub const VMID_POOL: u64 = 10;
+    /// The kernel log page (a frame; see `crate::klog`).
+    pub const KERNEL_LOG: u64 = 11;
     /// First slot the kernel may fill with boot-time caps (untyped).
     pub const FIRST_FREE: u64 = 16;
 }

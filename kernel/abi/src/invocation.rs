@@ -98,11 +98,17 @@ pub enum Label {
     SchedContextUnbind = 62,
     /// SchedContext: reply MR0 = time consumed since the last query (µs).
     SchedContextConsumed = 63,
+
+    /// Debug: MR0 = Notification CPtr (with the write right), or 0 to unbind. From now
+    /// on the kernel appends its console output to the kernel log page (boot slot
+    /// `KERNEL_LOG`, see [`crate::klog`]) and signals this notification, instead of
+    /// printing on the UART; the reader prints it.
+    DebugLogBind = 70,
 }
 
 impl Label {
     /// Every label.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 38] = [
         Self::UntypedRetype,
         Self::CNodeCopy,
         Self::CNodeMint,
@@ -140,6 +146,7 @@ impl Label {
         Self::SchedContextBind,
         Self::SchedContextUnbind,
         Self::SchedContextConsumed,
+        Self::DebugLogBind,
     ];
 
     /// Decode a label.

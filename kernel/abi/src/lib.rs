@@ -12,6 +12,7 @@ pub mod boot;
 pub mod bootinfo;
 pub mod fault;
 pub mod invocation;
+pub mod klog;
 pub mod message;
 pub mod object;
 pub mod syscall;

@@ -43,6 +43,9 @@ pub enum GrantKind {
     Mmio = 4,
     /// Shared-memory region `a`; `b` is 1 for read-write, 0 for read-only.
     Shared = 5,
+    /// The kernel log page (`crate::klog`), mapped read-write; with the Debug
+    /// capability the server binds a notification to it and prints the kernel's output.
+    KernelLog = 6,
 }
 
 impl GrantKind {
@@ -54,6 +57,7 @@ impl GrantKind {
             3 => Self::Irq,
             4 => Self::Mmio,
             5 => Self::Shared,
+            6 => Self::KernelLog,
             _ => return None,
         })
     }
@@ -191,6 +195,7 @@ impl SystemTable {
                     Some(GrantKind::Irq) => g.b < 63,
                     Some(GrantKind::Mmio) => g.a % 4096 == 0 && g.b > 0 && g.b % 4096 == 0 && g.b <= 1 << 24,
                     Some(GrantKind::Shared) => g.a < u64::from(t.shared_count) && g.b <= 1,
+                    Some(GrantKind::KernelLog) => g.a == 0 && g.b == 0 && s.flags & SERVER_DEBUG != 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {

@@ -7,6 +7,8 @@
 #![deny(unsafe_code)]
 
 #[cfg(any(target_os = "none", test))]
+mod klog;
+#[cfg(any(target_os = "none", test))]
 mod mux;
 #[cfg(target_os = "none")]
 mod uart;
@@ -20,8 +22,27 @@ mod app {
     use libl4::server::{Handler, Server};
     use libl4::start;
 
+    use crate::klog;
     use crate::mux::{Mux, ReadError};
     use crate::uart::Uart;
+
+    /// The `kernel` client: the kernel log's lines (client badges start at 1).
+    const KERNEL: u64 = 0;
+    /// The notification bit the kernel signals when it wrote to its log.
+    const LOG_BIT: u64 = 1 << 62;
+    /// Where the console keeps the badged notification cap it binds the log with.
+    const LOG_NTFN_SLOT: u64 = libl4::gaon_abi::system::server_slot::FIRST_FREE;
+
+    /// The kernel log page, read through the window the root server mapped.
+    struct LogPage(libl4::mmio::Mmio);
+    impl klog::Page for LogPage {
+        fn read32(&self, off: usize) -> u32 {
+            self.0.read(off as u64)
+        }
+        fn write32(&self, off: usize, v: u32) {
+            self.0.write(off as u64, v);
+        }
+    }
 
     libl4::serves!(console::INTERFACE);
 
@@ -30,9 +51,56 @@ mod app {
         uart: Uart,
         /// The receive interrupt and its notification bit, if the board gives one.
         irq: Option<(IrqHandler, u64)>,
+        /// The kernel log, once bound.
+        log: Option<(LogPage, klog::Reader)>,
     }
 
     impl Console {
+        /// Print what the kernel wrote to its log as the `kernel` client's lines.
+        fn drain_log(&mut self) {
+            let Some((page, reader)) = &mut self.log else { return };
+            let uart = &self.uart;
+            let mux = &mut self.mux;
+            let mut chunk: heapless::String<128> = heapless::String::new();
+            let mut flush = |chunk: &mut heapless::String<128>| {
+                mux.write(KERNEL, chunk, &mut |s: &str| uart.puts(s));
+                chunk.clear();
+            };
+            let lost = reader.drain(page, &mut |b| {
+                let ch = if b.is_ascii() && (b == b'\n' || !b.is_ascii_control()) {
+                    char::from(b)
+                } else {
+                    '?'
+                };
+                if chunk.push(ch).is_err() {
+                    flush(&mut chunk);
+                    let _ = chunk.push(ch);
+                }
+            });
+            flush(&mut chunk);
+            if lost != 0 {
+                let _ = core::fmt::write(&mut chunk, format_args!("({lost} bytes of kernel output lost)\n"));
+                flush(&mut chunk);
+            }
+        }
+
+        /// Take over the kernel's console output, if the description gives the log.
+        fn bind_log(&mut self) {
+            let Ok(window) = libl4::mmio::Mmio::kernel_log() else {
+                return;
+            };
+            let bound = libl4::cap::CNode(start::CNODE)
+                .mint(LOG_NTFN_SLOT, start::NOTIFICATION, libl4::Rights::all(), LOG_BIT)
+                .and_then(|()| libl4::cap::DebugCap(libl4::gaon_abi::system::server_slot::DEBUG).log_bind(LOG_NTFN_SLOT));
+            match bound {
+                Ok(()) => {
+                    self.mux.set_name(KERNEL, "kernel");
+                    self.log = Some((LogPage(window), klog::Reader::default()));
+                }
+                Err(e) => debug_println!("console: cannot take the kernel log: {e:?}"),
+            }
+        }
+
         /// Move what the UART received into the input buffer, echoing it.
         fn drain(&mut self) {
             while let Some(b) = self.uart.get() {
@@ -81,6 +149,9 @@ mod app {
         }
 
         fn notified(&mut self, bits: u64) {
+            if bits & LOG_BIT != 0 {
+                self.drain_log();
+            }
             if let Some((h, bit)) = self.irq
                 && bits & bit != 0
             {
@@ -115,7 +186,9 @@ mod app {
             mux: Mux::new(),
             uart,
             irq,
+            log: None,
         };
+        c.bind_log();
         // Input that arrived before the interrupt was enabled raises none: take it now.
         // From here every byte is kept (`mux`, 512 bytes) until a client reads it.
         c.drain();

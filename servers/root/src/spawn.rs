@@ -337,6 +337,13 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             }
             *map_va += PAGE;
         }
+        Some(GrantKind::KernelLog) => {
+            let copy = a.slot()?;
+            ROOT_CNODE.copy(copy, slot::KERNEL_LOG, Rights::READ | Rights::WRITE)?;
+            a.map(to.vspace, Frame(copy), *map_va, Rights::READ | Rights::WRITE, false)?;
+            (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, PAGE);
+            *map_va += 2 * PAGE;
+        }
         None => return Err(Error::InvalidArgument),
     }
     Ok(cap)

@@ -117,6 +117,8 @@ impl<P: Platform> Kernel<P> {
         create_object(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS);
         let bi = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         let ipcbuf = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+        let klog = alloc.alloc(PAGE_BITS).ok_or(oom)?;
+        self.log_page = klog;
         let vmid = 1u16;
         self.vmids[usize::from(vmid)] = vs;
         let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
@@ -201,6 +203,7 @@ impl<P: Platform> Kernel<P> {
                 Cap::new(ObjType::SchedContext, sc, SCHED_CONTEXT_BITS),
             ),
             (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
+            (rs::KERNEL_LOG, Cap::new(ObjType::Frame, klog, PAGE_BITS)),
             (rs::VMID_POOL, {
                 // Every VMID but 0 (unused) and the root's own.
                 let mut pool = Cap::new(ObjType::VmidPool, 0, 0);

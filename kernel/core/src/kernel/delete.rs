@@ -207,6 +207,11 @@ impl<P: Platform> Kernel<P> {
                         line.ntfn = 0;
                     }
                 }
+                if self.log_ntfn == cap.obj {
+                    // Its reader is gone: the kernel prints directly again.
+                    self.log_ntfn = 0;
+                    self.platform.log_to(None);
+                }
             }
             Some(ObjType::Reply) => {
                 let r = Ptr::<Reply>::new(cap.obj).get();

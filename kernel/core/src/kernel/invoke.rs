@@ -110,6 +110,7 @@ impl<P: Platform> Kernel<P> {
                 Self::set_mr(t, 0, cap.badge);
                 Ok(1)
             }
+            (Some(ObjType::Debug), L::DebugLogBind) => self.log_bind(t, a),
             (Some(ObjType::VmidPool), L::VmidPoolAssign) => self.vmid_pool_assign(t, cap, a),
             (Some(ObjType::VmidPool), L::VmidPoolSplit) => self.vmid_pool_split(t, s, cap, a),
             (Some(ObjType::IrqControl), L::IrqControlGet) => self.irq_control_get(t, s, a),

@@ -56,6 +56,11 @@ pub trait Platform {
     fn set_user_timer(&mut self, cval: Option<u64>);
     /// True if an interrupt is waiting (long operations stop at preemption points then).
     fn irq_pending(&self) -> bool;
+    /// From now on write the console output to the kernel log page at `page` (`None`:
+    /// print it directly again).
+    fn log_to(&mut self, page: Option<usize>);
+    /// True (once) if console output went to the log page since the last call.
+    fn log_pending(&mut self) -> bool;
 }
 
 /// The invoker's message registers, bounded by the length it sent.
@@ -177,6 +182,12 @@ pub struct Kernel<P: Platform> {
     release_head: usize,
     /// A preempted container delete: `(slot it started from, zombie it stopped in)`.
     delete_resume: (usize, usize),
+    /// The kernel log page (see `gaon_abi::klog`).
+    log_page: usize,
+    /// The notification its reader bound (0 = none: the kernel prints directly), and
+    /// the badge it is signalled with.
+    log_ntfn: usize,
+    log_badge: u64,
     /// Slots a container delete has looked at (host tests check the work is linear).
     #[cfg(test)]
     delete_visits: u64,
@@ -232,6 +243,9 @@ impl<P: Platform> Kernel<P> {
             last_charge: 0,
             release_head: 0,
             delete_resume: (0, 0),
+            log_page: 0,
+            log_ntfn: 0,
+            log_badge: 0,
             #[cfg(test)]
             delete_visits: 0,
             #[cfg(test)]
@@ -380,6 +394,7 @@ impl<P: Platform> Kernel<P> {
 
     /// A timer tick: round-robin among equal priorities.
     pub fn handle_tick(&mut self) {
+        self.signal_log();
         // The running thread is only interrupted; it resumes where it was.
         self.settle_current();
         self.account();
@@ -502,6 +517,34 @@ impl<P: Platform> Kernel<P> {
     }
 
     // ---- console ----------------------------------------------------------------
+
+    /// If console output went to the kernel log page, signal its reader. Called on the
+    /// way out of the kernel, before the next thread is chosen.
+    pub(super) fn signal_log(&mut self) {
+        if self.platform.log_pending()
+            && let Some(n) = Ptr::<Notification>::from_raw(self.log_ntfn)
+        {
+            self.signal(n, self.log_badge);
+        }
+    }
+
+    /// `DebugLogBind`: send the console output to the log page and signal `ntfn`.
+    fn log_bind(&mut self, t: Ptr<Tcb>, a: &Args) -> Result<usize, Error> {
+        let c = a.get::<P>(0)?;
+        if c == 0 {
+            self.log_ntfn = 0;
+            self.platform.log_to(None);
+            return Ok(0);
+        }
+        let (_, nc) = self.lookup_typed(t, c, ObjType::Notification)?;
+        if !nc.rights().contains(gaon_abi::Rights::WRITE) {
+            return Err(Error::NoRights);
+        }
+        self.log_ntfn = nc.obj;
+        self.log_badge = if nc.badge == 0 { 1 } else { nc.badge };
+        self.platform.log_to(Some(self.log_page));
+        Ok(0)
+    }
 
     fn log(&mut self, args: core::fmt::Arguments<'_>) {
         struct W<'a, P: Platform>(&'a mut P);

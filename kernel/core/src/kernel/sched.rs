@@ -136,6 +136,7 @@ impl<P: Platform> Kernel<P> {
     /// here has finished what it trapped for: it is throttled (and sent its timeout
     /// fault if it is still runnable), and the choice is made again.
     pub(super) fn reschedule(&mut self, prev: usize) {
+        self.signal_log();
         self.schedule();
         if self.current == prev {
             return;

@@ -30,11 +30,21 @@ pub struct Model {
     preemption_checks: core::cell::Cell<u64>,
     /// An interrupt is pending at every `pending_every`-th preemption point (0: never).
     pending_every: u64,
+    /// The kernel log page, once bound, what went there, and whether since last asked.
+    log_page: Option<usize>,
+    logged: Vec<u8>,
+    log_written: bool,
 }
 
 impl Platform for Model {
     fn put_char(&mut self, b: u8) {
-        self.out.push(b);
+        // Bound to a log page, output goes there (the model keeps it apart).
+        if self.log_page.is_some() {
+            self.logged.push(b);
+            self.log_written = true;
+        } else {
+            self.out.push(b);
+        }
     }
     fn halt(&mut self, status: u8) {
         self.halted = Some(status);
@@ -69,6 +79,12 @@ impl Platform for Model {
     }
     fn set_user_timer(&mut self, cval: Option<u64>) {
         self.user_timer = cval;
+    }
+    fn log_to(&mut self, page: Option<usize>) {
+        self.log_page = page;
+    }
+    fn log_pending(&mut self) -> bool {
+        core::mem::take(&mut self.log_written)
     }
     fn irq_pending(&self) -> bool {
         let n = self.preemption_checks.get() + 1;

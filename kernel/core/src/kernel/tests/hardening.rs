@@ -889,3 +889,58 @@ fn vmids_are_a_capability_managed_quota() {
     assert_eq!(vmid(&mut k, c), vmid(&mut k, first + 5));
     assert_ne!(vmid(&mut k, c), 0);
 }
+
+/// Once a reader binds a notification with `DebugLogBind`, the kernel's console output
+/// (its own messages, `DebugPutChar`) goes to the kernel log page and the reader is
+/// signalled, instead of the UART the console server owns; deleting the notification
+/// sends it back to the UART.
+#[test]
+fn kernel_output_goes_to_the_log_once_a_reader_binds() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let n = a.obj(&mut k, ObjType::Notification, 0);
+    let badged = a.next;
+    a.next += 1;
+    invoke(
+        &mut k,
+        rs::CNODE,
+        Label::CNodeMint,
+        &[badged, n, Rights::all().bits(), 0x40],
+    )
+    .unwrap();
+    // Binding needs the Debug cap and a notification it may signal.
+    assert_eq!(
+        invoke(&mut k, rs::IRQ_CONTROL, Label::DebugLogBind, &[badged]).err(),
+        Some(Error::UnknownInvocation)
+    );
+    let ro = a.next;
+    a.next += 1;
+    invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[ro, n, Rights::READ.bits()]).unwrap();
+    assert_eq!(
+        invoke(&mut k, rs::DEBUG, Label::DebugLogBind, &[ro]).err(),
+        Some(Error::NoRights)
+    );
+    invoke(&mut k, rs::DEBUG, Label::DebugLogBind, &[badged]).unwrap();
+    assert_eq!(k.platform.log_page, Some(root_slot(&k, rs::KERNEL_LOG).cap.obj));
+
+    sys(
+        &mut k,
+        Syscall::DebugPutChar,
+        [u64::from(b'z'), rs::DEBUG, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(k.platform.logged, b"z");
+    assert!(k.platform.out.is_empty(), "nothing on the UART");
+    let r = sys(&mut k, Syscall::NbRecv, [n, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(r[0] & 0x40, 0x40, "the reader was signalled with its badge");
+
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[badged]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[ro]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[n]).unwrap();
+    assert_eq!(k.platform.log_page, None, "its reader is gone");
+    sys(
+        &mut k,
+        Syscall::DebugPutChar,
+        [u64::from(b'y'), rs::DEBUG, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(k.platform.out, b"y");
+}
