@@ -91,7 +91,9 @@ mod app {
             };
             let bound = libl4::cap::CNode(start::CNODE)
                 .mint(LOG_NTFN_SLOT, start::NOTIFICATION, libl4::Rights::all(), LOG_BIT)
-                .and_then(|()| libl4::cap::DebugCap(libl4::gaon_abi::system::server_slot::DEBUG).log_bind(LOG_NTFN_SLOT));
+                .and_then(|()| {
+                    libl4::cap::DebugCap(libl4::gaon_abi::system::server_slot::DEBUG).log_bind(LOG_NTFN_SLOT)
+                });
             match bound {
                 Ok(()) => {
                     self.mux.set_name(KERNEL, "kernel");
