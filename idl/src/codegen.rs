@@ -458,7 +458,7 @@ fn server(o: &mut String, iface: &Interface) {
 
     let _ = writeln!(
         o,
-        "    /// Decode one request, check every bound, call the server and write its reply into\n    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called."
+        "    /// Decode one request, check every bound, call the server and write its reply into\n    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE` and an unknown label\n    /// `UNKNOWN_METHOD`; the server is not called. A one-way method returns\n    /// `Dispatch::NoReply`, which libl4's server loop answers with an empty reply if the\n    /// client used Call anyway, so a caller never wedges the server."
     );
     let _ = writeln!(o, "    #[inline]");
     let _ = writeln!(

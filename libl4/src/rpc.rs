@@ -201,11 +201,24 @@ pub enum Dispatch {
         /// Payload words.
         len: usize,
     },
-    /// A one-way method: no reply.
+    /// Nothing to answer (a one-way method). The server loop still answers a caller
+    /// that waits (a one-way method reached by Call) with an empty reply, label 0, so
+    /// its reply object is free for the next request: see [`Dispatch::answer`].
     NoReply,
 }
 
 impl Dispatch {
+    /// The label and length of the reply the server loop sends for this decision:
+    /// `Reply`'s, or for `NoReply` an empty reply (label 0, no words), which reaches
+    /// someone only if the client used Call.
+    #[inline]
+    pub const fn answer(self) -> (u64, usize) {
+        match self {
+            Self::Reply { label, len } => (label, len),
+            Self::NoReply => (0, 0),
+        }
+    }
+
     /// A successful reply with `len` payload words.
     pub const fn ok(len: usize) -> Self {
         Self::Reply { label: 0, len }

@@ -76,7 +76,7 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
 }
 
 /// Cases the system test (servers/systest) must pass, at least.
-pub const SYSTEST_MIN_CASES: u32 = 7;
+pub const SYSTEST_MIN_CASES: u32 = 12;
 
 /// When the system test asks for input, and what the harness types.
 pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
