@@ -500,13 +500,15 @@ fn server(o: &mut String, iface: &Interface) {
                 Type::Cap => {
                     let _ = writeln!(
                         o,
-                        "                let Some(&{n}) = msg.caps.first() else {{ return {bad} }};"
+                        "                let Some(&{n}) = msg.caps.first() else {{ return msg.refuse_missing_cap(\"{}\", \"{n}\") }};",
+                        m.name
                     );
                 }
                 Type::Lease(_) => {
                     let _ = writeln!(
                         o,
-                        "                let Some(&frame) = msg.caps.first() else {{ return {bad} }};"
+                        "                let Some(&frame) = msg.caps.first() else {{ return msg.refuse_missing_cap(\"{}\", \"{n}\") }};",
+                        m.name
                     );
                     let _ = writeln!(
                         o,

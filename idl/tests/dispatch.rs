@@ -173,3 +173,35 @@ fn two_way_methods_answer_whoever_sent_them() {
     assert_eq!(dispatch(&mut s, label::TAKE_CAP, &[], &[5]).1, (0, 1));
     assert_eq!(s.calls, 3);
 }
+
+#[test]
+fn a_missing_capability_is_refused_and_the_reason_known() {
+    use libl4::MsgInfo;
+    use libl4::rpc::NoCap;
+    let mut s = Counting::default();
+    let mut buf = [0u64; 120];
+    let lease = every_kind::ChecksumRequest::new_zeroed();
+    // As the server loop hands it over: the message info as it arrived and whether the
+    // server offered a receive slot.
+    let cases = [
+        (MsgInfo::new(label::TAKE_CAP, 0, 0), false, NoCap::NotAccepted),
+        (
+            MsgInfo::new(label::TAKE_CAP, 0, 1).with_unwrapped(1),
+            true,
+            NoCap::Unwrapped,
+        ),
+        (MsgInfo::new(label::TAKE_CAP, 0, 0), true, NoCap::NoneArrived),
+    ];
+    for (info, accepts, why) in cases {
+        let mut msg = Incoming::new(7, label::TAKE_CAP, &[], [0; 4], 0, &mut buf).arrived(info, accepts);
+        assert_eq!(msg.no_cap(), Some(why));
+        assert_eq!(every_kind::dispatch(&mut s, &mut msg), Dispatch::bad_message());
+        let mut msg =
+            Incoming::new(7, label::CHECKSUM, &[], [0; 4], lease.as_words().len(), &mut buf).arrived(info, accepts);
+        assert_eq!(every_kind::dispatch(&mut s, &mut msg), Dispatch::bad_message());
+    }
+    let msg = Incoming::new(7, label::TAKE_CAP, &[5], [0; 4], 0, &mut buf);
+    assert_eq!(msg.no_cap(), None);
+    assert_eq!(s.calls, 0);
+    assert!(NoCap::NotAccepted.why().contains("cap_slot"));
+}

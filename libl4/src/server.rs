@@ -208,7 +208,8 @@ impl Server {
         let slot = if got_cap { self.cap_slot } else { None };
         let caps_buf = [slot.map_or(0, |s| s.cptr)];
         let caps: &[CPtr] = if slot.is_some() { &caps_buf } else { &[] };
-        let mut incoming = Incoming::new(m.badge, m.info.label(), caps, m.mr, m.info.length(), &mut buf.msg);
+        let mut incoming = Incoming::new(m.badge, m.info.label(), caps, m.mr, m.info.length(), &mut buf.msg)
+            .arrived(m.info, self.cap_slot.is_some());
         let d = handler.request(&mut incoming);
         let mr = incoming.reply_registers();
         if let Some(s) = slot {

@@ -647,7 +647,7 @@ pub mod every_kind {
                 }
             }
             label::TAKE_CAP => {
-                let Some(&c) = msg.caps.first() else { return Dispatch::bad_message() };
+                let Some(&c) = msg.caps.first() else { return msg.refuse_missing_cap("take_cap", "c") };
                 let value = server.take_cap(msg.badge, c);
                 let mut rep = TakeCapReply::new_zeroed();
                 rep.value = u64::from(value);
@@ -655,7 +655,7 @@ pub mod every_kind {
             }
             label::CHECKSUM => {
                 let Some(&req) = ChecksumRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
-                let Some(&frame) = msg.caps.first() else { return Dispatch::bad_message() };
+                let Some(&frame) = msg.caps.first() else { return msg.refuse_missing_cap("checksum", "data") };
                 let data = ::libl4::rpc::Lease { frame, offset: req.data_offset, len: req.data_len };
                 if !data.is_valid() {
                     return Dispatch::bad_message();

@@ -76,7 +76,7 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>) -> Vec<
 }
 
 /// Cases the system test (servers/systest) must pass, at least.
-pub const SYSTEST_MIN_CASES: u32 = 12;
+pub const SYSTEST_MIN_CASES: u32 = 13;
 
 /// When the system test asks for input, and what the harness types.
 pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
@@ -87,6 +87,11 @@ pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
 const DEFAULT_SYSTEM_EXPECTS: &[(&str, &str)] = &[
     ("root server", "root: started 7 servers"),
     ("tutorial example", "[greeter-client] hello world (#1)"),
+    ("tutorial example's lease", "[greeter-client] hello lease (#2)"),
+    (
+        "a missing capability is refused with its reason",
+        "greeter: refused `greet_in_place` from client 0x2: no capability for `page`",
+    ),
     ("console driver", "console: "),
     ("prefixed output", "[kv] serving Kv"),
     (

@@ -6,7 +6,8 @@
 //! messages and focus here), input routed to it by interrupt (the harness types a line
 //! when it sees `type a line`), the example Kv server (badge identity), shared memory,
 //! hostile messages to every server it can reach (each must answer or drop them and keep
-//! serving), and supervision: a server that faults is reported by the root server and
+//! serving), leases to the greeter (malformed ones refused, a real one through a page of
+//! its heap), and supervision: a server that faults is reported by the root server and
 //! its caller gets an error instead of hanging. It prints `systest: N passed, M failed`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
@@ -14,10 +15,12 @@
 #[cfg(target_os = "none")]
 mod app {
     use gaon_abi::system::{GrantKind, server_slot};
+    use libl4::alloc::Heap;
     use libl4::idl::console::{self, ConsoleClient, ConsoleError};
     use libl4::idl::supervisor;
+    use libl4::lease::SharedPage;
     use libl4::mmio::Mmio;
-    use libl4::rpc::{BAD_MESSAGE, CallError, EndpointTransport, Transport, UNKNOWN_METHOD};
+    use libl4::rpc::{BAD_MESSAGE, CallError, EndpointTransport, Lease, Transport, UNKNOWN_METHOD};
     use libl4::{Error, println, start};
     use zerocopy::FromZeros;
 
@@ -25,7 +28,7 @@ mod app {
     include!(concat!(env!("OUT_DIR"), "/kv.rs"));
     include!(concat!(env!("OUT_DIR"), "/greeter.rs"));
     use fragile::FragileClient;
-    use greeter::GreeterClient;
+    use greeter::{GreetError, GreeterClient};
     use kv::{KvClient, KvError};
 
     libl4::uses!(
@@ -176,11 +179,67 @@ mod app {
 
     fn greeter_survives_hostile_clients() -> R {
         let t = transport("greeter")?;
-        hostile(t, &[greeter::label::GREET])?;
+        hostile(t, &[greeter::label::GREET, greeter::label::GREET_IN_PLACE])?;
         let g = GreeterClient::new(t);
         check(
-            g.greet("systest").as_ref().map(heapless::String::as_str) == Ok("hello systest (#1)"),
+            g.greet("systest")
+                .is_ok_and(|s| s.as_str().starts_with("hello systest (#")),
             "the greeter still answers",
+        )
+    }
+
+    fn leases_are_checked_and_work() -> R {
+        let t = transport("greeter")?;
+        let g = GreeterClient::new(t);
+        let mut heap = Heap::from_start().map_err(|_| "the system test has a heap")?;
+        let mut page = SharedPage::new(&mut heap).map_err(|_| "a page to lend")?;
+        // A lease argument without its frame: refused (the greeter prints why).
+        let mut req = greeter::GreetInPlaceRequest::new_zeroed();
+        req.page_len = 64;
+        check(
+            raw_call(t, greeter::label::GREET_IN_PLACE, req.as_words(), &[])? == BAD_MESSAGE,
+            "a lease without its frame",
+        )?;
+        // A window past the end of the frame, and a capability that is not a frame.
+        let past = Lease {
+            frame: page.frame().0,
+            offset: 4000,
+            len: 200,
+        };
+        check(
+            g.greet_in_place(past) == Err(CallError::BadMessage),
+            "a window past the frame",
+        )?;
+        let not_a_frame = Lease {
+            frame: server_slot::NOTIFICATION,
+            offset: 0,
+            len: 64,
+        };
+        check(
+            g.greet_in_place(not_a_frame) == Err(CallError::Remote(GreetError::BadLease)),
+            "a lease of something that is not a frame",
+        )?;
+        // A capability with `greet`, which takes none: dropped, so the next one arrives.
+        let mut greet = greeter::GreetRequest::new_zeroed();
+        greet.name[..1].copy_from_slice(b"x");
+        greet.name_len = 1;
+        check(
+            raw_call(t, greeter::label::GREET, greet.as_words(), &[server_slot::NOTIFICATION])? == 0,
+            "a capability nobody asked for",
+        )?;
+        // The real thing: the greeting replaces the name in the lent page.
+        page.write(0, b"lease\0").map_err(|_| "write the page")?;
+        let lease = page.lease(0, 64).map_err(|_| "a window of the page")?;
+        let n = g.greet_in_place(lease).map_err(|_| "greet_in_place")? as usize;
+        let mut text = [0u8; 64];
+        page.read(0, &mut text[..n.min(64)]).map_err(|_| "read the page")?;
+        check(text.starts_with(b"hello lease (#"), "the greeting is in the page")?;
+        // A window too small for the greeting.
+        page.write(0, b"lease\0").map_err(|_| "write the page")?;
+        let small = page.lease(0, 8).map_err(|_| "a window of the page")?;
+        check(
+            g.greet_in_place(small) == Err(CallError::Remote(GreetError::TooSmall)),
+            "a window too small",
         )
     }
 
@@ -302,6 +361,7 @@ mod app {
             "the greeter answers hostile messages and keeps serving",
             greeter_survives_hostile_clients,
         ),
+        ("leases are checked, and work", leases_are_checked_and_work),
         (
             "fragile answers hostile messages and keeps serving",
             fragile_survives_hostile_clients,
