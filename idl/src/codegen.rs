@@ -458,7 +458,7 @@ fn server(o: &mut String, iface: &Interface) {
 
     let _ = writeln!(
         o,
-        "    /// Decode one request, check every bound, call the server and write its reply into\n    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called."
+        "    /// Decode one request, check every bound, call the server and write its reply into\n    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE` and an unknown label\n    /// `UNKNOWN_METHOD`; the server is not called. A one-way method returns\n    /// `Dispatch::NoReply`, which libl4's server loop answers with an empty reply if the\n    /// client used Call anyway, so a caller never wedges the server."
     );
     let _ = writeln!(o, "    #[inline]");
     let _ = writeln!(
@@ -500,13 +500,15 @@ fn server(o: &mut String, iface: &Interface) {
                 Type::Cap => {
                     let _ = writeln!(
                         o,
-                        "                let Some(&{n}) = msg.caps.first() else {{ return {bad} }};"
+                        "                let Some(&{n}) = msg.caps.first() else {{ return msg.refuse_missing_cap(\"{}\", \"{n}\") }};",
+                        m.name
                     );
                 }
                 Type::Lease(_) => {
                     let _ = writeln!(
                         o,
-                        "                let Some(&frame) = msg.caps.first() else {{ return {bad} }};"
+                        "                let Some(&frame) = msg.caps.first() else {{ return msg.refuse_missing_cap(\"{}\", \"{n}\") }};",
+                        m.name
                     );
                     let _ = writeln!(
                         o,

@@ -145,7 +145,12 @@ fn records(kv_client_hash: u64, console_serves: bool) -> Vec<Vec<gaon_abi::syste
         vec![record(S, "Kv", 2), record(U, "Console", 1)],
         vec![record(U, "Kv", kv_client_hash), record(U, "Console", 1)],
         vec![record(S, "Fragile", 3), record(U, "Console", 1)],
-        vec![record(U, "Console", 1), record(U, "Kv", 2), record(U, "Fragile", 3)],
+        vec![
+            record(U, "Console", 1),
+            record(U, "Kv", 2),
+            record(U, "Fragile", 3),
+            record(U, "Greeter", 4),
+        ],
     ]
 }
 
@@ -179,7 +184,7 @@ fn channel_ends_must_agree_on_the_interface() {
     assert_eq!(err.field, "channel[3].clients[0]");
     assert!(
         err.problem.contains("`systest` does not use interface `Fragile`")
-            && err.problem.contains("it declares Console, Kv"),
+            && err.problem.contains("it declares Console, Kv, Greeter"),
         "{err}"
     );
 }

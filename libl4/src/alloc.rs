@@ -5,14 +5,23 @@
 //! The allocator assumes a single-level CSpace (a CNode whose guard makes a CPtr equal
 //! to the slot index), which is what the kernel gives the root server and what the root
 //! server gives every server it starts.
+//!
+//! A server the root server started gets its allocator with [`Allocator::from_start`]:
+//! its heap (the untyped memory its description's `heap_kib` gives it, in
+//! `server_slot::HEAP`), the free slots of its CNode (`server_slot::FIRST_FREE..END`)
+//! and the addresses the root server leaves to it (`SERVER_FREE_VADDR..SERVER_FREE_END`).
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use gaon_abi::bootinfo::UntypedDesc;
 use gaon_abi::invocation::REG_TPIDR;
+use gaon_abi::system::{SERVER_FREE_END, SERVER_FREE_VADDR, server_slot};
 use gaon_abi::{Error, ObjType, Rights};
 use heapless::Vec;
 
 use crate::cap::{CNode, Frame, PageTable, Tcb, Untyped, VSpace, VmidPool};
 use crate::ipc::CPtr;
+use crate::server::RecvSlot;
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -110,9 +119,10 @@ pub struct Region {
     pub state: State,
 }
 
-/// Slots, untyped memory and addresses of one program, with its own CNode and VSpace.
+/// Slots, untyped memory and addresses of one program, with its own CNode and VSpace,
+/// tracking up to `N` untyped regions.
 #[derive(Debug)]
-pub struct Allocator {
+pub struct Allocator<const N: usize = MAX_REGIONS> {
     /// The program's (single-level) CNode.
     pub cnode: CNode,
     /// The program's VSpace.
@@ -121,7 +131,7 @@ pub struct Allocator {
     pub slots: Slots,
     /// Free addresses.
     pub va: VaRange,
-    regions: Vec<Region, MAX_REGIONS>,
+    regions: Vec<Region, N>,
     /// The RAM region objects are carved from at the moment.
     current: Option<usize>,
     /// A page of addresses `write_frame` maps frames at, once it has one.
@@ -130,7 +140,67 @@ pub struct Allocator {
     pub vmid_pool: Option<VmidPool>,
 }
 
-impl Allocator {
+/// A server's own allocator (see [`Allocator::from_start`]): one untyped region, its
+/// heap.
+pub type Heap = Allocator<1>;
+
+/// Set once a program took its heap.
+static HEAP_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Why a server has no heap allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoHeap {
+    /// The root server did not start this program (it has no start info).
+    NotAServer,
+    /// Its system description gives it no heap (`heap_kib`).
+    NoMemory,
+    /// The program took its heap already (two allocators would hand out the same
+    /// slots, memory and addresses).
+    Taken,
+}
+
+impl Heap {
+    /// This server's allocator: the untyped memory its description gives it
+    /// (`heap_kib`, in `server_slot::HEAP`), the free slots of its CNode
+    /// (`server_slot::FIRST_FREE..server_slot::END`) and its free addresses
+    /// (`SERVER_FREE_VADDR..SERVER_FREE_END`). A program can take it once.
+    pub fn from_start() -> Result<Self, NoHeap> {
+        let info = crate::start::info().ok_or(NoHeap::NotAServer)?;
+        if info.heap_bits == 0 {
+            return Err(NoHeap::NoMemory);
+        }
+        if HEAP_TAKEN.swap(true, Ordering::Relaxed) {
+            return Err(NoHeap::Taken);
+        }
+        Ok(Self::heap(info.heap_bits as u8, info.heap_paddr))
+    }
+
+    /// The allocator of a server's fixed slots, heap untyped of `2^bits` bytes and free
+    /// addresses.
+    fn heap(bits: u8, paddr: u64) -> Self {
+        let mut a = Self::new(
+            CNode(server_slot::CNODE),
+            VSpace(server_slot::VSPACE),
+            Slots::new(server_slot::FIRST_FREE, server_slot::END),
+            VaRange::new(SERVER_FREE_VADDR, SERVER_FREE_END),
+        );
+        let r = Region {
+            ut: Untyped(server_slot::HEAP),
+            paddr,
+            bits,
+            device: false,
+            state: State::Free,
+        };
+        // One region into room for one: cannot fail.
+        let _ = a.regions.push(r);
+        // VSpaces get their VMIDs from the server's pool (`vmids = N`); without one the
+        // slot is empty and making a VSpace fails.
+        a.vmid_pool = Some(VmidPool(server_slot::VMID_POOL));
+        a
+    }
+}
+
+impl<const N: usize> Allocator<N> {
     /// An allocator with no memory yet; add some with [`Allocator::add_untyped`].
     pub const fn new(cnode: CNode, vspace: VSpace, slots: Slots, va: VaRange) -> Self {
         Self {
@@ -240,7 +310,7 @@ impl Allocator {
                 self.regions[i].state = State::Done;
                 return Ok(Frame(f));
             }
-            if self.regions.len() + 2 > MAX_REGIONS {
+            if self.regions.len() + 2 > N {
                 return Err(Error::NotEnoughMemory);
             }
             let halves = self.slots.take_n(2)?;
@@ -325,7 +395,30 @@ impl Allocator {
     }
 }
 
-impl Allocator {
+impl<const N: usize> Allocator<N> {
+    /// A free slot of this program's CNode to receive capabilities in, for
+    /// [`crate::server::Server::cap_slot`].
+    pub fn recv_slot(&mut self) -> Result<RecvSlot, Error> {
+        let index = self.slot()?;
+        Ok(RecvSlot {
+            cnode: self.cnode.0,
+            index,
+            cptr: index,
+        })
+    }
+
+    /// A page of addresses with the page tables to map a frame there made, and no
+    /// frame mapped: where a server maps the frames of the leases it receives
+    /// (`crate::lease::Leases`). Making the tables maps a fresh frame once (it stays
+    /// allocated, unmapped).
+    pub fn map_window(&mut self) -> Result<u64, Error> {
+        let va = self.va.take(1)?;
+        let f = Frame(self.alloc(ObjType::Frame, 12)?);
+        self.map(self.vspace, f, va, Rights::READ, false)?;
+        f.unmap()?;
+        Ok(va)
+    }
+
     /// Copy `data` into `frame` at `offset`: the frame is mapped at a scratch address
     /// in this program's VSpace for the copy and unmapped again, so it can then be
     /// mapped elsewhere (how a loader fills another program's memory).
@@ -381,8 +474,37 @@ mod tests {
     }
 
     #[test]
+    fn a_servers_heap_is_its_free_slots_addresses_and_heap_untyped() {
+        let mut h = Heap::heap(15, 0);
+        assert_eq!(h.slots, Slots::new(server_slot::FIRST_FREE, server_slot::END));
+        assert_eq!(h.slots.remaining(), 256 - 64);
+        assert_eq!(
+            (h.cnode, h.vspace),
+            (CNode(server_slot::CNODE), VSpace(server_slot::VSPACE))
+        );
+        let r = h.regions()[0];
+        assert_eq!(
+            (h.regions().len(), r.ut, r.bits, r.device),
+            (1, Untyped(server_slot::HEAP), 15, false)
+        );
+        assert_eq!(
+            h.recv_slot(),
+            Ok(RecvSlot {
+                cnode: server_slot::CNODE,
+                index: 64,
+                cptr: 64
+            })
+        );
+        assert_eq!(h.va.take(1), Ok(SERVER_FREE_VADDR));
+        // No device memory to split into a heap of one region.
+        assert_eq!(h.device_frame_at(0x0900_0000), Err(Error::FailedLookup));
+        // A host test is no server.
+        assert_eq!(Heap::from_start().err(), Some(NoHeap::NotAServer));
+    }
+
+    #[test]
     fn ram_is_taken_largest_first_and_device_memory_never() {
-        let mut a = Allocator::new(CNode(2), VSpace(3), Slots::new(16, 64), VaRange::new(0, 1 << 30));
+        let mut a: Allocator = Allocator::new(CNode(2), VSpace(3), Slots::new(16, 64), VaRange::new(0, 1 << 30));
         let desc = |paddr, size_bits, is_device| UntypedDesc {
             paddr,
             size_bits,

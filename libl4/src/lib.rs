@@ -2,7 +2,10 @@
 //!
 //! - `syscall`, `ipc`: the raw syscalls and message registers;
 //! - `cap`: typed capability handles with `Result`-returning invocations;
-//! - `alloc`: slot, untyped-memory and address-range allocators, mapping and threads;
+//! - `alloc`: slot, untyped-memory and address-range allocators, mapping and threads,
+//!   and a server's own allocator from its start info (`Allocator::from_start`);
+//! - `lease`: shared-memory leases without `unsafe` (a page to lend, a received lease
+//!   mapped with bounds-checked reads and writes);
 //! - `elf`: loading an executable into an address space;
 //! - `rpc`, `server`: the runtime IDL-generated stubs build on, and the server loop;
 //! - `start`: what the root server gave this program (named capabilities) and `exit`;
@@ -19,6 +22,7 @@ pub mod cap;
 pub mod debug;
 pub mod elf;
 pub mod ipc;
+pub mod lease;
 pub mod log;
 pub mod mmio;
 pub mod rpc;

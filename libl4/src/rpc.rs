@@ -116,6 +116,35 @@ pub struct Incoming<'a> {
     len: usize,
     /// The IPC buffer's message words (all of them, including the unused 0..3).
     buf: &'a mut [u64],
+    /// The message info word as it arrived (for [`Incoming::no_cap`]).
+    info: MsgInfo,
+    /// The server gives the kernel a slot for received capabilities.
+    accepts_caps: bool,
+}
+
+/// Why no capability came with a request (what a server logs when a method that takes
+/// one is refused, see [`Incoming::refuse_missing_cap`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoCap {
+    /// The server accepts none: its `Server::cap_slot` is `None`, so the kernel had
+    /// nowhere to put one.
+    NotAccepted,
+    /// The client sent a capability to this very endpoint, which arrives as its badge.
+    Unwrapped,
+    /// None arrived: the client sent none, named a capability it does not hold, or its
+    /// endpoint capability lacks the grant right.
+    NoneArrived,
+}
+
+impl NoCap {
+    /// The reason, in words.
+    pub const fn why(self) -> &'static str {
+        match self {
+            Self::NotAccepted => "this server takes no capabilities (Server::cap_slot is None)",
+            Self::Unwrapped => "a capability to this endpoint arrives as its badge",
+            Self::NoneArrived => "none arrived (not sent, not the client's, or its endpoint lacks the grant right)",
+        }
+    }
 }
 
 impl<'a> Incoming<'a> {
@@ -148,7 +177,50 @@ impl<'a> Incoming<'a> {
             mr,
             len,
             buf,
+            info: MsgInfo::new(label, len, caps.len()),
+            accepts_caps: true,
         }
+    }
+
+    /// Record how the request arrived: its message info word, and whether the server
+    /// offered the kernel a slot for capabilities (the server loop says both, for
+    /// [`Incoming::no_cap`]).
+    #[inline]
+    #[must_use]
+    pub const fn arrived(mut self, info: MsgInfo, accepts_caps: bool) -> Self {
+        self.info = info;
+        self.accepts_caps = accepts_caps;
+        self
+    }
+
+    /// Why no capability came with the request (`None` if one did).
+    pub fn no_cap(&self) -> Option<NoCap> {
+        if !self.caps.is_empty() {
+            None
+        } else if !self.accepts_caps {
+            Some(NoCap::NotAccepted)
+        } else if self.info.extra_caps() > 0 && self.info.caps_unwrapped() & 1 != 0 {
+            Some(NoCap::Unwrapped)
+        } else {
+            Some(NoCap::NoneArrived)
+        }
+    }
+
+    /// Refuse a request to `method`, whose argument `param` is a capability (or lease)
+    /// that did not come: print why on the console (see [`NoCap`]) and answer
+    /// `BAD_MESSAGE`. The generated `dispatch` calls this.
+    #[cold]
+    #[inline(never)]
+    pub fn refuse_missing_cap(&self, method: &str, param: &str) -> Dispatch {
+        let why = self
+            .no_cap()
+            .map_or("it is not a capability this server can use", NoCap::why);
+        crate::println!(
+            "{}: refused `{method}` from client {:#x}: no capability for `{param}`: {why}",
+            crate::start::name(),
+            self.badge
+        );
+        Dispatch::bad_message()
     }
 
     /// The request's words.
@@ -201,11 +273,24 @@ pub enum Dispatch {
         /// Payload words.
         len: usize,
     },
-    /// A one-way method: no reply.
+    /// Nothing to answer (a one-way method). The server loop still answers a caller
+    /// that waits (a one-way method reached by Call) with an empty reply, label 0, so
+    /// its reply object is free for the next request: see [`Dispatch::answer`].
     NoReply,
 }
 
 impl Dispatch {
+    /// The label and length of the reply the server loop sends for this decision:
+    /// `Reply`'s, or for `NoReply` an empty reply (label 0, no words), which reaches
+    /// someone only if the client used Call.
+    #[inline]
+    pub const fn answer(self) -> (u64, usize) {
+        match self {
+            Self::Reply { label, len } => (label, len),
+            Self::NoReply => (0, 0),
+        }
+    }
+
     /// A successful reply with `len` payload words.
     pub const fn ok(len: usize) -> Self {
         Self::Reply { label: 0, len }

@@ -131,7 +131,9 @@ pub const NOTIFICATION: CPtr = server_slot::NOTIFICATION;
 pub const CNODE: CPtr = server_slot::CNODE;
 
 /// End this program with `status`. A server tells its supervisor, which reports it and
-/// reclaims the server; the root server halts the system.
+/// reclaims the server; the root server halts the system. If neither stops this
+/// thread (no supervisor, no Tcb capability, the halt refused), it stops itself with a
+/// fault rather than spin: see [`stop`].
 pub fn exit(status: u8) -> ! {
     if info().is_some() {
         let supervisor = SupervisorClient::new(EndpointTransport {
@@ -142,9 +144,24 @@ pub fn exit(status: u8) -> ! {
     } else {
         crate::syscall::debug_halt(status);
     }
-    loop {
-        crate::syscall::yield_now();
-    }
+    stop()
+}
+
+/// Stop this thread for good: an undefined instruction faults, and the kernel stops the
+/// thread (no fault endpoint) or sends the fault to its supervisor, which reclaims it.
+/// A fault handler that resumes it at the same place gets the same fault again, one
+/// blocking fault message at a time: nothing here spins.
+#[cfg(target_arch = "aarch64")]
+pub fn stop() -> ! {
+    // SAFETY: `udf` only raises an undefined-instruction exception, which the kernel
+    // turns into a fault for this thread; it touches no memory.
+    unsafe { core::arch::asm!("udf #0", options(nomem, nostack, noreturn)) }
+}
+
+/// Host builds have no kernel to stop the thread.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn stop() -> ! {
+    unreachable!("host programs do not stop through libl4")
 }
 
 /// The boot-info page, in the root server.

@@ -252,7 +252,10 @@ pub mod console {
     }
 
     /// Decode one request, check every bound, call the server and write its reply into
-    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
+    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE` and an unknown label
+    /// `UNKNOWN_METHOD`; the server is not called. A one-way method returns
+    /// `Dispatch::NoReply`, which libl4's server loop answers with an empty reply if the
+    /// client used Call anyway, so a caller never wedges the server.
     #[inline]
     pub fn dispatch<S: ConsoleServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {

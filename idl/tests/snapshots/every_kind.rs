@@ -568,7 +568,10 @@ pub mod every_kind {
     }
 
     /// Decode one request, check every bound, call the server and write its reply into
-    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE`; the server is not called.
+    /// `msg`. A malformed or truncated request gets `BAD_MESSAGE` and an unknown label
+    /// `UNKNOWN_METHOD`; the server is not called. A one-way method returns
+    /// `Dispatch::NoReply`, which libl4's server loop answers with an empty reply if the
+    /// client used Call anyway, so a caller never wedges the server.
     #[inline]
     pub fn dispatch<S: EveryKindServer + ?Sized>(server: &mut S, msg: &mut Incoming<'_>) -> Dispatch {
         match msg.label {
@@ -644,7 +647,7 @@ pub mod every_kind {
                 }
             }
             label::TAKE_CAP => {
-                let Some(&c) = msg.caps.first() else { return Dispatch::bad_message() };
+                let Some(&c) = msg.caps.first() else { return msg.refuse_missing_cap("take_cap", "c") };
                 let value = server.take_cap(msg.badge, c);
                 let mut rep = TakeCapReply::new_zeroed();
                 rep.value = u64::from(value);
@@ -652,7 +655,7 @@ pub mod every_kind {
             }
             label::CHECKSUM => {
                 let Some(&req) = ChecksumRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
-                let Some(&frame) = msg.caps.first() else { return Dispatch::bad_message() };
+                let Some(&frame) = msg.caps.first() else { return msg.refuse_missing_cap("checksum", "data") };
                 let data = ::libl4::rpc::Lease { frame, offset: req.data_offset, len: req.data_len };
                 if !data.is_valid() {
                     return Dispatch::bad_message();

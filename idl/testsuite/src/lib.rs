@@ -72,15 +72,14 @@ where
         }
         let mut buf = [0u64; MAX];
         let server = &mut *self.server.borrow_mut();
-        match deliver(server, &self.dispatch, self.badge, label, request, caps, &mut buf) {
-            (Dispatch::Reply { label, len }, mr) => {
-                if len <= 4 {
-                    Ok(reply(label, &mr[..len]))
-                } else {
-                    Ok(reply(label, &buf[..len.min(MAX)]))
-                }
-            }
-            (Dispatch::NoReply, _) => Err(Error::Cancelled),
+        // What the server loop answers for the decision (an empty reply for a one-way
+        // method reached by Call).
+        let (d, mr) = deliver(server, &self.dispatch, self.badge, label, request, caps, &mut buf);
+        let (label, len) = d.answer();
+        if len <= 4 {
+            Ok(reply(label, &mr[..len]))
+        } else {
+            Ok(reply(label, &buf[..len.min(MAX)]))
         }
     }
 

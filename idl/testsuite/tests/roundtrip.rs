@@ -229,3 +229,52 @@ fn malformed_requests_are_refused_without_calling_the_server() {
     assert_eq!(raw(&lb, 99, &[], &[]), Dispatch::unknown_method());
     assert_eq!(lb.server.borrow().calls, 0, "the server never saw a bad request");
 }
+
+#[test]
+fn one_way_methods_reached_by_call_are_answered() {
+    use libl4::rpc::Transport;
+    let lb = server();
+    // `notify` is one-way: its stub sends it. Called instead, it runs, and the caller
+    // gets the empty answer libl4's server loop sends for `Dispatch::NoReply` rather
+    // than waiting for ever (and the server does not wedge on its reply object).
+    let got = (&lb).call(every_kind::label::NOTIFY, &[0b110], &[], |code, words| {
+        (code, words.len())
+    });
+    assert_eq!(got, Ok((0, 0)));
+    assert_eq!(Dispatch::NoReply.answer(), (0, 0));
+    // Stray words after the request are ignored.
+    let got = (&lb).call(every_kind::label::NOTIFY, &[0b1, 2, 3, 4, 5], &[], |code, _| code);
+    assert_eq!(got, Ok(0));
+    assert_eq!(lb.server.borrow().notified, 0b111);
+    assert_eq!(lb.server.borrow().calls, 2);
+    // A truncated one-way request is answered BAD_MESSAGE, sent or called, and never
+    // reaches the server.
+    assert_eq!(raw(&lb, every_kind::label::NOTIFY, &[], &[]), Dispatch::bad_message());
+    let got = (&lb).call(every_kind::label::NOTIFY, &[], &[], |code, _| code);
+    assert_eq!(got, Ok(libl4::rpc::BAD_MESSAGE));
+    assert_eq!(lb.server.borrow().calls, 2);
+}
+
+#[test]
+fn sends_to_two_way_methods_and_stray_capabilities_are_served() {
+    use libl4::rpc::Transport;
+    let lb = server();
+    // A two-way method sent without waiting runs; its reply goes nowhere.
+    assert_eq!((&lb).send(every_kind::label::POKE, &[], &[]), Ok(()));
+    assert_eq!((&lb).send(every_kind::label::GREET, &[1000], &[]), Ok(()));
+    assert_eq!((&lb).send(99, &[], &[]), Ok(()));
+    assert_eq!(lb.server.borrow().calls, 1, "only the well-formed one ran");
+    // A capability with a method that takes none is not passed on (the server loop
+    // deletes whatever the handler leaves in its receive slot).
+    assert_eq!(raw(&lb, every_kind::label::NOTHING, &[], &[9]), Dispatch::ok(0));
+    assert_eq!(
+        raw(&lb, every_kind::label::NOTIFY, &[1], &[9]),
+        Dispatch::NoReply,
+        "one-way, with a capability"
+    );
+    assert_eq!(raw(&lb, 99, &[], &[9]), Dispatch::unknown_method());
+    assert_eq!(lb.server.borrow().last_cap, 0, "no method saw the capability");
+    // A capability argument is the first capability that came.
+    assert_eq!(raw(&lb, every_kind::label::TAKE_CAP, &[], &[9]), Dispatch::ok(1));
+    assert_eq!(lb.server.borrow().last_cap, 9);
+}

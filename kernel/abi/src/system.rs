@@ -234,8 +234,14 @@ pub const SERVER_IPC_BUFFER_VADDR: u64 = 0x7f_fff1_0000;
 /// Top of a server's stack (it grows down from here; the page above is unmapped).
 pub const SERVER_STACK_TOP: u64 = 0x7f_ff00_0000;
 /// Where device memory and shared regions are mapped in a server, one after another
-/// with a guard page between.
+/// with a guard page between (all below [`SERVER_FREE_VADDR`]).
 pub const SERVER_MAP_BASE: u64 = 0x20_0000_0000;
+/// Start of the addresses a server maps its own frames at (libl4's heap allocator takes
+/// them from here, `libl4::alloc::Allocator::from_start`): the root server maps
+/// nothing in `[SERVER_FREE_VADDR, SERVER_FREE_END)`.
+pub const SERVER_FREE_VADDR: u64 = 0x30_0000_0000;
+/// End of the server's own addresses.
+pub const SERVER_FREE_END: u64 = 0x40_0000_0000;
 /// "GAONSTRT".
 pub const START_MAGIC: u64 = u64::from_le_bytes(*b"GAONSTRT");
 /// Named capabilities a start-info page lists.
@@ -266,9 +272,17 @@ pub mod server_slot {
     pub const VMID_POOL: u64 = 9;
     /// First slot of the named capabilities.
     pub const FIRST_NAMED: u64 = 10;
-    /// First slot the server may use freely (after the named ones).
+    /// First slot the server may use freely (after the named ones): slots
+    /// `FIRST_FREE..END` are empty when it starts and the root server never touches
+    /// them (libl4's heap allocator hands them out, `Allocator::from_start`).
     pub const FIRST_FREE: u64 = 64;
+    /// One past the last slot of a server's CNode.
+    pub const END: u64 = 1 << super::SERVER_CNODE_RADIX;
 }
+
+static_assertions::const_assert!(server_slot::FIRST_NAMED + MAX_START_CAPS as u64 <= server_slot::FIRST_FREE);
+static_assertions::const_assert!(server_slot::FIRST_FREE < server_slot::END);
+static_assertions::const_assert!(SERVER_MAP_BASE < SERVER_FREE_VADDR && SERVER_FREE_END <= SERVER_STACK_TOP);
 
 /// One named capability (or mapping) in a start-info page.
 #[repr(C)]

@@ -123,7 +123,7 @@ fn without_tick_line(output: &str) -> String {
 
 /// Cases the system test (servers/systest) must pass, at least, when a line is typed
 /// (one fewer when nothing is: its input case is then skipped).
-pub const SYSTEST_MIN_CASES: u32 = 7;
+pub const SYSTEST_MIN_CASES: u32 = 13;
 
 /// When the system test asks for input, and what the harness types (Enter is CR, as a
 /// terminal sends it).
@@ -135,6 +135,11 @@ pub const SYSTEST_INPUT: (&str, &[u8]) = ("type a line", b"hello gaon\r");
 const DEFAULT_SYSTEM_EXPECTS: &[(&str, &str)] = &[
     ("root server", "root: started 7 servers"),
     ("tutorial example", "[greeter-client] hello world (#1)"),
+    ("tutorial example's lease", "[greeter-client] hello lease (#2)"),
+    (
+        "a missing capability is refused with its reason",
+        "greeter: refused `greet_in_place` from client 0x2: no capability for `page`",
+    ),
     ("console driver", "console: "),
     ("prefixed output", "[kv] serving Kv"),
     (

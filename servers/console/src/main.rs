@@ -30,7 +30,8 @@ mod app {
     const KERNEL: u64 = 0;
     /// The notification bit the kernel signals when it wrote to its log.
     const LOG_BIT: u64 = 1 << 62;
-    /// Where the console keeps the badged notification cap it binds the log with.
+    /// Where the console keeps the badged notification cap it binds the log with (the
+    /// console has no heap, so no allocator hands this slot out).
     const LOG_NTFN_SLOT: u64 = libl4::gaon_abi::system::server_slot::FIRST_FREE;
 
     /// The kernel log page, read through the window the root server mapped.

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use libl4::cap::Tcb;
 use libl4::ipc::{self, CPtr, MsgInfo};
-use libl4::rpc::{BAD_MESSAGE, CallError, Dispatch, EndpointTransport, Incoming, Lease, UNKNOWN_METHOD};
+use libl4::rpc::{BAD_MESSAGE, CallError, Dispatch, EndpointTransport, Incoming, Lease, Transport, UNKNOWN_METHOD};
 use libl4::server::{Handler, RecvSlot, Server};
 use libl4::{ObjType, Rights};
 
@@ -26,6 +26,9 @@ crate::tests![
     "IDL: an argument over its bound is refused before sending" => too_long,
     "IDL: a malformed request gets BAD_MESSAGE" => malformed,
     "IDL: an unknown label gets UNKNOWN_METHOD" => unknown,
+    "IDL: a one-way method reached by Call is answered; the server keeps serving" => oneway_called,
+    "IDL: a capability no method takes is dropped; the next one arrives" => stray_cap,
+    "IDL: a Send to a two-way method is served; its reply goes nowhere" => twoway_sent,
 ];
 
 static NOTIFIED: AtomicU64 = AtomicU64::new(0);
@@ -264,5 +267,55 @@ fn unknown(env: &mut Env) -> R {
     with_client(env, 9, |c| {
         let m = ipc::call(c.transport.ep, MsgInfo::new(99, 0, 0), [0; 4]);
         check(m.info.label() == UNKNOWN_METHOD, "UNKNOWN_METHOD")
+    })
+}
+fn oneway_called(env: &mut Env) -> R {
+    NOTIFIED.store(0, Ordering::SeqCst);
+    with_client(env, 10, |c| {
+        // The stub sends `notify` one-way; a Call by hand waits in the server's reply
+        // object, which the server must answer before it can receive again.
+        let m = ipc::call(
+            c.transport.ep,
+            MsgInfo::new(every_kind::label::NOTIFY, 1, 0),
+            [0b11, 0, 0, 0],
+        );
+        check(!m.info.is_kernel() && m.info.label() == 0, "an empty answer")?;
+        check(NOTIFIED.load(Ordering::SeqCst) == 0b11, "the one-way method ran")?;
+        // Malformed one-way requests reached by Call are answered too.
+        let m = ipc::call(c.transport.ep, MsgInfo::new(every_kind::label::NOTIFY, 0, 0), [0; 4]);
+        check(m.info.label() == BAD_MESSAGE, "truncated one-way request")?;
+        check(c.nothing() == Ok(()), "still serving")?;
+        check(
+            c.scalars(1, 0, 0, 0, 0, 0, 0, 0, true) == Ok(1),
+            "still serving, with a payload",
+        )
+    })
+}
+fn stray_cap(env: &mut Env) -> R {
+    let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
+    with_client(env, 11, |c| {
+        // `nothing` takes no capability; one sent with it lands in the server's receive
+        // slot, and must not stay there (the kernel puts a capability only in an empty
+        // slot, so every later capability argument would be lost).
+        let code = ok(
+            c.transport.call(every_kind::label::NOTHING, &[], &[n], |code, _| code),
+            "call",
+        )?;
+        check(code == 0, "answered")?;
+        let code = ok(c.transport.call(99, &[], &[n], |code, _| code), "call")?;
+        check(code == UNKNOWN_METHOD, "unknown label with a capability")?;
+        check(
+            c.take_cap(n) == Ok(ObjType::Notification as u64 + 1),
+            "a later capability argument arrives",
+        )
+    })
+}
+fn twoway_sent(env: &mut Env) -> R {
+    with_client(env, 12, |c| {
+        let t = c.transport;
+        check(t.send(every_kind::label::POKE, &[], &[]).is_ok(), "send")?;
+        check(t.send(every_kind::label::GREET, &[1000], &[]).is_ok(), "malformed send")?;
+        check(t.send(99, &[], &[]).is_ok(), "unknown send")?;
+        check(c.nothing() == Ok(()), "still serving")
     })
 }

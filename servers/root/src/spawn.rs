@@ -7,8 +7,8 @@ use gaon_abi::boot::name_bytes;
 use gaon_abi::bootinfo::slot;
 use gaon_abi::invocation::REG_TPIDR;
 use gaon_abi::system::{
-    Grant, GrantKind, NamedCap, SERVER_CNODE_RADIX, SERVER_DEBUG, SERVER_IPC_BUFFER_VADDR, SERVER_MAP_BASE,
-    SERVER_STACK_TOP, START_INFO_VADDR, START_MAGIC, ServerEntry, StartInfo, SystemTable, server_slot,
+    Grant, GrantKind, NamedCap, SERVER_CNODE_RADIX, SERVER_DEBUG, SERVER_FREE_VADDR, SERVER_IPC_BUFFER_VADDR,
+    SERVER_MAP_BASE, SERVER_STACK_TOP, START_INFO_VADDR, START_MAGIC, ServerEntry, StartInfo, SystemTable, server_slot,
 };
 use heapless::Vec;
 use libl4::alloc::{Allocator, PAGE};
@@ -313,6 +313,7 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             cap.vaddr = 1 << g.b;
         }
         Some(GrantKind::Mmio) => {
+            below_free(*map_va, g.b)?;
             (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, g.b);
             for p in 0..g.b / PAGE {
                 let f = a.device_frame_at(g.a + p * PAGE)?;
@@ -328,6 +329,7 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             } else {
                 Rights::READ
             };
+            below_free(*map_va, pages * PAGE)?;
             (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, pages * PAGE);
             for p in 0..pages {
                 let copy = a.slot()?;
@@ -347,4 +349,13 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
         None => return Err(Error::InvalidArgument),
     }
     Ok(cap)
+}
+
+/// A mapping of `size` bytes at `va` (and its guard page) stays below the addresses the
+/// server keeps for itself (`SERVER_FREE_VADDR`).
+fn below_free(va: u64, size: u64) -> Result<(), Error> {
+    match va.checked_add(size).and_then(|e| e.checked_add(PAGE)) {
+        Some(end) if end <= SERVER_FREE_VADDR => Ok(()),
+        _ => Err(Error::RangeError),
+    }
 }

@@ -914,7 +914,6 @@ fn kernel_output_goes_to_the_log_once_a_reader_binds() {
         Some(Error::UnknownInvocation)
     );
     let ro = a.next;
-    a.next += 1;
     invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[ro, n, Rights::READ.bits()]).unwrap();
     assert_eq!(
         invoke(&mut k, rs::DEBUG, Label::DebugLogBind, &[ro]).err(),
