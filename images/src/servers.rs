@@ -529,7 +529,6 @@ fn server_index(c: &Checker<'_>, servers: &[ServerDesc], field: String, name: &s
         .ok_or_else(|| c.err(field, format!("no server is named `{name}`")))
 }
 
-/// No device page or interrupt line goes to two servers.
 /// The kernel log page's name in a server's start info.
 pub const KERNEL_LOG_NAME: &str = "kernel-log";
 
@@ -576,6 +575,7 @@ fn vmid_quotas(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError>
     Ok(())
 }
 
+/// No device page or interrupt line goes to two servers.
 fn exclusive(c: &Checker<'_>, servers: &[ServerDesc]) -> Result<(), DescError> {
     // No device page or interrupt line goes to two servers.
     let mut lines = BTreeMap::new();

@@ -58,6 +58,8 @@ struct Raw {
     kernel: RawPackage,
     root: RawPackage,
     #[serde(default)]
+    include: Vec<PathBuf>,
+    #[serde(default)]
     module: Vec<RawModule>,
     #[serde(default)]
     server: Vec<RawServer>,
@@ -65,6 +67,129 @@ struct Raw {
     channel: Vec<RawChannel>,
     #[serde(default)]
     shared: Vec<RawShared>,
+}
+
+/// A fragment a description includes: servers, channels, shared regions and modules
+/// listed once for every board (and more fragments).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFragment {
+    #[serde(default)]
+    include: Vec<PathBuf>,
+    #[serde(default)]
+    module: Vec<RawModule>,
+    #[serde(default)]
+    server: Vec<RawServer>,
+    #[serde(default)]
+    channel: Vec<RawChannel>,
+    #[serde(default)]
+    shared: Vec<RawShared>,
+}
+
+/// Most fragments one description may pull in, all levels together.
+const MAX_INCLUDES: usize = 16;
+
+/// Where each merged entry came from: `(file, index in that file)` per `[[module]]`,
+/// `[[server]]`, `[[channel]]` and `[[shared]]`.
+#[derive(Default)]
+struct Origins {
+    module: Vec<(PathBuf, usize)>,
+    server: Vec<(PathBuf, usize)>,
+    channel: Vec<(PathBuf, usize)>,
+    shared: Vec<(PathBuf, usize)>,
+}
+
+impl Origins {
+    fn add(&mut self, file: &Path, f: &RawFragment) {
+        let at = |n: usize| (0..n).map(|i| (file.to_path_buf(), i));
+        self.module.extend(at(f.module.len()));
+        self.server.extend(at(f.server.len()));
+        self.channel.extend(at(f.channel.len()));
+        self.shared.extend(at(f.shared.len()));
+    }
+
+    /// Point an error about merged entry `kind[n]` at the file and index it came from.
+    fn locate(&self, mut e: DescError) -> DescError {
+        for (kind, origins) in [
+            ("module", &self.module),
+            ("server", &self.server),
+            ("channel", &self.channel),
+            ("shared", &self.shared),
+        ] {
+            let Some(rest) = e.field.strip_prefix(kind).and_then(|r| r.strip_prefix('[')) else {
+                continue;
+            };
+            let Some((n, tail)) = rest.split_once(']') else {
+                continue;
+            };
+            if let Some((file, i)) = n.parse::<usize>().ok().and_then(|n| origins.get(n)) {
+                e.field = format!("{kind}[{i}]{tail}");
+                e.file.clone_from(file);
+            }
+            break;
+        }
+        e
+    }
+}
+
+/// `path` with `a/../` taken out, so messages name `images/common/demo.toml`, not
+/// `images/virt/../common/demo.toml`.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Append the fragments `includes` (paths relative to `from`'s folder) to `into`, depth
+/// first, each once.
+fn include(
+    from: &Path,
+    includes: &[PathBuf],
+    into: &mut RawFragment,
+    origins: &mut Origins,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<(), DescError> {
+    let dir = from.parent().unwrap_or(Path::new("."));
+    for (i, inc) in includes.iter().enumerate() {
+        let path = lexical(&dir.join(inc));
+        let field = format!("include[{i}]");
+        let canon = fs::canonicalize(&path)
+            .map_err(|e| DescError::new(from, &field, format!("cannot read `{}`: {e}", inc.display())))?;
+        if !seen.insert(canon) {
+            return Err(DescError::new(
+                from,
+                field,
+                format!("`{}` is included twice (or includes itself)", inc.display()),
+            ));
+        }
+        if seen.len() > MAX_INCLUDES {
+            return Err(DescError::new(
+                from,
+                field,
+                format!("more than {MAX_INCLUDES} fragments included"),
+            ));
+        }
+        let text = fs::read_to_string(&path)
+            .map_err(|e| DescError::new(from, &field, format!("cannot read `{}`: {e}", inc.display())))?;
+        let frag: RawFragment = toml::from_str(&text).map_err(|e| DescError::from_toml(&path, &text, &e))?;
+        origins.add(&path, &frag);
+        let nested = frag.include.clone();
+        into.module.extend(frag.module);
+        into.server.extend(frag.server);
+        into.channel.extend(frag.channel);
+        into.shared.extend(frag.shared);
+        include(&path, &nested, into, origins, seen)?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -173,7 +298,25 @@ impl System {
 
     /// Check description text that claims to come from `file`.
     pub fn parse(file: &Path, text: &str, platforms_dir: &Path) -> Result<Self, DescError> {
-        let raw: Raw = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        let mut raw: Raw = toml::from_str(text).map_err(|e| DescError::from_toml(file, text, &e))?;
+        // Fragments: their entries follow the description's own; errors name the file
+        // and index an entry came from.
+        let mut origins = Origins::default();
+        let mut merged = RawFragment {
+            include: Vec::new(),
+            module: core::mem::take(&mut raw.module),
+            server: core::mem::take(&mut raw.server),
+            channel: core::mem::take(&mut raw.channel),
+            shared: core::mem::take(&mut raw.shared),
+        };
+        origins.add(file, &merged);
+        include(file, &raw.include, &mut merged, &mut origins, &mut BTreeSet::new())?;
+        (raw.module, raw.server, raw.channel, raw.shared) =
+            (merged.module, merged.server, merged.channel, merged.shared);
+        Self::check_raw(file, raw, platforms_dir).map_err(|e| if e.file == file { origins.locate(e) } else { e })
+    }
+
+    fn check_raw(file: &Path, raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
         let err = |field: &str, problem: String| DescError::new(file, field, problem);
         if !valid_name(&raw.system.name) {
             return Err(err(

@@ -65,8 +65,9 @@ fn good_description_with_modules() {
 
 #[test]
 fn board_must_match_images_folder() {
-    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("virt/system.toml")).unwrap();
-    let err = System::parse(Path::new("images/raspi3b/system.toml"), &text, &platforms()).unwrap_err();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = fs::read_to_string(images.join("virt/system.toml")).unwrap();
+    let err = System::parse(&images.join("raspi3b/system.toml"), &text, &platforms()).unwrap_err();
     assert_eq!(err.field, "system.board");
     assert!(err.problem.contains("lives in images/raspi3b/"), "{err}");
 }
@@ -92,7 +93,17 @@ fn packed_table_matches_the_description() {
     let kinds: Vec<_> = console.grants().iter().map(|g| GrantKind::from_raw(g.kind)).collect();
     assert_eq!(
         kinds,
-        [Some(GrantKind::Serve), Some(GrantKind::Irq), Some(GrantKind::Mmio)]
+        [
+            Some(GrantKind::Serve),
+            Some(GrantKind::Irq),
+            Some(GrantKind::Mmio),
+            Some(GrantKind::KernelLog)
+        ]
+    );
+    assert_ne!(
+        console.flags & gaon_abi::system::SERVER_DEBUG,
+        0,
+        "the kernel log needs the Debug cap"
     );
     assert_eq!(console.grants()[1].a, 33);
     assert_eq!(console.grants()[2].a, 0x0900_0000);
@@ -187,4 +198,51 @@ fn channel_ends_must_agree_on_the_interface() {
             && err.problem.contains("it declares Console, Kv, Greeter"),
         "{err}"
     );
+}
+
+/// A description lists servers, channels and shared memory once in a fragment that
+/// every board's description includes (`include = [...]`, paths relative to the
+/// including file, fragments may include fragments).
+#[test]
+fn fragments_are_included_and_errors_name_the_fragment() {
+    let inc = dir().join("include");
+    let s = System::load(&inc.join("main.toml"), &platforms()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = s.servers.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["console", "greeter", "kv"],
+        "the description's own first, then in include order"
+    );
+    assert_eq!(s.servers.channels.len(), 1);
+
+    let err = System::load(&inc.join("bad-entry.toml"), &platforms()).unwrap_err();
+    assert_eq!(err.file, inc.join("bad-fragment.toml"), "{err}");
+    assert_eq!(err.field, "server[1].priority", "the index in the fragment: {err}");
+
+    let err = System::load(&inc.join("cycle.toml"), &platforms()).unwrap_err();
+    assert!(err.problem.contains("included twice (or includes itself)"), "{err}");
+    assert_eq!(err.file, inc.join("cycle-fragment.toml"));
+
+    let err = System::load(&inc.join("missing.toml"), &platforms()).unwrap_err();
+    assert_eq!(err.field, "include[0]");
+    assert!(err.problem.contains("cannot read `no-such-file.toml`"), "{err}");
+
+    // A fragment holds servers, channels, shared memory and modules, nothing else.
+    let err = System::load(&inc.join("fragment-unknown-field.toml"), &platforms()).unwrap_err();
+    assert_eq!(err.file, inc.join("fragment-with-system.toml"), "{err}");
+    assert!(err.to_string().contains("system"), "{err}");
+}
+
+/// The servers of the default system are listed once and run on every board.
+#[test]
+fn every_board_runs_the_common_servers() {
+    let images = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let common = System::load(&images.join("virt/system.toml"), &platforms()).unwrap();
+    let want: Vec<String> = common.servers.servers.iter().map(|s| s.name.clone()).collect();
+    assert!(want.contains(&"greeter".to_string()) && want.contains(&"systest".to_string()));
+    for board in ["raspi3b", "zcu102"] {
+        let s = System::load(&images.join(board).join("system.toml"), &platforms()).unwrap();
+        let got: Vec<String> = s.servers.servers.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(got, want, "{board}");
+    }
 }

@@ -454,9 +454,9 @@ mod tutorial {
         assert!(file("servers/examples/greeter-client/src/main.rs").contains(&b[4]));
         let cargo = file("servers/examples/greeter/Cargo.toml");
         assert_eq!(b[1], cargo);
-        let system = file("images/virt/system.toml");
+        let system = file("images/common/demo.toml");
         for line in b[5].lines() {
-            assert!(system.contains(line), "images/virt/system.toml lacks `{line}`");
+            assert!(system.contains(line), "images/common/demo.toml lacks `{line}`");
         }
     }
 
@@ -481,7 +481,7 @@ mod tutorial {
         let doc = file("docs/tutorial-server.md");
         let (_, rest) = doc.split_once("field `channel[").expect("the example error");
         let index: usize = rest.split(']').next().unwrap().parse().unwrap();
-        let system = file("images/virt/system.toml");
+        let system = file("images/common/demo.toml");
         let channel = system.split("[[channel]]").nth(index + 1).expect("so many channels");
         assert!(
             channel.contains("interface = \"Greeter\""),
