@@ -32,7 +32,7 @@ pub enum PackError {
     /// The inputs do not fit the boot image format.
     Layout(String),
     /// The two ends of a channel disagree (the message names the field).
-    Channel(String),
+    Channel(gaon_platform::DescError),
 }
 
 impl fmt::Display for PackError {
@@ -41,7 +41,7 @@ impl fmt::Display for PackError {
             Self::Kernel(m) => write!(f, "kernel: {m}"),
             Self::Root(m) => write!(f, "root server: {m}"),
             Self::Layout(m) => write!(f, "boot image: {m}"),
-            Self::Channel(m) => f.write_str(m),
+            Self::Channel(e) => write!(f, "{e}"),
         }
     }
 }
@@ -122,9 +122,7 @@ fn check_interfaces(input: &PackInput<'_>) -> Result<(), PackError> {
         let elf = &input.modules[i];
         records.push(idl_records(elf).map_err(|e| PackError::Layout(format!("server `{}`: {e}", server.name)))?);
     }
-    s.servers
-        .check_interfaces(&s.file, &records)
-        .map_err(|e| PackError::Channel(format!("field `{}`: {}", e.field, e.problem)))
+    s.check_interfaces(&records).map_err(PackError::Channel)
 }
 
 /// Pack a bootable file in the board's format.

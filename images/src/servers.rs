@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use gaon_abi::boot::NAME_LEN;
 use gaon_abi::system::{
-    Grant, GrantKind, IdlRecord, MAX_ENDPOINTS, MAX_GRANTS, MAX_SERVER_PRIORITY, MAX_SERVERS, MAX_SHARED, ROLE_SERVES,
-    ROLE_USES, SERVER_DEBUG, SERVER_HALT_ON_EXIT, SYSTEM_MAGIC, SYSTEM_VERSION, ServerEntry, SharedEntry, SystemTable,
+    Grant, GrantKind, IdlRecord, MAX_ENDPOINTS, MAX_GRANTS, MAX_SERVER_PRIORITY, MAX_SERVERS, MAX_SHARED, ROLE_MASK,
+    ROLE_OPTIONAL, ROLE_PRINTS, ROLE_SERVES, ROLE_USES, SERVER_DEBUG, SERVER_HALT_ON_EXIT, SYSTEM_MAGIC,
+    SYSTEM_VERSION, ServerEntry, SharedEntry, SystemTable,
 };
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
@@ -476,7 +477,7 @@ impl Servers {
         let find = |i: usize, role: u32, iface: &str| {
             records
                 .get(i)
-                .and_then(|r| r.iter().find(|r| r.role == role && record_name(r) == iface))
+                .and_then(|r| r.iter().find(|r| r.role & ROLE_MASK == role && record_name(r) == iface))
         };
         for (c, ch) in self.channels.iter().enumerate() {
             let f = format!("channel[{c}]");
@@ -515,6 +516,55 @@ impl Servers {
                         ),
                     ));
                 }
+            }
+        }
+        self.check_declared_channels(file, records)
+    }
+
+    /// The other way round: every interface a program declares it serves or uses (not
+    /// optionally) has a channel that gives it that end. Otherwise it would fail only at
+    /// run time, and a program that prints with no console channel would lose its
+    /// output without a word.
+    fn check_declared_channels(&self, file: &Path, records: &[Vec<IdlRecord>]) -> Result<(), DescError> {
+        for (i, s) in self.servers.iter().enumerate() {
+            let Some(recs) = records.get(i) else { continue };
+            let optional = |role: u32, name: &str| {
+                recs.iter()
+                    .any(|r| r.role & ROLE_OPTIONAL != 0 && r.role & ROLE_MASK == role && record_name(r) == name)
+            };
+            for r in recs.iter().filter(|r| r.role & ROLE_OPTIONAL == 0) {
+                let (role, name) = (r.role & ROLE_MASK, record_name(r));
+                if optional(role, name) {
+                    continue;
+                }
+                let has = self.channels.iter().any(|ch| {
+                    ch.interface == name
+                        && if role == ROLE_SERVES {
+                            ch.server == i
+                        } else {
+                            ch.clients.contains(&i)
+                        }
+                });
+                if has {
+                    continue;
+                }
+                let problem = if role == ROLE_SERVES {
+                    format!(
+                        "`{}` serves interface `{name}` (`libl4::serves!`) but no [[channel]] has it serve `{name}`: add one, or declare it with `libl4::serves_optional!` if it runs without",
+                        s.name
+                    )
+                } else {
+                    let how = if r.role & ROLE_PRINTS != 0 {
+                        "it prints (`print!`/`println!`), and its output would go nowhere"
+                    } else {
+                        "declared with `libl4::uses!`"
+                    };
+                    format!(
+                        "`{}` uses interface `{name}` ({how}) but is a client of no `{name}` channel: add it to one's `clients`, or declare it with `libl4::uses_optional!` if it runs without",
+                        s.name
+                    )
+                };
+                return Err(DescError::new(file, format!("server[{i}]"), problem));
             }
         }
         Ok(())
@@ -704,12 +754,13 @@ fn shared(c: &Checker<'_>, servers: &[ServerDesc], raw_shared: &[RawShared]) -> 
 }
 
 fn declared(records: Option<&Vec<IdlRecord>>, role: u32) -> String {
-    let names: Vec<&str> = records
+    let mut names: Vec<&str> = records
         .into_iter()
         .flatten()
-        .filter(|r| r.role == role)
+        .filter(|r| r.role & ROLE_MASK == role)
         .map(record_name)
         .collect();
+    names.dedup();
     if names.is_empty() {
         "it declares none".into()
     } else {

@@ -29,6 +29,8 @@ pub struct System {
     pub modules: Vec<ModuleDesc>,
     /// Servers, channels and shared memory.
     pub servers: Servers,
+    /// Where each entry came from (the description or a fragment it includes).
+    origins: Origins,
 }
 
 /// A boot module.
@@ -91,7 +93,7 @@ const MAX_INCLUDES: usize = 16;
 
 /// Where each merged entry came from: `(file, index in that file)` per `[[module]]`,
 /// `[[server]]`, `[[channel]]` and `[[shared]]`.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct Origins {
     module: Vec<(PathBuf, usize)>,
     server: Vec<(PathBuf, usize)>,
@@ -313,7 +315,19 @@ impl System {
         include(file, &raw.include, &mut merged, &mut origins, &mut BTreeSet::new())?;
         (raw.module, raw.server, raw.channel, raw.shared) =
             (merged.module, merged.server, merged.channel, merged.shared);
-        Self::check_raw(file, raw, platforms_dir).map_err(|e| if e.file == file { origins.locate(e) } else { e })
+        let mut s = Self::check_raw(file, raw, platforms_dir)
+            .map_err(|e| if e.file == file { origins.locate(e) } else { e })?;
+        s.origins = origins;
+        Ok(s)
+    }
+
+    /// Check the channels against the IDL records the servers' programs declare
+    /// (`records[i]` for server `i`; see [`crate::idl_records`]); errors name the file
+    /// (the description or a fragment) the entry is in.
+    pub fn check_interfaces(&self, records: &[Vec<gaon_abi::system::IdlRecord>]) -> Result<(), DescError> {
+        self.servers
+            .check_interfaces(&self.file, records)
+            .map_err(|e| self.origins.locate(e))
     }
 
     fn check_raw(file: &Path, raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
@@ -399,6 +413,7 @@ impl System {
             root_package: raw.root.package,
             modules,
             servers,
+            origins: Origins::default(),
         })
     }
 }

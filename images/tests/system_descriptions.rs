@@ -169,7 +169,7 @@ fn records(kv_client_hash: u64, console_serves: bool) -> Vec<Vec<gaon_abi::syste
 fn channel_ends_must_agree_on_the_interface() {
     let s = shipped_virt();
     let file = Path::new("images/virt/system.toml");
-    s.servers.check_interfaces(file, &records(2, true)).unwrap();
+    s.check_interfaces(&records(2, true)).unwrap();
 
     let err = s.servers.check_interfaces(file, &records(99, true)).unwrap_err();
     assert_eq!(err.field, "channel[1].clients[0]");
@@ -245,4 +245,50 @@ fn every_board_runs_the_common_servers() {
         let got: Vec<String> = s.servers.servers.iter().map(|s| s.name.clone()).collect();
         assert_eq!(got, want, "{board}");
     }
+}
+
+/// The other way round: an interface a program declares must have a channel in the
+/// description (a program that prints must be a console client), unless it declares it
+/// optional.
+#[test]
+fn declared_interfaces_need_a_channel_unless_optional() {
+    use gaon_abi::system::{ROLE_OPTIONAL, ROLE_PRINTS, ROLE_SERVES, ROLE_USES};
+    let s = shipped_virt();
+
+    let mut r = records(2, true);
+    r[3].push(record(ROLE_SERVES, "Extra", 9));
+    let err = s.check_interfaces(&r).unwrap_err();
+    assert_eq!(err.field, "server[2]", "kv is the common file's third server: {err}");
+    assert!(err.file.ends_with("common/demo.toml"), "{err}");
+    assert!(
+        err.problem
+            .contains("`kv` serves interface `Extra` (`libl4::serves!`) but no [[channel]] has it serve `Extra`"),
+        "{err}"
+    );
+    r[3].push(record(ROLE_SERVES | ROLE_OPTIONAL, "Extra", 9));
+    s.check_interfaces(&r).unwrap();
+
+    let mut r = records(2, true);
+    r[4].push(record(ROLE_USES, "Greeter", 4));
+    let err = s.check_interfaces(&r).unwrap_err();
+    assert!(
+        err.problem
+            .contains("`kv-client` uses interface `Greeter` (declared with `libl4::uses!`) but is a client of no `Greeter` channel"),
+        "{err}"
+    );
+
+    // The console server printing (not a client of its own channel): its output would
+    // go nowhere.
+    let mut r = records(2, true);
+    r[0].push(record(ROLE_USES | ROLE_PRINTS, "Console", 1));
+    let err = s.check_interfaces(&r).unwrap_err();
+    assert_eq!(err.field, "server[0]");
+    assert!(err.file.ends_with("virt/system.toml"), "{err}");
+    assert!(
+        err.problem
+            .contains("it prints (`print!`/`println!`), and its output would go nowhere"),
+        "{err}"
+    );
+    r[0].push(record(ROLE_USES | ROLE_OPTIONAL, "Console", 1));
+    s.check_interfaces(&r).unwrap();
 }

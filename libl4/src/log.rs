@@ -85,16 +85,30 @@ impl Drop for Logger {
     }
 }
 
-/// Print to the console server (or the debug console without one).
+/// Print `args` to the console server (or the debug console without one). libl4's own
+/// messages (a panic, a refused request) go this way; a program prints with `print!`,
+/// which also declares it a client of `Console`.
+pub fn print_fmt(args: fmt::Arguments<'_>) {
+    let mut logger = Logger::new();
+    let _ = logger.write_fmt(args);
+}
+
+/// Print to the console server (or the debug console without one). A program that
+/// prints declares itself a client of the `Console` interface, so the image tool refuses
+/// a description that gives it no console channel (its output would go nowhere); a
+/// program that prints only if it has one says `libl4::uses_optional!(console)`.
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {{
-        let mut logger = $crate::log::Logger::new();
-        let _ = core::fmt::Write::write_fmt(&mut logger, format_args!($($arg)*));
+        $crate::__idl_record!(
+            $crate::gaon_abi::system::ROLE_USES | $crate::gaon_abi::system::ROLE_PRINTS,
+            $crate::idl::console::INTERFACE
+        );
+        $crate::log::print_fmt(format_args!($($arg)*));
     }};
 }
 
-/// Print a line to the console server (or the debug console without one).
+/// Print a line to the console server (or the debug console without one); see `print!`.
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };

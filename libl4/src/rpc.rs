@@ -215,11 +215,11 @@ impl<'a> Incoming<'a> {
         let why = self
             .no_cap()
             .map_or("it is not a capability this server can use", NoCap::why);
-        crate::println!(
-            "{}: refused `{method}` from client {:#x}: no capability for `{param}`: {why}",
+        crate::log::print_fmt(format_args!(
+            "{}: refused `{method}` from client {:#x}: no capability for `{param}`: {why}\n",
             crate::start::name(),
             self.badge
-        );
+        ));
         Dispatch::bad_message()
     }
 
@@ -426,6 +426,32 @@ macro_rules! serves {
 macro_rules! uses {
     ($($iface:expr),+ $(,)?) => {
         $( $crate::__idl_record!($crate::gaon_abi::system::ROLE_USES, $iface); )+
+    };
+}
+
+/// Like `serves!`, for an interface the program may be given no channel for (it
+/// checks `start::serve` and does without).
+#[macro_export]
+macro_rules! serves_optional {
+    ($($iface:expr),+ $(,)?) => {
+        $( $crate::__idl_record!(
+            $crate::gaon_abi::system::ROLE_SERVES | $crate::gaon_abi::system::ROLE_OPTIONAL,
+            $iface
+        ); )+
+    };
+}
+
+/// Like `uses!`, for an interface the program may be given no channel for. For
+/// `Console`, it also lets a program that prints run without a console channel (its
+/// output then goes to the kernel debug console if it has the Debug capability, else
+/// nowhere).
+#[macro_export]
+macro_rules! uses_optional {
+    ($($iface:expr),+ $(,)?) => {
+        $( $crate::__idl_record!(
+            $crate::gaon_abi::system::ROLE_USES | $crate::gaon_abi::system::ROLE_OPTIONAL,
+            $iface
+        ); )+
     };
 }
 

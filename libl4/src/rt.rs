@@ -26,9 +26,14 @@ pub const PANIC_STATUS: u8 = 101;
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let name = crate::start::name();
     if let Some(l) = info.location() {
-        crate::println!("{name}: panic at {}:{}: {}", l.file(), l.line(), info.message());
+        crate::log::print_fmt(format_args!(
+            "{name}: panic at {}:{}: {}\n",
+            l.file(),
+            l.line(),
+            info.message()
+        ));
     } else {
-        crate::println!("{name}: panic: {}", info.message());
+        crate::log::print_fmt(format_args!("{name}: panic: {}\n", info.message()));
     }
     crate::start::exit(PANIC_STATUS)
 }

@@ -144,12 +144,12 @@ impl Server {
     /// the console and exit with [`RECEIVE_FAILED_STATUS`].
     pub fn run<H: Handler>(&self, handler: &mut H) -> ! {
         let e = self.serve(handler);
-        crate::println!(
-            "{}: server loop stopped: cannot receive on endpoint {:#x} with reply object {:#x}: {e:?}",
+        crate::log::print_fmt(format_args!(
+            "{}: server loop stopped: cannot receive on endpoint {:#x} with reply object {:#x}: {e:?}\n",
             crate::start::name(),
             self.ep,
             self.reply
-        );
+        ));
         crate::start::exit(RECEIVE_FAILED_STATUS)
     }
 

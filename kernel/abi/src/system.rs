@@ -338,6 +338,15 @@ pub const IDL_SECTION: &str = ".gaon.idl";
 pub const ROLE_SERVES: u32 = 1;
 /// [`IdlRecord::role`]: the program is a client of the interface.
 pub const ROLE_USES: u32 = 2;
+/// The bits of [`IdlRecord::role`] that say serves or uses.
+pub const ROLE_MASK: u32 = 0xff;
+/// [`IdlRecord::role`] flag: the program works without a channel for the interface
+/// (`libl4::serves_optional!`, `libl4::uses_optional!`); without it, a description that
+/// gives the program no such channel is refused.
+pub const ROLE_OPTIONAL: u32 = 0x100;
+/// [`IdlRecord::role`] flag: the record comes from `print!`/`println!` (a use of
+/// `Console`), so the image tool can say so.
+pub const ROLE_PRINTS: u32 = 0x200;
 
 /// One entry of the [`IDL_SECTION`].
 #[repr(C)]

@@ -112,7 +112,11 @@ pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         root: &root_bytes,
         modules: &modules,
     };
-    let image = gaon_image::pack(&input).map_err(|e| format!("{}: {e}", file.display()))?;
+    let image = gaon_image::pack(&input).map_err(|e| match e {
+        // Names the file the channel or server is in (a fragment, perhaps).
+        gaon_image::PackError::Channel(d) => d.to_string(),
+        e => format!("{}: {e}", file.display()),
+    })?;
     fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let name = match system.board.board.image_format {
         ImageFormat::Elf => format!("gaon-{board}.elf"),
