@@ -318,17 +318,60 @@ impl Checker<'_> {
                 ),
             ));
         }
-        if let Some((b, e)) = self
+        let grant = gaon_platform::Region {
+            base: m.paddr,
+            size: m.size,
+        };
+        if let Some(k) = self
             .board
-            .kernel_mmio()
+            .kernel_regions()
             .into_iter()
-            .find(|&(b, e)| m.paddr < e && b < end)
+            .find(|k| k.region().overlaps(&grant))
         {
             return Err(self.err(
                 format!("{f}.paddr"),
                 format!(
-                    "{:#x}..{end:#x} overlaps the interrupt controller at {b:#x}..{e:#x}, which the kernel keeps",
-                    m.paddr
+                    "{:#x}..{end:#x} overlaps `{}` at {:#x}..{:#x}, which the kernel keeps",
+                    m.paddr,
+                    k.name,
+                    k.base,
+                    k.base + k.size
+                ),
+            ));
+        }
+        if let Some(d) = self.board.withheld_devices().find(|d| d.region().overlaps(&grant)) {
+            let why = if d.dma {
+                "a DMA master board.toml keeps from user level"
+            } else {
+                "a device board.toml keeps from user level (user = false)"
+            };
+            return Err(self.err(
+                format!("{f}.paddr"),
+                format!(
+                    "{:#x}..{end:#x} overlaps `{}` at {:#x}..{:#x}, {why}",
+                    m.paddr,
+                    d.name,
+                    d.base,
+                    d.base + d.size
+                ),
+            ));
+        }
+        // The root server hands out device memory page by page from its device untyped,
+        // which is exactly the board's user devices.
+        let user = |pa: u64| self.board.user_devices().any(|d| d.region().contains(pa, 4096));
+        if let Some(pa) = (m.paddr..end).step_by(4096).find(|&pa| !user(pa)) {
+            let names: Vec<String> = self
+                .board
+                .user_devices()
+                .map(|d| format!("{} {:#x}..{:#x}", d.name, d.base, d.base + d.size))
+                .collect();
+            return Err(self.err(
+                format!("{f}.paddr"),
+                format!(
+                    "page {pa:#x} of {:#x}..{end:#x} is in no device board `{}` lets the root server hand out ({})",
+                    m.paddr,
+                    self.board.board.name,
+                    names.join(", ")
                 ),
             ));
         }

@@ -116,7 +116,7 @@ fn start_root(image: &BootImageHeader, image_base: usize) {
         segments: &segments,
         entry: image.root_entry,
         modules: &modules,
-        device: &device,
+        device,
         timer_hz: timer::frequency(),
     };
     let mut alloc = BootAlloc {

@@ -143,7 +143,8 @@ pub fn set_enabled(line: u32, enabled: bool) {
     }
 }
 
-/// MMIO ranges `[start, end)` the kernel keeps for itself (never device untyped).
+/// The interrupt controller's MMIO ranges `[start, end)`, which the kernel drives: never
+/// device untyped (nor are the board's `[[reserved]]` regions and withheld devices).
 pub fn kernel_mmio() -> heapless::Vec<(usize, usize), 4> {
     let mut v = heapless::Vec::new();
     match board::IRQ_CONTROLLER {

@@ -84,35 +84,19 @@ impl Platform for Hw {
 /// never contended, and it is where a big kernel lock goes when SMP arrives.
 pub static KERNEL: spin::Mutex<Kernel<Hw>> = spin::Mutex::new(Kernel::new(Hw));
 
-/// Number of device regions user level gets as device untyped.
-pub const MAX_DEVICE_REGIONS: usize = 32;
-
-/// The board's MMIO regions minus what the kernel keeps (the interrupt controller).
-pub fn device_regions() -> heapless::Vec<(usize, usize), MAX_DEVICE_REGIONS> {
+/// The device memory the root server gets as device untyped, `(base, size)`: exactly
+/// the board's devices with user access (`[[device]]` entries in `board.toml`; DMA
+/// masters only with an explicit opt-in). Nothing else in the `[[mmio]]` windows (the
+/// interrupt controller's frames, `[[reserved]]` regions, withheld devices, gaps) ever
+/// reaches user level. `gaon-platform` checks this when it generates the list; the
+/// boot check here catches the kernel's own idea of its frames drifting from it.
+pub fn device_regions() -> &'static [(usize, usize)] {
     let keep = irq::kernel_mmio();
-    let mut out = heapless::Vec::new();
-    for r in board::MMIO {
-        let mut pieces: heapless::Vec<(usize, usize), MAX_DEVICE_REGIONS> = heapless::Vec::new();
-        let _ = pieces.push((r.base, r.base + r.size));
-        for &(kb, ke) in &keep {
-            let mut next = heapless::Vec::<(usize, usize), MAX_DEVICE_REGIONS>::new();
-            for &(b, e) in &pieces {
-                if ke <= b || kb >= e {
-                    let _ = next.push((b, e));
-                } else {
-                    if kb > b {
-                        let _ = next.push((b, kb));
-                    }
-                    if ke < e {
-                        let _ = next.push((ke, e));
-                    }
-                }
-            }
-            pieces = next;
-        }
-        for (b, e) in pieces {
-            let _ = out.push((b, e - b));
-        }
+    for &(base, size) in board::USER_DEVICES {
+        assert!(
+            keep.iter().all(|&(kb, ke)| base + size <= kb || ke <= base),
+            "board device {base:#x}+{size:#x} overlaps a region the kernel keeps"
+        );
     }
-    out
+    board::USER_DEVICES
 }

@@ -29,6 +29,12 @@ pub fn kernel_config_rs(board: &Board) -> String {
         );
     }
     s.push_str("];\n");
+    s.push_str("/// The devices the root server may hand out: its device untyped, `(base, size)`.\n");
+    s.push_str("pub const USER_DEVICES: &[(usize, usize)] = &[\n");
+    for d in board.user_devices() {
+        let _ = writeln!(s, "    ({:#x}, {:#x}), // {}", d.base, d.size, d.name);
+    }
+    s.push_str("];\n");
     let uart = match board.uart.kind {
         UartKind::Pl011 => "Pl011",
         UartKind::Cadence => "Cadence",

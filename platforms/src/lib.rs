@@ -38,6 +38,14 @@ pub struct Board {
     /// `[[mmio]]`: device regions the kernel maps as Device-nGnRE.
     #[serde(default)]
     pub mmio: Vec<NamedRegion>,
+    /// `[[device]]`: the devices inside the `[[mmio]]` windows, and which of them the
+    /// root server may hand out.
+    #[serde(default)]
+    pub device: Vec<Device>,
+    /// `[[reserved]]`: regions the kernel keeps besides the interrupt controller's
+    /// frames (a GIC's hypervisor and virtual CPU interfaces, an ITS, an SMMU, ...).
+    #[serde(default)]
+    pub reserved: Vec<NamedRegion>,
     /// `[uart]`: the kernel's console.
     pub uart: Uart,
     /// `[interrupt_controller]`.
@@ -91,14 +99,16 @@ impl Region {
         self.base.checked_add(self.size)
     }
 
-    fn contains(&self, addr: u64, len: u64) -> bool {
+    /// True if `[addr, addr + len)` lies inside this range.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
         match (self.end(), addr.checked_add(len)) {
             (Some(end), Some(a_end)) => addr >= self.base && a_end <= end,
             _ => false,
         }
     }
 
-    fn overlaps(&self, other: &Region) -> bool {
+    /// True if the two ranges share a byte.
+    pub fn overlaps(&self, other: &Region) -> bool {
         let a_end = self.end().unwrap_or(u64::MAX);
         let b_end = other.end().unwrap_or(u64::MAX);
         self.base < b_end && other.base < a_end
@@ -118,11 +128,49 @@ pub struct NamedRegion {
 }
 
 impl NamedRegion {
-    fn region(&self) -> Region {
+    /// The range it occupies.
+    pub fn region(&self) -> Region {
         Region {
             base: self.base,
             size: self.size,
         }
+    }
+}
+
+/// `[[device]]`: one device in an `[[mmio]]` window.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// What it is.
+    pub name: String,
+    /// First byte (4 KiB aligned).
+    pub base: u64,
+    /// Length in bytes (a multiple of 4 KiB).
+    pub size: u64,
+    /// It can master the bus (DMA). With no IOMMU in use, whoever drives it can read
+    /// and write any RAM, the kernel's included.
+    pub dma: bool,
+    /// The root server may hand it out (it is part of root's device untyped).
+    /// Default: `true` unless `dma`.
+    #[serde(default)]
+    pub user: Option<bool>,
+    /// The explicit opt-in a DMA device needs to be given to user level (`user = true`).
+    #[serde(default)]
+    pub user_dma: bool,
+}
+
+impl Device {
+    /// The range it occupies.
+    pub fn region(&self) -> Region {
+        Region {
+            base: self.base,
+            size: self.size,
+        }
+    }
+
+    /// True if the root server may hand it out.
+    pub fn is_user(&self) -> bool {
+        self.user.unwrap_or(!self.dma)
     }
 }
 
@@ -238,23 +286,50 @@ fn two() -> u32 {
 }
 
 impl Board {
-    /// The interrupt controller's register frames `[start, end)`: the kernel keeps these
-    /// and hands the rest of the board's MMIO to user level as device untyped.
-    pub fn kernel_mmio(&self) -> Vec<(u64, u64)> {
+    /// The interrupt controller's register frames, named: the kernel drives them.
+    pub fn interrupt_controller_frames(&self) -> Vec<NamedRegion> {
         let ic = &self.interrupt_controller;
+        let named = |name: &str, base: u64, size: u64| NamedRegion {
+            name: name.into(),
+            base,
+            size,
+        };
         let mut v = Vec::new();
         if let Some(f) = ic.gicv2 {
-            v.push((f.distributor, f.distributor + 0x1_0000));
-            v.push((f.cpu_interface, f.cpu_interface + 0x2_0000));
+            v.push(named("gicv2-distributor", f.distributor, 0x1_0000));
+            v.push(named("gicv2-cpu-interface", f.cpu_interface, 0x2_0000));
         }
         if let Some(f) = ic.gicv3 {
-            v.push((f.distributor, f.distributor + 0x1_0000));
-            v.push((f.redistributor, f.redistributor + 0x2_0000 * u64::from(self.board.cpus)));
+            v.push(named("gicv3-distributor", f.distributor, 0x1_0000));
+            v.push(named(
+                "gicv3-redistributors",
+                f.redistributor,
+                0x2_0000 * u64::from(self.board.cpus),
+            ));
         }
         if let Some(local) = ic.bcm2836_local {
-            v.push((local, local + 0x1000));
+            v.push(named("bcm2836-local", local, 0x1000));
         }
         v
+    }
+
+    /// Every region the kernel keeps: the interrupt controller's frames and the
+    /// `[[reserved]]` regions. None of it is ever device untyped.
+    pub fn kernel_regions(&self) -> Vec<NamedRegion> {
+        let mut v = self.interrupt_controller_frames();
+        v.extend(self.reserved.iter().cloned());
+        v
+    }
+
+    /// The devices the root server may hand out: its device untyped is exactly these.
+    pub fn user_devices(&self) -> impl Iterator<Item = &Device> {
+        self.device.iter().filter(|d| d.is_user())
+    }
+
+    /// The devices kept from user level (DMA masters without the opt-in, and devices
+    /// marked `user = false`).
+    pub fn withheld_devices(&self) -> impl Iterator<Item = &Device> {
+        self.device.iter().filter(|d| !d.is_user())
     }
 
     /// The interrupt lines user level can be given: GIC shared peripheral interrupts
@@ -454,6 +529,7 @@ impl Board {
         if !(1..=1000).contains(&self.timer.tick_hz) {
             return err("timer.tick_hz", format!("{} must be 1..=1000", self.timer.tick_hz));
         }
+        self.validate_devices(file)?;
         let mut qnames = BTreeSet::new();
         for (i, q) in self.qemu.iter().enumerate() {
             let field = format!("qemu[{i}]");
@@ -467,6 +543,125 @@ impl Board {
                 return err(
                     &format!("{field}.entry_el"),
                     format!("{} is not an exception level the kernel can enter at", q.entry_el),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The `[[reserved]]` and `[[device]]` rules: unique names, page aligned, inside one
+    /// `[[mmio]]` window; then [`Self::validate_device_overlaps`].
+    fn validate_devices(&self, file: &Path) -> Result<(), DescError> {
+        let err = |field: &str, problem: String| Err(DescError::new(file, field, problem));
+        let range = |r: Region| format!("{:#x}..{:#x}", r.base, r.base.saturating_add(r.size));
+        let mut names = BTreeSet::new();
+        let entries = self
+            .reserved
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("reserved[{i}]"), r.name.as_str(), r.region()))
+            .chain(
+                self.device
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (format!("device[{i}]"), d.name.as_str(), d.region())),
+            );
+        for (field, name, r) in entries {
+            if name.is_empty() || !names.insert(name) {
+                return err(
+                    &field,
+                    format!("name `{name}` is empty or already names a device or reserved region"),
+                );
+            }
+            if r.size == 0 || !r.base.is_multiple_of(PAGE) || !r.size.is_multiple_of(PAGE) {
+                return err(
+                    &field,
+                    format!(
+                        "`{name}` at {:#x} size {:#x}: base and size must be multiples of 4 KiB, size non-zero",
+                        r.base, r.size
+                    ),
+                );
+            }
+            if !self.mmio.iter().any(|m| m.region().contains(r.base, r.size)) {
+                return err(
+                    &field,
+                    format!("`{name}` {} is not inside one [[mmio]] region", range(r)),
+                );
+            }
+        }
+        self.validate_device_overlaps(file)
+    }
+
+    /// No `[[reserved]]` region on another or on the interrupt controller; no device on
+    /// another or on a region the kernel keeps; no DMA master given to user level
+    /// without the opt-in.
+    fn validate_device_overlaps(&self, file: &Path) -> Result<(), DescError> {
+        let err = |field: &str, problem: String| Err(DescError::new(file, field, problem));
+        let range = |r: Region| format!("{:#x}..{:#x}", r.base, r.base.saturating_add(r.size));
+        let frames = self.interrupt_controller_frames();
+        for (i, r) in self.reserved.iter().enumerate() {
+            if let Some(o) = frames
+                .iter()
+                .chain(&self.reserved[..i])
+                .find(|o| o.region().overlaps(&r.region()))
+            {
+                return err(
+                    &format!("reserved[{i}]"),
+                    format!(
+                        "`{}` {} overlaps `{}` {}, which the kernel already keeps",
+                        r.name,
+                        range(r.region()),
+                        o.name,
+                        range(o.region())
+                    ),
+                );
+            }
+        }
+        let kernel = self.kernel_regions();
+        for (i, d) in self.device.iter().enumerate() {
+            let field = format!("device[{i}]");
+            if let Some(k) = kernel.iter().find(|k| k.region().overlaps(&d.region())) {
+                return err(
+                    &field,
+                    format!(
+                        "`{}` {} overlaps `{}` {}, which the kernel keeps",
+                        d.name,
+                        range(d.region()),
+                        k.name,
+                        range(k.region())
+                    ),
+                );
+            }
+            if let Some(o) = self.device[..i].iter().find(|o| o.region().overlaps(&d.region())) {
+                return err(
+                    &field,
+                    format!(
+                        "`{}` {} overlaps device `{}` {}",
+                        d.name,
+                        range(d.region()),
+                        o.name,
+                        range(o.region())
+                    ),
+                );
+            }
+            if d.dma && d.is_user() && !d.user_dma {
+                return err(
+                    &format!("{field}.user"),
+                    format!(
+                        "`{}` can master the bus (dma = true) and no IOMMU is in use, so whoever drives it can \
+                         write any RAM, the kernel's included: drop `user = true` to keep it from user level, \
+                         or opt in with `user_dma = true`",
+                        d.name
+                    ),
+                );
+            }
+            if d.user_dma && !(d.dma && d.is_user()) {
+                return err(
+                    &format!("{field}.user_dma"),
+                    format!(
+                        "`{}`: `user_dma = true` only applies to a DMA device (dma = true) given to user level (user = true)",
+                        d.name
+                    ),
                 );
             }
         }

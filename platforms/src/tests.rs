@@ -114,7 +114,10 @@ fn load_address_must_be_aligned() {
 
 #[test]
 fn uart_must_be_in_mmio() {
-    let e = error_of(&virt_with("base = 0x0900_0000", "base = 0x0c00_0000"));
+    let e = error_of(&virt_with(
+        "kind = \"pl011\"\nbase = 0x0900_0000",
+        "kind = \"pl011\"\nbase = 0x0c00_0000",
+    ));
     assert_eq!(e.field, "uart.base");
 }
 
@@ -168,4 +171,102 @@ fn qemu_names_are_unique_and_smp_bounded() {
 fn cpus_bounded() {
     let e = error_of(&virt_with("cpus = 4", "cpus = 0"));
     assert_eq!(e.field, "board.cpus");
+}
+
+/// Every file under `tests/fixtures/bad/` is a board file with one mistake in its
+/// devices or reserved regions; its `# expect:` lines must all appear in the error.
+#[test]
+fn every_bad_board_is_rejected_with_its_message() {
+    let dir = platforms().join("tests/fixtures/bad");
+    let mut files: Vec<_> = fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut checked = 0;
+    for path in files {
+        let text = fs::read_to_string(&path).unwrap();
+        let expects: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        assert!(!expects.is_empty(), "{} has no `# expect:` line", path.display());
+        let err = match Board::parse(&path, &text, None) {
+            Ok(_) => panic!("{} was accepted", path.display()),
+            Err(e) => e.to_string(),
+        };
+        for e in expects {
+            assert!(err.contains(e), "{}: error `{err}` lacks `{e}`", path.display());
+        }
+        // Without its last table (the mistake) the fixture is a valid board, so the
+        // error comes from the mistake and nothing else.
+        let last = text.rfind("\n[[").unwrap();
+        Board::parse(&path, &text[..=last], None).unwrap_or_else(|e| panic!("{}: base: {e}", path.display()));
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} bad board fixtures");
+}
+
+#[test]
+fn virt_hands_out_exactly_its_plain_devices() {
+    let b = Board::load(&platforms(), "virt").unwrap();
+    let user: Vec<&str> = b.user_devices().map(|d| d.name.as_str()).collect();
+    assert_eq!(user, ["pl011", "pl031", "pl061"]);
+    let withheld: Vec<&str> = b.withheld_devices().map(|d| d.name.as_str()).collect();
+    assert_eq!(withheld, ["fw-cfg", "virtio-mmio"]);
+    let kernel: Vec<String> = b.kernel_regions().into_iter().map(|r| r.name).collect();
+    for k in [
+        "gicv2-distributor",
+        "gicv2-cpu-interface",
+        "gicv3-redistributors",
+        "gicv2-hyp",
+        "gicv2-vcpu",
+        "gicv3-its",
+    ] {
+        assert!(kernel.iter().any(|n| n == k), "{k} in {kernel:?}");
+    }
+    let rs = kernel_config_rs(&b);
+    assert!(rs.contains("    (0x9000000, 0x1000), // pl011\n"), "{rs}");
+    assert!(!rs.contains("fw-cfg") && !rs.contains("0x9020000"), "{rs}");
+}
+
+#[test]
+fn shipped_boards_keep_dma_and_kernel_regions_from_root() {
+    for name in list_boards(&platforms()) {
+        let b = Board::load(&platforms(), &name).unwrap();
+        assert!(b.user_devices().next().is_some(), "{name} gives root some device");
+        for d in b.user_devices() {
+            assert!(!d.dma, "{name}: DMA master `{}` is handed out", d.name);
+            for k in b.kernel_regions() {
+                assert!(
+                    !k.region().overlaps(&d.region()),
+                    "{name}: `{}` on `{}`",
+                    d.name,
+                    k.name
+                );
+            }
+        }
+        // The kernel console's UART is one of the devices (user level drives it too).
+        assert!(
+            b.device.iter().any(|d| d.region().contains(b.uart.base, PAGE)),
+            "{name}: the UART is listed"
+        );
+    }
+}
+
+#[test]
+fn a_dma_device_reaches_user_level_only_with_the_opt_in() {
+    let dma = "name = \"virtio-mmio\"        # SPIs 16..48; virtqueues live in guest RAM\nbase = 0x0a00_0000\nsize = 0x4000\ndma = true\n";
+    let b = Board::parse(
+        Path::new("platforms/virt/board.toml"),
+        &virt_with(dma, &format!("{dma}user = true\nuser_dma = true\n")),
+        Some("virt"),
+    )
+    .unwrap();
+    assert!(b.user_devices().any(|d| d.name == "virtio-mmio"));
+    let e = error_of(&virt_with(dma, &format!("{dma}user = true\n")));
+    assert_eq!(e.field, "device[4].user");
+    // A plain device can be kept from user level too.
+    let plain = "name = \"pl061\"              # GPIO, SPI 7 (the power button)\nbase = 0x0903_0000\nsize = 0x1000\ndma = false\n";
+    let b = Board::parse(
+        Path::new("platforms/virt/board.toml"),
+        &virt_with(plain, &format!("{plain}user = false\n")),
+        Some("virt"),
+    )
+    .unwrap();
+    assert!(b.withheld_devices().any(|d| d.name == "pl061"));
 }

@@ -49,7 +49,8 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Build a `no_std` binary package for `target`; returns the ELF's path.
+/// Build a `no_std` binary package for `target` (with `GAON_BOARD` set to `board`, if
+/// given); returns the ELF's path.
 fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.current_dir(root_dir())
@@ -102,8 +103,10 @@ pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     let board = board.as_str();
     eprintln!("building {} for board `{board}`", system.name);
     let kernel = build_package(&system.kernel_package, KERNEL_TARGET, Some(board))?;
-    let root = build_package(&system.root_package, USER_TARGET, None)?;
-    let modules = system.read_modules(|_, p| build_package(p, USER_TARGET, None))?;
+    // User programs see the board too (`GAON_BOARD`): the kernel test suite checks the
+    // boot info against the board's device map.
+    let root = build_package(&system.root_package, USER_TARGET, Some(board))?;
+    let modules = system.read_modules(|_, p| build_package(p, USER_TARGET, Some(board)))?;
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);
     let input = PackInput {

@@ -65,12 +65,22 @@ impl Env {
         Some(Self { bi, alloc, ut })
     }
 
-    /// A device untyped of at least a page, if the board has one.
+    /// A device untyped of at least a page for the tests that retype it by hand, if the
+    /// board has one: not one holding a UART the interrupt test maps (the allocator
+    /// carves that one), and revoked first, so every caller finds it empty.
     pub fn device_untyped(&self) -> Option<Untyped> {
         let n = (self.bi.untyped_slots.end - self.bi.untyped_slots.start) as usize;
-        (0..n)
-            .find(|&i| self.bi.untyped[i].is_device == 1 && self.bi.untyped[i].size_bits >= 12)
-            .map(|i| Untyped(self.bi.untyped_slots.start + i as u64))
+        let i = (0..n).find(|&i| {
+            let d = &self.bi.untyped[i];
+            d.is_device == 1
+                && d.size_bits >= 12
+                && !crate::t_irq_sched::TX_UARTS
+                    .iter()
+                    .any(|u| d.paddr <= u.pa && u.pa - d.paddr < 1 << d.size_bits)
+        })?;
+        let u = Untyped(self.bi.untyped_slots.start + i as u64);
+        ROOT_CNODE.revoke(u.0).ok()?;
+        Some(u)
     }
 
     /// True if a device untyped covers physical address `pa`.

@@ -263,8 +263,8 @@ fn sc_unknown(env: &mut Env) -> R {
 
 /// A UART whose transmit interrupt a test can raise: where it is, its line, and the
 /// register writes that enable, then disable and clear, the interrupt.
-struct TxUart {
-    pa: u64,
+pub(crate) struct TxUart {
+    pub(crate) pa: u64,
     irq: u64,
     enable: (u64, u32),
     disable: [(u64, u32); 2],
@@ -272,7 +272,7 @@ struct TxUart {
 
 /// QEMU virt's PL011 (SPI 1: UARTIMSC.TXIM, then UARTICR) and the ZCU102's Cadence
 /// UART0 (SPI 21: IER.TEMPTY, then IDR and ISR).
-const TX_UARTS: [TxUart; 2] = [
+pub(crate) const TX_UARTS: [TxUart; 2] = [
     TxUart {
         pa: 0x0900_0000,
         irq: 33,
