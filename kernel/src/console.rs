@@ -46,11 +46,11 @@ impl Log {
     }
 }
 
-/// Send console output to the log page at `page` (`None`: to the UART again).
-pub fn set_log(page: Option<usize>) {
+/// Send console output to the log page at `page` from now on.
+pub fn set_log(page: usize) {
     let mut log = LOG.lock();
     let head = log.as_ref().map_or(0, |l| l.head);
-    *log = page.map(|page| Log { page, head });
+    *log = Some(Log { page, head });
 }
 
 /// True (once) if output went to the log page since the last call.

@@ -65,7 +65,7 @@ impl Platform for Hw {
         timer::set_user(cval);
     }
 
-    fn log_to(&mut self, page: Option<usize>) {
+    fn log_to(&mut self, page: usize) {
         console::set_log(page);
     }
 

@@ -135,6 +135,23 @@ impl Cap {
         Some(c)
     }
 
+    /// A VmidPool cap's range: `(first VMID, (VMIDs it may still give or split, VMIDs it
+    /// was made with))`. The words: `badge` = first, `mapping` = available,
+    /// `guard_bits` = made with (at most 255).
+    pub fn vmid_pool(&self) -> (u64, (u64, u64)) {
+        debug_assert!(self.is(ObjType::VmidPool));
+        (self.badge, (self.mapping, u64::from(self.guard_bits)))
+    }
+
+    /// A VmidPool cap for `count` VMIDs from `first`.
+    pub fn new_vmid_pool(first: u64, count: u8) -> Self {
+        let mut c = Self::new(ObjType::VmidPool, 0, 0);
+        c.badge = first;
+        c.mapping = u64::from(count);
+        c.guard_bits = count;
+        c
+    }
+
     /// True if the flag is set.
     pub const fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0

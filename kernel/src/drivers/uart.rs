@@ -25,6 +25,10 @@ const CDNS_CR_TX_EN_RX_EN: u32 = (1 << 4) | (1 << 2);
 const CDNS_MR_8N1: u32 = 0b100 << 3; // no parity, 8 data bits, 1 stop bit
 const CDNS_SR_TXFULL: u32 = 1 << 4;
 
+/// Polls of a full transmit FIFO before a byte is dropped (far longer than a byte
+/// takes at any baud rate the boards use).
+const SPIN_LIMIT: u32 = 1 << 20;
+
 /// A console UART.
 #[derive(Debug)]
 pub struct Console {
@@ -53,18 +57,21 @@ impl Console {
         Self { uart }
     }
 
-    /// Send one byte, waiting for FIFO space.
+    /// Send one byte, waiting for FIFO space, but not for ever: a UART whose
+    /// transmitter a user-level server stopped drops the byte after `SPIN_LIMIT` polls
+    /// (the kernel prints directly only before the console server runs, and at a halt
+    /// or a panic).
     pub fn put(&mut self, byte: u8) {
-        // SAFETY: as in `new`; these are the data and status registers of our UART.
-        unsafe {
-            match self.uart {
-                Uart::Pl011(base) => {
-                    while read32(base + PL011_FR) & PL011_FR_TXFF != 0 {}
-                    write32(base + PL011_DR, u32::from(byte));
-                }
-                Uart::Cadence(base) => {
-                    while read32(base + CDNS_SR) & CDNS_SR_TXFULL != 0 {}
-                    write32(base + CDNS_FIFO, u32::from(byte));
+        let (status, full, data) = match self.uart {
+            Uart::Pl011(base) => (base + PL011_FR, PL011_FR_TXFF, base + PL011_DR),
+            Uart::Cadence(base) => (base + CDNS_SR, CDNS_SR_TXFULL, base + CDNS_FIFO),
+        };
+        for _ in 0..SPIN_LIMIT {
+            // SAFETY: as in `new`; these are the status and data registers of our UART.
+            unsafe {
+                if read32(status) & full == 0 {
+                    write32(data, u32::from(byte));
+                    return;
                 }
             }
         }

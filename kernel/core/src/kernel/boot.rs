@@ -204,13 +204,11 @@ impl<P: Platform> Kernel<P> {
             ),
             (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
             (rs::KERNEL_LOG, Cap::new(ObjType::Frame, klog, PAGE_BITS)),
-            (rs::VMID_POOL, {
-                // Every VMID but 0 (unused) and the root's own.
-                let mut pool = Cap::new(ObjType::VmidPool, 0, 0);
-                pool.badge = u64::from(vmid) + 1;
-                pool.mapping = (super::VMIDS - 2) as u64;
-                pool
-            }),
+            // Every VMID but 0 (unused) and the root's own.
+            (
+                rs::VMID_POOL,
+                Cap::new_vmid_pool(u64::from(vmid) + 1, (super::VMIDS - 2) as u8),
+            ),
         ];
         for (i, cap) in fixed {
             cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;

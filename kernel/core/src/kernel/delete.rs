@@ -27,7 +27,7 @@
 use gaon_abi::ObjType;
 
 use super::objects::{EP_IDLE, Endpoint, Notification, Reply, SchedContext};
-use super::{Kernel, Kslots, Platform, slot};
+use super::{Kernel, Kslots, Platform, RESUME_RECORDS, slot};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{self, Slot};
 use crate::obj::Ptr;
@@ -84,16 +84,14 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn delete_container(&mut self, root: usize, preempt: bool) -> Result<(), Preempted> {
-        // Where a preempted delete of this same slot stopped: straight back there, not
-        // down the chain of zombies again (which is as long as the nesting is deep).
-        // Any other container delete replaces the record, so it cannot be stale.
-        let (resume_root, resume_at) = core::mem::take(&mut self.delete_resume);
+    fn delete_container(&mut self, mut root: usize, preempt: bool) -> Result<(), Preempted> {
         let mut cur = root;
         if !slot(root).cap.has(FLAG_ZOMBIE) {
             self.zombify(root, 0);
-        } else if resume_root == root {
-            cur = resume_at;
+        } else if let Some(at) = self.take_resume(root) {
+            // Straight back to where a preempted delete of this slot stopped, not down
+            // the chain of zombies again (as long as the nesting is deep).
+            cur = at;
         }
         loop {
             #[cfg(test)]
@@ -103,11 +101,12 @@ impl<P: Platform> Kernel<P> {
             if let Some(t) = next_live_slot(cur, root) {
                 let c = slot(t).cap;
                 if c.has(FLAG_ZOMBIE) {
-                    // Half deleted when an earlier run was preempted: carry on inside.
+                    // Half deleted when an earlier run was preempted: carry on inside,
+                    // and come back up here (its recorded parent may be 0 or stale).
+                    // Going down is a step too: a preemption here resumes below.
+                    slot(t).cap.badge = cur as u64;
                     cur = t;
-                    continue;
-                }
-                if is_container(&c) && cdt::is_final(&mut Kslots, t) {
+                } else if is_container(&c) && cdt::is_final(&mut Kslots, t) {
                     self.zombify(t, cur);
                     cur = t;
                 } else {
@@ -115,16 +114,78 @@ impl<P: Platform> Kernel<P> {
                 }
             } else {
                 // Empty: clear it and go back up to where it was found.
-                let parent = slot(cur).cap.badge as usize;
+                let mut parent = slot(cur).cap.badge as usize;
+                let z = slot(cur).cap;
                 let _ = cdt::delete(&mut Kslots, cur);
+                self.forget_resume(cur);
                 if cur == root {
                     return Ok(());
+                }
+                if (z.obj..z.end()).contains(&root) {
+                    // A cycle: the root's slot lies in the memory this zombie kept
+                    // allocated. Move the root here, so that memory holds nothing.
+                    let old = root;
+                    let _ = cdt::move_cap(&mut Kslots, old, cur);
+                    self.move_resume(old, cur);
+                    root = cur;
+                    slot(root).cap.badge = 0;
+                    if parent == old {
+                        parent = root;
+                    }
+                    if let Some(child) = cursor_slot(root)
+                        && slot(child).cap.has(FLAG_ZOMBIE)
+                        && slot(child).cap.badge == old as u64
+                    {
+                        slot(child).cap.badge = root as u64;
+                    }
                 }
                 cur = parent;
             }
             if preempt && self.platform.irq_pending() {
-                self.delete_resume = (root, cur);
+                self.record_resume(root, cur);
                 return Err(Preempted);
+            }
+        }
+    }
+
+    /// Where the preempted delete that started from `root` stopped, if it is recorded
+    /// (the record is taken).
+    fn take_resume(&mut self, root: usize) -> Option<usize> {
+        let r = self.delete_resume.iter_mut().find(|r| r.0 == root)?;
+        Some(core::mem::take(r).1)
+    }
+
+    /// Record that the delete from `root` stopped in the zombie at `at`. The records
+    /// are few (`RESUME_RECORDS`); the oldest goes when they are full, and a delete
+    /// whose record went walks down from its root again.
+    fn record_resume(&mut self, root: usize, at: usize) {
+        let i = if let Some(i) = self.delete_resume.iter().position(|r| r.0 == 0) {
+            i
+        } else {
+            let i = self.delete_resume_next;
+            self.delete_resume_next = (i + 1) % RESUME_RECORDS;
+            i
+        };
+        self.delete_resume[i] = (root, at);
+    }
+
+    /// The zombie in `s` is gone: no record may lead there (or start there).
+    fn forget_resume(&mut self, s: usize) {
+        for r in &mut self.delete_resume {
+            if r.0 == s || r.1 == s {
+                *r = (0, 0);
+            }
+        }
+    }
+
+    /// The zombie in `old` moved to `new` (a cycle's root leaving the memory it is in).
+    fn move_resume(&mut self, old: usize, new: usize) {
+        for r in &mut self.delete_resume {
+            if r.0 == old {
+                r.0 = new;
+            }
+            if r.1 == old {
+                r.1 = new;
             }
         }
     }
@@ -208,9 +269,9 @@ impl<P: Platform> Kernel<P> {
                     }
                 }
                 if self.log_ntfn == cap.obj {
-                    // Its reader is gone: the kernel prints directly again.
+                    // Its reader is gone: the output waits in the page for the next one
+                    // (the kernel never goes back to a UART a server may have stopped).
                     self.log_ntfn = 0;
-                    self.platform.log_to(None);
                 }
             }
             Some(ObjType::Reply) => {
@@ -321,4 +382,16 @@ fn next_live_slot(z: usize, skip: usize) -> Option<usize> {
     });
     slot(z).cap.mapping = found.unwrap_or(count) as u64;
     found.map(|i| base + i * size)
+}
+
+/// The slot the cursor of the zombie in `z` points at, if any.
+fn cursor_slot(z: usize) -> Option<usize> {
+    let cap = slot(z).cap;
+    let (base, count) = match cap.ty() {
+        Some(ObjType::CNode) => (cap.obj, 1usize << (cap.size_bits - gaon_abi::object::SLOT_BITS)),
+        Some(ObjType::Tcb) => (tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS),
+        _ => return None,
+    };
+    let i = cap.mapping as usize;
+    (i < count).then(|| base + i * core::mem::size_of::<Slot>())
 }

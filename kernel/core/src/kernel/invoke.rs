@@ -111,8 +111,8 @@ impl<P: Platform> Kernel<P> {
                 Ok(1)
             }
             (Some(ObjType::Debug), L::DebugLogBind) => self.log_bind(t, a),
-            (Some(ObjType::VmidPool), L::VmidPoolAssign) => self.vmid_pool_assign(t, cap, a),
-            (Some(ObjType::VmidPool), L::VmidPoolSplit) => self.vmid_pool_split(t, s, cap, a),
+            (Some(ObjType::VmidPool), L::VmidPoolAssign) => self.vmid_pool_assign(t, s, a),
+            (Some(ObjType::VmidPool), L::VmidPoolSplit) => self.vmid_pool_split(t, s, a),
             (Some(ObjType::IrqControl), L::IrqControlGet) => self.irq_control_get(t, s, a),
             (Some(ObjType::IrqHandler), _) => self.irq_handler_invoke(t, cap, label, a),
             (Some(ObjType::SchedControl), L::SchedControlConfigure) => self.sched_configure(t, a),
@@ -170,7 +170,7 @@ impl<P: Platform> Kernel<P> {
             u.mapping = 0;
         }
         if !device {
-            let mut z = start.max(slot(s).cap.mapping as usize);
+            let mut z = watermark.max(slot(s).cap.mapping as usize);
             while z < end {
                 let chunk_end = end.min((z + RETYPE_ZERO_CHUNK) & !(RETYPE_ZERO_CHUNK - 1));
                 obj::zero(cap.obj + z, chunk_end - z);
@@ -210,7 +210,13 @@ impl<P: Platform> Kernel<P> {
                 Ok(0)
             }
             L::CNodeIdentify => {
-                let c = slot(dst).cap;
+                // A half-deleted container (a zombie) reads as empty: its words are the
+                // kernel's bookkeeping (slot addresses), not the user's.
+                let c = if slot(dst).cap.has(crate::cap::FLAG_ZOMBIE) {
+                    Cap::NULL
+                } else {
+                    slot(dst).cap
+                };
                 Self::set_mr(t, 0, c.ty().map_or(0, |ty| ty as u64 + 1));
                 Self::set_mr(t, 1, c.badge);
                 Self::set_mr(t, 2, c.rights().bits());
@@ -533,18 +539,30 @@ impl<P: Platform> Kernel<P> {
 
     // ---- VMIDs ------------------------------------------------------------------
 
-    fn vmid_pool_assign(&mut self, t: Ptr<Tcb>, pool: Cap, a: &Args) -> Result<usize, Error> {
+    /// The VMIDs pool `s` may give or split now: all it was made with once every pool
+    /// split off it is gone (revoked), as an untyped's watermark resets.
+    fn vmid_pool_available(s: usize) -> (u64, u64) {
+        let (first, (available, made)) = slot(s).cap.vmid_pool();
+        if cdt::has_children(&mut Kslots, s) {
+            (first, available)
+        } else {
+            slot(s).cap.mapping = made;
+            (first, made)
+        }
+    }
+
+    fn vmid_pool_assign(&mut self, t: Ptr<Tcb>, s: usize, a: &Args) -> Result<usize, Error> {
         let (vs_slot, vs) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::VSpace)?;
         if vs.badge != 0 {
             return Err(Error::IllegalOperation);
         }
-        let (first, count) = (pool.badge as usize, pool.mapping as usize);
+        let (first, count) = Self::vmid_pool_available(s);
+        let (first, count) = (first as usize, count as usize);
         let vmid = (first..first + count)
             .find(|&v| v < VMIDS && self.vmids[v] == 0)
             .ok_or(Error::NoVmid)?;
         self.vmids[vmid] = vs.obj;
-        // The VSpace's only cap, or one of its copies: every cap to it carries the VMID.
-        // Copies are neighbours in the derivation tree (see `cdt::is_final`).
+        // Every cap to the VSpace carries the VMID.
         self.set_vspace_vmid(vs_slot, vs, vmid as u64);
         // Nothing of a previous VSpace with this VMID may stay in the TLBs.
         self.platform.flush_vmid(vmid as u16);
@@ -567,20 +585,19 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn vmid_pool_split(&mut self, t: Ptr<Tcb>, s: usize, pool: Cap, a: &Args) -> Result<usize, Error> {
+    fn vmid_pool_split(&mut self, t: Ptr<Tcb>, s: usize, a: &Args) -> Result<usize, Error> {
         let (n, cn, index) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
         let (_, cncap) = self.lookup_typed(t, cn, ObjType::CNode)?;
         let dst = cnode_slot(&cncap, index).ok_or(Error::RangeError)?;
         if !slot(dst).cap.is_null() {
             return Err(Error::DeleteFirst);
         }
-        if n == 0 || n > pool.mapping {
+        let (first, available) = Self::vmid_pool_available(s);
+        if n == 0 || n > available {
             return Err(Error::RangeError);
         }
-        let keep = pool.mapping - n;
-        let mut child = Cap::new(ObjType::VmidPool, 0, 0);
-        child.badge = pool.badge + keep;
-        child.mapping = n;
+        let keep = available - n;
+        let child = Cap::new_vmid_pool(first + keep, n as u8);
         slot(s).cap.mapping = keep;
         cdt::insert_child(&mut Kslots, s, dst, child)?;
         Ok(0)

@@ -56,9 +56,10 @@ pub trait Platform {
     fn set_user_timer(&mut self, cval: Option<u64>);
     /// True if an interrupt is waiting (long operations stop at preemption points then).
     fn irq_pending(&self) -> bool;
-    /// From now on write the console output to the kernel log page at `page` (`None`:
-    /// print it directly again).
-    fn log_to(&mut self, page: Option<usize>);
+    /// From now on write the console output to the kernel log page at `page`, for good
+    /// (but for a halt or a panic): the UART belongs to a user-level server now, which
+    /// may have stopped it.
+    fn log_to(&mut self, page: usize);
     /// True (once) if console output went to the log page since the last call.
     fn log_pending(&mut self) -> bool;
 }
@@ -143,6 +144,8 @@ impl Fault {
 
 /// Largest number of IRQ lines the kernel tracks.
 pub const MAX_IRQS: usize = 1024;
+/// Preempted container deletes whose stopping point the kernel remembers.
+pub const RESUME_RECORDS: usize = 16;
 /// Bytes a retype zeroes between two preemption points.
 pub const RETYPE_ZERO_CHUNK: usize = 16 << 10;
 /// Largest number of objects one retype creates.
@@ -180,8 +183,11 @@ pub struct Kernel<P: Platform> {
     last_charge: u64,
     /// Throttled scheduling contexts waiting for a refill.
     release_head: usize,
-    /// A preempted container delete: `(slot it started from, zombie it stopped in)`.
-    delete_resume: (usize, usize),
+    /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
+    /// `(0, 0)` is a free record.
+    delete_resume: [(usize, usize); RESUME_RECORDS],
+    /// The record to replace next when all are in use.
+    delete_resume_next: usize,
     /// The kernel log page (see `gaon_abi::klog`).
     log_page: usize,
     /// The notification its reader bound (0 = none: the kernel prints directly), and
@@ -242,7 +248,8 @@ impl<P: Platform> Kernel<P> {
             fpu_owner: 0,
             last_charge: 0,
             release_head: 0,
-            delete_resume: (0, 0),
+            delete_resume: [(0, 0); RESUME_RECORDS],
+            delete_resume_next: 0,
             log_page: 0,
             log_ntfn: 0,
             log_badge: 0,
@@ -532,8 +539,8 @@ impl<P: Platform> Kernel<P> {
     fn log_bind(&mut self, t: Ptr<Tcb>, a: &Args) -> Result<usize, Error> {
         let c = a.get::<P>(0)?;
         if c == 0 {
+            // Nobody is signalled; the output still goes to the page for the next reader.
             self.log_ntfn = 0;
-            self.platform.log_to(None);
             return Ok(0);
         }
         let (_, nc) = self.lookup_typed(t, c, ObjType::Notification)?;
@@ -542,7 +549,7 @@ impl<P: Platform> Kernel<P> {
         }
         self.log_ntfn = nc.obj;
         self.log_badge = if nc.badge == 0 { 1 } else { nc.badge };
-        self.platform.log_to(Some(self.log_page));
+        self.platform.log_to(self.log_page);
         Ok(0)
     }
 

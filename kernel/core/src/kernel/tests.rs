@@ -80,8 +80,8 @@ impl Platform for Model {
     fn set_user_timer(&mut self, cval: Option<u64>) {
         self.user_timer = cval;
     }
-    fn log_to(&mut self, page: Option<usize>) {
-        self.log_page = page;
+    fn log_to(&mut self, page: usize) {
+        self.log_page = Some(page);
     }
     fn log_pending(&mut self) -> bool {
         core::mem::take(&mut self.log_written)

@@ -7,6 +7,7 @@
 
 use super::super::Fault;
 use super::*;
+use crate::cdt::Mdb;
 use crate::tcb::SLOT_CSPACE;
 
 /// A thread whose CSpace C holds the last cap to the thread, while the thread's slot
@@ -757,6 +758,11 @@ fn a_half_deleted_cnode_cannot_be_used() {
     k.platform.pending_every = 0;
     assert!(root_slot(&k, cn).cap.has(FLAG_ZOMBIE));
     assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::CNodeIdentify, &[cn]).unwrap()[..2],
+        [0, 0],
+        "a zombie reads as empty: no kernel addresses leak"
+    );
+    assert_eq!(
         invoke(&mut k, cn, Label::CNodeCopy, &[0, rs::VSPACE, 0xf]).err(),
         Some(Error::FailedLookup)
     );
@@ -892,8 +898,9 @@ fn vmids_are_a_capability_managed_quota() {
 
 /// Once a reader binds a notification with `DebugLogBind`, the kernel's console output
 /// (its own messages, `DebugPutChar`) goes to the kernel log page and the reader is
-/// signalled, instead of the UART the console server owns; deleting the notification
-/// sends it back to the UART.
+/// signalled, instead of the UART the console server owns. When the reader's
+/// notification dies the output stays in the page (unsignalled) for the next reader: the
+/// kernel never goes back to a UART a server may have stopped.
 #[test]
 fn kernel_output_goes_to_the_log_once_a_reader_binds() {
     let mut k = boot();
@@ -935,11 +942,331 @@ fn kernel_output_goes_to_the_log_once_a_reader_binds() {
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[badged]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[ro]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[n]).unwrap();
-    assert_eq!(k.platform.log_page, None, "its reader is gone");
+    assert_eq!(k.log_ntfn, 0, "its reader is gone: nothing is signalled");
     sys(
         &mut k,
         Syscall::DebugPutChar,
         [u64::from(b'y'), rs::DEBUG, 0, 0, 0, 0, 0],
     );
-    assert_eq!(k.platform.out, b"y");
+    assert_eq!(k.platform.logged, b"zy", "still to the page");
+    assert!(k.platform.out.is_empty(), "never the UART again");
+}
+
+// ---- Found by review of the preemptible deletion and retype (each failed before) ----
+
+/// Issue one Call that must stop at a preemption point; undo the PC rewind (as if the
+/// thread were switched out and another thread, or this one later, did something else).
+fn preempted_call(k: &mut Kernel<Model>, cptr: u64, label: Label, args: &[u64]) {
+    let t = k.current().unwrap();
+    let pc = t.get().ctx.pc;
+    t.get().ctx.x[0] = cptr;
+    t.get().ctx.x[1] = MsgInfo::new(label as u64, args.len(), 0).0;
+    t.get().ctx.x[2..2 + args.len()].copy_from_slice(args);
+    t.get().ctx.x[7] = Syscall::Call as u64;
+    let _ = k.handle_syscall();
+    assert_eq!(t.get().ctx.pc, pc - 4, "preempted");
+    t.get().ctx.pc = pc;
+}
+
+/// Review finding: a preempted delete leaves its root zombie with parent 0. Deleting the
+/// CNode that holds that zombie reaches it as an inner zombie, and going back up from
+/// it sets `cur = 0`: next_live_slot(0, ..) dereferences physical address 0.
+#[test]
+fn deleting_the_container_of_a_preempted_delete_root() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let c = a.obj(&mut k, ObjType::CNode, 1);
+    let d = full_cnode(&mut k, &mut a, 6);
+    // C[0] = the only cap to D.
+    invoke(&mut k, c, Label::CNodeMove, &[0, d]).unwrap();
+    k.platform.preemption_checks.set(0);
+    k.platform.pending_every = 5;
+    preempted_call(&mut k, c, Label::CNodeDelete, &[0]); // root = C[0], badge 0
+    k.platform.pending_every = 0;
+    // Another thread (or this one, by another path) deletes C itself.
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[c]).unwrap();
+    assert!(root_slot(&k, c).cap.is_null());
+}
+
+/// Review finding: an unreachable two-CNode cycle across two untypeds. Revoking U2 starts at
+/// A[0] (B's cap); after the last cap to A (in B[0]) is deleted, the root zombie A[0]
+/// still lives in A's memory, which no cap owns any more. Preempted there, U1 has no
+/// children and hands A's memory out again as a user frame while U2's CDT links still
+/// point into it.
+#[test]
+fn a_preempted_revoke_leaves_a_cdt_slot_in_reusable_memory() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let u1 = a.obj(&mut k, ObjType::Untyped, 16);
+    let u2 = a.obj(&mut k, ObjType::Untyped, 16);
+    let (sa, sb, a2, b2, f) = (a.next, a.next + 1, a.next + 2, a.next + 3, a.next + 4);
+    let all = Rights::all().bits();
+    invoke(
+        &mut k,
+        u1,
+        Label::UntypedRetype,
+        &[ObjType::CNode as u64 | 1 << 8, rs::CNODE, sa, 1],
+    )
+    .unwrap();
+    invoke(
+        &mut k,
+        u2,
+        Label::UntypedRetype,
+        &[ObjType::CNode as u64 | 1 << 8, rs::CNODE, sb, 1],
+    )
+    .unwrap();
+    let a_obj = root_slot(&k, sa).cap.obj;
+    invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[a2, sa, all]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[b2, sb, all]).unwrap();
+    invoke(&mut k, a2, Label::CNodeMove, &[0, sb]).unwrap(); // A[0] = B
+    invoke(&mut k, b2, Label::CNodeMove, &[0, sa]).unwrap(); // B[0] = A
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[a2]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[b2]).unwrap();
+    // Revoke U2, preempted right after B[0] (the last cap to A) is deleted.
+    k.platform.preemption_checks.set(0);
+    k.platform.pending_every = 2;
+    preempted_call(&mut k, rs::CNODE, Label::CNodeRevoke, &[u2]);
+    k.platform.pending_every = 0;
+    // U1 has no children: its memory (A's, with the zombie A[0] in it) is reused.
+    invoke(
+        &mut k,
+        u1,
+        Label::UntypedRetype,
+        &[ObjType::Frame as u64 | 12 << 8, rs::CNODE, f, 1],
+    )
+    .unwrap();
+    let frame = root_slot(&k, f).cap;
+    let next = root_slot(&k, u2).mdb.next().unwrap();
+    assert_eq!(frame.obj, a_obj);
+    // The user now writes a forged slot there (through a mapping of the frame): a cap
+    // in U2's range with links of its choice.
+    let root_tcb = k.current().unwrap().addr();
+    let target = root_tcb + 256; // slot whose `mdb.prev` word is the Tcb's tpidr
+    let u2_slot = core::ptr::from_mut(root_slot(&k, u2)) as usize;
+    let u2_obj = root_slot(&k, u2).cap.obj;
+    *Ptr::<Slot>::new(a_obj).get() = Slot {
+        cap: crate::cap::Cap::new(ObjType::Frame, u2_obj, 12),
+        mdb: Mdb::new(Some(u2_slot), Some(target), true, false),
+    };
+    let tpidr_before = k.current().unwrap().get().tpidr;
+    invoke(&mut k, rs::CNODE, Label::CNodeRevoke, &[u2]).unwrap();
+    let tpidr_after = k.current().unwrap().get().tpidr;
+    assert!(
+        !(frame.obj..frame.end()).contains(&next),
+        "U2's CDT link points into a user frame; the kernel wrote {tpidr_after:#x} (was {tpidr_before:#x}) into the root Tcb"
+    );
+}
+
+/// Sanity of the cycle fix: a three-CNode cycle across three untypeds, with filler, is
+/// revoked with interrupts pending at various rates, reusing the other untypeds'
+/// memory at every preemption.
+#[test]
+fn three_cycles_revoked_under_preemption() {
+    for every in 1..8u64 {
+        for which in 0..3usize {
+            let mut k = boot();
+            let mut a = Alloc::new(&k);
+            let all = Rights::all().bits();
+            let us: Vec<u64> = (0..3).map(|_| a.obj(&mut k, ObjType::Untyped, 16)).collect();
+            let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+            let base = a.next;
+            a.next += 20;
+            for i in 0..3u64 {
+                invoke(
+                    &mut k,
+                    us[i as usize],
+                    Label::UntypedRetype,
+                    &[ObjType::CNode as u64 | 3 << 8, rs::CNODE, base + i, 1],
+                )
+                .unwrap();
+                invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[base + 3 + i, base + i, all]).unwrap();
+                for j in 1..8 {
+                    invoke(&mut k, base + 3 + i, Label::CNodeCopy, &[j, ep, all]).unwrap();
+                }
+            }
+            for i in 0..3u64 {
+                // X_i[0] = X_{i+1}
+                invoke(&mut k, base + 3 + i, Label::CNodeMove, &[0, base + (i + 1) % 3]).unwrap();
+            }
+            for i in 0..3u64 {
+                invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[base + 3 + i]).unwrap();
+            }
+            k.platform.preemption_checks.set(0);
+            k.platform.pending_every = every;
+            let t = k.current().unwrap();
+            let mut n = 0;
+            loop {
+                let pc = t.get().ctx.pc;
+                t.get().ctx.x[0] = rs::CNODE;
+                t.get().ctx.x[1] = MsgInfo::new(Label::CNodeRevoke as u64, 1, 0).0;
+                t.get().ctx.x[2] = us[which];
+                t.get().ctx.x[7] = Syscall::Call as u64;
+                let _ = k.handle_syscall();
+                if t.get().ctx.pc != pc - 4 {
+                    break;
+                }
+                t.get().ctx.pc = pc;
+                // Meanwhile: grab and scribble over whatever the other untypeds free.
+                let save = k.platform.pending_every;
+                k.platform.pending_every = 0;
+                for (o, &u) in us.iter().enumerate() {
+                    if o == which {
+                        continue;
+                    }
+                    let f = base + 6 + n;
+                    n += 1;
+                    let r = invoke(
+                        &mut k,
+                        u,
+                        Label::UntypedRetype,
+                        &[ObjType::Frame as u64 | 12 << 8, rs::CNODE, f, 1],
+                    );
+                    if r.is_ok() {
+                        let p = root_slot(&k, f).cap.obj;
+                        if p == root_slot(&k, u).cap.obj {
+                            // The untyped had nothing left: its memory is handed out again.
+                            for w in 0..512 {
+                                *Ptr::<u64>::new(p + 8 * w).get() = 0xdead_0000_0000_0040;
+                            }
+                        } else {
+                            invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[f]).unwrap();
+                        }
+                    }
+                }
+                k.platform.pending_every = save;
+            }
+            k.platform.pending_every = 0;
+            for &u in &us {
+                invoke(&mut k, rs::CNODE, Label::CNodeRevoke, &[u]).unwrap();
+            }
+            check_tree(&k, base - 4, 24);
+        }
+    }
+}
+
+/// Review finding: the retype zeroing progress (`mapping`) is taken as "[start, mapping) is
+/// zero", but a preempted retype only zeroed from its own *aligned* start: a smaller
+/// retype afterwards starts below that, in memory never zeroed since its last use.
+/// Here that memory holds slots the user wrote into a frame: the new CNode is full of
+/// forged capabilities.
+#[test]
+fn a_preempted_large_retype_lets_a_small_one_skip_zeroing() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ut = a.obj(&mut k, ObjType::Untyped, 22);
+    let (g, f0, big, c, got) = (a.next, a.next + 2, a.next + 3, a.next + 4, a.next + 5);
+    a.next += 6;
+    let frame = ObjType::Frame as u64 | 12 << 8;
+    invoke(&mut k, ut, Label::UntypedRetype, &[frame, rs::CNODE, g, 2]).unwrap();
+    // The user writes a forged slot into its frame G1 (a frame cap to the root CNode).
+    let g1 = root_slot(&k, g + 1).cap.obj;
+    let root_cnode = k.current().unwrap().get().slots[crate::tcb::SLOT_CSPACE].cap.obj;
+    *Ptr::<Slot>::new(g1).get() = Slot {
+        cap: crate::cap::Cap::new(ObjType::Frame, root_cnode, 12),
+        mdb: Mdb::new(None, None, true, false),
+    };
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[g]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[g + 1]).unwrap();
+    // A 4 KiB frame: the untyped is reset and [0, 4K) zeroed.
+    invoke(&mut k, ut, Label::UntypedRetype, &[frame, rs::CNODE, f0, 1]).unwrap();
+    // A 2 MiB frame (aligned start 2 MiB), preempted after its first chunk.
+    k.platform.preemption_checks.set(0);
+    k.platform.pending_every = 1;
+    preempted_call(
+        &mut k,
+        ut,
+        Label::UntypedRetype,
+        &[ObjType::Frame as u64 | 21 << 8, rs::CNODE, big, 1],
+    );
+    k.platform.pending_every = 0;
+    // A 4 KiB CNode instead: start 4K, below the progress mark, so nothing is zeroed.
+    invoke(
+        &mut k,
+        ut,
+        Label::UntypedRetype,
+        &[ObjType::CNode as u64 | 6 << 8, rs::CNODE, c, 1],
+    )
+    .unwrap();
+    assert_eq!(root_slot(&k, c).cap.obj, g1);
+    // A thread whose CSpace is the new CNode uses the forged cap (cptr 0 = slot 0).
+    let _ = got;
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[c, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    sys(&mut k, Syscall::Yield, [0; 7]);
+    let r = invoke(&mut k, 0, Label::FrameGetAddress, &[]);
+    assert_ne!(
+        r.map(|w| w[0] as usize),
+        Ok(root_cnode),
+        "a user thread holds a forged frame cap to the root CNode's memory"
+    );
+}
+
+/// Review finding: the resume record is global and dropped by any other container delete,
+/// and going back down the chain of zombies has no preemption point. A second thread
+/// deleting any small CNode between the restarts makes every restart walk the whole
+/// chain with interrupts masked: O(depth) per interrupt, O(depth^2) in total.
+#[test]
+fn interleaved_deletes_make_every_restart_walk_the_whole_chain() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let n = 1500u64;
+    let mut head = a.obj(&mut k, ObjType::CNode, 1);
+    for _ in 0..n {
+        let new = a.obj(&mut k, ObjType::CNode, 1);
+        invoke(&mut k, new, Label::CNodeMove, &[0, head]).unwrap();
+        head = new;
+    }
+    let spare = a.next;
+    let ut = Alloc::new(&k).ut;
+    let t = k.current().unwrap();
+    let mut restarts = 0u64;
+    let mut longest = 0u64;
+    loop {
+        let before = k.delete_visits;
+        let pc = t.get().ctx.pc;
+        k.platform.preemption_checks.set(0);
+        k.platform.pending_every = 7;
+        t.get().ctx.x[0] = rs::CNODE;
+        t.get().ctx.x[1] = MsgInfo::new(Label::CNodeDelete as u64, 1, 0).0;
+        t.get().ctx.x[2] = head;
+        t.get().ctx.x[7] = Syscall::Call as u64;
+        let _ = k.handle_syscall();
+        k.platform.pending_every = 0;
+        longest = longest.max(k.delete_visits - before);
+        if t.get().ctx.pc != pc - 4 {
+            break;
+        }
+        t.get().ctx.pc = pc;
+        restarts += 1;
+        // "Another thread": create and delete a small CNode (a container delete).
+        invoke(
+            &mut k,
+            ut,
+            Label::UntypedRetype,
+            &[ObjType::CNode as u64 | 1 << 8, rs::CNODE, spare, 1],
+        )
+        .unwrap();
+        invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[spare]).unwrap();
+    }
+    assert!(
+        k.delete_visits <= 4 * (n + 1) + 4 * restarts,
+        "{} visits for {n} links over {restarts} restarts; one syscall visited {longest} zombies before its first preemption point",
+        k.delete_visits
+    );
+}
+
+/// abi.md: "revoking this pool deletes it" (the split-off pool).
+#[test]
+fn revoking_a_vmid_pool_deletes_the_pools_split_off_it() {
+    let mut k = boot();
+    let a = Alloc::new(&k);
+    let child = a.next;
+    invoke(&mut k, rs::VMID_POOL, Label::VmidPoolSplit, &[3, rs::CNODE, child]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeRevoke, &[rs::VMID_POOL]).unwrap();
+    assert!(
+        root_slot(&k, child).cap.is_null(),
+        "the split-off pool survived the revoke"
+    );
 }
