@@ -55,7 +55,7 @@ pub fn set_log(page: usize) {
 
 /// True (once) if output went to the log page since the last call.
 pub fn take_log_written() -> bool {
-    LOG_WRITTEN.swap(false, Ordering::Relaxed)
+    LOG_WRITTEN.load(Ordering::Relaxed) && LOG_WRITTEN.swap(false, Ordering::Relaxed)
 }
 
 /// Print what the log's reader has not taken yet on the UART, and print directly from

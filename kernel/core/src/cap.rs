@@ -68,10 +68,25 @@ impl Cap {
     /// Its type; `None` for the null capability.
     #[inline]
     pub const fn ty(&self) -> Option<ObjType> {
-        if self.kind == 0 {
-            None
-        } else {
-            ObjType::from_raw(self.kind as u64 - 1)
+        // Spelled out (not a table lookup): the compiler turns it into `kind - 1` and a
+        // range check, which the IPC paths pay on every capability they look at.
+        match self.kind {
+            1 => Some(ObjType::Untyped),
+            2 => Some(ObjType::CNode),
+            3 => Some(ObjType::Tcb),
+            4 => Some(ObjType::Endpoint),
+            5 => Some(ObjType::Notification),
+            6 => Some(ObjType::Reply),
+            7 => Some(ObjType::SchedContext),
+            8 => Some(ObjType::Frame),
+            9 => Some(ObjType::PageTable),
+            10 => Some(ObjType::VSpace),
+            11 => Some(ObjType::IrqControl),
+            12 => Some(ObjType::IrqHandler),
+            13 => Some(ObjType::SchedControl),
+            14 => Some(ObjType::Debug),
+            15 => Some(ObjType::VmidPool),
+            _ => None,
         }
     }
 

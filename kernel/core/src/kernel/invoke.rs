@@ -169,7 +169,10 @@ impl<P: Platform> Kernel<P> {
             u.badge = 0;
             u.mapping = 0;
         }
-        if !device {
+        // Objects that are memory to their user, or tables, are zero when made; the small
+        // kernel objects are written whole by `init_object` and need no zeroing.
+        let zeroed = matches!(ty, ObjType::CNode | ObjType::Frame | ObjType::PageTable | ObjType::VSpace);
+        if !device && zeroed {
             let mut z = watermark.max(slot(s).cap.mapping as usize);
             while z < end {
                 let chunk_end = end.min((z + RETYPE_ZERO_CHUNK) & !(RETYPE_ZERO_CHUNK - 1));
@@ -738,8 +741,9 @@ pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
     init_object(ty, addr);
 }
 
-/// Write a fresh object of type `ty` at `addr` over zeroed memory: zero is an empty
-/// CNode, an empty table and a clean frame; the small objects write their fields.
+/// Write a fresh object of type `ty` at `addr`. CNodes, tables and frames are zeroed
+/// memory (zero is an empty CNode, an empty table, a clean frame) and need nothing more;
+/// the small objects are written whole.
 fn init_object(ty: ObjType, addr: usize) {
     match ty {
         ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),

@@ -527,9 +527,10 @@ impl<P: Platform> Kernel<P> {
 
     /// If console output went to the kernel log page, signal its reader. Called on the
     /// way out of the kernel, before the next thread is chosen.
+    #[inline]
     pub(super) fn signal_log(&mut self) {
-        if self.platform.log_pending()
-            && let Some(n) = Ptr::<Notification>::from_raw(self.log_ntfn)
+        if let Some(n) = Ptr::<Notification>::from_raw(self.log_ntfn)
+            && self.platform.log_pending()
         {
             self.signal(n, self.log_badge);
         }
