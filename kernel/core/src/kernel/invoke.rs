@@ -171,7 +171,10 @@ impl<P: Platform> Kernel<P> {
         }
         // Objects that are memory to their user, or tables, are zero when made; the small
         // kernel objects are written whole by `init_object` and need no zeroing.
-        let zeroed = matches!(ty, ObjType::CNode | ObjType::Frame | ObjType::PageTable | ObjType::VSpace);
+        let zeroed = matches!(
+            ty,
+            ObjType::CNode | ObjType::Frame | ObjType::PageTable | ObjType::VSpace
+        );
         if !device && zeroed {
             let mut z = watermark.max(slot(s).cap.mapping as usize);
             while z < end {
