@@ -699,4 +699,5 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert!(!server.get().queued);
 }
 
+mod check;
 mod hardening;
