@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod chart;
+mod fuzz;
 mod linux;
 mod profile;
 mod qemu;
@@ -20,6 +21,9 @@ usage: cargo xtask <command>
   run [CONFIG|BOARD] [--system SYSTEM] [--timeout SECS]
                                 build and boot in QEMU with the console on this terminal
   test [--quick]                run every test: host tests, description checks, QEMU boots
+  fuzz [--calls N] [--seed S] [--check-every K] [--world W] [--timeout SECS] [CONFIG|BOARD]
+                                random syscalls from an untrusted thread, with kernel
+                                consistency checks (images/BOARD/fuzz.toml; default virt)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         }),
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
+        Some("fuzz") => fuzz::fuzz_command(&args[1..]),
         Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(args.iter().any(|a| a == "--quick")),
         Some("check") => match args.get(1) {

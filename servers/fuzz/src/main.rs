@@ -103,22 +103,23 @@ mod app {
         live_failed: u64,
     }
 
-    /// Check the kernel's structures and count the result.
-    fn check(t: &mut Tally, seed: u64, when: &str) -> Result<(), Error> {
+    /// Check the kernel's structures and count the result; false if it failed (the
+    /// kernel has printed what it found).
+    fn check(t: &mut Tally, seed: u64, when: &str) -> Result<bool, Error> {
         let r = debug_check_consistency(true)?;
         if r.problems == 0 {
             t.passed += 1;
-        } else {
-            t.failed += 1;
-            debug_println!(
-                "fuzz: CHECK FAILED {when} after call {} (seed {seed:#x}): {} problems, the first code {} at {:#x}",
-                CALLS.load(Relaxed),
-                r.problems,
-                r.first >> 48,
-                r.first & ((1 << 48) - 1)
-            );
+            return Ok(true);
         }
-        Ok(())
+        t.failed += 1;
+        debug_println!(
+            "fuzz: CHECK FAILED {when}after call {} (seed {seed:#x}): {} problems, the first code {} at {:#x}",
+            CALLS.load(Relaxed),
+            r.problems,
+            r.first >> 48,
+            r.first & ((1 << 48) - 1)
+        );
+        Ok(false)
     }
 
     /// The fuzzer made no call since the supervisor last looked (`idle_ms` ago). If it
@@ -180,28 +181,44 @@ mod app {
         let mut t = Tally::default();
         let hz = counter_hz().max(1);
         let ms = |ticks: u64| ticks * 1000 / hz;
-        check(&mut t, p.seed, "at boot")?;
+        if !check(&mut t, p.seed, "at boot ")? {
+            return Ok(1);
+        }
         let mut next_check = p.check_every.min(p.calls);
         let mut next_world = p.world;
         let mut next_report = p.report_every;
         STOP.store(next_check, Relaxed);
         wd.build()?;
+        let t0 = counter();
+        let r = debug_check_consistency(true)?;
+        debug_println!(
+            "fuzz: the consistency check walks {} slots and {} capabilities in {} us",
+            r.slots,
+            r.caps,
+            (counter() - t0) * 1_000_000 / hz
+        );
         let start = counter();
         let (mut last_calls, mut last_progress, mut stuck, mut barren) = (0, start, 0u32, 0u32);
         let (mut window, mut slow) = ((start, 0), 0u32);
         let (mut last_live, mut last_report_time) = (LIVE.load(Relaxed), start);
-        loop {
+        // The first failed check ends the run: what follows would only build on a
+        // broken kernel.
+        let sound = loop {
             yield_now();
             let c = CALLS.load(Relaxed);
             let now = counter();
             if c >= next_check {
-                check(&mut t, p.seed, "")?;
+                if !check(&mut t, p.seed, "")? {
+                    break false;
+                }
                 if c >= p.calls {
-                    break;
+                    break true;
                 }
                 if c >= next_world {
                     wd.teardown()?;
-                    check(&mut t, p.seed, "after tearing a world down")?;
+                    if !check(&mut t, p.seed, "after tearing a world down ")? {
+                        break false;
+                    }
                     wd.build()?;
                     next_world = c + p.world;
                 } else if wd.restore(wd.fuzzer(), false).is_err() {
@@ -262,14 +279,23 @@ mod app {
                 debug_println!("fuzz: the fuzzer made no progress in {MAX_BARREN_WORLDS} fresh worlds (call {c})");
                 return Ok(3);
             }
+            // The kernel may be why it is stuck (a thread lost from the run queue):
+            // check before the teardown erases the evidence.
+            if !check(&mut t, p.seed, "with the fuzzer stuck ")? {
+                break false;
+            }
             wd.teardown()?;
-            check(&mut t, p.seed, "after tearing a stuck world down")?;
+            if !check(&mut t, p.seed, "after tearing a stuck world down ")? {
+                break false;
+            }
             wd.build()?;
             (last_progress, stuck, slow, window) = (counter(), 0, 0, (counter(), c));
-        }
+        };
         let elapsed = ms(counter() - start).max(1);
-        wd.teardown()?;
-        check(&mut t, p.seed, "after the last world")?;
+        if sound {
+            wd.teardown()?;
+            check(&mut t, p.seed, "after the last world ")?;
+        }
         report(p, &t, elapsed, wd.built);
         let l = LIVE.load(Relaxed);
         if l == last_live {
