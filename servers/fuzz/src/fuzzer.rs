@@ -37,7 +37,7 @@ pub mod slot {
     pub const UNTYPED: u64 = 3;
     /// An endpoint a partner thread serves (echoes every message).
     pub const EP: u64 = 4;
-    /// The victim thread's fault endpoint.
+    /// The other thread's fault endpoint.
     pub const FAULT_EP: u64 = 5;
     /// A notification.
     pub const NTFN: u64 = 6;
@@ -55,11 +55,12 @@ pub mod slot {
     pub const PAGE_TABLE2: u64 = 12;
     /// An address space (empty).
     pub const VSPACE: u64 = 13;
-    /// A victim thread (its CSpace is this CNode, its VSpace the empty one).
-    pub const VICTIM: u64 = 14;
+    /// The other fuzzing thread (the only capability to it: deleting it destroys a
+    /// thread that may be running, queued or blocked anywhere).
+    pub const OTHER: u64 = 14;
     /// An unconfigured scheduling context.
     pub const SCHED_CONTEXT: u64 = 15;
-    /// A configured one, bound to the victim.
+    /// A configured one, bound to the other thread.
     pub const SCHED_CONTEXT2: u64 = 16;
     /// Scheduling-context control.
     pub const SCHED_CONTROL: u64 = 17;
@@ -83,8 +84,8 @@ pub static CALLS: AtomicU64 = AtomicU64::new(0);
 pub static STOP: AtomicU64 = AtomicU64::new(0);
 /// The generator's state, kept across restarts.
 pub static RNG: AtomicU64 = AtomicU64::new(1);
-/// The IPC buffer's address (the supervisor sets it).
-pub static BUFFER: AtomicU64 = AtomicU64::new(0);
+/// Random syscalls started by each thread (0: the fuzzer, 1: the other thread).
+pub static CALLS_BY: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// Results by error code (0 = success).
 pub static RESULTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 /// Successful invocations by label (index in `Label::ALL`).
@@ -95,12 +96,15 @@ pub static IDENTIFIES: AtomicU64 = AtomicU64::new(0);
 /// Shadow-table entry for a slot whose type is not known.
 const UNKNOWN: u8 = 0xff;
 
-/// The thread's entry: call after call until the supervisor says stop.
-pub extern "C" fn entry(_: u64) -> ! {
+/// A fuzzing thread's entry: call after call until the supervisor says stop. `arg` is
+/// the address of its IPC buffer (page aligned), plus 1 for the second thread.
+pub extern "C" fn entry(arg: u64) -> ! {
     let mut f = Fuzzer {
-        rng: RNG.load(Relaxed) | 1,
+        rng: RNG.load(Relaxed) ^ (arg & 1),
         types: [UNKNOWN; SLOTS as usize],
         next_refresh: 0,
+        buffer: arg & !0xfff,
+        id: (arg & 1) as usize,
     };
     loop {
         if CALLS.load(Relaxed) >= STOP.load(Relaxed) {
@@ -112,9 +116,13 @@ pub extern "C" fn entry(_: u64) -> ! {
     }
 }
 
-/// What one thread of the fuzzer knows.
+/// What one fuzzing thread knows.
 struct Fuzzer {
     rng: u64,
+    /// Its IPC buffer's address.
+    buffer: u64,
+    /// 0 for the fuzzer, 1 for the other thread.
+    id: usize,
     /// Each slot's type as `DebugCapIdentify` last said (type + 1, 0 = empty).
     types: [u8; SLOTS as usize],
     next_refresh: u64,
@@ -131,6 +139,9 @@ enum A {
     CapOr0(ObjType),
     /// A CPtr to any capability.
     Any,
+    /// A fault endpoint: mostly the one the partner does not serve (a thread whose
+    /// faults the partner answers faults again at once, and the two hog the CPU).
+    FaultEp,
     /// A thread other than the fuzzer's own, mostly (binding a budget to itself
     /// slows the fuzzer down until its world is rebuilt).
     Other,
@@ -169,8 +180,8 @@ enum A {
 /// The arguments `label` decodes.
 fn args_of(label: Label) -> &'static [A] {
     use A::{
-        Any, Arm, Attr, Badge, Buffer, Cap, CapOr0, Count, Cval, Index, Irq, Micros, ObjSpec, Other, Prio, Reg,
-        RegCount, Rights, VAddr, Word,
+        Any, Arm, Attr, Badge, Buffer, Cap, CapOr0, Count, Cval, FaultEp, Index, Irq, Micros, ObjSpec, Other, Prio,
+        Reg, RegCount, Rights, VAddr, Word,
     };
     use {Label as L, ObjType as T};
     match label {
@@ -180,7 +191,7 @@ fn args_of(label: Label) -> &'static [A] {
         L::CNodeMove => &[Index, Any],
         L::CNodeMutate => &[Index, Any, Badge],
         L::CNodeDelete | L::CNodeRevoke | L::CNodeIdentify => &[Index],
-        L::TcbSetSpace => &[Cap(T::CNode), Cap(T::VSpace), CapOr0(T::Endpoint)],
+        L::TcbSetSpace => &[Cap(T::CNode), Cap(T::VSpace), FaultEp],
         L::TcbSetIpcBuffer => &[Buffer, CapOr0(T::Frame)],
         L::TcbSetPriority | L::TcbSetMcp => &[Prio, Cap(T::Tcb)],
         L::TcbReadRegisters => &[Reg, RegCount],
@@ -358,9 +369,14 @@ impl Fuzzer {
                 _ => self.cap(),
             },
             A::Any => self.cap(),
+            A::FaultEp => match self.below(10) {
+                0..=6 => slot::FAULT_EP,
+                7 => 0,
+                _ => self.arg(A::CapOr0(ObjType::Endpoint)),
+            },
             A::Other => {
                 if self.chance(90) {
-                    slot::VICTIM
+                    slot::OTHER
                 } else {
                     self.arg(A::Cap(ObjType::Tcb))
                 }
@@ -425,7 +441,7 @@ impl Fuzzer {
             A::Arm => self.below(3),
             A::Buffer => {
                 if self.chance(50) {
-                    BUFFER.load(Relaxed)
+                    self.buffer
                 } else {
                     0x10_0000_0000 + (self.below(64) << 10)
                 }
@@ -484,13 +500,13 @@ impl Fuzzer {
         }
     }
 
-    fn buffer_word(offset: usize, v: u64) {
-        let base = BUFFER.load(Relaxed);
-        if base != 0 {
-            // SAFETY: BUFFER is the page-aligned address of the 1 KiB IPC buffer the
-            // supervisor mapped read-write in this address space for good, and
-            // `offset` is inside it (`IpcBuffer` is 1 KiB); nothing else uses it.
-            unsafe { core::ptr::write_volatile((base as usize + offset) as *mut u64, v) }
+    fn buffer_word(&self, offset: usize, v: u64) {
+        if self.buffer != 0 {
+            // SAFETY: `buffer` is the page-aligned address of this thread's 1 KiB IPC
+            // buffer, which the supervisor mapped read-write in this address space for
+            // good, and `offset` is inside it (`IpcBuffer` is 1 KiB); no other thread
+            // uses it.
+            unsafe { core::ptr::write_volatile((self.buffer as usize + offset) as *mut u64, v) }
         }
     }
 
@@ -545,7 +561,7 @@ impl Fuzzer {
         r[1] = MsgInfo::new(raw_label, len, 0).0;
         r[2..6].copy_from_slice(&args[..4]);
         for (i, &a) in args.iter().enumerate().take(len.min(args.len())).skip(4) {
-            Self::buffer_word(ipc_buffer_msg_offset(i), a);
+            self.buffer_word(ipc_buffer_msg_offset(i), a);
         }
         label
     }
@@ -578,11 +594,11 @@ impl Fuzzer {
         }
         for i in 4..len.min(12) {
             let v = self.edge();
-            Self::buffer_word(ipc_buffer_msg_offset(i), v);
+            self.buffer_word(ipc_buffer_msg_offset(i), v);
         }
         for i in 0..caps {
             let c = self.cap();
-            Self::buffer_word(IPC_BUFFER_CAPS_OFFSET + 8 * i, c);
+            self.buffer_word(IPC_BUFFER_CAPS_OFFSET + 8 * i, c);
         }
         r[6] = match self.below(20) {
             0..=12 => slot::REPLY,
@@ -609,14 +625,15 @@ impl Fuzzer {
                 3 => 0,
                 _ => self.cap(),
             };
-            Self::buffer_word(IPC_BUFFER_RECEIVE_CNODE_OFFSET, cnode);
+            self.buffer_word(IPC_BUFFER_RECEIVE_CNODE_OFFSET, cnode);
             let index = self.arg(A::Index);
-            Self::buffer_word(IPC_BUFFER_RECEIVE_INDEX_OFFSET, index);
+            self.buffer_word(IPC_BUFFER_RECEIVE_INDEX_OFFSET, index);
         }
         // Counted before it is made: if the thread never comes back from it (it
         // blocked, faulted or lost its thread), a restart goes on with the next one.
         RNG.store(self.rng, Relaxed);
         CALLS.fetch_add(1, Relaxed);
+        CALLS_BY[self.id].fetch_add(1, Relaxed);
         raw(number, &mut r);
         self.record(number, &r, invocation, &args);
     }

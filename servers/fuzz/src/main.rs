@@ -1,12 +1,13 @@
 //! The kernel fuzzer: the root server of the `fuzz` system (`cargo xtask fuzz`).
 //!
 //! An untrusted thread (`fuzzer`) holds a realistic set of capabilities in a CSpace of
-//! its own (its CNode and Tcb, untyped memory, endpoints, a notification, a reply
-//! object, frames, page tables, a VSpace, a victim thread, scheduling contexts and
+//! its own (its CNode and Tcb, untyped memory, endpoints, notifications, a reply
+//! object, frames, page tables, a VSpace, a second thread, scheduling contexts and
 //! their control, a second CNode, IRQ handlers where the board has lines) and makes
-//! random syscalls and invocations. A partner thread echoes what it sends on its
-//! endpoint, and a liveness thread counts its turns on the CPU. All of them share one
-//! priority with this supervisor, which:
+//! random syscalls and invocations; the second thread runs the same code in the same
+//! CSpace (the fuzzer may suspend, reconfigure or destroy it at any point). A partner
+//! thread echoes what they send on its endpoint, and a liveness thread counts its turns
+//! on the CPU. All of them share one priority with this supervisor, which:
 //!
 //! - every `check_every` calls (the fuzzer waits at that count), runs the kernel's
 //!   consistency check (`DebugCheckConsistency`) and puts the fuzzer's thread back in
@@ -43,7 +44,7 @@ mod app {
     use libl4::syscall::{debug_check_consistency, yield_now};
     use libl4::{Error, Label, debug_println};
 
-    use crate::fuzzer::{self, CALLS, STOP, counter, counter_hz};
+    use crate::fuzzer::{self, CALLS, CALLS_BY, STOP, counter, counter_hz};
     use crate::params::{self, Params};
     use crate::world::{self, PRIO, ROOT_TCB, World};
 
@@ -122,33 +123,61 @@ mod app {
         Ok(false)
     }
 
-    /// The fuzzer made no call since the supervisor last looked (`idle_ms` ago). If it
-    /// is blocked or stopped, resume it; each time that does not help (`stuck` in a
-    /// row) do more: restore its thread, then restart it. If it lowered its priority,
-    /// raise it again. If it is runnable and still does not run (the supervisor and the
-    /// liveness thread, its equals, took turns for 10 ms without it), it is out of
-    /// budget: a scheduling context it bound itself to. False: nothing helps, rebuild
-    /// the world.
-    fn repair(wd: &World, t: &mut Tally, stuck: &mut u32, idle_ms: u64) -> Result<bool, Error> {
-        let f = wd.fuzzer();
-        let (state, prio, _) = f.state()?;
-        if state == gaon_abi::invocation::ThreadState::Running as u64 {
-            if prio < PRIO {
-                t.repairs += 1;
-                f.set_priority(PRIO, ROOT_TCB)?;
+    /// What the supervisor knows about the fuzzer's progress (the other fuzzing thread
+    /// is left as it is: blocked, stopped or destroyed until the next world).
+    #[derive(Debug, Default)]
+    struct Watch {
+        calls: u64,
+        idle_turns: u32,
+        blocked_turns: u32,
+        stuck: u32,
+    }
+
+    impl Watch {
+        /// Look at the fuzzer after the others had a turn. If it made no call since:
+        /// blocked or stopped (after a second turn, the other thread's chance to wake
+        /// it), resume it, and each time that does not help do more: restore its
+        /// thread, then restart it. Lowered its priority: raise it again. Runnable but not running
+        /// (it is queued ahead of the supervisor, which yields, so it would have run):
+        /// out of budget, a scheduling context it bound itself to. False: nothing
+        /// helps, rebuild the world.
+        fn look(&mut self, wd: &World, t: &mut Tally) -> Result<bool, Error> {
+            let calls = CALLS_BY[0].load(Relaxed);
+            if calls != self.calls {
+                *self = Self {
+                    calls,
+                    ..Self::default()
+                };
+                return Ok(true);
             }
-            return Ok(prio < PRIO || idle_ms < 10);
+            let f = wd.fuzzer();
+            let (state, prio, _) = f.state()?;
+            if state == gaon_abi::invocation::ThreadState::Running as u64 {
+                self.blocked_turns = 0;
+                if prio < PRIO {
+                    t.repairs += 1;
+                    f.set_priority(PRIO, ROOT_TCB)?;
+                    return Ok(true);
+                }
+                self.idle_turns += 1;
+                return Ok(self.idle_turns < 3);
+            }
+            self.blocked_turns += 1;
+            if self.blocked_turns < 2 {
+                return Ok(true);
+            }
+            self.blocked_turns = 0;
+            self.stuck += 1;
+            t.repairs += 1;
+            let _ = f.suspend();
+            let repaired = match self.stuck {
+                1 => Ok(()),
+                2 => wd.restore(f, false),
+                3 => wd.restore(f, true),
+                _ => Err(Error::IllegalOperation),
+            };
+            Ok(repaired.is_ok() && f.resume().is_ok())
         }
-        *stuck += 1;
-        t.repairs += 1;
-        let _ = f.suspend();
-        let repaired = match *stuck {
-            1 => Ok(()),
-            2 => wd.restore(f, false),
-            3 => wd.restore(f, true),
-            _ => Err(Error::IllegalOperation),
-        };
-        Ok(repaired.is_ok() && f.resume().is_ok())
     }
 
     fn splitmix(seed: u64) -> u64 {
@@ -198,7 +227,7 @@ mod app {
             (counter() - t0) * 1_000_000 / hz
         );
         let start = counter();
-        let (mut last_calls, mut last_progress, mut stuck, mut barren) = (0, start, 0u32, 0u32);
+        let (mut last_calls, mut barren, mut watch) = (0, 0u32, Watch::default());
         let (mut window, mut slow) = ((start, 0), 0u32);
         let (mut last_live, mut last_report_time) = (LIVE.load(Relaxed), start);
         // The first failed check ends the run: what follows would only build on a
@@ -249,27 +278,21 @@ mod app {
                 next_check = (c + p.check_every).min(p.calls);
                 STOP.store(next_check, Relaxed);
                 let now = counter();
-                (last_calls, last_progress, stuck, window) = (c, now, 0, (now, c));
+                (window, watch) = ((now, c), Watch::default());
                 continue;
             }
-            // A world in which the fuzzer crawls for half a second (it bound itself to a
-            // scheduling context with a tiny budget, or made its victim and the partner
-            // loop on faults) is rebuilt.
+            // A world in which the fuzzers crawl for half a second (one made the other
+            // and the partner loop on faults) is rebuilt.
             if ms(now - window.0) >= 100 {
                 // Slower than a quarter of the run's average rate so far.
                 let per_100ms = c * 100 / ms(now - start).max(1);
                 slow = if (c - window.1) * 4 < per_100ms { slow + 1 } else { 0 };
                 window = (now, c);
             }
-            let mut rebuild = slow >= 5;
-            if !rebuild && c != last_calls {
-                (last_calls, last_progress, stuck, barren) = (c, now, 0, 0);
-                continue;
-            }
-            if !rebuild {
-                rebuild = !repair(&wd, &mut t, &mut stuck, ms(now - last_progress))?;
-            }
-            if !rebuild {
+            if slow < 5 && watch.look(&wd, &mut t)? {
+                if c != last_calls {
+                    (last_calls, barren) = (c, 0);
+                }
                 continue;
             }
             // Nothing helped: a new world.
@@ -289,7 +312,7 @@ mod app {
                 break false;
             }
             wd.build()?;
-            (last_progress, stuck, slow, window) = (counter(), 0, 0, (counter(), c));
+            (slow, window, watch) = (0, (counter(), c), Watch::default());
         };
         let elapsed = ms(counter() - start).max(1);
         if sound {

@@ -1,5 +1,7 @@
-//! The untrusted thread's world: its thread, its CNode and every object in it, a
-//! victim thread and a partner thread that echoes what arrives on the shared endpoint.
+//! The untrusted threads' world: the fuzzer's thread, its CNode and every object in it
+//! (among them a second fuzzing thread that shares the CNode, and whose only
+//! capability the fuzzer holds), and a partner thread that echoes what arrives on the
+//! shared endpoint.
 //! All of it is carved from one untyped the supervisor keeps, so one revoke of that
 //! untyped destroys the whole world (whatever state the fuzzer left it in) and the
 //! memory is reused by the next one.
@@ -45,11 +47,10 @@ mod w {
     pub const P_REPLY: u64 = 6;
     pub const EP: u64 = 7;
     pub const FAULT_EP: u64 = 8;
-    pub const VICTIM: u64 = 9;
+    pub const OTHER: u64 = 9;
     pub const SCHED_CONTEXT2: u64 = 10;
     pub const BOUND_NTFN: u64 = 11;
-    pub const VSPACE: u64 = 12;
-    pub const SLOTS: u64 = 13;
+    pub const SLOTS: u64 = 12;
 }
 
 /// The partner's CNode (radix 3, guarded to a one-level CSpace).
@@ -72,6 +73,8 @@ pub struct World {
     base: CPtr,
     f_stack_top: u64,
     f_buffer: (Frame, u64),
+    o_stack_top: u64,
+    o_buffer: (Frame, u64),
     p_stack_top: u64,
     p_buffer: (Frame, u64),
     irq_lines: (Option<u64>, Option<u64>),
@@ -86,6 +89,8 @@ impl World {
         let base = a.slots.take_n(w::SLOTS)?;
         let f_stack = a.pages(STACK_PAGES)?;
         let f_buffer = a.page()?;
+        let o_stack = a.pages(STACK_PAGES)?;
+        let o_buffer = a.page()?;
         let p_stack = a.pages(4)?;
         let p_buffer = a.page()?;
         // A device line nobody uses (the last one user level may have) and the user
@@ -94,12 +99,13 @@ impl World {
         let timer = (bi.irq_first..bi.irq_end)
             .contains(&USER_TIMER_IRQ)
             .then_some(USER_TIMER_IRQ);
-        fuzzer::BUFFER.store(f_buffer.1, Relaxed);
         Ok(Self {
             untyped,
             base,
             f_stack_top: f_stack + STACK_PAGES * PAGE,
             f_buffer,
+            o_stack_top: o_stack + STACK_PAGES * PAGE,
+            o_buffer,
             p_stack_top: p_stack + 4 * PAGE,
             p_buffer,
             irq_lines: (timer, device),
@@ -116,7 +122,7 @@ impl World {
         Tcb(self.at(w::F_TCB))
     }
 
-    /// Build a world and start the fuzzer, the partner and (stopped) the victim.
+    /// Build a world and start the fuzzer, the other fuzzing thread and the partner.
     pub fn build(&mut self) -> Result<(), Error> {
         let ut = Untyped(self.untyped);
         let f_cnode = CNode(self.at(w::F_CNODE));
@@ -129,13 +135,13 @@ impl World {
             (ObjType::CNode, p::RADIX, root(w::P_CNODE)),
             (ObjType::Tcb, 0, root(w::F_TCB)),
             (ObjType::Tcb, 0, root(w::P_TCB)),
-            (ObjType::Tcb, 0, root(w::VICTIM)),
+            (ObjType::Tcb, 0, root(w::OTHER)),
             (ObjType::Reply, 0, root(w::P_REPLY)),
             (ObjType::Endpoint, 0, root(w::EP)),
             (ObjType::Endpoint, 0, root(w::FAULT_EP)),
             (ObjType::SchedContext, 0, root(w::SCHED_CONTEXT2)),
             (ObjType::Notification, 0, root(w::BOUND_NTFN)),
-            (ObjType::VSpace, 0, root(w::VSPACE)),
+            (ObjType::VSpace, 0, (f_cnode, slot::VSPACE)),
             (ObjType::Untyped, FUZZ_UNTYPED_BITS, (f_cnode, slot::UNTYPED)),
             (ObjType::Notification, 0, (f_cnode, slot::NTFN)),
             (ObjType::Reply, 0, (f_cnode, slot::REPLY)),
@@ -167,21 +173,27 @@ impl World {
         p_cnode.copy(p::EP, self.at(w::EP), all)?;
         p_cnode.move_(p::REPLY, self.at(w::P_REPLY))?;
         p_cnode.copy(p::CNODE, self.at(w::P_CNODE_GUARDED), all)?;
-        // The victim: the fuzzer's CSpace, an empty VSpace (it faults at once if
-        // resumed) and a fault endpoint only the fuzzer can receive on.
-        let victim = Tcb(self.at(w::VICTIM));
-        victim.set_space(
-            CNode(self.at(w::F_CNODE_GUARDED)),
-            VSpace(self.at(w::VSPACE)),
-            self.at(w::FAULT_EP),
+        // The other fuzzing thread: the fuzzer's CSpace, this address space, a fault
+        // endpoint only the fuzzers can receive on, and a budget (a fifth of the CPU)
+        // until they unbind it.
+        let other = Tcb(self.at(w::OTHER));
+        other.set_space(CNode(self.at(w::F_CNODE_GUARDED)), ROOT_VSPACE, self.at(w::FAULT_EP))?;
+        other.set_ipc_buffer(self.o_buffer.1, self.o_buffer.0.0)?;
+        other.write_registers(
+            0,
+            &[
+                fuzzer::entry as *const () as u64,
+                self.o_stack_top,
+                0,
+                self.o_buffer.1 | 1,
+            ],
         )?;
-        victim.write_registers(0, &[0x1000, 0, 0, 0])?;
-        // Below everyone else: it runs only if the fuzzer raises it.
-        victim.set_priority(PRIO / 2, ROOT_TCB)?;
-        victim.set_mcp(PRIO, ROOT_TCB)?;
+        other.set_priority(PRIO, ROOT_TCB)?;
+        other.set_mcp(PRIO, ROOT_TCB)?;
         let sc = SchedContext(self.at(w::SCHED_CONTEXT2));
         SchedControl(rs::SCHED_CONTROL).configure(sc, 2_000, 10_000, 0x5c)?;
-        sc.bind(victim)?;
+        sc.bind(other)?;
+        other.resume()?;
         // The fuzzer's CSpace.
         f_cnode.copy(slot::CNODE, self.at(w::F_CNODE_GUARDED), all)?;
         f_cnode.copy(slot::TCB, self.at(w::F_TCB), all)?;
@@ -189,8 +201,7 @@ impl World {
         f_cnode.mint(slot::EP_BADGED, self.at(w::EP), all, 0x5a)?;
         f_cnode.move_(slot::EP, self.at(w::EP))?;
         f_cnode.move_(slot::FAULT_EP, self.at(w::FAULT_EP))?;
-        f_cnode.move_(slot::VSPACE, self.at(w::VSPACE))?;
-        f_cnode.move_(slot::VICTIM, self.at(w::VICTIM))?;
+        f_cnode.move_(slot::OTHER, self.at(w::OTHER))?;
         f_cnode.move_(slot::SCHED_CONTEXT2, self.at(w::SCHED_CONTEXT2))?;
         let irqc = IrqControl(rs::IRQ_CONTROL);
         if let Some(line) = self.irq_lines.0 {
@@ -227,7 +238,10 @@ impl World {
         f.set_ipc_buffer(self.f_buffer.1, self.f_buffer.0.0)?;
         f.set_priority(PRIO, ROOT_TCB)?;
         if restart {
-            f.write_registers(0, &[fuzzer::entry as *const () as u64, self.f_stack_top, 0, 0])?;
+            f.write_registers(
+                0,
+                &[fuzzer::entry as *const () as u64, self.f_stack_top, 0, self.f_buffer.1],
+            )?;
         }
         Ok(())
     }
