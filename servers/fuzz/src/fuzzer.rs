@@ -280,9 +280,16 @@ impl Fuzzer {
         self.below(100) < percent
     }
 
-    /// An edge value.
+    /// An edge value. These also become the PCs and stack pointers the fuzzers write
+    /// into threads' registers (and fault replies), and the fuzzers run in the
+    /// supervisor's address space: none of them may point into its image (from
+    /// `0x40_0000`, `[0x40_0000, 0x80_0000)` is avoided) or its mappings (from
+    /// `0x30_0000_0000`). Anywhere else a thread only faults.
     fn edge(&mut self) -> u64 {
-        let k = self.below(64);
+        let k = match self.below(64) {
+            22 => 21,
+            k => k,
+        };
         match self.below(14) {
             0 => 0,
             1 => 1,
@@ -291,7 +298,7 @@ impl Fuzzer {
             4 => 1 << k,
             5 => (1 << k) - 1,
             6 => (1u64 << k).wrapping_add(1),
-            7 => self.below(1 << 12) << 12,
+            7 => self.below(1 << 10) << 12,
             8 => 0x10_0000_0000 + (self.below(1 << 10) << 12),
             9 => 1 << 63,
             10 => self.below(SLOTS),

@@ -50,9 +50,12 @@ mod app {
 
     libl4::main!(main);
 
-    /// Where the supervisor maps what it needs in its VSpace.
-    const MAP_BASE: u64 = 0x10_0000_0000;
-    const MAP_END: u64 = 0x20_0000_0000;
+    /// Where the supervisor maps what it needs (stacks, IPC buffers) in the address
+    /// space it shares with the fuzzing threads: away from every address their
+    /// generator makes (`fuzzer::Fuzzer::edge`), so a stack pointer or PC they write
+    /// into a thread's registers cannot land in the supervisor's memory.
+    const MAP_BASE: u64 = 0x30_0000_0000;
+    const MAP_END: u64 = 0x38_0000_0000;
     /// Rebuilds in a row without a call made before the run gives up.
     const MAX_BARREN_WORLDS: u32 = 20;
 

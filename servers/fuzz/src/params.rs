@@ -27,7 +27,7 @@ impl Params {
     pub const DEFAULT: Self = Self {
         calls: 100_000,
         seed: 0x6761_6f6e_6675_7a7a,
-        check_every: 2_000,
+        check_every: 1_000,
         world: 10_000,
         report_every: 10_000,
     };
