@@ -298,7 +298,7 @@ pub fn fuzz_command(args: &[String]) -> Result<(), String> {
     let (out, log, wall) = run(&o, true)?;
     let problems = out.problems(o.seed);
     eprintln!(
-        "fuzz: host wall clock {:.1} s ({} calls/s including build and boot)",
+        "fuzz: QEMU ran for {:.1} s of wall-clock time ({} calls/s, boot included)",
         wall.as_secs_f64(),
         u128::from(o.calls) * 1000 / wall.as_millis().max(1)
     );
