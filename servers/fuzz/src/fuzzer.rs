@@ -1,4 +1,5 @@
-//! The untrusted thread: random syscalls and invocations from a CSpace of its own.
+//! The untrusted threads: random syscalls and invocations from a CSpace of their own
+//! (the fuzzer's, which the second thread shares).
 //!
 //! Every call picks a syscall number (mostly `Call`, the other IPC syscalls, a few
 //! debug syscalls and garbage numbers), a capability (mostly one its CSpace holds, by
@@ -11,8 +12,10 @@
 //! `DebugCapIdentify` (one slot per call, and the target of an invocation whose type
 //! is unknown); those calls are not counted.
 //!
-//! Its state lives in statics: the supervisor restarts it (after a world is rebuilt,
-//! or when it broke its own thread) and it goes on with the next call.
+//! The generator's state lives in statics: the supervisor restarts the fuzzer (after a
+//! world is rebuilt, or when it broke its own thread) and it goes on with the next
+//! call. Generated values never point into the supervisor's image or mappings (see
+//! `Fuzzer::edge`): they end up as other threads' PCs and stack pointers.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

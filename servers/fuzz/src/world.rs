@@ -1,8 +1,7 @@
 //! The untrusted threads' world: the fuzzer's thread, its CNode and every object in it
 //! (among them a second fuzzing thread that shares the CNode, and whose only
 //! capability the fuzzer holds), and a partner thread that echoes what arrives on the
-//! shared endpoint.
-//! All of it is carved from one untyped the supervisor keeps, so one revoke of that
+//! shared endpoint. All of it is carved from one untyped the supervisor keeps, so one revoke of that
 //! untyped destroys the whole world (whatever state the fuzzer left it in) and the
 //! memory is reused by the next one.
 
