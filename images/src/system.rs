@@ -22,6 +22,9 @@ pub struct System {
     pub board: Board,
     /// Cargo package that builds the kernel.
     pub kernel_package: String,
+    /// Cargo features the kernel is built with (`[kernel].features`, e.g.
+    /// `consistency-check` for the test and fuzz images).
+    pub kernel_features: Vec<String>,
     /// Cargo package that builds the root server.
     pub root_package: String,
     /// Boot modules, in order: the `[[module]]`s, then one per server (named after it),
@@ -57,7 +60,7 @@ pub enum ModuleSource {
 #[serde(deny_unknown_fields)]
 struct Raw {
     system: RawSystem,
-    kernel: RawPackage,
+    kernel: RawKernel,
     root: RawPackage,
     #[serde(default)]
     include: Vec<PathBuf>,
@@ -205,6 +208,14 @@ struct RawSystem {
 #[serde(deny_unknown_fields)]
 struct RawPackage {
     package: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    package: String,
+    #[serde(default)]
+    features: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +383,9 @@ impl System {
                 return Err(err(field, format!("`{p}` is not a Cargo package name")));
             }
         }
+        if let Some(f) = raw.kernel.features.iter().find(|f| !valid_package(f)) {
+            return Err(err("kernel.features", format!("`{f}` is not a Cargo feature name")));
+        }
         let total = raw.module.len() + raw.server.len() + 1;
         if total > MAX_MODULES {
             return Err(err(
@@ -410,6 +424,7 @@ impl System {
             name: raw.system.name,
             board,
             kernel_package: raw.kernel.package,
+            kernel_features: raw.kernel.features,
             root_package: raw.root.package,
             modules,
             servers,

@@ -51,6 +51,12 @@ fn shipped_descriptions_are_valid() {
         let s = System::load(&images.join(board).join("system.toml"), &platforms()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.board.board.name, board);
         assert_eq!(s.kernel_package, "gaon-kernel");
+        assert!(s.kernel_features.is_empty(), "the default image has no debug features");
+        for name in ["ktest", "fuzz"] {
+            let s = System::load(&images.join(board).join(format!("{name}.toml")), &platforms())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.kernel_features, ["consistency-check"], "{board}/{name}");
+        }
     }
 }
 

@@ -47,6 +47,62 @@ pub fn debug_halt(status: u8) -> Error {
     }
 }
 
+/// What the kernel's consistency check (`DebugCheckConsistency`) reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Consistency {
+    /// Problems found (0: consistent); the kernel prints each on its console.
+    pub problems: u64,
+    /// Slots visited from the caller's Tcb.
+    pub slots: u64,
+    /// Capabilities visited on the derivation lists.
+    pub caps: u64,
+    /// Thread checks made.
+    pub threads: u64,
+    /// The first problem: its code (`kernel::Problem`) `<< 48 | address`.
+    pub first: u64,
+    /// A bound cut the walk short.
+    pub truncated: bool,
+}
+
+/// Run the kernel's consistency check. `root`: the caller holds every boot capability
+/// (the root server), so every VMID in use must be named by a VSpace it reaches.
+/// `Err(UnknownSyscall)`: the kernel was built without the `consistency-check` feature.
+#[cfg(target_arch = "aarch64")]
+pub fn debug_check_consistency(root: bool) -> Result<Consistency, Error> {
+    let (x0, x1, x2, x3, x4, x5, x6): (u64, u64, u64, u64, u64, u64, u64);
+    // SAFETY: `svc #0` enters the kernel, which only reads x0 and writes x0..x6 for
+    // this syscall; it never touches this program's memory.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inlateout("x0") u64::from(root) => x0, lateout("x1") x1, lateout("x2") x2, lateout("x3") x3,
+            lateout("x4") x4, lateout("x5") x5, lateout("x6") x6,
+            in("x7") Syscall::DebugCheckConsistency as u64,
+            options(nostack),
+        );
+    }
+    let report = Consistency {
+        problems: x1,
+        slots: x2,
+        caps: x3,
+        threads: x4,
+        first: x5,
+        truncated: x6 != 0,
+    };
+    match Error::from_raw(x0) {
+        None if x0 == 0 => Ok(report),
+        Some(Error::IllegalOperation) => Ok(report),
+        Some(e) => Err(e),
+        None => Err(Error::InvalidArgument),
+    }
+}
+
+/// Host builds have no kernel to check.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn debug_check_consistency(_root: bool) -> Result<Consistency, Error> {
+    Err(Error::UnknownSyscall)
+}
+
 /// Give up the rest of this time slice.
 pub fn yield_now() {
     let _ = call2(Syscall::Yield, 0, 0);

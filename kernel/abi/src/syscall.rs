@@ -53,6 +53,15 @@ pub enum Syscall {
     /// Return in `x1` the object type (as [`ObjType`](crate::ObjType) + 1, 0 = empty)
     /// of the capability whose CPtr is in `x0`.
     DebugCapIdentify = 0x104,
+    /// Check the kernel's structures (kernels built with the `consistency-check`
+    /// feature: the test and fuzz images; others return [`Error::UnknownSyscall`] in
+    /// `x0`). `x0` bit 0 set: the caller holds every boot capability (the root server),
+    /// so every VMID in use must be named by a VSpace capability it can reach. Returns
+    /// `x0` = 0 if consistent, else [`Error::IllegalOperation`]; `x1` problems found,
+    /// `x2` slots and `x3` derivation-tree capabilities visited, `x4` threads checked,
+    /// `x5` the first problem (`code << 48 | address`), `x6` 1 if a bound cut the walk
+    /// short. See `kernel/core/src/kernel/check.rs`.
+    DebugCheckConsistency = 0x105,
     /// Give up the rest of the current time slice.
     Yield = 0x200,
     /// Do nothing and return 0 in `x0`: the cost of entering and leaving the kernel
@@ -75,6 +84,7 @@ impl Syscall {
             0x102 => Self::DebugTicks,
             0x103 => Self::DebugFastpathCount,
             0x104 => Self::DebugCapIdentify,
+            0x105 => Self::DebugCheckConsistency,
             0x200 => Self::Yield,
             0x201 => Self::Null,
             _ => return None,
@@ -82,7 +92,7 @@ impl Syscall {
     }
 
     /// All syscalls, for tests and documentation.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Call,
         Self::ReplyRecv,
         Self::Send,
@@ -94,6 +104,7 @@ impl Syscall {
         Self::DebugTicks,
         Self::DebugFastpathCount,
         Self::DebugCapIdentify,
+        Self::DebugCheckConsistency,
         Self::Yield,
         Self::Null,
     ];

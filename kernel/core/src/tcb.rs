@@ -284,3 +284,12 @@ impl RunQueues {
         Some((w * 64 + 63 - self.words[w % 4].leading_zeros() as usize) as u8)
     }
 }
+
+/// What the kernel's consistency check reads (`kernel/check.rs`).
+#[cfg(any(test, feature = "consistency-check"))]
+impl RunQueues {
+    /// Heads and tails of every level, the bitmap words and their summary.
+    pub(crate) const fn raw(&self) -> (&[usize; 256], &[usize; 256], &[u64; 4], u64) {
+        (&self.heads, &self.tails, &self.words, self.summary)
+    }
+}

@@ -50,11 +50,14 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// Build a `no_std` binary package for `target` (with `GAON_BOARD` set to `board`, if
-/// given); returns the ELF's path.
-fn build_package(package: &str, target: &str, board: Option<&str>) -> Result<PathBuf, String> {
+/// given) with Cargo `features`; returns the ELF's path.
+fn build_package(package: &str, target: &str, board: Option<&str>, features: &[String]) -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.current_dir(root_dir())
         .args(["build", "--release", "--quiet", "-p", package, "--target", target]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
     if let Some(b) = board {
         cmd.env("GAON_BOARD", b);
     }
@@ -98,15 +101,35 @@ pub fn build_board(board: &str, name: &str) -> Result<PathBuf, String> {
 
 /// Build the image the system description `file` describes into `out_dir`.
 pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
-    let system = System::load(file, &platforms_dir()).map_err(|e| e.to_string())?;
+    build_system_with(file, out_dir, &[])
+}
+
+/// Like [`build_system`], with `extra` boot modules (name, file) added to the
+/// description's (before the system table): how `cargo xtask fuzz` passes its
+/// parameters to the fuzzer.
+pub fn build_system_with(file: &Path, out_dir: &Path, extra: &[(String, PathBuf)]) -> Result<PathBuf, String> {
+    let mut system = System::load(file, &platforms_dir()).map_err(|e| e.to_string())?;
+    let table = system.modules.len().saturating_sub(1);
+    for (i, (name, path)) in extra.iter().enumerate() {
+        let m = gaon_image::ModuleDesc {
+            name: name.clone(),
+            source: gaon_image::ModuleSource::File(path.clone()),
+        };
+        system.modules.insert(table + i, m);
+    }
     let board = system.board.board.name.clone();
     let board = board.as_str();
     eprintln!("building {} for board `{board}`", system.name);
-    let kernel = build_package(&system.kernel_package, KERNEL_TARGET, Some(board))?;
+    let kernel = build_package(
+        &system.kernel_package,
+        KERNEL_TARGET,
+        Some(board),
+        &system.kernel_features,
+    )?;
     // User programs see the board too (`GAON_BOARD`): the kernel test suite checks the
     // boot info against the board's device map.
-    let root = build_package(&system.root_package, USER_TARGET, Some(board))?;
-    let modules = system.read_modules(|_, p| build_package(p, USER_TARGET, Some(board)))?;
+    let root = build_package(&system.root_package, USER_TARGET, Some(board), &[])?;
+    let modules = system.read_modules(|_, p| build_package(p, USER_TARGET, Some(board), &[]))?;
     let read = |p: &Path| fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let (kernel_bytes, root_bytes) = (read(&kernel)?, read(&root)?);
     let input = PackInput {

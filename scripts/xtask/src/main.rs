@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod chart;
+mod fuzz;
 mod linux;
 mod profile;
 mod qemu;
@@ -22,6 +23,9 @@ usage: cargo xtask <command>
   test [--quick] [--board BOARD]
                                 run every test: host tests, description checks, QEMU boots
                                 (--quick: host tests only; --board: that board's boots only)
+  fuzz [--calls N] [--seed S] [--check-every K] [--world W] [--timeout SECS] [CONFIG|BOARD]
+                                random syscalls from an untrusted thread, with kernel
+                                consistency checks (images/BOARD/fuzz.toml; default virt)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   chart                         draw bench/results/chart.png again from bench/results/latest.json
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Some("run") => qemu::run_command(&args[1..]),
         Some("bench") => bench::bench_command(&args[1..]),
         Some("chart") => bench::chart_command(),
+        Some("fuzz") => fuzz::fuzz_command(&args[1..]),
         Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {

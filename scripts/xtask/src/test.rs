@@ -365,6 +365,7 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
         ),
         crate::bench::quick_check(),
     );
+    record(&crate::fuzz::test_name(), crate::fuzz::test_check());
     (passed, failed)
 }
 

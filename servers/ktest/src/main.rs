@@ -13,6 +13,8 @@ mod env;
 #[cfg(target_os = "none")]
 mod t_basic;
 #[cfg(target_os = "none")]
+mod t_check;
+#[cfg(target_os = "none")]
 mod t_cnode;
 #[cfg(target_os = "none")]
 mod t_fault;
@@ -56,7 +58,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 9] = [
+        let groups: [&[crate::Test]; 10] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -66,6 +68,8 @@ mod app {
             crate::t_irq_sched::TESTS,
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
+            // Last: it checks what every other test left behind.
+            crate::t_check::TESTS,
         ];
         let (mut passed, mut failed, mut skipped) = (0u32, 0u32, 0u32);
         for (name, test) in groups.iter().flat_map(|g| g.iter()) {

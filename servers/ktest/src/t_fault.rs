@@ -260,7 +260,7 @@ const FUZZ_CALLS: u64 = 3000;
 /// Throws random syscalls at the kernel from a CSpace of its own.
 extern "C" fn fuzzer(seed: u64) -> ! {
     let mut s = seed | 1;
-    let numbers = [1u64, 2, 3, 4, 6, 0x102, 0x103, 0x104, 0x200, 7, 0x105, 0xdead];
+    let numbers = [1u64, 2, 3, 4, 6, 0x102, 0x103, 0x104, 0x200, 7, 0x1ff, 0xdead];
     let labels = Label::ALL;
     for _ in 0..FUZZ_CALLS {
         let mut r = Regs([0; 7]);
@@ -353,5 +353,11 @@ fn fuzz(env: &mut Env) -> R {
     ok(ROOT_CNODE.mint(b, n, Rights::all(), 1), "badge")?;
     ok(ipc::signal(b), "signal")?;
     check(ok(ipc::poll(n), "poll")? == 1, "poll")?;
-    err(ipc::poll(n), Error::WouldBlock, "poll again")
+    err(ipc::poll(n), Error::WouldBlock, "poll again")?;
+    // And its structures are consistent.
+    let r = ok(libl4::syscall::debug_check_consistency(true), "consistency check")?;
+    check(
+        r.problems == 0,
+        "the consistency check finds nothing wrong after the fuzz",
+    )
 }

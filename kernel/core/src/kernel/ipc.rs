@@ -78,6 +78,8 @@ impl<P: Platform> Kernel<P> {
                     .lookup_slot(t, ctx.x[0])
                     .map_or(0, |s| slot(s).cap.ty().map_or(0, |ty| ty as u64 + 1));
             }
+            #[cfg(any(test, feature = "consistency-check"))]
+            Syscall::DebugCheckConsistency => self.debug_check_consistency(t)?,
             _ => return Err(Error::UnknownSyscall),
         }
         Ok(())

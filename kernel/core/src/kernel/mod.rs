@@ -8,6 +8,8 @@
 //! pointers that the destroyed object's `finalise` step clears.
 
 mod boot;
+#[cfg(any(test, feature = "consistency-check"))]
+mod check;
 mod delete;
 mod invoke;
 mod ipc;
@@ -19,6 +21,8 @@ mod tests;
 use gaon_abi::{Error, MsgInfo, ObjType};
 
 pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
+#[cfg(any(test, feature = "consistency-check"))]
+pub use check::{Problem, Report};
 pub use objects::{Endpoint, Notification, Reply, SchedContext};
 
 use crate::cap::Cap;

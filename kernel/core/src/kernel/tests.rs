@@ -557,6 +557,10 @@ proptest! {
             }
             check_tree(&k, base, SCRATCH);
             check_tree(&k, bi.untyped_slots.start, bi.untyped_slots.end - bi.untyped_slots.start);
+            // The kernel's own consistency check, including the zombies preempted
+            // deletes leave (the check is built into host tests).
+            let report = k.check_consistency(root, true);
+            prop_assert!(report.ok(), "{report:?}");
             prop_assert!(root_slot(&k, rs::CNODE).cap.is(ObjType::CNode), "root CNode intact");
         }
     }
@@ -741,4 +745,5 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert!(!server.get().queued);
 }
 
+mod check;
 mod hardening;

@@ -342,6 +342,8 @@ proptest! {
                 VmOp::RevokeUntyped => invoke(&mut k, rs::CNODE, Label::CNodeRevoke, &[ut]),
             };
             check_vm(&k, &boot_entries);
+            let report = k.check_consistency(k.current().unwrap(), true);
+            prop_assert!(report.ok(), "{report:?}");
         }
     }
 }

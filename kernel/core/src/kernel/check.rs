@@ -1,0 +1,707 @@
+//! The kernel's consistency check (`DebugCheckConsistency`), compiled only into test
+//! and fuzz kernels (the `consistency-check` feature, and the host tests).
+//!
+//! It reads, and never changes, what the calling thread can reach and the kernel's
+//! global structures, and counts every invariant it finds broken:
+//!
+//! - **Slots.** Every slot reachable from the caller's Tcb (its CSpace root, and
+//!   through it every CNode and Tcb whose capability sits in a reachable slot): a
+//!   non-empty slot's derivation links are mirrored (`next.prev` and `prev.next` name
+//!   it back) and name no empty slot, an empty slot has no links, and a zombie (a
+//!   container a preempted delete left half deleted) is a CNode or Tcb capability that
+//!   is the last one to its object.
+//! - **Derivation lists.** From every reachable slot that heads a list (no `prev`), the
+//!   whole list is walked: every capability on it, reachable or not, has mirrored links
+//!   and an object that passes the object checks below.
+//! - **Objects.** A Tcb's run-queue membership agrees with its state (queued means
+//!   `Running`, not throttled and not current, linked at its priority's level; a
+//!   `Running` thread that is neither queued, current nor throttled would never run
+//!   again); a thread blocked on an endpoint or notification is linked in its queue, one
+//!   waiting for a reply is named by its reply object, and its notification and
+//!   scheduling-context bindings are mirrored. Endpoint and notification queues hold
+//!   only threads blocked on them, in the right state, with consistent links and tail
+//!   (and no waiter while a notification has pending bits). A reply object's caller and
+//!   receiver wait in it. A scheduling context's refills add up to its budget, it is on
+//!   the release list exactly when throttled, and its thread names it back. A VSpace
+//!   capability's VMID, if it has one yet, names it in the VMID table; an IRQ
+//!   handler's line is claimed.
+//! - **Global state.** Every run-queue level is a well-linked list of runnable threads
+//!   of that priority whose head, tail and bitmap bits agree; the current thread is
+//!   running and not queued; the release list holds only throttled scheduling contexts
+//!   and ends; VMID entries are distinct page-aligned tables, and (when the caller says
+//!   it holds every boot capability, as the root server does) each is named by a
+//!   VSpace capability found on the walked lists; an IRQ line with a notification is
+//!   claimed.
+//!
+//! The kernel has no heap and the check allocates nothing: it walks CNodes and Tcbs
+//! iteratively with a fixed-size explicit stack, remembers the containers it entered in
+//! a fixed-size table (so cycles of CNodes holding each other end), and bounds every
+//! walk (slots, list nodes, queue steps), so it terminates on a corrupted structure
+//! too. Links are checked for alignment before they are followed. When a bound cuts the
+//! walk short the report says so (`truncated`), which is not a failure.
+
+use gaon_abi::object::{
+    CNODE_MAX_RADIX, ENDPOINT_BITS, NOTIFICATION_BITS, PAGE_BITS, REPLY_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS,
+};
+use gaon_abi::{Error, ObjType};
+
+use super::objects::{EP_IDLE, EP_RECV, EP_SEND, Endpoint, MAX_REFILLS, Notification, Queue, Reply, SchedContext};
+use super::{Kernel, Platform, VMIDS, slot};
+use crate::cap::{Cap, FLAG_ZOMBIE};
+use crate::cdt::{Mdb, Slot};
+use crate::obj::Ptr;
+use crate::tcb::{self, TCB_SLOTS, Tcb, ThreadState};
+
+/// Containers (CNodes, Tcbs) one check enters, at most.
+const MAX_CONTAINERS: usize = 256;
+/// Depth of the explicit walk stack (CNodes and Tcbs nested in one another).
+const MAX_DEPTH: usize = 16;
+/// Slots and list nodes one check visits, at most.
+const MAX_VISITS: u64 = 1 << 22;
+/// Steps along one queue or list, at most.
+const MAX_STEPS: usize = 1 << 16;
+/// Problems a report remembers (all are counted).
+pub const KEPT: usize = 4;
+
+/// Something the check found wrong. The code (`as u64`) is what `DebugCheckConsistency`
+/// reports in `x5`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Problem {
+    /// A derivation link is not mirrored (`next.prev` or `prev.next` is not this slot),
+    /// or is not a slot address.
+    LinkNotMirrored = 1,
+    /// A derivation link names an empty slot.
+    LinkToEmpty = 2,
+    /// An empty slot still has derivation links.
+    EmptyLinked = 3,
+    /// A capability is a zombie outside a delete operation.
+    Zombie = 4,
+    /// A capability that cannot be valid (a CNode radix out of range, a misaligned
+    /// object).
+    BadCap = 5,
+    /// A queued thread is not runnable: not `Running`, throttled, or the current thread.
+    QueuedNotRunnable = 6,
+    /// A queued thread sits at a level other than its priority.
+    QueueWrongPriority = 7,
+    /// Run-queue links, heads or tails disagree.
+    QueueLinks = 8,
+    /// The run-queue bitmap disagrees with the levels.
+    Bitmap = 9,
+    /// A `Running` thread is in no run queue, is not current and is not throttled: it
+    /// would never run again.
+    RunnableNotQueued = 10,
+    /// A blocked thread is not linked in the queue of what it is blocked on, or a queue
+    /// holds a thread that is not blocked on it (or its links or tail are broken).
+    IpcQueue = 11,
+    /// A reply object and the thread it names disagree.
+    Reply = 12,
+    /// A notification or scheduling-context binding is not mirrored.
+    Binding = 13,
+    /// The release list holds a scheduling context that is not throttled or has no
+    /// budget, is cyclic, or misses a throttled one.
+    ReleaseList = 14,
+    /// A scheduling context's refills do not add up to its budget.
+    Refills = 15,
+    /// The VMID table disagrees with the VSpaces.
+    Vmid = 16,
+    /// An IRQ line's state is inconsistent (a notification on an unclaimed line, a
+    /// handler for an unclaimed line).
+    Irq = 17,
+    /// The current thread is not running, or is queued.
+    Current = 18,
+}
+
+/// What one check found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Problems found (0: consistent).
+    pub problems: u64,
+    /// The first [`KEPT`] problems and the address each was found at.
+    pub kept: [Option<(Problem, usize)>; KEPT],
+    /// Slots visited by the walk from the caller's Tcb.
+    pub slots: u64,
+    /// Capabilities visited on the derivation lists.
+    pub caps: u64,
+    /// Thread checks made.
+    pub threads: u64,
+    /// A bound cut the walk short (not a failure).
+    pub truncated: bool,
+}
+
+impl Report {
+    /// True if no problem was found.
+    pub const fn ok(&self) -> bool {
+        self.problems == 0
+    }
+
+    /// True if `p` is among the problems remembered.
+    pub fn found(&self, p: Problem) -> bool {
+        self.kept.iter().flatten().any(|&(q, _)| q == p)
+    }
+
+    fn fail(&mut self, p: Problem, at: usize) {
+        if let Some(k) = self.kept.get_mut(self.problems as usize) {
+            *k = Some((p, at));
+        }
+        self.problems += 1;
+    }
+}
+
+const fn aligned(addr: usize, bits: u8) -> bool {
+    addr != 0 && addr.is_multiple_of(1 << bits)
+}
+
+/// One check in progress.
+struct Walk<'k, P: Platform> {
+    k: &'k Kernel<P>,
+    r: Report,
+    visits: u64,
+    containers: [usize; MAX_CONTAINERS],
+    entered: usize,
+    vmid_seen: [u64; VMIDS / 64],
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Check the kernel's structures from thread `caller`'s point of view (see the
+    /// module documentation). `root`: the caller holds every boot capability, so every
+    /// VMID in use must be named by a VSpace capability on the lists it reaches.
+    pub fn check_consistency(&self, caller: Ptr<Tcb>, root: bool) -> Report {
+        let mut w = Walk {
+            k: self,
+            r: Report::default(),
+            visits: 0,
+            containers: [0; MAX_CONTAINERS],
+            entered: 0,
+            vmid_seen: [0; VMIDS / 64],
+        };
+        w.current();
+        w.run_queues();
+        w.release_list();
+        w.irqs();
+        w.reachable(caller);
+        w.vmids(root);
+        w.r
+    }
+
+    /// `DebugCheckConsistency` from thread `t`: the check, its report in `t`'s
+    /// registers (see `gaon_abi::Syscall::DebugCheckConsistency`) and each remembered
+    /// problem on the kernel console.
+    pub(super) fn debug_check_consistency(&mut self, t: Ptr<Tcb>) -> Result<(), Error> {
+        let root = t.get().ctx.x[0] & 1 != 0;
+        let r = self.check_consistency(t, root);
+        for &(p, at) in r.kept.iter().flatten() {
+            self.log(format_args!("kernel: consistency check: {p:?} at {at:#x}\n"));
+        }
+        let ctx = &mut t.get().ctx;
+        ctx.x[1] = r.problems;
+        ctx.x[2] = r.slots;
+        ctx.x[3] = r.caps;
+        ctx.x[4] = r.threads;
+        ctx.x[5] = r.kept[0].map_or(0, |(p, at)| ((p as u64) << 48) | (at as u64 & ((1 << 48) - 1)));
+        ctx.x[6] = u64::from(r.truncated);
+        if r.ok() { Ok(()) } else { Err(Error::IllegalOperation) }
+    }
+}
+
+impl<P: Platform> Walk<'_, P> {
+    /// Count one visit; false (and truncated) once the bound is reached.
+    fn visit(&mut self) -> bool {
+        self.visits += 1;
+        if self.visits > MAX_VISITS {
+            self.r.truncated = true;
+            return false;
+        }
+        true
+    }
+
+    fn throttled(t: &Tcb) -> bool {
+        aligned(t.sched_context, SCHED_CONTEXT_BITS) && Ptr::<SchedContext>::new(t.sched_context).get().throttled
+    }
+
+    // ---- the walk from the caller ----------------------------------------------
+
+    /// Walk every slot reachable from `caller`'s Tcb, depth first with an explicit
+    /// stack of `(first slot, slots, next index)`.
+    fn reachable(&mut self, caller: Ptr<Tcb>) {
+        let mut stack = [(0usize, 0usize, 0usize); MAX_DEPTH];
+        if !self.enter(caller.addr()) {
+            return;
+        }
+        self.tcb(caller.addr());
+        stack[0] = (tcb::slot_addr(caller, 0), TCB_SLOTS, 0);
+        let mut depth = 1;
+        while depth > 0 {
+            let (base, count, next) = stack[depth - 1];
+            if next == count {
+                depth -= 1;
+                continue;
+            }
+            stack[depth - 1].2 += 1;
+            if !self.visit() {
+                return;
+            }
+            let at = base + next * core::mem::size_of::<Slot>();
+            let s = *slot(at);
+            self.r.slots += 1;
+            self.slot_links(at, &s);
+            if s.cap.is_null() {
+                continue;
+            }
+            if s.mdb.prev().is_none() {
+                self.list(at);
+            }
+            let Some((first, slots)) = self.container(&s.cap, at) else {
+                continue;
+            };
+            if depth == MAX_DEPTH {
+                self.r.truncated = true;
+            } else if self.enter(s.cap.obj) {
+                if s.cap.is(ObjType::Tcb) {
+                    self.tcb(s.cap.obj);
+                }
+                stack[depth] = (first, slots, 0);
+                depth += 1;
+            }
+        }
+    }
+
+    /// Record container `obj` as entered; false if it was already, or if the table is
+    /// full (then the walk is truncated).
+    fn enter(&mut self, obj: usize) -> bool {
+        if self.containers[..self.entered].contains(&obj) {
+            return false;
+        }
+        if self.entered == MAX_CONTAINERS {
+            self.r.truncated = true;
+            return false;
+        }
+        self.containers[self.entered] = obj;
+        self.entered += 1;
+        true
+    }
+
+    /// The slots of the container `cap` names: (first slot address, count).
+    fn container(&mut self, cap: &Cap, at: usize) -> Option<(usize, usize)> {
+        match cap.ty() {
+            Some(ObjType::CNode) => {
+                let radix = cap.size_bits.wrapping_sub(SLOT_BITS);
+                if radix == 0 || radix > CNODE_MAX_RADIX || !aligned(cap.obj, cap.size_bits) {
+                    self.r.fail(Problem::BadCap, at);
+                    return None;
+                }
+                Some((cap.obj, 1 << radix))
+            }
+            Some(ObjType::Tcb) if aligned(cap.obj, TCB_BITS) => Some((tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS)),
+            _ => None,
+        }
+    }
+
+    /// The derivation links of slot `at` (holding `s`).
+    fn slot_links(&mut self, at: usize, s: &Slot) {
+        if s.cap.is_null() {
+            if s.mdb != Mdb::default() {
+                self.r.fail(Problem::EmptyLinked, at);
+            }
+            return;
+        }
+        if s.cap.has(FLAG_ZOMBIE) {
+            // Half deleted by a preempted delete: a container's last capability, still
+            // in the tree so its memory stays allocated.
+            let container = s.cap.is(ObjType::CNode) || s.cap.is(ObjType::Tcb);
+            let shared = |n: Option<usize>| n.is_some_and(|n| aligned(n, SLOT_BITS) && slot(n).cap.same_object(&s.cap));
+            if !container || shared(s.mdb.next()) || shared(s.mdb.prev()) {
+                self.r.fail(Problem::Zombie, at);
+                return;
+            }
+        }
+        if let Some(n) = s.mdb.next() {
+            self.neighbour(at, n, Mdb::prev);
+        }
+        if let Some(p) = s.mdb.prev() {
+            self.neighbour(at, p, Mdb::next);
+        }
+    }
+
+    /// Slot `at` links to `n`, whose link back (`back`) must name `at`.
+    fn neighbour(&mut self, at: usize, n: usize, back: impl Fn(&Mdb) -> Option<usize>) {
+        if !aligned(n, SLOT_BITS) {
+            self.r.fail(Problem::LinkNotMirrored, at);
+            return;
+        }
+        let ns = *slot(n);
+        if ns.cap.is_null() {
+            self.r.fail(Problem::LinkToEmpty, at);
+        } else if back(&ns.mdb) != Some(at) {
+            self.r.fail(Problem::LinkNotMirrored, at);
+        }
+    }
+
+    /// Walk the derivation list headed by slot `head`, checking every capability on it.
+    fn list(&mut self, head: usize) {
+        let mut at = head;
+        let mut prev = None;
+        loop {
+            if !self.visit() {
+                return;
+            }
+            let s = *slot(at);
+            if s.cap.is_null() {
+                // The link to it was reported where it was found.
+                return;
+            }
+            if s.mdb.prev() != prev {
+                self.r.fail(Problem::LinkNotMirrored, at);
+                return;
+            }
+            self.r.caps += 1;
+            self.object(&s.cap, at);
+            match s.mdb.next() {
+                None => return,
+                Some(n) if aligned(n, SLOT_BITS) => {
+                    prev = Some(at);
+                    at = n;
+                }
+                Some(_) => {
+                    self.r.fail(Problem::LinkNotMirrored, at);
+                    return;
+                }
+            }
+        }
+    }
+
+    // ---- objects ----------------------------------------------------------------
+
+    /// The checks of the object `cap` (in slot `at`) names.
+    fn object(&mut self, cap: &Cap, at: usize) {
+        let need = match cap.ty() {
+            Some(ObjType::Tcb) => TCB_BITS,
+            Some(ObjType::Endpoint) => ENDPOINT_BITS,
+            Some(ObjType::Notification) => NOTIFICATION_BITS,
+            Some(ObjType::Reply) => REPLY_BITS,
+            Some(ObjType::SchedContext) => SCHED_CONTEXT_BITS,
+            Some(ObjType::VSpace) => PAGE_BITS,
+            Some(ObjType::IrqHandler) => {
+                if !self.k.irqs.get(cap.badge as usize).is_some_and(|l| l.claimed) {
+                    self.r.fail(Problem::Irq, at);
+                }
+                return;
+            }
+            _ => return,
+        };
+        if !aligned(cap.obj, need) {
+            self.r.fail(Problem::BadCap, at);
+            return;
+        }
+        match cap.ty() {
+            Some(ObjType::Tcb) => self.tcb(cap.obj),
+            Some(ObjType::Endpoint) => self.endpoint(cap.obj),
+            Some(ObjType::Notification) => self.notification(cap.obj),
+            Some(ObjType::Reply) => self.reply(cap.obj),
+            Some(ObjType::SchedContext) => self.sched_context(cap.obj),
+            Some(ObjType::VSpace) => {
+                let vmid = cap.badge as usize;
+                if vmid == 0 {
+                    // Not given a VMID yet (VmidPoolAssign): nothing to agree with.
+                } else if vmid >= VMIDS || self.k.vmids[vmid] != cap.obj {
+                    self.r.fail(Problem::Vmid, at);
+                } else {
+                    self.vmid_seen[vmid / 64] |= 1 << (vmid % 64);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A thread: queue membership against its state, its IPC state, its bindings.
+    fn tcb(&mut self, addr: usize) {
+        self.r.threads += 1;
+        let t = Ptr::<Tcb>::new(addr).get();
+        let throttled = Self::throttled(t);
+        let (state, queued, prio) = (t.state, t.queued, t.prio);
+        let (sched_prev, sched_next) = (t.sched_prev, t.sched_next);
+        let (blocked_on, ep_prev, ep_next, reply) = (t.blocked_on, t.ep_prev, t.ep_next, t.reply);
+        let (ntfn, sc) = (t.bound_ntfn, t.sched_context);
+        if queued {
+            if state != ThreadState::Running || throttled || addr == self.k.current {
+                self.r.fail(Problem::QueuedNotRunnable, addr);
+            }
+            let (heads, tails, _, _) = self.k.rq.raw();
+            let linked = |other: usize, end: usize, back: fn(&Tcb) -> usize| {
+                if other == 0 {
+                    end == addr
+                } else {
+                    aligned(other, TCB_BITS) && {
+                        let o = Ptr::<Tcb>::new(other).get();
+                        back(o) == addr && o.queued && o.prio == prio
+                    }
+                }
+            };
+            let p = usize::from(prio);
+            if !linked(sched_prev, heads[p], |o| o.sched_next) || !linked(sched_next, tails[p], |o| o.sched_prev) {
+                self.r.fail(Problem::QueueLinks, addr);
+            }
+        } else if state == ThreadState::Running && addr != self.k.current && !throttled {
+            self.r.fail(Problem::RunnableNotQueued, addr);
+        }
+        match state {
+            ThreadState::BlockedOnSend | ThreadState::BlockedOnRecv => {
+                let want = if state == ThreadState::BlockedOnSend {
+                    EP_SEND
+                } else {
+                    EP_RECV
+                };
+                let ok = aligned(blocked_on, ENDPOINT_BITS) && {
+                    let e = Ptr::<Endpoint>::new(blocked_on).get();
+                    e.state == want && in_queue(&e.queue, addr, ep_prev, ep_next)
+                };
+                if !ok {
+                    self.r.fail(Problem::IpcQueue, addr);
+                }
+                if state == ThreadState::BlockedOnRecv
+                    && reply != 0
+                    && !(aligned(reply, REPLY_BITS) && Ptr::<Reply>::new(reply).get().receiver == addr)
+                {
+                    self.r.fail(Problem::Reply, addr);
+                }
+            }
+            ThreadState::BlockedOnNotification => {
+                let ok = aligned(blocked_on, NOTIFICATION_BITS)
+                    && in_queue(
+                        &Ptr::<Notification>::new(blocked_on).get().queue,
+                        addr,
+                        ep_prev,
+                        ep_next,
+                    );
+                if !ok {
+                    self.r.fail(Problem::IpcQueue, addr);
+                }
+            }
+            ThreadState::BlockedOnReply => {
+                if !(aligned(reply, REPLY_BITS) && Ptr::<Reply>::new(reply).get().caller == addr) {
+                    self.r.fail(Problem::Reply, addr);
+                }
+            }
+            ThreadState::Running | ThreadState::Inactive => {}
+        }
+        if ntfn != 0 && !(aligned(ntfn, NOTIFICATION_BITS) && Ptr::<Notification>::new(ntfn).get().bound == addr) {
+            self.r.fail(Problem::Binding, addr);
+        }
+        if sc != 0 && !(aligned(sc, SCHED_CONTEXT_BITS) && Ptr::<SchedContext>::new(sc).get().tcb == addr) {
+            self.r.fail(Problem::Binding, addr);
+        }
+    }
+
+    /// A queue of threads that must all be in `want` state and blocked on `obj`.
+    fn ipc_queue(&mut self, obj: usize, q: Queue, want: ThreadState) {
+        let (mut t, mut prev) = (q.head, 0);
+        for _ in 0..MAX_STEPS {
+            if t == 0 {
+                if q.tail != prev {
+                    self.r.fail(Problem::IpcQueue, obj);
+                }
+                return;
+            }
+            if !aligned(t, TCB_BITS) {
+                self.r.fail(Problem::IpcQueue, obj);
+                return;
+            }
+            let tc = Ptr::<Tcb>::new(t).get();
+            if tc.state != want || tc.blocked_on != obj || tc.ep_prev != prev {
+                self.r.fail(Problem::IpcQueue, t);
+                return;
+            }
+            prev = t;
+            t = tc.ep_next;
+        }
+        self.r.fail(Problem::IpcQueue, obj);
+    }
+
+    fn endpoint(&mut self, addr: usize) {
+        let e = Ptr::<Endpoint>::new(addr).get();
+        let (state, q) = (e.state, e.queue);
+        match state {
+            EP_IDLE if q.head == 0 && q.tail == 0 => {}
+            EP_SEND if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnSend),
+            EP_RECV if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnRecv),
+            _ => self.r.fail(Problem::IpcQueue, addr),
+        }
+    }
+
+    fn notification(&mut self, addr: usize) {
+        let n = Ptr::<Notification>::new(addr).get();
+        let (word, q, bound) = (n.word, n.queue, n.bound);
+        if q.head != 0 && word != 0 {
+            self.r.fail(Problem::IpcQueue, addr);
+        }
+        self.ipc_queue(addr, q, ThreadState::BlockedOnNotification);
+        if bound != 0 && !(aligned(bound, TCB_BITS) && Ptr::<Tcb>::new(bound).get().bound_ntfn == addr) {
+            self.r.fail(Problem::Binding, addr);
+        }
+    }
+
+    fn reply(&mut self, addr: usize) {
+        let r = Ptr::<Reply>::new(addr).get();
+        let (caller, receiver) = (r.caller, r.receiver);
+        let waits = |t: usize, state: ThreadState| {
+            aligned(t, TCB_BITS) && {
+                let tc = Ptr::<Tcb>::new(t).get();
+                tc.state == state && tc.reply == addr
+            }
+        };
+        if (caller != 0 && !waits(caller, ThreadState::BlockedOnReply))
+            || (receiver != 0 && !waits(receiver, ThreadState::BlockedOnRecv))
+        {
+            self.r.fail(Problem::Reply, addr);
+        }
+    }
+
+    fn sched_context(&mut self, addr: usize) {
+        let sc = Ptr::<SchedContext>::new(addr).get();
+        let (budget, throttled, tcb, head, count) = (sc.budget, sc.throttled, sc.tcb, sc.head, sc.count);
+        let refills_ok = usize::from(head) < MAX_REFILLS
+            && usize::from(count) <= MAX_REFILLS
+            && (budget == 0 || (count > 0 && sc.total() == budget));
+        if !refills_ok {
+            self.r.fail(Problem::Refills, addr);
+        }
+        if tcb != 0 && !(aligned(tcb, TCB_BITS) && Ptr::<Tcb>::new(tcb).get().sched_context == addr) {
+            self.r.fail(Problem::Binding, addr);
+        }
+        if throttled && !self.on_release_list(addr) {
+            self.r.fail(Problem::ReleaseList, addr);
+        }
+    }
+
+    fn on_release_list(&self, addr: usize) -> bool {
+        let mut cur = self.k.release_head;
+        for _ in 0..MAX_STEPS {
+            if cur == addr {
+                return true;
+            }
+            if !aligned(cur, SCHED_CONTEXT_BITS) {
+                return false;
+            }
+            cur = Ptr::<SchedContext>::new(cur).get().release_next;
+        }
+        false
+    }
+
+    // ---- global structures ------------------------------------------------------
+
+    fn current(&mut self) {
+        let c = self.k.current;
+        if c != 0
+            && !(aligned(c, TCB_BITS) && {
+                let t = Ptr::<Tcb>::new(c).get();
+                t.state == ThreadState::Running && !t.queued
+            })
+        {
+            self.r.fail(Problem::Current, c);
+        }
+    }
+
+    fn run_queues(&mut self) {
+        let (heads, tails, words, summary) = self.k.rq.raw();
+        let mut steps = 0;
+        for p in 0..256 {
+            let bit = (words[p / 64] >> (p % 64)) & 1 != 0;
+            if (heads[p] != 0) != bit {
+                self.r.fail(Problem::Bitmap, p);
+            }
+            let (mut t, mut prev) = (heads[p], 0);
+            while t != 0 {
+                steps += 1;
+                if steps > MAX_STEPS || !aligned(t, TCB_BITS) {
+                    self.r.fail(Problem::QueueLinks, p);
+                    return;
+                }
+                let tc = Ptr::<Tcb>::new(t).get();
+                if !tc.queued || tc.sched_prev != prev {
+                    self.r.fail(Problem::QueueLinks, t);
+                }
+                if usize::from(tc.prio) != p {
+                    self.r.fail(Problem::QueueWrongPriority, t);
+                }
+                if tc.state != ThreadState::Running || Self::throttled(tc) || t == self.k.current {
+                    self.r.fail(Problem::QueuedNotRunnable, t);
+                }
+                prev = t;
+                t = tc.sched_next;
+            }
+            if tails[p] != prev {
+                self.r.fail(Problem::QueueLinks, p);
+            }
+        }
+        for (w, word) in words.iter().enumerate() {
+            if ((summary >> w) & 1 != 0) != (*word != 0) {
+                self.r.fail(Problem::Bitmap, w);
+            }
+        }
+        if summary >> words.len() != 0 {
+            self.r.fail(Problem::Bitmap, 0);
+        }
+    }
+
+    fn release_list(&mut self) {
+        let mut cur = self.k.release_head;
+        for _ in 0..MAX_STEPS {
+            if cur == 0 {
+                return;
+            }
+            if !aligned(cur, SCHED_CONTEXT_BITS) {
+                self.r.fail(Problem::ReleaseList, cur);
+                return;
+            }
+            let sc = Ptr::<SchedContext>::new(cur).get();
+            let queued = aligned(sc.tcb, TCB_BITS) && Ptr::<Tcb>::new(sc.tcb).get().queued;
+            if !sc.throttled || sc.budget == 0 || queued {
+                self.r.fail(Problem::ReleaseList, cur);
+            }
+            cur = sc.release_next;
+        }
+        self.r.fail(Problem::ReleaseList, self.k.release_head);
+    }
+
+    fn irqs(&mut self) {
+        for (i, line) in self.k.irqs.iter().enumerate() {
+            if line.ntfn != 0 && (!line.claimed || !aligned(line.ntfn, NOTIFICATION_BITS)) {
+                self.r.fail(Problem::Irq, i);
+            }
+        }
+    }
+
+    /// The VMID table: distinct page-aligned tables; with `root`, and a walk that was
+    /// not cut short, every one named by a VSpace capability seen on the lists.
+    fn vmids(&mut self, root: bool) {
+        let v = &self.k.vmids;
+        if v[0] != 0 {
+            self.r.fail(Problem::Vmid, 0);
+        }
+        for i in 1..VMIDS {
+            let a = v[i];
+            if a == 0 {
+                continue;
+            }
+            if !aligned(a, PAGE_BITS) || v[i + 1..].contains(&a) {
+                self.r.fail(Problem::Vmid, i);
+            }
+            let seen = self.vmid_seen[i / 64] & (1 << (i % 64)) != 0;
+            if root && !self.r.truncated && !seen {
+                self.r.fail(Problem::Vmid, i);
+            }
+        }
+    }
+}
+
+/// True if thread `t`, with queue links `prev`/`next`, is linked into `q`.
+fn in_queue(q: &Queue, t: usize, prev: usize, next: usize) -> bool {
+    let back = |other: usize, end: usize, link: fn(&Tcb) -> usize| {
+        if other == 0 {
+            end == t
+        } else {
+            aligned(other, TCB_BITS) && link(Ptr::<Tcb>::new(other).get()) == t
+        }
+    };
+    back(prev, q.head, |o| o.ep_next) && back(next, q.tail, |o| o.ep_prev)
+}
