@@ -153,6 +153,57 @@ impl Label {
     pub fn from_raw(raw: u64) -> Option<Self> {
         Self::ALL.iter().copied().find(|l| *l as u64 == raw)
     }
+
+    /// The invocations of objects of type `ty` (none for endpoints, notifications and
+    /// reply objects: a Call on them is IPC).
+    pub const fn of(ty: crate::ObjType) -> &'static [Self] {
+        use crate::ObjType as T;
+        match ty {
+            T::Untyped => &[Self::UntypedRetype],
+            T::CNode => &[
+                Self::CNodeCopy,
+                Self::CNodeMint,
+                Self::CNodeMove,
+                Self::CNodeMutate,
+                Self::CNodeDelete,
+                Self::CNodeRevoke,
+                Self::CNodeIdentify,
+            ],
+            T::Tcb => &[
+                Self::TcbSetSpace,
+                Self::TcbSetIpcBuffer,
+                Self::TcbSetPriority,
+                Self::TcbSetMcp,
+                Self::TcbReadRegisters,
+                Self::TcbWriteRegisters,
+                Self::TcbResume,
+                Self::TcbSuspend,
+                Self::TcbBindNotification,
+                Self::TcbUnbindNotification,
+                Self::TcbSetTimeoutEndpoint,
+                Self::TcbGetState,
+            ],
+            T::Frame => &[Self::FrameMap, Self::FrameUnmap, Self::FrameGetAddress],
+            T::PageTable => &[Self::PageTableMap, Self::PageTableUnmap],
+            T::VSpace => &[Self::VSpaceGetVmid],
+            T::VmidPool => &[Self::VmidPoolAssign, Self::VmidPoolSplit],
+            T::IrqControl => &[Self::IrqControlGet],
+            T::IrqHandler => &[
+                Self::IrqHandlerSetNotification,
+                Self::IrqHandlerAck,
+                Self::IrqHandlerClear,
+                Self::IrqHandlerSetTimer,
+            ],
+            T::SchedControl => &[Self::SchedControlConfigure],
+            T::SchedContext => &[
+                Self::SchedContextBind,
+                Self::SchedContextUnbind,
+                Self::SchedContextConsumed,
+            ],
+            T::Debug => &[Self::DebugLogBind],
+            T::Endpoint | T::Notification | T::Reply => &[],
+        }
+    }
 }
 
 /// Register index of the program counter in Read/WriteRegisters.
@@ -205,5 +256,17 @@ mod tests {
             }
         }
         assert_eq!(Label::from_raw(0), None);
+    }
+
+    /// Every label belongs to exactly one object type.
+    #[test]
+    fn every_label_has_one_type() {
+        for l in Label::ALL {
+            let owners = crate::ObjType::ALL
+                .iter()
+                .filter(|&&t| Label::of(t).contains(&l))
+                .count();
+            assert_eq!(owners, 1, "{l:?}");
+        }
     }
 }

@@ -216,52 +216,6 @@ fn args_of(label: Label) -> &'static [A] {
     }
 }
 
-/// The labels of a type's invocations.
-fn labels_of(ty: ObjType) -> &'static [Label] {
-    use Label as L;
-    match ty {
-        ObjType::Untyped => &[L::UntypedRetype],
-        ObjType::CNode => &[
-            L::CNodeCopy,
-            L::CNodeMint,
-            L::CNodeMove,
-            L::CNodeMutate,
-            L::CNodeDelete,
-            L::CNodeRevoke,
-            L::CNodeIdentify,
-        ],
-        ObjType::Tcb => &[
-            L::TcbSetSpace,
-            L::TcbSetIpcBuffer,
-            L::TcbSetPriority,
-            L::TcbSetMcp,
-            L::TcbReadRegisters,
-            L::TcbWriteRegisters,
-            L::TcbResume,
-            L::TcbSuspend,
-            L::TcbBindNotification,
-            L::TcbUnbindNotification,
-            L::TcbSetTimeoutEndpoint,
-            L::TcbGetState,
-        ],
-        ObjType::Frame => &[L::FrameMap, L::FrameUnmap, L::FrameGetAddress],
-        ObjType::PageTable => &[L::PageTableMap, L::PageTableUnmap],
-        ObjType::VSpace => &[L::VSpaceGetVmid],
-        ObjType::IrqControl => &[L::IrqControlGet],
-        ObjType::IrqHandler => &[
-            L::IrqHandlerSetNotification,
-            L::IrqHandlerAck,
-            L::IrqHandlerClear,
-            L::IrqHandlerSetTimer,
-        ],
-        ObjType::SchedControl => &[L::SchedControlConfigure],
-        ObjType::SchedContext => &[L::SchedContextBind, L::SchedContextUnbind, L::SchedContextConsumed],
-        ObjType::VmidPool => &[L::VmidPoolAssign, L::VmidPoolSplit],
-        ObjType::Debug => &[L::DebugLogBind],
-        ObjType::Endpoint | ObjType::Notification | ObjType::Reply => &[],
-    }
-}
-
 /// Syscall numbers never made: they would halt the machine, write the console, or
 /// run the consistency check (the supervisor's job).
 const RESERVED: [u64; 3] = [
@@ -553,7 +507,7 @@ impl Fuzzer {
     fn invocation(&mut self, r: &mut [u64; 7], args: &mut [u64; 6]) -> Label {
         let cap = self.cap();
         let ty = self.type_of(cap);
-        let label = match (ty.map(labels_of), self.below(20)) {
+        let label = match (ty.map(Label::of), self.below(20)) {
             (Some(ls), 0..=16) if !ls.is_empty() => ls[self.below(ls.len() as u64) as usize],
             _ => Label::ALL[self.below(Label::ALL.len() as u64) as usize],
         };

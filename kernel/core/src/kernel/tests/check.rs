@@ -320,46 +320,7 @@ const NUMBERS: [u64; 12] = [1, 1, 1, 1, 2, 3, 4, 5, 6, 0x200, 0x201, 0x1ff];
 
 /// A label for a capability of type `ty`: mostly one of its type's, else any.
 fn label_for(ty: Option<ObjType>, pick: u8) -> Label {
-    use Label as L;
-    let of_type: &[Label] = match ty {
-        Some(ObjType::Untyped) => &[L::UntypedRetype],
-        Some(ObjType::CNode) => &[
-            L::CNodeCopy,
-            L::CNodeMint,
-            L::CNodeMove,
-            L::CNodeMutate,
-            L::CNodeDelete,
-            L::CNodeRevoke,
-            L::CNodeIdentify,
-        ],
-        Some(ObjType::Tcb) => &[
-            L::TcbSetSpace,
-            L::TcbSetIpcBuffer,
-            L::TcbSetPriority,
-            L::TcbSetMcp,
-            L::TcbReadRegisters,
-            L::TcbWriteRegisters,
-            L::TcbResume,
-            L::TcbSuspend,
-            L::TcbBindNotification,
-            L::TcbUnbindNotification,
-            L::TcbSetTimeoutEndpoint,
-            L::TcbGetState,
-        ],
-        Some(ObjType::Frame) => &[L::FrameMap, L::FrameUnmap, L::FrameGetAddress],
-        Some(ObjType::PageTable) => &[L::PageTableMap, L::PageTableUnmap],
-        Some(ObjType::VSpace) => &[L::VSpaceGetVmid],
-        Some(ObjType::IrqControl) => &[L::IrqControlGet],
-        Some(ObjType::IrqHandler) => &[
-            L::IrqHandlerSetNotification,
-            L::IrqHandlerAck,
-            L::IrqHandlerClear,
-            L::IrqHandlerSetTimer,
-        ],
-        Some(ObjType::SchedControl) => &[L::SchedControlConfigure],
-        Some(ObjType::SchedContext) => &[L::SchedContextBind, L::SchedContextUnbind, L::SchedContextConsumed],
-        _ => &[],
-    };
+    let of_type = ty.map_or(&[][..], Label::of);
     if !pick.is_multiple_of(4) && !of_type.is_empty() {
         of_type[usize::from(pick / 4) % of_type.len()]
     } else {

@@ -10,6 +10,20 @@ use super::*;
 use crate::cdt::Mdb;
 use crate::tcb::SLOT_CSPACE;
 
+/// Issue one Call that must stop at a preemption point; undo the PC rewind (as if the
+/// thread were switched out and another thread, or this one later, did something else).
+fn preempted_call(k: &mut Kernel<Model>, cptr: u64, label: Label, args: &[u64]) {
+    let t = k.current().unwrap();
+    let pc = t.get().ctx.pc;
+    t.get().ctx.x[0] = cptr;
+    t.get().ctx.x[1] = MsgInfo::new(label as u64, args.len(), 0).0;
+    t.get().ctx.x[2..2 + args.len()].copy_from_slice(args);
+    t.get().ctx.x[7] = Syscall::Call as u64;
+    let _ = k.handle_syscall();
+    assert_eq!(t.get().ctx.pc, pc - 4, "preempted");
+    t.get().ctx.pc = pc;
+}
+
 /// A thread whose CSpace C holds the last cap to the thread, while the thread's slot
 /// holds the last cap to C, replaces its own CSpace with caps found through a second
 /// CNode D. Deleting C would destroy the thread; before the fix the new caps were then
@@ -710,20 +724,12 @@ fn retype_zeroes_preemptibly_and_never_hands_out_old_data() {
     }
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[f]).unwrap();
     k.platform.pending_every = 3;
-    let t = k.current().unwrap();
-    let pc = t.get().ctx.pc;
-    t.get().ctx.x[..6].copy_from_slice(&[
+    preempted_call(
+        &mut k,
         ut,
-        MsgInfo::new(Label::UntypedRetype as u64, 4, 0).0,
-        ObjType::Frame as u64 | 21 << 8,
-        rs::CNODE,
-        f,
-        1,
-    ]);
-    t.get().ctx.x[7] = Syscall::Call as u64;
-    let _ = k.handle_syscall();
-    assert_eq!(t.get().ctx.pc, pc - 4, "preempted half way");
-    t.get().ctx.pc = pc;
+        Label::UntypedRetype,
+        &[ObjType::Frame as u64 | 21 << 8, rs::CNODE, f, 1],
+    );
     k.platform.pending_every = 0;
     invoke(
         &mut k,
@@ -750,13 +756,7 @@ fn a_half_deleted_cnode_cannot_be_used() {
     let cn = full_cnode(&mut k, &mut a, 8);
     let spare = a.next;
     k.platform.pending_every = 5;
-    let t = k.current().unwrap();
-    let pc = t.get().ctx.pc;
-    t.get().ctx.x[..3].copy_from_slice(&[rs::CNODE, MsgInfo::new(Label::CNodeDelete as u64, 1, 0).0, cn]);
-    t.get().ctx.x[7] = Syscall::Call as u64;
-    let _ = k.handle_syscall();
-    assert_eq!(t.get().ctx.pc, pc - 4, "preempted");
-    t.get().ctx.pc = pc;
+    preempted_call(&mut k, rs::CNODE, Label::CNodeDelete, &[cn]);
     k.platform.pending_every = 0;
     assert!(root_slot(&k, cn).cap.has(FLAG_ZOMBIE));
     assert_eq!(
@@ -955,20 +955,6 @@ fn kernel_output_goes_to_the_log_once_a_reader_binds() {
 }
 
 // ---- Found by review of the preemptible deletion and retype (each failed before) ----
-
-/// Issue one Call that must stop at a preemption point; undo the PC rewind (as if the
-/// thread were switched out and another thread, or this one later, did something else).
-fn preempted_call(k: &mut Kernel<Model>, cptr: u64, label: Label, args: &[u64]) {
-    let t = k.current().unwrap();
-    let pc = t.get().ctx.pc;
-    t.get().ctx.x[0] = cptr;
-    t.get().ctx.x[1] = MsgInfo::new(label as u64, args.len(), 0).0;
-    t.get().ctx.x[2..2 + args.len()].copy_from_slice(args);
-    t.get().ctx.x[7] = Syscall::Call as u64;
-    let _ = k.handle_syscall();
-    assert_eq!(t.get().ctx.pc, pc - 4, "preempted");
-    t.get().ctx.pc = pc;
-}
 
 /// Review finding: a preempted delete leaves its root zombie with parent 0. Deleting the
 /// CNode that holds that zombie reaches it as an inner zombie, and going back up from
