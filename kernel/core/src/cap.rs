@@ -1,6 +1,35 @@
 //! Capabilities: a typed reference to a kernel object with rights and a badge, plus
-//! the few words of per-capability state some types keep (seL4 does the same): an
-//! untyped's watermark, a CNode's guard, a frame's mapping, an IRQ handler's line.
+//! the few words of per-capability state some types keep (seL4 does the same).
+//!
+//! The encoding, in one place. A [`Cap`] is `obj`, two state words (`badge`,
+//! `mapping`), `size_bits`, `flags`, a byte (`guard_bits`), `rights` and the type.
+//! What the words mean depends on the type; read and write them only through the
+//! named accessors below, which check the type in debug builds:
+//!
+//! | type | `badge` | `mapping` | `guard_bits` |
+//! |---|---|---|---|
+//! | Endpoint, Notification | badge | - | - |
+//! | CNode | guard ([`Cap::guard`]) | - | guard size in bits |
+//! | Untyped | watermark: bytes handed out ([`Cap::watermark`]) | zeroed up to ([`Cap::zeroed_to`]) | - |
+//! | Frame | - | mapping ([`Cap::mapped`]) | - |
+//! | PageTable | - | mapping ([`Cap::mapped`]) | level it is mapped at ([`Cap::pt_level`]) |
+//! | VSpace | VMID, 0 = none ([`Cap::vmid`]) | - | - |
+//! | VmidPool | first VMID ([`Cap::vmid_pool`]) | VMIDs still available | VMIDs made with |
+//! | IrqHandler | IRQ line ([`Cap::irq`]) | - | - |
+//! | SchedControl | CPU | - | - |
+//! | a zombie (CNode, Tcb; `FLAG_ZOMBIE`) | slot of the zombie it was found in ([`Cap::zombie_parent`]) | cursor: next slot index ([`Cap::zombie_cursor`]) | as its type |
+//!
+//! `obj` is the object's physical address (0 for IrqControl, IrqHandler,
+//! SchedControl, Debug, VmidPool, which have no memory); the typed accessors
+//! ([`Cap::tcb`], [`Cap::endpoint`], ...) turn it into a [`Ptr`].
+
+use crate::kernel::object::endpoint::Endpoint;
+use crate::kernel::object::notification::Notification;
+use crate::kernel::object::reply::Reply;
+use crate::kernel::object::sched_context::SchedContext;
+use crate::kernel::object::tcb::Tcb;
+use crate::obj::Ptr;
+use crate::vspace::Table;
 
 pub use gaon_abi::{ObjType, Rights};
 
@@ -150,11 +179,166 @@ impl Cap {
         Some(c)
     }
 
+    /// Debug builds: the cap has type `ty` (an accessor of that type's words is used).
+    #[inline(always)]
+    #[allow(clippy::inline_always, reason = "an assertion that is nothing in release builds")]
+    fn expect(&self, ty: ObjType) {
+        debug_assert!(self.is(ty), "a {ty:?} accessor on a {:?} cap", self.ty());
+    }
+
+    /// A Tcb cap's thread.
+    #[inline]
+    pub fn tcb(&self) -> Ptr<Tcb> {
+        self.expect(ObjType::Tcb);
+        Ptr::new(self.obj)
+    }
+
+    /// An Endpoint cap's endpoint.
+    #[inline]
+    pub fn endpoint(&self) -> Ptr<Endpoint> {
+        self.expect(ObjType::Endpoint);
+        Ptr::new(self.obj)
+    }
+
+    /// A Notification cap's notification.
+    #[inline]
+    pub fn notification(&self) -> Ptr<Notification> {
+        self.expect(ObjType::Notification);
+        Ptr::new(self.obj)
+    }
+
+    /// A Reply cap's reply object.
+    #[inline]
+    pub fn reply(&self) -> Ptr<Reply> {
+        self.expect(ObjType::Reply);
+        Ptr::new(self.obj)
+    }
+
+    /// A SchedContext cap's scheduling context.
+    #[inline]
+    pub fn sched_context(&self) -> Ptr<SchedContext> {
+        self.expect(ObjType::SchedContext);
+        Ptr::new(self.obj)
+    }
+
+    /// A VSpace cap's root table.
+    #[inline]
+    pub fn vspace(&self) -> Ptr<Table> {
+        self.expect(ObjType::VSpace);
+        Ptr::new(self.obj)
+    }
+
+    /// A VSpace cap's VMID (0: none assigned yet).
+    #[inline]
+    pub fn vmid(&self) -> u16 {
+        self.expect(ObjType::VSpace);
+        self.badge as u16
+    }
+
+    /// Record a VSpace's VMID.
+    pub fn set_vmid(&mut self, vmid: u16) {
+        self.expect(ObjType::VSpace);
+        self.badge = u64::from(vmid);
+    }
+
+    /// An Untyped cap's watermark: bytes of it handed out to objects.
+    pub fn watermark(&self) -> usize {
+        self.expect(ObjType::Untyped);
+        self.badge as usize
+    }
+
+    /// Set an Untyped cap's watermark.
+    pub fn set_watermark(&mut self, bytes: usize) {
+        self.expect(ObjType::Untyped);
+        self.badge = bytes as u64;
+    }
+
+    /// How far (bytes from its start) a retype of this Untyped has zeroed its memory:
+    /// the progress a preempted retype carries on from.
+    pub fn zeroed_to(&self) -> usize {
+        self.expect(ObjType::Untyped);
+        self.mapping as usize
+    }
+
+    /// Record a retype's zeroing progress.
+    pub fn set_zeroed_to(&mut self, bytes: usize) {
+        self.expect(ObjType::Untyped);
+        self.mapping = bytes as u64;
+    }
+
+    /// A CNode cap's guard: `(value, size in bits)`.
+    pub fn guard(&self) -> (u64, u8) {
+        self.expect(ObjType::CNode);
+        (self.badge, self.guard_bits)
+    }
+
+    /// Set a CNode cap's guard.
+    pub fn set_guard(&mut self, value: u64, bits: u8) {
+        self.expect(ObjType::CNode);
+        self.badge = value;
+        self.guard_bits = bits;
+    }
+
+    /// The level (2 or 3) a mapped PageTable cap's table translates at.
+    pub fn pt_level(&self) -> u32 {
+        self.expect(ObjType::PageTable);
+        u32::from(self.guard_bits)
+    }
+
+    /// Record the level a PageTable is mapped at.
+    pub fn set_pt_level(&mut self, level: u32) {
+        self.expect(ObjType::PageTable);
+        self.guard_bits = level as u8;
+    }
+
+    /// An IrqHandler cap's line.
+    pub fn irq(&self) -> u32 {
+        self.expect(ObjType::IrqHandler);
+        self.badge as u32
+    }
+
+    /// A handler cap for line `irq`.
+    pub fn new_irq_handler(irq: u32) -> Self {
+        let mut c = Self::new(ObjType::IrqHandler, 0, 0);
+        c.badge = u64::from(irq);
+        c
+    }
+
+    /// Set how many VMIDs a VmidPool cap may still give or split.
+    pub fn set_vmids_available(&mut self, n: u64) {
+        self.expect(ObjType::VmidPool);
+        self.mapping = n;
+    }
+
+    /// A zombie's cursor: the index of the next of its slots to delete.
+    pub fn zombie_cursor(&self) -> usize {
+        debug_assert!(self.has(FLAG_ZOMBIE));
+        self.mapping as usize
+    }
+
+    /// Move a zombie's cursor.
+    pub fn set_zombie_cursor(&mut self, i: usize) {
+        debug_assert!(self.has(FLAG_ZOMBIE));
+        self.mapping = i as u64;
+    }
+
+    /// The slot of the zombie this zombie was found in (0: where the delete started).
+    pub fn zombie_parent(&self) -> usize {
+        debug_assert!(self.has(FLAG_ZOMBIE));
+        self.badge as usize
+    }
+
+    /// Set a zombie's parent slot.
+    pub fn set_zombie_parent(&mut self, s: usize) {
+        debug_assert!(self.has(FLAG_ZOMBIE));
+        self.badge = s as u64;
+    }
+
     /// A VmidPool cap's range: `(first VMID, (VMIDs it may still give or split, VMIDs it
     /// was made with))`. The words: `badge` = first, `mapping` = available,
     /// `guard_bits` = made with (at most 255).
     pub fn vmid_pool(&self) -> (u64, (u64, u64)) {
-        debug_assert!(self.is(ObjType::VmidPool));
+        self.expect(ObjType::VmidPool);
         (self.badge, (self.mapping, u64::from(self.guard_bits)))
     }
 

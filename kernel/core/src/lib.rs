@@ -17,6 +17,7 @@ pub mod cdt;
 pub mod kernel;
 #[allow(unsafe_code, reason = "the one module that turns object addresses into references")]
 pub mod obj;
-pub mod tcb;
 pub mod untyped;
 pub mod vspace;
+
+pub use kernel::object::tcb;

@@ -9,13 +9,14 @@ use gaon_abi::bootinfo::{
 };
 use gaon_abi::object::{CNODE_MAX_RADIX, PAGE_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS, UNTYPED_MAX_BITS};
 
-use super::invoke::create_object;
-use super::objects::SchedContext;
-use super::{Kernel, Kslots, Platform, slot};
+use super::cspace::{Kslots, slot};
+use super::object::create_object;
+use super::object::sched_context::SchedContext;
+use super::object::tcb::{self, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, Tcb};
+use super::{Kernel, Platform};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
 use crate::obj::{self, Ptr};
-use crate::tcb::{self, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, Tcb};
 use crate::vspace::{self, MapAttrs, Table};
 
 const PAGE: usize = 1 << PAGE_BITS;

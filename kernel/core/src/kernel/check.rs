@@ -45,12 +45,16 @@ use gaon_abi::object::{
 };
 use gaon_abi::{Error, ObjType};
 
-use super::objects::{EP_IDLE, EP_RECV, EP_SEND, Endpoint, MAX_REFILLS, Notification, Queue, Reply, SchedContext};
-use super::{Kernel, Platform, VMIDS, slot};
+use super::cspace::slot;
+use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint, Queue};
+use super::object::notification::Notification;
+use super::object::reply::Reply;
+use super::object::sched_context::{MAX_REFILLS, SchedContext};
+use super::object::tcb::{self, TCB_SLOTS, Tcb, ThreadState};
+use super::{Kernel, Platform, VMIDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{Mdb, Slot};
 use crate::obj::Ptr;
-use crate::tcb::{self, TCB_SLOTS, Tcb, ThreadState};
 
 /// Containers (CNodes, Tcbs) one check enters, at most.
 const MAX_CONTAINERS: usize = 256;

@@ -26,12 +26,16 @@
 
 use gaon_abi::ObjType;
 
-use super::objects::{EP_IDLE, Endpoint, Notification, Reply, SchedContext};
-use super::{Kernel, Kslots, Platform, RESUME_RECORDS, slot};
+use super::cspace::{Kslots, slot};
+use super::object::endpoint::{EP_IDLE, Endpoint};
+use super::object::notification::Notification;
+use super::object::reply::Reply;
+use super::object::sched_context::SchedContext;
+use super::object::tcb::{self, IPC_FAULT, TCB_SLOTS, Tcb, ThreadState};
+use super::{Kernel, Platform, RESUME_RECORDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{self, Slot};
 use crate::obj::Ptr;
-use crate::tcb::{self, IPC_FAULT, TCB_SLOTS, Tcb, ThreadState};
 use crate::vspace;
 
 /// A long operation stopped at a preemption point because an interrupt is pending; its
@@ -305,7 +309,7 @@ impl<P: Platform> Kernel<P> {
             Some(ObjType::IrqHandler) => {
                 let irq = cap.badge as usize;
                 if irq < self.irqs.len() {
-                    self.irqs[irq] = super::IrqLine::default();
+                    self.irqs[irq] = super::object::irq::IrqLine::FREE;
                     self.platform.irq_set_enabled(irq as u32, false);
                     if self.platform.user_timer_irq() == Some(irq as u32) {
                         self.platform.set_user_timer(None);
@@ -314,50 +318,6 @@ impl<P: Platform> Kernel<P> {
             }
             _ => {}
         }
-    }
-
-    /// The root table of the live VSpace with `vmid`.
-    pub(super) fn vspace_root(&self, vmid: u16) -> Option<Ptr<vspace::Table>> {
-        Ptr::from_raw(*self.vmids.get(usize::from(vmid))?)
-    }
-
-    /// Remove a frame cap's mapping, if the table still holds it.
-    pub(super) fn unmap_frame(&mut self, cap: &Cap) {
-        let Some((vmid, va)) = cap.mapped() else { return };
-        let Some(root) = self.vspace_root(vmid) else { return };
-        let level = if cap.size_bits == gaon_abi::object::LARGE_PAGE_BITS {
-            2
-        } else {
-            3
-        };
-        if let Some((table, i)) = vspace::entry_at(root, va, level) {
-            let d = table.get()[i];
-            if d & 1 != 0 && !vspace::is_table(d, level) && vspace::output(d) == cap.obj {
-                table.get()[i] = 0;
-                self.platform.flush_vmid(vmid);
-            }
-        }
-    }
-
-    /// Remove a page table from its VSpace and clear it and every table below it, so
-    /// no translation through it survives: not to the frames it mapped (which may be
-    /// deleted and their memory reused while the table lives on), and not through it
-    /// if it is mapped again elsewhere. Clearing happens whether or not its VSpace is
-    /// still alive.
-    pub(super) fn unmap_page_table(&mut self, cap: &Cap) {
-        let Some((vmid, va)) = cap.mapped() else { return };
-        let level = u32::from(cap.guard_bits);
-        if let Some(root) = self.vspace_root(vmid)
-            && let Some((table, i)) = vspace::entry_at(root, va, level - 1)
-        {
-            let d = table.get()[i];
-            if vspace::is_table(d, level - 1) && vspace::output(d) == cap.obj {
-                table.get()[i] = 0;
-            }
-        }
-        vspace::clear_tree(Ptr::new(cap.obj), level);
-        // Flushed after clearing: walks cached through the tables go too.
-        self.platform.flush_vmid(vmid);
     }
 }
 

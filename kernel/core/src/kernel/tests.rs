@@ -10,12 +10,13 @@ use gaon_abi::bootinfo::{BootInfo, slot as rs};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights, Syscall};
 use proptest::prelude::*;
 
-use super::objects::{MAX_REFILLS, SchedContext};
+use super::object::sched_context::{MAX_REFILLS, SchedContext};
+use super::sched::queues::RunQueues;
 use super::{BootAlloc, BootSegment, Kernel, Platform, RootImage};
 use crate::cap::FLAG_ZOMBIE;
 use crate::cdt::Slot;
 use crate::obj::Ptr;
-use crate::tcb::{RunQueues, Tcb, ThreadState};
+use crate::tcb::{Tcb, ThreadState};
 
 /// The machine model.
 #[derive(Debug, Default)]

@@ -17,92 +17,17 @@
 //! `last_charge` alone: it only matters while a budgeted thread runs, and every way a
 //! budgeted thread becomes current (a tick, or `reschedule`) sets it.
 
-use gaon_abi::{Error, FaultKind, Label, ObjType, Rights};
+use gaon_abi::{FaultKind, ObjType, Rights};
 
-use super::objects::{MAX_REFILLS, Refill, SchedContext};
-use super::{Args, Kernel, Platform};
+use crate::kernel::object::sched_context::SchedContext;
+use crate::kernel::object::tcb::{SLOT_TIMEOUT_EP, Tcb, ThreadState};
+use crate::kernel::{Kernel, Platform};
 use crate::obj::Ptr;
-use crate::tcb::{SLOT_TIMEOUT_EP, Tcb, ThreadState};
-
-/// Longest period: one hour.
-const MAX_PERIOD_US: u64 = 3_600_000_000;
-
-impl SchedContext {
-    /// True if the thread may run at `now`.
-    pub fn available(&self, now: u64) -> bool {
-        if self.budget == 0 {
-            return true;
-        }
-        self.count > 0 && {
-            let h = self.refills[usize::from(self.head)];
-            h.time <= now && h.amount > 0
-        }
-    }
-
-    fn tail_index(&self) -> usize {
-        (usize::from(self.head) + usize::from(self.count) - 1) % MAX_REFILLS
-    }
-
-    /// Set budget and period; one full refill due now.
-    pub fn configure(&mut self, budget: u64, period: u64, now: u64) {
-        self.budget = budget;
-        self.period = period;
-        self.refills = [Refill::default(); MAX_REFILLS];
-        self.refills[0] = Refill {
-            time: now,
-            amount: budget,
-        };
-        self.head = 0;
-        self.count = 1;
-    }
-
-    /// Charge `used` ticks of run time.
-    pub fn charge(&mut self, used: u64) {
-        if self.budget == 0 || self.count == 0 {
-            return;
-        }
-        self.consumed = self.consumed.saturating_add(used);
-        let mut used = used.min(self.budget);
-        while used > 0 {
-            let h = usize::from(self.head);
-            let take = used.min(self.refills[h].amount);
-            let due = self.refills[h].time.saturating_add(self.period);
-            self.refills[h].amount -= take;
-            used -= take;
-            if self.refills[h].amount == 0 {
-                self.head = ((h + 1) % MAX_REFILLS) as u8;
-                self.count -= 1;
-            }
-            if take > 0 {
-                if usize::from(self.count) == MAX_REFILLS || (self.count > 0 && take < self.budget / 64) {
-                    // Full ring, or a sliver: fold into the last refill.
-                    let t = self.tail_index();
-                    self.refills[t].amount += take;
-                    self.refills[t].time = self.refills[t].time.max(due);
-                } else {
-                    let t = (usize::from(self.head) + usize::from(self.count)) % MAX_REFILLS;
-                    self.refills[t] = Refill {
-                        time: due,
-                        amount: take,
-                    };
-                    self.count += 1;
-                }
-            }
-        }
-    }
-
-    /// Sum of all refills (always the budget).
-    pub fn total(&self) -> u64 {
-        (0..usize::from(self.count))
-            .map(|i| self.refills[(usize::from(self.head) + i) % MAX_REFILLS].amount)
-            .sum()
-    }
-}
 
 impl<P: Platform> Kernel<P> {
     /// A timer tick: charge the running thread for the time since the last charge,
     /// throttle it if its budget ran out, and release threads whose refills came due.
-    pub(super) fn account(&mut self) {
+    pub(in crate::kernel) fn account(&mut self) {
         let now = self.platform.now();
         if let Some(t) = self.current() {
             let _ = self.charge(t, now);
@@ -116,7 +41,7 @@ impl<P: Platform> Kernel<P> {
     /// budget is gone; true if it was throttled now. Run time is charged lazily: at
     /// ticks, and when the CPU passes to another thread (so a syscall that does not
     /// switch costs no accounting).
-    fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
+    pub(in crate::kernel) fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
         let used = now.saturating_sub(self.last_charge);
         self.last_charge = now;
         let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context) else {
@@ -135,7 +60,7 @@ impl<P: Platform> Kernel<P> {
     /// if that is another thread, charge `prev` up to now. A thread found out of budget
     /// here has finished what it trapped for: it is throttled (and sent its timeout
     /// fault if it is still runnable), and the choice is made again.
-    pub(super) fn reschedule(&mut self, prev: usize) {
+    pub(in crate::kernel) fn reschedule(&mut self, prev: usize) {
         self.signal_log();
         self.schedule();
         if self.current == prev {
@@ -153,7 +78,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `t` ran out of budget: throttle it and send a timeout fault if it has a handler.
-    fn throttle(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+    pub(in crate::kernel) fn throttle(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         self.throttle_quietly(t, sc);
         let s = sc.get();
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
@@ -170,7 +95,7 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn release_due(&mut self, now: u64) {
+    pub(in crate::kernel) fn release_due(&mut self, now: u64) {
         let mut prev = 0usize;
         let mut cur = self.release_head;
         while let Some(sc) = Ptr::<SchedContext>::from_raw(cur) {
@@ -189,7 +114,7 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    fn unlink_release(&mut self, prev: usize, sc: Ptr<SchedContext>) {
+    pub(in crate::kernel) fn unlink_release(&mut self, prev: usize, sc: Ptr<SchedContext>) {
         let s = sc.get();
         match Ptr::<SchedContext>::from_raw(prev) {
             Some(p) => p.get().release_next = s.release_next,
@@ -200,7 +125,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Take `sc` off the release list (it is being destroyed or reconfigured).
-    pub(super) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
+    pub(in crate::kernel) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
         let mut prev = 0usize;
         let mut cur = self.release_head;
         while let Some(c) = Ptr::<SchedContext>::from_raw(cur) {
@@ -214,7 +139,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `t` lost its scheduling context: it is no longer budgeted.
-    pub(super) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
+    pub(in crate::kernel) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
         self.settle_current();
         if t.get().state == ThreadState::Running {
             self.rq.enqueue(t, false);
@@ -231,7 +156,7 @@ impl<P: Platform> Kernel<P> {
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(super) fn budgeted(&self, t: Ptr<Tcb>) -> bool {
+    pub(in crate::kernel) fn budgeted(&self, t: Ptr<Tcb>) -> bool {
         Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().budget != 0)
     }
 
@@ -240,93 +165,21 @@ impl<P: Platform> Kernel<P> {
         clippy::unused_self,
         reason = "kernel state accessors take the kernel, so callers need not know which read no state"
     )]
-    pub(super) fn throttled(&self, t: Ptr<Tcb>) -> bool {
+    pub(in crate::kernel) fn throttled(&self, t: Ptr<Tcb>) -> bool {
         Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().throttled)
     }
 
-    fn us_to_ticks(&self, us: u64) -> u64 {
+    pub(in crate::kernel) fn us_to_ticks(&self, us: u64) -> u64 {
         (u128::from(us) * u128::from(self.platform.counter_hz()) / 1_000_000) as u64
     }
 
-    fn ticks_to_us(&self, ticks: u64) -> u64 {
+    pub(in crate::kernel) fn ticks_to_us(&self, ticks: u64) -> u64 {
         let hz = self.platform.counter_hz().max(1);
         (u128::from(ticks) * 1_000_000 / u128::from(hz)) as u64
     }
 
-    pub(super) fn sched_configure(&mut self, t: Ptr<Tcb>, a: &Args) -> Result<usize, Error> {
-        let (sc_cptr, budget, period, badge) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
-        let (_, cap) = self.lookup_typed(t, sc_cptr, ObjType::SchedContext)?;
-        if budget == 0 || budget > period || period > MAX_PERIOD_US {
-            return Err(Error::RangeError);
-        }
-        let sc = Ptr::<SchedContext>::new(cap.obj);
-        self.sc_forget(sc);
-        let now = self.platform.now();
-        let (budget_ticks, period_ticks) = (self.us_to_ticks(budget).max(1), self.us_to_ticks(period).max(1));
-        let s = sc.get();
-        s.configure(budget_ticks, period_ticks, now);
-        s.badge = badge;
-        if s.tcb != 0 && s.tcb == self.current {
-            // From now on it is charged; it ran unbudgeted until now.
-            self.last_charge = now;
-        }
-        self.settle_current();
-        if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
-            && bound.get().state == ThreadState::Running
-        {
-            self.rq.enqueue(bound, false);
-        }
-        Ok(0)
-    }
-
-    pub(super) fn sched_context_invoke(
-        &mut self,
-        t: Ptr<Tcb>,
-        sc: Ptr<SchedContext>,
-        label: Label,
-        a: &Args,
-    ) -> Result<usize, Error> {
-        match label {
-            Label::SchedContextBind => {
-                let (_, tc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Tcb)?;
-                let target = Ptr::<Tcb>::new(tc.obj);
-                if sc.get().tcb != 0 || target.get().sched_context != 0 {
-                    return Err(Error::IllegalOperation);
-                }
-                sc.get().tcb = target.addr();
-                target.get().sched_context = sc.addr();
-                let now = self.platform.now();
-                if target.addr() == self.current {
-                    self.last_charge = now;
-                }
-                if sc.get().throttled {
-                    // Still waiting for its refill (its last thread was deleted or
-                    // unbound while throttled): the new thread waits with it.
-                    self.rq.dequeue(target);
-                } else if !sc.get().available(now) {
-                    self.throttle_quietly(target, sc);
-                }
-                Ok(0)
-            }
-            Label::SchedContextUnbind => {
-                let target = Ptr::<Tcb>::from_raw(sc.get().tcb).ok_or(Error::IllegalOperation)?;
-                sc.get().tcb = 0;
-                target.get().sched_context = 0;
-                self.sc_forget(sc);
-                self.sc_unbound(target);
-                Ok(0)
-            }
-            Label::SchedContextConsumed => {
-                let us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
-                Self::set_mr(t, 0, us);
-                Ok(1)
-            }
-            _ => Err(Error::UnknownInvocation),
-        }
-    }
-
     /// Keep `t` off the run queue until its scheduling context's head refill is due.
-    fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+    pub(in crate::kernel) fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         let s = sc.get();
         s.throttled = true;
         s.release_next = self.release_head;

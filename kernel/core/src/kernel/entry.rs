@@ -1,0 +1,302 @@
+//! Every way into the kernel: syscalls ([`Kernel::handle_syscall`], which decodes each
+//! syscall's registers and hands IPC to `ipc.rs` or the fastpath and invocations to
+//! `object/`), faults ([`Kernel::handle_fault`]), interrupts (`Kernel::handle_irq`, in
+//! `object/irq.rs`) and the timer tick ([`Kernel::handle_tick`]). Each leaves the kernel
+//! having chosen the thread to run next ([`Kernel::resume_target`]).
+
+use gaon_abi::syscall::{CAP_REG, REPLY_REG, SYSCALL_NUMBER_REG};
+use gaon_abi::{Error, FaultKind, MsgInfo, ObjType, Rights, Syscall};
+
+use super::cspace::slot;
+use super::object::notification::Notification;
+use super::object::reply::Reply;
+use super::object::tcb::{IPC_CALL, IPC_GRANT, TIMESLICE_TICKS, Tcb};
+use super::{Kernel, Platform};
+use crate::obj::Ptr;
+
+/// A thread fault, decoded by the arch layer from the exception syndrome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A stage-2 translation or permission fault.
+    Vm {
+        /// Faulting address (IPA).
+        addr: u64,
+        /// Instruction fetch (not a data access).
+        instruction: bool,
+        /// ESR_EL2.
+        esr: u64,
+    },
+    /// Any other synchronous exception (undefined instruction, alignment, BRK, ...).
+    User {
+        /// ESR_EL2.
+        esr: u64,
+        /// FAR_EL2.
+        far: u64,
+    },
+}
+
+/// ESR_EL2 exception classes the fault decoding tells apart.
+mod ec {
+    pub const IABT_LOWER: u64 = 0x20;
+    pub const PC_ALIGN: u64 = 0x22;
+    pub const DABT_LOWER: u64 = 0x24;
+    pub const SERROR: u64 = 0x2f;
+    pub const WATCHPOINT_LOWER: u64 = 0x34;
+    /// ISS bit of instruction and data aborts: FAR is not valid.
+    pub const FNV: u64 = 1 << 10;
+}
+
+impl Fault {
+    /// Decode a synchronous exception taken from EL0 that is not a syscall or an FP
+    /// trap. FAR_EL2 is kept only where the syndrome says it holds this exception's
+    /// address (aborts without FnV, PC alignment, watchpoints); elsewhere it is
+    /// UNKNOWN, in practice the address of an earlier exception of another thread,
+    /// and is reported as 0.
+    pub const fn from_sync(esr: u64, far: u64) -> Self {
+        let class = (esr >> 26) & 0x3f;
+        match class {
+            ec::IABT_LOWER | ec::DABT_LOWER => Self::Vm {
+                addr: if esr & ec::FNV == 0 { far } else { 0 },
+                instruction: class == ec::IABT_LOWER,
+                esr,
+            },
+            ec::PC_ALIGN | ec::WATCHPOINT_LOWER => Self::User { esr, far },
+            _ => Self::User { esr, far: 0 },
+        }
+    }
+
+    /// An SError (`serror`) or FIQ taken from EL0. An SError has its own syndrome; an
+    /// FIQ sets neither ESR_EL2 nor FAR_EL2, so both are reported as 0.
+    pub const fn from_async(serror: bool, esr: u64) -> Self {
+        if serror && (esr >> 26) & 0x3f == ec::SERROR {
+            Self::User { esr, far: 0 }
+        } else {
+            Self::User { esr: 0, far: 0 }
+        }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// A thread executed `svc`: its registers are in its Tcb. Afterwards the kernel has
+    /// chosen the thread to run next ([`Kernel::resume_target`]). Returns false if the
+    /// syscall cannot have changed which thread runs or its address space (the caller
+    /// may then return to it without looking).
+    pub fn handle_syscall(&mut self) -> bool {
+        let Some(t) = self.current() else { return true };
+        let number = t.get().ctx.x[SYSCALL_NUMBER_REG];
+        match Syscall::from_raw(number) {
+            Some(Syscall::Null) => {
+                t.get().ctx.x[0] = 0;
+                return false;
+            }
+            Some(Syscall::Call) => match self.fastpath_call(t) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => self.sys_send(t, true, true),
+            },
+            Some(Syscall::ReplyRecv) => match self.fastpath_reply_recv(t) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => self.sys_reply_recv(t),
+            },
+            Some(Syscall::Send) => self.sys_send(t, true, false),
+            Some(Syscall::NbSend) => self.sys_send(t, false, false),
+            Some(Syscall::Recv) => self.sys_recv(t, true),
+            Some(Syscall::NbRecv) => self.sys_recv(t, false),
+            Some(Syscall::Yield) => {
+                let tcb = t.get();
+                tcb.ctx.x[0] = 0;
+                tcb.timeslice = TIMESLICE_TICKS;
+                self.rq.dequeue(t);
+                self.rq.enqueue(t, false);
+            }
+            Some(s) => {
+                let r = self.debug_syscall(t, s);
+                let ctx = &mut t.get().ctx;
+                ctx.x[0] = match r {
+                    Ok(()) => 0,
+                    Err(e) => e as u64,
+                };
+            }
+            None => self.unknown_syscall(t),
+        }
+        self.reschedule(t.addr());
+        true
+    }
+
+    fn debug_syscall(&mut self, t: Ptr<Tcb>, s: Syscall) -> Result<(), Error> {
+        let ctx = &mut t.get().ctx;
+        match s {
+            // The two that reach outside the thread need the Debug capability (`x1`).
+            Syscall::DebugPutChar => {
+                self.lookup_typed(t, ctx.x[1], ObjType::Debug)?;
+                let b = u8::try_from(ctx.x[0]).map_err(|_| Error::InvalidArgument)?;
+                self.platform.put_char(b);
+            }
+            Syscall::DebugHalt => {
+                self.lookup_typed(t, ctx.x[1], ObjType::Debug)?;
+                let status = u8::try_from(ctx.x[0]).map_err(|_| Error::InvalidArgument)?;
+                self.platform.halt(status);
+            }
+            Syscall::DebugTicks => ctx.x[1] = self.platform.ticks(),
+            Syscall::DebugFastpathCount => ctx.x[1] = self.fastpath_count,
+            Syscall::DebugCapIdentify => {
+                ctx.x[1] = self
+                    .lookup_slot(t, ctx.x[0])
+                    .map_or(0, |s| slot(s).cap.ty().map_or(0, |ty| ty as u64 + 1));
+            }
+            #[cfg(any(test, feature = "consistency-check"))]
+            Syscall::DebugCheckConsistency => self.debug_check_consistency(t)?,
+            _ => return Err(Error::UnknownSyscall),
+        }
+        Ok(())
+    }
+
+    /// An unknown syscall number: a fault to the handler if there is one, else an error.
+    fn unknown_syscall(&mut self, t: Ptr<Tcb>) {
+        // Only the registers the message needs (the context is 36 words).
+        let ctx = &t.get().ctx;
+        let (pc, sp, number, x0) = (ctx.pc, ctx.sp, ctx.x[SYSCALL_NUMBER_REG], ctx.x[0]);
+        if self.has_fault_handler(t) {
+            let words = [FaultKind::UnknownSyscall as u64, pc, sp, number, x0];
+            self.send_fault(t, words);
+        } else {
+            let c = &mut t.get().ctx;
+            c.x[0] = Error::UnknownSyscall as u64;
+            c.x[1] = MsgInfo::kernel(Error::UnknownSyscall as u64, 0).0;
+        }
+    }
+
+    /// The current thread took a fault (not a syscall).
+    pub fn handle_fault(&mut self, fault: Fault) {
+        let Some(t) = self.current() else { return };
+        let (pc, sp) = (t.get().ctx.pc, t.get().ctx.sp);
+        let words = match fault {
+            Fault::Vm { addr, instruction, esr } => [FaultKind::VmFault as u64, pc, addr, u64::from(instruction), esr],
+            Fault::User { esr, far } => [FaultKind::UserException as u64, pc, sp, esr, far],
+        };
+        self.send_fault(t, words);
+        self.reschedule(t.addr());
+    }
+
+    // ---- Send / Call ------------------------------------------------------------
+
+    fn sys_send(&mut self, t: Ptr<Tcb>, blocking: bool, is_call: bool) {
+        let cptr = t.get().ctx.x[CAP_REG];
+        let (s, cap) = match self.lookup_cap(t, cptr) {
+            Ok(c) => c,
+            Err(e) => return Self::reply_kernel(t, Err(e)),
+        };
+        match cap.ty() {
+            Some(ObjType::Endpoint) => {
+                if !cap.rights().contains(Rights::WRITE) {
+                    return Self::reply_kernel(t, Err(Error::NoRights));
+                }
+                let mut flags = if is_call { IPC_CALL } else { 0 };
+                if cap.rights().contains(Rights::GRANT) {
+                    flags |= IPC_GRANT;
+                }
+                self.send_ipc(t, Ptr::new(cap.obj), cap.badge, flags, blocking);
+            }
+            Some(ObjType::Notification) => {
+                if !cap.rights().contains(Rights::WRITE) {
+                    return Self::reply_kernel(t, Err(Error::NoRights));
+                }
+                Self::reply_kernel(t, Ok(0));
+                self.signal(Ptr::new(cap.obj), cap.badge);
+            }
+            Some(ObjType::Reply) if !is_call => {
+                // Sending on a reply object answers its caller without receiving.
+                self.do_reply(t, Ptr::new(cap.obj));
+                Self::reply_kernel(t, Ok(0));
+            }
+            Some(_) if is_call => self.invoke(t, s, cap),
+            _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
+        }
+    }
+
+    fn sys_recv(&mut self, t: Ptr<Tcb>, blocking: bool) {
+        let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
+        let cap = match self.lookup_cap(t, cptr) {
+            Ok((_, c)) => c,
+            Err(e) => return Self::reply_kernel(t, Err(e)),
+        };
+        match cap.ty() {
+            Some(ObjType::Endpoint) => {
+                if !cap.rights().contains(Rights::READ) {
+                    return Self::reply_kernel(t, Err(Error::NoRights));
+                }
+                let reply = match self.reply_arg(t, reply_cptr) {
+                    Ok(r) => r,
+                    Err(e) => return Self::reply_kernel(t, Err(e)),
+                };
+                if reply.is_some_and(|r| r.get().caller != 0 || r.get().receiver != 0) {
+                    return Self::reply_kernel(t, Err(Error::IllegalOperation));
+                }
+                self.recv_ipc(t, Ptr::new(cap.obj), reply, blocking);
+            }
+            Some(ObjType::Notification) => {
+                if !cap.rights().contains(Rights::READ) {
+                    return Self::reply_kernel(t, Err(Error::NoRights));
+                }
+                let n = Ptr::<Notification>::new(cap.obj);
+                let bound = n.get().bound;
+                if bound != 0 && bound != t.addr() {
+                    return Self::reply_kernel(t, Err(Error::IllegalOperation));
+                }
+                self.wait(t, n, blocking);
+            }
+            _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
+        }
+    }
+
+    /// The reply object named by `cptr` (0 = none).
+    fn reply_arg(&self, t: Ptr<Tcb>, cptr: u64) -> Result<Option<Ptr<Reply>>, Error> {
+        if cptr == 0 {
+            return Ok(None);
+        }
+        let (_, cap) = self.lookup_typed(t, cptr, ObjType::Reply)?;
+        Ok(Some(Ptr::new(cap.obj)))
+    }
+
+    fn sys_reply_recv(&mut self, t: Ptr<Tcb>) {
+        let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
+        let reply = match self.reply_arg(t, reply_cptr) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Self::reply_kernel(t, Err(Error::InvalidCapability)),
+            Err(e) => return Self::reply_kernel(t, Err(e)),
+        };
+        self.do_reply(t, reply);
+        if reply.get().receiver != 0 {
+            return Self::reply_kernel(t, Err(Error::IllegalOperation));
+        }
+        let cap = match self.lookup_typed(t, cptr, ObjType::Endpoint) {
+            Ok((_, c)) => c,
+            Err(e) => return Self::reply_kernel(t, Err(e)),
+        };
+        if !cap.rights().contains(Rights::READ) {
+            return Self::reply_kernel(t, Err(Error::NoRights));
+        }
+        self.recv_ipc(t, Ptr::new(cap.obj), Some(reply), true);
+    }
+
+    /// A timer tick: round-robin among equal priorities.
+    pub fn handle_tick(&mut self) {
+        self.signal_log();
+        // The running thread is only interrupted; it resumes where it was.
+        self.settle_current();
+        self.account();
+        if let Some(t) = self.current() {
+            let tcb = t.get();
+            tcb.timeslice = tcb.timeslice.saturating_sub(1);
+            if tcb.timeslice == 0 {
+                tcb.timeslice = TIMESLICE_TICKS;
+                if tcb.queued {
+                    self.rq.dequeue(t);
+                    self.rq.enqueue(t, false);
+                }
+            }
+        }
+        self.schedule();
+    }
+}

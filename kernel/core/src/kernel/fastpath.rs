@@ -1,0 +1,144 @@
+//! The IPC fastpath: Call to a waiting receiver, and ReplyRecv to a caller, in their
+//! common case (a short message, no capabilities, a one-level CSpace), as a flat list
+//! of guards and then the transfer. It has the slow path's effect exactly (host tests
+//! compare them); anything else takes the slow path, with nothing changed.
+
+use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS, REPLY_REG};
+use gaon_abi::{MsgInfo, ObjType, Rights};
+
+use super::cspace::resolve_one_level;
+use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint};
+use super::object::notification::Notification;
+use super::object::reply::Reply;
+use super::object::tcb::{SLOT_CSPACE, Tcb, ThreadState};
+use super::{Kernel, Platform};
+use crate::cap::Cap;
+use crate::cdt::Slot;
+use crate::obj::Ptr;
+
+impl<P: Platform> Kernel<P> {
+    /// Call on an endpoint with a waiting receiver that has a reply object: a short
+    /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
+    /// checks done once and capabilities read in place. `None`: not taken (nothing
+    /// changed); `Some(switched)`: done, `switched` as [`Kernel::fastpath_switch`] says.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(super) fn fastpath_call(&mut self, t: Ptr<Tcb>) -> Option<bool> {
+        let snd = t.get();
+        let info = short_message(snd)?;
+        let (ep_addr, badge) = endpoint_in_place(snd, Rights::WRITE)?;
+        let ep = Ptr::<Endpoint>::new(ep_addr).get();
+        if ep.state != EP_RECV {
+            return None;
+        }
+        let r = Ptr::<Tcb>::new(ep.queue.head);
+        let rcv = r.get();
+        let rp = Ptr::<Reply>::from_raw(rcv.reply)?;
+        ep.queue.pop();
+        if ep.queue.is_empty() {
+            ep.state = EP_IDLE;
+        }
+        rcv.reply = 0;
+        rcv.blocked_on = 0;
+        let reply = rp.get();
+        reply.receiver = 0;
+        reply.caller = t.addr();
+        snd.reply = rp.addr();
+        copy_short(rcv, badge, info, snd);
+        self.fastpath_count += 1;
+        Some(self.fastpath_switch(t, ThreadState::BlockedOnReply, r))
+    }
+
+    /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
+    /// no sender queued: a short message, no caps, a one-level CSpace. Returns as
+    /// [`Kernel::fastpath_call`] does.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(super) fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> Option<bool> {
+        let me = t.get();
+        let info = short_message(me)?;
+        let rcap = cap_in_place(me, me.ctx.x[REPLY_REG])?;
+        if !rcap.is(ObjType::Reply) {
+            return None;
+        }
+        let rp = Ptr::<Reply>::new(rcap.obj);
+        let c = Ptr::<Tcb>::from_raw(rp.get().caller)?;
+        let caller = c.get();
+        if caller.fault[0] != 0 {
+            return None;
+        }
+        let (ep_addr, _) = endpoint_in_place(me, Rights::READ)?;
+        let ep = Ptr::<Endpoint>::new(ep_addr);
+        if ep.get().state == EP_SEND {
+            return None;
+        }
+        if me.bound_ntfn != 0 && Ptr::<Notification>::new(me.bound_ntfn).get().word != 0 {
+            return None;
+        }
+        let reply = rp.get();
+        reply.caller = 0;
+        caller.reply = 0;
+        copy_short(caller, 0, info, me);
+        me.reply = rp.addr();
+        reply.receiver = t.addr();
+        me.blocked_on = ep.addr();
+        let e = ep.get();
+        e.queue.push(t);
+        e.state = EP_RECV;
+        self.fastpath_count += 1;
+        Some(self.fastpath_switch(t, ThreadState::BlockedOnRecv, c))
+    }
+}
+
+/// The message of a fastpath syscall of `t`: registers only, no capabilities.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn short_message(t: &Tcb) -> Option<MsgInfo> {
+    let info = MsgInfo(t.ctx.x[INFO_REG]);
+    (info.extra_caps() == 0 && info.length() <= MSG_REGISTERS).then_some(info)
+}
+
+/// The endpoint (address, badge) of the capability in `t`'s `x0`, if it carries `right`.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn endpoint_in_place(t: &Tcb, right: Rights) -> Option<(usize, u64)> {
+    let cap = cap_in_place(t, t.ctx.x[CAP_REG])?;
+    (cap.is(ObjType::Endpoint) && cap.rights().contains(right)).then_some((cap.obj, cap.badge))
+}
+
+/// Deliver a short message of `from` to `to`: badge, message info, the registers.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn copy_short(to: &mut Tcb, badge: u64, info: MsgInfo, from: &Tcb) {
+    to.ctx.x[CAP_REG] = badge;
+    to.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
+    to.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
+        .copy_from_slice(&from.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
+}
+
+/// The capability `cptr` names in `t`'s CSpace, read in place, when the CSpace is a
+/// one-level CNode (the fastpath's condition; anything else takes the slow path).
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+fn cap_in_place(t: &Tcb, cptr: u64) -> Option<&'static Cap> {
+    let s = resolve_one_level(&t.slots[SLOT_CSPACE].cap, cptr)?;
+    Some(&Ptr::<Slot>::new(s).get().cap)
+}

@@ -1,0 +1,469 @@
+//! Threads: the Tcb object, its register context, its slots, and its invocations.
+
+use gaon_abi::invocation::{MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
+use gaon_abi::{Error, Label, ObjType, Rights};
+
+use super::Args;
+use super::notification::Notification;
+use crate::cap::{Cap, FLAG_DEVICE};
+use crate::cdt::{self, Slot};
+use crate::kernel::cspace::{Kslots, derived_copy, slot};
+use crate::kernel::{Kernel, Platform};
+use crate::obj::Ptr;
+
+/// User register state. Its layout is shared with the exception vectors, which save
+/// a thread's registers straight into its Tcb (`ctx` is at offset 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UserContext {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// SP_EL0.
+    pub sp: u64,
+    /// ELR_EL2: where the thread resumes.
+    pub pc: u64,
+    /// SPSR_EL2: the thread's PSTATE.
+    pub spsr: u64,
+    /// ESR_EL2: filled in the kernel's own trap frames (same layout); the vectors pass
+    /// a user exception's ESR and FAR in registers and leave these two alone.
+    pub esr: u64,
+    /// FAR_EL2: as `esr`.
+    pub far: u64,
+}
+
+/// Bytes in a [`UserContext`], as the vectors use it.
+pub const USER_CONTEXT_SIZE: usize = 36 * 8;
+static_assertions::const_assert_eq!(core::mem::size_of::<UserContext>(), USER_CONTEXT_SIZE);
+
+/// FP/SIMD state, saved lazily (only when another thread uses the FPU).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug)]
+pub struct FpState {
+    /// q0..q31.
+    pub q: [u128; 32],
+    /// FPSR.
+    pub fpsr: u64,
+    /// FPCR.
+    pub fpcr: u64,
+}
+
+pub use gaon_abi::invocation::ThreadState;
+
+/// Index of the Tcb's slot for its CSpace root CNode.
+pub const SLOT_CSPACE: usize = 0;
+/// Index of the slot for its VSpace.
+pub const SLOT_VSPACE: usize = 1;
+/// Index of the slot for its IPC buffer frame.
+pub const SLOT_IPC_BUFFER: usize = 2;
+/// Index of the slot for its fault endpoint.
+pub const SLOT_FAULT_EP: usize = 3;
+/// Index of the slot for its timeout endpoint.
+pub const SLOT_TIMEOUT_EP: usize = 4;
+/// Slots in a Tcb.
+pub const TCB_SLOTS: usize = 5;
+
+/// IPC flag: the blocked send is a Call.
+pub const IPC_CALL: u8 = 1;
+/// IPC flag: the sender's cap had the Grant right.
+pub const IPC_GRANT: u8 = 2;
+/// IPC flag: the blocked send is a fault message (in `fault`).
+pub const IPC_FAULT: u8 = 4;
+
+/// A thread.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Tcb {
+    /// Saved registers; must stay first.
+    pub ctx: UserContext,
+    /// TPIDR_EL0.
+    pub tpidr: u64,
+    /// State.
+    pub state: ThreadState,
+    /// Priority (0..=255).
+    pub prio: u8,
+    /// Maximum controlled priority: the highest priority this thread may give.
+    pub mcp: u8,
+    /// `IPC_*` flags of a blocked send.
+    pub ipc_flags: u8,
+    /// In the run queue.
+    pub queued: bool,
+    /// Remaining ticks of the round-robin time slice.
+    pub timeslice: u32,
+    /// Run-queue links (Tcb addresses, 0 = none).
+    pub sched_next: usize,
+    /// Run-queue links.
+    pub sched_prev: usize,
+    /// Endpoint or notification queue links.
+    pub ep_next: usize,
+    /// Endpoint or notification queue links.
+    pub ep_prev: usize,
+    /// The endpoint or notification it is blocked on.
+    pub blocked_on: usize,
+    /// Badge of the cap a blocked send used.
+    pub ipc_badge: u64,
+    /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
+    pub reply: usize,
+    /// Bound notification.
+    pub bound_ntfn: usize,
+    /// Bound scheduling context.
+    pub sched_context: usize,
+    /// User address of the IPC buffer.
+    pub ipc_buffer_vaddr: u64,
+    /// Pending fault: kind (0 = none) and four message words.
+    pub fault: [u64; 5],
+    /// FP/SIMD registers.
+    pub fp: FpState,
+    /// Capabilities the thread runs with (`SLOT_*`).
+    pub slots: [Slot; TCB_SLOTS],
+}
+
+static_assertions::const_assert!(core::mem::size_of::<Tcb>() <= 1 << gaon_abi::object::TCB_BITS);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Tcb, ctx), 0);
+
+/// Default round-robin time slice in timer ticks.
+pub const TIMESLICE_TICKS: u32 = 5;
+
+impl Tcb {
+    /// A new, inactive thread with priority 0.
+    pub const fn new() -> Self {
+        Self {
+            ctx: UserContext {
+                x: [0; 31],
+                sp: 0,
+                pc: 0,
+                spsr: 0,
+                esr: 0,
+                far: 0,
+            },
+            tpidr: 0,
+            state: ThreadState::Inactive,
+            prio: 0,
+            mcp: 0,
+            ipc_flags: 0,
+            queued: false,
+            timeslice: TIMESLICE_TICKS,
+            sched_next: 0,
+            sched_prev: 0,
+            ep_next: 0,
+            ep_prev: 0,
+            blocked_on: 0,
+            ipc_badge: 0,
+            reply: 0,
+            bound_ntfn: 0,
+            sched_context: 0,
+            ipc_buffer_vaddr: 0,
+            fault: [0; 5],
+            fp: FpState {
+                q: [0; 32],
+                fpsr: 0,
+                fpcr: 0,
+            },
+            slots: [Slot::EMPTY; TCB_SLOTS],
+        }
+    }
+}
+
+impl Default for Tcb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Address of a Tcb's slot `i`.
+pub fn slot_addr(t: Ptr<Tcb>, i: usize) -> usize {
+    t.addr() + core::mem::offset_of!(Tcb, slots) + i * core::mem::size_of::<Slot>()
+}
+
+// ---- invocations ---------------------------------------------------------------------
+
+/// A capability to copy into a Tcb slot: `(source slot, the cap)`, or none (empty it).
+type Install = Option<(usize, Cap)>;
+
+/// A checked Tcb invocation.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::kernel) enum Op {
+    /// Replace slots (SetSpace: three; SetIpcBuffer and SetTimeoutEndpoint: one) and,
+    /// for SetIpcBuffer, the buffer's address.
+    Slots {
+        slots: [(usize, Install); 3],
+        count: usize,
+        ipc_buffer: Option<u64>,
+    },
+    SetPriority(u8),
+    SetMcp(u8),
+    ReadRegisters {
+        first: u64,
+        count: u64,
+    },
+    WriteRegisters {
+        first: u64,
+        count: u64,
+    },
+    Resume,
+    Suspend,
+    Bind(Ptr<Notification>),
+    Unbind(Ptr<Notification>),
+    GetState,
+}
+
+impl<P: Platform> Kernel<P> {
+    #[allow(clippy::too_many_lines, reason = "one arm per Tcb invocation")]
+    pub(super) fn decode_tcb(&self, t: Ptr<Tcb>, target: Ptr<Tcb>, label: Label, a: &Args) -> Result<Op, Error> {
+        use Label as L;
+        let none = (0, None);
+        match label {
+            L::TcbSetSpace => {
+                let (cs, vs, fe) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+                let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
+                let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
+                if vspace.1.vmid() == 0 {
+                    // No VMID yet (VmidPoolAssign): it cannot be run in.
+                    return Err(Error::IllegalOperation);
+                }
+                let fault = if fe == 0 {
+                    None
+                } else {
+                    Some(self.lookup_typed(t, fe, ObjType::Endpoint)?)
+                };
+                let slots = [
+                    (SLOT_CSPACE, Some(cspace)),
+                    (SLOT_VSPACE, Some(vspace)),
+                    (SLOT_FAULT_EP, fault),
+                ];
+                for &(i, src) in &slots {
+                    check_install(target, i, src)?;
+                }
+                Ok(Op::Slots {
+                    slots,
+                    count: 3,
+                    ipc_buffer: None,
+                })
+            }
+            L::TcbSetIpcBuffer => {
+                let (va, fc) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if !va.is_multiple_of(1 << gaon_abi::message::IPC_BUFFER_SIZE_BITS) {
+                    return Err(Error::AlignmentError);
+                }
+                let frame = if fc == 0 {
+                    None
+                } else {
+                    let f = self.lookup_typed(t, fc, ObjType::Frame)?;
+                    if f.1.has(FLAG_DEVICE) {
+                        return Err(Error::InvalidCapability);
+                    }
+                    // The kernel reads messages from it and writes replies into it.
+                    if !f.1.rights().contains(Rights::READ | Rights::WRITE) {
+                        return Err(Error::NoRights);
+                    }
+                    Some(f)
+                };
+                check_install(target, SLOT_IPC_BUFFER, frame)?;
+                Ok(Op::Slots {
+                    slots: [(SLOT_IPC_BUFFER, frame), none, none],
+                    count: 1,
+                    ipc_buffer: Some(if fc == 0 { 0 } else { va }),
+                })
+            }
+            L::TcbSetTimeoutEndpoint => {
+                let c = a.get::<P>(0)?;
+                let ep = if c == 0 {
+                    None
+                } else {
+                    Some(self.lookup_typed(t, c, ObjType::Endpoint)?)
+                };
+                check_install(target, SLOT_TIMEOUT_EP, ep)?;
+                Ok(Op::Slots {
+                    slots: [(SLOT_TIMEOUT_EP, ep), none, none],
+                    count: 1,
+                    ipc_buffer: None,
+                })
+            }
+            L::TcbSetPriority | L::TcbSetMcp => {
+                let value = a.get::<P>(0)?;
+                let (_, auth) = self.lookup_typed(t, a.get::<P>(1)?, ObjType::Tcb)?;
+                if value > MAX_PRIORITY {
+                    return Err(Error::RangeError);
+                }
+                if value > u64::from(auth.tcb().get().mcp) {
+                    return Err(Error::IllegalOperation);
+                }
+                Ok(if label == L::TcbSetMcp {
+                    Op::SetMcp(value as u8)
+                } else {
+                    Op::SetPriority(value as u8)
+                })
+            }
+            L::TcbReadRegisters => {
+                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if target == t {
+                    return Err(Error::IllegalOperation);
+                }
+                if first >= REG_COUNT || count > REG_COUNT - first || count as usize > Self::mr_capacity(t) {
+                    return Err(Error::RangeError);
+                }
+                Ok(Op::ReadRegisters { first, count })
+            }
+            L::TcbWriteRegisters => {
+                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                if target == t {
+                    return Err(Error::IllegalOperation);
+                }
+                if first >= REG_COUNT || count > REG_COUNT - first {
+                    return Err(Error::RangeError);
+                }
+                // Every value is there.
+                a.get::<P>(1 + count as usize)?;
+                Ok(Op::WriteRegisters { first, count })
+            }
+            L::TcbResume => {
+                if target.get().state == ThreadState::Inactive && self.vspace_of(target).is_none() {
+                    return Err(Error::IllegalOperation);
+                }
+                Ok(Op::Resume)
+            }
+            L::TcbSuspend => Ok(Op::Suspend),
+            L::TcbBindNotification => {
+                let (_, nc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Notification)?;
+                if !nc.rights().contains(Rights::READ) {
+                    return Err(Error::NoRights);
+                }
+                let n = nc.notification();
+                if target.get().bound_ntfn != 0 || n.get().bound != 0 {
+                    return Err(Error::IllegalOperation);
+                }
+                if !n.get().queue.is_empty() {
+                    return Err(Error::IllegalOperation);
+                }
+                Ok(Op::Bind(n))
+            }
+            L::TcbUnbindNotification => Ok(Op::Unbind(
+                Ptr::<Notification>::from_raw(target.get().bound_ntfn).ok_or(Error::IllegalOperation)?,
+            )),
+            L::TcbGetState => Ok(Op::GetState),
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    pub(super) fn perform_tcb(&mut self, t: Ptr<Tcb>, target: Ptr<Tcb>, op: Op, a: &Args) -> usize {
+        match op {
+            Op::Slots {
+                slots,
+                count,
+                ipc_buffer,
+            } => {
+                for (i, src) in slots.into_iter().take(count) {
+                    self.install(target, i, src);
+                }
+                if let Some(va) = ipc_buffer {
+                    target.get().ipc_buffer_vaddr = va;
+                }
+            }
+            Op::SetMcp(v) => target.get().mcp = v,
+            Op::SetPriority(v) => {
+                // The running thread is queued again first, so it moves like any other.
+                self.settle_current();
+                let queued = target.get().queued;
+                self.rq.dequeue(target);
+                target.get().prio = v;
+                if queued {
+                    self.rq.enqueue(target, false);
+                }
+            }
+            Op::ReadRegisters { first, count } => {
+                for i in 0..count {
+                    Self::set_mr(t, i as usize, read_reg(target.get(), first + i));
+                }
+                return count as usize;
+            }
+            Op::WriteRegisters { first, count } => {
+                for i in 0..count {
+                    // Decode checked the message holds them all.
+                    let v = a.get::<P>(2 + i as usize).unwrap_or_default();
+                    write_reg(target.get(), first + i, v);
+                }
+            }
+            Op::Resume => {
+                if target.get().state == ThreadState::Inactive {
+                    target.get().fault[0] = 0;
+                    self.make_runnable(target, false);
+                }
+            }
+            Op::Suspend => {
+                self.cancel_ipc(target);
+                target.get().fault[0] = 0;
+                self.block(target, ThreadState::Inactive);
+            }
+            Op::Bind(n) => {
+                target.get().bound_ntfn = n.addr();
+                n.get().bound = target.addr();
+            }
+            Op::Unbind(n) => {
+                n.get().bound = 0;
+                target.get().bound_ntfn = 0;
+            }
+            Op::GetState => {
+                let tcb = target.get();
+                Self::set_mr(t, 0, u64::from(tcb.state as u8));
+                Self::set_mr(t, 1, u64::from(tcb.prio));
+                Self::set_mr(t, 2, u64::from(tcb.mcp));
+                return 3;
+            }
+        }
+        0
+    }
+
+    /// Replace `target`'s slot `i` with a copy of the cap at `src` (or empty it). The
+    /// caller has checked the change with [`check_install`], so it cannot fail: the
+    /// delete destroys no container, hence neither `target` nor the source.
+    fn install(&mut self, target: Ptr<Tcb>, i: usize, src: Install) {
+        let dst = slot_addr(target, i);
+        self.delete_slot(dst);
+        let Some((s, cap)) = src else { return };
+        debug_assert!(slot(s).cap.same_object(&cap) && slot(dst).cap.is_null());
+        if let Ok(copy) = derived_copy(cap) {
+            let r = cdt::derive(&mut Kslots, s, dst, copy);
+            debug_assert!(r.is_ok(), "check_install checked the copy");
+        }
+    }
+}
+
+/// Check that `target`'s slot `i` can be replaced by a copy of `src` (or emptied)
+/// without side effects beyond it. Refused: a source that cannot be copied, and an old
+/// capability that is the last one to a CNode or Tcb. Deleting that would destroy the
+/// container and every capability in it, which may include the last capability to
+/// `target` itself (a thread whose CSpace holds its own Tcb cap) or to the objects the
+/// other slots are about to receive; the caller deletes such a thread instead, or
+/// keeps another capability to the container.
+fn check_install(target: Ptr<Tcb>, i: usize, src: Install) -> Result<(), Error> {
+    let dst = slot_addr(target, i);
+    let old = slot(dst).cap;
+    if (old.is(ObjType::CNode) || old.is(ObjType::Tcb)) && cdt::is_final(&mut Kslots, dst) {
+        return Err(Error::IllegalOperation);
+    }
+    if let Some((_, cap)) = src {
+        derived_copy(cap)?;
+    }
+    Ok(())
+}
+
+fn read_reg(t: &Tcb, i: u64) -> u64 {
+    match i {
+        REG_PC => t.ctx.pc,
+        REG_SP => t.ctx.sp,
+        REG_SPSR => t.ctx.spsr,
+        REG_TPIDR => t.tpidr,
+        _ => t.ctx.x[(i - REG_X0) as usize],
+    }
+}
+
+/// Write register `i`. PSTATE keeps EL0t with interrupts unmasked; only the
+/// condition flags (NZCV) can be changed.
+fn write_reg(t: &mut Tcb, i: u64, v: u64) {
+    match i {
+        REG_PC => t.ctx.pc = v,
+        REG_SP => t.ctx.sp = v,
+        REG_SPSR => t.ctx.spsr = v & 0xf000_0000,
+        REG_TPIDR => t.tpidr = v,
+        _ => t.ctx.x[(i - REG_X0) as usize] = v,
+    }
+}

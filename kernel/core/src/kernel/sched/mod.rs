@@ -1,0 +1,160 @@
+//! Scheduling: fixed priorities with round-robin inside a priority ([`queues`]), and
+//! budgets enforced with scheduling contexts ([`budget`]). Every change of the running
+//! thread goes through [`Kernel::schedule`] (or the fastpath's direct switch, which
+//! makes the same choice); the running thread stays out of the run queues while it
+//! runs, seL4-style.
+
+pub mod budget;
+pub mod queues;
+
+use gaon_abi::ObjType;
+
+use super::object::tcb::{SLOT_VSPACE, Tcb, ThreadState};
+use super::{Kernel, Platform};
+use crate::obj::Ptr;
+use crate::vspace::Table;
+
+/// What the arch layer needs to return to user level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The thread (its registers are at offset 0).
+    pub tcb: usize,
+    /// Its VSpace's root table.
+    pub vspace_root: usize,
+    /// Its VMID.
+    pub vmid: u16,
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Make `t` runnable. `front`: run it before its equals (a direct hand-over).
+    #[inline]
+    pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
+        t.get().state = ThreadState::Running;
+        if t.addr() == self.current && !t.get().queued {
+            // The running thread: already first in its priority.
+            return;
+        }
+        if front {
+            // Ahead of the running thread too, if they are equals.
+            self.settle_current();
+        }
+        if !self.throttled(t) {
+            self.rq.enqueue(t, front);
+        }
+    }
+
+    /// Take `t` off the run queue with a blocked or inactive state.
+    #[inline]
+    pub(in crate::kernel) fn block(&mut self, t: Ptr<Tcb>, state: ThreadState) {
+        t.get().state = state;
+        self.rq.dequeue(t);
+    }
+
+    /// Put the running thread back into the run queue, first in its priority (its
+    /// place: it was picked from there). The running thread is kept out of the queues
+    /// (seL4-style) so the IPC fastpath can switch between two threads without queue
+    /// operations, and a syscall after which it keeps running needs none either. It
+    /// stands logically first in its priority; the few operations whose result depends
+    /// on that place (a thread queued in front of its equals, a priority change, a
+    /// scheduling-context change, the time-slice rotation) call this first, and so
+    /// does [`Kernel::schedule`] when the running thread does not simply go on.
+    #[inline]
+    pub(in crate::kernel) fn settle_current(&mut self) {
+        if let Some(c) = self.current()
+            && c.get().state == ThreadState::Running
+            && !self.throttled(c)
+        {
+            self.rq.enqueue(c, true);
+        }
+    }
+
+    /// The IPC fastpath's direct switch. `t`, the running thread (out of the queues),
+    /// has just blocked with `state`, and `next` has just become runnable. If `next` is
+    /// the thread [`Kernel::schedule`] would pick (nothing queued outranks it: it would
+    /// go first in its priority) and neither has a budget to charge (see `sched.rs`),
+    /// it becomes current with no queue operation, scan or charge: true. Otherwise
+    /// `next` is queued the general way and the caller reschedules: false.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(in crate::kernel) fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: ThreadState, next: Ptr<Tcb>) -> bool {
+        t.get().state = state;
+        let n = next.get();
+        n.state = ThreadState::Running;
+        if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
+            self.current = next.addr();
+            return true;
+        }
+        self.rq.dequeue(t);
+        if !self.throttled(next) {
+            self.rq.enqueue(next, true);
+        }
+        false
+    }
+
+    /// True if `t`, runnable and not queued, is what [`Kernel::schedule`] picks: nothing
+    /// queued outranks it (among equals it goes first) and it has a live VSpace.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(in crate::kernel) fn first_in_line(&self, t: Ptr<Tcb>) -> bool {
+        self.rq.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
+    }
+
+    /// Pick the thread to run: the highest-priority runnable one that can run, which
+    /// leaves the run queue while it runs. A thread whose VSpace was deleted under it
+    /// is stopped here.
+    #[inline]
+    pub fn schedule(&mut self) {
+        if let Some(c) = self.current() {
+            let tcb = c.get();
+            if tcb.state == ThreadState::Running && !tcb.queued && !self.throttled(c) && self.first_in_line(c) {
+                // Still first among the runnable: it goes on.
+                return;
+            }
+        }
+        self.settle_current();
+        loop {
+            let Some(t) = self.rq.highest() else {
+                self.current = 0;
+                return;
+            };
+            if self.vspace_of(t).is_some() {
+                self.rq.dequeue(t);
+                self.current = t.addr();
+                return;
+            }
+            self.block(t, ThreadState::Inactive);
+        }
+    }
+
+    /// Where to return to user level, after [`Kernel::schedule`].
+    #[inline]
+    pub fn resume_target(&self) -> Option<Resume> {
+        let t = self.current()?;
+        let (root, vmid) = self.vspace_of(t)?;
+        Some(Resume {
+            tcb: t.addr(),
+            vspace_root: root.addr(),
+            vmid,
+        })
+    }
+
+    /// A thread's VSpace root and VMID, if its VSpace slot holds a live VSpace.
+    #[allow(
+        clippy::unused_self,
+        reason = "kernel state accessors take the kernel, so callers need not know which read no state"
+    )]
+    #[inline]
+    pub(in crate::kernel) fn vspace_of(&self, t: Ptr<Tcb>) -> Option<(Ptr<Table>, u16)> {
+        let cap = t.get().slots[SLOT_VSPACE].cap;
+        if !cap.is(ObjType::VSpace) {
+            return None;
+        }
+        Some((Ptr::new(cap.obj), cap.badge as u16))
+    }
+}
