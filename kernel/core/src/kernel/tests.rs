@@ -748,3 +748,4 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
 
 mod check;
 mod hardening;
+mod unchanged;
