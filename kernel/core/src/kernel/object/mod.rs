@@ -51,46 +51,29 @@ impl Args {
     }
 }
 
-/// A decoded invocation: everything checked, ready to perform.
-#[derive(Clone, Copy, Debug)]
-enum Plan {
-    Untyped(untyped::Op),
-    CNode(cnode::Op),
-    Tcb(Ptr<Tcb>, tcb::Op),
-    Frame(vspace::FrameOp),
-    PageTable(vspace::PageTableOp),
-    VSpace(vspace::VSpaceOp),
-    VmidPool(vspace::VmidPoolOp),
-    IrqControl(irq::ControlOp),
-    IrqHandler(u32, irq::HandlerOp),
-    SchedControl(sched_context::ControlOp),
-    SchedContext(Ptr<SchedContext>, sched_context::Op),
-    Debug(debug::Op),
-}
-
 impl<P: Platform> Kernel<P> {
     /// Perform the invocation the current thread `t` asked for on `cap` (in slot `s`).
+    /// Not inlined: the IPC syscalls that reach it (`sys_send`) stay small.
+    #[inline(never)]
     pub(super) fn invoke(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap) {
         let info = MsgInfo(t.get().ctx.x[gaon_abi::syscall::INFO_REG]);
         let a = Args {
             t,
             len: info.length().min(Self::mr_capacity(t)),
         };
-        let plan = Label::from_raw(info.label())
-            .ok_or(Error::UnknownInvocation)
-            .and_then(|label| self.decode(t, s, cap, label, &a));
-        let result = match plan {
-            Err(e) => Err(e),
-            Ok(plan) => {
-                let Ok(n) = self.perform(t, s, plan, &a) else {
-                    // Preempted: an interrupt is pending. The invoker runs the same
-                    // syscall again (its registers are untouched), which carries on
-                    // from the progress recorded in the objects.
+        let result = match Label::from_raw(info.label()) {
+            None => Err(Error::UnknownInvocation),
+            Some(label) => match self.decode_perform(t, s, cap, label, &a) {
+                Ok(Ok(n)) => Ok(n),
+                Ok(Err(Preempted)) => {
+                    // An interrupt is pending: the invoker runs the same syscall again
+                    // (its registers are untouched), which carries on from the progress
+                    // recorded in the objects.
                     t.get().ctx.pc -= 4;
                     return;
-                };
-                Ok(n)
-            }
+                }
+                Err(e) => Err(e),
+            },
         };
         // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
         // in the slot, or in a CNode that died): destroying the running thread clears
@@ -100,51 +83,71 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Check an invocation of `cap` (in slot `s`) with `label` and make its plan.
-    /// Changes nothing.
-    fn decode(&self, t: Ptr<Tcb>, s: usize, cap: Cap, label: Label, a: &Args) -> Result<Plan, Error> {
+    /// Decode the invocation of `cap` (in slot `s`) with `label`, which checks
+    /// everything and changes nothing, then perform it, which cannot fail (only the long
+    /// operations stop, at a preemption point). Returns the length of the reply. Each
+    /// object type's plan goes straight from its decoder to its performer.
+    fn decode_perform(
+        &mut self,
+        t: Ptr<Tcb>,
+        s: usize,
+        cap: Cap,
+        label: Label,
+        a: &Args,
+    ) -> Result<Result<usize, Preempted>, Error> {
         Ok(match cap.ty() {
-            Some(ObjType::Untyped) => Plan::Untyped(self.decode_untyped(t, s, cap, label, a)?),
-            Some(ObjType::CNode) => Plan::CNode(self.decode_cnode(t, cap, label, a)?),
+            Some(ObjType::Untyped) => {
+                let op = self.decode_untyped(t, s, cap, label, a)?;
+                self.perform_untyped(s, op)
+            }
+            Some(ObjType::CNode) => {
+                let op = self.decode_cnode(t, cap, label, a)?;
+                self.perform_cnode(t, op)
+            }
             Some(ObjType::Tcb) => {
                 let target = cap.tcb();
-                Plan::Tcb(target, self.decode_tcb(t, target, label, a)?)
+                let op = self.decode_tcb(t, target, label, a)?;
+                Ok(self.perform_tcb(t, target, op, a))
             }
-            Some(ObjType::Frame) => Plan::Frame(self.decode_frame(t, cap, label, a)?),
-            Some(ObjType::PageTable) => Plan::PageTable(self.decode_page_table(t, cap, label, a)?),
-            Some(ObjType::VSpace) => Plan::VSpace(Self::decode_vspace(cap, label)?),
-            Some(ObjType::VmidPool) => Plan::VmidPool(self.decode_vmid_pool(t, s, label, a)?),
-            Some(ObjType::IrqControl) => Plan::IrqControl(self.decode_irq_control(t, label, a)?),
+            Some(ObjType::Frame) => {
+                let op = self.decode_frame(t, cap, label, a)?;
+                Ok(self.perform_frame(t, s, op))
+            }
+            Some(ObjType::PageTable) => {
+                let op = self.decode_page_table(t, cap, label, a)?;
+                Ok(self.perform_page_table(s, op))
+            }
+            Some(ObjType::VSpace) => {
+                let op = Self::decode_vspace(cap, label)?;
+                Ok(Self::perform_vspace(t, op))
+            }
+            Some(ObjType::VmidPool) => {
+                let op = self.decode_vmid_pool(t, s, label, a)?;
+                Ok(self.perform_vmid_pool(s, op))
+            }
+            Some(ObjType::IrqControl) => {
+                let op = self.decode_irq_control(t, label, a)?;
+                Ok(self.perform_irq_control(s, op))
+            }
             Some(ObjType::IrqHandler) => {
                 let irq = cap.irq();
-                Plan::IrqHandler(irq, self.decode_irq_handler(t, irq, label, a)?)
+                let op = self.decode_irq_handler(t, irq, label, a)?;
+                Ok(self.perform_irq_handler(irq, op))
             }
-            Some(ObjType::SchedControl) => Plan::SchedControl(self.decode_sched_control(t, label, a)?),
+            Some(ObjType::SchedControl) => {
+                let op = self.decode_sched_control(t, label, a)?;
+                Ok(self.perform_sched_control(op))
+            }
             Some(ObjType::SchedContext) => {
                 let sc = cap.sched_context();
-                Plan::SchedContext(sc, self.decode_sched_context(t, sc, label, a)?)
+                let op = self.decode_sched_context(t, sc, label, a)?;
+                Ok(self.perform_sched_context(t, sc, op))
             }
-            Some(ObjType::Debug) => Plan::Debug(self.decode_debug(t, label, a)?),
+            Some(ObjType::Debug) => {
+                let op = self.decode_debug(t, label, a)?;
+                Ok(self.perform_debug(op))
+            }
             _ => return Err(Error::UnknownInvocation),
-        })
-    }
-
-    /// Carry out a decoded invocation; returns the length of the reply. Only the long
-    /// operations stop, at a preemption point.
-    fn perform(&mut self, t: Ptr<Tcb>, s: usize, plan: Plan, a: &Args) -> Result<usize, Preempted> {
-        Ok(match plan {
-            Plan::Untyped(op) => return self.perform_untyped(s, op),
-            Plan::CNode(op) => return self.perform_cnode(t, op),
-            Plan::Tcb(target, op) => self.perform_tcb(t, target, op, a),
-            Plan::Frame(op) => self.perform_frame(t, s, op),
-            Plan::PageTable(op) => self.perform_page_table(s, op),
-            Plan::VSpace(op) => Self::perform_vspace(t, op),
-            Plan::VmidPool(op) => self.perform_vmid_pool(s, op),
-            Plan::IrqControl(op) => self.perform_irq_control(s, op),
-            Plan::IrqHandler(irq, op) => self.perform_irq_handler(irq, op),
-            Plan::SchedControl(op) => self.perform_sched_control(op),
-            Plan::SchedContext(sc, op) => self.perform_sched_context(t, sc, op),
-            Plan::Debug(op) => self.perform_debug(op),
         })
     }
 }
