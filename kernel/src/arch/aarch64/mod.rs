@@ -8,6 +8,7 @@ pub mod exception;
 pub mod exit;
 pub mod mmu;
 pub mod stage2;
+pub mod thread;
 pub mod timer;
 
 core::arch::global_asm!(include_str!("start.S"));
