@@ -70,7 +70,10 @@ impl Trap {
     /// Decode a lower-EL exception: `kind` is its vector slot (`slot::LOWER_*`),
     /// `esr` and `far` ESR_EL2 and FAR_EL2.
     #[inline(always)]
-    #[allow(clippy::inline_always, reason = "the syscall path, measured in instructions (docs/benchmarks.md)")]
+    #[allow(
+        clippy::inline_always,
+        reason = "the syscall path, measured in instructions (docs/benchmarks.md)"
+    )]
     pub fn decode(kind: u64, esr: u64, far: u64) -> Self {
         let ec = (esr >> 26) & 0x3f;
         let a64_sync = kind == slot::LOWER_A64 + slot::SYNC;

@@ -3,7 +3,7 @@
 //! with `unsafe`.
 
 pub mod cpu;
-mod el3;
+pub mod el3;
 pub mod exception;
 pub mod exit;
 pub mod mmu;

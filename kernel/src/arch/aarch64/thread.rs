@@ -59,7 +59,10 @@ const CPTR_RES1: u64 = 0x33ff;
 /// Make `t`'s lazily switched state the CPU's before it resumes: its TPIDR_EL0 now,
 /// its FP/SIMD registers on first use (trap them unless they are already its).
 #[inline(always)]
-#[allow(clippy::inline_always, reason = "on every thread switch, measured in instructions (docs/benchmarks.md)")]
+#[allow(
+    clippy::inline_always,
+    reason = "on every thread switch, measured in instructions (docs/benchmarks.md)"
+)]
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     if let Some((old, new)) = k.lazy_switch(Lazy::ThreadPointer, t) {
         if let Some(old) = old {
