@@ -1,59 +1,30 @@
-//! Interrupt dispatch and the kernel tick.
+//! Interrupt dispatch and the kernel tick, over the board's interrupt controller
+//! (`board::IrqDriver`, an [`IrqController`] chosen at build time: every call here is
+//! static, and nothing outside the drivers knows which controller it is).
 
 use core::sync::atomic::Ordering;
 
 use crate::arch::{cpu, timer};
-use crate::board::{self, IrqController};
-use crate::drivers::bcm2836::Bcm2836;
-use crate::drivers::gic::{Gic, GicInitError};
+use crate::board;
+use crate::drivers::{IrqController, IrqInitError, MmioRanges};
 use crate::kprintln;
 use crate::platform::KERNEL;
 
-/// The board's interrupt controller.
-#[derive(Debug)]
-pub enum Controller {
-    /// An Arm GIC.
-    Gic(Gic),
-    /// BCM2836 local controller.
-    Bcm2836(Bcm2836),
-}
+/// The board's interrupt controller driver.
+type Driver = board::IrqDriver;
 
-impl Controller {
-    fn line_count(&self) -> u32 {
-        match self {
-            Self::Gic(g) => g.line_count(),
-            Self::Bcm2836(_) => 32,
-        }
-    }
-
-    /// Name for the banner.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Gic(g) => g.name(),
-            Self::Bcm2836(_) => "BCM2836 local",
-        }
-    }
-}
-
-static CONTROLLER: spin::Once<spin::Mutex<Controller>> = spin::Once::new();
+static CONTROLLER: spin::Once<spin::Mutex<Driver>> = spin::Once::new();
 
 /// Ticks between timer interrupts.
 static TICK_INTERVAL: spin::Once<u64> = spin::Once::new();
 
-/// Bring up the interrupt controller and route the kernel timer to CPU 0.
-pub fn init() -> Result<&'static str, GicInitError> {
-    let mut ctrl = match board::IRQ_CONTROLLER {
-        IrqController::Gic { v2, v3 } => Controller::Gic(Gic::init(v2, v3, cpu::gic_sysreg_version())?),
-        IrqController::Bcm2836 { local } => Controller::Bcm2836(Bcm2836::new(local)),
-    };
-    match &mut ctrl {
-        Controller::Gic(g) => {
-            if !g.enable_ppi(board::TIMER_IRQ) {
-                return Err(GicInitError::NoFrames("timer PPI"));
-            }
-        }
-        Controller::Bcm2836(b) => b.enable_timer(0, board::TIMER_IRQ),
-    }
+/// Lines the kernel tracks at most (`gaon_kcore::kernel::MAX_IRQS`).
+const MAX_LINES: u32 = gaon_kcore::kernel::MAX_IRQS as u32;
+
+/// Bring up the interrupt controller and route the kernel timer to this CPU (CPU 0).
+pub fn init() -> Result<&'static str, IrqInitError> {
+    let mut ctrl = Driver::init(&board::IRQ_CONFIG)?;
+    ctrl.enable_local(cpu::current_index(), board::TIMER_IRQ)?;
     let name = ctrl.name();
     CONTROLLER.call_once(|| spin::Mutex::new(ctrl));
     Ok(name)
@@ -70,29 +41,10 @@ pub fn start_tick() {
 /// masks and unmasks user lines through it.
 pub fn handle() {
     let Some(ctrl) = CONTROLLER.get() else { return };
-    let bcm_pending = match &mut *ctrl.lock() {
-        Controller::Gic(_) => None,
-        Controller::Bcm2836(b) => Some(b.pending(cpu::current_index())),
-    };
-    if let Some(mut pending) = bcm_pending {
-        // Sources are levels with no acknowledge: handle each pending one once.
-        while pending != 0 {
-            let src = pending.trailing_zeros();
-            pending &= pending - 1;
-            dispatch(src);
-        }
-        return;
-    }
     loop {
-        let id = match &mut *ctrl.lock() {
-            Controller::Gic(g) => g.acknowledge(),
-            Controller::Bcm2836(_) => None,
-        };
-        let Some(id) = id.filter(|&i| i < 1020) else { break };
+        let Some(id) = ctrl.lock().claim() else { break };
         dispatch(id);
-        if let Controller::Gic(g) = &mut *ctrl.lock() {
-            g.end(id);
-        }
+        ctrl.lock().complete(id);
     }
 }
 
@@ -112,57 +64,25 @@ pub fn line_count() -> u32 {
     CONTROLLER.get().map(|c| c.lock().line_count()).unwrap_or_default()
 }
 
-/// Lines the kernel keeps: SGIs and PPIs (per-CPU, including the kernel timer) on a
-/// GIC, except the EL1 virtual timer's PPI where the board gives it to user level;
-/// every line of the BCM2836 local controller (they are per-core timers and mailboxes).
+/// Lines the kernel keeps (see [`IrqController::kernel_reserved`]).
 pub fn reserved(line: u32) -> bool {
-    match board::IRQ_CONTROLLER {
-        IrqController::Gic { .. } => line < 32 && Some(line) != board::USER_TIMER_IRQ,
-        IrqController::Bcm2836 { .. } => true,
-    }
+    Driver::kernel_reserved(line)
 }
-
-/// Lines whose priority and routing have been set (the first enable does it).
-static CONFIGURED: spin::Mutex<[u64; 16]> = spin::Mutex::new([0; 16]);
 
 /// Mask or unmask a user line.
 pub fn set_enabled(line: u32, enabled: bool) {
-    if reserved(line) || line >= 1024 {
+    if reserved(line) || line >= MAX_LINES {
         return;
     }
-    if let Some(c) = CONTROLLER.get()
-        && let Controller::Gic(g) = &mut *c.lock()
-    {
-        let mut done = CONFIGURED.lock();
-        let (word, bit) = ((line / 64) as usize, 1u64 << (line % 64));
-        let mut configured = done[word] & bit != 0;
-        g.set_user_line_enabled(line, enabled, &mut configured);
-        if configured {
-            done[word] |= bit;
-        }
+    if let Some(c) = CONTROLLER.get() {
+        c.lock().set_user_line_enabled(line, enabled);
     }
 }
 
 /// The interrupt controller's MMIO ranges `[start, end)`, which the kernel drives: never
 /// device untyped (nor are the board's `[[reserved]]` regions and withheld devices).
-pub fn kernel_mmio() -> heapless::Vec<(usize, usize), 4> {
-    let mut v = heapless::Vec::new();
-    match board::IRQ_CONTROLLER {
-        IrqController::Gic { v2, v3 } => {
-            if let Some(f) = v2 {
-                let _ = v.push((f.distributor, f.distributor + 0x1_0000));
-                let _ = v.push((f.cpu_interface, f.cpu_interface + 0x2_0000));
-            }
-            if let Some(f) = v3 {
-                let _ = v.push((f.distributor, f.distributor + 0x1_0000));
-                let _ = v.push((f.redistributor, f.redistributor + 0x2_0000 * board::CPUS));
-            }
-        }
-        IrqController::Bcm2836 { local } => {
-            let _ = v.push((local, local + 0x1000));
-        }
-    }
-    v
+pub fn kernel_mmio() -> MmioRanges {
+    Driver::kernel_mmio(&board::IRQ_CONFIG)
 }
 
 fn tick() {

@@ -1,7 +1,8 @@
 //! Generates the kernel's per-board constants (`board_config.rs`) from a board file.
 //!
 //! The generated code names types from the kernel's `board` module (`Region`, `Uart`,
-//! `IrqController`, ...), which `include!`s it.
+//! `GicFrames`, ...) and the interrupt controller driver type (`IrqDriver`, a path into
+//! the kernel's `drivers`), which `include!`s it.
 
 use std::fmt::Write as _;
 
@@ -61,15 +62,17 @@ pub fn kernel_config_rs(board: &Board) -> String {
                     )
                 },
             );
+            let _ = writeln!(s, "pub type IrqDriver = crate::drivers::gic::Gic;");
             let _ = writeln!(
                 s,
-                "pub const IRQ_CONTROLLER: IrqController = IrqController::Gic {{ v2: {v2}, v3: {v3} }};"
+                "pub const IRQ_CONFIG: GicFrames = GicFrames {{ v2: {v2}, v3: {v3} }};"
             );
         }
         IrqKind::Bcm2836 => {
+            let _ = writeln!(s, "pub type IrqDriver = crate::drivers::bcm2836::Bcm2836;");
             let _ = writeln!(
                 s,
-                "pub const IRQ_CONTROLLER: IrqController = IrqController::Bcm2836 {{ local: {:#x} }};",
+                "pub const IRQ_CONFIG: Bcm2836Frames = Bcm2836Frames {{ local: {:#x} }};",
                 ic.bcm2836_local.unwrap_or_default()
             );
         }

@@ -1,9 +1,84 @@
 //! Device drivers the kernel itself needs: the console UART and the interrupt
 //! controller. Each board picks its drivers in `platforms/<board>/board.toml`.
 
+// Every driver is compiled (and linted) for every board; the board uses one.
+#[allow(dead_code, reason = "only boards with this controller use it")]
 pub mod bcm2836;
+#[allow(dead_code, reason = "only boards with a GIC use it")]
 pub mod gic;
 pub mod uart;
+
+/// Ranges `[start, end)` of MMIO a driver keeps for the kernel.
+pub type MmioRanges = heapless::Vec<(usize, usize), 4>;
+
+/// Why an interrupt controller could not be brought up.
+#[derive(Clone, Copy, Debug)]
+pub enum IrqInitError {
+    /// The CPU has a GICv3 interface but the board lists no GICv3 frames, or vice versa
+    /// (or the named line could not be enabled).
+    NoFrames(#[allow(dead_code, reason = "read through Debug in the boot panic")] &'static str),
+    /// The GICv3 redistributor region did not look like one.
+    Redistributor,
+}
+
+/// An interrupt controller: GICv2, GICv3 or the BCM2836 local controller. The board
+/// picks the implementation at build time (`board::IrqDriver`, generated from
+/// `board.toml` with its `board::IRQ_CONFIG`), so every call is static.
+///
+/// Two sides, as on a GIC. The *distributor* side is shared by all CPUs: which lines
+/// exist, which the kernel keeps, and enabling and routing the lines user level gets.
+/// The *CPU-interface* side acts on the calling CPU: its private lines (the kernel
+/// timer), and taking and completing its interrupts. Under SMP each CPU brings up and
+/// drives its own interface; inter-processor interrupts (GIC SGIs, BCM2836 mailboxes)
+/// will be one more CPU-interface method (`send_ipi(targets, id)`), and SGIs already
+/// count as kernel lines.
+pub trait IrqController: Sized {
+    /// Where the board puts the controller.
+    type Config;
+
+    // ---- before the controller exists -------------------------------------------
+
+    /// What EL3 firmware would have set up (interrupt groups), when the kernel was
+    /// entered at EL3. Runs with the MMU off before `.bss` is cleared: it must touch no
+    /// statics. Nothing by default.
+    fn el3_prepare(_config: &Self::Config) {}
+
+    /// The controller's MMIO, which the kernel drives: never device untyped.
+    fn kernel_mmio(config: &Self::Config) -> MmioRanges;
+
+    /// True for lines the kernel keeps (never given to user level): on a GIC the SGIs
+    /// and PPIs but the user timer's, on the BCM2836 every line.
+    fn kernel_reserved(line: u32) -> bool;
+
+    /// Bring up the distributor and the boot CPU's interface, every line disabled.
+    fn init(config: &Self::Config) -> Result<Self, IrqInitError>;
+
+    // ---- distributor --------------------------------------------------------------
+
+    /// Name for the banner.
+    fn name(&self) -> &'static str;
+
+    /// Lines `0..line_count()` exist.
+    fn line_count(&self) -> u32;
+
+    /// Enable or mask a line delivered to user level (not a kernel line): routed to
+    /// CPU 0 at user priority. The first enable sets priority and routing, so later
+    /// ones (each acknowledge) only flip the enable bit.
+    fn set_user_line_enabled(&mut self, line: u32, enabled: bool);
+
+    // ---- CPU interface (the calling CPU's) ----------------------------------------
+
+    /// Enable private line `line` (a per-CPU timer) of CPU `cpu`, the calling CPU, at
+    /// kernel priority.
+    fn enable_local(&mut self, cpu: usize, line: u32) -> Result<(), IrqInitError>;
+
+    /// The next interrupt to handle on this CPU, acknowledged; `None` once there is
+    /// none (spurious IDs are never returned). Called in a loop by the IRQ path.
+    fn claim(&mut self) -> Option<u32>;
+
+    /// The interrupt `claim` returned has been handled.
+    fn complete(&mut self, line: u32);
+}
 
 /// Read a 32-bit MMIO register.
 ///

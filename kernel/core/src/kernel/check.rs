@@ -27,7 +27,8 @@
 //!   handler's line is claimed.
 //! - **Global state.** Every run-queue level is a well-linked list of runnable threads
 //!   of that priority whose head, tail and bitmap bits agree; the current thread is
-//!   running and not queued; the release list holds only throttled scheduling contexts
+//!   running and not queued; the owners of lazily switched state are Tcb addresses
+//!   (or none); the release list holds only throttled scheduling contexts
 //!   and ends; VMID entries are distinct page-aligned tables, and (when the caller says
 //!   it holds every boot capability, as the root server does) each is named by a
 //!   VSpace capability found on the walked lists; an IRQ line with a notification is
@@ -114,6 +115,8 @@ pub enum Problem {
     Irq = 17,
     /// The current thread is not running, or is queued.
     Current = 18,
+    /// The owner of lazily switched state (`Kernel::lazy_owner`) is not a Tcb address.
+    LazyOwner = 19,
 }
 
 /// What one check found.
@@ -602,6 +605,11 @@ impl<P: Platform> Walk<'_, P> {
             })
         {
             self.r.fail(Problem::Current, c);
+        }
+        for &o in &self.k.lazy_owners {
+            if o != 0 && !aligned(o, TCB_BITS) {
+                self.r.fail(Problem::LazyOwner, o);
+            }
         }
     }
 

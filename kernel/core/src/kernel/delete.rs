@@ -219,11 +219,10 @@ impl<P: Platform> Kernel<P> {
         if let Some(sc) = Ptr::<SchedContext>::from_raw(core::mem::take(&mut tcb.sched_context)) {
             sc.get().tcb = 0;
         }
-        if self.hw_owner == t.addr() {
-            self.hw_owner = 0;
-        }
-        if self.fpu_owner == t.addr() {
-            self.fpu_owner = 0;
+        for owner in &mut self.lazy_owners {
+            if *owner == t.addr() {
+                *owner = 0;
+            }
         }
         if self.current == t.addr() {
             self.current = 0;

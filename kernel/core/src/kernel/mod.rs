@@ -43,7 +43,7 @@ pub use sched::Resume;
 
 use crate::obj::Ptr;
 use object::irq::IrqLine;
-use object::tcb::Tcb;
+use object::tcb::{LiveState, Tcb};
 use sched::queues::RunQueues;
 
 /// What the kernel core needs from the machine. The kernel binary implements it over
@@ -105,13 +105,11 @@ pub struct Kernel<P: Platform> {
     irqs: [IrqLine; MAX_IRQS],
     /// Call/ReplyRecv operations that took the fastpath.
     pub fastpath_count: u64,
-    /// The thread whose FP/SIMD and TPIDR_EL0 state is live in the CPU (0 = none). The
-    /// arch layer saves into it before loading another thread's; deleting the thread
-    /// clears it so nothing is saved into a dead object.
-    pub hw_owner: usize,
-    /// The thread whose FP/SIMD registers are live in the CPU (0 = none); cleared the
-    /// same way.
-    pub fpu_owner: usize,
+    /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU (0 =
+    /// none): the arch layer saves into it before loading another thread's. Deleting
+    /// the thread clears it, so nothing is saved into a dead object. Raw addresses, as
+    /// the other object links, so the resume path compares one word.
+    lazy_owners: [usize; LAZY_KINDS],
     /// Counter value when run time was last charged.
     last_charge: u64,
     /// Throttled scheduling contexts waiting for a refill.
@@ -135,6 +133,20 @@ pub struct Kernel<P: Platform> {
     restarts: u64,
 }
 
+/// Thread state the arch layer keeps in the CPU for the last thread that used it and
+/// saves only when another thread needs the CPU's copy ([`Kernel::lazy_switch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lazy {
+    /// The thread pointer (`Tcb::tpidr`), loaded whenever a different thread resumes.
+    ThreadPointer = 0,
+    /// The FP/SIMD registers (in the Tcb's `ArchState`), loaded when a thread first
+    /// uses them after another thread did.
+    Fpu = 1,
+}
+
+/// Kinds of [`Lazy`] state.
+const LAZY_KINDS: usize = 2;
+
 impl<P: Platform> Kernel<P> {
     /// A kernel with no threads yet.
     #[allow(
@@ -149,8 +161,7 @@ impl<P: Platform> Kernel<P> {
             vmids: [0; VMIDS],
             irqs: [IrqLine::FREE; MAX_IRQS],
             fastpath_count: 0,
-            hw_owner: 0,
-            fpu_owner: 0,
+            lazy_owners: [0; LAZY_KINDS],
             last_charge: 0,
             release_head: 0,
             delete_resume: [(0, 0); RESUME_RECORDS],
@@ -168,5 +179,36 @@ impl<P: Platform> Kernel<P> {
     /// The running thread, if any.
     pub fn current(&self) -> Option<Ptr<Tcb>> {
         Ptr::from_raw(self.current)
+    }
+
+    // ---- lazily switched thread state (for the arch layer) -----------------------
+
+    /// The thread whose `which` state is live in the CPU, if any.
+    pub fn lazy_owner(&self, which: Lazy) -> Option<Ptr<Tcb>> {
+        Ptr::from_raw(self.lazy_owners[which as usize])
+    }
+
+    /// True if `t`'s `which` state is the one live in the CPU (one compare: the resume
+    /// path asks this on every switch).
+    #[inline]
+    pub fn lazy_owned_by(&self, which: Lazy, t: Ptr<Tcb>) -> bool {
+        self.lazy_owners[which as usize] == t.addr()
+    }
+
+    /// Make `to` the owner of the CPU's `which` state. `None` if it already is;
+    /// otherwise the previous owner's state (to save the CPU's copy into; `None` if
+    /// there was no owner) and `to`'s (to load). The arch layer must do both before
+    /// `to` runs.
+    #[inline]
+    pub fn lazy_switch(&mut self, which: Lazy, to: Ptr<Tcb>) -> Option<(Option<LiveState<'_>>, LiveState<'_>)> {
+        let owner = &mut self.lazy_owners[which as usize];
+        if *owner == to.addr() {
+            return None;
+        }
+        // Distinct Tcbs (the owner is not `to`), both live: an owner is cleared when
+        // its Tcb is destroyed (`detach_tcb`).
+        let old = Ptr::<Tcb>::from_raw(*owner).map(|o| o.get().live_state());
+        *owner = to.addr();
+        Some((old, to.get().live_state()))
     }
 }

@@ -9,13 +9,95 @@ pub type TrapFrame = gaon_kcore::tcb::UserContext;
 
 static_assertions::const_assert_eq!(core::mem::size_of::<TrapFrame>(), 36 * 8);
 
-/// The EL2 vector slots (those for exceptions from EL0 go to `trap::handle_user_trap`).
+/// The EL2 vector slots, the `kind` the vectors in `start.S` pass: `source + class`.
+#[allow(dead_code, reason = "the whole table is named; not every slot is matched by name")]
+pub mod slot {
+    /// Source: EL2 with SP_EL0.
+    pub const CURRENT_SP0: u64 = 0;
+    /// Source: EL2 with SP_EL2.
+    pub const CURRENT_SPX: u64 = 4;
+    /// Source: a lower EL in AArch64 (EL0 threads; EL1 guests would arrive here too).
+    pub const LOWER_A64: u64 = 8;
+    /// Source: a lower EL in AArch32.
+    pub const LOWER_A32: u64 = 12;
+    /// Class: synchronous.
+    pub const SYNC: u64 = 0;
+    /// Class: IRQ.
+    pub const IRQ: u64 = 1;
+    /// Class: FIQ.
+    pub const FIQ: u64 = 2;
+    /// Class: SError.
+    pub const SERROR: u64 = 3;
+    /// Sources are multiples of this; the class is the remainder.
+    pub const CLASSES: u64 = 4;
+}
+
+/// ESR_EL2 exception classes the trap decoding tells apart.
+const EC_SVC64: u64 = 0x15;
+const EC_FP: u64 = 0x07;
+
+/// An exception taken from a lower EL, decoded once from its vector slot and ESR_EL2.
+/// `trap::handle_user_trap` dispatches on it with one `match`; a thread kind that
+/// handles traps differently (a VCpu) becomes one more case of a match on (thread
+/// kind, trap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// SVC from AArch64: a syscall. Decoded first and cheapest: IPC is measured in
+    /// instructions.
+    Syscall,
+    /// An FP/SIMD access trapped by CPTR_EL2.TFP (lazy FP switching).
+    FpAccess,
+    /// Any other synchronous exception, with ESR_EL2 and FAR_EL2 (valid or not: the
+    /// fault decoding keeps FAR only where the syndrome says it holds).
+    Sync {
+        /// ESR_EL2.
+        esr: u64,
+        /// FAR_EL2.
+        far: u64,
+    },
+    /// An IRQ.
+    Irq,
+    /// An FIQ (nothing routes FIQs to EL2 on purpose; ESR and FAR are not set).
+    Fiq,
+    /// An SError, with its syndrome.
+    SError {
+        /// ESR_EL2.
+        esr: u64,
+    },
+}
+
+impl Trap {
+    /// Decode a lower-EL exception: `kind` is its vector slot (`slot::LOWER_*`),
+    /// `esr` and `far` ESR_EL2 and FAR_EL2.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "the syscall path, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub fn decode(kind: u64, esr: u64, far: u64) -> Self {
+        let ec = (esr >> 26) & 0x3f;
+        let a64_sync = kind == slot::LOWER_A64 + slot::SYNC;
+        if a64_sync && ec == EC_SVC64 {
+            return Self::Syscall;
+        }
+        match kind % slot::CLASSES {
+            slot::SYNC if a64_sync && ec == EC_FP => Self::FpAccess,
+            slot::SYNC => Self::Sync { esr, far },
+            slot::IRQ => Self::Irq,
+            slot::FIQ => Self::Fiq,
+            _ => Self::SError { esr },
+        }
+    }
+}
+
+/// Where a kernel-level (EL2) exception was taken from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     CurrentSp0,
     CurrentSpx,
 }
 
+/// Class names, indexed by `slot::SYNC`..`slot::SERROR`.
 const KIND_NAMES: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 
 /// Exception class names for the report.
@@ -79,16 +161,16 @@ pub fn report(frame: &TrapFrame, what: &str) {
 /// `trap::handle_user_trap`). Returns the frame to resume.
 #[unsafe(no_mangle)]
 extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
-    let source = match kind / 4 {
-        0 => Source::CurrentSp0,
+    let source = match kind - kind % slot::CLASSES {
+        slot::CURRENT_SP0 => Source::CurrentSp0,
         _ => Source::CurrentSpx,
     };
-    let class = (kind % 4) as usize;
+    let class = kind % slot::CLASSES;
     match (source, class) {
-        (Source::CurrentSpx, 1) => irq::handle(),
-        (Source::CurrentSpx, 0) if exit::exiting() => exit::psci_system_off(),
+        (Source::CurrentSpx, slot::IRQ) => irq::handle(),
+        (Source::CurrentSpx, slot::SYNC) if exit::exiting() => exit::psci_system_off(),
         _ => {
-            report(frame, &kernel_exception_title(source, KIND_NAMES[class]));
+            report(frame, &kernel_exception_title(source, KIND_NAMES[class as usize]));
             exit::exit(3)
         }
     }

@@ -3,11 +3,12 @@
 //! with `unsafe`.
 
 pub mod cpu;
-mod el3;
+pub mod el3;
 pub mod exception;
 pub mod exit;
 pub mod mmu;
 pub mod stage2;
+pub mod thread;
 pub mod timer;
 
 core::arch::global_asm!(include_str!("start.S"));

@@ -1,5 +1,7 @@
 //! Threads: the Tcb object, its register context, its slots, and its invocations.
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 use gaon_abi::invocation::{MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
 use gaon_abi::{Error, Label, ObjType, Rights};
 
@@ -35,16 +37,21 @@ pub struct UserContext {
 pub const USER_CONTEXT_SIZE: usize = 36 * 8;
 static_assertions::const_assert_eq!(core::mem::size_of::<UserContext>(), USER_CONTEXT_SIZE);
 
-/// FP/SIMD state, saved lazily (only when another thread uses the FPU).
+/// Bytes of [`ArchState`] in every Tcb.
+pub const ARCH_STATE_BYTES: usize = 528;
+
+/// Per-thread machine state that only the arch layer interprets (on AArch64 the
+/// FP/SIMD registers, which it switches lazily). The core allocates it zeroed with the
+/// Tcb and hands it out only through [`crate::kernel::Kernel::lazy_switch`]; the arch
+/// layer views the bytes as its own `FromBytes + IntoBytes` type of the same size and
+/// alignment (`zerocopy::transmute_mut!`), so no cast is needed on either side.
 #[repr(C, align(16))]
-#[derive(Clone, Copy, Debug)]
-pub struct FpState {
-    /// q0..q31.
-    pub q: [u128; 32],
-    /// FPSR.
-    pub fpsr: u64,
-    /// FPCR.
-    pub fpcr: u64,
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct ArchState([u8; ARCH_STATE_BYTES]);
+
+impl ArchState {
+    /// All zero: the state of a new thread.
+    pub const ZERO: Self = Self([0; ARCH_STATE_BYTES]);
 }
 
 pub use gaon_abi::invocation::ThreadState;
@@ -75,7 +82,10 @@ pub const IPC_FAULT: u8 = 4;
 pub struct Tcb {
     /// Saved registers; must stay first.
     pub ctx: UserContext,
-    /// TPIDR_EL0.
+    /// The thread pointer (TPIDR_EL0 on AArch64): the one user register outside `ctx`
+    /// that the core reads and writes itself (`REG_TPIDR`). The arch layer loads it
+    /// into the CPU when the thread runs and saves it back lazily (see
+    /// [`crate::kernel::Lazy::ThreadPointer`]); it stays next to `ctx` on purpose.
     pub tpidr: u64,
     /// State.
     pub state: ThreadState,
@@ -111,14 +121,34 @@ pub struct Tcb {
     pub ipc_buffer_vaddr: u64,
     /// Pending fault: kind (0 = none) and four message words.
     pub fault: [u64; 5],
-    /// FP/SIMD registers.
-    pub fp: FpState,
+    /// The arch layer's own per-thread state (only through `Kernel::lazy_switch`).
+    arch: ArchState,
     /// Capabilities the thread runs with (`SLOT_*`).
     pub slots: [Slot; TCB_SLOTS],
 }
 
 static_assertions::const_assert!(core::mem::size_of::<Tcb>() <= 1 << gaon_abi::object::TCB_BITS);
 static_assertions::const_assert_eq!(core::mem::offset_of!(Tcb, ctx), 0);
+
+/// The parts of one thread's state the arch layer moves between its Tcb and the CPU
+/// (see [`crate::kernel::Kernel::lazy_switch`]).
+#[derive(Debug)]
+pub struct LiveState<'a> {
+    /// The thread pointer (`Tcb::tpidr`).
+    pub thread_pointer: &'a mut u64,
+    /// The arch layer's area.
+    pub arch: &'a mut ArchState,
+}
+
+impl Tcb {
+    /// This thread's [`LiveState`].
+    pub(crate) fn live_state(&mut self) -> LiveState<'_> {
+        LiveState {
+            thread_pointer: &mut self.tpidr,
+            arch: &mut self.arch,
+        }
+    }
+}
 
 /// Default round-robin time slice in timer ticks.
 pub const TIMESLICE_TICKS: u32 = 5;
@@ -153,11 +183,7 @@ impl Tcb {
             sched_context: 0,
             ipc_buffer_vaddr: 0,
             fault: [0; 5],
-            fp: FpState {
-                q: [0; 32],
-                fpsr: 0,
-                fpcr: 0,
-            },
+            arch: ArchState::ZERO,
             slots: [Slot::EMPTY; TCB_SLOTS],
         }
     }

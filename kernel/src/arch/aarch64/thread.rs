@@ -1,0 +1,111 @@
+//! The AArch64 per-thread state the kernel core does not interpret, and its lazy
+//! switching: TPIDR_EL0 (the core's thread pointer, `Tcb::tpidr`) is reloaded when a
+//! different thread resumes; the FP/SIMD registers (in the Tcb's opaque `ArchState`,
+//! viewed as [`ThreadArch`]) only when a thread touches them after another did, which
+//! traps through CPTR_EL2.TFP until then.
+
+use gaon_kcore::kernel::{Kernel, Lazy};
+use gaon_kcore::obj::Ptr;
+use gaon_kcore::tcb::{ARCH_STATE_BYTES, ArchState, Tcb};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use super::{isb, read_sysreg, write_sysreg};
+use crate::platform::Hw;
+
+/// FP/SIMD state, saved lazily (only when another thread uses the FPU). The layout
+/// is `fp_save`'s and `fp_restore`'s in `start.S`.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct FpState {
+    /// q0..q31.
+    pub q: [u128; 32],
+    /// FPSR.
+    pub fpsr: u64,
+    /// FPCR.
+    pub fpcr: u64,
+}
+
+/// What this arch keeps in a Tcb's `ArchState`. A VCpu's EL1 system registers would
+/// go here too (the area grows with `ARCH_STATE_BYTES`).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct ThreadArch {
+    /// FP/SIMD registers.
+    pub fp: FpState,
+}
+
+// `transmute_mut!` checks these too; stated here so a change to either side fails
+// with a clear message.
+static_assertions::const_assert_eq!(core::mem::size_of::<ThreadArch>(), ARCH_STATE_BYTES);
+static_assertions::const_assert!(core::mem::align_of::<ThreadArch>() <= core::mem::align_of::<ArchState>());
+
+/// The arch view of a thread's opaque area.
+fn view(area: &mut ArchState) -> &mut ThreadArch {
+    zerocopy::transmute_mut!(area)
+}
+
+unsafe extern "C" {
+    /// Store q0..q31, FPSR and FPCR (in `start.S`).
+    fn fp_save(state: *mut FpState);
+    /// Load q0..q31, FPSR and FPCR (in `start.S`).
+    fn fp_restore(state: *const FpState);
+}
+
+/// CPTR_EL2.TFP: trap FP/SIMD.
+const CPTR_TFP: u64 = 1 << 10;
+/// CPTR_EL2 RES1 bits.
+const CPTR_RES1: u64 = 0x33ff;
+
+/// Make `t`'s lazily switched state the CPU's before it resumes: its TPIDR_EL0 now,
+/// its FP/SIMD registers on first use (trap them unless they are already its).
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "on every thread switch, measured in instructions (docs/benchmarks.md)"
+)]
+pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
+    if let Some((old, new)) = k.lazy_switch(Lazy::ThreadPointer, t) {
+        if let Some(old) = old {
+            *old.thread_pointer = read_sysreg!(tpidr_el0);
+        }
+        // SAFETY: TPIDR_EL0 is the thread's own register; the kernel does not use it.
+        unsafe { write_sysreg!(tpidr_el0, *new.thread_pointer) };
+    }
+    let cptr = if k.lazy_owned_by(Lazy::Fpu, t) {
+        CPTR_RES1
+    } else {
+        CPTR_RES1 | CPTR_TFP
+    };
+    // No isb: the kernel uses no FP/SIMD from here on, and the eret synchronises.
+    set_cptr(cptr, false);
+}
+
+/// Set CPTR_EL2 (cached). `sync`: the kernel itself uses FP/SIMD next, so the change
+/// must take effect at once (`isb`); otherwise the `eret` to the thread synchronises.
+fn set_cptr(v: u64, sync: bool) {
+    static CURRENT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(CPTR_RES1 | CPTR_TFP);
+    if CURRENT.load(core::sync::atomic::Ordering::Relaxed) != v {
+        CURRENT.store(v, core::sync::atomic::Ordering::Relaxed);
+        // SAFETY: only the FP/SIMD trap bit changes; the RES1 bits stay set.
+        unsafe { write_sysreg!(cptr_el2, v) };
+        if sync {
+            isb();
+        }
+    }
+}
+
+/// The current thread touched FP/SIMD: save the previous owner's registers and load its.
+pub fn fpu_take(k: &mut Kernel<Hw>) {
+    let Some(cur) = k.current() else { return };
+    set_cptr(CPTR_RES1, true);
+    if let Some((old, new)) = k.lazy_switch(Lazy::Fpu, cur) {
+        if let Some(old) = old {
+            // SAFETY: `fp_save` writes exactly one `FpState` (start.S), through a
+            // pointer from a live exclusive reference; FP/SIMD is untrapped (isb above).
+            unsafe { fp_save(&raw mut view(old.arch).fp) };
+        }
+        // SAFETY: `fp_restore` reads exactly one `FpState` through a pointer from a
+        // live reference; FP/SIMD is untrapped.
+        unsafe { fp_restore(&raw const view(new.arch).fp) };
+    }
+}
