@@ -210,7 +210,7 @@ impl<P: Platform> Kernel<P> {
                 self.do_reply(t, Ptr::new(cap.obj));
                 Self::reply_kernel(t, Ok(0));
             }
-            Some(_) if is_call => self.invoke(t, s, cap),
+            Some(_) if is_call => self.invoke(t, s),
             _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
         }
     }

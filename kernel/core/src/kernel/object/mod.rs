@@ -26,6 +26,7 @@ use gaon_abi::{Error, Label, MsgInfo, ObjType};
 
 use super::delete::Preempted;
 use super::{Kernel, Platform};
+use super::cspace::slot;
 use crate::cap::Cap;
 use crate::obj::Ptr;
 use endpoint::Endpoint;
@@ -52,14 +53,23 @@ impl Args {
 }
 
 impl<P: Platform> Kernel<P> {
-    /// Perform the invocation the current thread `t` asked for on `cap` (in slot `s`).
-    /// Not inlined: the IPC syscalls that reach it (`sys_send`) stay small.
+    /// Perform the invocation the current thread `t` asked for on the capability in
+    /// slot `s` (looked up: not empty, not a zombie). Not inlined, and with register
+    /// arguments only, so the IPC syscall that reaches it (`sys_send`) stays small and
+    /// ends in a tail call.
     #[inline(never)]
-    pub(super) fn invoke(&mut self, t: Ptr<Tcb>, s: usize, cap: Cap) {
+    pub(super) fn invoke(&mut self, t: Ptr<Tcb>, s: usize) {
+        let cap = slot(s).cap;
         let info = MsgInfo(t.get().ctx.x[gaon_abi::syscall::INFO_REG]);
+        // A message in registers only (the common case) needs no look at the IPC buffer.
+        let len = info.length();
         let a = Args {
             t,
-            len: info.length().min(Self::mr_capacity(t)),
+            len: if len <= gaon_abi::syscall::MSG_REGISTERS {
+                len
+            } else {
+                len.min(Self::mr_capacity(t))
+            },
         };
         let result = match Label::from_raw(info.label()) {
             None => Err(Error::UnknownInvocation),
@@ -111,11 +121,11 @@ impl<P: Platform> Kernel<P> {
             }
             Some(ObjType::Frame) => {
                 let op = self.decode_frame(t, cap, label, a)?;
-                Ok(self.perform_frame(t, s, op))
+                Ok(self.perform_frame(t, s, &cap, op))
             }
             Some(ObjType::PageTable) => {
                 let op = self.decode_page_table(t, cap, label, a)?;
-                Ok(self.perform_page_table(s, op))
+                Ok(self.perform_page_table(s, &cap, op))
             }
             Some(ObjType::VSpace) => {
                 let op = Self::decode_vspace(cap, label)?;
@@ -163,7 +173,12 @@ pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
 /// the small objects are written whole.
 pub(super) fn init_object(ty: ObjType, addr: usize) {
     match ty {
-        ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),
+        ObjType::Tcb => {
+            // A new Tcb is all zero but its time slice (`tcb::a_new_tcb_is_zero_but_its_time_slice`):
+            // zeroing is cheaper than copying the 1.4 KiB template.
+            crate::obj::zero(addr, core::mem::size_of::<Tcb>());
+            Ptr::<Tcb>::new(addr).get().timeslice = tcb::TIMESLICE_TICKS;
+        }
         ObjType::Endpoint => Ptr::<Endpoint>::new(addr).init(Endpoint::default()),
         ObjType::Notification => Ptr::<Notification>::new(addr).init(Notification::default()),
         ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),

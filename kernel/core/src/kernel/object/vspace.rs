@@ -136,8 +136,8 @@ impl<P: Platform> Kernel<P> {
         })
     }
 
-    pub(super) fn perform_frame(&mut self, t: Ptr<Tcb>, s: usize, op: FrameOp) -> usize {
-        let cap = slot(s).cap;
+    /// Perform a Frame invocation on `cap`, in slot `s`.
+    pub(super) fn perform_frame(&mut self, t: Ptr<Tcb>, s: usize, cap: &Cap, op: FrameOp) -> usize {
         match op {
             FrameOp::Map {
                 table,
@@ -159,7 +159,7 @@ impl<P: Platform> Kernel<P> {
                 0
             }
             FrameOp::Unmap => {
-                self.unmap_frame(&cap);
+                self.unmap_frame(cap);
                 slot(s).cap.set_mapped(None);
                 0
             }
@@ -219,8 +219,8 @@ impl<P: Platform> Kernel<P> {
         })
     }
 
-    pub(super) fn perform_page_table(&mut self, s: usize, op: PageTableOp) -> usize {
-        let cap = slot(s).cap;
+    /// Perform a PageTable invocation on `cap`, in slot `s`.
+    pub(super) fn perform_page_table(&mut self, s: usize, cap: &Cap, op: PageTableOp) -> usize {
         match op {
             PageTableOp::Map {
                 table,
@@ -235,7 +235,7 @@ impl<P: Platform> Kernel<P> {
                 c.set_mapped(Some((vmid, va)));
             }
             PageTableOp::Unmap => {
-                self.unmap_page_table(&cap);
+                self.unmap_page_table(cap);
                 slot(s).cap.set_mapped(None);
             }
         }
