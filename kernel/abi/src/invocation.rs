@@ -180,11 +180,12 @@ macro_rules! invocations {
                     #[inline]
                     pub fn encode_with_tail(&self, $tail: &[u64], out: &mut [u64]) -> Option<usize> {
                         let n = Self::TAIL + $tail.len();
-                        if self.$count != $tail.len() as u64 || out.len() < n {
+                        let (head, rest) = out.get_mut(..n)?.split_at_mut(Self::TAIL);
+                        if self.$count != $tail.len() as u64 {
                             return None;
                         }
-                        out[..Self::TAIL].copy_from_slice(&self.encode());
-                        out[Self::TAIL..n].copy_from_slice($tail);
+                        head.copy_from_slice(&self.encode());
+                        rest.copy_from_slice($tail);
                         Some(n)
                     }
                 }
@@ -263,8 +264,8 @@ invocations! {
         ty: u64,
         /// The badge.
         badge: u64,
-        /// The rights.
-        rights: Rights,
+        /// The rights (`Rights` bits).
+        rights: u64,
     };
 
     /// Sets the thread's CSpace, VSpace and fault endpoint, taking copies of the caps:
@@ -669,7 +670,7 @@ mod tests {
 
         #[test]
         fn replies_round_trip(ty: u64, badge: u64, rights in any_rights()) {
-            let r = CNodeIdentifyReply { ty, badge, rights };
+            let r = CNodeIdentifyReply { ty, badge, rights: rights.bits() };
             let w = r.encode();
             prop_assert_eq!(CNodeIdentifyReply::decode(3, |i| w[i]), Ok(r));
         }
