@@ -3,6 +3,7 @@
 //! between marker comments; the prose around them is written by hand. A host test
 //! fails when the file differs from what the layouts render.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
@@ -15,8 +16,11 @@ use crate::root_dir;
 /// The command that writes the tables, for messages.
 pub const REGENERATE: &str = "cargo xtask abi-doc";
 
-/// A generated block: its name in the markers and how to render it.
-const BLOCKS: [(&str, fn() -> String); 2] = [("invocations", invocation_table), ("faults", fault_table)];
+/// How a generated block is rendered.
+type Render = fn() -> String;
+
+/// The generated blocks: each one's name in the markers and how to render it.
+const BLOCKS: [(&str, Render); 2] = [("invocations", invocation_table), ("faults", fault_table)];
 
 fn abi_md() -> PathBuf {
     root_dir().join("docs/abi.md")
@@ -61,8 +65,9 @@ pub fn invocation_table() -> String {
     );
     for l in Label::ALL {
         let i = l.info();
-        s += &format!(
-            "| {} | `{}` | {:?} | {} | {} | {} |\n",
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {:?} | {} | {} | {} |",
             l as u64,
             i.name,
             i.object,
@@ -79,19 +84,19 @@ pub fn fault_table() -> String {
     let mut s = String::from("| Label | Kind |");
     let mut rule = String::from("|-------|------|");
     for i in 0..FAULT_MSG_LENGTH {
-        s += &format!(" MR{i} |");
+        let _ = write!(s, " MR{i} |");
         rule += "-----|";
     }
     s += " Sent when |\n";
     rule += "-----------|\n";
     s += &rule;
     for f in FAULTS {
-        s += &format!("| {} | `{}` |", f.kind as u64, f.name);
+        let _ = write!(s, "| {} | `{}` |", f.kind as u64, f.name);
         for i in 0..FAULT_MSG_LENGTH {
             let w = f.words.get(i).map_or_else(|| "0".into(), |w| cell(w.doc));
-            s += &format!(" {w} |");
+            let _ = write!(s, " {w} |");
         }
-        s += &format!(" {} |\n", cell(f.doc));
+        let _ = writeln!(s, " {} |", cell(f.doc));
     }
     s
 }
