@@ -1,14 +1,14 @@
 //! Invocations: the label of a Call on a kernel object's capability says which
 //! operation to perform. Arguments are message registers (MR0..), in the order listed.
 //! Capability arguments are [`CPtr`]s resolved in the invoker's CSpace. The reply's
-//! label is 0 or an [`Error`](crate::Error) code; its message registers hold the
+//! label is 0 or an [`Error`] code; its message registers hold the
 //! results.
 //!
 //! The layouts below are the one source of this part of the ABI: each invocation's
 //! label, object type, arguments in register order with their types, and results are
 //! declared once in `invocations!`, which generates [`Label`], an `<Name>Args` struct
 //! per invocation (and a `<Name>Reply` where it returns words) implementing
-//! [`Layout`](crate::layout::Layout) and [`Invocation`], and the metadata
+//! [`Layout`] and [`Invocation`], and the metadata
 //! ([`InvocationInfo`]) the reference table in `docs/abi.md` is rendered from
 //! (`cargo xtask abi-doc`; a host test fails if the file differs). libl4 encodes with
 //! these types and the kernel decodes with them; a field's type carries the packing
@@ -62,6 +62,13 @@ pub struct InvocationInfo {
 }
 
 macro_rules! invocations {
+    (@see $obj:ident, $args:ident) => {
+        concat!("Invoked on [`ObjType::", stringify!($obj), "`]; arguments: [`", stringify!($args), "`].")
+    };
+    (@see $obj:ident, $args:ident, $reply:ident) => {
+        concat!("Invoked on [`ObjType::", stringify!($obj), "`]; arguments: [`", stringify!($args),
+            "`]; reply: [`", stringify!($reply), "`].")
+    };
     (@reply) => { NoReply };
     (@reply $r:ident) => { $r };
     (@tail) => { None };
@@ -87,9 +94,7 @@ macro_rules! invocations {
             $(
                 $(#[doc = $doc])*
                 #[doc = ""]
-                #[doc = concat!("Invoked on [`ObjType::", stringify!($obj), "`]; arguments: [`", stringify!($args), "`]")]
-                $( #[doc = concat!("; reply: [`", stringify!($reply), "`]")] )?
-                #[doc = "."]
+                #[doc = invocations!(@see $obj, $args $(, $reply)?)]
                 $label = $num,
             )*
         }
