@@ -1,9 +1,20 @@
 //! Typed capability handles. Each wraps a CPtr in the thread's CSpace and offers the
 //! invocations of its object type, returning the kernel's error on failure.
 
-use gaon_abi::{Error, Label, ObjType, Rights};
+use gaon_abi::invocation::{
+    CNodeCopyArgs, CNodeDeleteArgs, CNodeIdentifyArgs, CNodeMintArgs, CNodeMoveArgs, CNodeMutateArgs, CNodeRevokeArgs,
+    DebugLogBindArgs, FRAME_ATTR_DEVICE, FrameGetAddressArgs, FrameMapArgs, FrameUnmapArgs, IrqControlGetArgs,
+    IrqHandlerAckArgs, IrqHandlerClearArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs, PageTableMapArgs,
+    PageTableUnmapArgs, REG_COUNT, SchedContextBindArgs, SchedContextConsumedArgs, SchedContextUnbindArgs,
+    SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
+    TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbSuspendArgs,
+    TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs,
+    VmidPoolSplitArgs,
+};
+use gaon_abi::layout::Unchecked;
+use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
 
-use crate::ipc::{CPtr, Msg, invoke};
+use crate::ipc::{CPtr, invoke, invoke_args};
 
 macro_rules! handle {
     ($($(#[$m:meta])* $name:ident),* $(,)?) => {$(
@@ -52,7 +63,7 @@ handle!(
     DebugCap,
 );
 
-fn unit(r: Result<Msg, Error>) -> Result<(), Error> {
+fn unit<R>(r: Result<R, Error>) -> Result<(), Error> {
     r.map(|_| ())
 }
 
@@ -60,135 +71,175 @@ impl Untyped {
     /// Create `count` objects of `ty` (`size_bits` for untyped, CNodes (radix) and
     /// frames) in slots `offset..` of `dest`.
     pub fn retype(self, ty: ObjType, size_bits: u8, dest: CNode, offset: u64, count: u64) -> Result<(), Error> {
-        let w0 = ty as u64 | (u64::from(size_bits) << 8);
-        unit(invoke(self.0, Label::UntypedRetype, &[w0, dest.0, offset, count]))
+        let object = ObjectSpec::new(ty, size_bits);
+        unit(invoke_args(
+            self.0,
+            &UntypedRetypeArgs {
+                object,
+                dest: dest.0,
+                first: offset,
+                count,
+            },
+        ))
     }
 }
 
 impl CNode {
     /// Copy `src` into slot `index` with `rights`.
     pub fn copy(self, index: u64, src: CPtr, rights: Rights) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeCopy, &[index, src, rights.bits()]))
+        unit(invoke_args(self.0, &CNodeCopyArgs { index, src, rights }))
     }
     /// Copy `src` into slot `index` with `rights` and `badge` (a guard for CNodes).
     pub fn mint(self, index: u64, src: CPtr, rights: Rights, badge: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeMint, &[index, src, rights.bits(), badge]))
+        unit(invoke_args(
+            self.0,
+            &CNodeMintArgs {
+                index,
+                src,
+                rights,
+                badge,
+            },
+        ))
     }
     /// Move `src` into slot `index`.
     pub fn move_(self, index: u64, src: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeMove, &[index, src]))
+        unit(invoke_args(self.0, &CNodeMoveArgs { index, src }))
     }
     /// Move `src` into slot `index`, badging it.
     pub fn mutate(self, index: u64, src: CPtr, badge: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeMutate, &[index, src, badge]))
+        unit(invoke_args(self.0, &CNodeMutateArgs { index, src, badge }))
     }
     /// Delete the cap in slot `index`.
     pub fn delete(self, index: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeDelete, &[index]))
+        unit(invoke_args(self.0, &CNodeDeleteArgs { index }))
     }
     /// Delete every cap derived from slot `index`.
     pub fn revoke(self, index: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::CNodeRevoke, &[index]))
+        unit(invoke_args(self.0, &CNodeRevokeArgs { index }))
     }
     /// `(type + 1 or 0, badge, rights)` of slot `index`.
     pub fn identify(self, index: u64) -> Result<(u64, u64, u64), Error> {
-        invoke(self.0, Label::CNodeIdentify, &[index]).map(|m| (m.mr[0], m.mr[1], m.mr[2]))
+        invoke_args(self.0, &CNodeIdentifyArgs { index }).map(|r| (r.ty, r.badge, r.rights))
     }
 }
 
 impl Tcb {
     /// Set CSpace root, VSpace and fault endpoint (0 = none).
     pub fn set_space(self, cspace: CNode, vspace: VSpace, fault_ep: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSetSpace, &[cspace.0, vspace.0, fault_ep]))
+        let args = TcbSetSpaceArgs {
+            cspace: cspace.0,
+            vspace: vspace.0,
+            fault_ep,
+        };
+        unit(invoke_args(self.0, &args))
     }
     /// Set the IPC buffer (frame CPtr 0 = none).
     pub fn set_ipc_buffer(self, vaddr: u64, frame: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSetIpcBuffer, &[vaddr, frame]))
+        unit(invoke_args(self.0, &TcbSetIpcBufferArgs { vaddr, frame }))
     }
     /// Set the priority, with `authority`'s MCP as the bound.
     pub fn set_priority(self, prio: u64, authority: Tcb) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSetPriority, &[prio, authority.0]))
+        let args = TcbSetPriorityArgs {
+            priority: prio,
+            authority: authority.0,
+        };
+        unit(invoke_args(self.0, &args))
     }
     /// Set the maximum controlled priority.
     pub fn set_mcp(self, mcp: u64, authority: Tcb) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSetMcp, &[mcp, authority.0]))
+        unit(invoke_args(
+            self.0,
+            &TcbSetMcpArgs {
+                mcp,
+                authority: authority.0,
+            },
+        ))
     }
     /// Write registers `first..first + values.len()` (see `gaon_abi::invocation::REG_*`).
     pub fn write_registers(self, first: u64, values: &[u64]) -> Result<(), Error> {
-        let mut args = [0u64; 2 + gaon_abi::invocation::REG_COUNT as usize];
-        if values.len() > gaon_abi::invocation::REG_COUNT as usize {
-            return Err(Error::RangeError);
-        }
-        args[0] = first;
-        args[1] = values.len() as u64;
-        args[2..2 + values.len()].copy_from_slice(values);
-        unit(invoke(self.0, Label::TcbWriteRegisters, &args[..2 + values.len()]))
+        let mut words = [0u64; TcbWriteRegistersArgs::TAIL + REG_COUNT as usize];
+        let args = TcbWriteRegistersArgs {
+            first,
+            count: values.len() as u64,
+        };
+        let n = args.encode_with_tail(values, &mut words).ok_or(Error::RangeError)?;
+        unit(invoke(self.0, Label::TcbWriteRegisters, &words[..n]))
     }
-    /// Read up to four registers starting at `first`.
+    /// Read up to four registers starting at `first`: the reply's words (see
+    /// [`Label::TcbReadRegisters`]).
     pub fn read_registers(self, first: u64, count: u64) -> Result<[u64; 4], Error> {
-        invoke(self.0, Label::TcbReadRegisters, &[first, count]).map(|m| m.mr)
+        let args = TcbReadRegistersArgs { first, count };
+        invoke(self.0, Label::TcbReadRegisters, &args.encode()).map(|m| m.mr)
     }
     /// Start or restart the thread.
     pub fn resume(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbResume, &[]))
+        unit(invoke_args(self.0, &TcbResumeArgs {}))
     }
     /// Stop the thread.
     pub fn suspend(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSuspend, &[]))
+        unit(invoke_args(self.0, &TcbSuspendArgs {}))
     }
     /// Bind a notification.
     pub fn bind_notification(self, n: Notification) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbBindNotification, &[n.0]))
+        unit(invoke_args(self.0, &TcbBindNotificationArgs { notification: n.0 }))
     }
     /// Unbind the notification.
     pub fn unbind_notification(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbUnbindNotification, &[]))
+        unit(invoke_args(self.0, &TcbUnbindNotificationArgs {}))
     }
     /// Set the timeout endpoint (0 = none).
     pub fn set_timeout_endpoint(self, ep: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::TcbSetTimeoutEndpoint, &[ep]))
+        unit(invoke_args(self.0, &TcbSetTimeoutEndpointArgs { endpoint: ep }))
     }
     /// `(state, priority, mcp)`.
     pub fn state(self) -> Result<(u64, u64, u64), Error> {
-        invoke(self.0, Label::TcbGetState, &[]).map(|m| (m.mr[0], m.mr[1], m.mr[2]))
+        invoke_args(self.0, &TcbGetStateArgs {}).map(|r| (r.state, r.priority, r.mcp))
     }
 }
 
 impl Frame {
     /// Map at `vaddr` in `vspace` with `rights`; `device` maps it as device memory.
     pub fn map(self, vspace: VSpace, vaddr: u64, rights: Rights, device: bool) -> Result<(), Error> {
-        let attr = if device {
-            gaon_abi::invocation::FRAME_ATTR_DEVICE
-        } else {
-            0
+        let attributes = if device { FRAME_ATTR_DEVICE } else { 0 };
+        let args = FrameMapArgs {
+            vspace: vspace.0,
+            vaddr,
+            rights,
+            attributes,
         };
-        unit(invoke(self.0, Label::FrameMap, &[vspace.0, vaddr, rights.bits(), attr]))
+        unit(invoke_args(self.0, &args))
     }
     /// Remove this cap's mapping.
     pub fn unmap(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::FrameUnmap, &[]))
+        unit(invoke_args(self.0, &FrameUnmapArgs {}))
     }
     /// `(physical address, size_bits, mapped address or u64::MAX)`.
     pub fn address(self) -> Result<(u64, u64, u64), Error> {
-        invoke(self.0, Label::FrameGetAddress, &[]).map(|m| (m.mr[0], m.mr[1], m.mr[2]))
+        invoke_args(self.0, &FrameGetAddressArgs {}).map(|r| (r.paddr, r.size_bits, r.vaddr))
     }
 }
 
 impl PageTable {
     /// Map into `vspace` so it translates `vaddr`.
     pub fn map(self, vspace: VSpace, vaddr: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::PageTableMap, &[vspace.0, vaddr]))
+        unit(invoke_args(
+            self.0,
+            &PageTableMapArgs {
+                vspace: vspace.0,
+                vaddr,
+            },
+        ))
     }
     /// Unmap it.
     pub fn unmap(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::PageTableUnmap, &[]))
+        unit(invoke_args(self.0, &PageTableUnmapArgs {}))
     }
 }
 
 impl VSpace {
     /// The VMID.
     pub fn vmid(self) -> Result<u64, Error> {
-        invoke(self.0, Label::VSpaceGetVmid, &[]).map(|m| m.mr[0])
+        invoke_args(self.0, &VSpaceGetVmidArgs {}).map(|r| r.vmid)
     }
 }
 
@@ -196,72 +247,91 @@ impl DebugCap {
     /// Send the kernel's console output to the kernel log page and signal `ntfn` (a
     /// notification CPtr with the write right) when there is more; 0 = stop.
     pub fn log_bind(self, ntfn: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::DebugLogBind, &[ntfn]))
+        unit(invoke_args(self.0, &DebugLogBindArgs { notification: ntfn }))
     }
 }
 
 impl VmidPool {
     /// Give `vspace` a VMID of this pool (`NoVmid` when none is left).
     pub fn assign(self, vspace: VSpace) -> Result<(), Error> {
-        unit(invoke(self.0, Label::VmidPoolAssign, &[vspace.0]))
+        unit(invoke_args(self.0, &VmidPoolAssignArgs { vspace: vspace.0 }))
     }
     /// Move the last `count` VMIDs of this pool into a new pool in slot `index` of `dest`.
     pub fn split(self, count: u64, dest: CNode, index: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::VmidPoolSplit, &[count, dest.0, index]))
+        unit(invoke_args(
+            self.0,
+            &VmidPoolSplitArgs {
+                count,
+                dest: dest.0,
+                index,
+            },
+        ))
     }
 }
 
 impl IrqControl {
     /// Claim `irq` into slot `index` of `dest`.
     pub fn get(self, irq: u64, dest: CNode, index: u64) -> Result<(), Error> {
-        unit(invoke(self.0, Label::IrqControlGet, &[irq, dest.0, index]))
+        unit(invoke_args(
+            self.0,
+            &IrqControlGetArgs {
+                irq,
+                dest: dest.0,
+                index,
+            },
+        ))
     }
 }
 
 impl IrqHandler {
     /// Deliver the IRQ to `n` (CPtr 0 = nowhere).
     pub fn set_notification(self, n: CPtr) -> Result<(), Error> {
-        unit(invoke(self.0, Label::IrqHandlerSetNotification, &[n]))
+        unit(invoke_args(self.0, &IrqHandlerSetNotificationArgs { notification: n }))
     }
     /// Let the IRQ fire again.
     pub fn ack(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::IrqHandlerAck, &[]))
+        unit(invoke_args(self.0, &IrqHandlerAckArgs {}))
     }
     /// Mask it and forget the notification.
     pub fn clear(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::IrqHandlerClear, &[]))
+        unit(invoke_args(self.0, &IrqHandlerClearArgs {}))
     }
     /// For the handler of the board's user timer line (the EL1 virtual timer): fire
     /// when `CNTVCT_EL0` reaches `cval` (`Some`), or disarm (`None`). Any other
     /// handler: `IllegalOperation`.
     pub fn set_timer(self, cval: Option<u64>) -> Result<(), Error> {
-        let (v, arm) = cval.map_or((0, 0), |v| (v, 1));
-        unit(invoke(self.0, Label::IrqHandlerSetTimer, &[v, arm]))
+        let args = IrqHandlerSetTimerArgs {
+            compare: cval.unwrap_or(0),
+            arm: Unchecked::new(cval.is_some()),
+        };
+        unit(invoke_args(self.0, &args))
     }
 }
 
 impl SchedControl {
     /// Give `sc` `budget_us` every `period_us`; `badge` identifies it in timeout faults.
     pub fn configure(self, sc: SchedContext, budget_us: u64, period_us: u64, badge: u64) -> Result<(), Error> {
-        unit(invoke(
-            self.0,
-            Label::SchedControlConfigure,
-            &[sc.0, budget_us, period_us, badge],
-        ))
+        let args = SchedControlConfigureArgs {
+            sched_context: sc.0,
+            budget_us,
+            period_us,
+            badge,
+        };
+        unit(invoke_args(self.0, &args))
     }
 }
 
 impl SchedContext {
     /// Bind to a thread.
     pub fn bind(self, tcb: Tcb) -> Result<(), Error> {
-        unit(invoke(self.0, Label::SchedContextBind, &[tcb.0]))
+        unit(invoke_args(self.0, &SchedContextBindArgs { tcb: tcb.0 }))
     }
     /// Unbind from its thread.
     pub fn unbind(self) -> Result<(), Error> {
-        unit(invoke(self.0, Label::SchedContextUnbind, &[]))
+        unit(invoke_args(self.0, &SchedContextUnbindArgs {}))
     }
     /// Microseconds consumed since the last call.
     pub fn consumed(self) -> Result<u64, Error> {
-        invoke(self.0, Label::SchedContextConsumed, &[]).map(|m| m.mr[0])
+        invoke_args(self.0, &SchedContextConsumedArgs {}).map(|r| r.consumed_us)
     }
 }

@@ -6,7 +6,7 @@
 
 use gaon_abi::message::MSG_MAX_LENGTH;
 use gaon_abi::syscall::MSG_REGISTERS;
-use gaon_abi::{Error, Syscall};
+use gaon_abi::{Error, Invocation, Layout, Syscall};
 pub use gaon_abi::{IpcBuffer, MsgInfo};
 
 use crate::syscall::{Regs, ipc_syscall};
@@ -162,8 +162,21 @@ pub fn get_mr(i: usize) -> u64 {
     ipc_buffer().map_or(0, |b| b.msg[i])
 }
 
-/// Invoke a kernel object: label and arguments, with arguments past the fourth in the
-/// IPC buffer. Returns the reply's message registers 0..3 or the kernel's error.
+/// Invoke a kernel object with one invocation's arguments (a `gaon_abi::invocation`
+/// layout, which gives the label and the words): the reply decoded with its layout, or
+/// the kernel's error.
+#[inline]
+pub fn invoke_args<A: Invocation>(cptr: CPtr, args: &A) -> Result<A::Reply, Error> {
+    let m = invoke(cptr, A::LABEL, args.encode().as_ref())?;
+    // A successful kernel reply always carries its layout's words (at most four: the
+    // registers), so its length is not checked again here.
+    A::Reply::decode(A::Reply::LEN, |i| m.mr[i % MSG_REGISTERS])
+}
+
+/// Invoke a kernel object: label and raw arguments, with arguments past the fourth in
+/// the IPC buffer. Returns the reply's message registers 0..3 or the kernel's error.
+/// [`invoke_args`] builds the words from the invocation's layout; this is for messages
+/// the layouts cannot express (tests of the kernel's checks, tails).
 pub fn invoke(cptr: CPtr, label: gaon_abi::Label, args: &[u64]) -> Result<Msg, Error> {
     let mut mr = [0u64; MSG_REGISTERS];
     for (i, a) in args.iter().enumerate() {

@@ -41,7 +41,7 @@ pub mod idl {
 }
 
 pub use gaon_abi;
-pub use gaon_abi::{Error, FaultKind, Label, MsgInfo, ObjType, Rights, Syscall};
+pub use gaon_abi::{Error, Fault, FaultKind, Label, MsgInfo, ObjType, Rights, Syscall};
 pub use start::exit;
 
 /// Declare the program's entry function: `libl4::main!(my_main);` with `fn my_main() -> u8`.

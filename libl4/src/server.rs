@@ -16,7 +16,7 @@
 //! error and [`Server::run`] reports it and exits.
 
 use gaon_abi::syscall::MSG_REGISTERS;
-use gaon_abi::{Error, FaultKind, IpcBuffer, MsgInfo};
+use gaon_abi::{Error, Fault, IpcBuffer, MsgInfo};
 use zerocopy::FromZeros;
 
 use crate::cap::CNode;
@@ -41,8 +41,8 @@ pub trait Handler {
     /// (suspend or delete its Tcb, which also takes it out of the reply object); a
     /// thread still waiting in the reply object is answered with an empty message
     /// like any other caller, which resumes it where it faulted.
-    fn fault(&mut self, badge: u64, kind: FaultKind, words: [u64; 4]) -> Option<u64> {
-        let _ = (badge, kind, words);
+    fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
+        let _ = (badge, fault);
         None
     }
 }
@@ -197,8 +197,8 @@ impl Server {
     /// Handle a message (a request or a fault); returns the answer for the reply object.
     #[inline]
     fn handle<P: Port, H: Handler>(&self, handler: &mut H, port: &mut P, m: &Msg, buf: &mut IpcBuffer) -> Answer {
-        if let Some(kind) = fault_kind(m) {
-            return match handler.fault(m.badge, kind, m.mr) {
+        if let Some(fault) = fault_of(m) {
+            return match handler.fault(m.badge, fault) {
                 Some(pc) => (MsgInfo::new(0, 1, 0), [pc, 0, 0, 0]),
                 None => NOTHING,
             };
@@ -227,12 +227,13 @@ impl Server {
 }
 
 /// A fault message: sent by the kernel on a fault endpoint whose badge has
-/// [`FAULT_BADGE`], with the fault kind as its label and four words.
-fn fault_kind(m: &Msg) -> Option<FaultKind> {
+/// [`FAULT_BADGE`], with the fault kind as its label and four words
+/// ([`Fault::decode`]).
+fn fault_of(m: &Msg) -> Option<Fault> {
     if m.badge & FAULT_BADGE == 0 || m.info.length() != gaon_abi::fault::FAULT_MSG_LENGTH {
         return None;
     }
-    FaultKind::from_raw(m.info.label())
+    Fault::decode(m.info.label(), m.mr)
 }
 
 /// Badge bit a supervisor sets on the fault-endpoint caps it gives its children, so the
@@ -405,7 +406,7 @@ mod tests {
         fn notified(&mut self, bits: u64) {
             self.notified |= bits;
         }
-        fn fault(&mut self, _: u64, _: FaultKind, _: [u64; 4]) -> Option<u64> {
+        fn fault(&mut self, _: u64, _: Fault) -> Option<u64> {
             self.faults += 1;
             self.resume_at
         }
@@ -502,11 +503,18 @@ mod tests {
 
     #[test]
     fn notifications_and_faults_leave_the_reply_object_free() {
+        let (kind, mr) = Fault::VmFault {
+            pc: 0x40_0000,
+            addr: 0x1000,
+            instruction: false,
+            esr: 0,
+        }
+        .encode();
         let fault = |call| Arrival {
             msg: Msg {
                 badge: FAULT_BADGE | 3,
-                info: MsgInfo::new(FaultKind::VmFault as u64, 4, 0),
-                mr: [0x40_0000, 0x1000, 0, 0],
+                info: MsgInfo::new(kind as u64, gaon_abi::fault::FAULT_MSG_LENGTH, 0),
+                mr,
             },
             call,
         };

@@ -4,11 +4,12 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use gaon_abi::MsgInfo;
-use libl4::cap::{CNode, Frame, IrqControl, IrqHandler, Tcb};
+use gaon_abi::invocation::UntypedRetypeArgs;
+use gaon_abi::{MsgInfo, ObjectSpec};
+use libl4::cap::{CNode, Frame, IrqControl, IrqHandler, Tcb, Untyped};
 use libl4::ipc::{self, CPtr};
 use libl4::rpc::EndpointTransport;
-use libl4::{Label, ObjType, Rights, Syscall};
+use libl4::{ObjType, Rights, Syscall};
 
 use crate::common::{self, now, pipe, role, slot};
 use crate::env::{Env, Fail, ROOT_CNODE, ROOT_TCB, ok};
@@ -482,13 +483,8 @@ fn irq_during_long_operations(r: &mut Runner, env: &mut Env, irq: IrqHandler) ->
     r.run(env, "irq_during_delete", Unit::Instructions, 1, |env, k| {
         let mut total = 0;
         for _ in 0..k {
-            let args = [
-                ObjType::CNode as u64 | u64::from(LONG_DELETE_RADIX) << 8,
-                ROOT_CNODE.0,
-                cn,
-                1,
-            ];
-            ok(ipc::invoke(room, Label::UntypedRetype, &args), "retype the CNode")?;
+            let retype = Untyped(room).retype(ObjType::CNode, LONG_DELETE_RADIX, ROOT_CNODE, cn, 1);
+            ok(retype, "retype the CNode")?;
             for i in 0..1u64 << LONG_DELETE_RADIX {
                 ok(CNode(cn).copy(i, ep, Rights::all()), "fill the CNode")?;
             }
@@ -506,12 +502,14 @@ fn irq_during_long_operations(r: &mut Runner, env: &mut Env, irq: IrqHandler) ->
         let mut total = 0;
         for _ in 0..k {
             let count = 1u64 << (LONG_RETYPE_BITS - 21);
-            let args = [ObjType::Frame as u64 | 21 << 8, ROOT_CNODE.0, first, count];
+            let args = UntypedRetypeArgs {
+                object: ObjectSpec::new(ObjType::Frame, 21),
+                dest: ROOT_CNODE.0,
+                first,
+                count,
+            };
             total += measure(env, &mut |_| {
-                ok(
-                    ipc::invoke(big, Label::UntypedRetype, &args).map(|_| ()),
-                    "retype into 2 MiB frames",
-                )
+                ok(ipc::invoke_args(big, &args).map(|_| ()), "retype into 2 MiB frames")
             })?;
             ok(ROOT_CNODE.revoke(big), "free the frames")?;
         }

@@ -5,6 +5,11 @@
 //! and IPC buffer, invocation labels, object types and sizes, fault messages, the
 //! boot-info page, and the layout of the boot image the image tool writes and the
 //! kernel reads. `docs/abi.md` describes it.
+//!
+//! Invocation arguments and results and fault messages are declared once, as typed
+//! layouts ([`layout`], [`invocation`], [`fault`]): libl4 encodes with them, the
+//! kernel decodes with them, and the reference tables of `docs/abi.md` are rendered
+//! from them (`cargo xtask abi-doc`).
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -13,13 +18,15 @@ pub mod bootinfo;
 pub mod fault;
 pub mod invocation;
 pub mod klog;
+pub mod layout;
 pub mod message;
 pub mod object;
 pub mod syscall;
 pub mod system;
 
-pub use fault::FaultKind;
-pub use invocation::Label;
+pub use fault::{Fault, FaultKind};
+pub use invocation::{CPtr, Invocation, Label};
+pub use layout::Layout;
 pub use message::{IpcBuffer, MsgInfo};
-pub use object::{ObjType, Rights};
+pub use object::{ObjType, ObjectSpec, Rights};
 pub use syscall::{Error, Syscall};

@@ -97,6 +97,31 @@ impl ObjType {
     }
 }
 
+/// What `UntypedRetype` makes: a type and the `size_bits` argument of
+/// [`ObjType::object_bits`] (untyped: log2 of the size; CNode: radix; frame: 12 or 21;
+/// ignored for the rest, send 0). Packed into one word: type in bits 0..8, `size_bits`
+/// in bits 8..16 (see [`Word`](crate::layout::Word)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectSpec {
+    /// The object type.
+    pub ty: ObjType,
+    /// Its size argument.
+    pub size_bits: u8,
+}
+
+impl ObjectSpec {
+    /// `size_bits` objects of type `ty`.
+    pub const fn new(ty: ObjType, size_bits: u8) -> Self {
+        Self { ty, size_bits }
+    }
+
+    /// log2 of each object's size; `None` if the type is not retypeable or the size is
+    /// not one it allows (a decoded spec always has one).
+    pub const fn object_bits(self) -> Option<u8> {
+        self.ty.object_bits(self.size_bits as u64)
+    }
+}
+
 /// Smallest untyped (16 bytes).
 pub const UNTYPED_MIN_BITS: u8 = 4;
 /// Largest untyped (2^47 bytes).

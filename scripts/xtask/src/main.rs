@@ -2,6 +2,7 @@
 //! `scripts/run` and `scripts/test` are thin wrappers around it.
 #![deny(unsafe_code)]
 
+mod abidoc;
 mod bench;
 mod build;
 mod chart;
@@ -32,6 +33,8 @@ usage: cargo xtask <command>
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes
+  abi-doc                       write the invocation and fault tables of docs/abi.md from
+                                gaon-abi's layouts (a host test fails when they differ)
   list                          list boards and their QEMU configurations
   user-packages                 the packages built for aarch64-unknown-none (libl4 and the
                                 user programs), one per line";
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
                 println!("{name}");
             }
         }),
+        Some("abi-doc") => abidoc::abi_doc_command(),
         Some("list") => {
             build::list();
             Ok(())

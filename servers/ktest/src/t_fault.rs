@@ -8,7 +8,7 @@ use gaon_abi::invocation::ThreadState;
 use libl4::cap::{CNode, Tcb, VSpace};
 use libl4::ipc::{self, CPtr, Msg, MsgInfo};
 use libl4::syscall::{Regs, ipc_syscall, yield_now};
-use libl4::{Error, FaultKind, Label, ObjType, Rights, Syscall};
+use libl4::{Error, Fault, Label, ObjType, Rights, Syscall};
 
 use crate::env::{Env, ROOT_CNODE, ROOT_VSPACE};
 use crate::t_tcb::park;
@@ -113,13 +113,26 @@ fn receive_fault(f: &Faulter) -> Msg {
     ipc::recv(f.ep, f.reply)
 }
 
+/// The fault a message carries (`None`: not a fault message).
+fn fault_of(m: &Msg) -> Option<Fault> {
+    if m.info.length() != gaon_abi::fault::FAULT_MSG_LENGTH {
+        return None;
+    }
+    Fault::decode(m.info.label(), m.mr)
+}
+
 fn vm_read(env: &mut Env) -> R {
     let f = faulter(env, read_unmapped, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::VmFault as u64, "VM fault")?;
-    check(m.mr[1] == 0x30_0000_0000 && m.mr[2] == 0, "address, data access")?;
-    check(m.mr[3] >> 26 == 0x24, "ESR says data abort from EL0")
+    let Some(Fault::VmFault {
+        addr, instruction, esr, ..
+    }) = fault_of(&m)
+    else {
+        return check(false, "VM fault");
+    };
+    check(addr == 0x30_0000_0000 && !instruction, "address, data access")?;
+    check(esr >> 26 == 0x24, "ESR says data abort from EL0")
 }
 fn vm_write_ro(env: &mut Env) -> R {
     let fr = libl4::cap::Frame(ok(env.alloc(ObjType::Frame, 12), "frame")?);
@@ -129,7 +142,7 @@ fn vm_write_ro(env: &mut Env) -> R {
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
     check(
-        m.info.label() == FaultKind::VmFault as u64 && m.mr[1] == va,
+        matches!(fault_of(&m), Some(Fault::VmFault { addr, .. }) if addr == va),
         "write fault at the page",
     )
 }
@@ -137,18 +150,17 @@ fn vm_exec(env: &mut Env) -> R {
     let f = faulter(env, jump_unmapped, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::VmFault as u64, "VM fault")?;
-    check(
-        m.mr[0] == 0x31_0000_0000 && m.mr[2] == 1,
-        "instruction fetch at the target",
-    )
+    let Some(Fault::VmFault { pc, instruction, .. }) = fault_of(&m) else {
+        return check(false, "VM fault");
+    };
+    check(pc == 0x31_0000_0000 && instruction, "instruction fetch at the target")
 }
 fn undefined(env: &mut Env) -> R {
     let f = faulter(env, undefined_insn, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
     check(
-        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0,
+        matches!(fault_of(&m), Some(Fault::UserException { esr, .. }) if esr >> 26 == 0),
         "EC 0 (unknown)",
     )
 }
@@ -157,7 +169,7 @@ fn brk(env: &mut Env) -> R {
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
     check(
-        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0x3c,
+        matches!(fault_of(&m), Some(Fault::UserException { esr, .. }) if esr >> 26 == 0x3c),
         "EC 0x3c (BRK)",
     )
 }
@@ -165,11 +177,10 @@ fn unknown_syscall(env: &mut Env) -> R {
     let f = faulter(env, bad_syscall, 0, 0)?;
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
-    check(
-        m.info.label() == FaultKind::UnknownSyscall as u64,
-        "unknown-syscall fault",
-    )?;
-    check(m.mr[2] == 0x9999 && m.mr[3] == 0x77, "number and x0")
+    let Some(Fault::UnknownSyscall { number, x0, .. }) = fault_of(&m) else {
+        return check(false, "unknown-syscall fault");
+    };
+    check(number == 0x9999 && x0 == 0x77, "number and x0")
 }
 fn resume_after_fault(env: &mut Env) -> R {
     DONE.store(0, Ordering::SeqCst);
@@ -218,7 +229,14 @@ fn foreign_fault(env: &mut Env) -> R {
     let m = ipc::recv(ep, rp);
     ok(t.suspend(), "stop")?;
     check(
-        m.info.label() == FaultKind::VmFault as u64 && m.mr[0] == 0x4000 && m.mr[2] == 1,
+        matches!(
+            fault_of(&m),
+            Some(Fault::VmFault {
+                pc: 0x4000,
+                instruction: true,
+                ..
+            })
+        ),
         "fetch fault at 0x4000",
     )
 }
@@ -229,12 +247,23 @@ fn no_stale_far(env: &mut Env) -> R {
     let a = faulter(env, read_unmapped, 0, 0)?;
     let m = receive_fault(&a);
     ok(a.tcb.suspend(), "stop the first")?;
-    check(m.mr[1] == 0x30_0000_0000, "the first fault's address")?;
+    check(
+        matches!(
+            fault_of(&m),
+            Some(Fault::VmFault {
+                addr: 0x30_0000_0000,
+                ..
+            })
+        ),
+        "the first fault's address",
+    )?;
     let b = faulter(env, undefined_insn, 0, 0)?;
     let m = receive_fault(&b);
     ok(b.tcb.suspend(), "stop the second")?;
-    check(m.info.label() == FaultKind::UserException as u64, "user exception")?;
-    check(m.mr[3] == 0, "no fault address for an undefined instruction")
+    let Some(Fault::UserException { far, .. }) = fault_of(&m) else {
+        return check(false, "user exception");
+    };
+    check(far == 0, "no fault address for an undefined instruction")
 }
 /// CNTKCTL_EL1.EL0VTEN is clear: a write to the virtual timer traps (EC 0x18).
 fn vtimer_closed(env: &mut Env) -> R {
@@ -242,7 +271,7 @@ fn vtimer_closed(env: &mut Env) -> R {
     let m = receive_fault(&f);
     ok(f.tcb.suspend(), "stop")?;
     check(
-        m.info.label() == FaultKind::UserException as u64 && m.mr[2] >> 26 == 0x18,
+        matches!(fault_of(&m), Some(Fault::UserException { esr, .. }) if esr >> 26 == 0x18),
         "EC 0x18 (trapped system register access)",
     )
 }

@@ -6,7 +6,7 @@ use gaon_abi::bootinfo::slot;
 use libl4::cap::{IrqControl, IrqHandler, SchedContext, SchedControl};
 use libl4::ipc::{self, invoke};
 use libl4::syscall::yield_now;
-use libl4::{Error, FaultKind, Label, ObjType};
+use libl4::{Error, Fault, Label, ObjType};
 
 use crate::env::ROOT_VSPACE;
 use crate::env::{Env, ROOT_CNODE, ROOT_TCB};
@@ -229,8 +229,10 @@ fn sc_timeout_fault(env: &mut Env) -> R {
     ok(t.resume(), "resume")?;
     let m = with_root_low(|| ipc::recv(ep, rp))?;
     ok(t.suspend(), "stop")?;
-    check(m.info.label() == FaultKind::Timeout as u64, "timeout fault")?;
-    check(m.mr[0] == 0x5c && m.mr[1] >= 10_000, "badge and consumed time")
+    let Some(Fault::Timeout { badge, consumed_us }) = Fault::decode(m.info.label(), m.mr) else {
+        return check(false, "timeout fault");
+    };
+    check(badge == 0x5c && consumed_us >= 10_000, "badge and consumed time")
 }
 fn sc_consumed(env: &mut Env) -> R {
     let c = sc(env)?;

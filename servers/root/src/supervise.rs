@@ -11,7 +11,7 @@ use libl4::idl::supervisor::{self, SupervisorServer};
 use libl4::ipc::CPtr;
 use libl4::rpc::{Dispatch, Incoming};
 use libl4::server::{FAULT_BADGE, Handler};
-use libl4::{FaultKind, debug_println};
+use libl4::{Fault, debug_println};
 
 use crate::spawn::{ROOT_CNODE, Running, Shared};
 
@@ -102,33 +102,39 @@ impl Handler for Supervisor<'_> {
         supervisor::dispatch(self, msg)
     }
 
-    fn fault(&mut self, badge: u64, kind: FaultKind, w: [u64; 4]) -> Option<u64> {
+    fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
         let i = (badge & !FAULT_BADGE) as usize;
         if i >= self.running.len() {
             debug_println!("root: fault message with unknown badge {badge:#x}");
             return None;
         }
-        match kind {
-            FaultKind::VmFault => debug_println!(
+        match fault {
+            Fault::VmFault {
+                pc, addr, instruction, ..
+            } => debug_println!(
                 "root: server `{}` faulted: VM fault at pc {:#x}, address {:#x} ({})",
                 self.name(i),
-                w[0],
-                w[1],
-                if w[2] == 1 { "instruction fetch" } else { "data access" }
+                pc,
+                addr,
+                if instruction {
+                    "instruction fetch"
+                } else {
+                    "data access"
+                }
             ),
-            FaultKind::UserException => debug_println!(
+            Fault::UserException { pc, esr, .. } => debug_println!(
                 "root: server `{}` faulted: exception at pc {:#x}, ESR {:#x}",
                 self.name(i),
-                w[0],
-                w[2]
+                pc,
+                esr
             ),
-            FaultKind::UnknownSyscall => debug_println!(
+            Fault::UnknownSyscall { pc, number, .. } => debug_println!(
                 "root: server `{}` faulted: unknown syscall {:#x} at pc {:#x}",
                 self.name(i),
-                w[2],
-                w[0]
+                number,
+                pc
             ),
-            FaultKind::Timeout => debug_println!("root: server `{}` ran out of budget", self.name(i)),
+            Fault::Timeout { .. } => debug_println!("root: server `{}` ran out of budget", self.name(i)),
         }
         if self.halts(i) {
             debug_println!("root: halting the system: `{}` cannot finish", self.name(i));
