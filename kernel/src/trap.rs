@@ -1,7 +1,7 @@
 //! Traps from user level: syscalls, faults, lazy FP switching, interrupts, and the way
 //! back to a user thread (or the idle loop).
 
-use gaon_kcore::kernel::{Fault, Kernel};
+use gaon_kcore::kernel::{Exception, Kernel};
 use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::UserContext;
 use spin::MutexGuard;
@@ -42,17 +42,18 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             ctx
         }
         // Any other synchronous exception: only the syndrome's valid parts are sent.
-        Trap::Sync { esr, far } => fault(Fault::from_sync(esr, far)),
+        Trap::Sync { esr, far } => fault(Exception::from_sync(esr, far)),
         // An FIQ or SError taken from user level.
-        Trap::Fiq => fault(Fault::from_async(false, esr)),
-        Trap::SError { esr } => fault(Fault::from_async(true, esr)),
+        Trap::Fiq => fault(Exception::from_async(false, esr)),
+        Trap::SError { esr } => fault(Exception::from_async(true, esr)),
     }
 }
 
-/// The running thread faulted: the kernel sends the fault, then whoever runs next runs.
-fn fault(f: Fault) -> *mut UserContext {
+/// The running thread took an exception: the kernel sends it as a fault, then whoever
+/// runs next runs.
+fn fault(e: Exception) -> *mut UserContext {
     let mut k = KERNEL.lock();
-    k.handle_fault(f);
+    k.handle_fault(e);
     resume_or_idle(k)
 }
 

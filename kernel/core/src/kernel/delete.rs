@@ -234,9 +234,9 @@ impl<P: Platform> Kernel<P> {
     fn abort_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         tcb.blocked_on = 0;
-        if tcb.ipc_flags & IPC_FAULT != 0 || tcb.fault[0] != 0 {
+        if tcb.ipc_flags & IPC_FAULT != 0 || tcb.fault.is_some() {
             tcb.ipc_flags = 0;
-            tcb.fault[0] = 0;
+            tcb.fault = None;
             self.block(t, ThreadState::Inactive);
         } else {
             tcb.ipc_flags = 0;

@@ -4,8 +4,9 @@
 //! `object/irq.rs`) and the timer tick ([`Kernel::handle_tick`]). Each leaves the kernel
 //! having chosen the thread to run next ([`Kernel::resume_target`]).
 
+use gaon_abi::fault::Fault;
 use gaon_abi::syscall::{CAP_REG, REPLY_REG, SYSCALL_NUMBER_REG};
-use gaon_abi::{Error, FaultKind, MsgInfo, ObjType, Rights, Syscall};
+use gaon_abi::{Error, MsgInfo, ObjType, Rights, Syscall};
 
 use super::cspace::slot;
 use super::object::notification::Notification;
@@ -14,9 +15,10 @@ use super::object::tcb::{IPC_CALL, IPC_GRANT, TIMESLICE_TICKS, Tcb};
 use super::{Kernel, Platform};
 use crate::obj::Ptr;
 
-/// A thread fault, decoded by the arch layer from the exception syndrome.
+/// An exception a thread took (not a syscall), decoded by the arch layer from the
+/// syndrome; the kernel sends it as a fault message ([`gaon_abi::fault::Fault`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub enum Exception {
     /// A stage-2 translation or permission fault.
     Vm {
         /// Faulting address (IPA).
@@ -46,7 +48,7 @@ mod ec {
     pub const FNV: u64 = 1 << 10;
 }
 
-impl Fault {
+impl Exception {
     /// Decode a synchronous exception taken from EL0 that is not a syscall or an FP
     /// trap. FAR_EL2 is kept only where the syndrome says it holds this exception's
     /// address (aborts without FnV, PC alignment, watchpoints); elsewhere it is
@@ -158,8 +160,7 @@ impl<P: Platform> Kernel<P> {
         let ctx = &t.get().ctx;
         let (pc, sp, number, x0) = (ctx.pc, ctx.sp, ctx.x[SYSCALL_NUMBER_REG], ctx.x[0]);
         if self.has_fault_handler(t) {
-            let words = [FaultKind::UnknownSyscall as u64, pc, sp, number, x0];
-            self.send_fault(t, words);
+            self.send_fault(t, Fault::UnknownSyscall { pc, sp, number, x0 });
         } else {
             let c = &mut t.get().ctx;
             c.x[0] = Error::UnknownSyscall as u64;
@@ -168,14 +169,19 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// The current thread took a fault (not a syscall).
-    pub fn handle_fault(&mut self, fault: Fault) {
+    pub fn handle_fault(&mut self, exception: Exception) {
         let Some(t) = self.current() else { return };
         let (pc, sp) = (t.get().ctx.pc, t.get().ctx.sp);
-        let words = match fault {
-            Fault::Vm { addr, instruction, esr } => [FaultKind::VmFault as u64, pc, addr, u64::from(instruction), esr],
-            Fault::User { esr, far } => [FaultKind::UserException as u64, pc, sp, esr, far],
+        let fault = match exception {
+            Exception::Vm { addr, instruction, esr } => Fault::VmFault {
+                pc,
+                addr,
+                instruction,
+                esr,
+            },
+            Exception::User { esr, far } => Fault::UserException { pc, sp, esr, far },
         };
-        self.send_fault(t, words);
+        self.send_fault(t, fault);
         self.reschedule(t.addr());
     }
 

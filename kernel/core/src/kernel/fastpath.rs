@@ -70,7 +70,7 @@ impl<P: Platform> Kernel<P> {
         let rp = Ptr::<Reply>::new(rcap.obj);
         let c = Ptr::<Tcb>::from_raw(rp.get().caller)?;
         let caller = c.get();
-        if caller.fault[0] != 0 {
+        if caller.fault.is_some() {
             return None;
         }
         let (ep_addr, _) = endpoint_in_place(me, Rights::READ)?;

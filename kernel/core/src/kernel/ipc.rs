@@ -3,8 +3,9 @@
 //! IPC it is blocked in. The syscalls that start it are decoded in `entry.rs`; the
 //! common Call and ReplyRecv take `fastpath.rs` instead.
 
+use gaon_abi::fault::Fault;
 use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS};
-use gaon_abi::{Error, FaultKind, MsgInfo, ObjType, Rights};
+use gaon_abi::{Error, MsgInfo, ObjType, Rights};
 
 use super::cspace::{Kslots, cnode_slot, derived_copy, slot};
 use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint};
@@ -26,21 +27,21 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Send a fault message for `t` to its fault endpoint, or stop it if it has none.
-    pub(super) fn send_fault(&mut self, t: Ptr<Tcb>, words: [u64; 5]) {
+    pub(super) fn send_fault(&mut self, t: Ptr<Tcb>, fault: Fault) {
         if self.has_fault_handler(t) {
             let cap = t.get().slots[SLOT_FAULT_EP].cap;
-            t.get().fault = words;
+            t.get().fault = Some(fault);
             self.send_ipc(t, Ptr::new(cap.obj), cap.badge, IPC_FAULT | IPC_CALL, true);
         } else {
-            let kind = FaultKind::from_raw(words[0]);
+            let (kind, words) = fault.encode();
             self.log(format_args!(
-                "kernel: thread {:#x} fault {:?} (pc {:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
+                "kernel: thread {:#x} fault {:?} ({:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
                 t.addr(),
                 kind,
+                words[0],
                 words[1],
                 words[2],
-                words[3],
-                words[4]
+                words[3]
             ));
             self.cancel_ipc(t);
             self.block(t, ThreadState::Inactive);
@@ -88,7 +89,7 @@ impl<P: Platform> Kernel<P> {
                 self.block(sender, ThreadState::BlockedOnReply);
             } else if flags & IPC_FAULT != 0 {
                 // The handler cannot reply: the faulting thread stays stopped.
-                s.fault[0] = 0;
+                s.fault = None;
                 self.block(sender, ThreadState::Inactive);
             } else {
                 Self::reply_kernel(sender, Err(Error::Cancelled));
@@ -105,13 +106,17 @@ impl<P: Platform> Kernel<P> {
     /// receiver's badge and message info.
     pub(super) fn transfer(&mut self, sender: Ptr<Tcb>, receiver: Ptr<Tcb>, badge: u64, flags: u8, ep: usize) {
         if flags & IPC_FAULT != 0 {
-            let f = sender.get().fault;
-            for (i, w) in f[1..].iter().enumerate() {
+            // A fault send always has its fault recorded (`send_fault`).
+            let (kind, words) = sender.get().fault.map_or((0, [0; 4]), |f| {
+                let (kind, words) = f.encode();
+                (kind as u64, words)
+            });
+            for (i, w) in words.iter().enumerate() {
                 Self::set_mr(receiver, i, *w);
             }
             let r = &mut receiver.get().ctx;
             r.x[CAP_REG] = badge;
-            r.x[INFO_REG] = MsgInfo::new(f[0], gaon_abi::fault::FAULT_MSG_LENGTH, 0).0;
+            r.x[INFO_REG] = MsgInfo::new(kind, gaon_abi::fault::FAULT_MSG_LENGTH, 0).0;
             return;
         }
         let info = MsgInfo(sender.get().ctx.x[INFO_REG]);
@@ -219,7 +224,7 @@ impl<P: Platform> Kernel<P> {
         };
         let caller = c.get();
         caller.reply = 0;
-        if caller.fault[0] != 0 {
+        if caller.fault.take().is_some() {
             let len = MsgInfo(t.get().ctx.x[INFO_REG]).length();
             if len >= 1 {
                 caller.ctx.pc = Self::get_mr(t, 0);
@@ -227,7 +232,6 @@ impl<P: Platform> Kernel<P> {
             if len >= 2 {
                 caller.ctx.sp = Self::get_mr(t, 1);
             }
-            caller.fault[0] = 0;
         } else {
             self.transfer(t, c, 0, 0, 0);
         }

@@ -34,7 +34,7 @@ pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
 #[cfg(any(test, feature = "consistency-check"))]
 pub use check::{Problem, Report};
 pub use cspace::resolve;
-pub use entry::Fault;
+pub use entry::Exception;
 pub use object::endpoint::Endpoint;
 pub use object::notification::Notification;
 pub use object::reply::Reply;

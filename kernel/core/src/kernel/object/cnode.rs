@@ -2,8 +2,12 @@
 //! delete, revoke and identify the capabilities in them (the derivation tree is kept
 //! by `cdt`; deleting and revoking are the preemptible engine in `delete.rs`).
 
+use gaon_abi::invocation::{
+    CNodeCopyArgs, CNodeDeleteArgs, CNodeIdentifyArgs, CNodeIdentifyReply, CNodeMintArgs, CNodeMoveArgs,
+    CNodeMutateArgs, CNodeRevokeArgs,
+};
 use gaon_abi::object::SLOT_BITS;
-use gaon_abi::{Error, Label, Rights};
+use gaon_abi::{Error, Label};
 
 use super::Args;
 use crate::cap::{Cap, FLAG_ZOMBIE};
@@ -41,15 +45,21 @@ pub(in crate::kernel) enum Op {
 impl<P: Platform> Kernel<P> {
     pub(super) fn decode_cnode(&self, t: Ptr<Tcb>, cn: Cap, label: Label, a: &Args) -> Result<Op, Error> {
         use Label as L;
-        let dst = cnode_slot(&cn, a.get::<P>(0)?).ok_or(Error::RangeError)?;
+        let index = |i: u64| cnode_slot(&cn, i).ok_or(Error::RangeError);
         match label {
-            L::CNodeDelete => Ok(Op::Delete(dst)),
-            L::CNodeRevoke => Ok(Op::Revoke(dst)),
-            L::CNodeIdentify => Ok(Op::Identify(dst)),
+            L::CNodeDelete => Ok(Op::Delete(index(a.decode::<P, CNodeDeleteArgs>()?.index)?)),
+            L::CNodeRevoke => Ok(Op::Revoke(index(a.decode::<P, CNodeRevokeArgs>()?.index)?)),
+            L::CNodeIdentify => Ok(Op::Identify(index(a.decode::<P, CNodeIdentifyArgs>()?.index)?)),
             L::CNodeCopy | L::CNodeMint => {
-                let (src, sc) = self.lookup_cap(t, a.get::<P>(1)?)?;
-                let rights = Rights::from_bits_truncate(a.get::<P>(2)?);
-                let badge = if label == L::CNodeMint { a.get::<P>(3)? } else { 0 };
+                let (dst, src, rights, badge) = if label == L::CNodeMint {
+                    let m: CNodeMintArgs = a.decode::<P, _>()?;
+                    (m.index, m.src, m.rights, m.badge)
+                } else {
+                    let c: CNodeCopyArgs = a.decode::<P, _>()?;
+                    (c.index, c.src, c.rights, 0)
+                };
+                let dst = index(dst)?;
+                let (src, sc) = self.lookup_cap(t, src)?;
                 if !slot(dst).cap.is_null() {
                     return Err(Error::DeleteFirst);
                 }
@@ -60,8 +70,15 @@ impl<P: Platform> Kernel<P> {
                 Ok(Op::Derive { src, dst, cap })
             }
             L::CNodeMove | L::CNodeMutate => {
-                let (src, sc) = self.lookup_cap(t, a.get::<P>(1)?)?;
-                let badge = if label == L::CNodeMutate { a.get::<P>(2)? } else { 0 };
+                let (dst, src, badge) = if label == L::CNodeMutate {
+                    let m: CNodeMutateArgs = a.decode::<P, _>()?;
+                    (m.index, m.src, m.badge)
+                } else {
+                    let m: CNodeMoveArgs = a.decode::<P, _>()?;
+                    (m.index, m.src, 0)
+                };
+                let dst = index(dst)?;
+                let (src, sc) = self.lookup_cap(t, src)?;
                 if src == dst {
                     return if badge == 0 {
                         Ok(Op::Nothing)
@@ -95,10 +112,14 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     slot(s).cap
                 };
-                Self::set_mr(t, 0, c.ty().map_or(0, |ty| ty as u64 + 1));
-                Self::set_mr(t, 1, c.badge);
-                Self::set_mr(t, 2, c.rights().bits());
-                return Ok(3);
+                return Ok(Self::reply_with(
+                    t,
+                    &CNodeIdentifyReply {
+                        ty: c.ty().map_or(0, |ty| ty as u64 + 1),
+                        badge: c.badge,
+                        rights: c.rights().bits(),
+                    },
+                ));
             }
             Op::Derive { src, dst, cap } => {
                 let r = cdt::derive(&mut Kslots, src, dst, cap);

@@ -2,6 +2,7 @@
 //! to the kernel log page (`gaon_abi::klog`) and names the notification its reader
 //! waits on; the `Debug*` syscalls that reach outside the thread check for the cap.
 
+use gaon_abi::invocation::DebugLogBindArgs;
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
@@ -24,7 +25,7 @@ impl<P: Platform> Kernel<P> {
         if label != Label::DebugLogBind {
             return Err(Error::UnknownInvocation);
         }
-        let c = a.get::<P>(0)?;
+        let c = a.decode::<P, DebugLogBindArgs>()?.notification;
         if c == 0 {
             return Ok(Op::LogBind(None));
         }

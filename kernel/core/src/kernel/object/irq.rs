@@ -2,6 +2,7 @@
 //! names the notification its line signals, acknowledges it, and (for the user timer
 //! line) programs the timer. The kernel keeps one [`IrqLine`] per line.
 
+use gaon_abi::invocation::{IrqControlGetArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs};
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
@@ -56,7 +57,7 @@ impl<P: Platform> Kernel<P> {
         if label != Label::IrqControlGet {
             return Err(Error::UnknownInvocation);
         }
-        let (irq, cn, index) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+        let IrqControlGetArgs { irq, dest: cn, index } = a.decode::<P, _>()?;
         let count = u64::from(self.platform.irq_count()).min(self.irqs.len() as u64);
         if irq >= count || self.platform.irq_reserved(irq as u32) {
             return Err(Error::RangeError);
@@ -83,7 +84,7 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn decode_irq_handler(&self, t: Ptr<Tcb>, irq: u32, label: Label, a: &Args) -> Result<HandlerOp, Error> {
         match label {
             Label::IrqHandlerSetNotification => {
-                let c = a.get::<P>(0)?;
+                let c = a.decode::<P, IrqHandlerSetNotificationArgs>()?.notification;
                 if c == 0 {
                     return Ok(HandlerOp::SetNotification(None));
                 }
@@ -96,15 +97,11 @@ impl<P: Platform> Kernel<P> {
             Label::IrqHandlerAck => Ok(HandlerOp::Ack),
             Label::IrqHandlerClear => Ok(HandlerOp::Clear),
             Label::IrqHandlerSetTimer => {
-                let (cval, arm) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                let IrqHandlerSetTimerArgs { compare, arm } = a.decode::<P, _>()?;
                 if self.platform.user_timer_irq() != Some(irq) {
                     return Err(Error::IllegalOperation);
                 }
-                match arm {
-                    0 => Ok(HandlerOp::SetTimer(None)),
-                    1 => Ok(HandlerOp::SetTimer(Some(cval))),
-                    _ => Err(Error::InvalidArgument),
-                }
+                Ok(HandlerOp::SetTimer(arm.check()?.then_some(compare)))
             }
             _ => Err(Error::UnknownInvocation),
         }

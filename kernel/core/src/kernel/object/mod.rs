@@ -22,11 +22,12 @@ pub mod tcb;
 pub mod untyped;
 pub mod vspace;
 
+use gaon_abi::layout::Layout;
 use gaon_abi::{Error, Label, MsgInfo, ObjType};
 
+use super::cspace::slot;
 use super::delete::Preempted;
 use super::{Kernel, Platform};
-use super::cspace::slot;
 use crate::cap::Cap;
 use crate::obj::Ptr;
 use endpoint::Endpoint;
@@ -35,20 +36,43 @@ use reply::Reply;
 use sched_context::SchedContext;
 use tcb::Tcb;
 
-/// The invoker's message registers, bounded by the length it sent.
+/// The invoker's message registers, bounded by the length it sent. Decoders read them
+/// through the invocation's layout in `gaon_abi::invocation` (the one source of the
+/// ABI): `TruncatedMessage` if the message is shorter than the layout, else the first
+/// malformed field's error.
 pub(super) struct Args {
     t: Ptr<Tcb>,
     len: usize,
 }
 
 impl Args {
-    /// Message register `i`, or `TruncatedMessage` if the invoker sent fewer.
-    pub(super) fn get<P: Platform>(&self, i: usize) -> Result<u64, Error> {
-        if i < self.len {
-            Ok(Kernel::<P>::get_mr(self.t, i))
-        } else {
-            Err(Error::TruncatedMessage)
+    /// The arguments as the invocation's layout `L`.
+    #[inline]
+    pub(super) fn decode<P: Platform, L: Layout>(&self) -> Result<L, Error> {
+        L::decode(self.len, |i| Kernel::<P>::get_mr(self.t, i))
+    }
+
+    /// Word `i` of a layout's variable tail (the decoder checked it is there).
+    #[inline]
+    pub(super) fn word<P: Platform>(&self, i: usize) -> u64 {
+        Kernel::<P>::get_mr(self.t, i)
+    }
+
+    /// The length of the message.
+    #[inline]
+    pub(super) const fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Reply to the invoker `t` with `reply`'s words; returns the reply's length.
+    pub(super) fn reply_with<L: Layout>(t: Ptr<Tcb>, reply: &L) -> usize {
+        let words = reply.encode();
+        for (i, w) in words.as_ref().iter().enumerate() {
+            Self::set_mr(t, i, *w);
         }
+        L::LEN
     }
 }
 
@@ -173,12 +197,7 @@ pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
 /// the small objects are written whole.
 pub(super) fn init_object(ty: ObjType, addr: usize) {
     match ty {
-        ObjType::Tcb => {
-            // A new Tcb is all zero but its time slice (`tcb::a_new_tcb_is_zero_but_its_time_slice`):
-            // zeroing is cheaper than copying the 1.4 KiB template.
-            crate::obj::zero(addr, core::mem::size_of::<Tcb>());
-            Ptr::<Tcb>::new(addr).get().timeslice = tcb::TIMESLICE_TICKS;
-        }
+        ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),
         ObjType::Endpoint => Ptr::<Endpoint>::new(addr).init(Endpoint::default()),
         ObjType::Notification => Ptr::<Notification>::new(addr).init(Notification::default()),
         ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),

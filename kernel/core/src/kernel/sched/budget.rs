@@ -17,7 +17,8 @@
 //! `last_charge` alone: it only matters while a budgeted thread runs, and every way a
 //! budgeted thread becomes current (a tick, or `reschedule`) sets it.
 
-use gaon_abi::{FaultKind, ObjType, Rights};
+use gaon_abi::fault::Fault;
+use gaon_abi::{ObjType, Rights};
 
 use crate::kernel::object::sched_context::SchedContext;
 use crate::kernel::object::tcb::{SLOT_TIMEOUT_EP, Tcb, ThreadState};
@@ -84,7 +85,10 @@ impl<P: Platform> Kernel<P> {
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
         if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state == ThreadState::Running {
             let consumed_us = self.ticks_to_us(s.consumed);
-            t.get().fault = [FaultKind::Timeout as u64, s.badge, consumed_us, 0, 0];
+            t.get().fault = Some(Fault::Timeout {
+                badge: s.badge,
+                consumed_us,
+            });
             self.send_ipc(
                 t,
                 Ptr::new(cap.obj),

@@ -333,7 +333,7 @@ fn label_for(ty: Option<ObjType>, pick: u8) -> Label {
 fn wake_root(k: &mut Kernel<Model>, root: Ptr<Tcb>) {
     if root.get().state != ThreadState::Running {
         k.cancel_ipc(root);
-        root.get().fault[0] = 0;
+        root.get().fault = None;
         k.block(root, ThreadState::Inactive);
         k.make_runnable(root, false);
     }

@@ -5,7 +5,7 @@
     reason = "k, a, t, c: the kernel, allocator and objects of each scenario, as in tests.rs"
 )]
 
-use super::super::Fault;
+use super::super::Exception;
 use super::*;
 use crate::cdt::Mdb;
 use crate::tcb::SLOT_CSPACE;
@@ -481,28 +481,28 @@ fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     let stale = 0x31_2345_6780;
     // udf: EC 0, FAR unknown.
     assert_eq!(
-        Fault::from_sync(0x0200_0000, stale),
-        Fault::User {
+        Exception::from_sync(0x0200_0000, stale),
+        Exception::User {
             esr: 0x0200_0000,
             far: 0
         }
     );
     // brk: EC 0x3c.
     let brk = 0x3c << 26 | 1 << 25 | 7;
-    assert_eq!(Fault::from_sync(brk, stale), Fault::User { esr: brk, far: 0 });
+    assert_eq!(Exception::from_sync(brk, stale), Exception::User { esr: brk, far: 0 });
     // A data abort keeps its address, unless FnV says it is not valid.
     let dabt = 0x24 << 26 | 1 << 25 | 0x7;
     assert_eq!(
-        Fault::from_sync(dabt, stale),
-        Fault::Vm {
+        Exception::from_sync(dabt, stale),
+        Exception::Vm {
             addr: stale,
             instruction: false,
             esr: dabt
         }
     );
     assert_eq!(
-        Fault::from_sync(dabt | 1 << 10, stale),
-        Fault::Vm {
+        Exception::from_sync(dabt | 1 << 10, stale),
+        Exception::Vm {
             addr: 0,
             instruction: false,
             esr: dabt | 1 << 10
@@ -510,8 +510,8 @@ fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     );
     let iabt = 0x20 << 26 | 1 << 25;
     assert_eq!(
-        Fault::from_sync(iabt, stale),
-        Fault::Vm {
+        Exception::from_sync(iabt, stale),
+        Exception::Vm {
             addr: stale,
             instruction: true,
             esr: iabt
@@ -520,16 +520,19 @@ fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     // PC alignment: FAR is the misaligned PC.
     let pc_align = 0x22 << 26 | 1 << 25;
     assert_eq!(
-        Fault::from_sync(pc_align, stale),
-        Fault::User {
+        Exception::from_sync(pc_align, stale),
+        Exception::User {
             esr: pc_align,
             far: stale
         }
     );
     // An FIQ sets no syndrome at all; an SError has its own.
-    assert_eq!(Fault::from_async(false, brk), Fault::User { esr: 0, far: 0 });
+    assert_eq!(Exception::from_async(false, brk), Exception::User { esr: 0, far: 0 });
     let serror = 0x2f << 26 | 1 << 25;
-    assert_eq!(Fault::from_async(true, serror), Fault::User { esr: serror, far: 0 });
+    assert_eq!(
+        Exception::from_async(true, serror),
+        Exception::User { esr: serror, far: 0 }
+    );
 }
 
 /// EL0 no longer programs the virtual timer; the handler of its line does, through the
