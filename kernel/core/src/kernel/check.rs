@@ -47,11 +47,11 @@ use gaon_abi::object::{
 use gaon_abi::{Error, ObjType};
 
 use super::cspace::slot;
-use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint, Queue};
+use super::object::endpoint::{Endpoint, EpState, Queue};
 use super::object::notification::Notification;
 use super::object::reply::Reply;
 use super::object::sched_context::{MAX_REFILLS, SchedContext};
-use super::object::tcb::{self, TCB_SLOTS, Tcb, ThreadState};
+use super::object::tcb::{self, State, TCB_SLOTS, Tcb, ThreadState};
 use super::{Kernel, Platform, VMIDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{Mdb, Slot};
@@ -427,7 +427,7 @@ impl<P: Platform> Walk<'_, P> {
         let throttled = Self::throttled(t);
         let (state, queued, prio) = (t.state, t.queued, t.prio);
         let (sched_prev, sched_next) = (t.sched_prev, t.sched_next);
-        let (blocked_on, ep_prev, ep_next, reply) = (t.blocked_on, t.ep_prev, t.ep_next, t.reply);
+        let (blocked_on, ep_prev, ep_next, reply) = (blocked_on(&t.state), t.ep_prev, t.ep_next, t.reply);
         let (ntfn, sc) = (t.bound_ntfn, t.sched_context);
         if queued {
             if state != ThreadState::Running || throttled || addr == self.k.current {
@@ -452,11 +452,11 @@ impl<P: Platform> Walk<'_, P> {
             self.r.fail(Problem::RunnableNotQueued, addr);
         }
         match state {
-            ThreadState::BlockedOnSend | ThreadState::BlockedOnRecv => {
+            State::BlockedOnSend { .. } | State::BlockedOnRecv { .. } => {
                 let want = if state == ThreadState::BlockedOnSend {
-                    EP_SEND
+                    EpState::Send
                 } else {
-                    EP_RECV
+                    EpState::Recv
                 };
                 let ok = aligned(blocked_on, ENDPOINT_BITS) && {
                     let e = Ptr::<Endpoint>::new(blocked_on).get();
@@ -472,7 +472,7 @@ impl<P: Platform> Walk<'_, P> {
                     self.r.fail(Problem::Reply, addr);
                 }
             }
-            ThreadState::BlockedOnNotification => {
+            State::BlockedOnNotification { .. } => {
                 let ok = aligned(blocked_on, NOTIFICATION_BITS)
                     && in_queue(
                         &Ptr::<Notification>::new(blocked_on).get().queue,
@@ -484,12 +484,12 @@ impl<P: Platform> Walk<'_, P> {
                     self.r.fail(Problem::IpcQueue, addr);
                 }
             }
-            ThreadState::BlockedOnReply => {
+            State::BlockedOnReply => {
                 if !(aligned(reply, REPLY_BITS) && Ptr::<Reply>::new(reply).get().caller == addr) {
                     self.r.fail(Problem::Reply, addr);
                 }
             }
-            ThreadState::Running | ThreadState::Inactive => {}
+            State::Running | State::Inactive => {}
         }
         if ntfn != 0 && !(aligned(ntfn, NOTIFICATION_BITS) && Ptr::<Notification>::new(ntfn).get().bound == addr) {
             self.r.fail(Problem::Binding, addr);
@@ -514,7 +514,7 @@ impl<P: Platform> Walk<'_, P> {
                 return;
             }
             let tc = Ptr::<Tcb>::new(t).get();
-            if tc.state != want || tc.blocked_on != obj || tc.ep_prev != prev {
+            if tc.state != want || blocked_on(&tc.state) != obj || tc.ep_prev != prev {
                 self.r.fail(Problem::IpcQueue, t);
                 return;
             }
@@ -528,9 +528,9 @@ impl<P: Platform> Walk<'_, P> {
         let e = Ptr::<Endpoint>::new(addr).get();
         let (state, q) = (e.state, e.queue);
         match state {
-            EP_IDLE if q.head == 0 && q.tail == 0 => {}
-            EP_SEND if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnSend),
-            EP_RECV if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnRecv),
+            EpState::Idle if q.head == 0 && q.tail == 0 => {}
+            EpState::Send if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnSend),
+            EpState::Recv if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnRecv),
             _ => self.r.fail(Problem::IpcQueue, addr),
         }
     }
@@ -716,4 +716,13 @@ fn in_queue(q: &Queue, t: usize, prev: usize, next: usize) -> bool {
         }
     };
     back(prev, q.head, |o| o.ep_next) && back(next, q.tail, |o| o.ep_prev)
+}
+
+/// The endpoint or notification a thread in `state` is queued on (0: none).
+fn blocked_on(state: &State) -> usize {
+    match *state {
+        State::BlockedOnSend { ep, .. } | State::BlockedOnRecv { ep } => ep.addr(),
+        State::BlockedOnNotification { ntfn } => ntfn.addr(),
+        State::Inactive | State::Running | State::BlockedOnReply => 0,
+    }
 }

@@ -27,11 +27,11 @@
 use gaon_abi::ObjType;
 
 use super::cspace::{Kslots, slot};
-use super::object::endpoint::{EP_IDLE, Endpoint};
+use super::object::endpoint::{Endpoint, EpState};
 use super::object::notification::Notification;
 use super::object::reply::Reply;
 use super::object::sched_context::SchedContext;
-use super::object::tcb::{self, IPC_FAULT, TCB_SLOTS, Tcb, ThreadState};
+use super::object::tcb::{self, IpcFlags, State, TCB_SLOTS, Tcb};
 use super::{Kernel, Platform, RESUME_RECORDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{self, Slot};
@@ -211,7 +211,7 @@ impl<P: Platform> Kernel<P> {
     /// Stop a dying thread and clear every pointer to it.
     fn detach_tcb(&mut self, t: Ptr<Tcb>) {
         self.cancel_ipc(t);
-        self.block(t, ThreadState::Inactive);
+        self.block(t, State::Inactive);
         let tcb = t.get();
         if let Some(n) = Ptr::<Notification>::from_raw(core::mem::take(&mut tcb.bound_ntfn)) {
             n.get().bound = 0;
@@ -233,13 +233,11 @@ impl<P: Platform> Kernel<P> {
     /// fault (the fault can no longer be answered).
     fn abort_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
-        tcb.blocked_on = 0;
-        if tcb.ipc_flags & IPC_FAULT != 0 || tcb.fault.is_some() {
-            tcb.ipc_flags = 0;
+        let fault_send = matches!(tcb.state, State::BlockedOnSend { flags, .. } if flags.contains(IpcFlags::FAULT));
+        if fault_send || tcb.fault.is_some() {
             tcb.fault = None;
-            self.block(t, ThreadState::Inactive);
+            self.block(t, State::Inactive);
         } else {
-            tcb.ipc_flags = 0;
             Self::reply_kernel(t, Err(gaon_abi::Error::Cancelled));
             self.make_runnable(t, false);
         }
@@ -256,7 +254,7 @@ impl<P: Platform> Kernel<P> {
                     }
                     self.abort_ipc(t);
                 }
-                ep.state = EP_IDLE;
+                ep.state = EpState::Idle;
             }
             Some(ObjType::Notification) => {
                 let n = Ptr::<Notification>::new(cap.obj).get();

@@ -11,7 +11,7 @@ use gaon_abi::{Error, MsgInfo, ObjType, Rights, Syscall};
 use super::cspace::slot;
 use super::object::notification::Notification;
 use super::object::reply::Reply;
-use super::object::tcb::{IPC_CALL, IPC_GRANT, TIMESLICE_TICKS, Tcb};
+use super::object::tcb::{IpcFlags, TIMESLICE_TICKS, Tcb};
 use super::{Kernel, Platform};
 use crate::obj::Ptr;
 
@@ -198,9 +198,9 @@ impl<P: Platform> Kernel<P> {
                 if !cap.rights().contains(Rights::WRITE) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
                 }
-                let mut flags = if is_call { IPC_CALL } else { 0 };
+                let mut flags = if is_call { IpcFlags::CALL } else { IpcFlags::empty() };
                 if cap.rights().contains(Rights::GRANT) {
-                    flags |= IPC_GRANT;
+                    flags |= IpcFlags::GRANT;
                 }
                 self.send_ipc(t, Ptr::new(cap.obj), cap.badge, flags, blocking);
             }

@@ -7,10 +7,10 @@ use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS, REPLY_RE
 use gaon_abi::{MsgInfo, ObjType, Rights};
 
 use super::cspace::resolve_one_level;
-use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint};
+use super::object::endpoint::{Endpoint, EpState};
 use super::object::notification::Notification;
 use super::object::reply::Reply;
-use super::object::tcb::{SLOT_CSPACE, Tcb, ThreadState};
+use super::object::tcb::{SLOT_CSPACE, State, Tcb};
 use super::{Kernel, Platform};
 use crate::cap::Cap;
 use crate::cdt::Slot;
@@ -31,7 +31,7 @@ impl<P: Platform> Kernel<P> {
         let info = short_message(snd)?;
         let (ep_addr, badge) = endpoint_in_place(snd, Rights::WRITE)?;
         let ep = Ptr::<Endpoint>::new(ep_addr).get();
-        if ep.state != EP_RECV {
+        if ep.state != EpState::Recv {
             return None;
         }
         let r = Ptr::<Tcb>::new(ep.queue.head);
@@ -39,17 +39,16 @@ impl<P: Platform> Kernel<P> {
         let rp = Ptr::<Reply>::from_raw(rcv.reply)?;
         ep.queue.pop();
         if ep.queue.is_empty() {
-            ep.state = EP_IDLE;
+            ep.state = EpState::Idle;
         }
         rcv.reply = 0;
-        rcv.blocked_on = 0;
         let reply = rp.get();
         reply.receiver = 0;
         reply.caller = t.addr();
         snd.reply = rp.addr();
         copy_short(rcv, badge, info, snd);
         self.fastpath_count += 1;
-        Some(self.fastpath_switch(t, ThreadState::BlockedOnReply, r))
+        Some(self.fastpath_switch(t, State::BlockedOnReply, r))
     }
 
     /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
@@ -75,7 +74,7 @@ impl<P: Platform> Kernel<P> {
         }
         let (ep_addr, _) = endpoint_in_place(me, Rights::READ)?;
         let ep = Ptr::<Endpoint>::new(ep_addr);
-        if ep.get().state == EP_SEND {
+        if ep.get().state == EpState::Send {
             return None;
         }
         if me.bound_ntfn != 0 && Ptr::<Notification>::new(me.bound_ntfn).get().word != 0 {
@@ -87,12 +86,11 @@ impl<P: Platform> Kernel<P> {
         copy_short(caller, 0, info, me);
         me.reply = rp.addr();
         reply.receiver = t.addr();
-        me.blocked_on = ep.addr();
         let e = ep.get();
         e.queue.push(t);
-        e.state = EP_RECV;
+        e.state = EpState::Recv;
         self.fastpath_count += 1;
-        Some(self.fastpath_switch(t, ThreadState::BlockedOnRecv, c))
+        Some(self.fastpath_switch(t, State::BlockedOnRecv { ep }, c))
     }
 }
 

@@ -8,10 +8,10 @@ use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS};
 use gaon_abi::{Error, MsgInfo, ObjType, Rights};
 
 use super::cspace::{Kslots, cnode_slot, derived_copy, slot};
-use super::object::endpoint::{EP_IDLE, EP_RECV, EP_SEND, Endpoint};
+use super::object::endpoint::{Endpoint, EpState};
 use super::object::notification::Notification;
 use super::object::reply::Reply;
-use super::object::tcb::{IPC_CALL, IPC_FAULT, IPC_GRANT, SLOT_FAULT_EP, Tcb, ThreadState};
+use super::object::tcb::{IpcFlags, SLOT_FAULT_EP, State, Tcb};
 use super::{Kernel, Platform};
 use crate::cdt;
 use crate::obj::{self, Ptr};
@@ -31,7 +31,7 @@ impl<P: Platform> Kernel<P> {
         if self.has_fault_handler(t) {
             let cap = t.get().slots[SLOT_FAULT_EP].cap;
             t.get().fault = Some(fault);
-            self.send_ipc(t, Ptr::new(cap.obj), cap.badge, IPC_FAULT | IPC_CALL, true);
+            self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
         } else {
             let (kind, words) = fault.encode();
             self.log(format_args!(
@@ -44,27 +44,30 @@ impl<P: Platform> Kernel<P> {
                 words[3]
             ));
             self.cancel_ipc(t);
-            self.block(t, ThreadState::Inactive);
+            self.block(t, State::Inactive);
         }
     }
 
-    /// Send from `sender` on `ep`. `flags` are `IPC_*`.
-    pub(super) fn send_ipc(&mut self, sender: Ptr<Tcb>, ep: Ptr<Endpoint>, badge: u64, flags: u8, blocking: bool) {
+    /// Send from `sender` on `ep` with the badge of the cap it used.
+    pub(super) fn send_ipc(
+        &mut self,
+        sender: Ptr<Tcb>,
+        ep: Ptr<Endpoint>,
+        badge: u64,
+        flags: IpcFlags,
+        blocking: bool,
+    ) {
         let e = ep.get();
-        if e.state == EP_RECV {
+        if e.state == EpState::Recv {
             let r = e.queue.pop().expect("receive queue is non-empty");
             if e.queue.is_empty() {
-                e.state = EP_IDLE;
+                e.state = EpState::Idle;
             }
-            self.deliver(sender, r, badge, flags, ep.addr());
+            self.deliver(sender, r, badge, flags, Some(ep));
         } else if blocking {
-            let s = sender.get();
-            s.ipc_badge = badge;
-            s.ipc_flags = flags;
-            s.blocked_on = ep.addr();
-            self.block(sender, ThreadState::BlockedOnSend);
+            self.block(sender, State::BlockedOnSend { ep, badge, flags });
             e.queue.push(sender);
-            e.state = EP_SEND;
+            e.state = EpState::Send;
         } else {
             Self::reply_kernel(sender, Ok(0));
         }
@@ -72,25 +75,29 @@ impl<P: Platform> Kernel<P> {
 
     /// Hand `sender`'s message to `receiver` (taken off the endpoint's queue) and move
     /// both on: a Call's sender waits in the receiver's reply object.
-    pub(super) fn deliver(&mut self, sender: Ptr<Tcb>, receiver: Ptr<Tcb>, badge: u64, flags: u8, ep: usize) {
+    pub(super) fn deliver(
+        &mut self,
+        sender: Ptr<Tcb>,
+        receiver: Ptr<Tcb>,
+        badge: u64,
+        flags: IpcFlags,
+        ep: Option<Ptr<Endpoint>>,
+    ) {
         let reply = core::mem::take(&mut receiver.get().reply);
         if let Some(rp) = Ptr::<Reply>::from_raw(reply) {
             rp.get().receiver = 0;
         }
-        receiver.get().blocked_on = 0;
         self.transfer(sender, receiver, badge, flags, ep);
         let s = sender.get();
-        s.ipc_flags = 0;
-        s.blocked_on = 0;
-        if flags & IPC_CALL != 0 {
+        if flags.contains(IpcFlags::CALL) {
             if let Some(rp) = Ptr::<Reply>::from_raw(reply) {
                 rp.get().caller = sender.addr();
                 s.reply = reply;
-                self.block(sender, ThreadState::BlockedOnReply);
-            } else if flags & IPC_FAULT != 0 {
+                self.block(sender, State::BlockedOnReply);
+            } else if flags.contains(IpcFlags::FAULT) {
                 // The handler cannot reply: the faulting thread stays stopped.
                 s.fault = None;
-                self.block(sender, ThreadState::Inactive);
+                self.block(sender, State::Inactive);
             } else {
                 Self::reply_kernel(sender, Err(Error::Cancelled));
                 self.make_runnable(sender, false);
@@ -99,13 +106,20 @@ impl<P: Platform> Kernel<P> {
             Self::reply_kernel(sender, Ok(0));
             self.make_runnable(sender, false);
         }
-        self.make_runnable(receiver, flags & IPC_CALL != 0);
+        self.make_runnable(receiver, flags.contains(IpcFlags::CALL));
     }
 
     /// Copy the message (registers, IPC buffer words, capabilities) and set the
     /// receiver's badge and message info.
-    pub(super) fn transfer(&mut self, sender: Ptr<Tcb>, receiver: Ptr<Tcb>, badge: u64, flags: u8, ep: usize) {
-        if flags & IPC_FAULT != 0 {
+    pub(super) fn transfer(
+        &mut self,
+        sender: Ptr<Tcb>,
+        receiver: Ptr<Tcb>,
+        badge: u64,
+        flags: IpcFlags,
+        ep: Option<Ptr<Endpoint>>,
+    ) {
+        if flags.contains(IpcFlags::FAULT) {
             // A fault send always has its fault recorded (`send_fault`).
             let (kind, words) = sender.get().fault.map_or((0, [0; 4]), |f| {
                 let (kind, words) = f.encode();
@@ -130,10 +144,11 @@ impl<P: Platform> Kernel<P> {
         for i in MSG_REGISTERS..len {
             Self::set_mr(receiver, i, Self::get_mr(sender, i));
         }
-        let (caps, unwrapped) = if info.extra_caps() > 0 && flags & IPC_GRANT != 0 && ep != 0 {
-            self.transfer_caps(sender, receiver, info.extra_caps(), ep)
-        } else {
-            (0, 0)
+        let (caps, unwrapped) = match ep {
+            Some(ep) if info.extra_caps() > 0 && flags.contains(IpcFlags::GRANT) => {
+                self.transfer_caps(sender, receiver, info.extra_caps(), ep)
+            }
+            _ => (0, 0),
         };
         let r = &mut receiver.get().ctx;
         r.x[CAP_REG] = badge;
@@ -143,7 +158,13 @@ impl<P: Platform> Kernel<P> {
     /// Transfer up to `n` caps named in the sender's IPC buffer. A badged cap to the
     /// endpoint itself arrives as its badge; other caps are copied into the one slot
     /// the receiver offers. Stops at the first cap that cannot be delivered.
-    pub(super) fn transfer_caps(&mut self, sender: Ptr<Tcb>, receiver: Ptr<Tcb>, n: usize, ep: usize) -> (usize, u64) {
+    pub(super) fn transfer_caps(
+        &mut self,
+        sender: Ptr<Tcb>,
+        receiver: Ptr<Tcb>,
+        n: usize,
+        ep: Ptr<Endpoint>,
+    ) -> (usize, u64) {
         use gaon_abi::message::{
             IPC_BUFFER_CAPS_OFFSET, IPC_BUFFER_RECEIVE_CNODE_OFFSET, IPC_BUFFER_RECEIVE_INDEX_OFFSET,
         };
@@ -168,7 +189,7 @@ impl<P: Platform> Kernel<P> {
             let Ok((s, cap)) = self.lookup_cap(sender, cptr) else {
                 break;
             };
-            if cap.is(ObjType::Endpoint) && cap.obj == ep {
+            if cap.is(ObjType::Endpoint) && cap.obj == ep.addr() {
                 obj::write_word(rb + IPC_BUFFER_CAPS_OFFSET + 8 * i, cap.badge);
                 mask |= 1 << i;
             } else {
@@ -194,24 +215,25 @@ impl<P: Platform> Kernel<P> {
             return;
         }
         let e = ep.get();
-        if e.state == EP_SEND {
+        if e.state == EpState::Send {
             let s = e.queue.pop().expect("send queue is non-empty");
             if e.queue.is_empty() {
-                e.state = EP_IDLE;
+                e.state = EpState::Idle;
             }
             t.get().reply = reply.map_or(0, Ptr::addr);
-            let (badge, flags) = (s.get().ipc_badge, s.get().ipc_flags);
-            self.deliver(s, t, badge, flags, ep.addr());
+            let State::BlockedOnSend { badge, flags, .. } = s.get().state else {
+                unreachable!("a thread queued to send is blocked sending");
+            };
+            self.deliver(s, t, badge, flags, Some(ep));
         } else if blocking {
             let tcb = t.get();
             tcb.reply = reply.map_or(0, Ptr::addr);
             if let Some(r) = reply {
                 r.get().receiver = t.addr();
             }
-            tcb.blocked_on = ep.addr();
-            self.block(t, ThreadState::BlockedOnRecv);
+            self.block(t, State::BlockedOnRecv { ep });
             e.queue.push(t);
-            e.state = EP_RECV;
+            e.state = EpState::Recv;
         } else {
             Self::reply_kernel(t, Err(Error::WouldBlock));
         }
@@ -233,7 +255,7 @@ impl<P: Platform> Kernel<P> {
                 caller.ctx.sp = Self::get_mr(t, 1);
             }
         } else {
-            self.transfer(t, c, 0, 0, 0);
+            self.transfer(t, c, 0, IpcFlags::empty(), None);
         }
         self.make_runnable(c, true);
     }
@@ -244,13 +266,12 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn signal(&mut self, n: Ptr<Notification>, badge: u64) {
         let nt = n.get();
         if let Some(w) = nt.queue.pop() {
-            w.get().blocked_on = 0;
             let ctx = &mut w.get().ctx;
             ctx.x[CAP_REG] = badge | core::mem::take(&mut nt.word);
             ctx.x[INFO_REG] = MsgInfo::notification().0;
             self.make_runnable(w, false);
         } else if let Some(b) = Ptr::<Tcb>::from_raw(nt.bound)
-            && b.get().state == ThreadState::BlockedOnRecv
+            && matches!(b.get().state, State::BlockedOnRecv { .. })
         {
             self.cancel_ipc(b);
             let ctx = &mut b.get().ctx;
@@ -269,8 +290,7 @@ impl<P: Platform> Kernel<P> {
             ctx.x[CAP_REG] = core::mem::take(&mut nt.word);
             ctx.x[INFO_REG] = MsgInfo::notification().0;
         } else if blocking {
-            t.get().blocked_on = n.addr();
-            self.block(t, ThreadState::BlockedOnNotification);
+            self.block(t, State::BlockedOnNotification { ntfn: n });
             nt.queue.push(t);
         } else {
             Self::reply_kernel(t, Err(Error::WouldBlock));
@@ -286,27 +306,23 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn cancel_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         match tcb.state {
-            ThreadState::BlockedOnSend | ThreadState::BlockedOnRecv => {
-                let ep = Ptr::<Endpoint>::new(tcb.blocked_on).get();
+            State::BlockedOnSend { ep, .. } | State::BlockedOnRecv { ep } => {
+                let ep = ep.get();
                 ep.queue.remove(t);
                 if ep.queue.is_empty() {
-                    ep.state = EP_IDLE;
+                    ep.state = EpState::Idle;
                 }
                 if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut tcb.reply)) {
                     r.get().receiver = 0;
                 }
             }
-            ThreadState::BlockedOnReply => {
+            State::BlockedOnReply => {
                 if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut tcb.reply)) {
                     r.get().caller = 0;
                 }
             }
-            ThreadState::BlockedOnNotification => {
-                Ptr::<Notification>::new(tcb.blocked_on).get().queue.remove(t);
-            }
-            ThreadState::Inactive | ThreadState::Running => {}
+            State::BlockedOnNotification { ntfn } => ntfn.get().queue.remove(t),
+            State::Inactive | State::Running => {}
         }
-        tcb.blocked_on = 0;
-        tcb.ipc_flags = 0;
     }
 }

@@ -730,7 +730,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert_eq!(server.get().state, ThreadState::Running);
     assert_eq!(root.get().state, ThreadState::BlockedOnReply);
     // With the bystander gone, the server's reply goes straight back to the client.
-    k.block(bystander, ThreadState::Inactive);
+    k.block(bystander, crate::tcb::State::Inactive);
     k.schedule();
     assert_eq!(k.current(), Some(server));
     sys(

@@ -4,12 +4,18 @@
 use crate::obj::Ptr;
 use crate::tcb::Tcb;
 
-/// Endpoint queue state.
-pub const EP_IDLE: u8 = 0;
-/// Threads queued to send.
-pub const EP_SEND: u8 = 1;
-/// Threads queued to receive.
-pub const EP_RECV: u8 = 2;
+/// What an endpoint's queue holds.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EpState {
+    /// Nobody.
+    #[default]
+    Idle,
+    /// Threads waiting to send.
+    Send,
+    /// Threads waiting to receive.
+    Recv,
+}
 
 /// A synchronous endpoint: a queue of senders or of receivers.
 #[repr(C)]
@@ -17,8 +23,8 @@ pub const EP_RECV: u8 = 2;
 pub struct Endpoint {
     /// The queue.
     pub queue: Queue,
-    /// `EP_*`.
-    pub state: u8,
+    /// What the queue holds (empty: `Idle`).
+    pub state: EpState,
 }
 static_assertions::const_assert!(core::mem::size_of::<Endpoint>() <= 1 << gaon_abi::object::ENDPOINT_BITS);
 

@@ -5,7 +5,7 @@ use gaon_abi::invocation::{SchedContextBindArgs, SchedContextConsumedReply, Sche
 use gaon_abi::{Error, Label, ObjType};
 
 use super::Args;
-use super::tcb::{Tcb, ThreadState};
+use super::tcb::Tcb;
 use crate::kernel::{Kernel, Platform};
 use crate::obj::Ptr;
 
@@ -188,7 +188,7 @@ impl<P: Platform> Kernel<P> {
         }
         self.settle_current();
         if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
-            && bound.get().state == ThreadState::Running
+            && bound.get().state.is_running()
         {
             self.rq.enqueue(bound, false);
         }

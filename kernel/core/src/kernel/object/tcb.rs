@@ -11,6 +11,7 @@ use gaon_abi::invocation::{
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
+use super::endpoint::Endpoint;
 use super::notification::Notification;
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
@@ -74,12 +75,80 @@ pub const SLOT_TIMEOUT_EP: usize = 4;
 /// Slots in a Tcb.
 pub const TCB_SLOTS: usize = 5;
 
-/// IPC flag: the blocked send is a Call.
-pub const IPC_CALL: u8 = 1;
-/// IPC flag: the sender's cap had the Grant right.
-pub const IPC_GRANT: u8 = 2;
-/// IPC flag: the blocked send is a fault message (in `fault`).
-pub const IPC_FAULT: u8 = 4;
+bitflags::bitflags! {
+    /// What kind of send a thread makes (kept while it waits to send).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct IpcFlags: u8 {
+        /// A Call: the sender waits for the reply.
+        const CALL = 1;
+        /// The sender's cap had the Grant right: capabilities may go with the message.
+        const GRANT = 2;
+        /// A fault message (the thread's `fault`), sent by the kernel on its behalf.
+        const FAULT = 4;
+    }
+}
+
+/// What a thread is doing, and what it waits on. The user-visible view is
+/// [`ThreadState`] ([`State::abi`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not started, suspended, or stopped by a fault nobody can answer.
+    Inactive,
+    /// Runnable or running.
+    Running,
+    /// Queued on `ep` to send, with the badge of the cap it sends with.
+    BlockedOnSend {
+        /// The endpoint.
+        ep: Ptr<Endpoint>,
+        /// The badge of the capability it sends with.
+        badge: u64,
+        /// What kind of send.
+        flags: IpcFlags,
+    },
+    /// Queued on `ep` to receive (with its `reply` object, if any).
+    BlockedOnRecv {
+        /// The endpoint.
+        ep: Ptr<Endpoint>,
+    },
+    /// Waiting in its `reply` object for the answer to a Call.
+    BlockedOnReply,
+    /// Queued on `ntfn` waiting for a signal.
+    BlockedOnNotification {
+        /// The notification.
+        ntfn: Ptr<Notification>,
+    },
+}
+
+impl State {
+    /// The state as the ABI reports it (`TcbGetState`).
+    pub const fn abi(&self) -> ThreadState {
+        match self {
+            Self::Inactive => ThreadState::Inactive,
+            Self::Running => ThreadState::Running,
+            Self::BlockedOnSend { .. } => ThreadState::BlockedOnSend,
+            Self::BlockedOnRecv { .. } => ThreadState::BlockedOnRecv,
+            Self::BlockedOnReply => ThreadState::BlockedOnReply,
+            Self::BlockedOnNotification { .. } => ThreadState::BlockedOnNotification,
+        }
+    }
+
+    /// Runnable or running.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub const fn is_running(&self) -> bool {
+        matches!(self, Self::Running)
+    }
+}
+
+/// Tests and the consistency check compare states by their ABI view.
+impl PartialEq<ThreadState> for State {
+    fn eq(&self, other: &ThreadState) -> bool {
+        self.abi() == *other
+    }
+}
 
 /// A thread.
 #[repr(C)]
@@ -92,14 +161,12 @@ pub struct Tcb {
     /// into the CPU when the thread runs and saves it back lazily (see
     /// [`crate::kernel::Lazy::ThreadPointer`]); it stays next to `ctx` on purpose.
     pub tpidr: u64,
-    /// State.
-    pub state: ThreadState,
+    /// What it is doing and waiting on.
+    pub state: State,
     /// Priority (0..=255).
     pub prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
     pub mcp: u8,
-    /// `IPC_*` flags of a blocked send.
-    pub ipc_flags: u8,
     /// In the run queue.
     pub queued: bool,
     /// Remaining ticks of the round-robin time slice.
@@ -112,10 +179,6 @@ pub struct Tcb {
     pub ep_next: usize,
     /// Endpoint or notification queue links.
     pub ep_prev: usize,
-    /// The endpoint or notification it is blocked on.
-    pub blocked_on: usize,
-    /// Badge of the cap a blocked send used.
-    pub ipc_badge: u64,
     /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
     pub reply: usize,
     /// Bound notification.
@@ -172,18 +235,15 @@ impl Tcb {
                 far: 0,
             },
             tpidr: 0,
-            state: ThreadState::Inactive,
+            state: State::Inactive,
             prio: 0,
             mcp: 0,
-            ipc_flags: 0,
             queued: false,
             timeslice: TIMESLICE_TICKS,
             sched_next: 0,
             sched_prev: 0,
             ep_next: 0,
             ep_prev: 0,
-            blocked_on: 0,
-            ipc_badge: 0,
             reply: 0,
             bound_ntfn: 0,
             sched_context: 0,
@@ -359,7 +419,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(Op::WriteRegisters { first, count })
             }
             L::TcbResume => {
-                if target.get().state == ThreadState::Inactive && self.vspace_of(target).is_none() {
+                if matches!(target.get().state, State::Inactive) && self.vspace_of(target).is_none() {
                     return Err(Error::IllegalOperation);
                 }
                 Ok(Op::Resume)
@@ -430,7 +490,7 @@ impl<P: Platform> Kernel<P> {
                 }
             }
             Op::Resume => {
-                if target.get().state == ThreadState::Inactive {
+                if matches!(target.get().state, State::Inactive) {
                     target.get().fault = None;
                     self.make_runnable(target, false);
                 }
@@ -438,7 +498,7 @@ impl<P: Platform> Kernel<P> {
             Op::Suspend => {
                 self.cancel_ipc(target);
                 target.get().fault = None;
-                self.block(target, ThreadState::Inactive);
+                self.block(target, State::Inactive);
             }
             Op::Bind(n) => {
                 target.get().bound_ntfn = n.addr();
@@ -453,7 +513,7 @@ impl<P: Platform> Kernel<P> {
                 return Self::reply_with(
                     t,
                     &TcbGetStateReply {
-                        state: u64::from(tcb.state as u8),
+                        state: u64::from(tcb.state.abi() as u8),
                         priority: u64::from(tcb.prio),
                         mcp: u64::from(tcb.mcp),
                     },

@@ -21,7 +21,7 @@ use gaon_abi::fault::Fault;
 use gaon_abi::{ObjType, Rights};
 
 use crate::kernel::object::sched_context::SchedContext;
-use crate::kernel::object::tcb::{SLOT_TIMEOUT_EP, Tcb, ThreadState};
+use crate::kernel::object::tcb::{IpcFlags, SLOT_TIMEOUT_EP, Tcb};
 use crate::kernel::{Kernel, Platform};
 use crate::obj::Ptr;
 
@@ -83,19 +83,13 @@ impl<P: Platform> Kernel<P> {
         self.throttle_quietly(t, sc);
         let s = sc.get();
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
-        if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state == ThreadState::Running {
+        if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state.is_running() {
             let consumed_us = self.ticks_to_us(s.consumed);
             t.get().fault = Some(Fault::Timeout {
                 badge: s.badge,
                 consumed_us,
             });
-            self.send_ipc(
-                t,
-                Ptr::new(cap.obj),
-                cap.badge,
-                crate::tcb::IPC_FAULT | crate::tcb::IPC_CALL,
-                true,
-            );
+            self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
         }
     }
 
@@ -107,7 +101,7 @@ impl<P: Platform> Kernel<P> {
             if sc.get().available(now) {
                 self.unlink_release(prev, sc);
                 if let Some(t) = Ptr::<Tcb>::from_raw(sc.get().tcb)
-                    && t.get().state == ThreadState::Running
+                    && t.get().state.is_running()
                 {
                     self.rq.enqueue(t, false);
                 }
@@ -145,7 +139,7 @@ impl<P: Platform> Kernel<P> {
     /// `t` lost its scheduling context: it is no longer budgeted.
     pub(in crate::kernel) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
         self.settle_current();
-        if t.get().state == ThreadState::Running {
+        if t.get().state.is_running() {
             self.rq.enqueue(t, false);
         }
     }

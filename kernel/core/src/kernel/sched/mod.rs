@@ -9,7 +9,7 @@ pub mod queues;
 
 use gaon_abi::ObjType;
 
-use super::object::tcb::{SLOT_VSPACE, Tcb, ThreadState};
+use super::object::tcb::{SLOT_VSPACE, State, Tcb};
 use super::{Kernel, Platform};
 use crate::obj::Ptr;
 use crate::vspace::Table;
@@ -29,7 +29,7 @@ impl<P: Platform> Kernel<P> {
     /// Make `t` runnable. `front`: run it before its equals (a direct hand-over).
     #[inline]
     pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
-        t.get().state = ThreadState::Running;
+        t.get().state = State::Running;
         if t.addr() == self.current && !t.get().queued {
             // The running thread: already first in its priority.
             return;
@@ -45,7 +45,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Take `t` off the run queue with a blocked or inactive state.
     #[inline]
-    pub(in crate::kernel) fn block(&mut self, t: Ptr<Tcb>, state: ThreadState) {
+    pub(in crate::kernel) fn block(&mut self, t: Ptr<Tcb>, state: State) {
         t.get().state = state;
         self.rq.dequeue(t);
     }
@@ -61,7 +61,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn settle_current(&mut self) {
         if let Some(c) = self.current()
-            && c.get().state == ThreadState::Running
+            && c.get().state.is_running()
             && !self.throttled(c)
         {
             self.rq.enqueue(c, true);
@@ -79,10 +79,10 @@ impl<P: Platform> Kernel<P> {
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(in crate::kernel) fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: ThreadState, next: Ptr<Tcb>) -> bool {
+    pub(in crate::kernel) fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: State, next: Ptr<Tcb>) -> bool {
         t.get().state = state;
         let n = next.get();
-        n.state = ThreadState::Running;
+        n.state = State::Running;
         if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
             self.current = next.addr();
             return true;
@@ -112,7 +112,7 @@ impl<P: Platform> Kernel<P> {
     pub fn schedule(&mut self) {
         if let Some(c) = self.current() {
             let tcb = c.get();
-            if tcb.state == ThreadState::Running && !tcb.queued && !self.throttled(c) && self.first_in_line(c) {
+            if tcb.state.is_running() && !tcb.queued && !self.throttled(c) && self.first_in_line(c) {
                 // Still first among the runnable: it goes on.
                 return;
             }
@@ -128,7 +128,7 @@ impl<P: Platform> Kernel<P> {
                 self.current = t.addr();
                 return;
             }
-            self.block(t, ThreadState::Inactive);
+            self.block(t, State::Inactive);
         }
     }
 

@@ -8,7 +8,7 @@
 
 use super::super::check::Problem;
 use super::*;
-use crate::tcb::SLOT_CSPACE;
+use crate::tcb::{SLOT_CSPACE, State};
 
 /// Check from the root thread, as the fuzz image's supervisor does.
 fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
@@ -120,11 +120,12 @@ fn a_queued_blocked_thread_and_a_lost_runnable_one_are_found() {
     assert!(t.get().queued);
     assert!(check(&k, root).ok());
 
-    t.get().state = ThreadState::BlockedOnRecv;
+    // Blocked on an "endpoint" at an address no endpoint can have.
+    t.get().state = State::BlockedOnRecv { ep: Ptr::new(8) };
     let r = check(&k, root);
     assert!(r.found(Problem::QueuedNotRunnable), "{r:?}");
     assert!(r.found(Problem::IpcQueue), "blocked on nothing: {r:?}");
-    t.get().state = ThreadState::Running;
+    t.get().state = State::Running;
     assert!(check(&k, root).ok());
 
     // Runnable but in no queue: it would never run.
@@ -334,7 +335,7 @@ fn wake_root(k: &mut Kernel<Model>, root: Ptr<Tcb>) {
     if root.get().state != ThreadState::Running {
         k.cancel_ipc(root);
         root.get().fault = None;
-        k.block(root, ThreadState::Inactive);
+        k.block(root, State::Inactive);
         k.make_runnable(root, false);
     }
     if k.current().is_none() {
