@@ -3,10 +3,9 @@
 //! waits on; the `Debug*` syscalls that reach outside the thread check for the cap.
 
 use gaon_abi::invocation::DebugLogBindArgs;
-use gaon_abi::{Error, Label, ObjType, Rights};
+use gaon_abi::{Error, Label};
 
 use super::Args;
-use super::irq::signal_badge;
 use super::notification::Notification;
 use super::tcb::Tcb;
 use crate::kernel::{Kernel, Platform};
@@ -26,14 +25,7 @@ impl<P: Platform> Kernel<P> {
             return Err(Error::UnknownInvocation);
         }
         let c = a.decode::<P, DebugLogBindArgs>()?.notification;
-        if c == 0 {
-            return Ok(Op::LogBind(None));
-        }
-        let (_, nc) = self.lookup_typed(t, c, ObjType::Notification)?;
-        if !nc.rights().contains(Rights::WRITE) {
-            return Err(Error::NoRights);
-        }
-        Ok(Op::LogBind(Some((nc.notification(), signal_badge(&nc)))))
+        Ok(Op::LogBind(self.decode_signal_target(t, c)?))
     }
 
     pub(super) fn perform_debug(&mut self, op: Op) -> usize {

@@ -85,14 +85,7 @@ impl<P: Platform> Kernel<P> {
         match label {
             Label::IrqHandlerSetNotification => {
                 let c = a.decode::<P, IrqHandlerSetNotificationArgs>()?.notification;
-                if c == 0 {
-                    return Ok(HandlerOp::SetNotification(None));
-                }
-                let (_, nc) = self.lookup_typed(t, c, ObjType::Notification)?;
-                if !nc.rights().contains(Rights::WRITE) {
-                    return Err(Error::NoRights);
-                }
-                Ok(HandlerOp::SetNotification(Some((nc.notification(), signal_badge(&nc)))))
+                Ok(HandlerOp::SetNotification(self.decode_signal_target(t, c)?))
             }
             Label::IrqHandlerAck => Ok(HandlerOp::Ack),
             Label::IrqHandlerClear => Ok(HandlerOp::Clear),
@@ -144,8 +137,23 @@ impl<P: Platform> Kernel<P> {
     }
 }
 
-/// The badge a notification capability given to the kernel (an IRQ line, the log) is
-/// signalled with: its own, or 1 if it has none, so the waiter sees a non-zero word.
-pub(super) fn signal_badge(nc: &Cap) -> u64 {
-    if nc.badge == 0 { 1 } else { nc.badge }
+impl<P: Platform> Kernel<P> {
+    /// The notification a capability given to the kernel to signal names (an IRQ
+    /// line's, the log's): `None` for CPtr 0, else the notification (the cap needs
+    /// `WRITE`) and the badge it is signalled with: the cap's own, or 1 if it has none,
+    /// so the waiter sees a non-zero word.
+    pub(super) fn decode_signal_target(
+        &self,
+        t: Ptr<Tcb>,
+        cptr: u64,
+    ) -> Result<Option<(Ptr<Notification>, u64)>, Error> {
+        if cptr == 0 {
+            return Ok(None);
+        }
+        let (_, nc) = self.lookup_typed(t, cptr, ObjType::Notification)?;
+        if !nc.rights().contains(Rights::WRITE) {
+            return Err(Error::NoRights);
+        }
+        Ok(Some((nc.notification(), if nc.badge == 0 { 1 } else { nc.badge })))
+    }
 }
