@@ -14,7 +14,7 @@
 //! | Frame | - | mapping ([`Cap::mapped`]) | - |
 //! | PageTable | - | mapping ([`Cap::mapped`]) | level it is mapped at ([`Cap::pt_level`]) |
 //! | VSpace | VMID, 0 = none ([`Cap::vmid`]) | - | - |
-//! | VmidPool | first VMID ([`Cap::vmid_pool`]) | VMIDs still available | VMIDs made with |
+//! | VmidPool | first VMID ([`Cap::vmid_pool`]) | VMIDs still available (meaningful only while pools split off it exist; with none, all it was made with are) | VMIDs made with |
 //! | IrqHandler | IRQ line ([`Cap::irq`]) | - | - |
 //! | SchedControl | CPU | - | - |
 //! | a zombie (CNode, Tcb; `FLAG_ZOMBIE`) | slot of the zombie it was found in ([`Cap::zombie_parent`]) | cursor: next slot index ([`Cap::zombie_cursor`]) | as its type |

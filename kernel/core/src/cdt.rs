@@ -130,9 +130,12 @@ pub fn is_parent_of(a: &Slot, b: &Slot) -> bool {
         Some(ObjType::Untyped) => b.cap.obj >= a.cap.obj && b.cap.end() <= a.cap.end() && b.cap.obj < a.cap.end(),
         // A pool split off another covers part of the other's original range.
         Some(ObjType::VmidPool) => {
+            if !b.cap.is(ObjType::VmidPool) {
+                return false;
+            }
             let (af, an) = a.cap.vmid_pool();
             let (bf, bn) = b.cap.vmid_pool();
-            b.cap.is(ObjType::VmidPool) && bf >= af && bf + bn.1 <= af + an.1
+            bf >= af && bf + bn.1 <= af + an.1
         }
         Some(ty) if ty.badgeable() => {
             a.cap.same_object(&b.cap) && (a.cap.badge == 0 || (a.cap.badge == b.cap.badge && !b.mdb.first_badged))

@@ -35,7 +35,7 @@ impl<P: Platform> Kernel<P> {
         } else {
             let (kind, words) = fault.encode();
             self.log(format_args!(
-                "kernel: thread {:#x} fault {:?} ({:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
+                "kernel: thread {:#x} fault {:?} (pc {:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
                 t.addr(),
                 kind,
                 words[0],
@@ -221,8 +221,14 @@ impl<P: Platform> Kernel<P> {
                 e.state = EpState::Idle;
             }
             t.get().reply = reply.map_or(0, Ptr::addr);
-            let State::BlockedOnSend { badge, flags, .. } = s.get().state else {
-                unreachable!("a thread queued to send is blocked sending");
+            // A thread queued to send is blocked sending (the consistency check says
+            // so); were it not, it gets an empty message rather than stopping the kernel.
+            let (badge, flags) = match s.get().state {
+                State::BlockedOnSend { badge, flags, .. } => (badge, flags),
+                _ => {
+                    debug_assert!(false, "a thread queued to send is not blocked sending");
+                    (0, IpcFlags::empty())
+                }
             };
             self.deliver(s, t, badge, flags, Some(ep));
         } else if blocking {

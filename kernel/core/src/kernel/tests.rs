@@ -749,3 +749,34 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
 mod check;
 mod hardening;
 mod unchanged;
+
+/// The order of an invocation's errors (docs/abi.md): a label of another object type
+/// first, then a short message, then the arguments and capabilities in order.
+#[test]
+fn invocation_errors_come_in_the_documented_order() {
+    let mut k = boot();
+    // A Tcb label on a CNode: whatever the message.
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::TcbResume, &[]),
+        Err(Error::UnknownInvocation)
+    );
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::TcbResume, &[u64::MAX]),
+        Err(Error::UnknownInvocation)
+    );
+    // Too short, with an index out of range: the length is checked first.
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[u64::MAX]),
+        Err(Error::TruncatedMessage)
+    );
+    // Long enough: the index, then the source.
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[u64::MAX, u64::MAX, 0]),
+        Err(Error::RangeError)
+    );
+    let free = bootinfo(&k).empty.start;
+    assert_eq!(
+        invoke(&mut k, rs::CNODE, Label::CNodeCopy, &[free, free + 1, 0]),
+        Err(Error::FailedLookup)
+    );
+}
