@@ -223,12 +223,11 @@ impl<P: Platform> Kernel<P> {
             t.get().reply = reply.map_or(0, Ptr::addr);
             // A thread queued to send is blocked sending (the consistency check says
             // so); were it not, it gets an empty message rather than stopping the kernel.
-            let (badge, flags) = match s.get().state {
-                State::BlockedOnSend { badge, flags, .. } => (badge, flags),
-                _ => {
-                    debug_assert!(false, "a thread queued to send is not blocked sending");
-                    (0, IpcFlags::empty())
-                }
+            let (badge, flags) = if let State::BlockedOnSend { badge, flags, .. } = s.get().state {
+                (badge, flags)
+            } else {
+                debug_assert!(false, "a thread queued to send is not blocked sending");
+                (0, IpcFlags::empty())
             };
             self.deliver(s, t, badge, flags, Some(ep));
         } else if blocking {
