@@ -74,11 +74,19 @@ impl Queue {
         tcb.ep_prev = None;
     }
 
-    /// Take the first thread.
+    /// Take the first thread (`remove` of the head, which has no previous thread).
     #[inline]
     pub fn pop(&mut self) -> Option<Ptr<Tcb>> {
         let t = self.head?;
-        self.remove(t);
+        let tcb = t.get();
+        let next = tcb.ep_next;
+        self.head = next;
+        match next {
+            Some(n) => n.get().ep_prev = None,
+            None => self.tail = None,
+        }
+        tcb.ep_next = None;
+        tcb.ep_prev = None;
         Some(t)
     }
 }
