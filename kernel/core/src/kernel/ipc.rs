@@ -141,8 +141,14 @@ impl<P: Platform> Kernel<P> {
         for i in 0..len.min(MSG_REGISTERS) {
             receiver.get().ctx.x[FIRST_MR_REG + i] = sender.get().ctx.x[FIRST_MR_REG + i];
         }
-        for i in MSG_REGISTERS..len {
-            Self::set_mr(receiver, i, Self::get_mr(sender, i));
+        // Beyond the registers, both have an IPC buffer (`mr_capacity`): look them up
+        // once for all the words.
+        if len > MSG_REGISTERS
+            && let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver))
+        {
+            for i in MSG_REGISTERS..len {
+                rb.set_msg(i, sb.msg(i));
+            }
         }
         let (caps, unwrapped) = match ep {
             Some(ep) if info.extra_caps() > 0 && flags.contains(IpcFlags::GRANT) => {
