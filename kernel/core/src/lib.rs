@@ -23,6 +23,8 @@
 //! - `kernel/object/mod.rs`: `create_object` and `write_fresh`, new objects in fresh
 //!   memory; `kernel/object/untyped.rs`: `perform_untyped`, retype zeroing its range;
 //! - `kernel/boot.rs`: `BootAlloc::alloc` and `Kernel::boot_root`, boot allocations;
+//! - `kernel/sched/queues.rs`: `RunQueues::tail_of_non_empty`, a run-queue level's
+//!   head and tail are set together (not a `Ptr::new`: an `unwrap_unchecked`);
 //! - `kernel/check.rs` (consistency-check builds): `at`, following links to verify
 //!   them; and the host tests' `at` (`kernel/tests.rs`).
 #![no_std]
