@@ -2,7 +2,6 @@
 //! back to a user thread (or the idle loop).
 
 use gaon_kcore::kernel::{Exception, Kernel};
-use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::UserContext;
 use spin::MutexGuard;
 
@@ -70,9 +69,9 @@ fn resume_or_idle(mut k: MutexGuard<'static, Kernel<Hw>>) -> *mut UserContext {
 fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
     let target = k.resume_target()?;
     stage2::activate(target.vspace_root, target.vmid);
-    thread::load(k, Ptr::new(target.tcb));
+    thread::load(k, target.tcb);
     // The registers are at offset 0 of the Tcb.
-    Some(target.tcb as *mut UserContext)
+    Some(target.tcb.addr() as *mut UserContext)
 }
 
 /// Enter user level for the first time (or from the idle loop).

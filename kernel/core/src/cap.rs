@@ -188,44 +188,86 @@ impl Cap {
 
     /// A Tcb cap's thread.
     #[inline]
-    pub fn tcb(&self) -> Ptr<Tcb> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn tcb(&self) -> Ptr<Tcb> {
         self.expect(ObjType::Tcb);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// An Endpoint cap's endpoint.
     #[inline]
-    pub fn endpoint(&self) -> Ptr<Endpoint> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn endpoint(&self) -> Ptr<Endpoint> {
         self.expect(ObjType::Endpoint);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// A Notification cap's notification.
     #[inline]
-    pub fn notification(&self) -> Ptr<Notification> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn notification(&self) -> Ptr<Notification> {
         self.expect(ObjType::Notification);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// A Reply cap's reply object.
     #[inline]
-    pub fn reply(&self) -> Ptr<Reply> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn reply(&self) -> Ptr<Reply> {
         self.expect(ObjType::Reply);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// A SchedContext cap's scheduling context.
     #[inline]
-    pub fn sched_context(&self) -> Ptr<SchedContext> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn sched_context(&self) -> Ptr<SchedContext> {
         self.expect(ObjType::SchedContext);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// A VSpace cap's root table.
     #[inline]
-    pub fn vspace(&self) -> Ptr<Table> {
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn vspace(&self) -> Ptr<Table> {
         self.expect(ObjType::VSpace);
-        Ptr::new(self.obj)
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
+    }
+
+    /// A PageTable cap's table.
+    #[inline]
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn page_table(&self) -> Ptr<Table> {
+        self.expect(ObjType::PageTable);
+        // SAFETY: the caller checked the cap's type (`expect` asserts it in debug
+        // builds), and a cap of this type names a live object of it: objects live
+        // while a cap to them exists (the derivation tree keeps them), and retype never
+        // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
     }
 
     /// A VSpace cap's VMID (0: none assigned yet).

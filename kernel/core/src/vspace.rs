@@ -76,8 +76,15 @@ pub const fn output(d: u64) -> usize {
 }
 
 /// The table at `level + 1` that `d` (at `level`) points to, if it is a table.
-pub fn next_table(d: u64, level: u32) -> Option<Ptr<Table>> {
-    is_table(d, level).then(|| Ptr::new(output(d)))
+///
+/// `d` must be an entry read from a live table: the rule this relies on is that a
+/// valid table descriptor in a live table points to a live table, because unmapping
+/// or deleting a table clears the entries that point to it (see [`clear_tree`]).
+#[allow(unsafe_code, reason = "a valid table descriptor vouches for the table it points to")]
+pub(crate) fn next_table(d: u64, level: u32) -> Option<Ptr<Table>> {
+    // SAFETY: by the rule above the descriptor's output address holds a live table: a
+    // page-table object, page-aligned and never at 0 (crate::obj rule 1).
+    is_table(d, level).then(|| unsafe { Ptr::new(output(d)) })
 }
 
 /// The entry that maps `ipa` at `level` (2 or 3), walking down from `root`; `None`
@@ -108,6 +115,7 @@ pub fn clear_tree(table: Ptr<Table>, level: u32) {
 }
 
 /// Translate `ipa` like the MMU would: `(pa, writable, executable)`.
+#[allow(dead_code, reason = "the MMU's view of a VSpace: host tests use it")]
 pub fn translate(root: Ptr<Table>, ipa: u64) -> Option<(usize, bool, bool)> {
     let mut table = root;
     for level in 1..=3 {
@@ -115,8 +123,8 @@ pub fn translate(root: Ptr<Table>, ipa: u64) -> Option<(usize, bool, bool)> {
         if d & VALID == 0 {
             return None;
         }
-        if is_table(d, level) {
-            table = Ptr::new(output(d));
+        if let Some(next) = next_table(d, level) {
+            table = next;
             continue;
         }
         if level == 1 {
@@ -135,7 +143,7 @@ mod tests {
 
     fn table() -> Ptr<Table> {
         let b = std::boxed::Box::leak(std::boxed::Box::new(Aligned([0; ENTRIES])));
-        Ptr::new(core::ptr::from_mut(&mut b.0) as usize)
+        Ptr::from_static(&mut b.0)
     }
     #[repr(align(4096))]
     struct Aligned(Table);

@@ -36,13 +36,16 @@ pub struct BootAlloc {
 
 impl BootAlloc {
     /// `2^bits` zeroed bytes aligned to their size.
+    #[allow(unsafe_code, reason = "zeroes the memory it hands out, which it owns")]
     pub fn alloc(&mut self, bits: u8) -> Option<usize> {
         let size = 1usize << bits;
         let pa = self.next.checked_next_multiple_of(size)?;
         let end = pa.checked_add(size).filter(|&e| e <= self.end)?;
         self.used += end - self.next;
         self.next = end;
-        obj::zero(pa, size);
+        // SAFETY: `pa..end` lies in the free RAM the allocator was given (mapped,
+        // writable, referenced by nothing) and is handed out only now.
+        unsafe { obj::zero(pa, size) };
         Some(pa)
     }
 }
@@ -103,6 +106,7 @@ impl<P: Platform> Kernel<P> {
     /// Build the root server from `image` with memory from `alloc`, hand it every
     /// remaining byte as untyped memory, and make it the running thread.
     #[allow(clippy::too_many_lines, reason = "one straight sequence of boot steps")]
+    #[allow(unsafe_code, reason = "boot allocations vouch for the objects made in them")]
     pub fn boot_root(&mut self, image: &RootImage<'_>, alloc: &mut BootAlloc) -> Result<Ptr<Tcb>, BootError> {
         let oom = BootError::OutOfMemory;
         let cnode_bits = ROOT_CNODE_RADIX + SLOT_BITS;
@@ -121,10 +125,10 @@ impl<P: Platform> Kernel<P> {
         let klog = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         self.log_page = klog;
         let vmid = 1u16;
-        self.vmids[usize::from(vmid)] = vs;
         let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
         vs_cap.badge = u64::from(vmid);
-        let root = Ptr::<Table>::new(vs);
+        let root = vs_cap.vspace();
+        self.vmids[usize::from(vmid)] = Some(root);
 
         let rw = MapAttrs {
             write: true,
@@ -154,7 +158,11 @@ impl<P: Platform> Kernel<P> {
                     let n = (hi - lo) as usize;
                     let from = seg.src + (lo - seg.vaddr) as usize;
                     let to = pa + (lo - va) as usize;
-                    obj::copy(from, to, n);
+                    // SAFETY: `from..from + n` is inside the boot image (a segment's
+                    // file bytes), `to..to + n` inside the page just allocated, which
+                    // nothing references yet; the image lies before the allocator's
+                    // memory, so they do not overlap.
+                    unsafe { obj::copy(from, to, n) };
                 }
                 if seg.execute {
                     self.platform.sync_icache(pa, PAGE);
@@ -216,7 +224,9 @@ impl<P: Platform> Kernel<P> {
         }
 
         // The thread.
-        let t = Ptr::<Tcb>::new(tcb_pa);
+        // SAFETY: a boot allocation (non-zero, aligned to its size, owned by the root
+        // server's Tcb cap made above) holding the Tcb `create_object` wrote.
+        let t = unsafe { Ptr::<Tcb>::new(tcb_pa) };
         for (i, src) in [
             (SLOT_CSPACE, rs::CNODE),
             (SLOT_VSPACE, rs::VSPACE),
@@ -234,8 +244,10 @@ impl<P: Platform> Kernel<P> {
         tcb.ctx.pc = image.entry;
         tcb.ctx.sp = ROOT_STACK_TOP;
         tcb.ctx.x[0] = BOOTINFO_VADDR;
-        tcb.sched_context = sc;
-        Ptr::<SchedContext>::new(sc).get().tcb = tcb_pa;
+        // SAFETY: as for the Tcb: the scheduling context `create_object` wrote.
+        let sc = unsafe { Ptr::<SchedContext>::new(sc) };
+        tcb.sched_context = Some(sc);
+        sc.get().tcb = Some(t);
 
         // Everything left becomes untyped: RAM, then device memory.
         let mut untyped = [UntypedDesc::default(); MAX_BOOT_UNTYPED];
@@ -270,7 +282,9 @@ impl<P: Platform> Kernel<P> {
             add(base, size, true, &mut n);
         }
 
-        let info = Ptr::<BootInfo>::new(bi).get();
+        // SAFETY: a zeroed page-aligned boot allocation (the boot-info frame), which
+        // nothing references and zero is a valid `BootInfo` for (plain integers).
+        let info = unsafe { Ptr::<BootInfo>::new(bi) }.get();
         info.magic = BOOTINFO_MAGIC;
         info.version = 1;
         info.cnode_radix = u64::from(ROOT_CNODE_RADIX);

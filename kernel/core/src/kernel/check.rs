@@ -159,6 +159,28 @@ const fn aligned(addr: usize, bits: u8) -> bool {
     addr != 0 && addr.is_multiple_of(1 << bits)
 }
 
+/// A link's address (0: none): the check compares links as addresses, since it must
+/// also describe links that point nowhere sensible.
+fn raw<T>(link: Option<Ptr<T>>) -> usize {
+    link.map_or(0, Ptr::addr)
+}
+
+/// The object at `addr`, which the check found `aligned` for its type.
+///
+/// The check only follows addresses the kernel keeps as links or in caps, which name
+/// live objects by `crate::obj`'s rule 1 (kept by the code this check verifies); it
+/// tests their alignment first, so a link damaged into a misaligned or null address is
+/// reported rather than followed. It only reads, and runs with the kernel stopped.
+#[allow(
+    unsafe_code,
+    reason = "the consistency check follows the kernel's links to verify them"
+)]
+fn at<T>(addr: usize) -> &'static T {
+    // SAFETY: as above: a non-zero, aligned address from a kernel link or a cap, which
+    // names a live `T` while the kernel keeps its rules; read only, under rule 2.
+    unsafe { Ptr::<T>::new(addr) }.get()
+}
+
 /// One check in progress.
 struct Walk<'k, P: Platform> {
     k: &'k Kernel<P>,
@@ -223,7 +245,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn throttled(t: &Tcb) -> bool {
-        aligned(t.sched_context, SCHED_CONTEXT_BITS) && Ptr::<SchedContext>::new(t.sched_context).get().throttled
+        aligned(raw(t.sched_context), SCHED_CONTEXT_BITS) && at::<SchedContext>(raw(t.sched_context)).throttled
     }
 
     // ---- the walk from the caller ----------------------------------------------
@@ -299,7 +321,7 @@ impl<P: Platform> Walk<'_, P> {
                 }
                 Some((cap.obj, 1 << radix))
             }
-            Some(ObjType::Tcb) if aligned(cap.obj, TCB_BITS) => Some((tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS)),
+            Some(ObjType::Tcb) if aligned(cap.obj, TCB_BITS) => Some((tcb::slot_addr(cap.tcb(), 0), TCB_SLOTS)),
             _ => None,
         }
     }
@@ -410,7 +432,7 @@ impl<P: Platform> Walk<'_, P> {
                 let vmid = cap.badge as usize;
                 if vmid == 0 {
                     // Not given a VMID yet (VmidPoolAssign): nothing to agree with.
-                } else if vmid >= VMIDS || self.k.vmids[vmid] != cap.obj {
+                } else if vmid >= VMIDS || raw(self.k.vmids[vmid]) != cap.obj {
                     self.r.fail(Problem::Vmid, at);
                 } else {
                     self.vmid_seen[vmid / 64] |= 1 << (vmid % 64);
@@ -423,14 +445,15 @@ impl<P: Platform> Walk<'_, P> {
     /// A thread: queue membership against its state, its IPC state, its bindings.
     fn tcb(&mut self, addr: usize) {
         self.r.threads += 1;
-        let t = Ptr::<Tcb>::new(addr).get();
+        let t = at::<Tcb>(addr);
         let throttled = Self::throttled(t);
         let (state, queued, prio) = (t.state, t.queued, t.prio);
-        let (sched_prev, sched_next) = (t.sched_prev, t.sched_next);
-        let (blocked_on, ep_prev, ep_next, reply) = (blocked_on(&t.state), t.ep_prev, t.ep_next, t.reply);
-        let (ntfn, sc) = (t.bound_ntfn, t.sched_context);
+        let (sched_prev, sched_next) = (raw(t.sched_prev), raw(t.sched_next));
+        let (blocked_on, ep_prev, ep_next, reply) =
+            (blocked_on(&t.state), raw(t.ep_prev), raw(t.ep_next), raw(t.reply));
+        let (ntfn, sc) = (raw(t.bound_ntfn), raw(t.sched_context));
         if queued {
-            if state != ThreadState::Running || throttled || addr == self.k.current {
+            if state != ThreadState::Running || throttled || addr == raw(self.k.current) {
                 self.r.fail(Problem::QueuedNotRunnable, addr);
             }
             let (heads, tails, _, _) = self.k.rq.raw();
@@ -439,16 +462,18 @@ impl<P: Platform> Walk<'_, P> {
                     end == addr
                 } else {
                     aligned(other, TCB_BITS) && {
-                        let o = Ptr::<Tcb>::new(other).get();
+                        let o = at::<Tcb>(other);
                         back(o) == addr && o.queued && o.prio == prio
                     }
                 }
             };
             let p = usize::from(prio);
-            if !linked(sched_prev, heads[p], |o| o.sched_next) || !linked(sched_next, tails[p], |o| o.sched_prev) {
+            if !linked(sched_prev, raw(heads[p]), |o| raw(o.sched_next))
+                || !linked(sched_next, raw(tails[p]), |o| raw(o.sched_prev))
+            {
                 self.r.fail(Problem::QueueLinks, addr);
             }
-        } else if state == ThreadState::Running && addr != self.k.current && !throttled {
+        } else if state == ThreadState::Running && addr != raw(self.k.current) && !throttled {
             self.r.fail(Problem::RunnableNotQueued, addr);
         }
         match state {
@@ -459,7 +484,7 @@ impl<P: Platform> Walk<'_, P> {
                     EpState::Recv
                 };
                 let ok = aligned(blocked_on, ENDPOINT_BITS) && {
-                    let e = Ptr::<Endpoint>::new(blocked_on).get();
+                    let e = at::<Endpoint>(blocked_on);
                     e.state == want && in_queue(&e.queue, addr, ep_prev, ep_next)
                 };
                 if !ok {
@@ -467,44 +492,39 @@ impl<P: Platform> Walk<'_, P> {
                 }
                 if state == ThreadState::BlockedOnRecv
                     && reply != 0
-                    && !(aligned(reply, REPLY_BITS) && Ptr::<Reply>::new(reply).get().receiver == addr)
+                    && !(aligned(reply, REPLY_BITS) && raw(at::<Reply>(reply).receiver) == addr)
                 {
                     self.r.fail(Problem::Reply, addr);
                 }
             }
             State::BlockedOnNotification { .. } => {
                 let ok = aligned(blocked_on, NOTIFICATION_BITS)
-                    && in_queue(
-                        &Ptr::<Notification>::new(blocked_on).get().queue,
-                        addr,
-                        ep_prev,
-                        ep_next,
-                    );
+                    && in_queue(&at::<Notification>(blocked_on).queue, addr, ep_prev, ep_next);
                 if !ok {
                     self.r.fail(Problem::IpcQueue, addr);
                 }
             }
             State::BlockedOnReply => {
-                if !(aligned(reply, REPLY_BITS) && Ptr::<Reply>::new(reply).get().caller == addr) {
+                if !(aligned(reply, REPLY_BITS) && raw(at::<Reply>(reply).caller) == addr) {
                     self.r.fail(Problem::Reply, addr);
                 }
             }
             State::Running | State::Inactive => {}
         }
-        if ntfn != 0 && !(aligned(ntfn, NOTIFICATION_BITS) && Ptr::<Notification>::new(ntfn).get().bound == addr) {
+        if ntfn != 0 && !(aligned(ntfn, NOTIFICATION_BITS) && raw(at::<Notification>(ntfn).bound) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
-        if sc != 0 && !(aligned(sc, SCHED_CONTEXT_BITS) && Ptr::<SchedContext>::new(sc).get().tcb == addr) {
+        if sc != 0 && !(aligned(sc, SCHED_CONTEXT_BITS) && raw(at::<SchedContext>(sc).tcb) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
     }
 
     /// A queue of threads that must all be in `want` state and blocked on `obj`.
     fn ipc_queue(&mut self, obj: usize, q: Queue, want: ThreadState) {
-        let (mut t, mut prev) = (q.head, 0);
+        let (mut t, mut prev) = (raw(q.head), 0);
         for _ in 0..MAX_STEPS {
             if t == 0 {
-                if q.tail != prev {
+                if raw(q.tail) != prev {
                     self.r.fail(Problem::IpcQueue, obj);
                 }
                 return;
@@ -513,47 +533,47 @@ impl<P: Platform> Walk<'_, P> {
                 self.r.fail(Problem::IpcQueue, obj);
                 return;
             }
-            let tc = Ptr::<Tcb>::new(t).get();
-            if tc.state != want || blocked_on(&tc.state) != obj || tc.ep_prev != prev {
+            let tc = at::<Tcb>(t);
+            if tc.state != want || blocked_on(&tc.state) != obj || raw(tc.ep_prev) != prev {
                 self.r.fail(Problem::IpcQueue, t);
                 return;
             }
             prev = t;
-            t = tc.ep_next;
+            t = raw(tc.ep_next);
         }
         self.r.fail(Problem::IpcQueue, obj);
     }
 
     fn endpoint(&mut self, addr: usize) {
-        let e = Ptr::<Endpoint>::new(addr).get();
+        let e = at::<Endpoint>(addr);
         let (state, q) = (e.state, e.queue);
         match state {
-            EpState::Idle if q.head == 0 && q.tail == 0 => {}
-            EpState::Send if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnSend),
-            EpState::Recv if q.head != 0 => self.ipc_queue(addr, q, ThreadState::BlockedOnRecv),
+            EpState::Idle if q.head.is_none() && q.tail.is_none() => {}
+            EpState::Send if q.head.is_some() => self.ipc_queue(addr, q, ThreadState::BlockedOnSend),
+            EpState::Recv if q.head.is_some() => self.ipc_queue(addr, q, ThreadState::BlockedOnRecv),
             _ => self.r.fail(Problem::IpcQueue, addr),
         }
     }
 
     fn notification(&mut self, addr: usize) {
-        let n = Ptr::<Notification>::new(addr).get();
-        let (word, q, bound) = (n.word, n.queue, n.bound);
-        if q.head != 0 && word != 0 {
+        let n = at::<Notification>(addr);
+        let (word, q, bound) = (n.word, n.queue, raw(n.bound));
+        if q.head.is_some() && word != 0 {
             self.r.fail(Problem::IpcQueue, addr);
         }
         self.ipc_queue(addr, q, ThreadState::BlockedOnNotification);
-        if bound != 0 && !(aligned(bound, TCB_BITS) && Ptr::<Tcb>::new(bound).get().bound_ntfn == addr) {
+        if bound != 0 && !(aligned(bound, TCB_BITS) && raw(at::<Tcb>(bound).bound_ntfn) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
     }
 
     fn reply(&mut self, addr: usize) {
-        let r = Ptr::<Reply>::new(addr).get();
-        let (caller, receiver) = (r.caller, r.receiver);
+        let r = at::<Reply>(addr);
+        let (caller, receiver) = (raw(r.caller), raw(r.receiver));
         let waits = |t: usize, state: ThreadState| {
             aligned(t, TCB_BITS) && {
-                let tc = Ptr::<Tcb>::new(t).get();
-                tc.state == state && tc.reply == addr
+                let tc = at::<Tcb>(t);
+                tc.state == state && raw(tc.reply) == addr
             }
         };
         if (caller != 0 && !waits(caller, ThreadState::BlockedOnReply))
@@ -564,15 +584,15 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn sched_context(&mut self, addr: usize) {
-        let sc = Ptr::<SchedContext>::new(addr).get();
-        let (budget, throttled, tcb, head, count) = (sc.budget, sc.throttled, sc.tcb, sc.head, sc.count);
+        let sc = at::<SchedContext>(addr);
+        let (budget, throttled, tcb, head, count) = (sc.budget, sc.throttled, raw(sc.tcb), sc.head, sc.count);
         let refills_ok = usize::from(head) < MAX_REFILLS
             && usize::from(count) <= MAX_REFILLS
             && (budget == 0 || (count > 0 && sc.total() == budget));
         if !refills_ok {
             self.r.fail(Problem::Refills, addr);
         }
-        if tcb != 0 && !(aligned(tcb, TCB_BITS) && Ptr::<Tcb>::new(tcb).get().sched_context == addr) {
+        if tcb != 0 && !(aligned(tcb, TCB_BITS) && raw(at::<Tcb>(tcb).sched_context) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
         if throttled && !self.on_release_list(addr) {
@@ -581,7 +601,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn on_release_list(&self, addr: usize) -> bool {
-        let mut cur = self.k.release_head;
+        let mut cur = raw(self.k.release_head);
         for _ in 0..MAX_STEPS {
             if cur == addr {
                 return true;
@@ -589,7 +609,7 @@ impl<P: Platform> Walk<'_, P> {
             if !aligned(cur, SCHED_CONTEXT_BITS) {
                 return false;
             }
-            cur = Ptr::<SchedContext>::new(cur).get().release_next;
+            cur = raw(at::<SchedContext>(cur).release_next);
         }
         false
     }
@@ -597,16 +617,16 @@ impl<P: Platform> Walk<'_, P> {
     // ---- global structures ------------------------------------------------------
 
     fn current(&mut self) {
-        let c = self.k.current;
+        let c = raw(self.k.current);
         if c != 0
             && !(aligned(c, TCB_BITS) && {
-                let t = Ptr::<Tcb>::new(c).get();
+                let t = at::<Tcb>(c);
                 t.state == ThreadState::Running && !t.queued
             })
         {
             self.r.fail(Problem::Current, c);
         }
-        for &o in &self.k.lazy_owners {
+        for o in self.k.lazy_owners.map(raw) {
             if o != 0 && !aligned(o, TCB_BITS) {
                 self.r.fail(Problem::LazyOwner, o);
             }
@@ -618,30 +638,30 @@ impl<P: Platform> Walk<'_, P> {
         let mut steps = 0;
         for p in 0..256 {
             let bit = (words[p / 64] >> (p % 64)) & 1 != 0;
-            if (heads[p] != 0) != bit {
+            if heads[p].is_some() != bit {
                 self.r.fail(Problem::Bitmap, p);
             }
-            let (mut t, mut prev) = (heads[p], 0);
+            let (mut t, mut prev) = (raw(heads[p]), 0);
             while t != 0 {
                 steps += 1;
                 if steps > MAX_STEPS || !aligned(t, TCB_BITS) {
                     self.r.fail(Problem::QueueLinks, p);
                     return;
                 }
-                let tc = Ptr::<Tcb>::new(t).get();
-                if !tc.queued || tc.sched_prev != prev {
+                let tc = at::<Tcb>(t);
+                if !tc.queued || raw(tc.sched_prev) != prev {
                     self.r.fail(Problem::QueueLinks, t);
                 }
                 if usize::from(tc.prio) != p {
                     self.r.fail(Problem::QueueWrongPriority, t);
                 }
-                if tc.state != ThreadState::Running || Self::throttled(tc) || t == self.k.current {
+                if tc.state != ThreadState::Running || Self::throttled(tc) || t == raw(self.k.current) {
                     self.r.fail(Problem::QueuedNotRunnable, t);
                 }
                 prev = t;
-                t = tc.sched_next;
+                t = raw(tc.sched_next);
             }
-            if tails[p] != prev {
+            if raw(tails[p]) != prev {
                 self.r.fail(Problem::QueueLinks, p);
             }
         }
@@ -656,7 +676,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn release_list(&mut self) {
-        let mut cur = self.k.release_head;
+        let mut cur = raw(self.k.release_head);
         for _ in 0..MAX_STEPS {
             if cur == 0 {
                 return;
@@ -665,19 +685,19 @@ impl<P: Platform> Walk<'_, P> {
                 self.r.fail(Problem::ReleaseList, cur);
                 return;
             }
-            let sc = Ptr::<SchedContext>::new(cur).get();
-            let queued = aligned(sc.tcb, TCB_BITS) && Ptr::<Tcb>::new(sc.tcb).get().queued;
+            let sc = at::<SchedContext>(cur);
+            let queued = aligned(raw(sc.tcb), TCB_BITS) && at::<Tcb>(raw(sc.tcb)).queued;
             if !sc.throttled || sc.budget == 0 || queued {
                 self.r.fail(Problem::ReleaseList, cur);
             }
-            cur = sc.release_next;
+            cur = raw(sc.release_next);
         }
-        self.r.fail(Problem::ReleaseList, self.k.release_head);
+        self.r.fail(Problem::ReleaseList, raw(self.k.release_head));
     }
 
     fn irqs(&mut self) {
         for (i, line) in self.k.irqs.iter().enumerate() {
-            if line.ntfn != 0 && (!line.claimed || !aligned(line.ntfn, NOTIFICATION_BITS)) {
+            if line.ntfn.is_some() && (!line.claimed || !aligned(raw(line.ntfn), NOTIFICATION_BITS)) {
                 self.r.fail(Problem::Irq, i);
             }
         }
@@ -686,7 +706,7 @@ impl<P: Platform> Walk<'_, P> {
     /// The VMID table: distinct page-aligned tables; with `root`, and a walk that was
     /// not cut short, every one named by a VSpace capability seen on the lists.
     fn vmids(&mut self, root: bool) {
-        let v = &self.k.vmids;
+        let v = self.k.vmids.map(raw);
         if v[0] != 0 {
             self.r.fail(Problem::Vmid, 0);
         }
@@ -712,10 +732,10 @@ fn in_queue(q: &Queue, t: usize, prev: usize, next: usize) -> bool {
         if other == 0 {
             end == t
         } else {
-            aligned(other, TCB_BITS) && link(Ptr::<Tcb>::new(other).get()) == t
+            aligned(other, TCB_BITS) && link(at::<Tcb>(other)) == t
         }
     };
-    back(prev, q.head, |o| o.ep_next) && back(next, q.tail, |o| o.ep_prev)
+    back(prev, raw(q.head), |o| raw(o.ep_next)) && back(next, raw(q.tail), |o| raw(o.ep_prev))
 }
 
 /// The endpoint or notification a thread in `state` is queued on (0: none).

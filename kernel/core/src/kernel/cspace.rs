@@ -14,13 +14,26 @@ use crate::obj::Ptr;
 pub(super) struct Kslots;
 impl SlotStore for Kslots {
     fn slot(&mut self, id: SlotId) -> Option<&mut Slot> {
-        Some(Ptr::<Slot>::new(id).get())
+        Some(slot(id))
     }
 }
 
 /// The slot at `addr`.
+///
+/// Slot addresses are only made from capabilities: a CNode cap's object plus an index
+/// below its size (`resolve`, `resolve_one_level`, `cnode_slot`), a Tcb cap's object
+/// plus a slot number (`tcb::slot_addr`), or links the derivation tree keeps between
+/// such slots (it unlinks a slot before its container is deleted). The kernel keeps
+/// that rule; this is where it is relied on.
+#[allow(
+    unsafe_code,
+    reason = "slot addresses are vouched for by the caps they come from (crate::obj rule 1)"
+)]
 pub(super) fn slot(addr: usize) -> &'static mut Slot {
-    Ptr::<Slot>::new(addr).get()
+    // SAFETY: by the rule above, `addr` is a slot inside a live CNode or Tcb (named by
+    // a cap, so live and never at 0) and aligned to `Slot`; the reference follows
+    // `Ptr::get`'s rules 2 and 3.
+    unsafe { Ptr::<Slot>::new(addr) }.get()
 }
 
 impl<P: Platform> Kernel<P> {

@@ -27,10 +27,7 @@
 use gaon_abi::ObjType;
 
 use super::cspace::{Kslots, slot};
-use super::object::endpoint::{Endpoint, EpState};
-use super::object::notification::Notification;
-use super::object::reply::Reply;
-use super::object::sched_context::SchedContext;
+use super::object::endpoint::EpState;
 use super::object::tcb::{self, IpcFlags, State, TCB_SLOTS, Tcb};
 use super::{Kernel, Platform, RESUME_RECORDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
@@ -203,7 +200,7 @@ impl<P: Platform> Kernel<P> {
         cap.mapping = 0;
         cap.badge = parent as u64;
         if cap.is(ObjType::Tcb) {
-            let t = Ptr::<Tcb>::new(cap.obj);
+            let t = cap.tcb();
             self.detach_tcb(t);
         }
     }
@@ -213,19 +210,19 @@ impl<P: Platform> Kernel<P> {
         self.cancel_ipc(t);
         self.block(t, State::Inactive);
         let tcb = t.get();
-        if let Some(n) = Ptr::<Notification>::from_raw(core::mem::take(&mut tcb.bound_ntfn)) {
-            n.get().bound = 0;
+        if let Some(n) = core::mem::take(&mut tcb.bound_ntfn) {
+            n.get().bound = None;
         }
-        if let Some(sc) = Ptr::<SchedContext>::from_raw(core::mem::take(&mut tcb.sched_context)) {
-            sc.get().tcb = 0;
+        if let Some(sc) = core::mem::take(&mut tcb.sched_context) {
+            sc.get().tcb = None;
         }
         for owner in &mut self.lazy_owners {
-            if *owner == t.addr() {
-                *owner = 0;
+            if *owner == Some(t) {
+                *owner = None;
             }
         }
-        if self.current == t.addr() {
-            self.current = 0;
+        if self.current == Some(t) {
+            self.current = None;
         }
     }
 
@@ -247,59 +244,59 @@ impl<P: Platform> Kernel<P> {
     fn finalise(&mut self, cap: Cap) {
         match cap.ty() {
             Some(ObjType::Endpoint) => {
-                let ep = Ptr::<Endpoint>::new(cap.obj).get();
+                let ep = cap.endpoint().get();
                 while let Some(t) = ep.queue.pop() {
-                    if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut t.get().reply)) {
-                        r.get().receiver = 0;
+                    if let Some(r) = core::mem::take(&mut t.get().reply) {
+                        r.get().receiver = None;
                     }
                     self.abort_ipc(t);
                 }
                 ep.state = EpState::Idle;
             }
             Some(ObjType::Notification) => {
-                let n = Ptr::<Notification>::new(cap.obj).get();
+                let n = cap.notification().get();
                 while let Some(t) = n.queue.pop() {
                     self.abort_ipc(t);
                 }
-                if let Some(b) = Ptr::<Tcb>::from_raw(core::mem::take(&mut n.bound)) {
-                    b.get().bound_ntfn = 0;
+                if let Some(b) = core::mem::take(&mut n.bound) {
+                    b.get().bound_ntfn = None;
                 }
                 for line in &mut self.irqs {
-                    if line.ntfn == cap.obj {
-                        line.ntfn = 0;
+                    if line.ntfn.is_some_and(|n| n.addr() == cap.obj) {
+                        line.ntfn = None;
                     }
                 }
-                if self.log_ntfn == cap.obj {
+                if self.log_ntfn.is_some_and(|n| n.addr() == cap.obj) {
                     // Its reader is gone: the output waits in the page for the next one
                     // (the kernel never goes back to a UART a server may have stopped).
-                    self.log_ntfn = 0;
+                    self.log_ntfn = None;
                 }
             }
             Some(ObjType::Reply) => {
-                let r = Ptr::<Reply>::new(cap.obj).get();
-                if let Some(c) = Ptr::<Tcb>::from_raw(core::mem::take(&mut r.caller)) {
-                    c.get().reply = 0;
+                let r = cap.reply().get();
+                if let Some(c) = core::mem::take(&mut r.caller) {
+                    c.get().reply = None;
                     self.abort_ipc(c);
                 }
-                if let Some(rc) = Ptr::<Tcb>::from_raw(core::mem::take(&mut r.receiver)) {
-                    rc.get().reply = 0;
+                if let Some(rc) = core::mem::take(&mut r.receiver) {
+                    rc.get().reply = None;
                 }
             }
             Some(ObjType::SchedContext) => {
-                let sc = Ptr::<SchedContext>::new(cap.obj).get();
-                if let Some(t) = Ptr::<Tcb>::from_raw(core::mem::take(&mut sc.tcb)) {
-                    t.get().sched_context = 0;
+                let sc = cap.sched_context().get();
+                if let Some(t) = core::mem::take(&mut sc.tcb) {
+                    t.get().sched_context = None;
                     self.sc_unbound(t);
                 }
-                self.sc_forget(Ptr::new(cap.obj));
+                self.sc_forget(cap.sched_context());
             }
             Some(ObjType::VSpace) => {
                 // Its page tables outlive it: clear them, so none keeps a translation to
                 // a frame that may be deleted next (and its memory reused).
-                vspace::clear_tree(Ptr::new(cap.obj), 1);
+                vspace::clear_tree(cap.vspace(), 1);
                 let vmid = cap.badge as u16;
-                if self.vmids[usize::from(vmid)] == cap.obj {
-                    self.vmids[usize::from(vmid)] = 0;
+                if self.vmids[usize::from(vmid)].is_some_and(|v| v.addr() == cap.obj) {
+                    self.vmids[usize::from(vmid)] = None;
                     self.platform.flush_vmid(vmid);
                 }
             }
@@ -329,7 +326,7 @@ fn next_live_slot(z: usize, skip: usize) -> Option<usize> {
     let cap = slot(z).cap;
     let (base, count) = match cap.ty() {
         Some(ObjType::CNode) => (cap.obj, 1usize << (cap.size_bits - gaon_abi::object::SLOT_BITS)),
-        Some(ObjType::Tcb) => (tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS),
+        Some(ObjType::Tcb) => (tcb::slot_addr(cap.tcb(), 0), TCB_SLOTS),
         _ => return None,
     };
     let from = (cap.mapping as usize).min(count);
@@ -346,7 +343,7 @@ fn cursor_slot(z: usize) -> Option<usize> {
     let cap = slot(z).cap;
     let (base, count) = match cap.ty() {
         Some(ObjType::CNode) => (cap.obj, 1usize << (cap.size_bits - gaon_abi::object::SLOT_BITS)),
-        Some(ObjType::Tcb) => (tcb::slot_addr(Ptr::new(cap.obj), 0), TCB_SLOTS),
+        Some(ObjType::Tcb) => (tcb::slot_addr(cap.tcb(), 0), TCB_SLOTS),
         _ => return None,
     };
     let i = cap.mapping as usize;

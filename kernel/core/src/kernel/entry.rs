@@ -9,7 +9,6 @@ use gaon_abi::syscall::{CAP_REG, REPLY_REG, SYSCALL_NUMBER_REG};
 use gaon_abi::{Error, MsgInfo, ObjType, Rights, Syscall};
 
 use super::cspace::slot;
-use super::object::notification::Notification;
 use super::object::reply::Reply;
 use super::object::tcb::{IpcFlags, TIMESLICE_TICKS, Tcb};
 use super::{Kernel, Platform};
@@ -122,7 +121,7 @@ impl<P: Platform> Kernel<P> {
             }
             None => self.unknown_syscall(t),
         }
-        self.reschedule(t.addr());
+        self.reschedule(Some(t));
         true
     }
 
@@ -182,7 +181,7 @@ impl<P: Platform> Kernel<P> {
             Exception::User { esr, far } => Fault::UserException { pc, sp, esr, far },
         };
         self.send_fault(t, fault);
-        self.reschedule(t.addr());
+        self.reschedule(Some(t));
     }
 
     // ---- Send / Call ------------------------------------------------------------
@@ -202,18 +201,18 @@ impl<P: Platform> Kernel<P> {
                 if cap.rights().contains(Rights::GRANT) {
                     flags |= IpcFlags::GRANT;
                 }
-                self.send_ipc(t, Ptr::new(cap.obj), cap.badge, flags, blocking);
+                self.send_ipc(t, cap.endpoint(), cap.badge, flags, blocking);
             }
             Some(ObjType::Notification) => {
                 if !cap.rights().contains(Rights::WRITE) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
                 }
                 Self::reply_kernel(t, Ok(0));
-                self.signal(Ptr::new(cap.obj), cap.badge);
+                self.signal(cap.notification(), cap.badge);
             }
             Some(ObjType::Reply) if !is_call => {
                 // Sending on a reply object answers its caller without receiving.
-                self.do_reply(t, Ptr::new(cap.obj));
+                self.do_reply(t, cap.reply());
                 Self::reply_kernel(t, Ok(0));
             }
             Some(_) if is_call => self.invoke(t, s),
@@ -236,18 +235,18 @@ impl<P: Platform> Kernel<P> {
                     Ok(r) => r,
                     Err(e) => return Self::reply_kernel(t, Err(e)),
                 };
-                if reply.is_some_and(|r| r.get().caller != 0 || r.get().receiver != 0) {
+                if reply.is_some_and(|r| r.get().caller.is_some() || r.get().receiver.is_some()) {
                     return Self::reply_kernel(t, Err(Error::IllegalOperation));
                 }
-                self.recv_ipc(t, Ptr::new(cap.obj), reply, blocking);
+                self.recv_ipc(t, cap.endpoint(), reply, blocking);
             }
             Some(ObjType::Notification) => {
                 if !cap.rights().contains(Rights::READ) {
                     return Self::reply_kernel(t, Err(Error::NoRights));
                 }
-                let n = Ptr::<Notification>::new(cap.obj);
+                let n = cap.notification();
                 let bound = n.get().bound;
-                if bound != 0 && bound != t.addr() {
+                if bound.is_some_and(|b| b != t) {
                     return Self::reply_kernel(t, Err(Error::IllegalOperation));
                 }
                 self.wait(t, n, blocking);
@@ -262,7 +261,7 @@ impl<P: Platform> Kernel<P> {
             return Ok(None);
         }
         let (_, cap) = self.lookup_typed(t, cptr, ObjType::Reply)?;
-        Ok(Some(Ptr::new(cap.obj)))
+        Ok(Some(cap.reply()))
     }
 
     fn sys_reply_recv(&mut self, t: Ptr<Tcb>) {
@@ -273,7 +272,7 @@ impl<P: Platform> Kernel<P> {
             Err(e) => return Self::reply_kernel(t, Err(e)),
         };
         self.do_reply(t, reply);
-        if reply.get().receiver != 0 {
+        if reply.get().receiver.is_some() {
             return Self::reply_kernel(t, Err(Error::IllegalOperation));
         }
         let cap = match self.lookup_typed(t, cptr, ObjType::Endpoint) {
@@ -283,7 +282,7 @@ impl<P: Platform> Kernel<P> {
         if !cap.rights().contains(Rights::READ) {
             return Self::reply_kernel(t, Err(Error::NoRights));
         }
-        self.recv_ipc(t, Ptr::new(cap.obj), Some(reply), true);
+        self.recv_ipc(t, cap.endpoint(), Some(reply), true);
     }
 
     /// A timer tick: round-robin among equal priorities.

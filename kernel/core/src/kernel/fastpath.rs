@@ -6,14 +6,11 @@
 use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS, REPLY_REG};
 use gaon_abi::{MsgInfo, ObjType, Rights};
 
-use super::cspace::resolve_one_level;
+use super::cspace::{resolve_one_level, slot};
 use super::object::endpoint::{Endpoint, EpState};
-use super::object::notification::Notification;
-use super::object::reply::Reply;
 use super::object::tcb::{SLOT_CSPACE, State, Tcb};
 use super::{Kernel, Platform};
 use crate::cap::Cap;
-use crate::cdt::Slot;
 use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
@@ -29,23 +26,24 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn fastpath_call(&mut self, t: Ptr<Tcb>) -> Option<bool> {
         let snd = t.get();
         let info = short_message(snd)?;
-        let (ep_addr, badge) = endpoint_in_place(snd, Rights::WRITE)?;
-        let ep = Ptr::<Endpoint>::new(ep_addr).get();
+        let (ep, badge) = endpoint_in_place(snd, Rights::WRITE)?;
+        let ep = ep.get();
         if ep.state != EpState::Recv {
             return None;
         }
-        let r = Ptr::<Tcb>::new(ep.queue.head);
+        // A receiving endpoint's queue is not empty.
+        let r = ep.queue.head?;
         let rcv = r.get();
-        let rp = Ptr::<Reply>::from_raw(rcv.reply)?;
-        ep.queue.pop();
+        let rp = rcv.reply?;
+        ep.queue.remove(r);
         if ep.queue.is_empty() {
             ep.state = EpState::Idle;
         }
-        rcv.reply = 0;
+        rcv.reply = None;
         let reply = rp.get();
-        reply.receiver = 0;
-        reply.caller = t.addr();
-        snd.reply = rp.addr();
+        reply.receiver = None;
+        reply.caller = Some(t);
+        snd.reply = Some(rp);
         copy_short(rcv, badge, info, snd);
         self.fastpath_count += 1;
         Some(self.fastpath_switch(t, State::BlockedOnReply, r))
@@ -66,26 +64,25 @@ impl<P: Platform> Kernel<P> {
         if !rcap.is(ObjType::Reply) {
             return None;
         }
-        let rp = Ptr::<Reply>::new(rcap.obj);
-        let c = Ptr::<Tcb>::from_raw(rp.get().caller)?;
+        let rp = rcap.reply();
+        let c = rp.get().caller?;
         let caller = c.get();
         if caller.fault.is_some() {
             return None;
         }
-        let (ep_addr, _) = endpoint_in_place(me, Rights::READ)?;
-        let ep = Ptr::<Endpoint>::new(ep_addr);
+        let (ep, _) = endpoint_in_place(me, Rights::READ)?;
         if ep.get().state == EpState::Send {
             return None;
         }
-        if me.bound_ntfn != 0 && Ptr::<Notification>::new(me.bound_ntfn).get().word != 0 {
+        if me.bound_ntfn.is_some_and(|n| n.get().word != 0) {
             return None;
         }
         let reply = rp.get();
-        reply.caller = 0;
-        caller.reply = 0;
+        reply.caller = None;
+        caller.reply = None;
         copy_short(caller, 0, info, me);
-        me.reply = rp.addr();
-        reply.receiver = t.addr();
+        me.reply = Some(rp);
+        reply.receiver = Some(t);
         let e = ep.get();
         e.queue.push(t);
         e.state = EpState::Recv;
@@ -105,15 +102,15 @@ fn short_message(t: &Tcb) -> Option<MsgInfo> {
     (info.extra_caps() == 0 && info.length() <= MSG_REGISTERS).then_some(info)
 }
 
-/// The endpoint (address, badge) of the capability in `t`'s `x0`, if it carries `right`.
+/// The endpoint and badge of the capability in `t`'s `x0`, if it carries `right`.
 #[inline(always)]
 #[allow(
     clippy::inline_always,
     reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
 )]
-fn endpoint_in_place(t: &Tcb, right: Rights) -> Option<(usize, u64)> {
+fn endpoint_in_place(t: &Tcb, right: Rights) -> Option<(Ptr<Endpoint>, u64)> {
     let cap = cap_in_place(t, t.ctx.x[CAP_REG])?;
-    (cap.is(ObjType::Endpoint) && cap.rights().contains(right)).then_some((cap.obj, cap.badge))
+    (cap.is(ObjType::Endpoint) && cap.rights().contains(right)).then(|| (cap.endpoint(), cap.badge))
 }
 
 /// Deliver a short message of `from` to `to`: badge, message info, the registers.
@@ -138,5 +135,5 @@ fn copy_short(to: &mut Tcb, badge: u64, info: MsgInfo, from: &Tcb) {
 )]
 fn cap_in_place(t: &Tcb, cptr: u64) -> Option<&'static Cap> {
     let s = resolve_one_level(&t.slots[SLOT_CSPACE].cap, cptr)?;
-    Some(&Ptr::<Slot>::new(s).get().cap)
+    Some(&slot(s).cap)
 }

@@ -14,7 +14,7 @@ use super::object::reply::Reply;
 use super::object::tcb::{IpcFlags, SLOT_FAULT_EP, State, Tcb};
 use super::{Kernel, Platform};
 use crate::cdt;
-use crate::obj::{self, Ptr};
+use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
     #[allow(
@@ -84,14 +84,14 @@ impl<P: Platform> Kernel<P> {
         ep: Option<Ptr<Endpoint>>,
     ) {
         let reply = core::mem::take(&mut receiver.get().reply);
-        if let Some(rp) = Ptr::<Reply>::from_raw(reply) {
-            rp.get().receiver = 0;
+        if let Some(rp) = reply {
+            rp.get().receiver = None;
         }
         self.transfer(sender, receiver, badge, flags, ep);
         let s = sender.get();
         if flags.contains(IpcFlags::CALL) {
-            if let Some(rp) = Ptr::<Reply>::from_raw(reply) {
-                rp.get().caller = sender.addr();
+            if let Some(rp) = reply {
+                rp.get().caller = Some(sender);
                 s.reply = reply;
                 self.block(sender, State::BlockedOnReply);
             } else if flags.contains(IpcFlags::FAULT) {
@@ -141,8 +141,14 @@ impl<P: Platform> Kernel<P> {
         for i in 0..len.min(MSG_REGISTERS) {
             receiver.get().ctx.x[FIRST_MR_REG + i] = sender.get().ctx.x[FIRST_MR_REG + i];
         }
-        for i in MSG_REGISTERS..len {
-            Self::set_mr(receiver, i, Self::get_mr(sender, i));
+        // Beyond the registers, both have an IPC buffer (`mr_capacity`): look them up
+        // once for all the words.
+        if len > MSG_REGISTERS
+            && let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver))
+        {
+            for i in MSG_REGISTERS..len {
+                rb.set_msg(i, sb.msg(i));
+            }
         }
         let (caps, unwrapped) = match ep {
             Some(ep) if info.extra_caps() > 0 && flags.contains(IpcFlags::GRANT) => {
@@ -165,18 +171,15 @@ impl<P: Platform> Kernel<P> {
         n: usize,
         ep: Ptr<Endpoint>,
     ) -> (usize, u64) {
-        use gaon_abi::message::{
-            IPC_BUFFER_CAPS_OFFSET, IPC_BUFFER_RECEIVE_CNODE_OFFSET, IPC_BUFFER_RECEIVE_INDEX_OFFSET,
-        };
         let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver)) else {
             return (0, 0);
         };
         let mut dest = None;
-        let cnode_cptr = obj::read_word(rb + IPC_BUFFER_RECEIVE_CNODE_OFFSET);
+        let cnode_cptr = rb.receive_cnode();
         if cnode_cptr != 0
             && let Ok((_, cn)) = self.lookup_typed(receiver, cnode_cptr, ObjType::CNode)
         {
-            let index = obj::read_word(rb + IPC_BUFFER_RECEIVE_INDEX_OFFSET);
+            let index = rb.receive_index();
             if let Some(d) = cnode_slot(&cn, index)
                 && slot(d).cap.is_null()
             {
@@ -185,12 +188,12 @@ impl<P: Platform> Kernel<P> {
         }
         let (mut count, mut mask) = (0, 0);
         for i in 0..n {
-            let cptr = obj::read_word(sb + IPC_BUFFER_CAPS_OFFSET + 8 * i);
+            let cptr = sb.cap_or_badge(i);
             let Ok((s, cap)) = self.lookup_cap(sender, cptr) else {
                 break;
             };
             if cap.is(ObjType::Endpoint) && cap.obj == ep.addr() {
-                obj::write_word(rb + IPC_BUFFER_CAPS_OFFSET + 8 * i, cap.badge);
+                rb.set_cap_or_badge(i, cap.badge);
                 mask |= 1 << i;
             } else {
                 let Some(d) = dest.take() else { break };
@@ -206,7 +209,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Receive on `ep` with reply object `reply`.
     pub(super) fn recv_ipc(&mut self, t: Ptr<Tcb>, ep: Ptr<Endpoint>, reply: Option<Ptr<Reply>>, blocking: bool) {
-        if let Some(n) = Ptr::<Notification>::from_raw(t.get().bound_ntfn)
+        if let Some(n) = t.get().bound_ntfn
             && n.get().word != 0
         {
             let ctx = &mut t.get().ctx;
@@ -220,7 +223,7 @@ impl<P: Platform> Kernel<P> {
             if e.queue.is_empty() {
                 e.state = EpState::Idle;
             }
-            t.get().reply = reply.map_or(0, Ptr::addr);
+            t.get().reply = reply;
             // A thread queued to send is blocked sending (the consistency check says
             // so); were it not, it gets an empty message rather than stopping the kernel.
             let (badge, flags) = if let State::BlockedOnSend { badge, flags, .. } = s.get().state {
@@ -232,9 +235,9 @@ impl<P: Platform> Kernel<P> {
             self.deliver(s, t, badge, flags, Some(ep));
         } else if blocking {
             let tcb = t.get();
-            tcb.reply = reply.map_or(0, Ptr::addr);
+            tcb.reply = reply;
             if let Some(r) = reply {
-                r.get().receiver = t.addr();
+                r.get().receiver = Some(t);
             }
             self.block(t, State::BlockedOnRecv { ep });
             e.queue.push(t);
@@ -246,11 +249,11 @@ impl<P: Platform> Kernel<P> {
 
     /// Answer the caller waiting in `reply`, if any.
     pub(super) fn do_reply(&mut self, t: Ptr<Tcb>, reply: Ptr<Reply>) {
-        let Some(c) = Ptr::<Tcb>::from_raw(core::mem::take(&mut reply.get().caller)) else {
+        let Some(c) = core::mem::take(&mut reply.get().caller) else {
             return;
         };
         let caller = c.get();
-        caller.reply = 0;
+        caller.reply = None;
         if caller.fault.take().is_some() {
             let len = MsgInfo(t.get().ctx.x[INFO_REG]).length();
             if len >= 1 {
@@ -275,7 +278,7 @@ impl<P: Platform> Kernel<P> {
             ctx.x[CAP_REG] = badge | core::mem::take(&mut nt.word);
             ctx.x[INFO_REG] = MsgInfo::notification().0;
             self.make_runnable(w, false);
-        } else if let Some(b) = Ptr::<Tcb>::from_raw(nt.bound)
+        } else if let Some(b) = nt.bound
             && matches!(b.get().state, State::BlockedOnRecv { .. })
         {
             self.cancel_ipc(b);
@@ -317,13 +320,13 @@ impl<P: Platform> Kernel<P> {
                 if ep.queue.is_empty() {
                     ep.state = EpState::Idle;
                 }
-                if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut tcb.reply)) {
-                    r.get().receiver = 0;
+                if let Some(r) = core::mem::take(&mut tcb.reply) {
+                    r.get().receiver = None;
                 }
             }
             State::BlockedOnReply => {
-                if let Some(r) = Ptr::<Reply>::from_raw(core::mem::take(&mut tcb.reply)) {
-                    r.get().caller = 0;
+                if let Some(r) = core::mem::take(&mut tcb.reply) {
+                    r.get().caller = None;
                 }
             }
             State::BlockedOnNotification { ntfn } => ntfn.get().queue.remove(t),

@@ -5,11 +5,12 @@ use gaon_abi::{Error, MsgInfo, ObjType};
 
 use super::object::tcb::{SLOT_IPC_BUFFER, Tcb};
 use super::{Kernel, Platform};
-use crate::obj::{self, Ptr};
+use crate::obj::{IpcBuffer, Ptr};
 
 impl<P: Platform> Kernel<P> {
-    /// Physical address of `t`'s IPC buffer, if it has a usable one.
-    pub(super) fn ipc_buffer(t: Ptr<Tcb>) -> Option<usize> {
+    /// `t`'s IPC buffer, if it has a usable one.
+    #[allow(unsafe_code, reason = "a thread's IPC buffer cap vouches for the buffer's memory")]
+    pub(super) fn ipc_buffer(t: Ptr<Tcb>) -> Option<IpcBuffer> {
         let tcb = t.get();
         let cap = tcb.slots[SLOT_IPC_BUFFER].cap;
         // The kernel both reads and writes it: it needs both rights (TcbSetIpcBuffer
@@ -21,7 +22,11 @@ impl<P: Platform> Kernel<P> {
             return None;
         }
         let offset = (tcb.ipc_buffer_vaddr as usize) & ((1usize << cap.size_bits) - 1);
-        Some(cap.obj + offset)
+        // SAFETY: a Frame cap names a live frame (objects live while a cap to them
+        // exists) of at least a page; it is normal memory (not `FLAG_DEVICE`), and
+        // `ipc_buffer_vaddr` is aligned to the buffer's size (TcbSetIpcBuffer checks it,
+        // boot sets an aligned one), so the buffer lies inside the frame, aligned.
+        Some(unsafe { IpcBuffer::new(cap.obj + offset) })
     }
 
     /// Message register `i` of `t` (0 if it lies in a missing IPC buffer).
@@ -30,9 +35,7 @@ impl<P: Platform> Kernel<P> {
             return t.get().ctx.x[gaon_abi::syscall::FIRST_MR_REG + i];
         }
         match Self::ipc_buffer(t) {
-            Some(b) if i < gaon_abi::message::MSG_MAX_LENGTH => {
-                obj::read_word(b + gaon_abi::message::ipc_buffer_msg_offset(i))
-            }
+            Some(b) if i < gaon_abi::message::MSG_MAX_LENGTH => b.msg(i),
             _ => 0,
         }
     }
@@ -45,7 +48,7 @@ impl<P: Platform> Kernel<P> {
         }
         match Self::ipc_buffer(t) {
             Some(b) if i < gaon_abi::message::MSG_MAX_LENGTH => {
-                obj::write_word(b + gaon_abi::message::ipc_buffer_msg_offset(i), v);
+                b.set_msg(i, v);
                 true
             }
             _ => false,

@@ -42,6 +42,7 @@ pub use object::sched_context::SchedContext;
 pub use sched::Resume;
 
 use crate::obj::Ptr;
+use crate::vspace::Table;
 use object::irq::IrqLine;
 use object::tcb::{LiveState, Tcb};
 use sched::queues::RunQueues;
@@ -99,21 +100,21 @@ pub const VMIDS: usize = 256;
 pub struct Kernel<P: Platform> {
     /// The machine.
     pub platform: P,
-    current: usize,
+    current: Option<Ptr<Tcb>>,
     rq: RunQueues,
-    vmids: [usize; VMIDS],
+    vmids: [Option<Ptr<Table>>; VMIDS],
     irqs: [IrqLine; MAX_IRQS],
     /// Call/ReplyRecv operations that took the fastpath.
     pub fastpath_count: u64,
-    /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU (0 =
-    /// none): the arch layer saves into it before loading another thread's. Deleting
-    /// the thread clears it, so nothing is saved into a dead object. Raw addresses, as
-    /// the other object links, so the resume path compares one word.
-    lazy_owners: [usize; LAZY_KINDS],
+    /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU, if
+    /// any: the arch layer saves into it before loading another thread's. Deleting the
+    /// thread clears it, so nothing is saved into a dead object. One word each, as the
+    /// other object links, so the resume path compares one word.
+    lazy_owners: [Option<Ptr<Tcb>>; LAZY_KINDS],
     /// Counter value when run time was last charged.
     last_charge: u64,
     /// Throttled scheduling contexts waiting for a refill.
-    release_head: usize,
+    release_head: Option<Ptr<SchedContext>>,
     /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
     /// `(0, 0)` is a free record.
     delete_resume: [(usize, usize); RESUME_RECORDS],
@@ -121,9 +122,9 @@ pub struct Kernel<P: Platform> {
     delete_resume_next: usize,
     /// The kernel log page (see `gaon_abi::klog`).
     log_page: usize,
-    /// The notification its reader bound (0 = none: the kernel prints directly), and
+    /// The notification its reader bound (`None`: the kernel prints directly), and
     /// the badge it is signalled with.
-    log_ntfn: usize,
+    log_ntfn: Option<Ptr<Notification>>,
     log_badge: u64,
     /// Slots a container delete has looked at (host tests check the work is linear).
     #[cfg(test)]
@@ -156,18 +157,18 @@ impl<P: Platform> Kernel<P> {
     pub const fn new(platform: P) -> Self {
         Self {
             platform,
-            current: 0,
+            current: None,
             rq: RunQueues::new(),
-            vmids: [0; VMIDS],
+            vmids: [None; VMIDS],
             irqs: [IrqLine::FREE; MAX_IRQS],
             fastpath_count: 0,
-            lazy_owners: [0; LAZY_KINDS],
+            lazy_owners: [None; LAZY_KINDS],
             last_charge: 0,
-            release_head: 0,
+            release_head: None,
             delete_resume: [(0, 0); RESUME_RECORDS],
             delete_resume_next: 0,
             log_page: 0,
-            log_ntfn: 0,
+            log_ntfn: None,
             log_badge: 0,
             #[cfg(test)]
             delete_visits: 0,
@@ -178,21 +179,21 @@ impl<P: Platform> Kernel<P> {
 
     /// The running thread, if any.
     pub fn current(&self) -> Option<Ptr<Tcb>> {
-        Ptr::from_raw(self.current)
+        self.current
     }
 
     // ---- lazily switched thread state (for the arch layer) -----------------------
 
     /// The thread whose `which` state is live in the CPU, if any.
     pub fn lazy_owner(&self, which: Lazy) -> Option<Ptr<Tcb>> {
-        Ptr::from_raw(self.lazy_owners[which as usize])
+        self.lazy_owners[which as usize]
     }
 
     /// True if `t`'s `which` state is the one live in the CPU (one compare: the resume
     /// path asks this on every switch).
     #[inline]
     pub fn lazy_owned_by(&self, which: Lazy, t: Ptr<Tcb>) -> bool {
-        self.lazy_owners[which as usize] == t.addr()
+        self.lazy_owners[which as usize] == Some(t)
     }
 
     /// Make `to` the owner of the CPU's `which` state. `None` if it already is;
@@ -202,13 +203,13 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub fn lazy_switch(&mut self, which: Lazy, to: Ptr<Tcb>) -> Option<(Option<LiveState<'_>>, LiveState<'_>)> {
         let owner = &mut self.lazy_owners[which as usize];
-        if *owner == to.addr() {
+        if *owner == Some(to) {
             return None;
         }
         // Distinct Tcbs (the owner is not `to`), both live: an owner is cleared when
         // its Tcb is destroyed (`detach_tcb`).
-        let old = Ptr::<Tcb>::from_raw(*owner).map(|o| o.get().live_state());
-        *owner = to.addr();
+        let old = owner.map(|o| o.get().live_state());
+        *owner = Some(to);
         Some((old, to.get().live_state()))
     }
 }

@@ -10,6 +10,7 @@ use gaon_abi::bootinfo::{BootInfo, slot as rs};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Rights, Syscall};
 use proptest::prelude::*;
 
+use super::cspace::slot as kslot;
 use super::object::sched_context::{MAX_REFILLS, SchedContext};
 use super::sched::queues::RunQueues;
 use super::{BootAlloc, BootSegment, Kernel, Platform, RootImage};
@@ -17,6 +18,17 @@ use crate::cap::FLAG_ZOMBIE;
 use crate::cdt::Slot;
 use crate::obj::Ptr;
 use crate::tcb::{Tcb, ThreadState};
+
+/// The object or memory at `addr`: tests reach kernel objects by the addresses in
+/// caps and slots, read frames the kernel wrote, and damage structures on purpose.
+#[allow(unsafe_code, reason = "tests reach objects and memory by address")]
+fn at<T>(addr: usize) -> Ptr<T> {
+    // SAFETY: every caller passes the non-zero, aligned address of an object the kernel
+    // made (read from a cap or slot) or of host memory the test owns, or (to test the
+    // consistency check) an address only the check looks at, which tests alignment
+    // before following it. Tests run one kernel operation at a time.
+    unsafe { Ptr::new(addr) }
+}
 
 /// The machine model.
 #[derive(Debug, Default)]
@@ -172,15 +184,15 @@ fn invoke(k: &mut Kernel<Model>, cptr: u64, label: Label, args: &[u64]) -> Resul
 fn bootinfo(k: &Kernel<Model>) -> &'static BootInfo {
     let root = k.current().unwrap();
     let cn = root.get().slots[crate::tcb::SLOT_CSPACE].cap;
-    let frame = Ptr::<Slot>::new(cn.obj + rs::BOOTINFO_FRAME as usize * 64).get().cap;
-    Ptr::<BootInfo>::new(frame.obj).get()
+    let frame = kslot(cn.obj + rs::BOOTINFO_FRAME as usize * 64).cap;
+    at::<BootInfo>(frame.obj).get()
 }
 
 /// Slot `i` of the root CNode.
 fn root_slot(k: &Kernel<Model>, i: u64) -> &'static mut Slot {
     let root = k.current().unwrap();
     let cn = root.get().slots[crate::tcb::SLOT_CSPACE].cap;
-    Ptr::<Slot>::new(cn.obj + i as usize * 64).get()
+    kslot(cn.obj + i as usize * 64)
 }
 
 struct Alloc {
@@ -213,6 +225,45 @@ impl Alloc {
         }
         s
     }
+}
+
+/// Zeroed memory is an empty object: links are `Option<Ptr<T>>`, whose `None` is
+/// zero, so memory a retype zeroed and the `Default` value the kernel writes agree.
+#[test]
+fn zeroed_memory_is_an_empty_object() {
+    use super::object::endpoint::Queue;
+    use super::object::irq::IrqLine;
+    use super::{Endpoint, Notification, Reply};
+    /// A `T` in zeroed memory (never written).
+    fn zeroed<T>() -> Ptr<T> {
+        at(std::boxed::Box::leak(std::boxed::Box::<T>::new_zeroed()).as_mut_ptr() as usize)
+    }
+    fn zeroed_is_default<T: Default + core::fmt::Debug>() {
+        assert_eq!(
+            std::format!("{:?}", zeroed::<T>().get()),
+            std::format!("{:?}", T::default()),
+            "zeroed {} is not its default",
+            core::any::type_name::<T>()
+        );
+    }
+    static_assertions::const_assert_eq!(core::mem::size_of::<Option<Ptr<Tcb>>>(), 8);
+    zeroed_is_default::<Queue>();
+    zeroed_is_default::<Endpoint>();
+    zeroed_is_default::<Notification>();
+    zeroed_is_default::<Reply>();
+    zeroed_is_default::<SchedContext>();
+    zeroed_is_default::<IrqLine>();
+    zeroed_is_default::<RunQueues>();
+    // A Tcb is always written whole (`Tcb::new`), but its links too are empty when
+    // zeroed.
+    let t = zeroed::<Tcb>();
+    let t = t.get();
+    assert!(
+        [t.sched_next, t.sched_prev, t.ep_next, t.ep_prev]
+            .iter()
+            .all(Option::is_none)
+    );
+    assert!(t.reply.is_none() && t.bound_ntfn.is_none() && t.sched_context.is_none());
 }
 
 #[test]
@@ -280,7 +331,7 @@ fn retype_accounts_exactly() {
 #[test]
 fn run_queues_pick_the_highest_priority_in_fifo_order() {
     let tcbs: Vec<Ptr<Tcb>> = (0..4)
-        .map(|_| Ptr::new(core::ptr::from_mut(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new()))) as usize))
+        .map(|_| Ptr::from_static(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new()))))
         .collect();
     let mut rq = RunQueues::new();
     for (t, p) in tcbs.iter().zip([10u8, 200, 200, 5]) {
@@ -349,7 +400,7 @@ fn call_and_reply_move_threads_through_their_states() {
     invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
     // Equal priority: the root keeps running until it blocks.
     assert_eq!(k.current(), Some(root));
-    let server = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
+    let server = root_slot(&k, t).cap.tcb();
 
     // The root calls: no receiver yet, so it queues as a sender and the server runs.
     sys(&mut k, Syscall::Call, [ep, MsgInfo::new(9, 2, 0).0, 5, 6, 0, 0, 0]);
@@ -376,7 +427,7 @@ fn call_and_reply_move_threads_through_their_states() {
     assert_eq!(k.current(), Some(server));
     assert_eq!(server.get().ctx.x[2], 7);
     // Deleting the reply object cancels the waiting caller.
-    k.current = root.addr(); // act as the root (it is blocked; only the cap matters)
+    k.current = Some(root); // act as the root (it is blocked; only the cap matters)
     let rp_slot = core::ptr::from_mut(root_slot(&k, rp)) as usize;
     k.delete_slot(rp_slot);
     assert_eq!(root.get().state, ThreadState::Running);
@@ -438,7 +489,7 @@ fn a_frame_maps_unmaps_and_dies_unmapped() {
     invoke(&mut k, l3, Label::PageTableMap, &[rs::VSPACE, va]).unwrap();
     let rw = (Rights::READ | Rights::WRITE).bits();
     invoke(&mut k, f, Label::FrameMap, &[rs::VSPACE, va, rw, 0]).unwrap();
-    let root_vs = Ptr::new(root_slot(&k, rs::VSPACE).cap.obj);
+    let root_vs = at(root_slot(&k, rs::VSPACE).cap.obj);
     let pa = root_slot(&k, f).cap.obj;
     assert_eq!(crate::vspace::translate(root_vs, va + 8), Some((pa + 8, true, false)));
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[f]).unwrap();
@@ -489,10 +540,10 @@ fn check_tree(k: &Kernel<Model>, first: u64, count: u64) {
         }
         let me = core::ptr::from_mut(s) as usize;
         if let Some(n) = s.mdb.next() {
-            assert_eq!(Ptr::<Slot>::new(n).get().mdb.prev(), Some(me), "broken back link");
+            assert_eq!(kslot(n).mdb.prev(), Some(me), "broken back link");
         }
         if let Some(p) = s.mdb.prev() {
-            assert_eq!(Ptr::<Slot>::new(p).get().mdb.next(), Some(me), "broken forward link");
+            assert_eq!(kslot(p).mdb.next(), Some(me), "broken forward link");
         }
     }
 }
@@ -554,7 +605,7 @@ proptest! {
             }
             // A resumed scratch thread may have preempted the root; put it back.
             if k.current() != Some(root) {
-                k.current = root.addr();
+                k.current = Some(root);
             }
             check_tree(&k, base, SCRATCH);
             check_tree(&k, bi.untyped_slots.start, bi.untyped_slots.end - bi.untyped_slots.start);
@@ -584,10 +635,10 @@ fn budgeted_thread(k: &mut Kernel<Model>, a: &mut Alloc) -> (Ptr<Tcb>, Ptr<Sched
     .unwrap();
     invoke(k, sc, Label::SchedContextBind, &[t]).unwrap();
     invoke(k, t, Label::TcbResume, &[]).unwrap();
-    let thread = Ptr::<Tcb>::new(root_slot(k, t).cap.obj);
+    let thread = root_slot(k, t).cap.tcb();
     sys(k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
     assert_eq!(k.current(), Some(thread));
-    (thread, Ptr::new(root_slot(k, sc).cap.obj))
+    (thread, at(root_slot(k, sc).cap.obj))
 }
 
 #[test]
@@ -640,8 +691,7 @@ fn tcbs_with(prios: &[u8]) -> Vec<Ptr<Tcb>> {
     prios
         .iter()
         .map(|&p| {
-            let t =
-                Ptr::<Tcb>::new(core::ptr::from_mut(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new()))) as usize);
+            let t = Ptr::from_static(std::boxed::Box::leak(std::boxed::Box::new(Tcb::new())));
             t.get().prio = p;
             t
         })
@@ -705,7 +755,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
         invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
         invoke(k, t, Label::TcbSetPriority, &[prio, rs::TCB]).unwrap();
         invoke(k, t, Label::TcbResume, &[]).unwrap();
-        Ptr::<Tcb>::new(root_slot(k, t).cap.obj)
+        root_slot(k, t).cap.tcb()
     };
     // A server at 50 waits; a bystander at 80 is runnable; the client at 100 calls.
     let server = thread(&mut k, 50);
@@ -716,7 +766,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     let act_as = |k: &mut Kernel<Model>, t: Ptr<Tcb>| {
         k.settle_current();
         k.rq.dequeue(t);
-        k.current = t.addr();
+        k.current = Some(t);
     };
     act_as(&mut k, server);
     sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);

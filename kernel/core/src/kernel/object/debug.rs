@@ -31,9 +31,9 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn perform_debug(&mut self, op: Op) -> usize {
         let Op::LogBind(reader) = op;
         match reader {
-            None => self.log_ntfn = 0,
+            None => self.log_ntfn = None,
             Some((n, badge)) => {
-                self.log_ntfn = n.addr();
+                self.log_ntfn = Some(n);
                 self.log_badge = badge;
                 self.platform.log_to(self.log_page);
             }
@@ -45,7 +45,7 @@ impl<P: Platform> Kernel<P> {
     /// way out of the kernel, before the next thread is chosen.
     #[inline]
     pub(in crate::kernel) fn signal_log(&mut self) {
-        if let Some(n) = Ptr::<Notification>::from_raw(self.log_ntfn)
+        if let Some(n) = self.log_ntfn
             && self.platform.log_pending()
         {
             self.signal(n, self.log_badge);

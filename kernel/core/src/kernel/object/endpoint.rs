@@ -32,29 +32,29 @@ static_assertions::const_assert!(core::mem::size_of::<Endpoint>() <= 1 << gaon_a
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Queue {
-    /// First thread (0 = empty).
-    pub head: usize,
+    /// First thread (`None`: empty).
+    pub head: Option<Ptr<Tcb>>,
     /// Last thread.
-    pub tail: usize,
+    pub tail: Option<Ptr<Tcb>>,
 }
 
 impl Queue {
     /// True if empty.
     pub const fn is_empty(&self) -> bool {
-        self.head == 0
+        self.head.is_none()
     }
 
     /// Append `t`.
     #[inline]
     pub fn push(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
-        tcb.ep_next = 0;
+        tcb.ep_next = None;
         tcb.ep_prev = self.tail;
-        match Ptr::<Tcb>::from_raw(self.tail) {
-            Some(last) => last.get().ep_next = t.addr(),
-            None => self.head = t.addr(),
+        match self.tail {
+            Some(last) => last.get().ep_next = Some(t),
+            None => self.head = Some(t),
         }
-        self.tail = t.addr();
+        self.tail = Some(t);
     }
 
     /// Remove `t`, which must be in this queue.
@@ -62,23 +62,31 @@ impl Queue {
     pub fn remove(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         let (prev, next) = (tcb.ep_prev, tcb.ep_next);
-        match Ptr::<Tcb>::from_raw(prev) {
+        match prev {
             Some(p) => p.get().ep_next = next,
             None => self.head = next,
         }
-        match Ptr::<Tcb>::from_raw(next) {
+        match next {
             Some(n) => n.get().ep_prev = prev,
             None => self.tail = prev,
         }
-        tcb.ep_next = 0;
-        tcb.ep_prev = 0;
+        tcb.ep_next = None;
+        tcb.ep_prev = None;
     }
 
-    /// Take the first thread.
+    /// Take the first thread (`remove` of the head, which has no previous thread).
     #[inline]
     pub fn pop(&mut self) -> Option<Ptr<Tcb>> {
-        let t = Ptr::<Tcb>::from_raw(self.head)?;
-        self.remove(t);
+        let t = self.head?;
+        let tcb = t.get();
+        let next = tcb.ep_next;
+        self.head = next;
+        match next {
+            Some(n) => n.get().ep_prev = None,
+            None => self.tail = None,
+        }
+        tcb.ep_next = None;
+        tcb.ep_prev = None;
         Some(t)
     }
 }

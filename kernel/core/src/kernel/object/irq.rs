@@ -19,8 +19,8 @@ use crate::obj::Ptr;
 pub struct IrqLine {
     /// An IrqHandler capability for it exists.
     pub(in crate::kernel) claimed: bool,
-    /// The notification it signals (0 = none).
-    pub(in crate::kernel) ntfn: usize,
+    /// The notification it signals.
+    pub(in crate::kernel) ntfn: Option<Ptr<Notification>>,
     /// The badge it signals with.
     pub(in crate::kernel) badge: u64,
 }
@@ -29,7 +29,7 @@ impl IrqLine {
     /// A line nobody claimed.
     pub const FREE: Self = Self {
         claimed: false,
-        ntfn: 0,
+        ntfn: None,
         badge: 0,
     };
 }
@@ -104,16 +104,16 @@ impl<P: Platform> Kernel<P> {
         let line = &mut self.irqs[irq as usize];
         match op {
             HandlerOp::SetNotification(Some((n, badge))) => {
-                line.ntfn = n.addr();
+                line.ntfn = Some(n);
                 line.badge = badge;
                 self.platform.irq_set_enabled(irq, true);
             }
             HandlerOp::SetNotification(None) | HandlerOp::Clear => {
-                line.ntfn = 0;
+                line.ntfn = None;
                 self.platform.irq_set_enabled(irq, false);
             }
             HandlerOp::Ack => {
-                if line.ntfn != 0 {
+                if line.ntfn.is_some() {
                     self.platform.irq_set_enabled(irq, true);
                 }
             }
@@ -129,7 +129,7 @@ impl<P: Platform> Kernel<P> {
         let prev = self.current;
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
-            && let Some(n) = Ptr::<Notification>::from_raw(line.ntfn)
+            && let Some(n) = line.ntfn
         {
             self.signal(n, line.badge);
         }

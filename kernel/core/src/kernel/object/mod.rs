@@ -112,7 +112,7 @@ impl<P: Platform> Kernel<P> {
         // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
         // in the slot, or in a CNode that died): destroying the running thread clears
         // `current`, and a dead thread gets no reply.
-        if self.current == t.addr() {
+        if self.current == Some(t) {
             Self::reply_kernel(t, result);
         }
     }
@@ -186,22 +186,29 @@ impl<P: Platform> Kernel<P> {
     }
 }
 
-/// Write a fresh object of type `ty` at `addr` over any memory (boot).
+/// Write a fresh object of type `ty` at `addr` over any memory (boot): `addr` is a
+/// boot allocation of `2^bits` bytes aligned to its size, which the caller owns.
+#[allow(unsafe_code, reason = "zeroes a boot allocation it is given")]
 pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
-    crate::obj::zero(addr, 1 << bits);
+    // SAFETY: the caller's boot allocation: mapped RAM nothing references yet.
+    unsafe { crate::obj::zero(addr, 1 << bits) };
     init_object(ty, addr);
 }
 
 /// Write a fresh object of type `ty` at `addr`. CNodes, tables and frames are zeroed
 /// memory (zero is an empty CNode, an empty table, a clean frame) and need nothing more;
 /// the small objects are written whole.
+///
+/// `addr` is memory just carved for the object (a retype's range or a boot
+/// allocation): non-zero, aligned to the object's size, and referenced by nothing but
+/// the cap about to name it.
 pub(super) fn init_object(ty: ObjType, addr: usize) {
     match ty {
-        ObjType::Tcb => Ptr::<Tcb>::new(addr).init(Tcb::new()),
-        ObjType::Endpoint => Ptr::<Endpoint>::new(addr).init(Endpoint::default()),
-        ObjType::Notification => Ptr::<Notification>::new(addr).init(Notification::default()),
-        ObjType::Reply => Ptr::<Reply>::new(addr).init(Reply::default()),
-        ObjType::SchedContext => Ptr::<SchedContext>::new(addr).init(SchedContext::default()),
+        ObjType::Tcb => write_fresh(addr, Tcb::new()),
+        ObjType::Endpoint => write_fresh(addr, Endpoint::default()),
+        ObjType::Notification => write_fresh(addr, Notification::default()),
+        ObjType::Reply => write_fresh(addr, Reply::default()),
+        ObjType::SchedContext => write_fresh(addr, SchedContext::default()),
         ObjType::CNode
         | ObjType::Frame
         | ObjType::PageTable
@@ -213,4 +220,16 @@ pub(super) fn init_object(ty: ObjType, addr: usize) {
         | ObjType::Debug
         | ObjType::VmidPool => {}
     }
+}
+
+/// Write `value` as the new object at `addr` (see [`init_object`]'s contract).
+#[allow(
+    unsafe_code,
+    reason = "object creation vouches for the memory it writes the object into"
+)]
+fn write_fresh<T>(addr: usize, value: T) {
+    // SAFETY: by `init_object`'s contract `addr` is fresh memory its creator owns (a
+    // retype's range or a boot allocation), non-zero and aligned to the object's size;
+    // `init` writes the object before anything reads it.
+    unsafe { Ptr::<T>::new(addr) }.init(value);
 }

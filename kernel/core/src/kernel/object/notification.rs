@@ -2,6 +2,8 @@
 //! optional bound thread (whose endpoint Recv a signal also ends).
 
 use super::endpoint::Queue;
+use crate::obj::Ptr;
+use crate::tcb::Tcb;
 
 /// A notification: a word of signal bits, waiters, and an optional bound thread.
 #[repr(C)]
@@ -11,7 +13,7 @@ pub struct Notification {
     pub word: u64,
     /// Threads waiting.
     pub queue: Queue,
-    /// The bound Tcb (0 = none).
-    pub bound: usize,
+    /// The bound Tcb.
+    pub bound: Option<Ptr<Tcb>>,
 }
 static_assertions::const_assert!(core::mem::size_of::<Notification>() <= 1 << gaon_abi::object::NOTIFICATION_BITS);

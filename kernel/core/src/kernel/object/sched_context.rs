@@ -32,8 +32,8 @@ pub struct SchedContext {
     pub period: u64,
     /// Badge reported in timeout faults.
     pub badge: u64,
-    /// The bound thread (0 = none).
-    pub tcb: usize,
+    /// The bound thread.
+    pub tcb: Option<Ptr<Tcb>>,
     /// Time consumed since the last `Consumed` query.
     pub consumed: u64,
     /// Refills in a ring: `head` is the next to use.
@@ -45,7 +45,7 @@ pub struct SchedContext {
     /// Out of budget until its head refill comes due.
     pub throttled: bool,
     /// Next throttled scheduling context (the kernel's release list).
-    pub release_next: usize,
+    pub release_next: Option<Ptr<SchedContext>>,
 }
 static_assertions::const_assert!(core::mem::size_of::<SchedContext>() <= 1 << gaon_abi::object::SCHED_CONTEXT_BITS);
 
@@ -182,12 +182,12 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
-        if s.tcb != 0 && s.tcb == self.current {
+        if s.tcb.is_some() && s.tcb == self.current {
             // From now on it is charged; it ran unbudgeted until now.
             self.last_charge = now;
         }
         self.settle_current();
-        if let Some(bound) = Ptr::<Tcb>::from_raw(s.tcb)
+        if let Some(bound) = s.tcb
             && bound.get().state.is_running()
         {
             self.rq.enqueue(bound, false);
@@ -206,14 +206,12 @@ impl<P: Platform> Kernel<P> {
             Label::SchedContextBind => {
                 let (_, tc) = self.lookup_typed(t, a.decode::<P, SchedContextBindArgs>()?.tcb, ObjType::Tcb)?;
                 let target = tc.tcb();
-                if sc.get().tcb != 0 || target.get().sched_context != 0 {
+                if sc.get().tcb.is_some() || target.get().sched_context.is_some() {
                     return Err(Error::IllegalOperation);
                 }
                 Ok(Op::Bind(target))
             }
-            Label::SchedContextUnbind => Ok(Op::Unbind(
-                Ptr::<Tcb>::from_raw(sc.get().tcb).ok_or(Error::IllegalOperation)?,
-            )),
+            Label::SchedContextUnbind => Ok(Op::Unbind(sc.get().tcb.ok_or(Error::IllegalOperation)?)),
             Label::SchedContextConsumed => Ok(Op::Consumed),
             _ => Err(Error::UnknownInvocation),
         }
@@ -222,10 +220,10 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn perform_sched_context(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>, op: Op) -> usize {
         match op {
             Op::Bind(target) => {
-                sc.get().tcb = target.addr();
-                target.get().sched_context = sc.addr();
+                sc.get().tcb = Some(target);
+                target.get().sched_context = Some(sc);
                 let now = self.platform.now();
-                if target.addr() == self.current {
+                if self.current == Some(target) {
                     self.last_charge = now;
                 }
                 if sc.get().throttled {
@@ -238,8 +236,8 @@ impl<P: Platform> Kernel<P> {
                 0
             }
             Op::Unbind(target) => {
-                sc.get().tcb = 0;
-                target.get().sched_context = 0;
+                sc.get().tcb = None;
+                target.get().sched_context = None;
                 self.sc_forget(sc);
                 self.sc_unbound(target);
                 0

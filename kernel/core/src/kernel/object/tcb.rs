@@ -13,6 +13,8 @@ use gaon_abi::{Error, Label, ObjType, Rights};
 use super::Args;
 use super::endpoint::Endpoint;
 use super::notification::Notification;
+use super::reply::Reply;
+use super::sched_context::SchedContext;
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
 use crate::kernel::cspace::{Kslots, derived_copy, slot};
@@ -171,20 +173,20 @@ pub struct Tcb {
     pub queued: bool,
     /// Remaining ticks of the round-robin time slice.
     pub timeslice: u32,
-    /// Run-queue links (Tcb addresses, 0 = none).
-    pub sched_next: usize,
     /// Run-queue links.
-    pub sched_prev: usize,
+    pub sched_next: Option<Ptr<Tcb>>,
+    /// Run-queue links.
+    pub sched_prev: Option<Ptr<Tcb>>,
     /// Endpoint or notification queue links.
-    pub ep_next: usize,
+    pub ep_next: Option<Ptr<Tcb>>,
     /// Endpoint or notification queue links.
-    pub ep_prev: usize,
+    pub ep_prev: Option<Ptr<Tcb>>,
     /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
-    pub reply: usize,
+    pub reply: Option<Ptr<Reply>>,
     /// Bound notification.
-    pub bound_ntfn: usize,
+    pub bound_ntfn: Option<Ptr<Notification>>,
     /// Bound scheduling context.
-    pub sched_context: usize,
+    pub sched_context: Option<Ptr<SchedContext>>,
     /// User address of the IPC buffer.
     pub ipc_buffer_vaddr: u64,
     /// The fault it sent (or is sending) to its fault handler and waits to be answered
@@ -240,13 +242,13 @@ impl Tcb {
             mcp: 0,
             queued: false,
             timeslice: TIMESLICE_TICKS,
-            sched_next: 0,
-            sched_prev: 0,
-            ep_next: 0,
-            ep_prev: 0,
-            reply: 0,
-            bound_ntfn: 0,
-            sched_context: 0,
+            sched_next: None,
+            sched_prev: None,
+            ep_next: None,
+            ep_prev: None,
+            reply: None,
+            bound_ntfn: None,
+            sched_context: None,
             ipc_buffer_vaddr: 0,
             fault: None,
             arch: ArchState::ZERO,
@@ -435,7 +437,7 @@ impl<P: Platform> Kernel<P> {
                     return Err(Error::NoRights);
                 }
                 let n = nc.notification();
-                if target.get().bound_ntfn != 0 || n.get().bound != 0 {
+                if target.get().bound_ntfn.is_some() || n.get().bound.is_some() {
                     return Err(Error::IllegalOperation);
                 }
                 if !n.get().queue.is_empty() {
@@ -443,9 +445,7 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(Op::Bind(n))
             }
-            L::TcbUnbindNotification => Ok(Op::Unbind(
-                Ptr::<Notification>::from_raw(target.get().bound_ntfn).ok_or(Error::IllegalOperation)?,
-            )),
+            L::TcbUnbindNotification => Ok(Op::Unbind(target.get().bound_ntfn.ok_or(Error::IllegalOperation)?)),
             L::TcbGetState => Ok(Op::GetState),
             _ => Err(Error::UnknownInvocation),
         }
@@ -501,12 +501,12 @@ impl<P: Platform> Kernel<P> {
                 self.block(target, State::Inactive);
             }
             Op::Bind(n) => {
-                target.get().bound_ntfn = n.addr();
-                n.get().bound = target.addr();
+                target.get().bound_ntfn = Some(n);
+                n.get().bound = Some(target);
             }
             Op::Unbind(n) => {
-                n.get().bound = 0;
-                target.get().bound_ntfn = 0;
+                n.get().bound = None;
+                target.get().bound_ntfn = None;
             }
             Op::GetState => {
                 let tcb = target.get();

@@ -1,6 +1,6 @@
 //! Untyped memory: the one invocation, Retype, carves objects out of it. An untyped's
 //! state is its capability's words: the watermark (bytes handed out) and the progress
-//! of zeroing (see [`Cap::watermark`] and [`Cap::zeroed_to`]).
+//! of zeroing (see `Cap::watermark` and `Cap::zeroed_to`).
 
 use gaon_abi::invocation::UntypedRetypeArgs;
 use gaon_abi::object::SLOT_BITS;
@@ -82,6 +82,7 @@ impl<P: Platform> Kernel<P> {
     /// the progress ("zeroed up to") is kept in the untyped cap, so a restarted retype
     /// carries on. All its children gone (a non-zero watermark, no children) means its
     /// memory was freed and may hold anything: the progress starts again from 0, once.
+    #[allow(unsafe_code, reason = "retype zeroes the range of its untyped it is about to use")]
     pub(super) fn perform_untyped(&mut self, s: usize, op: Op) -> Result<usize, Preempted> {
         let cap = slot(s).cap;
         if op.watermark == 0 && cap.watermark() != 0 {
@@ -100,7 +101,11 @@ impl<P: Platform> Kernel<P> {
             let mut z = op.watermark.max(slot(s).cap.zeroed_to());
             while z < op.end {
                 let chunk_end = op.end.min((z + RETYPE_ZERO_CHUNK) & !(RETYPE_ZERO_CHUNK - 1));
-                obj::zero(cap.obj + z, chunk_end - z);
+                // SAFETY: `z..chunk_end` lies in this untyped's memory past its
+                // watermark (below `op.end`, checked against its size): no object lives
+                // there (they were all deleted, or were never made) and nothing
+                // references it; it is normal memory (not device).
+                unsafe { obj::zero(cap.obj + z, chunk_end - z) };
                 z = chunk_end;
                 slot(s).cap.set_zeroed_to(z);
                 if z < op.end && self.platform.irq_pending() {

@@ -2,7 +2,7 @@
 //! the VMID pools VSpaces get their VMIDs from. The table format is `crate::vspace`.
 //!
 //! A mapping is recorded in the frame or page-table capability that made it (`vmid`
-//! and address, [`Cap::mapped`]), so unmapping and deleting find the entry again; the
+//! and address, `Cap::mapped`), so unmapping and deleting find the entry again; the
 //! kernel's `vmids` table maps a VMID back to its live VSpace.
 
 use gaon_abi::invocation::{
@@ -276,7 +276,7 @@ impl<P: Platform> Kernel<P> {
                 let (first, count) = vmid_pool_available(s);
                 let (first, count) = (first as usize, count as usize);
                 let vmid = (first..first + count)
-                    .find(|&v| v < VMIDS && self.vmids[v] == 0)
+                    .find(|&v| v < VMIDS && self.vmids[v].is_none())
                     .ok_or(Error::NoVmid)?;
                 Ok(VmidPoolOp::Assign {
                     slot: vs_slot,
@@ -317,7 +317,7 @@ impl<P: Platform> Kernel<P> {
                 vspace,
                 vmid,
             } => {
-                self.vmids[vmid] = vspace.obj;
+                self.vmids[vmid] = Some(vspace.vspace());
                 // Every cap to the VSpace carries the VMID.
                 set_vspace_vmid(vs_slot, vspace, vmid as u16);
                 // Nothing of a previous VSpace with this VMID may stay in the TLBs.
@@ -340,7 +340,7 @@ impl<P: Platform> Kernel<P> {
 
     /// The root table of the live VSpace with `vmid`.
     pub(in crate::kernel) fn vspace_root(&self, vmid: u16) -> Option<Ptr<Table>> {
-        Ptr::from_raw(*self.vmids.get(usize::from(vmid))?)
+        *self.vmids.get(usize::from(vmid))?
     }
 
     /// Remove a frame cap's mapping, if the table still holds it.
@@ -373,7 +373,7 @@ impl<P: Platform> Kernel<P> {
                 table.get()[i] = 0;
             }
         }
-        vspace::clear_tree(Ptr::new(cap.obj), level);
+        vspace::clear_tree(cap.page_table(), level);
         // Flushed after clearing: walks cached through the tables go too.
         self.platform.flush_vmid(vmid);
     }

@@ -45,7 +45,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
         let used = now.saturating_sub(self.last_charge);
         self.last_charge = now;
-        let Some(sc) = Ptr::<SchedContext>::from_raw(t.get().sched_context) else {
+        let Some(sc) = t.get().sched_context else {
             return false;
         };
         let s = sc.get();
@@ -57,18 +57,18 @@ impl<P: Platform> Kernel<P> {
         true
     }
 
-    /// Choose who runs after an event that happened while `prev` (0: nobody) ran, and
+    /// Choose who runs after an event that happened while `prev` (`None`: nobody) ran, and
     /// if that is another thread, charge `prev` up to now. A thread found out of budget
     /// here has finished what it trapped for: it is throttled (and sent its timeout
     /// fault if it is still runnable), and the choice is made again.
-    pub(in crate::kernel) fn reschedule(&mut self, prev: usize) {
+    pub(in crate::kernel) fn reschedule(&mut self, prev: Option<Ptr<Tcb>>) {
         self.signal_log();
         self.schedule();
         if self.current == prev {
             return;
         }
         let now = self.platform.now();
-        match Ptr::<Tcb>::from_raw(prev) {
+        match prev {
             Some(t) => {
                 if self.charge(t, now) {
                     self.schedule();
@@ -94,13 +94,13 @@ impl<P: Platform> Kernel<P> {
     }
 
     pub(in crate::kernel) fn release_due(&mut self, now: u64) {
-        let mut prev = 0usize;
+        let mut prev = None;
         let mut cur = self.release_head;
-        while let Some(sc) = Ptr::<SchedContext>::from_raw(cur) {
+        while let Some(sc) = cur {
             let next = sc.get().release_next;
             if sc.get().available(now) {
                 self.unlink_release(prev, sc);
-                if let Some(t) = Ptr::<Tcb>::from_raw(sc.get().tcb)
+                if let Some(t) = sc.get().tcb
                     && t.get().state.is_running()
                 {
                     self.rq.enqueue(t, false);
@@ -112,21 +112,21 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    pub(in crate::kernel) fn unlink_release(&mut self, prev: usize, sc: Ptr<SchedContext>) {
+    pub(in crate::kernel) fn unlink_release(&mut self, prev: Option<Ptr<SchedContext>>, sc: Ptr<SchedContext>) {
         let s = sc.get();
-        match Ptr::<SchedContext>::from_raw(prev) {
+        match prev {
             Some(p) => p.get().release_next = s.release_next,
             None => self.release_head = s.release_next,
         }
-        s.release_next = 0;
+        s.release_next = None;
         s.throttled = false;
     }
 
     /// Take `sc` off the release list (it is being destroyed or reconfigured).
     pub(in crate::kernel) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
-        let mut prev = 0usize;
+        let mut prev = None;
         let mut cur = self.release_head;
-        while let Some(c) = Ptr::<SchedContext>::from_raw(cur) {
+        while let Some(c) = cur {
             if c == sc {
                 self.unlink_release(prev, sc);
                 return;
@@ -155,7 +155,7 @@ impl<P: Platform> Kernel<P> {
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn budgeted(&self, t: Ptr<Tcb>) -> bool {
-        Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().budget != 0)
+        t.get().sched_context.is_some_and(|sc| sc.get().budget != 0)
     }
 
     /// True if `t` is out of budget.
@@ -164,7 +164,7 @@ impl<P: Platform> Kernel<P> {
         reason = "kernel state accessors take the kernel, so callers need not know which read no state"
     )]
     pub(in crate::kernel) fn throttled(&self, t: Ptr<Tcb>) -> bool {
-        Ptr::<SchedContext>::from_raw(t.get().sched_context).is_some_and(|sc| sc.get().throttled)
+        t.get().sched_context.is_some_and(|sc| sc.get().throttled)
     }
 
     pub(in crate::kernel) fn us_to_ticks(&self, us: u64) -> u64 {
@@ -181,7 +181,7 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         s.throttled = true;
         s.release_next = self.release_head;
-        self.release_head = sc.addr();
+        self.release_head = Some(sc);
         self.rq.dequeue(t);
     }
 }

@@ -18,7 +18,7 @@ use crate::vspace::Table;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resume {
     /// The thread (its registers are at offset 0).
-    pub tcb: usize,
+    pub tcb: Ptr<Tcb>,
     /// Its VSpace's root table.
     pub vspace_root: usize,
     /// Its VMID.
@@ -30,7 +30,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = State::Running;
-        if t.addr() == self.current && !t.get().queued {
+        if self.current == Some(t) && !t.get().queued {
             // The running thread: already first in its priority.
             return;
         }
@@ -84,7 +84,7 @@ impl<P: Platform> Kernel<P> {
         let n = next.get();
         n.state = State::Running;
         if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
-            self.current = next.addr();
+            self.current = Some(next);
             return true;
         }
         self.rq.dequeue(t);
@@ -120,12 +120,12 @@ impl<P: Platform> Kernel<P> {
         self.settle_current();
         loop {
             let Some(t) = self.rq.highest() else {
-                self.current = 0;
+                self.current = None;
                 return;
             };
             if self.vspace_of(t).is_some() {
                 self.rq.dequeue(t);
-                self.current = t.addr();
+                self.current = Some(t);
                 return;
             }
             self.block(t, State::Inactive);
@@ -138,7 +138,7 @@ impl<P: Platform> Kernel<P> {
         let t = self.current()?;
         let (root, vmid) = self.vspace_of(t)?;
         Some(Resume {
-            tcb: t.addr(),
+            tcb: t,
             vspace_root: root.addr(),
             vmid,
         })
@@ -155,6 +155,6 @@ impl<P: Platform> Kernel<P> {
         if !cap.is(ObjType::VSpace) {
             return None;
         }
-        Some((Ptr::new(cap.obj), cap.badge as u16))
+        Some((cap.vspace(), cap.badge as u16))
     }
 }

@@ -4,13 +4,16 @@
 use crate::kernel::object::tcb::Tcb;
 use crate::obj::Ptr;
 
+/// The first (or last) thread of each priority's queue.
+type Ends = [Option<Ptr<Tcb>>; 256];
+
 /// Fixed-priority run queues: one FIFO per priority and a two-level bitmap of
 /// non-empty levels (`words` has a bit per level, `summary` a bit per non-zero word),
 /// so the highest level takes two `clz`s.
 #[derive(Debug)]
 pub struct RunQueues {
-    heads: [usize; 256],
-    tails: [usize; 256],
+    heads: Ends,
+    tails: Ends,
     words: [u64; 4],
     summary: u64,
 }
@@ -25,8 +28,8 @@ impl RunQueues {
     /// Empty queues.
     pub const fn new() -> Self {
         Self {
-            heads: [0; 256],
-            tails: [0; 256],
+            heads: [None; 256],
+            tails: [None; 256],
             words: [0; 4],
             summary: 0,
         }
@@ -58,23 +61,47 @@ impl RunQueues {
         }
         let p = usize::from(tcb.prio);
         tcb.queued = true;
-        if self.heads[p] == 0 {
-            tcb.sched_next = 0;
-            tcb.sched_prev = 0;
-            self.heads[p] = t.addr();
-            self.tails[p] = t.addr();
-            self.mark(p);
-        } else if front {
-            tcb.sched_prev = 0;
-            tcb.sched_next = self.heads[p];
-            Ptr::<Tcb>::new(self.heads[p]).get().sched_prev = t.addr();
-            self.heads[p] = t.addr();
-        } else {
-            tcb.sched_next = 0;
-            tcb.sched_prev = self.tails[p];
-            Ptr::<Tcb>::new(self.tails[p]).get().sched_next = t.addr();
-            self.tails[p] = t.addr();
+        match self.heads[p] {
+            None => {
+                tcb.sched_next = None;
+                tcb.sched_prev = None;
+                self.heads[p] = Some(t);
+                self.tails[p] = Some(t);
+                self.mark(p);
+            }
+            Some(head) if front => {
+                tcb.sched_prev = None;
+                tcb.sched_next = Some(head);
+                head.get().sched_prev = Some(t);
+                self.heads[p] = Some(t);
+            }
+            Some(_) => {
+                let tail = self.tail_of_non_empty(p);
+                tcb.sched_next = None;
+                tcb.sched_prev = Some(tail);
+                tail.get().sched_next = Some(t);
+                self.tails[p] = Some(t);
+            }
         }
+    }
+
+    /// The last thread of level `p`, whose head is set.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "on every enqueue, measured in instructions (docs/benchmarks.md)"
+    )]
+    #[allow(
+        unsafe_code,
+        reason = "a level's head and tail are set together (a run-queue invariant)"
+    )]
+    fn tail_of_non_empty(&self, p: usize) -> Ptr<Tcb> {
+        debug_assert!(self.heads[p].is_some() && self.tails[p].is_some());
+        // SAFETY: a level's head and tail are both set or both empty: `enqueue` sets
+        // both on an empty level and `dequeue` clears both when it takes the last
+        // thread (the consistency check verifies it, `Problem::QueueLinks`); the
+        // caller found the head set.
+        unsafe { self.tails[p].unwrap_unchecked() }
     }
 
     /// Take `t` out of the queues (no-op if not queued).
@@ -87,17 +114,17 @@ impl RunQueues {
         let p = usize::from(tcb.prio);
         let (prev, next) = (tcb.sched_prev, tcb.sched_next);
         tcb.queued = false;
-        tcb.sched_prev = 0;
-        tcb.sched_next = 0;
-        match Ptr::<Tcb>::from_raw(prev) {
+        tcb.sched_prev = None;
+        tcb.sched_next = None;
+        match prev {
             Some(pp) => pp.get().sched_next = next,
             None => self.heads[p] = next,
         }
-        match Ptr::<Tcb>::from_raw(next) {
+        match next {
             Some(np) => np.get().sched_prev = prev,
             None => self.tails[p] = prev,
         }
-        if self.heads[p] == 0 {
+        if self.heads[p].is_none() {
             self.unmark(p);
         }
     }
@@ -105,7 +132,7 @@ impl RunQueues {
     /// The first thread of the highest non-empty priority.
     #[inline]
     pub fn highest(&self) -> Option<Ptr<Tcb>> {
-        Ptr::from_raw(self.heads[usize::from(self.highest_prio()?)])
+        self.heads[usize::from(self.highest_prio()?)]
     }
 
     /// The highest priority with a queued thread.
@@ -127,7 +154,7 @@ impl RunQueues {
 #[cfg(any(test, feature = "consistency-check"))]
 impl RunQueues {
     /// Heads and tails of every level, the bitmap words and their summary.
-    pub(crate) const fn raw(&self) -> (&[usize; 256], &[usize; 256], &[u64; 4], u64) {
+    pub(crate) const fn raw(&self) -> (&Ends, &Ends, &[u64; 4], u64) {
         (&self.heads, &self.tails, &self.words, self.summary)
     }
 }

@@ -17,7 +17,7 @@ fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
 
 /// The root's thread (slot 1 of its CNode).
 fn root_thread(k: &Kernel<Model>) -> Ptr<Tcb> {
-    Ptr::new(root_slot(k, rs::TCB).cap.obj)
+    at(root_slot(k, rs::TCB).cap.obj)
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn thread(k: &mut Kernel<Model>, a: &mut Alloc, prio: u64) -> (u64, Ptr<Tcb>) {
     invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
     invoke(k, t, Label::TcbSetPriority, &[prio, rs::TCB]).unwrap();
     invoke(k, t, Label::TcbResume, &[]).unwrap();
-    (t, Ptr::new(root_slot(k, t).cap.obj))
+    (t, at(root_slot(k, t).cap.obj))
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn a_queued_blocked_thread_and_a_lost_runnable_one_are_found() {
     assert!(check(&k, root).ok());
 
     // Blocked on an "endpoint" at an address no endpoint can have.
-    t.get().state = State::BlockedOnRecv { ep: Ptr::new(8) };
+    t.get().state = State::BlockedOnRecv { ep: at(8) };
     let r = check(&k, root);
     assert!(r.found(Problem::QueuedNotRunnable), "{r:?}");
     assert!(r.found(Problem::IpcQueue), "blocked on nothing: {r:?}");
@@ -161,21 +161,20 @@ fn broken_ipc_queues_bindings_and_tables_are_found_and_a_cyclic_queue_ends() {
     assert!(check(&k, root).ok());
 
     // The endpoint's queue loops on itself: the walk ends and reports it.
-    t.get().ep_next = t.addr();
+    t.get().ep_next = Some(t);
     let r = check(&k, root);
     assert!(r.found(Problem::IpcQueue), "{r:?}");
-    t.get().ep_next = 0;
+    t.get().ep_next = None;
     assert!(check(&k, root).ok());
 
     // A binding named from one side only.
-    let n_obj = root_slot(&k, n).cap.obj;
-    t.get().bound_ntfn = n_obj;
+    t.get().bound_ntfn = Some(root_slot(&k, n).cap.notification());
     let r = check(&k, root);
     assert!(r.found(Problem::Binding), "{r:?}");
-    t.get().bound_ntfn = 0;
+    t.get().bound_ntfn = None;
 
     // A throttled scheduling context missing from the release list.
-    let s = Ptr::<SchedContext>::new(root_slot(&k, sc).cap.obj);
+    let s = root_slot(&k, sc).cap.sched_context();
     s.get().throttled = true;
     let r = check(&k, root);
     assert!(r.found(Problem::ReleaseList), "{r:?}");
@@ -192,18 +191,19 @@ fn broken_ipc_queues_bindings_and_tables_are_found_and_a_cyclic_queue_ends() {
     // A VMID entry that names another table, and one no VSpace names.
     let vmid = root_slot(&k, vs).cap.badge as usize;
     let table = k.vmids[vmid];
-    k.vmids[vmid] = table + 4096;
+    let other = |off: usize| Some(at(table.unwrap().addr() + off));
+    k.vmids[vmid] = other(4096);
     let r = check(&k, root);
     assert!(r.found(Problem::Vmid), "{r:?}");
     k.vmids[vmid] = table;
-    k.vmids[200] = table + 8192;
+    k.vmids[200] = other(8192);
     let r = check(&k, root);
     assert!(r.found(Problem::Vmid), "{r:?}");
     assert!(
         k.check_consistency(root, false).ok(),
         "only a root caller vouches that it sees every VSpace"
     );
-    k.vmids[200] = 0;
+    k.vmids[200] = None;
     assert!(check(&k, root).ok());
 }
 
@@ -404,7 +404,7 @@ proptest! {
                     let ipc = number != 1 || c % 2 == 0;
                     let held: Vec<u64> = (0..SCRATCH)
                         .filter(|&i| {
-                            let cap = Ptr::<Slot>::new(root_cn.obj + 64 * (base + i) as usize).get().cap;
+                            let cap = kslot(root_cn.obj + 64 * (base + i) as usize).cap;
                             !cap.is_null()
                                 && (!ipc || matches!(cap.ty(), Some(ObjType::Endpoint | ObjType::Notification | ObjType::Reply)))
                         })

@@ -46,7 +46,7 @@ fn tcb_set_space_never_installs_into_a_thread_the_delete_destroyed() {
     invoke(&mut k, t, Label::TcbSetSpace, &[c, rs::VSPACE, 0]).unwrap();
     invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
     invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
-    let thread = Ptr::<Tcb>::new(root_slot(&k, t).cap.obj);
+    let thread = root_slot(&k, t).cap.tcb();
     // C[0] = the only cap to the thread; the thread's slot has the only cap to C.
     invoke(&mut k, c, Label::CNodeMove, &[0, t]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[c]).unwrap();
@@ -127,7 +127,7 @@ fn no_translation_survives_a_deleted_vspace_into_reused_memory() {
     invoke(&mut k, p, Label::PageTableUnmap, &[]).unwrap();
     let own = 0x30_0000_0000u64;
     invoke(&mut k, p, Label::PageTableMap, &[rs::VSPACE, own]).unwrap();
-    let root_vs = Ptr::new(root_slot(&k, rs::VSPACE).cap.obj);
+    let root_vs = at(root_slot(&k, rs::VSPACE).cap.obj);
     for off in (0..(1u64 << 30)).step_by(1 << 21) {
         assert_eq!(
             crate::vspace::translate(root_vs, own + off),
@@ -208,17 +208,17 @@ fn live_caps(k: &Kernel<Model>) -> Vec<crate::cap::Cap> {
                 .collect()
         } else {
             (0..crate::tcb::TCB_SLOTS)
-                .map(|i| crate::tcb::slot_addr(Ptr::new(c.obj), i))
+                .map(|i| crate::tcb::slot_addr(at(c.obj), i))
                 .collect()
         };
         for s in slots {
-            let sc = Ptr::<Slot>::new(s).get();
+            let sc = kslot(s);
             if sc.cap.is_null() {
                 continue;
             }
             // No derivation link points at an empty slot (a dead object's or a freed one).
             for l in [sc.mdb.next(), sc.mdb.prev()].into_iter().flatten() {
-                assert!(!Ptr::<Slot>::new(l).get().cap.is_null(), "a link to an empty slot");
+                assert!(!kslot(l).cap.is_null(), "a link to an empty slot");
             }
             if sc.cap.is(ObjType::CNode) || sc.cap.is(ObjType::Tcb) {
                 containers.push(sc.cap);
@@ -238,10 +238,10 @@ fn check_vm(k: &Kernel<Model>, boot: &std::collections::BTreeSet<(usize, u64)>) 
     let caps = live_caps(k);
     let find = |ty: ObjType, obj: usize| caps.iter().filter(move |c| c.is(ty) && c.obj == obj);
     let mut reached = std::collections::BTreeSet::new();
-    for (vmid, &root) in k.vmids.iter().enumerate().skip(1) {
-        if root == 0 {
+    for (vmid, root) in k.vmids.iter().enumerate().skip(1) {
+        let Some(root) = root.map(Ptr::addr) else {
             continue;
-        }
+        };
         assert!(
             find(ObjType::VSpace, root).any(|c| c.badge == vmid as u64),
             "VMID {vmid} names a dead VSpace"
@@ -249,7 +249,7 @@ fn check_vm(k: &Kernel<Model>, boot: &std::collections::BTreeSet<(usize, u64)>) 
         let mut stack = std::vec![(root, 1u32, 0u64)];
         while let Some((table, level, base)) = stack.pop() {
             for i in 0..crate::vspace::ENTRIES {
-                let d = Ptr::<crate::vspace::Table>::new(table).get()[i];
+                let d = at::<crate::vspace::Table>(table).get()[i];
                 if d & 1 == 0 {
                     continue;
                 }
@@ -285,7 +285,7 @@ fn check_vm(k: &Kernel<Model>, boot: &std::collections::BTreeSet<(usize, u64)>) 
     }
     for c in caps.iter().filter(|c| c.is(ObjType::PageTable)) {
         if !reached.contains(&c.obj) {
-            let t = Ptr::<crate::vspace::Table>::new(c.obj).get();
+            let t = at::<crate::vspace::Table>(c.obj).get();
             assert!(
                 t.iter().all(|&d| d == 0),
                 "unreachable table {:#x} holds entries",
@@ -294,7 +294,11 @@ fn check_vm(k: &Kernel<Model>, boot: &std::collections::BTreeSet<(usize, u64)>) 
         }
     }
     for c in caps.iter().filter(|c| c.is(ObjType::VSpace)) {
-        assert_eq!(k.vmids[c.badge as usize], c.obj, "a live VSpace lost its VMID");
+        assert_eq!(
+            k.vmids[c.badge as usize].map(Ptr::addr),
+            Some(c.obj),
+            "a live VSpace lost its VMID"
+        );
     }
 }
 
@@ -304,7 +308,7 @@ fn boot_entries(k: &Kernel<Model>) -> std::collections::BTreeSet<(usize, u64)> {
     let mut stack = std::vec![(root_slot(k, rs::VSPACE).cap.obj, 1u32)];
     while let Some((table, level)) = stack.pop() {
         for i in 0..crate::vspace::ENTRIES {
-            let d = Ptr::<crate::vspace::Table>::new(table).get()[i];
+            let d = at::<crate::vspace::Table>(table).get()[i];
             if d & 1 != 0 {
                 out.insert((table + i * 8, d));
                 if crate::vspace::is_table(d, level) {
@@ -392,12 +396,12 @@ fn a_throttled_scheduling_context_keeps_its_new_thread_waiting_for_the_refill() 
     k.platform.now += 5_000;
     k.handle_tick();
     assert_eq!(k.current(), Some(root), "throttled: the root runs");
-    let s = Ptr::<SchedContext>::new(root_slot(&k, sc).cap.obj);
+    let s = root_slot(&k, sc).cap.sched_context();
     assert!(s.get().throttled);
 
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[t1]).unwrap();
     let t2 = spawn(&mut k, &mut a);
-    let thread2 = Ptr::<Tcb>::new(root_slot(&k, t2).cap.obj);
+    let thread2 = root_slot(&k, t2).cap.tcb();
     invoke(&mut k, t2, Label::TcbResume, &[]).unwrap();
     invoke(&mut k, sc, Label::SchedContextBind, &[t2]).unwrap();
     assert!(!thread2.get().queued, "waits for the refill off the run queue");
@@ -702,7 +706,7 @@ fn retype_zeroes_preemptibly_and_never_hands_out_old_data() {
     )
     .unwrap();
     let pa = root_slot(&k, f).cap.obj;
-    let mem = |off: usize| Ptr::<u64>::new(pa + off);
+    let mem = |off: usize| at::<u64>(pa + off);
     for off in (0..1 << 21).step_by(4096) {
         *mem(off).get() = 0xdead_beef;
     }
@@ -947,7 +951,7 @@ fn kernel_output_goes_to_the_log_once_a_reader_binds() {
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[badged]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[ro]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[n]).unwrap();
-    assert_eq!(k.log_ntfn, 0, "its reader is gone: nothing is signalled");
+    assert_eq!(k.log_ntfn, None, "its reader is gone: nothing is signalled");
     sys(
         &mut k,
         Syscall::DebugPutChar,
@@ -1035,7 +1039,7 @@ fn a_preempted_revoke_leaves_a_cdt_slot_in_reusable_memory() {
     let target = root_tcb + 256; // slot whose `mdb.prev` word is the Tcb's tpidr
     let u2_slot = core::ptr::from_mut(root_slot(&k, u2)) as usize;
     let u2_obj = root_slot(&k, u2).cap.obj;
-    *Ptr::<Slot>::new(a_obj).get() = Slot {
+    *kslot(a_obj) = Slot {
         cap: crate::cap::Cap::new(ObjType::Frame, u2_obj, 12),
         mdb: Mdb::new(Some(u2_slot), Some(target), true, false),
     };
@@ -1117,7 +1121,7 @@ fn three_cycles_revoked_under_preemption() {
                         if p == root_slot(&k, u).cap.obj {
                             // The untyped had nothing left: its memory is handed out again.
                             for w in 0..512 {
-                                *Ptr::<u64>::new(p + 8 * w).get() = 0xdead_0000_0000_0040;
+                                *at::<u64>(p + 8 * w).get() = 0xdead_0000_0000_0040;
                             }
                         } else {
                             invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[f]).unwrap();
@@ -1152,7 +1156,7 @@ fn a_preempted_large_retype_lets_a_small_one_skip_zeroing() {
     // The user writes a forged slot into its frame G1 (a frame cap to the root CNode).
     let g1 = root_slot(&k, g + 1).cap.obj;
     let root_cnode = k.current().unwrap().get().slots[crate::tcb::SLOT_CSPACE].cap.obj;
-    *Ptr::<Slot>::new(g1).get() = Slot {
+    *kslot(g1) = Slot {
         cap: crate::cap::Cap::new(ObjType::Frame, root_cnode, 12),
         mdb: Mdb::new(None, None, true, false),
     };

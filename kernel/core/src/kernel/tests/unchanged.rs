@@ -148,7 +148,7 @@ fn spawn(k: &mut Kernel<Model>, a: &mut Alloc, prio: u64) -> (u64, Ptr<Tcb>) {
     invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
     invoke(k, t, Label::TcbSetPriority, &[prio, rs::TCB]).unwrap();
     invoke(k, t, Label::TcbResume, &[]).unwrap();
-    (t, Ptr::new(root_slot(k, t).cap.obj))
+    (t, at(root_slot(k, t).cap.obj))
 }
 
 /// The next free slot of the root CNode.
@@ -662,7 +662,7 @@ fn describe(root: Ptr<Tcb>, addr: usize) -> std::string::String {
     let root_cn = root.get().slots[SLOT_CSPACE].cap;
     let mut best: Option<(u8, Cap)> = None;
     for i in 0..1usize << (root_cn.size_bits - 6) {
-        let c = Ptr::<Slot>::new(root_cn.obj + i * 64).get().cap;
+        let c = kslot(root_cn.obj + i * 64).cap;
         if c.is_null() || c.is(ObjType::Untyped) || c.obj == 0 {
             continue;
         }
@@ -689,7 +689,7 @@ fn describe(root: Ptr<Tcb>, addr: usize) -> std::string::String {
             format!("{addr:#x}: CNode {:#x} slot {i} byte {o} ({field})", c.obj)
         }
         Some(ObjType::Tcb) => {
-            let t = Ptr::<Tcb>::new(c.obj).get();
+            let t = c.tcb().get();
             let x0 = core::ptr::from_ref(&t.ctx.x[0]) as usize - c.obj;
             let slots = core::ptr::from_ref(&t.slots) as usize - c.obj;
             let what = if (x0..x0 + 31 * 8).contains(&off) {
@@ -804,8 +804,8 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
         Kernel::<Model>::set_mr(root, 5, a[5]);
         // The snapshot is the state after the last step; the step wrote the invoker's
         // x0..x7 and its IPC buffer's MR5 since.
-        let mr5 =
-            Kernel::<Model>::ipc_buffer(root).map(|b| b + gaon_abi::message::ipc_buffer_msg_offset(5) - ram.start);
+        let mr5 = Kernel::<Model>::ipc_buffer(root)
+            .map(|b| b.addr() + gaon_abi::message::ipc_buffer_msg_offset(5) - ram.start);
         for r in [Some(x0..x0 + 64), mr5.map(|m| m..m + 8)].into_iter().flatten() {
             before_ram[r.clone()].copy_from_slice(&ram.bytes()[r]);
         }
