@@ -114,7 +114,7 @@ impl<P: Platform> Kernel<P> {
         create_object(ObjType::CNode, cnode, cnode_bits);
         let root_slot = |i: u64| cnode + (i as usize) * core::mem::size_of::<Slot>();
         let mut cn_cap = Cap::new(ObjType::CNode, cnode, cnode_bits);
-        cn_cap.guard_bits = 64 - ROOT_CNODE_RADIX;
+        cn_cap.set_guard(0, 64 - ROOT_CNODE_RADIX);
         let tcb_pa = alloc.alloc(TCB_BITS).ok_or(oom)?;
         create_object(ObjType::Tcb, tcb_pa, TCB_BITS);
         let vs = alloc.alloc(PAGE_BITS).ok_or(oom)?;
@@ -126,7 +126,7 @@ impl<P: Platform> Kernel<P> {
         self.log_page = klog;
         let vmid = 1u16;
         let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
-        vs_cap.badge = u64::from(vmid);
+        vs_cap.set_vmid(vmid);
         let root = vs_cap.vspace();
         self.vmids[usize::from(vmid)] = Some(root);
 

@@ -105,7 +105,7 @@ impl<P: Platform> Kernel<P> {
                     // Half deleted when an earlier run was preempted: carry on inside,
                     // and come back up here (its recorded parent may be 0 or stale).
                     // Going down is a step too: a preemption here resumes below.
-                    slot(t).cap.badge = cur as u64;
+                    slot(t).cap.set_zombie_parent(cur);
                     cur = t;
                 } else if is_container(&c) && cdt::is_final(&mut Kslots, t) {
                     self.zombify(t, cur);
@@ -115,7 +115,7 @@ impl<P: Platform> Kernel<P> {
                 }
             } else {
                 // Empty: clear it and go back up to where it was found.
-                let mut parent = slot(cur).cap.badge as usize;
+                let mut parent = slot(cur).cap.zombie_parent();
                 let z = slot(cur).cap;
                 let _ = cdt::delete(&mut Kslots, cur);
                 self.forget_resume(cur);
@@ -129,15 +129,15 @@ impl<P: Platform> Kernel<P> {
                     let _ = cdt::move_cap(&mut Kslots, old, cur);
                     self.move_resume(old, cur);
                     root = cur;
-                    slot(root).cap.badge = 0;
+                    slot(root).cap.set_zombie_parent(0);
                     if parent == old {
                         parent = root;
                     }
                     if let Some(child) = cursor_slot(root)
                         && slot(child).cap.has(FLAG_ZOMBIE)
-                        && slot(child).cap.badge == old as u64
+                        && slot(child).cap.zombie_parent() == old
                     {
-                        slot(child).cap.badge = root as u64;
+                        slot(child).cap.set_zombie_parent(root);
                     }
                 }
                 cur = parent;
@@ -197,8 +197,8 @@ impl<P: Platform> Kernel<P> {
     fn zombify(&mut self, s: usize, parent: usize) {
         let cap = &mut slot(s).cap;
         cap.flags |= FLAG_ZOMBIE;
-        cap.mapping = 0;
-        cap.badge = parent as u64;
+        cap.set_zombie_cursor(0);
+        cap.set_zombie_parent(parent);
         if cap.is(ObjType::Tcb) {
             let t = cap.tcb();
             self.detach_tcb(t);
@@ -222,7 +222,7 @@ impl<P: Platform> Kernel<P> {
             }
         }
         if self.current == Some(t) {
-            self.current = None;
+            self.switch_to(None);
         }
     }
 
@@ -294,14 +294,14 @@ impl<P: Platform> Kernel<P> {
                 // Its page tables outlive it: clear them, so none keeps a translation to
                 // a frame that may be deleted next (and its memory reused).
                 vspace::clear_tree(cap.vspace(), 1);
-                let vmid = cap.badge as u16;
+                let vmid = cap.vmid();
                 if self.vmids[usize::from(vmid)].is_some_and(|v| v.addr() == cap.obj) {
                     self.vmids[usize::from(vmid)] = None;
                     self.platform.flush_vmid(vmid);
                 }
             }
             Some(ObjType::IrqHandler) => {
-                let irq = cap.badge as usize;
+                let irq = cap.irq() as usize;
                 if irq < self.irqs.len() {
                     self.irqs[irq] = super::object::irq::IrqLine::FREE;
                     self.platform.irq_set_enabled(irq as u32, false);
@@ -329,12 +329,12 @@ fn next_live_slot(z: usize, skip: usize) -> Option<usize> {
         Some(ObjType::Tcb) => (tcb::slot_addr(cap.tcb(), 0), TCB_SLOTS),
         _ => return None,
     };
-    let from = (cap.mapping as usize).min(count);
+    let from = cap.zombie_cursor().min(count);
     let found = (from..count).find(|&i| {
         let a = base + i * size;
         a != skip && !slot(a).cap.is_null()
     });
-    slot(z).cap.mapping = found.unwrap_or(count) as u64;
+    slot(z).cap.set_zombie_cursor(found.unwrap_or(count));
     found.map(|i| base + i * size)
 }
 
@@ -346,6 +346,6 @@ fn cursor_slot(z: usize) -> Option<usize> {
         Some(ObjType::Tcb) => (tcb::slot_addr(cap.tcb(), 0), TCB_SLOTS),
         _ => return None,
     };
-    let i = cap.mapping as usize;
+    let i = cap.zombie_cursor();
     (i < count).then(|| base + i * core::mem::size_of::<Slot>())
 }

@@ -22,9 +22,9 @@ pub enum EpState {
 #[derive(Debug, Default)]
 pub struct Endpoint {
     /// The queue.
-    pub queue: Queue,
+    pub(crate) queue: Queue,
     /// What the queue holds (empty: `Idle`).
-    pub state: EpState,
+    pub(crate) state: EpState,
 }
 static_assertions::const_assert!(core::mem::size_of::<Endpoint>() <= 1 << gaon_abi::object::ENDPOINT_BITS);
 
@@ -33,9 +33,9 @@ static_assertions::const_assert!(core::mem::size_of::<Endpoint>() <= 1 << gaon_a
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Queue {
     /// First thread (`None`: empty).
-    pub head: Option<Ptr<Tcb>>,
+    pub(crate) head: Option<Ptr<Tcb>>,
     /// Last thread.
-    pub tail: Option<Ptr<Tcb>>,
+    pub(crate) tail: Option<Ptr<Tcb>>,
 }
 
 impl Queue {

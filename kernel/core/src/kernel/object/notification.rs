@@ -10,10 +10,10 @@ use crate::tcb::Tcb;
 #[derive(Debug, Default)]
 pub struct Notification {
     /// Pending signal bits.
-    pub word: u64,
+    pub(crate) word: u64,
     /// Threads waiting.
-    pub queue: Queue,
+    pub(crate) queue: Queue,
     /// The bound Tcb.
-    pub bound: Option<Ptr<Tcb>>,
+    pub(crate) bound: Option<Ptr<Tcb>>,
 }
 static_assertions::const_assert!(core::mem::size_of::<Notification>() <= 1 << gaon_abi::object::NOTIFICATION_BITS);

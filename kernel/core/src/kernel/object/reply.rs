@@ -8,8 +8,8 @@ use crate::tcb::Tcb;
 #[derive(Debug, Default)]
 pub struct Reply {
     /// The thread waiting for the reply.
-    pub caller: Option<Ptr<Tcb>>,
+    pub(crate) caller: Option<Ptr<Tcb>>,
     /// The thread blocked in Recv with this reply object.
-    pub receiver: Option<Ptr<Tcb>>,
+    pub(crate) receiver: Option<Ptr<Tcb>>,
 }
 static_assertions::const_assert!(core::mem::size_of::<Reply>() <= 1 << gaon_abi::object::REPLY_BITS);

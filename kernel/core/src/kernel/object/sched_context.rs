@@ -27,25 +27,25 @@ pub struct Refill {
 #[derive(Debug, Default)]
 pub struct SchedContext {
     /// Budget per period (counter ticks); 0 = not configured.
-    pub budget: u64,
+    pub(crate) budget: u64,
     /// Period (counter ticks).
-    pub period: u64,
+    pub(crate) period: u64,
     /// Badge reported in timeout faults.
-    pub badge: u64,
+    pub(crate) badge: u64,
     /// The bound thread.
-    pub tcb: Option<Ptr<Tcb>>,
+    pub(crate) tcb: Option<Ptr<Tcb>>,
     /// Time consumed since the last `Consumed` query.
-    pub consumed: u64,
+    pub(crate) consumed: u64,
     /// Refills in a ring: `head` is the next to use.
-    pub refills: [Refill; MAX_REFILLS],
+    pub(crate) refills: [Refill; MAX_REFILLS],
     /// Index of the first refill.
-    pub head: u8,
+    pub(crate) head: u8,
     /// Number of refills in use.
-    pub count: u8,
+    pub(crate) count: u8,
     /// Out of budget until its head refill comes due.
-    pub throttled: bool,
+    pub(crate) throttled: bool,
     /// Next throttled scheduling context (the kernel's release list).
-    pub release_next: Option<Ptr<SchedContext>>,
+    pub(crate) release_next: Option<Ptr<SchedContext>>,
 }
 static_assertions::const_assert!(core::mem::size_of::<SchedContext>() <= 1 << gaon_abi::object::SCHED_CONTEXT_BITS);
 

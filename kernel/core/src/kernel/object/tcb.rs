@@ -157,45 +157,45 @@ impl PartialEq<ThreadState> for State {
 #[derive(Debug)]
 pub struct Tcb {
     /// Saved registers; must stay first.
-    pub ctx: UserContext,
+    pub(crate) ctx: UserContext,
     /// The thread pointer (TPIDR_EL0 on AArch64): the one user register outside `ctx`
     /// that the core reads and writes itself (`REG_TPIDR`). The arch layer loads it
     /// into the CPU when the thread runs and saves it back lazily (see
     /// [`crate::kernel::Lazy::ThreadPointer`]); it stays next to `ctx` on purpose.
-    pub tpidr: u64,
+    pub(crate) tpidr: u64,
     /// What it is doing and waiting on.
-    pub state: State,
+    pub(crate) state: State,
     /// Priority (0..=255).
-    pub prio: u8,
+    pub(crate) prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
-    pub mcp: u8,
+    pub(crate) mcp: u8,
     /// In the run queue.
-    pub queued: bool,
+    pub(crate) queued: bool,
     /// Remaining ticks of the round-robin time slice.
-    pub timeslice: u32,
+    pub(crate) timeslice: u32,
     /// Run-queue links.
-    pub sched_next: Option<Ptr<Tcb>>,
+    pub(crate) sched_next: Option<Ptr<Tcb>>,
     /// Run-queue links.
-    pub sched_prev: Option<Ptr<Tcb>>,
+    pub(crate) sched_prev: Option<Ptr<Tcb>>,
     /// Endpoint or notification queue links.
-    pub ep_next: Option<Ptr<Tcb>>,
+    pub(crate) ep_next: Option<Ptr<Tcb>>,
     /// Endpoint or notification queue links.
-    pub ep_prev: Option<Ptr<Tcb>>,
+    pub(crate) ep_prev: Option<Ptr<Tcb>>,
     /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
-    pub reply: Option<Ptr<Reply>>,
+    pub(crate) reply: Option<Ptr<Reply>>,
     /// Bound notification.
-    pub bound_ntfn: Option<Ptr<Notification>>,
+    pub(crate) bound_ntfn: Option<Ptr<Notification>>,
     /// Bound scheduling context.
-    pub sched_context: Option<Ptr<SchedContext>>,
+    pub(crate) sched_context: Option<Ptr<SchedContext>>,
     /// User address of the IPC buffer.
-    pub ipc_buffer_vaddr: u64,
+    pub(crate) ipc_buffer_vaddr: u64,
     /// The fault it sent (or is sending) to its fault handler and waits to be answered
     /// for; `None` when it waits for nothing of the kind.
-    pub fault: Option<Fault>,
+    pub(crate) fault: Option<Fault>,
     /// The arch layer's own per-thread state (only through `Kernel::lazy_switch`).
     arch: ArchState,
     /// Capabilities the thread runs with (`SLOT_*`).
-    pub slots: [Slot; TCB_SLOTS],
+    pub(crate) slots: [Slot; TCB_SLOTS],
 }
 
 static_assertions::const_assert!(core::mem::size_of::<Tcb>() <= 1 << gaon_abi::object::TCB_BITS);

@@ -84,7 +84,7 @@ impl<P: Platform> Kernel<P> {
         let n = next.get();
         n.state = State::Running;
         if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
-            self.current = Some(next);
+            self.switch_to(Some(next));
             return true;
         }
         self.rq.dequeue(t);
@@ -92,6 +92,20 @@ impl<P: Platform> Kernel<P> {
             self.rq.enqueue(next, true);
         }
         false
+    }
+
+    /// Make `next` the running thread (`None`: nobody runs; the CPU idles). The one
+    /// place the running thread changes: the scheduler, the fastpath's direct switch
+    /// and a running thread's destruction all come here (the place to trace a switch,
+    /// or to keep per-CPU state, later). The arch layer loads the thread's registers,
+    /// address space and lazily switched state on the way out ([`Kernel::resume_target`]).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(in crate::kernel) fn switch_to(&mut self, next: Option<Ptr<Tcb>>) {
+        self.current = next;
     }
 
     /// True if `t`, runnable and not queued, is what [`Kernel::schedule`] picks: nothing
@@ -120,12 +134,12 @@ impl<P: Platform> Kernel<P> {
         self.settle_current();
         loop {
             let Some(t) = self.rq.highest() else {
-                self.current = None;
+                self.switch_to(None);
                 return;
             };
             if self.vspace_of(t).is_some() {
                 self.rq.dequeue(t);
-                self.current = Some(t);
+                self.switch_to(Some(t));
                 return;
             }
             self.block(t, State::Inactive);
@@ -155,6 +169,6 @@ impl<P: Platform> Kernel<P> {
         if !cap.is(ObjType::VSpace) {
             return None;
         }
-        Some((cap.vspace(), cap.badge as u16))
+        Some((cap.vspace(), cap.vmid()))
     }
 }
