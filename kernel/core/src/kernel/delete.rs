@@ -24,6 +24,7 @@
 //! is restarted, and the same invocation carries on where it stopped. A zombie cannot be
 //! looked up, so nothing else touches a half-deleted container meanwhile.
 
+use super::message;
 use gaon_abi::ObjType;
 
 use super::cspace::{Kslots, slot};
@@ -235,7 +236,7 @@ impl<P: Platform> Kernel<P> {
             tcb.fault = None;
             self.block(t, State::Inactive);
         } else {
-            Self::reply_kernel(t, Err(gaon_abi::Error::Cancelled));
+            message::reply_kernel(t, Err(gaon_abi::Error::Cancelled));
             self.make_runnable(t, false);
         }
     }

@@ -4,6 +4,7 @@
 //! `object/irq.rs`) and the timer tick ([`Kernel::handle_tick`]). Each leaves the kernel
 //! having chosen the thread to run next ([`Kernel::resume_target`]).
 
+use super::message;
 use gaon_abi::fault::Fault;
 use gaon_abi::syscall::{CAP_REG, REPLY_REG, SYSCALL_NUMBER_REG};
 use gaon_abi::{Error, MsgInfo, ObjType, Rights, Syscall};
@@ -190,12 +191,12 @@ impl<P: Platform> Kernel<P> {
         let cptr = t.get().ctx.x[CAP_REG];
         let (s, cap) = match self.lookup_cap(t, cptr) {
             Ok(c) => c,
-            Err(e) => return Self::reply_kernel(t, Err(e)),
+            Err(e) => return message::reply_kernel(t, Err(e)),
         };
         match cap.ty() {
             Some(ObjType::Endpoint) => {
                 if !cap.rights().contains(Rights::WRITE) {
-                    return Self::reply_kernel(t, Err(Error::NoRights));
+                    return message::reply_kernel(t, Err(Error::NoRights));
                 }
                 let mut flags = if is_call { IpcFlags::CALL } else { IpcFlags::empty() };
                 if cap.rights().contains(Rights::GRANT) {
@@ -205,18 +206,18 @@ impl<P: Platform> Kernel<P> {
             }
             Some(ObjType::Notification) => {
                 if !cap.rights().contains(Rights::WRITE) {
-                    return Self::reply_kernel(t, Err(Error::NoRights));
+                    return message::reply_kernel(t, Err(Error::NoRights));
                 }
-                Self::reply_kernel(t, Ok(0));
+                message::reply_kernel(t, Ok(0));
                 self.signal(cap.notification(), cap.badge);
             }
             Some(ObjType::Reply) if !is_call => {
                 // Sending on a reply object answers its caller without receiving.
                 self.do_reply(t, cap.reply());
-                Self::reply_kernel(t, Ok(0));
+                message::reply_kernel(t, Ok(0));
             }
             Some(_) if is_call => self.invoke(t, s),
-            _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
+            _ => message::reply_kernel(t, Err(Error::InvalidCapability)),
         }
     }
 
@@ -224,34 +225,34 @@ impl<P: Platform> Kernel<P> {
         let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
         let cap = match self.lookup_cap(t, cptr) {
             Ok((_, c)) => c,
-            Err(e) => return Self::reply_kernel(t, Err(e)),
+            Err(e) => return message::reply_kernel(t, Err(e)),
         };
         match cap.ty() {
             Some(ObjType::Endpoint) => {
                 if !cap.rights().contains(Rights::READ) {
-                    return Self::reply_kernel(t, Err(Error::NoRights));
+                    return message::reply_kernel(t, Err(Error::NoRights));
                 }
                 let reply = match self.reply_arg(t, reply_cptr) {
                     Ok(r) => r,
-                    Err(e) => return Self::reply_kernel(t, Err(e)),
+                    Err(e) => return message::reply_kernel(t, Err(e)),
                 };
                 if reply.is_some_and(|r| r.get().caller.is_some() || r.get().receiver.is_some()) {
-                    return Self::reply_kernel(t, Err(Error::IllegalOperation));
+                    return message::reply_kernel(t, Err(Error::IllegalOperation));
                 }
                 self.recv_ipc(t, cap.endpoint(), reply, blocking);
             }
             Some(ObjType::Notification) => {
                 if !cap.rights().contains(Rights::READ) {
-                    return Self::reply_kernel(t, Err(Error::NoRights));
+                    return message::reply_kernel(t, Err(Error::NoRights));
                 }
                 let n = cap.notification();
                 let bound = n.get().bound;
                 if bound.is_some_and(|b| b != t) {
-                    return Self::reply_kernel(t, Err(Error::IllegalOperation));
+                    return message::reply_kernel(t, Err(Error::IllegalOperation));
                 }
                 self.wait(t, n, blocking);
             }
-            _ => Self::reply_kernel(t, Err(Error::InvalidCapability)),
+            _ => message::reply_kernel(t, Err(Error::InvalidCapability)),
         }
     }
 
@@ -268,19 +269,19 @@ impl<P: Platform> Kernel<P> {
         let (cptr, reply_cptr) = (t.get().ctx.x[CAP_REG], t.get().ctx.x[REPLY_REG]);
         let reply = match self.reply_arg(t, reply_cptr) {
             Ok(Some(r)) => r,
-            Ok(None) => return Self::reply_kernel(t, Err(Error::InvalidCapability)),
-            Err(e) => return Self::reply_kernel(t, Err(e)),
+            Ok(None) => return message::reply_kernel(t, Err(Error::InvalidCapability)),
+            Err(e) => return message::reply_kernel(t, Err(e)),
         };
         self.do_reply(t, reply);
         if reply.get().receiver.is_some() {
-            return Self::reply_kernel(t, Err(Error::IllegalOperation));
+            return message::reply_kernel(t, Err(Error::IllegalOperation));
         }
         let cap = match self.lookup_typed(t, cptr, ObjType::Endpoint) {
             Ok((_, c)) => c,
-            Err(e) => return Self::reply_kernel(t, Err(e)),
+            Err(e) => return message::reply_kernel(t, Err(e)),
         };
         if !cap.rights().contains(Rights::READ) {
-            return Self::reply_kernel(t, Err(Error::NoRights));
+            return message::reply_kernel(t, Err(Error::NoRights));
         }
         self.recv_ipc(t, cap.endpoint(), Some(reply), true);
     }

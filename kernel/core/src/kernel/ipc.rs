@@ -3,6 +3,7 @@
 //! IPC it is blocked in. The syscalls that start it are decoded in `entry.rs`; the
 //! common Call and ReplyRecv take `fastpath.rs` instead.
 
+use super::message;
 use gaon_abi::fault::Fault;
 use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS};
 use gaon_abi::{Error, MsgInfo, ObjType, Rights};
@@ -69,7 +70,7 @@ impl<P: Platform> Kernel<P> {
             e.queue.push(sender);
             e.state = EpState::Send;
         } else {
-            Self::reply_kernel(sender, Ok(0));
+            message::reply_kernel(sender, Ok(0));
         }
     }
 
@@ -99,11 +100,11 @@ impl<P: Platform> Kernel<P> {
                 s.fault = None;
                 self.block(sender, State::Inactive);
             } else {
-                Self::reply_kernel(sender, Err(Error::Cancelled));
+                message::reply_kernel(sender, Err(Error::Cancelled));
                 self.make_runnable(sender, false);
             }
         } else {
-            Self::reply_kernel(sender, Ok(0));
+            message::reply_kernel(sender, Ok(0));
             self.make_runnable(sender, false);
         }
         self.make_runnable(receiver, flags.contains(IpcFlags::CALL));
@@ -126,7 +127,7 @@ impl<P: Platform> Kernel<P> {
                 (kind as u64, words)
             });
             for (i, w) in words.iter().enumerate() {
-                Self::set_mr(receiver, i, *w);
+                message::set_mr(receiver, i, *w);
             }
             let r = &mut receiver.get().ctx;
             r.x[CAP_REG] = badge;
@@ -136,15 +137,15 @@ impl<P: Platform> Kernel<P> {
         let info = MsgInfo(sender.get().ctx.x[INFO_REG]);
         let len = info
             .length()
-            .min(Self::mr_capacity(sender))
-            .min(Self::mr_capacity(receiver));
+            .min(message::mr_capacity(sender))
+            .min(message::mr_capacity(receiver));
         for i in 0..len.min(MSG_REGISTERS) {
             receiver.get().ctx.x[FIRST_MR_REG + i] = sender.get().ctx.x[FIRST_MR_REG + i];
         }
         // Beyond the registers, both have an IPC buffer (`mr_capacity`): look them up
         // once for all the words.
         if len > MSG_REGISTERS
-            && let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver))
+            && let (Some(sb), Some(rb)) = (message::ipc_buffer(sender), message::ipc_buffer(receiver))
         {
             for i in MSG_REGISTERS..len {
                 rb.set_msg(i, sb.msg(i));
@@ -171,7 +172,7 @@ impl<P: Platform> Kernel<P> {
         n: usize,
         ep: Ptr<Endpoint>,
     ) -> (usize, u64) {
-        let (Some(sb), Some(rb)) = (Self::ipc_buffer(sender), Self::ipc_buffer(receiver)) else {
+        let (Some(sb), Some(rb)) = (message::ipc_buffer(sender), message::ipc_buffer(receiver)) else {
             return (0, 0);
         };
         let mut dest = None;
@@ -243,7 +244,7 @@ impl<P: Platform> Kernel<P> {
             e.queue.push(t);
             e.state = EpState::Recv;
         } else {
-            Self::reply_kernel(t, Err(Error::WouldBlock));
+            message::reply_kernel(t, Err(Error::WouldBlock));
         }
     }
 
@@ -257,10 +258,10 @@ impl<P: Platform> Kernel<P> {
         if caller.fault.take().is_some() {
             let len = MsgInfo(t.get().ctx.x[INFO_REG]).length();
             if len >= 1 {
-                caller.ctx.pc = Self::get_mr(t, 0);
+                caller.ctx.pc = message::get_mr(t, 0);
             }
             if len >= 2 {
-                caller.ctx.sp = Self::get_mr(t, 1);
+                caller.ctx.sp = message::get_mr(t, 1);
             }
         } else {
             self.transfer(t, c, 0, IpcFlags::empty(), None);
@@ -301,7 +302,7 @@ impl<P: Platform> Kernel<P> {
             self.block(t, State::BlockedOnNotification { ntfn: n });
             nt.queue.push(t);
         } else {
-            Self::reply_kernel(t, Err(Error::WouldBlock));
+            message::reply_kernel(t, Err(Error::WouldBlock));
         }
     }
 

@@ -47,15 +47,15 @@ impl<P: Platform> Kernel<P> {
         use Label as L;
         let index = |i: u64| cnode_slot(&cn, i).ok_or(Error::RangeError);
         match label {
-            L::CNodeDelete => Ok(Op::Delete(index(a.decode::<P, CNodeDeleteArgs>()?.index)?)),
-            L::CNodeRevoke => Ok(Op::Revoke(index(a.decode::<P, CNodeRevokeArgs>()?.index)?)),
-            L::CNodeIdentify => Ok(Op::Identify(index(a.decode::<P, CNodeIdentifyArgs>()?.index)?)),
+            L::CNodeDelete => Ok(Op::Delete(index(a.decode::<CNodeDeleteArgs>()?.index)?)),
+            L::CNodeRevoke => Ok(Op::Revoke(index(a.decode::<CNodeRevokeArgs>()?.index)?)),
+            L::CNodeIdentify => Ok(Op::Identify(index(a.decode::<CNodeIdentifyArgs>()?.index)?)),
             L::CNodeCopy | L::CNodeMint => {
                 let (dst, src, rights, badge) = if label == L::CNodeMint {
-                    let m: CNodeMintArgs = a.decode::<P, _>()?;
+                    let m: CNodeMintArgs = a.decode()?;
                     (m.index, m.src, m.rights, m.badge)
                 } else {
-                    let c: CNodeCopyArgs = a.decode::<P, _>()?;
+                    let c: CNodeCopyArgs = a.decode()?;
                     (c.index, c.src, c.rights, 0)
                 };
                 let dst = index(dst)?;
@@ -71,10 +71,10 @@ impl<P: Platform> Kernel<P> {
             }
             L::CNodeMove | L::CNodeMutate => {
                 let (dst, src, badge) = if label == L::CNodeMutate {
-                    let m: CNodeMutateArgs = a.decode::<P, _>()?;
+                    let m: CNodeMutateArgs = a.decode()?;
                     (m.index, m.src, m.badge)
                 } else {
-                    let m: CNodeMoveArgs = a.decode::<P, _>()?;
+                    let m: CNodeMoveArgs = a.decode()?;
                     (m.index, m.src, 0)
                 };
                 let dst = index(dst)?;
@@ -112,7 +112,7 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     slot(s).cap
                 };
-                return Ok(Self::reply_with(
+                return Ok(super::reply_with(
                     t,
                     &CNodeIdentifyReply {
                         ty: c.ty().map_or(0, |ty| ty as u64 + 1),

@@ -24,7 +24,7 @@ impl<P: Platform> Kernel<P> {
         if label != Label::DebugLogBind {
             return Err(Error::UnknownInvocation);
         }
-        let c = a.decode::<P, DebugLogBindArgs>()?.notification;
+        let c = a.decode::<DebugLogBindArgs>()?.notification;
         Ok(Op::LogBind(self.decode_signal_target(t, c)?))
     }
 

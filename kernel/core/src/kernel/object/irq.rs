@@ -57,7 +57,7 @@ impl<P: Platform> Kernel<P> {
         if label != Label::IrqControlGet {
             return Err(Error::UnknownInvocation);
         }
-        let IrqControlGetArgs { irq, dest: cn, index } = a.decode::<P, _>()?;
+        let IrqControlGetArgs { irq, dest: cn, index } = a.decode()?;
         let count = u64::from(self.platform.irq_count()).min(self.irqs.len() as u64);
         if irq >= count || self.platform.irq_reserved(irq as u32) {
             return Err(Error::RangeError);
@@ -84,13 +84,13 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn decode_irq_handler(&self, t: Ptr<Tcb>, irq: u32, label: Label, a: &Args) -> Result<HandlerOp, Error> {
         match label {
             Label::IrqHandlerSetNotification => {
-                let c = a.decode::<P, IrqHandlerSetNotificationArgs>()?.notification;
+                let c = a.decode::<IrqHandlerSetNotificationArgs>()?.notification;
                 Ok(HandlerOp::SetNotification(self.decode_signal_target(t, c)?))
             }
             Label::IrqHandlerAck => Ok(HandlerOp::Ack),
             Label::IrqHandlerClear => Ok(HandlerOp::Clear),
             Label::IrqHandlerSetTimer => {
-                let IrqHandlerSetTimerArgs { compare, arm } = a.decode::<P, _>()?;
+                let IrqHandlerSetTimerArgs { compare, arm } = a.decode()?;
                 if self.platform.user_timer_irq() != Some(irq) {
                     return Err(Error::IllegalOperation);
                 }

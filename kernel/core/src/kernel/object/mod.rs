@@ -22,6 +22,7 @@ pub mod tcb;
 pub mod untyped;
 pub mod vspace;
 
+use crate::kernel::message;
 use gaon_abi::layout::Layout;
 use gaon_abi::{Error, Label, MsgInfo, ObjType};
 
@@ -48,14 +49,14 @@ pub(super) struct Args {
 impl Args {
     /// The arguments as the invocation's layout `L`.
     #[inline]
-    pub(super) fn decode<P: Platform, L: Layout>(&self) -> Result<L, Error> {
-        L::decode(self.len, |i| Kernel::<P>::get_mr(self.t, i))
+    pub(super) fn decode<L: Layout>(&self) -> Result<L, Error> {
+        L::decode(self.len, |i| message::get_mr(self.t, i))
     }
 
     /// Word `i` of a layout's variable tail (the decoder checked it is there).
     #[inline]
-    pub(super) fn word<P: Platform>(&self, i: usize) -> u64 {
-        Kernel::<P>::get_mr(self.t, i)
+    pub(super) fn word(&self, i: usize) -> u64 {
+        message::get_mr(self.t, i)
     }
 
     /// The length of the message.
@@ -65,15 +66,13 @@ impl Args {
     }
 }
 
-impl<P: Platform> Kernel<P> {
-    /// Reply to the invoker `t` with `reply`'s words; returns the reply's length.
-    pub(super) fn reply_with<L: Layout>(t: Ptr<Tcb>, reply: &L) -> usize {
-        let words = reply.encode();
-        for (i, w) in words.as_ref().iter().enumerate() {
-            Self::set_mr(t, i, *w);
-        }
-        L::LEN
+/// Reply to the invoker `t` with `reply`'s words; returns the reply's length.
+pub(super) fn reply_with<L: Layout>(t: Ptr<Tcb>, reply: &L) -> usize {
+    let words = reply.encode();
+    for (i, w) in words.as_ref().iter().enumerate() {
+        message::set_mr(t, i, *w);
     }
+    L::LEN
 }
 
 impl<P: Platform> Kernel<P> {
@@ -92,7 +91,7 @@ impl<P: Platform> Kernel<P> {
             len: if len <= gaon_abi::syscall::MSG_REGISTERS {
                 len
             } else {
-                len.min(Self::mr_capacity(t))
+                len.min(message::mr_capacity(t))
             },
         };
         let result = match Label::from_raw(info.label()) {
@@ -113,7 +112,7 @@ impl<P: Platform> Kernel<P> {
         // in the slot, or in a CNode that died): destroying the running thread clears
         // `current`, and a dead thread gets no reply.
         if self.current == Some(t) {
-            Self::reply_kernel(t, result);
+            message::reply_kernel(t, result);
         }
     }
 

@@ -156,7 +156,7 @@ impl<P: Platform> Kernel<P> {
             budget_us: budget,
             period_us: period,
             badge,
-        } = a.decode::<P, _>()?;
+        } = a.decode()?;
         let (_, cap) = self.lookup_typed(t, sc_cptr, ObjType::SchedContext)?;
         if budget == 0 || budget > period || period > MAX_PERIOD_US {
             return Err(Error::RangeError);
@@ -204,7 +204,7 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<Op, Error> {
         match label {
             Label::SchedContextBind => {
-                let (_, tc) = self.lookup_typed(t, a.decode::<P, SchedContextBindArgs>()?.tcb, ObjType::Tcb)?;
+                let (_, tc) = self.lookup_typed(t, a.decode::<SchedContextBindArgs>()?.tcb, ObjType::Tcb)?;
                 let target = tc.tcb();
                 if sc.get().tcb.is_some() || target.get().sched_context.is_some() {
                     return Err(Error::IllegalOperation);
@@ -244,7 +244,7 @@ impl<P: Platform> Kernel<P> {
             }
             Op::Consumed => {
                 let consumed_us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
-                Self::reply_with(t, &SchedContextConsumedReply { consumed_us })
+                super::reply_with(t, &SchedContextConsumedReply { consumed_us })
             }
         }
     }

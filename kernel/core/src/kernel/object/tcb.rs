@@ -1,5 +1,6 @@
 //! Threads: the Tcb object, its register context, its slots, and its invocations.
 
+use crate::kernel::message;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use gaon_abi::fault::Fault;
@@ -311,7 +312,7 @@ impl<P: Platform> Kernel<P> {
                     cspace: cs,
                     vspace: vs,
                     fault_ep: fe,
-                } = a.decode::<P, _>()?;
+                } = a.decode()?;
                 let cspace = self.lookup_typed(t, cs, ObjType::CNode)?;
                 let vspace = self.lookup_typed(t, vs, ObjType::VSpace)?;
                 if vspace.1.vmid() == 0 {
@@ -338,7 +339,7 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbSetIpcBuffer => {
-                let TcbSetIpcBufferArgs { vaddr: va, frame: fc } = a.decode::<P, _>()?;
+                let TcbSetIpcBufferArgs { vaddr: va, frame: fc } = a.decode()?;
                 if !va.is_multiple_of(1 << gaon_abi::message::IPC_BUFFER_SIZE_BITS) {
                     return Err(Error::AlignmentError);
                 }
@@ -363,7 +364,7 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbSetTimeoutEndpoint => {
-                let c = a.decode::<P, TcbSetTimeoutEndpointArgs>()?.endpoint;
+                let c = a.decode::<TcbSetTimeoutEndpointArgs>()?.endpoint;
                 let ep = if c == 0 {
                     None
                 } else {
@@ -378,10 +379,10 @@ impl<P: Platform> Kernel<P> {
             }
             L::TcbSetPriority | L::TcbSetMcp => {
                 let (value, auth) = if label == L::TcbSetMcp {
-                    let m: TcbSetMcpArgs = a.decode::<P, _>()?;
+                    let m: TcbSetMcpArgs = a.decode()?;
                     (m.mcp, m.authority)
                 } else {
-                    let p: TcbSetPriorityArgs = a.decode::<P, _>()?;
+                    let p: TcbSetPriorityArgs = a.decode()?;
                     (p.priority, p.authority)
                 };
                 let (_, auth) = self.lookup_typed(t, auth, ObjType::Tcb)?;
@@ -398,17 +399,17 @@ impl<P: Platform> Kernel<P> {
                 })
             }
             L::TcbReadRegisters => {
-                let TcbReadRegistersArgs { first, count } = a.decode::<P, _>()?;
+                let TcbReadRegistersArgs { first, count } = a.decode()?;
                 if target == t {
                     return Err(Error::IllegalOperation);
                 }
-                if first >= REG_COUNT || count > REG_COUNT - first || count as usize > Self::mr_capacity(t) {
+                if first >= REG_COUNT || count > REG_COUNT - first || count as usize > message::mr_capacity(t) {
                     return Err(Error::RangeError);
                 }
                 Ok(Op::ReadRegisters { first, count })
             }
             L::TcbWriteRegisters => {
-                let w: TcbWriteRegistersArgs = a.decode::<P, _>()?;
+                let w: TcbWriteRegistersArgs = a.decode()?;
                 let (first, count) = (w.first, w.count);
                 if target == t {
                     return Err(Error::IllegalOperation);
@@ -430,7 +431,7 @@ impl<P: Platform> Kernel<P> {
             L::TcbBindNotification => {
                 let (_, nc) = self.lookup_typed(
                     t,
-                    a.decode::<P, TcbBindNotificationArgs>()?.notification,
+                    a.decode::<TcbBindNotificationArgs>()?.notification,
                     ObjType::Notification,
                 )?;
                 if !nc.rights().contains(Rights::READ) {
@@ -478,14 +479,14 @@ impl<P: Platform> Kernel<P> {
             }
             Op::ReadRegisters { first, count } => {
                 for i in 0..count {
-                    Self::set_mr(t, i as usize, read_reg(target.get(), first + i));
+                    message::set_mr(t, i as usize, read_reg(target.get(), first + i));
                 }
                 return count as usize;
             }
             Op::WriteRegisters { first, count } => {
                 for i in 0..count {
                     // Decode checked the message holds them all.
-                    let v = a.word::<P>(TcbWriteRegistersArgs::TAIL + i as usize);
+                    let v = a.word(TcbWriteRegistersArgs::TAIL + i as usize);
                     write_reg(target.get(), first + i, v);
                 }
             }
@@ -510,7 +511,7 @@ impl<P: Platform> Kernel<P> {
             }
             Op::GetState => {
                 let tcb = target.get();
-                return Self::reply_with(
+                return super::reply_with(
                     t,
                     &TcbGetStateReply {
                         state: u64::from(tcb.state.abi() as u8),

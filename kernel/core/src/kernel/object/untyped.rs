@@ -35,7 +35,7 @@ impl<P: Platform> Kernel<P> {
         if label != Label::UntypedRetype {
             return Err(Error::UnknownInvocation);
         }
-        let args: UntypedRetypeArgs = a.decode::<P, _>()?;
+        let args: UntypedRetypeArgs = a.decode()?;
         let (ty, cn_cptr, offset, count) = (args.object.ty, args.dest, args.first, args.count);
         let obj_bits = args.object.object_bits().ok_or(Error::InvalidArgument)?;
         if cap.has(FLAG_DEVICE) && !matches!(ty, ObjType::Frame | ObjType::Untyped) {

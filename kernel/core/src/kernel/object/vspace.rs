@@ -90,7 +90,7 @@ impl<P: Platform> Kernel<P> {
             vaddr: va,
             rights,
             attributes: attr,
-        } = a.decode::<P, _>()?;
+        } = a.decode()?;
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
         let vmid = vcap.vmid();
         if vmid == 0 {
@@ -171,7 +171,7 @@ impl<P: Platform> Kernel<P> {
                 slot(s).cap.set_mapped(None);
                 0
             }
-            FrameOp::GetAddress => Self::reply_with(
+            FrameOp::GetAddress => super::reply_with(
                 t,
                 &FrameGetAddressReply {
                     paddr: cap.obj as u64,
@@ -194,7 +194,7 @@ impl<P: Platform> Kernel<P> {
             Label::PageTableUnmap => return Ok(PageTableOp::Unmap),
             _ => return Err(Error::UnknownInvocation),
         }
-        let PageTableMapArgs { vspace: vs, vaddr: va } = a.decode::<P, _>()?;
+        let PageTableMapArgs { vspace: vs, vaddr: va } = a.decode()?;
         let (_, vcap) = self.lookup_typed(t, vs, ObjType::VSpace)?;
         let vmid = vcap.vmid();
         if vmid == 0 {
@@ -261,15 +261,14 @@ impl<P: Platform> Kernel<P> {
 
     pub(super) fn perform_vspace(t: Ptr<Tcb>, op: VSpaceOp) -> usize {
         match op {
-            VSpaceOp::GetVmid(v) => Self::reply_with(t, &VSpaceGetVmidReply { vmid: v }),
+            VSpaceOp::GetVmid(v) => super::reply_with(t, &VSpaceGetVmidReply { vmid: v }),
         }
     }
 
     pub(super) fn decode_vmid_pool(&self, t: Ptr<Tcb>, s: usize, label: Label, a: &Args) -> Result<VmidPoolOp, Error> {
         match label {
             Label::VmidPoolAssign => {
-                let (vs_slot, vs) =
-                    self.lookup_typed(t, a.decode::<P, VmidPoolAssignArgs>()?.vspace, ObjType::VSpace)?;
+                let (vs_slot, vs) = self.lookup_typed(t, a.decode::<VmidPoolAssignArgs>()?.vspace, ObjType::VSpace)?;
                 if vs.vmid() != 0 {
                     return Err(Error::IllegalOperation);
                 }
@@ -289,7 +288,7 @@ impl<P: Platform> Kernel<P> {
                     count: n,
                     dest: cn,
                     index,
-                } = a.decode::<P, _>()?;
+                } = a.decode()?;
                 let (_, cncap) = self.lookup_typed(t, cn, ObjType::CNode)?;
                 let dst = cnode_slot(&cncap, index).ok_or(Error::RangeError)?;
                 if !slot(dst).cap.is_null() {

@@ -801,10 +801,10 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
         ctx.x[2..7].copy_from_slice(&a[..5]);
         ctx.x[7] = Syscall::Call as u64;
         let pc = ctx.pc;
-        Kernel::<Model>::set_mr(root, 5, a[5]);
+        crate::kernel::message::set_mr(root, 5, a[5]);
         // The snapshot is the state after the last step; the step wrote the invoker's
         // x0..x7 and its IPC buffer's MR5 since.
-        let mr5 = Kernel::<Model>::ipc_buffer(root)
+        let mr5 = crate::kernel::message::ipc_buffer(root)
             .map(|b| b.addr() + gaon_abi::message::ipc_buffer_msg_offset(5) - ram.start);
         for r in [Some(x0..x0 + 64), mr5.map(|m| m..m + 8)].into_iter().flatten() {
             before_ram[r.clone()].copy_from_slice(&ram.bytes()[r]);
