@@ -1,6 +1,7 @@
 //! Message registers: the first four are in the thread's registers (x2..x5), the
 //! rest in its IPC buffer, a frame the kernel reads and writes at its physical address.
-//! Plain functions of the thread: they need no kernel state.
+//! Plain functions of the thread: they need no kernel state. `#[inline]`: they are
+//! not generic, so without it the kernel binary could not inline them across crates.
 
 use gaon_abi::{Error, MsgInfo, ObjType};
 
@@ -9,6 +10,7 @@ use crate::obj::{IpcBuffer, Ptr};
 
 /// `t`'s IPC buffer, if it has a usable one.
 #[allow(unsafe_code, reason = "a thread's IPC buffer cap vouches for the buffer's memory")]
+#[inline]
 pub(in crate::kernel) fn ipc_buffer(t: Ptr<Tcb>) -> Option<IpcBuffer> {
     let tcb = t.get();
     let cap = tcb.slots[SLOT_IPC_BUFFER].cap;
@@ -29,6 +31,7 @@ pub(in crate::kernel) fn ipc_buffer(t: Ptr<Tcb>) -> Option<IpcBuffer> {
 }
 
 /// Message register `i` of `t` (0 if it lies in a missing IPC buffer).
+#[inline]
 pub(in crate::kernel) fn get_mr(t: Ptr<Tcb>, i: usize) -> u64 {
     if i < gaon_abi::syscall::MSG_REGISTERS {
         return t.get().ctx.x[gaon_abi::syscall::FIRST_MR_REG + i];
@@ -40,6 +43,7 @@ pub(in crate::kernel) fn get_mr(t: Ptr<Tcb>, i: usize) -> u64 {
 }
 
 /// Set message register `i` of `t`; false if it would need a missing IPC buffer.
+#[inline]
 pub(in crate::kernel) fn set_mr(t: Ptr<Tcb>, i: usize, v: u64) -> bool {
     if i < gaon_abi::syscall::MSG_REGISTERS {
         t.get().ctx.x[gaon_abi::syscall::FIRST_MR_REG + i] = v;
@@ -55,6 +59,7 @@ pub(in crate::kernel) fn set_mr(t: Ptr<Tcb>, i: usize, v: u64) -> bool {
 }
 
 /// Message registers `t` can receive: 4, or 120 with an IPC buffer.
+#[inline]
 pub(in crate::kernel) fn mr_capacity(t: Ptr<Tcb>) -> usize {
     if ipc_buffer(t).is_some() {
         gaon_abi::message::MSG_MAX_LENGTH
@@ -64,6 +69,7 @@ pub(in crate::kernel) fn mr_capacity(t: Ptr<Tcb>) -> usize {
 }
 
 /// Finish a syscall of `t` with a kernel reply: `label` 0 or an error.
+#[inline]
 pub(in crate::kernel) fn reply_kernel(t: Ptr<Tcb>, result: Result<usize, Error>) {
     let ctx = &mut t.get().ctx;
     ctx.x[0] = 0;
