@@ -53,14 +53,17 @@ macro_rules! faults {
             }
         }
 
-        /// A fault message, decoded: the kind and its words.
+        /// A fault message, decoded: the kind and its words. The tag is the kind's
+        /// number (never 0), so `Option<Fault>`'s `None` is the all-zero value: zeroed
+        /// memory holds no fault (the kernel makes a new thread by zeroing it).
+        #[repr(u64)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum Fault {
             $(
                 $(#[doc = $doc])*
                 $kind {
                     $( $(#[doc = $fdoc])* $f: $t, )*
-                },
+                } = $num,
             )*
         }
 
@@ -219,5 +222,22 @@ mod tests {
             assert_eq!(info.kind as usize, i + 1);
             assert_eq!(FaultKind::from_raw(info.kind as u64), Some(info.kind));
         }
+    }
+}
+
+#[cfg(test)]
+mod zero_tests {
+    use super::Fault;
+
+    /// All-zero bytes are `Option<Fault>`'s `None` (the tag, the kind's number, is
+    /// never 0, and rustc puts `None` in the niche at 0): zeroed memory holds no fault.
+    #[test]
+    fn zeroed_memory_is_no_fault() {
+        assert_eq!(core::mem::size_of::<Option<Fault>>(), core::mem::size_of::<Fault>());
+        // SAFETY: the size assertion above shows `None` lives in the tag's niche; tag 0
+        // is no kind, so zero bytes can only be `None` (the assertion below checks it).
+        #[allow(unsafe_code, reason = "the test looks at the representation")]
+        let zeroed: Option<Fault> = unsafe { core::mem::zeroed() };
+        assert!(zeroed.is_none());
     }
 }

@@ -579,3 +579,25 @@ fn write_reg(t: &mut Tcb, i: u64, v: u64) {
         _ => t.ctx.x[(i - REG_X0) as usize] = v,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::format;
+
+    use super::{TIMESLICE_TICKS, Tcb};
+
+    /// `init_object` makes a Tcb by zeroing its memory and setting the time slice: that
+    /// must be exactly `Tcb::new()` (no link, no fault, `Inactive`, empty slots).
+    #[test]
+    fn a_new_tcb_is_zeroed_memory_and_its_time_slice() {
+        let zeroed = Box::<Tcb>::new_zeroed();
+        // SAFETY: this test is what shows that every Tcb field is valid as zero bytes
+        // (the Debug comparison below would show a field that is not its `new()` value).
+        #[allow(unsafe_code, reason = "the test checks that zeroed memory is a valid new Tcb")]
+        let mut t = unsafe { zeroed.assume_init() };
+        t.timeslice = TIMESLICE_TICKS;
+        assert_eq!(format!("{t:?}"), format!("{:?}", Tcb::new()));
+    }
+}
