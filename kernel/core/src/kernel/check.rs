@@ -447,10 +447,14 @@ impl<P: Platform> Walk<'_, P> {
         self.r.threads += 1;
         let t = at::<Tcb>(addr);
         let throttled = Self::throttled(t);
-        let (state, queued, prio) = (t.state, t.queued, t.prio);
-        let (sched_prev, sched_next) = (raw(t.sched_prev), raw(t.sched_next));
-        let (blocked_on, ep_prev, ep_next, reply) =
-            (blocked_on(&t.state), raw(t.ep_prev), raw(t.ep_next), raw(t.reply));
+        let (state, queued, prio) = (t.state, t.queued(), t.prio);
+        let (sched_prev, sched_next) = (raw(t.run_links().0), raw(t.run_links().1));
+        let (blocked_on, ep_prev, ep_next, reply) = (
+            blocked_on(&t.state),
+            raw(t.ipc_links().0),
+            raw(t.ipc_links().1),
+            raw(t.reply),
+        );
         let (ntfn, sc) = (raw(t.bound_ntfn), raw(t.sched_context));
         if queued {
             if state != ThreadState::Running || throttled || addr == raw(self.k.current) {
@@ -463,13 +467,13 @@ impl<P: Platform> Walk<'_, P> {
                 } else {
                     aligned(other, TCB_BITS) && {
                         let o = at::<Tcb>(other);
-                        back(o) == addr && o.queued && o.prio == prio
+                        back(o) == addr && o.queued() && o.prio == prio
                     }
                 }
             };
             let p = usize::from(prio);
-            if !linked(sched_prev, raw(heads[p]), |o| raw(o.sched_next))
-                || !linked(sched_next, raw(tails[p]), |o| raw(o.sched_prev))
+            if !linked(sched_prev, raw(heads[p]), |o| raw(o.run_links().1))
+                || !linked(sched_next, raw(tails[p]), |o| raw(o.run_links().0))
             {
                 self.r.fail(Problem::QueueLinks, addr);
             }
@@ -534,12 +538,12 @@ impl<P: Platform> Walk<'_, P> {
                 return;
             }
             let tc = at::<Tcb>(t);
-            if tc.state != want || blocked_on(&tc.state) != obj || raw(tc.ep_prev) != prev {
+            if tc.state != want || blocked_on(&tc.state) != obj || raw(tc.ipc_links().0) != prev {
                 self.r.fail(Problem::IpcQueue, t);
                 return;
             }
             prev = t;
-            t = raw(tc.ep_next);
+            t = raw(tc.ipc_links().1);
         }
         self.r.fail(Problem::IpcQueue, obj);
     }
@@ -621,7 +625,7 @@ impl<P: Platform> Walk<'_, P> {
         if c != 0
             && !(aligned(c, TCB_BITS) && {
                 let t = at::<Tcb>(c);
-                t.state == ThreadState::Running && !t.queued
+                t.state == ThreadState::Running && !t.queued()
             })
         {
             self.r.fail(Problem::Current, c);
@@ -649,7 +653,7 @@ impl<P: Platform> Walk<'_, P> {
                     return;
                 }
                 let tc = at::<Tcb>(t);
-                if !tc.queued || raw(tc.sched_prev) != prev {
+                if !tc.queued() || raw(tc.run_links().0) != prev {
                     self.r.fail(Problem::QueueLinks, t);
                 }
                 if usize::from(tc.prio) != p {
@@ -659,7 +663,7 @@ impl<P: Platform> Walk<'_, P> {
                     self.r.fail(Problem::QueuedNotRunnable, t);
                 }
                 prev = t;
-                t = raw(tc.sched_next);
+                t = raw(tc.run_links().1);
             }
             if raw(tails[p]) != prev {
                 self.r.fail(Problem::QueueLinks, p);
@@ -686,7 +690,7 @@ impl<P: Platform> Walk<'_, P> {
                 return;
             }
             let sc = at::<SchedContext>(cur);
-            let queued = aligned(raw(sc.tcb), TCB_BITS) && at::<Tcb>(raw(sc.tcb)).queued;
+            let queued = aligned(raw(sc.tcb), TCB_BITS) && at::<Tcb>(raw(sc.tcb)).queued();
             if !sc.throttled || sc.budget == 0 || queued {
                 self.r.fail(Problem::ReleaseList, cur);
             }
@@ -735,7 +739,7 @@ fn in_queue(q: &Queue, t: usize, prev: usize, next: usize) -> bool {
             aligned(other, TCB_BITS) && link(at::<Tcb>(other)) == t
         }
     };
-    back(prev, raw(q.head), |o| raw(o.ep_next)) && back(next, raw(q.tail), |o| raw(o.ep_prev))
+    back(prev, raw(q.head), |o| raw(o.ipc_links().1)) && back(next, raw(q.tail), |o| raw(o.ipc_links().0))
 }
 
 /// The endpoint or notification a thread in `state` is queued on (0: none).

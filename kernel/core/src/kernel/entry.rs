@@ -297,7 +297,7 @@ impl<P: Platform> Kernel<P> {
             tcb.timeslice = tcb.timeslice.saturating_sub(1);
             if tcb.timeslice == 0 {
                 tcb.timeslice = TIMESLICE_TICKS;
-                if tcb.queued {
+                if tcb.queued() {
                     self.rq.dequeue(t);
                     self.rq.enqueue(t, false);
                 }

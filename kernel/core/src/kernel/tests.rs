@@ -259,7 +259,7 @@ fn zeroed_memory_is_an_empty_object() {
     let t = zeroed::<Tcb>();
     let t = t.get();
     assert!(
-        [t.sched_next, t.sched_prev, t.ep_next, t.ep_prev]
+        [t.run_links().1, t.run_links().0, t.ipc_links().1, t.ipc_links().0]
             .iter()
             .all(Option::is_none)
     );
@@ -467,7 +467,7 @@ fn deleting_a_thread_in_every_state_leaves_nothing_behind() {
         assert_eq!(k.current(), Some(root));
         invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[t]).unwrap();
         assert_eq!(thread.get().state, ThreadState::Inactive);
-        assert!(!thread.get().queued);
+        assert!(!thread.get().queued());
         // The endpoint and notification queues are empty again: a send does not block.
         let r = sys(&mut k, Syscall::NbRecv, [ep, 0, 0, 0, 0, 0, 0]);
         assert_eq!(MsgInfo(r[1]).error(), Some(Error::WouldBlock));
@@ -665,7 +665,7 @@ fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_
     k.handle_tick();
     assert!(!s.get().throttled);
     assert_eq!(thread.get().state, ThreadState::BlockedOnRecv);
-    assert!(!thread.get().queued, "not queued while blocked");
+    assert!(!thread.get().queued(), "not queued while blocked");
 }
 
 #[test]
@@ -679,7 +679,7 @@ fn a_thread_alone_at_its_priority_is_not_charged_by_yield_but_by_the_tick_and_ru
     assert_eq!(k.current(), Some(thread));
     // The tick charges it: throttled, off the run queue, nothing runs.
     k.handle_tick();
-    assert!(!thread.get().queued);
+    assert!(!thread.get().queued());
     assert_eq!(k.current(), None);
     k.platform.now += 10_000;
     k.handle_tick();
@@ -792,8 +792,8 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     assert_eq!(k.current(), Some(root));
     assert_eq!(root.get().ctx.x[2], 8);
     // The running thread is kept out of the queues; the blocked server is not queued.
-    assert!(!root.get().queued);
-    assert!(!server.get().queued);
+    assert!(!root.get().queued());
+    assert!(!server.get().queued());
 }
 
 mod check;

@@ -19,6 +19,7 @@ use super::sched_context::SchedContext;
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
 use crate::kernel::cspace::{Kslots, derived_copy, slot};
+use crate::kernel::sched::queues::RunLinks;
 use crate::kernel::{Kernel, Platform};
 use crate::obj::Ptr;
 
@@ -170,18 +171,15 @@ pub struct Tcb {
     pub(crate) prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
     pub(crate) mcp: u8,
-    /// In the run queue.
-    pub(crate) queued: bool,
     /// Remaining ticks of the round-robin time slice.
     pub(crate) timeslice: u32,
-    /// Run-queue links.
-    pub(crate) sched_next: Option<Ptr<Tcb>>,
-    /// Run-queue links.
-    pub(crate) sched_prev: Option<Ptr<Tcb>>,
+    /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
+    pub(crate) run: RunLinks,
+    /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
+    /// read [`Tcb::ipc_links`].
+    pub(in crate::kernel::object) ep_next: Option<Ptr<Tcb>>,
     /// Endpoint or notification queue links.
-    pub(crate) ep_next: Option<Ptr<Tcb>>,
-    /// Endpoint or notification queue links.
-    pub(crate) ep_prev: Option<Ptr<Tcb>>,
+    pub(in crate::kernel::object) ep_prev: Option<Ptr<Tcb>>,
     /// Reply object: the one it receives with (BlockedOnRecv) or waits in (BlockedOnReply).
     pub(crate) reply: Option<Ptr<Reply>>,
     /// Bound notification.
@@ -213,6 +211,37 @@ pub struct LiveState<'a> {
 }
 
 impl Tcb {
+    /// In a run queue (the running thread is not: see `Kernel::settle_current`).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub(crate) const fn queued(&self) -> bool {
+        self.run.queued()
+    }
+
+    /// Its run-queue links `(prev, next)`, for the consistency check and tests.
+    #[cfg(any(test, feature = "consistency-check"))]
+    pub(crate) const fn run_links(&self) -> (Option<Ptr<Tcb>>, Option<Ptr<Tcb>>) {
+        self.run.links()
+    }
+
+    /// Its endpoint or notification queue links `(prev, next)`, for the consistency
+    /// check and tests.
+    #[cfg(any(test, feature = "consistency-check"))]
+    pub(crate) const fn ipc_links(&self) -> (Option<Ptr<Tcb>>, Option<Ptr<Tcb>>) {
+        (self.ep_prev, self.ep_next)
+    }
+
+    /// Corrupt its endpoint-queue link (tests of the consistency check).
+    #[cfg(test)]
+    pub(crate) fn set_ipc_next(&mut self, next: Option<Ptr<Tcb>>) {
+        self.ep_next = next;
+    }
+}
+
+impl Tcb {
     /// This thread's [`LiveState`].
     pub(crate) fn live_state(&mut self) -> LiveState<'_> {
         LiveState {
@@ -241,10 +270,8 @@ impl Tcb {
             state: State::Inactive,
             prio: 0,
             mcp: 0,
-            queued: false,
             timeslice: TIMESLICE_TICKS,
-            sched_next: None,
-            sched_prev: None,
+            run: RunLinks::NONE,
             ep_next: None,
             ep_prev: None,
             reply: None,
@@ -470,7 +497,7 @@ impl<P: Platform> Kernel<P> {
             Op::SetPriority(v) => {
                 // The running thread is queued again first, so it moves like any other.
                 self.settle_current();
-                let queued = target.get().queued;
+                let queued = target.get().queued();
                 self.rq.dequeue(target);
                 target.get().prio = v;
                 if queued {

@@ -30,7 +30,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = State::Running;
-        if self.current == Some(t) && !t.get().queued {
+        if self.current == Some(t) && !t.get().queued() {
             // The running thread: already first in its priority.
             return;
         }
@@ -83,7 +83,7 @@ impl<P: Platform> Kernel<P> {
         t.get().state = state;
         let n = next.get();
         n.state = State::Running;
-        if !t.get().queued && !n.queued && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
+        if !t.get().queued() && !n.queued() && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
             self.switch_to(Some(next));
             return true;
         }
@@ -126,7 +126,7 @@ impl<P: Platform> Kernel<P> {
     pub fn schedule(&mut self) {
         if let Some(c) = self.current() {
             let tcb = c.get();
-            if tcb.state.is_running() && !tcb.queued && !self.throttled(c) && self.first_in_line(c) {
+            if tcb.state.is_running() && !tcb.queued() && !self.throttled(c) && self.first_in_line(c) {
                 // Still first among the runnable: it goes on.
                 return;
             }

@@ -7,6 +7,41 @@ use crate::obj::Ptr;
 /// The first (or last) thread of each priority's queue.
 type Ends = [Option<Ptr<Tcb>>; 256];
 
+/// A thread's place in the run queues. Its fields are private to this module: only
+/// the run queues link and unlink threads; everyone else reads [`RunLinks::queued`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RunLinks {
+    queued: bool,
+    next: Option<Ptr<Tcb>>,
+    prev: Option<Ptr<Tcb>>,
+}
+
+impl RunLinks {
+    /// Not in a run queue (all zero).
+    pub const NONE: Self = Self {
+        queued: false,
+        next: None,
+        prev: None,
+    };
+
+    /// In a run queue (the running thread is not: see `Kernel::settle_current`).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
+    )]
+    pub const fn queued(&self) -> bool {
+        self.queued
+    }
+
+    /// `(prev, next)`, for the consistency check and tests.
+    #[cfg(any(test, feature = "consistency-check"))]
+    pub(crate) const fn links(&self) -> (Option<Ptr<Tcb>>, Option<Ptr<Tcb>>) {
+        (self.prev, self.next)
+    }
+}
+
 /// Fixed-priority run queues: one FIFO per priority and a two-level bitmap of
 /// non-empty levels (`words` has a bit per level, `summary` a bit per non-zero word),
 /// so the highest level takes two `clz`s.
@@ -56,30 +91,30 @@ impl RunQueues {
     #[inline]
     pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
         let tcb = t.get();
-        if tcb.queued {
+        if tcb.run.queued {
             return;
         }
         let p = usize::from(tcb.prio);
-        tcb.queued = true;
+        tcb.run.queued = true;
         match self.heads[p] {
             None => {
-                tcb.sched_next = None;
-                tcb.sched_prev = None;
+                tcb.run.next = None;
+                tcb.run.prev = None;
                 self.heads[p] = Some(t);
                 self.tails[p] = Some(t);
                 self.mark(p);
             }
             Some(head) if front => {
-                tcb.sched_prev = None;
-                tcb.sched_next = Some(head);
-                head.get().sched_prev = Some(t);
+                tcb.run.prev = None;
+                tcb.run.next = Some(head);
+                head.get().run.prev = Some(t);
                 self.heads[p] = Some(t);
             }
             Some(_) => {
                 let tail = self.tail_of_non_empty(p);
-                tcb.sched_next = None;
-                tcb.sched_prev = Some(tail);
-                tail.get().sched_next = Some(t);
+                tcb.run.next = None;
+                tcb.run.prev = Some(tail);
+                tail.get().run.next = Some(t);
                 self.tails[p] = Some(t);
             }
         }
@@ -108,20 +143,20 @@ impl RunQueues {
     #[inline]
     pub fn dequeue(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
-        if !tcb.queued {
+        if !tcb.run.queued {
             return;
         }
         let p = usize::from(tcb.prio);
-        let (prev, next) = (tcb.sched_prev, tcb.sched_next);
-        tcb.queued = false;
-        tcb.sched_prev = None;
-        tcb.sched_next = None;
+        let (prev, next) = (tcb.run.prev, tcb.run.next);
+        tcb.run.queued = false;
+        tcb.run.prev = None;
+        tcb.run.next = None;
         match prev {
-            Some(pp) => pp.get().sched_next = next,
+            Some(pp) => pp.get().run.next = next,
             None => self.heads[p] = next,
         }
         match next {
-            Some(np) => np.get().sched_prev = prev,
+            Some(np) => np.get().run.prev = prev,
             None => self.tails[p] = prev,
         }
         if self.heads[p].is_none() {

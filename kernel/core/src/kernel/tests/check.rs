@@ -117,7 +117,7 @@ fn a_queued_blocked_thread_and_a_lost_runnable_one_are_found() {
     let root = root_thread(&k);
     let mut a = Alloc::new(&k);
     let (_, t) = thread(&mut k, &mut a, 100);
-    assert!(t.get().queued);
+    assert!(t.get().queued());
     assert!(check(&k, root).ok());
 
     // Blocked on an "endpoint" at an address no endpoint can have.
@@ -161,10 +161,10 @@ fn broken_ipc_queues_bindings_and_tables_are_found_and_a_cyclic_queue_ends() {
     assert!(check(&k, root).ok());
 
     // The endpoint's queue loops on itself: the walk ends and reports it.
-    t.get().ep_next = Some(t);
+    t.get().set_ipc_next(Some(t));
     let r = check(&k, root);
     assert!(r.found(Problem::IpcQueue), "{r:?}");
-    t.get().ep_next = None;
+    t.get().set_ipc_next(None);
     assert!(check(&k, root).ok());
 
     // A binding named from one side only.

@@ -404,7 +404,7 @@ fn a_throttled_scheduling_context_keeps_its_new_thread_waiting_for_the_refill() 
     let thread2 = root_slot(&k, t2).cap.tcb();
     invoke(&mut k, t2, Label::TcbResume, &[]).unwrap();
     invoke(&mut k, sc, Label::SchedContextBind, &[t2]).unwrap();
-    assert!(!thread2.get().queued, "waits for the refill off the run queue");
+    assert!(!thread2.get().queued(), "waits for the refill off the run queue");
     sys(&mut k, Syscall::Yield, [0; 7]);
     assert_eq!(
         k.current(),
