@@ -11,7 +11,7 @@ use super::*;
 use crate::tcb::{SLOT_CSPACE, State};
 
 /// Check from the root thread, as the fuzz image's supervisor does.
-pub(super) fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
+fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
     k.check_consistency(root, true)
 }
 
