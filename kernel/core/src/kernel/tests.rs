@@ -122,6 +122,12 @@ fn ram(size: usize) -> (usize, usize) {
 /// A booted kernel with the root server current.
 fn boot() -> Kernel<Model> {
     let (start, end) = ram(16 << 20);
+    boot_over(start..end, &[])
+}
+
+/// A kernel booted over the RAM `ram`, with the device memory `device` (`(base, size)`
+/// regions), and the root server current.
+fn boot_over(ram: core::ops::Range<usize>, device: &[(usize, usize)]) -> Kernel<Model> {
     let code = std::boxed::Box::leak(std::vec![0u8; 4096].into_boxed_slice());
     let seg = [BootSegment {
         vaddr: 0x40_0000,
@@ -135,17 +141,30 @@ fn boot() -> Kernel<Model> {
         segments: &seg,
         entry: 0x40_0000,
         modules: &[],
-        device: &[],
+        device,
         timer_hz: 1_000_000,
     };
     let mut k = Kernel::new(Model::default());
     let mut alloc = BootAlloc {
-        next: start,
-        end,
+        next: ram.start,
+        end: ram.end,
         used: 0,
     };
     k.boot_root(&image, &mut alloc).expect("boot");
     k
+}
+
+/// A word at an edge of a range, chosen by `x`: 0, 1, all ones, a power of two, one
+/// below or one above one (random tests' argument values).
+fn edge_value(x: u8) -> u64 {
+    match x % 6 {
+        0 => 0,
+        1 => 1,
+        2 => u64::MAX,
+        3 => 1 << (x % 64),
+        4 => (1 << (x % 64)) - 1,
+        _ => (1u64 << (x % 63)) + 1,
+    }
 }
 
 /// Issue syscall `number` with `x0..x6` as the current thread; returns its `x0..x6`. A

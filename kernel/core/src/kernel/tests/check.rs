@@ -287,14 +287,7 @@ fn value(a: Arg, base: u64) -> u64 {
         Arg::Slot(s) => base + u64::from(s),
         Arg::Root(r) => [rs::CNODE, rs::VSPACE, rs::TCB, rs::SCHED_CONTROL, rs::IRQ_CONTROL][usize::from(r)],
         Arg::Small(x) => u64::from(x % 40),
-        Arg::Edge(x) => match x % 6 {
-            0 => 0,
-            1 => 1,
-            2 => u64::MAX,
-            3 => 1 << (x % 64),
-            4 => (1 << (x % 64)) - 1,
-            _ => (1u64 << (x % 63)) + 1,
-        },
+        Arg::Edge(x) => edge_value(x),
         Arg::Page(p) => 0x10_0000_0000 + (u64::from(p) << 12),
         Arg::Word(w) => w,
     }

@@ -87,32 +87,7 @@ impl Drop for Region {
 
 /// A booted kernel over `ram` with `device` as device memory.
 fn boot_over(ram: &Region, device: &Region) -> Kernel<Model> {
-    let code = std::boxed::Box::leak(std::vec![0u8; 4096].into_boxed_slice());
-    let seg = [BootSegment {
-        vaddr: 0x40_0000,
-        src: code.as_ptr() as usize,
-        filesz: 4096,
-        memsz: 8192,
-        write: false,
-        execute: true,
-    }];
-    let dev = [(device.start, device.layout.size())];
-    let image = RootImage {
-        segments: &seg,
-        entry: 0x40_0000,
-        modules: &[],
-        device: &dev,
-        timer_hz: 1_000_000,
-    };
-    let mut k = Kernel::new(Model::default());
-    let r = ram.range();
-    let mut alloc = BootAlloc {
-        next: r.start,
-        end: r.end,
-        used: 0,
-    };
-    k.boot_root(&image, &mut alloc).expect("boot");
-    k
+    super::boot_over(ram.range(), &[(device.start, device.layout.size())])
 }
 
 /// The world's caps, all in the root CNode: `(cptr, what it is)`.
@@ -574,14 +549,7 @@ fn value(w: &World, types: &[Option<ObjType>], label: Option<Label>, pos: usize,
         Arg::Prio(x) => [98, 99, 100, 101, 102, 253, 254, 255, 256, 257][usize::from(x) % 10],
         Arg::Reg(x) => [0, 1, 2, REG_COUNT - 2, REG_COUNT - 1, REG_COUNT, REG_COUNT + 1][usize::from(x) % 7],
         Arg::Obj(t, b) => u64::from(t % 17) | [0u64, 2, 4, 12, 13, 16, 21, 30, 64][usize::from(b) % 9] << 8,
-        Arg::Edge(x) => match x % 6 {
-            0 => 0,
-            1 => 1,
-            2 => u64::MAX,
-            3 => 1 << (x % 64),
-            4 => (1 << (x % 64)) - 1,
-            _ => (1u64 << (x % 63)) + 1,
-        },
+        Arg::Edge(x) => edge_value(x),
         Arg::Page(p) => 0x10_0000_0000 + (u64::from(p % 1024) << if p >= 0x8000 { 21 } else { 12 }),
         Arg::Word(x) => x,
     }
