@@ -6,7 +6,8 @@
 .section .text.boot, "ax"
 .global _start
 _start:
-    // Only CPU 0 boots; the others wait in park_secondary until SMP support releases them.
+    // Only CPU 0 boots. Secondaries that start here (QEMU entered at EL3 starts every CPU
+    // at the entry; at EL2 its PSCI keeps them off) wait in park_secondary.
     mrs     x19, mpidr_el1
     and     x19, x19, #0xff
     cbnz    x19, park_secondary
