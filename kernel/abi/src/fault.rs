@@ -229,15 +229,25 @@ mod tests {
 mod zero_tests {
     use super::Fault;
 
-    /// All-zero bytes are `Option<Fault>`'s `None` (the tag, the kind's number, is
-    /// never 0, and rustc puts `None` in the niche at 0): zeroed memory holds no fault.
+    /// `Option<Fault>`'s `None` is a zero tag word: the tag (first word, `repr(u64)`)
+    /// is the kind's number, never 0, and `None` takes the niche at 0. So zeroed memory
+    /// holds no fault (the kernel makes a new thread by zeroing it).
     #[test]
-    fn zeroed_memory_is_no_fault() {
+    fn no_fault_is_a_zero_tag() {
         assert_eq!(core::mem::size_of::<Option<Fault>>(), core::mem::size_of::<Fault>());
-        // SAFETY: the size assertion above shows `None` lives in the tag's niche; tag 0
-        // is no kind, so zero bytes can only be `None` (the assertion below checks it).
+        let none: Option<Fault> = None;
+        // SAFETY: reads the first word of a live value at least a word long; `None`'s
+        // tag word is initialised (its payload bytes are not, and are not read).
         #[allow(unsafe_code, reason = "the test looks at the representation")]
-        let zeroed: Option<Fault> = unsafe { core::mem::zeroed() };
-        assert!(zeroed.is_none());
+        let tag = unsafe { core::ptr::from_ref(&none).cast::<u64>().read() };
+        assert_eq!(tag, 0);
+        let some = Some(Fault::Timeout {
+            badge: 0,
+            consumed_us: 0,
+        });
+        // SAFETY: as above, for a `Some`.
+        #[allow(unsafe_code, reason = "the test looks at the representation")]
+        let tag = unsafe { core::ptr::from_ref(&some).cast::<u64>().read() };
+        assert_eq!(tag, 4, "the tag is the kind's number");
     }
 }
