@@ -681,6 +681,7 @@ impl<P: Platform> Walk<'_, P> {
 
     fn release_list(&mut self) {
         let mut cur = raw(self.k.release_head);
+        let mut last = 0;
         for _ in 0..MAX_STEPS {
             if cur == 0 {
                 return;
@@ -691,9 +692,11 @@ impl<P: Platform> Walk<'_, P> {
             }
             let sc = at::<SchedContext>(cur);
             let queued = aligned(raw(sc.tcb), TCB_BITS) && at::<Tcb>(raw(sc.tcb)).queued();
-            if !sc.throttled || sc.budget == 0 || queued {
+            // Throttled, budgeted, off the run queue, and sorted by release time.
+            if !sc.throttled || sc.budget == 0 || queued || sc.release_time() < last {
                 self.r.fail(Problem::ReleaseList, cur);
             }
+            last = sc.release_time();
             cur = raw(sc.release_next);
         }
         self.r.fail(Problem::ReleaseList, raw(self.k.release_head));

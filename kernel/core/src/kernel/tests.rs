@@ -849,3 +849,50 @@ fn invocation_errors_come_in_the_documented_order() {
         Err(Error::FailedLookup)
     );
 }
+
+/// The release list is sorted by release time (equals in the order they were
+/// throttled), and a release takes exactly the due ones, against the model's clock.
+#[test]
+fn the_release_list_is_sorted_and_releases_exactly_what_is_due() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let due = [700u64, 300, 500, 300];
+    let mut scs = Vec::new();
+    for &d in &due {
+        let sc_cptr = a.obj(&mut k, ObjType::SchedContext, 0);
+        invoke(
+            &mut k,
+            rs::SCHED_CONTROL,
+            Label::SchedControlConfigure,
+            &[sc_cptr, 1000, 10_000, 0],
+        )
+        .unwrap();
+        let sc = root_slot(&k, sc_cptr).cap.sched_context();
+        let t_cptr = a.obj(&mut k, ObjType::Tcb, 0);
+        let t = root_slot(&k, t_cptr).cap.tcb();
+        let head = usize::from(sc.get().head);
+        sc.get().refills[head].time = d;
+        k.throttle_quietly(t, sc);
+        scs.push(sc);
+    }
+    let list = |k: &Kernel<Model>| {
+        let mut v = Vec::new();
+        let mut cur = k.release_head;
+        while let Some(sc) = cur {
+            v.push(sc);
+            cur = sc.get().release_next;
+        }
+        v
+    };
+    assert_eq!(list(&k), [scs[1], scs[3], scs[2], scs[0]]);
+    let root = k.current().unwrap();
+    assert!(check::check(&k, root).ok());
+    k.release_due(299);
+    assert_eq!(list(&k).len(), 4, "nothing is due before 300");
+    k.release_due(300);
+    assert_eq!(list(&k), [scs[2], scs[0]]);
+    assert!(!scs[1].get().throttled && !scs[3].get().throttled && scs[2].get().throttled);
+    k.release_due(u64::MAX);
+    assert!(list(&k).is_empty());
+    assert!(check::check(&k, root).ok());
+}

@@ -113,6 +113,16 @@ impl SchedContext {
         }
     }
 
+    /// When a throttled context may run again: its head refill's time (the head is
+    /// never empty while it has a budget: charging removes emptied refills).
+    pub fn release_time(&self) -> u64 {
+        if self.count == 0 {
+            u64::MAX
+        } else {
+            self.refills[usize::from(self.head)].time
+        }
+    }
+
     /// Sum of all refills (always the budget).
     pub fn total(&self) -> u64 {
         (0..usize::from(self.count))

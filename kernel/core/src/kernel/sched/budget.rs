@@ -49,8 +49,16 @@ impl<P: Platform> Kernel<P> {
             return false;
         };
         let s = sc.get();
+        if s.throttled {
+            // Throttled while it ran (out of budget in the same syscall): charging moves
+            // its refills, so it takes its new place in the sorted release list.
+            self.sc_forget(sc);
+            s.charge(used);
+            self.release_insert(sc);
+            return false;
+        }
         s.charge(used);
-        if s.available(now) || s.throttled {
+        if s.available(now) {
             return false;
         }
         self.throttle(t, sc);
@@ -93,22 +101,19 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// Release the throttled scheduling contexts whose head refill is due at `now`.
+    /// The release list is sorted by that time, so this looks at the due ones and the
+    /// first that is not.
     pub(in crate::kernel) fn release_due(&mut self, now: u64) {
-        let mut prev = None;
-        let mut cur = self.release_head;
-        while let Some(sc) = cur {
-            let next = sc.get().release_next;
-            if sc.get().available(now) {
-                self.unlink_release(prev, sc);
-                if let Some(t) = sc.get().tcb
-                    && t.get().state.is_running()
-                {
-                    self.rq.enqueue(t, false);
-                }
-            } else {
-                prev = cur;
+        while let Some(sc) = self.release_head
+            && sc.get().release_time() <= now
+        {
+            self.unlink_release(None, sc);
+            if let Some(t) = sc.get().tcb
+                && t.get().state.is_running()
+            {
+                self.rq.enqueue(t, false);
             }
-            cur = next;
         }
     }
 
@@ -178,10 +183,28 @@ impl<P: Platform> Kernel<P> {
 
     /// Keep `t` off the run queue until its scheduling context's head refill is due.
     pub(in crate::kernel) fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
+        self.release_insert(sc);
+        self.rq.dequeue(t);
+    }
+
+    /// Mark `sc` throttled and put it into the release list, sorted by release time
+    /// (after its equals: FIFO).
+    fn release_insert(&mut self, sc: Ptr<SchedContext>) {
         let s = sc.get();
         s.throttled = true;
-        s.release_next = self.release_head;
-        self.release_head = Some(sc);
-        self.rq.dequeue(t);
+        let time = s.release_time();
+        let mut prev: Option<Ptr<SchedContext>> = None;
+        let mut next = self.release_head;
+        while let Some(n) = next
+            && n.get().release_time() <= time
+        {
+            prev = next;
+            next = n.get().release_next;
+        }
+        s.release_next = next;
+        match prev {
+            Some(p) => p.get().release_next = Some(sc),
+            None => self.release_head = Some(sc),
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::*;
 use crate::tcb::{SLOT_CSPACE, State};
 
 /// Check from the root thread, as the fuzz image's supervisor does.
-fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
+pub(super) fn check(k: &Kernel<Model>, root: Ptr<Tcb>) -> super::super::Report {
     k.check_consistency(root, true)
 }
 
