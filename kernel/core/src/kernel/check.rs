@@ -561,8 +561,9 @@ impl<P: Platform> Walk<'_, P> {
 
     fn notification(&mut self, addr: usize) {
         let n = at::<Notification>(addr);
-        let (word, q, bound) = (n.word, n.queue, raw(n.bound));
-        if q.head.is_some() && word != 0 {
+        let (word, active, q, bound) = (n.word, n.active, n.queue, raw(n.bound));
+        // Waiters and a pending signal never meet; bits are only pending with a signal.
+        if (q.head.is_some() && active) || (word != 0 && !active) {
             self.r.fail(Problem::IpcQueue, addr);
         }
         self.ipc_queue(addr, q, ThreadState::BlockedOnNotification);

@@ -74,7 +74,7 @@ impl<P: Platform> Kernel<P> {
         if ep.get().state == EpState::Send {
             return None;
         }
-        if me.bound_ntfn.is_some_and(|n| n.get().word != 0) {
+        if me.bound_ntfn.is_some_and(|n| n.get().active) {
             return None;
         }
         let reply = rp.get();

@@ -211,10 +211,10 @@ impl<P: Platform> Kernel<P> {
     /// Receive on `ep` with reply object `reply`.
     pub(super) fn recv_ipc(&mut self, t: Ptr<Tcb>, ep: Ptr<Endpoint>, reply: Option<Ptr<Reply>>, blocking: bool) {
         if let Some(n) = t.get().bound_ntfn
-            && n.get().word != 0
+            && let Some(word) = n.get().take()
         {
             let ctx = &mut t.get().ctx;
-            ctx.x[CAP_REG] = core::mem::take(&mut n.get().word);
+            ctx.x[CAP_REG] = word;
             ctx.x[INFO_REG] = MsgInfo::notification().0;
             return;
         }
@@ -276,7 +276,7 @@ impl<P: Platform> Kernel<P> {
         let nt = n.get();
         if let Some(w) = nt.queue.pop() {
             let ctx = &mut w.get().ctx;
-            ctx.x[CAP_REG] = badge | core::mem::take(&mut nt.word);
+            ctx.x[CAP_REG] = badge | nt.take_word();
             ctx.x[INFO_REG] = MsgInfo::notification().0;
             self.make_runnable(w, false);
         } else if let Some(b) = nt.bound
@@ -284,19 +284,19 @@ impl<P: Platform> Kernel<P> {
         {
             self.cancel_ipc(b);
             let ctx = &mut b.get().ctx;
-            ctx.x[CAP_REG] = badge | core::mem::take(&mut nt.word);
+            ctx.x[CAP_REG] = badge | nt.take_word();
             ctx.x[INFO_REG] = MsgInfo::notification().0;
             self.make_runnable(b, false);
         } else {
-            nt.word |= badge;
+            nt.post(badge);
         }
     }
 
     pub(super) fn wait(&mut self, t: Ptr<Tcb>, n: Ptr<Notification>, blocking: bool) {
         let nt = n.get();
-        if nt.word != 0 {
+        if let Some(word) = nt.take() {
             let ctx = &mut t.get().ctx;
-            ctx.x[CAP_REG] = core::mem::take(&mut nt.word);
+            ctx.x[CAP_REG] = word;
             ctx.x[INFO_REG] = MsgInfo::notification().0;
         } else if blocking {
             self.block(t, State::BlockedOnNotification { ntfn: n });
