@@ -437,7 +437,7 @@ invocations! {
     SchedControlConfigure = 60 on SchedControl => SchedControlConfigureArgs {
         /// The SchedContext.
         sched_context: CPtr,
-        /// Budget (µs, at least 1).
+        /// Budget (µs, at least 10: the kernel programs its timer for the end of it).
         budget_us: u64,
         /// Period (µs, at least the budget, at most an hour).
         period_us: u64,
@@ -453,8 +453,10 @@ invocations! {
     SchedContextUnbind = 62 on SchedContext => SchedContextUnbindArgs {};
     /// Reports the time consumed since the last query.
     SchedContextConsumed = 63 on SchedContext => SchedContextConsumedArgs {} -> SchedContextConsumedReply {
-        /// Microseconds consumed.
+        /// Microseconds consumed (rounded down).
         consumed_us: u64,
+        /// The same in counter ticks (`timer_hz` in the boot info), exact.
+        consumed_ticks: u64,
     };
 
     /// From now on the kernel appends its console output to the kernel log page (boot

@@ -46,7 +46,9 @@ pub enum Syscall {
     DebugPutChar = 0x100,
     /// Stop the whole system. `x0` is the exit status QEMU reports (0 = success).
     DebugHalt = 0x101,
-    /// Return in `x1` the number of timer ticks the kernel has taken since boot.
+    /// Return in `x1` the number of kernel timer interrupts taken since boot, on all
+    /// cores. The timer is a one-shot set for the next scheduling deadline (see
+    /// `docs/kernel.md`, "Time"), not a periodic tick: this counts deadlines that came.
     DebugTicks = 0x102,
     /// Return in `x1` how many IPCs took the Call/ReplyRecv fastpath since boot.
     DebugFastpathCount = 0x103,
@@ -62,11 +64,17 @@ pub enum Syscall {
     /// `x5` the first problem (`code << 48 | address`), `x6` 1 if a bound cut the walk
     /// short. See `kernel/core/src/kernel/check.rs`.
     DebugCheckConsistency = 0x105,
-    /// Give up the rest of the current time slice.
+    /// Give up the rest of the current time slice: behind the other runnable threads
+    /// of the caller's priority.
     Yield = 0x200,
     /// Do nothing and return 0 in `x0`: the cost of entering and leaving the kernel
     /// (the benchmarks' null syscall).
     Null = 0x201,
+    /// Give up the rest of the current budget, then yield: a thread with a scheduling
+    /// context is not run again until its next refill is due (the rest of the head
+    /// refill is spent, not counted as consumed time, and no timeout fault is sent).
+    /// Without a budget it is [`Syscall::Yield`].
+    YieldBudget = 0x202,
 }
 
 impl Syscall {
@@ -87,12 +95,13 @@ impl Syscall {
             0x105 => Self::DebugCheckConsistency,
             0x200 => Self::Yield,
             0x201 => Self::Null,
+            0x202 => Self::YieldBudget,
             _ => return None,
         })
     }
 
     /// All syscalls, for tests and documentation.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Call,
         Self::ReplyRecv,
         Self::Send,
@@ -107,6 +116,7 @@ impl Syscall {
         Self::DebugCheckConsistency,
         Self::Yield,
         Self::Null,
+        Self::YieldBudget,
     ];
 }
 

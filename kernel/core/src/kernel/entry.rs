@@ -1,7 +1,7 @@
 //! Every way into the kernel: syscalls ([`Kernel::handle_syscall`], which decodes each
 //! syscall's registers and hands IPC to `ipc.rs` or the fastpath and invocations to
 //! `object/`), faults ([`Kernel::handle_fault`]), interrupts (`Kernel::handle_irq`, in
-//! `object/irq.rs`) and the timer tick ([`Kernel::handle_tick`]). Each leaves the kernel
+//! `object/irq.rs`) and the kernel timer ([`Kernel::handle_timer`]). Each leaves the kernel
 //! having chosen the thread to run next ([`Kernel::resume_target`]).
 
 use super::message;
@@ -11,7 +11,7 @@ use gaon_abi::{Error, MsgInfo, ObjType, Rights, Syscall};
 
 use super::cspace::slot;
 use super::object::reply::Reply;
-use super::object::tcb::{IpcFlags, TIMESLICE_TICKS, Tcb};
+use super::object::tcb::{IpcFlags, Tcb};
 use super::{Kernel, Platform};
 use crate::obj::Ptr;
 
@@ -105,12 +105,23 @@ impl<P: Platform> Kernel<P> {
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
             Some(Syscall::NbRecv) => self.sys_recv(t, false),
-            Some(Syscall::Yield) => {
-                let tcb = t.get();
-                tcb.ctx.x[0] = 0;
-                tcb.timeslice = TIMESLICE_TICKS;
-                self.rq.dequeue(t);
-                self.rq.enqueue(t, false);
+            Some(Syscall::Yield) => self.sys_yield(t),
+            Some(Syscall::YieldBudget) => {
+                // Give up the rest of the budget, then yield: the thread runs again at
+                // its next refill (a thread without a budget just yields).
+                if let Some(sc) = t.get().sched_context
+                    && sc.get().budget != 0
+                {
+                    let now = self.platform.now();
+                    if !self.charge(t, now) {
+                        let s = sc.get();
+                        s.forfeit_head(now);
+                        if !s.available(now) {
+                            self.throttle_quietly(t, sc);
+                        }
+                    }
+                }
+                self.sys_yield(t);
             }
             Some(s) => {
                 let r = self.debug_syscall(t, s);
@@ -286,23 +297,42 @@ impl<P: Platform> Kernel<P> {
         self.recv_ipc(t, cap.endpoint(), Some(reply), true);
     }
 
-    /// A timer tick: round-robin among equal priorities.
-    pub fn handle_tick(&mut self) {
-        self.signal_log();
-        // The running thread is only interrupted; it resumes where it was.
-        self.settle_current();
-        self.account();
-        if let Some(t) = self.current() {
-            let tcb = t.get();
-            tcb.timeslice = tcb.timeslice.saturating_sub(1);
-            if tcb.timeslice == 0 {
-                tcb.timeslice = TIMESLICE_TICKS;
-                if tcb.queued() {
+    /// Yield: behind the other threads of its priority, and its time slice is over.
+    fn sys_yield(&mut self, t: Ptr<Tcb>) {
+        t.get().ctx.x[0] = 0;
+        // The slice ends now: a full one next time.
+        self.slice_end = 0;
+        if !self.throttled(t) {
+            self.rq.dequeue(t);
+            self.rq.enqueue(t, false);
+        }
+    }
+
+    /// The kernel timer fired: one of the deadlines [`Kernel::arm_timer`] set came. The
+    /// running thread is charged (and throttled if its budget is gone), due scheduling
+    /// contexts are released, a thread whose time slice is over goes behind its equals,
+    /// and the timer is set again.
+    pub fn handle_timer(&mut self) {
+        let prev = self.current;
+        let now = self.platform.now();
+        if let Some(t) = prev {
+            if now >= self.slice_end {
+                // Its slice is over: behind its equals, and a full one when it runs next
+                // (or now, if it is alone).
+                self.settle_current();
+                if t.get().queued() {
                     self.rq.dequeue(t);
                     self.rq.enqueue(t, false);
                 }
+                self.slice_end = now + self.timeslice;
             }
+            let _ = self.charge(t, now);
+        } else {
+            self.last_charge = now;
         }
-        self.schedule();
+        self.release_due(now);
+        // What the timer held has fired: program it whatever the next deadline is.
+        self.timer_deadline = 0;
+        self.reschedule(prev);
     }
 }

@@ -1,6 +1,6 @@
 //! The kernel proper, driven by the entry points the exception vectors call
 //! ([`Kernel::handle_syscall`], [`Kernel::handle_fault`], [`Kernel::handle_irq`],
-//! [`Kernel::handle_tick`], all in `entry.rs`).
+//! [`Kernel::handle_timer`], all in `entry.rs`).
 //!
 //! The kernel has no heap. Objects live in memory retyped from untyped capabilities and
 //! are reached through [`Ptr`]s; references between objects are either capabilities in
@@ -54,8 +54,11 @@ pub trait Platform {
     fn put_char(&mut self, b: u8);
     /// Stop the machine (DebugHalt). On the host it records the status and returns.
     fn halt(&mut self, status: u8);
-    /// Timer ticks since boot.
+    /// Kernel timer interrupts taken since boot (`DebugTicks`).
     fn ticks(&self) -> u64;
+    /// Program the kernel's one-shot timer to interrupt when the counter ([`Platform::now`])
+    /// reaches `deadline`, at once if it has; `None`: switch it off.
+    fn set_timer(&mut self, deadline: Option<u64>);
     /// Invalidate every TLB entry tagged with `vmid`.
     fn flush_vmid(&mut self, vmid: u16);
     /// Make instructions written to `[pa, pa + len)` visible to instruction fetch.
@@ -113,6 +116,15 @@ pub struct Kernel<P: Platform> {
     lazy_owners: [Option<Ptr<Tcb>>; LAZY_KINDS],
     /// Counter value when run time was last charged.
     last_charge: u64,
+    /// When the running thread's round-robin time slice ends (counter).
+    slice_end: u64,
+    /// `slice_end` counts: a thread of the running thread's priority waited at the last
+    /// [`Kernel::arm_timer`] (or the thread has just been switched to).
+    slice_shared: bool,
+    /// The round-robin time slice in counter ticks (`TIMESLICE_US`, set at boot).
+    timeslice: u64,
+    /// The deadline the kernel timer is programmed for (`u64::MAX`: off).
+    timer_deadline: u64,
     /// Throttled scheduling contexts waiting for a refill.
     release_head: Option<Ptr<SchedContext>>,
     /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
@@ -164,6 +176,10 @@ impl<P: Platform> Kernel<P> {
             fastpath_count: 0,
             lazy_owners: [None; LAZY_KINDS],
             last_charge: 0,
+            slice_end: 0,
+            slice_shared: false,
+            timeslice: 0,
+            timer_deadline: u64::MAX,
             release_head: None,
             delete_resume: [(0, 0); RESUME_RECORDS],
             delete_resume_next: 0,

@@ -39,6 +39,12 @@ pub struct Model {
     flushes: u64,
     enabled: Vec<u32>,
     user_timer: Option<u64>,
+    /// The kernel timer's deadline, and how often it fired (`fire_timer`).
+    timer: Option<u64>,
+    timer_interrupts: u64,
+    /// Time the kernel itself takes: every read of the clock advances it this much.
+    read_cost: u64,
+    drift: core::cell::Cell<u64>,
     /// Preemption points passed (one per step of a long operation).
     preemption_checks: core::cell::Cell<u64>,
     /// An interrupt is pending at every `pending_every`-th preemption point (0: never).
@@ -63,7 +69,10 @@ impl Platform for Model {
         self.halted = Some(status);
     }
     fn ticks(&self) -> u64 {
-        self.now / 10_000
+        self.timer_interrupts
+    }
+    fn set_timer(&mut self, deadline: Option<u64>) {
+        self.timer = deadline;
     }
     fn flush_vmid(&mut self, _: u16) {
         self.flushes += 1;
@@ -82,7 +91,8 @@ impl Platform for Model {
         }
     }
     fn now(&self) -> u64 {
-        self.now
+        self.drift.set(self.drift.get() + self.read_cost);
+        self.now + self.drift.get()
     }
     fn counter_hz(&self) -> u64 {
         1_000_000
@@ -377,9 +387,9 @@ fn sporadic_refills_bound_use_per_period() {
     let mut sc = SchedContext::default();
     sc.configure(100, 1000, 0);
     assert!(sc.available(0));
-    sc.charge(60);
+    sc.charge(60, 60);
     assert!(sc.available(60), "40 left");
-    sc.charge(40);
+    sc.charge(40, 100);
     assert!(!sc.available(100), "budget used up");
     assert!(!sc.available(999));
     assert!(
@@ -397,8 +407,8 @@ proptest! {
         sc.configure(250, 1000, 0);
         let mut now = 0;
         for c in charges {
-            sc.charge(c);
             now += c;
+            sc.charge(c, now);
             prop_assert_eq!(sc.total(), 250);
             prop_assert!(usize::from(sc.count) <= MAX_REFILLS && sc.count > 0);
             let _ = sc.available(now);
@@ -640,6 +650,16 @@ proptest! {
 /// A thread at priority 255 with 1 ms of budget every 10 ms (the model's counter runs
 /// at 1 MHz), running: the root is blocked on an endpoint nobody sends to.
 fn budgeted_thread(k: &mut Kernel<Model>, a: &mut Alloc) -> (Ptr<Tcb>, Ptr<SchedContext>) {
+    budgeted_thread_with(k, a, 1000, 10_000)
+}
+
+/// As [`budgeted_thread`], with this budget and period (µs).
+fn budgeted_thread_with(
+    k: &mut Kernel<Model>,
+    a: &mut Alloc,
+    budget: u64,
+    period: u64,
+) -> (Ptr<Tcb>, Ptr<SchedContext>) {
     let idle_ep = a.obj(k, ObjType::Endpoint, 0);
     let sc = a.obj(k, ObjType::SchedContext, 0);
     let t = a.obj(k, ObjType::Tcb, 0);
@@ -649,7 +669,7 @@ fn budgeted_thread(k: &mut Kernel<Model>, a: &mut Alloc) -> (Ptr<Tcb>, Ptr<Sched
         k,
         rs::SCHED_CONTROL,
         Label::SchedControlConfigure,
-        &[sc, 1000, 10_000, 0],
+        &[sc, budget, period, 0],
     )
     .unwrap();
     invoke(k, sc, Label::SchedContextBind, &[t]).unwrap();
@@ -681,7 +701,7 @@ fn a_thread_out_of_budget_is_charged_when_it_blocks_and_stays_off_the_run_queue_
     // When its refill comes due it is released, but it stays blocked: a blocked thread
     // is never put back on the run queue.
     k.platform.now += 10_000;
-    k.handle_tick();
+    k.handle_timer();
     assert!(!s.get().throttled);
     assert_eq!(thread.get().state, ThreadState::BlockedOnRecv);
     assert!(!thread.get().queued(), "not queued while blocked");
@@ -697,11 +717,11 @@ fn a_thread_alone_at_its_priority_is_not_charged_by_yield_but_by_the_tick_and_ru
     sys(&mut k, Syscall::Yield, [0; 7]);
     assert_eq!(k.current(), Some(thread));
     // The tick charges it: throttled, off the run queue, nothing runs.
-    k.handle_tick();
+    k.handle_timer();
     assert!(!thread.get().queued());
     assert_eq!(k.current(), None);
     k.platform.now += 10_000;
-    k.handle_tick();
+    k.handle_timer();
     assert_eq!(k.current(), Some(thread), "released at its refill");
 }
 
@@ -895,4 +915,137 @@ fn the_release_list_is_sorted_and_releases_exactly_what_is_due() {
     k.release_due(u64::MAX);
     assert!(list(&k).is_empty());
     assert!(check::check(&k, root).ok());
+}
+
+/// A signal through an unbadged capability, with nobody waiting, ends the next wait
+/// (with badge 0). Before the fix it set no bit in the word and was lost: the waiter
+/// slept forever (ktest "a thread can delete itself" hung whenever the thread ran
+/// before its creator waited).
+#[test]
+fn an_unbadged_signal_with_no_waiter_is_not_lost() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let n = a.obj(&mut k, ObjType::Notification, 0);
+    let root = k.current().unwrap();
+    sys(&mut k, Syscall::Send, [n, 0, 0, 0, 0, 0, 0]);
+    let out = sys(&mut k, Syscall::Recv, [n, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(k.current(), Some(root), "the wait did not block");
+    assert_eq!(out[0], 0, "badge 0");
+    assert_eq!(MsgInfo(out[1]), MsgInfo::notification());
+    // Taken: the next non-blocking wait finds nothing, and badged bits still add up.
+    let out = sys(&mut k, Syscall::NbRecv, [n, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(MsgInfo(out[1]).label(), Error::WouldBlock as u64);
+    let b = a.next;
+    invoke(&mut k, rs::CNODE, Label::CNodeMint, &[b, n, 0xf, 0x30]).unwrap();
+    sys(&mut k, Syscall::Send, [b, 0, 0, 0, 0, 0, 0]);
+    sys(&mut k, Syscall::Send, [n, 0, 0, 0, 0, 0, 0]);
+    let out = sys(&mut k, Syscall::Recv, [n, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(out[0], 0x30);
+}
+
+/// Advance the model's clock to the kernel timer's deadline and take the interrupt;
+/// false if the timer is off.
+fn fire_timer(k: &mut Kernel<Model>) -> bool {
+    let Some(d) = k.platform.timer else { return false };
+    let m = &mut k.platform;
+    m.now = (m.now + m.drift.take()).max(d);
+    k.platform.timer_interrupts += 1;
+    k.handle_timer();
+    true
+}
+
+/// A spinner with 1 ms every 5 ms (the model's counter runs at 1 MHz), alone: the
+/// timer ends each budget exactly and releases it exactly a period after the last
+/// release, and with nothing to run the timer is off.
+#[test]
+fn the_one_shot_timer_ends_budgets_and_releases_them_on_time() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (thread, s) = budgeted_thread_with(&mut k, &mut a, 1_000, 5_000);
+    let start = k.platform.now;
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        assert!(fire_timer(&mut k));
+        if k.current() == Some(thread) {
+            runs.push(k.platform.now - start);
+        }
+    }
+    assert_eq!(
+        runs,
+        (1..=10).map(|i| i * 5_000).collect::<Vec<_>>(),
+        "released every period"
+    );
+    assert_eq!(
+        s.get().consumed,
+        10_000,
+        "exactly a budget per period (the last just began)"
+    );
+}
+
+/// A small charge on a scheduling context with one refill (an interrupt while it runs)
+/// leaves the rest of that refill usable now. Before the fix the sliver was folded into
+/// the refill it came from, moving it a period away: the thread was throttled with
+/// budget left, and got every other period (ktest: 5 % of the core for 10 %).
+#[test]
+fn a_sliver_charged_from_the_only_refill_leaves_the_rest_usable() {
+    let mut sc = SchedContext::default();
+    sc.configure(6_400, 64_000, 0);
+    sc.charge(10, 10);
+    assert!(sc.available(10), "6390 left now");
+    assert_eq!(sc.head_amount(), 6_390);
+    assert_eq!(sc.total(), 6_400);
+    sc.charge(6_390, 6_400);
+    assert!(!sc.available(6_400));
+    assert!(sc.available(64_000), "it all comes back a period later");
+    assert_eq!(sc.head_amount(), 6_400, "in one refill: used back to back, one window");
+}
+
+/// As above, with the root runnable below the spinner (priority 10) instead of
+/// blocked: it runs between the spinner's budgets, and the spinner still gets every
+/// period.
+#[test]
+fn a_budgeted_spinner_above_a_running_thread_gets_every_period() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
+    invoke(
+        &mut k,
+        rs::SCHED_CONTROL,
+        Label::SchedControlConfigure,
+        &[sc, 1_000, 5_000, 0],
+    )
+    .unwrap();
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let thread = root_slot(&k, t).cap.tcb();
+    let s: Ptr<SchedContext> = at(root_slot(&k, sc).cap.obj);
+    let root = k.current().unwrap();
+    invoke(&mut k, rs::TCB, Label::TcbSetPriority, &[10, rs::TCB]).unwrap();
+    assert_eq!(k.current(), Some(thread));
+    // The kernel takes a little time whenever it reads the clock.
+    k.platform.read_cost = 3;
+    let start = k.platform.now;
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        assert!(fire_timer(&mut k));
+        if k.current() == Some(thread) {
+            runs.push(k.platform.now - start);
+        } else {
+            assert_eq!(k.current(), Some(root));
+        }
+    }
+    // Every period, a little later each time: the kernel's own time at each budget's
+    // end (6 ticks in the model) is an overrun, which delays the next refill by as much.
+    assert_eq!(runs.len(), 10, "released every period: {runs:?}");
+    for (i, w) in runs.windows(2).enumerate() {
+        assert!((5_000..=5_010).contains(&(w[1] - w[0])), "period {i}: {runs:?}");
+    }
+    let used = s.get().consumed;
+    assert!(
+        (10_000..10_100).contains(&used),
+        "a budget per period and the overruns: {used}"
+    );
 }

@@ -203,16 +203,9 @@ pub(super) fn create_object(ty: ObjType, addr: usize, bits: u8) {
 /// the cap about to name it.
 pub(super) fn init_object(ty: ObjType, addr: usize) {
     match ty {
-        ObjType::Tcb => {
-            // A new Tcb is zeroed memory but for its time slice (host test
-            // `a_new_tcb_is_zeroed_memory_and_its_time_slice`): cheaper than writing the
-            // 1.4 KiB `Tcb::new()`, which the compiler builds and copies.
-            zero_fresh(addr, core::mem::size_of::<Tcb>());
-            // SAFETY: as `write_fresh`: fresh memory, now a valid new Tcb (zeroed).
-            #[allow(unsafe_code, reason = "object creation vouches for the memory it made the object in")]
-            let t = unsafe { Ptr::<Tcb>::new(addr) };
-            t.get().timeslice = tcb::TIMESLICE_TICKS;
-        }
+        // A new Tcb is zeroed memory (host test `a_new_tcb_is_zeroed_memory`): cheaper
+        // than writing the 1.4 KiB `Tcb::new()`, which the compiler builds and copies.
+        ObjType::Tcb => zero_fresh(addr, core::mem::size_of::<Tcb>()),
         ObjType::Endpoint => write_fresh(addr, Endpoint::default()),
         ObjType::Notification => write_fresh(addr, Notification::default()),
         ObjType::Reply => write_fresh(addr, Reply::default()),

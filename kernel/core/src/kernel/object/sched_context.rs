@@ -65,6 +65,10 @@ impl SchedContext {
         (usize::from(self.head) + usize::from(self.count) - 1) % MAX_REFILLS
     }
 
+    fn index(&self, i: usize) -> usize {
+        (usize::from(self.head) + i) % MAX_REFILLS
+    }
+
     /// Set budget and period; one full refill due now.
     pub fn configure(&mut self, budget: u64, period: u64, now: u64) {
         self.budget = budget;
@@ -78,38 +82,93 @@ impl SchedContext {
         self.count = 1;
     }
 
-    /// Charge `used` ticks of run time.
-    pub fn charge(&mut self, used: u64) {
+    /// Charge `used` ticks of run time, up to `now` (counted in
+    /// [`SchedContext::consumed`]).
+    pub fn charge(&mut self, used: u64, now: u64) {
         if self.budget == 0 || self.count == 0 {
             return;
         }
         self.consumed = self.consumed.saturating_add(used);
-        let mut used = used.min(self.budget);
-        while used > 0 {
+        self.spend(used, now);
+    }
+
+    /// Give up what is left of the head refill (a `YieldBudget`) at `now`: it is spent
+    /// as if it had been used, but not counted as consumed CPU time.
+    pub fn forfeit_head(&mut self, now: u64) {
+        if self.budget == 0 || self.count == 0 {
+            return;
+        }
+        self.spend(self.head_amount(), now);
+    }
+
+    /// Take `used` ticks, run until `now`, from the refills that are due, head first;
+    /// each amount taken comes back one period after the refill it came from became
+    /// due (the sporadic-server rule). Run time beyond the due refills (an overrun: the
+    /// interrupt that ends a budget comes a little late) delays the next refill by as
+    /// much, so over time the thread gets no more than its budget per period.
+    fn spend(&mut self, used: u64, now: u64) {
+        let mut left = used;
+        while left > 0 && self.count > 0 {
             let h = usize::from(self.head);
-            let take = used.min(self.refills[h].amount);
-            let due = self.refills[h].time.saturating_add(self.period);
+            let Refill { time, amount } = self.refills[h];
+            if time > now {
+                break;
+            }
+            let take = left.min(amount);
+            left -= take;
             self.refills[h].amount -= take;
-            used -= take;
             if self.refills[h].amount == 0 {
                 self.head = ((h + 1) % MAX_REFILLS) as u8;
                 self.count -= 1;
             }
-            if take > 0 {
-                if usize::from(self.count) == MAX_REFILLS || (self.count > 0 && take < self.budget / 64) {
-                    // Full ring, or a sliver: fold into the last refill.
-                    let t = self.tail_index();
-                    self.refills[t].amount += take;
-                    self.refills[t].time = self.refills[t].time.max(due);
-                } else {
-                    let t = (usize::from(self.head) + usize::from(self.count)) % MAX_REFILLS;
-                    self.refills[t] = Refill {
-                        time: due,
-                        amount: take,
-                    };
-                    self.count += 1;
-                }
+            self.schedule_used(time.saturating_add(self.period), take);
+        }
+        if left > 0 && self.count > 0 {
+            let h = usize::from(self.head);
+            self.refills[h].time = self.refills[h].time.saturating_add(left);
+            // Keep the refills in time order: a head pushed past the next one joins it.
+            while self.count > 1 && self.refills[usize::from(self.head)].time > self.refills[self.index(1)].time {
+                let (h, n) = (usize::from(self.head), self.index(1));
+                self.refills[n].amount += self.refills[h].amount;
+                self.refills[n].time = self.refills[h].time;
+                self.head = n as u8;
+                self.count -= 1;
             }
+        }
+    }
+
+    /// Add a refill of `amount` at `time` (never earlier than the last refill's). One
+    /// that starts before the last refill ends joins it (used back to back, they are
+    /// the same window); with the ring full, it joins the last refill, which then
+    /// comes at the later time.
+    fn schedule_used(&mut self, time: u64, amount: u64) {
+        if amount == 0 {
+            return;
+        }
+        if self.count > 0 {
+            let t = self.tail_index();
+            let tail = self.refills[t];
+            if time <= tail.time.saturating_add(tail.amount) || usize::from(self.count) == MAX_REFILLS {
+                self.refills[t].amount += amount;
+                if time > tail.time.saturating_add(tail.amount) {
+                    // Full ring: the merged refill waits for the later time.
+                    self.refills[t].time = time;
+                }
+                return;
+            }
+        }
+        let t = self.index(usize::from(self.count));
+        self.refills[t] = Refill { time, amount };
+        self.count += 1;
+    }
+
+    /// What is left of the head refill: how long the thread may run from the last
+    /// charge before it is out of budget (when the head is due).
+    pub fn head_amount(&self) -> u64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.refills[usize::from(self.head)].amount
         }
     }
 
@@ -135,6 +194,9 @@ impl SchedContext {
 
 /// Longest period: one hour.
 const MAX_PERIOD_US: u64 = 3_600_000_000;
+/// Shortest budget. The timer is programmed for the end of a budget, so a budget must
+/// be long enough to run something between two kernel entries.
+pub const MIN_BUDGET_US: u64 = 10;
 
 /// A checked SchedControl invocation.
 #[derive(Clone, Copy, Debug)]
@@ -168,7 +230,7 @@ impl<P: Platform> Kernel<P> {
             badge,
         } = a.decode()?;
         let (_, cap) = self.lookup_typed(t, sc_cptr, ObjType::SchedContext)?;
-        if budget == 0 || budget > period || period > MAX_PERIOD_US {
+        if budget < MIN_BUDGET_US || budget > period || period > MAX_PERIOD_US {
             return Err(Error::RangeError);
         }
         Ok(ControlOp::Configure {
@@ -253,8 +315,24 @@ impl<P: Platform> Kernel<P> {
                 0
             }
             Op::Consumed => {
-                let consumed_us = self.ticks_to_us(core::mem::take(&mut sc.get().consumed));
-                super::reply_with(t, &SchedContextConsumedReply { consumed_us })
+                // Up to now: a thread asking about its own scheduling context is charged
+                // first (and throttled, with its timeout fault, if that ends its budget;
+                // it sees this reply when it runs again).
+                if let Some(bound) = sc.get().tcb
+                    && self.current == Some(bound)
+                {
+                    let now = self.platform.now();
+                    let _ = self.charge(bound, now);
+                }
+                let consumed_ticks = core::mem::take(&mut sc.get().consumed);
+                let consumed_us = self.ticks_to_us(consumed_ticks);
+                super::reply_with(
+                    t,
+                    &SchedContextConsumedReply {
+                        consumed_us,
+                        consumed_ticks,
+                    },
+                )
             }
         }
     }

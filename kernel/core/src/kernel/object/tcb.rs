@@ -171,8 +171,9 @@ pub struct Tcb {
     pub(crate) prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
     pub(crate) mcp: u8,
-    /// Remaining ticks of the round-robin time slice.
-    pub(crate) timeslice: u32,
+    /// What was left of its round-robin time slice when it was last preempted, in
+    /// counter ticks; 0: a full slice (`Kernel::reschedule` takes it when it runs).
+    pub(crate) slice_left: u32,
     /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
     pub(crate) run: RunLinks,
     /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
@@ -251,8 +252,8 @@ impl Tcb {
     }
 }
 
-/// Default round-robin time slice in timer ticks.
-pub const TIMESLICE_TICKS: u32 = 5;
+/// The round-robin time slice among threads of equal priority.
+pub const TIMESLICE_US: u64 = 50_000;
 
 impl Tcb {
     /// A new, inactive thread with priority 0.
@@ -270,7 +271,7 @@ impl Tcb {
             state: State::Inactive,
             prio: 0,
             mcp: 0,
-            timeslice: TIMESLICE_TICKS,
+            slice_left: 0,
             run: RunLinks::NONE,
             ep_next: None,
             ep_prev: None,
@@ -613,18 +614,17 @@ mod tests {
     use std::boxed::Box;
     use std::format;
 
-    use super::{TIMESLICE_TICKS, Tcb};
+    use super::Tcb;
 
-    /// `init_object` makes a Tcb by zeroing its memory and setting the time slice: that
-    /// must be exactly `Tcb::new()` (no link, no fault, `Inactive`, empty slots).
+    /// `init_object` makes a Tcb by zeroing its memory: that must be exactly
+    /// `Tcb::new()` (no link, no fault, `Inactive`, a full time slice, empty slots).
     #[test]
-    fn a_new_tcb_is_zeroed_memory_and_its_time_slice() {
+    fn a_new_tcb_is_zeroed_memory() {
         let zeroed = Box::<Tcb>::new_zeroed();
         // SAFETY: this test is what shows that every Tcb field is valid as zero bytes
         // (the Debug comparison below would show a field that is not its `new()` value).
         #[allow(unsafe_code, reason = "the test checks that zeroed memory is a valid new Tcb")]
-        let mut t = unsafe { zeroed.assume_init() };
-        t.timeslice = TIMESLICE_TICKS;
+        let t = unsafe { zeroed.assume_init() };
         assert_eq!(format!("{t:?}"), format!("{:?}", Tcb::new()));
     }
 }

@@ -1,4 +1,5 @@
-//! Scheduling contexts: budget and period, enforced with sporadic-server refills.
+//! Scheduling contexts: budget and period, enforced with sporadic-server refills, and
+//! the kernel timer that enforces them.
 //!
 //! A scheduling context holds up to [`MAX_REFILLS`] refills whose amounts always add
 //! up to its budget. The thread may run while the head refill is due (its time has
@@ -6,16 +7,24 @@
 //! same amount is scheduled again one period after the refill it came from became
 //! due: that is the sporadic-server rule, and it bounds the thread to `budget` in any
 //! window of `period`. A thread out of budget is throttled (left out of the run
-//! queue) until its head refill is due; if it has a timeout endpoint, a timeout fault
-//! is sent there first. Threads without a scheduling context are scheduled
-//! round-robin inside their priority and are not budgeted.
+//! queue, its scheduling context in the release list, sorted by the time its head
+//! refill comes due) until its head refill is due; if it has a timeout endpoint, a
+//! timeout fault is sent there first. Threads without a scheduling context are
+//! scheduled round-robin inside their priority and are not budgeted.
 //!
-//! Run time is charged at every timer tick and whenever the CPU passes from one thread
-//! to another (not on every kernel entry: a syscall that does not switch pays nothing),
-//! so enforcement has the resolution of the timer tick. The IPC fastpath's direct
-//! switch between two threads without a budget charges nothing and leaves
-//! `last_charge` alone: it only matters while a budgeted thread runs, and every way a
-//! budgeted thread becomes current (a tick, or `reschedule`) sets it.
+//! Time is kept in counter ticks, exact. Run time is charged when the CPU passes from
+//! one thread to another and when the kernel timer fires (not on every kernel entry: a
+//! syscall that does not switch pays nothing). The kernel timer is a one-shot,
+//! programmed after every scheduling decision ([`Kernel::arm_timer`]) for the earliest
+//! of: the running thread's budget expiry (the last charge plus its head refill), the
+//! release of the first throttled scheduling context, and the end of the running
+//! thread's round-robin time slice if a thread of its priority waits (a slice runs down
+//! only while another thread of the priority waits: a thread that ran alone starts a
+//! full one when the first arrives). With none of
+//! these the timer is off: an idle core takes no periodic interrupts. The IPC
+//! fastpath's direct switch between two threads without a budget charges nothing and
+//! leaves `last_charge` alone: it only matters while a budgeted thread runs, and every
+//! way a budgeted thread becomes current sets it.
 
 use gaon_abi::fault::Fault;
 use gaon_abi::{ObjType, Rights};
@@ -26,18 +35,6 @@ use crate::kernel::{Kernel, Platform};
 use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
-    /// A timer tick: charge the running thread for the time since the last charge,
-    /// throttle it if its budget ran out, and release threads whose refills came due.
-    pub(in crate::kernel) fn account(&mut self) {
-        let now = self.platform.now();
-        if let Some(t) = self.current() {
-            let _ = self.charge(t, now);
-        } else {
-            self.last_charge = now;
-        }
-        self.release_due(now);
-    }
-
     /// Charge `t`, which ran until `now` since the last charge, and throttle it if its
     /// budget is gone; true if it was throttled now. Run time is charged lazily: at
     /// ticks, and when the CPU passes to another thread (so a syscall that does not
@@ -53,11 +50,11 @@ impl<P: Platform> Kernel<P> {
             // Throttled while it ran (out of budget in the same syscall): charging moves
             // its refills, so it takes its new place in the sorted release list.
             self.sc_forget(sc);
-            s.charge(used);
+            s.charge(used, now);
             self.release_insert(sc);
             return false;
         }
-        s.charge(used);
+        s.charge(used, now);
         if s.available(now) {
             return false;
         }
@@ -66,23 +63,63 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Choose who runs after an event that happened while `prev` (`None`: nobody) ran, and
-    /// if that is another thread, charge `prev` up to now. A thread found out of budget
-    /// here has finished what it trapped for: it is throttled (and sent its timeout
-    /// fault if it is still runnable), and the choice is made again.
+    /// if that is another thread, charge `prev` up to now and start the new thread's
+    /// time slice. A thread found out of budget here has finished what it trapped for:
+    /// it is throttled (and sent its timeout fault if it is still runnable), and the
+    /// choice is made again. Then the timer is set for the next deadline.
     pub(in crate::kernel) fn reschedule(&mut self, prev: Option<Ptr<Tcb>>) {
         self.signal_log();
         self.schedule();
-        if self.current == prev {
-            return;
-        }
-        let now = self.platform.now();
-        match prev {
-            Some(t) => {
-                if self.charge(t, now) {
-                    self.schedule();
+        if self.current != prev {
+            let now = self.platform.now();
+            match prev {
+                Some(t) => {
+                    // Preempted, it keeps what is left of its slice for next time.
+                    let tcb = t.get();
+                    if tcb.state.is_running() {
+                        tcb.slice_left = self.slice_end.saturating_sub(now) as u32;
+                    }
+                    if self.charge(t, now) {
+                        self.schedule();
+                    }
                 }
+                None => self.last_charge = now,
             }
-            None => self.last_charge = now,
+            if let Some(c) = self.current {
+                let left = core::mem::take(&mut c.get().slice_left);
+                self.slice_end = now + if left == 0 { self.timeslice } else { u64::from(left) };
+                self.slice_shared = true;
+            }
+        }
+        self.arm_timer();
+    }
+
+    /// Program the kernel timer for the earliest deadline (see the module's comment),
+    /// or switch it off if there is none. The hardware is only touched when the
+    /// deadline changed.
+    pub(in crate::kernel) fn arm_timer(&mut self) {
+        let mut deadline = self.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
+        if let Some(c) = self.current {
+            let t = c.get();
+            if let Some(sc) = t.sched_context
+                && sc.get().budget != 0
+            {
+                deadline = deadline.min(self.last_charge.saturating_add(sc.get().head_amount()));
+            }
+            if self.rq.has_queued(t.prio) {
+                if !self.slice_shared {
+                    // It ran alone at its priority until now: its slice starts now.
+                    self.slice_shared = true;
+                    self.slice_end = self.platform.now().saturating_add(self.timeslice);
+                }
+                deadline = deadline.min(self.slice_end);
+            } else {
+                self.slice_shared = false;
+            }
+        }
+        if deadline != self.timer_deadline {
+            self.timer_deadline = deadline;
+            self.platform.set_timer((deadline != u64::MAX).then_some(deadline));
         }
     }
 

@@ -170,6 +170,12 @@ impl RunQueues {
         self.heads[usize::from(self.highest_prio()?)]
     }
 
+    /// True if a thread of priority `p` is queued.
+    #[inline]
+    pub fn has_queued(&self, p: u8) -> bool {
+        self.heads[usize::from(p)].is_some()
+    }
+
     /// The highest priority with a queued thread.
     #[inline(always)]
     #[allow(

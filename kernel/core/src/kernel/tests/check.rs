@@ -426,7 +426,7 @@ proptest! {
                 }
                 Step::Tick(us) => {
                     k.platform.now += u64::from(us) * 10;
-                    k.handle_tick();
+                    k.handle_timer();
                 }
                 Step::Irq(line) => k.handle_irq(32 + u32::from(line) % 16),
             }

@@ -394,7 +394,7 @@ fn a_throttled_scheduling_context_keeps_its_new_thread_waiting_for_the_refill() 
     sys(&mut k, Syscall::Yield, [0; 7]);
     assert_ne!(k.current(), Some(root), "the budgeted thread runs");
     k.platform.now += 5_000;
-    k.handle_tick();
+    k.handle_timer();
     assert_eq!(k.current(), Some(root), "throttled: the root runs");
     let s = root_slot(&k, sc).cap.sched_context();
     assert!(s.get().throttled);
@@ -413,7 +413,7 @@ fn a_throttled_scheduling_context_keeps_its_new_thread_waiting_for_the_refill() 
     );
 
     k.platform.now += 10_000;
-    k.handle_tick();
+    k.handle_timer();
     sys(&mut k, Syscall::Yield, [0; 7]);
     assert_eq!(k.current(), Some(thread2), "it runs after the refill");
 }
