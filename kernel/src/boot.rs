@@ -15,6 +15,8 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     if let Err(e) = mmu::enable_kernel_map() {
         panic!("cannot build the kernel's EL2 map: {e:?}");
     }
+    // The kernel timer is off until the core sets a deadline.
+    timer::set_deadline(None);
     let irq_name = match irq::init() {
         Ok(name) => name,
         Err(e) => panic!("interrupt controller: {e:?}"),
@@ -41,9 +43,8 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     kprintln!("  memory:     {} MiB at {:#x}", ram.size >> 20, ram.base);
     kprintln!("  irq:        {irq_name}");
     kprintln!(
-        "  timer:      {} kHz counter, {} Hz tick (irq {})",
+        "  timer:      {} kHz counter, one-shot kernel timer (irq {})",
         timer::frequency() / 1000,
-        board::TICK_HZ,
         board::TIMER_IRQ
     );
     kprintln!("  kernel:     {} page tables", mmu::kernel_tables_used());
@@ -83,7 +84,6 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
 
     start_root(image, layout.end);
 
-    irq::start_tick();
     kprintln!("kernel: starting root server at {:#x}", image.root_entry);
     trap::enter_user()
 }

@@ -1,22 +1,18 @@
-//! Interrupt dispatch and the kernel tick, over the board's interrupt controller
+//! Interrupt dispatch and the kernel timer's interrupt, over the board's interrupt controller
 //! (`board::IrqDriver`, an [`IrqController`] chosen at build time: every call here is
 //! static, and nothing outside the drivers knows which controller it is).
 
 use core::sync::atomic::Ordering;
 
-use crate::arch::{cpu, timer};
+use crate::arch::cpu;
 use crate::board;
 use crate::drivers::{IrqController, IrqInitError, MmioRanges};
-use crate::kprintln;
 use crate::platform::KERNEL;
 
 /// The board's interrupt controller driver.
 type Driver = board::IrqDriver;
 
 static CONTROLLER: spin::Once<spin::Mutex<Driver>> = spin::Once::new();
-
-/// Ticks between timer interrupts.
-static TICK_INTERVAL: spin::Once<u64> = spin::Once::new();
 
 /// Lines the kernel tracks at most (`gaon_kcore::kernel::MAX_IRQS`).
 const MAX_LINES: u32 = gaon_kcore::kernel::MAX_IRQS as u32;
@@ -28,12 +24,6 @@ pub fn init() -> Result<&'static str, IrqInitError> {
     let name = ctrl.name();
     CONTROLLER.call_once(|| spin::Mutex::new(ctrl));
     Ok(name)
-}
-
-/// Start the periodic tick.
-pub fn start_tick() {
-    let interval = *TICK_INTERVAL.call_once(|| timer::frequency() / u64::from(board::TICK_HZ));
-    timer::arm(interval);
 }
 
 /// Handle every pending interrupt. Called from the IRQ vectors with interrupts
@@ -50,8 +40,8 @@ pub fn handle() {
 
 fn dispatch(id: u32) {
     if id == board::TIMER_IRQ {
-        tick();
-        KERNEL.lock().handle_tick();
+        cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
+        KERNEL.lock().handle_timer();
     } else {
         // A user-level handler's line (the kernel masks it until the handler acks) or
         // an unclaimed one (masked for good).
@@ -83,18 +73,4 @@ pub fn set_enabled(line: u32, enabled: bool) {
 /// device untyped (nor are the board's `[[reserved]]` regions and withheld devices).
 pub fn kernel_mmio() -> MmioRanges {
     Driver::kernel_mmio(&board::IRQ_CONFIG)
-}
-
-fn tick() {
-    let n = cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed) + 1;
-    if n == 1 {
-        kprintln!(
-            "timer: first tick on CPU {} (irq {})",
-            cpu::current_index(),
-            board::TIMER_IRQ
-        );
-    }
-    if let Some(&interval) = TICK_INTERVAL.get() {
-        timer::arm(interval);
-    }
 }

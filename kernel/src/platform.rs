@@ -19,7 +19,7 @@ impl Platform for Hw {
         // The log's reader will not run again: what it has not printed, the kernel does.
         console::flush_log_direct();
         kprintln!(
-            "kernel: halt requested with status {status} after {} ticks",
+            "kernel: halt requested with status {status} after {} timer interrupts",
             cpu::total_ticks()
         );
         exit::exit(u32::from(status));
@@ -27,6 +27,10 @@ impl Platform for Hw {
 
     fn ticks(&self) -> u64 {
         cpu::total_ticks()
+    }
+
+    fn set_timer(&mut self, deadline: Option<u64>) {
+        timer::set_deadline(deadline);
     }
 
     fn flush_vmid(&mut self, vmid: u16) {

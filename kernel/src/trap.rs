@@ -83,10 +83,16 @@ pub fn enter_user() -> ! {
 
 /// Nothing to run: wait for interrupts (taken at EL2 on this stack) until a thread is
 /// runnable, then switch to it.
+///
+/// `wfi` runs with IRQs masked: a pending interrupt still wakes it, and the interrupt
+/// is then taken in the short unmasked window after it. Unmasking before `wfi` would
+/// lose the wake-up of an interrupt taken between the two: with a one-shot timer
+/// nothing else might ever wake the core.
 pub fn idle() -> ! {
     loop {
-        arch::enable_irqs();
         arch::wait_for_interrupt();
+        arch::enable_irqs();
+        arch::isb();
         arch::disable_irqs();
         let mut k = KERNEL.lock();
         if let Some(ctx) = prepare_resume(&mut k) {

@@ -330,8 +330,13 @@ impl SchedContext {
     pub fn unbind(self) -> Result<(), Error> {
         unit(invoke_args(self.0, &SchedContextUnbindArgs {}))
     }
-    /// Microseconds consumed since the last call.
+    /// Microseconds consumed since the last query (this or [`SchedContext::consumed_ticks`]).
     pub fn consumed(self) -> Result<u64, Error> {
         invoke_args(self.0, &SchedContextConsumedArgs {}).map(|r| r.consumed_us)
+    }
+    /// Counter ticks consumed since the last query, exact (the counter runs at the boot
+    /// info's `timer_hz`).
+    pub fn consumed_ticks(self) -> Result<u64, Error> {
+        invoke_args(self.0, &SchedContextConsumedArgs {}).map(|r| r.consumed_ticks)
     }
 }

@@ -1,6 +1,6 @@
 //! libl4: what a Gaon user program links against.
 //!
-//! - `syscall`, `ipc`: the raw syscalls and message registers;
+//! - `syscall`, `ipc`: the raw syscalls and message registers; `time`: the counter;
 //! - `cap`: typed capability handles with `Result`-returning invocations;
 //! - `alloc`: slot, untyped-memory and address-range allocators, mapping and threads,
 //!   and a server's own allocator from its start info (`Allocator::from_start`);
@@ -29,6 +29,7 @@ pub mod rpc;
 pub mod server;
 pub mod start;
 pub mod syscall;
+pub mod time;
 
 #[cfg(target_os = "none")]
 mod rt;

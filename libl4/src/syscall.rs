@@ -108,6 +108,12 @@ pub fn yield_now() {
     let _ = call2(Syscall::Yield, 0, 0);
 }
 
+/// Give up the rest of this budget: a thread with a scheduling context runs again at
+/// its next refill (without one, this is [`yield_now`]).
+pub fn yield_budget() {
+    let _ = call2(Syscall::YieldBudget, 0, 0);
+}
+
 /// The registers an IPC syscall reads and writes: `x0..x6`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Regs(pub [u64; 7]);

@@ -79,6 +79,5 @@ pub fn kernel_config_rs(board: &Board) -> String {
     }
     let _ = writeln!(s, "pub const TIMER_IRQ: u32 = {};", board.timer.hyp_irq);
     let _ = writeln!(s, "pub const USER_TIMER_IRQ: Option<u32> = {:?};", board.timer.user_irq);
-    let _ = writeln!(s, "pub const TICK_HZ: u32 = {};", board.timer.tick_hz);
     s
 }

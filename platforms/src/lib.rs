@@ -249,8 +249,6 @@ pub struct Timer {
     /// EL0 programs that timer itself, and the kernel hands its line out like an SPI.
     #[serde(default)]
     pub user_irq: Option<u32>,
-    /// Kernel tick rate.
-    pub tick_hz: u32,
 }
 
 /// `[[qemu]]`: one QEMU configuration that boots this board.
@@ -525,9 +523,6 @@ impl Board {
                     );
                 }
             }
-        }
-        if !(1..=1000).contains(&self.timer.tick_hz) {
-            return err("timer.tick_hz", format!("{} must be 1..=1000", self.timer.tick_hz));
         }
         self.validate_devices(file)?;
         let mut qnames = BTreeSet::new();

@@ -160,16 +160,8 @@ pub fn problems(p: &Parsed, system: &str, exit_code: Option<i32>) -> Vec<String>
 pub fn gaon_command(image: &Path, config: &str) -> Result<std::process::Command, String> {
     let target: Target = resolve(config)?;
     let mut cmd = qemu::command(&target, image);
-    cmd.args([
-        "-icount",
-        "shift=0,sleep=off",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-    ]);
+    cmd.args(qemu::ICOUNT);
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
     Ok(cmd)
 }
 

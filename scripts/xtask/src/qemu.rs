@@ -28,6 +28,8 @@ pub struct Target {
     pub board: Board,
     /// Configuration.
     pub config: QemuConfig,
+    /// Run on QEMU's deterministic clock ([`ICOUNT`]).
+    pub icount: bool,
 }
 
 /// Resolve a configuration name (`virt-gicv2-a72`) or a board name (`virt`, first config).
@@ -36,7 +38,11 @@ pub fn resolve(name: &str) -> Result<Target, String> {
     for b in gaon_platform::list_boards(&platforms) {
         let board = load_board(&b)?;
         if let Some(q) = board.qemu_config(name).cloned() {
-            return Ok(Target { board, config: q });
+            return Ok(Target {
+                board,
+                config: q,
+                icount: false,
+            });
         }
         if b == name {
             let q = board
@@ -44,7 +50,11 @@ pub fn resolve(name: &str) -> Result<Target, String> {
                 .first()
                 .cloned()
                 .ok_or_else(|| format!("board `{b}` has no [[qemu]] configuration"))?;
-            return Ok(Target { board, config: q });
+            return Ok(Target {
+                board,
+                config: q,
+                icount: false,
+            });
         }
     }
     Err(format!(
@@ -64,6 +74,9 @@ pub fn command(target: &Target, image: &Path) -> Command {
     let mem = q.memory.clone().unwrap_or_else(|| format!("{mem_mib}M"));
     cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
     cmd.args(["-semihosting-config", "enable=on,target=native"]);
+    if target.icount {
+        cmd.args(ICOUNT);
+    }
     cmd.args(["-no-reboot", "-kernel"]).arg(image);
     // No sound: QEMU 7.2 gives the zcu102's DisplayPort an audio card with no
     // `audiodev` property, so `-audiodev none` leaves a deprecation warning behind and
@@ -83,15 +96,19 @@ fn qemu_present() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask run [CONFIG|BOARD] [--timeout SECS]`: console on this terminal.
+/// `cargo xtask run [CONFIG|BOARD] [--system NAME] [--timeout SECS] [--icount]`: console on
+/// this terminal (`--icount`: on the deterministic clock the kernel tests run with).
 pub fn run_command(args: &[String]) -> Result<(), String> {
     let mut name = "virt".to_string();
     let mut timeout = 120u64;
+    let mut icount = false;
     let mut system = crate::build::DEFAULT_SYSTEM.to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--system" {
             system.clone_from(it.next().ok_or("--system needs a name (system, ktest)")?);
+        } else if a == "--icount" {
+            icount = true;
         } else if a == "--timeout" {
             timeout = it
                 .next()
@@ -102,7 +119,8 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
         }
     }
     qemu_present()?;
-    let target = resolve(&name)?;
+    let mut target = resolve(&name)?;
+    target.icount = icount;
     let image = build_board(&target.board.board.name, &system)?;
     eprintln!(
         "booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.",
@@ -277,6 +295,24 @@ pub struct Outcome {
 /// Boot `image` with the console captured, killing QEMU after `timeout`.
 pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<Outcome, String> {
     run_with_input(target, image, timeout, None)
+}
+
+/// QEMU's deterministic clock: a counter tick is a fixed number of instructions (`shift=0`:
+/// 1 ns of virtual time per instruction), and an idle CPU skips to its next timer
+/// deadline (`sleep=off`). Timer interrupts come exactly at their deadlines, whatever
+/// else the host is doing: the kernel test suite's time checks (budget accuracy within
+/// 2 %) need that, and the benchmarks count instructions with it.
+pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+
+/// Like [`run_captured`], on QEMU's deterministic clock ([`ICOUNT`]).
+pub fn run_captured_icount(target: &Target, image: &Path, timeout: Duration) -> Result<Outcome, String> {
+    qemu_present()?;
+    let mut cmd = command(target, image);
+    if !target.icount {
+        cmd.args(ICOUNT);
+    }
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    capture(cmd, timeout, None)
 }
 
 /// Like [`run_captured`]; once the output contains `input.0`, type `input.1` on the

@@ -27,6 +27,8 @@ mod t_irq_sched;
 #[cfg(target_os = "none")]
 mod t_tcb;
 #[cfg(target_os = "none")]
+mod t_time;
+#[cfg(target_os = "none")]
 mod t_untyped;
 #[cfg(target_os = "none")]
 mod t_vspace;
@@ -58,7 +60,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 10] = [
+        let groups: [&[crate::Test]; 11] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -66,6 +68,7 @@ mod app {
             crate::t_ipc::TESTS,
             crate::t_vspace::TESTS,
             crate::t_irq_sched::TESTS,
+            crate::t_time::TESTS,
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
             // Last: it checks what every other test left behind.

@@ -14,7 +14,6 @@ crate::tests![
     "unknown syscall 0 returns UnknownSyscall" => unknown_0,
     "unknown syscall 0xffff returns UnknownSyscall" => unknown_ffff,
     "unknown syscall u64::MAX returns UnknownSyscall" => unknown_max,
-    "timer ticks advance while EL0 runs" => ticks_advance,
     "yield returns to the only runnable thread" => yield_returns,
     "boot info: magic, version and CNode radix" => bi_header,
     "boot info: untyped slots hold untyped caps" => bi_untyped,
@@ -83,16 +82,6 @@ fn unknown_ffff(_: &mut Env) -> R {
 }
 fn unknown_max(_: &mut Env) -> R {
     unknown(u64::MAX)
-}
-
-fn ticks_advance(_: &mut Env) -> R {
-    let start = ok(syscall::debug_ticks(), "DebugTicks")?;
-    for _ in 0..50_000_000u64 {
-        if ok(syscall::debug_ticks(), "DebugTicks")? >= start + 2 {
-            return Ok(());
-        }
-    }
-    check(false, "no two ticks seen")
 }
 
 #[allow(clippy::unnecessary_wraps, reason = "every test has the same signature")]

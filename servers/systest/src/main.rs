@@ -44,8 +44,8 @@ mod app {
         greeter::INTERFACE
     );
 
-    /// Timer ticks to wait for typed input (10 s at the kernel's 100 Hz tick).
-    const INPUT_TICKS: u64 = 1000;
+    /// How long to wait for typed input (10 s).
+    const INPUT_WAIT_US: u64 = 10_000_000;
     /// Bytes of the typed line shown in the output.
     const SHOWN: usize = 64;
 
@@ -309,7 +309,7 @@ mod app {
         )?;
         check(c.focus().is_ok(), "focus")?;
         println!("type a line and press Enter (within 10 s; otherwise this check is skipped)");
-        let start = libl4::syscall::debug_ticks().map_err(|_| "ticks")?;
+        let deadline = libl4::time::counter() + libl4::time::us_to_ticks(INPUT_WAIT_US);
         let mut line: heapless::Vec<u8, SHOWN> = heapless::Vec::new();
         let mut len = 0usize;
         loop {
@@ -329,7 +329,7 @@ mod app {
                 Err(CallError::Remote(ConsoleError::Empty)) => libl4::syscall::yield_now(),
                 Err(_) => return Err("read failed"),
             }
-            if libl4::syscall::debug_ticks().map_err(|_| "ticks")? > start + INPUT_TICKS {
+            if libl4::time::counter() > deadline {
                 println!("no line typed within 10 s ({len} bytes without Enter): input check skipped");
                 return Ok(Input::Skipped);
             }

@@ -1,4 +1,5 @@
-//! The EL2 physical timer (CNTHP), which drives the kernel tick.
+//! The EL2 physical timer (CNTHP), the kernel's one-shot timer: the kernel core sets
+//! it for its next scheduling deadline (`Kernel::arm_timer`).
 
 use super::{isb, read_sysreg, write_sysreg};
 
@@ -7,12 +8,18 @@ pub fn frequency() -> u64 {
     read_sysreg!(cntfrq_el0)
 }
 
-/// Arm the timer to fire `ticks` counter ticks from now, with its interrupt unmasked.
-pub fn arm(ticks: u64) {
-    // SAFETY: programming the EL2 timer only schedules an interrupt the kernel handles.
+/// Interrupt when the physical counter reaches `deadline` (at once if it has), or
+/// switch the timer off (`None`; its interrupt is then no longer asserted).
+pub fn set_deadline(deadline: Option<u64>) {
+    // SAFETY: programming the EL2 timer only schedules (or cancels) an interrupt the
+    // kernel handles.
     unsafe {
-        write_sysreg!(cnthp_tval_el2, ticks);
-        write_sysreg!(cnthp_ctl_el2, 1); // ENABLE, IMASK clear
+        if let Some(d) = deadline {
+            write_sysreg!(cnthp_cval_el2, d);
+            write_sysreg!(cnthp_ctl_el2, 1); // ENABLE, IMASK clear
+        } else {
+            write_sysreg!(cnthp_ctl_el2, 0);
+        }
     }
     isb();
 }
