@@ -62,7 +62,7 @@ pub fn command(target: &Target, image: &Path) -> Command {
     }
     let mem_mib = target.board.memory.size >> 20;
     let mem = q.memory.clone().unwrap_or_else(|| format!("{mem_mib}M"));
-    cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
+    cmd.args(["-smp", &target.board.smp(q).to_string(), "-m", &mem]);
     cmd.args(["-semihosting-config", "enable=on,target=native"]);
     cmd.args(["-no-reboot", "-kernel"]).arg(image);
     // No sound: QEMU 7.2 gives the zcu102's DisplayPort an audio card with no
