@@ -7,6 +7,11 @@ pub fn frequency() -> u64 {
     read_sysreg!(cntfrq_el0)
 }
 
+/// The physical counter (CNTPCT_EL0).
+pub fn now() -> u64 {
+    read_sysreg!(cntpct_el0)
+}
+
 /// Arm the timer to fire `ticks` counter ticks from now, with its interrupt unmasked.
 pub fn arm(ticks: u64) {
     // SAFETY: programming the EL2 timer only schedules an interrupt the kernel handles.
