@@ -13,6 +13,7 @@ use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
 use super::regs::gicv2 as v2regs;
 use super::{Claim, IrqController, IrqInitError, MmioRanges, read32, write32};
 use crate::arch::cpu::{self, CpuSet};
+use crate::arch::smp::mpidr_of;
 use crate::arch::{dsb_ishst, read_sysreg};
 use crate::board::{self, GicFrames, GicV2Frames, GicV3Frames};
 
@@ -329,7 +330,8 @@ impl IrqController for GicV3Driver {
             let _ = dist.gic.set_interrupt_priority(id, cpu, USER_PRIORITY);
             if id.is_spi() {
                 // GICD_IROUTER<n>: to CPU 0 (its reset value is UNKNOWN).
-                let _ = dist.gic.distributor().set_routing(id, Some(crate::arch::smp::mpidr_of(0)));
+                let cpu0 = mpidr_of(0);
+                let _ = dist.gic.distributor().set_routing(id, Some(cpu0));
             }
         }
         let _ = dist.gic.enable_interrupt(id, cpu, enabled);
