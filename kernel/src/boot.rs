@@ -109,7 +109,11 @@ fn print_cpus(r: &smp::Report) {
         match failure {
             Some(smp::Failure::Psci(e)) => kprintln!("    CPU {n}: not started: PSCI CPU_ON returned {e:?}"),
             Some(smp::Failure::Timeout) => {
-                kprintln!("    CPU {n}: started but not online after {} ms", smp::TIMEOUT_MS);
+                kprintln!(
+                    "    CPU {n}: not online {} ms after its start ({}): does the machine have it?",
+                    smp::TIMEOUT_MS,
+                    r.method.name()
+                );
             }
             None => {}
         }
