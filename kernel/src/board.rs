@@ -58,11 +58,23 @@ pub struct Bcm2836Frames {
     pub local: usize,
 }
 
+/// How CPU 0 starts the others when the kernel was entered at EL2 (entered at EL3 they
+/// all start at the entry and wait in the holding pen in `start.S`).
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "each board constructs one variant")]
+pub enum CpuStart {
+    /// PSCI `CPU_ON` over SMC.
+    Psci,
+    /// A spin table at this physical address: CPU n waits for an entry point in the
+    /// word at `+ 8 n`.
+    SpinTable(usize),
+}
+
 #[allow(dead_code, reason = "each board uses only some of its constants")]
 #[allow(clippy::unreadable_literal, reason = "generated addresses")]
 mod generated {
     #[allow(unused_imports, reason = "each board names one controller's frames")]
-    use super::{Bcm2836Frames, GicFrames, GicV2Frames, GicV3Frames, Region, Uart};
+    use super::{Bcm2836Frames, CpuStart, GicFrames, GicV2Frames, GicV3Frames, Region, Uart};
     include!(concat!(env!("OUT_DIR"), "/board_config.rs"));
 }
 pub use generated::*;

@@ -6,7 +6,7 @@ use gaon_kcore::kernel::{BootAlloc, BootModule, BootSegment, RootImage};
 
 use crate::arch::{self, cpu, exit, mmu, stage2, timer};
 use crate::platform::{self, KERNEL};
-use crate::{board, console, irq, kprintln, trap};
+use crate::{board, console, irq, kprintln, smp, trap};
 
 /// Called once on CPU 0 at EL2, with a stack and a zeroed `.bss`.
 #[unsafe(no_mangle)]
@@ -15,12 +15,14 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     if let Err(e) = mmu::enable_kernel_map() {
         panic!("cannot build the kernel's EL2 map: {e:?}");
     }
+    stage2::init();
     // The kernel timer is off until the core sets a deadline.
     timer::set_deadline(None);
     let irq_name = match irq::init() {
         Ok(name) => name,
         Err(e) => panic!("interrupt controller: {e:?}"),
     };
+    let smp = smp::start_secondaries(entry_el);
     let id = cpu::CpuId::read();
     let ram = board::RAM;
     kprintln!();
@@ -39,6 +41,7 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         cpu::current_index(),
         board::CPUS
     );
+    print_cpus(&smp);
     kprintln!("  el:         EL2 (entered at EL{entry_el})");
     kprintln!("  memory:     {} MiB at {:#x}", ram.size >> 20, ram.base);
     kprintln!("  irq:        {irq_name}");
@@ -88,6 +91,41 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
     trap::enter_user()
 }
 
+/// The banner's line on the CPUs: how many are online and how they were started, then
+/// one line for each that is not, and for each whose IPI answer did not arrive.
+fn print_cpus(r: &smp::Report) {
+    let answered = match (r.online.len(), r.unanswered.is_empty()) {
+        (1, _) => "",
+        (_, true) => ", IPIs answered",
+        (_, false) => ", IPIs NOT answered",
+    };
+    kprintln!(
+        "  cpus:       {} of {} up ({}){answered}",
+        r.online.len(),
+        board::CPUS,
+        r.method.name()
+    );
+    for (n, failure) in r.failed.iter().enumerate() {
+        match failure {
+            Some(smp::Failure::Psci(e)) => kprintln!("    CPU {n}: not started: PSCI CPU_ON returned {e:?}"),
+            Some(smp::Failure::Timeout) => {
+                kprintln!(
+                    "    CPU {n}: not online {} ms after its start ({}): does the machine have it?",
+                    smp::TIMEOUT_MS,
+                    r.method.name()
+                );
+            }
+            None => {}
+        }
+    }
+    for n in r.unanswered.iter() {
+        kprintln!(
+            "    CPU {n}: online, but its answer to an IPI never came (IPIs taken: {})",
+            cpu::cpu(n).ipis.load(core::sync::atomic::Ordering::Relaxed)
+        );
+    }
+}
+
 /// Build the root server from the boot image at `image_base` and hand it all memory.
 fn start_root(image: &BootImageHeader, image_base: usize) {
     let ram = board::RAM;
@@ -124,7 +162,6 @@ fn start_root(image: &BootImageHeader, image_base: usize) {
         end: ram.base + ram.size,
         used: 0,
     };
-    stage2::init();
     let before = alloc.end - alloc.next;
     let mut k = KERNEL.lock();
     if let Err(e) = k.boot_root(&root_image, &mut alloc) {

@@ -145,7 +145,8 @@ pub fn print_emergency(args: fmt::Arguments<'_>) {
         // SAFETY-free path: a held lock means the owner will never run again (we are
         // about to stop the machine), so forcing it open loses nothing.
         if c.is_locked() {
-            // SAFETY: see above; this CPU is the only one running and it stops after this.
+            // SAFETY: see above. Only CPU 0 runs kernel code after boot (the others park
+            // and print only if they fail to come up), and the machine stops after this.
             unsafe { c.force_unlock() };
         }
         let mut c = c.lock();

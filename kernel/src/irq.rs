@@ -4,37 +4,53 @@
 
 use core::sync::atomic::Ordering;
 
-use crate::arch::cpu;
-use crate::board;
+use crate::arch::cpu::{self, CpuSet};
 use crate::drivers::{IrqController, IrqInitError, MmioRanges};
 use crate::platform::KERNEL;
+use crate::{board, smp};
 
 /// The board's interrupt controller driver.
 type Driver = board::IrqDriver;
 
-static CONTROLLER: spin::Once<spin::Mutex<Driver>> = spin::Once::new();
+/// The controller. Its CPU-interface calls (`claim`, `complete`, `send_ipi`) take no
+/// lock: each CPU acts on its own registers; the driver locks its distributor side.
+static CONTROLLER: spin::Once<Driver> = spin::Once::new();
 
 /// Lines the kernel tracks at most (`gaon_kcore::kernel::MAX_IRQS`).
 const MAX_LINES: u32 = gaon_kcore::kernel::MAX_IRQS as u32;
 
 /// Bring up the interrupt controller and route the kernel timer to this CPU (CPU 0).
 pub fn init() -> Result<&'static str, IrqInitError> {
-    let mut ctrl = Driver::init(&board::IRQ_CONFIG)?;
+    let ctrl = Driver::init(&board::IRQ_CONFIG)?;
     ctrl.enable_local(cpu::current_index(), board::TIMER_IRQ)?;
     let name = ctrl.name();
-    CONTROLLER.call_once(|| spin::Mutex::new(ctrl));
+    CONTROLLER.call_once(|| ctrl);
     Ok(name)
 }
 
-/// Handle every pending interrupt. Called from the IRQ vectors with interrupts
-/// masked. The controller lock is not held while the kernel runs, since the kernel
-/// masks and unmasks user lines through it.
+/// Bring up the calling secondary CPU's side of the controller (after [`init`]): only
+/// inter-processor interrupts reach it; its timer stays off.
+pub fn init_cpu(cpu: usize) -> Result<(), IrqInitError> {
+    CONTROLLER
+        .get()
+        .ok_or(IrqInitError::NoFrames("controller not up"))?
+        .init_cpu(cpu)
+}
+
+/// Send an inter-processor interrupt to `targets`.
+pub fn send_ipi(targets: CpuSet) {
+    if let Some(c) = CONTROLLER.get() {
+        c.send_ipi(targets);
+    }
+}
+
+/// Handle every pending interrupt of this CPU. Called from the IRQ vectors with
+/// interrupts masked.
 pub fn handle() {
     let Some(ctrl) = CONTROLLER.get() else { return };
-    loop {
-        let Some(id) = ctrl.lock().claim() else { break };
-        dispatch(id);
-        ctrl.lock().complete(id);
+    while let Some(claim) = ctrl.claim() {
+        dispatch(claim.line);
+        ctrl.complete(claim);
     }
 }
 
@@ -42,16 +58,19 @@ fn dispatch(id: u32) {
     if id == board::TIMER_IRQ {
         cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
         KERNEL.lock().handle_timer();
+    } else if id == Driver::IPI {
+        smp::handle_ipi();
     } else {
         // A user-level handler's line (the kernel masks it until the handler acks) or
-        // an unclaimed one (masked for good).
+        // an unclaimed one (masked for good). Only CPU 0 gets these: user lines are
+        // routed there.
         KERNEL.lock().handle_irq(id);
     }
 }
 
 /// Interrupt lines that exist.
 pub fn line_count() -> u32 {
-    CONTROLLER.get().map(|c| c.lock().line_count()).unwrap_or_default()
+    CONTROLLER.get().map(IrqController::line_count).unwrap_or_default()
 }
 
 /// Lines the kernel keeps (see [`IrqController::kernel_reserved`]).
@@ -65,7 +84,7 @@ pub fn set_enabled(line: u32, enabled: bool) {
         return;
     }
     if let Some(c) = CONTROLLER.get() {
-        c.lock().set_user_line_enabled(line, enabled);
+        c.set_user_line_enabled(line, enabled);
     }
 }
 

@@ -21,6 +21,8 @@ mod irq;
 #[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
 mod trap;
 
 #[cfg(not(target_os = "none"))]

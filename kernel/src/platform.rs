@@ -84,8 +84,9 @@ impl Platform for Hw {
     }
 }
 
-/// The kernel. Traps run with interrupts masked and take this lock; with one CPU it is
-/// never contended, and it is where a big kernel lock goes when SMP arrives.
+/// The kernel. Traps run with interrupts masked and take this lock. Only CPU 0 takes it
+/// yet (the other CPUs come online and park, taking only inter-processor interrupts),
+/// so it is never contended; it is where the big kernel lock goes when they run threads.
 pub static KERNEL: spin::Mutex<Kernel<Hw>> = spin::Mutex::new(Kernel::new(Hw));
 
 /// The device memory the root server gets as device untyped, `(base, size)`: exactly

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{Board, IrqKind, UartKind};
+use crate::{Board, CpuStart, IrqKind, UartKind};
 
 /// Rust source with the board's constants, for `include!` in the kernel's `board` module.
 pub fn kernel_config_rs(board: &Board) -> String {
@@ -16,6 +16,11 @@ pub fn kernel_config_rs(board: &Board) -> String {
     let _ = writeln!(s, "pub const DESCRIPTION: &str = {:?};", b.description);
     let _ = writeln!(s, "pub const LOAD_ADDRESS: usize = {:#x};", b.load_address);
     let _ = writeln!(s, "pub const CPUS: usize = {};", b.cpus);
+    let start = match (b.cpu_start, b.spin_table) {
+        (CpuStart::SpinTable, Some(t)) => format!("CpuStart::SpinTable({t:#x})"),
+        _ => "CpuStart::Psci".to_string(),
+    };
+    let _ = writeln!(s, "pub const CPU_START: CpuStart = {start};");
     let _ = writeln!(
         s,
         "pub const RAM: Region = Region {{ base: {:#x}, size: {:#x} }};",

@@ -69,8 +69,29 @@ pub struct BoardInfo {
     pub load_address: u64,
     /// The bootable file's format.
     pub image_format: ImageFormat,
-    /// CPUs on the board; the kernel runs on CPU 0 and parks the others.
+    /// CPUs on the board. CPU 0 boots and starts the others (`cpu_start`); they come
+    /// online and wait, running no threads yet.
     pub cpus: u32,
+    /// How CPU 0 starts the others when the kernel is entered at EL2 (entered at EL3,
+    /// every CPU starts at the entry and waits in the kernel's holding pen).
+    #[serde(default)]
+    pub cpu_start: CpuStart,
+    /// With `cpu_start = "spin-table"`: where CPU n's release word is
+    /// (`spin_table + 8 n`), in RAM below the kernel, which is never handed out.
+    #[serde(default)]
+    pub spin_table: Option<u64>,
+}
+
+/// How the boot CPU starts the others.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuStart {
+    /// PSCI `CPU_ON` over SMC (QEMU's PSCI on `virt` and `xlnx-zcu102`, or EL3 firmware).
+    #[default]
+    Psci,
+    /// A spin table: the others wait at EL2 for an entry address in their word of it (the
+    /// Raspberry Pi firmware's and QEMU's `raspi3b` stub).
+    SpinTable,
 }
 
 /// Bootable file formats.
@@ -263,9 +284,10 @@ pub struct QemuConfig {
     pub cpu: Option<String>,
     /// `-m` argument; defaults to the board's memory size.
     pub memory: Option<String>,
-    /// `-smp` argument.
-    #[serde(default = "one")]
-    pub smp: u32,
+    /// `-smp` argument; every CPU of the board (`cpus`) if not given. Read it with
+    /// [`Board::smp`].
+    #[serde(default)]
+    pub smp: Option<u32>,
     /// What the banner must say about the CPU in this configuration, e.g. `Cortex-A53`.
     pub expect_cpu: String,
     /// What the banner must say about the interrupt controller in this configuration.
@@ -275,15 +297,16 @@ pub struct QemuConfig {
     pub entry_el: u32,
 }
 
-fn one() -> u32 {
-    1
-}
-
 fn two() -> u32 {
     2
 }
 
 impl Board {
+    /// The CPUs QEMU gives configuration `q` (`-smp`).
+    pub fn smp(&self, q: &QemuConfig) -> u32 {
+        q.smp.unwrap_or(self.board.cpus)
+    }
+
     /// The interrupt controller's register frames, named: the kernel drives them.
     pub fn interrupt_controller_frames(&self) -> Vec<NamedRegion> {
         let ic = &self.interrupt_controller;
@@ -418,6 +441,31 @@ impl Board {
                 ),
             );
         }
+        match (b.cpu_start, b.spin_table) {
+            (CpuStart::Psci, None) => {}
+            (CpuStart::Psci, Some(_)) => {
+                return err("board.spin_table", "only applies to cpu_start = \"spin-table\"".into());
+            }
+            (CpuStart::SpinTable, None) => {
+                return err(
+                    "board.spin_table",
+                    "cpu_start = \"spin-table\" needs its address".into(),
+                );
+            }
+            (CpuStart::SpinTable, Some(t)) => {
+                // The kernel writes it with the MMU on and never hands out RAM below itself.
+                let len = 8 * u64::from(b.cpus);
+                if !t.is_multiple_of(8) || !mem.contains(t, len) || t.saturating_add(len) > b.load_address {
+                    return err(
+                        "board.spin_table",
+                        format!(
+                            "{t:#x}: {len} bytes, 8-byte aligned, must lie in memory below the kernel ({:#x})",
+                            b.load_address
+                        ),
+                    );
+                }
+            }
+        }
         let mut names = BTreeSet::new();
         for (i, m) in self.mmio.iter().enumerate() {
             let field = format!("mmio[{i}]");
@@ -531,8 +579,9 @@ impl Board {
             if !qnames.insert(q.name.as_str()) {
                 return err(&field, format!("configuration name `{}` is used twice", q.name));
             }
-            if q.smp == 0 || q.smp > b.cpus {
-                return err(&format!("{field}.smp"), format!("{} must be 1..={}", q.smp, b.cpus));
+            let smp = self.smp(q);
+            if smp == 0 || smp > b.cpus {
+                return err(&format!("{field}.smp"), format!("{smp} must be 1..={}", b.cpus));
             }
             if !(1..=3).contains(&q.entry_el) {
                 return err(

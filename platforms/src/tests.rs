@@ -163,8 +163,43 @@ fn user_timer_irq_must_be_another_ppi() {
 fn qemu_names_are_unique_and_smp_bounded() {
     let e = error_of(&virt_with("name = \"virt-gicv3-a72\"", "name = \"virt-gicv3-a53\""));
     assert_eq!(e.field, "qemu[1]");
-    let e = error_of(&virt_text().replacen("smp = 2", "smp = 9", 1));
-    assert_eq!(e.field, "qemu[0].smp");
+    let e = error_of(&virt_text().replacen("smp = 1", "smp = 9", 1));
+    assert_eq!(e.field, "qemu[6].smp");
+    let e = error_of(&virt_text().replacen("smp = 1", "smp = 0", 1));
+    assert_eq!(e.field, "qemu[6].smp");
+}
+
+#[test]
+fn smp_defaults_to_every_cpu() {
+    let b = Board::load(&platforms(), "virt").unwrap();
+    for q in &b.qemu {
+        let want = if q.name.ends_with("-smp1") { 1 } else { 4 };
+        assert_eq!(b.smp(q), want, "{}", q.name);
+    }
+}
+
+#[test]
+fn spin_table_lies_below_the_kernel() {
+    let pi = fs::read_to_string(Board::path(&platforms(), "raspi3b")).unwrap();
+    let b = Board::parse(Path::new("raspi3b.toml"), &pi, None).unwrap();
+    assert_eq!(
+        (b.board.cpu_start, b.board.spin_table),
+        (CpuStart::SpinTable, Some(0xd8))
+    );
+    assert!(kernel_config_rs(&b).contains("pub const CPU_START: CpuStart = CpuStart::SpinTable(0xd8);"));
+    for (from, to, problem) in [
+        ("spin_table = 0xd8", "spin_table = 0xd9", "8-byte aligned"),
+        ("spin_table = 0xd8", "spin_table = 0x7fff8", "below the kernel"),
+        ("spin_table = 0xd8", "", "needs its address"),
+    ] {
+        let e = Board::parse(Path::new("raspi3b.toml"), &pi.replacen(from, to, 1), None).unwrap_err();
+        assert_eq!(e.field, "board.spin_table");
+        assert!(e.problem.contains(problem), "{e}");
+    }
+    let e = error_of(&virt_with("cpus = 4", "cpus = 4\nspin_table = 0xd8"));
+    assert!(e.problem.contains("only applies"), "{e}");
+    let b = Board::load(&platforms(), "virt").unwrap();
+    assert!(kernel_config_rs(&b).contains("pub const CPU_START: CpuStart = CpuStart::Psci;"));
 }
 
 #[test]

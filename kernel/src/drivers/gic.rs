@@ -4,13 +4,17 @@
 //! forwards to that version's driver.
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use arm_gic::gicv2::GicV2;
-use arm_gic::gicv3::{GicCpuInterface, GicV3};
+use arm_gic::gicv3::{GicCpuInterface, GicRedistributorIterator, GicV3, SgiTarget, SgiTargetGroup};
 use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
 
-use super::{IrqController, IrqInitError, MmioRanges};
-use crate::arch::cpu;
+use super::regs::gicv2 as v2regs;
+use super::{Claim, IrqController, IrqInitError, MmioRanges, read32, write32};
+use crate::arch::cpu::{self, CpuSet};
+use crate::arch::smp::mpidr_of;
+use crate::arch::{dsb_ishst, read_sysreg};
 use crate::board::{self, GicFrames, GicV2Frames, GicV3Frames};
 
 /// Priority the kernel gives its own interrupts (lower is more urgent).
@@ -18,13 +22,22 @@ const KERNEL_PRIORITY: u8 = 0x80;
 /// Priority of interrupts delivered to user level.
 const USER_PRIORITY: u8 = 0xa0;
 /// Interrupt IDs from here on are special (1020..1023: spurious and the like).
-const SPECIAL_IDS: u32 = 1020;
+const SPECIAL_IDS: u32 = v2regs::SPECIAL_IDS;
+/// The SGI inter-processor interrupts use.
+const IPI_SGI: u32 = 0;
 /// Bytes of a GICD frame.
 const GICD_SIZE: usize = 0x1_0000;
 /// Bytes of a GICv2 GICC frame.
 const GICC_SIZE: usize = 0x2_0000;
 /// Bytes of one CPU's GICv3 redistributor (RD_base and SGI_base frames).
 const GICR_SIZE: usize = 0x2_0000;
+
+/// GICv2 register offsets the driver reaches itself (arm-gic has no accessor for them,
+/// or reads GICC_IAR as an ID where it is not one).
+const GICD_SGIR: usize = 0xf00;
+const GICD_ITARGETSR: usize = 0x800;
+const GICC_IAR: usize = 0x0c;
+const GICC_EOIR: usize = 0x10;
 
 /// Lines whose priority and routing have been set (the first enable does it).
 #[derive(Debug)]
@@ -55,16 +68,50 @@ fn user_line(line: u32) -> Option<IntId> {
 /// GICv2 (memory-mapped CPU interface).
 #[derive(Debug)]
 pub struct GicV2Driver {
-    gic: GicV2<'static>,
+    /// The distributor side (and the calling CPU's banked registers through it).
+    dist: spin::Mutex<GicV2Dist>,
     distributor: usize,
+    cpu_interface: usize,
+    /// Each CPU's CPU interface number as a GICD_SGIR / GICD_ITARGETSR bit (0: not up).
+    interface: [AtomicU8; board::CPUS],
+}
+
+#[derive(Debug)]
+struct GicV2Dist {
+    gic: GicV2<'static>,
     configured: Configured,
+}
+
+impl GicV2Driver {
+    /// Enable the IPI SGI on the calling CPU (its banked enable and priority) and learn
+    /// its CPU interface number: GICD_ITARGETSR0..7 read as the calling CPU's own bit.
+    fn init_this_cpu(&self, dist: &mut GicV2Dist, cpu: usize) -> Result<(), IrqInitError> {
+        // SAFETY: the distributor is mapped as device memory; GICD_ITARGETSR0 is
+        // read-only and banked per CPU.
+        let own = unsafe { read32(self.distributor + GICD_ITARGETSR) } as u8;
+        // A uniprocessor GIC may read 0 there; its one interface is bit 0.
+        let own = if own == 0 { 1 << cpu } else { own };
+        self.interface[cpu].store(own, Ordering::Relaxed);
+        let id = IntId::sgi(IPI_SGI);
+        dist.gic.set_interrupt_priority(id, KERNEL_PRIORITY);
+        dist.gic
+            .enable_interrupt(id, true)
+            .map_err(|_| IrqInitError::NoFrames("IPI SGI"))
+    }
 }
 
 impl IrqController for GicV2Driver {
     type Config = GicV2Frames;
 
+    const IPI: u32 = IPI_SGI;
+
     fn el3_prepare(f: &GicV2Frames) {
-        crate::arch::el3::gicv2_group1(f);
+        crate::arch::el3::gicv2_global(f);
+        crate::arch::el3::gicv2_cpu(f);
+    }
+
+    fn el3_prepare_cpu(f: &GicV2Frames, _cpu: usize) {
+        crate::arch::el3::gicv2_cpu(f);
     }
 
     fn kernel_mmio(f: &GicV2Frames) -> MmioRanges {
@@ -84,11 +131,17 @@ impl IrqController for GicV2Driver {
         let mut gic = unsafe { GicV2::new(f.distributor as *mut _, f.cpu_interface as *mut _) };
         gic.setup();
         gic.set_priority_mask(0xff);
-        Ok(Self {
-            gic,
+        let driver = Self {
+            dist: spin::Mutex::new(GicV2Dist {
+                gic,
+                configured: Configured([0; _]),
+            }),
             distributor: f.distributor,
-            configured: Configured([0; _]),
-        })
+            cpu_interface: f.cpu_interface,
+            interface: [const { AtomicU8::new(0) }; board::CPUS],
+        };
+        driver.init_this_cpu(&mut driver.dist.lock(), cpu::current_index())?;
+        Ok(driver)
     }
 
     fn name(&self) -> &'static str {
@@ -96,63 +149,124 @@ impl IrqController for GicV2Driver {
     }
 
     fn line_count(&self) -> u32 {
-        self.gic.typer().num_irqs().min(SPECIAL_IDS)
+        self.dist.lock().gic.typer().num_irqs().min(SPECIAL_IDS)
     }
 
-    fn set_user_line_enabled(&mut self, line: u32, enabled: bool) {
+    fn set_user_line_enabled(&self, line: u32, enabled: bool) {
         let Some(id) = user_line(line) else { return };
-        if enabled && self.configured.first(line) {
-            self.gic.set_interrupt_priority(id, USER_PRIORITY);
+        let mut dist = self.dist.lock();
+        if enabled && dist.configured.first(line) {
+            dist.gic.set_interrupt_priority(id, USER_PRIORITY);
             if id.is_spi() {
                 // GICD_ITARGETSR<n>: one byte per interrupt; route it to CPU 0.
-                // arm-gic has no accessor for it.
-                let target = (self.distributor + 0x800 + line as usize) as *mut u8;
+                let target = (self.distributor + GICD_ITARGETSR + line as usize) as *mut u8;
+                let cpu0 = self.interface[0].load(Ordering::Relaxed);
                 // SAFETY: the distributor is mapped as device memory in the kernel
-                // map, `line` is an SPI below the implemented line count, and this
-                // driver is the distributor's only user.
-                unsafe { target.write_volatile(1) };
+                // map, `line` is an SPI below the implemented line count, and the lock
+                // serialises the distributor's users.
+                unsafe { target.write_volatile(cpu0) };
             }
         }
-        let _ = self.gic.enable_interrupt(id, enabled);
+        let _ = dist.gic.enable_interrupt(id, enabled);
     }
 
-    /// The PPI registers are banked per CPU: this is the calling CPU's.
-    fn enable_local(&mut self, _cpu: usize, line: u32) -> Result<(), IrqInitError> {
+    /// The GIC-400's CPU interface and the SGI/PPI registers are banked per CPU: the
+    /// calling CPU's are set. Its GICD_IGROUPR0 is left as it is: group 0 at reset
+    /// where the GIC has no security extensions (as `setup` makes CPU 0's), and set by
+    /// the EL3 code where it has them (the non-secure side cannot write it).
+    fn init_cpu(&self, cpu: usize) -> Result<(), IrqInitError> {
+        let mut dist = self.dist.lock();
+        dist.gic.set_priority_mask(0xff);
+        // SAFETY: GICC_CTLR is the calling CPU's (banked); bit 0 enables the interface
+        // for the interrupts of the caller's view, as `setup` does for CPU 0.
+        unsafe { write32(self.cpu_interface, 1) };
+        self.init_this_cpu(&mut dist, cpu)
+    }
+
+    fn enable_local(&self, _cpu: usize, line: u32) -> Result<(), IrqInitError> {
         let id = IntId::try_from(line).map_err(|_| IrqInitError::NoFrames("timer PPI"))?;
-        self.gic.set_interrupt_priority(id, KERNEL_PRIORITY);
-        self.gic
+        let mut dist = self.dist.lock();
+        dist.gic.set_interrupt_priority(id, KERNEL_PRIORITY);
+        dist.gic
             .enable_interrupt(id, true)
             .map_err(|_| IrqInitError::NoFrames("timer PPI"))
     }
 
-    fn claim(&mut self) -> Option<u32> {
+    fn claim(&self) -> Option<Claim> {
         // From the non-secure side GICC_IAR is the right register whether or not the GIC
         // has the security extensions.
-        self.gic
-            .get_and_acknowledge_interrupt(InterruptGroup::Group0)
-            .map(u32::from)
-            .filter(|&i| i < SPECIAL_IDS)
+        // SAFETY: reading GICC_IAR acknowledges the calling CPU's highest-priority
+        // pending interrupt (banked per CPU); `complete` ends it with the same value.
+        let iar = unsafe { read32(self.cpu_interface + GICC_IAR) };
+        let line = v2regs::iar_line(iar)?;
+        Some(Claim { line, ack: iar })
     }
 
-    fn complete(&mut self, line: u32) {
-        if let Ok(id) = IntId::try_from(line) {
-            self.gic.end_interrupt(id, InterruptGroup::Group0);
+    fn complete(&self, claim: Claim) {
+        // SAFETY: GICC_EOIR takes the whole GICC_IAR value `claim` read on this CPU
+        // (an SGI's sender bits included).
+        unsafe { write32(self.cpu_interface + GICC_EOIR, claim.ack) };
+    }
+
+    fn send_ipi(&self, targets: CpuSet) {
+        let list = targets
+            .iter()
+            .filter(|&n| n < board::CPUS)
+            .fold(0u8, |l, n| l | self.interface[n].load(Ordering::Relaxed));
+        if list == 0 {
+            return;
         }
+        // Earlier stores (what the IPI asks) reach the targets before it does.
+        dsb_ishst();
+        // SAFETY: GICD_SGIR only raises an SGI on the listed CPU interfaces.
+        unsafe { write32(self.distributor + GICD_SGIR, v2regs::sgir(IPI_SGI, list)) };
     }
 }
 
 /// GICv3 (system-register CPU interface).
 #[derive(Debug)]
 pub struct GicV3Driver {
+    dist: spin::Mutex<GicV3Dist>,
+    /// Redistributors present (at most `board::CPUS`): QEMU populates one per CPU it
+    /// has, which may be fewer than the board's.
+    redistributors: usize,
+}
+
+#[derive(Debug)]
+struct GicV3Dist {
     gic: GicV3<'static>,
     configured: Configured,
+}
+
+impl GicV3Driver {
+    /// The calling CPU's interface: system-register access, group 1 enabled, no
+    /// priority masked.
+    fn enable_cpu_interface() {
+        GicCpuInterface::enable_system_register_el2(true);
+        crate::arch::isb();
+    }
+
+    /// Enable the IPI SGI at kernel priority on `cpu`'s redistributor.
+    fn enable_ipi(dist: &mut GicV3Dist, cpu: usize) -> Result<(), IrqInitError> {
+        let id = IntId::sgi(IPI_SGI);
+        let ok = dist.gic.set_interrupt_priority(id, Some(cpu), KERNEL_PRIORITY).is_ok()
+            && dist.gic.enable_interrupt(id, Some(cpu), true).is_ok();
+        if ok { Ok(()) } else { Err(IrqInitError::Redistributor) }
+    }
 }
 
 impl IrqController for GicV3Driver {
     type Config = GicV3Frames;
 
+    const IPI: u32 = IPI_SGI;
+
     fn el3_prepare(f: &GicV3Frames) {
-        crate::arch::el3::gicv3_group1(f);
+        crate::arch::el3::gicv3_global(f);
+        crate::arch::el3::gicv3_cpu(f, 0);
+    }
+
+    fn el3_prepare_cpu(f: &GicV3Frames, cpu: usize) {
+        crate::arch::el3::gicv3_cpu(f, cpu);
     }
 
     fn kernel_mmio(f: &GicV3Frames) -> MmioRanges {
@@ -167,23 +281,36 @@ impl IrqController for GicV3Driver {
     }
 
     fn init(f: &GicV3Frames) -> Result<Self, IrqInitError> {
-        GicCpuInterface::enable_system_register_el2(true);
-        crate::arch::isb();
+        Self::enable_cpu_interface();
+        let gicr = NonNull::new(f.redistributor as *mut _).ok_or(IrqInitError::Redistributor)?;
+        // How many redistributors there are: QEMU gives one per CPU it runs (the last
+        // has GICR_TYPER.Last), however many the board has.
+        // SAFETY: the redistributor frames are mapped as device memory in the kernel
+        // map up to the board's CPU count; the walk stops at the last frame or there,
+        // and the frames are not otherwise in use yet.
+        let redistributors = unsafe { GicRedistributorIterator::new(gicr) }
+            .map_err(|_| IrqInitError::Redistributor)?
+            .take(board::CPUS)
+            .count();
         // SAFETY: the frames come from the board description, are mapped as device
         // memory in the kernel map, and this is the only driver instance.
         let mut gic = unsafe {
             let gicd =
                 UniqueMmioPointer::new(NonNull::new(f.distributor as *mut _).ok_or(IrqInitError::Redistributor)?);
-            let gicr = NonNull::new(f.redistributor as *mut _).ok_or(IrqInitError::Redistributor)?;
-            // Only CPU 0's redistributor is touched: how many a machine populates is not
-            // in the board file, and each CPU brings up its own when SMP starts it.
-            GicV3::new(gicd, gicr, 1).map_err(|_| IrqInitError::Redistributor)?
+            GicV3::new(gicd, gicr, redistributors).map_err(|_| IrqInitError::Redistributor)?
         };
+        // The distributor, every redistributor present (all their lines disabled) and
+        // CPU 0's interface; each secondary wakes its own redistributor (`init_cpu`).
         gic.setup(0);
         GicCpuInterface::set_priority_mask(0xff);
-        Ok(Self {
+        let mut dist = GicV3Dist {
             gic,
             configured: Configured([0; _]),
+        };
+        Self::enable_ipi(&mut dist, 0)?;
+        Ok(Self {
+            dist: spin::Mutex::new(dist),
+            redistributors,
         })
     }
 
@@ -192,23 +319,44 @@ impl IrqController for GicV3Driver {
     }
 
     fn line_count(&self) -> u32 {
-        (32 + self.gic.typer().num_spis()).min(SPECIAL_IDS)
+        (32 + self.dist.lock().gic.typer().num_spis()).min(SPECIAL_IDS)
     }
 
-    fn set_user_line_enabled(&mut self, line: u32, enabled: bool) {
+    fn set_user_line_enabled(&self, line: u32, enabled: bool) {
         let Some(id) = user_line(line) else { return };
         let cpu = (!id.is_spi()).then_some(0);
-        if enabled && self.configured.first(line) {
-            let _ = self.gic.set_interrupt_priority(id, cpu, USER_PRIORITY);
+        let mut dist = self.dist.lock();
+        if enabled && dist.configured.first(line) {
+            let _ = dist.gic.set_interrupt_priority(id, cpu, USER_PRIORITY);
+            if id.is_spi() {
+                // GICD_IROUTER<n>: to CPU 0 (its reset value is UNKNOWN).
+                let cpu0 = mpidr_of(0);
+                let _ = dist.gic.distributor().set_routing(id, Some(cpu0));
+            }
         }
-        let _ = self.gic.enable_interrupt(id, cpu, enabled);
+        let _ = dist.gic.enable_interrupt(id, cpu, enabled);
     }
 
-    /// On `cpu`'s redistributor (only CPU 0's is set up until SMP).
-    fn enable_local(&mut self, cpu: usize, line: u32) -> Result<(), IrqInitError> {
+    /// Redistributor `cpu` (the n-th frame is CPU n's, as QEMU lays them out) woken,
+    /// the calling CPU's interface enabled.
+    fn init_cpu(&self, cpu: usize) -> Result<(), IrqInitError> {
+        if cpu >= self.redistributors {
+            return Err(IrqInitError::Redistributor);
+        }
+        Self::enable_cpu_interface();
+        let mut dist = self.dist.lock();
+        dist.gic.init_cpu(cpu);
+        GicCpuInterface::enable_group1(true);
+        GicCpuInterface::set_priority_mask(0xff);
+        Self::enable_ipi(&mut dist, cpu)
+    }
+
+    /// On `cpu`'s redistributor.
+    fn enable_local(&self, cpu: usize, line: u32) -> Result<(), IrqInitError> {
         let id = IntId::try_from(line).map_err(|_| IrqInitError::NoFrames("timer PPI"))?;
-        let ok = self.gic.set_interrupt_priority(id, Some(cpu), KERNEL_PRIORITY).is_ok()
-            && self.gic.enable_interrupt(id, Some(cpu), true).is_ok();
+        let mut dist = self.dist.lock();
+        let ok = dist.gic.set_interrupt_priority(id, Some(cpu), KERNEL_PRIORITY).is_ok()
+            && dist.gic.enable_interrupt(id, Some(cpu), true).is_ok();
         if ok {
             Ok(())
         } else {
@@ -216,16 +364,38 @@ impl IrqController for GicV3Driver {
         }
     }
 
-    fn claim(&mut self) -> Option<u32> {
-        GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)
-            .map(u32::from)
-            .filter(|&i| i < SPECIAL_IDS)
+    fn claim(&self) -> Option<Claim> {
+        let line = u32::from(GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)?);
+        (line < SPECIAL_IDS).then_some(Claim { line, ack: line })
     }
 
-    fn complete(&mut self, line: u32) {
-        if let Ok(id) = IntId::try_from(line) {
+    fn complete(&self, claim: Claim) {
+        if let Ok(id) = IntId::try_from(claim.ack) {
             GicCpuInterface::end_interrupt(id, InterruptGroup::Group1);
         }
+    }
+
+    /// Affinity routing: the targets share the calling CPU's Aff3..Aff1 (one cluster),
+    /// and a CPU's index is its Aff0.
+    fn send_ipi(&self, targets: CpuSet) {
+        let list = targets
+            .iter()
+            .filter(|&n| n < self.redistributors)
+            .fold(0u16, |l, n| l | 1 << n);
+        if list == 0 {
+            return;
+        }
+        let mpidr = read_sysreg!(mpidr_el1);
+        let target = SgiTarget::List {
+            affinity3: (mpidr >> 32) as u8,
+            affinity2: (mpidr >> 16) as u8,
+            affinity1: (mpidr >> 8) as u8,
+            target_list: list,
+        };
+        // ICC_SGI1R_EL1 is a system register, not a memory access: only a DSB orders
+        // the stores before it (what the IPI asks) ahead of the interrupt.
+        dsb_ishst();
+        let _ = GicCpuInterface::send_sgi(IntId::sgi(IPI_SGI), target, SgiTargetGroup::CurrentGroup1);
     }
 }
 
@@ -252,6 +422,8 @@ macro_rules! forward {
 impl IrqController for Gic {
     type Config = GicFrames;
 
+    const IPI: u32 = IPI_SGI;
+
     fn el3_prepare(f: &GicFrames) {
         if cpu::gic_sysreg_version() != 0 {
             if let Some(v3) = &f.v3 {
@@ -259,6 +431,16 @@ impl IrqController for Gic {
             }
         } else if let Some(v2) = &f.v2 {
             GicV2Driver::el3_prepare(v2);
+        }
+    }
+
+    fn el3_prepare_cpu(f: &GicFrames, cpu: usize) {
+        if cpu::gic_sysreg_version() != 0 {
+            if let Some(v3) = &f.v3 {
+                GicV3Driver::el3_prepare_cpu(v3, cpu);
+            }
+        } else if let Some(v2) = &f.v2 {
+            GicV2Driver::el3_prepare_cpu(v2, cpu);
         }
     }
 
@@ -296,19 +478,27 @@ impl IrqController for Gic {
         forward!(self, g => g.line_count())
     }
 
-    fn set_user_line_enabled(&mut self, line: u32, enabled: bool) {
+    fn set_user_line_enabled(&self, line: u32, enabled: bool) {
         forward!(self, g => g.set_user_line_enabled(line, enabled));
     }
 
-    fn enable_local(&mut self, cpu: usize, line: u32) -> Result<(), IrqInitError> {
+    fn init_cpu(&self, cpu: usize) -> Result<(), IrqInitError> {
+        forward!(self, g => g.init_cpu(cpu))
+    }
+
+    fn enable_local(&self, cpu: usize, line: u32) -> Result<(), IrqInitError> {
         forward!(self, g => g.enable_local(cpu, line))
     }
 
-    fn claim(&mut self) -> Option<u32> {
+    fn claim(&self) -> Option<Claim> {
         forward!(self, g => g.claim())
     }
 
-    fn complete(&mut self, line: u32) {
-        forward!(self, g => g.complete(line));
+    fn complete(&self, claim: Claim) {
+        forward!(self, g => g.complete(claim));
+    }
+
+    fn send_ipi(&self, targets: CpuSet) {
+        forward!(self, g => g.send_ipi(targets));
     }
 }

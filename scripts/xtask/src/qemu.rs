@@ -72,7 +72,7 @@ pub fn command(target: &Target, image: &Path) -> Command {
     }
     let mem_mib = target.board.memory.size >> 20;
     let mem = q.memory.clone().unwrap_or_else(|| format!("{mem_mib}M"));
-    cmd.args(["-smp", &q.smp.to_string(), "-m", &mem]);
+    cmd.args(["-smp", &target.board.smp(q).to_string(), "-m", &mem]);
     cmd.args(["-semihosting-config", "enable=on,target=native"]);
     if target.icount {
         cmd.args(ICOUNT);

@@ -51,7 +51,7 @@ pub enum Typed<'a> {
 pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>, typed: Typed<'_>) -> Vec<String> {
     let b = &target.board;
     let q = &target.config;
-    let mut problems = Vec::new();
+    let mut problems = cpu_problems(target, output);
     let mut expect = |what: &str, needle: String| {
         if !output.contains(&needle) {
             problems.push(format!("{what}: no `{needle}` in the output"));
@@ -100,6 +100,22 @@ pub fn check_boot(target: &Target, output: &str, exit_code: Option<i32>, typed: 
         None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
     }
     problems
+}
+
+/// What the banner must say about the CPUs: every CPU QEMU has (`-smp`) online, and,
+/// with more than one, each answered CPU 0's inter-processor interrupt with one of its
+/// own (the kernel's boot check).
+pub fn cpu_problems(target: &Target, output: &str) -> Vec<String> {
+    let smp = target.board.smp(&target.config);
+    let mut needles = vec![format!("cpus:       {smp} of {} up (", target.board.board.cpus)];
+    if smp > 1 {
+        needles.push(", IPIs answered\n".to_string());
+    }
+    needles
+        .into_iter()
+        .filter(|n| !output.contains(n.as_str()))
+        .map(|n| format!("CPUs: no `{}` in the output", n.trim_end()))
+        .collect()
 }
 
 /// Cases the system test (servers/systest) must pass, at least, when a line is typed
@@ -243,7 +259,8 @@ fn typed_at_prompt_run(target: &Target, image: &std::path::Path) -> Vec<String> 
 fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
     match run_captured_icount(target, ktest, BOOT_TIMEOUT) {
         Ok(o) => {
-            let p = check_ktest(&o.output, o.exit_code);
+            let mut p = check_ktest(&o.output, o.exit_code);
+            p.extend(cpu_problems(target, &o.output));
             if p.is_empty() {
                 if let Some((n, _)) = summary(&o.output) {
                     eprintln!("     kernel test suite: {n} passed");

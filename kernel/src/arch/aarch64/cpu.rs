@@ -1,31 +1,74 @@
 //! CPU identification and per-CPU state.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::read_sysreg;
 use crate::board;
 
-/// Bytes of kernel stack per CPU; must match `KERNEL_STACK_SIZE` in `start.S`.
+/// Bytes of kernel stack per CPU.
 pub const KERNEL_STACK_SIZE: usize = 16384;
+/// Bytes of the guard below each CPU's stack: left out of the kernel's map, so running
+/// off the bottom of a stack faults instead of overwriting the next CPU's.
+pub const STACK_GUARD_SIZE: usize = 4096;
+/// Bytes from one CPU's stack slot (guard, then stack) to the next; `start.S` puts CPU
+/// n's stack top at `KERNEL_STACKS + (n + 1) * STACK_STRIDE`.
+pub const STACK_STRIDE: usize = STACK_GUARD_SIZE + KERNEL_STACK_SIZE;
 
-/// Kernel stacks, one per CPU. `start.S` points CPU 0's SP_EL2 at the top of the first.
+/// One CPU's kernel stack with its guard page below it.
 #[repr(C, align(4096))]
-pub struct KernelStacks([[u8; KERNEL_STACK_SIZE]; board::CPUS]);
+pub struct KernelStack {
+    guard: [u8; STACK_GUARD_SIZE],
+    stack: [u8; KERNEL_STACK_SIZE],
+}
+
+/// Kernel stacks, one per CPU (in `.bss`).
+#[repr(C)]
+pub struct KernelStacks([KernelStack; board::CPUS]);
+
+static_assertions::const_assert_eq!(core::mem::size_of::<KernelStack>(), STACK_STRIDE);
 
 /// The stacks themselves. Only assembly touches them, through the symbol.
 #[unsafe(no_mangle)]
-pub static mut KERNEL_STACKS: KernelStacks = KernelStacks([[0; KERNEL_STACK_SIZE]; board::CPUS]);
+pub static mut KERNEL_STACKS: KernelStacks = KernelStacks(
+    [const {
+        KernelStack {
+            guard: [0; STACK_GUARD_SIZE],
+            stack: [0; KERNEL_STACK_SIZE],
+        }
+    }; board::CPUS],
+);
+
+/// The guard page below each CPU's stack, by CPU (ascending addresses).
+pub fn stack_guards() -> impl Iterator<Item = usize> {
+    let base = (&raw const KERNEL_STACKS) as usize;
+    (0..board::CPUS).map(move |n| base + n * STACK_STRIDE)
+}
+
+/// The CPU whose stack guard page holds `addr`, if any.
+pub fn stack_guard_of(addr: u64) -> Option<usize> {
+    stack_guards().position(|g| (g as u64..(g + STACK_GUARD_SIZE) as u64).contains(&addr))
+}
 
 /// Per-CPU kernel state. Designed in from the start so SMP only has to fill in more CPUs.
 #[derive(Debug)]
 pub struct PerCpu {
     /// Timer interrupts taken on this CPU since boot.
     pub ticks: AtomicU64,
+    /// The CPU has finished its bring-up (set by itself; CPU 0 is online from the start).
+    pub online: AtomicBool,
+    /// Inter-processor interrupts this CPU has taken.
+    pub ipis: AtomicU64,
+    /// What the next inter-processor interrupt asks of this CPU (`smp::request` bits),
+    /// set by the sender before it sends and taken by this CPU when the interrupt comes.
+    pub ipi_requests: AtomicU32,
 }
 
 static PER_CPU: [PerCpu; board::CPUS] = [const {
     PerCpu {
         ticks: AtomicU64::new(0),
+        online: AtomicBool::new(false),
+        ipis: AtomicU64::new(0),
+        ipi_requests: AtomicU32::new(0),
     }
 }; board::CPUS];
 
@@ -40,9 +83,60 @@ pub fn this_cpu() -> &'static PerCpu {
     &PER_CPU[current_index()]
 }
 
+/// CPU `n`'s state (`n` below `board::CPUS`).
+pub fn cpu(n: usize) -> &'static PerCpu {
+    &PER_CPU[n]
+}
+
 /// Ticks taken on all CPUs.
 pub fn total_ticks() -> u64 {
     PER_CPU.iter().map(|c| c.ticks.load(Ordering::Relaxed)).sum()
+}
+
+/// The CPUs that are online.
+pub fn online() -> CpuSet {
+    (0..board::CPUS)
+        .filter(|&n| PER_CPU[n].online.load(Ordering::Acquire))
+        .fold(CpuSet::EMPTY, CpuSet::with)
+}
+
+/// A set of CPUs by linear index (bit n: CPU n).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuSet(u32);
+
+impl CpuSet {
+    /// No CPU.
+    pub const EMPTY: Self = Self(0);
+
+    /// Just CPU `n`.
+    pub const fn of(n: usize) -> Self {
+        Self(1 << n)
+    }
+
+    /// This set and CPU `n`.
+    pub const fn with(self, n: usize) -> Self {
+        Self(self.0 | 1 << n)
+    }
+
+    /// True if CPU `n` is in the set.
+    pub const fn contains(self, n: usize) -> bool {
+        n < 32 && self.0 & (1 << n) != 0
+    }
+
+    /// How many CPUs.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// True if no CPU is in the set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The CPUs, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..32).filter(move |&n| self.contains(n))
+    }
 }
 
 /// What `MIDR_EL1` says about the core.

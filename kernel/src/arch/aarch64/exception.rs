@@ -1,6 +1,6 @@
 //! Exception entry from the vectors in `start.S`.
 
-use super::{exit, read_sysreg};
+use super::{cpu, exit, read_sysreg};
 use crate::{irq, kprintln};
 
 /// Registers saved on exception entry: the same layout as a thread's context in its
@@ -169,6 +169,15 @@ extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
     match (source, class) {
         (Source::CurrentSpx, slot::IRQ) => irq::handle(),
         (Source::CurrentSpx, slot::SYNC) if exit::exiting() => exit::psci_system_off(),
+        (Source::CurrentSpx, slot::SYNC) if let Some(n) = cpu::stack_guard_of(frame.far) => {
+            // The vectors' own pushes fault too until SP leaves the guard page, so
+            // this report runs on whatever lies below it; the machine stops after.
+            report(
+                frame,
+                &format_title(format_args!("kernel stack overflow on CPU {n}; stopping")),
+            );
+            exit::exit(3)
+        }
         _ => {
             report(frame, &kernel_exception_title(source, KIND_NAMES[class as usize]));
             exit::exit(3)
@@ -178,14 +187,15 @@ extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
 }
 
 fn kernel_exception_title(source: Source, kind: &str) -> heapless::String<96> {
-    let mut s = heapless::String::new();
     let from = match source {
         Source::CurrentSp0 => "EL2 (SP_EL0)",
         Source::CurrentSpx => "EL2",
     };
-    let _ = core::fmt::Write::write_fmt(
-        &mut s,
-        format_args!("unexpected {kind} exception from {from}; stopping"),
-    );
+    format_title(format_args!("unexpected {kind} exception from {from}; stopping"))
+}
+
+fn format_title(args: core::fmt::Arguments<'_>) -> heapless::String<96> {
+    let mut s = heapless::String::new();
+    let _ = core::fmt::Write::write_fmt(&mut s, args);
     s
 }

@@ -4,6 +4,8 @@
 //! Both regimes use the 4 KiB granule and a 39-bit input range starting at level 1, so
 //! one walker serves both; only the leaf attribute bits differ.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use super::{cpu, dsb_sy, isb, write_sysreg};
 use crate::board;
 
@@ -187,8 +189,13 @@ pub fn kernel_layout() -> KernelLayout {
     }
 }
 
-/// Build the kernel's identity map (text RX, rodata R, data RW, rest of RAM RW, MMIO
-/// as device memory, all else unmapped) and turn on the MMU and caches.
+/// The root of the kernel's map once CPU 0 has built it (0 before). Written with the MMU
+/// off, so the secondaries, which read it with theirs off too, see it in memory.
+static KERNEL_ROOT: AtomicUsize = AtomicUsize::new(0);
+
+/// Build the kernel's identity map (text RX, rodata R, data RW but the stack guard
+/// pages, rest of RAM RW, MMIO as device memory, all else unmapped) and turn on the MMU
+/// and caches. CPU 0, once.
 pub fn enable_kernel_map() -> Result<(), MapError> {
     let k = kernel_layout();
     let ram = board::RAM;
@@ -205,30 +212,38 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
         k.rodata_end - k.text_end,
         normal | AP_RO | XN,
     )?;
-    map_range(
-        root,
-        &mut src,
-        k.rodata_end,
-        k.rodata_end,
-        k.end - k.rodata_end,
-        normal | XN,
-    )?;
+    // Data and .bss, with a hole at each CPU's stack guard page (they lie in .bss, in
+    // ascending order).
+    let mut from = k.rodata_end;
+    for g in cpu::stack_guards() {
+        map_range(root, &mut src, from, from, g - from, normal | XN)?;
+        from = g + cpu::STACK_GUARD_SIZE;
+    }
+    map_range(root, &mut src, from, from, k.end - from, normal | XN)?;
     map_range(root, &mut src, ram.base, ram.base, k.start - ram.base, normal | XN)?;
     let ram_end = ram.base + ram.size;
     map_range(root, &mut src, k.end, k.end, ram_end - k.end, normal | XN)?;
     for r in board::MMIO {
         map_range(root, &mut src, r.base, r.base, r.size, ATTR_DEVICE | AP_RES1 | XN)?;
     }
-    let root_pa = core::ptr::from_mut(root) as u64;
+    KERNEL_ROOT.store(core::ptr::from_mut(root) as usize, Ordering::Relaxed);
     drop(guard);
+    enable_this_cpu();
+    Ok(())
+}
 
+/// Turn on the calling CPU's MMU and caches with the kernel's map, which CPU 0 has
+/// built. Every CPU runs this first thing in Rust: atomics and locks need the caches.
+pub fn enable_this_cpu() {
+    let root_pa = KERNEL_ROOT.load(Ordering::Relaxed) as u64;
     let ps = cpu::pa_range().min(5);
     // T0SZ=25, IRGN0=ORGN0=WBWA, SH0=inner, TG0=4K, PS, RES1 bits 23 and 31.
     let tcr = 0x19 | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 23) | (1 << 31);
     dsb_sy();
     // SAFETY: the tables map the running code, stack and data at their current (identity)
     // addresses with compatible attributes, so execution continues unchanged once the
-    // MMU is on; TLBs are invalidated before enabling.
+    // MMU is on; TLBs are invalidated before enabling. CPU 0 built them before it
+    // started any other CPU, and they are never changed.
     unsafe {
         write_sysreg!(mair_el2, MAIR);
         write_sysreg!(tcr_el2, tcr);
@@ -239,7 +254,6 @@ pub fn enable_kernel_map() -> Result<(), MapError> {
         write_sysreg!(sctlr_el2, 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19));
     }
     isb();
-    Ok(())
 }
 
 /// Tables used by the kernel map so far (for the boot log).

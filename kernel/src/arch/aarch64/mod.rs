@@ -7,11 +7,16 @@ pub mod el3;
 pub mod exception;
 pub mod exit;
 pub mod mmu;
+pub mod smp;
 pub mod stage2;
 pub mod thread;
 pub mod timer;
 
-core::arch::global_asm!(include_str!("start.S"));
+core::arch::global_asm!(
+    include_str!("start.S"),
+    CPUS = const crate::board::CPUS,
+    STACK_STRIDE = const cpu::STACK_STRIDE,
+);
 
 /// Read a system register.
 macro_rules! read_sysreg {
@@ -45,6 +50,14 @@ pub fn isb() {
 pub fn dsb_sy() {
     // SAFETY: a barrier has no memory or register effects beyond ordering.
     unsafe { core::arch::asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Inner-shareable store barrier: earlier stores are seen by the other CPUs before
+/// anything after it (such as an inter-processor interrupt).
+#[inline]
+pub fn dsb_ishst() {
+    // SAFETY: a barrier has no memory or register effects beyond ordering.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
 }
 
 /// Wait for an interrupt (with interrupts unmasked it is taken before this returns).

@@ -21,13 +21,16 @@ pub const HCR_NATIVE: u64 = (1 << 0)   // VM
 /// of one address space cost nothing.
 static LOADED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// Set up stage-2 translation for native threads: VTCR and HCR, once at boot.
+/// Set up stage-2 translation for native threads and the routing of interrupts to EL2:
+/// VTCR and HCR, on every CPU at boot (physical IRQs reach EL2 only with HCR_EL2.IMO or
+/// TGE set, so before any CPU takes an interrupt).
 pub fn init() {
     let ps = cpu::pa_range().min(5);
     // T0SZ=25 (39-bit IPA), SL0=1 (start at level 1), IRGN0=ORGN0=WBWA, SH0=inner,
     // TG0=4K, PS, RES1 bit 31.
     let vtcr = 0x19 | (1 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 31);
-    // SAFETY: no thread runs yet; VTTBR is loaded before the first return to EL0.
+    // SAFETY: no thread runs on this CPU yet; VTTBR is loaded before the first return
+    // to EL0.
     unsafe {
         write_sysreg!(vtcr_el2, vtcr);
         write_sysreg!(hcr_el2, HCR_NATIVE);
@@ -40,7 +43,8 @@ pub fn init() {
 /// that enters the thread is a context synchronization event.
 pub fn activate(root: usize, vmid: u16) {
     let vttbr = root as u64 | (u64::from(vmid) << 48);
-    // Interrupts are masked in the kernel and one core runs it: a plain load and store.
+    // Interrupts are masked in the kernel and only CPU 0 runs threads (per-CPU when
+    // the other CPUs do): a plain load and store.
     if LOADED.load(core::sync::atomic::Ordering::Relaxed) == vttbr {
         return;
     }

@@ -1,16 +1,40 @@
-// Gaon kernel entry, EL3->EL2 drop, and the EL2 exception vectors.
+// Gaon kernel entry (CPU 0 and the secondaries), EL3->EL2 drop, and the EL2 exception
+// vectors. Names in braces are constants global_asm! fills in (arch/aarch64/mod.rs):
+// the board's CPU count and the per-CPU stack slot size.
 
 .equ TRAP_FRAME_SIZE, 36 * 8      // x0..x30, sp_el0, elr_el2, spsr_el2, esr_el2, far_el2
-.equ KERNEL_STACK_SIZE, 16384
+
+// x0 = top of the kernel stack of CPU \cpu (a register holding its index); x1, x2 clobbered.
+// Each CPU's slot is a guard page, then its stack (arch/aarch64/cpu.rs).
+.macro STACK_TOP cpu
+    adrp    x0, KERNEL_STACKS
+    add     x0, x0, :lo12:KERNEL_STACKS
+    add     x1, \cpu, #1
+    ldr     x2, ={STACK_STRIDE}
+    madd    x0, x1, x2, x0
+.endm
+
+// From EL3 to EL2h at the address in register \target, with DAIF masked: what firmware
+// would do before entering a hypervisor (the interrupt controller's part is Rust's).
+.macro DROP_TO_EL2 target
+    msr     cptr_el3, xzr                 // do not trap FP/SIMD or trace to EL3
+    mov     x0, #0x5b1                    // SCR_EL3: NS | RES1(4,5) | SMD | HCE | RW
+    msr     scr_el3, x0
+    mov     x0, #0x3c9                    // SPSR: DAIF masked, EL2h
+    msr     spsr_el3, x0
+    msr     elr_el3, \target
+    isb
+    eret
+.endm
 
 .section .text.boot, "ax"
 .global _start
 _start:
-    // Only CPU 0 boots. Secondaries that start here (QEMU entered at EL3 starts every CPU
-    // at the entry; at EL2 its PSCI keeps them off) wait in park_secondary.
+    // CPU 0 boots. Secondaries that start here (QEMU entered at EL3 starts every CPU at
+    // the entry; at EL2 its PSCI keeps them off until CPU_ON) go to the holding pen.
     mrs     x19, mpidr_el1
     and     x19, x19, #0xff
-    cbnz    x19, park_secondary
+    cbnz    x19, secondary_reset
     mov     x20, x0                       // DTB pointer where the loader passes one (unused yet)
 
     mrs     x21, CurrentEL
@@ -19,20 +43,11 @@ _start:
     b.ne    1f
 
     // ---- Entered at EL3: hand the non-secure world what firmware would, then drop to EL2.
-    adrp    x0, KERNEL_STACKS             // borrow CPU 0's stack; el3_prepare touches no statics
-    add     x0, x0, :lo12:KERNEL_STACKS
-    add     x0, x0, #KERNEL_STACK_SIZE
+    STACK_TOP x19                         // borrow CPU 0's stack; el3_prepare touches no statics
     mov     sp, x0
     bl      el3_prepare                   // Rust: put interrupts into non-secure group 1
-    msr     cptr_el3, xzr                 // do not trap FP/SIMD or trace to EL3
-    mov     x0, #0x5b1                    // SCR_EL3: NS | RES1(4,5) | SMD | HCE | RW
-    msr     scr_el3, x0
-    mov     x0, #0x3c9                    // SPSR: DAIF masked, EL2h
-    msr     spsr_el3, x0
-    adr     x0, 1f
-    msr     elr_el3, x0
-    isb
-    eret
+    adr     x1, 1f
+    DROP_TO_EL2 x1
 
 1:  mrs     x0, CurrentEL
     lsr     x0, x0, #2
@@ -40,6 +55,32 @@ _start:
     b.ne    wrong_el
 
     // ---- EL2: known state, stack, .bss, then Rust.
+    bl      el2_cpu_setup
+    adrp    x0, __bss_start
+    add     x0, x0, :lo12:__bss_start
+    adrp    x1, __bss_end
+    add     x1, x1, :lo12:__bss_end
+2:  cmp     x0, x1
+    b.hs    3f
+    stp     xzr, xzr, [x0], #16
+    b       2b
+
+3:  STACK_TOP x19                         // CPU 0's stack top
+    mov     sp, x0
+    msr     tpidr_el2, x0                 // the vectors switch to this stack on entry from EL0
+    adrp    x0, el2_vectors
+    add     x0, x0, :lo12:el2_vectors
+    msr     vbar_el2, x0
+    isb
+    mov     x0, x21                       // entry EL
+    mov     x1, x20                       // DTB pointer
+    bl      kernel_main
+    b       .
+
+// The EL2 state every CPU sets up before it runs Rust (uses x0 only): MMU and caches
+// off, FP/SIMD trapped until a thread owns it, the counters for EL0/EL1, the EL2 timer
+// off. What needs Rust (the MMU, HCR_EL2, the interrupt controller) follows there.
+el2_cpu_setup:
     ldr     x0, =0x30c50830               // SCTLR_EL2: RES1 bits only (MMU, caches off, little-endian)
     msr     sctlr_el2, x0
     isb
@@ -53,30 +94,9 @@ _start:
     msr     cntvoff_el2, xzr
     mov     x0, #0x2                      // CNTKCTL_EL1: EL0VCTEN only: EL0 reads CNTVCT_EL0, cannot touch the timers
     msr     cntkctl_el1, x0               // (the benchmark clock); IrqHandlerSetTimer arms the virtual timer
+    msr     cnthp_ctl_el2, xzr            // the kernel tick's timer off until this CPU arms it
     isb
-
-    adrp    x0, __bss_start
-    add     x0, x0, :lo12:__bss_start
-    adrp    x1, __bss_end
-    add     x1, x1, :lo12:__bss_end
-2:  cmp     x0, x1
-    b.hs    3f
-    stp     xzr, xzr, [x0], #16
-    b       2b
-
-3:  adrp    x0, KERNEL_STACKS
-    add     x0, x0, :lo12:KERNEL_STACKS
-    add     x0, x0, #KERNEL_STACK_SIZE    // CPU 0's stack top
-    mov     sp, x0
-    msr     tpidr_el2, x0                 // the vectors switch to this stack on entry from EL0
-    adrp    x0, el2_vectors
-    add     x0, x0, :lo12:el2_vectors
-    msr     vbar_el2, x0
-    isb
-    mov     x0, x21                       // entry EL
-    mov     x1, x20                       // DTB pointer
-    bl      kernel_main
-    b       .
+    ret
 
 wrong_el:
     // Entered at EL1 or EL0: this kernel needs EL2. Nothing works yet, so report through
@@ -89,9 +109,65 @@ wrong_el:
 wrong_el_block:
     .quad 0x20026, 3                      // ADP_Stopped_ApplicationExit, status 3
 
-park_secondary:
+// ---- Secondary CPUs ---------------------------------------------------------------------
+// x19 = MPIDR_EL1.Aff0, the CPU's index.
+
+// Started at the entry. At EL3 (QEMU with secure=on starts every CPU there and has no
+// PSCI) the CPU waits in the holding pen (arch/aarch64/smp.rs, in .data: CPU 0 clears
+// .bss meanwhile) until CPU 0 writes the address to go on at into its slot; then it does
+// its own part of what firmware would (its banked interrupt-controller state, on its own
+// stack, which CPU 0 has cleared by then) and drops to EL2 there. At EL2 nothing would
+// release it: it parks.
+secondary_reset:
+    mrs     x0, CurrentEL
+    lsr     x0, x0, #2
+    cmp     x0, #3
+    b.ne    park_secondary
+    cmp     x19, #{CPUS}
+    b.hs    park_secondary
+    adrp    x1, HOLDING_PEN
+    add     x1, x1, :lo12:HOLDING_PEN
+4:  ldr     x20, [x1, x19, lsl #3]        // read with the MMU off: CPU 0 cleans the line
+    cbnz    x20, 5f
     wfe
-    b       park_secondary
+    b       4b
+5:  STACK_TOP x19
+    mov     sp, x0
+    mov     x0, x19
+    bl      el3_prepare_secondary         // Rust: this CPU's interrupts into non-secure group 1
+    DROP_TO_EL2 x20
+
+// Where every started secondary arrives at EL2 with the MMU off: from PSCI CPU_ON, a
+// spin table, or the holding pen above. Same EL2 state as CPU 0, its own stack and the
+// same vectors, then secondary_main (smp.rs) brings up the rest.
+.global secondary_entry
+secondary_entry:
+    msr     daifset, #0xf
+    mrs     x19, mpidr_el1
+    and     x19, x19, #0xff
+    cmp     x19, #{CPUS}
+    b.hs    park_secondary
+    mrs     x0, CurrentEL
+    lsr     x0, x0, #2
+    cmp     x0, #2
+    b.ne    park_secondary
+    bl      el2_cpu_setup
+    STACK_TOP x19
+    mov     sp, x0
+    msr     tpidr_el2, x0
+    adrp    x0, el2_vectors
+    add     x0, x0, :lo12:el2_vectors
+    msr     vbar_el2, x0
+    isb
+    mov     x0, x19
+    bl      secondary_main
+    // fall through (secondary_main does not return)
+
+// A CPU the kernel cannot use: stopped for good, interrupts masked.
+park_secondary:
+    msr     daifset, #0xf
+6:  wfi
+    b       6b
 
 // ---- EL2 exception vectors -------------------------------------------------------------
 // From EL2 (the kernel itself, or the idle loop): save a TrapFrame on the kernel stack,

@@ -8,6 +8,11 @@ pub fn frequency() -> u64 {
     read_sysreg!(cntfrq_el0)
 }
 
+/// The physical counter (CNTPCT_EL0).
+pub fn now() -> u64 {
+    read_sysreg!(cntpct_el0)
+}
+
 /// Interrupt when the physical counter reaches `deadline` (at once if it has), or
 /// switch the timer off (`None`; its interrupt is then no longer asserted).
 pub fn set_deadline(deadline: Option<u64>) {

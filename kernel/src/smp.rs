@@ -1,0 +1,178 @@
+//! The secondary CPUs: how CPU 0 starts them (the board's way, PSCI `CPU_ON` or a spin
+//! table; the holding pen in `start.S` when the kernel was entered at EL3), what each
+//! does once started, and inter-processor interrupts (IPIs).
+//!
+//! A secondary sets up the EL2 state CPU 0 has (`start.S`, then its MMU with the
+//! kernel's map, HCR_EL2 and VTCR_EL2, its side of the interrupt controller), marks
+//! itself online and parks: it waits for interrupts with its timer off and runs no
+//! threads. The scheduler and the kernel lock stay CPU 0's until per-CPU scheduling
+//! comes. At boot CPU 0 checks that IPIs work both ways: it sends each online secondary
+//! an IPI asking for an answer, and each answers with an IPI to CPU 0.
+
+use core::sync::atomic::Ordering;
+
+use crate::arch::cpu::{self, CpuSet};
+use crate::arch::smp::{self as start, PsciError};
+use crate::arch::{self, mmu, stage2, timer};
+use crate::board::{self, CpuStart};
+use crate::{irq, kprintln};
+
+/// Bits of a CPU's `ipi_requests`: what an IPI asks of the CPU it is sent to.
+pub mod request {
+    /// Answer with an IPI to CPU 0 (the boot check).
+    pub const PING: u32 = 1;
+}
+
+/// How long CPU 0 waits for a started CPU to come online, and for an IPI's answer.
+pub const TIMEOUT_MS: u64 = 1000;
+
+/// How CPU 0 starts the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// PSCI `CPU_ON` over SMC.
+    Psci,
+    /// The board's spin table at this address.
+    SpinTable(usize),
+    /// The holding pen in `start.S` (entered at EL3: every CPU started at the entry).
+    HoldingPen,
+}
+
+impl Method {
+    /// For the banner.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Psci => "PSCI CPU_ON",
+            Self::SpinTable(_) => "spin table",
+            Self::HoldingPen => "holding pen",
+        }
+    }
+}
+
+/// Why a CPU is not online.
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    /// PSCI refused to start it (QEMU says `InvalidParameters` for a CPU `-smp` left out).
+    Psci(PsciError),
+    /// It was started but did not come online within the timeout.
+    Timeout,
+}
+
+/// What bringing up the secondaries found, for the banner.
+#[derive(Debug)]
+pub struct Report {
+    /// How they were started.
+    pub method: Method,
+    /// The CPUs online, CPU 0 included.
+    pub online: CpuSet,
+    /// Why each CPU that is not online is not.
+    pub failed: [Option<Failure>; board::CPUS],
+    /// Online secondaries whose IPI answer did not reach CPU 0 within the timeout.
+    pub unanswered: CpuSet,
+}
+
+/// Start every other CPU, wait (bounded) for each to come online, and check IPIs with
+/// each online one. CPU 0, at boot, after the interrupt controller is up. A CPU that
+/// does not come up is reported, never waited for longer.
+pub fn start_secondaries(entry_el: u64) -> Report {
+    cpu::this_cpu().online.store(true, Ordering::Release);
+    let method = match board::CPU_START {
+        _ if entry_el == 3 => Method::HoldingPen,
+        CpuStart::Psci => Method::Psci,
+        CpuStart::SpinTable(table) => Method::SpinTable(table),
+    };
+    let mut failed = [None; board::CPUS];
+    for (n, failure) in failed.iter_mut().enumerate().skip(1) {
+        let started = match method {
+            Method::Psci => start::psci_cpu_on(n).map_err(Failure::Psci),
+            Method::SpinTable(table) => {
+                start::spin_table_release(table, n);
+                Ok(())
+            }
+            Method::HoldingPen => {
+                start::holding_pen_release(n);
+                Ok(())
+            }
+        };
+        *failure = match started {
+            Err(f) => Some(f),
+            Ok(()) if wait(false, || cpu::cpu(n).online.load(Ordering::Acquire)) => None,
+            Ok(()) => Some(Failure::Timeout),
+        };
+    }
+    let online = cpu::online();
+    for n in online.iter() {
+        failed[n] = None; // one that came up late is up
+    }
+    let unanswered = online
+        .iter()
+        .filter(|&n| n != 0 && !ping(n))
+        .fold(CpuSet::EMPTY, CpuSet::with);
+    Report {
+        method,
+        online,
+        failed,
+        unanswered,
+    }
+}
+
+/// Send CPU `n` an IPI that asks for an answer, and wait (bounded, taking interrupts)
+/// for the answering IPI. True if it came.
+fn ping(n: usize) -> bool {
+    let me = cpu::this_cpu();
+    let before = me.ipis.load(Ordering::Relaxed);
+    cpu::cpu(n).ipi_requests.fetch_or(request::PING, Ordering::Release);
+    irq::send_ipi(CpuSet::of(n));
+    wait(true, || me.ipis.load(Ordering::Relaxed) != before)
+}
+
+/// Spin until `done` or the timeout; with `irqs`, interrupts are taken meanwhile.
+fn wait(irqs: bool, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = timer::now() + timer::frequency() * TIMEOUT_MS / 1000;
+    while !done() {
+        if timer::now() >= deadline {
+            return done();
+        }
+        if irqs {
+            arch::enable_irqs();
+            core::hint::spin_loop();
+            arch::disable_irqs();
+        } else {
+            core::hint::spin_loop();
+        }
+    }
+    true
+}
+
+/// An IPI arrived on this CPU: count it and do what it asks.
+pub fn handle_ipi() {
+    let me = cpu::this_cpu();
+    me.ipis.fetch_add(1, Ordering::Relaxed);
+    let requests = me.ipi_requests.swap(0, Ordering::Acquire);
+    if requests & request::PING != 0 {
+        irq::send_ipi(CpuSet::of(0));
+    }
+}
+
+/// Where a started secondary CPU `n` comes from `start.S`, at EL2 on its own stack
+/// with its vectors, MMU off, interrupts masked.
+#[unsafe(no_mangle)]
+extern "C" fn secondary_main(n: usize) -> ! {
+    // The caches first: the locks and atomics below need them.
+    mmu::enable_this_cpu();
+    stage2::init();
+    if let Err(e) = irq::init_cpu(n) {
+        kprintln!("smp: CPU {n}: interrupt controller: {e:?}; not going online");
+        arch::exit::park();
+    }
+    cpu::cpu(n).online.store(true, Ordering::Release);
+    park()
+}
+
+/// A secondary's life for now: wait for interrupts (only IPIs reach it) and take them.
+fn park() -> ! {
+    loop {
+        arch::enable_irqs();
+        arch::wait_for_interrupt();
+        arch::disable_irqs();
+    }
+}
