@@ -134,10 +134,10 @@ fn wait(irqs: bool, mut done: impl FnMut() -> bool) -> bool {
         }
         if irqs {
             arch::enable_irqs();
-            core::hint::spin_loop();
+            arch::spin_hint();
             arch::disable_irqs();
         } else {
-            core::hint::spin_loop();
+            arch::spin_hint();
         }
     }
     true
@@ -171,8 +171,10 @@ extern "C" fn secondary_main(n: usize) -> ! {
 /// A secondary's life for now: wait for interrupts (only IPIs reach it) and take them.
 fn park() -> ! {
     loop {
-        arch::enable_irqs();
+        // As the idle loop (`trap::idle`): wait masked, then take what woke it.
         arch::wait_for_interrupt();
+        arch::enable_irqs();
+        arch::isb();
         arch::disable_irqs();
     }
 }

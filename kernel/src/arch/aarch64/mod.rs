@@ -45,6 +45,16 @@ pub fn isb() {
     unsafe { core::arch::asm!("isb", options(nostack, preserves_flags)) };
 }
 
+/// A hint that this CPU is spinning on something another CPU will change: `yield`.
+/// QEMU's single-threaded TCG (which `-icount` uses) ends this CPU's turn on it, so the
+/// others run; a busy loop without it keeps them waiting until its turn runs out,
+/// which on the deterministic clock may be the whole wait.
+#[inline]
+pub fn spin_hint() {
+    // SAFETY: `yield` is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Full-system data synchronisation barrier.
 #[inline]
 pub fn dsb_sy() {
