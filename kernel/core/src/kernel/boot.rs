@@ -306,9 +306,8 @@ impl<P: Platform> Kernel<P> {
             info.irq_end = u64::from(lines);
         }
 
-        self.timeslice = self.us_to_ticks(super::object::tcb::TIMESLICE_US).max(1);
-        self.last_charge = self.platform.now();
-        self.slice_end = self.last_charge + self.timeslice;
+        self.core.timeslice = self.us_to_ticks(super::object::tcb::TIMESLICE_US).max(1);
+        self.core.last_charge = self.platform.now();
         self.make_runnable(t, false);
         self.schedule();
         self.arm_timer();

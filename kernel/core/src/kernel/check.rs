@@ -457,10 +457,10 @@ impl<P: Platform> Walk<'_, P> {
         );
         let (ntfn, sc) = (raw(t.bound_ntfn), raw(t.sched_context));
         if queued {
-            if state != ThreadState::Running || throttled || addr == raw(self.k.current) {
+            if state != ThreadState::Running || throttled || addr == raw(self.k.core.current) {
                 self.r.fail(Problem::QueuedNotRunnable, addr);
             }
-            let (heads, tails, _, _) = self.k.rq.raw();
+            let (heads, tails, _, _) = self.k.core.rq.raw();
             let linked = |other: usize, end: usize, back: fn(&Tcb) -> usize| {
                 if other == 0 {
                     end == addr
@@ -477,7 +477,7 @@ impl<P: Platform> Walk<'_, P> {
             {
                 self.r.fail(Problem::QueueLinks, addr);
             }
-        } else if state == ThreadState::Running && addr != raw(self.k.current) && !throttled {
+        } else if state == ThreadState::Running && addr != raw(self.k.core.current) && !throttled {
             self.r.fail(Problem::RunnableNotQueued, addr);
         }
         match state {
@@ -606,7 +606,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn on_release_list(&self, addr: usize) -> bool {
-        let mut cur = raw(self.k.release_head);
+        let mut cur = raw(self.k.core.release_head);
         for _ in 0..MAX_STEPS {
             if cur == addr {
                 return true;
@@ -622,7 +622,7 @@ impl<P: Platform> Walk<'_, P> {
     // ---- global structures ------------------------------------------------------
 
     fn current(&mut self) {
-        let c = raw(self.k.current);
+        let c = raw(self.k.core.current);
         if c != 0
             && !(aligned(c, TCB_BITS) && {
                 let t = at::<Tcb>(c);
@@ -631,7 +631,7 @@ impl<P: Platform> Walk<'_, P> {
         {
             self.r.fail(Problem::Current, c);
         }
-        for o in self.k.lazy_owners.map(raw) {
+        for o in self.k.core.lazy_owners.map(raw) {
             if o != 0 && !aligned(o, TCB_BITS) {
                 self.r.fail(Problem::LazyOwner, o);
             }
@@ -639,7 +639,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn run_queues(&mut self) {
-        let (heads, tails, words, summary) = self.k.rq.raw();
+        let (heads, tails, words, summary) = self.k.core.rq.raw();
         let mut steps = 0;
         for p in 0..256 {
             let bit = (words[p / 64] >> (p % 64)) & 1 != 0;
@@ -660,7 +660,7 @@ impl<P: Platform> Walk<'_, P> {
                 if usize::from(tc.prio) != p {
                     self.r.fail(Problem::QueueWrongPriority, t);
                 }
-                if tc.state != ThreadState::Running || Self::throttled(tc) || t == raw(self.k.current) {
+                if tc.state != ThreadState::Running || Self::throttled(tc) || t == raw(self.k.core.current) {
                     self.r.fail(Problem::QueuedNotRunnable, t);
                 }
                 prev = t;
@@ -681,7 +681,7 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn release_list(&mut self) {
-        let mut cur = raw(self.k.release_head);
+        let mut cur = raw(self.k.core.release_head);
         let mut last = 0;
         for _ in 0..MAX_STEPS {
             if cur == 0 {
@@ -700,7 +700,7 @@ impl<P: Platform> Walk<'_, P> {
             last = sc.release_time();
             cur = raw(sc.release_next);
         }
-        self.r.fail(Problem::ReleaseList, raw(self.k.release_head));
+        self.r.fail(Problem::ReleaseList, raw(self.k.core.release_head));
     }
 
     fn irqs(&mut self) {

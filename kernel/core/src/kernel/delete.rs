@@ -217,12 +217,12 @@ impl<P: Platform> Kernel<P> {
         if let Some(sc) = core::mem::take(&mut tcb.sched_context) {
             sc.get().tcb = None;
         }
-        for owner in &mut self.lazy_owners {
+        for owner in &mut self.core.lazy_owners {
             if *owner == Some(t) {
                 *owner = None;
             }
         }
-        if self.current == Some(t) {
+        if self.core.current == Some(t) {
             self.switch_to(None);
         }
     }

@@ -99,34 +99,15 @@ pub const MAX_RETYPE_COUNT: u64 = 256;
 pub const VMIDS: usize = 256;
 
 /// The kernel's global state.
+#[repr(C)]
 #[derive(Debug)]
 pub struct Kernel<P: Platform> {
     /// The machine.
     pub platform: P,
-    current: Option<Ptr<Tcb>>,
-    rq: RunQueues,
-    vmids: [Option<Ptr<Table>>; VMIDS],
-    irqs: [IrqLine; MAX_IRQS],
+    /// This core's scheduling state (first: the hot fields at small offsets).
+    core: Core,
     /// Call/ReplyRecv operations that took the fastpath.
     pub fastpath_count: u64,
-    /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU, if
-    /// any: the arch layer saves into it before loading another thread's. Deleting the
-    /// thread clears it, so nothing is saved into a dead object. One word each, as the
-    /// other object links, so the resume path compares one word.
-    lazy_owners: [Option<Ptr<Tcb>>; LAZY_KINDS],
-    /// Counter value when run time was last charged.
-    last_charge: u64,
-    /// When the running thread's round-robin time slice ends (counter).
-    slice_end: u64,
-    /// `slice_end` counts: a thread of the running thread's priority waited at the last
-    /// [`Kernel::arm_timer`] (or the thread has just been switched to).
-    slice_shared: bool,
-    /// The round-robin time slice in counter ticks (`TIMESLICE_US`, set at boot).
-    timeslice: u64,
-    /// The deadline the kernel timer is programmed for (`u64::MAX`: off).
-    timer_deadline: u64,
-    /// Throttled scheduling contexts waiting for a refill.
-    release_head: Option<Ptr<SchedContext>>,
     /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
     /// `(0, 0)` is a free record.
     delete_resume: [(usize, usize); RESUME_RECORDS],
@@ -138,12 +119,62 @@ pub struct Kernel<P: Platform> {
     /// the badge it is signalled with.
     log_ntfn: Option<Ptr<Notification>>,
     log_badge: u64,
+    /// The big tables last.
+    vmids: [Option<Ptr<Table>>; VMIDS],
+    irqs: [IrqLine; MAX_IRQS],
     /// Slots a container delete has looked at (host tests check the work is linear).
     #[cfg(test)]
     delete_visits: u64,
     /// Syscalls the host-test driver restarted.
     #[cfg(test)]
     restarts: u64,
+}
+
+/// A core's scheduling state: what runs, what is runnable, its time. With one core
+/// running threads there is one; SMP makes it one per core (the objects and the
+/// derivation tree stay global). `repr(C)` with the fields the common paths read first,
+/// at small offsets.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Core {
+    /// The running thread, if any.
+    current: Option<Ptr<Tcb>>,
+    /// Counter value when run time was last charged.
+    last_charge: u64,
+    /// The deadline the kernel timer is programmed for (`u64::MAX`: off).
+    timer_deadline: u64,
+    /// Throttled scheduling contexts waiting for a refill, sorted by release time.
+    release_head: Option<Ptr<SchedContext>>,
+    /// When the current time slice ends (counter).
+    slice_end: u64,
+    /// The round-robin time slice in counter ticks (`TIMESLICE_US`, set at boot).
+    timeslice: u64,
+    /// `slice_end` counts: a thread of the running thread's priority waited at the last
+    /// [`Kernel::arm_timer`].
+    slice_shared: bool,
+    /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU, if
+    /// any: the arch layer saves into it before loading another thread's. Deleting the
+    /// thread clears it, so nothing is saved into a dead object. One word each, as the
+    /// other object links, so the resume path compares one word.
+    lazy_owners: [Option<Ptr<Tcb>>; LAZY_KINDS],
+    /// The run queues.
+    rq: RunQueues,
+}
+
+impl Core {
+    const fn new() -> Self {
+        Self {
+            current: None,
+            last_charge: 0,
+            timer_deadline: u64::MAX,
+            release_head: None,
+            slice_end: 0,
+            timeslice: 0,
+            slice_shared: false,
+            lazy_owners: [None; LAZY_KINDS],
+            rq: RunQueues::new(),
+        }
+    }
 }
 
 /// Thread state the arch layer keeps in the CPU for the last thread that used it and
@@ -169,18 +200,10 @@ impl<P: Platform> Kernel<P> {
     pub const fn new(platform: P) -> Self {
         Self {
             platform,
-            current: None,
-            rq: RunQueues::new(),
+            core: Core::new(),
             vmids: [None; VMIDS],
             irqs: [IrqLine::FREE; MAX_IRQS],
             fastpath_count: 0,
-            lazy_owners: [None; LAZY_KINDS],
-            last_charge: 0,
-            slice_end: 0,
-            slice_shared: false,
-            timeslice: 0,
-            timer_deadline: u64::MAX,
-            release_head: None,
             delete_resume: [(0, 0); RESUME_RECORDS],
             delete_resume_next: 0,
             log_page: 0,
@@ -195,21 +218,21 @@ impl<P: Platform> Kernel<P> {
 
     /// The running thread, if any.
     pub fn current(&self) -> Option<Ptr<Tcb>> {
-        self.current
+        self.core.current
     }
 
     // ---- lazily switched thread state (for the arch layer) -----------------------
 
     /// The thread whose `which` state is live in the CPU, if any.
     pub fn lazy_owner(&self, which: Lazy) -> Option<Ptr<Tcb>> {
-        self.lazy_owners[which as usize]
+        self.core.lazy_owners[which as usize]
     }
 
     /// True if `t`'s `which` state is the one live in the CPU (one compare: the resume
     /// path asks this on every switch).
     #[inline]
     pub fn lazy_owned_by(&self, which: Lazy, t: Ptr<Tcb>) -> bool {
-        self.lazy_owners[which as usize] == Some(t)
+        self.core.lazy_owners[which as usize] == Some(t)
     }
 
     /// Make `to` the owner of the CPU's `which` state. `None` if it already is;
@@ -218,7 +241,7 @@ impl<P: Platform> Kernel<P> {
     /// `to` runs.
     #[inline]
     pub fn lazy_switch(&mut self, which: Lazy, to: Ptr<Tcb>) -> Option<(Option<LiveState<'_>>, LiveState<'_>)> {
-        let owner = &mut self.lazy_owners[which as usize];
+        let owner = &mut self.core.lazy_owners[which as usize];
         if *owner == Some(to) {
             return None;
         }

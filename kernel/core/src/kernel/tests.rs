@@ -456,7 +456,7 @@ fn call_and_reply_move_threads_through_their_states() {
     assert_eq!(k.current(), Some(server));
     assert_eq!(server.get().ctx.x[2], 7);
     // Deleting the reply object cancels the waiting caller.
-    k.current = Some(root); // act as the root (it is blocked; only the cap matters)
+    k.core.current = Some(root); // act as the root (it is blocked; only the cap matters)
     let rp_slot = core::ptr::from_mut(root_slot(&k, rp)) as usize;
     k.delete_slot(rp_slot);
     assert_eq!(root.get().state, ThreadState::Running);
@@ -634,7 +634,7 @@ proptest! {
             }
             // A resumed scratch thread may have preempted the root; put it back.
             if k.current() != Some(root) {
-                k.current = Some(root);
+                k.core.current = Some(root);
             }
             check_tree(&k, base, SCRATCH);
             check_tree(&k, bi.untyped_slots.start, bi.untyped_slots.end - bi.untyped_slots.start);
@@ -804,8 +804,8 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     // Switch to `t` as schedule would: the running thread back into the queues, `t` out.
     let act_as = |k: &mut Kernel<Model>, t: Ptr<Tcb>| {
         k.settle_current();
-        k.rq.dequeue(t);
-        k.current = Some(t);
+        k.core.rq.dequeue(t);
+        k.core.current = Some(t);
     };
     act_as(&mut k, server);
     sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
@@ -897,7 +897,7 @@ fn the_release_list_is_sorted_and_releases_exactly_what_is_due() {
     }
     let list = |k: &Kernel<Model>| {
         let mut v = Vec::new();
-        let mut cur = k.release_head;
+        let mut cur = k.core.release_head;
         while let Some(sc) = cur {
             v.push(sc);
             cur = sc.get().release_next;

@@ -126,7 +126,7 @@ impl<P: Platform> Kernel<P> {
     /// line until the handler acks it, and signal its notification.
     pub fn handle_irq(&mut self, irq: u32) {
         // Whoever was running is only interrupted; it resumes where it was.
-        let prev = self.current;
+        let prev = self.core.current;
         self.platform.irq_set_enabled(irq, false);
         if let Some(line) = self.irqs.get(irq as usize).copied()
             && let Some(n) = line.ntfn

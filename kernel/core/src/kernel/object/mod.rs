@@ -111,7 +111,7 @@ impl<P: Platform> Kernel<P> {
         // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
         // in the slot, or in a CNode that died): destroying the running thread clears
         // `current`, and a dead thread gets no reply.
-        if self.current == Some(t) {
+        if self.core.current == Some(t) {
             message::reply_kernel(t, result);
         }
     }

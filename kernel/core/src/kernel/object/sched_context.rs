@@ -254,15 +254,15 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
-        if s.tcb.is_some() && s.tcb == self.current {
+        if s.tcb.is_some() && s.tcb == self.core.current {
             // From now on it is charged; it ran unbudgeted until now.
-            self.last_charge = now;
+            self.core.last_charge = now;
         }
         self.settle_current();
         if let Some(bound) = s.tcb
             && bound.get().state.is_running()
         {
-            self.rq.enqueue(bound, false);
+            self.core.rq.enqueue(bound, false);
         }
         0
     }
@@ -295,13 +295,13 @@ impl<P: Platform> Kernel<P> {
                 sc.get().tcb = Some(target);
                 target.get().sched_context = Some(sc);
                 let now = self.platform.now();
-                if self.current == Some(target) {
-                    self.last_charge = now;
+                if self.core.current == Some(target) {
+                    self.core.last_charge = now;
                 }
                 if sc.get().throttled {
                     // Still waiting for its refill (its last thread was deleted or
                     // unbound while throttled): the new thread waits with it.
-                    self.rq.dequeue(target);
+                    self.core.rq.dequeue(target);
                 } else if !sc.get().available(now) {
                     self.throttle_quietly(target, sc);
                 }
@@ -319,7 +319,7 @@ impl<P: Platform> Kernel<P> {
                 // first (and throttled, with its timeout fault, if that ends its budget;
                 // it sees this reply when it runs again).
                 if let Some(bound) = sc.get().tcb
-                    && self.current == Some(bound)
+                    && self.core.current == Some(bound)
                 {
                     let now = self.platform.now();
                     let _ = self.charge(bound, now);

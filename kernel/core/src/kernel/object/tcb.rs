@@ -171,9 +171,6 @@ pub struct Tcb {
     pub(crate) prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
     pub(crate) mcp: u8,
-    /// What was left of its round-robin time slice when it was last preempted, in
-    /// counter ticks; 0: a full slice (`Kernel::reschedule` takes it when it runs).
-    pub(crate) slice_left: u32,
     /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
     pub(crate) run: RunLinks,
     /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
@@ -271,7 +268,6 @@ impl Tcb {
             state: State::Inactive,
             prio: 0,
             mcp: 0,
-            slice_left: 0,
             run: RunLinks::NONE,
             ep_next: None,
             ep_prev: None,
@@ -499,10 +495,10 @@ impl<P: Platform> Kernel<P> {
                 // The running thread is queued again first, so it moves like any other.
                 self.settle_current();
                 let queued = target.get().queued();
-                self.rq.dequeue(target);
+                self.core.rq.dequeue(target);
                 target.get().prio = v;
                 if queued {
-                    self.rq.enqueue(target, false);
+                    self.core.rq.enqueue(target, false);
                 }
             }
             Op::ReadRegisters { first, count } => {
@@ -617,7 +613,7 @@ mod tests {
     use super::Tcb;
 
     /// `init_object` makes a Tcb by zeroing its memory: that must be exactly
-    /// `Tcb::new()` (no link, no fault, `Inactive`, a full time slice, empty slots).
+    /// `Tcb::new()` (no link, no fault, `Inactive`, empty slots).
     #[test]
     fn a_new_tcb_is_zeroed_memory() {
         let zeroed = Box::<Tcb>::new_zeroed();

@@ -17,10 +17,11 @@
 //! syscall that does not switch pays nothing). The kernel timer is a one-shot,
 //! programmed after every scheduling decision ([`Kernel::arm_timer`]) for the earliest
 //! of: the running thread's budget expiry (the last charge plus its head refill), the
-//! release of the first throttled scheduling context, and the end of the running
-//! thread's round-robin time slice if a thread of its priority waits (a slice runs down
-//! only while another thread of the priority waits: a thread that ran alone starts a
-//! full one when the first arrives). With none of
+//! release of the first throttled scheduling context, and the end of the current time
+//! slice if a thread of the running thread's priority waits. The slice belongs to the
+//! core, not to a thread: it starts when a second thread of the running priority
+//! becomes runnable, and when it ends the running thread goes behind its equals and
+//! the next slice starts; switching threads (IPC, yield) hands the rest over. With none of
 //! these the timer is off: an idle core takes no periodic interrupts. The IPC
 //! fastpath's direct switch between two threads without a budget charges nothing and
 //! leaves `last_charge` alone: it only matters while a budgeted thread runs, and every
@@ -39,12 +40,18 @@ impl<P: Platform> Kernel<P> {
     /// budget is gone; true if it was throttled now. Run time is charged lazily: at
     /// ticks, and when the CPU passes to another thread (so a syscall that does not
     /// switch costs no accounting).
+    #[inline]
     pub(in crate::kernel) fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
-        let used = now.saturating_sub(self.last_charge);
-        self.last_charge = now;
-        let Some(sc) = t.get().sched_context else {
-            return false;
-        };
+        let used = now.saturating_sub(self.core.last_charge);
+        self.core.last_charge = now;
+        match t.get().sched_context {
+            Some(sc) => self.charge_budget(t, sc, used, now),
+            None => false,
+        }
+    }
+
+    /// [`Kernel::charge`] for a thread with a scheduling context.
+    fn charge_budget(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>, used: u64, now: u64) -> bool {
         let s = sc.get();
         if s.throttled {
             // Throttled while it ran (out of budget in the same syscall): charging moves
@@ -63,63 +70,60 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Choose who runs after an event that happened while `prev` (`None`: nobody) ran, and
-    /// if that is another thread, charge `prev` up to now and start the new thread's
-    /// time slice. A thread found out of budget here has finished what it trapped for:
-    /// it is throttled (and sent its timeout fault if it is still runnable), and the
-    /// choice is made again. Then the timer is set for the next deadline.
+    /// if that is another thread, charge `prev` up to now. A thread found out of budget
+    /// here has finished what it trapped for: it is throttled (and sent its timeout
+    /// fault if it is still runnable), and the choice is made again. Then the timer is
+    /// set for the next deadline.
     pub(in crate::kernel) fn reschedule(&mut self, prev: Option<Ptr<Tcb>>) {
         self.signal_log();
         self.schedule();
-        if self.current != prev {
+        if self.core.current != prev {
             let now = self.platform.now();
             match prev {
                 Some(t) => {
-                    // Preempted, it keeps what is left of its slice for next time.
-                    let tcb = t.get();
-                    if tcb.state.is_running() {
-                        tcb.slice_left = self.slice_end.saturating_sub(now) as u32;
-                    }
                     if self.charge(t, now) {
                         self.schedule();
                     }
                 }
-                None => self.last_charge = now,
-            }
-            if let Some(c) = self.current {
-                let left = core::mem::take(&mut c.get().slice_left);
-                self.slice_end = now + if left == 0 { self.timeslice } else { u64::from(left) };
-                self.slice_shared = true;
+                None => self.core.last_charge = now,
             }
         }
         self.arm_timer();
     }
 
-    /// Program the kernel timer for the earliest deadline (see the module's comment),
-    /// or switch it off if there is none. The hardware is only touched when the
-    /// deadline changed.
+    /// Program the kernel timer for the earliest deadline (see the module's comment).
+    /// The hardware is written only when the deadline is earlier than the one it holds:
+    /// a later or no deadline leaves the earlier one, which then fires early, and
+    /// [`Kernel::handle_timer`] finds nothing due and sets the timer again (one compare
+    /// on the common path, instead of a timer write at every switch).
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "after every slow-path switch, measured in instructions (docs/benchmarks.md)"
+    )]
     pub(in crate::kernel) fn arm_timer(&mut self) {
-        let mut deadline = self.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
-        if let Some(c) = self.current {
+        let mut deadline = self.core.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
+        if let Some(c) = self.core.current {
             let t = c.get();
             if let Some(sc) = t.sched_context
                 && sc.get().budget != 0
             {
-                deadline = deadline.min(self.last_charge.saturating_add(sc.get().head_amount()));
+                deadline = deadline.min(self.core.last_charge.saturating_add(sc.get().head_amount()));
             }
-            if self.rq.has_queued(t.prio) {
-                if !self.slice_shared {
-                    // It ran alone at its priority until now: its slice starts now.
-                    self.slice_shared = true;
-                    self.slice_end = self.platform.now().saturating_add(self.timeslice);
+            if self.core.rq.has_queued(t.prio) {
+                if !self.core.slice_shared {
+                    // Alone at its priority until now: the slice starts now.
+                    self.core.slice_shared = true;
+                    self.core.slice_end = self.platform.now().saturating_add(self.core.timeslice);
                 }
-                deadline = deadline.min(self.slice_end);
-            } else {
-                self.slice_shared = false;
+                deadline = deadline.min(self.core.slice_end);
+            } else if self.core.slice_shared {
+                self.core.slice_shared = false;
             }
         }
-        if deadline != self.timer_deadline {
-            self.timer_deadline = deadline;
-            self.platform.set_timer((deadline != u64::MAX).then_some(deadline));
+        if deadline < self.core.timer_deadline {
+            self.core.timer_deadline = deadline;
+            self.platform.set_timer(Some(deadline));
         }
     }
 
@@ -142,14 +146,14 @@ impl<P: Platform> Kernel<P> {
     /// The release list is sorted by that time, so this looks at the due ones and the
     /// first that is not.
     pub(in crate::kernel) fn release_due(&mut self, now: u64) {
-        while let Some(sc) = self.release_head
+        while let Some(sc) = self.core.release_head
             && sc.get().release_time() <= now
         {
             self.unlink_release(None, sc);
             if let Some(t) = sc.get().tcb
                 && t.get().state.is_running()
             {
-                self.rq.enqueue(t, false);
+                self.core.rq.enqueue(t, false);
             }
         }
     }
@@ -158,7 +162,7 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         match prev {
             Some(p) => p.get().release_next = s.release_next,
-            None => self.release_head = s.release_next,
+            None => self.core.release_head = s.release_next,
         }
         s.release_next = None;
         s.throttled = false;
@@ -167,7 +171,7 @@ impl<P: Platform> Kernel<P> {
     /// Take `sc` off the release list (it is being destroyed or reconfigured).
     pub(in crate::kernel) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
         let mut prev = None;
-        let mut cur = self.release_head;
+        let mut cur = self.core.release_head;
         while let Some(c) = cur {
             if c == sc {
                 self.unlink_release(prev, sc);
@@ -182,7 +186,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
         self.settle_current();
         if t.get().state.is_running() {
-            self.rq.enqueue(t, false);
+            self.core.rq.enqueue(t, false);
         }
     }
 
@@ -221,7 +225,7 @@ impl<P: Platform> Kernel<P> {
     /// Keep `t` off the run queue until its scheduling context's head refill is due.
     pub(in crate::kernel) fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         self.release_insert(sc);
-        self.rq.dequeue(t);
+        self.core.rq.dequeue(t);
     }
 
     /// Mark `sc` throttled and put it into the release list, sorted by release time
@@ -231,7 +235,7 @@ impl<P: Platform> Kernel<P> {
         s.throttled = true;
         let time = s.release_time();
         let mut prev: Option<Ptr<SchedContext>> = None;
-        let mut next = self.release_head;
+        let mut next = self.core.release_head;
         while let Some(n) = next
             && n.get().release_time() <= time
         {
@@ -241,7 +245,7 @@ impl<P: Platform> Kernel<P> {
         s.release_next = next;
         match prev {
             Some(p) => p.get().release_next = Some(sc),
-            None => self.release_head = Some(sc),
+            None => self.core.release_head = Some(sc),
         }
     }
 }

@@ -30,7 +30,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = State::Running;
-        if self.current == Some(t) && !t.get().queued() {
+        if self.core.current == Some(t) && !t.get().queued() {
             // The running thread: already first in its priority.
             return;
         }
@@ -39,7 +39,7 @@ impl<P: Platform> Kernel<P> {
             self.settle_current();
         }
         if !self.throttled(t) {
-            self.rq.enqueue(t, front);
+            self.core.rq.enqueue(t, front);
         }
     }
 
@@ -47,7 +47,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn block(&mut self, t: Ptr<Tcb>, state: State) {
         t.get().state = state;
-        self.rq.dequeue(t);
+        self.core.rq.dequeue(t);
     }
 
     /// Put the running thread back into the run queue, first in its priority (its
@@ -64,7 +64,7 @@ impl<P: Platform> Kernel<P> {
             && c.get().state.is_running()
             && !self.throttled(c)
         {
-            self.rq.enqueue(c, true);
+            self.core.rq.enqueue(c, true);
         }
     }
 
@@ -87,9 +87,9 @@ impl<P: Platform> Kernel<P> {
             self.switch_to(Some(next));
             return true;
         }
-        self.rq.dequeue(t);
+        self.core.rq.dequeue(t);
         if !self.throttled(next) {
-            self.rq.enqueue(next, true);
+            self.core.rq.enqueue(next, true);
         }
         false
     }
@@ -105,7 +105,7 @@ impl<P: Platform> Kernel<P> {
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn switch_to(&mut self, next: Option<Ptr<Tcb>>) {
-        self.current = next;
+        self.core.current = next;
     }
 
     /// True if `t`, runnable and not queued, is what [`Kernel::schedule`] picks: nothing
@@ -116,7 +116,7 @@ impl<P: Platform> Kernel<P> {
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn first_in_line(&self, t: Ptr<Tcb>) -> bool {
-        self.rq.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
+        self.core.rq.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
     }
 
     /// Pick the thread to run: the highest-priority runnable one that can run, which
@@ -133,12 +133,12 @@ impl<P: Platform> Kernel<P> {
         }
         self.settle_current();
         loop {
-            let Some(t) = self.rq.highest() else {
+            let Some(t) = self.core.rq.highest() else {
                 self.switch_to(None);
                 return;
             };
             if self.vspace_of(t).is_some() {
-                self.rq.dequeue(t);
+                self.core.rq.dequeue(t);
                 self.switch_to(Some(t));
                 return;
             }
