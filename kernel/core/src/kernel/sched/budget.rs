@@ -45,8 +45,10 @@ impl<P: Platform> Kernel<P> {
         let used = now.saturating_sub(self.core.last_charge);
         self.core.last_charge = now;
         match t.get().sched_context {
-            Some(sc) => self.charge_budget(t, sc, used, now),
-            None => false,
+            // An unconfigured scheduling context (the root server's, and those root
+            // gives threads without a budget) has nothing to charge.
+            Some(sc) if sc.get().budget != 0 => self.charge_budget(t, sc, used, now),
+            _ => false,
         }
     }
 
