@@ -55,12 +55,16 @@ pub fn activate(root: usize, vmid: u16) {
     unsafe { write_sysreg!(vttbr_el2, vttbr) };
 }
 
-/// Invalidate all stage-1 and stage-2 TLB entries tagged with `vmid`.
+/// Invalidate all stage-1 and stage-2 TLB entries tagged with `vmid`, on every core of
+/// the inner-shareable domain (`tlbi ...is`, completed by `dsb ish`). The leading
+/// `dsb ishst` makes the page-table writes that made the entries stale visible to every
+/// core's table walker first, so no core can refill an entry from the old table.
 pub fn flush_vmid(vmid: u16) {
     let loaded = LOADED.load(core::sync::atomic::Ordering::Relaxed);
     // SAFETY: TLB maintenance for a VMID selects it through VTTBR_EL2.VMID; EL2's own
     // translation does not use VTTBR, and the loaded value is put back before return.
     unsafe {
+        core::arch::asm!("dsb ishst", options(nostack, preserves_flags));
         write_sysreg!(vttbr_el2, u64::from(vmid) << 48);
         core::arch::asm!("isb", "tlbi vmalls12e1is", "dsb ish", options(nostack, preserves_flags));
         write_sysreg!(vttbr_el2, loaded);
@@ -80,9 +84,10 @@ pub fn sync_icache(start: usize, len: usize) {
     }
     // SAFETY: invalidating the instruction cache and barriers have no memory effects.
     unsafe {
+        // `ic ialluis`: every core's instruction cache, as a thread may run elsewhere.
         core::arch::asm!(
             "dsb ish",
-            "ic iallu",
+            "ic ialluis",
             "dsb ish",
             "isb",
             options(nostack, preserves_flags)
