@@ -225,6 +225,9 @@ impl<P: Platform> Kernel<P> {
         if self.core.current == Some(t) {
             self.switch_to(None);
         }
+        if self.core.candidate == Some(t) {
+            self.core.candidate = None;
+        }
     }
 
     /// Wake `t` from a cancelled IPC with `Cancelled`, or stop it if it was sending a

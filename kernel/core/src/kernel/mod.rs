@@ -139,6 +139,9 @@ pub struct Kernel<P: Platform> {
 pub(crate) struct Core {
     /// The running thread, if any.
     current: Option<Ptr<Tcb>>,
+    /// A thread made runnable in this kernel entry that outranks the running one, not
+    /// queued yet: [`Kernel::schedule`] switches to it or queues it.
+    candidate: Option<Ptr<Tcb>>,
     /// Counter value when run time was last charged.
     last_charge: u64,
     /// The deadline the kernel timer is programmed for (`u64::MAX`: off).
@@ -165,6 +168,7 @@ impl Core {
     const fn new() -> Self {
         Self {
             current: None,
+            candidate: None,
             last_charge: 0,
             timer_deadline: u64::MAX,
             release_head: None,

@@ -34,6 +34,18 @@ impl<P: Platform> Kernel<P> {
             // The running thread: already first in its priority.
             return;
         }
+        if !front
+            && self.core.candidate.is_none()
+            && self.core.current.is_none_or(|c| c.get().prio < t.get().prio)
+            && !t.get().queued()
+            && !self.throttled(t)
+        {
+            // It outranks the running thread: the next `schedule` (at the end of this
+            // kernel entry) most likely switches to it. Kept aside instead of queued,
+            // so that switch needs no queue operation (seL4's scheduler action).
+            self.core.candidate = Some(t);
+            return;
+        }
         if front {
             // Ahead of the running thread too, if they are equals.
             self.settle_current();
@@ -132,6 +144,12 @@ impl<P: Platform> Kernel<P> {
     /// is stopped here.
     #[inline]
     pub fn schedule(&mut self) {
+        if let Some(n) = self.core.candidate {
+            self.core.candidate = None;
+            if self.take_candidate(n) {
+                return;
+            }
+        }
         if let Some(c) = self.current() {
             let tcb = c.get();
             if tcb.state.is_running() && !tcb.queued() && !self.throttled(c) && self.first_in_line(c) {
@@ -152,6 +170,30 @@ impl<P: Platform> Kernel<P> {
             }
             self.block(t, State::Inactive);
         }
+    }
+
+    /// The thread `make_runnable` kept aside: if it is still runnable and outranks
+    /// every queued thread and the running one, it runs now, with no queue operation
+    /// (true). Otherwise it is queued the general way (if still runnable) and the
+    /// choice is made as usual (false).
+    #[inline]
+    fn take_candidate(&mut self, n: Ptr<Tcb>) -> bool {
+        let tcb = n.get();
+        if !tcb.state.is_running() || tcb.queued() || self.core.current == Some(n) || self.throttled(n) {
+            return false;
+        }
+        let prio = tcb.prio;
+        let current_below = self
+            .core
+            .current
+            .is_none_or(|c| !c.get().state.is_running() || self.throttled(c) || c.get().prio < prio);
+        if current_below && self.core.rq.highest_prio().is_none_or(|p| p < prio) && self.vspace_of(n).is_some() {
+            self.settle_current();
+            self.switch_to(Some(n));
+            return true;
+        }
+        self.core.rq.enqueue(n, false);
+        false
     }
 
     /// Where to return to user level, after [`Kernel::schedule`].

@@ -330,6 +330,8 @@ fn wake_root(k: &mut Kernel<Model>, root: Ptr<Tcb>) {
         root.get().fault = None;
         k.block(root, State::Inactive);
         k.make_runnable(root, false);
+        // As at the end of any kernel entry: a thread made runnable is queued or run.
+        k.schedule();
     }
     if k.current().is_none() {
         k.schedule();
