@@ -4,6 +4,7 @@
 
 /// The counter now.
 #[cfg(target_arch = "aarch64")]
+#[inline]
 pub fn counter() -> u64 {
     let v: u64;
     // SAFETY: reading the virtual counter has no side effects; EL0 may read it. The
@@ -16,6 +17,7 @@ pub fn counter() -> u64 {
 
 /// The counter's frequency in Hz (also the boot info's `timer_hz`).
 #[cfg(target_arch = "aarch64")]
+#[inline]
 pub fn counter_hz() -> u64 {
     let v: u64;
     // SAFETY: reading the counter frequency has no side effects; EL0 may read it.

@@ -23,16 +23,7 @@ pub const MAIN_PRIO: u64 = 100;
 /// Servers run above it (a call switches straight to them, as a server would).
 const SERVER_PRIO: u64 = 150;
 
-/// The counter's frequency.
-pub fn counter_hz() -> u64 {
-    let v: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effects.
-    #[allow(unsafe_code)]
-    unsafe {
-        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack));
-    }
-    v
-}
+pub use libl4::time::counter_hz;
 
 /// Every case, in the order the results are printed.
 pub fn all(r: &mut Runner, env: &mut Env) {

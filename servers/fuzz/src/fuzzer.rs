@@ -24,6 +24,8 @@ use gaon_abi::message::{
     MSG_MAX_LENGTH, ipc_buffer_msg_offset,
 };
 use gaon_abi::{Label, MsgInfo, ObjType, Syscall};
+/// The counter (the fuzzer's clock for timers and rates).
+pub use libl4::time::{counter, counter_hz};
 
 /// Radix of the fuzzer's CNode (its guard makes a CPtr the slot index).
 pub const RADIX: u8 = 6;
@@ -655,20 +657,4 @@ fn raw(number: u64, r: &mut [u64; 7]) {
             options(nostack),
         );
     }
-}
-
-/// The virtual counter.
-pub fn counter() -> u64 {
-    let v: u64;
-    // SAFETY: reading CNTVCT_EL0 has no side effects; EL0 may read it.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack)) };
-    v
-}
-
-/// The counter's frequency.
-pub fn counter_hz() -> u64 {
-    let v: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effects; EL0 may read it.
-    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack)) };
-    v
 }

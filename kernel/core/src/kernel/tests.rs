@@ -661,10 +661,24 @@ fn budgeted_thread_with(
     period: u64,
 ) -> (Ptr<Tcb>, Ptr<SchedContext>) {
     let idle_ep = a.obj(k, ObjType::Endpoint, 0);
+    let (thread, sc) = resumed_budgeted_thread(k, a, 255, budget, period);
+    sys(k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(k.current(), Some(thread));
+    (thread, sc)
+}
+
+/// A thread at `prio` in the root's spaces with `budget` every `period` (µs), resumed.
+fn resumed_budgeted_thread(
+    k: &mut Kernel<Model>,
+    a: &mut Alloc,
+    prio: u64,
+    budget: u64,
+    period: u64,
+) -> (Ptr<Tcb>, Ptr<SchedContext>) {
     let sc = a.obj(k, ObjType::SchedContext, 0);
     let t = a.obj(k, ObjType::Tcb, 0);
     invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
-    invoke(k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
+    invoke(k, t, Label::TcbSetPriority, &[prio, rs::TCB]).unwrap();
     invoke(
         k,
         rs::SCHED_CONTROL,
@@ -674,10 +688,7 @@ fn budgeted_thread_with(
     .unwrap();
     invoke(k, sc, Label::SchedContextBind, &[t]).unwrap();
     invoke(k, t, Label::TcbResume, &[]).unwrap();
-    let thread = root_slot(k, t).cap.tcb();
-    sys(k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(k.current(), Some(thread));
-    (thread, at(root_slot(k, sc).cap.obj))
+    (root_slot(k, t).cap.tcb(), at(root_slot(k, sc).cap.obj))
 }
 
 #[test]
@@ -1007,21 +1018,7 @@ fn a_sliver_charged_from_the_only_refill_leaves_the_rest_usable() {
 fn a_budgeted_spinner_above_a_running_thread_gets_every_period() {
     let mut k = boot();
     let mut a = Alloc::new(&k);
-    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
-    let t = a.obj(&mut k, ObjType::Tcb, 0);
-    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
-    invoke(&mut k, t, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
-    invoke(
-        &mut k,
-        rs::SCHED_CONTROL,
-        Label::SchedControlConfigure,
-        &[sc, 1_000, 5_000, 0],
-    )
-    .unwrap();
-    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
-    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
-    let thread = root_slot(&k, t).cap.tcb();
-    let s: Ptr<SchedContext> = at(root_slot(&k, sc).cap.obj);
+    let (thread, s) = resumed_budgeted_thread(&mut k, &mut a, 100, 1_000, 5_000);
     let root = k.current().unwrap();
     invoke(&mut k, rs::TCB, Label::TcbSetPriority, &[10, rs::TCB]).unwrap();
     assert_eq!(k.current(), Some(thread));
