@@ -306,8 +306,13 @@ impl<P: Platform> Kernel<P> {
             info.irq_end = u64::from(lines);
         }
 
-        self.core.timeslice = self.us_to_ticks(super::object::tcb::TIMESLICE_US).max(1);
-        self.core.last_charge = self.platform.now();
+        let timeslice = self.us_to_ticks(super::object::tcb::TIMESLICE_US).max(1);
+        let now = self.platform.now();
+        for cpu in 0..super::MAX_CORES {
+            let c = self.state_mut(cpu);
+            c.timeslice = timeslice;
+            c.last_charge = now;
+        }
         self.make_runnable(t, false);
         self.schedule();
         self.arm_timer();

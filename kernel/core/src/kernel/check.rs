@@ -52,7 +52,7 @@ use super::object::notification::Notification;
 use super::object::reply::Reply;
 use super::object::sched_context::{MAX_REFILLS, SchedContext};
 use super::object::tcb::{self, State, TCB_SLOTS, Tcb, ThreadState};
-use super::{Kernel, Platform, VMIDS};
+use super::{Kernel, MAX_CORES, Platform, VMIDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{Mdb, Slot};
 use crate::obj::Ptr;
@@ -87,7 +87,8 @@ pub enum Problem {
     BadCap = 5,
     /// A queued thread is not runnable: not `Running`, throttled, or the current thread.
     QueuedNotRunnable = 6,
-    /// A queued thread sits at a level other than its priority.
+    /// A queued thread sits at a level other than its priority, or in the queues of a
+    /// core other than its own.
     QueueWrongPriority = 7,
     /// Run-queue links, heads or tails disagree.
     QueueLinks = 8,
@@ -456,11 +457,14 @@ impl<P: Platform> Walk<'_, P> {
             raw(t.reply),
         );
         let (ntfn, sc) = (raw(t.bound_ntfn), raw(t.sched_context));
+        // Its core's state: a thread is queued in, and runs on, its own core only.
+        let cpu = usize::from(t.cpu) % MAX_CORES;
+        let current = raw(self.k.state(cpu).current);
         if queued {
-            if state != ThreadState::Running || throttled || addr == raw(self.k.core.current) {
+            if state != ThreadState::Running || throttled || addr == current {
                 self.r.fail(Problem::QueuedNotRunnable, addr);
             }
-            let (heads, tails, _, _) = self.k.core.rq.raw();
+            let (heads, tails) = self.k.levels[cpu].raw();
             let linked = |other: usize, end: usize, back: fn(&Tcb) -> usize| {
                 if other == 0 {
                     end == addr
@@ -477,7 +481,7 @@ impl<P: Platform> Walk<'_, P> {
             {
                 self.r.fail(Problem::QueueLinks, addr);
             }
-        } else if state == ThreadState::Running && addr != raw(self.k.core.current) && !throttled {
+        } else if state == ThreadState::Running && addr != current && !throttled {
             self.r.fail(Problem::RunnableNotQueued, addr);
         }
         match state {
@@ -606,7 +610,8 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn on_release_list(&self, addr: usize) -> bool {
-        let mut cur = raw(self.k.core.release_head);
+        let cpu = usize::from(at::<SchedContext>(addr).cpu) % MAX_CORES;
+        let mut cur = raw(self.k.state(cpu).release_head);
         for _ in 0..MAX_STEPS {
             if cur == addr {
                 return true;
@@ -621,25 +626,40 @@ impl<P: Platform> Walk<'_, P> {
 
     // ---- global structures ------------------------------------------------------
 
+    /// Every core's running thread is one of its own and out of the queues; this core's
+    /// is runnable. Another core's may have been stopped by this one, which told it
+    /// with an IPI it has not taken yet.
     fn current(&mut self) {
-        let c = raw(self.k.core.current);
-        if c != 0
-            && !(aligned(c, TCB_BITS) && {
-                let t = at::<Tcb>(c);
-                t.state == ThreadState::Running && !t.queued()
-            })
-        {
-            self.r.fail(Problem::Current, c);
-        }
-        for o in self.k.core.lazy_owners.map(raw) {
-            if o != 0 && !aligned(o, TCB_BITS) {
-                self.r.fail(Problem::LazyOwner, o);
+        let here = self.k.here();
+        for i in 0..MAX_CORES {
+            let core = self.k.state(i);
+            let c = raw(core.current);
+            if c != 0
+                && !(aligned(c, TCB_BITS) && {
+                    let t = at::<Tcb>(c);
+                    (t.state == ThreadState::Running || i != here) && !t.queued() && usize::from(t.cpu) == i
+                })
+            {
+                self.r.fail(Problem::Current, c);
+            }
+            for o in core.lazy_owners.map(raw) {
+                if o != 0 && !aligned(o, TCB_BITS) {
+                    self.r.fail(Problem::LazyOwner, o);
+                }
             }
         }
     }
 
     fn run_queues(&mut self) {
-        let (heads, tails, words, summary) = self.k.core.rq.raw();
+        for i in 0..MAX_CORES {
+            self.run_queues_of(i);
+        }
+    }
+
+    fn run_queues_of(&mut self, cpu: usize) {
+        let core_current = raw(self.k.state(cpu).current);
+        let (heads, tails) = self.k.levels[cpu].raw();
+        let (words, summary) = self.k.state(cpu).bits.raw();
         let mut steps = 0;
         for p in 0..256 {
             let bit = (words[p / 64] >> (p % 64)) & 1 != 0;
@@ -657,10 +677,10 @@ impl<P: Platform> Walk<'_, P> {
                 if !tc.queued() || raw(tc.run_links().0) != prev {
                     self.r.fail(Problem::QueueLinks, t);
                 }
-                if usize::from(tc.prio) != p {
+                if usize::from(tc.prio) != p || usize::from(tc.cpu) != cpu {
                     self.r.fail(Problem::QueueWrongPriority, t);
                 }
-                if tc.state != ThreadState::Running || Self::throttled(tc) || t == raw(self.k.core.current) {
+                if tc.state != ThreadState::Running || Self::throttled(tc) || t == core_current {
                     self.r.fail(Problem::QueuedNotRunnable, t);
                 }
                 prev = t;
@@ -681,7 +701,14 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn release_list(&mut self) {
-        let mut cur = raw(self.k.core.release_head);
+        for i in 0..MAX_CORES {
+            self.release_list_of(i);
+        }
+    }
+
+    fn release_list_of(&mut self, cpu: usize) {
+        let head = raw(self.k.state(cpu).release_head);
+        let mut cur = head;
         let mut last = 0;
         for _ in 0..MAX_STEPS {
             if cur == 0 {
@@ -693,14 +720,15 @@ impl<P: Platform> Walk<'_, P> {
             }
             let sc = at::<SchedContext>(cur);
             let queued = aligned(raw(sc.tcb), TCB_BITS) && at::<Tcb>(raw(sc.tcb)).queued();
-            // Throttled, budgeted, off the run queue, and sorted by release time.
-            if !sc.throttled || sc.budget == 0 || queued || sc.release_time() < last {
+            // Throttled, budgeted, off the run queue, this core's, and sorted by release
+            // time.
+            if !sc.throttled || sc.budget == 0 || queued || sc.release_time() < last || usize::from(sc.cpu) != cpu {
                 self.r.fail(Problem::ReleaseList, cur);
             }
             last = sc.release_time();
             cur = raw(sc.release_next);
         }
-        self.r.fail(Problem::ReleaseList, raw(self.k.core.release_head));
+        self.r.fail(Problem::ReleaseList, head);
     }
 
     fn irqs(&mut self) {

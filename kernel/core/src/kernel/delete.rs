@@ -30,7 +30,7 @@ use gaon_abi::ObjType;
 use super::cspace::{Kslots, slot};
 use super::object::endpoint::EpState;
 use super::object::tcb::{self, IpcFlags, State, TCB_SLOTS, Tcb};
-use super::{Kernel, Platform, RESUME_RECORDS};
+use super::{Kernel, MAX_CORES, Platform, RESUME_RECORDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{self, Slot};
 use crate::obj::Ptr;
@@ -217,13 +217,31 @@ impl<P: Platform> Kernel<P> {
         if let Some(sc) = core::mem::take(&mut tcb.sched_context) {
             sc.get().tcb = None;
         }
-        for owner in &mut self.core.lazy_owners {
+        let here = self.core.cpu % MAX_CORES;
+        for owner in core::iter::once(&mut self.core)
+            .chain(
+                self.others
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| *i != here)
+                    .map(|(_, c)| c),
+            )
+            .flat_map(|c| c.lazy_owners.iter_mut())
+        {
             if *owner == Some(t) {
                 *owner = None;
             }
         }
         if self.core.current == Some(t) {
             self.switch_to(None);
+        } else if self.running(t) {
+            // Running on another core: that core stops at once (it is told with an IPI
+            // and finds nobody to run). Only CPU 0 runs threads yet; before the others
+            // do, the deleting core must also wait until that core has trapped (its
+            // registers saved into the Tcb) before the memory can be reused.
+            let cpu = usize::from(t.get().cpu) % MAX_CORES;
+            self.state_mut(cpu).current = None;
+            self.ipis |= 1 << cpu;
         }
         if self.core.candidate == Some(t) {
             self.core.candidate = None;

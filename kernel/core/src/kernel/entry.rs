@@ -318,9 +318,18 @@ impl<P: Platform> Kernel<P> {
         // The running thread is normally not queued (see `sched`): it joins the back of
         // its level.
         if !self.throttled(t) {
-            self.core.rq.dequeue(t);
-            self.core.rq.enqueue(t, false);
+            let mut rq = self.rq();
+            rq.dequeue(t);
+            rq.enqueue(t, false);
         }
+    }
+
+    /// An IPI from another core: it made a thread of this core runnable, stopped the
+    /// one running here, or gave this core an earlier deadline. Choose again and set
+    /// the timer.
+    pub fn handle_ipi(&mut self) {
+        let prev = self.core.current;
+        self.reschedule(prev);
     }
 
     /// The kernel timer fired: one of the deadlines [`Kernel::arm_timer`] set came (or
@@ -338,8 +347,9 @@ impl<P: Platform> Kernel<P> {
                 // The slice is over: behind its equals, and the next slice starts.
                 self.settle_current();
                 if t.get().queued() {
-                    self.core.rq.dequeue(t);
-                    self.core.rq.enqueue(t, false);
+                    let mut rq = self.rq();
+                    rq.dequeue(t);
+                    rq.enqueue(t, false);
                 }
                 self.core.slice_end = now.saturating_add(self.core.timeslice);
             }

@@ -45,7 +45,7 @@ use crate::obj::Ptr;
 use crate::vspace::Table;
 use object::irq::IrqLine;
 use object::tcb::{LiveState, Tcb};
-use sched::queues::RunQueues;
+use sched::queues::{Bitmap, Levels, Rq};
 
 /// What the kernel core needs from the machine. The kernel binary implements it over
 /// the real hardware; the host tests over a model.
@@ -104,8 +104,19 @@ pub const VMIDS: usize = 256;
 pub struct Kernel<P: Platform> {
     /// The machine.
     pub platform: P,
-    /// This core's scheduling state (first: the hot fields at small offsets).
+    /// The scheduling state of the core running the kernel now, at a fixed place: the
+    /// common paths reach it as on one core. [`Kernel::enter`] swaps it with the
+    /// others' when the kernel lock passes to another core.
     core: Core,
+    /// Cores to tell with an IPI when this kernel entry ends ([`Kernel::take_ipis`]).
+    ipis: u8,
+    /// The other cores' scheduling state, by core (the entry of the core in `core` is
+    /// unused). Objects and the derivation tree are global; every core takes the one
+    /// kernel lock (docs/decisions/0004-big-kernel-lock.md).
+    others: [Core; MAX_CORES],
+    /// Each core's run-queue levels, by core (4 KiB each: not moved with `core`, which
+    /// holds the bitmap of the non-empty ones).
+    levels: [Levels; MAX_CORES],
     /// Call/ReplyRecv operations that took the fastpath.
     pub fastpath_count: u64,
     /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
@@ -130,13 +141,19 @@ pub struct Kernel<P: Platform> {
     restarts: u64,
 }
 
-/// A core's scheduling state: what runs, what is runnable, its time. With one core
-/// running threads there is one; SMP makes it one per core (the objects and the
-/// derivation tree stay global). `repr(C)` with the fields the common paths read first,
-/// at small offsets.
+/// Cores the kernel schedules at most (a power of two: the index is masked, not
+/// bounds-checked, on the fast paths).
+pub const MAX_CORES: usize = 4;
+static_assertions::const_assert!(MAX_CORES.is_power_of_two());
+
+/// A core's scheduling state but its run queues: what runs, its time. One per core
+/// (the objects and the derivation tree stay global); small, so that handing the
+/// kernel to another core moves a few words.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Core {
+    /// The core this is the state of.
+    cpu: usize,
     /// The running thread, if any.
     current: Option<Ptr<Tcb>>,
     /// A thread made runnable in this kernel entry that outranks the running one, not
@@ -160,13 +177,15 @@ pub(crate) struct Core {
     /// thread clears it, so nothing is saved into a dead object. One word each, as the
     /// other object links, so the resume path compares one word.
     lazy_owners: [Option<Ptr<Tcb>>; LAZY_KINDS],
-    /// The run queues.
-    rq: RunQueues,
+    /// Which levels of this core's run queues are non-empty (the levels themselves are
+    /// in `Kernel::levels`).
+    bits: Bitmap,
 }
 
 impl Core {
-    const fn new() -> Self {
+    const fn new(cpu: usize) -> Self {
         Self {
+            cpu,
             current: None,
             candidate: None,
             last_charge: 0,
@@ -176,7 +195,7 @@ impl Core {
             timeslice: 0,
             slice_shared: false,
             lazy_owners: [None; LAZY_KINDS],
-            rq: RunQueues::new(),
+            bits: Bitmap::new(),
         }
     }
 }
@@ -204,7 +223,10 @@ impl<P: Platform> Kernel<P> {
     pub const fn new(platform: P) -> Self {
         Self {
             platform,
-            core: Core::new(),
+            core: Core::new(0),
+            ipis: 0,
+            others: [Core::new(0), Core::new(1), Core::new(2), Core::new(3)],
+            levels: [const { Levels::new() }; MAX_CORES],
             vmids: [None; VMIDS],
             irqs: [IrqLine::FREE; MAX_IRQS],
             fastpath_count: 0,
@@ -220,9 +242,90 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// The running thread, if any.
+    /// The running thread of this core, if any.
     pub fn current(&self) -> Option<Ptr<Tcb>> {
         self.core.current
+    }
+
+    /// The kernel runs on core `cpu` until the next `enter` (the arch layer calls this
+    /// under the kernel lock, before handling anything). When the lock comes from
+    /// another core, the two cores' scheduling states change places (a few words).
+    /// Cores past [`MAX_CORES`] are folded onto the others (boards have four at most).
+    #[inline]
+    pub fn enter(&mut self, cpu: usize) {
+        let cpu = cpu % MAX_CORES;
+        if cpu != self.core.cpu {
+            let old = self.core.cpu % MAX_CORES;
+            core::mem::swap(&mut self.core, &mut self.others[old]);
+            core::mem::swap(&mut self.core, &mut self.others[cpu]);
+        }
+    }
+
+    /// The core the kernel runs on now.
+    #[inline]
+    pub(in crate::kernel) fn here(&self) -> usize {
+        self.core.cpu % MAX_CORES
+    }
+
+    /// The scheduling state of core `cpu`.
+    #[inline]
+    pub(in crate::kernel) fn state(&self, cpu: usize) -> &Core {
+        if cpu == self.core.cpu {
+            &self.core
+        } else {
+            &self.others[cpu % MAX_CORES]
+        }
+    }
+
+    /// The scheduling state of core `cpu`, to change.
+    #[inline]
+    pub(in crate::kernel) fn state_mut(&mut self, cpu: usize) -> &mut Core {
+        if cpu == self.core.cpu {
+            &mut self.core
+        } else {
+            &mut self.others[cpu % MAX_CORES]
+        }
+    }
+
+    /// This core's run queues.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "on every path that schedules, measured in instructions"
+    )]
+    pub(in crate::kernel) fn rq(&mut self) -> Rq<'_> {
+        Rq {
+            bits: &mut self.core.bits,
+            levels: &mut self.levels[self.core.cpu % MAX_CORES],
+        }
+    }
+
+    /// Core `cpu`'s run queues.
+    #[inline]
+    pub(in crate::kernel) fn rq_of_cpu(&mut self, cpu: usize) -> Rq<'_> {
+        let cpu = cpu % MAX_CORES;
+        let bits = if cpu == self.core.cpu {
+            &mut self.core.bits
+        } else {
+            &mut self.others[cpu].bits
+        };
+        Rq {
+            bits,
+            levels: &mut self.levels[cpu],
+        }
+    }
+
+    /// The first thread of the highest non-empty level of core `cpu`'s run queues.
+    #[inline]
+    pub(in crate::kernel) fn highest_on(&self, cpu: usize) -> Option<Ptr<Tcb>> {
+        let p = self.state(cpu).bits.highest_prio()?;
+        self.levels[cpu % MAX_CORES].head(p)
+    }
+
+    /// True if `t` is the running thread of its core.
+    #[inline]
+    pub(in crate::kernel) fn running(&self, t: Ptr<Tcb>) -> bool {
+        self.state(usize::from(t.get().cpu)).current == Some(t)
     }
 
     // ---- lazily switched thread state (for the arch layer) -----------------------

@@ -815,7 +815,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
     // Switch to `t` as schedule would: the running thread back into the queues, `t` out.
     let act_as = |k: &mut Kernel<Model>, t: Ptr<Tcb>| {
         k.settle_current();
-        k.core.rq.dequeue(t);
+        k.rq_of_cpu(0).dequeue(t);
         k.core.current = Some(t);
     };
     act_as(&mut k, server);
@@ -1045,4 +1045,144 @@ fn a_budgeted_spinner_above_a_running_thread_gets_every_period() {
         (10_000..10_100).contains(&used),
         "a budget per period and the overruns: {used}"
     );
+}
+
+/// A new thread at priority 200 in the root's spaces, placed on core `cpu`, stopped.
+fn thread_on(k: &mut Kernel<Model>, a: &mut Alloc, cpu: u8) -> (u64, Ptr<Tcb>) {
+    let t = a.obj(k, ObjType::Tcb, 0);
+    invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(k, t, Label::TcbSetPriority, &[200, rs::TCB]).unwrap();
+    let tcb = root_slot(k, t).cap.tcb();
+    tcb.get().cpu = cpu;
+    (t, tcb)
+}
+
+/// A thread placed on core 1 that core 0 wakes is queued on core 1, which is told
+/// with an IPI; core 0 never runs it, core 1 does. An IPC from it to a thread of core 0
+/// does not switch to the receiver across cores: the receiver is queued on its own
+/// core, which is told in turn.
+#[test]
+fn a_thread_of_another_core_is_queued_and_run_there() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let root = k.current().unwrap();
+    let (t, tcb) = thread_on(&mut k, &mut a, 1);
+    assert_eq!(k.take_ipis(), 0);
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    assert!(tcb.get().queued(), "runnable");
+    assert_eq!(k.take_ipis(), 0b10, "core 1 is told");
+    assert_eq!(k.current(), Some(root), "core 0 does not run it");
+    assert!(k.highest_on(0).is_none() && k.highest_on(1) == Some(tcb));
+    // The root blocks: core 0 has nothing to run.
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    assert_eq!(k.current(), None);
+    // Core 1 takes the interrupt and runs it.
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(tcb));
+    assert!(check::check(&k, root).ok());
+    // It calls the root: the root is queued on core 0 and core 0 is told; the caller
+    // waits for the reply, and core 1 idles.
+    sys(&mut k, Syscall::Call, [ep, MsgInfo::new(0, 1, 0).0, 7, 0, 0, 0, 0]);
+    assert_eq!(k.current(), None, "core 1 idles while its thread waits");
+    assert!(root.get().queued() && k.highest_on(0) == Some(root), "on core 0");
+    assert_eq!(k.take_ipis(), 0b01);
+    k.enter(0);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(root));
+    assert_eq!(root.get().ctx.x[2], 7, "the message");
+    // The reply wakes the caller on core 1.
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 1, 0).0, 8, 0, 0, 0, 0]);
+    assert_eq!(k.take_ipis(), 0b10);
+    assert_eq!(k.current(), Some(root));
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(tcb));
+    assert_eq!(tcb.get().ctx.x[2], 8, "the reply");
+    assert!(check::check(&k, root).ok());
+}
+
+/// An operation of the per-core proptest.
+#[derive(Clone, Debug)]
+enum CoreOp {
+    /// Core `.1` makes thread `.0` runnable (then chooses again, as after a syscall).
+    Wake(usize, usize),
+    /// Core `.1` stops thread `.0` (then chooses again).
+    Block(usize, usize),
+    /// Core `.0` takes an IPI: it chooses again.
+    Schedule(usize),
+}
+
+fn core_op() -> impl Strategy<Value = CoreOp> {
+    prop_oneof![
+        (0usize..8, 0usize..4).prop_map(|(i, c)| CoreOp::Wake(i, c)),
+        (0usize..8, 0usize..4).prop_map(|(i, c)| CoreOp::Block(i, c)),
+        (0usize..4).prop_map(CoreOp::Schedule),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// What a core runs depends only on its own threads: random wake-ups and blocks of
+    /// threads placed on four cores, done by random cores, each followed by that
+    /// core's choice; against a model, a core that chooses runs one of the
+    /// highest-priority runnable threads placed on it (or nothing), and the consistency
+    /// check holds throughout (another core may still run a thread stopped for it: its
+    /// IPI is pending).
+    #[test]
+    fn each_core_runs_its_own_highest_thread(
+        placing in proptest::collection::vec((0u8..4, 100u8..104), 8),
+        ops in proptest::collection::vec(core_op(), 1..80),
+    ) {
+        let mut k = boot();
+        let mut a = Alloc::new(&k);
+        let root = k.current().unwrap();
+        let threads: Vec<Ptr<Tcb>> = placing
+            .iter()
+            .map(|&(cpu, prio)| {
+                let (_, t) = thread_on(&mut k, &mut a, cpu);
+                t.get().prio = prio;
+                t
+            })
+            .collect();
+        // The root steps aside (stopped), so core 0 has only the test's threads.
+        k.block(root, super::object::tcb::State::Inactive);
+        k.schedule();
+        let mut runnable = [false; 8];
+        for op in ops {
+            let c = match op {
+                CoreOp::Wake(i, c) => {
+                    k.enter(c);
+                    k.make_runnable(threads[i], false);
+                    runnable[i] = true;
+                    c
+                }
+                CoreOp::Block(i, c) => {
+                    k.enter(c);
+                    k.block(threads[i], super::object::tcb::State::Inactive);
+                    runnable[i] = false;
+                    c
+                }
+                CoreOp::Schedule(c) => {
+                    k.enter(c);
+                    c
+                }
+            };
+            k.schedule();
+            let best = (0..8)
+                .filter(|&i| runnable[i] && usize::from(placing[i].0) == c)
+                .map(|i| placing[i].1)
+                .max();
+            let got = k.current();
+            prop_assert_eq!(got.map(|t| t.get().prio), best, "core {} runs its best", c);
+            if let Some(t) = got {
+                prop_assert_eq!(usize::from(t.get().cpu), c, "only its own threads");
+            }
+            let _ = k.take_ipis();
+            let report = k.check_consistency(root, true);
+            prop_assert!(report.ok(), "{report:?}");
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub struct SchedContext {
     pub(crate) count: u8,
     /// Out of budget until its head refill comes due.
     pub(crate) throttled: bool,
+    /// The core it belongs to (its SchedControl's): its thread runs there, and it waits
+    /// in that core's release list.
+    pub(crate) cpu: u8,
     /// Next throttled scheduling context (the kernel's release list).
     pub(crate) release_next: Option<Ptr<SchedContext>>,
 }
@@ -254,15 +257,17 @@ impl<P: Platform> Kernel<P> {
         let s = sc.get();
         s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
-        if s.tcb.is_some() && s.tcb == self.core.current {
+        if let Some(bound) = s.tcb
+            && self.running(bound)
+        {
             // From now on it is charged; it ran unbudgeted until now.
-            self.core.last_charge = now;
+            self.state_mut(usize::from(bound.get().cpu)).last_charge = now;
         }
         self.settle_current();
         if let Some(bound) = s.tcb
             && bound.get().state.is_running()
         {
-            self.core.rq.enqueue(bound, false);
+            self.enqueue(bound, false);
         }
         0
     }
@@ -295,13 +300,13 @@ impl<P: Platform> Kernel<P> {
                 sc.get().tcb = Some(target);
                 target.get().sched_context = Some(sc);
                 let now = self.platform.now();
-                if self.core.current == Some(target) {
-                    self.core.last_charge = now;
+                if self.running(target) {
+                    self.state_mut(usize::from(target.get().cpu)).last_charge = now;
                 }
                 if sc.get().throttled {
                     // Still waiting for its refill (its last thread was deleted or
                     // unbound while throttled): the new thread waits with it.
-                    self.core.rq.dequeue(target);
+                    self.dequeue(target);
                 } else if !sc.get().available(now) {
                     self.throttle_quietly(target, sc);
                 }

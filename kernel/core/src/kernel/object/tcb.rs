@@ -171,6 +171,9 @@ pub struct Tcb {
     pub(crate) prio: u8,
     /// Maximum controlled priority: the highest priority this thread may give.
     pub(crate) mcp: u8,
+    /// The core it runs on (its scheduling context's, once it has a configured one):
+    /// it is queued in that core's run queues and only that core runs it.
+    pub(crate) cpu: u8,
     /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
     pub(crate) run: RunLinks,
     /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
@@ -268,6 +271,7 @@ impl Tcb {
             state: State::Inactive,
             prio: 0,
             mcp: 0,
+            cpu: 0,
             run: RunLinks::NONE,
             ep_next: None,
             ep_prev: None,
@@ -495,10 +499,10 @@ impl<P: Platform> Kernel<P> {
                 // The running thread is queued again first, so it moves like any other.
                 self.settle_current();
                 let queued = target.get().queued();
-                self.core.rq.dequeue(target);
+                self.dequeue(target);
                 target.get().prio = v;
                 if queued {
-                    self.core.rq.enqueue(target, false);
+                    self.enqueue(target, false);
                 }
             }
             Op::ReadRegisters { first, count } => {

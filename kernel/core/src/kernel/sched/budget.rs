@@ -32,7 +32,7 @@ use gaon_abi::{ObjType, Rights};
 
 use crate::kernel::object::sched_context::SchedContext;
 use crate::kernel::object::tcb::{IpcFlags, SLOT_TIMEOUT_EP, Tcb};
-use crate::kernel::{Kernel, Platform};
+use crate::kernel::{Kernel, MAX_CORES, Platform};
 use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
@@ -104,27 +104,28 @@ impl<P: Platform> Kernel<P> {
         reason = "after every slow-path switch, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn arm_timer(&mut self) {
-        let mut deadline = self.core.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
-        if let Some(c) = self.core.current {
+        let core = &mut self.core;
+        let mut deadline = core.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
+        if let Some(c) = core.current {
             let t = c.get();
             if let Some(sc) = t.sched_context
                 && sc.get().budget != 0
             {
-                deadline = deadline.min(self.core.last_charge.saturating_add(sc.get().head_amount()));
+                deadline = deadline.min(core.last_charge.saturating_add(sc.get().head_amount()));
             }
-            if self.core.rq.has_queued(t.prio) {
-                if !self.core.slice_shared {
+            if core.bits.has_queued(t.prio) {
+                if !core.slice_shared {
                     // Alone at its priority until now: the slice starts now.
-                    self.core.slice_shared = true;
-                    self.core.slice_end = self.platform.now().saturating_add(self.core.timeslice);
+                    core.slice_shared = true;
+                    core.slice_end = self.platform.now().saturating_add(core.timeslice);
                 }
-                deadline = deadline.min(self.core.slice_end);
-            } else if self.core.slice_shared {
-                self.core.slice_shared = false;
+                deadline = deadline.min(core.slice_end);
+            } else if core.slice_shared {
+                core.slice_shared = false;
             }
         }
-        if deadline < self.core.timer_deadline {
-            self.core.timer_deadline = deadline;
+        if deadline < core.timer_deadline {
+            core.timer_deadline = deadline;
             self.platform.set_timer(Some(deadline));
         }
     }
@@ -147,6 +148,7 @@ impl<P: Platform> Kernel<P> {
     /// Release the throttled scheduling contexts whose head refill is due at `now`.
     /// The release list is sorted by that time, so this looks at the due ones and the
     /// first that is not.
+    /// This core's list: each core releases its own scheduling contexts, at its timer.
     pub(in crate::kernel) fn release_due(&mut self, now: u64) {
         while let Some(sc) = self.core.release_head
             && sc.get().release_time() <= now
@@ -155,25 +157,30 @@ impl<P: Platform> Kernel<P> {
             if let Some(t) = sc.get().tcb
                 && t.get().state.is_running()
             {
-                self.core.rq.enqueue(t, false);
+                self.enqueue(t, false);
             }
         }
+    }
+
+    /// The release list of `sc`'s core.
+    fn release_list(&mut self, sc: Ptr<SchedContext>) -> &mut Option<Ptr<SchedContext>> {
+        &mut self.state_mut(usize::from(sc.get().cpu)).release_head
     }
 
     pub(in crate::kernel) fn unlink_release(&mut self, prev: Option<Ptr<SchedContext>>, sc: Ptr<SchedContext>) {
         let s = sc.get();
         match prev {
             Some(p) => p.get().release_next = s.release_next,
-            None => self.core.release_head = s.release_next,
+            None => *self.release_list(sc) = s.release_next,
         }
         s.release_next = None;
         s.throttled = false;
     }
 
-    /// Take `sc` off the release list (it is being destroyed or reconfigured).
+    /// Take `sc` off its core's release list (it is being destroyed or reconfigured).
     pub(in crate::kernel) fn sc_forget(&mut self, sc: Ptr<SchedContext>) {
         let mut prev = None;
-        let mut cur = self.core.release_head;
+        let mut cur = *self.release_list(sc);
         while let Some(c) = cur {
             if c == sc {
                 self.unlink_release(prev, sc);
@@ -188,7 +195,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
         self.settle_current();
         if t.get().state.is_running() {
-            self.core.rq.enqueue(t, false);
+            self.enqueue(t, false);
         }
     }
 
@@ -227,17 +234,18 @@ impl<P: Platform> Kernel<P> {
     /// Keep `t` off the run queue until its scheduling context's head refill is due.
     pub(in crate::kernel) fn throttle_quietly(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         self.release_insert(sc);
-        self.core.rq.dequeue(t);
+        self.dequeue(t);
     }
 
-    /// Mark `sc` throttled and put it into the release list, sorted by release time
-    /// (after its equals: FIFO).
+    /// Mark `sc` throttled and put it into its core's release list, sorted by release
+    /// time (after its equals: FIFO). A new head on another core changes that core's
+    /// next deadline: it is told with an IPI.
     fn release_insert(&mut self, sc: Ptr<SchedContext>) {
         let s = sc.get();
         s.throttled = true;
         let time = s.release_time();
         let mut prev: Option<Ptr<SchedContext>> = None;
-        let mut next = self.core.release_head;
+        let mut next = *self.release_list(sc);
         while let Some(n) = next
             && n.get().release_time() <= time
         {
@@ -245,9 +253,14 @@ impl<P: Platform> Kernel<P> {
             next = n.get().release_next;
         }
         s.release_next = next;
-        match prev {
-            Some(p) => p.get().release_next = Some(sc),
-            None => self.core.release_head = Some(sc),
+        if let Some(p) = prev {
+            p.get().release_next = Some(sc);
+        } else {
+            *self.release_list(sc) = Some(sc);
+            let cpu = usize::from(s.cpu) % MAX_CORES;
+            if cpu != self.here() {
+                self.ipis |= 1 << cpu;
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod queues;
 use gaon_abi::ObjType;
 
 use super::object::tcb::{SLOT_VSPACE, State, Tcb};
-use super::{Kernel, Platform};
+use super::{Kernel, MAX_CORES, Platform};
 use crate::obj::Ptr;
 use crate::vspace::Table;
 
@@ -30,11 +30,12 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub(in crate::kernel) fn make_runnable(&mut self, t: Ptr<Tcb>, front: bool) {
         t.get().state = State::Running;
-        if self.core.current == Some(t) && !t.get().queued() {
-            // The running thread: already first in its priority.
+        if self.running(t) && !t.get().queued() {
+            // A running thread: already first in its priority.
             return;
         }
         if !front
+            && usize::from(t.get().cpu) == self.core.cpu
             && self.core.candidate.is_none()
             && self.core.current.is_none_or(|c| c.get().prio < t.get().prio)
             && !t.get().queued()
@@ -51,15 +52,44 @@ impl<P: Platform> Kernel<P> {
             self.settle_current();
         }
         if !self.throttled(t) {
-            self.core.rq.enqueue(t, front);
+            self.enqueue(t, front);
         }
+    }
+
+    /// Queue `t` in its core's run queues. A thread of another core is that core's to
+    /// run: it is told with an IPI once the kernel is left ([`Kernel::take_ipis`]).
+    #[inline]
+    pub(in crate::kernel) fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
+        let cpu = usize::from(t.get().cpu) % MAX_CORES;
+        if cpu != self.here() {
+            self.ipis |= 1 << cpu;
+        }
+        self.rq_of_cpu(cpu).enqueue(t, front);
+    }
+
+    /// Take `t` out of its core's run queues (no-op if not queued). A thread running on
+    /// another core is told to stop with an IPI: its core reschedules and finds it no
+    /// longer runnable.
+    #[inline]
+    pub(in crate::kernel) fn dequeue(&mut self, t: Ptr<Tcb>) {
+        let cpu = usize::from(t.get().cpu) % MAX_CORES;
+        if cpu != self.here() && self.state(cpu).current == Some(t) {
+            self.ipis |= 1 << cpu;
+        }
+        self.rq_of_cpu(cpu).dequeue(t);
+    }
+
+    /// The cores this kernel entry woke or changed a thread of, to be told with an
+    /// IPI, as a bit mask (the arch layer sends them after leaving the kernel lock).
+    pub fn take_ipis(&mut self) -> u8 {
+        core::mem::take(&mut self.ipis)
     }
 
     /// Take `t` off the run queue with a blocked or inactive state.
     #[inline]
     pub(in crate::kernel) fn block(&mut self, t: Ptr<Tcb>, state: State) {
         t.get().state = state;
-        self.core.rq.dequeue(t);
+        self.dequeue(t);
     }
 
     /// Put the running thread back into the run queue, first in its priority (its
@@ -76,7 +106,7 @@ impl<P: Platform> Kernel<P> {
             && c.get().state.is_running()
             && !self.throttled(c)
         {
-            self.core.rq.enqueue(c, true);
+            self.rq().enqueue(c, true);
         }
     }
 
@@ -95,7 +125,13 @@ impl<P: Platform> Kernel<P> {
         t.get().state = state;
         let n = next.get();
         n.state = State::Running;
-        if !t.get().queued() && !n.queued() && !self.budgeted(t) && !self.budgeted(next) && self.first_in_line(next) {
+        if !t.get().queued()
+            && !n.queued()
+            && !self.budgeted(t)
+            && !self.budgeted(next)
+            && usize::from(n.cpu) == self.core.cpu
+            && self.first_in_line(next)
+        {
             self.switch_to(Some(next));
             return true;
         }
@@ -103,14 +139,13 @@ impl<P: Platform> Kernel<P> {
         false
     }
 
-    /// The fastpath's other way: `t` out of the queues, `next` queued the general way.
-    /// Out of line, so the direct switch keeps its registers (4 instructions a round
-    /// trip, `cargo xtask bench`).
+    /// The fastpath's other way: `t` out of the queues, `next` queued the general way
+    /// (on its own core). Out of line, so the direct switch keeps its registers.
     #[inline(never)]
     fn fastpath_fallback(&mut self, t: Ptr<Tcb>, next: Ptr<Tcb>) {
-        self.core.rq.dequeue(t);
+        self.rq().dequeue(t);
         if !self.throttled(next) {
-            self.core.rq.enqueue(next, true);
+            self.enqueue(next, true);
         }
     }
 
@@ -136,7 +171,7 @@ impl<P: Platform> Kernel<P> {
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn first_in_line(&self, t: Ptr<Tcb>) -> bool {
-        self.core.rq.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
+        self.core.bits.highest_prio().is_none_or(|p| p <= t.get().prio) && self.vspace_of(t).is_some()
     }
 
     /// Pick the thread to run: the highest-priority runnable one that can run, which
@@ -159,12 +194,12 @@ impl<P: Platform> Kernel<P> {
         }
         self.settle_current();
         loop {
-            let Some(t) = self.core.rq.highest() else {
+            let Some(t) = self.highest_on(self.here()) else {
                 self.switch_to(None);
                 return;
             };
             if self.vspace_of(t).is_some() {
-                self.core.rq.dequeue(t);
+                self.rq().dequeue(t);
                 self.switch_to(Some(t));
                 return;
             }
@@ -187,12 +222,12 @@ impl<P: Platform> Kernel<P> {
             .core
             .current
             .is_none_or(|c| !c.get().state.is_running() || self.throttled(c) || c.get().prio < prio);
-        if current_below && self.core.rq.highest_prio().is_none_or(|p| p < prio) && self.vspace_of(n).is_some() {
+        if current_below && self.core.bits.highest_prio().is_none_or(|p| p < prio) && self.vspace_of(n).is_some() {
             self.settle_current();
             self.switch_to(Some(n));
             return true;
         }
-        self.core.rq.enqueue(n, false);
+        self.enqueue(n, false);
         false
     }
 

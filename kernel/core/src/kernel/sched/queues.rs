@@ -42,29 +42,20 @@ impl RunLinks {
     }
 }
 
-/// Fixed-priority run queues: one FIFO per priority and a two-level bitmap of
-/// non-empty levels (`words` has a bit per level, `summary` a bit per non-zero word),
-/// so the highest level takes two `clz`s.
-#[derive(Debug)]
-pub struct RunQueues {
-    heads: Ends,
-    tails: Ends,
+/// Which priority levels have queued threads: a two-level bitmap (`words` has a bit
+/// per level, `summary` a bit per non-zero word), so the highest level takes two
+/// `clz`s. Kept apart from the levels' ends (4 KiB) so a core's bitmap can sit with
+/// its other hot state (`Kernel`'s `Core`) and the fastpath reads it at a fixed place.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bitmap {
     words: [u64; 4],
     summary: u64,
 }
 
-impl Default for RunQueues {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RunQueues {
-    /// Empty queues.
+impl Bitmap {
+    /// No level non-empty.
     pub const fn new() -> Self {
         Self {
-            heads: [None; 256],
-            tails: [None; 256],
             words: [0; 4],
             summary: 0,
         }
@@ -87,93 +78,10 @@ impl RunQueues {
         }
     }
 
-    /// Append `t` at its priority's tail (or head, for a direct hand-over).
-    #[inline]
-    pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
-        let tcb = t.get();
-        if tcb.run.queued {
-            return;
-        }
-        let p = usize::from(tcb.prio);
-        tcb.run.queued = true;
-        match self.heads[p] {
-            None => {
-                tcb.run.next = None;
-                tcb.run.prev = None;
-                self.heads[p] = Some(t);
-                self.tails[p] = Some(t);
-                self.mark(p);
-            }
-            Some(head) if front => {
-                tcb.run.prev = None;
-                tcb.run.next = Some(head);
-                head.get().run.prev = Some(t);
-                self.heads[p] = Some(t);
-            }
-            Some(_) => {
-                let tail = self.tail_of_non_empty(p);
-                tcb.run.next = None;
-                tcb.run.prev = Some(tail);
-                tail.get().run.next = Some(t);
-                self.tails[p] = Some(t);
-            }
-        }
-    }
-
-    /// The last thread of level `p`, whose head is set.
-    #[inline(always)]
-    #[allow(
-        clippy::inline_always,
-        reason = "on every enqueue, measured in instructions (docs/benchmarks.md)"
-    )]
-    #[allow(
-        unsafe_code,
-        reason = "a level's head and tail are set together (a run-queue invariant)"
-    )]
-    fn tail_of_non_empty(&self, p: usize) -> Ptr<Tcb> {
-        debug_assert!(self.heads[p].is_some() && self.tails[p].is_some());
-        // SAFETY: a level's head and tail are both set or both empty: `enqueue` sets
-        // both on an empty level and `dequeue` clears both when it takes the last
-        // thread (the consistency check verifies it, `Problem::QueueLinks`); the
-        // caller found the head set.
-        unsafe { self.tails[p].unwrap_unchecked() }
-    }
-
-    /// Take `t` out of the queues (no-op if not queued).
-    #[inline]
-    pub fn dequeue(&mut self, t: Ptr<Tcb>) {
-        let tcb = t.get();
-        if !tcb.run.queued {
-            return;
-        }
-        let p = usize::from(tcb.prio);
-        let (prev, next) = (tcb.run.prev, tcb.run.next);
-        tcb.run.queued = false;
-        tcb.run.prev = None;
-        tcb.run.next = None;
-        match prev {
-            Some(pp) => pp.get().run.next = next,
-            None => self.heads[p] = next,
-        }
-        match next {
-            Some(np) => np.get().run.prev = prev,
-            None => self.tails[p] = prev,
-        }
-        if self.heads[p].is_none() {
-            self.unmark(p);
-        }
-    }
-
-    /// The first thread of the highest non-empty priority.
-    #[inline]
-    pub fn highest(&self) -> Option<Ptr<Tcb>> {
-        self.heads[usize::from(self.highest_prio()?)]
-    }
-
     /// True if a thread of priority `p` is queued.
     #[inline]
     pub fn has_queued(&self, p: u8) -> bool {
-        self.heads[usize::from(p)].is_some()
+        self.words[usize::from(p) / 64] & (1 << (p % 64)) != 0
     }
 
     /// The highest priority with a queued thread.
@@ -191,11 +99,187 @@ impl RunQueues {
     }
 }
 
+/// The first and last thread of each priority's queue.
+#[derive(Debug)]
+pub struct Levels {
+    heads: Ends,
+    tails: Ends,
+}
+
+impl Levels {
+    /// All empty.
+    pub const fn new() -> Self {
+        Self {
+            heads: [None; 256],
+            tails: [None; 256],
+        }
+    }
+
+    /// The first thread of level `p`.
+    #[inline]
+    pub fn head(&self, p: u8) -> Option<Ptr<Tcb>> {
+        self.heads[usize::from(p)]
+    }
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Fixed-priority run queues: one FIFO per priority ([`Levels`]) and the bitmap of the
+/// non-empty ones ([`Bitmap`]), borrowed from wherever they are kept.
+#[derive(Debug)]
+pub struct Rq<'a> {
+    /// The bitmap.
+    pub bits: &'a mut Bitmap,
+    /// The levels.
+    pub levels: &'a mut Levels,
+}
+
+/// Run queues that own their parts (host tests).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct RunQueues {
+    bits: Bitmap,
+    levels: Levels,
+}
+
+#[cfg(test)]
+impl RunQueues {
+    /// Empty queues.
+    pub const fn new() -> Self {
+        Self {
+            bits: Bitmap::new(),
+            levels: Levels::new(),
+        }
+    }
+
+    /// The queues, to change.
+    pub fn rq(&mut self) -> Rq<'_> {
+        Rq {
+            bits: &mut self.bits,
+            levels: &mut self.levels,
+        }
+    }
+
+    /// See `Rq::enqueue`.
+    pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
+        self.rq().enqueue(t, front);
+    }
+
+    /// See `Rq::dequeue`.
+    pub fn dequeue(&mut self, t: Ptr<Tcb>) {
+        self.rq().dequeue(t);
+    }
+
+    /// The highest priority with a queued thread.
+    pub fn highest_prio(&self) -> Option<u8> {
+        self.bits.highest_prio()
+    }
+
+    /// The first thread of the highest non-empty priority.
+    pub fn highest(&self) -> Option<Ptr<Tcb>> {
+        self.levels.heads[usize::from(self.bits.highest_prio()?)]
+    }
+}
+
+impl Rq<'_> {
+    /// Append `t` at its priority's tail (or head, for a direct hand-over).
+    #[inline]
+    pub fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
+        let tcb = t.get();
+        if tcb.run.queued {
+            return;
+        }
+        let p = usize::from(tcb.prio);
+        tcb.run.queued = true;
+        let lv = &mut *self.levels;
+        match lv.heads[p] {
+            None => {
+                tcb.run.next = None;
+                tcb.run.prev = None;
+                lv.heads[p] = Some(t);
+                lv.tails[p] = Some(t);
+                self.bits.mark(p);
+            }
+            Some(head) if front => {
+                tcb.run.prev = None;
+                tcb.run.next = Some(head);
+                head.get().run.prev = Some(t);
+                lv.heads[p] = Some(t);
+            }
+            Some(_) => {
+                let tail = tail_of_non_empty(lv, p);
+                tcb.run.next = None;
+                tcb.run.prev = Some(tail);
+                tail.get().run.next = Some(t);
+                lv.tails[p] = Some(t);
+            }
+        }
+    }
+
+    /// Take `t` out of the queues (no-op if not queued).
+    #[inline]
+    pub fn dequeue(&mut self, t: Ptr<Tcb>) {
+        let tcb = t.get();
+        if !tcb.run.queued {
+            return;
+        }
+        let p = usize::from(tcb.prio);
+        let (prev, next) = (tcb.run.prev, tcb.run.next);
+        tcb.run.queued = false;
+        tcb.run.prev = None;
+        tcb.run.next = None;
+        let lv = &mut *self.levels;
+        match prev {
+            Some(pp) => pp.get().run.next = next,
+            None => lv.heads[p] = next,
+        }
+        match next {
+            Some(np) => np.get().run.prev = prev,
+            None => lv.tails[p] = prev,
+        }
+        if lv.heads[p].is_none() {
+            self.bits.unmark(p);
+        }
+    }
+}
+
+/// The last thread of level `p`, whose head is set.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "on every enqueue, measured in instructions (docs/benchmarks.md)"
+)]
+#[allow(
+    unsafe_code,
+    reason = "a level's head and tail are set together (a run-queue invariant)"
+)]
+fn tail_of_non_empty(lv: &Levels, p: usize) -> Ptr<Tcb> {
+    debug_assert!(lv.heads[p].is_some() && lv.tails[p].is_some());
+    // SAFETY: a level's head and tail are both set or both empty: `enqueue` sets both on
+    // an empty level and `dequeue` clears both when it takes the last thread (the
+    // consistency check verifies it, `Problem::QueueLinks`); the caller found the head
+    // set.
+    unsafe { lv.tails[p].unwrap_unchecked() }
+}
+
 /// What the kernel's consistency check reads (`kernel/check.rs`).
 #[cfg(any(test, feature = "consistency-check"))]
-impl RunQueues {
-    /// Heads and tails of every level, the bitmap words and their summary.
-    pub(crate) const fn raw(&self) -> (&Ends, &Ends, &[u64; 4], u64) {
-        (&self.heads, &self.tails, &self.words, self.summary)
+impl Levels {
+    /// Heads and tails of every level.
+    pub(crate) const fn raw(&self) -> (&Ends, &Ends) {
+        (&self.heads, &self.tails)
+    }
+}
+
+/// What the kernel's consistency check reads (`kernel/check.rs`).
+#[cfg(any(test, feature = "consistency-check"))]
+impl Bitmap {
+    /// The bitmap words and their summary.
+    pub(crate) const fn raw(&self) -> (&[u64; 4], u64) {
+        (&self.words, self.summary)
     }
 }

@@ -129,10 +129,10 @@ fn a_queued_blocked_thread_and_a_lost_runnable_one_are_found() {
     assert!(check(&k, root).ok());
 
     // Runnable but in no queue: it would never run.
-    k.core.rq.dequeue(t);
+    k.rq_of_cpu(0).dequeue(t);
     let r = check(&k, root);
     assert!(r.found(Problem::RunnableNotQueued), "{r:?}");
-    k.core.rq.enqueue(t, false);
+    k.rq_of_cpu(0).enqueue(t, false);
 
     // Queued at the wrong level.
     t.get().prio = 7;
