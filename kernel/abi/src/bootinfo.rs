@@ -33,7 +33,7 @@ pub mod slot {
     pub const VSPACE: u64 = 3;
     /// IrqControl.
     pub const IRQ_CONTROL: u64 = 4;
-    /// SchedControl for CPU 0.
+    /// SchedControl for CPU 0 (the others': [`sched_control`]).
     pub const SCHED_CONTROL: u64 = 5;
     /// The boot-info frame.
     pub const BOOTINFO_FRAME: u64 = 6;
@@ -47,8 +47,20 @@ pub mod slot {
     pub const VMID_POOL: u64 = 10;
     /// The kernel log page (a frame; see `crate::klog`).
     pub const KERNEL_LOG: u64 = 11;
+    /// SchedControl for CPU 1; CPUs 2 and 3 follow.
+    pub const SCHED_CONTROL_1: u64 = 12;
     /// First slot the kernel may fill with boot-time caps (untyped).
     pub const FIRST_FREE: u64 = 16;
+
+    /// The slot of CPU `cpu`'s SchedControl (filled only for the CPUs in
+    /// `BootInfo::cpus`), or `None` past the fourth CPU.
+    pub const fn sched_control(cpu: usize) -> Option<u64> {
+        match cpu {
+            0 => Some(SCHED_CONTROL),
+            1..=3 => Some(SCHED_CONTROL_1 + cpu as u64 - 1),
+            _ => None,
+        }
+    }
 }
 
 /// A range of slots `[start, end)` in the root CNode.
@@ -109,6 +121,9 @@ pub struct BootInfo {
     pub irq_first: u64,
     /// One past the last such line.
     pub irq_end: u64,
+    /// The CPUs that came up, bit n for CPU n (CPU 0 always). Each has a SchedControl
+    /// ([`slot::sched_control`]), and threads may be placed on them.
+    pub cpus: u64,
     /// Untyped descriptions.
     pub untyped: [UntypedDesc; MAX_BOOT_UNTYPED],
     /// Module descriptions.

@@ -346,6 +346,15 @@ invocations! {
         priority: u64,
         /// The MCP.
         mcp: u64,
+        /// The core it runs on (its configured scheduling context's, or its affinity).
+        cpu: u64,
+    };
+    /// Chooses the core the thread runs on while it has no configured scheduling
+    /// context (one places its thread on its SchedControl's core). `RangeError` for a
+    /// core that did not come up (`BootInfo::cpus`).
+    TcbSetAffinity = 32 on Tcb => TcbSetAffinityArgs {
+        /// The core.
+        cpu: u64,
     };
 
     /// Maps the frame. Mapping again at the same place changes the rights (remap).
@@ -497,6 +506,7 @@ impl Label {
                 Self::TcbUnbindNotification,
                 Self::TcbSetTimeoutEndpoint,
                 Self::TcbGetState,
+                Self::TcbSetAffinity,
             ],
             T::Frame => &[Self::FrameMap, Self::FrameUnmap, Self::FrameGetAddress],
             T::PageTable => &[Self::PageTableMap, Self::PageTableUnmap],

@@ -91,6 +91,9 @@ pub struct RootImage<'a> {
     pub device: &'a [(usize, usize)],
     /// Counter frequency, for the boot info.
     pub timer_hz: u64,
+    /// The cores that came up (bit n: core n; core 0 always): each gets a SchedControl,
+    /// and threads may be placed on them.
+    pub cpus: u8,
 }
 
 /// Why the root server could not be built.
@@ -222,6 +225,17 @@ impl<P: Platform> Kernel<P> {
         for (i, cap) in fixed {
             cdt::insert_root(&mut Kslots, root_slot(i), cap).map_err(|_| BootError::BadLayout)?;
         }
+        // A SchedControl for each other core that came up (its badge word is the core).
+        self.online = (image.cpus | 1) & ((1 << super::MAX_CORES) - 1) as u8;
+        for cpu in 1..super::MAX_CORES {
+            if let Some(i) = rs::sched_control(cpu)
+                && self.online & (1 << cpu) != 0
+            {
+                let mut control = Cap::new(ObjType::SchedControl, 0, 0);
+                control.badge = cpu as u64;
+                cdt::insert_root(&mut Kslots, root_slot(i), control).map_err(|_| BootError::BadLayout)?;
+            }
+        }
 
         // The thread.
         // SAFETY: a boot allocation (non-zero, aligned to its size, owned by the root
@@ -300,6 +314,7 @@ impl<P: Platform> Kernel<P> {
         info.module_count = image.modules.len().min(MAX_BOOT_MODULES) as u64;
         info.modules = modules;
         info.timer_hz = image.timer_hz;
+        info.cpus = u64::from(self.online);
         let lines = self.platform.irq_count().min(super::MAX_IRQS as u32);
         if let Some(first) = (0..lines).find(|&i| !self.platform.irq_reserved(i)) {
             info.irq_first = u64::from(first);

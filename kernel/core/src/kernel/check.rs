@@ -118,6 +118,9 @@ pub enum Problem {
     Current = 18,
     /// The owner of lazily switched state (`Kernel::lazy_owner`) is not a Tcb address.
     LazyOwner = 19,
+    /// A thread is placed on a core that did not come up, or a thread with a configured
+    /// scheduling context is not on that scheduling context's core.
+    Placement = 20,
 }
 
 /// What one check found.
@@ -457,8 +460,16 @@ impl<P: Platform> Walk<'_, P> {
             raw(t.reply),
         );
         let (ntfn, sc) = (raw(t.bound_ntfn), raw(t.sched_context));
-        // Its core's state: a thread is queued in, and runs on, its own core only.
+        // Its core's state: a thread is queued in, and runs on, its own core only, one
+        // that came up, its configured scheduling context's.
         let cpu = usize::from(t.cpu) % MAX_CORES;
+        let sc_cpu = (sc != 0 && aligned(sc, SCHED_CONTEXT_BITS))
+            .then(|| at::<SchedContext>(sc))
+            .filter(|s| s.budget != 0)
+            .map(|s| usize::from(s.cpu));
+        if self.k.online & (1 << cpu) == 0 || usize::from(t.cpu) != cpu || sc_cpu.is_some_and(|c| c != cpu) {
+            self.r.fail(Problem::Placement, addr);
+        }
         let current = raw(self.k.state(cpu).current);
         if queued {
             if state != ThreadState::Running || throttled || addr == current {
@@ -626,18 +637,16 @@ impl<P: Platform> Walk<'_, P> {
 
     // ---- global structures ------------------------------------------------------
 
-    /// Every core's running thread is one of its own and out of the queues; this core's
-    /// is runnable. Another core's may have been stopped by this one, which told it
-    /// with an IPI it has not taken yet.
+    /// Every core's running thread is one of its own, runnable and out of the queues
+    /// (a thread stopped for another core stops there at once: `Kernel::stop_remote`).
     fn current(&mut self) {
-        let here = self.k.here();
         for i in 0..MAX_CORES {
             let core = self.k.state(i);
             let c = raw(core.current);
             if c != 0
                 && !(aligned(c, TCB_BITS) && {
                     let t = at::<Tcb>(c);
-                    (t.state == ThreadState::Running || i != here) && !t.queued() && usize::from(t.cpu) == i
+                    t.state == ThreadState::Running && !t.queued() && usize::from(t.cpu) == i
                 })
             {
                 self.r.fail(Problem::Current, c);

@@ -208,6 +208,9 @@ impl<P: Platform> Kernel<P> {
 
     /// Stop a dying thread and clear every pointer to it.
     fn detach_tcb(&mut self, t: Ptr<Tcb>) {
+        // Running on another core: stopped there first (the deleting core waits until
+        // that core has left user level, so nothing writes into the Tcb after this).
+        self.settle(t);
         self.cancel_ipc(t);
         self.block(t, State::Inactive);
         let tcb = t.get();
@@ -234,14 +237,6 @@ impl<P: Platform> Kernel<P> {
         }
         if self.core.current == Some(t) {
             self.switch_to(None);
-        } else if self.running(t) {
-            // Running on another core: that core stops at once (it is told with an IPI
-            // and finds nobody to run). Only CPU 0 runs threads yet; before the others
-            // do, the deleting core must also wait until that core has trapped (its
-            // registers saved into the Tcb) before the memory can be reused.
-            let cpu = usize::from(t.get().cpu) % MAX_CORES;
-            self.state_mut(cpu).current = None;
-            self.ipis |= 1 << cpu;
         }
         if self.core.candidate == Some(t) {
             self.core.candidate = None;
@@ -313,6 +308,8 @@ impl<P: Platform> Kernel<P> {
                 self.sc_forget(cap.sched_context());
             }
             Some(ObjType::VSpace) => {
+                // No other core may go on translating through these tables.
+                self.stall_users_of(cap.vspace());
                 // Its page tables outlive it: clear them, so none keeps a translation to
                 // a frame that may be deleted next (and its memory reused).
                 vspace::clear_tree(cap.vspace(), 1);

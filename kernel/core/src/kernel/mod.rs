@@ -85,7 +85,19 @@ pub trait Platform {
     fn log_to(&mut self, page: usize);
     /// True (once) if console output went to the log page since the last call.
     fn log_pending(&mut self) -> bool;
+    /// Stop core `cpu` (another core) from running user code, and return once it has:
+    /// it has left user level (the running thread's registers are saved in its Tcb)
+    /// and saved its live copies of lazily switched state into `saves`. It then waits
+    /// for the kernel lock and chooses again: what it trapped for (a syscall, a fault)
+    /// is taken again when the thread next runs. The caller holds the kernel lock.
+    fn stall(&mut self, cpu: usize, saves: LazySaves<'_>);
+    /// Save this core's live copies of lazily switched state into `saves`.
+    fn save_lazy(&mut self, saves: LazySaves<'_>);
 }
+
+/// Where to save a core's live copies of lazily switched state, by [`Lazy`] kind
+/// (`None`: keep that kind), see [`Platform::stall`].
+pub type LazySaves<'a> = [Option<LiveState<'a>>; LAZY_KINDS];
 
 /// Largest number of IRQ lines the kernel tracks.
 pub const MAX_IRQS: usize = 1024;
@@ -110,6 +122,8 @@ pub struct Kernel<P: Platform> {
     core: Core,
     /// Cores to tell with an IPI when this kernel entry ends ([`Kernel::take_ipis`]).
     ipis: u8,
+    /// The cores threads may be placed on (bit n: core n), set at boot.
+    online: u8,
     /// The other cores' scheduling state, by core (the entry of the core in `core` is
     /// unused). Objects and the derivation tree are global; every core takes the one
     /// kernel lock (docs/decisions/0004-big-kernel-lock.md).
@@ -212,7 +226,7 @@ pub enum Lazy {
 }
 
 /// Kinds of [`Lazy`] state.
-const LAZY_KINDS: usize = 2;
+pub const LAZY_KINDS: usize = 2;
 
 impl<P: Platform> Kernel<P> {
     /// A kernel with no threads yet.
@@ -225,6 +239,7 @@ impl<P: Platform> Kernel<P> {
             platform,
             core: Core::new(0),
             ipis: 0,
+            online: 1,
             others: [Core::new(0), Core::new(1), Core::new(2), Core::new(3)],
             levels: [const { Levels::new() }; MAX_CORES],
             vmids: [None; VMIDS],

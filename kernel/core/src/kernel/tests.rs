@@ -53,6 +53,10 @@ pub struct Model {
     log_page: Option<usize>,
     logged: Vec<u8>,
     log_written: bool,
+    /// Cores stalled (`Platform::stall`), in order, and the lazily switched state each
+    /// stall or local save was asked to save (its owners' addresses).
+    stalls: Vec<usize>,
+    lazy_saved: Vec<usize>,
 }
 
 impl Platform for Model {
@@ -109,6 +113,15 @@ impl Platform for Model {
     fn log_pending(&mut self) -> bool {
         core::mem::take(&mut self.log_written)
     }
+    fn stall(&mut self, cpu: usize, saves: super::LazySaves<'_>) {
+        self.stalls.push(cpu);
+        self.save_lazy(saves);
+    }
+    fn save_lazy(&mut self, saves: super::LazySaves<'_>) {
+        for s in saves.into_iter().flatten() {
+            self.lazy_saved.push(core::ptr::from_mut(s.thread_pointer) as usize);
+        }
+    }
     fn irq_pending(&self) -> bool {
         let n = self.preemption_checks.get() + 1;
         self.preemption_checks.set(n);
@@ -138,6 +151,11 @@ fn boot() -> Kernel<Model> {
 /// A kernel booted over the RAM `ram`, with the device memory `device` (`(base, size)`
 /// regions), and the root server current.
 fn boot_over(ram: core::ops::Range<usize>, device: &[(usize, usize)]) -> Kernel<Model> {
+    boot_over_cpus(ram, device, 0b1111)
+}
+
+/// [`boot_over`] with the cores in `cpus` up.
+fn boot_over_cpus(ram: core::ops::Range<usize>, device: &[(usize, usize)], cpus: u8) -> Kernel<Model> {
     let code = std::boxed::Box::leak(std::vec![0u8; 4096].into_boxed_slice());
     let seg = [BootSegment {
         vaddr: 0x40_0000,
@@ -153,6 +171,7 @@ fn boot_over(ram: core::ops::Range<usize>, device: &[(usize, usize)]) -> Kernel<
         modules: &[],
         device,
         timer_hz: 1_000_000,
+        cpus,
     };
     let mut k = Kernel::new(Model::default());
     let mut alloc = BootAlloc {
@@ -1104,6 +1123,163 @@ fn a_thread_of_another_core_is_queued_and_run_there() {
     assert!(check::check(&k, root).ok());
 }
 
+/// Core 1 runs `t` (placed there and resumed by the root on core 0); back on core 0.
+fn run_on_core_1(k: &mut Kernel<Model>, t: u64, tcb: Ptr<Tcb>) {
+    invoke(k, t, Label::TcbResume, &[]).unwrap();
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(tcb));
+    k.enter(0);
+    let _ = k.take_ipis();
+}
+
+/// Deleting a thread that runs on another core stalls that core first (so it has left
+/// user level and written its registers before the Tcb goes), and the core then runs
+/// nothing; the lazily switched state it held for the thread is forgotten, not saved.
+#[test]
+fn deleting_a_thread_running_on_another_core_stalls_that_core_first() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let root = k.current().unwrap();
+    let (t, tcb) = thread_on(&mut k, &mut a, 1);
+    run_on_core_1(&mut k, t, tcb);
+    k.enter(1);
+    assert!(k.lazy_switch(super::Lazy::Fpu, tcb).is_some());
+    k.enter(0);
+    assert!(k.platform.stalls.is_empty());
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[t]).unwrap();
+    assert_eq!(k.platform.stalls, [1], "core 1 stalled");
+    assert_eq!(k.take_ipis(), 0b10, "and told to choose again");
+    assert_eq!(k.state(1).current, None);
+    assert!(k.state(1).lazy_owners.iter().all(Option::is_none));
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), None);
+    assert!(check::check(&k, root).ok());
+}
+
+/// Suspending, reading the registers of, or changing the priority of a thread running
+/// on another core stops it there first; a stopped thread that is still runnable is
+/// queued first in its priority on its core and runs again there.
+#[test]
+fn a_thread_running_on_another_core_is_stopped_before_it_is_changed() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let root = k.current().unwrap();
+    let (t, tcb) = thread_on(&mut k, &mut a, 1);
+    run_on_core_1(&mut k, t, tcb);
+    invoke(&mut k, t, Label::TcbReadRegisters, &[0, 2]).unwrap();
+    assert_eq!(k.platform.stalls, [1]);
+    assert!(
+        tcb.get().queued() && k.highest_on(1) == Some(tcb),
+        "runnable, queued on core 1"
+    );
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(tcb), "and runs there again");
+    k.enter(0);
+    invoke(&mut k, t, Label::TcbSetPriority, &[150, rs::TCB]).unwrap();
+    assert_eq!(k.platform.stalls, [1, 1]);
+    assert!(tcb.get().queued() && tcb.get().prio == 150);
+    assert!(check::check(&k, root).ok());
+    k.enter(1);
+    k.handle_ipi();
+    k.enter(0);
+    invoke(&mut k, t, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!(k.platform.stalls, [1, 1, 1]);
+    assert!(!tcb.get().queued() && k.state(1).current.is_none());
+    assert!(check::check(&k, root).ok());
+    // A thread that is not running anywhere is changed without a stall.
+    invoke(&mut k, t, Label::TcbSetPriority, &[120, rs::TCB]).unwrap();
+    assert_eq!(k.platform.stalls.len(), 3);
+}
+
+/// A scheduling context configured through core 1's SchedControl places its thread on
+/// core 1; configuring it again through core 0's moves the thread back (its lazily
+/// switched state saved from core 1 first), and unbinding it returns the thread to
+/// its affinity. Only the cores that came up have a SchedControl.
+#[test]
+fn scheduling_contexts_place_their_threads_on_their_sched_controls_core() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let root = k.current().unwrap();
+    assert_eq!(bootinfo(&k).cpus, 0b1111);
+    let control1 = rs::sched_control(1).unwrap();
+    assert!(root_slot(&k, control1).cap.is(ObjType::SchedControl));
+    let (t, tcb) = thread_on(&mut k, &mut a, 0);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    assert_eq!(tcb.get().cpu, 0, "an unconfigured scheduling context places nothing");
+    invoke(&mut k, control1, Label::SchedControlConfigure, &[sc, 1000, 10_000, 0]).unwrap();
+    assert_eq!(tcb.get().cpu, 1);
+    run_on_core_1(&mut k, t, tcb);
+    // The consistency check knows the rule.
+    tcb.get().cpu = 3;
+    let report = check::check(&k, root);
+    assert!(
+        report
+            .kept
+            .iter()
+            .any(|p| matches!(p, Some((super::Problem::Placement, _)))),
+        "{report:?}"
+    );
+    tcb.get().cpu = 1;
+    assert!(check::check(&k, root).ok());
+    let state = invoke(&mut k, t, Label::TcbGetState, &[]).unwrap();
+    assert_eq!(state[3], 1, "TcbGetState says where it runs");
+    k.enter(1);
+    assert!(k.lazy_switch(super::Lazy::ThreadPointer, tcb).is_some());
+    k.enter(0);
+    invoke(
+        &mut k,
+        rs::SCHED_CONTROL,
+        Label::SchedControlConfigure,
+        &[sc, 1000, 10_000, 0],
+    )
+    .unwrap();
+    assert_eq!(tcb.get().cpu, 0, "moved with its scheduling context");
+    assert_eq!(k.platform.stalls, [1], "core 1 stopped it and saved its state");
+    assert_eq!(
+        k.platform.lazy_saved,
+        [core::ptr::from_mut(&mut tcb.get().tpidr) as usize]
+    );
+    assert!(k.state(1).current.is_none() && tcb.get().queued() && k.highest_on(0) == Some(tcb));
+    assert!(check::check(&k, root).ok());
+    // Affinity: used once the thread has no configured scheduling context.
+    assert_eq!(invoke(&mut k, t, Label::TcbSetAffinity, &[4]), Err(Error::RangeError));
+    invoke(&mut k, t, Label::TcbSetAffinity, &[2]).unwrap();
+    assert_eq!(tcb.get().cpu, 0, "its scheduling context decides");
+    invoke(&mut k, sc, Label::SchedContextUnbind, &[]).unwrap();
+    assert_eq!(tcb.get().cpu, 2, "back to its affinity");
+    assert!(tcb.get().queued() && k.highest_on(2) == Some(tcb));
+    assert_eq!(k.take_ipis() & 0b100, 0b100, "core 2 is told");
+    assert!(check::check(&k, root).ok());
+}
+
+/// A kernel whose other cores did not come up hands out no SchedControl for them and
+/// refuses to place threads there.
+#[test]
+fn cores_that_did_not_come_up_get_no_threads() {
+    let (start, end) = ram(16 << 20);
+    let mut k = boot_over_cpus(start..end, &[], 0b101);
+    let mut a = Alloc::new(&k);
+    assert_eq!(bootinfo(&k).cpus, 0b101);
+    assert!(
+        !root_slot(&k, rs::sched_control(1).unwrap())
+            .cap
+            .is(ObjType::SchedControl)
+    );
+    assert!(
+        root_slot(&k, rs::sched_control(2).unwrap())
+            .cap
+            .is(ObjType::SchedControl)
+    );
+    let (t, tcb) = thread_on(&mut k, &mut a, 0);
+    assert_eq!(invoke(&mut k, t, Label::TcbSetAffinity, &[1]), Err(Error::RangeError));
+    invoke(&mut k, t, Label::TcbSetAffinity, &[2]).unwrap();
+    assert_eq!(tcb.get().cpu, 2);
+}
+
 /// An operation of the per-core proptest.
 #[derive(Clone, Debug)]
 enum CoreOp {
@@ -1113,6 +1289,8 @@ enum CoreOp {
     Block(usize, usize),
     /// Core `.0` takes an IPI: it chooses again.
     Schedule(usize),
+    /// Core `.2` moves thread `.0` to core `.1` (then chooses again).
+    Migrate(usize, usize, usize),
 }
 
 fn core_op() -> impl Strategy<Value = CoreOp> {
@@ -1120,6 +1298,7 @@ fn core_op() -> impl Strategy<Value = CoreOp> {
         (0usize..8, 0usize..4).prop_map(|(i, c)| CoreOp::Wake(i, c)),
         (0usize..8, 0usize..4).prop_map(|(i, c)| CoreOp::Block(i, c)),
         (0usize..4).prop_map(CoreOp::Schedule),
+        (0usize..8, 0usize..4, 0usize..4).prop_map(|(i, to, c)| CoreOp::Migrate(i, to, c)),
     ]
 }
 
@@ -1133,7 +1312,7 @@ proptest! {
     /// IPI is pending).
     #[test]
     fn each_core_runs_its_own_highest_thread(
-        placing in proptest::collection::vec((0u8..4, 100u8..104), 8),
+        mut placing in proptest::collection::vec((0u8..4, 100u8..104), 8),
         ops in proptest::collection::vec(core_op(), 1..80),
     ) {
         let mut k = boot();
@@ -1161,12 +1340,20 @@ proptest! {
                 }
                 CoreOp::Block(i, c) => {
                     k.enter(c);
+                    // As a suspend does: stopped wherever it runs first.
+                    k.settle(threads[i]);
                     k.block(threads[i], super::object::tcb::State::Inactive);
                     runnable[i] = false;
                     c
                 }
                 CoreOp::Schedule(c) => {
                     k.enter(c);
+                    c
+                }
+                CoreOp::Migrate(i, to, c) => {
+                    k.enter(c);
+                    k.migrate(threads[i], to);
+                    placing[i].0 = to as u8;
                     c
                 }
             };
@@ -1177,8 +1364,13 @@ proptest! {
                 .max();
             let got = k.current();
             prop_assert_eq!(got.map(|t| t.get().prio), best, "core {} runs its best", c);
-            if let Some(t) = got {
-                prop_assert_eq!(usize::from(t.get().cpu), c, "only its own threads");
+            // Every core (not only the one that chose) runs only its own runnable
+            // threads: one stopped or moved by another core stopped there at once.
+            for cpu in 0..4 {
+                if let Some(t) = k.state(cpu).current {
+                    prop_assert_eq!(usize::from(t.get().cpu), cpu, "only its own threads");
+                    prop_assert!(t.get().state.is_running());
+                }
             }
             let _ = k.take_ipis();
             let report = k.check_consistency(root, true);

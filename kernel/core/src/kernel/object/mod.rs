@@ -168,7 +168,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(self.perform_irq_handler(irq, op))
             }
             Some(ObjType::SchedControl) => {
-                let op = self.decode_sched_control(t, label, a)?;
+                let op = self.decode_sched_control(t, cap.badge, label, a)?;
                 Ok(self.perform_sched_control(op))
             }
             Some(ObjType::SchedContext) => {

@@ -204,12 +204,14 @@ pub const MIN_BUDGET_US: u64 = 10;
 /// A checked SchedControl invocation.
 #[derive(Clone, Copy, Debug)]
 pub(in crate::kernel) enum ControlOp {
-    /// Give `sc` this budget and period (µs) and timeout-fault badge.
+    /// Give `sc` this budget and period (µs) and timeout-fault badge, on core `cpu`
+    /// (the SchedControl's).
     Configure {
         sc: Ptr<SchedContext>,
         budget: u64,
         period: u64,
         badge: u64,
+        cpu: u8,
     },
 }
 
@@ -222,7 +224,14 @@ pub(in crate::kernel) enum Op {
 }
 
 impl<P: Platform> Kernel<P> {
-    pub(super) fn decode_sched_control(&self, t: Ptr<Tcb>, label: Label, a: &Args) -> Result<ControlOp, Error> {
+    /// `control`: the SchedControl cap's badge word, its core.
+    pub(super) fn decode_sched_control(
+        &self,
+        t: Ptr<Tcb>,
+        control: u64,
+        label: Label,
+        a: &Args,
+    ) -> Result<ControlOp, Error> {
         if label != Label::SchedControlConfigure {
             return Err(Error::UnknownInvocation);
         }
@@ -236,11 +245,14 @@ impl<P: Platform> Kernel<P> {
         if budget < MIN_BUDGET_US || budget > period || period > MAX_PERIOD_US {
             return Err(Error::RangeError);
         }
+        // Only the kernel makes SchedControl caps, one for each core that came up.
+        let cpu = u8::try_from(control).map_err(|_| Error::InvalidCapability)?;
         Ok(ControlOp::Configure {
             sc: cap.sched_context(),
             budget,
             period,
             badge,
+            cpu,
         })
     }
 
@@ -250,24 +262,30 @@ impl<P: Platform> Kernel<P> {
             budget,
             period,
             badge,
+            cpu,
         } = op;
+        let bound = sc.get().tcb;
+        if let Some(b) = bound {
+            // Running nowhere else for the change.
+            self.settle(b);
+            if self.current() == Some(b) {
+                // From now on it is charged as configured now.
+                self.core.last_charge = self.platform.now();
+            }
+        }
         self.sc_forget(sc);
         let now = self.platform.now();
         let (budget_ticks, period_ticks) = (self.us_to_ticks(budget).max(1), self.us_to_ticks(period).max(1));
         let s = sc.get();
         s.configure(budget_ticks, period_ticks, now);
         s.badge = badge;
-        if let Some(bound) = s.tcb
-            && self.running(bound)
-        {
-            // From now on it is charged; it ran unbudgeted until now.
-            self.state_mut(usize::from(bound.get().cpu)).last_charge = now;
-        }
-        self.settle_current();
-        if let Some(bound) = s.tcb
-            && bound.get().state.is_running()
-        {
-            self.enqueue(bound, false);
+        s.cpu = cpu;
+        if let Some(b) = bound {
+            // Its thread runs on the scheduling context's core.
+            self.migrate(b, usize::from(cpu));
+            if b.get().state.is_running() {
+                self.enqueue(b, false);
+            }
         }
         0
     }
@@ -297,12 +315,18 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn perform_sched_context(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>, op: Op) -> usize {
         match op {
             Op::Bind(target) => {
+                self.settle(target);
+                if self.current() == Some(target) {
+                    // From now on it is charged; it ran unbudgeted until now.
+                    self.core.last_charge = self.platform.now();
+                }
                 sc.get().tcb = Some(target);
                 target.get().sched_context = Some(sc);
-                let now = self.platform.now();
-                if self.running(target) {
-                    self.state_mut(usize::from(target.get().cpu)).last_charge = now;
+                if sc.get().budget != 0 {
+                    // A configured scheduling context places its thread on its core.
+                    self.migrate(target, usize::from(sc.get().cpu));
                 }
+                let now = self.platform.now();
                 if sc.get().throttled {
                     // Still waiting for its refill (its last thread was deleted or
                     // unbound while throttled): the new thread waits with it.
@@ -313,10 +337,14 @@ impl<P: Platform> Kernel<P> {
                 0
             }
             Op::Unbind(target) => {
+                self.settle(target);
                 sc.get().tcb = None;
                 target.get().sched_context = None;
                 self.sc_forget(sc);
                 self.sc_unbound(target);
+                // Back to the core chosen for the thread itself.
+                let home = usize::from(target.get().affinity);
+                self.migrate(target, home);
                 0
             }
             Op::Consumed => {

@@ -6,8 +6,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use gaon_abi::fault::Fault;
 use gaon_abi::invocation::{MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
 use gaon_abi::invocation::{
-    TcbBindNotificationArgs, TcbGetStateReply, TcbReadRegistersArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs,
-    TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbWriteRegistersArgs,
+    TcbBindNotificationArgs, TcbGetStateReply, TcbReadRegistersArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs,
+    TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbWriteRegistersArgs,
 };
 use gaon_abi::{Error, Label, ObjType, Rights};
 
@@ -174,6 +174,9 @@ pub struct Tcb {
     /// The core it runs on (its scheduling context's, once it has a configured one):
     /// it is queued in that core's run queues and only that core runs it.
     pub(crate) cpu: u8,
+    /// The core chosen for it (`TcbSetAffinity`; core 0 at first): where it runs when
+    /// it has no configured scheduling context, which would place it on its own core.
+    pub(crate) affinity: u8,
     /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
     pub(crate) run: RunLinks,
     /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
@@ -272,6 +275,7 @@ impl Tcb {
             prio: 0,
             mcp: 0,
             cpu: 0,
+            affinity: 0,
             run: RunLinks::NONE,
             ep_next: None,
             ep_prev: None,
@@ -327,6 +331,7 @@ pub(in crate::kernel) enum Op {
     Bind(Ptr<Notification>),
     Unbind(Ptr<Notification>),
     GetState,
+    SetAffinity(u8),
 }
 
 impl<P: Platform> Kernel<P> {
@@ -476,6 +481,13 @@ impl<P: Platform> Kernel<P> {
             }
             L::TcbUnbindNotification => Ok(Op::Unbind(target.get().bound_ntfn.ok_or(Error::IllegalOperation)?)),
             L::TcbGetState => Ok(Op::GetState),
+            L::TcbSetAffinity => {
+                let cpu = a.decode::<TcbSetAffinityArgs>()?.cpu;
+                if cpu >= super::super::MAX_CORES as u64 || self.online & (1 << cpu) == 0 {
+                    return Err(Error::RangeError);
+                }
+                Ok(Op::SetAffinity(cpu as u8))
+            }
             _ => Err(Error::UnknownInvocation),
         }
     }
@@ -498,6 +510,7 @@ impl<P: Platform> Kernel<P> {
             Op::SetPriority(v) => {
                 // The running thread is queued again first, so it moves like any other.
                 self.settle_current();
+                self.settle(target);
                 let queued = target.get().queued();
                 self.dequeue(target);
                 target.get().prio = v;
@@ -506,12 +519,15 @@ impl<P: Platform> Kernel<P> {
                 }
             }
             Op::ReadRegisters { first, count } => {
+                // Its registers are in its Tcb only while it runs nowhere.
+                self.settle(target);
                 for i in 0..count {
                     message::set_mr(t, i as usize, read_reg(target.get(), first + i));
                 }
                 return count as usize;
             }
             Op::WriteRegisters { first, count } => {
+                self.settle(target);
                 for i in 0..count {
                     // Decode checked the message holds them all.
                     let v = a.word(TcbWriteRegistersArgs::TAIL + i as usize);
@@ -525,6 +541,7 @@ impl<P: Platform> Kernel<P> {
                 }
             }
             Op::Suspend => {
+                self.settle(target);
                 self.cancel_ipc(target);
                 target.get().fault = None;
                 self.block(target, State::Inactive);
@@ -537,6 +554,12 @@ impl<P: Platform> Kernel<P> {
                 n.get().bound = None;
                 target.get().bound_ntfn = None;
             }
+            Op::SetAffinity(cpu) => {
+                target.get().affinity = cpu;
+                if !self.budgeted(target) {
+                    self.migrate(target, usize::from(cpu));
+                }
+            }
             Op::GetState => {
                 let tcb = target.get();
                 return super::reply_with(
@@ -545,6 +568,7 @@ impl<P: Platform> Kernel<P> {
                         state: u64::from(tcb.state.abi() as u8),
                         priority: u64::from(tcb.prio),
                         mcp: u64::from(tcb.mcp),
+                        cpu: u64::from(tcb.cpu),
                     },
                 );
             }

@@ -44,6 +44,19 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn charge(&mut self, t: Ptr<Tcb>, now: u64) -> bool {
         let used = now.saturating_sub(self.core.last_charge);
         self.core.last_charge = now;
+        self.charge_used(t, used, now)
+    }
+
+    /// [`Kernel::charge`] for the thread running on core `cpu` (stopped from here).
+    pub(in crate::kernel) fn charge_on(&mut self, cpu: usize, t: Ptr<Tcb>, now: u64) -> bool {
+        let core = self.state_mut(cpu);
+        let used = now.saturating_sub(core.last_charge);
+        core.last_charge = now;
+        self.charge_used(t, used, now)
+    }
+
+    #[inline]
+    fn charge_used(&mut self, t: Ptr<Tcb>, used: u64, now: u64) -> bool {
         match t.get().sched_context {
             // An unconfigured scheduling context (the root server's, and those root
             // gives threads without a budget) has nothing to charge.

@@ -110,6 +110,110 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// Make `t` an ordinary thread, running nowhere, before an operation that changes
+    /// how or where it runs or reads its registers: this core's running thread goes
+    /// first in its priority ([`Kernel::settle_current`]; it stays current until the
+    /// next [`Kernel::schedule`]); a thread running on another core is stopped there
+    /// ([`Kernel::stop_remote`]).
+    pub(in crate::kernel) fn settle(&mut self, t: Ptr<Tcb>) {
+        if self.core.current == Some(t) {
+            self.settle_current();
+            return;
+        }
+        let cpu = usize::from(t.get().cpu) % MAX_CORES;
+        if cpu != self.here() && self.state(cpu).current == Some(t) {
+            self.stop_remote(cpu);
+        }
+    }
+
+    /// Stop the thread running on core `cpu` (another core): that core leaves user
+    /// level and saves its lazily switched state (the platform waits for it), the
+    /// thread is charged for its run and, if still runnable, queued first in its
+    /// priority there, and the core is told to choose again.
+    pub(in crate::kernel) fn stop_remote(&mut self, cpu: usize) {
+        let cpu = cpu % MAX_CORES;
+        let saves = self.take_lazy(cpu, None);
+        self.platform.stall(cpu, saves);
+        self.ipis |= 1 << cpu;
+        let Some(t) = self.state(cpu).current else { return };
+        let now = self.platform.now();
+        let _ = self.charge_on(cpu, t, now);
+        self.state_mut(cpu).current = None;
+        if t.get().state.is_running() && !self.throttled(t) {
+            self.rq_of_cpu(cpu).enqueue(t, true);
+        }
+    }
+
+    /// Make every other core whose running thread may be using the VSpace with root
+    /// `root` (its VSpace, or one whose last capability went since it was loaded) leave
+    /// user level: when it chooses again, a thread without a live VSpace does not run.
+    pub(in crate::kernel) fn stall_users_of(&mut self, root: Ptr<Table>) {
+        for cpu in 0..MAX_CORES {
+            if cpu == self.here() {
+                continue;
+            }
+            if let Some(c) = self.state(cpu).current
+                && self.vspace_of(c).is_none_or(|(r, _)| r == root)
+            {
+                self.platform.stall(cpu, [None, None]);
+                self.ipis |= 1 << cpu;
+            }
+        }
+    }
+
+    /// Core `cpu`'s lazily switched state owners (only `t`'s, if given), forgotten
+    /// there, as the places to save the core's live copies to.
+    fn take_lazy(&mut self, cpu: usize, only: Option<Ptr<Tcb>>) -> super::LazySaves<'static> {
+        let owners = &mut self.state_mut(cpu).lazy_owners;
+        core::array::from_fn(|kind| {
+            let o = owners[kind]?;
+            if only.is_some_and(|t| t != o) {
+                return None;
+            }
+            owners[kind] = None;
+            Some(o.get().live_state())
+        })
+    }
+
+    /// Move `t` to core `cpu` (one of the cores that came up): it stops wherever it
+    /// runs, its lazily switched state is saved from whichever core holds it, and it is
+    /// queued on the new core if it is runnable.
+    pub(in crate::kernel) fn migrate(&mut self, t: Ptr<Tcb>, cpu: usize) {
+        let cpu = cpu % MAX_CORES;
+        let from = usize::from(t.get().cpu) % MAX_CORES;
+        if from == cpu {
+            return;
+        }
+        self.settle(t);
+        for c in 0..MAX_CORES {
+            if self.state(c).lazy_owners.contains(&Some(t)) {
+                let saves = self.take_lazy(c, Some(t));
+                if c == self.here() {
+                    self.platform.save_lazy(saves);
+                } else {
+                    self.platform.stall(c, saves);
+                    self.ipis |= 1 << c;
+                }
+            }
+        }
+        let mut queued = t.get().queued();
+        if queued {
+            self.rq_of_cpu(from).dequeue(t);
+        }
+        if self.core.candidate == Some(t) {
+            self.core.candidate = None;
+            queued = true;
+        }
+        if self.core.current == Some(t) {
+            // This core's running thread, settled (queued) above: it runs elsewhere now.
+            self.switch_to(None);
+        }
+        t.get().cpu = cpu as u8;
+        if queued {
+            self.enqueue(t, false);
+        }
+    }
+
     /// The IPC fastpath's direct switch. `t`, the running thread (out of the queues),
     /// has just blocked with `state`, and `next` has just become runnable. If `next` is
     /// the thread [`Kernel::schedule`] would pick (nothing queued outranks it: it would
