@@ -5,7 +5,7 @@ use gaon_abi::boot::{BootImageHeader, SegmentFlags, name_bytes};
 use gaon_kcore::kernel::{BootAlloc, BootModule, BootSegment, RootImage};
 
 use crate::arch::{self, cpu, exit, mmu, stage2, timer};
-use crate::platform::{self, KERNEL};
+use crate::platform;
 use crate::{board, console, irq, kprintln, smp, trap};
 
 /// Called once on CPU 0 at EL2, with a stack and a zeroed `.bss`.
@@ -85,7 +85,7 @@ extern "C" fn kernel_main(entry_el: u64, _dtb: u64) -> ! {
         );
     }
 
-    start_root(image, layout.end);
+    start_root(image, layout.end, &smp);
 
     kprintln!("kernel: starting root server at {:#x}", image.root_entry);
     trap::enter_user()
@@ -127,7 +127,7 @@ fn print_cpus(r: &smp::Report) {
 }
 
 /// Build the root server from the boot image at `image_base` and hand it all memory.
-fn start_root(image: &BootImageHeader, image_base: usize) {
+fn start_root(image: &BootImageHeader, image_base: usize, smp: &smp::Report) {
     let ram = board::RAM;
     let mut segments = heapless::Vec::<BootSegment, { gaon_abi::boot::MAX_SEGMENTS }>::new();
     for seg in image.segments() {
@@ -156,6 +156,12 @@ fn start_root(image: &BootImageHeader, image_base: usize) {
         modules: &modules,
         device,
         timer_hz: timer::frequency(),
+        // Threads go only to CPUs that came up and answer IPIs (stalls need them).
+        cpus: smp
+            .online
+            .iter()
+            .filter(|&n| n < 8 && !smp.unanswered.contains(n))
+            .fold(0, |m, n| m | 1 << n),
     };
     let mut alloc = BootAlloc {
         next: image_base + image.total_size as usize,
@@ -163,7 +169,7 @@ fn start_root(image: &BootImageHeader, image_base: usize) {
         used: 0,
     };
     let before = alloc.end - alloc.next;
-    let mut k = KERNEL.lock();
+    let mut k = platform::lock();
     if let Err(e) = k.boot_root(&root_image, &mut alloc) {
         panic!("cannot create the root server: {e:?}");
     }

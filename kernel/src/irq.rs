@@ -6,8 +6,7 @@ use core::sync::atomic::Ordering;
 
 use crate::arch::cpu::{self, CpuSet};
 use crate::drivers::{IrqController, IrqInitError, MmioRanges};
-use crate::platform::KERNEL;
-use crate::{board, smp};
+use crate::{board, platform, smp};
 
 /// The board's interrupt controller driver.
 type Driver = board::IrqDriver;
@@ -28,13 +27,12 @@ pub fn init() -> Result<&'static str, IrqInitError> {
     Ok(name)
 }
 
-/// Bring up the calling secondary CPU's side of the controller (after [`init`]): only
-/// inter-processor interrupts reach it; its timer stays off.
+/// Bring up the calling secondary CPU's side of the controller (after [`init`]): its
+/// inter-processor interrupts and its kernel timer reach it (user lines go to CPU 0).
 pub fn init_cpu(cpu: usize) -> Result<(), IrqInitError> {
-    CONTROLLER
-        .get()
-        .ok_or(IrqInitError::NoFrames("controller not up"))?
-        .init_cpu(cpu)
+    let ctrl = CONTROLLER.get().ok_or(IrqInitError::NoFrames("controller not up"))?;
+    ctrl.init_cpu(cpu)?;
+    ctrl.enable_local(cpu, board::TIMER_IRQ)
 }
 
 /// Send an inter-processor interrupt to `targets`.
@@ -57,14 +55,14 @@ pub fn handle() {
 fn dispatch(id: u32) {
     if id == board::TIMER_IRQ {
         cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
-        KERNEL.lock().handle_timer();
+        platform::lock().handle_timer();
     } else if id == Driver::IPI {
         smp::handle_ipi();
     } else {
         // A user-level handler's line (the kernel masks it until the handler acks) or
         // an unclaimed one (masked for good). Only CPU 0 gets these: user lines are
         // routed there.
-        KERNEL.lock().handle_irq(id);
+        platform::lock().handle_irq(id);
     }
 }
 

@@ -1,10 +1,11 @@
 //! The kernel core's view of this machine ([`Hw`], its `Platform`), and the one kernel
 //! instance every trap locks.
 
-use gaon_kcore::kernel::{Kernel, Platform};
+use gaon_kcore::kernel::{Kernel, LazySaves, Platform};
+use spin::MutexGuard;
 
-use crate::arch::{cpu, exit, read_sysreg, stage2, timer};
-use crate::{board, console, irq, kprintln};
+use crate::arch::{self, cpu, exit, read_sysreg, stage2, thread, timer};
+use crate::{board, console, irq, kprintln, smp};
 
 /// The hardware behind the kernel core.
 #[derive(Debug)]
@@ -77,6 +78,18 @@ impl Platform for Hw {
         console::take_log_written()
     }
 
+    fn stall(&mut self, cpu: usize, saves: LazySaves<'_>) {
+        smp::stall(cpu, saves);
+    }
+
+    fn save_lazy(&mut self, saves: LazySaves<'_>) {
+        let [thread_pointer, fpu] = saves;
+        let tp = thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer));
+        let fp = fpu.map_or(core::ptr::null_mut(), |s| thread::fp_area(s.arch));
+        // SAFETY: both come from live exclusive references into the owners' Tcbs.
+        unsafe { thread::save_live(tp, fp) };
+    }
+
     fn irq_pending(&self) -> bool {
         // ISR_EL1.I: at EL2 with HCR_EL2.IMO set it shows a pending physical IRQ,
         // which stays pending while the kernel runs with IRQs masked.
@@ -84,10 +97,53 @@ impl Platform for Hw {
     }
 }
 
-/// The kernel. Traps run with interrupts masked and take this lock. Only CPU 0 takes it
-/// yet (the other CPUs come online and park, taking only inter-processor interrupts),
-/// so it is never contended; it is where the big kernel lock goes when they run threads.
+/// The kernel: the big kernel lock (docs/decisions/0004-big-kernel-lock.md). Traps run
+/// with interrupts masked and take it with [`lock`] or [`lock_entry`], never directly:
+/// those tell the kernel core which CPU it runs on, and answer stalls while they wait.
 pub static KERNEL: spin::Mutex<Kernel<Hw>> = spin::Mutex::new(Kernel::new(Hw));
+
+/// The kernel, locked for this CPU.
+pub type Guard = MutexGuard<'static, Kernel<Hw>>;
+
+/// Take the kernel lock for this CPU (see [`lock_entry`]).
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
+pub fn lock() -> Guard {
+    lock_entry(|| {}).0
+}
+
+/// Take the kernel lock for this CPU, and tell the kernel core which CPU that is. While
+/// another CPU holds it, answer the stalls it asks of this one (`smp::stall`), calling
+/// `on_stall` before each answer, while the thread this CPU trapped from is still
+/// certainly alive. True with the lock if a stall was answered: that thread may have
+/// been stopped, moved or deleted meanwhile, so what it trapped for must not be handled
+/// now (it is taken again when the thread next runs).
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
+pub fn lock_entry(on_stall: impl FnMut()) -> (Guard, bool) {
+    let Some(mut k) = KERNEL.try_lock() else {
+        return lock_contended(on_stall);
+    };
+    k.enter(cpu::local().index.load(core::sync::atomic::Ordering::Relaxed));
+    (k, false)
+}
+
+#[inline(never)]
+fn lock_contended(mut on_stall: impl FnMut()) -> (Guard, bool) {
+    let mut stalled = false;
+    let mut k = loop {
+        if let Some(k) = KERNEL.try_lock() {
+            break k;
+        }
+        if cpu::this_cpu().stall_pending.load(core::sync::atomic::Ordering::Acquire) {
+            on_stall();
+            stalled |= smp::answer_stall();
+        }
+        arch::spin_hint();
+    };
+    k.enter(cpu::local().index.load(core::sync::atomic::Ordering::Relaxed));
+    (k, stalled)
+}
 
 /// The device memory the root server gets as device untyped, `(base, size)`: exactly
 /// the board's devices with user access (`[[device]]` entries in `board.toml`; DMA

@@ -3,24 +3,34 @@
 //! does once started, and inter-processor interrupts (IPIs).
 //!
 //! A secondary sets up the EL2 state CPU 0 has (`start.S`, then its MMU with the
-//! kernel's map, HCR_EL2 and VTCR_EL2, its side of the interrupt controller), marks
-//! itself online and parks: it waits for interrupts with its timer off and runs no
-//! threads. The scheduler and the kernel lock stay CPU 0's until per-CPU scheduling
-//! comes. At boot CPU 0 checks that IPIs work both ways: it sends each online secondary
-//! an IPI asking for an answer, and each answers with an IPI to CPU 0.
+//! kernel's map, HCR_EL2 and VTCR_EL2, its side of the interrupt controller and its
+//! timer's interrupt), marks itself online and enters the idle loop: from then on it
+//! runs the threads placed on it, taking the one kernel lock like CPU 0
+//! (docs/decisions/0004-big-kernel-lock.md). At boot CPU 0 checks that IPIs work both
+//! ways: it sends each online secondary an IPI asking for an answer, and each answers
+//! with an IPI to CPU 0.
+//!
+//! IPIs carry three requests: the boot check's answer, "choose again" (the kernel core
+//! changed what this CPU should run: `Kernel::take_ipis`), and a stall (the lock's
+//! holder needs this CPU out of user level and its lazily switched state saved before
+//! it goes on: [`stall`]).
 
 use core::sync::atomic::Ordering;
 
+use gaon_kcore::kernel::LazySaves;
+
 use crate::arch::cpu::{self, CpuSet};
 use crate::arch::smp::{self as start, PsciError};
-use crate::arch::{self, mmu, stage2, timer};
+use crate::arch::{self, mmu, stage2, thread, timer};
 use crate::board::{self, CpuStart};
-use crate::{irq, kprintln};
+use crate::{irq, kprintln, platform, trap};
 
 /// Bits of a CPU's `ipi_requests`: what an IPI asks of the CPU it is sent to.
 pub mod request {
     /// Answer with an IPI to CPU 0 (the boot check).
     pub const PING: u32 = 1;
+    /// Take the kernel lock and choose again what to run.
+    pub const RESCHEDULE: u32 = 2;
 }
 
 /// How long CPU 0 waits for a started CPU to come online, and for an IPI's answer.
@@ -151,6 +161,64 @@ pub fn handle_ipi() {
     if requests & request::PING != 0 {
         irq::send_ipi(CpuSet::of(0));
     }
+    let stalled = answer_stall();
+    if requests & request::RESCHEDULE != 0 || stalled {
+        platform::lock().handle_ipi();
+    }
+}
+
+/// Tell the CPUs in `mask` (bit n: CPU n) to choose again what to run (the kernel core
+/// changed it: `Kernel::take_ipis`). After the kernel lock is released.
+pub fn send_reschedule(mask: u8) {
+    let mut targets = CpuSet::EMPTY;
+    for n in (0..board::CPUS).filter(|&n| mask & (1 << n) != 0) {
+        cpu::cpu(n).ipi_requests.fetch_or(request::RESCHEDULE, Ordering::Release);
+        targets = targets.with(n);
+    }
+    irq::send_ipi(targets);
+}
+
+/// Make CPU `n` (another one) leave user level and save its live copies of lazily
+/// switched state into `saves`, and wait until it has: `Platform::stall`. The caller
+/// holds the kernel lock, so the CPU answers from wherever it is: an IPI taken at user
+/// level or in the idle loop, or its wait for the lock ([`answer_stall`]). A CPU that
+/// is not online runs nothing to stop.
+pub fn stall(n: usize, saves: LazySaves<'_>) {
+    if n >= board::CPUS || n == cpu::local().index.load(Ordering::Relaxed) {
+        return;
+    }
+    let target = cpu::cpu(n);
+    if !target.online.load(Ordering::Acquire) {
+        return;
+    }
+    let [thread_pointer, fpu] = saves;
+    let tp = thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer));
+    let fp = fpu.map_or(core::ptr::null_mut(), |s| thread::fp_area(s.arch).cast::<u8>());
+    target.save_thread_pointer.store(tp, Ordering::Relaxed);
+    target.save_fp.store(fp, Ordering::Relaxed);
+    let answered = target.stalls.load(Ordering::Acquire);
+    target.stall_pending.store(true, Ordering::Release);
+    irq::send_ipi(CpuSet::of(n));
+    while target.stalls.load(Ordering::Acquire) == answered {
+        arch::spin_hint();
+    }
+}
+
+/// If a stall is asked of this CPU, answer it: save the lazily switched state it asks
+/// for, then let the lock's holder go on. True if one was answered (what this CPU
+/// trapped for then waits: the thread may have been stopped or moved meanwhile).
+pub fn answer_stall() -> bool {
+    let me = cpu::this_cpu();
+    if !me.stall_pending.swap(false, Ordering::Acquire) {
+        return false;
+    }
+    let tp = me.save_thread_pointer.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    let fp = me.save_fp.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: the lock's holder took these from live Tcbs (the kernel core's lazy owners
+    // of this CPU, which it forgot) and waits, touching nothing, until `stalls` changes.
+    unsafe { thread::save_live(tp, fp.cast()) };
+    me.stalls.fetch_add(1, Ordering::Release);
+    true
 }
 
 /// Where a started secondary CPU `n` comes from `start.S`, at EL2 on its own stack
@@ -159,22 +227,15 @@ pub fn handle_ipi() {
 extern "C" fn secondary_main(n: usize) -> ! {
     // The caches first: the locks and atomics below need them.
     mmu::enable_this_cpu();
+    cpu::init_local(n);
     stage2::init();
+    timer::set_deadline(None);
     if let Err(e) = irq::init_cpu(n) {
         kprintln!("smp: CPU {n}: interrupt controller: {e:?}; not going online");
         arch::exit::park();
     }
     cpu::cpu(n).online.store(true, Ordering::Release);
-    park()
-}
-
-/// A secondary's life for now: wait for interrupts (only IPIs reach it) and take them.
-fn park() -> ! {
-    loop {
-        // As the idle loop (`trap::idle`): wait masked, then take what woke it.
-        arch::wait_for_interrupt();
-        arch::enable_irqs();
-        arch::isb();
-        arch::disable_irqs();
-    }
+    // Nothing is placed here until the root server places it; the kernel core's state
+    // for this CPU is ready from the start (`Kernel::new`).
+    trap::idle()
 }

@@ -3,12 +3,10 @@
 
 use gaon_kcore::kernel::{Exception, Kernel};
 use gaon_kcore::tcb::UserContext;
-use spin::MutexGuard;
-
 use crate::arch::exception::Trap;
 use crate::arch::{self, stage2, thread};
-use crate::irq;
-use crate::platform::{Hw, KERNEL};
+use crate::platform::{self, Guard, Hw};
+use crate::{irq, smp};
 
 unsafe extern "C" {
     /// Restore a user context and `eret` to it (in `start.S`).
@@ -25,8 +23,17 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
     match Trap::decode(kind, esr, far) {
         // The common case (IPC is measured in instructions): decoded first.
         Trap::Syscall => {
-            let mut k = KERNEL.lock();
-            if !k.handle_syscall() {
+            // A stall answered while waiting for the lock: the syscall is issued again
+            // when the thread next runs (its `svc` once more; the registers are as the
+            // thread left them).
+            let (mut k, stalled) = platform::lock_entry(|| {
+                // SAFETY: `ctx` is the trapping thread's context, alive until this CPU
+                // answers the stall (the lock's holder waits for the answer).
+                unsafe { (*ctx).pc -= 4 };
+            });
+            if stalled {
+                k.handle_ipi();
+            } else if !k.handle_syscall() {
                 // Nothing changed who runs or where: straight back to the caller.
                 return ctx;
             }
@@ -34,10 +41,16 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
         }
         Trap::Irq => {
             irq::handle();
-            resume_or_idle(KERNEL.lock())
+            resume_or_idle(platform::lock())
         }
         Trap::FpAccess => {
-            thread::fpu_take(&mut KERNEL.lock());
+            // After a stall the FP/SIMD instruction simply traps again.
+            let (mut k, stalled) = platform::lock_entry(|| {});
+            if stalled {
+                k.handle_ipi();
+                return resume_or_idle(k);
+            }
+            thread::fpu_take(&mut k);
             ctx
         }
         // Any other synchronous exception: only the syndrome's valid parts are sent.
@@ -49,20 +62,31 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
 }
 
 /// The running thread took an exception: the kernel sends it as a fault, then whoever
-/// runs next runs.
+/// runs next runs. After a stall the faulting instruction is simply taken again (an
+/// asynchronous exception is lost then: the thread was stopped by another core).
 fn fault(e: Exception) -> *mut UserContext {
-    let mut k = KERNEL.lock();
-    k.handle_fault(e);
+    let (mut k, stalled) = platform::lock_entry(|| {});
+    if stalled {
+        k.handle_ipi();
+    } else {
+        k.handle_fault(e);
+    }
     resume_or_idle(k)
 }
 
-/// Return to the thread the kernel picked, or idle until there is one.
-fn resume_or_idle(mut k: MutexGuard<'static, Kernel<Hw>>) -> *mut UserContext {
-    if let Some(ctx) = prepare_resume(&mut k) {
-        return ctx;
-    }
+/// Return to the thread the kernel picked, or idle until there is one. The CPUs the
+/// kernel entry changed the threads of are told once the lock is released.
+fn resume_or_idle(mut k: Guard) -> *mut UserContext {
+    let ctx = prepare_resume(&mut k);
+    let ipis = k.take_ipis();
     drop(k);
-    idle()
+    if ipis != 0 {
+        smp::send_reschedule(ipis);
+    }
+    match ctx {
+        Some(ctx) => ctx,
+        None => idle(),
+    }
 }
 
 /// Load the chosen thread's address space and lazily switched state.
@@ -76,13 +100,13 @@ fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
 
 /// Enter user level for the first time (or from the idle loop).
 pub fn enter_user() -> ! {
-    let ctx = resume_or_idle(KERNEL.lock());
+    let ctx = resume_or_idle(platform::lock());
     // SAFETY: `ctx` is the chosen live thread's context; its address space is loaded.
     unsafe { restore_user(ctx) }
 }
 
 /// Nothing to run: wait for an interrupt, handle it here, and switch to a thread once
-/// one is runnable.
+/// one is runnable. Every CPU has its own, on its own stack.
 ///
 /// `wfi` runs with IRQs masked: a pending interrupt still wakes it. The loop then
 /// claims and handles the interrupt itself (`irq::handle`, as the IRQ vector would),
@@ -94,9 +118,14 @@ pub fn idle() -> ! {
     loop {
         arch::wait_for_interrupt();
         irq::handle();
-        let mut k = KERNEL.lock();
-        if let Some(ctx) = prepare_resume(&mut k) {
-            drop(k);
+        let mut k = platform::lock();
+        let ctx = prepare_resume(&mut k);
+        let ipis = k.take_ipis();
+        drop(k);
+        if ipis != 0 {
+            smp::send_reschedule(ipis);
+        }
+        if let Some(ctx) = ctx {
             // SAFETY: as in `enter_user`; the idle loop's stack is abandoned.
             unsafe { restore_user(ctx) }
         }

@@ -1,6 +1,6 @@
 //! CPU identification and per-CPU state.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::read_sysreg;
 use crate::board;
@@ -11,8 +11,42 @@ pub const KERNEL_STACK_SIZE: usize = 16384;
 /// off the bottom of a stack faults instead of overwriting the next CPU's.
 pub const STACK_GUARD_SIZE: usize = 4096;
 /// Bytes from one CPU's stack slot (guard, then stack) to the next; `start.S` puts CPU
-/// n's stack top at `KERNEL_STACKS + (n + 1) * STACK_STRIDE`.
+/// n's stack top at `KERNEL_STACKS + (n + 1) * STACK_STRIDE - CPU_LOCAL_SIZE`.
 pub const STACK_STRIDE: usize = STACK_GUARD_SIZE + KERNEL_STACK_SIZE;
+/// Bytes at the top of each CPU's stack slot that hold its [`CpuLocal`] instead of
+/// stack: TPIDR_EL2 (the stack top the vectors switch to) points at it.
+pub const CPU_LOCAL_SIZE: usize = 64;
+
+/// The per-CPU state the switch path reads, at TPIDR_EL2 (one `mrs` away, where
+/// [`PerCpu`] needs the CPU's index first). Only its own CPU touches it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CpuLocal {
+    /// The CPU's linear index (set by [`init_local`]; 0 in `.bss` for CPU 0).
+    pub index: AtomicUsize,
+    /// VTTBR_EL2 as last written (0: not known yet).
+    pub vttbr: AtomicU64,
+    /// CPTR_EL2 as last written (0: not known yet).
+    pub cptr: AtomicU64,
+}
+
+static_assertions::const_assert!(core::mem::size_of::<CpuLocal>() <= CPU_LOCAL_SIZE);
+
+/// The running CPU's [`CpuLocal`].
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every kernel entry and thread switch")]
+pub fn local() -> &'static CpuLocal {
+    let p = read_sysreg!(tpidr_el2) as *const CpuLocal;
+    // SAFETY: `start.S` sets TPIDR_EL2 to the top `CPU_LOCAL_SIZE` bytes of this CPU's
+    // stack slot before any Rust runs, which no stack uses (the stack grows down from
+    // there) and which are zeroed `.bss`; a `CpuLocal` is all atomics, valid when zero.
+    unsafe { &*p }
+}
+
+/// Record this CPU's index in its [`CpuLocal`] (each CPU at its start).
+pub fn init_local(index: usize) {
+    local().index.store(index, Ordering::Relaxed);
+}
 
 /// One CPU's kernel stack with its guard page below it.
 #[repr(C, align(4096))]
@@ -61,6 +95,15 @@ pub struct PerCpu {
     /// What the next inter-processor interrupt asks of this CPU (`smp::request` bits),
     /// set by the sender before it sends and taken by this CPU when the interrupt comes.
     pub ipi_requests: AtomicU32,
+    /// A stall is asked of this CPU (`smp::stall`).
+    pub stall_pending: AtomicBool,
+    /// Stalls this CPU has answered (`smp::stall`): the kernel lock's holder waits for
+    /// this to change.
+    pub stalls: AtomicU64,
+    /// Where the stall being asked for wants this CPU's TPIDR_EL0 saved (null: keep it).
+    pub save_thread_pointer: AtomicPtr<u64>,
+    /// Where it wants this CPU's FP/SIMD registers saved (an `FpState`; null: keep them).
+    pub save_fp: AtomicPtr<u8>,
 }
 
 static PER_CPU: [PerCpu; board::CPUS] = [const {
@@ -69,6 +112,10 @@ static PER_CPU: [PerCpu; board::CPUS] = [const {
         online: AtomicBool::new(false),
         ipis: AtomicU64::new(0),
         ipi_requests: AtomicU32::new(0),
+        stall_pending: AtomicBool::new(false),
+        stalls: AtomicU64::new(0),
+        save_thread_pointer: AtomicPtr::new(core::ptr::null_mut()),
+        save_fp: AtomicPtr::new(core::ptr::null_mut()),
     }
 }; board::CPUS];
 

@@ -16,6 +16,7 @@ core::arch::global_asm!(
     include_str!("start.S"),
     CPUS = const crate::board::CPUS,
     STACK_STRIDE = const cpu::STACK_STRIDE,
+    CPU_LOCAL_SIZE = const cpu::CPU_LOCAL_SIZE,
 );
 
 /// Read a system register.

@@ -17,10 +17,6 @@ pub const HCR_NATIVE: u64 = (1 << 0)   // VM
     | (1 << 27)                         // TGE
     | (1 << 31); // RW
 
-/// The VSpace currently in VTTBR_EL2 (root | VMID << 48), so switches between threads
-/// of one address space cost nothing.
-static LOADED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
 /// Set up stage-2 translation for native threads and the routing of interrupts to EL2:
 /// VTCR and HCR, on every CPU at boot (physical IRQs reach EL2 only with HCR_EL2.IMO or
 /// TGE set, so before any CPU takes an interrupt).
@@ -43,12 +39,13 @@ pub fn init() {
 /// that enters the thread is a context synchronization event.
 pub fn activate(root: usize, vmid: u16) {
     let vttbr = root as u64 | (u64::from(vmid) << 48);
-    // Interrupts are masked in the kernel and only CPU 0 runs threads (per-CPU when
-    // the other CPUs do): a plain load and store.
-    if LOADED.load(core::sync::atomic::Ordering::Relaxed) == vttbr {
+    // The VSpace this CPU's VTTBR_EL2 holds (root | VMID << 48), so switches between
+    // threads of one address space cost nothing; only this CPU touches it.
+    let loaded = &cpu::local().vttbr;
+    if loaded.load(core::sync::atomic::Ordering::Relaxed) == vttbr {
         return;
     }
-    LOADED.store(vttbr, core::sync::atomic::Ordering::Relaxed);
+    loaded.store(vttbr, core::sync::atomic::Ordering::Relaxed);
     // SAFETY: the kernel core only hands out roots of live VSpaces, whose tables map
     // only frames their owner holds capabilities to; TLB entries are tagged by VMID and
     // flushed whenever a VMID is reused or a mapping removed.
@@ -60,7 +57,7 @@ pub fn activate(root: usize, vmid: u16) {
 /// `dsb ishst` makes the page-table writes that made the entries stale visible to every
 /// core's table walker first, so no core can refill an entry from the old table.
 pub fn flush_vmid(vmid: u16) {
-    let loaded = LOADED.load(core::sync::atomic::Ordering::Relaxed);
+    let loaded = cpu::local().vttbr.load(core::sync::atomic::Ordering::Relaxed);
     // SAFETY: TLB maintenance for a VMID selects it through VTTBR_EL2.VMID; EL2's own
     // translation does not use VTTBR, and the loaded value is put back before return.
     unsafe {

@@ -12,6 +12,7 @@
     add     x1, \cpu, #1
     ldr     x2, ={STACK_STRIDE}
     madd    x0, x1, x2, x0
+    sub     x0, x0, #{CPU_LOCAL_SIZE}    // the CPU's CpuLocal above its stack (TPIDR_EL2)
 .endm
 
 // From EL3 to EL2h at the address in register \target, with DAIF masked: what firmware

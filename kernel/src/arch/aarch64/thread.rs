@@ -9,7 +9,7 @@ use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::{ARCH_STATE_BYTES, ArchState, Tcb};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use super::{isb, read_sysreg, write_sysreg};
+use super::{cpu, isb, read_sysreg, write_sysreg};
 use crate::platform::Hw;
 
 /// FP/SIMD state, saved lazily (only when another thread uses the FPU). The layout
@@ -83,9 +83,10 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
 /// Set CPTR_EL2 (cached). `sync`: the kernel itself uses FP/SIMD next, so the change
 /// must take effect at once (`isb`); otherwise the `eret` to the thread synchronises.
 fn set_cptr(v: u64, sync: bool) {
-    static CURRENT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(CPTR_RES1 | CPTR_TFP);
-    if CURRENT.load(core::sync::atomic::Ordering::Relaxed) != v {
-        CURRENT.store(v, core::sync::atomic::Ordering::Relaxed);
+    // This CPU's CPTR_EL2 as last written (0 at first: never equal to a value here).
+    let current = &cpu::local().cptr;
+    if current.load(core::sync::atomic::Ordering::Relaxed) != v {
+        current.store(v, core::sync::atomic::Ordering::Relaxed);
         // SAFETY: only the FP/SIMD trap bit changes; the RES1 bits stay set.
         unsafe { write_sysreg!(cptr_el2, v) };
         if sync {
@@ -107,5 +108,33 @@ pub fn fpu_take(k: &mut Kernel<Hw>) {
         // SAFETY: `fp_restore` reads exactly one `FpState` through a pointer from a
         // live reference; FP/SIMD is untrapped.
         unsafe { fp_restore(&raw const view(new.arch).fp) };
+    }
+}
+
+/// Where to save a thread's FP/SIMD registers (in its Tcb's arch area).
+pub fn fp_area(arch: &mut ArchState) -> *mut FpState {
+    &raw mut view(arch).fp
+}
+
+/// Save this CPU's TPIDR_EL0 to `thread_pointer` and its FP/SIMD registers to `fp`
+/// (each if not null): what another core's thread needs before it runs elsewhere. The
+/// CPU keeps nobody's state live after this (the kernel core forgot the owners), so the
+/// next thread to resume loads its own.
+///
+/// # Safety
+///
+/// Each non-null pointer is valid for a write of its type and nothing else accesses
+/// it meanwhile (the kernel lock's holder waits for this CPU: `smp::stall`).
+pub unsafe fn save_live(thread_pointer: *mut u64, fp: *mut FpState) {
+    if !thread_pointer.is_null() {
+        let v = read_sysreg!(tpidr_el0);
+        // SAFETY: the caller vouches for the pointer.
+        unsafe { *thread_pointer = v };
+    }
+    if !fp.is_null() {
+        set_cptr(CPTR_RES1, true);
+        // SAFETY: `fp_save` writes exactly one `FpState` through the caller's pointer;
+        // FP/SIMD is untrapped (isb above).
+        unsafe { fp_save(fp) };
     }
 }
