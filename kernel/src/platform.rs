@@ -135,7 +135,10 @@ fn lock_contended(mut on_stall: impl FnMut()) -> (Guard, bool) {
         if let Some(k) = KERNEL.try_lock() {
             break k;
         }
-        if cpu::this_cpu().stall_pending.load(core::sync::atomic::Ordering::Acquire) {
+        if cpu::this_cpu()
+            .stall_pending
+            .load(core::sync::atomic::Ordering::Acquire)
+        {
             on_stall();
             stalled |= smp::answer_stall();
         }

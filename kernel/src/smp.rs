@@ -172,7 +172,9 @@ pub fn handle_ipi() {
 pub fn send_reschedule(mask: u8) {
     let mut targets = CpuSet::EMPTY;
     for n in (0..board::CPUS).filter(|&n| mask & (1 << n) != 0) {
-        cpu::cpu(n).ipi_requests.fetch_or(request::RESCHEDULE, Ordering::Release);
+        cpu::cpu(n)
+            .ipi_requests
+            .fetch_or(request::RESCHEDULE, Ordering::Release);
         targets = targets.with(n);
     }
     irq::send_ipi(targets);

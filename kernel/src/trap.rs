@@ -1,12 +1,12 @@
 //! Traps from user level: syscalls, faults, lazy FP switching, interrupts, and the way
 //! back to a user thread (or the idle loop).
 
-use gaon_kcore::kernel::{Exception, Kernel};
-use gaon_kcore::tcb::UserContext;
 use crate::arch::exception::Trap;
 use crate::arch::{self, stage2, thread};
 use crate::platform::{self, Guard, Hw};
 use crate::{irq, smp};
+use gaon_kcore::kernel::{Exception, Kernel};
+use gaon_kcore::tcb::UserContext;
 
 unsafe extern "C" {
     /// Restore a user context and `eret` to it (in `start.S`).

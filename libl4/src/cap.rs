@@ -7,9 +7,9 @@ use gaon_abi::invocation::{
     IrqHandlerAckArgs, IrqHandlerClearArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs, PageTableMapArgs,
     PageTableUnmapArgs, REG_COUNT, SchedContextBindArgs, SchedContextConsumedArgs, SchedContextUnbindArgs,
     SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
-    TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbSuspendArgs,
-    TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs,
-    VmidPoolSplitArgs,
+    TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
+    TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
+    VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -194,6 +194,15 @@ impl Tcb {
     /// `(state, priority, mcp)`.
     pub fn state(self) -> Result<(u64, u64, u64), Error> {
         invoke_args(self.0, &TcbGetStateArgs {}).map(|r| (r.state, r.priority, r.mcp))
+    }
+    /// The core the thread runs on.
+    pub fn cpu(self) -> Result<u64, Error> {
+        invoke_args(self.0, &TcbGetStateArgs {}).map(|r| r.cpu)
+    }
+    /// Run on `cpu` while it has no configured scheduling context (see
+    /// `Label::TcbSetAffinity`).
+    pub fn set_affinity(self, cpu: u64) -> Result<(), Error> {
+        unit(invoke_args(self.0, &TcbSetAffinityArgs { cpu }))
     }
 }
 

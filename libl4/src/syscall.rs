@@ -108,6 +108,21 @@ pub fn yield_now() {
     let _ = call2(Syscall::Yield, 0, 0);
 }
 
+/// Say that this thread is spinning, waiting for another core: the `yield` hint (not a
+/// syscall). On hardware it only hints; QEMU's TCG, which runs the machine's cores one
+/// at a time, switches to the next core on it, so the one being waited for runs.
+/// (`core::hint::spin_loop` is an `isb` on AArch64, which TCG does not take as one.)
+#[inline]
+pub fn spin_hint() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `yield` is a hint with no architectural effect.
+    unsafe {
+        core::arch::asm!("yield", options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    core::hint::spin_loop();
+}
+
 /// Give up the rest of this budget: a thread with a scheduling context runs again at
 /// its next refill (without one, this is [`yield_now`]).
 pub fn yield_budget() {

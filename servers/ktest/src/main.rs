@@ -25,6 +25,8 @@ mod t_ipc;
 #[cfg(target_os = "none")]
 mod t_irq_sched;
 #[cfg(target_os = "none")]
+mod t_smp;
+#[cfg(target_os = "none")]
 mod t_tcb;
 #[cfg(target_os = "none")]
 mod t_time;
@@ -60,7 +62,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 11] = [
+        let groups: [&[crate::Test]; 12] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -69,6 +71,7 @@ mod app {
             crate::t_vspace::TESTS,
             crate::t_irq_sched::TESTS,
             crate::t_time::TESTS,
+            crate::t_smp::TESTS,
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
             // Last: it checks what every other test left behind.
