@@ -26,6 +26,8 @@ pub struct ServerDesc {
     pub source: ModuleSource,
     /// Priority 1..=254.
     pub priority: u32,
+    /// The core it runs on (0 unless `core = N`; below the board's `cpus`).
+    pub core: u32,
     /// `(budget_us, period_us)`, if budgeted.
     pub budget: Option<(u64, u64)>,
     /// Stack pages.
@@ -77,6 +79,8 @@ pub(crate) struct RawServer {
     package: Option<String>,
     file: Option<PathBuf>,
     priority: u32,
+    #[serde(default)]
+    core: u32,
     budget_us: Option<u64>,
     period_us: Option<u64>,
     #[serde(default = "default_stack")]
@@ -188,6 +192,18 @@ impl Checker<'_> {
                 ),
             ));
         }
+        let cpus = self.board.board.cpus;
+        if s.core >= cpus {
+            return Err(self.err(
+                format!("{f}.core"),
+                format!(
+                    "is {} but board `{}` has {cpus} cores (0..={})",
+                    s.core,
+                    self.board.board.name,
+                    cpus.saturating_sub(1)
+                ),
+            ));
+        }
         let budget = self.budget(&f, s)?;
         if s.stack_pages == 0 || s.stack_pages > 256 {
             return Err(self.err(
@@ -214,6 +230,7 @@ impl Checker<'_> {
             name: s.name.clone(),
             source,
             priority: s.priority,
+            core: s.core,
             budget,
             stack_pages: s.stack_pages,
             heap_bits,
@@ -488,6 +505,7 @@ impl Servers {
             e.name = name_array(&s.name);
             e.module = name_array(&s.name);
             e.priority = s.priority;
+            e.core = s.core;
             e.flags = if s.halt_on_exit { SERVER_HALT_ON_EXIT } else { 0 } | if s.debug { SERVER_DEBUG } else { 0 };
             (e.budget_us, e.period_us) = s.budget.unwrap_or((0, 0));
             e.stack_pages = s.stack_pages;

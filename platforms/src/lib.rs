@@ -69,8 +69,8 @@ pub struct BoardInfo {
     pub load_address: u64,
     /// The bootable file's format.
     pub image_format: ImageFormat,
-    /// CPUs on the board. CPU 0 boots and starts the others (`cpu_start`); they come
-    /// online and wait, running no threads yet.
+    /// CPUs on the board. CPU 0 boots and starts the others (`cpu_start`); each runs the
+    /// threads placed on it (a server's `core = N` in a system description).
     pub cpus: u32,
     /// How CPU 0 starts the others when the kernel is entered at EL2 (entered at EL3,
     /// every CPU starts at the entry and waits in the kernel's holding pen).

@@ -17,7 +17,7 @@ pub const SYSTEM_MODULE: &str = "system";
 /// "GAONSYST".
 pub const SYSTEM_MAGIC: u64 = u64::from_le_bytes(*b"GAONSYST");
 /// Layout version of [`SystemTable`].
-pub const SYSTEM_VERSION: u32 = 1;
+pub const SYSTEM_VERSION: u32 = 2;
 /// Servers a system can have.
 pub const MAX_SERVERS: usize = 16;
 /// Grants (named capabilities) one server can be given.
@@ -109,6 +109,11 @@ pub struct ServerEntry {
     pub grant_count: u32,
     /// VMIDs it may give its own VSpaces (a VmidPool split off the root's); 0 = none.
     pub vmids: u32,
+    /// The core it runs on (its scheduling context's core, if budgeted). The root
+    /// places it on core 0 instead if that core did not come up, and says so.
+    pub core: u32,
+    /// Zero.
+    pub reserved: u32,
     /// What it is given.
     pub grants: [Grant; MAX_GRANTS],
 }

@@ -81,7 +81,19 @@ mod app {
         };
         let mut running = Vec::new();
         for (i, e) in table.servers().iter().enumerate() {
-            match build(&mut a, &shared, e, i as u64, supervisor) {
+            // The image tool checked `core` against the board; a core that did not come
+            // up (a QEMU run with fewer CPUs, a core that failed) leaves it on core 0.
+            let core = u64::from(e.core);
+            let core = if core < 64 && bi.cpus & (1 << core) != 0 {
+                core
+            } else {
+                debug_println!(
+                    "root: server `{}`: core {core} is not up; placed on core 0",
+                    name(&e.name)
+                );
+                0
+            };
+            match build(&mut a, &shared, e, i as u64, core, supervisor) {
                 Ok(r) => {
                     let _ = running.push(r);
                 }

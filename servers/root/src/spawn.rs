@@ -129,13 +129,15 @@ fn map_stack_and_ipc_buffer(a: &mut Allocator, vspace: VSpace, pages: u64) -> Re
     Ok(ipc)
 }
 
-/// Build server `index` of the table (not started yet). `supervisor` is the root's
-/// endpoint: the server's fault endpoint and where it reports its exit.
+/// Build server `index` of the table (not started yet), placed on `core` (one that is
+/// up). `supervisor` is the root's endpoint: the server's fault endpoint and where it
+/// reports its exit.
 pub fn build(
     a: &mut Allocator,
     shared: &Shared,
     e: &ServerEntry,
     index: u64,
+    core: u64,
     supervisor: CPtr,
 ) -> Result<Running, BuildError> {
     let module = libl4::start::boot_module(core::str::from_utf8(name_bytes(&e.module)).unwrap_or(""))
@@ -225,7 +227,7 @@ pub fn build(
         a,
         tcb,
         e,
-        index,
+        (index, core),
         Thread {
             cspace: CNode(guarded),
             vspace,
@@ -255,8 +257,15 @@ struct Thread {
     entry: u64,
 }
 
-/// Give the thread its spaces, registers, priority, notification and budget.
-fn configure(a: &mut Allocator, tcb: Tcb, e: &ServerEntry, index: u64, t: Thread) -> Result<(), BuildError> {
+/// Give the thread its spaces, registers, priority, notification, core and budget
+/// (`(index, core)`: the server's index, the timeout-fault badge, and its core).
+fn configure(
+    a: &mut Allocator,
+    tcb: Tcb,
+    e: &ServerEntry,
+    (index, core): (u64, u64),
+    t: Thread,
+) -> Result<(), BuildError> {
     tcb.set_space(t.cspace, t.vspace, t.fault).step("set space")?;
     tcb.set_ipc_buffer(SERVER_IPC_BUFFER_VADDR, t.ipc.0)
         .step("set IPC buffer")?;
@@ -267,9 +276,12 @@ fn configure(a: &mut Allocator, tcb: Tcb, e: &ServerEntry, index: u64, t: Thread
     tcb.set_mcp(u64::from(e.priority), ROOT_TCB).step("set MCP")?;
     tcb.set_priority(u64::from(e.priority), ROOT_TCB).step("set priority")?;
     tcb.bind_notification(t.ntfn).step("bind notification")?;
+    tcb.set_affinity(core).step("place on its core")?;
     if e.budget_us != 0 {
         let sc = SchedContext(a.alloc(ObjType::SchedContext, 0).step("scheduling context")?);
-        SchedControl(slot::SCHED_CONTROL)
+        // The core's SchedControl: a budgeted thread runs on its scheduling context's.
+        let control = usize::try_from(core).ok().and_then(slot::sched_control);
+        SchedControl(control.unwrap_or(slot::SCHED_CONTROL))
             .configure(sc, e.budget_us, e.period_us, index)
             .step("configure budget")?;
         sc.bind(tcb).step("bind scheduling context")?;
