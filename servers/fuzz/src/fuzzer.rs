@@ -116,6 +116,7 @@ pub extern "C" fn entry(arg: u64) -> ! {
     loop {
         if CALLS.load(Relaxed) >= STOP.load(Relaxed) {
             libl4::syscall::yield_now();
+            libl4::syscall::spin_hint();
             continue;
         }
         f.refresh();
@@ -166,6 +167,8 @@ enum A {
     Attr,
     /// A priority.
     Prio,
+    /// A core (mostly one that exists).
+    Core,
     /// A register number.
     Reg,
     /// A register count.
@@ -187,8 +190,8 @@ enum A {
 /// The arguments `label` decodes.
 fn args_of(label: Label) -> &'static [A] {
     use A::{
-        Any, Arm, Attr, Badge, Buffer, Cap, CapOr0, Count, Cval, FaultEp, Index, Irq, Micros, ObjSpec, Other, Prio,
-        Reg, RegCount, Rights, VAddr, Word,
+        Any, Arm, Attr, Badge, Buffer, Cap, CapOr0, Core, Count, Cval, FaultEp, Index, Irq, Micros, ObjSpec, Other,
+        Prio, Reg, RegCount, Rights, VAddr, Word,
     };
     use {Label as L, ObjType as T};
     match label {
@@ -205,6 +208,7 @@ fn args_of(label: Label) -> &'static [A] {
         L::TcbWriteRegisters => &[Reg, RegCount, Word, Word, Word, Word],
         L::TcbBindNotification => &[Cap(T::Notification)],
         L::TcbSetTimeoutEndpoint => &[CapOr0(T::Endpoint)],
+        L::TcbSetAffinity => &[Core],
         L::FrameMap => &[Cap(T::VSpace), VAddr, Rights, Attr],
         L::PageTableMap => &[Cap(T::VSpace), VAddr],
         L::IrqControlGet => &[Irq, Cap(T::CNode), Index],
@@ -401,6 +405,7 @@ impl Fuzzer {
                     self.below(256)
                 }
             }
+            A::Core => self.below(4) + u64::from(self.chance(20)) * 4,
             A::Reg => self.below(36),
             A::RegCount => self.below(6),
             A::Word => self.edge(),

@@ -7,7 +7,11 @@
 //! random syscalls and invocations; the second thread runs the same code in the same
 //! CSpace (the fuzzer may suspend, reconfigure or destroy it at any point). A partner
 //! thread echoes what they send on its endpoint, and a liveness thread counts its turns
-//! on the CPU. All of them share one priority with this supervisor, which:
+//! on the CPU. All of them share one priority with this supervisor. The fuzzer, the
+//! second thread and the partner run on the other cores that are up (one each, in
+//! turn), so their calls race the supervisor's on core 0 and each other's; the
+//! fuzzer may move them (affinity, its SchedControl, which is the second thread's
+//! core's). The supervisor:
 //!
 //! - every `check_every` calls (the fuzzer waits at that count), runs the kernel's
 //!   consistency check (`DebugCheckConsistency`) and puts the fuzzer's thread back in
@@ -41,7 +45,7 @@ mod app {
     use gaon_abi::bootinfo::slot as rs;
     use libl4::alloc::{Allocator, Slots, VaRange};
     use libl4::cap::{CNode, Untyped, VSpace};
-    use libl4::syscall::{debug_check_consistency, yield_now};
+    use libl4::syscall::{debug_check_consistency, spin_hint, yield_now};
     use libl4::{Error, Label, debug_println};
 
     use crate::fuzzer::{self, CALLS, CALLS_BY, STOP, counter, counter_hz};
@@ -235,8 +239,12 @@ mod app {
         let (mut last_live, mut last_report_time) = (LIVE.load(Relaxed), start);
         // The first failed check ends the run: what follows would only build on a
         // broken kernel.
+        let mut last_look = start;
         let sound = loop {
+            // The others' turn: on this core (a yield), and on QEMU's other cores (TCG
+            // runs the cores in turn, switching at a `yield` hint).
             yield_now();
+            spin_hint();
             let c = CALLS.load(Relaxed);
             let now = counter();
             if c >= next_check {
@@ -292,7 +300,15 @@ mod app {
                 slow = if (c - window.1) * 4 < per_100ms { slow + 1 } else { 0 };
                 window = (now, c);
             }
-            if slow < 5 && watch.look(&wd, &mut t)? {
+            // The fuzzer is looked at once a millisecond: it may run on another core,
+            // where a turn of this loop is no turn of its own.
+            let fine = if ms(now - last_look) < 1 {
+                true
+            } else {
+                last_look = now;
+                watch.look(&wd, &mut t)?
+            };
+            if slow < 5 && fine {
                 if c != last_calls {
                     (last_calls, barren) = (c, 0);
                 }

@@ -81,6 +81,9 @@ pub struct World {
     p_stack_top: u64,
     p_buffer: (Frame, u64),
     irq_lines: (Option<u64>, Option<u64>),
+    /// Where the fuzzer, the other fuzzing thread and the partner run: the cores that
+    /// are up other than core 0 (the supervisor's), in turn (all on core 0 with one).
+    cores: [u64; 3],
     /// Worlds built so far.
     pub built: u64,
 }
@@ -102,6 +105,12 @@ impl World {
         let timer = (bi.irq_first..bi.irq_end)
             .contains(&USER_TIMER_IRQ)
             .then_some(USER_TIMER_IRQ);
+        let (mut others, mut up) = ([0u64; 3], 0);
+        for c in (1..4).filter(|&c| bi.cpus & (1 << c) != 0) {
+            others[up] = c;
+            up += 1;
+        }
+        let cores = core::array::from_fn(|i| if up == 0 { 0 } else { others[i % up] });
         Ok(Self {
             untyped,
             base,
@@ -112,6 +121,7 @@ impl World {
             p_stack_top: p_stack + 4 * PAGE,
             p_buffer,
             irq_lines: (timer, device),
+            cores,
             built: 0,
         })
     }
@@ -126,7 +136,11 @@ impl World {
     }
 
     /// Build a world and start the fuzzer, the other fuzzing thread and the partner.
+    #[allow(clippy::too_many_lines, reason = "one world's objects and threads, in order")]
     pub fn build(&mut self) -> Result<(), Error> {
+        // The fuzzing threads wait (`fuzzer::entry`) until their CSpace is complete: on
+        // other cores they start as soon as they are resumed.
+        let stop = fuzzer::STOP.swap(fuzzer::CALLS.load(Relaxed), Relaxed);
         let ut = Untyped(self.untyped);
         let f_cnode = CNode(self.at(w::F_CNODE));
         let retype = |ty: ObjType, bits: u8, dest: CNode, index: u64| ut.retype(ty, bits, dest, index, 1);
@@ -194,13 +208,18 @@ impl World {
         other.set_priority(PRIO, ROOT_TCB)?;
         other.set_mcp(PRIO, ROOT_TCB)?;
         let sc = SchedContext(self.at(w::SCHED_CONTEXT2));
-        SchedControl(rs::SCHED_CONTROL).configure(sc, 2_000, 10_000, 0x5c)?;
+        // Its core's SchedControl, which places it there; the fuzzer gets a copy.
+        let control = usize::try_from(self.cores[1])
+            .ok()
+            .and_then(rs::sched_control)
+            .unwrap_or(rs::SCHED_CONTROL);
+        SchedControl(control).configure(sc, 2_000, 10_000, 0x5c)?;
         sc.bind(other)?;
         other.resume()?;
         // The fuzzer's CSpace.
         f_cnode.copy(slot::CNODE, self.at(w::F_CNODE_GUARDED), all)?;
         f_cnode.copy(slot::TCB, self.at(w::F_TCB), all)?;
-        f_cnode.copy(slot::SCHED_CONTROL, rs::SCHED_CONTROL, all)?;
+        f_cnode.copy(slot::SCHED_CONTROL, control, all)?;
         f_cnode.mint(slot::EP_BADGED, self.at(w::EP), all, 0x5a)?;
         f_cnode.move_(slot::EP, self.at(w::EP))?;
         f_cnode.move_(slot::FAULT_EP, self.at(w::FAULT_EP))?;
@@ -230,20 +249,23 @@ impl World {
         pt.write_registers(0, &[partner as *const () as u64, self.p_stack_top, 0, 0])?;
         pt.write_registers(REG_TPIDR, &[self.p_buffer.1])?;
         pt.set_priority(PRIO, ROOT_TCB)?;
+        pt.set_affinity(self.cores[2])?;
         pt.resume()?;
         f.resume()?;
+        fuzzer::STOP.store(stop, Relaxed);
         self.built += 1;
         Ok(())
     }
 
     /// Give the fuzzer's thread back what it may have changed about itself: its CSpace
-    /// and VSpace (and no fault endpoint), its IPC buffer, its priority; with
+    /// and VSpace (and no fault endpoint), its IPC buffer, its priority, its core; with
     /// `restart`, also a fresh stack at its entry point. Refused (by the kernel) when
     /// its CSpace slot holds the last capability to a CNode: then the world is rebuilt.
     pub fn restore(&self, f: Tcb, restart: bool) -> Result<(), Error> {
         f.set_space(CNode(self.at(w::F_CNODE_GUARDED)), ROOT_VSPACE, 0)?;
         f.set_ipc_buffer(self.f_buffer.1, self.f_buffer.0.0)?;
         f.set_priority(PRIO, ROOT_TCB)?;
+        f.set_affinity(self.cores[0])?;
         if restart {
             f.write_registers(
                 0,
