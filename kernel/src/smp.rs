@@ -169,6 +169,7 @@ pub fn handle_ipi() {
 
 /// Tell the CPUs in `mask` (bit n: CPU n) to choose again what to run (the kernel core
 /// changed it: `Kernel::take_ipis`). After the kernel lock is released.
+#[inline(never)]
 pub fn send_reschedule(mask: u8) {
     let mut targets = CpuSet::EMPTY;
     for n in (0..board::CPUS).filter(|&n| mask & (1 << n) != 0) {

@@ -76,6 +76,8 @@ fn fault(e: Exception) -> *mut UserContext {
 
 /// Return to the thread the kernel picked, or idle until there is one. The CPUs the
 /// kernel entry changed the threads of are told once the lock is released.
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every switch, measured in instructions")]
 fn resume_or_idle(mut k: Guard) -> *mut UserContext {
     let ctx = prepare_resume(&mut k);
     let ipis = k.take_ipis();
@@ -90,6 +92,8 @@ fn resume_or_idle(mut k: Guard) -> *mut UserContext {
 }
 
 /// Load the chosen thread's address space and lazily switched state.
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every switch, measured in instructions")]
 fn prepare_resume(k: &mut Kernel<Hw>) -> Option<*mut UserContext> {
     let target = k.resume_target()?;
     stage2::activate(target.vspace_root, target.vmid);
@@ -114,6 +118,7 @@ pub fn enter_user() -> ! {
 /// register of this loop for nothing (about 50 instructions of interrupt latency).
 /// Unmasking before `wfi` instead would lose the wake-up of an interrupt taken between
 /// the two: with a one-shot timer nothing else might ever wake the core.
+#[inline(never)]
 pub fn idle() -> ! {
     loop {
         arch::wait_for_interrupt();

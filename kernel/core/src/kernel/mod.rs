@@ -266,14 +266,21 @@ impl<P: Platform> Kernel<P> {
     /// under the kernel lock, before handling anything). When the lock comes from
     /// another core, the two cores' scheduling states change places (a few words).
     /// Cores past [`MAX_CORES`] are folded onto the others (boards have four at most).
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
     pub fn enter(&mut self, cpu: usize) {
         let cpu = cpu % MAX_CORES;
         if cpu != self.core.cpu {
-            let old = self.core.cpu % MAX_CORES;
-            core::mem::swap(&mut self.core, &mut self.others[old]);
-            core::mem::swap(&mut self.core, &mut self.others[cpu]);
+            self.change_core(cpu);
         }
+    }
+
+    /// [`Kernel::enter`] when the lock comes from another core.
+    #[inline(never)]
+    fn change_core(&mut self, cpu: usize) {
+        let old = self.core.cpu % MAX_CORES;
+        core::mem::swap(&mut self.core, &mut self.others[old]);
+        core::mem::swap(&mut self.core, &mut self.others[cpu]);
     }
 
     /// The core the kernel runs on now.
