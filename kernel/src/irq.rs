@@ -6,6 +6,7 @@ use core::sync::atomic::Ordering;
 
 use crate::arch::cpu::{self, CpuSet};
 use crate::drivers::{IrqController, IrqInitError, MmioRanges};
+use crate::platform::Guard;
 use crate::{board, platform, smp};
 
 /// The board's interrupt controller driver.
@@ -43,26 +44,27 @@ pub fn send_ipi(targets: CpuSet) {
 }
 
 /// Handle every pending interrupt of this CPU. Called from the IRQ vectors with
-/// interrupts masked.
-pub fn handle() {
+/// interrupts masked. `k`: the kernel lock, taken here when an interrupt needs it and
+/// kept for the caller (who returns to a thread next, and needs it too).
+pub fn handle(k: &mut Option<Guard>) {
     let Some(ctrl) = CONTROLLER.get() else { return };
     while let Some(claim) = ctrl.claim() {
-        dispatch(claim.line);
+        dispatch(claim.line, k);
         ctrl.complete(claim);
     }
 }
 
-fn dispatch(id: u32) {
+fn dispatch(id: u32, k: &mut Option<Guard>) {
     if id == board::TIMER_IRQ {
         cpu::this_cpu().ticks.fetch_add(1, Ordering::Relaxed);
-        platform::lock().handle_timer();
+        k.get_or_insert_with(platform::lock).handle_timer();
     } else if id == Driver::IPI {
-        smp::handle_ipi();
+        smp::handle_ipi(k);
     } else {
         // A user-level handler's line (the kernel masks it until the handler acks) or
         // an unclaimed one (masked for good). Only CPU 0 gets these: user lines are
         // routed there.
-        platform::lock().handle_irq(id);
+        k.get_or_insert_with(platform::lock).handle_irq(id);
     }
 }
 

@@ -2,8 +2,8 @@
 //! instance every trap locks.
 
 use gaon_kcore::kernel::{Kernel, LazySaves, Platform};
-use spin::MutexGuard;
 
+use crate::arch::klock::{KernelGuard, KernelLock};
 use crate::arch::{self, cpu, exit, read_sysreg, stage2, thread, timer};
 use crate::{board, console, irq, kprintln, smp};
 
@@ -100,10 +100,10 @@ impl Platform for Hw {
 /// The kernel: the big kernel lock (docs/decisions/0004-big-kernel-lock.md). Traps run
 /// with interrupts masked and take it with [`lock`] or [`lock_entry`], never directly:
 /// those tell the kernel core which CPU it runs on, and answer stalls while they wait.
-pub static KERNEL: spin::Mutex<Kernel<Hw>> = spin::Mutex::new(Kernel::new(Hw));
+pub static KERNEL: KernelLock<Kernel<Hw>> = KernelLock::new(Kernel::new(Hw));
 
 /// The kernel, locked for this CPU.
-pub type Guard = MutexGuard<'static, Kernel<Hw>>;
+pub type Guard = KernelGuard<Kernel<Hw>>;
 
 /// Take the kernel lock for this CPU (see [`lock_entry`]).
 #[inline(always)]
@@ -112,27 +112,28 @@ pub fn lock() -> Guard {
     lock_entry(|| {}).0
 }
 
-/// Take the kernel lock for this CPU, and tell the kernel core which CPU that is. While
-/// another CPU holds it, answer the stalls it asks of this one (`smp::stall`), calling
-/// `on_stall` before each answer, while the thread this CPU trapped from is still
-/// certainly alive. True with the lock if a stall was answered: that thread may have
-/// been stopped, moved or deleted meanwhile, so what it trapped for must not be handled
-/// now (it is taken again when the thread next runs).
+/// Take the kernel lock for this CPU, and tell the kernel core which CPU that is (only
+/// when another CPU held the lock last: the lock remembers). While another CPU holds
+/// it, answer the stalls it asks of this one (`smp::stall`), calling `on_stall` before
+/// each answer, while the thread this CPU trapped from is still certainly alive. True
+/// with the lock if a stall was answered: that thread may have been stopped, moved or
+/// deleted meanwhile, so what it trapped for must not be handled now (it is taken again
+/// when the thread next runs).
 #[inline(always)]
 #[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
 pub fn lock_entry(on_stall: impl FnMut()) -> (Guard, bool) {
-    let Some(mut k) = KERNEL.try_lock() else {
-        return lock_contended(on_stall);
-    };
-    k.enter(cpu::local().index.load(core::sync::atomic::Ordering::Relaxed));
-    (k, false)
+    let cpu = cpu::local().index.load(core::sync::atomic::Ordering::Relaxed);
+    match KERNEL.try_lock_again(cpu) {
+        Some(k) => (k, false),
+        None => lock_contended(cpu, on_stall),
+    }
 }
 
 #[inline(never)]
-fn lock_contended(mut on_stall: impl FnMut()) -> (Guard, bool) {
+fn lock_contended(cpu: usize, mut on_stall: impl FnMut()) -> (Guard, bool) {
     let mut stalled = false;
     let mut k = loop {
-        if let Some(k) = KERNEL.try_lock() {
+        if let Some(k) = KERNEL.try_lock(cpu) {
             break k;
         }
         if cpu::this_cpu()
@@ -144,7 +145,7 @@ fn lock_contended(mut on_stall: impl FnMut()) -> (Guard, bool) {
         }
         arch::spin_hint();
     };
-    k.enter(cpu::local().index.load(core::sync::atomic::Ordering::Relaxed));
+    k.enter(cpu);
     (k, stalled)
 }
 

@@ -153,8 +153,10 @@ fn wait(irqs: bool, mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
-/// An IPI arrived on this CPU: count it and do what it asks.
-pub fn handle_ipi() {
+/// An IPI arrived on this CPU: count it and do what it asks. `k`: the kernel lock if
+/// this CPU holds it already (then no other CPU can be waiting for a stall), taken
+/// here if the IPI needs it, and kept for the caller.
+pub fn handle_ipi(k: &mut Option<platform::Guard>) {
     let me = cpu::this_cpu();
     me.ipis.fetch_add(1, Ordering::Relaxed);
     let requests = me.ipi_requests.swap(0, Ordering::Acquire);
@@ -163,7 +165,7 @@ pub fn handle_ipi() {
     }
     let stalled = answer_stall();
     if requests & request::RESCHEDULE != 0 || stalled {
-        platform::lock().handle_ipi();
+        k.get_or_insert_with(platform::lock).handle_ipi();
     }
 }
 

@@ -5,6 +5,8 @@ use crate::arch::exception::Trap;
 use crate::arch::{self, stage2, thread};
 use crate::platform::{self, Guard, Hw};
 use crate::{irq, smp};
+use gaon_abi::Syscall;
+use gaon_abi::syscall::SYSCALL_NUMBER_REG;
 use gaon_kcore::kernel::{Exception, Kernel};
 use gaon_kcore::tcb::UserContext;
 
@@ -23,6 +25,17 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
     match Trap::decode(kind, esr, far) {
         // The common case (IPC is measured in instructions): decoded first.
         Trap::Syscall => {
+            // Null reads and writes nothing of the kernel's: answered without the lock
+            // (the kernel core's `handle_syscall` does the same under it).
+            // SAFETY: `ctx` is the trapping thread's saved context; this CPU runs it,
+            // and another CPU changes it only after stalling this one (`smp::stall`),
+            // which waits for this CPU to take the stall's interrupt.
+            unsafe {
+                if (*ctx).x[SYSCALL_NUMBER_REG] == Syscall::Null as u64 {
+                    (*ctx).x[0] = 0;
+                    return ctx;
+                }
+            }
             // A stall answered while waiting for the lock: the syscall is issued again
             // when the thread next runs (its `svc` once more; the registers are as the
             // thread left them).
@@ -40,8 +53,9 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             resume_or_idle(k)
         }
         Trap::Irq => {
-            irq::handle();
-            resume_or_idle(platform::lock())
+            let mut k = None;
+            irq::handle(&mut k);
+            resume_or_idle(k.unwrap_or_else(platform::lock))
         }
         Trap::FpAccess => {
             // After a stall the FP/SIMD instruction simply traps again.
@@ -79,16 +93,26 @@ fn fault(e: Exception) -> *mut UserContext {
 #[inline(always)]
 #[allow(clippy::inline_always, reason = "on every switch, measured in instructions")]
 fn resume_or_idle(mut k: Guard) -> *mut UserContext {
-    let ctx = prepare_resume(&mut k);
+    let Some(ctx) = prepare_resume(&mut k) else {
+        idle_after(k)
+    };
     let ipis = k.take_ipis();
     drop(k);
     if ipis != 0 {
         smp::send_reschedule(ipis);
     }
-    match ctx {
-        Some(ctx) => ctx,
-        None => idle(),
+    ctx
+}
+
+/// [`resume_or_idle`] with nothing to run.
+#[inline(never)]
+fn idle_after(mut k: Guard) -> ! {
+    let ipis = k.take_ipis();
+    drop(k);
+    if ipis != 0 {
+        smp::send_reschedule(ipis);
     }
+    idle()
 }
 
 /// Load the chosen thread's address space and lazily switched state.
@@ -122,8 +146,9 @@ pub fn enter_user() -> ! {
 pub fn idle() -> ! {
     loop {
         arch::wait_for_interrupt();
-        irq::handle();
-        let mut k = platform::lock();
+        let mut k = None;
+        irq::handle(&mut k);
+        let mut k = k.unwrap_or_else(platform::lock);
         let ctx = prepare_resume(&mut k);
         let ipis = k.take_ipis();
         drop(k);

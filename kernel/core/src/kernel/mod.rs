@@ -120,8 +120,6 @@ pub struct Kernel<P: Platform> {
     /// common paths reach it as on one core. [`Kernel::enter`] swaps it with the
     /// others' when the kernel lock passes to another core.
     core: Core,
-    /// Cores to tell with an IPI when this kernel entry ends ([`Kernel::take_ipis`]).
-    ipis: u8,
     /// The cores threads may be placed on (bit n: core n), set at boot.
     online: u8,
     /// The other cores' scheduling state, by core (the entry of the core in `core` is
@@ -194,6 +192,9 @@ pub(crate) struct Core {
     /// Which levels of this core's run queues are non-empty (the levels themselves are
     /// in `Kernel::levels`).
     bits: Bitmap,
+    /// Cores to tell with an IPI when this kernel entry ends ([`Kernel::take_ipis`]);
+    /// kept by the core the kernel runs on (next to what every exit reads).
+    ipis: u8,
 }
 
 impl Core {
@@ -210,6 +211,7 @@ impl Core {
             slice_shared: false,
             lazy_owners: [None; LAZY_KINDS],
             bits: Bitmap::new(),
+            ipis: 0,
         }
     }
 }
@@ -238,7 +240,6 @@ impl<P: Platform> Kernel<P> {
         Self {
             platform,
             core: Core::new(0),
-            ipis: 0,
             online: 1,
             others: [Core::new(0), Core::new(1), Core::new(2), Core::new(3)],
             levels: [const { Levels::new() }; MAX_CORES],

@@ -167,7 +167,7 @@ extern "C" fn handle_trap(frame: &mut TrapFrame, kind: u64) -> *mut TrapFrame {
     };
     let class = kind % slot::CLASSES;
     match (source, class) {
-        (Source::CurrentSpx, slot::IRQ) => irq::handle(),
+        (Source::CurrentSpx, slot::IRQ) => irq::handle(&mut None),
         (Source::CurrentSpx, slot::SYNC) if exit::exiting() => exit::psci_system_off(),
         (Source::CurrentSpx, slot::SYNC) if let Some(n) = cpu::stack_guard_of(frame.far) => {
             // The vectors' own pushes fault too until SP leaves the guard page, so

@@ -272,7 +272,7 @@ impl<P: Platform> Kernel<P> {
             *self.release_list(sc) = Some(sc);
             let cpu = usize::from(s.cpu) % MAX_CORES;
             if cpu != self.here() {
-                self.ipis |= 1 << cpu;
+                self.core.ipis |= 1 << cpu;
             }
         }
     }
