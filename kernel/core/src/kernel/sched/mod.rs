@@ -62,7 +62,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn enqueue(&mut self, t: Ptr<Tcb>, front: bool) {
         let cpu = usize::from(t.get().cpu) % MAX_CORES;
         if cpu != self.here() {
-            self.ipis |= 1 << cpu;
+            self.core.ipis |= 1 << cpu;
         }
         self.rq_of_cpu(cpu).enqueue(t, front);
     }
@@ -74,7 +74,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn dequeue(&mut self, t: Ptr<Tcb>) {
         let cpu = usize::from(t.get().cpu) % MAX_CORES;
         if cpu != self.here() && self.state(cpu).current == Some(t) {
-            self.ipis |= 1 << cpu;
+            self.core.ipis |= 1 << cpu;
         }
         self.rq_of_cpu(cpu).dequeue(t);
     }
@@ -85,10 +85,10 @@ impl<P: Platform> Kernel<P> {
     #[inline(always)]
     #[allow(clippy::inline_always, reason = "on every slow-path exit, measured in instructions")]
     pub fn take_ipis(&mut self) -> u8 {
-        if self.ipis == 0 {
+        if self.core.ipis == 0 {
             return 0;
         }
-        core::mem::take(&mut self.ipis)
+        core::mem::take(&mut self.core.ipis)
     }
 
     /// Take `t` off the run queue with a blocked or inactive state.
@@ -140,7 +140,7 @@ impl<P: Platform> Kernel<P> {
         let cpu = cpu % MAX_CORES;
         let saves = self.take_lazy(cpu, None);
         self.platform.stall(cpu, saves);
-        self.ipis |= 1 << cpu;
+        self.core.ipis |= 1 << cpu;
         let Some(t) = self.state(cpu).current else { return };
         let now = self.platform.now();
         let _ = self.charge_on(cpu, t, now);
@@ -162,7 +162,7 @@ impl<P: Platform> Kernel<P> {
                 && self.vspace_of(c).is_none_or(|(r, _)| r == root)
             {
                 self.platform.stall(cpu, [None, None]);
-                self.ipis |= 1 << cpu;
+                self.core.ipis |= 1 << cpu;
             }
         }
     }
@@ -198,7 +198,7 @@ impl<P: Platform> Kernel<P> {
                     self.platform.save_lazy(saves);
                 } else {
                     self.platform.stall(c, saves);
-                    self.ipis |= 1 << c;
+                    self.core.ipis |= 1 << c;
                 }
             }
         }
@@ -239,7 +239,8 @@ impl<P: Platform> Kernel<P> {
             && !n.queued()
             && !self.budgeted(t)
             && !self.budgeted(next)
-            && usize::from(n.cpu) == self.core.cpu
+            // Same core: `t` runs here (the running thread is always its core's).
+            && n.cpu == t.get().cpu
             && self.first_in_line(next)
         {
             self.switch_to(Some(next));
