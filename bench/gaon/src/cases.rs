@@ -55,6 +55,9 @@ pub fn all(r: &mut Runner, env: &mut Env) {
     if let Err(why) = object_cases(r, env) {
         r.fail("objects", why);
     }
+    if let Err(why) = cross_core_cases(r, env) {
+        r.fail("cross_core", why);
+    }
 }
 
 fn null_syscall() {
@@ -541,4 +544,85 @@ fn object_cases(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
         Ok(now() - t0)
     });
     Ok(())
+}
+
+// ---- across cores -----------------------------------------------------------------------
+
+/// Between cores 0 and 1 (2 for the migration). Under `-icount` QEMU runs the cores one
+/// at a time, round-robin, switching when a core halts (`wfi`) or yields: a figure is
+/// every instruction any core executed between the two counter reads, the other core's
+/// included, with none overlapping. (On hardware the cores overlap; what is measured
+/// here is the work done, not the latency.)
+fn cross_core_cases(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
+    if env.cpus & 0b110 != 0b110 {
+        return Err("needs cores 1 and 2");
+    }
+    // A round trip to a server in another address space on core 1: core 0 sends, the
+    // server's core is told by IPI and wakes from idle, the reply comes back the same way.
+    let (ep, rp) = (env.endpoint()?, env.reply()?);
+    let server = env.worker(role::ECHO, 0, SERVER_PRIO, &[(slot::EP, ep), (slot::REPLY, rp)], &[])?;
+    ok(server.tcb.set_affinity(1), "server to core 1")?;
+    r.run(env, "ipc_rt_cross_core", Unit::Instructions, 200, |_, n| {
+        call_loop(ep, 0, n)
+    });
+    ok(server.tcb.suspend(), "stop the server")?;
+
+    // A signal to a waiter on core 1: from before the signal to the waiter's first
+    // instruction after its wait (it stamps the time), core 0 spinning meanwhile.
+    let (stamp_va, frames) = env.shared(1)?;
+    let n = env.notification()?;
+    let waiter = env.worker(role::WAKE_STAMP, 0, SERVER_PRIO, &[(slot::NTFN, n.0)], &frames)?;
+    ok(waiter.tcb.set_affinity(1), "waiter to core 1")?;
+    r.run(env, "signal_cross_core", Unit::Instructions, 200, |_, k| {
+        let mut total = 0;
+        for _ in 0..k {
+            let before = word(stamp_va, 0).load(Ordering::Acquire);
+            let t0 = now();
+            ok(ipc::signal(n.0), "signal")?;
+            let t1 = spin_for_stamp(stamp_va, before)?;
+            total += t1 - t0;
+        }
+        Ok(total)
+    });
+
+    // Migration: the waiter's scheduling context is exchanged for one of the other
+    // core's (unbind, bind), and a signal runs it there: to its stamp.
+    let sc = [env.sched_context()?, env.sched_context()?];
+    for (i, &c) in sc.iter().enumerate() {
+        let control = libl4::cap::SchedControl(gaon_abi::bootinfo::slot::sched_control(i + 1).unwrap_or(0));
+        ok(control.configure(c, 10_000, 10_000, 0), "configure")?;
+    }
+    ok(sc[0].bind(waiter.tcb), "bind")?;
+    let mut on = 0;
+    r.run(env, "migrate", Unit::Instructions, 100, |_, k| {
+        let mut total = 0;
+        for _ in 0..k {
+            let before = word(stamp_va, 0).load(Ordering::Acquire);
+            let t0 = now();
+            ok(sc[on].unbind(), "unbind")?;
+            on ^= 1;
+            ok(sc[on].bind(waiter.tcb), "bind")?;
+            ok(ipc::signal(n.0), "signal")?;
+            let t1 = spin_for_stamp(stamp_va, before)?;
+            total += t1 - t0;
+        }
+        if ok(waiter.tcb.cpu(), "cpu")? != on as u64 + 1 {
+            return Err("the waiter is not on its scheduling context's core");
+        }
+        Ok(total)
+    });
+    ok(waiter.tcb.suspend(), "stop the waiter")
+}
+
+/// Spin (with the `yield` hint, so QEMU runs the other cores) until the stamp at `va`
+/// moves past `before`; the new stamp.
+fn spin_for_stamp(va: u64, before: u64) -> Result<u64, Fail> {
+    for _ in 0..10_000_000 {
+        let t = word(va, 0).load(Ordering::Acquire);
+        if t != before {
+            return Ok(t);
+        }
+        libl4::syscall::spin_hint();
+    }
+    Err("the thread on the other core did not run")
 }

@@ -34,6 +34,8 @@ pub struct Env {
     pub a: Allocator,
     /// The worker ELF (boot module `bench-worker`).
     worker: &'static [u8],
+    /// The cores that came up (bit n: core n).
+    pub cpus: u64,
 }
 
 /// A worker: a thread in an address space and CSpace of its own.
@@ -66,7 +68,11 @@ impl Env {
             )?;
         }
         let worker = libl4::start::boot_module("bench-worker").ok_or("no boot module `bench-worker`")?;
-        Ok(Self { a, worker })
+        Ok(Self {
+            a,
+            worker,
+            cpus: bi.cpus,
+        })
     }
 
     /// A new endpoint.
@@ -77,6 +83,11 @@ impl Env {
     /// A new reply object.
     pub fn reply(&mut self) -> Result<CPtr, Fail> {
         ok(self.a.alloc(ObjType::Reply, 0), "reply object")
+    }
+
+    /// A new scheduling context (not configured).
+    pub fn sched_context(&mut self) -> Result<libl4::cap::SchedContext, Fail> {
+        ok(self.a.alloc(ObjType::SchedContext, 0), "scheduling context").map(libl4::cap::SchedContext)
     }
 
     /// A new notification.
