@@ -122,10 +122,10 @@ pub fn lock() -> Guard {
 #[inline(always)]
 #[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
 pub fn lock_entry(on_stall: impl FnMut()) -> (Guard, bool) {
-    let cpu = cpu::local().index.load(core::sync::atomic::Ordering::Relaxed);
-    match KERNEL.try_lock_again(cpu) {
+    let last = cpu::local().lock_word.load(core::sync::atomic::Ordering::Relaxed);
+    match KERNEL.try_lock_again(last) {
         Some(k) => (k, false),
-        None => lock_contended(cpu, on_stall),
+        None => lock_contended(last >> 1, on_stall),
     }
 }
 

@@ -24,6 +24,9 @@ pub const CPU_LOCAL_SIZE: usize = 64;
 pub struct CpuLocal {
     /// The CPU's linear index (set by [`init_local`]; 0 in `.bss` for CPU 0).
     pub index: AtomicUsize,
+    /// The index shifted left by one: the kernel lock's word once this CPU released it
+    /// (`klock`).
+    pub lock_word: AtomicUsize,
     /// VTTBR_EL2 as last written (0: not known yet).
     pub vttbr: AtomicU64,
     /// CPTR_EL2 as last written (0: not known yet).
@@ -46,6 +49,7 @@ pub fn local() -> &'static CpuLocal {
 /// Record this CPU's index in its [`CpuLocal`] (each CPU at its start).
 pub fn init_local(index: usize) {
     local().index.store(index, Ordering::Relaxed);
+    local().lock_word.store(index << 1, Ordering::Relaxed);
 }
 
 /// One CPU's kernel stack with its guard page below it.

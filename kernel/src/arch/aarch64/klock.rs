@@ -28,15 +28,16 @@ impl<T> KernelLock<T> {
         }
     }
 
-    /// Take the lock for `cpu` if it is free and `cpu` held it last.
+    /// Take the lock for the CPU whose word when it last held it is `last` (its index
+    /// shifted left by one, `CpuLocal::lock_word`), if it is free and that CPU held it
+    /// last.
     #[inline(always)]
     #[allow(clippy::inline_always, reason = "on every kernel entry, measured in instructions")]
-    pub fn try_lock_again(&'static self, cpu: usize) -> Option<KernelGuard<T>> {
-        let last = cpu << 1;
+    pub fn try_lock_again(&'static self, last: usize) -> Option<KernelGuard<T>> {
         self.word
             .compare_exchange(last, last | 1, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| KernelGuard { lock: self, cpu })
+            .map(|_| KernelGuard { lock: self, last })
     }
 
     /// Take the lock for `cpu` if it is free, whoever held it last.
@@ -49,7 +50,7 @@ impl<T> KernelLock<T> {
         self.word
             .compare_exchange(w, cpu << 1 | 1, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| KernelGuard { lock: self, cpu })
+            .map(|_| KernelGuard { lock: self, last: cpu << 1 })
     }
 }
 
@@ -57,7 +58,8 @@ impl<T> KernelLock<T> {
 #[derive(Debug)]
 pub struct KernelGuard<T: 'static> {
     lock: &'static KernelLock<T>,
-    cpu: usize,
+    /// The word the lock keeps once released: this CPU's index shifted left by one.
+    last: usize,
 }
 
 impl<T> Deref for KernelGuard<T> {
@@ -78,6 +80,6 @@ impl<T> DerefMut for KernelGuard<T> {
 impl<T> Drop for KernelGuard<T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.word.store(self.cpu << 1, Ordering::Release);
+        self.lock.word.store(self.last, Ordering::Release);
     }
 }
