@@ -338,8 +338,16 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// The first thread of the highest non-empty level of this core's run queues.
+    #[inline]
+    pub(in crate::kernel) fn highest_here(&self) -> Option<Ptr<Tcb>> {
+        let p = self.core.bits.highest_prio()?;
+        self.levels[self.core.cpu % MAX_CORES].head(p)
+    }
+
     /// The first thread of the highest non-empty level of core `cpu`'s run queues.
     #[inline]
+    #[cfg_attr(not(test), allow(dead_code, reason = "the tests look at other cores' queues"))]
     pub(in crate::kernel) fn highest_on(&self, cpu: usize) -> Option<Ptr<Tcb>> {
         let p = self.state(cpu).bits.highest_prio()?;
         self.levels[cpu % MAX_CORES].head(p)

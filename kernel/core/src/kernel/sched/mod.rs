@@ -305,7 +305,7 @@ impl<P: Platform> Kernel<P> {
         }
         self.settle_current();
         loop {
-            let Some(t) = self.highest_on(self.here()) else {
+            let Some(t) = self.highest_here() else {
                 self.switch_to(None);
                 return;
             };
