@@ -1256,6 +1256,45 @@ fn scheduling_contexts_place_their_threads_on_their_sched_controls_core() {
     assert!(check::check(&k, root).ok());
 }
 
+/// The user timer is core 0's: its handler cannot be driven from a thread placed on
+/// another core (the timer and the line's mask are that core's), and nothing changes.
+#[test]
+fn the_user_timer_is_driven_from_core_0_only() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let h = a.next;
+    a.next += 1;
+    invoke(
+        &mut k,
+        rs::IRQ_CONTROL,
+        Label::IrqControlGet,
+        &[u64::from(USER_TIMER_IRQ), rs::CNODE, h],
+    )
+    .unwrap();
+    invoke(&mut k, rs::TCB, Label::TcbSetAffinity, &[1]).unwrap();
+    k.enter(1);
+    let _ = k.take_ipis();
+    k.handle_ipi();
+    assert_eq!(k.current().map(|t| t.get().cpu), Some(1), "the root runs on core 1");
+    for (label, args) in [
+        (Label::IrqHandlerSetTimer, &[5, 1][..]),
+        (Label::IrqHandlerAck, &[][..]),
+        (Label::IrqHandlerClear, &[][..]),
+    ] {
+        assert_eq!(
+            invoke(&mut k, h, label, args),
+            Err(Error::IllegalOperation),
+            "{label:?}"
+        );
+    }
+    assert_eq!(k.platform.user_timer, None, "not armed");
+    invoke(&mut k, rs::TCB, Label::TcbSetAffinity, &[0]).unwrap();
+    k.enter(0);
+    k.handle_ipi();
+    invoke(&mut k, h, Label::IrqHandlerSetTimer, &[5, 1]).unwrap();
+    assert_eq!(k.platform.user_timer, Some(5), "armed from core 0");
+}
+
 /// A kernel whose other cores did not come up hands out no SchedControl for them and
 /// refuses to place threads there.
 #[test]

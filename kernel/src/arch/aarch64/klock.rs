@@ -50,7 +50,10 @@ impl<T> KernelLock<T> {
         self.word
             .compare_exchange(w, cpu << 1 | 1, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| KernelGuard { lock: self, last: cpu << 1 })
+            .map(|_| KernelGuard {
+                lock: self,
+                last: cpu << 1,
+            })
     }
 }
 

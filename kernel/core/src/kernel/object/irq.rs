@@ -82,6 +82,14 @@ impl<P: Platform> Kernel<P> {
     }
 
     pub(super) fn decode_irq_handler(&self, t: Ptr<Tcb>, irq: u32, label: Label, a: &Args) -> Result<HandlerOp, Error> {
+        // The user timer is core 0's (its timer and its private interrupt line, whose
+        // mask is banked per core): only a thread running there may drive it.
+        if self.platform.user_timer_irq() == Some(irq)
+            && self.here() != 0
+            && Label::of(ObjType::IrqHandler).contains(&label)
+        {
+            return Err(Error::IllegalOperation);
+        }
         match label {
             Label::IrqHandlerSetNotification => {
                 let c = a.decode::<IrqHandlerSetNotificationArgs>()?.notification;
