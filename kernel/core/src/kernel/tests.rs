@@ -1261,9 +1261,7 @@ fn scheduling_contexts_place_their_threads_on_their_sched_controls_core() {
 #[test]
 fn the_user_timer_is_driven_from_core_0_only() {
     let mut k = boot();
-    let mut a = Alloc::new(&k);
-    let h = a.next;
-    a.next += 1;
+    let h = Alloc::new(&k).next;
     invoke(
         &mut k,
         rs::IRQ_CONTROL,
