@@ -1293,6 +1293,27 @@ fn the_user_timer_is_driven_from_core_0_only() {
     assert_eq!(k.platform.user_timer, Some(5), "armed from core 0");
 }
 
+/// Destroying the scheduling context of a thread running on another core stops it
+/// there first and returns it to its affinity's core.
+#[test]
+fn destroying_the_scheduling_context_of_a_thread_running_elsewhere() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let root = k.current().unwrap();
+    let (t, tcb) = thread_on(&mut k, &mut a, 0);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    let control1 = rs::sched_control(1).unwrap();
+    invoke(&mut k, control1, Label::SchedControlConfigure, &[sc, 1000, 10_000, 0]).unwrap();
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    run_on_core_1(&mut k, t, tcb);
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[sc]).unwrap();
+    assert_eq!(k.platform.stalls, [1], "core 1 stopped it");
+    assert!(k.state(1).current.is_none());
+    assert_eq!(tcb.get().cpu, 0, "back on its affinity's core");
+    assert!(tcb.get().queued() && k.highest_on(0) == Some(tcb));
+    assert!(check::check(&k, root).ok());
+}
+
 /// A kernel whose other cores did not come up hands out no SchedControl for them and
 /// refuses to place threads there.
 #[test]

@@ -341,10 +341,8 @@ impl<P: Platform> Kernel<P> {
                 sc.get().tcb = None;
                 target.get().sched_context = None;
                 self.sc_forget(sc);
-                self.sc_unbound(target);
                 // Back to the core chosen for the thread itself.
-                let home = usize::from(target.get().affinity);
-                self.migrate(target, home);
+                self.sc_unbound(target);
                 0
             }
             Op::Consumed => {

@@ -204,12 +204,17 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// `t` lost its scheduling context: it is no longer budgeted.
+    /// `t` lost its scheduling context (unbound, or the scheduling context destroyed):
+    /// it is no longer budgeted, and goes back to the core chosen for it.
     pub(in crate::kernel) fn sc_unbound(&mut self, t: Ptr<Tcb>) {
         self.settle_current();
+        // Running on another core: stopped there (and queued) first.
+        self.settle(t);
         if t.get().state.is_running() {
             self.enqueue(t, false);
         }
+        let home = usize::from(t.get().affinity);
+        self.migrate(t, home);
     }
 
     /// True if `t` has a scheduling context with a budget (one that must be charged).
