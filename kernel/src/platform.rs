@@ -114,8 +114,9 @@ pub fn lock() -> Guard {
 
 /// Take the kernel lock for this CPU, and tell the kernel core which CPU that is (only
 /// when another CPU held the lock last: the lock remembers). While another CPU holds
-/// it, answer the stalls it asks of this one (`smp::stall`), calling `on_stall` before
-/// each answer, while the thread this CPU trapped from is still certainly alive. True
+/// it, answer the stalls it asks of this one (`smp::stall`), calling `on_stall` once,
+/// before the first answer, while the thread this CPU trapped from is still certainly
+/// alive. True
 /// with the lock if a stall was answered: that thread may have been stopped, moved or
 /// deleted meanwhile, so what it trapped for must not be handled now (it is taken again
 /// when the thread next runs).
@@ -140,7 +141,11 @@ fn lock_contended(cpu: usize, mut on_stall: impl FnMut()) -> (Guard, bool) {
             .stall_pending
             .load(core::sync::atomic::Ordering::Acquire)
         {
-            on_stall();
+            // Only before the first answer: after it the trapping thread may be gone,
+            // and what `on_stall` undoes (a syscall's PC) must be undone once.
+            if !stalled {
+                on_stall();
+            }
             stalled |= smp::answer_stall();
         }
         arch::spin_hint();

@@ -236,6 +236,7 @@ impl<P: Platform> Kernel<P> {
             }
         }
         if self.core.current == Some(t) {
+            self.invoker_destroyed = true;
             self.switch_to(None);
         }
         if self.core.candidate == Some(t) {

@@ -122,6 +122,8 @@ pub struct Kernel<P: Platform> {
     core: Core,
     /// The cores threads may be placed on (bit n: core n), set at boot.
     online: u8,
+    /// The running thread was destroyed during this invocation (it gets no reply).
+    invoker_destroyed: bool,
     /// The other cores' scheduling state, by core (the entry of the core in `core` is
     /// unused). Objects and the derivation tree are global; every core takes the one
     /// kernel lock (docs/decisions/0004-big-kernel-lock.md).
@@ -241,6 +243,7 @@ impl<P: Platform> Kernel<P> {
             platform,
             core: Core::new(0),
             online: 1,
+            invoker_destroyed: false,
             others: [Core::new(0), Core::new(1), Core::new(2), Core::new(3)],
             levels: [const { Levels::new() }; MAX_CORES],
             vmids: [None; VMIDS],

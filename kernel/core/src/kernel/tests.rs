@@ -1314,6 +1314,59 @@ fn destroying_the_scheduling_context_of_a_thread_running_elsewhere() {
     assert!(check::check(&k, root).ok());
 }
 
+/// A thread that moves itself to another core gets its reply (it is no longer this
+/// core's running thread, but it is alive); one that deletes itself gets none.
+#[test]
+fn a_thread_that_moves_itself_gets_its_reply() {
+    let mut k = boot();
+    let root = k.current().unwrap();
+    let info = MsgInfo::new(Label::TcbSetAffinity as u64, 1, 0).0;
+    let out = sys(&mut k, Syscall::Call, [rs::TCB, info, 1, 0, 0, 0, 0]);
+    assert_eq!(k.current(), None, "core 0 has nothing to run");
+    assert_eq!(
+        (out[0], out[1]),
+        (0, MsgInfo::kernel(0, 0).0),
+        "the reply, not the call's registers"
+    );
+    assert_eq!(root.get().cpu, 1);
+    k.enter(1);
+    k.handle_ipi();
+    assert_eq!(k.current(), Some(root));
+    assert!(check::check(&k, root).ok());
+}
+
+/// Giving a thread that runs on another core a new address space stops it there first
+/// (it must not go on in the old one); reading the registers of a thread whose thread
+/// pointer another core holds live gets that core's copy (saved by a stall).
+#[test]
+fn changing_or_reading_a_thread_of_another_core_takes_its_state_from_there() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let root = k.current().unwrap();
+    let (t, tcb) = thread_on(&mut k, &mut a, 1);
+    run_on_core_1(&mut k, t, tcb);
+    let vs = a.obj(&mut k, ObjType::VSpace, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, vs, 0]).unwrap();
+    assert_eq!(k.platform.stalls, [1], "stopped before its VSpace changed");
+    assert!(k.state(1).current.is_none());
+    // Suspended (it runs nowhere: no stall), with its thread pointer live on core 1,
+    // as after it blocked there.
+    invoke(&mut k, t, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!(k.platform.stalls, [1]);
+    k.platform.lazy_saved.clear();
+    // Live again on core 1 while not running there: a read stalls core 1 for it.
+    k.enter(1);
+    assert!(k.lazy_switch(super::Lazy::ThreadPointer, tcb).is_some());
+    k.enter(0);
+    invoke(&mut k, t, Label::TcbReadRegisters, &[0, 1]).unwrap();
+    assert_eq!(k.platform.stalls, [1, 1], "core 1 saved its copy");
+    assert_eq!(
+        k.platform.lazy_saved,
+        [core::ptr::from_mut(&mut tcb.get().tpidr) as usize]
+    );
+    assert!(check::check(&k, root).ok());
+}
+
 /// A kernel whose other cores did not come up hands out no SchedControl for them and
 /// refuses to place threads there.
 #[test]

@@ -90,6 +90,8 @@ el2_cpu_setup:
     msr     hstr_el2, xzr
     mov     x0, #(3 << 20)                // CPACR_EL1.FPEN: no FP/SIMD trap for EL0
     msr     cpacr_el1, x0
+    ldr     x0, =0x30d00800               // SCTLR_EL1: RES1 bits only; UMA=0, so EL0 cannot
+    msr     sctlr_el1, x0                 // mask interrupts (and so never ignore a stall's IPI)
     mov     x0, #3                        // CNTHCTL_EL2: EL1PCTEN | EL1PCEN
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr

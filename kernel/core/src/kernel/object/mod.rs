@@ -94,6 +94,7 @@ impl<P: Platform> Kernel<P> {
                 len.min(message::mr_capacity(t))
             },
         };
+        self.invoker_destroyed = false;
         let result = match Label::from_raw(info.label()) {
             None => Err(Error::UnknownInvocation),
             Some(label) => match self.decode_perform(t, s, cap, label, &a) {
@@ -109,9 +110,9 @@ impl<P: Platform> Kernel<P> {
             },
         };
         // A delete or revoke may have destroyed the invoker itself (its last Tcb cap was
-        // in the slot, or in a CNode that died): destroying the running thread clears
-        // `current`, and a dead thread gets no reply.
-        if self.core.current == Some(t) {
+        // in the slot, or in a CNode that died): a dead thread gets no reply. (One that
+        // moved itself to another core does: it is no longer current here, but alive.)
+        if !self.invoker_destroyed {
             message::reply_kernel(t, result);
         }
     }

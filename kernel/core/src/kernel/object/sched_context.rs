@@ -354,6 +354,9 @@ impl<P: Platform> Kernel<P> {
                 {
                     let now = self.platform.now();
                     let _ = self.charge(bound, now);
+                } else if let Some(bound) = sc.get().tcb {
+                    // Running on another core: stopped there, which charges it.
+                    self.settle(bound);
                 }
                 let consumed_ticks = core::mem::take(&mut sc.get().consumed);
                 let consumed_us = self.ticks_to_us(consumed_ticks);

@@ -499,6 +499,9 @@ impl<P: Platform> Kernel<P> {
                 count,
                 ipc_buffer,
             } => {
+                // Running on another core: stopped there first, so it does not go on
+                // in the address space (or with the IPC buffer) it is being moved out of.
+                self.settle(target);
                 for (i, src) in slots.into_iter().take(count) {
                     self.install(target, i, src);
                 }
@@ -519,8 +522,10 @@ impl<P: Platform> Kernel<P> {
                 }
             }
             Op::ReadRegisters { first, count } => {
-                // Its registers are in its Tcb only while it runs nowhere.
+                // Its registers are in its Tcb only while it runs nowhere, and its thread
+                // pointer only while no core holds it live.
                 self.settle(target);
+                self.save_lazy_of(target);
                 for i in 0..count {
                     message::set_mr(t, i as usize, read_reg(target.get(), first + i));
                 }
@@ -528,6 +533,7 @@ impl<P: Platform> Kernel<P> {
             }
             Op::WriteRegisters { first, count } => {
                 self.settle(target);
+                self.save_lazy_of(target);
                 for i in 0..count {
                     // Decode checked the message holds them all.
                     let v = a.word(TcbWriteRegistersArgs::TAIL + i as usize);

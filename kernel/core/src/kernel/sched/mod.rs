@@ -47,7 +47,7 @@ impl<P: Platform> Kernel<P> {
             self.core.candidate = Some(t);
             return;
         }
-        if front {
+        if front && usize::from(t.get().cpu) == self.core.cpu {
             // Ahead of the running thread too, if they are equals.
             self.settle_current();
         }
@@ -181,16 +181,10 @@ impl<P: Platform> Kernel<P> {
         })
     }
 
-    /// Move `t` to core `cpu` (one of the cores that came up): it stops wherever it
-    /// runs, its lazily switched state is saved from whichever core holds it, and it is
-    /// queued on the new core if it is runnable.
-    pub(in crate::kernel) fn migrate(&mut self, t: Ptr<Tcb>, cpu: usize) {
-        let cpu = cpu % MAX_CORES;
-        let from = usize::from(t.get().cpu) % MAX_CORES;
-        if from == cpu {
-            return;
-        }
-        self.settle(t);
+    /// Save `t`'s lazily switched state from whichever cores hold it live (this one
+    /// directly, another by a stall), and forget it there: the Tcb then holds all of
+    /// the thread's state (the next core to run it loads it from there).
+    pub(in crate::kernel) fn save_lazy_of(&mut self, t: Ptr<Tcb>) {
         for c in 0..MAX_CORES {
             if self.state(c).lazy_owners.contains(&Some(t)) {
                 let saves = self.take_lazy(c, Some(t));
@@ -202,6 +196,19 @@ impl<P: Platform> Kernel<P> {
                 }
             }
         }
+    }
+
+    /// Move `t` to core `cpu` (one of the cores that came up): it stops wherever it
+    /// runs, its lazily switched state is saved from whichever core holds it, and it is
+    /// queued on the new core if it is runnable.
+    pub(in crate::kernel) fn migrate(&mut self, t: Ptr<Tcb>, cpu: usize) {
+        let cpu = cpu % MAX_CORES;
+        let from = usize::from(t.get().cpu) % MAX_CORES;
+        if from == cpu {
+            return;
+        }
+        self.settle(t);
+        self.save_lazy_of(t);
         let mut queued = t.get().queued();
         if queued {
             self.rq_of_cpu(from).dequeue(t);
