@@ -1367,6 +1367,28 @@ fn changing_or_reading_a_thread_of_another_core_takes_its_state_from_there() {
     assert!(check::check(&k, root).ok());
 }
 
+/// The user timer firing with no handler (its handler was deleted from another core,
+/// which could not disarm core 0's timer) is disarmed and masked where it fires.
+#[test]
+fn a_user_timer_firing_without_a_handler_is_disarmed() {
+    let mut k = boot();
+    let h = Alloc::new(&k).next;
+    invoke(
+        &mut k,
+        rs::IRQ_CONTROL,
+        Label::IrqControlGet,
+        &[u64::from(USER_TIMER_IRQ), rs::CNODE, h],
+    )
+    .unwrap();
+    invoke(&mut k, h, Label::IrqHandlerSetTimer, &[5, 1]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[h]).unwrap();
+    // Core 0's timer is still armed (the delete ran on another core).
+    k.platform.user_timer = Some(5);
+    k.handle_irq(USER_TIMER_IRQ);
+    assert_eq!(k.platform.user_timer, None, "disarmed");
+    assert!(!k.platform.enabled.contains(&USER_TIMER_IRQ), "masked");
+}
+
 /// A kernel whose other cores did not come up hands out no SchedControl for them and
 /// refuses to place threads there.
 #[test]

@@ -136,10 +136,15 @@ impl<P: Platform> Kernel<P> {
         // Whoever was running is only interrupted; it resumes where it was.
         let prev = self.core.current;
         self.platform.irq_set_enabled(irq, false);
-        if let Some(line) = self.irqs.get(irq as usize).copied()
-            && let Some(n) = line.ntfn
-        {
+        let line = self.irqs.get(irq as usize).copied().unwrap_or(IrqLine::FREE);
+        if let Some(n) = line.ntfn {
             self.signal(n, line.badge);
+        }
+        if !line.claimed && self.platform.user_timer_irq() == Some(irq) {
+            // The user timer fired with no handler (deleted from another core, which
+            // could not disarm core 0's timer): disarmed here, on core 0, so it does not
+            // fire again into a handler made later.
+            self.platform.set_user_timer(None);
         }
         self.reschedule(prev);
     }
