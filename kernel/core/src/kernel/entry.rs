@@ -89,6 +89,7 @@ impl<P: Platform> Kernel<P> {
         const CALL: u64 = Syscall::Call as u64;
         const REPLY_RECV: u64 = Syscall::ReplyRecv as u64;
         const NULL: u64 = Syscall::Null as u64;
+        const YIELD: u64 = Syscall::Yield as u64;
         let Some(t) = self.current() else { return true };
         let number = t.get().ctx.x[SYSCALL_NUMBER_REG];
         match number {
@@ -106,9 +107,43 @@ impl<P: Platform> Kernel<P> {
                 t.get().ctx.x[0] = 0;
                 return false;
             }
+            YIELD => {
+                if self.yield_direct(t) {
+                    return true;
+                }
+                self.sys_yield(t);
+            }
             _ => self.other_syscall(t, number),
         }
         self.reschedule(Some(t));
+        true
+    }
+
+    /// Yield's common case, as the fastpath is IPC's: `t` (unbudgeted, running, not
+    /// queued) yields to the first thread of its own priority (unbudgeted, with a live
+    /// VSpace), nothing queued above it and no other thread woken in this entry. That is
+    /// exactly what the general path (`sys_yield`, then `reschedule`) would choose; done
+    /// here with one queue rotation and no scan, and no charge (neither thread has a
+    /// budget: see `fastpath_switch`). True if it switched.
+    fn yield_direct(&mut self, t: Ptr<Tcb>) -> bool {
+        t.get().ctx.x[0] = 0;
+        if t.get().queued() || self.budgeted(t) || self.core.candidate.is_some() {
+            return false;
+        }
+        // The log's reader, if it has something to read, is woken first (as
+        // `reschedule` does), which may make it this entry's candidate.
+        self.signal_log();
+        let prio = t.get().prio;
+        if self.core.candidate.is_some() || self.core.bits.highest_prio() != Some(prio) {
+            return false;
+        }
+        let Some(next) = self.highest_here() else { return false };
+        if self.budgeted(next) || self.vspace_of(next).is_none() {
+            return false;
+        }
+        self.rq().rotate(next, t);
+        self.switch_to(Some(next));
+        self.arm_timer();
         true
     }
 
@@ -116,12 +151,11 @@ impl<P: Platform> Kernel<P> {
     fn other_syscall(&mut self, t: Ptr<Tcb>, number: u64) {
         match Syscall::from_raw(number) {
             // Decoded by the caller.
-            Some(Syscall::Null | Syscall::Call | Syscall::ReplyRecv) => {}
+            Some(Syscall::Null | Syscall::Call | Syscall::ReplyRecv | Syscall::Yield) => {}
             Some(Syscall::Send) => self.sys_send(t, true, false),
             Some(Syscall::NbSend) => self.sys_send(t, false, false),
             Some(Syscall::Recv) => self.sys_recv(t, true),
             Some(Syscall::NbRecv) => self.sys_recv(t, false),
-            Some(Syscall::Yield) => self.sys_yield(t),
             Some(Syscall::YieldBudget) => {
                 // Give up the rest of the budget, then yield: the thread runs again at
                 // its next refill (a thread without a budget just yields).

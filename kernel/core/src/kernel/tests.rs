@@ -783,25 +783,38 @@ proptest! {
     #[test]
     fn run_queues_follow_priority_then_fifo(
         prios in proptest::collection::vec(0u8..=255, 1..12),
-        ops in proptest::collection::vec((0usize..12, any::<bool>(), any::<bool>()), 0..40),
+        ops in proptest::collection::vec((0usize..12, 0u8..4), 0..40),
     ) {
         let tcbs = tcbs_with(&prios);
         let mut rq = RunQueues::new();
         // A model: per priority, the FIFO of thread indices.
         let mut model = std::collections::BTreeMap::<u8, std::collections::VecDeque<usize>>::new();
-        for (i, add, front) in ops {
+        for (i, kind) in ops {
             let i = i % tcbs.len();
             let p = prios[i];
             let level = model.entry(p).or_default();
             let queued = level.contains(&i);
-            if add {
-                rq.enqueue(tcbs[i], front);
-                if !queued {
-                    if front { level.push_front(i) } else { level.push_back(i) }
+            match kind {
+                0 | 1 => {
+                    let front = kind == 1;
+                    rq.enqueue(tcbs[i], front);
+                    if !queued {
+                        if front { level.push_front(i) } else { level.push_back(i) }
+                    }
                 }
-            } else {
-                rq.dequeue(tcbs[i]);
-                level.retain(|&x| x != i);
+                2 => {
+                    rq.dequeue(tcbs[i]);
+                    level.retain(|&x| x != i);
+                }
+                // A yield's rotation: the level's head leaves, `i` joins its back.
+                _ => {
+                    if !queued && let Some(&h) = level.front() {
+                        prop_assert_eq!(rq.head_of(p), Some(tcbs[h]));
+                        rq.rotate(tcbs[h], tcbs[i]);
+                        level.pop_front();
+                        level.push_back(i);
+                    }
+                }
             }
             let top = model.iter().rev().find(|(_, q)| !q.is_empty());
             prop_assert_eq!(rq.highest_prio(), top.map(|(p, _)| *p));

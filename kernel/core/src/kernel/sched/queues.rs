@@ -174,6 +174,18 @@ impl RunQueues {
         self.rq().dequeue(t);
     }
 
+    /// See `Rq::rotate`.
+    #[cfg(test)]
+    pub fn rotate(&mut self, head: Ptr<Tcb>, t: Ptr<Tcb>) {
+        self.rq().rotate(head, t);
+    }
+
+    /// The first thread of level `p`.
+    #[cfg(test)]
+    pub fn head_of(&self, p: u8) -> Option<Ptr<Tcb>> {
+        self.levels.head(p)
+    }
+
     /// The highest priority with a queued thread.
     pub fn highest_prio(&self) -> Option<u8> {
         self.bits.highest_prio()
@@ -218,6 +230,39 @@ impl Rq<'_> {
                 lv.tails[p] = Some(t);
             }
         }
+    }
+
+    /// A yield's rotation: `head`, first of its level, leaves the queues and `t` (of the
+    /// same priority, not queued) joins the back of that level, which stays non-empty
+    /// (so its bitmap bits are left alone). The same as `dequeue(head)` then
+    /// `enqueue(t, false)`.
+    #[inline]
+    pub fn rotate(&mut self, head: Ptr<Tcb>, t: Ptr<Tcb>) {
+        let p = usize::from(head.get().prio);
+        debug_assert!(self.levels.heads[p] == Some(head) && !t.get().run.queued && t.get().prio == head.get().prio);
+        let lv = &mut *self.levels;
+        let h = head.get();
+        let rest = h.run.next;
+        h.run.queued = false;
+        h.run.next = None;
+        h.run.prev = None;
+        let tcb = t.get();
+        tcb.run.queued = true;
+        tcb.run.next = None;
+        match rest {
+            None => {
+                tcb.run.prev = None;
+                lv.heads[p] = Some(t);
+            }
+            Some(r) => {
+                r.get().run.prev = None;
+                lv.heads[p] = Some(r);
+                let tail = tail_of_non_empty(lv, p);
+                tcb.run.prev = Some(tail);
+                tail.get().run.next = Some(t);
+            }
+        }
+        lv.tails[p] = Some(t);
     }
 
     /// Take `t` out of the queues (no-op if not queued).
