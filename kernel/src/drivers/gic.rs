@@ -35,6 +35,10 @@ const GICR_SIZE: usize = 0x2_0000;
 /// GICv2 register offsets the driver reaches itself (arm-gic has no accessor for them,
 /// or reads GICC_IAR as an ID where it is not one).
 const GICD_SGIR: usize = 0xf00;
+/// GICD_ICENABLER<n> (both versions) and, in a GICv3 redistributor's SGI frame (at
+/// `GICR_SGI_FRAME`), GICR_ICENABLER0: write 1 to disable a line, one bit each.
+const ICENABLER: usize = 0x180;
+const GICR_SGI_FRAME: usize = 0x1_0000;
 const GICD_ITARGETSR: usize = 0x800;
 const GICC_IAR: usize = 0x0c;
 const GICC_EOIR: usize = 0x10;
@@ -60,6 +64,19 @@ fn gic_kernel_reserved(line: u32) -> bool {
 }
 
 /// A user line the GIC can deliver: an SPI, or a private line (CPU 0's).
+/// Disable `line` by writing its bit of the ICENABLER register bank at `base` (a
+/// distributor, or a redistributor's SGI frame for a private line). The register is
+/// write-1-to-clear, one bit per line, so no other line changes and no lock is needed.
+///
+/// # Safety
+///
+/// `base` is the mapped GICD (or GICR SGI frame), and `line` is below its line count.
+unsafe fn disable_by_icenabler(base: usize, line: u32) {
+    let reg = base + ICENABLER + 4 * (line as usize / 32);
+    // SAFETY: the caller vouches for the frame and the line.
+    unsafe { write32(reg, 1 << (line % 32)) };
+}
+
 fn user_line(line: u32) -> Option<IntId> {
     let id = IntId::try_from(line).ok()?;
     (id.is_spi() || id.is_private()).then_some(id)
@@ -154,8 +171,16 @@ impl IrqController for GicV2Driver {
 
     fn set_user_line_enabled(&self, line: u32, enabled: bool) {
         let Some(id) = user_line(line) else { return };
+        if !enabled {
+            // Masking (every interrupt taken for user level): no lock (see
+            // `disable_by_icenabler`); a private line is the calling CPU's (banked).
+            // SAFETY: the distributor is mapped as device memory; `user_line` checked
+            // the line.
+            unsafe { disable_by_icenabler(self.distributor, line) };
+            return;
+        }
         let mut dist = self.dist.lock();
-        if enabled && dist.configured.first(line) {
+        if dist.configured.first(line) {
             dist.gic.set_interrupt_priority(id, USER_PRIORITY);
             if id.is_spi() {
                 // GICD_ITARGETSR<n>: one byte per interrupt; route it to CPU 0.
@@ -167,7 +192,7 @@ impl IrqController for GicV2Driver {
                 unsafe { target.write_volatile(cpu0) };
             }
         }
-        let _ = dist.gic.enable_interrupt(id, enabled);
+        let _ = dist.gic.enable_interrupt(id, true);
     }
 
     /// The GIC-400's CPU interface and the SGI/PPI registers are banked per CPU: the
@@ -227,6 +252,9 @@ impl IrqController for GicV2Driver {
 #[derive(Debug)]
 pub struct GicV3Driver {
     dist: spin::Mutex<GicV3Dist>,
+    /// GICD and CPU 0's GICR frame (for masking a line without the lock).
+    distributor: usize,
+    redistributor0: usize,
     /// Redistributors present (at most `board::CPUS`): QEMU populates one per CPU it
     /// has, which may be fewer than the board's.
     redistributors: usize,
@@ -310,6 +338,8 @@ impl IrqController for GicV3Driver {
         Self::enable_ipi(&mut dist, 0)?;
         Ok(Self {
             dist: spin::Mutex::new(dist),
+            distributor: f.distributor,
+            redistributor0: f.redistributor,
             redistributors,
         })
     }
@@ -324,9 +354,22 @@ impl IrqController for GicV3Driver {
 
     fn set_user_line_enabled(&self, line: u32, enabled: bool) {
         let Some(id) = user_line(line) else { return };
+        if !enabled {
+            // Masking (every interrupt taken for user level): no lock (see
+            // `disable_by_icenabler`). A private line is CPU 0's, in its redistributor.
+            let base = if id.is_spi() {
+                self.distributor
+            } else {
+                self.redistributor0 + GICR_SGI_FRAME
+            };
+            // SAFETY: both frames are mapped as device memory; `user_line` checked
+            // the line.
+            unsafe { disable_by_icenabler(base, line) };
+            return;
+        }
         let cpu = (!id.is_spi()).then_some(0);
         let mut dist = self.dist.lock();
-        if enabled && dist.configured.first(line) {
+        if dist.configured.first(line) {
             let _ = dist.gic.set_interrupt_priority(id, cpu, USER_PRIORITY);
             if id.is_spi() {
                 // GICD_IROUTER<n>: to CPU 0 (its reset value is UNKNOWN).
@@ -334,7 +377,7 @@ impl IrqController for GicV3Driver {
                 let _ = dist.gic.distributor().set_routing(id, Some(cpu0));
             }
         }
-        let _ = dist.gic.enable_interrupt(id, cpu, enabled);
+        let _ = dist.gic.enable_interrupt(id, cpu, true);
     }
 
     /// Redistributor `cpu` (the n-th frame is CPU n's, as QEMU lays them out) woken,
