@@ -83,9 +83,7 @@ impl Platform for Hw {
     }
 
     fn save_lazy(&mut self, saves: LazySaves<'_>) {
-        let [thread_pointer, fpu] = saves;
-        let tp = thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer));
-        let fp = fpu.map_or(core::ptr::null_mut(), |s| thread::fp_area(s.arch));
+        let (tp, fp) = thread::save_targets(saves);
         // SAFETY: both come from live exclusive references into the owners' Tcbs.
         unsafe { thread::save_live(tp, fp) };
     }

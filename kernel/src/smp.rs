@@ -196,11 +196,9 @@ pub fn stall(n: usize, saves: LazySaves<'_>) {
     if !target.online.load(Ordering::Acquire) {
         return;
     }
-    let [thread_pointer, fpu] = saves;
-    let tp = thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer));
-    let fp = fpu.map_or(core::ptr::null_mut(), |s| thread::fp_area(s.arch).cast::<u8>());
+    let (tp, fp) = thread::save_targets(saves);
     target.save_thread_pointer.store(tp, Ordering::Relaxed);
-    target.save_fp.store(fp, Ordering::Relaxed);
+    target.save_fp.store(fp.cast(), Ordering::Relaxed);
     let answered = target.stalls.load(Ordering::Acquire);
     target.stall_pending.store(true, Ordering::Release);
     irq::send_ipi(CpuSet::of(n));

@@ -94,25 +94,22 @@ fn fault(e: Exception) -> *mut UserContext {
 #[allow(clippy::inline_always, reason = "on every switch, measured in instructions")]
 fn resume_or_idle(mut k: Guard) -> *mut UserContext {
     let Some(ctx) = prepare_resume(&mut k) else {
-        idle_after(k)
+        release(k);
+        idle()
     };
-    let ipis = k.take_ipis();
-    drop(k);
-    if ipis != 0 {
-        smp::send_reschedule(ipis);
-    }
+    release(k);
     ctx
 }
 
-/// [`resume_or_idle`] with nothing to run.
-#[inline(never)]
-fn idle_after(mut k: Guard) -> ! {
+/// Release the kernel lock, then tell the CPUs whose threads this kernel entry changed.
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every switch, measured in instructions")]
+fn release(mut k: Guard) {
     let ipis = k.take_ipis();
     drop(k);
     if ipis != 0 {
         smp::send_reschedule(ipis);
     }
-    idle()
 }
 
 /// Load the chosen thread's address space and lazily switched state.
@@ -150,11 +147,7 @@ pub fn idle() -> ! {
         irq::handle(&mut k);
         let mut k = k.unwrap_or_else(platform::lock);
         let ctx = prepare_resume(&mut k);
-        let ipis = k.take_ipis();
-        drop(k);
-        if ipis != 0 {
-            smp::send_reschedule(ipis);
-        }
+        release(k);
         if let Some(ctx) = ctx {
             // SAFETY: as in `enter_user`; the idle loop's stack is abandoned.
             unsafe { restore_user(ctx) }

@@ -141,10 +141,19 @@ fn runs_in_parallel(env: &mut Env) -> R {
     check(ran, "it ran while the root, above it, spun on core 0")
 }
 
-fn suspend_remote(env: &mut Env) -> R {
+/// A thread on another core counting in `COUNT[i]`, checked to be counting.
+fn counter_elsewhere(env: &mut Env, i: usize) -> Result<Tcb, crate::Fail> {
     let [c] = cores::<1>(env)?;
-    let t = on_core(env, count, 1, 100, c, 0)?;
-    check(counting(1, 2000), "running")?;
+    let t = on_core(env, count, i as u64, 100, c, 0)?;
+    if !counting(i, 2000) {
+        ok(t.suspend(), "stop")?;
+        check(false, "running")?;
+    }
+    Ok(t)
+}
+
+fn suspend_remote(env: &mut Env) -> R {
+    let t = counter_elsewhere(env, 1)?;
     ok(t.suspend(), "suspend")?;
     let at = COUNT[1].load(Ordering::Relaxed);
     check(!counting(1, 20), "stopped at once")?;
@@ -156,9 +165,7 @@ fn suspend_remote(env: &mut Env) -> R {
 }
 
 fn read_remote(env: &mut Env) -> R {
-    let [c] = cores::<1>(env)?;
-    let t = on_core(env, count, 2, 100, c, 0)?;
-    check(counting(2, 2000), "running")?;
+    let t = counter_elsewhere(env, 2)?;
     let pc = entry(count);
     for _ in 0..20 {
         let regs = ok(t.read_registers(0, 1), "read pc")?;
@@ -359,9 +366,8 @@ fn shootdown(env: &mut Env) -> R {
 }
 
 fn delete_remote(env: &mut Env) -> R {
-    let [c] = cores::<1>(env)?;
-    let t = on_core(env, count, 6, 100, c, 0)?;
-    check(counting(6, 2000), "running")?;
+    let t = counter_elsewhere(env, 6)?;
+    let c = ok(t.cpu(), "cpu")?;
     ok(ROOT_CNODE.delete(t.0), "delete the running thread")?;
     let at = COUNT[6].load(Ordering::Relaxed);
     check(

@@ -1136,6 +1136,24 @@ fn a_thread_of_another_core_is_queued_and_run_there() {
     assert!(check::check(&k, root).ok());
 }
 
+/// Claim the user timer's line into the root's first free slot: the handler's CPtr.
+fn claim_user_timer(k: &mut Kernel<Model>) -> u64 {
+    let h = Alloc::new(k).next;
+    invoke(
+        k,
+        rs::IRQ_CONTROL,
+        Label::IrqControlGet,
+        &[u64::from(USER_TIMER_IRQ), rs::CNODE, h],
+    )
+    .unwrap();
+    h
+}
+
+/// Where `t`'s thread pointer is saved (what `Platform::save_lazy` and stalls record).
+fn thread_pointer_at(t: Ptr<Tcb>) -> usize {
+    core::ptr::from_mut(&mut t.get().tpidr) as usize
+}
+
 /// Core 1 runs `t` (placed there and resumed by the root on core 0); back on core 0.
 fn run_on_core_1(k: &mut Kernel<Model>, t: u64, tcb: Ptr<Tcb>) {
     invoke(k, t, Label::TcbResume, &[]).unwrap();
@@ -1252,10 +1270,7 @@ fn scheduling_contexts_place_their_threads_on_their_sched_controls_core() {
     .unwrap();
     assert_eq!(tcb.get().cpu, 0, "moved with its scheduling context");
     assert_eq!(k.platform.stalls, [1], "core 1 stopped it and saved its state");
-    assert_eq!(
-        k.platform.lazy_saved,
-        [core::ptr::from_mut(&mut tcb.get().tpidr) as usize]
-    );
+    assert_eq!(k.platform.lazy_saved, [thread_pointer_at(tcb)]);
     assert!(k.state(1).current.is_none() && tcb.get().queued() && k.highest_on(0) == Some(tcb));
     assert!(check::check(&k, root).ok());
     // Affinity: used once the thread has no configured scheduling context.
@@ -1274,14 +1289,7 @@ fn scheduling_contexts_place_their_threads_on_their_sched_controls_core() {
 #[test]
 fn the_user_timer_is_driven_from_core_0_only() {
     let mut k = boot();
-    let h = Alloc::new(&k).next;
-    invoke(
-        &mut k,
-        rs::IRQ_CONTROL,
-        Label::IrqControlGet,
-        &[u64::from(USER_TIMER_IRQ), rs::CNODE, h],
-    )
-    .unwrap();
+    let h = claim_user_timer(&mut k);
     invoke(&mut k, rs::TCB, Label::TcbSetAffinity, &[1]).unwrap();
     k.enter(1);
     let _ = k.take_ipis();
@@ -1373,10 +1381,7 @@ fn changing_or_reading_a_thread_of_another_core_takes_its_state_from_there() {
     k.enter(0);
     invoke(&mut k, t, Label::TcbReadRegisters, &[0, 1]).unwrap();
     assert_eq!(k.platform.stalls, [1, 1], "core 1 saved its copy");
-    assert_eq!(
-        k.platform.lazy_saved,
-        [core::ptr::from_mut(&mut tcb.get().tpidr) as usize]
-    );
+    assert_eq!(k.platform.lazy_saved, [thread_pointer_at(tcb)]);
     assert!(check::check(&k, root).ok());
 }
 
@@ -1385,14 +1390,7 @@ fn changing_or_reading_a_thread_of_another_core_takes_its_state_from_there() {
 #[test]
 fn a_user_timer_firing_without_a_handler_is_disarmed() {
     let mut k = boot();
-    let h = Alloc::new(&k).next;
-    invoke(
-        &mut k,
-        rs::IRQ_CONTROL,
-        Label::IrqControlGet,
-        &[u64::from(USER_TIMER_IRQ), rs::CNODE, h],
-    )
-    .unwrap();
+    let h = claim_user_timer(&mut k);
     invoke(&mut k, h, Label::IrqHandlerSetTimer, &[5, 1]).unwrap();
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[h]).unwrap();
     // Core 0's timer is still armed (the delete ran on another core).

@@ -4,7 +4,7 @@
 //! viewed as [`ThreadArch`]) only when a thread touches them after another did, which
 //! traps through CPTR_EL2.TFP until then.
 
-use gaon_kcore::kernel::{Kernel, Lazy};
+use gaon_kcore::kernel::{Kernel, Lazy, LazySaves};
 use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::{ARCH_STATE_BYTES, ArchState, Tcb};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -111,9 +111,14 @@ pub fn fpu_take(k: &mut Kernel<Hw>) {
     }
 }
 
-/// Where to save a thread's FP/SIMD registers (in its Tcb's arch area).
-pub fn fp_area(arch: &mut ArchState) -> *mut FpState {
-    &raw mut view(arch).fp
+/// Where `saves` (by kind, as the kernel core gives them) want the thread pointer and
+/// the FP/SIMD registers saved: pointers into the owners' Tcbs, null for a kind to keep.
+pub fn save_targets(saves: LazySaves<'_>) -> (*mut u64, *mut FpState) {
+    let [thread_pointer, fpu] = saves;
+    (
+        thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer)),
+        fpu.map_or(core::ptr::null_mut(), |s| &raw mut view(s.arch).fp),
+    )
 }
 
 /// Save this CPU's TPIDR_EL0 to `thread_pointer` and its FP/SIMD registers to `fp`

@@ -68,8 +68,8 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Take `t` out of its core's run queues (no-op if not queued). A thread running on
-    /// another core is told to stop with an IPI: its core reschedules and finds it no
-    /// longer runnable.
+    /// another core is stopped there first ([`Kernel::settle`]); should one not have
+    /// been, its core is told to choose again.
     #[inline]
     pub(in crate::kernel) fn dequeue(&mut self, t: Ptr<Tcb>) {
         let cpu = usize::from(t.get().cpu) % MAX_CORES;
@@ -139,8 +139,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn stop_remote(&mut self, cpu: usize) {
         let cpu = cpu % MAX_CORES;
         let saves = self.take_lazy(cpu, None);
-        self.platform.stall(cpu, saves);
-        self.core.ipis |= 1 << cpu;
+        self.stall_core(cpu, saves);
         let Some(t) = self.state(cpu).current else { return };
         let now = self.platform.now();
         let _ = self.charge_on(cpu, t, now);
@@ -161,10 +160,16 @@ impl<P: Platform> Kernel<P> {
             if let Some(c) = self.state(cpu).current
                 && self.vspace_of(c).is_none_or(|(r, _)| r == root)
             {
-                self.platform.stall(cpu, [None, None]);
-                self.core.ipis |= 1 << cpu;
+                self.stall_core(cpu, [None, None]);
             }
         }
+    }
+
+    /// Stall core `cpu` (another core: [`Platform::stall`], saving `saves`); it chooses
+    /// again once it has the lock, which it is told with an IPI.
+    fn stall_core(&mut self, cpu: usize, saves: super::LazySaves<'_>) {
+        self.platform.stall(cpu, saves);
+        self.core.ipis |= 1 << cpu;
     }
 
     /// Core `cpu`'s lazily switched state owners (only `t`'s, if given), forgotten
@@ -191,8 +196,7 @@ impl<P: Platform> Kernel<P> {
                 if c == self.here() {
                     self.platform.save_lazy(saves);
                 } else {
-                    self.platform.stall(c, saves);
-                    self.core.ipis |= 1 << c;
+                    self.stall_core(c, saves);
                 }
             }
         }
