@@ -7,7 +7,7 @@ use crate::platform::{self, Guard, Hw};
 use crate::{irq, smp};
 use gaon_abi::Syscall;
 use gaon_abi::syscall::SYSCALL_NUMBER_REG;
-use gaon_kcore::kernel::{Exception, Kernel};
+use gaon_kcore::kernel::{After, Exception, Kernel};
 use gaon_kcore::tcb::UserContext;
 
 unsafe extern "C" {
@@ -46,11 +46,20 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             });
             if stalled {
                 k.handle_ipi();
-            } else if !k.handle_syscall() {
-                // Nothing changed who runs or where: straight back to the caller.
-                return ctx;
+                return resume_or_idle(k);
             }
-            resume_or_idle(k)
+            match k.handle_syscall() {
+                // Nothing changed who runs or where: straight back to the caller.
+                After::Caller => ctx,
+                // The fastpath's direct switch: the target is known already.
+                After::Direct { from, to } => {
+                    stage2::activate(to.vspace_root, to.vmid);
+                    thread::load_direct(&mut k, from, to.tcb);
+                    release(k);
+                    to.tcb.addr() as *mut UserContext
+                }
+                After::Chosen => resume_or_idle(k),
+            }
         }
         Trap::Irq => {
             let mut k = None;

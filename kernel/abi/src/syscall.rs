@@ -50,8 +50,10 @@ pub enum Syscall {
     /// cores. The timer is a one-shot set for the next scheduling deadline (see
     /// `docs/kernel.md`, "Time"), not a periodic tick: this counts deadlines that came.
     DebugTicks = 0x102,
-    /// Return in `x1` how many IPCs took the Call/ReplyRecv fastpath since boot.
-    DebugFastpathCount = 0x103,
+    /// Return in `x1` how many Call and ReplyRecv syscalls the fastpath did not take
+    /// (they went the general way) since boot. A test that a round trip takes the
+    /// fastpath reads it before and after: the fastpath itself counts nothing.
+    DebugSlowpathCount = 0x103,
     /// Return in `x1` the object type (as [`ObjType`](crate::ObjType) + 1, 0 = empty)
     /// of the capability whose CPtr is in `x0`.
     DebugCapIdentify = 0x104,
@@ -90,7 +92,7 @@ impl Syscall {
             0x100 => Self::DebugPutChar,
             0x101 => Self::DebugHalt,
             0x102 => Self::DebugTicks,
-            0x103 => Self::DebugFastpathCount,
+            0x103 => Self::DebugSlowpathCount,
             0x104 => Self::DebugCapIdentify,
             0x105 => Self::DebugCheckConsistency,
             0x200 => Self::Yield,
@@ -111,7 +113,7 @@ impl Syscall {
         Self::DebugPutChar,
         Self::DebugHalt,
         Self::DebugTicks,
-        Self::DebugFastpathCount,
+        Self::DebugSlowpathCount,
         Self::DebugCapIdentify,
         Self::DebugCheckConsistency,
         Self::Yield,

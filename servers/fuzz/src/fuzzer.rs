@@ -501,7 +501,7 @@ impl Fuzzer {
             85 => Syscall::YieldBudget as u64,
             86..=87 => Syscall::Null as u64,
             88 => Syscall::DebugTicks as u64,
-            89 => Syscall::DebugFastpathCount as u64,
+            89 => Syscall::DebugSlowpathCount as u64,
             90..=92 => Syscall::DebugCapIdentify as u64,
             _ => match self.edge() {
                 n if RESERVED.contains(&n) => 0x1ff,

@@ -96,7 +96,9 @@ pub(super) fn resolve_one_level(root: &Cap, cptr: u64) -> Option<usize> {
     if cptr.wrapping_shr(radix) != root.badge {
         return None;
     }
-    let index = cptr & ((1u64 << radix) - 1);
+    // The bits below the guard, by taking the guard away: the guard is equal to the top
+    // bits (checked above), so this is `cptr & ((1 << radix) - 1)` in two instructions.
+    let index = cptr ^ (root.badge << radix);
     Some(root.obj + (index as usize) * core::mem::size_of::<Slot>())
 }
 

@@ -9,21 +9,30 @@ use gaon_abi::{MsgInfo, ObjType, Rights};
 use super::cspace::{resolve_one_level, slot};
 use super::object::endpoint::{Endpoint, EpState};
 use super::object::tcb::{SLOT_CSPACE, State, Tcb};
-use super::{Kernel, Platform};
+use super::{Kernel, Platform, Resume};
 use crate::cap::Cap;
 use crate::obj::Ptr;
+
+/// How a fastpath syscall that was taken ended ([`Kernel::fastpath_switch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fast {
+    /// Switched directly to the partner, which resumes as said.
+    Direct(Resume),
+    /// The partner is queued; the kernel reschedules.
+    Queued,
+}
 
 impl<P: Platform> Kernel<P> {
     /// Call on an endpoint with a waiting receiver that has a reply object: a short
     /// message, no caps, a one-level CSpace. Same effect as the slow path, with the
     /// checks done once and capabilities read in place. `None`: not taken (nothing
-    /// changed); `Some(switched)`: done, `switched` as [`Kernel::fastpath_switch`] says.
+    /// changed; the general path handles the syscall); otherwise how it ended.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(super) fn fastpath_call(&mut self, t: Ptr<Tcb>) -> Option<bool> {
+    pub(super) fn fastpath_call(&mut self, t: Ptr<Tcb>) -> Option<Fast> {
         let snd = t.get();
         let info = short_message(snd)?;
         let (ep, badge) = endpoint_in_place(snd, Rights::WRITE)?;
@@ -45,7 +54,6 @@ impl<P: Platform> Kernel<P> {
         reply.caller = Some(t);
         snd.reply = Some(rp);
         copy_short(rcv, badge, info, snd);
-        self.fastpath_count += 1;
         Some(self.fastpath_switch(t, State::BlockedOnReply, r))
     }
 
@@ -57,7 +65,7 @@ impl<P: Platform> Kernel<P> {
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(super) fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> Option<bool> {
+    pub(super) fn fastpath_reply_recv(&mut self, t: Ptr<Tcb>) -> Option<Fast> {
         let me = t.get();
         let info = short_message(me)?;
         let rcap = cap_in_place(me, me.ctx.x[REPLY_REG])?;
@@ -86,7 +94,6 @@ impl<P: Platform> Kernel<P> {
         let e = ep.get();
         e.queue.push(t);
         e.state = EpState::Recv;
-        self.fastpath_count += 1;
         Some(self.fastpath_switch(t, State::BlockedOnRecv { ep }, c))
     }
 }
@@ -99,7 +106,11 @@ impl<P: Platform> Kernel<P> {
 )]
 fn short_message(t: &Tcb) -> Option<MsgInfo> {
     let info = MsgInfo(t.ctx.x[INFO_REG]);
-    (info.extra_caps() == 0 && info.length() <= MSG_REGISTERS).then_some(info)
+    // Length (bits 0..7) and extra caps (bits 7..9) in one compare: any cap makes the
+    // two fields together at least 128.
+    let short = info.0 & 0x1ff <= MSG_REGISTERS as u64;
+    debug_assert_eq!(short, info.extra_caps() == 0 && info.length() <= MSG_REGISTERS);
+    short.then_some(info)
 }
 
 /// The endpoint and badge of the capability in `t`'s `x0`, if it carries `right`.
@@ -121,7 +132,10 @@ fn endpoint_in_place(t: &Tcb, right: Rights) -> Option<(Ptr<Endpoint>, u64)> {
 )]
 fn copy_short(to: &mut Tcb, badge: u64, info: MsgInfo, from: &Tcb) {
     to.ctx.x[CAP_REG] = badge;
-    to.ctx.x[INFO_REG] = MsgInfo::new(info.label(), info.length(), 0).0;
+    // Label and length as sent (a short message: no caps); the flag bits cleared.
+    let delivered = info.0 & !0xff80;
+    debug_assert_eq!(delivered, MsgInfo::new(info.label(), info.length(), 0).0);
+    to.ctx.x[INFO_REG] = delivered;
     to.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]
         .copy_from_slice(&from.ctx.x[FIRST_MR_REG..FIRST_MR_REG + MSG_REGISTERS]);
 }

@@ -34,7 +34,7 @@ pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
 #[cfg(any(test, feature = "consistency-check"))]
 pub use check::{Problem, Report};
 pub use cspace::resolve;
-pub use entry::Exception;
+pub use entry::{After, Exception};
 pub use object::endpoint::Endpoint;
 pub use object::notification::Notification;
 pub use object::reply::Reply;
@@ -131,8 +131,9 @@ pub struct Kernel<P: Platform> {
     /// Each core's run-queue levels, by core (4 KiB each: not moved with `core`, which
     /// holds the bitmap of the non-empty ones).
     levels: [Levels; MAX_CORES],
-    /// Call/ReplyRecv operations that took the fastpath.
-    pub fastpath_count: u64,
+    /// Call and ReplyRecv syscalls the fastpath did not take (`DebugSlowpathCount`;
+    /// counted on the general path, so the fastpath pays nothing for it).
+    pub slowpath_count: u64,
     /// Preempted container deletes: `(slot it started from, zombie it stopped in)`;
     /// `(0, 0)` is a free record.
     delete_resume: [(usize, usize); RESUME_RECORDS],
@@ -248,7 +249,7 @@ impl<P: Platform> Kernel<P> {
             levels: [const { Levels::new() }; MAX_CORES],
             vmids: [None; VMIDS],
             irqs: [IrqLine::FREE; MAX_IRQS],
-            fastpath_count: 0,
+            slowpath_count: 0,
             delete_resume: [(0, 0); RESUME_RECORDS],
             delete_resume_next: 0,
             log_page: 0,
@@ -391,5 +392,18 @@ impl<P: Platform> Kernel<P> {
         let old = owner.map(|o| o.get().live_state());
         *owner = Some(to);
         Some((old, to.get().live_state()))
+    }
+
+    /// [`Kernel::lazy_switch`] for the fastpath's direct switch from `from`, which ran
+    /// at user level until this kernel entry, to `to`, another thread: `from` owns the
+    /// CPU's `which` state (a thread resumes only after [`Kernel::lazy_switch`] made
+    /// it the owner, and nothing else runs on its CPU until it enters the kernel), so
+    /// both are known without a look at the owner.
+    #[inline]
+    pub fn lazy_hand_over(&mut self, which: Lazy, from: Ptr<Tcb>, to: Ptr<Tcb>) -> (LiveState<'_>, LiveState<'_>) {
+        let owner = &mut self.core.lazy_owners[which as usize];
+        debug_assert!(*owner == Some(from) && from != to, "the caller owns its CPU's state");
+        *owner = Some(to);
+        (from.get().live_state(), to.get().live_state())
     }
 }

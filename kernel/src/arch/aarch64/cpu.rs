@@ -39,7 +39,13 @@ static_assertions::const_assert!(core::mem::size_of::<CpuLocal>() <= CPU_LOCAL_S
 #[inline(always)]
 #[allow(clippy::inline_always, reason = "on every kernel entry and thread switch")]
 pub fn local() -> &'static CpuLocal {
-    let p = read_sysreg!(tpidr_el2) as *const CpuLocal;
+    let p: u64;
+    // SAFETY: reads TPIDR_EL2 only. Declared `pure`: it is written once per CPU in
+    // `start.S` before any Rust runs, and kernel code never moves to another CPU (each
+    // CPU has its own stack, and the kernel is not preempted), so every read in one
+    // function gives the same value and the compiler may read it once.
+    unsafe { core::arch::asm!("mrs {}, tpidr_el2", out(reg) p, options(pure, nomem, nostack, preserves_flags)) };
+    let p = p as *const CpuLocal;
     // SAFETY: `start.S` sets TPIDR_EL2 to the top `CPU_LOCAL_SIZE` bytes of this CPU's
     // stack slot before any Rust runs, which no stack uses (the stack grows down from
     // there) and which are zeroed `.bss`; a `CpuLocal` is all atomics, valid when zero.

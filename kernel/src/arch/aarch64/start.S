@@ -191,7 +191,7 @@ park_secondary:
 .macro VECTOR_USER kind
 .balign 0x80
     stp     x0, x1, [sp, #0]
-    mov     x0, #\kind
+    mov     x1, #\kind
     b       user_trap
 .endm
 
@@ -276,8 +276,7 @@ trap_common:
 
 user_trap:
     SAVE_REST                             // x2 = ESR_EL2, x3 = FAR_EL2 (arguments, not saved)
-    mov     x1, x0                        // kind
-    mov     x0, sp                        // the thread's UserContext
+    mov     x0, sp                        // the thread's UserContext (x1 = kind)
     mrs     x4, tpidr_el2
     mov     sp, x4                        // empty kernel stack
     bl      handle_user_trap

@@ -71,6 +71,28 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
         // SAFETY: TPIDR_EL0 is the thread's own register; the kernel does not use it.
         unsafe { write_sysreg!(tpidr_el0, *new.thread_pointer) };
     }
+    trap_fpu_unless_owner(k, t);
+}
+
+/// [`load`] for the IPC fastpath's direct switch from `from` (which made the syscall:
+/// it owns the thread pointer, see `Kernel::lazy_hand_over`) to `to`.
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    reason = "on the IPC fastpath, measured in instructions (docs/benchmarks.md)"
+)]
+pub fn load_direct(k: &mut Kernel<Hw>, from: Ptr<Tcb>, to: Ptr<Tcb>) {
+    let (old, new) = k.lazy_hand_over(Lazy::ThreadPointer, from, to);
+    *old.thread_pointer = read_sysreg!(tpidr_el0);
+    // SAFETY: as in `load`.
+    unsafe { write_sysreg!(tpidr_el0, *new.thread_pointer) };
+    trap_fpu_unless_owner(k, to);
+}
+
+/// Trap FP/SIMD unless `t` owns the CPU's FP/SIMD registers.
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every thread switch, measured in instructions")]
+fn trap_fpu_unless_owner(k: &Kernel<Hw>, t: Ptr<Tcb>) {
     let cptr = if k.lazy_owned_by(Lazy::Fpu, t) {
         CPTR_RES1
     } else {

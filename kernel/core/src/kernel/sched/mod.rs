@@ -9,6 +9,7 @@ pub mod queues;
 
 use gaon_abi::ObjType;
 
+use super::fastpath::Fast;
 use super::object::tcb::{SLOT_VSPACE, State, Tcb};
 use super::{Kernel, MAX_CORES, Platform};
 use crate::obj::Ptr;
@@ -235,30 +236,39 @@ impl<P: Platform> Kernel<P> {
     /// has just blocked with `state`, and `next` has just become runnable. If `next` is
     /// the thread [`Kernel::schedule`] would pick (nothing queued outranks it: it would
     /// go first in its priority) and neither has a budget to charge (see `sched.rs`),
-    /// it becomes current with no queue operation, scan or charge: true. Otherwise
-    /// `next` is queued the general way and the caller reschedules: false.
+    /// it becomes current with no queue operation, scan or charge, and its resume
+    /// target is returned. Otherwise `next` is queued the general way and the caller
+    /// reschedules.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(in crate::kernel) fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: State, next: Ptr<Tcb>) -> bool {
+    pub(in crate::kernel) fn fastpath_switch(&mut self, t: Ptr<Tcb>, state: State, next: Ptr<Tcb>) -> Fast {
         t.get().state = state;
         let n = next.get();
         n.state = State::Running;
-        if !t.get().queued()
-            && !n.queued()
-            && !self.budgeted(t)
+        // Neither is queued: `t` is the running thread and `next` was blocked (the
+        // consistency check's invariants), so no queue is looked at here.
+        debug_assert!(!t.get().queued() && !n.queued());
+        if !self.budgeted(t)
             && !self.budgeted(next)
             // Same core: `t` runs here (the running thread is always its core's).
             && n.cpu == t.get().cpu
-            && self.first_in_line(next)
+            && self.core.bits.highest_prio().is_none_or(|p| p <= n.prio)
+            && let Some((root, vmid)) = self.vspace_of(next)
         {
+            // What `schedule` would pick (`first_in_line`), and what `resume_target`
+            // would then say, without reading it back.
             self.switch_to(Some(next));
-            return true;
+            return Fast::Direct(Resume {
+                tcb: next,
+                vspace_root: root.addr(),
+                vmid,
+            });
         }
         self.fastpath_fallback(t, next);
-        false
+        Fast::Queued
     }
 
     /// The fastpath's other way: `t` out of the queues, `next` queued the general way

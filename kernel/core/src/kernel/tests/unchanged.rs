@@ -735,6 +735,16 @@ fn arguments(
     a
 }
 
+/// Handle the current thread's syscall, an invocation. The count of syscalls that
+/// went the general way (`DebugSlowpathCount`) is a statistic, not state: checked
+/// (an invocation is a Call on the general path) and put back.
+fn handle_invocation(k: &mut Kernel<Model>) -> Result<(), TestCaseError> {
+    let slow = k.slowpath_count;
+    let _ = k.handle_syscall();
+    prop_assert_eq!(std::mem::replace(&mut k.slowpath_count, slow), slow + 1);
+    Ok(())
+}
+
 fn run(steps: &[Step]) -> Result<(), TestCaseError> {
     let ram = Region::new(RAM_BYTES, 1 << 21);
     let device = Region::new(DEVICE_BYTES, DEVICE_BYTES);
@@ -778,9 +788,7 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
             before_ram[r.clone()].copy_from_slice(&ram.bytes()[r]);
         }
         let before = std::format!("{k:?}");
-
-        let _ = k.handle_syscall();
-
+        handle_invocation(&mut k)?;
         prop_assert_ne!(root.get().ctx.pc, pc - 4, "preempted with no interrupt pending");
         let what = || {
             std::format!(
