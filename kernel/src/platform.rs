@@ -83,9 +83,9 @@ impl Platform for Hw {
     }
 
     fn save_lazy(&mut self, saves: LazySaves<'_>) {
-        let (tp, fp) = thread::save_targets(saves);
-        // SAFETY: both come from live exclusive references into the owners' Tcbs.
-        unsafe { thread::save_live(tp, fp) };
+        let to = thread::save_targets(saves);
+        // SAFETY: each comes from a live exclusive reference into an owner's Tcb or VCpu.
+        unsafe { thread::save_live(to) };
     }
 
     fn irq_pending(&self) -> bool {

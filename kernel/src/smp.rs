@@ -196,9 +196,10 @@ pub fn stall(n: usize, saves: LazySaves<'_>) {
     if !target.online.load(Ordering::Acquire) {
         return;
     }
-    let (tp, fp) = thread::save_targets(saves);
-    target.save_thread_pointer.store(tp, Ordering::Relaxed);
-    target.save_fp.store(fp.cast(), Ordering::Relaxed);
+    let to = thread::save_targets(saves);
+    target.save_thread_pointer.store(to.thread_pointer, Ordering::Relaxed);
+    target.save_fp.store(to.fp.cast(), Ordering::Relaxed);
+    target.save_guest.store(to.guest, Ordering::Relaxed);
     let answered = target.stalls.load(Ordering::Acquire);
     target.stall_pending.store(true, Ordering::Release);
     irq::send_ipi(CpuSet::of(n));
@@ -215,11 +216,15 @@ pub fn answer_stall() -> bool {
     if !me.stall_pending.swap(false, Ordering::Acquire) {
         return false;
     }
-    let tp = me.save_thread_pointer.swap(core::ptr::null_mut(), Ordering::Relaxed);
-    let fp = me.save_fp.swap(core::ptr::null_mut(), Ordering::Relaxed);
-    // SAFETY: the lock's holder took these from live Tcbs (the kernel core's lazy owners
-    // of this CPU, which it forgot) and waits, touching nothing, until `stalls` changes.
-    unsafe { thread::save_live(tp, fp.cast()) };
+    let to = thread::SaveTargets {
+        thread_pointer: me.save_thread_pointer.swap(core::ptr::null_mut(), Ordering::Relaxed),
+        fp: me.save_fp.swap(core::ptr::null_mut(), Ordering::Relaxed).cast(),
+        guest: me.save_guest.swap(core::ptr::null_mut(), Ordering::Relaxed),
+    };
+    // SAFETY: the lock's holder took these from live Tcbs and VCpus (the kernel core's
+    // lazy owners of this CPU, which it forgot) and waits, touching nothing, until
+    // `stalls` changes.
+    unsafe { thread::save_live(to) };
     me.stalls.fetch_add(1, Ordering::Release);
     true
 }

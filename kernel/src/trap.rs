@@ -2,7 +2,7 @@
 //! back to a user thread (or the idle loop).
 
 use crate::arch::exception::Trap;
-use crate::arch::{self, stage2, thread};
+use crate::arch::{self, read_sysreg, stage2, thread};
 use crate::platform::{self, Guard, Hw};
 use crate::{irq, smp};
 use gaon_abi::Syscall;
@@ -77,7 +77,12 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             ctx
         }
         // Any other synchronous exception: only the syndrome's valid parts are sent.
-        Trap::Sync { esr, far } => fault(Exception::from_sync(esr, far)),
+        Trap::Sync { esr, far } => {
+            // The guest-physical address of a stage-2 abort (read while the syndrome
+            // registers still hold this exception's).
+            let hpfar = read_sysreg!(hpfar_el2);
+            fault(Exception::from_sync(esr, far, hpfar))
+        }
         // An FIQ or SError taken from user level.
         Trap::Fiq => fault(Exception::from_async(false, esr)),
         Trap::SError { esr } => fault(Exception::from_async(true, esr)),

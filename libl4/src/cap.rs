@@ -9,7 +9,8 @@ use gaon_abi::invocation::{
     SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
     TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
     TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
-    VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
+    VCpuBindTcbArgs, VCpuReadRegsArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs,
+    VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -59,6 +60,8 @@ handle!(
     SchedContext,
     /// A quota of VMIDs.
     VmidPool,
+    /// A virtual CPU.
+    VCpu,
     /// The kernel debug console and halting (object type `Debug`).
     DebugCap,
 );
@@ -327,6 +330,32 @@ impl SchedControl {
             badge,
         };
         unit(invoke_args(self.0, &args))
+    }
+}
+
+impl VCpu {
+    /// Bind to a thread, which then runs a guest (at EL1h, interrupts masked).
+    pub fn bind(self, tcb: Tcb) -> Result<(), Error> {
+        unit(invoke_args(self.0, &VCpuBindTcbArgs { tcb: tcb.0 }))
+    }
+    /// Unbind from its thread, which stops.
+    pub fn unbind(self) -> Result<(), Error> {
+        unit(invoke_args(self.0, &VCpuUnbindTcbArgs {}))
+    }
+    /// Write guest registers `first..first + values.len()` (`gaon_abi::vcpu::VCpuReg`).
+    pub fn write_regs(self, first: u64, values: &[u64]) -> Result<(), Error> {
+        let mut words = [0u64; VCpuWriteRegsArgs::TAIL + gaon_abi::vcpu::VCPU_REG_COUNT];
+        let args = VCpuWriteRegsArgs {
+            first,
+            count: values.len() as u64,
+        };
+        let n = args.encode_with_tail(values, &mut words).ok_or(Error::RangeError)?;
+        unit(invoke(self.0, Label::VCpuWriteRegs, &words[..n]))
+    }
+    /// Read up to four guest registers starting at `first`.
+    pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {
+        let args = VCpuReadRegsArgs { first, count };
+        invoke(self.0, Label::VCpuReadRegs, &args.encode()).map(|m| m.mr)
     }
 }
 

@@ -469,6 +469,35 @@ invocations! {
         consumed_ticks: u64,
     };
 
+    /// Binds the VCpu to a thread, which then runs a guest: at EL1h with interrupts
+    /// masked (its PSTATE is reset so), in the stage-2 address space of its VSpace, with
+    /// this VCpu's EL1 registers. Neither may be bound already.
+    VCpuBindTcb = 80 on VCpu => VCpuBindTcbArgs {
+        /// The Tcb.
+        tcb: CPtr,
+    };
+    /// Unbinds the VCpu from its thread, which is stopped (made inactive) and from then
+    /// on a native thread at EL0.
+    VCpuUnbindTcb = 81 on VCpu => VCpuUnbindTcbArgs {};
+    /// Reads guest registers (`gaon_abi::vcpu::VCpuReg` indices).
+    VCpuReadRegs = 82 on VCpu => VCpuReadRegsArgs {
+        /// First register index.
+        first: u64,
+        /// Number of registers.
+        count: u64,
+    } => reply
+        /// The registers.
+        values[count];
+    /// Writes guest registers (`gaon_abi::vcpu::VCpuReg` indices).
+    VCpuWriteRegs = 83 on VCpu => VCpuWriteRegsArgs {
+        /// First register index.
+        first: u64,
+        /// Number of registers.
+        count: u64,
+    } tail
+        /// The values.
+        values[count];
+
     /// From now on the kernel appends its console output to the kernel log page (boot
     /// slot `KERNEL_LOG`, see `gaon_abi::klog`) and signals the notification, instead
     /// of printing on the UART; the reader prints it.
@@ -513,6 +542,12 @@ impl Label {
             T::PageTable => &[Self::PageTableMap, Self::PageTableUnmap],
             T::VSpace => &[Self::VSpaceGetVmid],
             T::VmidPool => &[Self::VmidPoolAssign, Self::VmidPoolSplit],
+            T::VCpu => &[
+                Self::VCpuBindTcb,
+                Self::VCpuUnbindTcb,
+                Self::VCpuReadRegs,
+                Self::VCpuWriteRegs,
+            ],
             T::IrqControl => &[Self::IrqControlGet],
             T::IrqHandler => &[
                 Self::IrqHandlerSetNotification,
@@ -666,7 +701,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn args_round_trip(ty in 0usize..15, size_bits in 0u8..64, dest: u64, first: u64, count: u64) {
+        fn args_round_trip(ty in 0usize..16, size_bits in 0u8..64, dest: u64, first: u64, count: u64) {
             let object = ObjectSpec::new(ObjType::ALL[ty], size_bits);
             let a = UntypedRetypeArgs { object, dest, first, count };
             let w = a.encode();

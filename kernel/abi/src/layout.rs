@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(s.to_word(), 7 | 21 << 8);
         assert_eq!(ObjectSpec::from_word(7 | 21 << 8), Ok(s));
         assert_eq!(ObjectSpec::from_word(1 << 16 | 3), Err(Error::InvalidArgument));
-        assert_eq!(ObjectSpec::from_word(15), Err(Error::InvalidArgument));
+        assert_eq!(ObjectSpec::from_word(16), Err(Error::InvalidArgument));
         assert_eq!(ObjectSpec::from_word(7 | 13 << 8), Err(Error::InvalidArgument));
         assert_eq!(
             ObjectSpec::from_word(ObjType::IrqControl as u64),

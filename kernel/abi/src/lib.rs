@@ -23,6 +23,7 @@ pub mod message;
 pub mod object;
 pub mod syscall;
 pub mod system;
+pub mod vcpu;
 
 pub use fault::{Fault, FaultKind};
 pub use invocation::{CPtr, Invocation, Label};

@@ -42,11 +42,15 @@ pub enum ObjType {
     /// server a pool of `vmids = N`, split off the root's. Pool caps cannot be copied,
     /// only moved, so a quota cannot be duplicated.
     VmidPool = 14,
+    /// A virtual CPU: a guest's EL1 register state. Bound to a Tcb, it makes that thread
+    /// run a guest at EL1/EL0 in the stage-2 address space of its VSpace; the guest's
+    /// exits become messages to the thread's fault endpoint (`gaon_abi::exit`).
+    VCpu = 15,
 }
 
 impl ObjType {
     /// Every type, in numeric order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Untyped,
         Self::CNode,
         Self::Tcb,
@@ -62,6 +66,7 @@ impl ObjType {
         Self::SchedControl,
         Self::Debug,
         Self::VmidPool,
+        Self::VCpu,
     ];
 
     /// Decode a type number.
@@ -90,6 +95,7 @@ impl ObjType {
             Self::Notification => NOTIFICATION_BITS,
             Self::Reply => REPLY_BITS,
             Self::SchedContext => SCHED_CONTEXT_BITS,
+            Self::VCpu => VCPU_BITS,
             Self::Frame if size_bits == PAGE_BITS as u64 || size_bits == LARGE_PAGE_BITS as u64 => size_bits as u8,
             Self::PageTable | Self::VSpace => PAGE_BITS,
             _ => return None,
@@ -140,6 +146,8 @@ pub const NOTIFICATION_BITS: u8 = 6;
 pub const REPLY_BITS: u8 = 5;
 /// log2 of a SchedContext.
 pub const SCHED_CONTEXT_BITS: u8 = 8;
+/// log2 of a VCpu.
+pub const VCPU_BITS: u8 = 10;
 /// log2 of a small page.
 pub const PAGE_BITS: u8 = 12;
 /// log2 of a large page (a level-2 block).
@@ -169,7 +177,7 @@ mod tests {
         for t in ObjType::ALL {
             assert_eq!(ObjType::from_raw(t as u64), Some(t));
         }
-        assert_eq!(ObjType::from_raw(15), None);
+        assert_eq!(ObjType::from_raw(16), None);
     }
 
     #[test]

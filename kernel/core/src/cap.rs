@@ -28,6 +28,7 @@ use crate::kernel::object::notification::Notification;
 use crate::kernel::object::reply::Reply;
 use crate::kernel::object::sched_context::SchedContext;
 use crate::kernel::object::tcb::Tcb;
+use crate::kernel::object::vcpu::VCpu;
 use crate::obj::Ptr;
 use crate::vspace::Table;
 
@@ -115,6 +116,7 @@ impl Cap {
             13 => Some(ObjType::SchedControl),
             14 => Some(ObjType::Debug),
             15 => Some(ObjType::VmidPool),
+            16 => Some(ObjType::VCpu),
             _ => None,
         }
     }
@@ -243,6 +245,15 @@ impl Cap {
         // builds), and a cap of this type names a live object of it: objects live
         // while a cap to them exists (the derivation tree keeps them), and retype never
         // places one at 0 or unaligned (crate::obj rule 1).
+        unsafe { Ptr::new(self.obj) }
+    }
+
+    /// A VCpu cap's virtual CPU.
+    #[inline]
+    #[allow(unsafe_code, reason = "a typed cap vouches for its object (crate::obj rule 1)")]
+    pub(crate) fn vcpu(&self) -> Ptr<VCpu> {
+        self.expect(ObjType::VCpu);
+        // SAFETY: as in `sched_context`: a VCpu cap names a live VCpu (crate::obj rule 1).
         unsafe { Ptr::new(self.obj) }
     }
 

@@ -15,7 +15,7 @@
 //! allowed by name with the rule that vouches for the address in a `// SAFETY:`
 //! comment, call it:
 //! - `cap.rs`: the typed accessors (`Cap::tcb()`, `endpoint()`, `notification()`,
-//!   `reply()`, `sched_context()`, `vspace()`, `page_table()`): a cap of type X names a
+//!   `reply()`, `sched_context()`, `vcpu()`, `vspace()`, `page_table()`): a cap of type X names a
 //!   live X, never at 0;
 //! - `kernel/cspace.rs`: `slot`, slot addresses computed from CNode and Tcb caps;
 //! - `vspace.rs`: `next_table`, a valid table descriptor points to a live table;

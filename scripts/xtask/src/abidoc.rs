@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use gaon_abi::Label;
 use gaon_abi::fault::{FAULT_MSG_LENGTH, FAULTS};
 use gaon_abi::layout::Field;
+use gaon_abi::vcpu::EXITS;
 
 use crate::root_dir;
 
@@ -20,7 +21,11 @@ pub const REGENERATE: &str = "cargo xtask abi-doc";
 type Render = fn() -> String;
 
 /// The generated blocks: each one's name in the markers and how to render it.
-const BLOCKS: [(&str, Render); 2] = [("invocations", invocation_table), ("faults", fault_table)];
+const BLOCKS: [(&str, Render); 3] = [
+    ("invocations", invocation_table),
+    ("faults", fault_table),
+    ("exits", exit_table),
+];
 
 fn abi_md() -> PathBuf {
     root_dir().join("docs/abi.md")
@@ -97,6 +102,29 @@ pub fn fault_table() -> String {
             let _ = write!(s, " {w} |");
         }
         let _ = writeln!(s, " {} |", cell(f.doc));
+    }
+    s
+}
+
+/// The guest-exit table: one row per kind, its words in message-register order (the
+/// first four in registers, the rest in the receiver's IPC buffer).
+pub fn exit_table() -> String {
+    let mut s =
+        String::from("| Label | Kind | Words (MR0, MR1, ...) | Sent when |\n|-------|------|------|-----------|\n");
+    for e in EXITS {
+        let words: Vec<String> = e
+            .words
+            .iter()
+            .map(|w| format!("`{}`: {}", w.name, cell(w.doc)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {} | {} |",
+            e.kind as u64,
+            e.name,
+            words.join("; "),
+            cell(e.doc)
+        );
     }
     s
 }

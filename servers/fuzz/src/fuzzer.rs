@@ -81,8 +81,10 @@ pub mod slot {
     pub const BOUND_NTFN: u64 = 22;
     /// A pool of a few VMIDs, split off the root server's.
     pub const VMID_POOL: u64 = 23;
+    /// A virtual CPU, unbound (binding it to a thread makes that thread a guest).
+    pub const VCPU: u64 = 24;
     /// The first slot left empty.
-    pub const FIRST_FREE: u64 = 24;
+    pub const FIRST_FREE: u64 = 25;
 }
 
 /// Random syscalls started (the current one included).
@@ -204,8 +206,8 @@ fn args_of(label: Label) -> &'static [A] {
         L::TcbSetSpace => &[Cap(T::CNode), Cap(T::VSpace), FaultEp],
         L::TcbSetIpcBuffer => &[Buffer, CapOr0(T::Frame)],
         L::TcbSetPriority | L::TcbSetMcp => &[Prio, Cap(T::Tcb)],
-        L::TcbReadRegisters => &[Reg, RegCount],
-        L::TcbWriteRegisters => &[Reg, RegCount, Word, Word, Word, Word],
+        L::TcbReadRegisters | L::VCpuReadRegs => &[Reg, RegCount],
+        L::TcbWriteRegisters | L::VCpuWriteRegs => &[Reg, RegCount, Word, Word, Word, Word],
         L::TcbBindNotification => &[Cap(T::Notification)],
         L::TcbSetTimeoutEndpoint => &[CapOr0(T::Endpoint)],
         L::TcbSetAffinity => &[Core],
@@ -215,7 +217,7 @@ fn args_of(label: Label) -> &'static [A] {
         L::IrqHandlerSetNotification | L::DebugLogBind => &[CapOr0(T::Notification)],
         L::IrqHandlerSetTimer => &[Cval, Arm],
         L::SchedControlConfigure => &[Cap(T::SchedContext), Micros, Micros, Badge],
-        L::SchedContextBind => &[Other],
+        L::SchedContextBind | L::VCpuBindTcb => &[Other],
         L::VmidPoolAssign => &[Cap(T::VSpace)],
         L::VmidPoolSplit => &[RegCount, Cap(T::CNode), Index],
         _ => &[],
@@ -373,7 +375,10 @@ impl Fuzzer {
                 _ => self.next(),
             },
             A::ObjSpec => {
-                let ty = self.below(13);
+                let ty = match self.below(14) {
+                    13 => ObjType::VCpu as u64,
+                    t => t,
+                };
                 let bits = match ObjType::from_raw(ty) {
                     Some(ObjType::Untyped) => 4 + self.below(14),
                     Some(ObjType::CNode) => 1 + self.below(6),

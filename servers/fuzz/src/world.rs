@@ -168,6 +168,7 @@ impl World {
             (ObjType::PageTable, 0, (f_cnode, slot::PAGE_TABLE2)),
             (ObjType::SchedContext, 0, (f_cnode, slot::SCHED_CONTEXT)),
             (ObjType::CNode, 2, (f_cnode, slot::CNODE2)),
+            (ObjType::VCpu, 0, (f_cnode, slot::VCPU)),
         ] {
             retype(ty, bits, dest, index)?;
         }

@@ -33,6 +33,8 @@ mod t_time;
 #[cfg(target_os = "none")]
 mod t_untyped;
 #[cfg(target_os = "none")]
+mod t_vcpu;
+#[cfg(target_os = "none")]
 mod t_vspace;
 
 #[cfg(target_os = "none")]
@@ -62,7 +64,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 12] = [
+        let groups: [&[crate::Test]; 13] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -74,6 +76,7 @@ mod app {
             crate::t_smp::TESTS,
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
+            crate::t_vcpu::TESTS,
             // Last: it checks what every other test left behind.
             crate::t_check::TESTS,
         ];

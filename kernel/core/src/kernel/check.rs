@@ -43,6 +43,7 @@
 
 use gaon_abi::object::{
     CNODE_MAX_RADIX, ENDPOINT_BITS, NOTIFICATION_BITS, PAGE_BITS, REPLY_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS,
+    VCPU_BITS,
 };
 use gaon_abi::{Error, ObjType};
 
@@ -52,6 +53,7 @@ use super::object::notification::Notification;
 use super::object::reply::Reply;
 use super::object::sched_context::{MAX_REFILLS, SchedContext};
 use super::object::tcb::{self, State, TCB_SLOTS, Tcb, ThreadState};
+use super::object::vcpu::VCpu;
 use super::{Kernel, MAX_CORES, Platform, VMIDS};
 use crate::cap::{Cap, FLAG_ZOMBIE};
 use crate::cdt::{Mdb, Slot};
@@ -121,6 +123,9 @@ pub enum Problem {
     /// A thread is placed on a core that did not come up, or a thread with a configured
     /// scheduling context is not on that scheduling context's core.
     Placement = 20,
+    /// A VCpu binding is not mirrored, or a thread without a VCpu would run above EL0
+    /// (its PSTATE names another mode), or one with a VCpu would run at EL2 or AArch32.
+    Guest = 21,
 }
 
 /// What one check found.
@@ -413,6 +418,7 @@ impl<P: Platform> Walk<'_, P> {
             Some(ObjType::Notification) => NOTIFICATION_BITS,
             Some(ObjType::Reply) => REPLY_BITS,
             Some(ObjType::SchedContext) => SCHED_CONTEXT_BITS,
+            Some(ObjType::VCpu) => VCPU_BITS,
             Some(ObjType::VSpace) => PAGE_BITS,
             Some(ObjType::IrqHandler) => {
                 if !self.k.irqs.get(cap.badge as usize).is_some_and(|l| l.claimed) {
@@ -432,6 +438,7 @@ impl<P: Platform> Walk<'_, P> {
             Some(ObjType::Notification) => self.notification(cap.obj),
             Some(ObjType::Reply) => self.reply(cap.obj),
             Some(ObjType::SchedContext) => self.sched_context(cap.obj),
+            Some(ObjType::VCpu) => self.vcpu(cap.obj),
             Some(ObjType::VSpace) => {
                 let vmid = cap.badge as usize;
                 if vmid == 0 {
@@ -536,6 +543,18 @@ impl<P: Platform> Walk<'_, P> {
         if sc != 0 && !(aligned(sc, SCHED_CONTEXT_BITS) && raw(at::<SchedContext>(sc).tcb) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
+        let (vcpu, pstate) = (raw(t.vcpu), t.ctx.spsr);
+        let guest_ok = vcpu == 0 || (aligned(vcpu, VCPU_BITS) && raw(at::<VCpu>(vcpu).tcb) == addr);
+        // The mode (and, for a native thread, the interrupt masks): what the eret to it
+        // would enter.
+        let mode_ok = if vcpu == 0 {
+            pstate & 0x3df == 0
+        } else {
+            matches!(pstate & 0x1f, 0b0000 | 0b0100 | 0b0101)
+        };
+        if !(guest_ok && mode_ok) {
+            self.r.fail(Problem::Guest, addr);
+        }
     }
 
     /// A queue of threads that must all be in `want` state and blocked on `obj`.
@@ -600,6 +619,13 @@ impl<P: Platform> Walk<'_, P> {
             || (receiver != 0 && !waits(receiver, ThreadState::BlockedOnRecv))
         {
             self.r.fail(Problem::Reply, addr);
+        }
+    }
+
+    fn vcpu(&mut self, addr: usize) {
+        let tcb = raw(at::<VCpu>(addr).tcb);
+        if tcb != 0 && !(aligned(tcb, TCB_BITS) && raw(at::<Tcb>(tcb).vcpu) == addr) {
+            self.r.fail(Problem::Guest, addr);
         }
     }
 

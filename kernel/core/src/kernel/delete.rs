@@ -211,6 +211,10 @@ impl<P: Platform> Kernel<P> {
         // Running on another core: stopped there first (the deleting core waits until
         // that core has left user level, so nothing writes into the Tcb after this).
         self.settle(t);
+        if let Some(v) = t.get().vcpu {
+            // The VCpu outlives its thread, with the guest's registers saved into it.
+            self.unbind_vcpu(v, t);
+        }
         self.cancel_ipc(t);
         self.block(t, State::Inactive);
         let tcb = t.get();
@@ -249,8 +253,9 @@ impl<P: Platform> Kernel<P> {
     fn abort_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
         let fault_send = matches!(tcb.state, State::BlockedOnSend { flags, .. } if flags.contains(IpcFlags::FAULT));
-        if fault_send || tcb.fault.is_some() {
+        if fault_send || tcb.fault.is_some() || tcb.exit.is_some() {
             tcb.fault = None;
+            tcb.exit = None;
             self.block(t, State::Inactive);
         } else {
             message::reply_kernel(t, Err(gaon_abi::Error::Cancelled));
@@ -298,6 +303,12 @@ impl<P: Platform> Kernel<P> {
                 }
                 if let Some(rc) = core::mem::take(&mut r.receiver) {
                     rc.get().reply = None;
+                }
+            }
+            Some(ObjType::VCpu) => {
+                // Its thread, stopped, goes on as a native thread.
+                if let Some(t) = cap.vcpu().get().tcb {
+                    self.unbind_vcpu(cap.vcpu(), t);
                 }
             }
             Some(ObjType::SchedContext) => {

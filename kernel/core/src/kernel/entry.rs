@@ -41,8 +41,12 @@ pub enum After {
 pub enum Exception {
     /// A stage-2 translation or permission fault.
     Vm {
-        /// Faulting address (IPA).
+        /// Faulting address (FAR_EL2: for a native thread, whose stage 1 is off, the
+        /// IPA; for a guest its virtual address), 0 where it is not valid.
         addr: u64,
+        /// The guest-physical address, from HPFAR_EL2 (and FAR_EL2's page offset where
+        /// it is valid).
+        ipa: u64,
         /// Instruction fetch (not a data access).
         instruction: bool,
         /// ESR_EL2.
@@ -74,14 +78,21 @@ impl Exception {
     /// address (aborts without FnV, PC alignment, watchpoints); elsewhere it is
     /// UNKNOWN, in practice the address of an earlier exception of another thread,
     /// and is reported as 0.
-    pub const fn from_sync(esr: u64, far: u64) -> Self {
+    /// `hpfar` is HPFAR_EL2 (read for aborts only; anything for the rest).
+    pub const fn from_sync(esr: u64, far: u64, hpfar: u64) -> Self {
         let class = (esr >> 26) & 0x3f;
         match class {
-            ec::IABT_LOWER | ec::DABT_LOWER => Self::Vm {
-                addr: if esr & ec::FNV == 0 { far } else { 0 },
-                instruction: class == ec::IABT_LOWER,
-                esr,
-            },
+            ec::IABT_LOWER | ec::DABT_LOWER => {
+                let far_valid = esr & ec::FNV == 0;
+                // HPFAR_EL2.FIPA (bits 4..44) holds IPA bits 12..52.
+                let page = (hpfar & 0x0fff_ffff_fff0) << 8;
+                Self::Vm {
+                    addr: if far_valid { far } else { 0 },
+                    ipa: if far_valid { page | (far & 0xfff) } else { page },
+                    instruction: class == ec::IABT_LOWER,
+                    esr,
+                }
+            }
             ec::PC_ALIGN | ec::WATCHPOINT_LOWER => Self::User { esr, far },
             _ => Self::User { esr, far: 0 },
         }
@@ -272,8 +283,15 @@ impl<P: Platform> Kernel<P> {
     pub fn handle_fault(&mut self, exception: Exception) {
         let Some(t) = self.current() else { return };
         let (pc, sp) = (t.get().ctx.pc, t.get().ctx.sp);
+        if t.get().vcpu.is_some() {
+            self.guest_exit(t, exception);
+            self.reschedule(Some(t));
+            return;
+        }
         let fault = match exception {
-            Exception::Vm { addr, instruction, esr } => Fault::VmFault {
+            Exception::Vm {
+                addr, instruction, esr, ..
+            } => Fault::VmFault {
                 pc,
                 addr,
                 instruction,

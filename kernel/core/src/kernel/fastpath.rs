@@ -75,7 +75,7 @@ impl<P: Platform> Kernel<P> {
         let rp = rcap.reply();
         let c = rp.get().caller?;
         let caller = c.get();
-        if caller.fault.is_some() {
+        if caller.fault.is_some() || caller.exit.is_some() {
             return None;
         }
         let (ep, _) = endpoint_in_place(me, Rights::READ)?;

@@ -98,6 +98,7 @@ impl<P: Platform> Kernel<P> {
             } else if flags.contains(IpcFlags::FAULT) {
                 // The handler cannot reply: the faulting thread stays stopped.
                 s.fault = None;
+                s.exit = None;
                 self.block(sender, State::Inactive);
             } else {
                 message::reply_kernel(sender, Err(Error::Cancelled));
@@ -120,6 +121,12 @@ impl<P: Platform> Kernel<P> {
         flags: IpcFlags,
         ep: Option<Ptr<Endpoint>>,
     ) {
+        if flags.contains(IpcFlags::FAULT)
+            && let Some(exit) = sender.get().exit
+        {
+            super::guest::deliver_exit(receiver, badge, exit);
+            return;
+        }
         if flags.contains(IpcFlags::FAULT) {
             // A fault send always has its fault recorded (`send_fault`).
             let (kind, words) = sender.get().fault.map_or((0, [0; 4]), |f| {
@@ -263,6 +270,10 @@ impl<P: Platform> Kernel<P> {
             if len >= 2 {
                 caller.ctx.sp = message::get_mr(t, 1);
             }
+        } else if let Some(exit) = caller.exit.take() {
+            let info = MsgInfo(t.get().ctx.x[INFO_REG]);
+            let len = info.length().min(message::mr_capacity(t));
+            super::guest::apply_reply(caller, exit, info.label(), len, |i| message::get_mr(t, i));
         } else {
             self.transfer(t, c, 0, IpcFlags::empty(), None);
         }

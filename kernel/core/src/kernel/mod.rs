@@ -23,6 +23,7 @@ mod cspace;
 mod delete;
 mod entry;
 mod fastpath;
+mod guest;
 mod ipc;
 mod message;
 pub mod object;
@@ -228,10 +229,14 @@ pub enum Lazy {
     /// The FP/SIMD registers (in the Tcb's `ArchState`), loaded when a thread first
     /// uses them after another thread did.
     Fpu = 1,
+    /// A guest's EL1 registers (in its VCpu), loaded when a different VCpu thread
+    /// resumes; a native thread in between pays nothing for them (the arch layer only
+    /// puts back the few EL1 registers that govern EL0).
+    Guest = 2,
 }
 
 /// Kinds of [`Lazy`] state.
-pub const LAZY_KINDS: usize = 2;
+pub const LAZY_KINDS: usize = 3;
 
 impl<P: Platform> Kernel<P> {
     /// A kernel with no threads yet.
@@ -392,6 +397,21 @@ impl<P: Platform> Kernel<P> {
         let old = owner.map(|o| o.get().live_state());
         *owner = Some(to);
         Some((old, to.get().live_state()))
+    }
+
+    /// True if `t` runs a guest (a VCpu is bound to it).
+    #[inline]
+    pub fn is_guest(&self, t: Ptr<Tcb>) -> bool {
+        let _ = self;
+        t.get().vcpu.is_some()
+    }
+
+    /// Where this CPU's live guest registers belong: the guest registers of its
+    /// [`Lazy::Guest`] owner, if that thread still has a VCpu.
+    #[inline]
+    pub fn live_guest_regs(&mut self) -> Option<&mut object::vcpu::GuestRegs> {
+        let owner = self.core.lazy_owners[Lazy::Guest as usize]?;
+        owner.get().vcpu.map(|v| &mut v.get().regs)
     }
 
     /// [`Kernel::lazy_switch`] for the fastpath's direct switch from `from`, which ran

@@ -897,6 +897,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
 mod check;
 mod hardening;
 mod unchanged;
+mod vcpu;
 
 /// The order of an invocation's errors (docs/abi.md): a label of another object type
 /// first, then a short message, then the arguments and capabilities in order.

@@ -31,6 +31,9 @@ pub struct CpuLocal {
     pub vttbr: AtomicU64,
     /// CPTR_EL2 as last written (0: not known yet).
     pub cptr: AtomicU64,
+    /// The EL1 registers that govern EL0 (and HCR_EL2) hold a guest's values, not a
+    /// native thread's (`guest::to_native` puts those back). False at boot.
+    pub guest_el1: AtomicBool,
 }
 
 static_assertions::const_assert!(core::mem::size_of::<CpuLocal>() <= CPU_LOCAL_SIZE);
@@ -114,6 +117,9 @@ pub struct PerCpu {
     pub save_thread_pointer: AtomicPtr<u64>,
     /// Where it wants this CPU's FP/SIMD registers saved (an `FpState`; null: keep them).
     pub save_fp: AtomicPtr<u8>,
+    /// Where it wants this CPU's guest EL1 registers saved (a `GuestRegs`; null: keep
+    /// them).
+    pub save_guest: AtomicPtr<u64>,
 }
 
 static PER_CPU: [PerCpu; board::CPUS] = [const {
@@ -126,6 +132,7 @@ static PER_CPU: [PerCpu; board::CPUS] = [const {
         stalls: AtomicU64::new(0),
         save_thread_pointer: AtomicPtr::new(core::ptr::null_mut()),
         save_fp: AtomicPtr::new(core::ptr::null_mut()),
+        save_guest: AtomicPtr::new(core::ptr::null_mut()),
     }
 }; board::CPUS];
 

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod el3;
 pub mod exception;
 pub mod exit;
+pub mod guest;
 pub mod klock;
 pub mod mmu;
 pub mod smp;

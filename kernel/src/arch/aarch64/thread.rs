@@ -9,7 +9,7 @@ use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::{ARCH_STATE_BYTES, ArchState, Tcb};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use super::{cpu, isb, read_sysreg, write_sysreg};
+use super::{cpu, guest, isb, read_sysreg, write_sysreg};
 use crate::platform::Hw;
 
 /// FP/SIMD state, saved lazily (only when another thread uses the FPU). The layout
@@ -70,6 +70,11 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
         }
         // SAFETY: TPIDR_EL0 is the thread's own register; the kernel does not use it.
         unsafe { write_sysreg!(tpidr_el0, *new.thread_pointer) };
+    }
+    if k.is_guest(t) {
+        guest::load(k, t);
+    } else {
+        guest::to_native(k);
     }
     trap_fpu_unless_owner(k, t);
 }
@@ -133,35 +138,54 @@ pub fn fpu_take(k: &mut Kernel<Hw>) {
     }
 }
 
-/// Where `saves` (by kind, as the kernel core gives them) want the thread pointer and
-/// the FP/SIMD registers saved: pointers into the owners' Tcbs, null for a kind to keep.
-pub fn save_targets(saves: LazySaves<'_>) -> (*mut u64, *mut FpState) {
-    let [thread_pointer, fpu] = saves;
-    (
-        thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer)),
-        fpu.map_or(core::ptr::null_mut(), |s| &raw mut view(s.arch).fp),
-    )
+/// Where `saves` (by kind, as the kernel core gives them) want the thread pointer, the
+/// FP/SIMD registers and the guest registers saved: pointers into the owners' Tcbs and
+/// VCpus, null for a kind to keep.
+pub fn save_targets(saves: LazySaves<'_>) -> SaveTargets {
+    let [thread_pointer, fpu, guest] = saves;
+    SaveTargets {
+        thread_pointer: thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer)),
+        fp: fpu.map_or(core::ptr::null_mut(), |s| &raw mut view(s.arch).fp),
+        guest: guest
+            .and_then(|s| s.guest)
+            .map_or(core::ptr::null_mut(), |g| g.as_mut_ptr()),
+    }
 }
 
-/// Save this CPU's TPIDR_EL0 to `thread_pointer` and its FP/SIMD registers to `fp`
-/// (each if not null): what another core's thread needs before it runs elsewhere. The
-/// CPU keeps nobody's state live after this (the kernel core forgot the owners), so the
-/// next thread to resume loads its own.
+/// Where to save a CPU's live copies of lazily switched state ([`save_targets`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SaveTargets {
+    /// TPIDR_EL0 (null: keep it).
+    pub thread_pointer: *mut u64,
+    /// The FP/SIMD registers (null: keep them).
+    pub fp: *mut FpState,
+    /// The guest registers, a `GuestRegs` (null: keep them).
+    pub guest: *mut u64,
+}
+
+/// Save this CPU's TPIDR_EL0, FP/SIMD registers and guest registers to `to` (each
+/// whose pointer is not null): what another core's thread needs before it runs
+/// elsewhere. The CPU keeps nobody's state live after this (the kernel core forgot the
+/// owners), so the next thread to resume loads its own.
 ///
 /// # Safety
 ///
 /// Each non-null pointer is valid for a write of its type and nothing else accesses
 /// it meanwhile (the kernel lock's holder waits for this CPU: `smp::stall`).
-pub unsafe fn save_live(thread_pointer: *mut u64, fp: *mut FpState) {
-    if !thread_pointer.is_null() {
+pub unsafe fn save_live(to: SaveTargets) {
+    if !to.thread_pointer.is_null() {
         let v = read_sysreg!(tpidr_el0);
         // SAFETY: the caller vouches for the pointer.
-        unsafe { *thread_pointer = v };
+        unsafe { *to.thread_pointer = v };
     }
-    if !fp.is_null() {
+    if !to.fp.is_null() {
         set_cptr(CPTR_RES1, true);
         // SAFETY: `fp_save` writes exactly one `FpState` through the caller's pointer;
         // FP/SIMD is untrapped (isb above).
-        unsafe { fp_save(fp) };
+        unsafe { fp_save(to.fp) };
+    }
+    if !to.guest.is_null() {
+        // SAFETY: the caller vouches for the pointer.
+        unsafe { guest::save_live(to.guest) };
     }
 }

@@ -20,6 +20,7 @@ pub mod reply;
 pub mod sched_context;
 pub mod tcb;
 pub mod untyped;
+pub mod vcpu;
 pub mod vspace;
 
 use crate::kernel::message;
@@ -36,6 +37,7 @@ use notification::Notification;
 use reply::Reply;
 use sched_context::SchedContext;
 use tcb::Tcb;
+use vcpu::VCpu;
 
 /// The invoker's message registers, bounded by the length it sent. Decoders read them
 /// through the invocation's layout in `gaon_abi::invocation` (the one source of the
@@ -181,6 +183,11 @@ impl<P: Platform> Kernel<P> {
                 let op = self.decode_debug(t, label, a)?;
                 Ok(self.perform_debug(op))
             }
+            Some(ObjType::VCpu) => {
+                let v = cap.vcpu();
+                let op = self.decode_vcpu(t, v, label, a)?;
+                Ok(self.perform_vcpu(t, v, op, a))
+            }
             _ => return Err(Error::UnknownInvocation),
         })
     }
@@ -211,6 +218,7 @@ pub(super) fn init_object(ty: ObjType, addr: usize) {
         ObjType::Notification => write_fresh(addr, Notification::default()),
         ObjType::Reply => write_fresh(addr, Reply::default()),
         ObjType::SchedContext => write_fresh(addr, SchedContext::default()),
+        ObjType::VCpu => write_fresh(addr, VCpu::default()),
         ObjType::CNode
         | ObjType::Frame
         | ObjType::PageTable

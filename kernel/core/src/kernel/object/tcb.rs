@@ -9,6 +9,7 @@ use gaon_abi::invocation::{
     TcbBindNotificationArgs, TcbGetStateReply, TcbReadRegistersArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs,
     TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbWriteRegistersArgs,
 };
+use gaon_abi::vcpu::Exit;
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
@@ -16,6 +17,7 @@ use super::endpoint::Endpoint;
 use super::notification::Notification;
 use super::reply::Reply;
 use super::sched_context::SchedContext;
+use super::vcpu::{GuestRegs, VCpu};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
 use crate::kernel::cspace::{Kslots, derived_copy, slot};
@@ -190,11 +192,16 @@ pub struct Tcb {
     pub(crate) bound_ntfn: Option<Ptr<Notification>>,
     /// Bound scheduling context.
     pub(crate) sched_context: Option<Ptr<SchedContext>>,
+    /// Bound virtual CPU: the thread runs a guest at EL1/EL0 (its PSTATE may name EL1).
+    pub(crate) vcpu: Option<Ptr<VCpu>>,
     /// User address of the IPC buffer.
     pub(crate) ipc_buffer_vaddr: u64,
     /// The fault it sent (or is sending) to its fault handler and waits to be answered
     /// for; `None` when it waits for nothing of the kind.
     pub(crate) fault: Option<Fault>,
+    /// The guest exit it sent (or is sending) to its fault handler and waits to be
+    /// answered for (a VCpu thread); as `fault`, for exits.
+    pub(crate) exit: Option<Exit>,
     /// The arch layer's own per-thread state (only through `Kernel::lazy_switch`).
     arch: ArchState,
     /// Capabilities the thread runs with (`SLOT_*`).
@@ -212,6 +219,8 @@ pub struct LiveState<'a> {
     pub thread_pointer: &'a mut u64,
     /// The arch layer's area.
     pub arch: &'a mut ArchState,
+    /// Its VCpu's guest registers, if it is a VCpu thread.
+    pub guest: Option<&'a mut GuestRegs>,
 }
 
 impl Tcb {
@@ -251,6 +260,7 @@ impl Tcb {
         LiveState {
             thread_pointer: &mut self.tpidr,
             arch: &mut self.arch,
+            guest: self.vcpu.map(|v| &mut v.get().regs),
         }
     }
 }
@@ -282,8 +292,10 @@ impl Tcb {
             reply: None,
             bound_ntfn: None,
             sched_context: None,
+            vcpu: None,
             ipc_buffer_vaddr: 0,
             fault: None,
+            exit: None,
             arch: ArchState::ZERO,
             slots: [Slot::EMPTY; TCB_SLOTS],
         }
@@ -543,6 +555,7 @@ impl<P: Platform> Kernel<P> {
             Op::Resume => {
                 if matches!(target.get().state, State::Inactive) {
                     target.get().fault = None;
+                    target.get().exit = None;
                     self.make_runnable(target, false);
                 }
             }
@@ -550,6 +563,7 @@ impl<P: Platform> Kernel<P> {
                 self.settle(target);
                 self.cancel_ipc(target);
                 target.get().fault = None;
+                target.get().exit = None;
                 self.block(target, State::Inactive);
             }
             Op::Bind(n) => {
@@ -626,16 +640,32 @@ fn read_reg(t: &Tcb, i: u64) -> u64 {
     }
 }
 
-/// Write register `i`. PSTATE keeps EL0t with interrupts unmasked; only the
-/// condition flags (NZCV) can be changed.
+/// Write register `i`. A native thread's PSTATE keeps EL0t with interrupts unmasked:
+/// only the condition flags (NZCV) can be changed. A guest's ([`guest_pstate`]) may also
+/// name EL1h or EL1t and mask interrupts.
 fn write_reg(t: &mut Tcb, i: u64, v: u64) {
     match i {
         REG_PC => t.ctx.pc = v,
         REG_SP => t.ctx.sp = v,
+        REG_SPSR if t.vcpu.is_some() => t.ctx.spsr = guest_pstate(v),
         REG_SPSR => t.ctx.spsr = v & 0xf000_0000,
         REG_TPIDR => t.tpidr = v,
         _ => t.ctx.x[(i - REG_X0) as usize] = v,
     }
+}
+
+/// A guest's PSTATE from `v`: the condition flags, D, A, I and F, and the mode if it is
+/// AArch64 EL0t, EL1t or EL1h (anything else becomes EL1h: never EL2, never AArch32).
+pub(crate) const fn guest_pstate(v: u64) -> u64 {
+    const EL0T: u64 = 0b0000;
+    const EL1T: u64 = 0b0100;
+    const EL1H: u64 = 0b0101;
+    let mode = match v & 0x1f {
+        EL0T => EL0T,
+        EL1T => EL1T,
+        _ => EL1H,
+    };
+    (v & 0xf000_03c0) | mode
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ impl<P: Platform> Kernel<P> {
             if let Some(c) = self.state(cpu).current
                 && self.vspace_of(c).is_none_or(|(r, _)| r == root)
             {
-                self.stall_core(cpu, [None, None]);
+                self.stall_core(cpu, [None, None, None]);
             }
         }
     }

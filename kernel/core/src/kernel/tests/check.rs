@@ -271,7 +271,7 @@ fn arg() -> impl Strategy<Value = Arg> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0u8..12, 0u8..SCRATCH as u8).prop_map(|(t, s)| Step::Retype(t, s)),
+        3 => (0u8..13, 0u8..SCRATCH as u8).prop_map(|(t, s)| Step::Retype(t, s)),
         2 => (0u8..SCRATCH as u8, any::<u8>(), 0u8..SCRATCH as u8).prop_map(|(s, p, f)| Step::Spawn(s, p, f)),
         12 => (any::<u8>(), any::<u8>(), any::<u8>(), proptest::array::uniform4(arg()), any::<u8>())
             .prop_map(|(n, c, l, a, r)| Step::Sys(n, c, l, a, r)),
@@ -294,7 +294,7 @@ fn value(a: Arg, base: u64) -> u64 {
 }
 
 /// Object kinds `Step::Retype` makes.
-const KINDS: [(ObjType, u64); 12] = [
+const KINDS: [(ObjType, u64); 13] = [
     (ObjType::Endpoint, 0),
     (ObjType::Notification, 0),
     (ObjType::Reply, 0),
@@ -307,6 +307,7 @@ const KINDS: [(ObjType, u64); 12] = [
     (ObjType::VSpace, 0),
     (ObjType::Untyped, 14),
     (ObjType::Endpoint, 0),
+    (ObjType::VCpu, 0),
 ];
 
 /// Syscalls the random threads make (never `DebugHalt` or `DebugPutChar`).

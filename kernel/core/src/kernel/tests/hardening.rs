@@ -483,9 +483,11 @@ fn an_ipc_buffer_needs_read_and_write_rights() {
 #[test]
 fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     let stale = 0x31_2345_6780;
+    // HPFAR_EL2 of that address: IPA bits 12.. in its bits 4...
+    let hpfar = 0x31_2345_6780 >> 8 & !0xf;
     // udf: EC 0, FAR unknown.
     assert_eq!(
-        Exception::from_sync(0x0200_0000, stale),
+        Exception::from_sync(0x0200_0000, stale, hpfar),
         Exception::User {
             esr: 0x0200_0000,
             far: 0
@@ -493,30 +495,36 @@ fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     );
     // brk: EC 0x3c.
     let brk = 0x3c << 26 | 1 << 25 | 7;
-    assert_eq!(Exception::from_sync(brk, stale), Exception::User { esr: brk, far: 0 });
+    assert_eq!(
+        Exception::from_sync(brk, stale, hpfar),
+        Exception::User { esr: brk, far: 0 }
+    );
     // A data abort keeps its address, unless FnV says it is not valid.
     let dabt = 0x24 << 26 | 1 << 25 | 0x7;
     assert_eq!(
-        Exception::from_sync(dabt, stale),
+        Exception::from_sync(dabt, stale, hpfar),
         Exception::Vm {
             addr: stale,
+            ipa: 0x31_2345_6780,
             instruction: false,
             esr: dabt
         }
     );
     assert_eq!(
-        Exception::from_sync(dabt | 1 << 10, stale),
+        Exception::from_sync(dabt | 1 << 10, stale, hpfar),
         Exception::Vm {
             addr: 0,
+            ipa: 0x31_2345_6000,
             instruction: false,
             esr: dabt | 1 << 10
         }
     );
     let iabt = 0x20 << 26 | 1 << 25;
     assert_eq!(
-        Exception::from_sync(iabt, stale),
+        Exception::from_sync(iabt, stale, hpfar),
         Exception::Vm {
             addr: stale,
+            ipa: 0x31_2345_6780,
             instruction: true,
             esr: iabt
         }
@@ -524,7 +532,7 @@ fn fault_messages_carry_only_what_the_syndrome_makes_valid() {
     // PC alignment: FAR is the misaligned PC.
     let pc_align = 0x22 << 26 | 1 << 25;
     assert_eq!(
-        Exception::from_sync(pc_align, stale),
+        Exception::from_sync(pc_align, stale, hpfar),
         Exception::User {
             esr: pc_align,
             far: stale

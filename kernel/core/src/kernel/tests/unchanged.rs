@@ -262,6 +262,18 @@ fn build(k: &mut Kernel<Model>) -> World {
         (sc_new, "unconfigured SchedContext"),
     ]);
 
+    // Virtual CPUs: one bound to an inactive thread (a guest), one unbound.
+    let (t_guest, _) = spawn(k, &mut a, 50);
+    invoke(k, t_guest, Label::TcbSuspend, &[]).unwrap();
+    let vcpu_bound = a.obj(k, ObjType::VCpu, 0);
+    invoke(k, vcpu_bound, Label::VCpuBindTcb, &[t_guest]).unwrap();
+    let vcpu_free = a.obj(k, ObjType::VCpu, 0);
+    caps.extend([
+        (t_guest, "Tcb with a VCpu"),
+        (vcpu_bound, "bound VCpu"),
+        (vcpu_free, "unbound VCpu"),
+    ]);
+
     // CNodes: small ones (one partly full), and a two-level CSpace: `top[1]` is `leaf`
     // with a 60-bit guard.
     let cn_small = a.obj(k, ObjType::CNode, 2);
@@ -454,7 +466,7 @@ fn expected(label: Option<Label>, pos: usize) -> Option<ObjType> {
         (L::TcbSetSpace, 1) | (L::FrameMap | L::PageTableMap | L::VmidPoolAssign, 0) => T::VSpace,
         (L::TcbSetSpace, 2) | (L::TcbSetTimeoutEndpoint, 0) => T::Endpoint,
         (L::TcbSetIpcBuffer, 1) => T::Frame,
-        (L::TcbSetPriority | L::TcbSetMcp, 1) | (L::SchedContextBind, 0) => T::Tcb,
+        (L::TcbSetPriority | L::TcbSetMcp, 1) | (L::SchedContextBind | L::VCpuBindTcb, 0) => T::Tcb,
         (L::TcbBindNotification | L::IrqHandlerSetNotification | L::DebugLogBind, 0) => T::Notification,
         (L::SchedControlConfigure, 0) => T::SchedContext,
         _ => return None,
@@ -475,6 +487,7 @@ fn fitting_word(label: Option<Label>, pos: usize, i: u8) -> Option<u64> {
                 (T::Reply, 0),
                 (T::Tcb, 0),
                 (T::SchedContext, 0),
+                (T::VCpu, 0),
                 (T::CNode, 2),
                 (T::CNode, 8),
                 (T::CNode, 21),
@@ -511,6 +524,7 @@ fn fitting_word(label: Option<Label>, pos: usize, i: u8) -> Option<u64> {
             34,
             36,
         ]),
+        (L::VCpuReadRegs | L::VCpuWriteRegs, 0 | 1) => pick(&[0, 1, 2, 24, 25, 26, 27, u64::MAX]),
         (L::IrqControlGet, 0) => pick(&[0, 31, 32, 33, 40, 41, 255, 256, 1024]),
         (L::SchedControlConfigure, 1 | 2) => pick(&[0, 1, 500, 1000, 10_000, 1 << 40, u64::MAX]),
         (L::CNodeMint, 3) | (L::CNodeMutate, 2) => pick(&guard),
@@ -548,7 +562,7 @@ fn value(w: &World, types: &[Option<ObjType>], label: Option<Label>, pos: usize,
         Arg::Small(x) => u64::from(x % 20),
         Arg::Prio(x) => [98, 99, 100, 101, 102, 253, 254, 255, 256, 257][usize::from(x) % 10],
         Arg::Reg(x) => [0, 1, 2, REG_COUNT - 2, REG_COUNT - 1, REG_COUNT, REG_COUNT + 1][usize::from(x) % 7],
-        Arg::Obj(t, b) => u64::from(t % 17) | [0u64, 2, 4, 12, 13, 16, 21, 30, 64][usize::from(b) % 9] << 8,
+        Arg::Obj(t, b) => u64::from(t % 18) | [0u64, 2, 4, 12, 13, 16, 21, 30, 64][usize::from(b) % 9] << 8,
         Arg::Edge(x) => edge_value(x),
         Arg::Page(p) => 0x10_0000_0000 + (u64::from(p % 1024) << if p >= 0x8000 { 21 } else { 12 }),
         Arg::Word(x) => x,
@@ -589,6 +603,7 @@ fn arity(l: Label) -> usize {
         | L::TcbSetPriority
         | L::TcbSetMcp
         | L::TcbReadRegisters
+        | L::VCpuReadRegs
         | L::PageTableMap
         | L::IrqHandlerSetTimer => 2,
         L::CNodeDelete
@@ -599,8 +614,9 @@ fn arity(l: Label) -> usize {
         | L::VmidPoolAssign
         | L::IrqHandlerSetNotification
         | L::SchedContextBind
+        | L::VCpuBindTcb
         | L::DebugLogBind => 1,
-        L::TcbWriteRegisters => 6,
+        L::TcbWriteRegisters | L::VCpuWriteRegs => 6,
         _ => 0,
     }
 }

@@ -1,0 +1,205 @@
+//! Guest exits: what a VCpu thread's guest did that the kernel hands to the VMM, as a
+//! message to the thread's fault endpoint (`gaon_abi::vcpu::Exit`), and how the VMM's
+//! reply resumes the guest. Decoded from the syndrome once, here.
+
+use gaon_abi::MsgInfo;
+use gaon_abi::fault::Fault;
+use gaon_abi::syscall::INFO_REG;
+use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, MmioAccess};
+
+use super::entry::Exception;
+use super::object::tcb::SLOT_FAULT_EP;
+use super::object::tcb::{IpcFlags, State, Tcb};
+use super::{Kernel, Platform, message};
+use crate::obj::Ptr;
+
+/// ESR_EL2 exception classes of guest exits.
+mod ec {
+    pub const HVC64: u64 = 0x16;
+    pub const SMC64: u64 = 0x17;
+    pub const SYS64: u64 = 0x18;
+    pub const IABT_LOWER: u64 = 0x20;
+    pub const DABT_LOWER: u64 = 0x24;
+    /// Data abort ISS: the fault came from a stage-1 table walk (not the access itself).
+    pub const S1PTW: u64 = 1 << 7;
+}
+
+/// The value of general register `r` (31: the zero register) of `t`.
+fn reg(t: &Tcb, r: u64) -> u64 {
+    t.ctx.x.get(r as usize).copied().unwrap_or(0)
+}
+
+/// Set general register `r` (31: the zero register, nothing happens) of `t`.
+fn set_reg(t: &mut Tcb, r: u64, v: u64) {
+    if let Some(x) = t.ctx.x.get_mut(r as usize) {
+        *x = v;
+    }
+}
+
+/// The exit message for `exception` of the guest thread `t`; `None` for an exception
+/// that is no exit (sent as a fault message instead).
+pub(super) fn exit_of(t: &Tcb, exception: Exception) -> Option<Exit> {
+    let pc = t.ctx.pc;
+    let x = |i: usize| t.ctx.x[i];
+    Some(match exception {
+        Exception::Vm { ipa, addr, esr, .. } => {
+            let class = (esr >> 26) & 0x3f;
+            let iss = esr & 0x1ff_ffff;
+            match MmioAccess::from_iss(iss) {
+                Some(access) if class == ec::DABT_LOWER && iss & ec::S1PTW == 0 => Exit::Mmio {
+                    ipa,
+                    access,
+                    value: if access.write {
+                        access.store_value(reg(t, u64::from(access.reg)))
+                    } else {
+                        0
+                    },
+                    pc,
+                },
+                _ if class == ec::DABT_LOWER || class == ec::IABT_LOWER => Exit::Abort {
+                    ipa,
+                    esr,
+                    far: addr,
+                    pc,
+                },
+                _ => return None,
+            }
+        }
+        Exception::User { esr, .. } => {
+            let iss = esr & 0x1ff_ffff;
+            match (esr >> 26) & 0x3f {
+                ec::HVC64 | ec::SMC64 => {
+                    let (x0, x1, x2, x3, x4, x5, x6, x7) = (x(0), x(1), x(2), x(3), x(4), x(5), x(6), x(7));
+                    let imm = iss & 0xffff;
+                    if (esr >> 26) & 0x3f == ec::HVC64 {
+                        Exit::Hvc {
+                            x0,
+                            x1,
+                            x2,
+                            x3,
+                            x4,
+                            x5,
+                            x6,
+                            x7,
+                            imm,
+                        }
+                    } else {
+                        Exit::Smc {
+                            x0,
+                            x1,
+                            x2,
+                            x3,
+                            x4,
+                            x5,
+                            x6,
+                            x7,
+                            imm,
+                        }
+                    }
+                }
+                ec::SYS64 => Exit::Sysreg {
+                    iss,
+                    value: if iss & 1 == 0 { reg(t, (iss >> 5) & 31) } else { 0 },
+                    pc,
+                },
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// Resume the guest thread `t` as the reply to `exit` says: `label` and the reply's
+/// words `mr(i)` (`len` of them).
+pub(super) fn apply_reply(t: &mut Tcb, exit: Exit, label: u64, len: usize, mr: impl Fn(usize) -> u64) {
+    let retry = label == EXIT_REPLY_RETRY;
+    match exit {
+        // The exception already stepped over the HVC (its preferred return address).
+        Exit::Hvc { .. } | Exit::Smc { .. } => {
+            for i in 0..len.min(4) {
+                t.ctx.x[i] = mr(i);
+            }
+            let hvc = matches!(exit, Exit::Hvc { .. });
+            if retry && hvc {
+                t.ctx.pc = t.ctx.pc.wrapping_sub(4);
+            } else if !retry && !hvc {
+                t.ctx.pc = t.ctx.pc.wrapping_add(4);
+            }
+        }
+        Exit::Mmio { access, .. } => {
+            if !retry {
+                if !access.write && len >= 1 {
+                    set_reg(t, u64::from(access.reg), access.load_value(mr(0)));
+                }
+                t.ctx.pc = t.ctx.pc.wrapping_add(4);
+            }
+        }
+        Exit::Sysreg { iss, .. } => {
+            if !retry {
+                if iss & 1 != 0 && len >= 1 {
+                    set_reg(t, (iss >> 5) & 31, mr(0));
+                }
+                t.ctx.pc = t.ctx.pc.wrapping_add(4);
+            }
+        }
+        Exit::Abort { .. } => {
+            if !retry {
+                t.ctx.pc = t.ctx.pc.wrapping_add(4);
+            }
+        }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
+    /// exception that is no exit goes as a fault message), or stop `t` if it has none.
+    pub(super) fn guest_exit(&mut self, t: Ptr<Tcb>, exception: Exception) {
+        let Some(exit) = exit_of(t.get(), exception) else {
+            let tc = t.get();
+            let (pc, sp) = (tc.ctx.pc, tc.ctx.sp);
+            let fault = match exception {
+                Exception::Vm {
+                    ipa, instruction, esr, ..
+                } => Fault::VmFault {
+                    pc,
+                    addr: ipa,
+                    instruction,
+                    esr,
+                },
+                Exception::User { esr, far } => Fault::UserException { pc, sp, esr, far },
+            };
+            self.send_fault(t, fault);
+            return;
+        };
+        if !self.has_fault_handler(t) {
+            let (kind, words, _) = exit.encode();
+            self.log(format_args!(
+                "kernel: guest thread {:#x} exit {:?} ({:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
+                t.addr(),
+                kind,
+                words[0],
+                words[1],
+                words[2],
+                words[3]
+            ));
+            self.cancel_ipc(t);
+            self.block(t, State::Inactive);
+            return;
+        }
+        let cap = t.get().slots[SLOT_FAULT_EP].cap;
+        t.get().exit = Some(exit);
+        self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
+    }
+}
+
+/// Write `exit` as the message `receiver` gets, with `badge`: as many of its words as
+/// the receiver can take (four without an IPC buffer).
+pub(super) fn deliver_exit(receiver: Ptr<Tcb>, badge: u64, exit: Exit) {
+    let (kind, words, len) = exit.encode();
+    let n = len.min(message::mr_capacity(receiver));
+    for (i, w) in words.iter().enumerate().take(n) {
+        message::set_mr(receiver, i, *w);
+    }
+    let r = &mut receiver.get().ctx;
+    r.x[gaon_abi::syscall::CAP_REG] = badge;
+    r.x[INFO_REG] = MsgInfo::new(kind as u64, n, 0).0;
+}

@@ -1,0 +1,150 @@
+//! Virtual CPUs: a guest's EL1 register state, bound to the thread that runs the guest,
+//! and their invocations. A thread with a VCpu runs at EL1/EL0 under its own stage 1,
+//! in the stage-2 address space of its VSpace; the arch layer loads the VCpu's
+//! registers lazily ([`crate::kernel::Lazy::Guest`]), and the guest's exits become
+//! messages to the thread's fault endpoint (`gaon_abi::vcpu::Exit`, `entry.rs`).
+
+use gaon_abi::invocation::{VCpuBindTcbArgs, VCpuReadRegsArgs, VCpuWriteRegsArgs};
+use gaon_abi::vcpu::{GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
+use gaon_abi::{Error, Label, ObjType};
+
+use super::Args;
+use super::tcb::{State, Tcb};
+use crate::kernel::{Kernel, Platform, message};
+use crate::obj::Ptr;
+
+/// A guest's registers, by [`VCpuReg`] index.
+pub type GuestRegs = [u64; VCPU_REG_COUNT];
+
+/// A virtual CPU.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VCpu {
+    /// The bound thread, which runs the guest.
+    pub(crate) tcb: Option<Ptr<Tcb>>,
+    /// The guest's registers. While a CPU holds them live (the bound thread is the
+    /// `Lazy::Guest` owner there) this copy is stale; `save_lazy_of` refreshes it.
+    pub(crate) regs: GuestRegs,
+}
+static_assertions::const_assert!(core::mem::size_of::<VCpu>() <= 1 << gaon_abi::object::VCPU_BITS);
+
+impl Default for VCpu {
+    /// Unbound, its registers as a CPU's out of reset (MMU off).
+    fn default() -> Self {
+        let mut regs = [0; VCPU_REG_COUNT];
+        regs[VCpuReg::SctlrEl1 as usize] = SCTLR_EL1_RESET;
+        Self { tcb: None, regs }
+    }
+}
+
+/// A checked VCpu invocation.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::kernel) enum Op {
+    Bind(Ptr<Tcb>),
+    Unbind(Ptr<Tcb>),
+    ReadRegs { first: usize, count: usize },
+    WriteRegs { first: usize, count: usize },
+}
+
+impl<P: Platform> Kernel<P> {
+    pub(super) fn decode_vcpu(&self, t: Ptr<Tcb>, v: Ptr<VCpu>, label: Label, a: &Args) -> Result<Op, Error> {
+        match label {
+            Label::VCpuBindTcb => {
+                let (_, tc) = self.lookup_typed(t, a.decode::<VCpuBindTcbArgs>()?.tcb, ObjType::Tcb)?;
+                let target = tc.tcb();
+                // A thread does not turn itself into a guest mid-syscall.
+                if target == t || v.get().tcb.is_some() || target.get().vcpu.is_some() {
+                    return Err(Error::IllegalOperation);
+                }
+                Ok(Op::Bind(target))
+            }
+            Label::VCpuUnbindTcb => Ok(Op::Unbind(v.get().tcb.ok_or(Error::IllegalOperation)?)),
+            Label::VCpuReadRegs => {
+                let VCpuReadRegsArgs { first, count } = a.decode()?;
+                let (first, count) = regs_range(first, count)?;
+                if count > message::mr_capacity(t) {
+                    return Err(Error::RangeError);
+                }
+                Ok(Op::ReadRegs { first, count })
+            }
+            Label::VCpuWriteRegs => {
+                let w: VCpuWriteRegsArgs = a.decode()?;
+                let (first, count) = regs_range(w.first, w.count)?;
+                w.check_tail(a.len())?;
+                Ok(Op::WriteRegs { first, count })
+            }
+            _ => Err(Error::UnknownInvocation),
+        }
+    }
+
+    pub(super) fn perform_vcpu(&mut self, t: Ptr<Tcb>, v: Ptr<VCpu>, op: Op, a: &Args) -> usize {
+        match op {
+            Op::Bind(target) => {
+                // It runs nowhere while it changes kind, and takes no lazily switched
+                // state of its native life into the guest's.
+                self.settle(target);
+                self.save_lazy_of(target);
+                v.get().tcb = Some(target);
+                let tc = target.get();
+                tc.vcpu = Some(v);
+                tc.ctx.spsr = GUEST_RESET_PSTATE;
+                0
+            }
+            Op::Unbind(target) => {
+                self.unbind_vcpu(v, target);
+                0
+            }
+            Op::ReadRegs { first, count } => {
+                self.refresh_vcpu(v);
+                for i in 0..count {
+                    message::set_mr(t, i, v.get().regs[first + i]);
+                }
+                count
+            }
+            Op::WriteRegs { first, count } => {
+                // The bound thread runs nowhere and no CPU holds the registers live, so
+                // it resumes with these.
+                self.refresh_vcpu(v);
+                for i in 0..count {
+                    v.get().regs[first + i] = a.word(VCpuWriteRegsArgs::TAIL + i);
+                }
+                0
+            }
+        }
+    }
+
+    /// Make `v`'s register copy current: its thread runs nowhere, and no CPU holds the
+    /// registers live (they are saved from wherever they were).
+    fn refresh_vcpu(&mut self, v: Ptr<VCpu>) {
+        if let Some(b) = v.get().tcb {
+            self.settle(b);
+            self.save_lazy_of(b);
+        }
+    }
+
+    /// Cut the binding of `v` and `target`: the guest's registers are saved into `v`
+    /// first, and the thread, stopped, is a native EL0 thread from then on (a pending
+    /// exit is dropped with the IPC it was in).
+    pub(in crate::kernel) fn unbind_vcpu(&mut self, v: Ptr<VCpu>, target: Ptr<Tcb>) {
+        self.settle(target);
+        self.save_lazy_of(target);
+        self.cancel_ipc(target);
+        v.get().tcb = None;
+        let tc = target.get();
+        tc.vcpu = None;
+        tc.fault = None;
+        tc.exit = None;
+        // Only the condition flags survive: EL0t, as a native thread must run.
+        tc.ctx.spsr &= 0xf000_0000;
+        self.block(target, State::Inactive);
+    }
+}
+
+/// A register range of a VCpu, checked.
+fn regs_range(first: u64, count: u64) -> Result<(usize, usize), Error> {
+    let n = VCPU_REG_COUNT as u64;
+    if first >= n || count > n - first {
+        return Err(Error::RangeError);
+    }
+    Ok((first as usize, count as usize))
+}

@@ -1,0 +1,285 @@
+//! VCpus: binding, the guest's PSTATE, exits as messages and the replies that resume
+//! the guest, and deleting either side.
+
+use gaon_abi::bootinfo::slot as rs;
+use gaon_abi::invocation::REG_SPSR;
+use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, ExitKind, GUEST_RESET_PSTATE, MmioAccess, VCpuReg};
+use gaon_abi::{Error, Label, MsgInfo, ObjType, Syscall};
+
+use super::{Alloc, Model, boot, invoke, root_slot, sys};
+use crate::kernel::Kernel;
+use crate::kernel::entry::Exception;
+use crate::obj::Ptr;
+use crate::tcb::{Tcb, ThreadState};
+
+/// A guest thread at priority 200 with the root's endpoint `ep` as its fault endpoint,
+/// its VCpu bound; returns (Tcb cptr, thread, VCpu cptr).
+fn guest(k: &mut Kernel<Model>, a: &mut Alloc, ep: u64) -> (u64, Ptr<Tcb>, u64) {
+    let t = a.obj(k, ObjType::Tcb, 0);
+    invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, ep]).unwrap();
+    invoke(k, t, Label::TcbSetPriority, &[200, rs::TCB]).unwrap();
+    let v = a.obj(k, ObjType::VCpu, 0);
+    invoke(k, v, Label::VCpuBindTcb, &[t]).unwrap();
+    (t, root_slot(k, t).cap.tcb(), v)
+}
+
+/// Let the guest `g` take `e` as the current thread, then run the root again.
+fn take(k: &mut Kernel<Model>, g: Ptr<Tcb>, e: Exception) {
+    let root = k.current().unwrap();
+    k.core.current = Some(g);
+    k.handle_fault(e);
+    k.core.current = Some(root);
+}
+
+#[test]
+fn binding_makes_a_guest_and_unbinding_a_native_thread_again() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, 0);
+    assert_eq!(g.get().ctx.spsr, GUEST_RESET_PSTATE);
+    assert!(k.is_guest(g));
+    // Neither side binds twice; no thread binds itself.
+    let v2 = a.obj(&mut k, ObjType::VCpu, 0);
+    assert_eq!(
+        invoke(&mut k, v2, Label::VCpuBindTcb, &[tcb]),
+        Err(Error::IllegalOperation)
+    );
+    assert_eq!(
+        invoke(&mut k, v2, Label::VCpuBindTcb, &[rs::TCB]),
+        Err(Error::IllegalOperation)
+    );
+    // A guest's PSTATE may name EL1h, EL1t or EL0t, never EL2 or AArch32.
+    for (written, kept) in [
+        (0x3c5, 0x3c5),
+        (0x9, 0x5),
+        (0x10, 0x5),
+        (0x4, 0x4),
+        (0xf000_0000, 0xf000_0000),
+    ] {
+        invoke(&mut k, tcb, Label::TcbWriteRegisters, &[REG_SPSR, 1, written]).unwrap();
+        assert_eq!(g.get().ctx.spsr, kept, "{written:#x}");
+    }
+    invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
+    assert!(!k.is_guest(g));
+    assert_eq!(g.get().state, ThreadState::Inactive);
+    assert_eq!(g.get().ctx.spsr & 0x3df, 0, "EL0t again");
+    assert_eq!(
+        invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]),
+        Err(Error::IllegalOperation)
+    );
+    // Native again: PSTATE keeps only the flags.
+    invoke(&mut k, tcb, Label::TcbWriteRegisters, &[REG_SPSR, 1, 0x3c5]).unwrap();
+    assert_eq!(g.get().ctx.spsr, 0);
+}
+
+#[test]
+fn guest_registers_read_and_write_by_index() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (_, _, v) = guest(&mut k, &mut a, 0);
+    let sctlr = VCpuReg::SctlrEl1 as u64;
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuReadRegs, &[sctlr, 1]).unwrap()[0],
+        0x30d0_0800
+    );
+    invoke(
+        &mut k,
+        v,
+        Label::VCpuWriteRegs,
+        &[VCpuReg::VbarEl1 as u64, 2, 0x8_0000, 7],
+    )
+    .unwrap();
+    let got = invoke(&mut k, v, Label::VCpuReadRegs, &[VCpuReg::VbarEl1 as u64, 2]).unwrap();
+    assert_eq!(got[..2], [0x8_0000, 7]);
+    for (first, count) in [(26, 1), (25, 2), (0, 27), (u64::MAX, 1)] {
+        assert_eq!(
+            invoke(&mut k, v, Label::VCpuReadRegs, &[first, count]),
+            Err(Error::RangeError)
+        );
+    }
+    // Missing values are refused, and change nothing.
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuWriteRegs, &[0, 3, 1, 2]),
+        Err(Error::TruncatedMessage)
+    );
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuReadRegs, &[sctlr, 1]).unwrap()[0],
+        0x30d0_0800
+    );
+}
+
+#[test]
+fn exits_reach_the_vmm_and_its_replies_resume_the_guest() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (_, g, _) = guest(&mut k, &mut a, ep);
+    let root = k.current().unwrap();
+
+    // HVC #0x42 with x0..x7 = 10..17: all eight come, x0..x3 in registers.
+    g.get().ctx.x[..8].copy_from_slice(&[10, 11, 12, 13, 14, 15, 16, 17]);
+    g.get().ctx.pc = 0x1004; // past the HVC, as the exception leaves it
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x16 << 26 | 1 << 25 | 0x42,
+            far: 0,
+        },
+    );
+    assert_eq!(g.get().state, ThreadState::BlockedOnSend);
+    let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    let info = MsgInfo(got[1]);
+    assert_eq!(info.label(), ExitKind::Hvc as u64);
+    assert_eq!(got[2..6], [10, 11, 12, 13]);
+    assert_eq!(g.get().state, ThreadState::BlockedOnReply);
+    // The reply's words become x0..x3; the guest goes on after the HVC.
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(0, 2, 0).0, 0xaa, 0xbb, 0, 0, 0],
+    );
+    assert_eq!((g.get().ctx.x[0], g.get().ctx.x[1], g.get().ctx.x[2]), (0xaa, 0xbb, 12));
+    assert_eq!(g.get().ctx.pc, 0x1004);
+    assert_eq!(g.get().state, ThreadState::Running);
+
+    // A sign-extending halfword load into w5 from an unmapped IPA.
+    let iss = 1 << 24 | 1 << 22 | 1 << 21 | 5 << 16;
+    let dabt = 0x24 << 26 | 1 << 25 | iss | 0x7;
+    g.get().ctx.pc = 0x2000;
+    g.get().ctx.x[5] = 0xdead_beef_dead_beef;
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0xffff_0000_0900_0010,
+            ipa: 0x900_0010,
+            instruction: false,
+            esr: dabt,
+        },
+    );
+    let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    let words = [got[2], got[3], got[4], got[5], 0, 0, 0, 0, 0];
+    let exit = Exit::decode(MsgInfo(got[1]).label(), words);
+    let access = MmioAccess {
+        size_log2: 1,
+        write: false,
+        reg: 5,
+        sign_extend: true,
+        sixty_four: false,
+    };
+    assert_eq!(
+        exit,
+        Some(Exit::Mmio {
+            ipa: 0x900_0010,
+            access,
+            value: 0,
+            pc: 0x2000
+        })
+    );
+    // The VMM's value is sized and extended into the register; the PC steps over.
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(0, 1, 0).0, 0x1_8001, 0, 0, 0, 0],
+    );
+    assert_eq!(g.get().ctx.x[5], 0xffff_8001);
+    assert_eq!(g.get().ctx.pc, 0x2004);
+
+    // The same access again, answered with "retry": nothing changes.
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0,
+            ipa: 0x900_0010,
+            instruction: false,
+            esr: dabt,
+        },
+    );
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(EXIT_REPLY_RETRY, 1, 0).0, 7, 0, 0, 0, 0],
+    );
+    assert_eq!((g.get().ctx.x[5], g.get().ctx.pc), (0xffff_8001, 0x2004));
+    assert_eq!(k.current(), Some(root));
+}
+
+#[test]
+fn stores_and_system_register_reads_exit_with_their_registers() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (_, g, _) = guest(&mut k, &mut a, ep);
+    let root = k.current().unwrap();
+    // A store of xzr; then a system-register read (MRS x3, ...).
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0,
+            ipa: 0x900_0000,
+            instruction: false,
+            esr: 0x24 << 26 | 1 << 25 | 1 << 24 | 2 << 22 | 31 << 16 | 1 << 6,
+        },
+    );
+    let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    assert_eq!((MsgInfo(got[1]).label(), got[4]), (ExitKind::Mmio as u64, 0));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    let sysreg_iss = 3 << 20 | 3 << 5 | 1;
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x18 << 26 | 1 << 25 | sysreg_iss,
+            far: 0,
+        },
+    );
+    let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    assert_eq!((MsgInfo(got[1]).label(), got[2]), (ExitKind::Sysreg as u64, sysreg_iss));
+    let pc = g.get().ctx.pc;
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 1, 0).0, 0x77, 0, 0, 0, 0]);
+    assert_eq!((g.get().ctx.x[3], g.get().ctx.pc), (0x77, pc + 4));
+    assert_eq!(k.current(), Some(root));
+}
+
+#[test]
+fn deleting_either_side_of_a_binding_leaves_the_other_usable() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, ep);
+    // The guest waits in an exit when its VCpu goes: it stops, a native thread again.
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x16 << 26 | 1 << 25,
+            far: 0,
+        },
+    );
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[vcpu]).unwrap();
+    assert!(!k.is_guest(g));
+    assert_eq!(g.get().state, ThreadState::Inactive);
+    assert_eq!(g.get().ctx.spsr & 0x3df, 0);
+    // The reply object no longer holds it: replying reaches nobody.
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 1, 0).0, 1, 0, 0, 0, 0]);
+    assert_eq!(g.get().state, ThreadState::Inactive);
+    // A VCpu outlives its thread, unbound, with its registers.
+    let v2 = a.obj(&mut k, ObjType::VCpu, 0);
+    invoke(&mut k, v2, Label::VCpuWriteRegs, &[VCpuReg::TpidrEl1 as u64, 1, 99]).unwrap();
+    invoke(&mut k, v2, Label::VCpuBindTcb, &[tcb]).unwrap();
+    invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[tcb]).unwrap();
+    assert_eq!(
+        invoke(&mut k, v2, Label::VCpuUnbindTcb, &[]),
+        Err(Error::IllegalOperation)
+    );
+    let got = invoke(&mut k, v2, Label::VCpuReadRegs, &[VCpuReg::TpidrEl1 as u64, 1]).unwrap();
+    assert_eq!(got[0], 99);
+}

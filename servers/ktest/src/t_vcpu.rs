@@ -1,0 +1,226 @@
+//! Virtual CPUs: a guest at EL1 in its own stage-2 address space, whose exits (HVC,
+//! MMIO loads and stores the kernel decodes, an access it cannot decode, a trapped
+//! system register) reach this test as the VMM, whose replies resume it; and deleting a
+//! VCpu whose guest is running.
+
+use gaon_abi::invocation::{REG_PC, ThreadState};
+use gaon_abi::vcpu::{EXIT_REPLY_DONE, Exit, ExitKind, MmioAccess, VCpuReg};
+use libl4::cap::{Frame, Tcb, VCpu, VSpace};
+use libl4::ipc::{self, Msg, MsgInfo};
+use libl4::syscall::yield_now;
+use libl4::{ObjType, Rights};
+
+use crate::env::{Env, ROOT_CNODE, ROOT_TCB};
+use crate::{R, check, ok};
+
+crate::tests![
+    "a guest's exits reach its VMM and the replies resume it" => exits,
+    "guest registers are read and written through the VCpu" => registers,
+    "deleting the VCpu of a running guest stops it and nothing else" => delete_running,
+];
+
+/// Where the guest's code is, guest-physical (its MMU is off: also its virtual address).
+const GUEST_CODE: u64 = 0x1000;
+/// An unmapped guest-physical page the guest treats as a device.
+const GUEST_DEVICE: u64 = 0x900_0000;
+
+#[allow(unsafe_code, reason = "the snippet is code for a guest")]
+mod snippet {
+    core::arch::global_asm!(
+        ".section .text.ktest_snippet, \"ax\"",
+        ".global ktest_guest_start",
+        ".global ktest_guest_spin",
+        ".global ktest_guest_end",
+        ".balign 4",
+        "ktest_guest_start:",
+        "    mov x0, #3",
+        "    mov x1, #4",
+        "    mov x7, #77",
+        "    hvc #0x42",
+        "    mov x19, x0",
+        "    movz x9, #0x900, lsl #16",
+        "    ldrsh x5, [x9, #0x10]",
+        "    str w5, [x9, #4]",
+        "    str wzr, [x9, #8]",
+        "    ldp x1, x2, [x9]",
+        "    mrs x3, actlr_el1",
+        "    mov x0, x19",
+        "    mov x1, x5",
+        "    mov x2, x3",
+        "    hvc #0x99",
+        "ktest_guest_spin:",
+        "    b .",
+        "ktest_guest_end:",
+        ".text",
+    );
+
+    unsafe extern "C" {
+        pub static ktest_guest_start: u8;
+        pub static ktest_guest_spin: u8;
+        pub static ktest_guest_end: u8;
+    }
+}
+use snippet::{ktest_guest_end, ktest_guest_spin, ktest_guest_start};
+
+/// A guest thread at priority 200 whose code is the snippet at [`GUEST_CODE`] in a
+/// VSpace of its own, started at `entry` (an offset into the snippet) with its VCpu
+/// bound, faulting to `ep`. Returns the thread and its VCpu.
+fn guest(env: &mut Env, ep: u64, entry: u64) -> Result<(Tcb, VCpu), crate::Fail> {
+    let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
+    let (code, va) = ok(env.page(), "code page")?;
+    let start = (&raw const ktest_guest_start) as usize;
+    let end = (&raw const ktest_guest_end) as usize;
+    for i in (0..end - start).step_by(4) {
+        #[allow(unsafe_code)]
+        // SAFETY: both ranges are mapped: the snippet in this program's text, the page
+        // just mapped read-write.
+        unsafe {
+            let w = core::ptr::read_volatile((start + i) as *const u32);
+            core::ptr::write_volatile((va as usize + i) as *mut u32, w);
+        }
+    }
+    let code2 = ok(env.slot(), "slot")?;
+    ok(ROOT_CNODE.copy(code2, code.0, Rights::all()), "second frame cap")?;
+    ok(
+        env.map_in(vs, Frame(code2), GUEST_CODE, Rights::READ | Rights::EXECUTE),
+        "map the guest's code",
+    )?;
+    let t = Tcb(ok(env.alloc(ObjType::Tcb, 0), "tcb")?);
+    ok(t.set_space(ROOT_CNODE, vs, ep), "space")?;
+    let v = VCpu(ok(env.alloc(ObjType::VCpu, 0), "vcpu")?);
+    ok(v.bind(t), "bind")?;
+    ok(t.write_registers(REG_PC, &[GUEST_CODE + entry]), "pc")?;
+    ok(t.set_priority(200, ROOT_TCB), "priority")?;
+    Ok((t, v))
+}
+
+/// The exit a message carries (words past four from the IPC buffer).
+fn exit_of(m: &Msg) -> Option<Exit> {
+    let mut w = [0u64; gaon_abi::vcpu::EXIT_MSG_MAX_LENGTH];
+    for (i, x) in w.iter_mut().enumerate().take(m.info.length()) {
+        *x = if i < 4 { m.mr[i] } else { ipc::get_mr(i) };
+    }
+    Exit::decode(m.info.label(), w)
+}
+
+fn exits(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let (t, _) = guest(env, ep, 0)?;
+    ok(t.resume(), "resume")?;
+    let done = |words: [u64; 4], n: usize| (MsgInfo::new(EXIT_REPLY_DONE, n, 0), words);
+
+    // HVC #0x42 with x0 = 3, x1 = 4, x7 = 77: all eight registers and the immediate.
+    let m = ipc::recv(ep, rp);
+    let hvc = matches!(
+        exit_of(&m),
+        Some(Exit::Hvc {
+            x0: 3,
+            x1: 4,
+            x7: 77,
+            imm: 0x42,
+            ..
+        })
+    );
+    check(hvc, "HVC exit with x0..x7 and the immediate")?;
+    let (info, w) = done([7, 0, 0, 0], 1);
+    // A sign-extending halfword load into x5.
+    let m = ipc::reply_recv(ep, rp, info, w);
+    let load = MmioAccess {
+        size_log2: 1,
+        write: false,
+        reg: 5,
+        sign_extend: true,
+        sixty_four: true,
+    };
+    let want = Exit::Mmio {
+        ipa: GUEST_DEVICE + 0x10,
+        access: load,
+        value: 0,
+        pc: GUEST_CODE + 6 * 4,
+    };
+    check(exit_of(&m) == Some(want), "MMIO load exit, decoded")?;
+    let (info, w) = done([0x1_8001, 0, 0, 0], 1);
+    // The store of w5 (the loaded value, sign-extended, cut to 32 bits).
+    let m = ipc::reply_recv(ep, rp, info, w);
+    let store = matches!(
+        exit_of(&m),
+        Some(Exit::Mmio { ipa, access, value: 0xffff_8001, .. })
+            if ipa == GUEST_DEVICE + 4 && access.write && access.size_log2 == 2 && access.reg == 5
+    );
+    check(store, "MMIO store exit with the stored value")?;
+    let (info, w) = done([0; 4], 0);
+    // A store of wzr.
+    let m = ipc::reply_recv(ep, rp, info, w);
+    let zero = matches!(exit_of(&m), Some(Exit::Mmio { access, value: 0, .. }) if access.reg == 31 && access.write);
+    check(zero, "MMIO store of the zero register")?;
+    // A load pair: no valid syndrome, so the raw abort.
+    let m = ipc::reply_recv(ep, rp, info, w);
+    let raw = matches!(exit_of(&m), Some(Exit::Abort { ipa, .. }) if ipa == GUEST_DEVICE);
+    check(raw, "an access the kernel cannot decode comes raw")?;
+    // MRS x3, ACTLR_EL1 (trapped by HCR_EL2.TACR).
+    let m = ipc::reply_recv(ep, rp, info, w);
+    check(m.info.label() == ExitKind::Sysreg as u64, "system register exit")?;
+    let read = matches!(exit_of(&m), Some(Exit::Sysreg { iss, .. }) if iss & 1 == 1 && (iss >> 5) & 31 == 3);
+    check(read, "a read of x3")?;
+    let (info, w) = done([0x55, 0, 0, 0], 1);
+    // The guest reports what it got.
+    let m = ipc::reply_recv(ep, rp, info, w);
+    let report = exit_of(&m);
+    ok(t.suspend(), "stop the guest")?;
+    check(
+        matches!(
+            report,
+            Some(Exit::Hvc {
+                x0: 7,
+                x1: 0xffff_ffff_ffff_8001,
+                x2: 0x55,
+                imm: 0x99,
+                ..
+            })
+        ),
+        "the guest saw the HVC's answer, the load (sized and extended) and the register",
+    )
+}
+
+fn registers(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let (t, v) = guest(env, ep, 0)?;
+    ok(v.write_regs(VCpuReg::TpidrEl1 as u64, &[0x7e57]), "write TPIDR_EL1")?;
+    ok(t.resume(), "resume")?;
+    // The guest ran (it exits at its first HVC) with the register loaded, and it reads
+    // back the same once the guest's registers were saved from the CPU.
+    let m = ipc::recv(ep, rp);
+    check(m.info.label() == ExitKind::Hvc as u64, "first exit")?;
+    let got = ok(v.read_regs(VCpuReg::TpidrEl1 as u64, 1), "read")?;
+    ok(t.suspend(), "stop the guest")?;
+    check(got[0] == 0x7e57, "TPIDR_EL1 kept")?;
+    let sctlr = ok(v.read_regs(VCpuReg::SctlrEl1 as u64, 1), "read SCTLR")?;
+    check(sctlr[0] & 1 == 0, "the guest's MMU is still off")
+}
+
+fn delete_running(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let spin = (&raw const ktest_guest_spin) as u64 - (&raw const ktest_guest_start) as u64;
+    let (t, v) = guest(env, ep, spin)?;
+    // At this thread's priority: on another core where there is one (deleted from here
+    // while it runs there), else it runs a time slice when this thread yields.
+    ok(t.set_priority(255, ROOT_TCB), "priority")?;
+    if env.bi.cpus & 0b10 != 0 {
+        ok(t.set_affinity(1), "core 1")?;
+    }
+    ok(t.resume(), "resume")?;
+    for _ in 0..100 {
+        yield_now();
+    }
+    ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
+    let (state, _, _) = ok(t.state(), "state")?;
+    check(state == ThreadState::Inactive as u64, "the guest thread stopped")?;
+    // A native thread now: resumed at the spin loop, it runs at EL0 unharmed.
+    ok(t.resume(), "resume as a native thread")?;
+    for _ in 0..100 {
+        yield_now();
+    }
+    ok(ROOT_CNODE.delete(t.0), "delete it")
+}
