@@ -154,6 +154,7 @@ fn save_all(regs: &mut [u64; VCPU_REG_COUNT]) {
 
 /// Make `t`'s guest registers and HCR the CPU's before it resumes: all of them when
 /// another VCpu's were live, only the EL0-governing ones when a native thread ran since.
+#[inline(never)]
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     let local = cpu::local();
     if let Some((old, new)) = k.lazy_switch(Lazy::Guest, t) {
@@ -174,19 +175,28 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
             write_reg(r as usize, regs[r as usize]);
         }
     }
-    if !local.guest_el1.swap(true, Ordering::Relaxed) {
+    if !local.guest_el1.load(Ordering::Relaxed) {
+        local.guest_el1.store(true, Ordering::Relaxed);
         // SAFETY: the guest's own configuration; the eret to it synchronises.
         unsafe { write_sysreg!(hcr_el2, HCR_GUEST) };
     }
 }
 
 /// A native thread resumes: if a guest's EL0-governing registers are in the CPU, save
-/// them into its VCpu (if it still has one) and put the native values back.
+/// them into its VCpu (if it still has one) and put the native values back. A load
+/// and a branch when no guest ran since the last native thread (on every switch).
+#[inline(always)]
+#[allow(clippy::inline_always, reason = "on every thread switch, measured in instructions")]
 pub fn to_native(k: &mut Kernel<Hw>) {
-    let local = cpu::local();
-    if !local.guest_el1.swap(false, Ordering::Relaxed) {
-        return;
+    if cpu::local().guest_el1.load(Ordering::Relaxed) {
+        native_again(k);
     }
+}
+
+/// [`to_native`]'s work, out of line.
+#[inline(never)]
+fn native_again(k: &mut Kernel<Hw>) {
+    cpu::local().guest_el1.store(false, Ordering::Relaxed);
     if let Some(regs) = k.live_guest_regs() {
         for (r, _) in EL0_GOVERNING {
             regs[r as usize] = read_reg(r as usize);
