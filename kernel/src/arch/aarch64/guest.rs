@@ -158,10 +158,10 @@ fn save_all(regs: &mut [u64; VCPU_REG_COUNT]) {
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     let local = cpu::local();
     if let Some((old, new)) = k.lazy_switch(Lazy::Guest, t) {
-        if let Some(old) = old.and_then(|o| o.guest) {
+        if let Some(old) = old.and_then(|o| o.guest()) {
             save_all(old);
         }
-        if let Some(new) = new.guest {
+        if let Some(new) = new.guest() {
             for (i, v) in new.iter().enumerate() {
                 if switched(i) {
                     write_reg(i, *v);

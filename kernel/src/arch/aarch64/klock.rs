@@ -7,8 +7,12 @@ use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// A spin lock around `T` whose word is `last holder << 1 | held`.
+/// A spin lock around `T` whose word is `last holder << 1 | held`. `repr(C)`: the word
+/// first, at the address the compiler keeps for the data anyway, so the release is a
+/// single `stlr` (left to itself the compiler may put the word after the 40 KiB of
+/// kernel state, and the release then computes its address first).
 #[derive(Debug)]
+#[repr(C)]
 pub struct KernelLock<T> {
     word: AtomicUsize,
     data: UnsafeCell<T>,

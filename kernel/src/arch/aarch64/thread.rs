@@ -147,7 +147,7 @@ pub fn save_targets(saves: LazySaves<'_>) -> SaveTargets {
         thread_pointer: thread_pointer.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s.thread_pointer)),
         fp: fpu.map_or(core::ptr::null_mut(), |s| &raw mut view(s.arch).fp),
         guest: guest
-            .and_then(|s| s.guest)
+            .and_then(|s| s.guest())
             .map_or(core::ptr::null_mut(), |g| g.as_mut_ptr()),
     }
 }

@@ -219,8 +219,17 @@ pub struct LiveState<'a> {
     pub thread_pointer: &'a mut u64,
     /// The arch layer's area.
     pub arch: &'a mut ArchState,
+    /// Its VCpu binding (read only when asked: [`LiveState::guest`]), so that the
+    /// switch of the other kinds reads nothing for it.
+    vcpu: &'a Option<Ptr<VCpu>>,
+}
+
+impl<'a> LiveState<'a> {
     /// Its VCpu's guest registers, if it is a VCpu thread.
-    pub guest: Option<&'a mut GuestRegs>,
+    #[inline]
+    pub fn guest(&self) -> Option<&'a mut GuestRegs> {
+        self.vcpu.map(|v| &mut v.get().regs)
+    }
 }
 
 impl Tcb {
@@ -260,7 +269,7 @@ impl Tcb {
         LiveState {
             thread_pointer: &mut self.tpidr,
             arch: &mut self.arch,
-            guest: self.vcpu.map(|v| &mut v.get().regs),
+            vcpu: &self.vcpu,
         }
     }
 }
