@@ -70,6 +70,10 @@ impl Platform for Hw {
         timer::set_user(cval);
     }
 
+    fn has_vgic(&self) -> bool {
+        crate::arch::guest::has_vgic()
+    }
+
     fn log_to(&mut self, page: usize) {
         console::set_log(page);
     }

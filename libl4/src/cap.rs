@@ -9,8 +9,8 @@ use gaon_abi::invocation::{
     SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
     TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
     TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
-    VCpuBindTcbArgs, VCpuReadRegsArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs,
-    VmidPoolSplitArgs,
+    VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs,
+    VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -351,6 +351,10 @@ impl VCpu {
         };
         let n = args.encode_with_tail(values, &mut words).ok_or(Error::RangeError)?;
         unit(invoke(self.0, Label::VCpuWriteRegs, &words[..n]))
+    }
+    /// Make virtual interrupt `intid` pending in the guest at `priority`.
+    pub fn inject(self, intid: u64, priority: u64) -> Result<(), Error> {
+        unit(invoke_args(self.0, &VCpuInjectIrqArgs { intid, priority }))
     }
     /// Read up to four guest registers starting at `first`.
     pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {

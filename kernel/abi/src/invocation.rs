@@ -497,6 +497,17 @@ invocations! {
     } tail
         /// The values.
         values[count];
+    /// Makes a virtual interrupt pending in the guest (group 1). The kernel puts it in
+    /// a list register of the virtual CPU interface when the guest next runs, or keeps
+    /// it queued while they are full; one already pending stays one. `NotEnoughMemory`
+    /// when the queue (32) is full; `IllegalOperation` on a board whose virtual CPU
+    /// interface the kernel does not drive (GICv2, no GIC: not yet).
+    VCpuInjectIrq = 84 on VCpu => VCpuInjectIrqArgs {
+        /// The virtual INTID (SGI 0..16, PPI 16..32, SPI 32..1020).
+        intid: u64,
+        /// Its priority (0 highest .. 255; the interface keeps the top 5 bits).
+        priority: u64,
+    };
 
     /// From now on the kernel appends its console output to the kernel log page (boot
     /// slot `KERNEL_LOG`, see `gaon_abi::klog`) and signals the notification, instead
@@ -547,6 +558,7 @@ impl Label {
                 Self::VCpuUnbindTcb,
                 Self::VCpuReadRegs,
                 Self::VCpuWriteRegs,
+                Self::VCpuInjectIrq,
             ],
             T::IrqControl => &[Self::IrqControlGet],
             T::IrqHandler => &[

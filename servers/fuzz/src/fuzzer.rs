@@ -216,6 +216,7 @@ fn args_of(label: Label) -> &'static [A] {
         L::IrqControlGet => &[Irq, Cap(T::CNode), Index],
         L::IrqHandlerSetNotification | L::DebugLogBind => &[CapOr0(T::Notification)],
         L::IrqHandlerSetTimer => &[Cval, Arm],
+        L::VCpuInjectIrq => &[Irq, Word],
         L::SchedControlConfigure => &[Cap(T::SchedContext), Micros, Micros, Badge],
         L::SchedContextBind | L::VCpuBindTcb => &[Other],
         L::VmidPoolAssign => &[Cap(T::VSpace)],

@@ -17,6 +17,7 @@ crate::tests![
     "a guest's exits reach its VMM and the replies resume it" => exits,
     "guest registers are read and written through the VCpu" => registers,
     "deleting the VCpu of a running guest stops it and nothing else" => delete_running,
+    "an injected virtual interrupt reaches the guest's handler" => inject,
 ];
 
 /// Where the guest's code is, guest-physical (its MMU is off: also its virtual address).
@@ -54,22 +55,64 @@ mod snippet {
         ".text",
     );
 
+    // A guest that takes interrupts: the GICv3 CPU interface by system registers (the
+    // virtual one, with HCR_EL2.IMO), a vector table at offset 0x800 whose IRQ entry
+    // (current EL, SP_ELx: +0x280) acknowledges, ends and reports the INTID by HVC #2.
+    core::arch::global_asm!(
+        ".section .text.ktest_snippet, \"ax\"",
+        ".global ktest_irq_guest_start",
+        ".global ktest_irq_guest_end",
+        ".p2align 12",
+        "ktest_irq_guest_start:",
+        "    mov x0, #7",
+        "    msr icc_sre_el1, x0",
+        "    isb",
+        "    adr x0, 3f",
+        "    msr vbar_el1, x0",
+        "    mov x0, #0xff",
+        "    msr icc_pmr_el1, x0",
+        "    mov x0, #1",
+        "    msr icc_igrpen1_el1, x0",
+        "    isb",
+        "    hvc #1",
+        "    msr daifclr, #2",
+        "2:  b 2b",
+        ".p2align 11",
+        "3:  .skip 0x280",
+        "    mrs x0, icc_iar1_el1",
+        "    msr icc_eoir1_el1, x0",
+        "    hvc #2",
+        "    b .",
+        ".p2align 7",
+        "ktest_irq_guest_end:",
+        ".text",
+    );
+
     unsafe extern "C" {
+        pub static ktest_irq_guest_start: u8;
+        pub static ktest_irq_guest_end: u8;
         pub static ktest_guest_start: u8;
         pub static ktest_guest_spin: u8;
         pub static ktest_guest_end: u8;
     }
 }
-use snippet::{ktest_guest_end, ktest_guest_spin, ktest_guest_start};
+use snippet::{ktest_guest_end, ktest_guest_spin, ktest_guest_start, ktest_irq_guest_end, ktest_irq_guest_start};
 
 /// A guest thread at priority 200 whose code is the snippet at [`GUEST_CODE`] in a
 /// VSpace of its own, started at `entry` (an offset into the snippet) with its VCpu
 /// bound, faulting to `ep`. Returns the thread and its VCpu.
 fn guest(env: &mut Env, ep: u64, entry: u64) -> Result<(Tcb, VCpu), crate::Fail> {
+    let code = (
+        (&raw const ktest_guest_start) as usize,
+        (&raw const ktest_guest_end) as usize,
+    );
+    guest_with(env, ep, code, entry)
+}
+
+/// [`guest`] with the code in `start..end` (at most a page).
+fn guest_with(env: &mut Env, ep: u64, (start, end): (usize, usize), entry: u64) -> Result<(Tcb, VCpu), crate::Fail> {
     let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
     let (code, va) = ok(env.page(), "code page")?;
-    let start = (&raw const ktest_guest_start) as usize;
-    let end = (&raw const ktest_guest_end) as usize;
     for i in (0..end - start).step_by(4) {
         #[allow(unsafe_code)]
         // SAFETY: both ranges are mapped: the snippet in this program's text, the page
@@ -223,4 +266,45 @@ fn delete_running(env: &mut Env) -> R {
         yield_now();
     }
     ok(ROOT_CNODE.delete(t.0), "delete it")
+}
+
+fn inject(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let code = (
+        (&raw const ktest_irq_guest_start) as usize,
+        (&raw const ktest_irq_guest_end) as usize,
+    );
+    let (t, v) = guest_with(env, ep, code, 0)?;
+    match v.inject(1020, 0) {
+        Err(libl4::Error::RangeError) => {}
+        Err(libl4::Error::IllegalOperation) => {
+            ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
+            return crate::skip("no virtual CPU interface the kernel drives (GICv2 or none)");
+        }
+        _ => return check(false, "INTID 1020 is refused"),
+    }
+    ok(t.resume(), "resume")?;
+    // Its set-up: any system register it may not touch is answered with 0, then it
+    // says it is ready.
+    let mut m = ipc::recv(ep, rp);
+    for _ in 0..8 {
+        if m.info.label() != ExitKind::Sysreg as u64 {
+            break;
+        }
+        m = ipc::reply_recv(ep, rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]);
+    }
+    check(
+        matches!(exit_of(&m), Some(Exit::Hvc { imm: 1, .. })),
+        "the guest is ready",
+    )?;
+    // SPI 40, while the guest waits in its exit: it takes it once it unmasks IRQs.
+    ok(v.inject(40, 0x80), "inject")?;
+    let m = ipc::reply_recv(ep, rp, MsgInfo::new(EXIT_REPLY_DONE, 0, 0), [0; 4]);
+    let got = exit_of(&m);
+    ok(t.suspend(), "stop the guest")?;
+    check(
+        matches!(got, Some(Exit::Hvc { x0: 40, imm: 2, .. })),
+        "the guest's IRQ handler acknowledged INTID 40",
+    )
 }

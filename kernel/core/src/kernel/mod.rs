@@ -78,6 +78,9 @@ pub trait Platform {
     fn user_timer_irq(&self) -> Option<u32>;
     /// Arm the user timer to fire when the counter reaches `cval`, or disarm it.
     fn set_user_timer(&mut self, cval: Option<u64>);
+    /// True if the kernel drives this machine's virtual CPU interface (list registers),
+    /// so virtual interrupts can be injected.
+    fn has_vgic(&self) -> bool;
     /// True if an interrupt is waiting (long operations stop at preemption points then).
     fn irq_pending(&self) -> bool;
     /// From now on write the console output to the kernel log page at `page`, for good
@@ -406,12 +409,12 @@ impl<P: Platform> Kernel<P> {
         t.get().vcpu.is_some()
     }
 
-    /// Where this CPU's live guest registers belong: the guest registers of its
+    /// Where this CPU's live guest state belongs: the guest state of its
     /// [`Lazy::Guest`] owner, if that thread still has a VCpu.
     #[inline]
-    pub fn live_guest_regs(&mut self) -> Option<&mut object::vcpu::GuestRegs> {
+    pub fn live_guest(&mut self) -> Option<&mut object::vcpu::GuestState> {
         let owner = self.core.lazy_owners[Lazy::Guest as usize]?;
-        owner.get().vcpu.map(|v| &mut v.get().regs)
+        owner.get().vcpu.map(|v| &mut v.get().state)
     }
 
     /// [`Kernel::lazy_switch`] for the fastpath's direct switch from `from`, which ran

@@ -104,6 +104,9 @@ impl Platform for Model {
     fn user_timer_irq(&self) -> Option<u32> {
         Some(USER_TIMER_IRQ)
     }
+    fn has_vgic(&self) -> bool {
+        true
+    }
     fn set_user_timer(&mut self, cval: Option<u64>) {
         self.user_timer = cval;
     }

@@ -4,6 +4,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsiz
 
 use super::read_sysreg;
 use crate::board;
+use gaon_kcore::kernel::object::vcpu::GuestState;
 
 /// Bytes of kernel stack per CPU.
 pub const KERNEL_STACK_SIZE: usize = 16384;
@@ -117,9 +118,8 @@ pub struct PerCpu {
     pub save_thread_pointer: AtomicPtr<u64>,
     /// Where it wants this CPU's FP/SIMD registers saved (an `FpState`; null: keep them).
     pub save_fp: AtomicPtr<u8>,
-    /// Where it wants this CPU's guest EL1 registers saved (a `GuestRegs`; null: keep
-    /// them).
-    pub save_guest: AtomicPtr<u64>,
+    /// Where it wants this CPU's guest state saved (a `GuestState`; null: keep it).
+    pub save_guest: AtomicPtr<GuestState>,
 }
 
 static PER_CPU: [PerCpu; board::CPUS] = [const {

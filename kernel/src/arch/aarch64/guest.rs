@@ -11,7 +11,8 @@
 
 use core::sync::atomic::Ordering;
 
-use gaon_abi::vcpu::{VCPU_REG_COUNT, VCpuReg};
+use gaon_abi::vcpu::VCpuReg;
+use gaon_kcore::kernel::object::vcpu::GuestState;
 use gaon_kcore::kernel::{Kernel, Lazy};
 use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::Tcb;
@@ -141,19 +142,24 @@ fn read_reg(i: usize) -> u64 {
     }
 }
 
-/// Save the CPU's live guest registers into `regs`: all of them, but the EL0-governing
-/// ones only while they hold the guest's values (otherwise `to_native` saved them).
-fn save_all(regs: &mut [u64; VCPU_REG_COUNT]) {
+/// Save the CPU's live guest state into `state`: every register, but the
+/// EL0-governing ones only while they hold the guest's values (otherwise `to_native`
+/// saved them), and the virtual CPU interface.
+fn save_all(state: &mut GuestState) {
     let guest_el1 = cpu::local().guest_el1.load(Ordering::Relaxed);
-    for (i, r) in regs.iter_mut().enumerate() {
+    for (i, r) in state.regs.iter_mut().enumerate() {
         if switched(i) && (guest_el1 || !governs_el0(i)) {
             *r = read_reg(i);
         }
     }
+    if has_vgic() {
+        vgic::save(&mut state.vgic);
+    }
 }
 
-/// Make `t`'s guest registers and HCR the CPU's before it resumes: all of them when
-/// another VCpu's were live, only the EL0-governing ones when a native thread ran since.
+/// Make `t`'s guest state and HCR the CPU's before it resumes: all of it when another
+/// VCpu's was live, only the EL0-governing registers when a native thread ran since;
+/// then the queued virtual interrupts into free list registers.
 #[inline(never)]
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     let local = cpu::local();
@@ -162,18 +168,26 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
             save_all(old);
         }
         if let Some(new) = new.guest() {
-            for (i, v) in new.iter().enumerate() {
+            for (i, v) in new.regs.iter().enumerate() {
                 if switched(i) {
                     write_reg(i, *v);
                 }
             }
+            if has_vgic() {
+                vgic::load(&new.vgic);
+            }
         }
     } else if !local.guest_el1.load(Ordering::Relaxed)
-        && let Some(regs) = k.live_guest_regs()
+        && let Some(state) = k.live_guest()
     {
         for (r, _) in EL0_GOVERNING {
-            write_reg(r as usize, regs[r as usize]);
+            write_reg(r as usize, state.regs[r as usize]);
         }
+    }
+    if has_vgic()
+        && let Some(state) = k.live_guest()
+    {
+        vgic::fill(&mut state.queue);
     }
     if !local.guest_el1.load(Ordering::Relaxed) {
         local.guest_el1.store(true, Ordering::Relaxed);
@@ -197,9 +211,9 @@ pub fn to_native(k: &mut Kernel<Hw>) {
 #[inline(never)]
 fn native_again(k: &mut Kernel<Hw>) {
     cpu::local().guest_el1.store(false, Ordering::Relaxed);
-    if let Some(regs) = k.live_guest_regs() {
+    if let Some(state) = k.live_guest() {
         for (r, _) in EL0_GOVERNING {
-            regs[r as usize] = read_reg(r as usize);
+            state.regs[r as usize] = read_reg(r as usize);
         }
     }
     for (r, v) in EL0_GOVERNING {
@@ -209,13 +223,134 @@ fn native_again(k: &mut Kernel<Hw>) {
     unsafe { write_sysreg!(hcr_el2, HCR_NATIVE) };
 }
 
-/// Save the CPU's live guest registers into `regs` (a stall or a register read: the
+/// Save the CPU's live guest state into `state` (a stall or a register read: the
 /// kernel core forgot the owner, so the next guest to resume here loads its own).
 ///
 /// # Safety
 ///
-/// `regs` is valid for a write of a `GuestRegs` and nothing else accesses it meanwhile.
-pub unsafe fn save_live(regs: *mut u64) {
+/// `state` is valid for a write of a `GuestState` and nothing else accesses it
+/// meanwhile.
+pub unsafe fn save_live(state: *mut GuestState) {
     // SAFETY: the caller vouches for the pointer.
-    save_all(unsafe { &mut *regs.cast::<[u64; VCPU_REG_COUNT]>() });
+    save_all(unsafe { &mut *state });
+}
+
+/// True if this CPU has a GICv3 virtual CPU interface (the ICH registers), which the
+/// kernel drives. GICv2's (the GICH frame) is not driven yet.
+pub fn has_vgic() -> bool {
+    cpu::gic_sysreg_version() != 0
+}
+
+/// The GICv3 virtual CPU interface: list registers, ICH_VMCR_EL2 and the active
+/// priorities, kept in a VCpu's `vgic` words while its guest does not run.
+mod vgic {
+    use gaon_kcore::kernel::object::vcpu::{IrqQueue, VGIC_WORDS};
+
+    use super::super::{read_sysreg, write_sysreg};
+
+    /// Where each register is in the `vgic` words: the list registers first.
+    const VMCR: usize = 16;
+    const AP0R0: usize = 17;
+    const AP1R0: usize = 18;
+    const _: () = assert!(AP1R0 < VGIC_WORDS);
+
+    /// List register state bits: pending.
+    const LR_PENDING: u64 = 1 << 62;
+    /// List register: group 1.
+    const LR_GROUP1: u64 = 1 << 60;
+
+    /// List registers this CPU has (ICH_VTR_EL2.ListRegs + 1, at most 16).
+    fn lrs() -> usize {
+        ((read_sysreg!(ich_vtr_el2) & 0x1f) as usize + 1).min(16)
+    }
+
+    fn read_lr(n: usize) -> u64 {
+        match n {
+            0 => read_sysreg!(ich_lr0_el2),
+            1 => read_sysreg!(ich_lr1_el2),
+            2 => read_sysreg!(ich_lr2_el2),
+            3 => read_sysreg!(ich_lr3_el2),
+            4 => read_sysreg!(ich_lr4_el2),
+            5 => read_sysreg!(ich_lr5_el2),
+            6 => read_sysreg!(ich_lr6_el2),
+            7 => read_sysreg!(ich_lr7_el2),
+            8 => read_sysreg!(ich_lr8_el2),
+            9 => read_sysreg!(ich_lr9_el2),
+            10 => read_sysreg!(ich_lr10_el2),
+            11 => read_sysreg!(ich_lr11_el2),
+            12 => read_sysreg!(ich_lr12_el2),
+            13 => read_sysreg!(ich_lr13_el2),
+            14 => read_sysreg!(ich_lr14_el2),
+            _ => read_sysreg!(ich_lr15_el2),
+        }
+    }
+
+    fn write_lr(n: usize, v: u64) {
+        // SAFETY: a list register only makes a virtual interrupt pending or active for
+        // the guest whose state is loaded (the caller's).
+        unsafe {
+            match n {
+                0 => write_sysreg!(ich_lr0_el2, v),
+                1 => write_sysreg!(ich_lr1_el2, v),
+                2 => write_sysreg!(ich_lr2_el2, v),
+                3 => write_sysreg!(ich_lr3_el2, v),
+                4 => write_sysreg!(ich_lr4_el2, v),
+                5 => write_sysreg!(ich_lr5_el2, v),
+                6 => write_sysreg!(ich_lr6_el2, v),
+                7 => write_sysreg!(ich_lr7_el2, v),
+                8 => write_sysreg!(ich_lr8_el2, v),
+                9 => write_sysreg!(ich_lr9_el2, v),
+                10 => write_sysreg!(ich_lr10_el2, v),
+                11 => write_sysreg!(ich_lr11_el2, v),
+                12 => write_sysreg!(ich_lr12_el2, v),
+                13 => write_sysreg!(ich_lr13_el2, v),
+                14 => write_sysreg!(ich_lr14_el2, v),
+                _ => write_sysreg!(ich_lr15_el2, v),
+            }
+        }
+    }
+
+    /// Save the interface's state.
+    pub fn save(w: &mut [u64; VGIC_WORDS]) {
+        for (n, lr) in w.iter_mut().enumerate().take(lrs()) {
+            *lr = read_lr(n);
+        }
+        w[VMCR] = read_sysreg!(ich_vmcr_el2);
+        w[AP0R0] = read_sysreg!(ich_ap0r0_el2);
+        w[AP1R0] = read_sysreg!(ich_ap1r0_el2);
+    }
+
+    /// Load a guest's interface state, and enable the interface.
+    pub fn load(w: &[u64; VGIC_WORDS]) {
+        for (n, lr) in w.iter().enumerate().take(lrs()) {
+            write_lr(n, *lr);
+        }
+        // SAFETY: the guest's own virtual CPU interface state; En (ICH_HCR_EL2 bit 0)
+        // only lets the virtual interface signal virtual interrupts to EL1.
+        unsafe {
+            write_sysreg!(ich_vmcr_el2, w[VMCR]);
+            write_sysreg!(ich_ap0r0_el2, w[AP0R0]);
+            write_sysreg!(ich_ap1r0_el2, w[AP1R0]);
+            write_sysreg!(ich_hcr_el2, 1);
+        }
+    }
+
+    /// Move queued interrupts into the list registers: one already there becomes
+    /// pending (again), the rest take free list registers while there are some.
+    pub fn fill(queue: &mut IrqQueue) {
+        let n = lrs();
+        while let Some((intid, priority)) = queue.pop() {
+            let same = (0..n).find(|&i| read_lr(i) & 0xffff_ffff == u64::from(intid) && read_lr(i) >> 62 != 0);
+            if let Some(i) = same {
+                write_lr(i, read_lr(i) | LR_PENDING);
+                continue;
+            }
+            let free = read_sysreg!(ich_elrsr_el2);
+            let Some(i) = (0..n).find(|&i| free & (1 << i) != 0) else {
+                queue.unpop(intid, priority);
+                return;
+            };
+            write_lr(i, LR_PENDING | LR_GROUP1 | u64::from(priority) << 48 | u64::from(intid));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! viewed as [`ThreadArch`]) only when a thread touches them after another did, which
 //! traps through CPTR_EL2.TFP until then.
 
+use gaon_kcore::kernel::object::vcpu::GuestState;
 use gaon_kcore::kernel::{Kernel, Lazy, LazySaves};
 use gaon_kcore::obj::Ptr;
 use gaon_kcore::tcb::{ARCH_STATE_BYTES, ArchState, Tcb};
@@ -148,7 +149,7 @@ pub fn save_targets(saves: LazySaves<'_>) -> SaveTargets {
         fp: fpu.map_or(core::ptr::null_mut(), |s| &raw mut view(s.arch).fp),
         guest: guest
             .and_then(|s| s.guest())
-            .map_or(core::ptr::null_mut(), |g| g.as_mut_ptr()),
+            .map_or(core::ptr::null_mut(), core::ptr::from_mut),
     }
 }
 
@@ -159,8 +160,8 @@ pub struct SaveTargets {
     pub thread_pointer: *mut u64,
     /// The FP/SIMD registers (null: keep them).
     pub fp: *mut FpState,
-    /// The guest registers, a `GuestRegs` (null: keep them).
-    pub guest: *mut u64,
+    /// The guest state (null: keep it).
+    pub guest: *mut GuestState,
 }
 
 /// Save this CPU's TPIDR_EL0, FP/SIMD registers and guest registers to `to` (each

@@ -17,7 +17,7 @@ use super::endpoint::Endpoint;
 use super::notification::Notification;
 use super::reply::Reply;
 use super::sched_context::SchedContext;
-use super::vcpu::{GuestRegs, VCpu};
+use super::vcpu::{GuestState, VCpu};
 use crate::cap::{Cap, FLAG_DEVICE};
 use crate::cdt::{self, Slot};
 use crate::kernel::cspace::{Kslots, derived_copy, slot};
@@ -225,10 +225,10 @@ pub struct LiveState<'a> {
 }
 
 impl<'a> LiveState<'a> {
-    /// Its VCpu's guest registers, if it is a VCpu thread.
+    /// Its VCpu's guest state, if it is a VCpu thread.
     #[inline]
-    pub fn guest(&self) -> Option<&'a mut GuestRegs> {
-        self.vcpu.map(|v| &mut v.get().regs)
+    pub fn guest(&self) -> Option<&'a mut GuestState> {
+        self.vcpu.map(|v| &mut v.get().state)
     }
 }
 

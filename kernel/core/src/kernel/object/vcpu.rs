@@ -4,7 +4,7 @@
 //! registers lazily ([`crate::kernel::Lazy::Guest`]), and the guest's exits become
 //! messages to the thread's fault endpoint (`gaon_abi::vcpu::Exit`, `entry.rs`).
 
-use gaon_abi::invocation::{VCpuBindTcbArgs, VCpuReadRegsArgs, VCpuWriteRegsArgs};
+use gaon_abi::invocation::{VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuWriteRegsArgs};
 use gaon_abi::vcpu::{GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
 use gaon_abi::{Error, Label, ObjType};
 
@@ -16,24 +16,114 @@ use crate::obj::Ptr;
 /// A guest's registers, by [`VCpuReg`] index.
 pub type GuestRegs = [u64; VCPU_REG_COUNT];
 
+/// Words of virtual-interrupt-controller state the arch layer keeps in a VCpu (on
+/// GICv3: the list registers, ICH_VMCR_EL2 and the active-priority registers).
+pub const VGIC_WORDS: usize = 24;
+
+/// Virtual interrupts queued for a guest: made pending by the VMM, not yet in a list
+/// register (the arch layer moves them there when the guest runs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IrqQueue {
+    /// `intid | priority << 16`, oldest first.
+    entries: [u32; IRQ_QUEUE],
+    /// Entries in use.
+    len: u8,
+}
+
+/// Virtual interrupts a VCpu queues at most.
+pub const IRQ_QUEUE: usize = 32;
+
+impl IrqQueue {
+    /// True if `intid` is queued.
+    pub fn contains(&self, intid: u32) -> bool {
+        self.entries[..usize::from(self.len)]
+            .iter()
+            .any(|e| e & 0xffff == intid)
+    }
+
+    /// Queue `intid` at `priority`; false if the queue is full. One already queued stays
+    /// one (an interrupt is pending or not).
+    pub fn push(&mut self, intid: u32, priority: u8) -> bool {
+        let n = usize::from(self.len);
+        if self.contains(intid) {
+            return true;
+        }
+        if n == IRQ_QUEUE {
+            return false;
+        }
+        self.entries[n] = intid | u32::from(priority) << 16;
+        self.len += 1;
+        true
+    }
+
+    /// The oldest queued interrupt `(intid, priority)`, taken out.
+    pub fn pop(&mut self) -> Option<(u32, u8)> {
+        if self.len == 0 {
+            return None;
+        }
+        let e = self.entries[0];
+        self.entries.copy_within(1..usize::from(self.len), 0);
+        self.len -= 1;
+        Some((e & 0xffff, (e >> 16) as u8))
+    }
+
+    /// Put an interrupt back at the front (no list register was free after all).
+    pub fn unpop(&mut self, intid: u32, priority: u8) {
+        let n = usize::from(self.len).min(IRQ_QUEUE - 1);
+        self.entries.copy_within(0..n, 1);
+        self.entries[0] = intid | u32::from(priority) << 16;
+        self.len = (n + 1) as u8;
+    }
+
+    /// Interrupts queued.
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True if none is queued.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What a CPU holds live while the guest runs, and the VCpu keeps otherwise.
+#[repr(C)]
+#[derive(Debug)]
+pub struct GuestState {
+    /// The guest's registers. While a CPU holds them live (the bound thread is the
+    /// `Lazy::Guest` owner there) this copy is stale; `save_lazy_of` refreshes it.
+    pub regs: GuestRegs,
+    /// The arch layer's virtual interrupt controller state, saved with the registers.
+    pub vgic: [u64; VGIC_WORDS],
+    /// Virtual interrupts not yet in a list register.
+    pub queue: IrqQueue,
+}
+
 /// A virtual CPU.
 #[repr(C)]
 #[derive(Debug)]
 pub struct VCpu {
     /// The bound thread, which runs the guest.
     pub(crate) tcb: Option<Ptr<Tcb>>,
-    /// The guest's registers. While a CPU holds them live (the bound thread is the
-    /// `Lazy::Guest` owner there) this copy is stale; `save_lazy_of` refreshes it.
-    pub(crate) regs: GuestRegs,
+    /// Its registers and virtual interrupts.
+    pub(crate) state: GuestState,
 }
 static_assertions::const_assert!(core::mem::size_of::<VCpu>() <= 1 << gaon_abi::object::VCPU_BITS);
 
 impl Default for VCpu {
-    /// Unbound, its registers as a CPU's out of reset (MMU off).
+    /// Unbound, its registers as a CPU's out of reset (MMU off), nothing pending.
     fn default() -> Self {
         let mut regs = [0; VCPU_REG_COUNT];
         regs[VCpuReg::SctlrEl1 as usize] = SCTLR_EL1_RESET;
-        Self { tcb: None, regs }
+        Self {
+            tcb: None,
+            state: GuestState {
+                regs,
+                vgic: [0; VGIC_WORDS],
+                queue: IrqQueue::default(),
+            },
+        }
     }
 }
 
@@ -44,6 +134,7 @@ pub(in crate::kernel) enum Op {
     Unbind(Ptr<Tcb>),
     ReadRegs { first: usize, count: usize },
     WriteRegs { first: usize, count: usize },
+    Inject { intid: u32, priority: u8 },
 }
 
 impl<P: Platform> Kernel<P> {
@@ -73,6 +164,23 @@ impl<P: Platform> Kernel<P> {
                 w.check_tail(a.len())?;
                 Ok(Op::WriteRegs { first, count })
             }
+            Label::VCpuInjectIrq => {
+                let VCpuInjectIrqArgs { intid, priority } = a.decode()?;
+                if intid >= 1020 || priority > 255 {
+                    return Err(Error::RangeError);
+                }
+                if !self.platform.has_vgic() {
+                    return Err(Error::IllegalOperation);
+                }
+                let queue = &v.get().state.queue;
+                if queue.len() == IRQ_QUEUE && !queue.contains(intid as u32) {
+                    return Err(Error::NotEnoughMemory);
+                }
+                Ok(Op::Inject {
+                    intid: intid as u32,
+                    priority: priority as u8,
+                })
+            }
             _ => Err(Error::UnknownInvocation),
         }
     }
@@ -97,16 +205,25 @@ impl<P: Platform> Kernel<P> {
             Op::ReadRegs { first, count } => {
                 self.refresh_vcpu(v);
                 for i in 0..count {
-                    message::set_mr(t, i, v.get().regs[first + i]);
+                    message::set_mr(t, i, v.get().state.regs[first + i]);
                 }
                 count
+            }
+            Op::Inject { intid, priority } => {
+                // The list registers are live in a CPU while the guest's state is: saved
+                // from there first, so the next run loads them and fills free ones from
+                // the queue.
+                self.refresh_vcpu(v);
+                let queued = v.get().state.queue.push(intid, priority);
+                debug_assert!(queued, "decode checked for room");
+                0
             }
             Op::WriteRegs { first, count } => {
                 // The bound thread runs nowhere and no CPU holds the registers live, so
                 // it resumes with these.
                 self.refresh_vcpu(v);
                 for i in 0..count {
-                    v.get().regs[first + i] = a.word(VCpuWriteRegsArgs::TAIL + i);
+                    v.get().state.regs[first + i] = a.word(VCpuWriteRegsArgs::TAIL + i);
                 }
                 0
             }

@@ -283,3 +283,37 @@ fn deleting_either_side_of_a_binding_leaves_the_other_usable() {
     let got = invoke(&mut k, v2, Label::VCpuReadRegs, &[VCpuReg::TpidrEl1 as u64, 1]).unwrap();
     assert_eq!(got[0], 99);
 }
+
+#[test]
+fn injected_interrupts_queue_once_each_until_the_list_registers_take_them() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (_, g, vcpu) = guest(&mut k, &mut a, 0);
+    assert_eq!(
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[1020, 0]),
+        Err(Error::RangeError)
+    );
+    assert_eq!(
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 256]),
+        Err(Error::RangeError)
+    );
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[27, 0x10]).unwrap();
+    let queue = &mut g.get().vcpu.unwrap().get().state.queue;
+    assert_eq!(queue.len(), 2, "one pending interrupt is one");
+    assert_eq!(queue.pop(), Some((40, 0x80)));
+    queue.unpop(40, 0x80);
+    assert_eq!(queue.pop(), Some((40, 0x80)));
+    assert_eq!(queue.pop(), Some((27, 0x10)));
+    assert!(queue.is_empty());
+    // The queue is bounded, and says so.
+    for intid in 0..32 {
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100 + intid, 0]).unwrap();
+    }
+    assert_eq!(
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[200, 0]),
+        Err(Error::NotEnoughMemory)
+    );
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100, 0]).unwrap();
+}
