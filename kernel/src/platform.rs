@@ -74,6 +74,10 @@ impl Platform for Hw {
         crate::arch::guest::has_vgic()
     }
 
+    fn guest_irq_pending(&self) -> bool {
+        crate::arch::guest::irq_pending()
+    }
+
     fn log_to(&mut self, page: usize) {
         console::set_log(page);
     }

@@ -614,6 +614,8 @@ pub enum ThreadState {
     BlockedOnReply = 4,
     /// Blocked waiting on a notification.
     BlockedOnNotification = 5,
+    /// A guest waiting in WFI for a virtual interrupt.
+    WaitingForInterrupt = 6,
 }
 
 #[cfg(test)]

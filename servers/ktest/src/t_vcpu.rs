@@ -17,7 +17,7 @@ crate::tests![
     "a guest's exits reach its VMM and the replies resume it" => exits,
     "guest registers are read and written through the VCpu" => registers,
     "deleting the VCpu of a running guest stops it and nothing else" => delete_running,
-    "an injected virtual interrupt reaches the guest's handler" => inject,
+    "an injected virtual interrupt reaches the guest's handler, also out of WFI" => inject,
 ];
 
 /// Where the guest's code is, guest-physical (its MMU is off: also its virtual address).
@@ -57,7 +57,8 @@ mod snippet {
 
     // A guest that takes interrupts: the GICv3 CPU interface by system registers (the
     // virtual one, with HCR_EL2.IMO), a vector table at offset 0x800 whose IRQ entry
-    // (current EL, SP_ELx: +0x280) acknowledges, ends and reports the INTID by HVC #2.
+    // (current EL, SP_ELx: +0x280) acknowledges, ends and reports the INTID by HVC #2
+    // and returns; between interrupts it waits in WFI.
     core::arch::global_asm!(
         ".section .text.ktest_snippet, \"ax\"",
         ".global ktest_irq_guest_start",
@@ -76,13 +77,14 @@ mod snippet {
         "    isb",
         "    hvc #1",
         "    msr daifclr, #2",
-        "2:  b 2b",
+        "2:  wfi",
+        "    b 2b",
         ".p2align 11",
         "3:  .skip 0x280",
         "    mrs x0, icc_iar1_el1",
         "    msr icc_eoir1_el1, x0",
         "    hvc #2",
-        "    b .",
+        "    eret",
         ".p2align 7",
         "ktest_irq_guest_end:",
         ".text",
@@ -301,10 +303,27 @@ fn inject(env: &mut Env) -> R {
     // SPI 40, while the guest waits in its exit: it takes it once it unmasks IRQs.
     ok(v.inject(40, 0x80), "inject")?;
     let m = ipc::reply_recv(ep, rp, MsgInfo::new(EXIT_REPLY_DONE, 0, 0), [0; 4]);
-    let got = exit_of(&m);
+    let first = exit_of(&m);
+    // Back from its handler it waits in WFI, in the kernel: nothing is pending.
+    ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 0, 0), [0; 4]), "answer")?;
+    ok(crate::env::let_others_run(), "let it run")?;
+    let (state, _, _) = ok(t.state(), "state")?;
+    let waiting = state == ThreadState::WaitingForInterrupt as u64;
+    let second = if waiting {
+        // SPI 41 wakes it, and its handler takes it.
+        ok(v.inject(41, 0x80), "inject again")?;
+        exit_of(&ipc::recv(ep, rp))
+    } else {
+        None
+    };
     ok(t.suspend(), "stop the guest")?;
     check(
-        matches!(got, Some(Exit::Hvc { x0: 40, imm: 2, .. })),
+        matches!(first, Some(Exit::Hvc { x0: 40, imm: 2, .. })),
         "the guest's IRQ handler acknowledged INTID 40",
+    )?;
+    check(waiting, "the guest waits in WFI in the kernel")?;
+    check(
+        matches!(second, Some(Exit::Hvc { x0: 41, imm: 2, .. })),
+        "an interrupt injected while it waits wakes it",
     )
 }

@@ -535,7 +535,7 @@ impl<P: Platform> Walk<'_, P> {
                     self.r.fail(Problem::Reply, addr);
                 }
             }
-            State::Running | State::Inactive => {}
+            State::Running | State::Inactive | State::WaitingForInterrupt => {}
         }
         if ntfn != 0 && !(aligned(ntfn, NOTIFICATION_BITS) && raw(at::<Notification>(ntfn).bound) == addr) {
             self.r.fail(Problem::Binding, addr);
@@ -543,16 +543,21 @@ impl<P: Platform> Walk<'_, P> {
         if sc != 0 && !(aligned(sc, SCHED_CONTEXT_BITS) && raw(at::<SchedContext>(sc).tcb) == addr) {
             self.r.fail(Problem::Binding, addr);
         }
+        self.guest_of(addr, t);
+    }
+
+    /// A thread's VCpu binding, mirrored, and what only a guest may be: above EL0 (the
+    /// mode, and for a native thread the interrupt masks, are what the eret to it would
+    /// enter), or waiting in WFI.
+    fn guest_of(&mut self, addr: usize, t: &Tcb) {
         let (vcpu, pstate) = (raw(t.vcpu), t.ctx.spsr);
         let guest_ok = vcpu == 0 || (aligned(vcpu, VCPU_BITS) && raw(at::<VCpu>(vcpu).tcb) == addr);
-        // The mode (and, for a native thread, the interrupt masks): what the eret to it
-        // would enter.
-        let mode_ok = if vcpu == 0 {
-            pstate & 0x3df == 0
+        let state_ok = if vcpu == 0 {
+            pstate & 0x3df == 0 && t.state != ThreadState::WaitingForInterrupt
         } else {
             matches!(pstate & 0x1f, 0b0000 | 0b0100 | 0b0101)
         };
-        if !(guest_ok && mode_ok) {
+        if !(guest_ok && state_ok) {
             self.r.fail(Problem::Guest, addr);
         }
     }
@@ -814,6 +819,6 @@ fn blocked_on(state: &State) -> usize {
     match *state {
         State::BlockedOnSend { ep, .. } | State::BlockedOnRecv { ep } => ep.addr(),
         State::BlockedOnNotification { ntfn } => ntfn.addr(),
-        State::Inactive | State::Running | State::BlockedOnReply => 0,
+        State::Inactive | State::Running | State::BlockedOnReply | State::WaitingForInterrupt => 0,
     }
 }

@@ -15,6 +15,7 @@ use crate::obj::Ptr;
 
 /// ESR_EL2 exception classes of guest exits.
 mod ec {
+    pub const WFX: u64 = 0x01;
     pub const HVC64: u64 = 0x16;
     pub const SMC64: u64 = 0x17;
     pub const SYS64: u64 = 0x18;
@@ -153,6 +154,12 @@ impl<P: Platform> Kernel<P> {
     /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
     /// exception that is no exit goes as a fault message), or stop `t` if it has none.
     pub(super) fn guest_exit(&mut self, t: Ptr<Tcb>, exception: Exception) {
+        if let Exception::User { esr, .. } = exception
+            && (esr >> 26) & 0x3f == ec::WFX
+        {
+            self.guest_wfi(t, esr & 1 != 0);
+            return;
+        }
         let Some(exit) = exit_of(t.get(), exception) else {
             let tc = t.get();
             let (pc, sp) = (tc.ctx.pc, tc.ctx.sp);
@@ -188,6 +195,22 @@ impl<P: Platform> Kernel<P> {
         let cap = t.get().slots[SLOT_FAULT_EP].cap;
         t.get().exit = Some(exit);
         self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// The guest of `t` executed WFI (trapped, `HCR_EL2.TWI`), or WFE (`wfe`, if
+    /// trapped: it only yields). It goes on after the instruction at once if a virtual
+    /// interrupt is pending for it (queued, or pending in a list register); otherwise it
+    /// waits in the kernel, not in its VMM, until `VCpuInjectIrq` makes one pending.
+    fn guest_wfi(&mut self, t: Ptr<Tcb>, wfe: bool) {
+        let tc = t.get();
+        tc.ctx.pc = tc.ctx.pc.wrapping_add(4);
+        let queued = tc.vcpu.is_some_and(|v| !v.get().state.queue.is_empty());
+        if wfe || queued || self.platform.guest_irq_pending() {
+            return;
+        }
+        self.block(t, State::WaitingForInterrupt);
     }
 }
 

@@ -342,7 +342,7 @@ impl<P: Platform> Kernel<P> {
                 }
             }
             State::BlockedOnNotification { ntfn } => ntfn.get().queue.remove(t),
-            State::Inactive | State::Running => {}
+            State::Inactive | State::Running | State::WaitingForInterrupt => {}
         }
     }
 }

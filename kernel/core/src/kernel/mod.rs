@@ -81,6 +81,9 @@ pub trait Platform {
     /// True if the kernel drives this machine's virtual CPU interface (list registers),
     /// so virtual interrupts can be injected.
     fn has_vgic(&self) -> bool;
+    /// True if a virtual interrupt is pending in this CPU's list registers (those of
+    /// the guest that trapped here: its state is live).
+    fn guest_irq_pending(&self) -> bool;
     /// True if an interrupt is waiting (long operations stop at preemption points then).
     fn irq_pending(&self) -> bool;
     /// From now on write the console output to the kernel log page at `page`, for good

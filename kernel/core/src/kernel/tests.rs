@@ -107,6 +107,9 @@ impl Platform for Model {
     fn has_vgic(&self) -> bool {
         true
     }
+    fn guest_irq_pending(&self) -> bool {
+        false
+    }
     fn set_user_timer(&mut self, cval: Option<u64>) {
         self.user_timer = cval;
     }

@@ -25,12 +25,14 @@ use crate::platform::Hw;
 /// and SErrors to EL2 (FMO/IMO/AMO), set/way maintenance by set/way trapped (TSW),
 /// TLB and barrier maintenance broadcast in the inner-shareable domain (FB, BSU=IS,
 /// since a vCPU may move between cores), SMC trapped (TSC), and the implementation
-/// defined and auxiliary control registers trapped (TIDCP, TACR): the VMM sees those.
+/// defined and auxiliary control registers trapped (TIDCP, TACR): the VMM sees those;
+/// WFI trapped (TWI): a guest with nothing pending waits in the kernel, not in the CPU.
 pub const HCR_GUEST: u64 = (1 << 0)     // VM
     | (1 << 1)                          // SWIO
     | (1 << 3) | (1 << 4) | (1 << 5)    // FMO, IMO, AMO
     | (1 << 9)                          // FB
     | (1 << 10)                         // BSU = inner shareable
+    | (1 << 13)                         // TWI
     | (1 << 19)                         // TSC
     | (1 << 20)                         // TIDCP
     | (1 << 21)                         // TACR
@@ -235,6 +237,11 @@ pub unsafe fn save_live(state: *mut GuestState) {
     save_all(unsafe { &mut *state });
 }
 
+/// True if a virtual interrupt is pending in this CPU's list registers.
+pub fn irq_pending() -> bool {
+    has_vgic() && vgic::pending()
+}
+
 /// True if this CPU has a GICv3 virtual CPU interface (the ICH registers), which the
 /// kernel drives. GICv2's (the GICH frame) is not driven yet.
 pub fn has_vgic() -> bool {
@@ -308,6 +315,11 @@ mod vgic {
                 _ => write_sysreg!(ich_lr15_el2, v),
             }
         }
+    }
+
+    /// True if a list register holds a pending interrupt.
+    pub fn pending() -> bool {
+        (0..lrs()).any(|i| read_lr(i) & LR_PENDING != 0)
     }
 
     /// Save the interface's state.

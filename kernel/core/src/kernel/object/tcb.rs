@@ -123,6 +123,9 @@ pub enum State {
         /// The notification.
         ntfn: Ptr<Notification>,
     },
+    /// A guest in WFI, waiting for a virtual interrupt (`VCpuInjectIrq` wakes it); in no
+    /// queue.
+    WaitingForInterrupt,
 }
 
 impl State {
@@ -135,6 +138,7 @@ impl State {
             Self::BlockedOnRecv { .. } => ThreadState::BlockedOnRecv,
             Self::BlockedOnReply => ThreadState::BlockedOnReply,
             Self::BlockedOnNotification { .. } => ThreadState::BlockedOnNotification,
+            Self::WaitingForInterrupt => ThreadState::WaitingForInterrupt,
         }
     }
 

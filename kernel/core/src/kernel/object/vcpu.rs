@@ -216,6 +216,12 @@ impl<P: Platform> Kernel<P> {
                 self.refresh_vcpu(v);
                 let queued = v.get().state.queue.push(intid, priority);
                 debug_assert!(queued, "decode checked for room");
+                // A guest waiting in WFI goes on (after its WFI) to take it.
+                if let Some(b) = v.get().tcb
+                    && b.get().state == State::WaitingForInterrupt
+                {
+                    self.make_runnable(b, false);
+                }
                 0
             }
             Op::WriteRegs { first, count } => {

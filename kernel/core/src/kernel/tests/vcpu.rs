@@ -317,3 +317,36 @@ fn injected_interrupts_queue_once_each_until_the_list_registers_take_them() {
     );
     invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100, 0]).unwrap();
 }
+
+#[test]
+fn wfi_waits_in_the_kernel_until_an_interrupt_is_injected() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, 0);
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    let wfi = 0x01 << 26 | 1 << 25;
+    g.get().ctx.pc = 0x3000;
+    // WFE only yields: the guest goes on after it.
+    take(&mut k, g, Exception::User { esr: wfi | 1, far: 0 });
+    assert_eq!((g.get().state.abi(), g.get().ctx.pc), (ThreadState::Running, 0x3004));
+    // WFI with nothing pending: it waits, in no queue, and a TcbGetState says so.
+    take(&mut k, g, Exception::User { esr: wfi, far: 0 });
+    assert_eq!(
+        (g.get().state.abi(), g.get().ctx.pc),
+        (ThreadState::WaitingForInterrupt, 0x3008)
+    );
+    assert!(!g.get().queued());
+    // An injected interrupt wakes it.
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[33, 0]).unwrap();
+    assert_eq!(g.get().state, ThreadState::Running);
+    // With one still queued, WFI does not wait.
+    take(&mut k, g, Exception::User { esr: wfi, far: 0 });
+    assert_eq!((g.get().state.abi(), g.get().ctx.pc), (ThreadState::Running, 0x300c));
+    // Suspended while waiting, it stops; resumed, it runs.
+    g.get().vcpu.unwrap().get().state.queue = super::super::object::vcpu::IrqQueue::default();
+    take(&mut k, g, Exception::User { esr: wfi, far: 0 });
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!(g.get().state, ThreadState::Inactive);
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    assert_eq!(g.get().state, ThreadState::Running);
+}
