@@ -165,12 +165,13 @@ impl<P: Platform> Kernel<P> {
                 Ok(Op::WriteRegs { first, count })
             }
             Label::VCpuInjectIrq => {
+                // No interface to inject into comes first: no argument can help then.
+                if !self.platform.has_vgic() {
+                    return Err(Error::IllegalOperation);
+                }
                 let VCpuInjectIrqArgs { intid, priority } = a.decode()?;
                 if intid >= 1020 || priority > 255 {
                     return Err(Error::RangeError);
-                }
-                if !self.platform.has_vgic() {
-                    return Err(Error::IllegalOperation);
                 }
                 let queue = &v.get().state.queue;
                 if queue.len() == IRQ_QUEUE && !queue.contains(intid as u32) {
