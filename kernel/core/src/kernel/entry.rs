@@ -311,31 +311,31 @@ impl<P: Platform> Kernel<P> {
             Ok(c) => c,
             Err(e) => return message::reply_kernel(t, Err(e)),
         };
-        match cap.ty() {
-            Some(ObjType::Endpoint) => {
-                if !cap.rights().contains(Rights::WRITE) {
-                    return message::reply_kernel(t, Err(Error::NoRights));
-                }
-                let mut flags = if is_call { IpcFlags::CALL } else { IpcFlags::empty() };
-                if cap.rights().contains(Rights::GRANT) {
-                    flags |= IpcFlags::GRANT;
-                }
-                self.send_ipc(t, cap.endpoint(), cap.badge, flags, blocking);
+        // Told apart by the type byte (`Cap::is`): matching on `cap.ty()`, an `Option`,
+        // costs every slow IPC path a range check and a select.
+        if cap.is(ObjType::Endpoint) {
+            if !cap.rights().contains(Rights::WRITE) {
+                return message::reply_kernel(t, Err(Error::NoRights));
             }
-            Some(ObjType::Notification) => {
-                if !cap.rights().contains(Rights::WRITE) {
-                    return message::reply_kernel(t, Err(Error::NoRights));
-                }
-                message::reply_kernel(t, Ok(0));
-                self.signal(cap.notification(), cap.badge);
+            let mut flags = if is_call { IpcFlags::CALL } else { IpcFlags::empty() };
+            if cap.rights().contains(Rights::GRANT) {
+                flags |= IpcFlags::GRANT;
             }
-            Some(ObjType::Reply) if !is_call => {
-                // Sending on a reply object answers its caller without receiving.
-                self.do_reply(t, cap.reply());
-                message::reply_kernel(t, Ok(0));
+            self.send_ipc(t, cap.endpoint(), cap.badge, flags, blocking);
+        } else if cap.is(ObjType::Notification) {
+            if !cap.rights().contains(Rights::WRITE) {
+                return message::reply_kernel(t, Err(Error::NoRights));
             }
-            Some(_) if is_call => self.invoke(t, s),
-            _ => message::reply_kernel(t, Err(Error::InvalidCapability)),
+            message::reply_kernel(t, Ok(0));
+            self.signal(cap.notification(), cap.badge);
+        } else if cap.is(ObjType::Reply) && !is_call {
+            // Sending on a reply object answers its caller without receiving.
+            self.do_reply(t, cap.reply());
+            message::reply_kernel(t, Ok(0));
+        } else if is_call && !cap.is_null() {
+            self.invoke(t, s);
+        } else {
+            message::reply_kernel(t, Err(Error::InvalidCapability));
         }
     }
 
@@ -345,32 +345,31 @@ impl<P: Platform> Kernel<P> {
             Ok((_, c)) => c,
             Err(e) => return message::reply_kernel(t, Err(e)),
         };
-        match cap.ty() {
-            Some(ObjType::Endpoint) => {
-                if !cap.rights().contains(Rights::READ) {
-                    return message::reply_kernel(t, Err(Error::NoRights));
-                }
-                let reply = match self.reply_arg(t, reply_cptr) {
-                    Ok(r) => r,
-                    Err(e) => return message::reply_kernel(t, Err(e)),
-                };
-                if reply.is_some_and(|r| r.get().caller.is_some() || r.get().receiver.is_some()) {
-                    return message::reply_kernel(t, Err(Error::IllegalOperation));
-                }
-                self.recv_ipc(t, cap.endpoint(), reply, blocking);
+        // By the type byte, as `sys_send`.
+        if cap.is(ObjType::Endpoint) {
+            if !cap.rights().contains(Rights::READ) {
+                return message::reply_kernel(t, Err(Error::NoRights));
             }
-            Some(ObjType::Notification) => {
-                if !cap.rights().contains(Rights::READ) {
-                    return message::reply_kernel(t, Err(Error::NoRights));
-                }
-                let n = cap.notification();
-                let bound = n.get().bound;
-                if bound.is_some_and(|b| b != t) {
-                    return message::reply_kernel(t, Err(Error::IllegalOperation));
-                }
-                self.wait(t, n, blocking);
+            let reply = match self.reply_arg(t, reply_cptr) {
+                Ok(r) => r,
+                Err(e) => return message::reply_kernel(t, Err(e)),
+            };
+            if reply.is_some_and(|r| r.get().caller.is_some() || r.get().receiver.is_some()) {
+                return message::reply_kernel(t, Err(Error::IllegalOperation));
             }
-            _ => message::reply_kernel(t, Err(Error::InvalidCapability)),
+            self.recv_ipc(t, cap.endpoint(), reply, blocking);
+        } else if cap.is(ObjType::Notification) {
+            if !cap.rights().contains(Rights::READ) {
+                return message::reply_kernel(t, Err(Error::NoRights));
+            }
+            let n = cap.notification();
+            let bound = n.get().bound;
+            if bound.is_some_and(|b| b != t) {
+                return message::reply_kernel(t, Err(Error::IllegalOperation));
+            }
+            self.wait(t, n, blocking);
+        } else {
+            message::reply_kernel(t, Err(Error::InvalidCapability));
         }
     }
 
