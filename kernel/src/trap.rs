@@ -15,6 +15,9 @@ unsafe extern "C" {
     fn restore_user(ctx: *mut UserContext) -> !;
 }
 
+/// ESR_EL2 class of an HVC (from a guest: at EL0 it is undefined).
+const EC_HVC64: u64 = 0x16;
+
 /// Rust side of every exception from EL0. `ctx` is the running thread's context in its
 /// Tcb, `kind` the vector slot, `esr`/`far` ESR_EL2 and FAR_EL2 (passed in registers,
 /// not stored in the context); the return value is the context to resume.
@@ -81,7 +84,16 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
             // The guest-physical address of a stage-2 abort (read while the syndrome
             // registers still hold this exception's).
             let hpfar = read_sysreg!(hpfar_el2);
-            fault(Exception::from_sync(esr, far, hpfar))
+            // After a stall the instruction is simply taken again, except an HVC (only a
+            // guest's), whose exception returns after it: it is rewound to be taken again.
+            let hvc = (esr >> 26) & 0x3f == EC_HVC64;
+            fault_then(Exception::from_sync(esr, far, hpfar), || {
+                if hvc {
+                    // SAFETY: `ctx` is the trapping thread's context, alive until this
+                    // CPU answers the stall (the lock's holder waits for the answer).
+                    unsafe { (*ctx).pc -= 4 };
+                }
+            })
         }
         // An FIQ or SError taken from user level.
         Trap::Fiq => fault(Exception::from_async(false, esr)),
@@ -93,7 +105,12 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
 /// runs next runs. After a stall the faulting instruction is simply taken again (an
 /// asynchronous exception is lost then: the thread was stopped by another core).
 fn fault(e: Exception) -> *mut UserContext {
-    let (mut k, stalled) = platform::lock_entry(|| {});
+    fault_then(e, || {})
+}
+
+/// [`fault`], with `on_stall` run if a stall is answered while waiting for the lock.
+fn fault_then(e: Exception, on_stall: impl FnMut()) -> *mut UserContext {
+    let (mut k, stalled) = platform::lock_entry(on_stall);
     if stalled {
         k.handle_ipi();
     } else {

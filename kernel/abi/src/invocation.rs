@@ -471,7 +471,8 @@ invocations! {
 
     /// Binds the VCpu to a thread, which then runs a guest: at EL1h with interrupts
     /// masked (its PSTATE is reset so), in the stage-2 address space of its VSpace, with
-    /// this VCpu's EL1 registers. Neither may be bound already.
+    /// this VCpu's EL1 registers. Neither may be bound already, and the thread must be
+    /// inactive (suspended or never started), not the caller.
     VCpuBindTcb = 80 on VCpu => VCpuBindTcbArgs {
         /// The Tcb.
         tcb: CPtr,

@@ -555,7 +555,12 @@ impl<P: Platform> Walk<'_, P> {
         let state_ok = if vcpu == 0 {
             pstate & 0x3df == 0 && t.state != ThreadState::WaitingForInterrupt
         } else {
+            // A guest never receives (it makes no syscalls).
             matches!(pstate & 0x1f, 0b0000 | 0b0100 | 0b0101)
+                && !matches!(
+                    t.state,
+                    State::BlockedOnRecv { .. } | State::BlockedOnNotification { .. }
+                )
         };
         if !(guest_ok && state_ok) {
             self.r.fail(Problem::Guest, addr);

@@ -207,7 +207,8 @@ impl<P: Platform> Kernel<P> {
         let tc = t.get();
         tc.ctx.pc = tc.ctx.pc.wrapping_add(4);
         let queued = tc.vcpu.is_some_and(|v| !v.get().state.queue.is_empty());
-        if wfe || queued || self.platform.guest_irq_pending() {
+        // Without an interface the kernel drives, nothing could ever wake it: it goes on.
+        if wfe || queued || !self.platform.has_vgic() || self.platform.guest_irq_pending() {
             return;
         }
         self.block(t, State::WaitingForInterrupt);

@@ -88,6 +88,9 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     reason = "on the IPC fastpath, measured in instructions (docs/benchmarks.md)"
 )]
 pub fn load_direct(k: &mut Kernel<Hw>, from: Ptr<Tcb>, to: Ptr<Tcb>) {
+    // Both native: a guest never makes a syscall or waits in a receive, and only an
+    // inactive thread is made one (`VCpuBindTcb`).
+    debug_assert!(!k.is_guest(from) && !k.is_guest(to));
     let (old, new) = k.lazy_hand_over(Lazy::ThreadPointer, from, to);
     *old.thread_pointer = read_sysreg!(tpidr_el0);
     // SAFETY: as in `load`.

@@ -143,8 +143,14 @@ impl<P: Platform> Kernel<P> {
             Label::VCpuBindTcb => {
                 let (_, tc) = self.lookup_typed(t, a.decode::<VCpuBindTcbArgs>()?.tcb, ObjType::Tcb)?;
                 let target = tc.tcb();
-                // A thread does not turn itself into a guest mid-syscall.
-                if target == t || v.get().tcb.is_some() || target.get().vcpu.is_some() {
+                // A thread does not turn into a guest mid-syscall or in the middle of an IPC
+                // (it would be resumed at EL1 as a native thread is, the fastpath's way):
+                // only an inactive one (suspended, or never started) is bound.
+                if target == t
+                    || v.get().tcb.is_some()
+                    || target.get().vcpu.is_some()
+                    || target.get().state != State::Inactive
+                {
                     return Err(Error::IllegalOperation);
                 }
                 Ok(Op::Bind(target))

@@ -48,6 +48,17 @@ fn binding_makes_a_guest_and_unbinding_a_native_thread_again() {
         invoke(&mut k, v2, Label::VCpuBindTcb, &[rs::TCB]),
         Err(Error::IllegalOperation)
     );
+    // Nor a thread that runs or waits in an IPC: it would be resumed as a native thread
+    // is (the fastpath's direct switch) and enter EL1 with the native configuration.
+    let other = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, other, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, other, Label::TcbResume, &[]).unwrap();
+    assert_eq!(
+        invoke(&mut k, v2, Label::VCpuBindTcb, &[other]),
+        Err(Error::IllegalOperation)
+    );
+    invoke(&mut k, other, Label::TcbSuspend, &[]).unwrap();
+    invoke(&mut k, v2, Label::VCpuBindTcb, &[other]).unwrap();
     // A guest's PSTATE may name EL1h, EL1t or EL0t, never EL2 or AArch32.
     for (written, kept) in [
         (0x3c5, 0x3c5),
