@@ -23,6 +23,11 @@ mod ec {
     pub const DABT_LOWER: u64 = 0x24;
     /// Data abort ISS: the fault came from a stage-1 table walk (not the access itself).
     pub const S1PTW: u64 = 1 << 7;
+    /// True if a data or instruction abort's status code (DFSC/IFSC) is a translation,
+    /// access-flag or permission fault: the ones HPFAR_EL2 holds the address of.
+    pub const fn stage2_fault(iss: u64) -> bool {
+        matches!(iss & 0x3f, 0x04..=0x0f)
+    }
 }
 
 /// The value of general register `r` (31: the zero register) of `t`.
@@ -47,16 +52,18 @@ pub(super) fn exit_of(t: &Tcb, exception: Exception) -> Option<Exit> {
             let class = (esr >> 26) & 0x3f;
             let iss = esr & 0x1ff_ffff;
             match MmioAccess::from_iss(iss) {
-                Some(access) if class == ec::DABT_LOWER && iss & ec::S1PTW == 0 => Exit::Mmio {
-                    ipa,
-                    access,
-                    value: if access.write {
-                        access.store_value(reg(t, u64::from(access.reg)))
-                    } else {
-                        0
-                    },
-                    pc,
-                },
+                Some(access) if class == ec::DABT_LOWER && iss & ec::S1PTW == 0 && ec::stage2_fault(iss) => {
+                    Exit::Mmio {
+                        ipa,
+                        access,
+                        value: if access.write {
+                            access.store_value(reg(t, u64::from(access.reg)))
+                        } else {
+                            0
+                        },
+                        pc,
+                    }
+                }
                 _ if class == ec::DABT_LOWER || class == ec::IABT_LOWER => Exit::Abort {
                     ipa,
                     esr,

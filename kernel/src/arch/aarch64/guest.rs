@@ -253,7 +253,7 @@ pub fn has_vgic() -> bool {
 mod vgic {
     use gaon_kcore::kernel::object::vcpu::{IrqQueue, VGIC_WORDS};
 
-    use super::super::{read_sysreg, write_sysreg};
+    use super::super::{isb, read_sysreg, write_sysreg};
 
     /// Where each register is in the `vgic` words: the list registers first.
     const VMCR: usize = 16;
@@ -350,6 +350,13 @@ mod vgic {
     /// Move queued interrupts into the list registers: one already there becomes
     /// pending (again), the rest take free list registers while there are some.
     pub fn fill(queue: &mut IrqQueue) {
+        if queue.is_empty() {
+            return;
+        }
+        // ICH_ELRSR_EL2 is derived from the list registers: read once, after the writes
+        // that loaded them took effect, and kept up to date here as registers are used.
+        isb();
+        let mut free = read_sysreg!(ich_elrsr_el2);
         let n = lrs();
         while let Some((intid, priority)) = queue.pop() {
             let same = (0..n).find(|&i| read_lr(i) & 0xffff_ffff == u64::from(intid) && read_lr(i) >> 62 != 0);
@@ -357,11 +364,11 @@ mod vgic {
                 write_lr(i, read_lr(i) | LR_PENDING);
                 continue;
             }
-            let free = read_sysreg!(ich_elrsr_el2);
             let Some(i) = (0..n).find(|&i| free & (1 << i) != 0) else {
                 queue.unpop(intid, priority);
                 return;
             };
+            free &= !(1 << i);
             write_lr(i, LR_PENDING | LR_GROUP1 | u64::from(priority) << 48 | u64::from(intid));
         }
     }

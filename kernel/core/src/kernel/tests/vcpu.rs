@@ -235,11 +235,26 @@ fn stores_and_system_register_reads_exit_with_their_registers() {
             addr: 0,
             ipa: 0x900_0000,
             instruction: false,
-            esr: 0x24 << 26 | 1 << 25 | 1 << 24 | 2 << 22 | 31 << 16 | 1 << 6,
+            esr: 0x24 << 26 | 1 << 25 | 1 << 24 | 2 << 22 | 31 << 16 | 1 << 6 | 0x7,
         },
     );
     let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
     assert_eq!((MsgInfo(got[1]).label(), got[4]), (ExitKind::Mmio as u64, 0));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    // A synchronous external abort (a pass-through device's error), syndrome valid: no
+    // stage-2 fault, so HPFAR_EL2 holds nothing and it comes raw.
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0,
+            ipa: 0,
+            instruction: false,
+            esr: 0x24 << 26 | 1 << 25 | 1 << 24 | 2 << 22 | 0x10,
+        },
+    );
+    let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    assert_eq!(MsgInfo(got[1]).label(), ExitKind::Abort as u64);
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
     let sysreg_iss = 3 << 20 | 3 << 5 | 1;
     take(
