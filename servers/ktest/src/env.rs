@@ -96,6 +96,25 @@ impl Env {
         self.alloc.va.take(pages).expect("test address space exhausted")
     }
 
+    /// A fresh page holding a copy of the code at `start..end` (at most a page, in this
+    /// program's text), as a second frame capability to map into another address space
+    /// (the first keeps it mapped here).
+    pub fn code_page(&mut self, start: usize, end: usize) -> Result<Frame, Error> {
+        let (code, va) = self.page()?;
+        for i in (0..end - start).step_by(4) {
+            #[allow(unsafe_code)]
+            // SAFETY: both ranges are mapped: the code in this program's text, the page
+            // just mapped read-write.
+            unsafe {
+                let w = core::ptr::read_volatile((start + i) as *const u32);
+                core::ptr::write_volatile((va as usize + i) as *mut u32, w);
+            }
+        }
+        let copy = self.slot()?;
+        crate::env::ROOT_CNODE.copy(copy, code.0, Rights::all())?;
+        Ok(Frame(copy))
+    }
+
     /// Map `frame` at `va` in `vs`, creating page tables as needed.
     pub fn map_in(&mut self, vs: VSpace, frame: Frame, va: u64, rights: Rights) -> Result<(), Error> {
         self.alloc.map(vs, frame, va, rights, false)

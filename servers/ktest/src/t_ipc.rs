@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use gaon_abi::invocation::REG_X0;
-use libl4::cap::{CNode, Frame, Tcb, VSpace};
+use libl4::cap::{CNode, Tcb, VSpace};
 use libl4::ipc::{self, MsgInfo};
 use libl4::syscall::{call2, yield_now};
 use libl4::{Error, Label, ObjType, Rights, Syscall};
@@ -576,22 +576,11 @@ pub fn foreign_echo(env: &mut Env) -> Result<(u64, Tcb), crate::Fail> {
     ok(ROOT_CNODE.mint(guarded, cn, Rights::all(), 60 << 56), "guarded cnode")?;
     ok(CNode(cn).copy(1, ep, Rights::all()), "endpoint into its CSpace")?;
     ok(CNode(cn).copy(2, rp, Rights::all()), "reply into its CSpace")?;
-    let (code, va) = ok(env.page(), "code page")?;
     let start = (&raw const ktest_echo_start) as usize;
     let end = (&raw const ktest_echo_end) as usize;
-    for i in (0..end - start).step_by(4) {
-        #[allow(unsafe_code)]
-        // SAFETY: both ranges are mapped: the snippet in this program's text, the page
-        // just mapped read-write.
-        unsafe {
-            let w = core::ptr::read_volatile((start + i) as *const u32);
-            core::ptr::write_volatile((va as usize + i) as *mut u32, w);
-        }
-    }
-    let code2 = ok(env.slot(), "slot")?;
-    ok(ROOT_CNODE.copy(code2, code.0, Rights::all()), "second frame cap")?;
+    let code2 = ok(env.code_page(start, end), "code page")?;
     ok(
-        env.map_in(vs, Frame(code2), 0x1000, Rights::READ | Rights::EXECUTE),
+        env.map_in(vs, code2, 0x1000, Rights::READ | Rights::EXECUTE),
         "map code",
     )?;
     let t = Tcb(ok(env.alloc(ObjType::Tcb, 0), "tcb")?);

@@ -5,7 +5,7 @@
 
 use gaon_abi::invocation::{REG_PC, ThreadState};
 use gaon_abi::vcpu::{EXIT_REPLY_DONE, Exit, ExitKind, MmioAccess, VCpuReg};
-use libl4::cap::{Frame, Tcb, VCpu, VSpace};
+use libl4::cap::{Tcb, VCpu, VSpace};
 use libl4::ipc::{self, Msg, MsgInfo};
 use libl4::syscall::yield_now;
 use libl4::{ObjType, Rights};
@@ -114,20 +114,9 @@ fn guest(env: &mut Env, ep: u64, entry: u64) -> Result<(Tcb, VCpu), crate::Fail>
 /// [`guest`] with the code in `start..end` (at most a page).
 fn guest_with(env: &mut Env, ep: u64, (start, end): (usize, usize), entry: u64) -> Result<(Tcb, VCpu), crate::Fail> {
     let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
-    let (code, va) = ok(env.page(), "code page")?;
-    for i in (0..end - start).step_by(4) {
-        #[allow(unsafe_code)]
-        // SAFETY: both ranges are mapped: the snippet in this program's text, the page
-        // just mapped read-write.
-        unsafe {
-            let w = core::ptr::read_volatile((start + i) as *const u32);
-            core::ptr::write_volatile((va as usize + i) as *mut u32, w);
-        }
-    }
-    let code2 = ok(env.slot(), "slot")?;
-    ok(ROOT_CNODE.copy(code2, code.0, Rights::all()), "second frame cap")?;
+    let code = ok(env.code_page(start, end), "code page")?;
     ok(
-        env.map_in(vs, Frame(code2), GUEST_CODE, Rights::READ | Rights::EXECUTE),
+        env.map_in(vs, code, GUEST_CODE, Rights::READ | Rights::EXECUTE),
         "map the guest's code",
     )?;
     let t = Tcb(ok(env.alloc(ObjType::Tcb, 0), "tcb")?);

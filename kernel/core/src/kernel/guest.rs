@@ -8,8 +8,7 @@ use gaon_abi::syscall::INFO_REG;
 use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, MmioAccess};
 
 use super::entry::Exception;
-use super::object::tcb::SLOT_FAULT_EP;
-use super::object::tcb::{IpcFlags, State, Tcb};
+use super::object::tcb::{State, Tcb};
 use super::{Kernel, Platform, message};
 use crate::obj::Ptr;
 
@@ -186,22 +185,11 @@ impl<P: Platform> Kernel<P> {
         };
         if !self.has_fault_handler(t) {
             let (kind, words, _) = exit.encode();
-            self.log(format_args!(
-                "kernel: guest thread {:#x} exit {:?} ({:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
-                t.addr(),
-                kind,
-                words[0],
-                words[1],
-                words[2],
-                words[3]
-            ));
-            self.cancel_ipc(t);
-            self.block(t, State::Inactive);
+            self.stop_unhandled(t, "guest exit", &kind, [words[0], words[1], words[2], words[3]]);
             return;
         }
-        let cap = t.get().slots[SLOT_FAULT_EP].cap;
         t.get().exit = Some(exit);
-        self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
+        self.call_fault_handler(t);
     }
 }
 

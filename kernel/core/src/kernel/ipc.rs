@@ -30,23 +30,33 @@ impl<P: Platform> Kernel<P> {
     /// Send a fault message for `t` to its fault endpoint, or stop it if it has none.
     pub(super) fn send_fault(&mut self, t: Ptr<Tcb>, fault: Fault) {
         if self.has_fault_handler(t) {
-            let cap = t.get().slots[SLOT_FAULT_EP].cap;
             t.get().fault = Some(fault);
-            self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
+            self.call_fault_handler(t);
         } else {
             let (kind, words) = fault.encode();
-            self.log(format_args!(
-                "kernel: thread {:#x} fault {:?} (pc {:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
-                t.addr(),
-                kind,
-                words[0],
-                words[1],
-                words[2],
-                words[3]
-            ));
-            self.cancel_ipc(t);
-            self.block(t, State::Inactive);
+            self.stop_unhandled(t, "fault", &kind, words);
         }
+    }
+
+    /// Send `t`'s recorded fault or guest exit to its fault endpoint, as a Call.
+    pub(super) fn call_fault_handler(&mut self, t: Ptr<Tcb>) {
+        let cap = t.get().slots[SLOT_FAULT_EP].cap;
+        self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
+    }
+
+    /// `t` has no fault handler for its `what` (a fault or a guest exit) of `kind`: say
+    /// so with the first message words, and stop it.
+    pub(super) fn stop_unhandled(&mut self, t: Ptr<Tcb>, what: &str, kind: &dyn core::fmt::Debug, words: [u64; 4]) {
+        self.log(format_args!(
+            "kernel: thread {:#x} {what} {kind:?} ({:#x}, {:#x}, {:#x}, {:#x}) and no fault handler: stopped\n",
+            t.addr(),
+            words[0],
+            words[1],
+            words[2],
+            words[3]
+        ));
+        self.cancel_ipc(t);
+        self.block(t, State::Inactive);
     }
 
     /// Send from `sender` on `ep` with the badge of the cap it used.
