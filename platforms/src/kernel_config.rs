@@ -84,5 +84,11 @@ pub fn kernel_config_rs(board: &Board) -> String {
     }
     let _ = writeln!(s, "pub const TIMER_IRQ: u32 = {};", board.timer.hyp_irq);
     let _ = writeln!(s, "pub const USER_TIMER_IRQ: Option<u32> = {:?};", board.timer.user_irq);
+    let _ = writeln!(
+        s,
+        "pub const GUEST_TIMER_IRQ: Option<u32> = {:?};",
+        board.timer.guest_irq
+    );
+    let _ = writeln!(s, "pub const MAINTENANCE_IRQ: Option<u32> = {:?};", ic.maintenance_irq);
     s
 }

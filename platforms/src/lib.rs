@@ -237,6 +237,10 @@ pub struct InterruptController {
     pub gicv3: Option<GicV3>,
     /// BCM2836 local peripherals base.
     pub bcm2836_local: Option<u64>,
+    /// The GIC's virtual interface maintenance interrupt (a PPI), which the kernel
+    /// keeps: it learns of a guest's end of interrupt from it.
+    #[serde(default)]
+    pub maintenance_irq: Option<u32>,
 }
 
 /// GICv2 frame addresses.
@@ -266,10 +270,16 @@ pub struct Timer {
     /// The EL2 physical timer's interrupt in the controller's numbering
     /// (a GIC INTID, or a BCM2836 local source bit).
     pub hyp_irq: u32,
-    /// The EL1 virtual timer's interrupt (CNTV, a GIC PPI), if user level may have it:
-    /// EL0 programs that timer itself, and the kernel hands its line out like an SPI.
+    /// The EL1 physical timer's interrupt (CNTP, a GIC PPI), if user level may have it:
+    /// its handler arms the timer (`IrqHandlerSetTimer`), and the kernel hands its line
+    /// out like an SPI.
     #[serde(default)]
     pub user_irq: Option<u32>,
+    /// The EL1 virtual timer's interrupt (CNTV, a GIC PPI): the guests' timer, which
+    /// the kernel keeps and injects into the guest whose timer fired. Without it (and
+    /// the controller's `maintenance_irq`) guests have no virtual timer.
+    #[serde(default)]
+    pub guest_irq: Option<u32>,
 }
 
 /// `[[qemu]]`: one QEMU configuration that boots this board.
@@ -541,6 +551,27 @@ impl Board {
                         format!("{u} is not a GIC PPI (16..32) other than timer.hyp_irq"),
                     );
                 }
+                let mut taken = vec![self.timer.hyp_irq];
+                taken.extend(self.timer.user_irq);
+                for (field, line) in [
+                    ("timer.guest_irq", self.timer.guest_irq),
+                    ("interrupt_controller.maintenance_irq", ic.maintenance_irq),
+                ] {
+                    let Some(l) = line else { continue };
+                    if !(16..32).contains(&l) || taken.contains(&l) {
+                        return err(
+                            field,
+                            format!("{l} is not a GIC PPI (16..32) that no other timer line uses"),
+                        );
+                    }
+                    taken.push(l);
+                }
+                if self.timer.guest_irq.is_some() != ic.maintenance_irq.is_some() {
+                    return err(
+                        "timer.guest_irq",
+                        "guests need both timer.guest_irq and interrupt_controller.maintenance_irq, or neither".into(),
+                    );
+                }
             }
             IrqKind::Bcm2836 => {
                 let Some(local) = ic.bcm2836_local else {
@@ -562,6 +593,12 @@ impl Board {
                     return err(
                         "timer.user_irq",
                         "the BCM2836 local controller has no line to give to user level".into(),
+                    );
+                }
+                if self.timer.guest_irq.is_some() || ic.maintenance_irq.is_some() {
+                    return err(
+                        "timer.guest_irq",
+                        "the BCM2836 local controller has no virtual interface for guests".into(),
                     );
                 }
                 if self.timer.hyp_irq > 11 {

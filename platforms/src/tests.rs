@@ -152,11 +152,25 @@ fn timer_irq_must_be_a_ppi() {
 
 #[test]
 fn user_timer_irq_must_be_another_ppi() {
-    let e = error_of(&virt_with("user_irq = 27", "user_irq = 26"));
+    let e = error_of(&virt_with("user_irq = 30", "user_irq = 26"));
     assert_eq!(e.field, "timer.user_irq");
     assert!(e.problem.contains("other than timer.hyp_irq"), "{e}");
-    let e = error_of(&virt_with("user_irq = 27", "user_irq = 33"));
+    let e = error_of(&virt_with("user_irq = 30", "user_irq = 33"));
     assert_eq!(e.field, "timer.user_irq");
+}
+
+#[test]
+fn guest_lines_are_distinct_ppis_given_together() {
+    let e = error_of(&virt_with("guest_irq = 27", "guest_irq = 30"));
+    assert_eq!(e.field, "timer.guest_irq");
+    assert!(e.problem.contains("no other timer line uses"), "{e}");
+    let e = error_of(&virt_with("maintenance_irq = 25", "maintenance_irq = 27"));
+    assert_eq!(e.field, "interrupt_controller.maintenance_irq");
+    let e = error_of(&virt_with("maintenance_irq = 25", "maintenance_irq = 40"));
+    assert_eq!(e.field, "interrupt_controller.maintenance_irq");
+    let e = error_of(&virt_with("maintenance_irq = 25", ""));
+    assert_eq!(e.field, "timer.guest_irq");
+    assert!(e.problem.contains("or neither"), "{e}");
 }
 
 #[test]

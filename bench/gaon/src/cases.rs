@@ -396,15 +396,13 @@ fn bw_pipe(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
 
 // ---- IRQ latency ------------------------------------------------------------------------
 
-/// The EL1 virtual timer's line (the board gives it to user level).
-const USER_TIMER_IRQ: u64 = 27;
-
 /// From the timer firing to the first instruction of the user-level handler (this
 /// thread, waiting on the notification bound to the line).
 fn irq_to_user(r: &mut Runner, env: &mut Env) -> Result<(), Fail> {
     let handler = ok(env.a.slot(), "slot")?;
+    let line = env.user_timer.ok_or("the board gives user level no timer")?;
     ok(
-        IrqControl(gaon_abi::bootinfo::slot::IRQ_CONTROL).get(USER_TIMER_IRQ, ROOT_CNODE, handler),
+        IrqControl(gaon_abi::bootinfo::slot::IRQ_CONTROL).get(line, ROOT_CNODE, handler),
         "claim the virtual timer's IRQ (does the board give it to user level?)",
     )?;
     let irq = IrqHandler(handler);

@@ -36,6 +36,8 @@ pub struct Env {
     worker: &'static [u8],
     /// The cores that came up (bit n: core n).
     pub cpus: u64,
+    /// The user timer's line, if the board gives user level one.
+    pub user_timer: Option<u64>,
 }
 
 /// A worker: a thread in an address space and CSpace of its own.
@@ -72,6 +74,7 @@ impl Env {
             a,
             worker,
             cpus: bi.cpus,
+            user_timer: bi.user_timer(),
         })
     }
 

@@ -124,6 +124,9 @@ pub struct BootInfo {
     /// The CPUs that came up, bit n for CPU n (CPU 0 always). Each has a SchedControl
     /// ([`slot::sched_control`]), and threads may be placed on them.
     pub cpus: u64,
+    /// The line of the timer user level may have (the EL1 physical timer's PPI, armed
+    /// with `IrqHandlerSetTimer`), or [`NO_USER_TIMER`] where the board has none.
+    pub user_timer_irq: u64,
     /// Untyped descriptions.
     pub untyped: [UntypedDesc; MAX_BOOT_UNTYPED],
     /// Module descriptions.
@@ -131,3 +134,17 @@ pub struct BootInfo {
 }
 
 static_assertions::const_assert!(core::mem::size_of::<BootInfo>() <= 4096);
+
+/// [`BootInfo::user_timer_irq`] where the board gives user level no timer.
+pub const NO_USER_TIMER: u64 = u64::MAX;
+
+impl BootInfo {
+    /// The user timer's line, if the board gives user level one.
+    pub const fn user_timer(&self) -> Option<u64> {
+        if self.user_timer_irq == NO_USER_TIMER {
+            None
+        } else {
+            Some(self.user_timer_irq)
+        }
+    }
+}

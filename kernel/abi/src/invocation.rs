@@ -432,12 +432,12 @@ invocations! {
     /// Masks the line and forgets the notification.
     IrqHandlerClear = 53 on IrqHandler => IrqHandlerClearArgs {};
     /// For the handler of the board's user timer line (`timer.user_irq`, the EL1
-    /// virtual timer) only, else `IllegalOperation`: arms or disarms the timer. The line
+    /// physical timer) only, else `IllegalOperation`: arms or disarms the timer. The line
     /// fires when the counter reaches the value. EL0 cannot program the timer itself;
     /// holding this handler is the permission. The user timer is CPU 0's: every
     /// invocation of its handler from a thread on another core is `IllegalOperation`.
     IrqHandlerSetTimer = 54 on IrqHandler => IrqHandlerSetTimerArgs {
-        /// Compare value in counter ticks (`CNTVCT_EL0`).
+        /// Compare value in counter ticks (`CNTVCT_EL0`, which equals the physical count for native threads).
         compare: u64,
         /// 1 = arm, 0 = disarm (checked after the handler's line).
         arm: Unchecked<bool>,

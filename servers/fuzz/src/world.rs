@@ -32,13 +32,11 @@ const WORLD_BITS: u8 = 23;
 const FUZZ_UNTYPED_BITS: u8 = 16;
 /// Pages of the fuzzer's stack.
 const STACK_PAGES: u64 = 16;
-/// The user timer's line on the boards that hand it to user level.
-const USER_TIMER_IRQ: u64 = 27;
 
-/// Root slots (from `base`) holding what the supervisor keeps a handle on.
 /// VMIDs the fuzzers' pool holds.
 const FUZZ_VMIDS: u64 = 4;
 
+/// Root slots (from `base`) holding what the supervisor keeps a handle on.
 mod w {
     pub const F_CNODE: u64 = 0;
     pub const F_CNODE_GUARDED: u64 = 1;
@@ -102,9 +100,7 @@ impl World {
         // A device line nobody uses (the last one user level may have) and the user
         // timer, where the board hands them out.
         let device = (bi.irq_end > bi.irq_first).then(|| bi.irq_end - 1);
-        let timer = (bi.irq_first..bi.irq_end)
-            .contains(&USER_TIMER_IRQ)
-            .then_some(USER_TIMER_IRQ);
+        let timer = bi.user_timer();
         let (mut others, mut up) = ([0u64; 3], 0);
         for c in (1..4).filter(|&c| bi.cpus & (1 << c) != 0) {
             others[up] = c;

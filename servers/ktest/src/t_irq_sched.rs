@@ -300,16 +300,13 @@ fn mmio_write(va: u64, v: u32) {
     }
 }
 
-/// Map the board's UART, route its interrupt to a notification, and make the UART raise
-/// its transmit interrupt (its transmitter is idle, so the interrupt fires at once).
-/// The EL1 virtual timer's line on the boards that give it to user level.
-const USER_TIMER_IRQ: u64 = 27;
-
+/// Arm the user timer (the EL1 physical timer) through its handler and take its interrupt.
 fn user_timer(env: &mut Env) -> R {
     let h = ok(env.slot(), "slot")?;
-    if IRQC.get(USER_TIMER_IRQ, ROOT_CNODE, h).is_err() {
+    let Some(line) = env.bi.user_timer() else {
         return skip("no user timer on this board");
-    }
+    };
+    ok(IRQC.get(line, ROOT_CNODE, h), "claim the user timer's line")?;
     let irq = IrqHandler(h);
     let n = ok(env.alloc(ObjType::Notification, 0), "notification")?;
     ok(irq.set_notification(n), "route to the notification")?;
@@ -345,6 +342,8 @@ fn user_timer_only(env: &mut Env) -> R {
     )
 }
 
+/// Map the board's UART, route its interrupt to a notification, and make the UART raise
+/// its transmit interrupt (its transmitter is idle, so the interrupt fires at once).
 fn irq_delivered(env: &mut Env) -> R {
     let Some(uart) = TX_UARTS
         .iter()

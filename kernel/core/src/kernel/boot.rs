@@ -315,6 +315,10 @@ impl<P: Platform> Kernel<P> {
         info.modules = modules;
         info.timer_hz = image.timer_hz;
         info.cpus = u64::from(self.online);
+        info.user_timer_irq = self
+            .platform
+            .user_timer_irq()
+            .map_or(gaon_abi::bootinfo::NO_USER_TIMER, u64::from);
         let lines = self.platform.irq_count().min(super::MAX_IRQS as u32);
         if let Some(first) = (0..lines).find(|&i| !self.platform.irq_reserved(i)) {
             info.irq_first = u64::from(first);

@@ -92,11 +92,17 @@ el2_cpu_setup:
     msr     cpacr_el1, x0
     ldr     x0, =0x30d00800               // SCTLR_EL1: RES1 bits only; UMA=0, so EL0 cannot
     msr     sctlr_el1, x0                 // mask interrupts (and so never ignore a stall's IPI)
-    mov     x0, #3                        // CNTHCTL_EL2: EL1PCTEN | EL1PCEN
-    msr     cnthctl_el2, x0
+    mov     x0, #1                        // CNTHCTL_EL2: EL1PCTEN only: a guest reads the physical
+    msr     cnthctl_el2, x0               // counter but cannot touch the physical timer (the user timer)
     msr     cntvoff_el2, xzr
     mov     x0, #0x2                      // CNTKCTL_EL1: EL0VCTEN only: EL0 reads CNTVCT_EL0, cannot touch the timers
-    msr     cntkctl_el1, x0               // (the benchmark clock); IrqHandlerSetTimer arms the virtual timer
+    msr     cntkctl_el1, x0               // (the benchmark clock); IrqHandlerSetTimer arms the physical timer
+    mrs     x0, pmcr_el0                  // MDCR_EL2: HPMN = PMCR_EL0.N (every counter is EL1's), and
+    ubfx    x0, x0, #11, #5               // TPMCR, TPM, TDA, TDOSA, TDRA: EL0 and guests touch no PMU
+    mov     x1, #0xe60                    // or debug register; a guest's access is a sysreg exit, so
+    orr     x0, x0, x1                    // nothing a guest sets there reaches another thread
+    msr     mdcr_el2, x0
+    msr     pmuserenr_el0, xzr
     msr     cnthp_ctl_el2, xzr            // the kernel tick's timer off until this CPU arms it
     isb
     ret

@@ -29,18 +29,19 @@ pub fn set_deadline(deadline: Option<u64>) {
     isb();
 }
 
-/// Arm the EL1 virtual timer (the one user level may have, through an IrqHandler for
-/// its line) to fire when the virtual counter reaches `cval`, or disarm it. EL0 cannot
-/// program it itself (`CNTKCTL_EL1.EL0VTEN` is clear).
+/// Arm the EL1 physical timer (the one user level may have, through an IrqHandler for
+/// its line) to fire when the physical counter reaches `cval`, or disarm it. Neither
+/// EL0 (`CNTKCTL_EL1.EL0PTEN` clear) nor a guest's EL1 (`CNTHCTL_EL2.EL1PCEN` clear)
+/// can program it. The EL1 virtual timer is the guests' (`guest.rs`).
 pub fn set_user(cval: Option<u64>) {
-    // SAFETY: the EL1 virtual timer only raises its own PPI, which the kernel routes to
-    // the handler's notification; no kernel state depends on it.
+    // SAFETY: the EL1 physical timer only raises its own PPI, which the kernel routes
+    // to the handler's notification; no kernel state depends on it.
     unsafe {
         if let Some(v) = cval {
-            write_sysreg!(cntv_cval_el0, v);
-            write_sysreg!(cntv_ctl_el0, 1); // ENABLE, IMASK clear
+            write_sysreg!(cntp_cval_el0, v);
+            write_sysreg!(cntp_ctl_el0, 1); // ENABLE, IMASK clear
         } else {
-            write_sysreg!(cntv_ctl_el0, 0);
+            write_sysreg!(cntp_ctl_el0, 0);
         }
     }
     isb();
