@@ -22,7 +22,7 @@ const MAX_LINES: u32 = gaon_kcore::kernel::MAX_IRQS as u32;
 /// Bring up the interrupt controller and route the kernel timer to this CPU (CPU 0).
 pub fn init() -> Result<&'static str, IrqInitError> {
     let ctrl = Driver::init(&board::IRQ_CONFIG)?;
-    ctrl.enable_local(cpu::current_index(), board::TIMER_IRQ)?;
+    enable_kernel_ppis(&ctrl, cpu::current_index())?;
     let name = ctrl.name();
     CONTROLLER.call_once(|| ctrl);
     Ok(name)
@@ -33,7 +33,31 @@ pub fn init() -> Result<&'static str, IrqInitError> {
 pub fn init_cpu(cpu: usize) -> Result<(), IrqInitError> {
     let ctrl = CONTROLLER.get().ok_or(IrqInitError::NoFrames("controller not up"))?;
     ctrl.init_cpu(cpu)?;
-    ctrl.enable_local(cpu, board::TIMER_IRQ)
+    enable_kernel_ppis(ctrl, cpu)
+}
+
+/// The private lines the kernel takes on CPU `cpu` (the calling one): its timer, the
+/// guests' virtual timer, and the virtual interface's maintenance interrupt where the
+/// kernel drives that interface.
+fn enable_kernel_ppis(ctrl: &Driver, cpu: usize) -> Result<(), IrqInitError> {
+    ctrl.enable_local(cpu, board::TIMER_IRQ)?;
+    if let Some(line) = board::GUEST_TIMER_IRQ {
+        ctrl.enable_local(cpu, line)?;
+    }
+    if let Some(line) = board::MAINTENANCE_IRQ
+        && crate::arch::guest::has_vgic()
+    {
+        ctrl.enable_local(cpu, line)?;
+    }
+    Ok(())
+}
+
+/// Unmask or mask the guests' virtual timer line on the calling CPU (the guest whose
+/// state is live here decides: masked while its timer interrupt is with it).
+pub fn set_guest_timer_enabled(enabled: bool) {
+    if let (Some(c), Some(line)) = (CONTROLLER.get(), board::GUEST_TIMER_IRQ) {
+        c.set_local_enabled(cpu::current_index(), line, enabled);
+    }
 }
 
 /// Send an inter-processor interrupt to `targets`.
@@ -60,6 +84,10 @@ fn dispatch(id: u32, k: &mut Option<Guard>) {
         k.get_or_insert_with(platform::lock).handle_timer();
     } else if id == Driver::IPI {
         smp::handle_ipi(k);
+    } else if Some(id) == board::GUEST_TIMER_IRQ {
+        k.get_or_insert_with(platform::lock).handle_guest_timer();
+    } else if Some(id) == board::MAINTENANCE_IRQ {
+        crate::arch::guest::maintenance(k.get_or_insert_with(platform::lock));
     } else {
         // A user-level handler's line (the kernel masks it until the handler acks) or
         // an unclaimed one (masked for good). Only CPU 0 gets these: user lines are

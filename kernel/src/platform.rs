@@ -78,6 +78,14 @@ impl Platform for Hw {
         crate::arch::guest::irq_pending()
     }
 
+    fn guest_timer_irq(&self) -> Option<u32> {
+        board::GUEST_TIMER_IRQ
+    }
+
+    fn set_guest_timer_masked(&mut self, masked: bool) {
+        crate::irq::set_guest_timer_enabled(!masked);
+    }
+
     fn log_to(&mut self, page: usize) {
         console::set_log(page);
     }

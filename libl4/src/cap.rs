@@ -9,8 +9,8 @@ use gaon_abi::invocation::{
     SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
     TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
     TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
-    VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs,
-    VmidPoolAssignArgs, VmidPoolSplitArgs,
+    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuUnbindTcbArgs,
+    VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -355,6 +355,23 @@ impl VCpu {
     /// Make virtual interrupt `intid` pending in the guest at `priority`.
     pub fn inject(self, intid: u64, priority: u64) -> Result<(), Error> {
         unit(invoke_args(self.0, &VCpuInjectIrqArgs { intid, priority }))
+    }
+    /// Say whether the guest has the kernel-raised virtual PPI `intid` (its virtual
+    /// timer) enabled, and at which priority.
+    pub fn set_vppi(self, intid: u64, enabled: bool, priority: u64) -> Result<(), Error> {
+        unit(invoke_args(
+            self.0,
+            &VCpuSetVppiArgs {
+                intid,
+                enabled,
+                priority,
+            },
+        ))
+    }
+    /// Unmask the kernel-raised virtual PPI `intid` (after resetting the guest's
+    /// interrupt state; the guest's deactivation does it otherwise).
+    pub fn ack_vppi(self, intid: u64) -> Result<(), Error> {
+        unit(invoke_args(self.0, &VCpuAckVppiArgs { intid }))
     }
     /// Read up to four guest registers starting at `first`.
     pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {

@@ -509,6 +509,29 @@ invocations! {
         /// Its priority (0 highest .. 255; the interface keeps the top 5 bits).
         priority: u64,
     };
+    /// Tells the kernel how the guest's interrupt controller has a virtual PPI that the
+    /// kernel raises itself, the guest's virtual timer (the board's `timer.guest_irq`,
+    /// 27 on virt): the VMM's distributor/redistributor model forwards the guest's
+    /// enable and priority. Until set: enabled, priority 0xa0. A timer interrupt that
+    /// comes while it is disabled waits, and is made pending once it is enabled.
+    /// `IllegalOperation` where guests have no virtual timer; `RangeError` for another
+    /// INTID or a priority above 255.
+    VCpuSetVppi = 85 on VCpu => VCpuSetVppiArgs {
+        /// The virtual PPI (the virtual timer's INTID).
+        intid: u64,
+        /// 1 = enabled (the guest may take it), 0 = disabled.
+        enabled: bool,
+        /// Its priority (0 highest .. 255).
+        priority: u64,
+    };
+    /// Acknowledges a virtual PPI the kernel raises: its physical line, masked while
+    /// its interrupt is with the guest, is unmasked. The guest's deactivation of the
+    /// interrupt normally does this; a VMM that resets the vCPU's interrupt state (a
+    /// PSCI CPU_ON, a reset) does it itself. Errors as for `VCpuSetVppi`.
+    VCpuAckVppi = 86 on VCpu => VCpuAckVppiArgs {
+        /// The virtual PPI (the virtual timer's INTID).
+        intid: u64,
+    };
 
     /// From now on the kernel appends its console output to the kernel log page (boot
     /// slot `KERNEL_LOG`, see `gaon_abi::klog`) and signals the notification, instead
@@ -560,6 +583,8 @@ impl Label {
                 Self::VCpuReadRegs,
                 Self::VCpuWriteRegs,
                 Self::VCpuInjectIrq,
+                Self::VCpuSetVppi,
+                Self::VCpuAckVppi,
             ],
             T::IrqControl => &[Self::IrqControlGet],
             T::IrqHandler => &[

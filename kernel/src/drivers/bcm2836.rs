@@ -77,6 +77,8 @@ impl IrqController for Bcm2836 {
 
     fn set_user_line_enabled(&self, _line: u32, _enabled: bool) {}
 
+    fn set_local_enabled(&self, _cpu: usize, _line: u32, _enabled: bool) {}
+
     fn init_cpu(&self, cpu: usize) -> Result<(), IrqInitError> {
         self.enable_ipi(cpu);
         Ok(())

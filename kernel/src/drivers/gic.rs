@@ -38,6 +38,7 @@ const GICD_SGIR: usize = 0xf00;
 /// GICD_ICENABLER<n> (both versions) and, in a GICv3 redistributor's SGI frame (at
 /// `GICR_SGI_FRAME`), GICR_ICENABLER0: write 1 to disable a line, one bit each.
 const ICENABLER: usize = 0x180;
+const ISENABLER: usize = 0x100;
 const GICR_SGI_FRAME: usize = 0x1_0000;
 const GICD_ITARGETSR: usize = 0x800;
 const GICC_IAR: usize = 0x0c;
@@ -57,8 +58,9 @@ impl Configured {
     }
 }
 
-/// The kernel's lines on any GIC: SGIs and PPIs (per-CPU, including the kernel timer),
-/// except the EL1 virtual timer's PPI where the board gives it to user level.
+/// The kernel's lines on any GIC: SGIs and PPIs (per-CPU, including the kernel timer,
+/// the guests' virtual timer and the maintenance interrupt), except the EL1 physical
+/// timer's PPI where the board gives it to user level.
 fn gic_kernel_reserved(line: u32) -> bool {
     line < 32 && Some(line) != board::USER_TIMER_IRQ
 }
@@ -74,6 +76,19 @@ fn gic_kernel_reserved(line: u32) -> bool {
 unsafe fn disable_by_icenabler(base: usize, line: u32) {
     let reg = base + ICENABLER + 4 * (line as usize / 32);
     // SAFETY: the caller vouches for the frame and the line.
+    unsafe { write32(reg, 1 << (line % 32)) };
+}
+
+/// Enable or disable private line `line` (below 32) in the ISENABLER0/ICENABLER0 pair
+/// at `base` (the calling CPU's banked distributor registers, or its redistributor's
+/// SGI frame). Write-1 registers: no other line changes and no lock is needed.
+///
+/// # Safety
+///
+/// `base` is the calling CPU's mapped GICD or GICR SGI frame.
+unsafe fn set_private_enabled(base: usize, line: u32, enabled: bool) {
+    let reg = base + if enabled { ISENABLER } else { ICENABLER };
+    // SAFETY: the caller vouches for the frame; bit `line % 32` of register 0.
     unsafe { write32(reg, 1 << (line % 32)) };
 }
 
@@ -215,6 +230,14 @@ impl IrqController for GicV2Driver {
         dist.gic
             .enable_interrupt(id, true)
             .map_err(|_| IrqInitError::NoFrames("timer PPI"))
+    }
+
+    fn set_local_enabled(&self, _cpu: usize, line: u32, enabled: bool) {
+        if line < 32 {
+            // SAFETY: the distributor is mapped as device memory; its enable register 0
+            // is banked per CPU (the calling one's).
+            unsafe { set_private_enabled(self.distributor, line, enabled) };
+        }
     }
 
     fn claim(&self) -> Option<Claim> {
@@ -407,6 +430,16 @@ impl IrqController for GicV3Driver {
         }
     }
 
+    fn set_local_enabled(&self, cpu: usize, line: u32, enabled: bool) {
+        if line < 32 && cpu < self.redistributors {
+            // SAFETY: the redistributors are mapped as device memory, CPU n's frame is
+            // the n-th (`init_cpu`), and the caller is CPU `cpu`.
+            unsafe {
+                set_private_enabled(self.redistributor0 + cpu * GICR_SIZE + GICR_SGI_FRAME, line, enabled);
+            }
+        }
+    }
+
     fn claim(&self) -> Option<Claim> {
         let line = u32::from(GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1)?);
         (line < SPECIAL_IDS).then_some(Claim { line, ack: line })
@@ -531,6 +564,10 @@ impl IrqController for Gic {
 
     fn enable_local(&self, cpu: usize, line: u32) -> Result<(), IrqInitError> {
         forward!(self, g => g.enable_local(cpu, line))
+    }
+
+    fn set_local_enabled(&self, cpu: usize, line: u32, enabled: bool) {
+        forward!(self, g => g.set_local_enabled(cpu, line, enabled));
     }
 
     fn claim(&self) -> Option<Claim> {

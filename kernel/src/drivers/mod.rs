@@ -98,6 +98,11 @@ pub trait IrqController: Sized + Sync {
     /// kernel priority.
     fn enable_local(&self, cpu: usize, line: u32) -> Result<(), IrqInitError>;
 
+    /// Unmask or mask private line `line` of CPU `cpu`, the calling CPU, after
+    /// [`Self::enable_local`] set it up (the guests' virtual timer, masked while a guest
+    /// handles its interrupt). Takes no lock. Nothing where there is no such line.
+    fn set_local_enabled(&self, cpu: usize, line: u32, enabled: bool);
+
     /// The next interrupt to handle on this CPU, acknowledged; `None` once there is
     /// none (spurious IDs are never returned). Called in a loop by the IRQ path.
     fn claim(&self) -> Option<Claim>;

@@ -187,13 +187,15 @@ enum A {
     Buffer,
     /// An IRQ number.
     Irq,
+    /// A private line: mostly the guests' virtual timer's.
+    Ppi,
 }
 
 /// The arguments `label` decodes.
 fn args_of(label: Label) -> &'static [A] {
     use A::{
         Any, Arm, Attr, Badge, Buffer, Cap, CapOr0, Core, Count, Cval, FaultEp, Index, Irq, Micros, ObjSpec, Other,
-        Prio, Reg, RegCount, Rights, VAddr, Word,
+        Ppi, Prio, Reg, RegCount, Rights, VAddr, Word,
     };
     use {Label as L, ObjType as T};
     match label {
@@ -217,6 +219,8 @@ fn args_of(label: Label) -> &'static [A] {
         L::IrqHandlerSetNotification | L::DebugLogBind => &[CapOr0(T::Notification)],
         L::IrqHandlerSetTimer => &[Cval, Arm],
         L::VCpuInjectIrq => &[Irq, Word],
+        L::VCpuSetVppi => &[Ppi, Arm, Prio],
+        L::VCpuAckVppi => &[Ppi],
         L::SchedControlConfigure => &[Cap(T::SchedContext), Micros, Micros, Badge],
         L::SchedContextBind | L::VCpuBindTcb => &[Other],
         L::VmidPoolAssign => &[Cap(T::VSpace)],
@@ -430,6 +434,7 @@ impl Fuzzer {
                 }
             }
             A::Irq => self.below(300),
+            A::Ppi => [27, self.below(32)][usize::from(self.chance(50))],
         }
     }
 

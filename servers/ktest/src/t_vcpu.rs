@@ -8,16 +8,18 @@ use gaon_abi::vcpu::{EXIT_REPLY_DONE, Exit, ExitKind, MmioAccess, VCpuReg};
 use libl4::cap::{Tcb, VCpu, VSpace};
 use libl4::ipc::{self, Msg, MsgInfo};
 use libl4::syscall::yield_now;
+use libl4::time::{counter, us_to_ticks};
 use libl4::{ObjType, Rights};
 
 use crate::env::{Env, ROOT_CNODE, ROOT_TCB};
-use crate::{R, check, ok};
+use crate::{R, check, err, ok};
 
 crate::tests![
     "a guest's exits reach its VMM and the replies resume it" => exits,
     "guest registers are read and written through the VCpu" => registers,
     "deleting the VCpu of a running guest stops it and nothing else" => delete_running,
     "an injected virtual interrupt reaches the guest's handler, also out of WFI" => inject,
+    "the guest's virtual timer fires into it, live, saved in WFI, and enabled late" => vtimer,
 ];
 
 /// Where the guest's code is, guest-physical (its MMU is off: also its virtual address).
@@ -90,7 +92,61 @@ mod snippet {
         ".text",
     );
 
+    // A guest with a virtual timer: it touches the PMU first (trapped by MDCR_EL2: an
+    // exit), sets up the GICv3 CPU interface and a vector table as above, says it is
+    // ready with HVC #1, whose answer (x0) is a delay in counter ticks: it arms its
+    // virtual timer that far ahead and waits in WFI. Its IRQ handler acknowledges,
+    // switches the timer off (the line is level-triggered), ends the interrupt, reports
+    // the INTID with HVC #2, and arms the timer again with the delay the answer gives
+    // (none for 0).
+    core::arch::global_asm!(
+        ".section .text.ktest_snippet, \"ax\"",
+        ".global ktest_timer_guest_start",
+        ".global ktest_timer_guest_end",
+        ".p2align 12",
+        "ktest_timer_guest_start:",
+        "    mrs x0, pmcr_el0",
+        "    mov x0, #7",
+        "    msr icc_sre_el1, x0",
+        "    isb",
+        "    adr x0, 3f",
+        "    msr vbar_el1, x0",
+        "    mov x0, #0xff",
+        "    msr icc_pmr_el1, x0",
+        "    mov x0, #1",
+        "    msr icc_igrpen1_el1, x0",
+        "    isb",
+        "    hvc #1",
+        "    bl 5f",
+        "    msr daifclr, #2",
+        "2:  wfi",
+        "    b 2b",
+        // Arm the timer x0 ticks from now (x0 = 0: leave it off).
+        "5:  cbz x0, 6f",
+        "    mrs x1, cntvct_el0",
+        "    add x1, x1, x0",
+        "    msr cntv_cval_el0, x1",
+        "    mov x2, #1",
+        "    msr cntv_ctl_el0, x2",
+        "    isb",
+        "6:  ret",
+        ".p2align 11",
+        "3:  .skip 0x280",
+        "    mrs x0, icc_iar1_el1",
+        "    msr cntv_ctl_el0, xzr",
+        "    isb",
+        "    msr icc_eoir1_el1, x0",
+        "    hvc #2",
+        "    bl 5b",
+        "    eret",
+        ".p2align 7",
+        "ktest_timer_guest_end:",
+        ".text",
+    );
+
     unsafe extern "C" {
+        pub static ktest_timer_guest_start: u8;
+        pub static ktest_timer_guest_end: u8;
         pub static ktest_irq_guest_start: u8;
         pub static ktest_irq_guest_end: u8;
         pub static ktest_guest_start: u8;
@@ -98,7 +154,10 @@ mod snippet {
         pub static ktest_guest_end: u8;
     }
 }
-use snippet::{ktest_guest_end, ktest_guest_spin, ktest_guest_start, ktest_irq_guest_end, ktest_irq_guest_start};
+use snippet::{
+    ktest_guest_end, ktest_guest_spin, ktest_guest_start, ktest_irq_guest_end, ktest_irq_guest_start,
+    ktest_timer_guest_end, ktest_timer_guest_start,
+};
 
 /// A guest thread at priority 200 whose code is the snippet at [`GUEST_CODE`] in a
 /// VSpace of its own, started at `entry` (an offset into the snippet) with its VCpu
@@ -318,5 +377,106 @@ fn inject(env: &mut Env) -> R {
     check(
         matches!(second, Some(Exit::Hvc { x0: 41, imm: 2, .. })),
         "an interrupt injected while it waits wakes it",
+    )
+}
+
+/// The virtual timer's INTID (the board's `timer.guest_irq` on virt and zcu102).
+const VTIMER: u64 = 27;
+
+/// Answer the guest's exit with x0 = `x0`, and receive its next exit.
+fn answer(ep: u64, rp: u64, x0: u64) -> Option<Exit> {
+    exit_of(&ipc::reply_recv(
+        ep,
+        rp,
+        MsgInfo::new(EXIT_REPLY_DONE, 1, 0),
+        [x0, 0, 0, 0],
+    ))
+}
+
+/// Wait (yielding) until the counter passes `ticks` from now.
+fn wait_ticks(ticks: u64) -> R {
+    let until = counter() + ticks;
+    while counter() < until {
+        ok(crate::env::let_others_run(), "let others run")?;
+    }
+    Ok(())
+}
+
+fn vtimer(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let code = (
+        (&raw const ktest_timer_guest_start) as usize,
+        (&raw const ktest_timer_guest_end) as usize,
+    );
+    let (t, v) = guest_with(env, ep, code, 0)?;
+    match v.set_vppi(VTIMER + 1, true, 0xa0) {
+        Err(libl4::Error::RangeError) => {}
+        Err(libl4::Error::IllegalOperation) => {
+            ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
+            return crate::skip("guests have no virtual timer on this board");
+        }
+        _ => return check(false, "only the virtual timer's PPI is the kernel's"),
+    }
+    if v.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
+        ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
+        return crate::skip("no virtual CPU interface the kernel drives (GICv2 or none)");
+    }
+    err(v.set_vppi(VTIMER, true, 256), libl4::Error::RangeError, "priority 256")?;
+    err(v.ack_vppi(VTIMER - 1), libl4::Error::RangeError, "ack of another PPI")?;
+    ok(t.resume(), "resume")?;
+    // MRS PMCR_EL0 (op0 3, op1 3, CRn 9, CRm 12, op2 0), trapped: the PMU is not the
+    // guest's (nor, through it, anybody else's).
+    let m = ipc::recv(ep, rp);
+    let pmu = matches!(exit_of(&m), Some(Exit::Sysreg { iss, .. }) if (iss >> 10) & 0xf == 9 && (iss >> 1) & 0xf == 12);
+    check(pmu, "a PMU register read is a system register exit")?;
+    let ready = answer(ep, rp, 0);
+    check(matches!(ready, Some(Exit::Hvc { imm: 1, .. })), "the guest is ready")?;
+    // 1. Armed 100 us ahead, it waits in WFI with its state in the CPU: the hardware
+    // timer's line, the kernel's, raises INTID 27 in it.
+    let fired = answer(ep, rp, us_to_ticks(100));
+    check(
+        matches!(fired, Some(Exit::Hvc { x0: VTIMER, imm: 2, .. })),
+        "the timer fired into the waiting guest",
+    )?;
+    // 2. Armed 2 ms ahead, its state taken out of the CPU while it waits (a register
+    // read saves it): the kernel keeps the timer and wakes it. The line was unmasked at
+    // the guest's end of interrupt, or round 3 could not fire.
+    ok(
+        ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [us_to_ticks(2000), 0, 0, 0]),
+        "answer",
+    )?;
+    ok(crate::env::let_others_run(), "let it run")?;
+    let (state, _, _) = ok(t.state(), "state")?;
+    let ctl = ok(v.read_regs(VCpuReg::CntvCtlEl0 as u64, 1), "read CNTV_CTL")?[0];
+    check(
+        state == ThreadState::WaitingForInterrupt as u64,
+        "the guest waits in WFI",
+    )?;
+    check(ctl & 1 == 1, "its timer is armed (CNTV_CTL_EL0.ENABLE read back)")?;
+    let saved = exit_of(&ipc::recv(ep, rp));
+    check(
+        matches!(saved, Some(Exit::Hvc { x0: VTIMER, imm: 2, .. })),
+        "the kernel woke the saved guest when its timer came",
+    )?;
+    // 3. With the virtual PPI disabled (its VMM says so), the timer's interrupt waits
+    // until it is enabled again.
+    ok(v.set_vppi(VTIMER, false, 0x90), "disable the PPI")?;
+    ok(
+        ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [us_to_ticks(100), 0, 0, 0]),
+        "answer",
+    )?;
+    wait_ticks(us_to_ticks(1000))?;
+    let (state, _, _) = ok(t.state(), "state")?;
+    ok(v.set_vppi(VTIMER, true, 0x90), "enable the PPI")?;
+    let late = exit_of(&ipc::recv(ep, rp));
+    ok(t.suspend(), "stop the guest")?;
+    check(
+        state == ThreadState::WaitingForInterrupt as u64,
+        "a disabled timer PPI leaves the guest waiting",
+    )?;
+    check(
+        matches!(late, Some(Exit::Hvc { x0: VTIMER, imm: 2, .. })),
+        "enabling it raises the interrupt that came",
     )
 }

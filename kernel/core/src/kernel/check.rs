@@ -633,10 +633,37 @@ impl<P: Platform> Walk<'_, P> {
     }
 
     fn vcpu(&mut self, addr: usize) {
-        let tcb = raw(at::<VCpu>(addr).tcb);
+        let v = at::<VCpu>(addr);
+        let tcb = raw(v.tcb);
         if tcb != 0 && !(aligned(tcb, TCB_BITS) && raw(at::<Tcb>(tcb).vcpu) == addr) {
             self.r.fail(Problem::Guest, addr);
         }
+        // The kernel keeps the timer only of a bound guest, in its core's list.
+        if let Some(c) = v.timer_core
+            && (tcb == 0 || !self.on_guest_timer_list(usize::from(c) % MAX_CORES, addr))
+        {
+            self.r.fail(Problem::Guest, addr);
+        }
+    }
+
+    /// `addr` is in core `cpu`'s guest timer list, which is sorted up to it.
+    fn on_guest_timer_list(&self, cpu: usize, addr: usize) -> bool {
+        let (mut cur, mut last) = (raw(self.k.state(cpu).guest_timers), 0);
+        for _ in 0..MAX_STEPS {
+            if !aligned(cur, VCPU_BITS) {
+                return false;
+            }
+            let v = at::<VCpu>(cur);
+            if v.timer_at < last || v.timer_core != Some(cpu as u8) {
+                return false;
+            }
+            if cur == addr {
+                return true;
+            }
+            last = v.timer_at;
+            cur = raw(v.timer_next);
+        }
+        false
     }
 
     fn sched_context(&mut self, addr: usize) {

@@ -434,6 +434,7 @@ impl<P: Platform> Kernel<P> {
         // What the timer held has fired: off until the next deadline is set.
         self.platform.set_timer(None);
         self.core.timer_deadline = u64::MAX;
+        self.guest_timers_due(now);
         if let Some(t) = prev {
             if now >= self.core.slice_end && self.core.slice_shared {
                 // The slice is over: behind its equals, and the next slice starts.

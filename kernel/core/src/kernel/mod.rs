@@ -30,6 +30,7 @@ pub mod object;
 mod sched;
 #[cfg(test)]
 mod tests;
+mod vtimer;
 
 pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
 #[cfg(any(test, feature = "consistency-check"))]
@@ -84,6 +85,11 @@ pub trait Platform {
     /// True if a virtual interrupt is pending in this CPU's list registers (those of
     /// the guest that trapped here: its state is live).
     fn guest_irq_pending(&self) -> bool;
+    /// The line of the guests' virtual timer (CNTV), which the kernel keeps and injects
+    /// as the same virtual INTID; `None`: guests have no virtual timer here.
+    fn guest_timer_irq(&self) -> Option<u32>;
+    /// Mask or unmask the guests' virtual timer line on this CPU.
+    fn set_guest_timer_masked(&mut self, masked: bool);
     /// True if an interrupt is waiting (long operations stop at preemption points then).
     fn irq_pending(&self) -> bool;
     /// From now on write the console output to the kernel log page at `page`, for good
@@ -205,6 +211,9 @@ pub(crate) struct Core {
     /// Cores to tell with an IPI when this kernel entry ends ([`Kernel::take_ipis`]);
     /// kept by the core the kernel runs on (next to what every exit reads).
     ipis: u8,
+    /// Guests waiting in WFI whose timer the kernel keeps, sorted by deadline
+    /// (`vtimer.rs`).
+    guest_timers: Option<Ptr<object::vcpu::VCpu>>,
 }
 
 impl Core {
@@ -222,6 +231,7 @@ impl Core {
             lazy_owners: [None; LAZY_KINDS],
             bits: Bitmap::new(),
             ipis: 0,
+            guest_timers: None,
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct Model {
     /// stall or local save was asked to save (its owners' addresses).
     stalls: Vec<usize>,
     lazy_saved: Vec<usize>,
+    /// The guests' virtual timer line is masked on the (one modelled) core.
+    guest_timer_masked: bool,
 }
 
 impl Platform for Model {
@@ -110,6 +112,12 @@ impl Platform for Model {
     fn guest_irq_pending(&self) -> bool {
         false
     }
+    fn guest_timer_irq(&self) -> Option<u32> {
+        Some(GUEST_TIMER_IRQ)
+    }
+    fn set_guest_timer_masked(&mut self, masked: bool) {
+        self.guest_timer_masked = masked;
+    }
     fn set_user_timer(&mut self, cval: Option<u64>) {
         self.user_timer = cval;
     }
@@ -137,6 +145,8 @@ impl Platform for Model {
 
 /// The model's user timer line.
 const USER_TIMER_IRQ: u32 = 40;
+/// The model's guest timer line (a private one, as on a GIC).
+const GUEST_TIMER_IRQ: u32 = 27;
 
 /// Memory the kernel treats as physical RAM: leaked, aligned host memory.
 fn ram(size: usize) -> (usize, usize) {

@@ -65,13 +65,6 @@ const fn governs_el0(i: usize) -> bool {
     false
 }
 
-/// The guest's virtual timer (CNTV) is not switched yet: the kernel's user timer uses
-/// it on core 0 (moving that to the EL1 physical timer comes with the vGIC and the
-/// virtual timer, `docs/vmm.md`).
-const fn switched(i: usize) -> bool {
-    i != VCpuReg::CntvCtlEl0 as usize && i != VCpuReg::CntvCvalEl0 as usize
-}
-
 /// Load guest register `i` into the CPU.
 fn write_reg(i: usize, v: u64) {
     // SAFETY: EL1 state and the guest's own EL2 views (CNTVOFF, VMPIDR) only take
@@ -150,7 +143,7 @@ fn read_reg(i: usize) -> u64 {
 fn save_all(state: &mut GuestState) {
     let guest_el1 = cpu::local().guest_el1.load(Ordering::Relaxed);
     for (i, r) in state.regs.iter_mut().enumerate() {
-        if switched(i) && (guest_el1 || !governs_el0(i)) {
+        if guest_el1 || !governs_el0(i) {
             *r = read_reg(i);
         }
     }
@@ -165,15 +158,16 @@ fn save_all(state: &mut GuestState) {
 #[inline(never)]
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     let local = cpu::local();
+    let prev = k.lazy_owner(Lazy::Guest);
+    let mut switched = false;
     if let Some((old, new)) = k.lazy_switch(Lazy::Guest, t) {
+        switched = true;
         if let Some(old) = old.and_then(|o| o.guest()) {
             save_all(old);
         }
         if let Some(new) = new.guest() {
             for (i, v) in new.regs.iter().enumerate() {
-                if switched(i) {
-                    write_reg(i, *v);
-                }
+                write_reg(i, *v);
             }
             if has_vgic() {
                 vgic::load(&new.vgic);
@@ -185,6 +179,14 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
         for (r, _) in EL0_GOVERNING {
             write_reg(r as usize, state.regs[r as usize]);
         }
+    }
+    if switched {
+        // The virtual timers: the old guest's (if it waits in WFI) is the kernel's now,
+        // the new one's is in the CPU, its line masked while its interrupt is with it.
+        if let Some(p) = prev {
+            k.guest_saved(p);
+        }
+        k.guest_loaded(t);
     }
     if has_vgic()
         && let Some(state) = k.live_guest()
@@ -235,6 +237,28 @@ fn native_again(k: &mut Kernel<Hw>) {
 pub unsafe fn save_live(state: *mut GuestState) {
     // SAFETY: the caller vouches for the pointer.
     save_all(unsafe { &mut *state });
+    // Nobody's state is live here now: no timer of its fires here, and no virtual
+    // interface signals (the next guest loaded here enables its own).
+    // SAFETY: switching off the EL1 virtual timer and the virtual CPU interface only
+    // silences interrupts of a guest that does not run here any more.
+    unsafe { write_sysreg!(cntv_ctl_el0, 0) };
+    if has_vgic() {
+        vgic::disable();
+    }
+}
+
+/// The virtual interface's maintenance interrupt on this CPU: the live guest
+/// deactivated interrupts the kernel asked to hear of (their list registers are freed
+/// and the kernel core told, `Kernel::guest_eoi`), or its list registers ran low while
+/// more interrupts are queued (the guest's resume refills them).
+pub fn maintenance(k: &mut Kernel<Hw>) {
+    if !has_vgic() {
+        return;
+    }
+    let (ids, n) = vgic::take_eois();
+    for &intid in &ids[..n] {
+        k.guest_eoi(intid);
+    }
 }
 
 /// True if a virtual interrupt is pending in this CPU's list registers.
@@ -265,6 +289,13 @@ mod vgic {
     const LR_PENDING: u64 = 1 << 62;
     /// List register: group 1.
     const LR_GROUP1: u64 = 1 << 60;
+    /// List register: a maintenance interrupt when the guest deactivates it (HW = 0).
+    const LR_EOI: u64 = 1 << 41;
+
+    /// ICH_HCR_EL2: the virtual CPU interface is enabled (En), and a maintenance
+    /// interrupt comes when at most one list register is in use (UIE).
+    const HCR_EN: u64 = 1 << 0;
+    const HCR_UIE: u64 = 1 << 1;
 
     /// List registers this CPU has (ICH_VTR_EL2.ListRegs + 1, at most 16).
     fn lrs() -> usize {
@@ -343,12 +374,38 @@ mod vgic {
             write_sysreg!(ich_vmcr_el2, w[VMCR]);
             write_sysreg!(ich_ap0r0_el2, w[AP0R0]);
             write_sysreg!(ich_ap1r0_el2, w[AP1R0]);
-            write_sysreg!(ich_hcr_el2, 1);
+            write_sysreg!(ich_hcr_el2, HCR_EN);
         }
     }
 
+    /// Switch the interface off: it signals nothing until the next `load`.
+    pub fn disable() {
+        // SAFETY: En clear only stops virtual interrupts and maintenance interrupts.
+        unsafe { write_sysreg!(ich_hcr_el2, 0) };
+    }
+
+    /// The INTIDs of the list registers whose interrupts the guest deactivated and the
+    /// kernel asked to hear of (ICH_EISR_EL2), those registers freed; and no underflow
+    /// maintenance interrupt until the next `fill` asks for one.
+    pub fn take_eois() -> ([u32; 16], usize) {
+        let mut ids = [0u32; 16];
+        let mut n = 0;
+        let eisr = read_sysreg!(ich_eisr_el2);
+        for i in (0..lrs()).filter(|i| eisr & (1 << i) != 0) {
+            ids[n] = (read_lr(i) & 0xffff_ffff) as u32;
+            n += 1;
+            write_lr(i, 0);
+        }
+        // SAFETY: the interface stays enabled; only the underflow interrupt goes.
+        unsafe { write_sysreg!(ich_hcr_el2, HCR_EN) };
+        isb();
+        (ids, n)
+    }
+
     /// Move queued interrupts into the list registers: one already there becomes
-    /// pending (again), the rest take free list registers while there are some.
+    /// pending (again), the rest take free list registers while there are some. If
+    /// some stay queued, a maintenance interrupt comes when the guest has used up all
+    /// but one list register (underflow), and the resume after it fills them again.
     pub fn fill(queue: &mut IrqQueue) {
         if queue.is_empty() {
             return;
@@ -358,18 +415,23 @@ mod vgic {
         isb();
         let mut free = read_sysreg!(ich_elrsr_el2);
         let n = lrs();
-        while let Some((intid, priority)) = queue.pop() {
-            let same = (0..n).find(|&i| read_lr(i) & 0xffff_ffff == u64::from(intid) && read_lr(i) >> 62 != 0);
+        while let Some(irq) = queue.pop() {
+            let intid = u64::from(irq.intid);
+            let same = (0..n).find(|&i| read_lr(i) & 0xffff_ffff == intid && read_lr(i) >> 62 != 0);
             if let Some(i) = same {
                 write_lr(i, read_lr(i) | LR_PENDING);
                 continue;
             }
             let Some(i) = (0..n).find(|&i| free & (1 << i) != 0) else {
-                queue.unpop(intid, priority);
+                queue.unpop(irq);
+                // SAFETY: the interface stays enabled, and asks for a maintenance
+                // interrupt when its list registers run low.
+                unsafe { write_sysreg!(ich_hcr_el2, HCR_EN | HCR_UIE) };
                 return;
             };
             free &= !(1 << i);
-            write_lr(i, LR_PENDING | LR_GROUP1 | u64::from(priority) << 48 | u64::from(intid));
+            let eoi = if irq.notify_eoi { LR_EOI } else { 0 };
+            write_lr(i, LR_PENDING | LR_GROUP1 | eoi | u64::from(irq.priority) << 48 | intid);
         }
     }
 }

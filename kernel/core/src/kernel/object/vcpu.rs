@@ -3,8 +3,11 @@
 //! in the stage-2 address space of its VSpace; the arch layer loads the VCpu's
 //! registers lazily ([`crate::kernel::Lazy::Guest`]), and the guest's exits become
 //! messages to the thread's fault endpoint (`gaon_abi::vcpu::Exit`, `entry.rs`).
+//! The guest's virtual timer is the kernel's business (`kernel/vtimer.rs`).
 
-use gaon_abi::invocation::{VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuWriteRegsArgs};
+use gaon_abi::invocation::{
+    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuWriteRegsArgs,
+};
 use gaon_abi::vcpu::{GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
 use gaon_abi::{Error, Label, ObjType};
 
@@ -20,12 +23,38 @@ pub type GuestRegs = [u64; VCPU_REG_COUNT];
 /// GICv3: the list registers, ICH_VMCR_EL2 and the active-priority registers).
 pub const VGIC_WORDS: usize = 24;
 
-/// Virtual interrupts queued for a guest: made pending by the VMM, not yet in a list
-/// register (the arch layer moves them there when the guest runs).
+/// A virtual interrupt to make pending in a guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VIrq {
+    /// Its INTID (below 1020).
+    pub intid: u32,
+    /// Its priority.
+    pub priority: u8,
+    /// The kernel hears when the guest deactivates it (a maintenance interrupt,
+    /// [`Kernel::guest_eoi`]): the virtual timer's, whose line stays masked until then.
+    pub notify_eoi: bool,
+}
+
+impl VIrq {
+    const fn pack(self) -> u32 {
+        self.intid | (self.priority as u32) << 16 | (self.notify_eoi as u32) << 24
+    }
+
+    const fn unpack(e: u32) -> Self {
+        Self {
+            intid: e & 0xffff,
+            priority: (e >> 16) as u8,
+            notify_eoi: e >> 24 & 1 != 0,
+        }
+    }
+}
+
+/// Virtual interrupts queued for a guest: made pending by the VMM or the kernel, not
+/// yet in a list register (the arch layer moves them there when the guest runs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IrqQueue {
-    /// `intid | priority << 16`, oldest first.
+    /// [`VIrq`]s packed (`intid | priority << 16 | notify_eoi << 24`), oldest first.
     entries: [u32; IRQ_QUEUE],
     /// Entries in use.
     len: u8,
@@ -42,37 +71,37 @@ impl IrqQueue {
             .any(|e| e & 0xffff == intid)
     }
 
-    /// Queue `intid` at `priority`; false if the queue is full. One already queued stays
-    /// one (an interrupt is pending or not).
-    pub fn push(&mut self, intid: u32, priority: u8) -> bool {
+    /// Queue `irq`; false if the queue is full. One already queued stays one (an
+    /// interrupt is pending or not).
+    pub fn push(&mut self, irq: VIrq) -> bool {
         let n = usize::from(self.len);
-        if self.contains(intid) {
+        if self.contains(irq.intid) {
             return true;
         }
         if n == IRQ_QUEUE {
             return false;
         }
-        self.entries[n] = intid | u32::from(priority) << 16;
+        self.entries[n] = irq.pack();
         self.len += 1;
         true
     }
 
-    /// The oldest queued interrupt `(intid, priority)`, taken out.
-    pub fn pop(&mut self) -> Option<(u32, u8)> {
+    /// The oldest queued interrupt, taken out.
+    pub fn pop(&mut self) -> Option<VIrq> {
         if self.len == 0 {
             return None;
         }
         let e = self.entries[0];
         self.entries.copy_within(1..usize::from(self.len), 0);
         self.len -= 1;
-        Some((e & 0xffff, (e >> 16) as u8))
+        Some(VIrq::unpack(e))
     }
 
     /// Put an interrupt back at the front (no list register was free after all).
-    pub fn unpop(&mut self, intid: u32, priority: u8) {
+    pub fn unpop(&mut self, irq: VIrq) {
         let n = usize::from(self.len).min(IRQ_QUEUE - 1);
         self.entries.copy_within(0..n, 1);
-        self.entries[0] = intid | u32::from(priority) << 16;
+        self.entries[0] = irq.pack();
         self.len = (n + 1) as u8;
     }
 
@@ -98,6 +127,36 @@ pub struct GuestState {
     pub vgic: [u64; VGIC_WORDS],
     /// Virtual interrupts not yet in a list register.
     pub queue: IrqQueue,
+    /// The virtual timer's interrupt state.
+    pub vtimer: VTimer,
+}
+
+/// What the kernel knows of a guest's virtual timer interrupt (the timer itself is in
+/// the registers: `CntvCtlEl0`, `CntvCvalEl0`, `Cntvoff`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VTimer {
+    /// Its interrupt was raised and the guest has not deactivated it yet: the physical
+    /// line stays masked while this guest's timer is in a CPU, so a level-triggered
+    /// timer does not fire again and again.
+    pub masked: bool,
+    /// It came while the guest had the virtual PPI disabled: raised once enabled.
+    pub latched: bool,
+    /// The guest has the virtual PPI enabled (`VCpuSetVppi`).
+    pub enabled: bool,
+    /// Its priority (`VCpuSetVppi`).
+    pub priority: u8,
+}
+
+impl Default for VTimer {
+    fn default() -> Self {
+        Self {
+            masked: false,
+            latched: false,
+            enabled: true,
+            priority: 0xa0,
+        }
+    }
 }
 
 /// A virtual CPU.
@@ -108,6 +167,13 @@ pub struct VCpu {
     pub(crate) tcb: Option<Ptr<Tcb>>,
     /// Its registers and virtual interrupts.
     pub(crate) state: GuestState,
+    /// The core whose list of guest timers holds this VCpu (`kernel/vtimer.rs`): its
+    /// thread waits in WFI with its state out of every CPU and its timer armed.
+    pub(crate) timer_core: Option<u8>,
+    /// The next VCpu in that list (sorted by `timer_at`).
+    pub(crate) timer_next: Option<Ptr<VCpu>>,
+    /// When its timer fires, in physical counter ticks.
+    pub(crate) timer_at: u64,
 }
 static_assertions::const_assert!(core::mem::size_of::<VCpu>() <= 1 << gaon_abi::object::VCPU_BITS);
 
@@ -122,7 +188,11 @@ impl Default for VCpu {
                 regs,
                 vgic: [0; VGIC_WORDS],
                 queue: IrqQueue::default(),
+                vtimer: VTimer::default(),
             },
+            timer_core: None,
+            timer_next: None,
+            timer_at: 0,
         }
     }
 }
@@ -134,7 +204,9 @@ pub(in crate::kernel) enum Op {
     Unbind(Ptr<Tcb>),
     ReadRegs { first: usize, count: usize },
     WriteRegs { first: usize, count: usize },
-    Inject { intid: u32, priority: u8 },
+    Inject(VIrq),
+    SetVppi { enabled: bool, priority: u8 },
+    AckVppi,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -183,10 +255,34 @@ impl<P: Platform> Kernel<P> {
                 if queue.len() == IRQ_QUEUE && !queue.contains(intid as u32) {
                     return Err(Error::NotEnoughMemory);
                 }
-                Ok(Op::Inject {
+                Ok(Op::Inject(VIrq {
                     intid: intid as u32,
                     priority: priority as u8,
+                    notify_eoi: false,
+                }))
+            }
+            Label::VCpuSetVppi => {
+                let timer = self.platform.guest_timer_irq().ok_or(Error::IllegalOperation)?;
+                let VCpuSetVppiArgs {
+                    intid,
+                    enabled,
+                    priority,
+                } = a.decode()?;
+                if intid != u64::from(timer) || priority > 255 {
+                    return Err(Error::RangeError);
+                }
+                Ok(Op::SetVppi {
+                    enabled,
+                    priority: priority as u8,
                 })
+            }
+            Label::VCpuAckVppi => {
+                let timer = self.platform.guest_timer_irq().ok_or(Error::IllegalOperation)?;
+                let VCpuAckVppiArgs { intid } = a.decode()?;
+                if intid != u64::from(timer) {
+                    return Err(Error::RangeError);
+                }
+                Ok(Op::AckVppi)
             }
             _ => Err(Error::UnknownInvocation),
         }
@@ -216,19 +312,33 @@ impl<P: Platform> Kernel<P> {
                 }
                 count
             }
-            Op::Inject { intid, priority } => {
+            Op::Inject(irq) => {
                 // The list registers are live in a CPU while the guest's state is: saved
                 // from there first, so the next run loads them and fills free ones from
                 // the queue.
                 self.refresh_vcpu(v);
-                let queued = v.get().state.queue.push(intid, priority);
+                let queued = v.get().state.queue.push(irq);
                 debug_assert!(queued, "decode checked for room");
-                // A guest waiting in WFI goes on (after its WFI) to take it.
-                if let Some(b) = v.get().tcb
-                    && b.get().state == State::WaitingForInterrupt
-                {
-                    self.make_runnable(b, false);
+                self.wake_guest(v);
+                0
+            }
+            Op::SetVppi { enabled, priority } => {
+                let vt = &mut v.get().state.vtimer;
+                vt.enabled = enabled;
+                vt.priority = priority;
+                if enabled && vt.latched {
+                    self.refresh_vcpu(v);
+                    self.vtimer_raise(v);
                 }
+                0
+            }
+            Op::AckVppi => {
+                // Out of every CPU first: the next to load the state unmasks the line.
+                self.refresh_vcpu(v);
+                let vt = &mut v.get().state.vtimer;
+                vt.masked = false;
+                vt.latched = false;
+                self.vtimer_rearm(v);
                 0
             }
             Op::WriteRegs { first, count } => {
@@ -238,14 +348,27 @@ impl<P: Platform> Kernel<P> {
                 for i in 0..count {
                     v.get().state.regs[first + i] = a.word(VCpuWriteRegsArgs::TAIL + i);
                 }
+                // A guest waiting in WFI may have a new timer.
+                self.vtimer_rearm(v);
                 0
             }
         }
     }
 
+    /// A virtual interrupt became pending for `v`: a guest waiting in WFI goes on
+    /// (after its WFI) to take it.
+    pub(in crate::kernel) fn wake_guest(&mut self, v: Ptr<VCpu>) {
+        if let Some(b) = v.get().tcb
+            && b.get().state == State::WaitingForInterrupt
+        {
+            self.vtimer_unlink(v);
+            self.make_runnable(b, false);
+        }
+    }
+
     /// Make `v`'s register copy current: its thread runs nowhere, and no CPU holds the
     /// registers live (they are saved from wherever they were).
-    fn refresh_vcpu(&mut self, v: Ptr<VCpu>) {
+    pub(in crate::kernel) fn refresh_vcpu(&mut self, v: Ptr<VCpu>) {
         if let Some(b) = v.get().tcb {
             self.settle(b);
             self.save_lazy_of(b);
@@ -258,6 +381,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn unbind_vcpu(&mut self, v: Ptr<VCpu>, target: Ptr<Tcb>) {
         self.settle(target);
         self.save_lazy_of(target);
+        self.vtimer_unlink(v);
         self.cancel_ipc(target);
         v.get().tcb = None;
         let tc = target.get();

@@ -199,6 +199,8 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     self.stall_core(c, saves);
                 }
+                // A guest waiting in WFI keeps its timer in the kernel now.
+                self.guest_saved(t);
             }
         }
     }

@@ -6,9 +6,10 @@ use gaon_abi::invocation::REG_SPSR;
 use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, ExitKind, GUEST_RESET_PSTATE, MmioAccess, VCpuReg};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Syscall};
 
-use super::{Alloc, Model, boot, invoke, root_slot, sys};
-use crate::kernel::Kernel;
+use super::{Alloc, Model, boot, fire_timer, invoke, root_slot, sys};
 use crate::kernel::entry::Exception;
+use crate::kernel::object::vcpu::VIrq;
+use crate::kernel::{Kernel, Lazy};
 use crate::obj::Ptr;
 use crate::tcb::{Tcb, ThreadState};
 
@@ -325,13 +326,18 @@ fn injected_interrupts_queue_once_each_until_the_list_registers_take_them() {
     );
     invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
     invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[27, 0x10]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[28, 0x10]).unwrap();
     let queue = &mut g.get().vcpu.unwrap().get().state.queue;
     assert_eq!(queue.len(), 2, "one pending interrupt is one");
-    assert_eq!(queue.pop(), Some((40, 0x80)));
-    queue.unpop(40, 0x80);
-    assert_eq!(queue.pop(), Some((40, 0x80)));
-    assert_eq!(queue.pop(), Some((27, 0x10)));
+    let irq = |intid, priority| VIrq {
+        intid,
+        priority,
+        notify_eoi: false,
+    };
+    assert_eq!(queue.pop(), Some(irq(40, 0x80)));
+    queue.unpop(irq(40, 0x80));
+    assert_eq!(queue.pop(), Some(irq(40, 0x80)));
+    assert_eq!(queue.pop(), Some(irq(28, 0x10)));
     assert!(queue.is_empty());
     // The queue is bounded, and says so.
     for intid in 0..32 {
@@ -375,4 +381,114 @@ fn wfi_waits_in_the_kernel_until_an_interrupt_is_injected() {
     assert_eq!(g.get().state, ThreadState::Inactive);
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
     assert_eq!(g.get().state, ThreadState::Running);
+}
+
+#[test]
+fn the_virtual_timer_is_raised_masked_and_kept_by_the_kernel_while_saved() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, 0);
+    let v = g.get().vcpu.unwrap();
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    for (label, args, e) in [
+        (Label::VCpuSetVppi, &[28, 1, 0][..], Error::RangeError),
+        (Label::VCpuSetVppi, &[27, 1, 256], Error::RangeError),
+        (Label::VCpuSetVppi, &[27, 2, 0], Error::InvalidArgument),
+        (Label::VCpuAckVppi, &[26], Error::RangeError),
+    ] {
+        assert_eq!(invoke(&mut k, vcpu, label, args), Err(e), "{label:?} {args:?}");
+    }
+    let timer_irq = |priority| VIrq {
+        intid: 27,
+        priority,
+        notify_eoi: true,
+    };
+    // Its state live on this core, its timer fires: the line is masked here, and INTID
+    // 27 queued for it, the kernel to hear of its end.
+    k.core.lazy_owners[Lazy::Guest as usize] = Some(g);
+    k.handle_guest_timer();
+    assert!(k.platform.guest_timer_masked);
+    assert_eq!(v.get().state.queue.pop(), Some(timer_irq(0xa0)));
+    // The line firing again before that raises nothing.
+    k.handle_guest_timer();
+    assert!(v.get().state.queue.is_empty());
+    // The end of another interrupt changes nothing; the timer's unmasks the line.
+    k.guest_eoi(40);
+    assert!(k.platform.guest_timer_masked);
+    k.guest_eoi(27);
+    assert!(!k.platform.guest_timer_masked && !v.get().state.vtimer.masked);
+
+    // Armed for virtual time 500 with an offset of 1000, waiting in WFI, its state
+    // saved out of the CPU: the kernel keeps its timer and wakes it at 1500.
+    // (Four message words each: the root has no IPC buffer in the model.)
+    invoke(
+        &mut k,
+        vcpu,
+        Label::VCpuWriteRegs,
+        &[VCpuReg::CntvCtlEl0 as u64, 2, 1, 500],
+    )
+    .unwrap();
+    invoke(&mut k, vcpu, Label::VCpuWriteRegs, &[VCpuReg::Cntvoff as u64, 1, 1000]).unwrap();
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x01 << 26 | 1 << 25,
+            far: 0,
+        },
+    );
+    assert_eq!(g.get().state, ThreadState::WaitingForInterrupt);
+    assert!(k.core.guest_timers.is_none(), "live: the hardware timer's job");
+    k.core.lazy_owners[Lazy::Guest as usize] = None;
+    k.guest_saved(g);
+    assert_eq!((k.core.guest_timers, v.get().timer_at), (Some(v), 1500));
+    let root = k.current().unwrap();
+    let report = k.check_consistency(root, true);
+    assert!(report.ok(), "{report:?}");
+    // A VCpu that claims a list it is not in is a damaged kernel.
+    v.get().timer_core = Some(1);
+    assert!(!k.check_consistency(root, true).ok());
+    v.get().timer_core = Some(0);
+    assert!(k.platform.timer.is_some_and(|d| d <= 1500));
+    for _ in 0..100 {
+        if g.get().state != ThreadState::WaitingForInterrupt {
+            break;
+        }
+        assert!(fire_timer(&mut k));
+    }
+    assert!(k.platform.now >= 1500, "not before its deadline");
+    assert_eq!(g.get().state, ThreadState::Running);
+    assert!(k.core.guest_timers.is_none());
+    assert_eq!(v.get().state.queue.pop(), Some(timer_irq(0xa0)));
+    // Loaded into a CPU again with the interrupt still the guest's: masked there.
+    k.platform.guest_timer_masked = false;
+    k.core.lazy_owners[Lazy::Guest as usize] = Some(g);
+    k.guest_loaded(g);
+    assert!(k.platform.guest_timer_masked);
+
+    // Disabled by its VMM, the interrupt is latched, and raised once enabled (at the
+    // priority the VMM gave); an acknowledgement unmasks it.
+    invoke(&mut k, vcpu, Label::VCpuAckVppi, &[27]).unwrap();
+    assert!(!v.get().state.vtimer.masked);
+    invoke(&mut k, vcpu, Label::VCpuSetVppi, &[27, 0, 0x40]).unwrap();
+    k.core.lazy_owners[Lazy::Guest as usize] = Some(g);
+    k.handle_guest_timer();
+    assert!(v.get().state.queue.is_empty() && v.get().state.vtimer.latched);
+    invoke(&mut k, vcpu, Label::VCpuSetVppi, &[27, 1, 0x40]).unwrap();
+    assert_eq!(v.get().state.queue.pop(), Some(timer_irq(0x40)));
+
+    // Unbound while the kernel keeps its timer: out of the list.
+    invoke(&mut k, vcpu, Label::VCpuAckVppi, &[27]).unwrap();
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x01 << 26 | 1 << 25,
+            far: 0,
+        },
+    );
+    k.guest_saved(g);
+    assert_eq!(k.core.guest_timers, Some(v));
+    invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
+    assert!(k.core.guest_timers.is_none() && v.get().timer_core.is_none());
 }
