@@ -177,6 +177,14 @@ pub const EXIT_REPLY_DONE: u64 = 0;
 /// Reply label to an exit: resume the guest at the instruction that exited, to run it
 /// again (the VMM mapped the memory, or changed the registers itself).
 pub const EXIT_REPLY_RETRY: u64 = 1;
+/// Reply label to an `Mmio` or `Abort` exit: the access hit nothing; the guest takes a
+/// synchronous external abort for it (a data or instruction abort, DFSC/IFSC 0x10, at
+/// its virtual address, taken to its EL1 vector as a CPU would). For the other exits
+/// the same as [`EXIT_REPLY_UNDEF`].
+pub const EXIT_REPLY_ABORT: u64 = 2;
+/// Reply label to an exit: the instruction is undefined for this guest; it takes an
+/// Undefined Instruction exception (EC 0) at the instruction, to its EL1 vector.
+pub const EXIT_REPLY_UNDEF: u64 = 3;
 
 /// What `docs/vmm.md` and tools know of an exit kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

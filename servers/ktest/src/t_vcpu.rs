@@ -4,7 +4,7 @@
 //! VCpu whose guest is running.
 
 use gaon_abi::invocation::{REG_PC, ThreadState};
-use gaon_abi::vcpu::{EXIT_REPLY_DONE, Exit, ExitKind, MmioAccess, VCpuReg};
+use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, EXIT_REPLY_UNDEF, Exit, ExitKind, MmioAccess, VCpuReg};
 use libl4::cap::{Tcb, VCpu, VSpace};
 use libl4::ipc::{self, Msg, MsgInfo};
 use libl4::syscall::yield_now;
@@ -20,6 +20,7 @@ crate::tests![
     "deleting the VCpu of a running guest stops it and nothing else" => delete_running,
     "an injected virtual interrupt reaches the guest's handler, also out of WFI" => inject,
     "the guest's virtual timer fires into it, live, saved in WFI, and enabled late" => vtimer,
+    "a VMM answers with an external abort or an undefined instruction for the guest" => raise,
 ];
 
 /// Where the guest's code is, guest-physical (its MMU is off: also its virtual address).
@@ -144,7 +145,38 @@ mod snippet {
         ".text",
     );
 
+    // A guest whose synchronous exception vector (current EL, SP_ELx: +0x200) reports
+    // ESR_EL1, FAR_EL1 and ELR_EL1 by HVC #3; it loads from the unmapped device page.
+    core::arch::global_asm!(
+        ".section .text.ktest_snippet, \"ax\"",
+        ".global ktest_raise_guest_start",
+        ".global ktest_raise_guest_end",
+        ".global ktest_raise_guest_hvc",
+        ".p2align 12",
+        "ktest_raise_guest_start:",
+        "    adr x0, 3f",
+        "    msr vbar_el1, x0",
+        "    isb",
+        "    movz x9, #0x900, lsl #16",
+        "    ldr x0, [x9, #0x18]",
+        "    b .",
+        ".p2align 11",
+        "3:  .skip 0x200",
+        "    mrs x0, esr_el1",
+        "    mrs x1, far_el1",
+        "    mrs x2, elr_el1",
+        "ktest_raise_guest_hvc:",
+        "    hvc #3",
+        "    b .",
+        ".p2align 7",
+        "ktest_raise_guest_end:",
+        ".text",
+    );
+
     unsafe extern "C" {
+        pub static ktest_raise_guest_start: u8;
+        pub static ktest_raise_guest_end: u8;
+        pub static ktest_raise_guest_hvc: u8;
         pub static ktest_timer_guest_start: u8;
         pub static ktest_timer_guest_end: u8;
         pub static ktest_irq_guest_start: u8;
@@ -156,7 +188,8 @@ mod snippet {
 }
 use snippet::{
     ktest_guest_end, ktest_guest_spin, ktest_guest_start, ktest_irq_guest_end, ktest_irq_guest_start,
-    ktest_timer_guest_end, ktest_timer_guest_start,
+    ktest_raise_guest_end, ktest_raise_guest_hvc, ktest_raise_guest_start, ktest_timer_guest_end,
+    ktest_timer_guest_start,
 };
 
 /// A guest thread at priority 200 whose code is the snippet at [`GUEST_CODE`] in a
@@ -478,5 +511,43 @@ fn vtimer(env: &mut Env) -> R {
     check(
         matches!(late, Some(Exit::Hvc { x0: VTIMER, imm: 2, .. })),
         "enabling it raises the interrupt that came",
+    )
+}
+
+fn raise(env: &mut Env) -> R {
+    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
+    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let code = (
+        (&raw const ktest_raise_guest_start) as usize,
+        (&raw const ktest_raise_guest_end) as usize,
+    );
+    let (t, _) = guest_with(env, ep, code, 0)?;
+    ok(t.resume(), "resume")?;
+    // The load from the unmapped page (its MMU is off: virtual = guest-physical).
+    let m = ipc::recv(ep, rp);
+    let load_pc = match exit_of(&m) {
+        Some(Exit::Mmio { ipa, pc, .. }) if ipa == GUEST_DEVICE + 0x18 => pc,
+        _ => return check(false, "the load is an MMIO exit"),
+    };
+    // "Nothing there": the guest takes a synchronous external abort at the load.
+    let abort = MsgInfo::new(EXIT_REPLY_ABORT, 0, 0);
+    let m = ipc::reply_recv(ep, rp, abort, [0; 4]);
+    let first = exit_of(&m);
+    // Its report, an HVC, answered "undefined": it takes that at the HVC.
+    let undef = MsgInfo::new(EXIT_REPLY_UNDEF, 0, 0);
+    let m = ipc::reply_recv(ep, rp, undef, [0; 4]);
+    let second = exit_of(&m);
+    ok(t.suspend(), "stop the guest")?;
+    let hvc = GUEST_CODE + (&raw const ktest_raise_guest_hvc) as u64 - code.0 as u64;
+    let Some(Exit::Hvc { x0, x1, x2, .. }) = first else {
+        return check(false, "the guest's vector reports the abort");
+    };
+    check(
+        x0 == 0x25 << 26 | 1 << 25 | 0x10 && x1 == GUEST_DEVICE + 0x18 && x2 == load_pc,
+        "a data abort from EL1 (external, DFSC 0x10) at the load's address and PC",
+    )?;
+    check(
+        matches!(second, Some(Exit::Hvc { x0: 0x200_0000, x2, .. }) if x2 == hvc),
+        "an Undefined Instruction exception at the HVC",
     )
 }

@@ -5,7 +5,9 @@
 use gaon_abi::MsgInfo;
 use gaon_abi::fault::Fault;
 use gaon_abi::syscall::INFO_REG;
-use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, MmioAccess};
+use gaon_abi::vcpu::{
+    EXIT_REPLY_ABORT, EXIT_REPLY_RETRY, EXIT_REPLY_UNDEF, Exit, GUEST_RESET_PSTATE, MmioAccess, VCpuReg,
+};
 
 use super::entry::Exception;
 use super::object::tcb::{State, Tcb};
@@ -22,6 +24,8 @@ mod ec {
     pub const DABT_LOWER: u64 = 0x24;
     /// Data abort ISS: the fault came from a stage-1 table walk (not the access itself).
     pub const S1PTW: u64 = 1 << 7;
+    /// Data abort ISS: a write.
+    pub const WNR: u64 = 1 << 6;
     /// True if a data or instruction abort's status code (DFSC/IFSC) is a translation,
     /// access-flag or permission fault: the ones HPFAR_EL2 holds the address of.
     pub const fn stage2_fault(iss: u64) -> bool {
@@ -115,9 +119,63 @@ pub(super) fn exit_of(t: &Tcb, exception: Exception) -> Option<Exit> {
     })
 }
 
+/// True if the reply `label` makes the guest take an exception (its VMM's answer needs
+/// the guest's EL1 registers out of every CPU first).
+pub(super) const fn reply_raises(label: u64) -> bool {
+    label == EXIT_REPLY_ABORT || label == EXIT_REPLY_UNDEF
+}
+
+/// Make the guest `t` (its VCpu's registers saved, not live in any CPU) take the
+/// synchronous exception of class `ec` (the from-EL0 class: an abort becomes its
+/// same-EL class when the guest was at EL1) with syndrome `iss` and, for an abort, the
+/// fault address `far`: to its EL1 vector, as a CPU takes one (ELR_EL1 the faulting
+/// instruction, SPSR_EL1 its PSTATE, EL1h with D, A, I and F masked).
+fn raise(t: &mut Tcb, ec: u64, iss: u64, far: Option<u64>) {
+    let Some(v) = t.vcpu else { return };
+    let regs = &mut v.get().state.regs;
+    let pstate = t.ctx.spsr;
+    let offset = match pstate & 0xf {
+        0x4 => 0x000, // EL1t: current EL with SP_EL0
+        0x5 => 0x200, // EL1h: current EL with SP_ELx
+        _ => 0x400,   // EL0t: lower EL, AArch64
+    };
+    let from_el1 = pstate & 0xc == 0x4;
+    let ec = if from_el1 && (ec == ec::IABT_LOWER || ec == ec::DABT_LOWER) {
+        ec + 1
+    } else {
+        ec
+    };
+    regs[VCpuReg::EsrEl1 as usize] = ec << 26 | 1 << 25 | (iss & 0x1ff_ffff);
+    if let Some(far) = far {
+        regs[VCpuReg::FarEl1 as usize] = far;
+    }
+    regs[VCpuReg::ElrEl1 as usize] = t.ctx.pc;
+    regs[VCpuReg::SpsrEl1 as usize] = pstate;
+    t.ctx.pc = regs[VCpuReg::VbarEl1 as usize].wrapping_add(offset);
+    t.ctx.spsr = GUEST_RESET_PSTATE;
+}
+
 /// Resume the guest thread `t` as the reply to `exit` says: `label` and the reply's
 /// words `mr(i)` (`len` of them).
 pub(super) fn apply_reply(t: &mut Tcb, exit: Exit, label: u64, len: usize, mr: impl Fn(usize) -> u64) {
+    if reply_raises(label) {
+        if let Exit::Hvc { .. } = exit {
+            // The exception left the PC past the HVC; the exception is the HVC's.
+            t.ctx.pc = t.ctx.pc.wrapping_sub(4);
+        }
+        let abort = t.vcpu.map(|v| v.get().last_abort);
+        match (exit, abort) {
+            (Exit::Mmio { .. } | Exit::Abort { .. }, Some((far, esr))) if label == EXIT_REPLY_ABORT => {
+                // A synchronous external abort (status 0x10), a data abort keeping
+                // whether it was a write (WnR).
+                let class = (esr >> 26) & 0x3f;
+                let iss = 0x10 | if class == ec::DABT_LOWER { esr & ec::WNR } else { 0 };
+                raise(t, class, iss, Some(far));
+            }
+            _ => raise(t, 0, 0, None),
+        }
+        return;
+    }
     let retry = label == EXIT_REPLY_RETRY;
     match exit {
         // The exception already stepped over the HVC (its preferred return address).
@@ -187,6 +245,13 @@ impl<P: Platform> Kernel<P> {
             let (kind, words, _) = exit.encode();
             self.stop_unhandled(t, "guest exit", &kind, [words[0], words[1], words[2], words[3]]);
             return;
+        }
+        // What an abort the VMM answers with `EXIT_REPLY_ABORT` needs (the exit
+        // message has the IPA, not the guest's virtual address).
+        if let Exception::Vm { addr, esr, .. } = exception
+            && let Some(v) = t.get().vcpu
+        {
+            v.get().last_abort = (addr, esr);
         }
         t.get().exit = Some(exit);
         self.call_fault_handler(t);

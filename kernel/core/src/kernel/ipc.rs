@@ -283,7 +283,14 @@ impl<P: Platform> Kernel<P> {
         } else if let Some(exit) = caller.exit.take() {
             let info = MsgInfo(t.get().ctx.x[INFO_REG]);
             let len = info.length().min(message::mr_capacity(t));
-            super::guest::apply_reply(caller, exit, info.label(), len, |i| message::get_mr(t, i));
+            if super::guest::reply_raises(info.label())
+                && let Some(v) = caller.vcpu
+            {
+                // The guest takes an exception: its EL1 registers change, so they come
+                // out of whichever CPU holds them (the guest waits: nothing else moves).
+                self.refresh_vcpu(v);
+            }
+            super::guest::apply_reply(c.get(), exit, info.label(), len, |i| message::get_mr(t, i));
         } else {
             self.transfer(t, c, 0, IpcFlags::empty(), None);
         }

@@ -174,6 +174,9 @@ pub struct VCpu {
     pub(crate) timer_next: Option<Ptr<VCpu>>,
     /// When its timer fires, in physical counter ticks.
     pub(crate) timer_at: u64,
+    /// The guest's last stage-2 abort exit: its virtual address (FAR_EL2, 0 if not
+    /// valid) and ESR_EL2, for an abort its VMM answers by raising one in the guest.
+    pub(crate) last_abort: (u64, u64),
 }
 static_assertions::const_assert!(core::mem::size_of::<VCpu>() <= 1 << gaon_abi::object::VCPU_BITS);
 
@@ -193,6 +196,7 @@ impl Default for VCpu {
             timer_core: None,
             timer_next: None,
             timer_at: 0,
+            last_abort: (0, 0),
         }
     }
 }

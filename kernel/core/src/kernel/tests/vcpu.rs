@@ -3,7 +3,9 @@
 
 use gaon_abi::bootinfo::slot as rs;
 use gaon_abi::invocation::REG_SPSR;
-use gaon_abi::vcpu::{EXIT_REPLY_RETRY, Exit, ExitKind, GUEST_RESET_PSTATE, MmioAccess, VCpuReg};
+use gaon_abi::vcpu::{
+    EXIT_REPLY_ABORT, EXIT_REPLY_RETRY, EXIT_REPLY_UNDEF, Exit, ExitKind, GUEST_RESET_PSTATE, MmioAccess, VCpuReg,
+};
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Syscall};
 
 use super::{Alloc, Model, boot, fire_timer, invoke, root_slot, sys};
@@ -491,4 +493,90 @@ fn the_virtual_timer_is_raised_masked_and_kept_by_the_kernel_while_saved() {
     assert_eq!(k.core.guest_timers, Some(v));
     invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
     assert!(k.core.guest_timers.is_none() && v.get().timer_core.is_none());
+}
+
+#[test]
+fn a_vmm_answers_an_exit_with_an_abort_or_an_undefined_instruction_for_the_guest() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (_, g, vcpu) = guest(&mut k, &mut a, ep);
+    invoke(
+        &mut k,
+        vcpu,
+        Label::VCpuWriteRegs,
+        &[VCpuReg::VbarEl1 as u64, 1, 0x8_0000],
+    )
+    .unwrap();
+    let el1 = |k: &mut Kernel<Model>, r: VCpuReg| invoke(k, vcpu, Label::VCpuReadRegs, &[r as u64, 1]).unwrap()[0];
+
+    // A 32-bit store at EL1h to an IPA with nothing behind it: the VMM answers "abort",
+    // and the guest takes a synchronous external abort (data abort, same EL, WnR kept)
+    // at its virtual address, to VBAR_EL1 + 0x200.
+    let iss = 1 << 24 | 2 << 22 | 3 << 16 | 1 << 6;
+    g.get().ctx.pc = 0x2000;
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0xffff_0000_0900_0004,
+            ipa: 0x900_0004,
+            instruction: false,
+            esr: 0x24 << 26 | 1 << 25 | iss | 0x7,
+        },
+    );
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(EXIT_REPLY_ABORT, 0, 0).0, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(g.get().state, ThreadState::Running);
+    assert_eq!((g.get().ctx.pc, g.get().ctx.spsr), (0x8_0200, GUEST_RESET_PSTATE));
+    assert_eq!(el1(&mut k, VCpuReg::EsrEl1), 0x25 << 26 | 1 << 25 | 1 << 6 | 0x10);
+    assert_eq!(el1(&mut k, VCpuReg::FarEl1), 0xffff_0000_0900_0004);
+    assert_eq!(el1(&mut k, VCpuReg::ElrEl1), 0x2000);
+    assert_eq!(el1(&mut k, VCpuReg::SpsrEl1), GUEST_RESET_PSTATE);
+
+    // An instruction fetch from guest EL0 (EL0t): an instruction abort from a lower EL,
+    // to VBAR_EL1 + 0x400.
+    g.get().ctx.spsr = 0;
+    g.get().ctx.pc = 0x4000;
+    take(
+        &mut k,
+        g,
+        Exception::Vm {
+            addr: 0x4000,
+            ipa: 0x4000,
+            instruction: true,
+            esr: 0x20 << 26 | 1 << 25 | 0x7,
+        },
+    );
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(EXIT_REPLY_ABORT, 0, 0).0, 0, 0, 0, 0, 0],
+    );
+    assert_eq!((g.get().ctx.pc, g.get().ctx.spsr), (0x8_0400, GUEST_RESET_PSTATE));
+    assert_eq!(el1(&mut k, VCpuReg::EsrEl1), 0x20 << 26 | 1 << 25 | 0x10);
+    assert_eq!(el1(&mut k, VCpuReg::SpsrEl1), 0);
+
+    // A trapped MRS at EL1t answered "undefined" (and an HVC answered "abort", which
+    // is no memory access): an Undefined Instruction exception at the instruction.
+    // (The HVC's exception leaves the PC past it; its undefined instruction is the HVC.)
+    for (esr, pc, elr, label) in [
+        (0x18 << 26 | 1 << 25 | 1, 0x5000, 0x5000, EXIT_REPLY_UNDEF),
+        (0x16 << 26 | 1 << 25, 0x6004, 0x6000, EXIT_REPLY_ABORT),
+    ] {
+        g.get().ctx.spsr = 0x3c4;
+        g.get().ctx.pc = pc;
+        take(&mut k, g, Exception::User { esr, far: 0 });
+        sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+        sys(&mut k, Syscall::Send, [rp, MsgInfo::new(label, 0, 0).0, 0, 0, 0, 0, 0]);
+        assert_eq!(g.get().ctx.pc, 0x8_0000, "to the current-EL, SP_EL0 vector");
+        assert_eq!(el1(&mut k, VCpuReg::EsrEl1), 1 << 25);
+        assert_eq!(el1(&mut k, VCpuReg::ElrEl1), elr);
+    }
 }
