@@ -29,6 +29,10 @@ pub struct GicV2Frames {
     pub distributor: usize,
     /// GICC.
     pub cpu_interface: usize,
+    /// GICH (the virtual interface control), where the GIC has one.
+    pub hyp_interface: Option<usize>,
+    /// GICV (the virtual CPU interface guests get), with GICH.
+    pub vcpu_interface: Option<usize>,
 }
 
 /// GICv3 frames.

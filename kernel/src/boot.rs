@@ -162,6 +162,7 @@ fn start_root(image: &BootImageHeader, image_base: usize, smp: &smp::Report) {
             .iter()
             .filter(|&n| n < 8 && !smp.unanswered.contains(n))
             .fold(0, |m, n| m | 1 << n),
+        vgic_cpu: crate::arch::vgic::guest_cpu_interface(),
     };
     let mut alloc = BootAlloc {
         next: image_base + image.total_size as usize,

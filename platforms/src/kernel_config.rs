@@ -53,8 +53,12 @@ pub fn kernel_config_rs(board: &Board) -> String {
                 || "None".to_string(),
                 |g| {
                     format!(
-                        "Some(GicV2Frames {{ distributor: {:#x}, cpu_interface: {:#x} }})",
-                        g.distributor, g.cpu_interface
+                        "Some(GicV2Frames {{ distributor: {:#x}, cpu_interface: {:#x}, hyp_interface: {:?}, \
+                         vcpu_interface: {:?} }})",
+                        g.distributor,
+                        g.cpu_interface,
+                        g.hyp_interface.map(|a| a as usize),
+                        g.vcpu_interface.map(|a| a as usize),
                     )
                 },
             );
@@ -90,5 +94,16 @@ pub fn kernel_config_rs(board: &Board) -> String {
         board.timer.guest_irq
     );
     let _ = writeln!(s, "pub const MAINTENANCE_IRQ: Option<u32> = {:?};", ic.maintenance_irq);
+    let v2 = ic.gicv2.filter(|_| ic.kind == IrqKind::Gic);
+    let _ = writeln!(
+        s,
+        "pub const GICV2_HYP: Option<usize> = {:?};",
+        v2.and_then(|g| g.hyp_interface).map(|a| a as usize)
+    );
+    let _ = writeln!(
+        s,
+        "pub const GICV2_VCPU: Option<usize> = {:?};",
+        v2.and_then(|g| g.vcpu_interface).map(|a| a as usize)
+    );
     s
 }

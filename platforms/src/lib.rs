@@ -251,6 +251,14 @@ pub struct GicV2 {
     pub distributor: u64,
     /// GICC.
     pub cpu_interface: u64,
+    /// GICH, the virtual interface control (its first 64 KiB), if the GIC has the
+    /// virtualisation extensions: the kernel drives it for guests.
+    #[serde(default)]
+    pub hyp_interface: Option<u64>,
+    /// GICV, the virtual CPU interface (its first 64 KiB; a guest gets the first two
+    /// pages as its GICC), with `hyp_interface`.
+    #[serde(default)]
+    pub vcpu_interface: Option<u64>,
 }
 
 /// GICv3 frame addresses.
@@ -329,6 +337,12 @@ impl Board {
         if let Some(f) = ic.gicv2 {
             v.push(named("gicv2-distributor", f.distributor, 0x1_0000));
             v.push(named("gicv2-cpu-interface", f.cpu_interface, 0x2_0000));
+            if let Some(h) = f.hyp_interface {
+                v.push(named("gicv2-hyp-interface", h, 0x1_0000));
+            }
+            if let Some(c) = f.vcpu_interface {
+                v.push(named("gicv2-vcpu-interface", c, 0x1_0000));
+            }
         }
         if let Some(f) = ic.gicv3 {
             v.push(named("gicv3-distributor", f.distributor, 0x1_0000));
@@ -518,7 +532,25 @@ impl Board {
                     );
                 }
                 if let Some(v2) = ic.gicv2 {
-                    for (f, a) in [("distributor", v2.distributor), ("cpu_interface", v2.cpu_interface)] {
+                    if v2.hyp_interface.is_some() != v2.vcpu_interface.is_some() {
+                        return err(
+                            "interrupt_controller.gicv2",
+                            "hyp_interface and vcpu_interface come together or not at all".into(),
+                        );
+                    }
+                    let frames = [
+                        ("distributor", Some(v2.distributor)),
+                        ("cpu_interface", Some(v2.cpu_interface)),
+                        ("hyp_interface", v2.hyp_interface),
+                        ("vcpu_interface", v2.vcpu_interface),
+                    ];
+                    for (f, a) in frames.iter().filter_map(|&(f, a)| Some((f, a?))) {
+                        if !a.is_multiple_of(0x1_0000) {
+                            return err(
+                                &format!("interrupt_controller.gicv2.{f}"),
+                                format!("{a:#x} is not 64 KiB aligned"),
+                            );
+                        }
                         if !in_mmio(a) {
                             return err(
                                 &format!("interrupt_controller.gicv2.{f}"),

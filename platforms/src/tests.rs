@@ -132,7 +132,8 @@ fn mmio_must_not_overlap_memory() {
 fn gic_needs_frames() {
     let text = virt_text();
     let text = text.replace(
-        "gicv2 = { distributor = 0x0800_0000, cpu_interface = 0x0801_0000 }\n",
+        "gicv2 = { distributor = 0x0800_0000, cpu_interface = 0x0801_0000, hyp_interface = 0x0803_0000, \
+         vcpu_interface = 0x0804_0000 }\n",
         "",
     );
     let text = text.replace(
@@ -141,6 +142,21 @@ fn gic_needs_frames() {
     );
     let e = error_of(&text);
     assert_eq!(e.field, "interrupt_controller");
+}
+
+#[test]
+fn gicv2_virtual_interfaces_come_together_aligned() {
+    let e = error_of(&virt_with(", vcpu_interface = 0x0804_0000", ""));
+    assert_eq!(e.field, "interrupt_controller.gicv2");
+    assert!(e.problem.contains("together"), "{e}");
+    let e = error_of(&virt_with(
+        "vcpu_interface = 0x0804_0000",
+        "vcpu_interface = 0x0804_1000",
+    ));
+    assert_eq!(e.field, "interrupt_controller.gicv2.vcpu_interface");
+    assert!(e.problem.contains("aligned"), "{e}");
+    let e = error_of(&virt_with("hyp_interface = 0x0803_0000", "hyp_interface = 0x3000_0000"));
+    assert_eq!(e.field, "interrupt_controller.gicv2.hyp_interface");
 }
 
 #[test]
@@ -262,8 +278,8 @@ fn virt_hands_out_exactly_its_plain_devices() {
         "gicv2-distributor",
         "gicv2-cpu-interface",
         "gicv3-redistributors",
-        "gicv2-hyp",
-        "gicv2-vcpu",
+        "gicv2-hyp-interface",
+        "gicv2-vcpu-interface",
         "gicv3-its",
     ] {
         assert!(kernel.iter().any(|n| n == k), "{k} in {kernel:?}");

@@ -127,6 +127,13 @@ pub struct BootInfo {
     /// The line of the timer user level may have (the EL1 physical timer's PPI, armed
     /// with `IrqHandlerSetTimer`), or [`NO_USER_TIMER`] where the board has none.
     pub user_timer_irq: u64,
+    /// Device frames of the GICv2 virtual CPU interface (GICV), its first two pages in
+    /// order, where the kernel drives GICv2's virtual interface (empty otherwise: with
+    /// GICv3 a guest uses system registers). A VMM maps them at the guest's GICC
+    /// address; they exist nowhere else (no untyped covers them).
+    pub vgic_cpu: SlotRegion,
+    /// Their physical address (0 if none).
+    pub vgic_cpu_paddr: u64,
     /// Untyped descriptions.
     pub untyped: [UntypedDesc; MAX_BOOT_UNTYPED],
     /// Module descriptions.

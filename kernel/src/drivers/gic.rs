@@ -31,6 +31,8 @@ const GICD_SIZE: usize = 0x1_0000;
 const GICC_SIZE: usize = 0x2_0000;
 /// Bytes of one CPU's GICv3 redistributor (RD_base and SGI_base frames).
 const GICR_SIZE: usize = 0x2_0000;
+/// What the kernel keeps of each of GICv2's virtual interface frames (GICH, GICV).
+const GICV_FRAME_SIZE: usize = 0x1_0000;
 
 /// GICv2 register offsets the driver reaches itself (arm-gic has no accessor for them,
 /// or reads GICC_IAR as an ID where it is not one).
@@ -150,6 +152,11 @@ impl IrqController for GicV2Driver {
         let mut v = MmioRanges::new();
         let _ = v.push((f.distributor, f.distributor + GICD_SIZE));
         let _ = v.push((f.cpu_interface, f.cpu_interface + GICC_SIZE));
+        // The virtual interfaces: GICH the kernel's, GICV handed out only as the
+        // frames the kernel makes of it (never device untyped).
+        for frame in [f.hyp_interface, f.vcpu_interface].into_iter().flatten() {
+            let _ = v.push((frame, frame + GICV_FRAME_SIZE));
+        }
         v
     }
 

@@ -12,7 +12,7 @@ pub mod uart;
 use crate::arch::cpu::CpuSet;
 
 /// Ranges `[start, end)` of MMIO a driver keeps for the kernel.
-pub type MmioRanges = heapless::Vec<(usize, usize), 4>;
+pub type MmioRanges = heapless::Vec<(usize, usize), 8>;
 
 /// Why an interrupt controller could not be brought up.
 #[derive(Clone, Copy, Debug)]

@@ -3,9 +3,9 @@
 //! system register) reach this test as the VMM, whose replies resume it; and deleting a
 //! VCpu whose guest is running.
 
-use gaon_abi::invocation::{REG_PC, ThreadState};
+use gaon_abi::invocation::{REG_PC, REG_X0, ThreadState};
 use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, EXIT_REPLY_UNDEF, Exit, ExitKind, MmioAccess, VCpuReg};
-use libl4::cap::{Tcb, VCpu, VSpace};
+use libl4::cap::{Frame, Tcb, VCpu, VSpace};
 use libl4::ipc::{self, Msg, MsgInfo};
 use libl4::syscall::yield_now;
 use libl4::time::{counter, us_to_ticks};
@@ -58,90 +58,81 @@ mod snippet {
         ".text",
     );
 
-    // A guest that takes interrupts: the GICv3 CPU interface by system registers (the
-    // virtual one, with HCR_EL2.IMO), a vector table at offset 0x800 whose IRQ entry
-    // (current EL, SP_ELx: +0x280) acknowledges, ends and reports the INTID by HVC #2
-    // and returns; between interrupts it waits in WFI.
+    // A guest that takes interrupts, on either GIC: x20 is 0 for GICv3 (the CPU
+    // interface by system registers, the virtual one with HCR_EL2.IMO) or the address of
+    // its GICC (GICv2: the GICV frames its VMM mapped there). It touches the PMU first
+    // (trapped by MDCR_EL2: an exit), sets up its CPU interface and a vector table at
+    // offset 0x800, and says it is ready with HVC #1, whose answer (x0) is a delay in
+    // counter ticks: it arms its virtual timer that far ahead (none for 0) and waits in
+    // WFI. Its IRQ entry (current EL, SP_ELx: +0x280) acknowledges, switches the timer
+    // off (the timer's line is level-triggered), ends the interrupt, reports the INTID
+    // with HVC #2, arms the timer again with the delay the answer gives, and returns.
     core::arch::global_asm!(
         ".section .text.ktest_snippet, \"ax\"",
         ".global ktest_irq_guest_start",
         ".global ktest_irq_guest_end",
         ".p2align 12",
         "ktest_irq_guest_start:",
-        "    mov x0, #7",
-        "    msr icc_sre_el1, x0",
-        "    isb",
-        "    adr x0, 3f",
-        "    msr vbar_el1, x0",
-        "    mov x0, #0xff",
-        "    msr icc_pmr_el1, x0",
-        "    mov x0, #1",
-        "    msr icc_igrpen1_el1, x0",
-        "    isb",
-        "    hvc #1",
-        "    msr daifclr, #2",
-        "2:  wfi",
-        "    b 2b",
-        ".p2align 11",
-        "3:  .skip 0x280",
-        "    mrs x0, icc_iar1_el1",
-        "    msr icc_eoir1_el1, x0",
-        "    hvc #2",
-        "    eret",
-        ".p2align 7",
-        "ktest_irq_guest_end:",
-        ".text",
-    );
-
-    // A guest with a virtual timer: it touches the PMU first (trapped by MDCR_EL2: an
-    // exit), sets up the GICv3 CPU interface and a vector table as above, says it is
-    // ready with HVC #1, whose answer (x0) is a delay in counter ticks: it arms its
-    // virtual timer that far ahead and waits in WFI. Its IRQ handler acknowledges,
-    // switches the timer off (the line is level-triggered), ends the interrupt, reports
-    // the INTID with HVC #2, and arms the timer again with the delay the answer gives
-    // (none for 0).
-    core::arch::global_asm!(
-        ".section .text.ktest_snippet, \"ax\"",
-        ".global ktest_timer_guest_start",
-        ".global ktest_timer_guest_end",
-        ".p2align 12",
-        "ktest_timer_guest_start:",
         "    mrs x0, pmcr_el0",
-        "    mov x0, #7",
-        "    msr icc_sre_el1, x0",
-        "    isb",
+        "    bl 2f",
         "    adr x0, 3f",
         "    msr vbar_el1, x0",
-        "    mov x0, #0xff",
-        "    msr icc_pmr_el1, x0",
-        "    mov x0, #1",
-        "    msr icc_igrpen1_el1, x0",
         "    isb",
         "    hvc #1",
         "    bl 5f",
         "    msr daifclr, #2",
-        "2:  wfi",
-        "    b 2b",
+        "1:  wfi",
+        "    b 1b",
         // Arm the timer x0 ticks from now (x0 = 0: leave it off).
-        "5:  cbz x0, 6f",
+        "5:  cbz x0, 51f",
         "    mrs x1, cntvct_el0",
         "    add x1, x1, x0",
         "    msr cntv_cval_el0, x1",
         "    mov x2, #1",
         "    msr cntv_ctl_el0, x2",
         "    isb",
-        "6:  ret",
+        "51: ret",
+        // Set up the CPU interface.
+        "2:  cbz x20, 21f",
+        "    mov w0, #0xff",
+        "    str w0, [x20, #4]", // GICC_PMR
+        "    mov w0, #1",
+        "    str w0, [x20]", // GICC_CTLR.EnableGrp0
+        "    ret",
+        "21: mov x0, #7",
+        "    msr icc_sre_el1, x0",
+        "    isb",
+        "    mov x0, #0xff",
+        "    msr icc_pmr_el1, x0",
+        "    mov x0, #1",
+        "    msr icc_igrpen1_el1, x0",
+        "    isb",
+        "    ret",
+        // Acknowledge: the INTID in x0, what to end with in x1.
+        "4:  cbz x20, 41f",
+        "    ldr w1, [x20, #0xc]", // GICC_IAR
+        "    and x0, x1, #0x3ff",
+        "    ret",
+        "41: mrs x0, icc_iar1_el1",
+        "    mov x1, x0",
+        "    ret",
+        // End the interrupt in x1.
+        "6:  cbz x20, 61f",
+        "    str w1, [x20, #0x10]", // GICC_EOIR
+        "    ret",
+        "61: msr icc_eoir1_el1, x1",
+        "    ret",
         ".p2align 11",
         "3:  .skip 0x280",
-        "    mrs x0, icc_iar1_el1",
+        "    bl 4b",
         "    msr cntv_ctl_el0, xzr",
         "    isb",
-        "    msr icc_eoir1_el1, x0",
+        "    bl 6b",
         "    hvc #2",
         "    bl 5b",
         "    eret",
         ".p2align 7",
-        "ktest_timer_guest_end:",
+        "ktest_irq_guest_end:",
         ".text",
     );
 
@@ -177,8 +168,6 @@ mod snippet {
         pub static ktest_raise_guest_start: u8;
         pub static ktest_raise_guest_end: u8;
         pub static ktest_raise_guest_hvc: u8;
-        pub static ktest_timer_guest_start: u8;
-        pub static ktest_timer_guest_end: u8;
         pub static ktest_irq_guest_start: u8;
         pub static ktest_irq_guest_end: u8;
         pub static ktest_guest_start: u8;
@@ -188,8 +177,7 @@ mod snippet {
 }
 use snippet::{
     ktest_guest_end, ktest_guest_spin, ktest_guest_start, ktest_irq_guest_end, ktest_irq_guest_start,
-    ktest_raise_guest_end, ktest_raise_guest_hvc, ktest_raise_guest_start, ktest_timer_guest_end,
-    ktest_timer_guest_start,
+    ktest_raise_guest_end, ktest_raise_guest_hvc, ktest_raise_guest_start,
 };
 
 /// A guest thread at priority 200 whose code is the snippet at [`GUEST_CODE`] in a
@@ -203,9 +191,32 @@ fn guest(env: &mut Env, ep: u64, entry: u64) -> Result<(Tcb, VCpu), crate::Fail>
     guest_with(env, ep, code, entry)
 }
 
-/// [`guest`] with the code in `start..end` (at most a page).
+/// Where a guest's GICv2 CPU interface is (QEMU virt's GICC address).
+const GUEST_GICC: u64 = 0x0801_0000;
+
+/// On a GICv2 board whose virtual interface the kernel drives, map the GICV frames (a
+/// copy of each boot capability) at [`GUEST_GICC`] in `vs` and return that address;
+/// 0 elsewhere (GICv3 guests use system registers).
+fn map_gicv(env: &mut Env, vs: VSpace) -> Result<u64, crate::Fail> {
+    let frames = env.bi.vgic_cpu;
+    if frames.start == frames.end {
+        return Ok(0);
+    }
+    for (i, src) in (frames.start..frames.end).enumerate() {
+        let copy = ok(env.slot(), "slot")?;
+        ok(ROOT_CNODE.copy(copy, src, Rights::all()), "copy a GICV frame")?;
+        let rw = Rights::READ | Rights::WRITE;
+        let at = GUEST_GICC + 0x1000 * i as u64;
+        ok(env.map_with(vs, Frame(copy), at, rw, true), "map the GICV frame")?;
+    }
+    Ok(GUEST_GICC)
+}
+
+/// [`guest`] with the code in `start..end` (at most a page); x20 is its GICv2 CPU
+/// interface's address, or 0 with GICv3.
 fn guest_with(env: &mut Env, ep: u64, (start, end): (usize, usize), entry: u64) -> Result<(Tcb, VCpu), crate::Fail> {
     let vs = VSpace(ok(env.alloc(ObjType::VSpace, 0), "vspace")?);
+    let gicc = map_gicv(env, vs)?;
     let code = ok(env.code_page(start, end), "code page")?;
     ok(
         env.map_in(vs, code, GUEST_CODE, Rights::READ | Rights::EXECUTE),
@@ -216,6 +227,7 @@ fn guest_with(env: &mut Env, ep: u64, (start, end): (usize, usize), entry: u64) 
     let v = VCpu(ok(env.alloc(ObjType::VCpu, 0), "vcpu")?);
     ok(v.bind(t), "bind")?;
     ok(t.write_registers(REG_PC, &[GUEST_CODE + entry]), "pc")?;
+    ok(t.write_registers(REG_X0 + 20, &[gicc]), "x20")?;
     ok(t.set_priority(200, ROOT_TCB), "priority")?;
     Ok((t, v))
 }
@@ -367,13 +379,13 @@ fn inject(env: &mut Env) -> R {
         Err(libl4::Error::RangeError) => {}
         Err(libl4::Error::IllegalOperation) => {
             ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
-            return crate::skip("no virtual CPU interface the kernel drives (GICv2 or none)");
+            return crate::skip("no virtual CPU interface the kernel drives");
         }
         _ => return check(false, "INTID 1020 is refused"),
     }
     ok(t.resume(), "resume")?;
     // Its set-up: any system register it may not touch is answered with 0, then it
-    // says it is ready.
+    // says it is ready. Every answer has x0 = 0: the guest arms no timer.
     let mut m = ipc::recv(ep, rp);
     for _ in 0..8 {
         if m.info.label() != ExitKind::Sysreg as u64 {
@@ -387,10 +399,9 @@ fn inject(env: &mut Env) -> R {
     )?;
     // SPI 40, while the guest waits in its exit: it takes it once it unmasks IRQs.
     ok(v.inject(40, 0x80), "inject")?;
-    let m = ipc::reply_recv(ep, rp, MsgInfo::new(EXIT_REPLY_DONE, 0, 0), [0; 4]);
-    let first = exit_of(&m);
+    let first = answer(ep, rp, 0);
     // Back from its handler it waits in WFI, in the kernel: nothing is pending.
-    ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 0, 0), [0; 4]), "answer")?;
+    ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "answer")?;
     ok(crate::env::let_others_run(), "let it run")?;
     let (state, _, _) = ok(t.state(), "state")?;
     let waiting = state == ThreadState::WaitingForInterrupt as u64;
@@ -439,8 +450,8 @@ fn vtimer(env: &mut Env) -> R {
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
     let code = (
-        (&raw const ktest_timer_guest_start) as usize,
-        (&raw const ktest_timer_guest_end) as usize,
+        (&raw const ktest_irq_guest_start) as usize,
+        (&raw const ktest_irq_guest_end) as usize,
     );
     let (t, v) = guest_with(env, ep, code, 0)?;
     match v.set_vppi(VTIMER + 1, true, 0xa0) {
@@ -453,7 +464,7 @@ fn vtimer(env: &mut Env) -> R {
     }
     if v.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
         ok(ROOT_CNODE.delete(v.0), "delete the VCpu")?;
-        return crate::skip("no virtual CPU interface the kernel drives (GICv2 or none)");
+        return crate::skip("no virtual CPU interface the kernel drives");
     }
     err(v.set_vppi(VTIMER, true, 256), libl4::Error::RangeError, "priority 256")?;
     err(v.ack_vppi(VTIMER - 1), libl4::Error::RangeError, "ack of another PPI")?;

@@ -94,6 +94,9 @@ pub struct RootImage<'a> {
     /// The cores that came up (bit n: core n; core 0 always): each gets a SchedControl,
     /// and threads may be placed on them.
     pub cpus: u8,
+    /// The GICv2 virtual CPU interface (GICV), where the kernel drives GICv2's virtual
+    /// interface: its first two pages become frames for VMMs to map as a guest's GICC.
+    pub vgic_cpu: Option<usize>,
 }
 
 /// Why the root server could not be built.
@@ -295,6 +298,17 @@ impl<P: Platform> Kernel<P> {
         for &(base, size) in image.device {
             add(base, size, true, &mut n);
         }
+        // The virtual CPU interface's pages, device frames of their own (never part of
+        // an untyped: only these caps reach them).
+        let vgic_first = first + n as u64;
+        let mut vgic = 0;
+        for pa in image.vgic_cpu.iter().flat_map(|&b| [b, b + PAGE]) {
+            let mut c = Cap::new(ObjType::Frame, pa, PAGE_BITS);
+            c.flags |= FLAG_DEVICE;
+            if cdt::insert_root(&mut Kslots, root_slot(vgic_first + vgic), c).is_ok() {
+                vgic += 1;
+            }
+        }
 
         // SAFETY: a zeroed page-aligned boot allocation (the boot-info frame), which
         // nothing references and zero is a valid `BootInfo` for (plain integers).
@@ -306,8 +320,13 @@ impl<P: Platform> Kernel<P> {
             start: first,
             end: first + n as u64,
         };
+        info.vgic_cpu = SlotRegion {
+            start: vgic_first,
+            end: vgic_first + vgic,
+        };
+        info.vgic_cpu_paddr = image.vgic_cpu.map_or(0, |b| b as u64);
         info.empty = SlotRegion {
-            start: first + n as u64,
+            start: vgic_first + vgic,
             end: 1 << ROOT_CNODE_RADIX,
         };
         info.untyped = untyped;

@@ -188,6 +188,7 @@ fn boot_over_cpus(ram: core::ops::Range<usize>, device: &[(usize, usize)], cpus:
         device,
         timer_hz: 1_000_000,
         cpus,
+        vgic_cpu: None,
     };
     let mut k = Kernel::new(Model::default());
     let mut alloc = BootAlloc {

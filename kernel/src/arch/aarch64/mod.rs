@@ -13,6 +13,7 @@ pub mod smp;
 pub mod stage2;
 pub mod thread;
 pub mod timer;
+pub mod vgic;
 
 core::arch::global_asm!(
     include_str!("start.S"),
