@@ -367,14 +367,26 @@ fn delete_running(env: &mut Env) -> R {
     ok(ROOT_CNODE.delete(t.0), "delete it")
 }
 
-fn inject(env: &mut Env) -> R {
+/// An endpoint and a reply object for the test as the VMM, and a guest of the code in
+/// `code` faulting to the endpoint.
+fn vmm_and_guest(env: &mut Env, code: (usize, usize)) -> Result<(u64, u64, Tcb, VCpu), crate::Fail> {
     let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
     let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
+    let (t, v) = guest_with(env, ep, code, 0)?;
+    Ok((ep, rp, t, v))
+}
+
+/// [`vmm_and_guest`] with the interrupt-taking guest.
+fn irq_guest(env: &mut Env) -> Result<(u64, u64, Tcb, VCpu), crate::Fail> {
     let code = (
         (&raw const ktest_irq_guest_start) as usize,
         (&raw const ktest_irq_guest_end) as usize,
     );
-    let (t, v) = guest_with(env, ep, code, 0)?;
+    vmm_and_guest(env, code)
+}
+
+fn inject(env: &mut Env) -> R {
+    let (ep, rp, t, v) = irq_guest(env)?;
     match v.inject(1020, 0) {
         Err(libl4::Error::RangeError) => {}
         Err(libl4::Error::IllegalOperation) => {
@@ -447,13 +459,7 @@ fn wait_ticks(ticks: u64) -> R {
 }
 
 fn vtimer(env: &mut Env) -> R {
-    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
-    let code = (
-        (&raw const ktest_irq_guest_start) as usize,
-        (&raw const ktest_irq_guest_end) as usize,
-    );
-    let (t, v) = guest_with(env, ep, code, 0)?;
+    let (ep, rp, t, v) = irq_guest(env)?;
     match v.set_vppi(VTIMER + 1, true, 0xa0) {
         Err(libl4::Error::RangeError) => {}
         Err(libl4::Error::IllegalOperation) => {
@@ -526,13 +532,11 @@ fn vtimer(env: &mut Env) -> R {
 }
 
 fn raise(env: &mut Env) -> R {
-    let ep = ok(env.alloc(ObjType::Endpoint, 0), "endpoint")?;
-    let rp = ok(env.alloc(ObjType::Reply, 0), "reply")?;
     let code = (
         (&raw const ktest_raise_guest_start) as usize,
         (&raw const ktest_raise_guest_end) as usize,
     );
-    let (t, _) = guest_with(env, ep, code, 0)?;
+    let (ep, rp, t, _) = vmm_and_guest(env, code)?;
     ok(t.resume(), "resume")?;
     // The load from the unmapped page (its MMU is off: virtual = guest-physical).
     let m = ipc::recv(ep, rp);

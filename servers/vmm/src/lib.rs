@@ -1,0 +1,10 @@
+//! The virtual machine monitor's hardware-free part (`docs/vmm.md`): its device models
+//! behind one trait, the guest's interrupt distributor, and its PSCI firmware. Tested on
+//! the host; the server (`main.rs`) drives them from a guest's exits.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod device;
+pub mod gic;
+pub mod pl011;
+pub mod psci;
