@@ -6,5 +6,7 @@
 
 pub mod device;
 pub mod gic;
+pub mod layout;
 pub mod pl011;
 pub mod psci;
+pub mod testdev;

@@ -1,0 +1,30 @@
+//! The virtual board the VMM gives a guest: QEMU virt's addresses (so Linux's `virt`
+//! support and the device tree's usual values fit), one VMM-specific test device, and
+//! the interrupt numbers. The device tree the VMM writes says the same; bare-metal
+//! guests (the test guest) use these constants directly.
+
+/// Where guest RAM starts unless the VM's description says otherwise.
+pub const RAM_BASE: u64 = 0x4000_0000;
+
+/// The GIC distributor (64 KiB).
+pub const GICD: u64 = 0x0800_0000;
+/// GICv2: the CPU interface (the hardware's virtual CPU interface, GICV, two pages).
+pub const GICC: u64 = 0x0801_0000;
+/// GICv3: the redistributors, one [`crate::gic::REDIST_SIZE`] pair of frames per vCPU.
+pub const GICR: u64 = 0x080a_0000;
+
+/// The PL011 UART (4 KiB) and its interrupt (SPI 1).
+pub const UART: u64 = 0x0900_0000;
+pub const UART_IRQ: u32 = 33;
+
+/// The test device (`crate::testdev`, 4 KiB), given only to VMs that ask for it, and its
+/// interrupt (SPI 16).
+pub const TESTDEV: u64 = 0x0b00_0000;
+pub const TESTDEV_IRQ: u32 = 48;
+
+/// Timer PPIs as INTIDs: the EL1 virtual timer (the guest's, raised by the kernel), the
+/// EL1 physical timer (no guest access), the EL2 timers (none for a guest).
+pub const VTIMER_IRQ: u32 = 27;
+pub const PTIMER_IRQ: u32 = 30;
+pub const SECURE_PTIMER_IRQ: u32 = 29;
+pub const HYP_TIMER_IRQ: u32 = 26;
