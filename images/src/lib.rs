@@ -11,8 +11,10 @@ mod elf;
 mod pack;
 mod servers;
 mod system;
+mod vms;
 
 pub use elf::idl_records;
 pub use pack::{PackError, PackInput, pack};
 pub use servers::{ChannelDesc, ServerDesc, Servers, SharedDesc};
 pub use system::{ModuleDesc, ModuleSource, System};
+pub use vms::{VMM_PACKAGE, VmDesc, is_aarch64_elf, is_linux_image};

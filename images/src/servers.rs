@@ -19,6 +19,7 @@ use crate::system::{ModuleSource, valid_name, valid_package};
 
 /// A checked `[[server]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "independent switches of the description")]
 pub struct ServerDesc {
     /// Its name (also its boot module's name).
     pub name: String,
@@ -46,6 +47,11 @@ pub struct ServerDesc {
     pub mmio: Vec<(String, u64, u64)>,
     /// IRQ lines: `(name, line)`.
     pub irqs: Vec<(String, u64)>,
+    /// Boot modules it is given by name: `(grant name, index of the boot module)` (a
+    /// VMM's guest program and configuration).
+    pub modules: Vec<(String, u64)>,
+    /// Give it the GICv2 virtual CPU interface's pages (`gicv0`, `gicv1`): a VMM.
+    pub vgic: bool,
 }
 
 /// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
@@ -103,6 +109,30 @@ pub(crate) struct RawServer {
 
 const fn default_stack() -> u32 {
     4
+}
+
+impl RawServer {
+    /// The VMM server a `[[vm]]` entry becomes: `gaon-vmm` with one VMID for its guest
+    /// and a heap of `2^heap_bits` bytes for guest RAM and its own objects.
+    pub(crate) fn vmm(vm: &crate::vms::RawVm, name: &str, heap_bits: u32) -> Self {
+        Self {
+            name: name.to_string(),
+            package: Some(crate::vms::VMM_PACKAGE.to_string()),
+            file: None,
+            priority: vm.priority,
+            core: vm.core,
+            budget_us: vm.budget_us,
+            period_us: vm.period_us,
+            stack_pages: 16,
+            heap_kib: 1 << (heap_bits - 10),
+            halt_on_exit: vm.halt_on_exit,
+            debug: false,
+            vmids: 1,
+            kernel_log: false,
+            mmio: Vec::new(),
+            irq: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,6 +270,8 @@ impl Checker<'_> {
             kernel_log: s.kernel_log,
             mmio,
             irqs,
+            modules: Vec::new(),
+            vgic: false,
         })
     }
 
@@ -484,6 +516,13 @@ impl Servers {
         }
         if s.kernel_log {
             g.push((KERNEL_LOG_NAME.to_string(), GrantKind::KernelLog, 0, 0));
+        }
+        for (name, module) in &s.modules {
+            g.push((name.clone(), GrantKind::Module, *module, 0));
+        }
+        if s.vgic {
+            g.push(("gicv0".to_string(), GrantKind::VgicCpu, 0, 0));
+            g.push(("gicv1".to_string(), GrantKind::VgicCpu, 1, 0));
         }
         g
     }

@@ -10,6 +10,7 @@ use gaon_platform::{Board, DescError};
 use serde::Deserialize;
 
 use crate::servers::{RawChannel, RawServer, RawShared, Servers};
+use crate::vms::{RawVm, VmDesc};
 
 /// A checked system description.
 #[derive(Clone, Debug)]
@@ -30,8 +31,11 @@ pub struct System {
     /// Boot modules, in order: the `[[module]]`s, then one per server (named after it),
     /// then the system table (`system`).
     pub modules: Vec<ModuleDesc>,
-    /// Servers, channels and shared memory.
+    /// Servers, channels and shared memory. A VM's VMM is a server too, after the
+    /// `[[server]]`s.
     pub servers: Servers,
+    /// Virtual machines (`[[vm]]`).
+    pub vms: Vec<VmDesc>,
     /// Where each entry came from (the description or a fragment it includes).
     origins: Origins,
 }
@@ -54,6 +58,8 @@ pub enum ModuleSource {
     File(PathBuf),
     /// The packed system table, generated from the description.
     Table,
+    /// Bytes generated from the description (a VM's configuration).
+    Bytes(Vec<u8>),
 }
 
 #[derive(Deserialize)]
@@ -72,6 +78,8 @@ struct Raw {
     channel: Vec<RawChannel>,
     #[serde(default)]
     shared: Vec<RawShared>,
+    #[serde(default)]
+    vm: Vec<RawVm>,
 }
 
 /// A fragment a description includes: servers, channels, shared regions and modules
@@ -242,6 +250,10 @@ impl System {
                     out.push(self.servers.table());
                     continue;
                 }
+                ModuleSource::Bytes(b) => {
+                    out.push(b.clone());
+                    continue;
+                }
             };
             out.push(fs::read(&path).map_err(|e| format!("module `{}`: {}: {e}", m.name, path.display()))?);
         }
@@ -289,6 +301,65 @@ fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<Strin
         name: m.name.clone(),
         source,
     })
+}
+
+/// The boot modules `raw` needs fit in a boot image.
+fn module_budget(file: &Path, raw: &Raw) -> Result<(), DescError> {
+    let total = raw.module.len() + raw.server.len() + 3 * raw.vm.len() + 1;
+    if total > MAX_MODULES {
+        return Err(DescError::new(
+            file,
+            "module",
+            format!(
+                "{} modules, {} servers and {} VMs (3 modules each) given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
+                raw.module.len(),
+                raw.server.len(),
+                raw.vm.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Give each VM's VMM (`vmms[i]` is VM `i`'s) its guest program and configuration as
+/// boot modules (appended to `modules`) and the GICv2 virtual CPU interface.
+fn give_vms(
+    file: &Path,
+    vms: &[VmDesc],
+    vmms: &mut [crate::ServerDesc],
+    modules: &mut Vec<ModuleDesc>,
+    names: &mut BTreeSet<String>,
+) -> Result<(), DescError> {
+    for (i, (vm, vmm)) in vms.iter().zip(vmms).enumerate() {
+        for (grant, name, source) in [
+            ("guest", vm.guest_module(), vm.guest.clone()),
+            ("vm-config", vm.config_module(), ModuleSource::Bytes(vm.config.clone())),
+        ] {
+            if !names.insert(name.clone()) {
+                return Err(DescError::new(
+                    file,
+                    format!("vm[{i}].name"),
+                    format!("its module `{name}` is already the name of a server or module"),
+                ));
+            }
+            vmm.modules.push((grant.to_string(), modules.len() as u64));
+            modules.push(ModuleDesc { name, source });
+        }
+        vmm.vgic = true;
+    }
+    Ok(())
+}
+
+/// An error about server `n` or later, which is VM `n - servers` (its VMM), named so.
+fn vm_field(mut e: DescError, servers: usize) -> DescError {
+    if let Some(rest) = e.field.strip_prefix("server[")
+        && let Some((n, tail)) = rest.split_once(']')
+        && let Ok(n) = n.parse::<usize>()
+        && n >= servers
+    {
+        e.field = format!("vm[{}]{tail}", n - servers);
+    }
+    e
 }
 
 pub(crate) fn valid_name(s: &str) -> bool {
@@ -341,7 +412,7 @@ impl System {
             .map_err(|e| self.origins.locate(e))
     }
 
-    fn check_raw(file: &Path, raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
+    fn check_raw(file: &Path, mut raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
         let err = |field: &str, problem: String| DescError::new(file, field, problem);
         if !valid_name(&raw.system.name) {
             return Err(err(
@@ -386,16 +457,15 @@ impl System {
         if let Some(f) = raw.kernel.features.iter().find(|f| !valid_package(f)) {
             return Err(err("kernel.features", format!("`{f}` is not a Cargo feature name")));
         }
-        let total = raw.module.len() + raw.server.len() + 1;
-        if total > MAX_MODULES {
-            return Err(err(
-                "module",
-                format!(
-                    "{} modules and {} servers given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
-                    raw.module.len(),
-                    raw.server.len()
-                ),
-            ));
+        module_budget(file, &raw)?;
+        // A VM is checked on its own, then becomes a server (its VMM).
+        let mut vms = Vec::new();
+        for (i, v) in raw.vm.iter().enumerate() {
+            vms.push(crate::vms::check(file, &board, i, v)?);
+        }
+        let servers_given = raw.server.len();
+        for (v, d) in raw.vm.iter().zip(&vms) {
+            raw.server.push(RawServer::vmm(v, v.name(), d.heap_bits));
         }
         let mut names = BTreeSet::new();
         let mut modules = Vec::new();
@@ -408,13 +478,21 @@ impl System {
                 format!("`{SYSTEM_MODULE}` is reserved for the system table"),
             ));
         }
-        let servers = Servers::check(file, &board, &raw.server, &raw.channel, &raw.shared, &mut names)?;
+        let mut servers = Servers::check(file, &board, &raw.server, &raw.channel, &raw.shared, &mut names)
+            .map_err(|e| vm_field(e, servers_given))?;
         for s in &servers.servers {
             modules.push(ModuleDesc {
                 name: s.name.clone(),
                 source: s.source.clone(),
             });
         }
+        give_vms(
+            file,
+            &vms,
+            &mut servers.servers[servers_given..],
+            &mut modules,
+            &mut names,
+        )?;
         modules.push(ModuleDesc {
             name: SYSTEM_MODULE.into(),
             source: ModuleSource::Table,
@@ -428,6 +506,7 @@ impl System {
             root_package: raw.root.package,
             modules,
             servers,
+            vms,
             origins: Origins::default(),
         })
     }

@@ -298,3 +298,79 @@ fn declared_interfaces_need_a_channel_unless_optional() {
     r[0].push(record(ROLE_USES | ROLE_OPTIONAL, "Console", 1));
     s.check_interfaces(&r).unwrap();
 }
+
+#[test]
+fn a_vm_becomes_its_vmm_server_and_two_modules() {
+    use gaon_abi::system::{VM_CONFIG_MAGIC, VM_TESTDEV, VmConfig};
+    use zerocopy::FromBytes;
+    let text = r#"
+[system]
+name = "vms"
+board = "virt"
+[kernel]
+package = "gaon-kernel"
+[root]
+package = "gaon-root"
+[[server]]
+name = "console"
+package = "gaon-console"
+priority = 200
+[[vm]]
+name = "guest1"
+guest = { package = "gaon-testguest" }
+memory_mib = 16
+vcpus = 2
+bootargs = "console=ttyAMA0"
+priority = 100
+core = 1
+devices = ["testdev"]
+[[channel]]
+interface = "Console"
+server = "console"
+clients = ["guest1"]
+"#;
+    let s = System::parse(Path::new("vms.toml"), text, &platforms()).unwrap_or_else(|e| panic!("{e}"));
+    let vmm = &s.servers.servers[1];
+    assert_eq!(vmm.name, "guest1");
+    assert_eq!(vmm.source, ModuleSource::Package("gaon-vmm".into()));
+    assert_eq!((vmm.priority, vmm.core, vmm.vmids), (100, 1, 1));
+    assert_eq!(vmm.heap_bits, 25, "16 MiB of RAM and the VMM's objects: a 32 MiB heap");
+    let names: Vec<&str> = s.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["console", "guest1", "guest1-guest", "guest1-config", "system"]);
+    assert_eq!(vmm.modules, [("guest".to_string(), 2), ("vm-config".to_string(), 3)]);
+    assert!(vmm.vgic);
+    let ModuleSource::Bytes(bytes) = &s.modules[3].source else {
+        panic!("the configuration is generated")
+    };
+    let c = VmConfig::read_from_bytes(bytes).unwrap();
+    assert_eq!(c.magic, VM_CONFIG_MAGIC);
+    assert_eq!(
+        (c.ram_base, c.ram_size, c.vcpus, c.flags),
+        (0x4000_0000, 16 << 20, 2, VM_TESTDEV)
+    );
+    assert!(c.bootargs.starts_with(b"console=ttyAMA0\0"));
+    // The table gives the VMM its modules by index and the GICv2 pages.
+    let table = s.servers.table();
+    let t = gaon_abi::system::SystemTable::parse(&table).unwrap();
+    let grants: Vec<(String, u32, u64)> = t.servers()[1]
+        .grants()
+        .iter()
+        .map(|g| {
+            (
+                String::from_utf8_lossy(gaon_abi::boot::name_bytes(&g.name)).to_string(),
+                g.kind,
+                g.a,
+            )
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            ("console".to_string(), 2, 0),
+            ("guest".to_string(), 7, 2),
+            ("vm-config".to_string(), 7, 3),
+            ("gicv0".to_string(), 8, 0),
+            ("gicv1".to_string(), 8, 1)
+        ]
+    );
+}

@@ -123,6 +123,22 @@ pub fn mapping(name: &str) -> Result<(u64, u64), Missing> {
     }
 }
 
+/// A boot module the description gives this server (`GrantKind::Module`: a VM's guest
+/// program or configuration), mapped read-only.
+pub fn module(name: &str) -> Result<&'static [u8], Missing> {
+    let c = named_kind(name, GrantKind::Module)?;
+    // SAFETY: the root server mapped `size` bytes read-only at `vaddr` for this server
+    // before starting it, and never unmaps them.
+    Ok(unsafe { core::slice::from_raw_parts(c.vaddr as *const u8, c.size as usize) })
+}
+
+/// A page of the GICv2 virtual CPU interface (`GrantKind::VgicCpu`): its frame
+/// capability and physical address, or `None` where the board has none (GICv3).
+pub fn vgic_cpu(name: &str) -> Result<Option<(CPtr, u64)>, Missing> {
+    let c = named_kind(name, GrantKind::VgicCpu)?;
+    Ok((c.cptr != 0).then_some((c.cptr, c.vaddr)))
+}
+
 /// The server's reply object (for `Server`).
 pub const REPLY: CPtr = server_slot::REPLY;
 /// The server's own notification, bound to its thread.
@@ -192,6 +208,14 @@ pub fn boot_module(name: &str) -> Option<&'static [u8]> {
     let m = bi.modules[..n]
         .iter()
         .find(|m| name_bytes(&m.name) == name.as_bytes())?;
+    module_bytes(m.vaddr, m.size)
+}
+
+/// Boot module number `index` (its place in `BootInfo::modules`), for the root server.
+pub fn boot_module_at(index: usize) -> Option<&'static [u8]> {
+    let bi = boot_info()?;
+    let n = (bi.module_count as usize).min(bi.modules.len());
+    let m = bi.modules[..n].get(index)?;
     module_bytes(m.vaddr, m.size)
 }
 

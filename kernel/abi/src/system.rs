@@ -17,7 +17,7 @@ pub const SYSTEM_MODULE: &str = "system";
 /// "GAONSYST".
 pub const SYSTEM_MAGIC: u64 = u64::from_le_bytes(*b"GAONSYST");
 /// Layout version of [`SystemTable`].
-pub const SYSTEM_VERSION: u32 = 2;
+pub const SYSTEM_VERSION: u32 = 3;
 /// Servers a system can have.
 pub const MAX_SERVERS: usize = 16;
 /// Grants (named capabilities) one server can be given.
@@ -46,6 +46,13 @@ pub enum GrantKind {
     /// The kernel log page (`crate::klog`), mapped read-write; with the Debug
     /// capability the server binds a notification to it and prints the kernel's output.
     KernelLog = 6,
+    /// Boot module `a` (its index in `BootInfo::modules`), copied into fresh frames
+    /// mapped read-only: a VM's guest program, its initrd, its [`VmConfig`].
+    Module = 7,
+    /// Page `a` (0 or 1) of the GICv2 virtual CPU interface (`BootInfo::vgic_cpu`), a
+    /// frame capability the server maps into a guest's address space itself. On a
+    /// board without one the slot stays empty (the start info's `cptr` is 0).
+    VgicCpu = 8,
 }
 
 impl GrantKind {
@@ -58,6 +65,8 @@ impl GrantKind {
             4 => Self::Mmio,
             5 => Self::Shared,
             6 => Self::KernelLog,
+            7 => Self::Module,
+            8 => Self::VgicCpu,
             _ => return None,
         })
     }
@@ -201,6 +210,8 @@ impl SystemTable {
                     Some(GrantKind::Mmio) => g.a % 4096 == 0 && g.b > 0 && g.b % 4096 == 0 && g.b <= 1 << 24,
                     Some(GrantKind::Shared) => g.a < u64::from(t.shared_count) && g.b <= 1,
                     Some(GrantKind::KernelLog) => g.a == 0 && g.b == 0 && s.flags & SERVER_DEBUG != 0,
+                    Some(GrantKind::Module) => g.a < crate::boot::MAX_MODULES as u64 && g.b == 0,
+                    Some(GrantKind::VgicCpu) => g.a < 2 && g.b == 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {
@@ -384,4 +395,41 @@ impl IdlRecord {
             name: out,
         }
     }
+}
+
+/// "GAONVMCF".
+pub const VM_CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"GAONVMCF");
+/// Layout version of [`VmConfig`].
+pub const VM_CONFIG_VERSION: u32 = 1;
+/// Bytes of a VM's kernel command line, NUL padded.
+pub const BOOTARGS_LEN: usize = 256;
+/// [`VmConfig::flags`]: the VM has the test device (`servers/vmm/src/testdev.rs`).
+pub const VM_TESTDEV: u32 = 1;
+/// [`VmConfig::flags`]: the guest program is an arm64 Linux `Image` (else an ELF).
+pub const VM_LINUX_IMAGE: u32 = 2;
+/// [`VmConfig::flags`]: the VM has an initrd (module grant `initrd`).
+pub const VM_INITRD: u32 = 4;
+
+/// What a VMM runs: the image tool writes it from a `[[vm]]` entry into a boot module
+/// the VMM is given as module grant `vm-config`; the guest program is module grant
+/// `guest`. The contract between `gaon-image` and `gaon-vmm`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct VmConfig {
+    /// [`VM_CONFIG_MAGIC`].
+    pub magic: u64,
+    /// [`VM_CONFIG_VERSION`].
+    pub version: u32,
+    /// `VM_*` flags.
+    pub flags: u32,
+    /// Guest-physical base of its RAM (2 MiB aligned).
+    pub ram_base: u64,
+    /// Bytes of RAM (a multiple of 2 MiB).
+    pub ram_size: u64,
+    /// vCPUs, 1..=4.
+    pub vcpus: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// The kernel command line (`chosen/bootargs`), NUL padded.
+    pub bootargs: [u8; BOOTARGS_LEN],
 }

@@ -351,6 +351,30 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             }
             *map_va += PAGE;
         }
+        Some(GrantKind::Module) => {
+            // A copy in fresh frames: boot modules are mapped only in the root server.
+            let bytes = libl4::start::boot_module_at(g.a as usize).ok_or(Error::InvalidArgument)?;
+            let size = bytes.len() as u64;
+            below_free(*map_va, size.next_multiple_of(PAGE))?;
+            (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, size);
+            for chunk in bytes.chunks(PAGE as usize) {
+                let f = Frame(a.alloc(ObjType::Frame, 12)?);
+                a.write_frame(f, 0, chunk)?;
+                a.map(to.vspace, f, *map_va, Rights::READ, false)?;
+                *map_va += PAGE;
+            }
+            *map_va += PAGE;
+        }
+        Some(GrantKind::VgicCpu) => {
+            let bi = libl4::start::boot_info().ok_or(Error::InvalidArgument)?;
+            let frames = bi.vgic_cpu;
+            if g.a < frames.end - frames.start {
+                to.cnode.copy(to.slot, frames.start + g.a, Rights::all())?;
+                (cap.vaddr, cap.size) = (bi.vgic_cpu_paddr + g.a * PAGE, PAGE);
+            } else {
+                cap.cptr = 0;
+            }
+        }
         Some(GrantKind::KernelLog) => {
             let copy = a.slot()?;
             ROOT_CNODE.copy(copy, slot::KERNEL_LOG, Rights::READ | Rights::WRITE)?;

@@ -1,0 +1,216 @@
+//! `[[vm]]`: a virtual machine, run by its own VMM server (`gaon-vmm`, one VM each: a
+//! fault in one VMM takes down only its VM). A VM entry becomes a server named after
+//! the VM (so it is a console client, has a priority, a core and a budget like any
+//! server) and two boot modules: the guest program and the VM's configuration
+//! (`gaon_abi::system::VmConfig`), which the VMM is given by name (`guest`,
+//! `vm-config`), with the GICv2 virtual CPU interface's pages (`gicv0`, `gicv1`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use gaon_abi::system::{BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_LINUX_IMAGE, VM_TESTDEV, VmConfig};
+use gaon_platform::{Board, DescError};
+use serde::Deserialize;
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::system::{ModuleSource, valid_package};
+
+/// The VMM's package.
+pub const VMM_PACKAGE: &str = "gaon-vmm";
+/// Where guest RAM starts unless the entry says otherwise (QEMU virt's).
+const DEFAULT_RAM_BASE: u64 = 0x4000_0000;
+/// The largest guest RAM (the VMM's heap holds it, at most 1 GiB).
+const MAX_MEMORY_MIB: u64 = 512;
+/// The guest-physical addresses a VM has (40 bits: what stage 2 translates).
+const IPA_LIMIT: u64 = 1 << 40;
+/// vCPUs a VMM runs at most.
+const MAX_VCPUS: u32 = 4;
+/// The devices a VM may have emulated.
+const DEVICES: &[&str] = &["testdev"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVm {
+    name: String,
+    guest: RawGuest,
+    memory_mib: u64,
+    #[serde(default = "default_ram_base")]
+    ram_base: u64,
+    #[serde(default = "one")]
+    vcpus: u32,
+    #[serde(default)]
+    bootargs: String,
+    pub(crate) priority: u32,
+    #[serde(default)]
+    pub(crate) core: u32,
+    pub(crate) budget_us: Option<u64>,
+    pub(crate) period_us: Option<u64>,
+    #[serde(default)]
+    devices: Vec<String>,
+    #[serde(default)]
+    pub(crate) halt_on_exit: bool,
+}
+
+const fn default_ram_base() -> u64 {
+    DEFAULT_RAM_BASE
+}
+
+const fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGuest {
+    package: Option<String>,
+    file: Option<PathBuf>,
+}
+
+/// A checked `[[vm]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmDesc {
+    /// Its name (its VMM server's).
+    pub name: String,
+    /// The guest program.
+    pub guest: ModuleSource,
+    /// What the VMM is told.
+    pub config: Vec<u8>,
+    /// log2 of the VMM's heap: guest RAM and the VMM's objects.
+    pub heap_bits: u32,
+}
+
+impl VmDesc {
+    /// The boot module of the guest program.
+    pub fn guest_module(&self) -> String {
+        format!("{}-guest", self.name)
+    }
+
+    /// The boot module of the configuration.
+    pub fn config_module(&self) -> String {
+        format!("{}-config", self.name)
+    }
+}
+
+/// True if `bytes` start like an arm64 Linux `Image` (its header's magic).
+pub fn is_linux_image(bytes: &[u8]) -> bool {
+    bytes.get(0x38..0x3c) == Some(b"ARM\x64")
+}
+
+/// True if `bytes` start like a 64-bit little-endian AArch64 ELF.
+pub fn is_aarch64_elf(bytes: &[u8]) -> bool {
+    bytes.len() >= 20 && bytes[..4] == *b"\x7fELF" && bytes[4] == 2 && bytes[5] == 1 && bytes[18..20] == [0xb7, 0]
+}
+
+/// Check `[[vm]]` number `index` of `file` for `board`.
+pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Result<VmDesc, DescError> {
+    let f = format!("vm[{index}]");
+    let err = |field: &str, problem: String| DescError::new(file, format!("{f}{field}"), problem);
+    if v.memory_mib < 2 || v.memory_mib > MAX_MEMORY_MIB || !v.memory_mib.is_multiple_of(2) {
+        return Err(err(
+            ".memory_mib",
+            format!(
+                "is {} but must be an even number of MiB from 2 to {MAX_MEMORY_MIB}",
+                v.memory_mib
+            ),
+        ));
+    }
+    let ram = v.memory_mib << 20;
+    if !v.ram_base.is_multiple_of(2 << 20) || v.ram_base < DEFAULT_RAM_BASE || v.ram_base + ram > IPA_LIMIT {
+        return Err(err(
+            ".ram_base",
+            format!(
+                "{:#x} + {ram:#x}: guest RAM must be 2 MiB aligned, above the virtual board's devices \
+                 (from {DEFAULT_RAM_BASE:#x}) and below {IPA_LIMIT:#x}",
+                v.ram_base
+            ),
+        ));
+    }
+    let cpus = board.board.cpus.min(MAX_VCPUS);
+    if v.vcpus == 0 || v.vcpus > cpus {
+        return Err(err(
+            ".vcpus",
+            format!(
+                "is {} but must be 1..={cpus} (board `{}` has {} cores; a VMM runs at most {MAX_VCPUS})",
+                v.vcpus, board.board.name, board.board.cpus
+            ),
+        ));
+    }
+    if v.bootargs.len() >= BOOTARGS_LEN || v.bootargs.contains('\0') {
+        return Err(err(
+            ".bootargs",
+            format!("must be at most {} bytes, without NUL", BOOTARGS_LEN - 1),
+        ));
+    }
+    if let Some(d) = v.devices.iter().find(|d| !DEVICES.contains(&d.as_str())) {
+        return Err(err(
+            ".devices",
+            format!("`{d}` is not a device the VMM emulates ({})", DEVICES.join(", ")),
+        ));
+    }
+    let (guest, linux) = match (&v.guest.package, &v.guest.file) {
+        (Some(p), None) if valid_package(p) => (ModuleSource::Package(p.clone()), false),
+        (Some(p), None) => return Err(err(".guest.package", format!("`{p}` is not a Cargo package name"))),
+        (None, Some(path)) => {
+            let full = file.parent().unwrap_or(Path::new(".")).join(path);
+            let bytes = fs::read(&full).map_err(|e| err(".guest.file", format!("`{}`: {e}", full.display())))?;
+            let linux = is_linux_image(&bytes);
+            if !linux && !is_aarch64_elf(&bytes) {
+                return Err(err(
+                    ".guest.file",
+                    format!(
+                        "`{}` is neither an arm64 Linux Image (magic `ARM\\x64` at 0x38) nor an AArch64 ELF",
+                        full.display()
+                    ),
+                ));
+            }
+            (ModuleSource::File(full), linux)
+        }
+        _ => return Err(err(".guest", "give exactly one of `package` or `file`".into())),
+    };
+    let mut c = VmConfig::new_zeroed();
+    c.magic = VM_CONFIG_MAGIC;
+    c.version = VM_CONFIG_VERSION;
+    c.flags = if linux { VM_LINUX_IMAGE } else { 0 }
+        | if v.devices.iter().any(|d| d == "testdev") {
+            VM_TESTDEV
+        } else {
+            0
+        };
+    c.ram_base = v.ram_base;
+    c.ram_size = ram;
+    c.vcpus = v.vcpus;
+    c.bootargs[..v.bootargs.len()].copy_from_slice(v.bootargs.as_bytes());
+    // Guest RAM in 2 MiB frames, and room for the VMM's own objects beside it.
+    let heap_bits = (ram + (4 << 20)).next_power_of_two().trailing_zeros();
+    Ok(VmDesc {
+        name: v.name.clone(),
+        guest,
+        config: c.as_bytes().to_vec(),
+        heap_bits,
+    })
+}
+
+impl RawVm {
+    /// The VM's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_formats() {
+        let mut image = vec![0u8; 64];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        assert!(is_linux_image(&image) && !is_aarch64_elf(&image));
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        (elf[4], elf[5], elf[18]) = (2, 1, 0xb7);
+        assert!(is_aarch64_elf(&elf) && !is_linux_image(&elf));
+        elf[18] = 0x3e; // x86-64
+        assert!(!is_aarch64_elf(&elf));
+    }
+}
