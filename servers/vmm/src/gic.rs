@@ -134,6 +134,11 @@ impl Gic {
         }
     }
 
+    /// Which GIC this is.
+    pub const fn version(&self) -> Version {
+        self.version
+    }
+
     /// The interrupt `intid` as vCPU `vcpu` sees it (its own SGIs and PPIs).
     fn irq(&mut self, vcpu: usize, intid: u32) -> Option<&mut Irq> {
         match intid {

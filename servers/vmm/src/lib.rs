@@ -4,9 +4,13 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
 pub mod device;
+pub mod fdt;
 pub mod gic;
 pub mod layout;
 pub mod pl011;
 pub mod psci;
 pub mod testdev;
+pub mod vm;

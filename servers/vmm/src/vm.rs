@@ -1,0 +1,347 @@
+//! What the VMM does with each exit of a VM's vCPUs: MMIO goes to the device models
+//! (the GIC, the UART, the test device), HVC and SMC to the PSCI firmware, trapped system
+//! registers are emulated, accesses nothing backs get an external abort. Hardware-free:
+//! the kernel operations go through [`Hyp`], which the server implements with
+//! capabilities and the tests with a model (the rust-sel4 handler shape).
+
+use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, Exit, MmioAccess};
+
+use crate::device::Device;
+use crate::gic::{self, Action, Actions, Gic, Version};
+use crate::layout;
+use crate::pl011::Pl011;
+use crate::psci::{self, Psci};
+use crate::testdev::{Request, TestDev};
+
+/// What the VMM needs from the kernel (and the console) to run a VM.
+pub trait Hyp {
+    /// Make `intid` pending in vCPU `vcpu` (`VCpuInjectIrq`).
+    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8);
+    /// Tell the kernel how the guest has its timer PPI (`VCpuSetVppi`).
+    fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8);
+    /// Bytes the guest wrote to its UART.
+    fn console(&mut self, bytes: &[u8]);
+    /// Start vCPU `vcpu` at `entry` with x0 = `context` (PSCI CPU_ON).
+    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64);
+    /// Stop vCPU `vcpu` (PSCI CPU_OFF).
+    fn stop_vcpu(&mut self, vcpu: usize);
+    /// Keep vCPU `vcpu` off every CPU for `ticks` counter ticks before its exit is
+    /// answered (the test device's DELAY).
+    fn delay(&mut self, vcpu: usize, ticks: u64);
+    /// vCPU `vcpu`'s general registers x0..x30.
+    fn gprs(&mut self, vcpu: usize) -> [u64; 31];
+    /// Set general register `r` (below 31) of vCPU `vcpu`.
+    fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64);
+    /// Read guest-physical memory (RAM) at `ipa`; false if it is not RAM.
+    fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool;
+}
+
+/// How to answer an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Reply with this label and these words (for x0..x3, or a load's value).
+    Answer { label: u64, words: [u64; 4], len: usize },
+    /// No reply: the vCPU stopped (PSCI CPU_OFF).
+    None,
+    /// The VM is over, with this status (PSCI SYSTEM_OFF/RESET: 0; the test device).
+    Exit(u64),
+}
+
+impl Reply {
+    const fn done(words: [u64; 4], len: usize) -> Self {
+        Self::Answer {
+            label: EXIT_REPLY_DONE,
+            words,
+            len,
+        }
+    }
+
+    const ABORT: Self = Self::Answer {
+        label: EXIT_REPLY_ABORT,
+        words: [0; 4],
+        len: 0,
+    };
+}
+
+/// ICC_SGI1R_EL1 as a trapped system register's ISS (op0 3, op1 0, CRn 12, CRm 11,
+/// op2 5), without the register and direction.
+const ISS_SGI1R: u64 = 3 << 20 | 5 << 17 | 12 << 10 | 11 << 1;
+/// The ISS bits naming a system register (all but Rt and the direction).
+const ISS_SYSREG_MASK: u64 = 0x3f_fc1e;
+
+/// One VM's emulated platform.
+#[derive(Debug)]
+pub struct Vm {
+    gic: Gic,
+    uart: Pl011,
+    testdev: Option<TestDev>,
+    psci: Psci,
+    vcpus: usize,
+}
+
+impl Vm {
+    /// A VM of `vcpus` vCPUs with a `version` GIC, with the test device if `testdev`.
+    pub fn new(vcpus: usize, version: Version, testdev: bool) -> Self {
+        Self {
+            gic: Gic::new(version, vcpus, Some(layout::VTIMER_IRQ)),
+            uart: Pl011::new(layout::UART, layout::UART_IRQ),
+            testdev: testdev.then(|| TestDev::new(layout::TESTDEV, layout::TESTDEV_IRQ)),
+            psci: Psci::new(vcpus),
+            vcpus,
+        }
+    }
+
+    /// The PSCI firmware (the server tells it a vCPU it started is on).
+    pub fn psci(&mut self) -> &mut Psci {
+        &mut self.psci
+    }
+
+    /// Answer `exit` of vCPU `vcpu`.
+    pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
+        match exit {
+            Exit::Hvc { x0, x1, x2, x3, .. } | Exit::Smc { x0, x1, x2, x3, .. } => {
+                self.hypercall(vcpu, [x0, x1, x2, x3], hyp)
+            }
+            Exit::Mmio { ipa, access, value, .. } => self.mmio(vcpu, ipa, access, value, hyp),
+            Exit::Sysreg { iss, value, .. } => {
+                if iss & ISS_SYSREG_MASK == ISS_SGI1R && iss & 1 == 0 {
+                    let mut out = Actions::new();
+                    self.gic.sgi1r(vcpu, value, &mut out);
+                    apply(&out, hyp);
+                }
+                // Every other trapped register (the PMU, debug, ACTLR, implementation
+                // defined ones) reads as zero and ignores writes.
+                Reply::done([0; 4], 1)
+            }
+            Exit::Abort { ipa, esr, pc, .. } => self.undecodable(vcpu, ipa, esr, pc, hyp),
+        }
+    }
+
+    fn hypercall(&mut self, vcpu: usize, x: [u64; 4], hyp: &mut impl Hyp) -> Reply {
+        if !Psci::owns(x[0]) {
+            return Reply::done([psci::ret::NOT_SUPPORTED.cast_unsigned(), 0, 0, 0], 1);
+        }
+        match self.psci.call(vcpu, x) {
+            psci::Action::Return(v) => Reply::done([v.cast_unsigned(), 0, 0, 0], 1),
+            psci::Action::Start {
+                vcpu: t,
+                entry,
+                context,
+            } => {
+                hyp.start_vcpu(t, entry, context);
+                self.psci.started(t);
+                Reply::done([psci::ret::SUCCESS.cast_unsigned(), 0, 0, 0], 1)
+            }
+            psci::Action::Stop => {
+                hyp.stop_vcpu(vcpu);
+                Reply::None
+            }
+            psci::Action::SystemOff | psci::Action::SystemReset => Reply::Exit(0),
+        }
+    }
+
+    /// The device an access at `ipa` hits, as a `Device`, and the offset.
+    fn device(&mut self, ipa: u64, size: u8) -> Option<(&mut dyn Device, u64)> {
+        if crate::device::covers(&self.uart, ipa, size) {
+            return Some((&mut self.uart, ipa - layout::UART));
+        }
+        let d = self.testdev.as_mut()?;
+        if crate::device::covers(d, ipa, size) {
+            Some((d, ipa - layout::TESTDEV))
+        } else {
+            None
+        }
+    }
+
+    /// One load or store of `size` bytes at `ipa` (`value` for a store); `None` if
+    /// nothing is there.
+    fn access(&mut self, vcpu: usize, ipa: u64, size: u8, write: bool, value: u64, hyp: &mut impl Hyp) -> Option<u64> {
+        let mut out = Actions::new();
+        let redist = gic::REDIST_SIZE * self.vcpus as u64;
+        let result = if (layout::GICD..layout::GICD + gic::DIST_SIZE).contains(&ipa) {
+            let off = ipa - layout::GICD;
+            if write {
+                self.gic.dist_write(vcpu, off, size, value, &mut out);
+                0
+            } else {
+                self.gic.dist_read(vcpu, off, size)
+            }
+        } else if self.gic_version() == Version::V3 && (layout::GICR..layout::GICR + redist).contains(&ipa) {
+            let (rd, off) = (
+                (ipa - layout::GICR) / gic::REDIST_SIZE,
+                (ipa - layout::GICR) % gic::REDIST_SIZE,
+            );
+            if write {
+                self.gic.redist_write(rd as usize, off, size, value, &mut out);
+                0
+            } else {
+                self.gic.redist_read(rd as usize, off, size)
+            }
+        } else {
+            let (d, off) = self.device(ipa, size)?;
+            if write {
+                d.write(off, size, value);
+                0
+            } else {
+                d.read(off, size)
+            }
+        };
+        // What the device did to its line, and what the UART sent.
+        for (intid, level) in [self.uart.irq(), self.testdev.as_ref().and_then(TestDev::irq)]
+            .into_iter()
+            .flatten()
+        {
+            self.gic.set_level(intid, level, &mut out);
+        }
+        if self.uart.has_output() {
+            hyp.console(&self.uart.take_output());
+        }
+        apply(&out, hyp);
+        Some(result)
+    }
+
+    fn gic_version(&self) -> Version {
+        self.gic.version()
+    }
+
+    fn mmio(&mut self, vcpu: usize, ipa: u64, access: MmioAccess, value: u64, hyp: &mut impl Hyp) -> Reply {
+        let size = 1 << access.size_log2;
+        let Some(v) = self.access(vcpu, ipa, size, access.write, value, hyp) else {
+            return Reply::ABORT;
+        };
+        if let Some(r) = self.testdev_request(vcpu, hyp) {
+            return r;
+        }
+        Reply::done([v, 0, 0, 0], 1)
+    }
+
+    fn testdev_request(&mut self, vcpu: usize, hyp: &mut impl Hyp) -> Option<Reply> {
+        match self.testdev.as_mut()?.take_request()? {
+            Request::Delay(ticks) => {
+                hyp.delay(vcpu, ticks);
+                None
+            }
+            Request::Exit(status) => Some(Reply::Exit(status)),
+        }
+    }
+
+    /// A data abort without a valid syndrome: the VMM decodes the instruction (from
+    /// guest RAM at the PC, which is the IPA while the guest's MMU is off) and emulates
+    /// a load or store pair; anything else gets an external abort.
+    fn undecodable(&mut self, vcpu: usize, ipa: u64, esr: u64, pc: u64, hyp: &mut impl Hyp) -> Reply {
+        let data_abort = (esr >> 26) & 0x3f == 0x24;
+        let mut insn = [0u8; 4];
+        if !data_abort || !hyp.read_guest(pc, &mut insn) {
+            return Reply::ABORT;
+        }
+        let Some(pair) = Pair::decode(u32::from_le_bytes(insn)) else {
+            return Reply::ABORT;
+        };
+        let x = hyp.gprs(vcpu);
+        let base = x[pair.rn];
+        let addr = if pair.post {
+            base
+        } else {
+            base.wrapping_add_signed(pair.offset)
+        };
+        // The abort says which page; the instruction says where in it (MMU off: the
+        // base register holds the guest-physical address).
+        if addr >> 12 != ipa >> 12 && (addr + 2 * u64::from(pair.size) - 1) >> 12 != ipa >> 12 {
+            return Reply::ABORT;
+        }
+        let size = pair.size;
+        for (i, rt) in [pair.rt, pair.rt2].into_iter().enumerate() {
+            let a = addr + (i as u64) * u64::from(size);
+            let stored = if rt == 31 { 0 } else { x[rt] };
+            let Some(v) = self.access(vcpu, a, size, !pair.load, stored, hyp) else {
+                return Reply::ABORT;
+            };
+            if pair.load && rt != 31 {
+                let v = if pair.signed { i64::from(v as i32).cast_unsigned() } else { v };
+                hyp.set_gpr(vcpu, rt, v);
+            }
+        }
+        if pair.writeback {
+            hyp.set_gpr(vcpu, pair.rn, base.wrapping_add_signed(pair.offset));
+        }
+        Reply::done([0; 4], 0)
+    }
+}
+
+/// Carry out what the GIC model decided.
+fn apply(out: &Actions, hyp: &mut impl Hyp) {
+    for a in out {
+        match *a {
+            Action::Inject { vcpu, intid, priority } => hyp.inject(vcpu, intid, priority),
+            Action::Vppi {
+                vcpu,
+                intid,
+                enabled,
+                priority,
+            } => hyp.set_vppi(vcpu, intid, enabled, priority),
+        }
+    }
+}
+
+/// A load or store pair of general registers (LDP, STP, LDPSW), decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "the fields of one instruction")]
+struct Pair {
+    load: bool,
+    /// Bytes per register: 4 or 8.
+    size: u8,
+    /// LDPSW: each word sign-extended.
+    signed: bool,
+    rt: usize,
+    rt2: usize,
+    rn: usize,
+    offset: i64,
+    /// Post-index: the access is at the base, the base moves after.
+    post: bool,
+    /// Pre- or post-index: the base register is written back.
+    writeback: bool,
+}
+
+impl Pair {
+    fn decode(insn: u32) -> Option<Self> {
+        // opc:2 101 V:1 mode:3 L:1 imm7 Rt2 Rn Rt; V = 0 (general registers).
+        if (insn >> 27) & 0b111 != 0b101 || (insn >> 26) & 1 != 0 {
+            return None;
+        }
+        let mode = (insn >> 23) & 0b111;
+        let (post, writeback) = match mode {
+            0b001 => (true, true),
+            0b010 => (false, false),
+            0b011 => (false, true),
+            _ => return None,
+        };
+        let load = (insn >> 22) & 1 != 0;
+        let (size, signed) = match insn >> 30 {
+            0b00 => (4, false),
+            0b01 if load => (4, true),
+            0b10 => (8, false),
+            _ => return None,
+        };
+        let rn = ((insn >> 5) & 31) as usize;
+        // SP as the base is the guest's stack pointer, which the exit does not carry.
+        if rn == 31 {
+            return None;
+        }
+        // imm7, sign-extended, in units of the register size.
+        let imm7 = (i64::from((insn >> 15) & 0x7f) << 57) >> 57;
+        Some(Self {
+            load,
+            size,
+            signed,
+            rt: (insn & 31) as usize,
+            rt2: ((insn >> 10) & 31) as usize,
+            rn,
+            offset: imm7 * i64::from(size),
+            post,
+            writeback,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

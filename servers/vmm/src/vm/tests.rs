@@ -1,0 +1,233 @@
+//! The VM's exit handling against a model of the kernel.
+
+use gaon_abi::vcpu::{EXIT_REPLY_ABORT, Exit, MmioAccess};
+
+use super::*;
+
+/// What the VMM asked of the model.
+#[derive(Debug, Default)]
+struct Model {
+    injected: Vec<(usize, u32, u8)>,
+    vppis: Vec<(usize, u32, bool, u8)>,
+    console: Vec<u8>,
+    started: Vec<(usize, u64, u64)>,
+    stopped: Vec<usize>,
+    delays: Vec<(usize, u64)>,
+    gprs: [u64; 31],
+    /// Guest RAM from 0x4000_0000.
+    ram: Vec<u8>,
+}
+
+impl Hyp for Model {
+    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8) {
+        self.injected.push((vcpu, intid, priority));
+    }
+    fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8) {
+        self.vppis.push((vcpu, intid, enabled, priority));
+    }
+    fn console(&mut self, bytes: &[u8]) {
+        self.console.extend_from_slice(bytes);
+    }
+    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) {
+        self.started.push((vcpu, entry, context));
+    }
+    fn stop_vcpu(&mut self, vcpu: usize) {
+        self.stopped.push(vcpu);
+    }
+    fn delay(&mut self, vcpu: usize, ticks: u64) {
+        self.delays.push((vcpu, ticks));
+    }
+    fn gprs(&mut self, _: usize) -> [u64; 31] {
+        self.gprs
+    }
+    fn set_gpr(&mut self, _: usize, r: usize, value: u64) {
+        self.gprs[r] = value;
+    }
+    fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
+        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
+            return false;
+        };
+        let Some(src) = self.ram.get(off..off + buf.len()) else {
+            return false;
+        };
+        buf.copy_from_slice(src);
+        true
+    }
+}
+
+fn hvc(x0: u64, x1: u64, x2: u64, x3: u64) -> Exit {
+    Exit::Hvc {
+        x0,
+        x1,
+        x2,
+        x3,
+        x4: 0,
+        x5: 0,
+        x6: 0,
+        x7: 0,
+        imm: 0,
+    }
+}
+
+fn mmio(ipa: u64, size_log2: u8, write: bool, value: u64) -> Exit {
+    let access = MmioAccess {
+        size_log2,
+        write,
+        reg: 1,
+        sign_extend: false,
+        sixty_four: true,
+    };
+    Exit::Mmio {
+        ipa,
+        access,
+        value,
+        pc: 0x4008_0000,
+    }
+}
+
+fn store(ipa: u64, size_log2: u8, value: u64) -> Exit {
+    mmio(ipa, size_log2, true, value)
+}
+
+fn load(ipa: u64, size_log2: u8) -> Exit {
+    mmio(ipa, size_log2, false, 0)
+}
+
+fn value(r: Reply) -> u64 {
+    match r {
+        Reply::Answer { label: 0, words, .. } => words[0],
+        r => panic!("not a done answer: {r:?}"),
+    }
+}
+
+fn aborted(r: Reply) -> bool {
+    matches!(
+        r,
+        Reply::Answer {
+            label: EXIT_REPLY_ABORT,
+            ..
+        }
+    )
+}
+
+#[test]
+fn psci_over_hvc_and_smc_and_other_hypercalls() {
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, false), Model::default());
+    assert_eq!(
+        value(vm.handle(0, hvc(psci::id::PSCI_VERSION, 0, 0, 0), &mut m)),
+        0x1_0001
+    );
+    let smc = Exit::Smc {
+        x0: psci::id::PSCI_VERSION,
+        x1: 0,
+        x2: 0,
+        x3: 0,
+        x4: 0,
+        x5: 0,
+        x6: 0,
+        x7: 0,
+        imm: 0,
+    };
+    assert_eq!(value(vm.handle(0, smc, &mut m)), 0x1_0001);
+    assert_eq!(value(vm.handle(0, hvc(0x4200_0000, 0, 0, 0), &mut m)).cast_signed(), -1);
+    assert_eq!(value(vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 9), &mut m)), 0);
+    assert_eq!(m.started, [(1, 0x4010_0000, 9)]);
+    assert_eq!(vm.handle(1, hvc(psci::id::CPU_OFF, 0, 0, 0), &mut m), Reply::None);
+    assert_eq!(m.stopped, [1]);
+    assert_eq!(vm.handle(0, hvc(psci::id::SYSTEM_OFF, 0, 0, 0), &mut m), Reply::Exit(0));
+}
+
+#[test]
+fn uart_output_goes_to_the_console_and_its_interrupt_to_the_gic() {
+    let (mut vm, mut m) = (Vm::new(1, Version::V2, false), Model::default());
+    // The guest enables the distributor and SPI 33 at priority 0x80, unmasks TX.
+    vm.handle(0, store(layout::GICD, 2, 1), &mut m);
+    vm.handle(0, store(layout::GICD + 0x400 + 33, 0, 0x80), &mut m);
+    vm.handle(0, store(layout::GICD + 0x104, 2, 1 << 1), &mut m);
+    vm.handle(0, store(layout::UART + 0x38, 2, 1 << 5), &mut m);
+    for b in b"ok\n" {
+        vm.handle(0, store(layout::UART, 2, u64::from(*b)), &mut m);
+    }
+    assert_eq!(m.console, b"ok\n");
+    assert_eq!(m.injected, [(0, 33, 0x80)], "one edge: one interrupt");
+    // A GICv2 guest's timer PPI goes to the kernel.
+    vm.handle(0, store(layout::GICD + 0x100, 2, 1 << 27), &mut m);
+    assert_eq!(m.vppis, [(0, 27, true, 0)]);
+}
+
+#[test]
+fn the_test_device_and_nothing_at_all() {
+    let (mut vm, mut m) = (Vm::new(1, Version::V3, true), Model::default());
+    vm.handle(0, store(layout::TESTDEV + 8, 3, 0x1122_3344_5566_7788), &mut m);
+    assert_eq!(value(vm.handle(0, load(layout::TESTDEV + 10, 1), &mut m)), 0x5566);
+    vm.handle(0, store(layout::TESTDEV + 0x108, 3, 500), &mut m);
+    assert_eq!(m.delays, [(0, 500)]);
+    assert_eq!(
+        vm.handle(0, store(layout::TESTDEV + 0x110, 2, 3), &mut m),
+        Reply::Exit(3)
+    );
+    assert!(aborted(vm.handle(0, load(0x2000_0000, 2), &mut m)));
+    // Without the test device its range is nothing too.
+    let mut plain = Vm::new(1, Version::V3, false);
+    assert!(aborted(plain.handle(0, load(layout::TESTDEV, 2), &mut m)));
+    // GICv3 redistributors exist only for the vCPUs there are.
+    assert_eq!(value(vm.handle(0, load(layout::GICR + 0xffe8, 2), &mut m)), 0x30);
+    assert!(aborted(vm.handle(0, load(layout::GICR + gic::REDIST_SIZE, 2), &mut m)));
+}
+
+#[test]
+fn sgis_by_system_register_and_other_trapped_registers() {
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, false), Model::default());
+    vm.handle(0, store(layout::GICD, 2, 2), &mut m);
+    vm.handle(1, store(layout::GICR + gic::REDIST_SIZE + 0x1_0100, 2, 0xffff), &mut m);
+    // MSR ICC_SGI1R_EL1, x5: SGI 3 to vCPU 1.
+    let sgi = Exit::Sysreg {
+        iss: ISS_SGI1R | 5 << 5,
+        value: 3 << 24 | 0b10,
+        pc: 0,
+    };
+    assert_eq!(value(vm.handle(0, sgi, &mut m)), 0);
+    assert_eq!(m.injected, [(1, 3, 0)]);
+    // MRS x2, ACTLR_EL1 reads as zero.
+    let actlr = Exit::Sysreg {
+        iss: 3 << 20 | 1 << 10 | 2 << 5 | 1,
+        value: 0,
+        pc: 0,
+    };
+    assert_eq!(value(vm.handle(0, actlr, &mut m)), 0);
+}
+
+#[test]
+fn load_and_store_pairs_are_decoded_from_guest_memory() {
+    let (mut vm, mut m) = (Vm::new(1, Version::V3, true), Model::default());
+    m.ram = vec![0; 0x1000];
+    let base = layout::TESTDEV + 0x20;
+    let abort = |ipa| Exit::Abort {
+        ipa,
+        esr: 0x24 << 26 | 0x7,
+        far: ipa,
+        pc: 0x4000_0000,
+    };
+    // stp x4, x5, [x9, #16]!  (pre-index, writeback)
+    let stp: u32 = 0b10 << 30 | 0b101 << 27 | 0b011 << 23 | 2 << 15 | 5 << 10 | 9 << 5 | 4;
+    m.ram[..4].copy_from_slice(&stp.to_le_bytes());
+    m.gprs[9] = base - 16;
+    (m.gprs[4], m.gprs[5]) = (0xaaaa, 0xbbbb);
+    assert_eq!(vm.handle(0, abort(base), &mut m), Reply::done([0; 4], 0));
+    assert_eq!(m.gprs[9], base, "written back");
+    assert_eq!(value(vm.handle(0, load(base + 8, 3), &mut m)), 0xbbbb);
+    // ldp w2, w3, [x9], #8  (post-index)
+    let ldp: u32 = 0b101 << 27 | 0b001 << 23 | 1 << 22 | 2 << 15 | 3 << 10 | 9 << 5 | 2;
+    m.ram[..4].copy_from_slice(&ldp.to_le_bytes());
+    vm.handle(0, abort(base), &mut m);
+    assert_eq!((m.gprs[2], m.gprs[3], m.gprs[9]), (0xaaaa, 0, base + 8));
+    // ldpsw x2, x3, [x9, #-8]: words sign-extended.
+    vm.handle(0, store(base, 2, 0x8000_0000), &mut m);
+    let ldpsw: u32 = 0b01 << 30 | 0b101 << 27 | 0b010 << 23 | 1 << 22 | 0x7e << 15 | 3 << 10 | 9 << 5 | 2;
+    m.ram[..4].copy_from_slice(&ldpsw.to_le_bytes());
+    vm.handle(0, abort(base), &mut m);
+    assert_eq!(m.gprs[2], 0xffff_ffff_8000_0000);
+    // Not a pair (LDR with post-index): an external abort.
+    m.ram[..4].copy_from_slice(&0xf840_0520_u32.to_le_bytes());
+    assert!(aborted(vm.handle(0, abort(base), &mut m)));
+}
