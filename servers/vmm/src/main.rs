@@ -1,9 +1,344 @@
-//! The virtual machine monitor server (`docs/vmm.md`); its models are in the library.
+//! The virtual machine monitor server (`docs/vmm.md`): one VM per VMM. From the
+//! `[[vm]]` entry it was made from (its `vm-config` and `guest` modules) it builds the
+//! guest's memory (2 MiB frames from its heap, mapped at the guest's RAM base in the
+//! guest's VSpace and at [`app::WINDOW`] in its own), loads the guest program (an ELF
+//! or an arm64 Linux `Image`), writes its device tree, makes one thread and VCpu per
+//! vCPU, starts vCPU 0, and answers exits with the library's [`gaon_vmm::vm::Vm`].
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
-#[cfg(not(target_os = "none"))]
-fn main() {
-    eprintln!("gaon-vmm is a Gaon user program; on the host only its models are tested (cargo test)");
-    std::process::exit(2);
+#[cfg(target_os = "none")]
+mod app {
+    use gaon_abi::invocation::{REG_PC, REG_X0};
+    use gaon_abi::system::{VM_CONFIG_MAGIC, VM_LINUX_IMAGE, VM_TESTDEV, VmConfig, server_slot};
+    use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
+    use gaon_vmm::fdt::{self, Board};
+    use gaon_vmm::gic::Version;
+    use gaon_vmm::layout;
+    use gaon_vmm::psci::MAX_VCPUS;
+    use gaon_vmm::vm::{Hyp, Reply, Vm};
+    use libl4::alloc::Heap;
+    use libl4::cap::{CNode, Frame, Tcb, VCpu, VSpace};
+    use libl4::ipc::{self, Msg, MsgInfo};
+    use libl4::time::counter;
+    use libl4::{ObjType, Rights, println, start};
+    use zerocopy::FromBytes;
+
+    /// Where the VMM maps guest RAM in its own address space (above the heap's
+    /// addresses, below the stack).
+    pub const WINDOW: u64 = 0x50_0000_0000;
+    /// Guest RAM frames: 2 MiB.
+    const BLOCK: u64 = 2 << 20;
+    /// The Rust heap (the device tree is built in it).
+    const RUST_HEAP: usize = 128 << 10;
+
+    #[global_allocator]
+    static ALLOC: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+    static mut RUST_HEAP_MEM: [u8; RUST_HEAP] = [0; RUST_HEAP];
+
+    /// Guest RAM as the VMM sees it, at [`WINDOW`].
+    #[allow(unsafe_code)]
+    mod window {
+        /// Copy `bytes` to `va`.
+        pub fn write(va: u64, bytes: &[u8]) {
+            // SAFETY: callers pass an address from `Kernel::ram`, which checked that
+            // `[va, va + len)` lies in guest RAM, mapped read-write at WINDOW for good;
+            // the guest may write it meanwhile, which only changes the bytes.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
+        }
+
+        /// Copy `buf.len()` bytes from `va` to `buf`.
+        pub fn read(va: u64, buf: &mut [u8]) {
+            // SAFETY: as for `write`.
+            unsafe { core::ptr::copy_nonoverlapping(va as *const u8, buf.as_mut_ptr(), buf.len()) };
+        }
+    }
+
+    /// What stops a VM from being built.
+    type Fail = &'static str;
+
+    fn ok<T>(r: Result<T, libl4::Error>, what: Fail) -> Result<T, Fail> {
+        r.map_err(|e| {
+            println!("vmm: {what}: {e:?}");
+            what
+        })
+    }
+
+    /// The kernel side of a running VM: its vCPUs and its memory.
+    struct Kernel {
+        vcpus: [(Tcb, VCpu); MAX_VCPUS],
+        count: usize,
+        ram_base: u64,
+        ram_size: u64,
+        cntvoff: u64,
+    }
+
+    impl Kernel {
+        fn ram(&self, ipa: u64, len: usize) -> Option<u64> {
+            let off = ipa.checked_sub(self.ram_base)?;
+            (off.checked_add(len as u64)? <= self.ram_size).then_some(WINDOW + off)
+        }
+
+        /// Put vCPU `v` in the state PSCI gives a CPU coming on: EL1h, interrupts
+        /// masked, MMU off, at `entry` with x0 = `x0`.
+        fn reset(&self, v: usize, entry: u64, x0: u64) -> Result<(), libl4::Error> {
+            let (t, vc) = self.vcpus[v];
+            vc.write_regs(VCpuReg::SctlrEl1 as u64, &[SCTLR_EL1_RESET])?;
+            vc.write_regs(VCpuReg::Cntvoff as u64, &[self.cntvoff, v as u64])?;
+            t.write_registers(REG_PC, &[entry, 0, GUEST_RESET_PSTATE, x0])
+        }
+    }
+
+    impl Hyp for Kernel {
+        fn inject(&mut self, vcpu: usize, intid: u32, priority: u8) {
+            if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu)
+                && let Err(e) = v.inject(u64::from(intid), u64::from(priority))
+            {
+                println!("vmm: inject {intid} into vCPU {vcpu}: {e:?}");
+            }
+        }
+
+        fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8) {
+            if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) {
+                let _ = v.set_vppi(u64::from(intid), enabled, u64::from(priority));
+            }
+        }
+
+        fn console(&mut self, bytes: &[u8]) {
+            for chunk in bytes.utf8_chunks() {
+                libl4::print!("{}", chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    libl4::print!("\u{fffd}");
+                }
+            }
+        }
+
+        fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) {
+            if vcpu < self.count
+                && self
+                    .reset(vcpu, entry, context)
+                    .and_then(|()| self.vcpus[vcpu].0.resume())
+                    .is_err()
+            {
+                println!("vmm: cannot start vCPU {vcpu}");
+            }
+        }
+
+        fn stop_vcpu(&mut self, vcpu: usize) {
+            if let Some(&(t, _)) = self.vcpus[..self.count].get(vcpu) {
+                let _ = t.suspend();
+            }
+        }
+
+        fn delay(&mut self, vcpu: usize, ticks: u64) {
+            // A register read takes the vCPU's state out of its CPU.
+            if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) {
+                let _ = v.read_regs(VCpuReg::CntvCtlEl0 as u64, 1);
+            }
+            let until = counter().saturating_add(ticks);
+            while counter() < until {
+                core::hint::spin_loop();
+            }
+        }
+
+        fn gprs(&mut self, vcpu: usize) -> [u64; 31] {
+            let mut x = [0u64; 31];
+            let t = self.vcpus[vcpu.min(MAX_VCPUS - 1)].0;
+            for first in (0..31).step_by(4) {
+                let n = (31 - first).min(4);
+                if let Ok(r) = t.read_registers(REG_X0 + first as u64, n as u64) {
+                    x[first..first + n].copy_from_slice(&r[..n]);
+                }
+            }
+            x
+        }
+
+        fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64) {
+            let _ = self.vcpus[vcpu.min(MAX_VCPUS - 1)]
+                .0
+                .write_registers(REG_X0 + r as u64, &[value]);
+        }
+
+        fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
+            let Some(va) = self.ram(ipa, buf.len()) else {
+                return false;
+            };
+            window::read(va, buf);
+            true
+        }
+    }
+
+    /// Where the guest starts: `(entry, the device tree's address)`, after loading
+    /// `guest` into RAM (an ELF at its physical addresses, or a Linux `Image` at
+    /// its text offset from the RAM base). The device tree goes in the last 2 MiB.
+    fn load(k: &Kernel, cfg: &VmConfig, guest: &[u8]) -> Result<(u64, u64), Fail> {
+        let entry = if cfg.flags & VM_LINUX_IMAGE != 0 {
+            let text_offset = u64::from_le_bytes(guest.get(8..16).ok_or("short Image")?.try_into().unwrap_or([0; 8]));
+            let at = cfg.ram_base + text_offset;
+            let va = k.ram(at, guest.len()).ok_or("the Image does not fit in RAM")?;
+            window::write(va, guest);
+            at
+        } else {
+            let elf = xmas_elf::ElfFile::new(guest).map_err(|_| "the guest is no ELF")?;
+            for ph in elf.program_iter() {
+                if ph.get_type() != Ok(xmas_elf::program::Type::Load) || ph.mem_size() == 0 {
+                    continue;
+                }
+                let (off, file) = (ph.offset() as usize, ph.file_size() as usize);
+                let va = k
+                    .ram(ph.physical_addr(), ph.mem_size() as usize)
+                    .ok_or("an ELF segment is outside RAM")?;
+                let bytes = guest.get(off..off + file).ok_or("an ELF segment is outside the file")?;
+                window::write(va, bytes);
+            }
+            elf.header.pt2.entry_point()
+        };
+        Ok((entry, cfg.ram_base + cfg.ram_size - BLOCK))
+    }
+
+    fn build(cfg: &VmConfig) -> Result<(Kernel, Vm, u64), Fail> {
+        let guest = start::module("guest").map_err(|_| "no guest module")?;
+        let mut heap = Heap::from_start().map_err(|_| "no heap")?;
+        let me = Tcb(server_slot::TCB);
+        let (_, prio, _) = ok(me.state(), "own priority")?;
+        let core = ok(me.cpu(), "own core")?;
+        let own = VSpace(server_slot::VSPACE);
+        let cnode = CNode(server_slot::CNODE);
+        let vs = VSpace(ok(heap.alloc(ObjType::VSpace, 0), "the guest's VSpace")?);
+        for i in 0..cfg.ram_size / BLOCK {
+            let f = ok(heap.alloc(ObjType::Frame, 21), "guest RAM")?;
+            let rwx = Rights::READ | Rights::WRITE | Rights::EXECUTE;
+            ok(
+                heap.map(vs, Frame(f), cfg.ram_base + i * BLOCK, rwx, false),
+                "map guest RAM",
+            )?;
+            let copy = ok(heap.slot(), "slot")?;
+            ok(cnode.copy(copy, f, Rights::all()), "copy a RAM frame")?;
+            let rw = Rights::READ | Rights::WRITE;
+            ok(
+                heap.map(own, Frame(copy), WINDOW + i * BLOCK, rw, false),
+                "map guest RAM here",
+            )?;
+        }
+        // GICv2: the virtual CPU interface's pages at the guest's GICC.
+        let mut version = Version::V3;
+        for (i, name) in ["gicv0", "gicv1"].into_iter().enumerate() {
+            if let Ok(Some((frame, _))) = start::vgic_cpu(name) {
+                version = Version::V2;
+                let rw = Rights::READ | Rights::WRITE;
+                ok(
+                    heap.map(vs, Frame(frame), layout::GICC + 0x1000 * i as u64, rw, true),
+                    "map GICV",
+                )?;
+            }
+        }
+        let ep = ok(heap.alloc(ObjType::Endpoint, 0), "endpoint")?;
+        let vcpus = (cfg.vcpus as usize).clamp(1, MAX_VCPUS);
+        let mut k = Kernel {
+            vcpus: [(Tcb(0), VCpu(0)); MAX_VCPUS],
+            count: vcpus,
+            ram_base: cfg.ram_base,
+            ram_size: cfg.ram_size,
+            // The guest's virtual counter starts at zero.
+            cntvoff: counter(),
+        };
+        for v in 0..vcpus {
+            let badged = ok(heap.slot(), "slot")?;
+            ok(
+                cnode.mint(badged, ep, Rights::all(), v as u64 + 1),
+                "badge the exit endpoint",
+            )?;
+            let t = Tcb(ok(heap.alloc(ObjType::Tcb, 0), "vCPU thread")?);
+            ok(t.set_space(cnode, vs, badged), "vCPU space")?;
+            let vc = VCpu(ok(heap.alloc(ObjType::VCpu, 0), "VCpu")?);
+            ok(vc.bind(t), "bind the VCpu")?;
+            ok(t.set_priority(prio, me), "vCPU priority")?;
+            ok(t.set_affinity(core), "vCPU core")?;
+            k.vcpus[v] = (t, vc);
+        }
+        if k.vcpus[0].1.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
+            return Err("this board has no virtual CPU interface the kernel drives");
+        }
+        let (entry, dtb) = load(&k, cfg, guest)?;
+        let len = cfg.bootargs.iter().position(|&b| b == 0).unwrap_or(cfg.bootargs.len());
+        let bootargs = &cfg.bootargs[..len];
+        let board = Board {
+            ram_base: cfg.ram_base,
+            ram_size: cfg.ram_size,
+            vcpus: vcpus as u32,
+            gic: version,
+            bootargs: core::str::from_utf8(bootargs).unwrap_or(""),
+            initrd: None,
+            testdev: cfg.flags & VM_TESTDEV != 0,
+        };
+        let blob = fdt::device_tree(&board).map_err(|_| "device tree")?;
+        let at = k.ram(dtb, blob.len()).ok_or("the device tree does not fit")?;
+        window::write(at, &blob);
+        ok(k.reset(0, entry, dtb), "vCPU 0's registers")?;
+        println!(
+            "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}",
+            cfg.ram_size >> 20,
+            cfg.ram_base,
+            if version == Version::V2 { "v2" } else { "v3" }
+        );
+        ok(k.vcpus[0].0.resume(), "start vCPU 0")?;
+        Ok((k, Vm::new(vcpus, version, board.testdev), ep))
+    }
+
+    /// The exit a message carries.
+    fn exit_of(m: &Msg) -> Option<Exit> {
+        let mut w = [0u64; EXIT_MSG_MAX_LENGTH];
+        for (i, x) in w.iter_mut().enumerate().take(m.info.length()) {
+            *x = if i < 4 { m.mr[i] } else { ipc::get_mr(i) };
+        }
+        Exit::decode(m.info.label(), w)
+    }
+
+    pub fn run() -> u8 {
+        #[allow(unsafe_code)]
+        // SAFETY: the Rust heap's memory is this static, handed to the allocator once,
+        // before anything allocates, and never touched otherwise.
+        unsafe {
+            ALLOC.lock().init((&raw mut RUST_HEAP_MEM).cast(), RUST_HEAP);
+        }
+        let Ok(cfg) = start::module("vm-config").map(VmConfig::read_from_bytes) else {
+            println!("vmm: no vm-config module");
+            return 1;
+        };
+        let Ok(cfg) = cfg
+            .map_err(|_| ())
+            .and_then(|c| if c.magic == VM_CONFIG_MAGIC { Ok(c) } else { Err(()) })
+        else {
+            println!("vmm: the vm-config module is no VmConfig");
+            return 1;
+        };
+        let (mut k, mut vm, ep) = match build(&cfg) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("vmm: cannot build the VM: {e}");
+                return 1;
+            }
+        };
+        let reply = start::REPLY;
+        let mut m = ipc::recv(ep, reply);
+        loop {
+            let vcpu = (m.badge as usize).wrapping_sub(1);
+            let Some(exit) = exit_of(&m).filter(|_| vcpu < k.count) else {
+                // A fault that is no exit (the guest's thread itself failed).
+                println!("vmm: vCPU {vcpu} stopped: message label {}", m.info.label());
+                m = ipc::recv(ep, reply);
+                continue;
+            };
+            m = match vm.handle(vcpu, exit, &mut k) {
+                Reply::Answer { label, words, len } => ipc::reply_recv(ep, reply, MsgInfo::new(label, len, 0), words),
+                Reply::None => ipc::recv(ep, reply),
+                Reply::Exit(status) => {
+                    println!("vmm: the guest is done (status {status})");
+                    return u8::try_from(status).unwrap_or(u8::MAX);
+                }
+            };
+        }
+    }
 }
+
+libl4::main!(app::run);

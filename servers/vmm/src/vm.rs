@@ -257,7 +257,11 @@ impl Vm {
                 return Reply::ABORT;
             };
             if pair.load && rt != 31 {
-                let v = if pair.signed { i64::from(v as i32).cast_unsigned() } else { v };
+                let v = if pair.signed {
+                    i64::from(v as i32).cast_unsigned()
+                } else {
+                    v
+                };
                 hyp.set_gpr(vcpu, rt, v);
             }
         }

@@ -1,0 +1,4 @@
+//! Link the VMM as a Gaon user program.
+fn main() {
+    libl4_build::program(&[]);
+}
