@@ -69,6 +69,8 @@ fn build_package(package: &str, target: &str, board: Option<&str>, features: &[S
 pub const DEFAULT_SYSTEM: &str = "system";
 /// The system that runs the kernel test suite.
 pub const KTEST_SYSTEM: &str = "ktest";
+/// The system that runs the VMM with the test guest (on boards that have one).
+pub const VM_SYSTEM: &str = "vm";
 
 /// The system description `images/<board>/<name>.toml`.
 pub fn system_file(board: &str, name: &str) -> PathBuf {

@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, build_board, load_board, system_file};
+use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, VM_SYSTEM, build_board, load_board, system_file};
 use crate::qemu::{Target, run_captured, run_captured_icount, run_console, run_with_input};
 use crate::root_dir;
 
@@ -205,6 +205,59 @@ pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
     problems
 }
 
+/// Test cases the test guest must run, at least (`servers/guests/testguest`).
+pub const TESTGUEST_MIN_CASES: u32 = 14;
+
+/// The test guest's `testguest: N passed, M failed`.
+fn guest_summary(output: &str) -> Option<(u32, u32)> {
+    output.lines().filter(|l| l.contains("testguest:")).find_map(summary)
+}
+
+/// Check a run of the VM system: the test guest's summary, no failure, the system
+/// halted with the guest's status 0.
+pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let mut problems = Vec::new();
+    match guest_summary(output) {
+        Some((p, 0)) if p >= TESTGUEST_MIN_CASES => {}
+        Some((p, 0)) => problems.push(format!(
+            "only {p} guest tests ran (at least {TESTGUEST_MIN_CASES} expected)"
+        )),
+        Some((p, f)) => problems.push(format!("the test guest reported {p} passed, {f} failed")),
+        None => problems.push("no `testguest: N passed, N failed` line".into()),
+    }
+    if output.contains("kernel panic") {
+        problems.push("the kernel panicked".into());
+    }
+    match exit_code {
+        Some(0) => {}
+        Some(c) => problems.push(format!("QEMU exited with status {c}")),
+        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
+    }
+    problems
+}
+
+/// Run the VMM and its test guest, on QEMU's deterministic clock (the guest's timer
+/// tests have deadlines). Returns the problems.
+fn vm_run(target: &Target, image: &std::path::Path) -> Vec<String> {
+    match run_captured_icount(target, image, BOOT_TIMEOUT) {
+        Ok(o) => {
+            let p = check_vm(&o.output, o.exit_code);
+            if p.is_empty() {
+                if let Some((n, _)) = guest_summary(&o.output) {
+                    eprintln!("     test guest: {n} passed");
+                }
+            } else {
+                eprintln!(
+                    "----- output of the VM on {} -----\n{}-----",
+                    target.config.name, o.output
+                );
+            }
+            p
+        }
+        Err(e) => vec![e],
+    }
+}
+
 /// A kernel that finds a corrupt boot image must panic with a message and make QEMU
 /// exit non-zero, never hang.
 fn corrupt_image_test(target: &Target, image: &std::path::Path) -> Vec<String> {
@@ -323,6 +376,17 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
         } else {
             None
         };
+        let vm_image = if system_file(&board_name, VM_SYSTEM).is_file() {
+            match build_board(&board_name, VM_SYSTEM) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    record(&format!("build the VM system for {board_name}"), vec![e]);
+                    None
+                }
+            }
+        } else {
+            None
+        };
         for (i, config) in board.qemu.iter().enumerate() {
             let target = Target {
                 board: board.clone(),
@@ -335,6 +399,9 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
                     &format!("kernel test suite on {}", config.name),
                     ktest_run(&target, ktest),
                 );
+            }
+            if let Some(vm) = &vm_image {
+                record(&format!("VMM and test guest on {}", config.name), vm_run(&target, vm));
             }
             if i == 0 {
                 // `scripts/run`'s console, once per board: a line piped in before the
@@ -408,7 +475,18 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::summary;
+    use super::{check_vm, summary};
+
+    #[test]
+    fn a_vm_run_passes_only_with_every_guest_test() {
+        let good = "[testvm] ok 1 - hvc\n[testvm] testguest: 14 passed, 0 failed\n";
+        assert!(check_vm(good, Some(0)).is_empty());
+        assert!(!check_vm(&good.replace("0 failed", "1 failed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace("14 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm("[testvm] ok 1 - hvc\n", Some(0)).is_empty());
+        assert!(!check_vm(good, None).is_empty(), "a timeout");
+        assert!(!check_vm(good, Some(3)).is_empty());
+    }
 
     #[test]
     fn finds_summary_line() {
