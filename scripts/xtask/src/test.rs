@@ -213,10 +213,22 @@ fn guest_summary(output: &str) -> Option<(u32, u32)> {
     output.lines().filter(|l| l.contains("testguest:")).find_map(summary)
 }
 
-/// Check a run of the VM system: the test guest's summary, no failure, the system
-/// halted with the guest's status 0.
+/// Check a run of the VM system: the victim VM's VMM was deleted while its second vCPU
+/// ran (it ended, the root server revoked its heap) before the test guest finished, the
+/// test guest's summary says no failure, and the system halted with its status 0.
 pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
     let mut problems = Vec::new();
+    let reclaimed = output.find("root: reclaimed `victim`").filter(|&at| {
+        output[at..].lines().next().is_some_and(|l| l.contains("heap revoked"))
+            && output.contains("root: `victim` exited with status 7")
+    });
+    let finished = output.find("testguest: ").and_then(|_| output.rfind(" passed, "));
+    match (reclaimed, finished) {
+        (Some(r), Some(f)) if r < f => {}
+        (Some(_), Some(_)) => problems.push("the victim VM's VMM went only after the test guest finished".into()),
+        _ => problems
+            .push("the victim VM's VMM was not deleted (no `root: reclaimed `victim`` with its heap revoked)".into()),
+    }
     match guest_summary(output) {
         Some((p, 0)) if p >= TESTGUEST_MIN_CASES => {}
         Some((p, 0)) => problems.push(format!(
@@ -479,8 +491,16 @@ mod tests {
 
     #[test]
     fn a_vm_run_passes_only_with_every_guest_test() {
-        let good = "[testvm] ok 1 - hvc\n[testvm] testguest: 14 passed, 0 failed\n";
+        let victim =
+            "root: `victim` exited with status 7\nroot: reclaimed `victim` (reply object destroyed, heap revoked)\n";
+        let good = format!("{victim}[testvm] ok 1 - hvc\n[testvm] testguest: 14 passed, 0 failed\n");
+        let good = good.as_str();
         assert!(check_vm(good, Some(0)).is_empty());
+        assert!(!check_vm(&good.replace(victim, ""), Some(0)).is_empty(), "no victim");
+        assert!(
+            !check_vm(&good.replace(", heap revoked", ""), Some(0)).is_empty(),
+            "its guest stayed"
+        );
         assert!(!check_vm(&good.replace("0 failed", "1 failed"), Some(0)).is_empty());
         assert!(!check_vm(&good.replace("14 passed", "3 passed"), Some(0)).is_empty());
         assert!(!check_vm("[testvm] ok 1 - hvc\n", Some(0)).is_empty());

@@ -65,8 +65,9 @@ mod snippet {
     // offset 0x800, and says it is ready with HVC #1, whose answer (x0) is a delay in
     // counter ticks: it arms its virtual timer that far ahead (none for 0) and waits in
     // WFI. Its IRQ entry (current EL, SP_ELx: +0x280) acknowledges, switches the timer
-    // off (the timer's line is level-triggered), ends the interrupt, reports the INTID
-    // with HVC #2, arms the timer again with the delay the answer gives, and returns.
+    // off (the timer's line is level-triggered), ends the interrupt, reports the INTID,
+    // the virtual count and the timer's compare value with HVC #2, arms the timer again
+    // with the delay the answer gives, and returns.
     core::arch::global_asm!(
         ".section .text.ktest_snippet, \"ax\"",
         ".global ktest_irq_guest_start",
@@ -125,6 +126,10 @@ mod snippet {
         ".p2align 11",
         "3:  .skip 0x280",
         "    bl 4b",
+        // The virtual count when it was taken and the timer's compare value, reported
+        // (x1 holds what ends the interrupt).
+        "    mrs x2, cntvct_el0",
+        "    mrs x3, cntv_cval_el0",
         "    msr cntv_ctl_el0, xzr",
         "    isb",
         "    bl 6b",
@@ -474,6 +479,10 @@ fn vtimer(env: &mut Env) -> R {
     }
     err(v.set_vppi(VTIMER, true, 256), libl4::Error::RangeError, "priority 256")?;
     err(v.ack_vppi(VTIMER - 1), libl4::Error::RangeError, "ack of another PPI")?;
+    // Its virtual counter far from the physical one (as a VMM sets it: from 0 at boot),
+    // so a timer compared against the wrong count fires at the wrong time.
+    let offset = counter() - us_to_ticks(1);
+    ok(v.write_regs(VCpuReg::Cntvoff as u64, &[offset]), "counter offset")?;
     ok(t.resume(), "resume")?;
     // MRS PMCR_EL0 (op0 3, op1 3, CRn 9, CRm 12, op2 0), trapped: the PMU is not the
     // guest's (nor, through it, anybody else's).
@@ -482,12 +491,26 @@ fn vtimer(env: &mut Env) -> R {
     check(pmu, "a PMU register read is a system register exit")?;
     let ready = answer(ep, rp, 0);
     check(matches!(ready, Some(Exit::Hvc { imm: 1, .. })), "the guest is ready")?;
-    // 1. Armed 100 us ahead, it waits in WFI with its state in the CPU: the hardware
-    // timer's line, the kernel's, raises INTID 27 in it.
-    let fired = answer(ep, rp, us_to_ticks(100));
+    // 1. Armed 100 us ahead, it waits in WFI with its state in the CPU while this native
+    // thread runs there (with the native counter offset, 0): the hardware timer's line,
+    // the kernel's, raises INTID 27 in it when its own count reaches the compare value.
+    ok(
+        ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [us_to_ticks(100), 0, 0, 0]),
+        "answer",
+    )?;
+    wait_ticks(us_to_ticks(20))?;
+    let fired = exit_of(&ipc::recv(ep, rp));
     check(
         matches!(fired, Some(Exit::Hvc { x0: VTIMER, imm: 2, .. })),
         "the timer fired into the waiting guest",
+    )?;
+    check(
+        matches!(fired, Some(Exit::Hvc { x2, x3, .. }) if x2 >= x3),
+        "not before its compare value in the guest's count",
+    )?;
+    check(
+        matches!(fired, Some(Exit::Hvc { x2, x3, .. }) if x2 < x3 + us_to_ticks(5000)),
+        "taken within 5 ms of its compare value (the woken guest outranks the native thread)",
     )?;
     // 2. Armed 2 ms ahead, its state taken out of the CPU while it waits (a register
     // read saves it): the kernel keeps the timer and wakes it. The line was unmasked at

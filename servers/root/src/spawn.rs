@@ -13,7 +13,7 @@ use gaon_abi::system::{
 use heapless::Vec;
 use libl4::alloc::{Allocator, PAGE};
 use libl4::cap::{
-    CNode, Frame, IrqControl, IrqHandler, Notification, SchedContext, SchedControl, Tcb, VSpace, VmidPool,
+    CNode, Frame, IrqControl, IrqHandler, Notification, SchedContext, SchedControl, Tcb, Untyped, VSpace, VmidPool,
 };
 use libl4::ipc::CPtr;
 use libl4::server::FAULT_BADGE;
@@ -38,6 +38,9 @@ pub struct Running {
     pub vspace: CPtr,
     /// Its reply object: deleting it cancels the call the server is answering.
     pub reply: CPtr,
+    /// The parent of its heap untyped (0: none): a revoke of it deletes the heap and
+    /// everything the server made from it (a VMM's guest included).
+    pub heap: CPtr,
     /// Still running.
     pub alive: bool,
 }
@@ -199,9 +202,16 @@ pub fn build(
             .copy(server_slot::DEBUG, slot::DEBUG, Rights::all())
             .step("give the Debug capability")?;
     }
+    let mut heap = 0;
     if e.heap_bits != 0 {
-        let ut = a.alloc(ObjType::Untyped, e.heap_bits as u8).step("heap untyped")?;
-        child.move_(server_slot::HEAP, ut).step("give the heap")?;
+        // An untyped retyped whole from one the root keeps (untyped capabilities are
+        // not copied): revoking the parent deletes the heap and what came of it.
+        heap = a.alloc(ObjType::Untyped, e.heap_bits as u8).step("heap untyped")?;
+        let given = a.slot().step("slot")?;
+        Untyped(heap)
+            .retype(ObjType::Untyped, e.heap_bits as u8, ROOT_CNODE, given, 1)
+            .step("heap untyped")?;
+        child.move_(server_slot::HEAP, given).step("give the heap")?;
         info.heap_bits = u64::from(e.heap_bits);
     }
 
@@ -242,6 +252,7 @@ pub fn build(
         cnode,
         vspace: vspace.0,
         reply,
+        heap,
         alive: true,
     })
 }

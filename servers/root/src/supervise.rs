@@ -1,8 +1,9 @@
 //! Supervision: the root server is every server's fault endpoint and exit channel. A
 //! server that faults or exits is reported and reclaimed: its thread stops, the
 //! endpoints it serves are destroyed (clients blocked on them, and later calls, get an
-//! error) and its reply object is destroyed (the client it was answering gets
-//! `Cancelled`).
+//! error), its reply object is destroyed (the client it was answering gets
+//! `Cancelled`), and its heap is revoked (every object it made from it goes: a VMM's
+//! guest stops).
 
 use gaon_abi::boot::name_bytes;
 use gaon_abi::system::{GrantKind, SERVER_HALT_ON_EXIT, SystemTable};
@@ -74,9 +75,15 @@ impl<'a> Supervisor<'a> {
         Self::destroy(r.tcb.0);
         Self::destroy(r.cnode);
         Self::destroy(r.vspace);
+        // Everything it made from its heap: its threads, address spaces, a VMM's
+        // guest (its vCPUs stop wherever they run).
+        if r.heap != 0 {
+            let _ = ROOT_CNODE.revoke(r.heap);
+        }
         debug_println!(
-            "root: reclaimed `{}` ({closed} served channel(s) closed, reply object destroyed)",
-            self.name(i)
+            "root: reclaimed `{}` ({closed} served channel(s) closed, reply object destroyed{})",
+            self.name(i),
+            if r.heap != 0 { ", heap revoked" } else { "" }
         );
     }
 }

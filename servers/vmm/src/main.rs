@@ -204,9 +204,20 @@ mod app {
         let core = ok(me.cpu(), "own core")?;
         let own = VSpace(server_slot::VSPACE);
         let cnode = CNode(server_slot::CNODE);
+        // Guest RAM first: 2 MiB frames carved one after the other from the start of the
+        // heap, so the small objects after them waste no alignment.
+        let blocks = cfg.ram_size / BLOCK;
+        let first = ok(heap.slot(), "slot")?;
+        for i in 0..blocks {
+            let s = if i == 0 { first } else { ok(heap.slot(), "slot")? };
+            if s != first + i {
+                return Err("the heap's slots are not consecutive");
+            }
+            ok(heap.alloc_at(ObjType::Frame, 21, s), "guest RAM")?;
+        }
         let vs = VSpace(ok(heap.alloc(ObjType::VSpace, 0), "the guest's VSpace")?);
-        for i in 0..cfg.ram_size / BLOCK {
-            let f = ok(heap.alloc(ObjType::Frame, 21), "guest RAM")?;
+        for i in 0..blocks {
+            let f = first + i;
             let rwx = Rights::READ | Rights::WRITE | Rights::EXECUTE;
             ok(
                 heap.map(vs, Frame(f), cfg.ram_base + i * BLOCK, rwx, false),
@@ -253,7 +264,11 @@ mod app {
             let vc = VCpu(ok(heap.alloc(ObjType::VCpu, 0), "VCpu")?);
             ok(vc.bind(t), "bind the VCpu")?;
             ok(t.set_priority(prio, me), "vCPU priority")?;
-            ok(t.set_affinity(core), "vCPU core")?;
+            // vCPU n on the n-th core from the VMM's (its own where that core is not up).
+            let spread = (core + v as u64) % MAX_VCPUS as u64;
+            if t.set_affinity(spread).is_err() {
+                ok(t.set_affinity(core), "vCPU core")?;
+            }
             k.vcpus[v] = (t, vc);
         }
         if k.vcpus[0].1.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {

@@ -35,14 +35,16 @@ impl<P: Platform> Kernel<P> {
     /// state is live here is due. The line is masked here until the guest deactivates
     /// the interrupt (or, with no such guest, until the next guest state is loaded).
     pub fn handle_guest_timer(&mut self) {
+        // Whoever was running is only interrupted; a guest woken from WFI may outrank it.
+        let prev = self.core.current;
         self.platform.set_guest_timer_masked(true);
-        let Some(v) = self.core.lazy_owners[Lazy::Guest as usize].and_then(|t| t.get().vcpu) else {
-            return;
-        };
-        if !v.get().state.vtimer.masked {
+        if let Some(v) = self.core.lazy_owners[Lazy::Guest as usize].and_then(|t| t.get().vcpu)
+            && !v.get().state.vtimer.masked
+        {
             v.get().state.vtimer.masked = true;
             self.vtimer_raise(v);
         }
+        self.reschedule(prev);
     }
 
     /// The guest whose state is live on this core deactivated virtual interrupt

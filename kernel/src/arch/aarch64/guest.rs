@@ -54,6 +54,13 @@ const EL0_GOVERNING: [(VCpuReg, u64); 6] = [
     (VCpuReg::Cntvoff, 0),
 ];
 
+/// True for a register whose CPU copy holds something other than the guest's value while
+/// a native thread runs: the [`EL0_GOVERNING`] ones, and the guest's timer compare value
+/// (kept in the physical count's terms then, see [`native_again`]).
+const fn native_view(i: usize) -> bool {
+    governs_el0(i) || i == VCpuReg::CntvCvalEl0 as usize
+}
+
 /// True for a register in [`EL0_GOVERNING`].
 const fn governs_el0(i: usize) -> bool {
     let mut k = 0;
@@ -144,7 +151,7 @@ fn read_reg(i: usize) -> u64 {
 fn save_all(state: &mut GuestState) {
     let guest_el1 = cpu::local().guest_el1.load(Ordering::Relaxed);
     for (i, r) in state.regs.iter_mut().enumerate() {
-        if guest_el1 || !governs_el0(i) {
+        if guest_el1 || !native_view(i) {
             *r = read_reg(i);
         }
     }
@@ -180,6 +187,8 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
         for (r, _) in EL0_GOVERNING {
             write_reg(r as usize, state.regs[r as usize]);
         }
+        let cval = VCpuReg::CntvCvalEl0 as usize;
+        write_reg(cval, state.regs[cval]);
     }
     if switched {
         // The virtual timers: the old guest's (if it waits in WFI) is the kernel's now,
@@ -216,13 +225,24 @@ pub fn to_native(k: &mut Kernel<Hw>) {
 #[inline(never)]
 fn native_again(k: &mut Kernel<Hw>) {
     cpu::local().guest_el1.store(false, Ordering::Relaxed);
+    let cval = VCpuReg::CntvCvalEl0 as usize;
+    // The guest's timer stays armed while native threads run (it is the guest's, and
+    // fires into it), but the virtual count then has the native offset, 0: its compare
+    // value moves to the physical count's terms (the guest's plus its offset), so it
+    // fires when it would have in the guest's, and comes back on the guest's return.
+    let mut native_cval = None;
     if let Some(state) = k.live_guest() {
         for (r, _) in EL0_GOVERNING {
             state.regs[r as usize] = read_reg(r as usize);
         }
+        state.regs[cval] = read_reg(cval);
+        native_cval = Some(state.regs[cval].saturating_add(state.regs[VCpuReg::Cntvoff as usize]));
     }
     for (r, v) in EL0_GOVERNING {
         write_reg(r as usize, v);
+    }
+    if let Some(v) = native_cval {
+        write_reg(cval, v);
     }
     // SAFETY: the native configuration (stage2.rs); the eret to the thread synchronises.
     unsafe { write_sysreg!(hcr_el2, HCR_NATIVE) };

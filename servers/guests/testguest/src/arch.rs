@@ -32,6 +32,10 @@ macro_rules! msr {
 /// may clobber (FP/SIMD too: Rust code may use it).
 const FRAME: usize = 208 + 32 * 16;
 
+/// The context id that makes the secondary vCPU spin for good instead of turning itself
+/// off (the victim of the VMM-deletion test).
+pub const SPIN: u64 = 0x5917;
+
 /// The value the secondary vCPU found in x0 (its PSCI context id), 0 until it ran.
 pub static SECONDARY_CONTEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -103,7 +107,13 @@ global_asm!(
     "    add x1, x1, :lo12:{context}",
     "    stlr x19, [x1]",
     "    dsb sy",
-    "    movz x0, #{cpu_off_lo}",
+    // The victim's second vCPU (context SPIN) spins until its VMM is deleted.
+    "    mov x2, #{spin}",
+    "    cmp x19, x2",
+    "    b.ne 6f",
+    "5:  add x20, x20, #1",
+    "    b 5b",
+    "6:  movz x0, #{cpu_off_lo}",
     "    movk x0, #{cpu_off_hi}, lsl #16",
     "    hvc #0",
     "4:  wfi",
@@ -202,6 +212,7 @@ global_asm!(
     handler = sym exception,
     context = sym SECONDARY_CONTEXT,
     frame = const FRAME,
+    spin = const SPIN,
     cpu_off_lo = const psci::id::CPU_OFF & 0xffff,
     cpu_off_hi = const psci::id::CPU_OFF >> 16,
 );

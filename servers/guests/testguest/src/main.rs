@@ -16,6 +16,8 @@ mod uart;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod dtb;
+#[cfg(target_os = "none")]
 mod gic;
 #[cfg(target_os = "none")]
 mod mmio;
@@ -28,10 +30,14 @@ fn main() {
     std::process::exit(2);
 }
 
-/// Where `_start` goes once the CPU is set up (stack, FP/SIMD, vectors, .bss zeroed).
+/// Where `_start` goes once the CPU is set up (stack, FP/SIMD, vectors, .bss zeroed),
+/// with the device tree's address.
 #[cfg(target_os = "none")]
-extern "C" fn guest_main() -> ! {
+extern "C" fn guest_main(dtb: u64) -> ! {
     arch::init_counter();
+    if dtb::bootargs_contain(dtb, b"victim") {
+        tests::victim();
+    }
     println!("testguest: the VMM's test guest");
     let version = gic::init();
     println!(

@@ -131,12 +131,44 @@ pub fn wait_until(us: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Wait for another vCPU (bounded by [`CPU_PATIENCE_US`]), keeping the virtual timer
+/// armed a little ahead and pushed on, never firing: a deadline the machine's clock
+/// knows, so an emulator that runs its CPUs in turn (QEMU with `-icount`) gives the
+/// others theirs instead of running this loop until its budget is gone.
+fn wait_for_vcpu(mut cond: impl FnMut() -> bool) -> bool {
+    let seen = wait_until(CPU_PATIENCE_US, || {
+        arch::timer_arm(arch::counter() + arch::ticks(100));
+        cond()
+    });
+    arch::timer_off();
+    seen
+}
+
 /// Spin for `us` microseconds.
 fn delay(us: u64) {
     let end = arch::counter() + arch::ticks(us);
     while arch::counter() < end {
         spin_loop();
     }
+}
+
+/// The status the victim of the VMM-deletion test ends its VM with.
+pub const VICTIM_STATUS: u64 = 7;
+
+/// The victim of the VMM-deletion test (`bootargs` has `victim`): it starts its second
+/// vCPU spinning for good, then ends its VM while that vCPU runs: its VMM exits, the
+/// root server revokes the VMM's heap, and the spinning vCPU is deleted where it runs.
+/// The rest of the system must not notice.
+pub fn victim() -> ! {
+    println!("victim: vCPU 1 spins, then this VM ends");
+    SECONDARY_CONTEXT.store(0, Relaxed);
+    let r = arch::hvc(id::CPU_ON, 1, arch::secondary_entry(), arch::SPIN).cast_signed();
+    let spinning = r == ret::SUCCESS && wait_for_vcpu(|| SECONDARY_CONTEXT.load(Acquire) == arch::SPIN);
+    if !spinning {
+        println!("victim: vCPU 1 did not start (CPU_ON returned {r})");
+        exit(CRASHED);
+    }
+    exit(VICTIM_STATUS)
 }
 
 /// End the VM with `status` (the test device's `EXIT`), and wait if it goes on anyway.
@@ -527,14 +559,14 @@ fn cpu_on() -> Result {
     SECONDARY_CONTEXT.store(0, Relaxed);
     let r = arch::hvc(id::CPU_ON, 1, arch::secondary_entry(), CONTEXT).cast_signed();
     check!(r == ret::SUCCESS, "CPU_ON(1) returned {r}, want {}", ret::SUCCESS);
-    let ran = wait_until(CPU_PATIENCE_US, || SECONDARY_CONTEXT.load(Acquire) == CONTEXT);
+    let ran = wait_for_vcpu(|| SECONDARY_CONTEXT.load(Acquire) == CONTEXT);
     check!(
         ran,
         "vCPU 1 did not write its context id within {} ms (found {:#x}, want {CONTEXT:#x})",
         CPU_PATIENCE_US / 1000,
         SECONDARY_CONTEXT.load(Acquire)
     );
-    let off = wait_until(CPU_PATIENCE_US, || {
+    let off = wait_for_vcpu(|| {
         delay(100);
         affinity() == AFFINITY_OFF
     });
