@@ -41,6 +41,9 @@ pub fn all(r: &mut Runner, env: &mut Env) {
     if let Err(why) = notification_cases(r, env) {
         r.fail("signal", why);
     }
+    if let Err(why) = crate::vm::cases(r, env, MAIN_PRIO) {
+        r.fail("vm", why);
+    }
     for n in [2usize, 8, 16] {
         if let Err(why) = ring(r, env, n) {
             r.fail("ctx_ring", why);

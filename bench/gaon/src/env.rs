@@ -38,6 +38,9 @@ pub struct Env {
     pub cpus: u64,
     /// The user timer's line, if the board gives user level one.
     pub user_timer: Option<u64>,
+    /// The kernel drives a GICv2 virtual interface (guests use its memory-mapped CPU
+    /// interface, not GICv3's system registers).
+    pub gicv2: bool,
 }
 
 /// A worker: a thread in an address space and CSpace of its own.
@@ -75,6 +78,7 @@ impl Env {
             worker,
             cpus: bi.cpus,
             user_timer: bi.user_timer(),
+            gicv2: bi.vgic_cpu.start != bi.vgic_cpu.end,
         })
     }
 

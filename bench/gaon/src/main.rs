@@ -22,6 +22,8 @@ mod cases;
 mod common;
 #[cfg(target_os = "none")]
 mod env;
+#[cfg(target_os = "none")]
+mod vm;
 
 #[cfg(target_os = "none")]
 mod app {
