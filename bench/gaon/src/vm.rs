@@ -204,24 +204,29 @@ fn irq_guest(env: &mut Env, ep: CPtr, rp: CPtr, mode: u64, prio: u64) -> Result<
     Ok((t, v, m))
 }
 
+/// Time `n` injects of the SPI into `v`'s guest, each to the guest's report of it.
+fn inject_loop(v: VCpu, ep: CPtr, rp: CPtr, n: u64) -> Result<u64, Fail> {
+    let mut total = 0;
+    for _ in 0..n {
+        let t0 = now();
+        ok(v.inject(SPI, 0x80), "inject")?;
+        let m = ipc::recv(ep, rp);
+        total += now() - t0;
+        if m.mr[0] != SPI {
+            return Err("the guest took another interrupt");
+        }
+        ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "answer")?;
+    }
+    Ok(total)
+}
+
 fn irq_cases(r: &mut Runner, env: &mut Env, ep: CPtr, rp: CPtr, prio: u64) -> Result<(), Fail> {
     // The guest spins below this thread: an inject, then this thread waits, the guest
     // runs and takes it.
     let (t, v, _) = irq_guest(env, ep, rp, 0, prio - 50)?;
     ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "start")?;
     r.run(env, "vm_irq_inject", Unit::Instructions, 200, |_, n| {
-        let mut total = 0;
-        for _ in 0..n {
-            let t0 = now();
-            ok(v.inject(SPI, 0x80), "inject")?;
-            let m = ipc::recv(ep, rp);
-            total += now() - t0;
-            if m.mr[0] != SPI {
-                return Err("the guest took another interrupt");
-            }
-            ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "answer")?;
-        }
-        Ok(total)
+        inject_loop(v, ep, rp, n)
     });
     done(t, v);
 
@@ -229,18 +234,7 @@ fn irq_cases(r: &mut Runner, env: &mut Env, ep: CPtr, rp: CPtr, prio: u64) -> Re
     let (t, v, _) = irq_guest(env, ep, rp, 1, prio + 50)?;
     ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "start")?;
     r.run(env, "vm_wfi_wake", Unit::Instructions, 200, |_, n| {
-        let mut total = 0;
-        for _ in 0..n {
-            let t0 = now();
-            ok(v.inject(SPI, 0x80), "inject")?;
-            let m = ipc::recv(ep, rp);
-            total += now() - t0;
-            if m.mr[0] != SPI {
-                return Err("the guest took another interrupt");
-            }
-            ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "answer")?;
-        }
-        Ok(total)
+        inject_loop(v, ep, rp, n)
     });
     done(t, v);
 

@@ -251,16 +251,30 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
 /// Run the VMM and its test guest, on QEMU's deterministic clock (the guest's timer
 /// tests have deadlines). Returns the problems.
 fn vm_run(target: &Target, image: &std::path::Path) -> Vec<String> {
+    suite_run(target, image, "the test guest", |output, code| {
+        (check_vm(output, code), guest_summary(output))
+    })
+}
+
+/// Run a test suite's image on QEMU's deterministic clock and judge it with `check`,
+/// which returns the problems and the suite's `N passed, M failed`; print the count, or
+/// the output if there are problems.
+fn suite_run(
+    target: &Target,
+    image: &std::path::Path,
+    what: &str,
+    check: impl Fn(&str, Option<i32>) -> (Vec<String>, Option<(u32, u32)>),
+) -> Vec<String> {
     match run_captured_icount(target, image, BOOT_TIMEOUT) {
         Ok(o) => {
-            let p = check_vm(&o.output, o.exit_code);
+            let (p, counts) = check(&o.output, o.exit_code);
             if p.is_empty() {
-                if let Some((n, _)) = guest_summary(&o.output) {
-                    eprintln!("     test guest: {n} passed");
+                if let Some((n, _)) = counts {
+                    eprintln!("     {what}: {n} passed");
                 }
             } else {
                 eprintln!(
-                    "----- output of the VM on {} -----\n{}-----",
+                    "----- output of {what} on {} -----\n{}-----",
                     target.config.name, o.output
                 );
             }
@@ -322,24 +336,11 @@ fn typed_at_prompt_run(target: &Target, image: &std::path::Path) -> Vec<String> 
 /// Run the kernel test suite, on QEMU's deterministic clock (its time tests measure
 /// budgets to 2 %, which host load would spoil). Returns the problems.
 fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
-    match run_captured_icount(target, ktest, BOOT_TIMEOUT) {
-        Ok(o) => {
-            let mut p = check_ktest(&o.output, o.exit_code);
-            p.extend(cpu_problems(target, &o.output));
-            if p.is_empty() {
-                if let Some((n, _)) = summary(&o.output) {
-                    eprintln!("     kernel test suite: {n} passed");
-                }
-            } else {
-                eprintln!(
-                    "----- output of ktest on {} -----\n{}-----",
-                    target.config.name, o.output
-                );
-            }
-            p
-        }
-        Err(e) => vec![e],
-    }
+    suite_run(target, ktest, "kernel test suite", |output, code| {
+        let mut p = check_ktest(output, code);
+        p.extend(cpu_problems(target, output));
+        (p, summary(output))
+    })
 }
 
 /// Every QEMU configuration of every board that has a system description (or of
