@@ -182,6 +182,20 @@ fn console_run(target: &Target, image: &std::path::Path, input: &'static [u8], t
 /// Test cases the kernel test suite must run, at least.
 pub const KTEST_MIN_CASES: u32 = 150;
 
+/// What is wrong with any test run: a kernel panic, QEMU's exit status, a timeout.
+fn run_problems(output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if output.contains("kernel panic") {
+        problems.push("the kernel panicked".into());
+    }
+    match exit_code {
+        Some(0) => {}
+        Some(c) => problems.push(format!("QEMU exited with status {c}")),
+        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
+    }
+    problems
+}
+
 /// Check a run of the kernel test suite.
 pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
     let mut problems = Vec::new();
@@ -194,14 +208,7 @@ pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
         Some((p, f)) => problems.push(format!("ktest reported {p} passed, {f} failed")),
         None => problems.push("no `N passed, N failed` line".into()),
     }
-    if output.contains("kernel panic") {
-        problems.push("the kernel panicked".into());
-    }
-    match exit_code {
-        Some(0) => {}
-        Some(c) => problems.push(format!("QEMU exited with status {c}")),
-        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
-    }
+    problems.extend(run_problems(output, exit_code));
     problems
 }
 
@@ -237,14 +244,7 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
         Some((p, f)) => problems.push(format!("the test guest reported {p} passed, {f} failed")),
         None => problems.push("no `testguest: N passed, N failed` line".into()),
     }
-    if output.contains("kernel panic") {
-        problems.push("the kernel panicked".into());
-    }
-    match exit_code {
-        Some(0) => {}
-        Some(c) => problems.push(format!("QEMU exited with status {c}")),
-        None => problems.push(format!("timed out after {} s", BOOT_TIMEOUT.as_secs())),
-    }
+    problems.extend(run_problems(output, exit_code));
     problems
 }
 

@@ -166,7 +166,7 @@ impl Vm {
             } else {
                 self.gic.dist_read(vcpu, off, size)
             }
-        } else if self.gic_version() == Version::V3 && (layout::GICR..layout::GICR + redist).contains(&ipa) {
+        } else if self.gic.version() == Version::V3 && (layout::GICR..layout::GICR + redist).contains(&ipa) {
             let (rd, off) = (
                 (ipa - layout::GICR) / gic::REDIST_SIZE,
                 (ipa - layout::GICR) % gic::REDIST_SIZE,
@@ -198,10 +198,6 @@ impl Vm {
         }
         apply(&out, hyp);
         Some(result)
-    }
-
-    fn gic_version(&self) -> Version {
-        self.gic.version()
     }
 
     fn mmio(&mut self, vcpu: usize, ipa: u64, access: MmioAccess, value: u64, hyp: &mut impl Hyp) -> Reply {
