@@ -352,9 +352,30 @@ impl VCpu {
         let n = args.encode_with_tail(values, &mut words).ok_or(Error::RangeError)?;
         unit(invoke(self.0, Label::VCpuWriteRegs, &words[..n]))
     }
-    /// Make virtual interrupt `intid` pending in the guest at `priority`.
+    /// Make virtual interrupt `intid` pending in the guest at `priority` (an edge:
+    /// nothing is reported when the guest is done with it).
     pub fn inject(self, intid: u64, priority: u64) -> Result<(), Error> {
-        unit(invoke_args(self.0, &VCpuInjectIrqArgs { intid, priority }))
+        unit(invoke_args(
+            self.0,
+            &VCpuInjectIrqArgs {
+                intid,
+                priority,
+                flags: 0,
+            },
+        ))
+    }
+    /// Make the level-triggered virtual interrupt `intid` pending in the guest at
+    /// `priority`: the guest's deactivation comes back as an `Exit::Eoi`
+    /// (`gaon_abi::vcpu::INJECT_LEVEL`).
+    pub fn inject_level(self, intid: u64, priority: u64) -> Result<(), Error> {
+        unit(invoke_args(
+            self.0,
+            &VCpuInjectIrqArgs {
+                intid,
+                priority,
+                flags: gaon_abi::vcpu::INJECT_LEVEL,
+            },
+        ))
     }
     /// Say whether the guest has the kernel-raised virtual PPI `intid` (its virtual
     /// timer) enabled, and at which priority.

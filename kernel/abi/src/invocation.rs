@@ -502,12 +502,18 @@ invocations! {
     /// a list register of the virtual CPU interface when the guest next runs, or keeps
     /// it queued while they are full; one already pending stays one. `NotEnoughMemory`
     /// when the queue (32) is full; `IllegalOperation` on a board whose virtual CPU
-    /// interface the kernel does not drive (GICv2, no GIC: not yet).
+    /// interface the kernel does not drive (no GIC). With
+    /// [`crate::vcpu::INJECT_LEVEL`] the VMM hears when the guest deactivates it (an
+    /// `Eoi` exit, `docs/vmm.md`): a level-triggered line still up is injected again
+    /// then. `InvalidArgument` for unknown flags, or the level flag on the INTID the
+    /// kernel raises itself (the virtual timer's).
     VCpuInjectIrq = 84 on VCpu => VCpuInjectIrqArgs {
         /// The virtual INTID (SGI 0..16, PPI 16..32, SPI 32..1020).
         intid: u64,
         /// Its priority (0 highest .. 255; the interface keeps the top 5 bits).
         priority: u64,
+        /// [`crate::vcpu::INJECT_LEVEL`], or 0 (edge: nothing is reported).
+        flags: u64,
     };
     /// Tells the kernel how the guest's interrupt controller has a virtual PPI that the
     /// kernel raises itself, the guest's virtual timer (the board's `timer.guest_irq`,

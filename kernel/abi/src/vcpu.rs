@@ -186,6 +186,10 @@ pub const EXIT_REPLY_ABORT: u64 = 2;
 /// Undefined Instruction exception (EC 0) at the instruction, to its EL1 vector.
 pub const EXIT_REPLY_UNDEF: u64 = 3;
 
+/// `VCpuInjectIrq` flag: the interrupt is level-triggered; when the guest deactivates
+/// it, the vCPU exits with [`Exit::Eoi`] so that the VMM can look at the line again.
+pub const INJECT_LEVEL: u64 = 1;
+
 /// What `docs/vmm.md` and tools know of an exit kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExitInfo {
@@ -376,6 +380,14 @@ exits! {
         value: u64,
         /// PC
         pc: u64,
+    },
+    /// The guest deactivated an interrupt injected with [`INJECT_LEVEL`] (end of
+    /// interrupt). Sent when the guest runs, or else at the reply to the exit it waits
+    /// in or at its next WFI; one at a time, oldest first. Reply [`EXIT_REPLY_DONE`]:
+    /// the guest goes on where it was (any other label does the same).
+    Eoi = 21 {
+        /// the virtual INTID
+        intid: u64,
     },
 }
 

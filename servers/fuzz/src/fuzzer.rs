@@ -218,7 +218,7 @@ fn args_of(label: Label) -> &'static [A] {
         L::IrqControlGet => &[Irq, Cap(T::CNode), Index],
         L::IrqHandlerSetNotification | L::DebugLogBind => &[CapOr0(T::Notification)],
         L::IrqHandlerSetTimer => &[Cval, Arm],
-        L::VCpuInjectIrq => &[Irq, Word],
+        L::VCpuInjectIrq => &[Irq, Word, Arm],
         L::VCpuSetVppi => &[Ppi, Arm, Prio],
         L::VCpuAckVppi => &[Ppi],
         L::SchedControlConfigure => &[Cap(T::SchedContext), Micros, Micros, Badge],

@@ -429,6 +429,15 @@ fn inject(env: &mut Env) -> R {
     } else {
         None
     };
+    // A level-triggered SPI 42: its handler ends it before it reports it, and the end
+    // comes first, as an exit of its own.
+    let (mut eoi, mut third) = (None, None);
+    if second.is_some() {
+        ok(ipc::send(rp, MsgInfo::new(EXIT_REPLY_DONE, 1, 0), [0; 4]), "answer")?;
+        ok(v.inject_level(42, 0x80), "inject a level-triggered SPI")?;
+        eoi = exit_of(&ipc::recv(ep, rp));
+        third = answer(ep, rp, 0);
+    }
     ok(t.suspend(), "stop the guest")?;
     check(
         matches!(first, Some(Exit::Hvc { x0: 40, imm: 2, .. })),
@@ -438,6 +447,14 @@ fn inject(env: &mut Env) -> R {
     check(
         matches!(second, Some(Exit::Hvc { x0: 41, imm: 2, .. })),
         "an interrupt injected while it waits wakes it",
+    )?;
+    check(
+        eoi == Some(Exit::Eoi { intid: 42 }),
+        "the end of a level-triggered interrupt is an exit",
+    )?;
+    check(
+        matches!(third, Some(Exit::Hvc { x0: 42, imm: 2, .. })),
+        "the guest goes on after its end is answered",
     )
 }
 

@@ -5,10 +5,14 @@
 //! (`VCpuInjectIrq`). The virtual timer's PPI is raised by the kernel itself; the
 //! guest's enable and priority for it go to the kernel (`VCpuSetVppi`).
 //!
-//! Device lines are edge-detected: a line going up (or a guest's set-pending write)
-//! makes its interrupt pending here, and it is injected as soon as it is enabled (and
-//! the distributor is); the list register holds it from then on. The active state is
-//! the CPU interface's: it reads as 0 here.
+//! An interrupt is injected as soon as it is pending and enabled (and its group is);
+//! the list register holds it from then on. An edge-triggered one is pending from its
+//! line's rising edge (or a guest's set-pending write) until injected. A
+//! level-triggered one (`GICD_ICFGR`; SPIs are, until the guest says otherwise) is
+//! pending while its line is up: it is injected with the level flag and stays in
+//! service until the guest deactivates it, which the kernel reports (`Exit::Eoi`,
+//! [`Gic::eoi`]); if the line is still up then, it is injected again. The active
+//! state is the CPU interface's: it reads as 0 here.
 
 use crate::psci::MAX_VCPUS;
 
@@ -29,8 +33,14 @@ pub const REDIST_SIZE: u64 = 0x2_0000;
 /// What the VMM does after an access or a line change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Make `intid` pending in vCPU `vcpu` at `priority` (`VCpuInjectIrq`).
-    Inject { vcpu: usize, intid: u32, priority: u8 },
+    /// Make `intid` pending in vCPU `vcpu` at `priority` (`VCpuInjectIrq`); `level`:
+    /// level-triggered, the VMM is to hear of its end ([`Gic::eoi`]).
+    Inject {
+        vcpu: usize,
+        intid: u32,
+        priority: u8,
+        level: bool,
+    },
     /// The guest changed a PPI the kernel raises (`VCpuSetVppi`).
     Vppi {
         vcpu: usize,
@@ -55,6 +65,8 @@ struct Irq {
     priority: u8,
     /// ICFGR: edge-triggered.
     edge: bool,
+    /// Level-triggered and injected: the guest has not deactivated it yet.
+    in_service: bool,
     group1: bool,
     /// GICv2 ITARGETSR: a CPU mask; GICv3 IROUTER: the Aff0 of one vCPU.
     target: u8,
@@ -169,7 +181,9 @@ impl Gic {
             Version::V2 => ctlr & 1 != 0,
             Version::V3 => ctlr & 2 != 0,
         };
-        if !(irq.pending && irq.enabled && group_on) || Some(intid) == self.kernel_ppi {
+        let level = !irq.edge;
+        let wanted = irq.pending || (level && irq.level);
+        if !(wanted && irq.enabled && group_on) || irq.in_service || Some(intid) == self.kernel_ppi {
             return;
         }
         let to = if intid < 32 { vcpu } else { self.target_of(irq) };
@@ -178,11 +192,22 @@ impl Gic {
                 vcpu: to,
                 intid,
                 priority: irq.priority,
+                level,
             })
             .is_ok()
             && let Some(i) = self.irq(vcpu, intid)
         {
             i.pending = false;
+            i.in_service = level;
+        }
+    }
+
+    /// The guest on `vcpu` deactivated the level-triggered `intid` (an `Eoi` exit): it
+    /// goes again if its line is still up.
+    pub fn eoi(&mut self, vcpu: usize, intid: u32, out: &mut Actions) {
+        if let Some(i) = self.irq(vcpu, intid) {
+            i.in_service = false;
+            self.deliver(vcpu, intid, out);
         }
     }
 
@@ -212,7 +237,8 @@ impl Gic {
         }
     }
 
-    /// A device line changed: an SPI goes pending when its line goes up.
+    /// A device line changed: an edge-triggered SPI goes pending when its line goes
+    /// up, a level-triggered one is pending while it is up.
     pub fn set_level(&mut self, intid: u32, level: bool, out: &mut Actions) {
         let Some(irq) = (intid >= 32).then(|| self.irq(0, intid)).flatten() else {
             return;
@@ -220,7 +246,7 @@ impl Gic {
         let rising = level && !irq.level;
         irq.level = level;
         if rising {
-            irq.pending = true;
+            irq.pending |= irq.edge;
             self.deliver(0, intid, out);
         }
     }
@@ -519,7 +545,12 @@ mod tests {
     use super::*;
 
     fn inject(vcpu: usize, intid: u32, priority: u8) -> Action {
-        Action::Inject { vcpu, intid, priority }
+        Action::Inject {
+            vcpu,
+            intid,
+            priority,
+            level: intid >= 32,
+        }
     }
 
     #[test]
@@ -538,13 +569,41 @@ mod tests {
         assert!(out.is_empty(), "the distributor is off");
         g.dist_write(0, reg::CTLR, 4, 1, &mut out);
         assert_eq!(&out[..], [inject(1, 33, 0xa0)]);
-        // The line stays up: no second edge, nothing more.
+        // Level-triggered: in service until the guest ends it; the line going down and
+        // up meanwhile changes nothing.
         out.clear();
         g.set_level(33, true, &mut out);
-        assert!(out.is_empty());
         g.set_level(33, false, &mut out);
         g.set_level(33, true, &mut out);
+        assert!(out.is_empty());
+        // Ended with the line still up: it goes again; ended with it down: it does not.
+        g.eoi(1, 33, &mut out);
         assert_eq!(&out[..], [inject(1, 33, 0xa0)]);
+        out.clear();
+        g.set_level(33, false, &mut out);
+        g.eoi(1, 33, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(g.dist_read(0, reg::ISPENDR + 4, 4), 0);
+        g.set_level(33, true, &mut out);
+        assert_eq!(&out[..], [inject(1, 33, 0xa0)]);
+
+        // Edge-triggered: one injection per rising edge, no end to hear of.
+        out.clear();
+        g.dist_write(0, reg::ICFGR + 8, 4, 0b10 << 2, &mut out);
+        g.eoi(1, 33, &mut out);
+        g.set_level(33, false, &mut out);
+        g.set_level(33, true, &mut out);
+        g.set_level(33, true, &mut out);
+        let edge = Action::Inject {
+            vcpu: 1,
+            intid: 33,
+            priority: 0xa0,
+            level: false,
+        };
+        assert_eq!(&out[..], [edge]);
+        g.set_level(33, false, &mut out);
+        g.set_level(33, true, &mut out);
+        assert_eq!(&out[..], [edge, edge]);
     }
 
     #[test]

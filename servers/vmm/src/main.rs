@@ -90,9 +90,13 @@ mod app {
     }
 
     impl Hyp for Kernel {
-        fn inject(&mut self, vcpu: usize, intid: u32, priority: u8) {
+        fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool) {
             if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu)
-                && let Err(e) = v.inject(u64::from(intid), u64::from(priority))
+                && let Err(e) = if level {
+                    v.inject_level(u64::from(intid), u64::from(priority))
+                } else {
+                    v.inject(u64::from(intid), u64::from(priority))
+                }
             {
                 println!("vmm: inject {intid} into vCPU {vcpu}: {e:?}");
             }

@@ -15,8 +15,9 @@ use crate::testdev::{Request, TestDev};
 
 /// What the VMM needs from the kernel (and the console) to run a VM.
 pub trait Hyp {
-    /// Make `intid` pending in vCPU `vcpu` (`VCpuInjectIrq`).
-    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8);
+    /// Make `intid` pending in vCPU `vcpu` (`VCpuInjectIrq`); `level`: level-triggered,
+    /// its end comes back as an `Eoi` exit.
+    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool);
     /// Tell the kernel how the guest has its timer PPI (`VCpuSetVppi`).
     fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8);
     /// Bytes the guest wrote to its UART.
@@ -114,6 +115,12 @@ impl Vm {
                 Reply::done([0; 4], 1)
             }
             Exit::Abort { ipa, esr, pc, .. } => self.undecodable(vcpu, ipa, esr, pc, hyp),
+            Exit::Eoi { intid } => {
+                let mut out = Actions::new();
+                self.gic.eoi(vcpu, u32::try_from(intid).unwrap_or(u32::MAX), &mut out);
+                apply(&out, hyp);
+                Reply::done([0; 4], 0)
+            }
         }
     }
 
@@ -272,7 +279,12 @@ impl Vm {
 fn apply(out: &Actions, hyp: &mut impl Hyp) {
     for a in out {
         match *a {
-            Action::Inject { vcpu, intid, priority } => hyp.inject(vcpu, intid, priority),
+            Action::Inject {
+                vcpu,
+                intid,
+                priority,
+                level,
+            } => hyp.inject(vcpu, intid, priority, level),
             Action::Vppi {
                 vcpu,
                 intid,

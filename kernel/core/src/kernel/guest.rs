@@ -158,6 +158,10 @@ fn raise(t: &mut Tcb, ec: u64, iss: u64, far: Option<u64>) {
 /// Resume the guest thread `t` as the reply to `exit` says: `label` and the reply's
 /// words `mr(i)` (`len` of them).
 pub(super) fn apply_reply(t: &mut Tcb, exit: Exit, label: u64, len: usize, mr: impl Fn(usize) -> u64) {
+    if let Exit::Eoi { .. } = exit {
+        // The guest was stopped between two instructions: it goes on, whatever the VMM says.
+        return;
+    }
     if reply_raises(label) {
         if let Exit::Hvc { .. } = exit {
             // The exception left the PC past the HVC; the exception is the HVC's.
@@ -211,6 +215,7 @@ pub(super) fn apply_reply(t: &mut Tcb, exit: Exit, label: u64, len: usize, mr: i
                 t.ctx.pc = t.ctx.pc.wrapping_add(4);
             }
         }
+        Exit::Eoi { .. } => {}
     }
 }
 
@@ -268,10 +273,42 @@ impl<P: Platform> Kernel<P> {
         tc.ctx.pc = tc.ctx.pc.wrapping_add(4);
         let queued = tc.vcpu.is_some_and(|v| !v.get().state.queue.is_empty());
         // Without an interface the kernel drives, nothing could ever wake it: it goes on.
-        if wfe || queued || !self.platform.has_vgic() || self.platform.guest_irq_pending() {
+        if wfe || queued || !self.platform.has_vgic() || self.platform.guest_irq_pending() || self.send_eoi(t) {
             return;
         }
         self.block(t, State::WaitingForInterrupt);
+    }
+
+    /// Send the oldest end of interrupt `t`'s guest has not told its VMM of as an
+    /// `Exit::Eoi`, if there is one and `t` can send it now: running (here, or queued),
+    /// waiting in WFI, or just answered (the reply to its last exit, `do_reply`), with no
+    /// other exit or fault under way. True if sent (`t` then waits for the reply). With
+    /// no fault handler there is nobody to tell: they are dropped.
+    pub(super) fn send_eoi(&mut self, t: Ptr<Tcb>) -> bool {
+        let Some(v) = t.get().vcpu else { return false };
+        if v.get().eois.is_empty() {
+            return false;
+        }
+        if !self.has_fault_handler(t) {
+            v.get().eois = super::object::vcpu::IrqQueue::default();
+            return false;
+        }
+        let tc = t.get();
+        let state_ok = matches!(
+            tc.state,
+            State::Running | State::WaitingForInterrupt | State::BlockedOnReply
+        );
+        if !state_ok || tc.exit.is_some() || tc.fault.is_some() {
+            return false;
+        }
+        let Some(irq) = v.get().eois.pop() else { return false };
+        // Out of the guest timer list (a WFI wait ends here).
+        self.vtimer_unlink(v);
+        tc.exit = Some(Exit::Eoi {
+            intid: u64::from(irq.intid),
+        });
+        self.call_fault_handler(t);
+        true
     }
 }
 

@@ -291,6 +291,11 @@ impl<P: Platform> Kernel<P> {
                 self.refresh_vcpu(v);
             }
             super::guest::apply_reply(c.get(), exit, info.label(), len, |i| message::get_mr(t, i));
+            // An end of interrupt that came meanwhile goes to the VMM before the guest
+            // runs on.
+            if self.send_eoi(c) {
+                return;
+            }
         } else {
             self.transfer(t, c, 0, IpcFlags::empty(), None);
         }

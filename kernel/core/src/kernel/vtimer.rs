@@ -49,14 +49,29 @@ impl<P: Platform> Kernel<P> {
 
     /// The guest whose state is live on this core deactivated virtual interrupt
     /// `intid`, which the kernel asked to hear of (the arch layer's maintenance
-    /// interrupt). For the virtual timer: its line is unmasked.
+    /// interrupt). For the virtual timer: its line is unmasked. For a level-triggered
+    /// interrupt of the VMM's: the VMM is told with an `Eoi` exit, at once if the guest
+    /// runs (or waits in WFI), else when its current exit is answered
+    /// (`kernel/guest.rs`).
     pub fn guest_eoi(&mut self, intid: u32) {
-        if Some(intid) != self.platform.guest_timer_irq() {
-            return;
-        }
-        let Some(v) = self.core.lazy_owners[Lazy::Guest as usize].and_then(|t| t.get().vcpu) else {
+        let Some(t) = self.core.lazy_owners[Lazy::Guest as usize] else {
             return;
         };
+        let Some(v) = t.get().vcpu else { return };
+        if Some(intid) != self.platform.guest_timer_irq() {
+            let irq = VIrq {
+                intid,
+                priority: 0,
+                notify_eoi: true,
+            };
+            // At most one per list register is outstanding: the queue has room.
+            let _ = v.get().eois.push(irq);
+            let prev = self.core.current;
+            if self.send_eoi(t) {
+                self.reschedule(prev);
+            }
+            return;
+        }
         let vt = &mut v.get().state.vtimer;
         vt.masked = false;
         vt.latched = false;

@@ -71,6 +71,8 @@ pub static IRQ_COUNT: AtomicU64 = AtomicU64::new(0);
 pub static LAST_INTID: AtomicU32 = AtomicU32::new(SPECIAL + 3);
 pub static TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
 pub static TESTDEV_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Deliveries of the test device's SPI for which the handler leaves its line up.
+pub static TESTDEV_HOLD: AtomicU64 = AtomicU64::new(0);
 pub static SPURIOUS_COUNT: AtomicU64 = AtomicU64::new(0);
 /// The counter when the last timer interrupt was acknowledged.
 pub static TIMER_AT: AtomicU64 = AtomicU64::new(0);
@@ -154,7 +156,12 @@ pub fn handle_irq() {
             bump(&TIMER_COUNT);
         }
         TESTDEV_IRQ => {
-            TESTDEV.w32(gaon_vmm::testdev::reg::IRQ, 0);
+            let hold = TESTDEV_HOLD.load(Relaxed);
+            if hold == 0 {
+                TESTDEV.w32(gaon_vmm::testdev::reg::IRQ, 0);
+            } else {
+                TESTDEV_HOLD.store(hold - 1, Relaxed);
+            }
             bump(&TESTDEV_COUNT);
         }
         _ => {}

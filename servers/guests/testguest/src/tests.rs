@@ -16,7 +16,7 @@ use gaon_vmm::psci::{self, id, ret};
 use gaon_vmm::testdev::{self, reg};
 
 use crate::arch::{self, Caught, SECONDARY_CONTEXT};
-use crate::gic::{IRQ_COUNT, LAST_INTID, TESTDEV_COUNT, TIMER_AT, TIMER_COUNT};
+use crate::gic::{IRQ_COUNT, LAST_INTID, TESTDEV_COUNT, TESTDEV_HOLD, TIMER_AT, TIMER_COUNT};
 use crate::mmio::Mmio;
 
 // SAFETY: the test device's page is emulated by the VMM: no memory of the program's.
@@ -231,7 +231,7 @@ fn settle() {
 
 type Test = (&'static str, fn() -> Result);
 
-const TESTS: [Test; 14] = [
+const TESTS: [Test; 15] = [
     ("hvc", hvc),
     ("smc", smc),
     ("mmio widths", mmio_widths),
@@ -243,6 +243,7 @@ const TESTS: [Test; 14] = [
     ("virtual timer while running", timer_running),
     ("virtual timer while descheduled", timer_descheduled),
     ("injected SPI", injected_spi),
+    ("level-triggered SPI", level_spi),
     ("sysreg trap", sysreg_trap),
     ("external abort", external_abort),
     ("cpu_on", cpu_on),
@@ -501,7 +502,33 @@ fn injected_spi() -> Result {
     Ok(Outcome::Pass)
 }
 
-/// Test 12: Trapped system registers: ACTLR_EL1 (read as zero, writes ignored) and the PMU's
+/// Test 12: The test device's line is level-triggered: the handler leaves it up twice,
+/// so the end of the interrupt finds it up and the SPI comes again, then lowers it; the
+/// SPI is taken exactly three times (the VMM hears each end: `Exit::Eoi`).
+fn level_spi() -> Result {
+    arch::irqs_off();
+    let (before, all_before) = (TESTDEV_COUNT.load(Relaxed), IRQ_COUNT.load(Relaxed));
+    TESTDEV_HOLD.store(2, Relaxed);
+    TESTDEV.w32(reg::IRQ, 1);
+    arch::irqs_on();
+    let seen = wait_until(PATIENCE_US, || TESTDEV_COUNT.load(Relaxed) - before >= 3);
+    // A fourth delivery would come now.
+    delay(1000);
+    arch::irqs_off();
+    TESTDEV_HOLD.store(0, Relaxed);
+    let (n, all) = (
+        TESTDEV_COUNT.load(Relaxed) - before,
+        IRQ_COUNT.load(Relaxed) - all_before,
+    );
+    check!(
+        seen && n == 3 && all == 3,
+        "{all} interrupts taken, {n} of them INTID {TESTDEV_IRQ}; want three: the line stayed up at two ends ({})",
+        Seen
+    );
+    Ok(Outcome::Pass)
+}
+
+/// Test 13: Trapped system registers: ACTLR_EL1 (read as zero, writes ignored) and the PMU's
 /// PMCR_EL0 (read as zero).
 fn sysreg_trap() -> Result {
     let (actlr, caught) = arch::catching(arch::actlr);
@@ -518,7 +545,7 @@ fn sysreg_trap() -> Result {
     Ok(Outcome::Pass)
 }
 
-/// Test 13: A load from where nothing is: a synchronous external abort at the address.
+/// Test 14: A load from where nothing is: a synchronous external abort at the address.
 fn external_abort() -> Result {
     // SAFETY: nothing is at NOTHING (the VMM answers with an abort); no memory of the
     // program's.
@@ -545,7 +572,7 @@ fn external_abort() -> Result {
     Ok(Outcome::Pass)
 }
 
-/// Test 14: PSCI CPU_ON of vCPU 1: it runs (writes its context id) and turns itself off.
+/// Test 15: PSCI CPU_ON of vCPU 1: it runs (writes its context id) and turns itself off.
 fn cpu_on() -> Result {
     let affinity = || arch::hvc(id::AFFINITY_INFO, 1, 0, 0).cast_signed();
     let state = affinity();

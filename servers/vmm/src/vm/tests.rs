@@ -7,7 +7,8 @@ use super::*;
 /// What the VMM asked of the model.
 #[derive(Debug, Default)]
 struct Model {
-    injected: Vec<(usize, u32, u8)>,
+    /// (vCPU, INTID, priority, level-triggered)
+    injected: Vec<(usize, u32, u8, bool)>,
     vppis: Vec<(usize, u32, bool, u8)>,
     console: Vec<u8>,
     started: Vec<(usize, u64, u64)>,
@@ -19,8 +20,8 @@ struct Model {
 }
 
 impl Hyp for Model {
-    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8) {
-        self.injected.push((vcpu, intid, priority));
+    fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool) {
+        self.injected.push((vcpu, intid, priority, level));
     }
     fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8) {
         self.vppis.push((vcpu, intid, enabled, priority));
@@ -149,7 +150,17 @@ fn uart_output_goes_to_the_console_and_its_interrupt_to_the_gic() {
         vm.handle(0, store(layout::UART, 2, u64::from(*b)), &mut m);
     }
     assert_eq!(m.console, b"ok\n");
-    assert_eq!(m.injected, [(0, 33, 0x80)], "one edge: one interrupt");
+    assert_eq!(m.injected, [(0, 33, 0x80, true)], "in service: injected once");
+    // The guest ends it with TX still wanting service: it comes again. Masked, no more.
+    assert_eq!(vm.handle(0, Exit::Eoi { intid: 33 }, &mut m), Reply::done([0; 4], 0));
+    assert_eq!(m.injected.len(), 2);
+    vm.handle(0, store(layout::UART + 0x38, 2, 0), &mut m);
+    vm.handle(0, Exit::Eoi { intid: 33 }, &mut m);
+    assert_eq!(m.injected.len(), 2);
+    // Nonsense ends change nothing.
+    vm.handle(0, Exit::Eoi { intid: 5000 }, &mut m);
+    vm.handle(0, Exit::Eoi { intid: u64::MAX }, &mut m);
+    assert_eq!(m.injected.len(), 2);
     // A GICv2 guest's timer PPI goes to the kernel.
     vm.handle(0, store(layout::GICD + 0x100, 2, 1 << 27), &mut m);
     assert_eq!(m.vppis, [(0, 27, true, 0)]);
@@ -187,7 +198,7 @@ fn sgis_by_system_register_and_other_trapped_registers() {
         pc: 0,
     };
     assert_eq!(value(vm.handle(0, sgi, &mut m)), 0);
-    assert_eq!(m.injected, [(1, 3, 0)]);
+    assert_eq!(m.injected, [(1, 3, 0, false)]);
     // MRS x2, ACTLR_EL1 reads as zero.
     let actlr = Exit::Sysreg {
         iss: 3 << 20 | 1 << 10 | 2 << 5 | 1,

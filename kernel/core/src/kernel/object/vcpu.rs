@@ -8,7 +8,7 @@
 use gaon_abi::invocation::{
     VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuWriteRegsArgs,
 };
-use gaon_abi::vcpu::{GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
+use gaon_abi::vcpu::{GUEST_RESET_PSTATE, INJECT_LEVEL, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
 use gaon_abi::{Error, Label, ObjType};
 
 use super::Args;
@@ -31,7 +31,8 @@ pub struct VIrq {
     /// Its priority.
     pub priority: u8,
     /// The kernel hears when the guest deactivates it (a maintenance interrupt,
-    /// [`Kernel::guest_eoi`]): the virtual timer's, whose line stays masked until then.
+    /// [`Kernel::guest_eoi`]): the virtual timer's, whose line stays masked until then,
+    /// and the level-triggered ones the VMM injects (it gets an `Eoi` exit).
     pub notify_eoi: bool,
 }
 
@@ -177,6 +178,9 @@ pub struct VCpu {
     /// The guest's last stage-2 abort exit: its virtual address (FAR_EL2, 0 if not
     /// valid) and ESR_EL2, for an abort its VMM answers by raising one in the guest.
     pub(crate) last_abort: (u64, u64),
+    /// Level-triggered interrupts the guest deactivated, not yet sent to the VMM as
+    /// `Eoi` exits (`kernel/guest.rs`).
+    pub(crate) eois: IrqQueue,
 }
 static_assertions::const_assert!(core::mem::size_of::<VCpu>() <= 1 << gaon_abi::object::VCPU_BITS);
 
@@ -197,6 +201,7 @@ impl Default for VCpu {
             timer_next: None,
             timer_at: 0,
             last_abort: (0, 0),
+            eois: IrqQueue::default(),
         }
     }
 }
@@ -251,9 +256,13 @@ impl<P: Platform> Kernel<P> {
                 if !self.platform.has_vgic() {
                     return Err(Error::IllegalOperation);
                 }
-                let VCpuInjectIrqArgs { intid, priority } = a.decode()?;
+                let VCpuInjectIrqArgs { intid, priority, flags } = a.decode()?;
                 if intid >= 1020 || priority > 255 {
                     return Err(Error::RangeError);
+                }
+                let level = flags & INJECT_LEVEL != 0;
+                if flags & !INJECT_LEVEL != 0 || (level && Some(intid as u32) == self.platform.guest_timer_irq()) {
+                    return Err(Error::InvalidArgument);
                 }
                 let queue = &v.get().state.queue;
                 if queue.len() == IRQ_QUEUE && !queue.contains(intid as u32) {
@@ -262,7 +271,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(Op::Inject(VIrq {
                     intid: intid as u32,
                     priority: priority as u8,
-                    notify_eoi: false,
+                    notify_eoi: level,
                 }))
             }
             Label::VCpuSetVppi => {
@@ -388,6 +397,8 @@ impl<P: Platform> Kernel<P> {
         self.vtimer_unlink(v);
         self.cancel_ipc(target);
         v.get().tcb = None;
+        // Ends of interrupts were the old guest's business.
+        v.get().eois = IrqQueue::default();
         let tc = target.get();
         tc.vcpu = None;
         tc.fault = None;

@@ -527,6 +527,7 @@ fn fitting_word(label: Option<Label>, pos: usize, i: u8) -> Option<u64> {
         (L::VCpuReadRegs | L::VCpuWriteRegs, 0 | 1) => pick(&[0, 1, 2, 24, 25, 26, 27, u64::MAX]),
         (L::VCpuInjectIrq, 0) => pick(&[0, 27, 40, 1019, 1020, 1023, u64::MAX]),
         (L::VCpuInjectIrq, 1) => pick(&[0, 0x80, 255, 256]),
+        (L::VCpuInjectIrq, 2) => pick(&[0, 1, 2, 3, u64::MAX]),
         (L::IrqControlGet, 0) => pick(&[0, 31, 32, 33, 40, 41, 255, 256, 1024]),
         (L::SchedControlConfigure, 1 | 2) => pick(&[0, 1, 500, 1000, 10_000, 1 << 40, u64::MAX]),
         (L::CNodeMint, 3) | (L::CNodeMutate, 2) => pick(&guard),
@@ -599,14 +600,13 @@ fn arity(l: Label) -> usize {
     use Label as L;
     match l {
         L::UntypedRetype | L::CNodeMint | L::FrameMap | L::SchedControlConfigure => 4,
-        L::CNodeCopy | L::CNodeMutate | L::TcbSetSpace | L::VmidPoolSplit | L::IrqControlGet => 3,
+        L::CNodeCopy | L::CNodeMutate | L::TcbSetSpace | L::VmidPoolSplit | L::IrqControlGet | L::VCpuInjectIrq => 3,
         L::CNodeMove
         | L::TcbSetIpcBuffer
         | L::TcbSetPriority
         | L::TcbSetMcp
         | L::TcbReadRegisters
         | L::VCpuReadRegs
-        | L::VCpuInjectIrq
         | L::PageTableMap
         | L::IrqHandlerSetTimer => 2,
         L::CNodeDelete

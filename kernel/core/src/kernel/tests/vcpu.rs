@@ -4,7 +4,8 @@
 use gaon_abi::bootinfo::slot as rs;
 use gaon_abi::invocation::REG_SPSR;
 use gaon_abi::vcpu::{
-    EXIT_REPLY_ABORT, EXIT_REPLY_RETRY, EXIT_REPLY_UNDEF, Exit, ExitKind, GUEST_RESET_PSTATE, MmioAccess, VCpuReg,
+    EXIT_REPLY_ABORT, EXIT_REPLY_RETRY, EXIT_REPLY_UNDEF, Exit, ExitKind, GUEST_RESET_PSTATE, INJECT_LEVEL, MmioAccess,
+    VCpuReg,
 };
 use gaon_abi::{Error, Label, MsgInfo, ObjType, Syscall};
 
@@ -319,16 +320,16 @@ fn injected_interrupts_queue_once_each_until_the_list_registers_take_them() {
     let mut a = Alloc::new(&k);
     let (_, g, vcpu) = guest(&mut k, &mut a, 0);
     assert_eq!(
-        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[1020, 0]),
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[1020, 0, 0]),
         Err(Error::RangeError)
     );
     assert_eq!(
-        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 256]),
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 256, 0]),
         Err(Error::RangeError)
     );
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80]).unwrap();
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[28, 0x10]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80, 0]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80, 0]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[28, 0x10, 0]).unwrap();
     let queue = &mut g.get().vcpu.unwrap().get().state.queue;
     assert_eq!(queue.len(), 2, "one pending interrupt is one");
     let irq = |intid, priority| VIrq {
@@ -343,13 +344,122 @@ fn injected_interrupts_queue_once_each_until_the_list_registers_take_them() {
     assert!(queue.is_empty());
     // The queue is bounded, and says so.
     for intid in 0..32 {
-        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100 + intid, 0]).unwrap();
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100 + intid, 0, 0]).unwrap();
     }
     assert_eq!(
-        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[200, 0]),
+        invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[200, 0, 0]),
         Err(Error::NotEnoughMemory)
     );
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100, 0]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[100, 0, 0]).unwrap();
+}
+
+/// The exit the root receives on `ep` (with `rp`), decoded.
+fn recv_exit(k: &mut Kernel<Model>, ep: u64, rp: u64) -> Option<Exit> {
+    let got = sys(k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    Exit::decode(MsgInfo(got[1]).label(), [got[2], got[3], got[4], got[5], 0, 0, 0, 0, 0])
+}
+
+/// The guest `g`, its state live on this core, deactivated `intid` (a maintenance
+/// interrupt).
+fn eoi(k: &mut Kernel<Model>, g: Ptr<Tcb>, intid: u32) {
+    k.core.lazy_owners[Lazy::Guest as usize] = Some(g);
+    k.guest_eoi(intid);
+}
+
+#[test]
+fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, ep);
+    let v = g.get().vcpu.unwrap();
+    let root = k.current().unwrap();
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    for (args, e) in [
+        (&[40, 0, 2][..], Error::InvalidArgument),
+        (&[40, 0, u64::MAX], Error::InvalidArgument),
+        (&[27, 0, INJECT_LEVEL], Error::InvalidArgument),
+    ] {
+        assert_eq!(invoke(&mut k, vcpu, Label::VCpuInjectIrq, args), Err(e), "{args:?}");
+    }
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80, INJECT_LEVEL]).unwrap();
+    let level = VIrq {
+        intid: 40,
+        priority: 0x80,
+        notify_eoi: true,
+    };
+    assert_eq!(v.get().state.queue.pop(), Some(level));
+
+    // The guest runs and deactivates it: it exits at once, and goes on when answered.
+    g.get().ctx.pc = 0x4000;
+    k.core.current = Some(g);
+    eoi(&mut k, g, 40);
+    assert_ne!(k.current(), Some(g), "the guest waits for its VMM");
+    k.core.current = Some(root);
+    assert_eq!(g.get().state, ThreadState::BlockedOnSend);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 40 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    assert_eq!((g.get().state.abi(), g.get().ctx.pc), (ThreadState::Running, 0x4000));
+
+    // Ends that come while it waits for the answer to another exit follow that answer,
+    // one at a time, before the guest goes on.
+    take(
+        &mut k,
+        g,
+        Exception::User {
+            esr: 0x16 << 26 | 1 << 25,
+            far: 0,
+        },
+    );
+    assert!(matches!(recv_exit(&mut k, ep, rp), Some(Exit::Hvc { .. })));
+    eoi(&mut k, g, 41);
+    eoi(&mut k, g, 42);
+    assert_eq!(g.get().state, ThreadState::BlockedOnReply);
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 1, 0).0, 7, 0, 0, 0, 0]);
+    assert_eq!(g.get().ctx.x[0], 7, "the HVC's answer is applied first");
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 41 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 42 }));
+    // Any label resumes it where it was (no exception is raised for an end).
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(EXIT_REPLY_UNDEF, 0, 0).0, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(g.get().state, ThreadState::Running);
+    assert!(v.get().eois.is_empty());
+
+    // Waiting in WFI, an end wakes it into the exit.
+    let wfi = Exception::User {
+        esr: 0x01 << 26 | 1 << 25,
+        far: 0,
+    };
+    take(&mut k, g, wfi);
+    assert_eq!(g.get().state, ThreadState::WaitingForInterrupt);
+    eoi(&mut k, g, 43);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 43 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    assert_eq!(g.get().state, ThreadState::Running);
+
+    // Suspended, the end waits; its next WFI sends it instead of waiting.
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    eoi(&mut k, g, 44);
+    assert_eq!(g.get().state, ThreadState::Inactive);
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    take(&mut k, g, wfi);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 44 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    let report = k.check_consistency(root, true);
+    assert!(report.ok(), "{report:?}");
+
+    // Unbound, the ends it had are gone with the guest.
+    eoi(&mut k, g, 45);
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    eoi(&mut k, g, 46);
+    assert_eq!(v.get().eois.len(), 1);
+    invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
+    assert!(v.get().eois.is_empty());
 }
 
 #[test]
@@ -371,7 +481,7 @@ fn wfi_waits_in_the_kernel_until_an_interrupt_is_injected() {
     );
     assert!(!g.get().queued());
     // An injected interrupt wakes it.
-    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[33, 0]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[33, 0, 0]).unwrap();
     assert_eq!(g.get().state, ThreadState::Running);
     // With one still queued, WFI does not wait.
     take(&mut k, g, Exception::User { esr: wfi, far: 0 });
