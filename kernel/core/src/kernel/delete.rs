@@ -255,7 +255,7 @@ impl<P: Platform> Kernel<P> {
         let fault_send = matches!(tcb.state, State::BlockedOnSend { flags, .. } if flags.contains(IpcFlags::FAULT));
         if fault_send || tcb.fault.is_some() || tcb.exit.is_some() {
             tcb.fault = None;
-            tcb.exit = None;
+            super::guest::take_back_exit(tcb);
             self.block(t, State::Inactive);
         } else {
             message::reply_kernel(t, Err(gaon_abi::Error::Cancelled));

@@ -219,6 +219,30 @@ pub(super) fn apply_reply(t: &mut Tcb, exit: Exit, label: u64, len: usize, mr: i
     }
 }
 
+/// `t`'s exit will not be answered (its IPC was cancelled: suspended, its VMM's
+/// endpoint or reply object went): forget it, and leave the guest as before the exit,
+/// so that it does the same again when it runs: the PC back at an HVC (its exception
+/// returns after it; every other exit's is at the instruction), an end of interrupt
+/// back in its VCpu's list.
+pub(super) fn take_back_exit(t: &mut Tcb) {
+    match t.exit.take() {
+        Some(Exit::Hvc { .. }) => t.ctx.pc = t.ctx.pc.wrapping_sub(4),
+        Some(Exit::Eoi { intid }) => {
+            let intid = intid as u32;
+            if let Some(v) = t.vcpu
+                && !v.get().eois.contains(intid)
+            {
+                v.get().eois.unpop(super::object::vcpu::VIrq {
+                    intid,
+                    priority: 0,
+                    notify_eoi: true,
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
 impl<P: Platform> Kernel<P> {
     /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
     /// exception that is no exit goes as a fault message), or stop `t` if it has none.

@@ -108,7 +108,7 @@ impl<P: Platform> Kernel<P> {
             } else if flags.contains(IpcFlags::FAULT) {
                 // The handler cannot reply: the faulting thread stays stopped.
                 s.fault = None;
-                s.exit = None;
+                super::guest::take_back_exit(s);
                 self.block(sender, State::Inactive);
             } else {
                 message::reply_kernel(sender, Err(Error::Cancelled));
@@ -347,6 +347,11 @@ impl<P: Platform> Kernel<P> {
     )]
     pub(super) fn cancel_ipc(&mut self, t: Ptr<Tcb>) {
         let tcb = t.get();
+        if matches!(tcb.state, State::BlockedOnSend { .. } | State::BlockedOnReply) {
+            // A guest exit nobody will answer now is taken back, so the guest does it
+            // again when it runs.
+            super::guest::take_back_exit(tcb);
+        }
         match tcb.state {
             State::BlockedOnSend { ep, .. } | State::BlockedOnRecv { ep } => {
                 let ep = ep.get();

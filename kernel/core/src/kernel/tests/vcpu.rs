@@ -453,11 +453,38 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     let report = k.check_consistency(root, true);
     assert!(report.ok(), "{report:?}");
 
+    // Suspended while its exit waits for the VMM, the exit is taken back: an HVC runs
+    // again, an end is sent again.
+    let hvc = Exception::User {
+        esr: 0x16 << 26 | 1 << 25,
+        far: 0,
+    };
+    g.get().ctx.pc = 0x5004;
+    take(&mut k, g, hvc);
+    assert_eq!(g.get().state, ThreadState::BlockedOnSend);
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!((g.get().ctx.pc, g.get().exit), (0x5000, None));
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    g.get().ctx.pc = 0x5004;
+    take(&mut k, g, hvc);
+    assert!(matches!(recv_exit(&mut k, ep, rp), Some(Exit::Hvc { .. })));
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!(g.get().ctx.pc, 0x5000, "taken back from the reply object too");
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    eoi(&mut k, g, 47);
+    assert_eq!(g.get().exit, Some(Exit::Eoi { intid: 47 }));
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    assert_eq!(g.get().exit, None);
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    take(&mut k, g, wfi);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 47 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+
     // Unbound, the ends it had are gone with the guest.
     eoi(&mut k, g, 45);
     invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
     eoi(&mut k, g, 46);
-    assert_eq!(v.get().eois.len(), 1);
+    assert_eq!(v.get().eois.len(), 2, "45 taken back, 46 waiting");
     invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
     assert!(v.get().eois.is_empty());
 }
