@@ -453,6 +453,21 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     let report = k.check_consistency(root, true);
     assert!(report.ok(), "{report:?}");
 
+}
+
+#[test]
+fn an_exit_nobody_answers_is_taken_back() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, ep);
+    let v = g.get().vcpu.unwrap();
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    let wfi = Exception::User {
+        esr: 0x01 << 26 | 1 << 25,
+        far: 0,
+    };
     // Suspended while its exit waits for the VMM, the exit is taken back: an HVC runs
     // again, an end is sent again.
     let hvc = Exception::User {
