@@ -350,6 +350,54 @@ fn give_vms(
     Ok(())
 }
 
+/// The `Vmm` channels (`idl/vmm.idl`): served by a VM (VM `i` is server
+/// `servers_given + i`), named `vmm` (where the VMM looks), and one for every VM that
+/// does not start by itself (`autostart = false`: nobody else could start it).
+fn control_channels(file: &Path, servers: &Servers, servers_given: usize, vms: &[RawVm]) -> Result<(), DescError> {
+    for (i, ch) in servers.channels.iter().enumerate() {
+        if ch.interface != "Vmm" {
+            continue;
+        }
+        if ch.server < servers_given {
+            return Err(DescError::new(
+                file,
+                format!("channel[{i}].server"),
+                format!(
+                    "`{}` is no VM: only a `[[vm]]`'s VMM serves `Vmm`",
+                    servers.servers[ch.server].name
+                ),
+            ));
+        }
+        if ch.name != "vmm" {
+            return Err(DescError::new(
+                file,
+                format!("channel[{i}].name"),
+                format!(
+                    "a VM's `Vmm` channel is named `vmm` (its VMM looks it up so), not `{}`",
+                    ch.name
+                ),
+            ));
+        }
+    }
+    for (i, v) in vms.iter().enumerate() {
+        let controlled = servers
+            .channels
+            .iter()
+            .any(|ch| ch.interface == "Vmm" && ch.server == servers_given + i);
+        if !v.autostarts() && !controlled {
+            return Err(DescError::new(
+                file,
+                format!("vm[{i}].autostart"),
+                format!(
+                    "`{}` does not start by itself and has no `Vmm` channel whose clients could start it",
+                    v.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An error about server `n` or later, which is VM `n - servers` (its VMM), named so.
 fn vm_field(mut e: DescError, servers: usize) -> DescError {
     if let Some(rest) = e.field.strip_prefix("server[")
@@ -480,6 +528,7 @@ impl System {
         }
         let mut servers = Servers::check(file, &board, &raw.server, &raw.channel, &raw.shared, &mut names)
             .map_err(|e| vm_field(e, servers_given))?;
+        control_channels(file, &servers, servers_given, &raw.vm)?;
         for s in &servers.servers {
             modules.push(ModuleDesc {
                 name: s.name.clone(),

@@ -8,7 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gaon_abi::system::{BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_LINUX_IMAGE, VM_TESTDEV, VmConfig};
+use gaon_abi::system::{
+    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
+};
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
 use zerocopy::{FromZeros, IntoBytes};
@@ -49,6 +51,12 @@ pub(crate) struct RawVm {
     devices: Vec<String>,
     #[serde(default)]
     pub(crate) halt_on_exit: bool,
+    #[serde(default = "yes")]
+    autostart: bool,
+}
+
+const fn yes() -> bool {
+    true
 }
 
 const fn default_ram_base() -> u64 {
@@ -175,7 +183,8 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
             VM_TESTDEV
         } else {
             0
-        };
+        }
+        | if v.autostart { 0 } else { VM_MANUAL_START };
     c.ram_base = v.ram_base;
     c.ram_size = ram;
     c.vcpus = v.vcpus;
@@ -194,6 +203,11 @@ impl RawVm {
     /// The VM's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True if its VMM starts it once built (else a `Vmm` client does).
+    pub(crate) const fn autostarts(&self) -> bool {
+        self.autostart
     }
 }
 

@@ -380,6 +380,8 @@ mod tests {
     struct Console {
         written: usize,
         focused: u32,
+        /// Capabilities taken by `notify_input`.
+        given: u32,
         notified: u64,
         faults: u32,
         resume_at: Option<u64>,
@@ -396,6 +398,10 @@ mod tests {
         fn set_name(&mut self, _: u64, _: &str) {}
         fn focus(&mut self, _: u64) {
             self.focused += 1;
+        }
+        fn notify_input(&mut self, _: u64, _: CPtr) -> Result<(), ConsoleError> {
+            self.given += 1;
+            Ok(())
         }
     }
 
@@ -559,7 +565,7 @@ mod tests {
             cap_slot: Some(slot),
             ..SERVER
         };
-        let (m, _) = serve(
+        let (m, c) = serve(
             server,
             [
                 with_cap(console::label::FOCUS, 0),
@@ -567,10 +573,14 @@ mod tests {
                 // A capability to the endpoint itself arrives as its badge: nothing in
                 // the slot.
                 with_cap(99, 1),
+                // A method that takes one: the handler has it, and the slot is emptied
+                // after it whether or not the handler moved it away.
+                with_cap(console::label::NOTIFY_INPUT, 0),
             ],
         );
-        assert_eq!(m.deleted, [slot, slot]);
+        assert_eq!(m.deleted, [slot, slot, slot]);
         assert_eq!(m.answer(1).map(|a| a.0), Some(UNKNOWN_METHOD));
+        assert_eq!((c.given, m.answer(3)), (1, Some((0, 0, [0; 4]))));
         // Without a receive slot nothing is delivered, and nothing is deleted.
         let (m, _) = serve(SERVER, [with_cap(99, 0)]);
         assert!(m.deleted.is_empty());

@@ -9,7 +9,7 @@ pub mod console {
 
     /// This interface's identity: its name and a hash of its methods and errors. The
     /// image tool checks both ends of a channel were built with the same one.
-    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0x727478328875a680 };
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0xaf21dd1bba64d71d };
 
     /// Method labels.
     pub mod label {
@@ -17,6 +17,7 @@ pub mod console {
         pub const READ: u64 = 2;
         pub const SET_NAME: u64 = 3;
         pub const FOCUS: u64 = 4;
+        pub const NOTIFY_INPUT: u64 = 5;
     }
 
     /// Why a console call failed.
@@ -25,6 +26,8 @@ pub mod console {
     pub enum ConsoleError {
         NotFocused = 1,
         Empty = 2,
+        NotNotification = 3,
+        TooManyClients = 4,
     }
 
     impl ConsoleError {
@@ -32,6 +35,8 @@ pub mod console {
             match code {
                 1 => Some(Self::NotFocused),
                 2 => Some(Self::Empty),
+                3 => Some(Self::NotNotification),
+                4 => Some(Self::TooManyClients),
                 _ => None,
             }
         }
@@ -237,6 +242,25 @@ pub mod console {
         pub fn focus(&self) -> Result<(), CallError<::libl4::rpc::NoError>> {
             self.transport.send(label::FOCUS, &[], &[]).map_err(CallError::Kernel)
         }
+
+        /// Have the console signal `ntfn` (a Notification with the write right) when input
+        /// is waiting for this client: when bytes arrive while it has the focus and nothing
+        /// was waiting, when it gets the focus while input waits, and at once if input
+        /// waits for it when it calls this. It is signalled once each time; read until
+        /// `Empty`, after which the next input signals again. The signal carries the
+        /// capability's badge (give a badged copy to tell it apart). Calling again replaces
+        /// the notification; the console keeps a copy of the capability.
+        #[inline]
+        pub fn notify_input(&self, ntfn: ::libl4::ipc::CPtr) -> Result<(), CallError<ConsoleError>> {
+            self.transport
+                .call(label::NOTIFY_INPUT, &[], &[ntfn], |code, words| {
+                    if code != 0 {
+                        return Err(CallError::from_runtime_code(code).unwrap_or_else(|| ConsoleError::from_code(code).map_or(CallError::BadReply, CallError::Remote)));
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|e| Err(CallError::Kernel(e)))
+        }
     }
 
     /// What a server implements. `client` is the badge of the caller's endpoint capability.
@@ -249,6 +273,14 @@ pub mod console {
         fn set_name(&mut self, client: u64, name: &str);
         /// Route input to this client.
         fn focus(&mut self, client: u64);
+        /// Have the console signal `ntfn` (a Notification with the write right) when input
+        /// is waiting for this client: when bytes arrive while it has the focus and nothing
+        /// was waiting, when it gets the focus while input waits, and at once if input
+        /// waits for it when it calls this. It is signalled once each time; read until
+        /// `Empty`, after which the next input signals again. The signal carries the
+        /// capability's badge (give a badged copy to tell it apart). Calling again replaces
+        /// the notification; the console keeps a copy of the capability.
+        fn notify_input(&mut self, client: u64, ntfn: ::libl4::ipc::CPtr) -> Result<(), ConsoleError>;
     }
 
     /// Decode one request, check every bound, call the server and write its reply into
@@ -297,6 +329,15 @@ pub mod console {
             label::FOCUS => {
                 server.focus(msg.badge);
                 Dispatch::NoReply
+            }
+            label::NOTIFY_INPUT => {
+                let Some(&ntfn) = msg.caps.first() else { return msg.refuse_missing_cap("notify_input", "ntfn") };
+                match server.notify_input(msg.badge, ntfn) {
+                    Ok(value) => {
+                        msg.reply(&[])
+                    }
+                    Err(e) => Dispatch::error(e as u64),
+                }
             }
             _ => Dispatch::unknown_method(),
         }

@@ -409,6 +409,9 @@ pub const VM_TESTDEV: u32 = 1;
 pub const VM_LINUX_IMAGE: u32 = 2;
 /// [`VmConfig::flags`]: the VM has an initrd (module grant `initrd`).
 pub const VM_INITRD: u32 = 4;
+/// [`VmConfig::flags`]: the VMM builds the VM but starts it only when a client of its
+/// `vmm` channel says `start` (`idl/vmm.idl`; `autostart = false`).
+pub const VM_MANUAL_START: u32 = 8;
 
 /// What a VMM runs: the image tool writes it from a `[[vm]]` entry into a boot module
 /// the VMM is given as module grant `vm-config`; the guest program is module grant

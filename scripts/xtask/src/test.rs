@@ -120,7 +120,7 @@ pub fn cpu_problems(target: &Target, output: &str) -> Vec<String> {
 
 /// Cases the system test (servers/systest) must pass, at least, when a line is typed
 /// (one fewer when nothing is: its input case is then skipped).
-pub const SYSTEST_MIN_CASES: u32 = 13;
+pub const SYSTEST_MIN_CASES: u32 = 14;
 
 /// When the system test asks for input, and what the harness types (Enter is CR, as a
 /// terminal sends it).
@@ -244,9 +244,19 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
         Some((p, f)) => problems.push(format!("the test guest reported {p} passed, {f} failed")),
         None => problems.push("no `testguest: N passed, N failed` line".into()),
     }
+    match output.lines().filter(|l| l.contains("vmctl: ")).find_map(summary) {
+        Some((p, 0)) if p >= VMCTL_MIN_CASES => {}
+        Some((p, f)) => problems.push(format!(
+            "the VM control test reported {p} passed, {f} failed (at least {VMCTL_MIN_CASES} expected)"
+        )),
+        None => problems.push("no `vmctl: N passed, N failed` line".into()),
+    }
     problems.extend(run_problems(output, exit_code));
     problems
 }
+
+/// Cases the VM control test (servers/vmctl) must pass, at least.
+pub const VMCTL_MIN_CASES: u32 = 5;
 
 /// Run the VMM and its test guest, on QEMU's deterministic clock (the guest's timer
 /// tests have deadlines). Returns the problems.
@@ -494,9 +504,18 @@ mod tests {
     fn a_vm_run_passes_only_with_every_guest_test() {
         let victim =
             "root: `victim` exited with status 7\nroot: reclaimed `victim` (reply object destroyed, heap revoked)\n";
-        let good = format!("{victim}[testvm] ok 1 - hvc\n[testvm] testguest: 15 passed, 0 failed\n");
+        let vmctl = "[vmctl] vmctl: 5 passed, 0 failed\n";
+        let good = format!("{vmctl}{victim}[testvm] ok 1 - hvc\n[testvm] testguest: 15 passed, 0 failed\n");
         let good = good.as_str();
         assert!(check_vm(good, Some(0)).is_empty());
+        assert!(
+            !check_vm(&good.replace(vmctl, ""), Some(0)).is_empty(),
+            "no control test"
+        );
+        assert!(
+            !check_vm(&good.replace("5 passed, 0 failed", "4 passed, 1 failed"), Some(0)).is_empty(),
+            "a control test failed"
+        );
         assert!(!check_vm(&good.replace(victim, ""), Some(0)).is_empty(), "no victim");
         assert!(
             !check_vm(&good.replace(", heap revoked", ""), Some(0)).is_empty(),

@@ -2,7 +2,8 @@
 //! `Console` IDL interface (`idl/console.idl`). Output from several clients is shown a
 //! line at a time with each client's name as a prefix; input arrives by interrupt (or
 //! is polled on every request where the board routes no UART interrupt) and is kept
-//! for the client with the focus (see `mux`).
+//! for the client with the focus (see `mux`), which it signals when input waits for it
+//! if the client gave it a notification (`notify_input`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -15,15 +16,16 @@ mod uart;
 
 #[cfg(target_os = "none")]
 mod app {
-    use libl4::cap::IrqHandler;
-    use libl4::debug_println;
+    use libl4::cap::{CNode, IrqHandler};
+    use libl4::gaon_abi::system::server_slot;
     use libl4::idl::console::{self, ConsoleError, ConsoleServer};
+    use libl4::ipc::CPtr;
     use libl4::rpc::{Dispatch, Incoming};
-    use libl4::server::{Handler, Server};
-    use libl4::start;
+    use libl4::server::{Handler, RecvSlot, Server};
+    use libl4::{ObjType, Rights, debug_println, start};
 
     use crate::klog;
-    use crate::mux::{Mux, ReadError};
+    use crate::mux::{MAX_CLIENTS, Mux, ReadError};
     use crate::uart::Uart;
 
     /// The `kernel` client: the kernel log's lines (client badges start at 1).
@@ -32,7 +34,13 @@ mod app {
     const LOG_BIT: u64 = 1 << 62;
     /// Where the console keeps the badged notification cap it binds the log with (the
     /// console has no heap, so no allocator hands this slot out).
-    const LOG_NTFN_SLOT: u64 = libl4::gaon_abi::system::server_slot::FIRST_FREE;
+    const LOG_NTFN_SLOT: u64 = server_slot::FIRST_FREE;
+    /// Where a capability that comes with a request lands (`notify_input`).
+    const RECV_SLOT: u64 = server_slot::FIRST_FREE + 1;
+    /// Where client `i`'s input notification is kept: `INPUT_NTFN_SLOTS + i`, `i` the
+    /// client's index in the `Mux` (so no allocator either).
+    const INPUT_NTFN_SLOTS: u64 = server_slot::FIRST_FREE + 2;
+    const _: () = assert!(INPUT_NTFN_SLOTS + MAX_CLIENTS as u64 <= server_slot::END);
 
     /// The kernel log page, read through the window the root server mapped.
     struct LogPage(libl4::mmio::Mmio);
@@ -90,11 +98,9 @@ mod app {
             let Ok(window) = libl4::mmio::Mmio::kernel_log() else {
                 return;
             };
-            let bound = libl4::cap::CNode(start::CNODE)
-                .mint(LOG_NTFN_SLOT, start::NOTIFICATION, libl4::Rights::all(), LOG_BIT)
-                .and_then(|()| {
-                    libl4::cap::DebugCap(libl4::gaon_abi::system::server_slot::DEBUG).log_bind(LOG_NTFN_SLOT)
-                });
+            let bound = CNode(start::CNODE)
+                .mint(LOG_NTFN_SLOT, start::NOTIFICATION, Rights::all(), LOG_BIT)
+                .and_then(|()| libl4::cap::DebugCap(server_slot::DEBUG).log_bind(LOG_NTFN_SLOT));
             match bound {
                 Ok(()) => {
                     self.mux.set_name(KERNEL, "kernel");
@@ -113,6 +119,16 @@ mod app {
                         self.uart.put(b'\n');
                     }
                 }
+            }
+            self.wake();
+        }
+
+        /// Signal the client input waits for, if it asked and has not been told.
+        fn wake(&mut self) {
+            if let Some(i) = self.mux.take_signal() {
+                // Signalling never blocks. It fails only if the client's notification
+                // was revoked (the slot is empty), and then nobody is left to tell.
+                let _ = libl4::ipc::signal(INPUT_NTFN_SLOTS + i as u64);
             }
         }
     }
@@ -137,6 +153,23 @@ mod app {
         fn focus(&mut self, client: u64) {
             self.mux.focus(client);
         }
+
+        fn notify_input(&mut self, client: u64, ntfn: CPtr) -> Result<(), ConsoleError> {
+            // The CSpace is single-level: the received copy's CPtr is its slot index.
+            // Anything refused stays in the receive slot, which the server loop empties.
+            let cnode = CNode(start::CNODE);
+            let signallable = cnode.identify(ntfn).is_ok_and(|(ty, _, rights)| {
+                ty == ObjType::Notification as u64 + 1 && Rights::from_bits_truncate(rights).contains(Rights::WRITE)
+            });
+            if !signallable {
+                return Err(ConsoleError::NotNotification);
+            }
+            let i = self.mux.notify_input(client).ok_or(ConsoleError::TooManyClients)?;
+            let slot = INPUT_NTFN_SLOTS + i as u64;
+            // The client's earlier notification, if any, makes way for this one.
+            let _ = cnode.delete(slot);
+            cnode.move_(slot, ntfn).map_err(|_| ConsoleError::NotNotification)
+        }
     }
 
     impl Handler for Console {
@@ -148,7 +181,10 @@ mod app {
             if self.irq.is_none() {
                 self.drain();
             }
-            console::dispatch(self, msg)
+            let answer = console::dispatch(self, msg);
+            // A focus or a notification given may be news to a client.
+            self.wake();
+            answer
         }
 
         fn notified(&mut self, bits: u64) {
@@ -198,7 +234,11 @@ mod app {
         Server {
             ep: ep.0,
             reply: start::REPLY,
-            cap_slot: None,
+            cap_slot: Some(RecvSlot {
+                cnode: start::CNODE,
+                index: RECV_SLOT,
+                cptr: RECV_SLOT,
+            }),
         }
         .run(&mut c)
     }

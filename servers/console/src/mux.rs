@@ -1,8 +1,13 @@
 //! The console's logic, free of hardware: output from several clients is gathered per
 //! client and shown a line at a time with the client's name as a prefix; input is kept
 //! for the client that has the focus. `Ctrl-A` then a digit `n` moves the focus to the
-//! `n`-th client that wrote (1-based) from the keyboard; a client can also take it with
-//! the `focus` method.
+//! `n`-th client that wrote (1-based) from the keyboard (dropping what was typed for the
+//! previous one); a client can also take it with the `focus` method.
+//!
+//! A client that asked to be told (`notify_input`) is signalled once each time input
+//! starts waiting for it: bytes arrive while it has the focus and none were waiting, or
+//! it gets the focus (or asks) while some wait. It reads until the input is empty, and
+//! the next byte signals it again. `take_signal` says whom to signal, after any change.
 
 use heapless::{Deque, String, Vec};
 
@@ -20,6 +25,8 @@ struct Client {
     badge: u64,
     name: String<16>,
     line: String<LINE>,
+    /// It asked to be told when input waits for it.
+    notify: bool,
 }
 
 /// Why a read got nothing.
@@ -38,6 +45,10 @@ pub struct Mux {
     focus: Option<u64>,
     input: Deque<u8, INPUT>,
     escape: bool,
+    /// The focused client was told about the input waiting now (`take_signal`). Cleared
+    /// when that input is read to the end or dropped, the focus moves, or the focused
+    /// client gives a new notification; so it is false whenever no input waits.
+    told: bool,
     /// Input bytes dropped because nobody read them in time.
     pub dropped: u64,
 }
@@ -48,9 +59,11 @@ impl Mux {
         Self::default()
     }
 
-    fn client(&mut self, badge: u64) -> Option<&mut Client> {
+    /// Client `badge`'s index, remembering it if it is new (`None`: no room). Clients are
+    /// never forgotten, so an index never changes.
+    fn index(&mut self, badge: u64) -> Option<usize> {
         if let Some(i) = self.clients.iter().position(|c| c.badge == badge) {
-            return Some(&mut self.clients[i]);
+            return Some(i);
         }
         let mut name = String::new();
         let _ = core::fmt::write(&mut name, format_args!("client{badge}"));
@@ -59,9 +72,15 @@ impl Mux {
                 badge,
                 name,
                 line: String::new(),
+                notify: false,
             })
             .ok()?;
-        self.clients.last_mut()
+        Some(self.clients.len() - 1)
+    }
+
+    fn client(&mut self, badge: u64) -> Option<&mut Client> {
+        let i = self.index(badge)?;
+        self.clients.get_mut(i)
     }
 
     /// Client `badge` names itself.
@@ -109,9 +128,37 @@ impl Mux {
 
     /// Client `badge` takes the focus.
     pub fn focus(&mut self, badge: u64) {
-        if self.client(badge).is_some() || self.focus.is_none() {
+        if self.focus != Some(badge) && (self.client(badge).is_some() || self.focus.is_none()) {
             self.focus = Some(badge);
+            self.told = false;
         }
+    }
+
+    /// Client `badge` asks to be told when input waits for it (see `take_signal`), with a
+    /// new notification: it has not been told anything yet. Returns its index
+    /// (`0..MAX_CLIENTS`, the same for as long as the console runs), by which the caller
+    /// keeps the notification; `None` if there is no room for another client.
+    pub fn notify_input(&mut self, badge: u64) -> Option<usize> {
+        let i = self.index(badge)?;
+        self.clients[i].notify = true;
+        if self.focus == Some(badge) {
+            self.told = false;
+        }
+        Some(i)
+    }
+
+    /// The client to signal now, by index (see `notify_input`): the focused one, if it
+    /// asked to be told, input waits for it, and it was not told since. Ask after
+    /// anything that may change that (input, a focus, a `notify_input`); it answers
+    /// once per time input starts waiting.
+    pub fn take_signal(&mut self) -> Option<usize> {
+        if self.told || self.input.is_empty() {
+            return None;
+        }
+        let focus = self.focus?;
+        let i = self.clients.iter().position(|c| c.badge == focus && c.notify)?;
+        self.told = true;
+        Some(i)
     }
 
     /// The client with the focus.
@@ -129,6 +176,7 @@ impl Mux {
             {
                 self.focus = Some(c.badge);
                 self.input.clear();
+                self.told = false;
                 return None;
             }
         } else if b == ESCAPE {
@@ -154,6 +202,10 @@ impl Mux {
         while v.len() < max.min(256) {
             let Some(b) = self.input.pop_front() else { break };
             let _ = v.push(if b == b'\r' { b'\n' } else { b });
+        }
+        if self.input.is_empty() {
+            // Read to the end: the next byte is news.
+            self.told = false;
         }
         Ok(v)
     }
@@ -230,6 +282,110 @@ mod tests {
         assert_eq!(m.input(ESCAPE), None);
         assert_eq!(m.input(b'x'), Some(b'x'));
         assert_eq!(m.read(9, 10).unwrap().as_slice(), b"x");
+    }
+
+    fn typed(m: &mut Mux, text: &[u8]) {
+        for b in text {
+            m.input(*b);
+        }
+    }
+
+    #[test]
+    fn waiting_input_is_signalled_once_until_read_to_the_end() {
+        let mut m = Mux::new();
+        m.set_name(1, "a");
+        m.focus(1);
+        assert_eq!(m.notify_input(1), Some(0));
+        assert_eq!(m.take_signal(), None, "nothing waits");
+        typed(&mut m, b"h");
+        assert_eq!(m.take_signal(), Some(0));
+        assert_eq!(m.take_signal(), None, "once");
+        typed(&mut m, b"i");
+        assert_eq!(m.take_signal(), None, "not per byte");
+        assert_eq!(m.read(1, 1).unwrap().as_slice(), b"h");
+        typed(&mut m, b"x");
+        assert_eq!(
+            m.take_signal(),
+            None,
+            "input still waits: the client has not read it all"
+        );
+        assert_eq!(m.read(1, 10).unwrap().as_slice(), b"ix");
+        assert_eq!(m.read(1, 10), Err(ReadError::Empty));
+        assert_eq!(m.take_signal(), None);
+        typed(&mut m, b"y");
+        assert_eq!(m.take_signal(), Some(0), "after the end, the next byte is news");
+    }
+
+    #[test]
+    fn only_a_focused_client_that_asked_is_signalled() {
+        let mut m = Mux::new();
+        m.set_name(1, "a");
+        m.set_name(2, "b");
+        assert_eq!(m.notify_input(1), Some(0));
+        typed(&mut m, b"z");
+        assert_eq!(m.take_signal(), None, "nobody has the focus");
+        m.focus(2);
+        assert_eq!(m.take_signal(), None, "the focused client did not ask");
+        // Asking while input waits signals at once: it may have looked before.
+        assert_eq!(m.notify_input(2), Some(1));
+        assert_eq!(m.take_signal(), Some(1));
+        // A new notification replaces the old one, and is told too.
+        assert_eq!(m.notify_input(2), Some(1));
+        assert_eq!(m.take_signal(), Some(1));
+        assert_eq!(m.take_signal(), None);
+    }
+
+    #[test]
+    fn taking_the_focus_while_input_waits_signals() {
+        let mut m = Mux::new();
+        m.set_name(1, "a");
+        m.set_name(2, "b");
+        m.notify_input(1);
+        m.notify_input(2);
+        m.focus(1);
+        typed(&mut m, b"q");
+        assert_eq!(m.take_signal(), Some(0));
+        m.focus(2);
+        assert_eq!(m.take_signal(), Some(1));
+        m.focus(2);
+        assert_eq!(m.take_signal(), None, "it had the focus already");
+        m.focus(1);
+        assert_eq!(
+            m.take_signal(),
+            Some(0),
+            "the input still waits for whoever has the focus"
+        );
+        assert_eq!(m.read(1, 10).unwrap().as_slice(), b"q");
+        m.focus(2);
+        assert_eq!(m.take_signal(), None, "nothing waits");
+    }
+
+    #[test]
+    fn the_keyboard_focus_drops_input_and_the_next_byte_signals() {
+        let mut m = Mux::new();
+        m.set_name(7, "a");
+        m.set_name(9, "b");
+        m.notify_input(7);
+        m.notify_input(9);
+        m.focus(7);
+        typed(&mut m, b"a");
+        assert_eq!(m.take_signal(), Some(0));
+        typed(&mut m, &[ESCAPE, b'2']);
+        assert_eq!(m.focused(), Some(9));
+        assert_eq!(m.take_signal(), None, "what was typed for the other client is gone");
+        assert_eq!(m.read(9, 10), Err(ReadError::Empty));
+        typed(&mut m, b"b");
+        assert_eq!(m.take_signal(), Some(1));
+    }
+
+    #[test]
+    fn notify_input_needs_room_for_the_client() {
+        let mut m = Mux::new();
+        for badge in 1..=MAX_CLIENTS as u64 {
+            m.set_name(badge, "c");
+        }
+        assert_eq!(m.notify_input(MAX_CLIENTS as u64 + 1), None);
+        assert_eq!(m.notify_input(3), Some(2), "clients keep their index");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! (`halt_on_exit`). It runs at the lowest priority, after the other servers are idle.
 //!
 //! It checks its start info, the console (prefixes are checked by the harness; bad
-//! messages and focus here), typed input routed to the focused client, the example Kv
+//! messages, focus and the notification it signals input with here), typed input routed
+//! to the focused client (and signalled to it), the example Kv
 //! server (badge identity), shared memory, hostile messages to every server it can
 //! reach (each must answer or drop them and keep serving), leases to the greeter
 //! (malformed ones refused, a real one through a page of its heap), and supervision: a
@@ -114,6 +115,28 @@ mod app {
         // The console still works afterwards.
         let c = ConsoleClient::new(t);
         check(c.write("still here\n").is_ok(), "console survives bad messages")
+    }
+
+    /// The console takes a notification to signal input with, and nothing else.
+    fn console_notify_input() -> R {
+        let t = transport("console")?;
+        check(
+            raw_call(t, console::label::NOTIFY_INPUT, &[], &[])? == BAD_MESSAGE,
+            "notify_input without a capability",
+        )?;
+        let c = ConsoleClient::new(t);
+        check(
+            c.notify_input(server_slot::SUPERVISOR) == Err(CallError::Remote(ConsoleError::NotNotification)),
+            "notify_input with an endpoint is refused",
+        )?;
+        check(
+            c.notify_input(server_slot::NOTIFICATION).is_ok(),
+            "notify_input with this server's notification",
+        )?;
+        check(
+            c.notify_input(server_slot::NOTIFICATION).is_ok(),
+            "notify_input again replaces the notification",
+        )
     }
 
     /// A Call by hand: the reply's label (0, an error code or a runtime code).
@@ -307,6 +330,9 @@ mod app {
             matches!(c.read(16), Err(CallError::Remote(ConsoleError::NotFocused))),
             "no input before taking the focus",
         )?;
+        // The console has this server's notification (`console_notify_input`) but does
+        // not signal it before the focus comes here: forget anything pending.
+        let _ = libl4::ipc::poll(server_slot::NOTIFICATION);
         check(c.focus().is_ok(), "focus")?;
         println!("type a line and press Enter (within 10 s; otherwise this check is skipped)");
         let deadline = libl4::time::counter() + libl4::time::us_to_ticks(INPUT_WAIT_US);
@@ -319,6 +345,14 @@ mod app {
                     for &b in &bytes {
                         if b == b'\n' {
                             println!("read a line of {len} bytes: \"{}\"", escaped(&line));
+                            // The console signals when input starts waiting (or the
+                            // focus arrives with input waiting), before it answers a
+                            // read with it; nothing else signals this notification, and
+                            // calls do not take its signals (only a receive would).
+                            check(
+                                libl4::ipc::poll(server_slot::NOTIFICATION).is_ok(),
+                                "the console signalled the notification it was given",
+                            )?;
                             return Ok(Input::Read);
                         }
                         check(b != b'\r', "the console turns Enter (CR) into a newline")?;
@@ -385,6 +419,10 @@ mod app {
             "console rejects bad messages and survives",
             console_rejects_bad_messages,
         ),
+        (
+            "console takes a notification to signal input with",
+            console_notify_input,
+        ),
         ("kv keeps clients apart by badge", kv_badges_keep_clients_apart),
         ("shared memory is shared", shared_memory),
         (
@@ -416,7 +454,7 @@ mod app {
 
     pub fn run() -> u8 {
         let (mut passed, mut failed, mut skipped) = (0u8, 0u8, 0u8);
-        let (console, rest) = TESTS.split_at(3);
+        let (console, rest) = TESTS.split_at(4);
         let mut record = |name: &str, result: R| match result {
             Ok(()) => passed += 1,
             Err(why) => {

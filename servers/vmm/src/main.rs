@@ -3,26 +3,38 @@
 //! guest's memory (2 MiB frames from its heap, mapped at the guest's RAM base in the
 //! guest's VSpace and at [`app::WINDOW`] in its own), loads the guest program (an ELF
 //! or an arm64 Linux `Image`), writes its device tree, makes one thread and VCpu per
-//! vCPU, starts vCPU 0, and answers exits with the library's [`gaon_vmm::vm::Vm`].
+//! vCPU, starts vCPU 0 (or waits for a `start`), and serves: exits of its vCPUs,
+//! answered with the library's [`gaon_vmm::vm::Vm`], and the control interface
+//! (`idl/vmm.idl`) on its `vmm` channel, both on one endpoint.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
+include!(concat!(env!("OUT_DIR"), "/vmm.rs"));
+
+#[cfg(target_os = "none")]
 mod app {
+    use gaon_abi::Fault;
     use gaon_abi::invocation::{REG_PC, REG_X0};
-    use gaon_abi::system::{VM_CONFIG_MAGIC, VM_LINUX_IMAGE, VM_TESTDEV, VmConfig, server_slot};
+    use gaon_abi::system::{VM_CONFIG_MAGIC, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot};
     use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
     use gaon_vmm::fdt::{self, Board};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
     use gaon_vmm::psci::MAX_VCPUS;
-    use gaon_vmm::vm::{Hyp, Reply, Vm};
+    use gaon_vmm::vm::{ControlError, Hyp, Reply, Vm};
     use libl4::alloc::Heap;
     use libl4::cap::{CNode, Frame, Tcb, VCpu, VSpace};
-    use libl4::ipc::{self, Msg, MsgInfo};
+    use libl4::rpc::{Dispatch, Incoming};
+    use libl4::server::{FAULT_BADGE, Handler, Server};
     use libl4::time::counter;
     use libl4::{ObjType, Rights, println, start};
     use zerocopy::FromBytes;
+
+    use crate::vmm::{self, VmmError, VmmServer};
+
+    // A VM has a control channel only if the description gives it clients.
+    libl4::serves_optional!(vmm::INTERFACE);
 
     /// Where the VMM maps guest RAM in its own address space (above the heap's
     /// addresses, below the stack).
@@ -134,6 +146,14 @@ mod app {
             }
         }
 
+        fn resume_vcpu(&mut self, vcpu: usize) {
+            if let Some(&(t, _)) = self.vcpus[..self.count].get(vcpu)
+                && t.resume().is_err()
+            {
+                println!("vmm: cannot resume vCPU {vcpu}");
+            }
+        }
+
         fn delay(&mut self, vcpu: usize, ticks: u64) {
             // A register read takes the vCPU's state out of its CPU.
             if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) {
@@ -200,16 +220,12 @@ mod app {
         Ok((entry, cfg.ram_base + cfg.ram_size - BLOCK))
     }
 
-    fn build(cfg: &VmConfig) -> Result<(Kernel, Vm, u64), Fail> {
-        let guest = start::module("guest").map_err(|_| "no guest module")?;
-        let mut heap = Heap::from_start().map_err(|_| "no heap")?;
-        let me = Tcb(server_slot::TCB);
-        let (_, prio, _) = ok(me.state(), "own priority")?;
-        let core = ok(me.cpu(), "own core")?;
+    /// Guest RAM: 2 MiB frames carved one after the other from the start of the heap
+    /// (so the small objects after them waste no alignment), mapped at the guest's RAM
+    /// base in a new VSpace (returned) and at [`WINDOW`] here.
+    fn guest_ram(heap: &mut Heap, cfg: &VmConfig) -> Result<VSpace, Fail> {
         let own = VSpace(server_slot::VSPACE);
         let cnode = CNode(server_slot::CNODE);
-        // Guest RAM first: 2 MiB frames carved one after the other from the start of the
-        // heap, so the small objects after them waste no alignment.
         let blocks = cfg.ram_size / BLOCK;
         let first = ok(heap.slot(), "slot")?;
         for i in 0..blocks {
@@ -235,6 +251,19 @@ mod app {
                 "map guest RAM here",
             )?;
         }
+        Ok(vs)
+    }
+
+    /// Build the VM; its vCPUs' exits come to `channel` (badged [`FAULT_BADGE`] |
+    /// vCPU + 1), or without one to an endpoint of its own. Returns the endpoint too.
+    fn build(cfg: &VmConfig, channel: Option<u64>) -> Result<(Kernel, Vm, u64), Fail> {
+        let guest = start::module("guest").map_err(|_| "no guest module")?;
+        let mut heap = Heap::from_start().map_err(|_| "no heap")?;
+        let me = Tcb(server_slot::TCB);
+        let (_, prio, _) = ok(me.state(), "own priority")?;
+        let core = ok(me.cpu(), "own core")?;
+        let cnode = CNode(server_slot::CNODE);
+        let vs = guest_ram(&mut heap, cfg)?;
         // GICv2: the virtual CPU interface's pages at the guest's GICC.
         let mut version = Version::V3;
         for (i, name) in ["gicv0", "gicv1"].into_iter().enumerate() {
@@ -247,7 +276,10 @@ mod app {
                 )?;
             }
         }
-        let ep = ok(heap.alloc(ObjType::Endpoint, 0), "endpoint")?;
+        let ep = match channel {
+            Some(ep) => ep,
+            None => ok(heap.alloc(ObjType::Endpoint, 0), "endpoint")?,
+        };
         let vcpus = (cfg.vcpus as usize).clamp(1, MAX_VCPUS);
         let mut k = Kernel {
             vcpus: [(Tcb(0), VCpu(0)); MAX_VCPUS],
@@ -260,7 +292,7 @@ mod app {
         for v in 0..vcpus {
             let badged = ok(heap.slot(), "slot")?;
             ok(
-                cnode.mint(badged, ep, Rights::all(), v as u64 + 1),
+                cnode.mint(badged, ep, Rights::all(), FAULT_BADGE | (v as u64 + 1)),
                 "badge the exit endpoint",
             )?;
             let t = Tcb(ok(heap.alloc(ObjType::Tcb, 0), "vCPU thread")?);
@@ -300,17 +332,100 @@ mod app {
             cfg.ram_base,
             if version == Version::V2 { "v2" } else { "v3" }
         );
-        ok(k.vcpus[0].0.resume(), "start vCPU 0")?;
-        Ok((k, Vm::new(vcpus, version, board.testdev), ep))
+        let mut vm = Vm::new(vcpus, version, board.testdev);
+        if cfg.flags & VM_MANUAL_START == 0 && vm.start(&mut k).is_err() {
+            return Err("start vCPU 0");
+        }
+        Ok((k, vm, ep))
     }
 
-    /// The exit a message carries.
-    fn exit_of(m: &Msg) -> Option<Exit> {
-        let mut w = [0u64; EXIT_MSG_MAX_LENGTH];
-        for (i, x) in w.iter_mut().enumerate().take(m.info.length()) {
-            *x = if i < 4 { m.mr[i] } else { ipc::get_mr(i) };
+    /// The VMM: the VM, and whether anyone controls it (it has a `vmm` channel).
+    struct Vmm {
+        k: Kernel,
+        vm: Vm,
+        controlled: bool,
+    }
+
+    impl Vmm {
+        /// An exit of vCPU `vcpu` (a message on a vCPU's fault endpoint): answer it as
+        /// the VM says.
+        fn exit(&mut self, vcpu: usize, msg: &mut Incoming<'_>) -> Dispatch {
+            let mut w = [0u64; EXIT_MSG_MAX_LENGTH];
+            let words = msg.words();
+            let n = words.len().min(w.len());
+            w[..n].copy_from_slice(&words[..n]);
+            let Some(exit) = Exit::decode(msg.label, w).filter(|_| vcpu < self.k.count) else {
+                println!("vmm: vCPU {vcpu}: message label {} is no exit", msg.label);
+                return Dispatch::NoReply;
+            };
+            match self.vm.handle(vcpu, exit, &mut self.k) {
+                Reply::Answer { label, words, len } => {
+                    let _ = msg.reply(&words[..len]);
+                    Dispatch::Reply { label, len }
+                }
+                Reply::None => Dispatch::NoReply,
+                Reply::Exit(status) => {
+                    println!("vmm: the guest is done (status {status})");
+                    self.vm.end(status, &mut self.k);
+                    if !self.controlled {
+                        start::exit(u8::try_from(status).unwrap_or(u8::MAX));
+                    }
+                    Dispatch::NoReply
+                }
+            }
         }
-        Exit::decode(m.info.label(), w)
+    }
+
+    impl Handler for Vmm {
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            if msg.badge & FAULT_BADGE != 0 {
+                let vcpu = ((msg.badge & !FAULT_BADGE) as usize).wrapping_sub(1);
+                return self.exit(vcpu, msg);
+            }
+            vmm::dispatch(self, msg)
+        }
+
+        fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
+            // The guest's thread itself failed (no exit): it stays stopped.
+            let vcpu = ((badge & !FAULT_BADGE) as usize).wrapping_sub(1);
+            println!("vmm: vCPU {vcpu} stopped: {fault:?}");
+            self.k.stop_vcpu(vcpu);
+            None
+        }
+    }
+
+    fn control(r: Result<(), ControlError>) -> Result<(), VmmError> {
+        r.map_err(error)
+    }
+
+    const fn error(e: ControlError) -> VmmError {
+        match e {
+            ControlError::Ended => VmmError::Ended,
+            ControlError::NoChange => VmmError::NoChange,
+            ControlError::NotEnded => VmmError::NotEnded,
+        }
+    }
+
+    impl VmmServer for Vmm {
+        fn start(&mut self, _client: u64) -> Result<(), VmmError> {
+            control(self.vm.start(&mut self.k))
+        }
+
+        fn stop(&mut self, _client: u64) -> Result<(), VmmError> {
+            control(self.vm.stop(&mut self.k))
+        }
+
+        fn state(&mut self, _client: u64) -> u8 {
+            self.vm.state() as u8
+        }
+
+        fn exits(&mut self, _client: u64) -> u64 {
+            self.vm.exits()
+        }
+
+        fn exit_status(&mut self, _client: u64) -> Result<u64, VmmError> {
+            self.vm.exit_status().map_err(error)
+        }
     }
 
     pub fn run() -> u8 {
@@ -331,32 +446,27 @@ mod app {
             println!("vmm: the vm-config module is no VmConfig");
             return 1;
         };
-        let (mut k, mut vm, ep) = match build(&cfg) {
+        // One endpoint for exits and control: the `vmm` channel's if the VM has one,
+        // else one of its own.
+        let channel = start::serve("vmm").ok().map(|e| e.0);
+        let (k, vm, ep) = match build(&cfg, channel) {
             Ok(b) => b,
             Err(e) => {
                 println!("vmm: cannot build the VM: {e}");
                 return 1;
             }
         };
-        let reply = start::REPLY;
-        let mut m = ipc::recv(ep, reply);
-        loop {
-            let vcpu = (m.badge as usize).wrapping_sub(1);
-            let Some(exit) = exit_of(&m).filter(|_| vcpu < k.count) else {
-                // A fault that is no exit (the guest's thread itself failed).
-                println!("vmm: vCPU {vcpu} stopped: message label {}", m.info.label());
-                m = ipc::recv(ep, reply);
-                continue;
-            };
-            m = match vm.handle(vcpu, exit, &mut k) {
-                Reply::Answer { label, words, len } => ipc::reply_recv(ep, reply, MsgInfo::new(label, len, 0), words),
-                Reply::None => ipc::recv(ep, reply),
-                Reply::Exit(status) => {
-                    println!("vmm: the guest is done (status {status})");
-                    return u8::try_from(status).unwrap_or(u8::MAX);
-                }
-            };
+        let mut vmm = Vmm {
+            k,
+            vm,
+            controlled: channel.is_some(),
+        };
+        Server {
+            ep,
+            reply: start::REPLY,
+            cap_slot: None,
         }
+        .run(&mut vmm)
     }
 }
 

@@ -24,8 +24,10 @@ pub trait Hyp {
     fn console(&mut self, bytes: &[u8]);
     /// Start vCPU `vcpu` at `entry` with x0 = `context` (PSCI CPU_ON).
     fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64);
-    /// Stop vCPU `vcpu` (PSCI CPU_OFF).
+    /// Stop vCPU `vcpu` where it is (PSCI CPU_OFF, the control interface's `stop`).
     fn stop_vcpu(&mut self, vcpu: usize);
+    /// Let vCPU `vcpu` go on where it stopped (the control interface's `start`).
+    fn resume_vcpu(&mut self, vcpu: usize);
     /// Keep vCPU `vcpu` off every CPU for `ticks` counter ticks before its exit is
     /// answered (the test device's DELAY).
     fn delay(&mut self, vcpu: usize, ticks: u64);
@@ -70,6 +72,27 @@ const ISS_SGI1R: u64 = 3 << 20 | 5 << 17 | 12 << 10 | 11 << 1;
 /// The ISS bits naming a system register (all but Rt and the direction).
 const ISS_SYSREG_MASK: u64 = 0x3f_fc1e;
 
+/// Where a VM is, as its control interface (`idl/vmm.idl`) tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RunState {
+    /// Built, not started yet (`autostart = false`).
+    NotStarted = 0,
+    Running = 1,
+    /// Every vCPU stopped by the control interface.
+    Stopped = 2,
+    /// The guest ended (power-off, reset, the test device's EXIT).
+    Ended = 3,
+}
+
+/// Why a control request was refused (`idl/vmm.idl`'s `VmmError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlError {
+    Ended,
+    NoChange,
+    NotEnded,
+}
+
 /// One VM's emulated platform.
 #[derive(Debug)]
 pub struct Vm {
@@ -78,6 +101,9 @@ pub struct Vm {
     testdev: Option<TestDev>,
     psci: Psci,
     vcpus: usize,
+    run: RunState,
+    status: u64,
+    exits: u64,
 }
 
 impl Vm {
@@ -89,7 +115,77 @@ impl Vm {
             testdev: testdev.then(|| TestDev::new(layout::TESTDEV, layout::TESTDEV_IRQ)),
             psci: Psci::new(vcpus),
             vcpus,
+            run: RunState::NotStarted,
+            status: 0,
+            exits: 0,
         }
+    }
+
+    /// Its state.
+    pub const fn state(&self) -> RunState {
+        self.run
+    }
+
+    /// Exits handled so far.
+    pub const fn exits(&self) -> u64 {
+        self.exits
+    }
+
+    /// The status it ended with.
+    pub const fn exit_status(&self) -> Result<u64, ControlError> {
+        match self.run {
+            RunState::Ended => Ok(self.status),
+            _ => Err(ControlError::NotEnded),
+        }
+    }
+
+    /// The vCPUs that are on (or being started) as PSCI has them.
+    fn powered(&self) -> impl Iterator<Item = usize> + use<> {
+        let on: heapless::Vec<usize, { crate::psci::MAX_VCPUS }> = (0..self.vcpus)
+            .filter(|&v| self.psci.power(v).is_some_and(|p| p != psci::Power::Off))
+            .collect();
+        on.into_iter()
+    }
+
+    /// Run it: vCPU 0 the first time (the VMM set it up at its entry), afterwards
+    /// every vCPU that was on when it stopped.
+    pub fn start(&mut self, hyp: &mut impl Hyp) -> Result<(), ControlError> {
+        match self.run {
+            RunState::Ended => return Err(ControlError::Ended),
+            RunState::Running => return Err(ControlError::NoChange),
+            RunState::NotStarted => hyp.resume_vcpu(0),
+            RunState::Stopped => {
+                for v in self.powered() {
+                    hyp.resume_vcpu(v);
+                }
+            }
+        }
+        self.run = RunState::Running;
+        Ok(())
+    }
+
+    /// Stop every vCPU that is on where it is.
+    pub fn stop(&mut self, hyp: &mut impl Hyp) -> Result<(), ControlError> {
+        match self.run {
+            RunState::Ended => Err(ControlError::Ended),
+            RunState::NotStarted | RunState::Stopped => Err(ControlError::NoChange),
+            RunState::Running => {
+                for v in self.powered() {
+                    hyp.stop_vcpu(v);
+                }
+                self.run = RunState::Stopped;
+                Ok(())
+            }
+        }
+    }
+
+    /// The guest ended with `status` (a [`Reply::Exit`]): every vCPU stops for good.
+    pub fn end(&mut self, status: u64, hyp: &mut impl Hyp) {
+        for v in 0..self.vcpus {
+            hyp.stop_vcpu(v);
+        }
+        self.run = RunState::Ended;
+        self.status = status;
     }
 
     /// The PSCI firmware (the server tells it a vCPU it started is on).
@@ -99,6 +195,7 @@ impl Vm {
 
     /// Answer `exit` of vCPU `vcpu`.
     pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
+        self.exits += 1;
         match exit {
             Exit::Hvc { x0, x1, x2, x3, .. } | Exit::Smc { x0, x1, x2, x3, .. } => {
                 self.hypercall(vcpu, [x0, x1, x2, x3], hyp)

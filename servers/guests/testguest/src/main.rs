@@ -40,6 +40,9 @@ extern "C" fn guest_main(dtb: u64) -> ! {
     }
     println!("testguest: the VMM's test guest");
     let version = gic::init();
+    if dtb::bootargs_contain(dtb, b"idle") {
+        tests::idle();
+    }
     println!(
         "testguest: GICv{}, counter {} Hz",
         match version {

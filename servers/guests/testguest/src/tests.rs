@@ -171,6 +171,22 @@ pub fn victim() -> ! {
     exit(VICTIM_STATUS)
 }
 
+/// A VM for the control interface's test (`bootargs` has `idle`; images/virt/vm.toml's
+/// `ctlvm`, driven by `servers/vmctl`): once a millisecond it makes an HVC
+/// (PSCI_VERSION), so its VMM's exit count shows whether it runs, and waits in WFI for
+/// its timer in between.
+pub fn idle() -> ! {
+    println!("idle: an HVC a millisecond");
+    loop {
+        let _ = arch::hvc(id::PSCI_VERSION, 0, 0, 0);
+        arch::irqs_off();
+        arch::timer_arm(arch::counter() + arch::ticks(1000));
+        arch::wfi();
+        // The handler takes the timer's interrupt and switches the timer off.
+        arch::irqs_on();
+    }
+}
+
 /// End the VM with `status` (the test device's `EXIT`), and wait if it goes on anyway.
 pub fn exit(status: u64) -> ! {
     TESTDEV.w64(reg::EXIT, status);

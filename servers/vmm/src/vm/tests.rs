@@ -13,6 +13,7 @@ struct Model {
     console: Vec<u8>,
     started: Vec<(usize, u64, u64)>,
     stopped: Vec<usize>,
+    resumed: Vec<usize>,
     delays: Vec<(usize, u64)>,
     gprs: [u64; 31],
     /// Guest RAM from 0x4000_0000.
@@ -34,6 +35,9 @@ impl Hyp for Model {
     }
     fn stop_vcpu(&mut self, vcpu: usize) {
         self.stopped.push(vcpu);
+    }
+    fn resume_vcpu(&mut self, vcpu: usize) {
+        self.resumed.push(vcpu);
     }
     fn delay(&mut self, vcpu: usize, ticks: u64) {
         self.delays.push((vcpu, ticks));
@@ -241,4 +245,40 @@ fn load_and_store_pairs_are_decoded_from_guest_memory() {
     // Not a pair (LDR with post-index): an external abort.
     m.ram[..4].copy_from_slice(&0xf840_0520_u32.to_le_bytes());
     assert!(aborted(vm.handle(0, abort(base), &mut m)));
+}
+
+#[test]
+fn the_control_interface_starts_stops_and_reports_the_end() {
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, true), Model::default());
+    assert_eq!(vm.state(), RunState::NotStarted);
+    assert_eq!(vm.stop(&mut m), Err(ControlError::NoChange));
+    assert_eq!(vm.exit_status(), Err(ControlError::NotEnded));
+    // The first start is vCPU 0's alone.
+    assert_eq!(vm.start(&mut m), Ok(()));
+    assert_eq!((vm.state(), &m.resumed[..]), (RunState::Running, &[0][..]));
+    assert_eq!(vm.start(&mut m), Err(ControlError::NoChange));
+    // vCPU 1 comes on; a stop stops both, a start resumes both.
+    vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 0), &mut m);
+    m.stopped.clear();
+    assert_eq!(vm.stop(&mut m), Ok(()));
+    assert_eq!((vm.state(), &m.stopped[..]), (RunState::Stopped, &[0, 1][..]));
+    assert_eq!(vm.stop(&mut m), Err(ControlError::NoChange));
+    m.resumed.clear();
+    assert_eq!(vm.start(&mut m), Ok(()));
+    assert_eq!(m.resumed, [0, 1]);
+    assert_eq!(vm.exits(), 1);
+    // vCPU 1 turns itself off: it stays off across a stop and a start.
+    vm.handle(1, hvc(psci::id::CPU_OFF, 0, 0, 0), &mut m);
+    vm.stop(&mut m).unwrap();
+    m.resumed.clear();
+    vm.start(&mut m).unwrap();
+    assert_eq!(m.resumed, [0]);
+    // The end stops everything and keeps the status; nothing starts it again.
+    let end = vm.handle(0, store(layout::TESTDEV + 0x110, 2, 9), &mut m);
+    assert_eq!(end, Reply::Exit(9));
+    vm.end(9, &mut m);
+    assert_eq!((vm.state(), vm.exit_status()), (RunState::Ended, Ok(9)));
+    assert_eq!(vm.start(&mut m), Err(ControlError::Ended));
+    assert_eq!(vm.stop(&mut m), Err(ControlError::Ended));
+    assert_eq!(vm.exits(), 3);
 }

@@ -452,7 +452,6 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
     let report = k.check_consistency(root, true);
     assert!(report.ok(), "{report:?}");
-
 }
 
 #[test]
