@@ -352,7 +352,8 @@ fn give_vms(
 
 /// The `Vmm` channels (`idl/vmm.idl`): served by a VM (VM `i` is server
 /// `servers_given + i`), named `vmm` (where the VMM looks), and one for every VM that
-/// does not start by itself (`autostart = false`: nobody else could start it).
+/// does not start by itself (`autostart = false`: nobody else could start it); at most
+/// one VM takes the console's focus at boot.
 fn control_channels(file: &Path, servers: &Servers, servers_given: usize, vms: &[RawVm]) -> Result<(), DescError> {
     for (i, ch) in servers.channels.iter().enumerate() {
         if ch.interface != "Vmm" {
@@ -378,6 +379,13 @@ fn control_channels(file: &Path, servers: &Servers, servers_given: usize, vms: &
                 ),
             ));
         }
+    }
+    if let Some(second) = vms.iter().enumerate().filter(|(_, v)| v.takes_focus()).nth(1) {
+        return Err(DescError::new(
+            file,
+            format!("vm[{}].focus", second.0),
+            "only one VM can take the console's focus at boot".to_string(),
+        ));
     }
     for (i, v) in vms.iter().enumerate() {
         let controlled = servers

@@ -9,7 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaon_abi::system::{
-    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
+    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV,
+    VmConfig,
 };
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
@@ -53,6 +54,8 @@ pub(crate) struct RawVm {
     pub(crate) halt_on_exit: bool,
     #[serde(default = "yes")]
     autostart: bool,
+    #[serde(default)]
+    focus: bool,
 }
 
 const fn yes() -> bool {
@@ -184,7 +187,8 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         } else {
             0
         }
-        | if v.autostart { 0 } else { VM_MANUAL_START };
+        | if v.autostart { 0 } else { VM_MANUAL_START }
+        | if v.focus { VM_CONSOLE_FOCUS } else { 0 };
     c.ram_base = v.ram_base;
     c.ram_size = ram;
     c.vcpus = v.vcpus;
@@ -208,6 +212,11 @@ impl RawVm {
     /// True if its VMM starts it once built (else a `Vmm` client does).
     pub(crate) const fn autostarts(&self) -> bool {
         self.autostart
+    }
+
+    /// True if its VMM takes the console's focus at boot.
+    pub(crate) const fn takes_focus(&self) -> bool {
+        self.focus
     }
 }
 

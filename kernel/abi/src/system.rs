@@ -412,6 +412,9 @@ pub const VM_INITRD: u32 = 4;
 /// [`VmConfig::flags`]: the VMM builds the VM but starts it only when a client of its
 /// `vmm` channel says `start` (`idl/vmm.idl`; `autostart = false`).
 pub const VM_MANUAL_START: u32 = 8;
+/// [`VmConfig::flags`]: the VMM takes the console's focus when it starts, so typed input
+/// goes to the guest's UART from boot (`focus = true`).
+pub const VM_CONSOLE_FOCUS: u32 = 16;
 
 /// What a VMM runs: the image tool writes it from a `[[vm]]` entry into a boot module
 /// the VMM is given as module grant `vm-config`; the guest program is module grant

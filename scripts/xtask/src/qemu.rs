@@ -304,15 +304,20 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
 /// 2 %) need that, and the benchmarks count instructions with it.
 pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 
-/// Like [`run_captured`], on QEMU's deterministic clock ([`ICOUNT`]).
-pub fn run_captured_icount(target: &Target, image: &Path, timeout: Duration) -> Result<Outcome, String> {
+/// Like [`run_with_input`], on QEMU's deterministic clock ([`ICOUNT`]).
+pub fn run_captured_icount(
+    target: &Target,
+    image: &Path,
+    timeout: Duration,
+    input: Option<(&str, &[u8])>,
+) -> Result<Outcome, String> {
     qemu_present()?;
     let mut cmd = command(target, image);
     if !target.icount {
         cmd.args(ICOUNT);
     }
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    capture(cmd, timeout, None)
+    capture(cmd, timeout, input)
 }
 
 /// Like [`run_captured`]; once the output contains `input.0`, type `input.1` on the

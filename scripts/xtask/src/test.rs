@@ -213,7 +213,7 @@ pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
 }
 
 /// Test cases the test guest must run, at least (`servers/guests/testguest`).
-pub const TESTGUEST_MIN_CASES: u32 = 15;
+pub const TESTGUEST_MIN_CASES: u32 = 16;
 
 /// The test guest's `testguest: N passed, M failed`.
 fn guest_summary(output: &str) -> Option<(u32, u32)> {
@@ -244,6 +244,11 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
         Some((p, f)) => problems.push(format!("the test guest reported {p} passed, {f} failed")),
         None => problems.push("no `testguest: N passed, N failed` line".into()),
     }
+    if !output.contains(VM_INPUT_ECHO) {
+        problems.push(format!(
+            "the line typed did not reach the test guest's UART (no `{VM_INPUT_ECHO}`)"
+        ));
+    }
     match output.lines().filter(|l| l.contains("vmctl: ")).find_map(summary) {
         Some((p, 0)) if p >= VMCTL_MIN_CASES => {}
         Some((p, f)) => problems.push(format!(
@@ -261,10 +266,16 @@ pub const VMCTL_MIN_CASES: u32 = 5;
 /// Run the VMM and its test guest, on QEMU's deterministic clock (the guest's timer
 /// tests have deadlines). Returns the problems.
 fn vm_run(target: &Target, image: &std::path::Path) -> Vec<String> {
-    suite_run(target, image, "the test guest", |output, code| {
+    suite_run(target, image, "the test guest", Some(VM_INPUT), |output, code| {
         (check_vm(output, code), guest_summary(output))
     })
 }
+
+/// What the harness types into the VM system's console as soon as QEMU starts (the
+/// console keeps it for `testvm`, which has the focus; the test guest's `uart input`
+/// case prints it back as [`VM_INPUT_ECHO`]).
+pub const VM_INPUT: (&str, &[u8]) = ("", b"typed into the VM\r");
+const VM_INPUT_ECHO: &str = "[testvm] uart input: \"typed into the VM\"";
 
 /// Run a test suite's image on QEMU's deterministic clock and judge it with `check`,
 /// which returns the problems and the suite's `N passed, M failed`; print the count, or
@@ -273,9 +284,10 @@ fn suite_run(
     target: &Target,
     image: &std::path::Path,
     what: &str,
+    input: Option<(&str, &[u8])>,
     check: impl Fn(&str, Option<i32>) -> (Vec<String>, Option<(u32, u32)>),
 ) -> Vec<String> {
-    match run_captured_icount(target, image, BOOT_TIMEOUT) {
+    match run_captured_icount(target, image, BOOT_TIMEOUT, input) {
         Ok(o) => {
             let (p, counts) = check(&o.output, o.exit_code);
             if p.is_empty() {
@@ -346,7 +358,7 @@ fn typed_at_prompt_run(target: &Target, image: &std::path::Path) -> Vec<String> 
 /// Run the kernel test suite, on QEMU's deterministic clock (its time tests measure
 /// budgets to 2 %, which host load would spoil). Returns the problems.
 fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
-    suite_run(target, ktest, "kernel test suite", |output, code| {
+    suite_run(target, ktest, "kernel test suite", None, |output, code| {
         let mut p = check_ktest(output, code);
         p.extend(cpu_problems(target, output));
         (p, summary(output))
@@ -498,14 +510,15 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_vm, summary};
+    use super::{VM_INPUT_ECHO, check_vm, summary};
 
     #[test]
     fn a_vm_run_passes_only_with_every_guest_test() {
         let victim =
             "root: `victim` exited with status 7\nroot: reclaimed `victim` (reply object destroyed, heap revoked)\n";
         let vmctl = "[vmctl] vmctl: 5 passed, 0 failed\n";
-        let good = format!("{vmctl}{victim}[testvm] ok 1 - hvc\n[testvm] testguest: 15 passed, 0 failed\n");
+        let typed = format!("{VM_INPUT_ECHO}\n");
+        let good = format!("{vmctl}{victim}[testvm] ok 1 - hvc\n{typed}[testvm] testguest: 16 passed, 0 failed\n");
         let good = good.as_str();
         assert!(check_vm(good, Some(0)).is_empty());
         assert!(
@@ -522,7 +535,8 @@ mod tests {
             "its guest stayed"
         );
         assert!(!check_vm(&good.replace("0 failed", "1 failed"), Some(0)).is_empty());
-        assert!(!check_vm(&good.replace("15 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace("16 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace(&typed, ""), Some(0)).is_empty(), "input lost");
         assert!(!check_vm("[testvm] ok 1 - hvc\n", Some(0)).is_empty());
         assert!(!check_vm(good, None).is_empty(), "a timeout");
         assert!(!check_vm(good, Some(3)).is_empty());

@@ -16,7 +16,9 @@ include!(concat!(env!("OUT_DIR"), "/vmm.rs"));
 mod app {
     use gaon_abi::Fault;
     use gaon_abi::invocation::{REG_PC, REG_X0};
-    use gaon_abi::system::{VM_CONFIG_MAGIC, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot};
+    use gaon_abi::system::{
+        VM_CONFIG_MAGIC, VM_CONSOLE_FOCUS, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot,
+    };
     use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
     use gaon_vmm::fdt::{self, Board};
     use gaon_vmm::gic::Version;
@@ -25,7 +27,8 @@ mod app {
     use gaon_vmm::vm::{ControlError, Hyp, Reply, Vm};
     use libl4::alloc::Heap;
     use libl4::cap::{CNode, Frame, Tcb, VCpu, VSpace};
-    use libl4::rpc::{Dispatch, Incoming};
+    use libl4::idl::console::{ConsoleClient, ConsoleError};
+    use libl4::rpc::{CallError, Dispatch, EndpointTransport, Incoming};
     use libl4::server::{FAULT_BADGE, Handler, Server};
     use libl4::time::counter;
     use libl4::{ObjType, Rights, println, start};
@@ -43,6 +46,9 @@ mod app {
     const BLOCK: u64 = 2 << 20;
     /// The Rust heap (the device tree is built in it).
     const RUST_HEAP: usize = 128 << 10;
+    /// The badge of the console's signal that input waits (the VMM's notification has
+    /// no other sources).
+    const INPUT_BIT: u64 = 1;
 
     #[global_allocator]
     static ALLOC: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
@@ -254,9 +260,31 @@ mod app {
         Ok(vs)
     }
 
+    /// The console, for the guest UART's input: with a badged copy of this server's
+    /// notification it signals when input waits for the VM (with the focus, taken at
+    /// once for a VM with `focus = true`). `None` without a console channel.
+    fn console_input(heap: &mut Heap, cfg: &VmConfig) -> Option<ConsoleClient<EndpointTransport>> {
+        let console = ConsoleClient::new(EndpointTransport {
+            ep: start::client("console").ok()?.0,
+        });
+        let slot = heap.slot().ok()?;
+        CNode(server_slot::CNODE)
+            .mint(slot, server_slot::NOTIFICATION, Rights::all(), INPUT_BIT)
+            .ok()?;
+        if cfg.flags & VM_CONSOLE_FOCUS != 0 {
+            let _ = console.focus();
+        }
+        if let Err(e) = console.notify_input(slot) {
+            println!("vmm: the console will not say when input comes: {e:?}");
+            return None;
+        }
+        Some(console)
+    }
+
     /// Build the VM; its vCPUs' exits come to `channel` (badged [`FAULT_BADGE`] |
-    /// vCPU + 1), or without one to an endpoint of its own. Returns the endpoint too.
-    fn build(cfg: &VmConfig, channel: Option<u64>) -> Result<(Kernel, Vm, u64), Fail> {
+    /// vCPU + 1), or without one to an endpoint of its own. Returns the endpoint and
+    /// the console (for input) too.
+    fn build(cfg: &VmConfig, channel: Option<u64>) -> Result<Built, Fail> {
         let guest = start::module("guest").map_err(|_| "no guest module")?;
         let mut heap = Heap::from_start().map_err(|_| "no heap")?;
         let me = Tcb(server_slot::TCB);
@@ -336,17 +364,53 @@ mod app {
         if cfg.flags & VM_MANUAL_START == 0 && vm.start(&mut k).is_err() {
             return Err("start vCPU 0");
         }
-        Ok((k, vm, ep))
+        let console = console_input(&mut heap, cfg);
+        Ok((k, vm, ep, console))
     }
 
-    /// The VMM: the VM, and whether anyone controls it (it has a `vmm` channel).
+    /// What [`build`] makes.
+    type Built = (Kernel, Vm, u64, Option<ConsoleClient<EndpointTransport>>);
+
+    /// The VMM: the VM, whether anyone controls it (it has a `vmm` channel), and the
+    /// console its UART's input comes from.
     struct Vmm {
         k: Kernel,
         vm: Vm,
         controlled: bool,
+        console: Option<ConsoleClient<EndpointTransport>>,
+        /// The console may have more input than the UART took.
+        input_waits: bool,
     }
 
     impl Vmm {
+        /// Move console input into the guest's UART while it has room: until the
+        /// console has no more (it signals again when more comes), or the UART is full
+        /// (the guest's next exit tries again).
+        fn pull_input(&mut self) {
+            let Some(console) = &self.console else { return };
+            loop {
+                let room = self.vm.uart_room().min(256);
+                if room == 0 {
+                    self.input_waits = true;
+                    return;
+                }
+                match console.read(room as u32) {
+                    Ok(bytes) if !bytes.is_empty() => {
+                        self.vm.uart_input(&bytes, &mut self.k);
+                    }
+                    Err(CallError::Remote(ConsoleError::Empty | ConsoleError::NotFocused)) | Ok(_) => {
+                        self.input_waits = false;
+                        return;
+                    }
+                    Err(e) => {
+                        println!("vmm: console input: {e:?}");
+                        self.input_waits = false;
+                        return;
+                    }
+                }
+            }
+        }
+
         /// An exit of vCPU `vcpu` (a message on a vCPU's fault endpoint): answer it as
         /// the VM says.
         fn exit(&mut self, vcpu: usize, msg: &mut Incoming<'_>) -> Dispatch {
@@ -358,7 +422,11 @@ mod app {
                 println!("vmm: vCPU {vcpu}: message label {} is no exit", msg.label);
                 return Dispatch::NoReply;
             };
-            match self.vm.handle(vcpu, exit, &mut self.k) {
+            let reply = self.vm.handle(vcpu, exit, &mut self.k);
+            if self.input_waits {
+                self.pull_input();
+            }
+            match reply {
                 Reply::Answer { label, words, len } => {
                     let _ = msg.reply(&words[..len]);
                     Dispatch::Reply { label, len }
@@ -383,6 +451,12 @@ mod app {
                 return self.exit(vcpu, msg);
             }
             vmm::dispatch(self, msg)
+        }
+
+        fn notified(&mut self, bits: u64) {
+            if bits & INPUT_BIT != 0 {
+                self.pull_input();
+            }
         }
 
         fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
@@ -449,7 +523,7 @@ mod app {
         // One endpoint for exits and control: the `vmm` channel's if the VM has one,
         // else one of its own.
         let channel = start::serve("vmm").ok().map(|e| e.0);
-        let (k, vm, ep) = match build(&cfg, channel) {
+        let (k, vm, ep, console) = match build(&cfg, channel) {
             Ok(b) => b,
             Err(e) => {
                 println!("vmm: cannot build the VM: {e}");
@@ -460,6 +534,8 @@ mod app {
             k,
             vm,
             controlled: channel.is_some(),
+            console,
+            input_waits: false,
         };
         Server {
             ep,

@@ -193,6 +193,35 @@ impl Vm {
         &mut self.psci
     }
 
+    /// Input for the guest's UART (typed on the console): as much as its receive FIFO
+    /// takes, which is returned; its interrupt follows.
+    pub fn uart_input(&mut self, bytes: &[u8], hyp: &mut impl Hyp) -> usize {
+        let n = self.uart.push_input(bytes);
+        let mut out = Actions::new();
+        self.device_effects(&mut out, hyp);
+        n
+    }
+
+    /// Bytes the guest's UART can receive now.
+    pub fn uart_room(&self) -> usize {
+        self.uart.input_room()
+    }
+
+    /// After a device changed: its interrupt lines to the GIC model, what the UART
+    /// sent to the console, and the GIC model's `out` and resulting actions applied.
+    fn device_effects(&mut self, out: &mut Actions, hyp: &mut impl Hyp) {
+        for (intid, level) in [self.uart.irq(), self.testdev.as_ref().and_then(TestDev::irq)]
+            .into_iter()
+            .flatten()
+        {
+            self.gic.set_level(intid, level, out);
+        }
+        if self.uart.has_output() {
+            hyp.console(&self.uart.take_output());
+        }
+        apply(out, hyp);
+    }
+
     /// Answer `exit` of vCPU `vcpu`.
     pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
         self.exits += 1;
@@ -290,17 +319,7 @@ impl Vm {
                 d.read(off, size)
             }
         };
-        // What the device did to its line, and what the UART sent.
-        for (intid, level) in [self.uart.irq(), self.testdev.as_ref().and_then(TestDev::irq)]
-            .into_iter()
-            .flatten()
-        {
-            self.gic.set_level(intid, level, &mut out);
-        }
-        if self.uart.has_output() {
-            hyp.console(&self.uart.take_output());
-        }
-        apply(&out, hyp);
+        self.device_effects(&mut out, hyp);
         Some(result)
     }
 

@@ -9,7 +9,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use gaon_vmm::layout::{GICC, GICD, GICR, TESTDEV_IRQ, VTIMER_IRQ};
+use gaon_vmm::layout::{GICC, GICD, GICR, TESTDEV_IRQ, UART_IRQ, VTIMER_IRQ};
 
 use crate::arch;
 use crate::mmio::Mmio;
@@ -54,6 +54,8 @@ mod gicc {
 
 /// The priority of both interrupts.
 const PRIORITY: u64 = 0x80;
+/// The SPIs the guest takes: the test device's and the UART's.
+const SPIS: [u32; 2] = [TESTDEV_IRQ, UART_IRQ];
 /// INTIDs from this one up are special (1023: spurious).
 const SPECIAL: u32 = 1020;
 
@@ -91,9 +93,7 @@ const fn bank(base: u64, intid: u32) -> (u64, u64) {
 /// Set up the distributor, vCPU 0's redistributor (GICv3) and the CPU interface, with
 /// the timer's PPI and the test device's SPI enabled; IRQs stay masked at the CPU.
 pub fn init() -> Version {
-    let spi = u64::from(TESTDEV_IRQ);
     let ppi = u64::from(VTIMER_IRQ);
-    let (spi_enable, spi_bit) = bank(gicd::ISENABLER, TESTDEV_IRQ);
     let (ppi_enable, ppi_bit) = bank(gicd::ISENABLER, VTIMER_IRQ);
     if arch::has_gic_sysregs() {
         V3.store(true, Relaxed);
@@ -109,21 +109,29 @@ pub fn init() -> Version {
         REDIST.w32(group, REDIST.r32(group) | bit);
         REDIST.w8(sgi + gicd::IPRIORITYR + ppi, PRIORITY);
         REDIST.w32(sgi + ppi_enable, ppi_bit);
-        // The test device's SPI: to vCPU 0 (Aff0 = 0), group 1, priority, enabled.
-        DIST.w64(gicd::IROUTER + 8 * spi, 0);
-        let (group, bit) = bank(gicd::IGROUPR, TESTDEV_IRQ);
-        DIST.w32(group, DIST.r32(group) | bit);
-        DIST.w8(gicd::IPRIORITYR + spi, PRIORITY);
-        DIST.w32(spi_enable, spi_bit);
+        // The SPIs: to vCPU 0 (Aff0 = 0), group 1, priority, enabled.
+        for intid in SPIS {
+            let spi = u64::from(intid);
+            DIST.w64(gicd::IROUTER + 8 * spi, 0);
+            let (group, bit) = bank(gicd::IGROUPR, intid);
+            DIST.w32(group, DIST.r32(group) | bit);
+            DIST.w8(gicd::IPRIORITYR + spi, PRIORITY);
+            let (enable, bit) = bank(gicd::ISENABLER, intid);
+            DIST.w32(enable, bit);
+        }
         DIST.w32(gicd::CTLR, gicd::CTLR_V3_ENABLE_GRP1 | gicd::CTLR_V3_ARE);
         arch::icc_init();
         Version::V3
     } else {
         V3.store(false, Relaxed);
         // Group 0 (the reset value), to CPU 0, priority, enabled.
-        DIST.w8(gicd::IPRIORITYR + spi, PRIORITY);
-        DIST.w8(gicd::ITARGETSR + spi, 1);
-        DIST.w32(spi_enable, spi_bit);
+        for intid in SPIS {
+            let spi = u64::from(intid);
+            DIST.w8(gicd::IPRIORITYR + spi, PRIORITY);
+            DIST.w8(gicd::ITARGETSR + spi, 1);
+            let (enable, bit) = bank(gicd::ISENABLER, intid);
+            DIST.w32(enable, bit);
+        }
         DIST.w8(gicd::IPRIORITYR + ppi, PRIORITY);
         DIST.w32(ppi_enable, ppi_bit);
         DIST.w32(gicd::CTLR, gicd::CTLR_V2_ENABLE);
@@ -164,6 +172,7 @@ pub fn handle_irq() {
             }
             bump(&TESTDEV_COUNT);
         }
+        UART_IRQ => crate::uart::drain(),
         _ => {}
     }
     LAST_INTID.store(intid, Relaxed);

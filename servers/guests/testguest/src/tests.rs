@@ -18,6 +18,7 @@ use gaon_vmm::testdev::{self, reg};
 use crate::arch::{self, Caught, SECONDARY_CONTEXT};
 use crate::gic::{IRQ_COUNT, LAST_INTID, TESTDEV_COUNT, TESTDEV_HOLD, TIMER_AT, TIMER_COUNT};
 use crate::mmio::Mmio;
+use crate::uart;
 
 // SAFETY: the test device's page is emulated by the VMM: no memory of the program's.
 pub const TESTDEV: Mmio = unsafe { Mmio::new(layout::TESTDEV) };
@@ -247,7 +248,7 @@ fn settle() {
 
 type Test = (&'static str, fn() -> Result);
 
-const TESTS: [Test; 15] = [
+const TESTS: [Test; 16] = [
     ("hvc", hvc),
     ("smc", smc),
     ("mmio widths", mmio_widths),
@@ -263,6 +264,7 @@ const TESTS: [Test; 15] = [
     ("sysreg trap", sysreg_trap),
     ("external abort", external_abort),
     ("cpu_on", cpu_on),
+    ("uart input", uart_input),
 ];
 
 /// Test 1: PSCI by HVC: the version, a feature, an unknown function.
@@ -619,5 +621,30 @@ fn cpu_on() -> Result {
         affinity(),
         CPU_PATIENCE_US / 1000
     );
+    Ok(Outcome::Pass)
+}
+
+/// Test 16: Input typed on the console reaches the UART (the VMM has the console's
+/// focus: `focus = true`): with receive interrupts on, a line comes in, and is printed
+/// as `uart input: "..."` (scripts/test types it and checks). Skipped if nothing is
+/// typed.
+fn uart_input() -> Result {
+    arch::irqs_off();
+    uart::receive(true);
+    arch::irqs_on();
+    let line = || {
+        let (b, n) = uart::received();
+        b[..n].iter().any(|&c| c == b'\r' || c == b'\n')
+    };
+    let ended = wait_until(PATIENCE_US, line);
+    arch::irqs_off();
+    uart::receive(false);
+    let (bytes, n) = uart::received();
+    if n == 0 {
+        return Ok(Outcome::Skip("nothing typed"));
+    }
+    let text = core::str::from_utf8(&bytes[..n]).unwrap_or("(not UTF-8)");
+    check!(ended, "{n} bytes received, no end of line: {text:?}");
+    println!("uart input: \"{}\"", text.trim_end());
     Ok(Outcome::Pass)
 }

@@ -282,3 +282,28 @@ fn the_control_interface_starts_stops_and_reports_the_end() {
     assert_eq!(vm.stop(&mut m), Err(ControlError::Ended));
     assert_eq!(vm.exits(), 3);
 }
+
+#[test]
+fn console_input_reaches_the_uart_and_raises_its_interrupt_until_read() {
+    let (mut vm, mut m) = (Vm::new(1, Version::V3, false), Model::default());
+    vm.handle(0, store(layout::GICD, 2, 2), &mut m);
+    vm.handle(0, store(layout::GICD + 0x400 + 33, 0, 0x80), &mut m);
+    vm.handle(0, store(layout::GICD + 0x104, 2, 1 << 1), &mut m);
+    // Receive and receive-timeout interrupts unmasked.
+    vm.handle(0, store(layout::UART + 0x38, 2, 1 << 4 | 1 << 6), &mut m);
+    let room = vm.uart_room();
+    assert_eq!(vm.uart_input(b"ok", &mut m), 2);
+    assert_eq!(vm.uart_room(), room - 2);
+    assert_eq!(m.injected, [(0, 33, 0x80, true)]);
+    // Read one byte and end the interrupt: the other is still there, so it comes again.
+    assert_eq!(value(vm.handle(0, load(layout::UART, 2), &mut m)), u64::from(b'o'));
+    vm.handle(0, Exit::Eoi { intid: 33 }, &mut m);
+    assert_eq!(m.injected.len(), 2);
+    assert_eq!(value(vm.handle(0, load(layout::UART, 2), &mut m)), u64::from(b'k'));
+    vm.handle(0, Exit::Eoi { intid: 33 }, &mut m);
+    assert_eq!(m.injected.len(), 2, "read to the end: the line is down");
+    // A full FIFO takes what fits.
+    let big = [b'x'; 100];
+    assert_eq!(vm.uart_input(&big, &mut m), room);
+    assert_eq!(vm.uart_room(), 0);
+}
