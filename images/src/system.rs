@@ -305,13 +305,14 @@ fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<Strin
 
 /// The boot modules `raw` needs fit in a boot image.
 fn module_budget(file: &Path, raw: &Raw) -> Result<(), DescError> {
-    let total = raw.module.len() + raw.server.len() + 3 * raw.vm.len() + 1;
+    let initrds = raw.vm.iter().filter(|v| v.has_initrd()).count();
+    let total = raw.module.len() + raw.server.len() + 3 * raw.vm.len() + initrds + 1;
     if total > MAX_MODULES {
         return Err(DescError::new(
             file,
             "module",
             format!(
-                "{} modules, {} servers and {} VMs (3 modules each) given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
+                "{} modules, {} servers and {} VMs (3 modules each, 4 with an initrd) given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
                 raw.module.len(),
                 raw.server.len(),
                 raw.vm.len()
@@ -321,8 +322,8 @@ fn module_budget(file: &Path, raw: &Raw) -> Result<(), DescError> {
     Ok(())
 }
 
-/// Give each VM's VMM (`vmms[i]` is VM `i`'s) its guest program and configuration as
-/// boot modules (appended to `modules`) and the GICv2 virtual CPU interface.
+/// Give each VM's VMM (`vmms[i]` is VM `i`'s) its guest program, configuration and
+/// initrd as boot modules (appended to `modules`) and the GICv2 virtual CPU interface.
 fn give_vms(
     file: &Path,
     vms: &[VmDesc],
@@ -331,10 +332,17 @@ fn give_vms(
     names: &mut BTreeSet<String>,
 ) -> Result<(), DescError> {
     for (i, (vm, vmm)) in vms.iter().zip(vmms).enumerate() {
+        let initrd = vm
+            .initrd
+            .as_ref()
+            .map(|f| ("initrd", vm.initrd_module(), ModuleSource::File(f.clone())));
         for (grant, name, source) in [
             ("guest", vm.guest_module(), vm.guest.clone()),
             ("vm-config", vm.config_module(), ModuleSource::Bytes(vm.config.clone())),
-        ] {
+        ]
+        .into_iter()
+        .chain(initrd)
+        {
             if !names.insert(name.clone()) {
                 return Err(DescError::new(
                     file,

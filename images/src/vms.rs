@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaon_abi::system::{
-    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV,
-    VmConfig,
+    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START,
+    VM_TESTDEV, VmConfig,
 };
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
@@ -56,6 +56,7 @@ pub(crate) struct RawVm {
     autostart: bool,
     #[serde(default)]
     focus: bool,
+    initrd: Option<PathBuf>,
 }
 
 const fn yes() -> bool {
@@ -88,6 +89,8 @@ pub struct VmDesc {
     pub config: Vec<u8>,
     /// log2 of the VMM's heap: guest RAM and the VMM's objects.
     pub heap_bits: u32,
+    /// The initrd (a file), if any.
+    pub initrd: Option<PathBuf>,
 }
 
 impl VmDesc {
@@ -99,6 +102,11 @@ impl VmDesc {
     /// The boot module of the configuration.
     pub fn config_module(&self) -> String {
         format!("{}-config", self.name)
+    }
+
+    /// The boot module of the initrd.
+    pub fn initrd_module(&self) -> String {
+        format!("{}-initrd", self.name)
     }
 }
 
@@ -178,6 +186,7 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         }
         _ => return Err(err(".guest", "give exactly one of `package` or `file`".into())),
     };
+    let initrd = check_initrd(file, v, &guest).map_err(|p| err(".initrd", p))?;
     let mut c = VmConfig::new_zeroed();
     c.magic = VM_CONFIG_MAGIC;
     c.version = VM_CONFIG_VERSION;
@@ -188,7 +197,8 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
             0
         }
         | if v.autostart { 0 } else { VM_MANUAL_START }
-        | if v.focus { VM_CONSOLE_FOCUS } else { 0 };
+        | if v.focus { VM_CONSOLE_FOCUS } else { 0 }
+        | if initrd.is_some() { VM_INITRD } else { 0 };
     c.ram_base = v.ram_base;
     c.ram_size = ram;
     c.vcpus = v.vcpus;
@@ -200,7 +210,32 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         guest,
         config: c.as_bytes().to_vec(),
         heap_bits,
+        initrd,
     })
+}
+
+/// The initrd of `v` (its path from the description `file`), if any: it must exist, not
+/// be empty, and fit in RAM below the device tree (the last 2 MiB) with the guest
+/// program (whose size is known here for a file). The problem if not.
+fn check_initrd(file: &Path, v: &RawVm, guest: &ModuleSource) -> Result<Option<PathBuf>, String> {
+    let Some(path) = &v.initrd else { return Ok(None) };
+    let guest_bytes = match guest {
+        ModuleSource::File(path) => fs::metadata(path).map_or(0, |m| m.len()),
+        _ => 0,
+    };
+    let full = file.parent().unwrap_or(Path::new(".")).join(path);
+    let len = fs::metadata(&full)
+        .map_err(|e| format!("`{}`: {e}", full.display()))?
+        .len();
+    if len == 0 || len + guest_bytes + (2 << 20) > v.memory_mib << 20 {
+        return Err(format!(
+            "`{}` ({len} bytes) does not fit: it must not be empty, and with the guest program \
+             ({guest_bytes} bytes) and the device tree's 2 MiB it must fit in the {} MiB of RAM",
+            full.display(),
+            v.memory_mib
+        ));
+    }
+    Ok(Some(full))
 }
 
 impl RawVm {
@@ -212,6 +247,11 @@ impl RawVm {
     /// True if its VMM starts it once built (else a `Vmm` client does).
     pub(crate) const fn autostarts(&self) -> bool {
         self.autostart
+    }
+
+    /// True if it has an initrd (one more boot module).
+    pub(crate) const fn has_initrd(&self) -> bool {
+        self.initrd.is_some()
     }
 
     /// True if its VMM takes the console's focus at boot.

@@ -17,7 +17,8 @@ mod app {
     use gaon_abi::Fault;
     use gaon_abi::invocation::{REG_PC, REG_X0};
     use gaon_abi::system::{
-        VM_CONFIG_MAGIC, VM_CONSOLE_FOCUS, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot,
+        VM_CONFIG_MAGIC, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
+        server_slot,
     };
     use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
     use gaon_vmm::fdt::{self, Board};
@@ -201,15 +202,24 @@ mod app {
     /// Where the guest starts: `(entry, the device tree's address)`, after loading
     /// `guest` into RAM (an ELF at its physical addresses, or a Linux `Image` at
     /// its text offset from the RAM base). The device tree goes in the last 2 MiB.
-    fn load(k: &Kernel, cfg: &VmConfig, guest: &[u8]) -> Result<(u64, u64), Fail> {
-        let entry = if cfg.flags & VM_LINUX_IMAGE != 0 {
-            let text_offset = u64::from_le_bytes(guest.get(8..16).ok_or("short Image")?.try_into().unwrap_or([0; 8]));
+    /// Also the initrd (module grant `initrd`, for `VM_INITRD`): page-aligned right
+    /// below the device tree; returns its `[start, end)` too.
+    fn load(k: &Kernel, cfg: &VmConfig, guest: &[u8]) -> Result<Loaded, Fail> {
+        let le64 = |at: usize| {
+            guest
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        let (entry, end) = if cfg.flags & VM_LINUX_IMAGE != 0 {
+            let (text_offset, image_size) = (le64(8).ok_or("short Image")?, le64(16).ok_or("short Image")?);
             let at = cfg.ram_base + text_offset;
             let va = k.ram(at, guest.len()).ok_or("the Image does not fit in RAM")?;
             window::write(va, guest);
-            at
+            (at, at + image_size.max(guest.len() as u64))
         } else {
             let elf = xmas_elf::ElfFile::new(guest).map_err(|_| "the guest is no ELF")?;
+            let mut end = 0;
             for ph in elf.program_iter() {
                 if ph.get_type() != Ok(xmas_elf::program::Type::Load) || ph.mem_size() == 0 {
                     continue;
@@ -220,11 +230,31 @@ mod app {
                     .ok_or("an ELF segment is outside RAM")?;
                 let bytes = guest.get(off..off + file).ok_or("an ELF segment is outside the file")?;
                 window::write(va, bytes);
+                end = end.max(ph.physical_addr() + ph.mem_size());
             }
-            elf.header.pt2.entry_point()
+            (elf.header.pt2.entry_point(), end)
         };
-        Ok((entry, cfg.ram_base + cfg.ram_size - BLOCK))
+        let dtb = cfg.ram_base + cfg.ram_size - BLOCK;
+        if end > dtb {
+            return Err("the guest program reaches into the device tree's 2 MiB at the end of RAM");
+        }
+        let initrd = if cfg.flags & VM_INITRD != 0 {
+            let bytes = start::module("initrd").map_err(|_| "no initrd module")?;
+            let at = dtb.checked_sub(bytes.len() as u64).ok_or("the initrd does not fit")? & !0xfff;
+            if at < end {
+                return Err("the initrd does not fit between the guest program and the device tree");
+            }
+            let va = k.ram(at, bytes.len()).ok_or("the initrd does not fit")?;
+            window::write(va, bytes);
+            Some((at, at + bytes.len() as u64))
+        } else {
+            None
+        };
+        Ok((entry, dtb, initrd))
     }
+
+    /// What [`load`] says: the entry, the device tree's address, the initrd's range.
+    type Loaded = (u64, u64, Option<(u64, u64)>);
 
     /// Guest RAM: 2 MiB frames carved one after the other from the start of the heap
     /// (so the small objects after them waste no alignment), mapped at the guest's RAM
@@ -338,7 +368,7 @@ mod app {
         if k.vcpus[0].1.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
             return Err("this board has no virtual CPU interface the kernel drives");
         }
-        let (entry, dtb) = load(&k, cfg, guest)?;
+        let (entry, dtb, initrd) = load(&k, cfg, guest)?;
         let len = cfg.bootargs.iter().position(|&b| b == 0).unwrap_or(cfg.bootargs.len());
         let bootargs = &cfg.bootargs[..len];
         let board = Board {
@@ -347,7 +377,7 @@ mod app {
             vcpus: vcpus as u32,
             gic: version,
             bootargs: core::str::from_utf8(bootargs).unwrap_or(""),
-            initrd: None,
+            initrd,
             testdev: cfg.flags & VM_TESTDEV != 0,
         };
         let blob = fdt::device_tree(&board).map_err(|_| "device tree")?;
@@ -355,10 +385,11 @@ mod app {
         window::write(at, &blob);
         ok(k.reset(0, entry, dtb), "vCPU 0's registers")?;
         println!(
-            "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}",
+            "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}{}",
             cfg.ram_size >> 20,
             cfg.ram_base,
-            if version == Version::V2 { "v2" } else { "v3" }
+            if version == Version::V2 { "v2" } else { "v3" },
+            if initrd.is_some() { ", initrd" } else { "" }
         );
         let mut vm = Vm::new(vcpus, version, board.testdev);
         if cfg.flags & VM_MANUAL_START == 0 && vm.start(&mut k).is_err() {

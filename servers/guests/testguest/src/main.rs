@@ -35,6 +35,7 @@ fn main() {
 #[cfg(target_os = "none")]
 extern "C" fn guest_main(dtb: u64) -> ! {
     arch::init_counter();
+    tests::DTB.store(dtb, core::sync::atomic::Ordering::Relaxed);
     if dtb::bootargs_contain(dtb, b"victim") {
         tests::victim();
     }

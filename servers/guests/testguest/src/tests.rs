@@ -9,6 +9,7 @@
 
 use core::fmt::{self, Write as _};
 use core::hint::spin_loop;
+use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 
 use gaon_vmm::layout::{self, TESTDEV_IRQ, VTIMER_IRQ};
@@ -16,6 +17,7 @@ use gaon_vmm::psci::{self, id, ret};
 use gaon_vmm::testdev::{self, reg};
 
 use crate::arch::{self, Caught, SECONDARY_CONTEXT};
+use crate::dtb;
 use crate::gic::{IRQ_COUNT, LAST_INTID, TESTDEV_COUNT, TESTDEV_HOLD, TIMER_AT, TIMER_COUNT};
 use crate::mmio::Mmio;
 use crate::uart;
@@ -153,6 +155,12 @@ fn delay(us: u64) {
     }
 }
 
+/// The device tree's address (x0 at entry).
+pub static DTB: AtomicU64 = AtomicU64::new(0);
+
+/// What the test VM's initrd starts with (`images/virt/testvm-initrd.txt`).
+const INITRD_START: &[u8] = b"gaon test initrd\n";
+
 /// The status the victim of the VMM-deletion test ends its VM with.
 pub const VICTIM_STATUS: u64 = 7;
 
@@ -248,7 +256,7 @@ fn settle() {
 
 type Test = (&'static str, fn() -> Result);
 
-const TESTS: [Test; 16] = [
+const TESTS: [Test; 17] = [
     ("hvc", hvc),
     ("smc", smc),
     ("mmio widths", mmio_widths),
@@ -265,6 +273,7 @@ const TESTS: [Test; 16] = [
     ("external abort", external_abort),
     ("cpu_on", cpu_on),
     ("uart input", uart_input),
+    ("initrd", initrd),
 ];
 
 /// Test 1: PSCI by HVC: the version, a feature, an unknown function.
@@ -646,5 +655,31 @@ fn uart_input() -> Result {
     let text = core::str::from_utf8(&bytes[..n]).unwrap_or("(not UTF-8)");
     check!(ended, "{n} bytes received, no end of line: {text:?}");
     println!("uart input: \"{}\"", text.trim_end());
+    Ok(Outcome::Pass)
+}
+
+/// Test 17: The initrd (`initrd` in the VM's description) is where the device tree's
+/// `chosen` says, whole: it starts with [`INITRD_START`], inside RAM, below the device
+/// tree. Skipped without one.
+fn initrd() -> Result {
+    let dtb = DTB.load(Relaxed);
+    let (Some(start), Some(end)) = (
+        dtb::u64_property(dtb, b"linux,initrd-start\0"),
+        dtb::u64_property(dtb, b"linux,initrd-end\0"),
+    ) else {
+        return Ok(Outcome::Skip("no initrd"));
+    };
+    check!(
+        start.is_multiple_of(0x1000) && start < end && end <= dtb,
+        "initrd [{start:#x}, {end:#x}): not page-aligned below the device tree at {dtb:#x}"
+    );
+    let len = INITRD_START.len() as u64;
+    check!(end - start >= len, "initrd [{start:#x}, {end:#x}) is too short");
+    for (i, &want) in INITRD_START.iter().enumerate() {
+        // SAFETY: guest RAM the VMM loaded the initrd into, inside [start, end).
+        let got = unsafe { core::ptr::read_volatile((start + i as u64) as *const u8) };
+        check!(got == want, "initrd byte {i} is {got:#x}, want {want:#x}");
+    }
+    println!("initrd: {} bytes at {start:#x}", end - start);
     Ok(Outcome::Pass)
 }
