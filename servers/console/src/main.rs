@@ -1,9 +1,10 @@
 //! The console server: a user-level UART driver (PL011 or Cadence) that offers the
 //! `Console` IDL interface (`idl/console.idl`). Output from several clients is shown a
-//! line at a time with each client's name as a prefix; input arrives by interrupt (or
-//! is polled on every request where the board routes no UART interrupt) and is kept
-//! for the client with the focus (see `mux`), which it signals when input waits for it
-//! if the client gave it a notification (`notify_input`).
+//! line at a time with each client's name as a prefix, the focused client's as it comes
+//! (a prompt shows before its newline); input arrives by interrupt (or is polled on
+//! every request where the board routes no UART interrupt) and is kept for the client
+//! with the focus (see `mux`), which it signals when input waits for it if the client
+//! gave it a notification (`notify_input`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -112,11 +113,12 @@ mod app {
 
         /// Move what the UART received into the input buffer, echoing it.
         fn drain(&mut self) {
-            while let Some(b) = self.uart.get() {
-                if let Some(echo) = self.mux.input(b) {
-                    self.uart.put(if echo == b'\n' { b'\r' } else { echo });
+            let uart = &self.uart;
+            while let Some(b) = uart.get() {
+                if let Some(echo) = self.mux.input(b, &mut |s: &str| uart.puts(s)) {
+                    uart.put(if echo == b'\n' { b'\r' } else { echo });
                     if echo == b'\n' {
-                        self.uart.put(b'\n');
+                        uart.put(b'\n');
                     }
                 }
             }
@@ -151,7 +153,8 @@ mod app {
         }
 
         fn focus(&mut self, client: u64) {
-            self.mux.focus(client);
+            let uart = &self.uart;
+            self.mux.focus(client, &mut |s: &str| uart.puts(s));
         }
 
         fn notify_input(&mut self, client: u64, ntfn: CPtr) -> Result<(), ConsoleError> {

@@ -4,6 +4,16 @@
 //! `n`-th client that wrote (1-based) from the keyboard (dropping what was typed for the
 //! previous one); a client can also take it with the `focus` method.
 //!
+//! The focused client's text is shown as it arrives, so a prompt shows before its
+//! newline: its line stays open on the terminal, and typed input is echoed after it.
+//! Any other line (another client's, complete as always, or the kernel's) first ends the
+//! open line with a newline; the focused client's next text, or the next echo, shows
+//! its unfinished line again in full, prefix and all. Typed Enter ends the focused
+//! client's line. When the focus moves, the previous client's unfinished line is kept
+//! like any other's (shown whole at its newline, in place if its line is still the open
+//! one), and the new client's unfinished line, if any, is shown at once. Lines are cut
+//! at `LINE` bytes either way.
+//!
 //! A client that asked to be told (`notify_input`) is signalled once each time input
 //! starts waiting for it: bytes arrive while it has the focus and none were waiting, or
 //! it gets the focus (or asks) while some wait. It reads until the input is empty, and
@@ -24,9 +34,23 @@ pub const ESCAPE: u8 = 0x01;
 struct Client {
     badge: u64,
     name: String<16>,
+    /// Its unfinished line.
     line: String<LINE>,
     /// It asked to be told when input waits for it.
     notify: bool,
+}
+
+/// What the terminal's current line holds; the cursor is at its end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Open {
+    /// Nothing: the cursor is at the start of a line.
+    #[default]
+    None,
+    /// Client `i`'s prefix and the first `shown` bytes of its unfinished line (and any
+    /// input echoed after them).
+    Client { i: usize, shown: usize },
+    /// Input echoed at the start of a line.
+    Typed,
 }
 
 /// Why a read got nothing.
@@ -43,6 +67,7 @@ pub enum ReadError {
 pub struct Mux {
     clients: Vec<Client, MAX_CLIENTS>,
     focus: Option<u64>,
+    open: Open,
     input: Deque<u8, INPUT>,
     escape: bool,
     /// The focused client was told about the input waiting now (`take_signal`). Cleared
@@ -83,6 +108,12 @@ impl Mux {
         self.clients.get_mut(i)
     }
 
+    /// The focused client's index, if it is one the console keeps.
+    fn focused_index(&self) -> Option<usize> {
+        let focus = self.focus?;
+        self.clients.iter().position(|c| c.badge == focus)
+    }
+
     /// Client `badge` names itself.
     pub fn set_name(&mut self, badge: u64, name: &str) {
         if let Some(c) = self.client(badge) {
@@ -95,42 +126,87 @@ impl Mux {
         }
     }
 
-    /// Client `badge` writes `text`; complete lines go to `out` with the prefix.
-    /// Returns the bytes accepted (all of them).
+    /// Client `badge` writes `text`; complete lines go to `out` with the prefix, and so
+    /// does the rest at once if the client has the focus. Returns the bytes accepted (all
+    /// of them).
     pub fn write(&mut self, badge: u64, text: &str, out: &mut impl FnMut(&str)) -> u32 {
-        let Some(c) = self.client(badge) else {
-            // No room to remember this client: show its text at once.
+        let Some(i) = self.index(badge) else {
+            // No room to remember this client: show its text at once, as a line.
             let mut prefix: String<32> = String::new();
             let _ = core::fmt::write(&mut prefix, format_args!("[client{badge}] "));
+            self.end_open(out);
             out(&prefix);
             out(text);
+            if !text.ends_with('\n') {
+                out("\n");
+            }
             return text.len() as u32;
         };
         for ch in text.chars() {
-            if ch == '\n' || c.line.push(ch).is_err() {
-                Self::show(c, out);
+            if ch == '\n' || self.clients[i].line.push(ch).is_err() {
+                self.show_line(i, out);
                 if ch != '\n' {
-                    let _ = c.line.push(ch);
+                    let _ = self.clients[i].line.push(ch);
                 }
             }
+        }
+        if self.focus == Some(badge) {
+            self.show_unfinished(i, out);
         }
         text.len() as u32
     }
 
-    fn show(c: &mut Client, out: &mut impl FnMut(&str)) {
-        out("[");
-        out(&c.name);
-        out("] ");
-        out(&c.line);
-        out("\n");
-        c.line.clear();
+    /// End the terminal's open line, if any.
+    fn end_open(&mut self, out: &mut impl FnMut(&str)) {
+        if self.open != Open::None {
+            out("\n");
+            self.open = Open::None;
+        }
     }
 
-    /// Client `badge` takes the focus.
-    pub fn focus(&mut self, badge: u64) {
+    /// Bring client `i`'s line up to date on the terminal: the rest of it if it is the
+    /// open line, else (after ending the open line) all of it with the prefix.
+    fn show_rest(&mut self, i: usize, out: &mut impl FnMut(&str)) {
+        let c = &self.clients[i];
+        if let Open::Client { i: open, shown } = self.open
+            && open == i
+        {
+            out(&c.line[shown..]);
+        } else {
+            if self.open != Open::None {
+                out("\n");
+            }
+            out("[");
+            out(&c.name);
+            out("] ");
+            out(&c.line);
+        }
+        self.open = Open::Client { i, shown: c.line.len() };
+    }
+
+    /// Client `i`'s line is complete: show it and start a new one.
+    fn show_line(&mut self, i: usize, out: &mut impl FnMut(&str)) {
+        self.show_rest(i, out);
+        out("\n");
+        self.open = Open::None;
+        self.clients[i].line.clear();
+    }
+
+    /// Show client `i`'s unfinished line, if it has one, and leave it open.
+    fn show_unfinished(&mut self, i: usize, out: &mut impl FnMut(&str)) {
+        if !self.clients[i].line.is_empty() {
+            self.show_rest(i, out);
+        }
+    }
+
+    /// Client `badge` takes the focus; its unfinished line, if any, is shown at once.
+    pub fn focus(&mut self, badge: u64, out: &mut impl FnMut(&str)) {
         if self.focus != Some(badge) && (self.client(badge).is_some() || self.focus.is_none()) {
             self.focus = Some(badge);
             self.told = false;
+            if let Some(i) = self.focused_index() {
+                self.show_unfinished(i, out);
+            }
         }
     }
 
@@ -167,8 +243,9 @@ impl Mux {
         self.focus
     }
 
-    /// A byte arrived from the UART. Returns what to echo, if anything.
-    pub fn input(&mut self, b: u8) -> Option<u8> {
+    /// A byte arrived from the UART. Returns what to echo, if anything, to be sent
+    /// after what went to `out` (a focus's unfinished line, the end of another).
+    pub fn input(&mut self, b: u8, out: &mut impl FnMut(&str)) -> Option<u8> {
         if self.escape {
             self.escape = false;
             if let Some(n) = (b as char).to_digit(10).filter(|&n| n >= 1)
@@ -177,6 +254,7 @@ impl Mux {
                 self.focus = Some(c.badge);
                 self.input.clear();
                 self.told = false;
+                self.show_unfinished(n as usize - 1, out);
                 return None;
             }
         } else if b == ESCAPE {
@@ -187,7 +265,31 @@ impl Mux {
             self.dropped += 1;
             return None;
         }
-        Some(if b == b'\r' { b'\n' } else { b })
+        let echo = if b == b'\r' { b'\n' } else { b };
+        self.place_echo(echo, out);
+        Some(echo)
+    }
+
+    /// Make way for echoing `echo`: after the focused client's unfinished line (shown
+    /// again if another line came since), else at a line's start or after input echoed
+    /// there. An echoed newline ends the line, the focused client's too.
+    fn place_echo(&mut self, echo: u8, out: &mut impl FnMut(&str)) {
+        match self.focused_index() {
+            Some(i) if !self.clients[i].line.is_empty() => self.show_rest(i, out),
+            _ => {
+                // Another client's line ends here, by the echoed newline if it is one.
+                if echo != b'\n' && matches!(self.open, Open::Client { .. }) {
+                    self.end_open(out);
+                }
+                self.open = Open::Typed;
+            }
+        }
+        if echo == b'\n' {
+            if let Open::Client { i, .. } = self.open {
+                self.clients[i].line.clear();
+            }
+            self.open = Open::None;
+        }
     }
 
     /// Client `badge` reads up to `max` bytes.
@@ -253,16 +355,144 @@ mod tests {
         assert_eq!(written(&mut m, 1, "x\n"), "[ev[2Jil] x\n");
     }
 
+    fn focus_shows(m: &mut Mux, badge: u64) -> S {
+        let mut out = S::new();
+        m.focus(badge, &mut |s: &str| out.push_str(s));
+        out
+    }
+
+    #[test]
+    fn the_focused_clients_text_shows_at_once() {
+        let mut m = Mux::new();
+        m.set_name(1, "sh");
+        m.set_name(2, "b");
+        assert_eq!(focus_shows(&mut m, 1), "");
+        assert_eq!(written(&mut m, 1, "# "), "[sh] # ", "a prompt, without its newline");
+        assert_eq!(written(&mut m, 1, "l"), "l");
+        assert_eq!(written(&mut m, 1, "s\nok\n> "), "s\n[sh] ok\n[sh] > ");
+        assert_eq!(written(&mut m, 2, "held"), "", "others still show whole lines");
+        // A guest's console writes a byte at a time.
+        assert_eq!(written(&mut m, 1, "x"), "x");
+        assert_eq!(written(&mut m, 1, "\n"), "\n");
+        assert_eq!(written(&mut m, 1, "y"), "[sh] y");
+    }
+
+    #[test]
+    fn the_focused_clients_long_lines_are_split_too() {
+        let mut m = Mux::new();
+        m.set_name(1, "a");
+        m.focus(1, &mut |_| {});
+        let long: S = "x".repeat(LINE + 5);
+        assert_eq!(
+            written(&mut m, 1, &long),
+            std::format!("[a] {}\n[a] xxxxx", "x".repeat(LINE))
+        );
+    }
+
+    #[test]
+    fn another_line_ends_the_open_line_which_is_shown_again() {
+        let mut m = Mux::new();
+        m.set_name(0, "kernel");
+        m.set_name(1, "sh");
+        m.set_name(2, "b");
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "login: "), "[sh] login: ");
+        assert_eq!(written(&mut m, 2, "one\n"), "\n[b] one\n");
+        assert_eq!(written(&mut m, 0, "tick\n"), "[kernel] tick\n", "nothing open");
+        assert_eq!(written(&mut m, 1, "x"), "[sh] login: x", "the whole line again");
+        assert_eq!(written(&mut m, 0, "t"), "");
+        assert_eq!(written(&mut m, 0, "ock\n"), "\n[kernel] tock\n");
+        assert_eq!(written(&mut m, 1, "\n"), "[sh] login: x\n");
+    }
+
+    #[test]
+    fn typed_input_is_echoed_after_the_prompt() {
+        let mut m = Mux::new();
+        m.set_name(1, "sh");
+        m.set_name(2, "b");
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "login: "), "[sh] login: ");
+        assert_eq!(typed(&mut m, b"ro"), "ro");
+        assert_eq!(written(&mut m, 2, "one\n"), "\n[b] one\n");
+        assert_eq!(
+            typed(&mut m, b"ot"),
+            "[sh] login: ot",
+            "the prompt again, then the echo"
+        );
+        assert_eq!(typed(&mut m, b"\r"), "\n");
+        assert_eq!(
+            written(&mut m, 1, "Password: "),
+            "[sh] Password: ",
+            "Enter ended the line"
+        );
+        assert_eq!(m.read(1, 10).unwrap().as_slice(), b"root\n");
+    }
+
+    #[test]
+    fn input_typed_at_a_lines_start_is_ended_by_other_lines() {
+        let mut m = Mux::new();
+        m.set_name(1, "t");
+        m.set_name(2, "b");
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "type a line\n"), "[t] type a line\n");
+        assert_eq!(typed(&mut m, b"hel"), "hel");
+        assert_eq!(written(&mut m, 2, "one\n"), "\n[b] one\n");
+        assert_eq!(typed(&mut m, b"lo\r"), "lo\n");
+        assert_eq!(written(&mut m, 1, "read\n"), "[t] read\n");
+        assert_eq!(typed(&mut m, b"ab"), "ab");
+        assert_eq!(
+            written(&mut m, 1, "> "),
+            "\n[t] > ",
+            "after typed input, on a line of its own"
+        );
+    }
+
+    #[test]
+    fn a_focus_change_keeps_the_old_line_and_shows_the_new() {
+        let mut m = Mux::new();
+        m.set_name(1, "a");
+        m.set_name(2, "b");
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 2, "login: "), "");
+        assert_eq!(written(&mut m, 1, "# "), "[a] # ");
+        assert_eq!(focus_shows(&mut m, 2), "\n[b] login: ", "the new focus's line at once");
+        assert_eq!(written(&mut m, 1, "ls"), "", "the old focus's line is held again");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'1']),
+            "\n[a] # ls",
+            "the same from the keyboard"
+        );
+        assert_eq!(written(&mut m, 2, "ok\n"), "\n[b] login: ok\n");
+        assert_eq!(written(&mut m, 1, "?"), "[a] # ls?");
+        assert_eq!(focus_shows(&mut m, 2), "", "nothing unfinished");
+        assert_eq!(
+            written(&mut m, 1, "\n"),
+            "\n",
+            "its line is still the open one: ended in place"
+        );
+    }
+
+    #[test]
+    fn a_client_without_room_writes_lines() {
+        let mut m = Mux::new();
+        for badge in 1..=MAX_CLIENTS as u64 {
+            m.set_name(badge, "c");
+        }
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "# "), "[c] # ");
+        assert_eq!(written(&mut m, 99, "hi"), "\n[client99] hi\n");
+    }
+
     #[test]
     fn input_goes_to_the_focused_client_only() {
         let mut m = Mux::new();
         m.set_name(1, "a");
         m.set_name(2, "b");
         assert_eq!(m.read(1, 10), Err(ReadError::NotFocused));
-        m.focus(2);
+        m.focus(2, &mut |_| {});
         assert_eq!(m.read(2, 10), Err(ReadError::Empty));
         for b in b"hi\r" {
-            m.input(*b);
+            m.input(*b, &mut |_| {});
         }
         assert_eq!(m.read(1, 10), Err(ReadError::NotFocused));
         assert_eq!(m.read(2, 2).unwrap().as_slice(), b"hi");
@@ -274,27 +504,32 @@ mod tests {
         let mut m = Mux::new();
         m.set_name(7, "a");
         m.set_name(9, "b");
-        m.focus(7);
-        assert_eq!(m.input(ESCAPE), None);
-        assert_eq!(m.input(b'2'), None);
+        m.focus(7, &mut |_| {});
+        assert_eq!(m.input(ESCAPE, &mut |_| {}), None);
+        assert_eq!(m.input(b'2', &mut |_| {}), None);
         assert_eq!(m.focused(), Some(9));
         // An escape followed by something else passes that byte through.
-        assert_eq!(m.input(ESCAPE), None);
-        assert_eq!(m.input(b'x'), Some(b'x'));
+        assert_eq!(m.input(ESCAPE, &mut |_| {}), None);
+        assert_eq!(m.input(b'x', &mut |_| {}), Some(b'x'));
         assert_eq!(m.read(9, 10).unwrap().as_slice(), b"x");
     }
 
-    fn typed(m: &mut Mux, text: &[u8]) {
+    /// Type `text`; returns what the terminal shows (the echo after what it follows).
+    fn typed(m: &mut Mux, text: &[u8]) -> S {
+        let mut out = S::new();
         for b in text {
-            m.input(*b);
+            if let Some(echo) = m.input(*b, &mut |s: &str| out.push_str(s)) {
+                out.push(char::from(echo));
+            }
         }
+        out
     }
 
     #[test]
     fn waiting_input_is_signalled_once_until_read_to_the_end() {
         let mut m = Mux::new();
         m.set_name(1, "a");
-        m.focus(1);
+        m.focus(1, &mut |_| {});
         assert_eq!(m.notify_input(1), Some(0));
         assert_eq!(m.take_signal(), None, "nothing waits");
         typed(&mut m, b"h");
@@ -324,7 +559,7 @@ mod tests {
         assert_eq!(m.notify_input(1), Some(0));
         typed(&mut m, b"z");
         assert_eq!(m.take_signal(), None, "nobody has the focus");
-        m.focus(2);
+        m.focus(2, &mut |_| {});
         assert_eq!(m.take_signal(), None, "the focused client did not ask");
         // Asking while input waits signals at once: it may have looked before.
         assert_eq!(m.notify_input(2), Some(1));
@@ -342,21 +577,21 @@ mod tests {
         m.set_name(2, "b");
         m.notify_input(1);
         m.notify_input(2);
-        m.focus(1);
+        m.focus(1, &mut |_| {});
         typed(&mut m, b"q");
         assert_eq!(m.take_signal(), Some(0));
-        m.focus(2);
+        m.focus(2, &mut |_| {});
         assert_eq!(m.take_signal(), Some(1));
-        m.focus(2);
+        m.focus(2, &mut |_| {});
         assert_eq!(m.take_signal(), None, "it had the focus already");
-        m.focus(1);
+        m.focus(1, &mut |_| {});
         assert_eq!(
             m.take_signal(),
             Some(0),
             "the input still waits for whoever has the focus"
         );
         assert_eq!(m.read(1, 10).unwrap().as_slice(), b"q");
-        m.focus(2);
+        m.focus(2, &mut |_| {});
         assert_eq!(m.take_signal(), None, "nothing waits");
     }
 
@@ -367,7 +602,7 @@ mod tests {
         m.set_name(9, "b");
         m.notify_input(7);
         m.notify_input(9);
-        m.focus(7);
+        m.focus(7, &mut |_| {});
         typed(&mut m, b"a");
         assert_eq!(m.take_signal(), Some(0));
         typed(&mut m, &[ESCAPE, b'2']);
@@ -391,9 +626,9 @@ mod tests {
     #[test]
     fn full_input_drops_and_counts() {
         let mut m = Mux::new();
-        m.focus(1);
+        m.focus(1, &mut |_| {});
         for _ in 0..INPUT + 3 {
-            m.input(b'z');
+            m.input(b'z', &mut |_| {});
         }
         assert_eq!(m.dropped, 3);
     }
