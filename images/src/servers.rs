@@ -52,6 +52,9 @@ pub struct ServerDesc {
     pub modules: Vec<(String, u64)>,
     /// Give it the GICv2 virtual CPU interface's pages (`gicv0`, `gicv1`): a VMM.
     pub vgic: bool,
+    /// Its device memory comes as frame capabilities, mapped nowhere
+    /// (`GrantKind::DeviceFrame`, one grant per page): a VMM's pass-through devices.
+    pub device_frames: bool,
 }
 
 /// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
@@ -80,6 +83,7 @@ pub struct SharedDesc {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools, reason = "independent switches of the description")]
 pub(crate) struct RawServer {
     name: String,
     package: Option<String>,
@@ -105,6 +109,9 @@ pub(crate) struct RawServer {
     mmio: Vec<RawMmio>,
     #[serde(default)]
     irq: Vec<RawIrq>,
+    /// A VMM's: its `mmio` are pass-through devices, given as frame capabilities.
+    #[serde(skip)]
+    device_frames: bool,
 }
 
 const fn default_stack() -> u32 {
@@ -115,6 +122,22 @@ impl RawServer {
     /// The VMM server a `[[vm]]` entry becomes: `gaon-vmm` with one VMID for its guest
     /// and a heap of `2^heap_bits` bytes for guest RAM and its own objects.
     pub(crate) fn vmm(vm: &crate::vms::RawVm, name: &str, heap_bits: u32) -> Self {
+        let (mmio, irq) = vm
+            .passthrough
+            .iter()
+            .map(|p| {
+                let m = RawMmio {
+                    name: p.name.clone(),
+                    paddr: p.paddr,
+                    size: p.size,
+                };
+                let i = p.irq.map(|line| RawIrq {
+                    name: p.name.clone(),
+                    line,
+                });
+                (m, i)
+            })
+            .unzip::<_, _, Vec<_>, Vec<_>>();
         Self {
             name: name.to_string(),
             package: Some(crate::vms::VMM_PACKAGE.to_string()),
@@ -129,8 +152,9 @@ impl RawServer {
             debug: false,
             vmids: 1,
             kernel_log: false,
-            mmio: Vec::new(),
-            irq: Vec::new(),
+            mmio,
+            irq: irq.into_iter().flatten().collect(),
+            device_frames: true,
         }
     }
 }
@@ -272,6 +296,7 @@ impl Checker<'_> {
             irqs,
             modules: Vec::new(),
             vgic: false,
+            device_frames: s.device_frames,
         })
     }
 
@@ -507,7 +532,13 @@ impl Servers {
             g.push((name.clone(), GrantKind::Irq, *line, bit as u64));
         }
         for (name, pa, size) in &s.mmio {
-            g.push((name.clone(), GrantKind::Mmio, *pa, *size));
+            if s.device_frames {
+                for k in 0..size / 4096 {
+                    g.push((format!("{name}.{k}"), GrantKind::DeviceFrame, pa + k * 4096, 0));
+                }
+            } else {
+                g.push((name.clone(), GrantKind::Mmio, *pa, *size));
+            }
         }
         for (r, sh) in self.shared.iter().enumerate() {
             if let Some(&(_, w)) = sh.users.iter().find(|(u, _)| *u == i) {
@@ -873,7 +904,7 @@ fn record_name(r: &IdlRecord) -> &str {
     std::str::from_utf8(&r.name[..n]).unwrap_or("?")
 }
 
-fn name_array(s: &str) -> [u8; NAME_LEN] {
+pub(crate) fn name_array(s: &str) -> [u8; NAME_LEN] {
     let mut a = [0u8; NAME_LEN];
     a[..s.len()].copy_from_slice(s.as_bytes());
     a

@@ -414,14 +414,40 @@ fn control_channels(file: &Path, servers: &Servers, servers_given: usize, vms: &
     Ok(())
 }
 
-/// An error about server `n` or later, which is VM `n - servers` (its VMM), named so.
-fn vm_field(mut e: DescError, servers: usize) -> DescError {
+/// An error about server `n` or later, which is VM `n - servers` (its VMM), named so;
+/// its `mmio[k]` and `irq[k]` are the VM's pass-through devices.
+fn vm_field(mut e: DescError, servers: usize, vms: &[RawVm]) -> DescError {
     if let Some(rest) = e.field.strip_prefix("server[")
         && let Some((n, tail)) = rest.split_once(']')
         && let Ok(n) = n.parse::<usize>()
         && n >= servers
     {
-        e.field = format!("vm[{}]{tail}", n - servers);
+        let vm = n - servers;
+        let index = |t: &str, prefix: &str| {
+            let (k, rest) = t.strip_prefix(prefix)?.split_once(']')?;
+            Some((k.parse::<usize>().ok()?, rest.to_string()))
+        };
+        let tail = if let Some((k, rest)) = index(tail, ".mmio[") {
+            format!(".passthrough[{k}]{rest}")
+        } else if let Some((k, rest)) = index(tail, ".irq[") {
+            // The k-th device that has a line.
+            let device = vms.get(vm).and_then(|v| {
+                v.passthrough
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.irq.is_some())
+                    .nth(k)
+                    .map(|(i, _)| i)
+            });
+            format!(
+                ".passthrough[{}].irq{}",
+                device.unwrap_or(k),
+                rest.trim_start_matches(".line")
+            )
+        } else {
+            tail.to_string()
+        };
+        e.field = format!("vm[{vm}]{tail}");
     }
     e
 }
@@ -543,7 +569,7 @@ impl System {
             ));
         }
         let mut servers = Servers::check(file, &board, &raw.server, &raw.channel, &raw.shared, &mut names)
-            .map_err(|e| vm_field(e, servers_given))?;
+            .map_err(|e| vm_field(e, servers_given, &raw.vm))?;
         control_channels(file, &servers, servers_given, &raw.vm)?;
         for s in &servers.servers {
             modules.push(ModuleDesc {

@@ -9,10 +9,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaon_abi::system::{
-    BOOTARGS_LEN, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START,
-    VM_TESTDEV, VmConfig,
+    BOOTARGS_LEN, COMPATIBLE_LEN, MAX_PASSTHROUGH, Passthrough, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS,
+    VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
 };
 use gaon_platform::{Board, DescError};
+use gaon_vmm::layout;
 use serde::Deserialize;
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -57,6 +58,19 @@ pub(crate) struct RawVm {
     #[serde(default)]
     focus: bool,
     initrd: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) passthrough: Vec<RawPassthrough>,
+}
+
+/// A pass-through device of a `[[vm]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPassthrough {
+    pub(crate) name: String,
+    pub(crate) paddr: u64,
+    pub(crate) size: u64,
+    pub(crate) irq: Option<u64>,
+    compatible: Vec<String>,
 }
 
 const fn yes() -> bool {
@@ -187,6 +201,7 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         _ => return Err(err(".guest", "give exactly one of `package` or `file`".into())),
     };
     let initrd = check_initrd(file, v, &guest).map_err(|p| err(".initrd", p))?;
+    let passthrough = check_passthrough(v).map_err(|(field, p)| err(&field, p))?;
     let mut c = VmConfig::new_zeroed();
     c.magic = VM_CONFIG_MAGIC;
     c.version = VM_CONFIG_VERSION;
@@ -203,6 +218,7 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
     c.ram_size = ram;
     c.vcpus = v.vcpus;
     c.bootargs[..v.bootargs.len()].copy_from_slice(v.bootargs.as_bytes());
+    c.passthrough = passthrough;
     // Guest RAM in 2 MiB frames, and room for the VMM's own objects beside it.
     let heap_bits = (ram + (4 << 20)).next_power_of_two().trailing_zeros();
     Ok(VmDesc {
@@ -236,6 +252,66 @@ fn check_initrd(file: &Path, v: &RawVm, guest: &ModuleSource) -> Result<Option<P
         ));
     }
     Ok(Some(full))
+}
+
+/// The pass-through devices of `v` as its VMM is told them. Where they are and which
+/// lines they raise is checked as for a server's `mmio` and `irq` (the VMM is given
+/// them so); here: how many, their `compatible`, and that they are clear of guest RAM
+/// and of what the VMM emulates. The problem (field, text) if not.
+fn check_passthrough(v: &RawVm) -> Result<[Passthrough; MAX_PASSTHROUGH], (String, String)> {
+    let mut out = [Passthrough::new_zeroed(); MAX_PASSTHROUGH];
+    if v.passthrough.len() > MAX_PASSTHROUGH {
+        return Err((
+            ".passthrough".into(),
+            format!("{} devices, at most {MAX_PASSTHROUGH}", v.passthrough.len()),
+        ));
+    }
+    let ram = (v.ram_base, v.ram_base + (v.memory_mib << 20));
+    for (i, (p, e)) in v.passthrough.iter().zip(&mut out).enumerate() {
+        let f = |field: &str| format!(".passthrough[{i}]{field}");
+        let end = p.paddr.saturating_add(p.size);
+        let overlaps = |base: u64, limit: u64| p.paddr < limit && base < end;
+        if overlaps(ram.0, ram.1) {
+            return Err((f(".paddr"), format!("{:#x}..{end:#x} overlaps the VM's RAM", p.paddr)));
+        }
+        if let Some((what, base, size)) = layout::EMULATED.iter().find(|(_, b, s)| overlaps(*b, b + s)) {
+            return Err((
+                f(".paddr"),
+                format!(
+                    "{:#x}..{end:#x} overlaps {what} the VMM emulates at {base:#x}..{:#x}",
+                    p.paddr,
+                    base + size
+                ),
+            ));
+        }
+        if let Some(line) = p
+            .irq
+            .filter(|&l| layout::EMULATED_IRQS.iter().any(|&e| u64::from(e) == l))
+        {
+            return Err((
+                f(".irq"),
+                format!("line {line} is an interrupt of a device the VMM emulates"),
+            ));
+        }
+        let compatible: Vec<u8> = p.compatible.iter().flat_map(|c| c.bytes().chain([0])).collect();
+        if p.compatible.is_empty()
+            || p.compatible.iter().any(|c| c.is_empty() || c.contains('\0'))
+            || compatible.len() > COMPATIBLE_LEN
+        {
+            return Err((
+                f(".compatible"),
+                format!(
+                    "give one or more non-empty device tree `compatible` strings, {COMPATIBLE_LEN} bytes at most with their NULs"
+                ),
+            ));
+        }
+        e.name = crate::servers::name_array(&p.name);
+        e.paddr = p.paddr;
+        e.size = p.size;
+        e.irq = p.irq.and_then(|l| u32::try_from(l).ok()).unwrap_or(0);
+        e.compatible[..compatible.len()].copy_from_slice(&compatible);
+    }
+    Ok(out)
 }
 
 impl RawVm {

@@ -139,6 +139,13 @@ pub fn vgic_cpu(name: &str) -> Result<Option<(CPtr, u64)>, Missing> {
     Ok((c.cptr != 0).then_some((c.cptr, c.vaddr)))
 }
 
+/// A device page given as a frame capability (`GrantKind::DeviceFrame`, a VMM's
+/// pass-through device): the capability and the page's physical address.
+pub fn device_frame(name: &str) -> Result<(CPtr, u64), Missing> {
+    let c = named_kind(name, GrantKind::DeviceFrame)?;
+    Ok((c.cptr, c.vaddr))
+}
+
 /// The server's reply object (for `Server`).
 pub const REPLY: CPtr = server_slot::REPLY;
 /// The server's own notification, bound to its thread.

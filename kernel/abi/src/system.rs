@@ -53,6 +53,10 @@ pub enum GrantKind {
     /// frame capability the server maps into a guest's address space itself. On a
     /// board without one the slot stays empty (the start info's `cptr` is 0).
     VgicCpu = 8,
+    /// The device page at physical address `a` as a frame capability, mapped nowhere:
+    /// a VMM maps it into its guest (a pass-through device, [`Passthrough`]). The start
+    /// info's `vaddr` is the physical address.
+    DeviceFrame = 9,
 }
 
 impl GrantKind {
@@ -67,6 +71,7 @@ impl GrantKind {
             6 => Self::KernelLog,
             7 => Self::Module,
             8 => Self::VgicCpu,
+            9 => Self::DeviceFrame,
             _ => return None,
         })
     }
@@ -212,6 +217,7 @@ impl SystemTable {
                     Some(GrantKind::KernelLog) => g.a == 0 && g.b == 0 && s.flags & SERVER_DEBUG != 0,
                     Some(GrantKind::Module) => g.a < crate::boot::MAX_MODULES as u64 && g.b == 0,
                     Some(GrantKind::VgicCpu) => g.a < 2 && g.b == 0,
+                    Some(GrantKind::DeviceFrame) => g.a % 4096 == 0 && g.b == 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {
@@ -400,7 +406,33 @@ impl IdlRecord {
 /// "GAONVMCF".
 pub const VM_CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"GAONVMCF");
 /// Layout version of [`VmConfig`].
-pub const VM_CONFIG_VERSION: u32 = 1;
+pub const VM_CONFIG_VERSION: u32 = 2;
+/// Pass-through devices a VM has at most.
+pub const MAX_PASSTHROUGH: usize = 4;
+/// Bytes of a pass-through device's `compatible` (NUL-separated strings, NUL padded).
+pub const COMPATIBLE_LEN: usize = 64;
+
+/// A device a VM's guest drives itself (`passthrough` in its `[[vm]]`): its pages are
+/// mapped into the guest at their physical addresses (grant `<name>.<k>` for page k:
+/// [`GrantKind::DeviceFrame`]), its interrupt
+/// line is forwarded as the same virtual INTID (IRQ grant `<name>`), and the guest's
+/// device tree has a node for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Passthrough {
+    /// Its name (NUL padded); empty: no device.
+    pub name: [u8; NAME_LEN],
+    /// Physical (and guest-physical) address, page aligned.
+    pub paddr: u64,
+    /// Bytes, a multiple of 4 KiB.
+    pub size: u64,
+    /// Its interrupt line (an SPI), 0 for none.
+    pub irq: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Its device tree `compatible` strings, each NUL-terminated, NUL padded.
+    pub compatible: [u8; COMPATIBLE_LEN],
+}
 /// Bytes of a VM's kernel command line, NUL padded.
 pub const BOOTARGS_LEN: usize = 256;
 /// [`VmConfig::flags`]: the VM has the test device (`servers/vmm/src/testdev.rs`).
@@ -438,4 +470,6 @@ pub struct VmConfig {
     pub reserved: u32,
     /// The kernel command line (`chosen/bootargs`), NUL padded.
     pub bootargs: [u8; BOOTARGS_LEN],
+    /// Its pass-through devices (unused entries are zero).
+    pub passthrough: [Passthrough; MAX_PASSTHROUGH],
 }

@@ -213,7 +213,7 @@ pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
 }
 
 /// Test cases the test guest must run, at least (`servers/guests/testguest`).
-pub const TESTGUEST_MIN_CASES: u32 = 17;
+pub const TESTGUEST_MIN_CASES: u32 = 18;
 
 /// The test guest's `testguest: N passed, M failed`.
 fn guest_summary(output: &str) -> Option<(u32, u32)> {
@@ -246,6 +246,10 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
     }
     if !output.contains("[testvm] initrd: ") {
         problems.push("the test guest found no initrd (no `[testvm] initrd: ` line)".into());
+    }
+    if !output.contains("[testvm] pass-through: ") {
+        problems
+            .push("the test guest did not drive its pass-through device (no `[testvm] pass-through: ` line)".into());
     }
     if !output.contains(VM_INPUT_ECHO) {
         problems.push(format!(
@@ -522,8 +526,10 @@ mod tests {
         let vmctl = "[vmctl] vmctl: 5 passed, 0 failed\n";
         let typed = format!("{VM_INPUT_ECHO}\n");
         let initrd = "[testvm] initrd: 300 bytes at 0x40dff000\n";
-        let good =
-            format!("{vmctl}{victim}[testvm] ok 1 - hvc\n{typed}{initrd}[testvm] testguest: 17 passed, 0 failed\n");
+        let rtc = "[testvm] pass-through: PL031 at 0x9010000, 1764500000 s, its interrupt taken twice\n";
+        let good = format!(
+            "{vmctl}{victim}[testvm] ok 1 - hvc\n{typed}{initrd}{rtc}[testvm] testguest: 18 passed, 0 failed\n"
+        );
         let good = good.as_str();
         assert!(check_vm(good, Some(0)).is_empty());
         assert!(
@@ -540,7 +546,8 @@ mod tests {
             "its guest stayed"
         );
         assert!(!check_vm(&good.replace("0 failed", "1 failed"), Some(0)).is_empty());
-        assert!(!check_vm(&good.replace("17 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace("18 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace(rtc, ""), Some(0)).is_empty(), "no pass-through");
         assert!(!check_vm(&good.replace(initrd, ""), Some(0)).is_empty(), "no initrd");
         assert!(!check_vm(&good.replace(&typed, ""), Some(0)).is_empty(), "input lost");
         assert!(!check_vm("[testvm] ok 1 - hvc\n", Some(0)).is_empty());

@@ -386,6 +386,12 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
                 cap.cptr = 0;
             }
         }
+        Some(GrantKind::DeviceFrame) => {
+            // The page's frame, for the server to map (a VMM, into its guest).
+            let f = a.device_frame_at(g.a)?;
+            to.cnode.move_(to.slot, f.0)?;
+            (cap.vaddr, cap.size) = (g.a, PAGE);
+        }
         Some(GrantKind::KernelLog) => {
             let copy = a.slot()?;
             ROOT_CNODE.copy(copy, slot::KERNEL_LOG, Rights::READ | Rights::WRITE)?;

@@ -21,6 +21,20 @@ pub struct Board<'a> {
     /// `[start, end)` of the initrd in guest-physical memory.
     pub initrd: Option<(u64, u64)>,
     pub testdev: bool,
+    /// Pass-through devices.
+    pub passthrough: &'a [Device<'a>],
+}
+
+/// A pass-through device's node: `<name>@<base>`, with its `compatible` (the raw
+/// property: NUL-terminated strings), one `reg` range, its SPI if any (level high), and
+/// the APB clock (what an AMBA primecell driver asks for).
+#[derive(Clone, Copy, Debug)]
+pub struct Device<'a> {
+    pub name: &'a str,
+    pub base: u64,
+    pub size: u64,
+    pub irq: Option<u32>,
+    pub compatible: &'a [u8],
 }
 
 /// Phandles.
@@ -124,6 +138,13 @@ pub fn device_tree(b: &Board<'_>) -> Result<Vec<u8>, Error> {
     fdt.property_phandle(CLOCK_PHANDLE)?;
     fdt.end_node(clock)?;
 
+    peripherals(&mut fdt, b)?;
+    fdt.end_node(root)?;
+    fdt.finish()
+}
+
+/// The UART, the test device and the pass-through devices.
+fn peripherals(fdt: &mut FdtWriter, b: &Board<'_>) -> Result<(), Error> {
     let uart = fdt.begin_node(&alloc::format!("pl011@{:x}", layout::UART))?;
     fdt.property_string_list("compatible", alloc::vec!["arm,pl011".into(), "arm,primecell".into()])?;
     fdt.property_array_u64("reg", &reg(&[(layout::UART, 0x1000)]))?;
@@ -140,8 +161,18 @@ pub fn device_tree(b: &Board<'_>) -> Result<Vec<u8>, Error> {
         fdt.end_node(dev)?;
     }
 
-    fdt.end_node(root)?;
-    fdt.finish()
+    for d in b.passthrough {
+        let node = fdt.begin_node(&alloc::format!("{}@{:x}", d.name, d.base))?;
+        fdt.property("compatible", d.compatible)?;
+        fdt.property_array_u64("reg", &reg(&[(d.base, d.size)]))?;
+        if let Some(irq) = d.irq.filter(|&i| i >= 32) {
+            fdt.property_array_u32("interrupts", &[SPI, irq - 32, LEVEL_HIGH])?;
+        }
+        fdt.property_u32("clocks", CLOCK_PHANDLE)?;
+        fdt.property_string("clock-names", "apb_pclk")?;
+        fdt.end_node(node)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,6 +198,13 @@ mod tests {
             bootargs: "console=ttyAMA0 earlycon",
             initrd: Some((0x4100_0000, 0x4110_0000)),
             testdev: true,
+            passthrough: &[Device {
+                name: "rtc",
+                base: 0x0901_0000,
+                size: 0x1000,
+                irq: Some(34),
+                compatible: b"arm,pl031\0arm,primecell\0",
+            }],
         }
     }
 
@@ -188,14 +226,16 @@ mod tests {
             "testdev@b000000",
             "console=ttyAMA0 earlycon",
             "linux,initrd-start",
+            "rtc@9010000",
+            "arm,pl031",
         ] {
             assert!(t.contains(want), "{want} in {t}");
         }
         let v2 = text(&device_tree(&board(Version::V2)).unwrap());
         assert!(v2.contains("arm,cortex-a15-gic") && !v2.contains("arm,gic-v3"));
         let mut plain = board(Version::V3);
-        (plain.testdev, plain.initrd) = (false, None);
+        (plain.testdev, plain.initrd, plain.passthrough) = (false, None, &[]);
         let t = text(&device_tree(&plain).unwrap());
-        assert!(!t.contains("testdev") && !t.contains("initrd"));
+        assert!(!t.contains("testdev") && !t.contains("initrd") && !t.contains("rtc@"));
     }
 }

@@ -28,3 +28,21 @@ pub const VTIMER_IRQ: u32 = 27;
 pub const PTIMER_IRQ: u32 = 30;
 pub const SECURE_PTIMER_IRQ: u32 = 29;
 pub const HYP_TIMER_IRQ: u32 = 26;
+
+/// The guest-physical ranges the VMM emulates, `(name, base, size)`: a pass-through
+/// device may not be there (the image tool checks). The redistributors for the most
+/// vCPUs a VM has, the GICv2 CPU interface whatever the GIC.
+pub const EMULATED: [(&str, u64, u64); 5] = [
+    ("the GIC distributor", GICD, 0x1_0000),
+    ("the GICv2 CPU interface", GICC, 0x2000),
+    (
+        "the GICv3 redistributors",
+        GICR,
+        crate::gic::REDIST_SIZE * crate::psci::MAX_VCPUS as u64,
+    ),
+    ("the UART", UART, 0x1000),
+    ("the test device", TESTDEV, 0x1000),
+];
+
+/// The INTIDs of the emulated devices' interrupts.
+pub const EMULATED_IRQS: [u32; 2] = [UART_IRQ, TESTDEV_IRQ];

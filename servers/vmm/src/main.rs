@@ -17,17 +17,17 @@ mod app {
     use gaon_abi::Fault;
     use gaon_abi::invocation::{REG_PC, REG_X0};
     use gaon_abi::system::{
-        VM_CONFIG_MAGIC, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
-        server_slot,
+        MAX_PASSTHROUGH, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE,
+        VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot,
     };
     use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
-    use gaon_vmm::fdt::{self, Board};
+    use gaon_vmm::fdt::{self, Board, Device};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
     use gaon_vmm::psci::MAX_VCPUS;
     use gaon_vmm::vm::{ControlError, Hyp, Reply, Vm};
     use libl4::alloc::Heap;
-    use libl4::cap::{CNode, Frame, Tcb, VCpu, VSpace};
+    use libl4::cap::{CNode, Frame, IrqHandler, Tcb, VCpu, VSpace};
     use libl4::idl::console::{ConsoleClient, ConsoleError};
     use libl4::rpc::{CallError, Dispatch, EndpointTransport, Incoming};
     use libl4::server::{FAULT_BADGE, Handler, Server};
@@ -47,9 +47,9 @@ mod app {
     const BLOCK: u64 = 2 << 20;
     /// The Rust heap (the device tree is built in it).
     const RUST_HEAP: usize = 128 << 10;
-    /// The badge of the console's signal that input waits (the VMM's notification has
-    /// no other sources).
-    const INPUT_BIT: u64 = 1;
+    /// The badge of the console's signal that input waits (IRQ grants have the low bits
+    /// of the VMM's notification).
+    const INPUT_BIT: u64 = 1 << 62;
 
     #[global_allocator]
     static ALLOC: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
@@ -90,7 +90,12 @@ mod app {
         ram_base: u64,
         ram_size: u64,
         cntvoff: u64,
+        /// Forwarded lines of pass-through devices: (INTID, its handler, its
+        /// notification bit).
+        forwarded: Forwarded,
     }
+
+    type Forwarded = heapless::Vec<(u32, IrqHandler, u64), MAX_PASSTHROUGH>;
 
     impl Kernel {
         fn ram(&self, ipa: u64, len: usize) -> Option<u64> {
@@ -150,6 +155,14 @@ mod app {
         fn stop_vcpu(&mut self, vcpu: usize) {
             if let Some(&(t, _)) = self.vcpus[..self.count].get(vcpu) {
                 let _ = t.suspend();
+            }
+        }
+
+        fn irq_done(&mut self, intid: u32) {
+            if let Some((_, h, _)) = self.forwarded.iter().find(|(i, _, _)| *i == intid)
+                && let Err(e) = h.ack()
+            {
+                println!("vmm: acknowledge line {intid}: {e:?}");
             }
         }
 
@@ -290,6 +303,45 @@ mod app {
         Ok(vs)
     }
 
+    /// The pass-through devices of `cfg` as the device tree has them.
+    fn devices(cfg: &VmConfig) -> heapless::Vec<Device<'_>, MAX_PASSTHROUGH> {
+        cfg.passthrough
+            .iter()
+            .filter(|p| p.name[0] != 0)
+            .map(|p| {
+                let name = gaon_abi::boot::name_bytes(&p.name);
+                let len = p.compatible.iter().rposition(|&b| b != 0).map_or(0, |i| i + 2);
+                Device {
+                    name: core::str::from_utf8(name).unwrap_or("device"),
+                    base: p.paddr,
+                    size: p.size,
+                    irq: (p.irq != 0).then_some(p.irq),
+                    compatible: &p.compatible[..len.min(p.compatible.len())],
+                }
+            })
+            .collect()
+    }
+
+    /// Map the pass-through devices' pages into the guest at their physical addresses
+    /// (device memory) and take their lines (forwarded as the same INTIDs).
+    fn passthrough(heap: &mut Heap, vs: VSpace, cfg: &VmConfig) -> Result<Forwarded, Fail> {
+        let mut forwarded = Forwarded::new();
+        for d in devices(cfg) {
+            for k in 0..d.size / 0x1000 {
+                let mut grant = heapless::String::<48>::new();
+                let _ = core::fmt::write(&mut grant, format_args!("{}.{k}", d.name));
+                let (frame, pa) = start::device_frame(&grant).map_err(|_| "a pass-through page was not given")?;
+                let rw = Rights::READ | Rights::WRITE;
+                ok(heap.map(vs, Frame(frame), pa, rw, true), "map a pass-through page")?;
+            }
+            if let Some(line) = d.irq {
+                let (h, bit) = start::irq(d.name).map_err(|_| "a pass-through line was not given")?;
+                let _ = forwarded.push((line, h, bit));
+            }
+        }
+        Ok(forwarded)
+    }
+
     /// The console, for the guest UART's input: with a badged copy of this server's
     /// notification it signals when input waits for the VM (with the focus, taken at
     /// once for a VM with `focus = true`). `None` without a console channel.
@@ -346,6 +398,7 @@ mod app {
             ram_size: cfg.ram_size,
             // The guest's virtual counter starts at zero.
             cntvoff: counter(),
+            forwarded: passthrough(&mut heap, vs, cfg)?,
         };
         for v in 0..vcpus {
             let badged = ok(heap.slot(), "slot")?;
@@ -357,7 +410,9 @@ mod app {
             ok(t.set_space(cnode, vs, badged), "vCPU space")?;
             let vc = VCpu(ok(heap.alloc(ObjType::VCpu, 0), "VCpu")?);
             ok(vc.bind(t), "bind the VCpu")?;
-            ok(t.set_priority(prio, me), "vCPU priority")?;
+            // Just below the VMM's: an interrupt the VMM forwards (a pass-through line,
+            // console input) or a control request preempts the guest on their core.
+            ok(t.set_priority(prio.saturating_sub(1).max(1), me), "vCPU priority")?;
             // vCPU n on the n-th core from the VMM's (its own where that core is not up).
             let spread = (core + v as u64) % MAX_VCPUS as u64;
             if t.set_affinity(spread).is_err() {
@@ -379,6 +434,7 @@ mod app {
             bootargs: core::str::from_utf8(bootargs).unwrap_or(""),
             initrd,
             testdev: cfg.flags & VM_TESTDEV != 0,
+            passthrough: &devices(cfg),
         };
         let blob = fdt::device_tree(&board).map_err(|_| "device tree")?;
         let at = k.ram(dtb, blob.len()).ok_or("the device tree does not fit")?;
@@ -392,6 +448,11 @@ mod app {
             if initrd.is_some() { ", initrd" } else { "" }
         );
         let mut vm = Vm::new(vcpus, version, board.testdev);
+        for &(line, _, _) in &k.forwarded {
+            if !vm.forward(line) {
+                return Err("a pass-through line is no SPI");
+            }
+        }
         if cfg.flags & VM_MANUAL_START == 0 && vm.start(&mut k).is_err() {
             return Err("start vCPU 0");
         }
@@ -488,6 +549,12 @@ mod app {
             if bits & INPUT_BIT != 0 {
                 self.pull_input();
             }
+            for i in 0..self.k.forwarded.len() {
+                let (line, _, bit) = self.k.forwarded[i];
+                if bits & bit != 0 {
+                    self.vm.line_raised(line, &mut self.k);
+                }
+            }
         }
 
         fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
@@ -544,10 +611,13 @@ mod app {
             println!("vmm: no vm-config module");
             return 1;
         };
-        let Ok(cfg) = cfg
-            .map_err(|_| ())
-            .and_then(|c| if c.magic == VM_CONFIG_MAGIC { Ok(c) } else { Err(()) })
-        else {
+        let Ok(cfg) = cfg.map_err(|_| ()).and_then(|c| {
+            if c.magic == VM_CONFIG_MAGIC && c.version == VM_CONFIG_VERSION {
+                Ok(c)
+            } else {
+                Err(())
+            }
+        }) else {
             println!("vmm: the vm-config module is no VmConfig");
             return 1;
         };

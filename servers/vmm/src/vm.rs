@@ -28,6 +28,9 @@ pub trait Hyp {
     fn stop_vcpu(&mut self, vcpu: usize);
     /// Let vCPU `vcpu` go on where it stopped (the control interface's `start`).
     fn resume_vcpu(&mut self, vcpu: usize);
+    /// The guest ended the forwarded interrupt `intid` of a pass-through device:
+    /// acknowledge the physical line (it fires again if still up).
+    fn irq_done(&mut self, intid: u32);
     /// Keep vCPU `vcpu` off every CPU for `ticks` counter ticks before its exit is
     /// answered (the test device's DELAY).
     fn delay(&mut self, vcpu: usize, ticks: u64);
@@ -104,6 +107,8 @@ pub struct Vm {
     run: RunState,
     status: u64,
     exits: u64,
+    /// Lines of pass-through devices, forwarded as the same INTID.
+    forwarded: heapless::Vec<u32, { gaon_abi::system::MAX_PASSTHROUGH }>,
 }
 
 impl Vm {
@@ -118,6 +123,25 @@ impl Vm {
             run: RunState::NotStarted,
             status: 0,
             exits: 0,
+            forwarded: heapless::Vec::new(),
+        }
+    }
+
+    /// Forward the SPI `intid` of a pass-through device (see [`Vm::line_raised`]);
+    /// false if there are too many, or it is no SPI the distributor has.
+    pub fn forward(&mut self, intid: u32) -> bool {
+        (32..32 + gic::SPIS as u32).contains(&intid) && self.forwarded.push(intid).is_ok()
+    }
+
+    /// The physical line of forwarded interrupt `intid` fired (the kernel masked it): it
+    /// is up in the guest's distributor, injected level-triggered, until the guest
+    /// ends it; then the VMM acknowledges the physical line ([`Hyp::irq_done`]), and if
+    /// the device still asserts it, it fires again.
+    pub fn line_raised(&mut self, intid: u32, hyp: &mut impl Hyp) {
+        if self.forwarded.contains(&intid) {
+            let mut out = Actions::new();
+            self.gic.set_level(intid, true, &mut out);
+            apply(&out, hyp);
         }
     }
 
@@ -242,9 +266,18 @@ impl Vm {
             }
             Exit::Abort { ipa, esr, pc, .. } => self.undecodable(vcpu, ipa, esr, pc, hyp),
             Exit::Eoi { intid } => {
+                let intid = u32::try_from(intid).unwrap_or(u32::MAX);
                 let mut out = Actions::new();
-                self.gic.eoi(vcpu, u32::try_from(intid).unwrap_or(u32::MAX), &mut out);
+                let forwarded = self.forwarded.contains(&intid);
+                if forwarded {
+                    // Down until the physical line says otherwise.
+                    self.gic.set_level(intid, false, &mut out);
+                }
+                self.gic.eoi(vcpu, intid, &mut out);
                 apply(&out, hyp);
+                if forwarded {
+                    hyp.irq_done(intid);
+                }
                 Reply::done([0; 4], 0)
             }
         }

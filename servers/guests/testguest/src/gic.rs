@@ -54,8 +54,9 @@ mod gicc {
 
 /// The priority of both interrupts.
 const PRIORITY: u64 = 0x80;
-/// The SPIs the guest takes: the test device's and the UART's.
-const SPIS: [u32; 2] = [TESTDEV_IRQ, UART_IRQ];
+/// The SPIs the guest takes: the test device's, the UART's, and the pass-through
+/// RTC's (`crate::tests::RTC_IRQ`; enabling a line nothing drives is harmless).
+const SPIS: [u32; 3] = [TESTDEV_IRQ, UART_IRQ, crate::tests::RTC_IRQ];
 /// INTIDs from this one up are special (1023: spurious).
 const SPECIAL: u32 = 1020;
 
@@ -73,6 +74,8 @@ pub static IRQ_COUNT: AtomicU64 = AtomicU64::new(0);
 pub static LAST_INTID: AtomicU32 = AtomicU32::new(SPECIAL + 3);
 pub static TIMER_COUNT: AtomicU64 = AtomicU64::new(0);
 pub static TESTDEV_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Interrupts of the pass-through RTC.
+pub static RTC_COUNT: AtomicU64 = AtomicU64::new(0);
 /// Deliveries of the test device's SPI for which the handler leaves its line up.
 pub static TESTDEV_HOLD: AtomicU64 = AtomicU64::new(0);
 pub static SPURIOUS_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -173,6 +176,10 @@ pub fn handle_irq() {
             bump(&TESTDEV_COUNT);
         }
         UART_IRQ => crate::uart::drain(),
+        crate::tests::RTC_IRQ => {
+            crate::tests::rtc_clear();
+            bump(&RTC_COUNT);
+        }
         _ => {}
     }
     LAST_INTID.store(intid, Relaxed);

@@ -14,6 +14,7 @@ struct Model {
     started: Vec<(usize, u64, u64)>,
     stopped: Vec<usize>,
     resumed: Vec<usize>,
+    acked: Vec<u32>,
     delays: Vec<(usize, u64)>,
     gprs: [u64; 31],
     /// Guest RAM from 0x4000_0000.
@@ -38,6 +39,9 @@ impl Hyp for Model {
     }
     fn resume_vcpu(&mut self, vcpu: usize) {
         self.resumed.push(vcpu);
+    }
+    fn irq_done(&mut self, intid: u32) {
+        self.acked.push(intid);
     }
     fn delay(&mut self, vcpu: usize, ticks: u64) {
         self.delays.push((vcpu, ticks));
@@ -306,4 +310,27 @@ fn console_input_reaches_the_uart_and_raises_its_interrupt_until_read() {
     let big = [b'x'; 100];
     assert_eq!(vm.uart_input(&big, &mut m), room);
     assert_eq!(vm.uart_room(), 0);
+}
+
+#[test]
+fn a_pass_through_line_is_injected_until_its_end_then_acknowledged() {
+    let (mut vm, mut m) = (Vm::new(1, Version::V3, false), Model::default());
+    assert!(vm.forward(34));
+    assert!(!vm.forward(27), "no SPI");
+    // Fired before the guest enabled it: pending, injected once it does.
+    vm.line_raised(34, &mut m);
+    assert!(m.injected.is_empty());
+    vm.handle(0, store(layout::GICD, 2, 2), &mut m);
+    vm.handle(0, store(layout::GICD + 0x104, 2, 1 << 2), &mut m);
+    assert_eq!(m.injected, [(0, 34, 0, true)]);
+    // Its end lowers it and acknowledges the physical line; nothing more until it
+    // fires again.
+    vm.handle(0, Exit::Eoi { intid: 34 }, &mut m);
+    assert_eq!((m.injected.len(), &m.acked[..]), (1, &[34][..]));
+    vm.line_raised(34, &mut m);
+    assert_eq!(m.injected.len(), 2);
+    // A line nobody forwards changes nothing, and its end acknowledges nothing.
+    vm.line_raised(35, &mut m);
+    vm.handle(0, Exit::Eoi { intid: 35 }, &mut m);
+    assert_eq!((m.injected.len(), m.acked.len()), (2, 1));
 }
