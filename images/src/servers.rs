@@ -489,6 +489,11 @@ impl Servers {
         Ok(out)
     }
 
+    /// The grant limits again, after a VMM was given its modules and the GICv2 pages.
+    pub(crate) fn check_grant_limits(&self, file: &Path, board: &Board) -> Result<(), DescError> {
+        self.grant_limits(&Checker { file, board })
+    }
+
     fn grant_limits(&self, c: &Checker<'_>) -> Result<(), DescError> {
         // Every server's grants must fit and have distinct names.
         for (i, s) in self.servers.iter().enumerate() {

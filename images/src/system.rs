@@ -400,6 +400,16 @@ fn control_channels(file: &Path, servers: &Servers, servers_given: usize, vms: &
             .channels
             .iter()
             .any(|ch| ch.interface == "Vmm" && ch.server == servers_given + i);
+        if controlled && v.halt_on_exit {
+            return Err(DescError::new(
+                file,
+                format!("vm[{i}].halt_on_exit"),
+                format!(
+                    "`{}` has a `Vmm` channel: its VMM stays when the guest ends (for its controller), so it never exits to halt the system",
+                    v.name()
+                ),
+            ));
+        }
         if !v.autostarts() && !controlled {
             return Err(DescError::new(
                 file,
@@ -584,6 +594,9 @@ impl System {
             &mut modules,
             &mut names,
         )?;
+        servers
+            .check_grant_limits(file, &board)
+            .map_err(|e| vm_field(e, servers_given, &raw.vm))?;
         modules.push(ModuleDesc {
             name: SYSTEM_MODULE.into(),
             source: ModuleSource::Table,

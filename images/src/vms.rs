@@ -8,11 +8,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use gaon_abi::boot::NAME_LEN;
 use gaon_abi::system::{
     BOOTARGS_LEN, COMPATIBLE_LEN, MAX_PASSTHROUGH, Passthrough, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS,
     VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
 };
 use gaon_platform::{Board, DescError};
+use gaon_vmm::gic::SPIS;
 use gaon_vmm::layout;
 use serde::Deserialize;
 use zerocopy::{FromZeros, IntoBytes};
@@ -269,6 +271,25 @@ fn check_passthrough(v: &RawVm) -> Result<[Passthrough; MAX_PASSTHROUGH], (Strin
     let ram = (v.ram_base, v.ram_base + (v.memory_mib << 20));
     for (i, (p, e)) in v.passthrough.iter().zip(&mut out).enumerate() {
         let f = |field: &str| format!(".passthrough[{i}]{field}");
+        // Its page grants are `<name>.<k>`: the name leaves room for the suffix.
+        let pages = p.size / 4096;
+        let suffix = format!(".{}", pages.saturating_sub(1)).len();
+        if !crate::system::valid_name(&p.name) || p.name.len() + suffix > NAME_LEN {
+            return Err((
+                f(".name"),
+                format!(
+                    "`{}` must be 1..={} letters, digits, `-`, `_` or `.` (its pages are granted as `<name>.<page>`)",
+                    p.name,
+                    NAME_LEN.saturating_sub(suffix)
+                ),
+            ));
+        }
+        if let Some(line) = p.irq.filter(|&l| !(32..32 + SPIS as u64).contains(&l)) {
+            return Err((
+                f(".irq"),
+                format!("line {line} is no SPI the VM's distributor has (32..{})", 32 + SPIS),
+            ));
+        }
         let end = p.paddr.saturating_add(p.size);
         let overlaps = |base: u64, limit: u64| p.paddr < limit && base < end;
         if overlaps(ram.0, ram.1) {

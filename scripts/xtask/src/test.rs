@@ -278,10 +278,11 @@ fn vm_run(target: &Target, image: &std::path::Path) -> Vec<String> {
     })
 }
 
-/// What the harness types into the VM system's console as soon as QEMU starts (the
-/// console keeps it for `testvm`, which has the focus; the test guest's `uart input`
-/// case prints it back as [`VM_INPUT_ECHO`]).
-pub const VM_INPUT: (&str, &[u8]) = ("", b"typed into the VM\r");
+/// What the harness types into the VM system's console once the root server has
+/// started the servers (QEMU's PL011 would drop a byte that came before the kernel set
+/// it up; the console keeps it for `testvm`, which has the focus; the test guest's
+/// `uart input` case, tests later, prints it back as [`VM_INPUT_ECHO`]).
+pub const VM_INPUT: (&str, &[u8]) = ("root: started", b"typed into the VM\r");
 const VM_INPUT_ECHO: &str = "[testvm] uart input: \"typed into the VM\"";
 
 /// Run a test suite's image on QEMU's deterministic clock and judge it with `check`,

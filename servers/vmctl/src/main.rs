@@ -36,7 +36,7 @@ mod app {
     }
 
     /// The VM's exit count once it passes `than`, within `us` (yielding meanwhile:
-    /// the VM runs at this program's priority); `None` if it does not.
+    /// the VM's VMM and vCPU run above this program, on its core); `None` if it does not.
     fn exits_above(c: Client, than: u64, us: u64) -> Option<u64> {
         let until = counter() + us_to_ticks(us);
         loop {

@@ -86,6 +86,9 @@ pub struct Gic {
     asleep: [bool; MAX_VCPUS],
     /// The PPI the kernel raises (the virtual timer's), if any.
     kernel_ppi: Option<u32>,
+    /// SPIs that stay level-triggered whatever the guest writes (forwarded physical
+    /// lines: their end acknowledges the line), a bit per SPI.
+    level_only: u128,
 }
 
 /// Register offsets (GICD, and the GICR SGI frame for the banked ones).
@@ -143,6 +146,7 @@ impl Gic {
             private,
             asleep: [true; MAX_VCPUS],
             kernel_ppi,
+            level_only: 0,
         }
     }
 
@@ -199,6 +203,14 @@ impl Gic {
         {
             i.pending = false;
             i.in_service = level;
+        }
+    }
+
+    /// Keep SPI `intid` level-triggered whatever the guest configures (a forwarded
+    /// physical line).
+    pub fn keep_level(&mut self, intid: u32) {
+        if (32..32 + SPIS as u32).contains(&intid) {
+            self.level_only |= 1 << (intid - 32);
         }
     }
 
@@ -528,9 +540,12 @@ impl Gic {
                 let Some((first, n)) = self.span(o, reg::ICFGR, 16, size, private) else {
                     return;
                 };
-                // SGIs stay edge-triggered (their configuration is read-only).
+                // SGIs stay edge-triggered (their configuration is read-only), forwarded
+                // lines level-triggered.
                 for i in (0..n).filter(|i| first + i >= 16) {
-                    if let Some(q) = self.irq(vcpu, first + i) {
+                    let id = first + i;
+                    let pinned = id >= 32 && self.level_only & (1 << (id - 32)) != 0;
+                    if let Some(q) = self.irq(vcpu, id).filter(|_| !pinned) {
                         q.edge = value & (1 << (2 * i + 1)) != 0;
                     }
                 }

@@ -130,7 +130,11 @@ impl Vm {
     /// Forward the SPI `intid` of a pass-through device (see [`Vm::line_raised`]);
     /// false if there are too many, or it is no SPI the distributor has.
     pub fn forward(&mut self, intid: u32) -> bool {
-        (32..32 + gic::SPIS as u32).contains(&intid) && self.forwarded.push(intid).is_ok()
+        let ok = (32..32 + gic::SPIS as u32).contains(&intid) && self.forwarded.push(intid).is_ok();
+        if ok {
+            self.gic.keep_level(intid);
+        }
+        ok
     }
 
     /// The physical line of forwarded interrupt `intid` fired (the kernel masked it): it

@@ -323,6 +323,9 @@ fn a_pass_through_line_is_injected_until_its_end_then_acknowledged() {
     vm.handle(0, store(layout::GICD, 2, 2), &mut m);
     vm.handle(0, store(layout::GICD + 0x104, 2, 1 << 2), &mut m);
     assert_eq!(m.injected, [(0, 34, 0, true)]);
+    // The guest cannot make it edge-triggered (its end would never come).
+    vm.handle(0, store(layout::GICD + 0xc08, 2, 0b10 << 4), &mut m);
+    assert_eq!(value(vm.handle(0, load(layout::GICD + 0xc08, 2), &mut m)), 0);
     // Its end lowers it and acknowledges the physical line; nothing more until it
     // fires again.
     vm.handle(0, Exit::Eoi { intid: 34 }, &mut m);
