@@ -57,7 +57,15 @@ extern "C" fn handle_user_trap(ctx: *mut UserContext, kind: u64, esr: u64, far: 
                 // The fastpath's direct switch: the target is known already.
                 After::Direct { from, to } => {
                     stage2::activate(to.vspace_root, to.vmid);
-                    thread::load_direct(&mut k, from, to.tcb);
+                    if k.is_guest(to.tcb) {
+                        // A VMM's answer to its guest's exit: the guest's state the
+                        // general way, and the timer for its slice (a guest that spins
+                        // never enters the kernel to let its equals run).
+                        k.arm_timer();
+                        thread::load_guest(&mut k, to.tcb);
+                    } else {
+                        thread::load_direct(&mut k, from, to.tcb);
+                    }
                     release(k);
                     to.tcb.addr() as *mut UserContext
                 }

@@ -284,8 +284,9 @@ impl<P: Platform> Kernel<P> {
         let Some(t) = self.current() else { return };
         let (pc, sp) = (t.get().ctx.pc, t.get().ctx.sp);
         if t.get().vcpu.is_some() {
-            self.guest_exit(t, exception);
-            self.reschedule(Some(t));
+            if !self.guest_exit(t, exception) {
+                self.reschedule(Some(t));
+            }
             return;
         }
         let fault = match exception {

@@ -7,8 +7,9 @@ use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS, REPLY_RE
 use gaon_abi::{MsgInfo, ObjType, Rights};
 
 use super::cspace::{resolve_one_level, slot};
+use super::guest::{apply_reply, deliver_exit, reply_raises};
 use super::object::endpoint::{Endpoint, EpState};
-use super::object::tcb::{SLOT_CSPACE, State, Tcb};
+use super::object::tcb::{SLOT_CSPACE, SLOT_FAULT_EP, State, Tcb};
 use super::{Kernel, Platform, Resume};
 use crate::cap::Cap;
 use crate::obj::Ptr;
@@ -57,9 +58,9 @@ impl<P: Platform> Kernel<P> {
         Some(self.fastpath_switch(t, State::BlockedOnReply, r))
     }
 
-    /// ReplyRecv answering a caller (not a fault) and then waiting on an endpoint with
-    /// no sender queued: a short message, no caps, a one-level CSpace. Returns as
-    /// [`Kernel::fastpath_call`] does.
+    /// ReplyRecv answering a caller (not a fault; a guest's exit answered with its
+    /// registers) and then waiting on an endpoint with no sender queued: a short
+    /// message, no caps, a one-level CSpace. Returns as [`Kernel::fastpath_call`] does.
     #[inline(always)]
     #[allow(
         clippy::inline_always,
@@ -75,7 +76,12 @@ impl<P: Platform> Kernel<P> {
         let rp = rcap.reply();
         let c = rp.get().caller?;
         let caller = c.get();
-        if caller.fault.is_some() || caller.exit.is_some() {
+        if caller.fault.is_some() {
+            return None;
+        }
+        // A guest's exit answered with its registers (not by raising an exception, and
+        // with no end of interrupt to send first) is applied here, as `do_reply` does.
+        if caller.exit.is_some() && !exit_answerable(caller, info) {
             return None;
         }
         let (ep, _) = endpoint_in_place(me, Rights::READ)?;
@@ -88,13 +94,71 @@ impl<P: Platform> Kernel<P> {
         let reply = rp.get();
         reply.caller = None;
         caller.reply = None;
-        copy_short(caller, 0, info, me);
+        if caller.exit.is_some() {
+            answer_exit(caller, info, me);
+        } else {
+            copy_short(caller, 0, info, me);
+        }
         me.reply = Some(rp);
         reply.receiver = Some(t);
         let e = ep.get();
         e.queue.push(t);
         e.state = EpState::Recv;
         Some(self.fastpath_switch(t, State::BlockedOnRecv { ep }, c))
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// A guest's exit (recorded in `t.exit`; `t` has a fault handler) to its VMM
+    /// waiting in a receive with a reply object on the fault endpoint: the exit's words
+    /// written straight into the VMM's registers (and IPC buffer), `t` waiting in the
+    /// reply object, and a direct switch if the VMM is what the scheduler would pick.
+    /// The slow path's effect (`call_fault_handler`) exactly; `None`: not taken,
+    /// nothing changed.
+    #[inline]
+    pub(super) fn fastpath_exit(&mut self, t: Ptr<Tcb>) -> Option<Fast> {
+        let g = t.get();
+        let exit = g.exit?;
+        let cap = g.slots[SLOT_FAULT_EP].cap;
+        let e = cap.endpoint().get();
+        if e.state != EpState::Recv {
+            return None;
+        }
+        // A receiving endpoint's queue is not empty.
+        let r = e.queue.head?;
+        let rcv = r.get();
+        let rp = rcv.reply?;
+        e.queue.remove(r);
+        if e.queue.is_empty() {
+            e.state = EpState::Idle;
+        }
+        rcv.reply = None;
+        let reply = rp.get();
+        reply.receiver = None;
+        reply.caller = Some(t);
+        g.reply = Some(rp);
+        deliver_exit(r, cap.badge, exit);
+        Some(self.fastpath_switch(t, State::BlockedOnReply, r))
+    }
+}
+
+/// True if the guest `caller`'s exit can be answered by the fastpath with the reply
+/// `info`: no exception to raise, no end of interrupt to send first. Out of line, as
+/// [`answer_exit`]: the IPC fastpath between native threads keeps its registers
+/// (measured).
+#[cold]
+#[inline(never)]
+fn exit_answerable(caller: &Tcb, info: MsgInfo) -> bool {
+    !reply_raises(info.label()) && caller.vcpu.is_some_and(|v| v.get().eois.is_empty())
+}
+
+/// Apply the VMM `me`'s short reply `info` to the exit of the guest `caller`, as
+/// `do_reply` does.
+#[cold]
+#[inline(never)]
+fn answer_exit(caller: &mut Tcb, info: MsgInfo, me: &Tcb) {
+    if let Some(e) = caller.exit.take() {
+        apply_reply(caller, e, info.label(), info.length(), |i| me.ctx.x[FIRST_MR_REG + i]);
     }
 }
 

@@ -246,12 +246,14 @@ pub(super) fn take_back_exit(t: &mut Tcb) {
 impl<P: Platform> Kernel<P> {
     /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
     /// exception that is no exit goes as a fault message), or stop `t` if it has none.
-    pub(super) fn guest_exit(&mut self, t: Ptr<Tcb>, exception: Exception) {
+    /// True if it switched directly to the VMM (the exit fastpath: nothing to
+    /// reschedule).
+    pub(super) fn guest_exit(&mut self, t: Ptr<Tcb>, exception: Exception) -> bool {
         if let Exception::User { esr, .. } = exception
             && (esr >> 26) & 0x3f == ec::WFX
         {
             self.guest_wfi(t, esr & 1 != 0);
-            return;
+            return false;
         }
         let Some(exit) = exit_of(t.get(), exception) else {
             let tc = t.get();
@@ -268,12 +270,12 @@ impl<P: Platform> Kernel<P> {
                 Exception::User { esr, far } => Fault::UserException { pc, sp, esr, far },
             };
             self.send_fault(t, fault);
-            return;
+            return false;
         };
         if !self.has_fault_handler(t) {
             let (kind, words, _) = exit.encode();
             self.stop_unhandled(t, "guest exit", &kind, [words[0], words[1], words[2], words[3]]);
-            return;
+            return false;
         }
         // What an abort the VMM answers with `EXIT_REPLY_ABORT` needs (the exit
         // message has the IPA, not the guest's virtual address).
@@ -283,7 +285,18 @@ impl<P: Platform> Kernel<P> {
             v.get().last_abort = (addr, esr);
         }
         t.get().exit = Some(exit);
-        self.call_fault_handler(t);
+        match self.fastpath_exit(t) {
+            Some(super::fastpath::Fast::Direct(_)) => {
+                // The VMM's slice, as the general way's reschedule would set it.
+                self.arm_timer();
+                true
+            }
+            Some(super::fastpath::Fast::Queued) => false,
+            None => {
+                self.call_fault_handler(t);
+                false
+            }
+        }
     }
 }
 

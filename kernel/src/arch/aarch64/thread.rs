@@ -80,6 +80,14 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     trap_fpu_unless_owner(k, t);
 }
 
+/// [`load`] out of line, for the IPC fastpath's direct switch to a guest (a VMM's
+/// answer to its exit): the native-to-native switch keeps its registers.
+#[cold]
+#[inline(never)]
+pub fn load_guest(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
+    load(k, t);
+}
+
 /// [`load`] for the IPC fastpath's direct switch from `from` (which made the syscall:
 /// it owns the thread pointer, see `Kernel::lazy_hand_over`) to `to`.
 #[inline(always)]
@@ -88,8 +96,9 @@ pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     reason = "on the IPC fastpath, measured in instructions (docs/benchmarks.md)"
 )]
 pub fn load_direct(k: &mut Kernel<Hw>, from: Ptr<Tcb>, to: Ptr<Tcb>) {
-    // Both native: a guest never makes a syscall or waits in a receive, and only an
-    // inactive thread is made one (`VCpuBindTcb`).
+    // Both native: a guest never makes a syscall or waits in a receive, only an
+    // inactive thread is made one (`VCpuBindTcb`), and the fastpath's switch to a guest
+    // (the answer to its exit) loads it the general way (`load_guest`).
     debug_assert!(!k.is_guest(from) && !k.is_guest(to));
     let (old, new) = k.lazy_hand_over(Lazy::ThreadPointer, from, to);
     *old.thread_pointer = read_sysreg!(tpidr_el0);

@@ -49,8 +49,9 @@ trait Interface {
     fn valid(lr: u64) -> bool;
     /// The list register that makes `irq` pending.
     fn lr_of(irq: VIrq) -> u64;
-    /// `lr` made pending again.
-    fn repend(lr: u64) -> u64;
+    /// `lr` made pending again, asking for the maintenance interrupt at its end too if
+    /// `eoi` (a level-triggered inject of an interrupt already there).
+    fn repend(lr: u64, eoi: bool) -> u64;
 }
 
 /// Which virtual interface this CPU has: GICv3's system registers (the CPU reports
@@ -171,7 +172,7 @@ fn fill_with<I: Interface>(i: &I, queue: &mut IrqQueue) {
             I::valid(lr) && I::intid(lr) == irq.intid
         });
         if let Some(l) = same {
-            i.write_lr(l, I::repend(i.read_lr(l)));
+            i.write_lr(l, I::repend(i.read_lr(l), irq.notify_eoi));
             continue;
         }
         let Some(l) = (0..n).find(|&l| free & (1 << l) != 0) else {
@@ -301,8 +302,8 @@ mod v3 {
             LR_PENDING | LR_GROUP1 | eoi | u64::from(irq.priority) << 48 | u64::from(irq.intid)
         }
 
-        fn repend(lr: u64) -> u64 {
-            lr | LR_PENDING
+        fn repend(lr: u64, eoi: bool) -> u64 {
+            lr | LR_PENDING | if eoi { LR_EOI } else { 0 }
         }
     }
 }
@@ -399,8 +400,8 @@ mod v2 {
             u64::from(LR_PENDING | eoi | u32::from(irq.priority >> 3) << 23 | (irq.intid & 0x3ff))
         }
 
-        fn repend(lr: u64) -> u64 {
-            lr | u64::from(LR_PENDING)
+        fn repend(lr: u64, eoi: bool) -> u64 {
+            lr | u64::from(LR_PENDING | if eoi { LR_EOI } else { 0 })
         }
     }
 }

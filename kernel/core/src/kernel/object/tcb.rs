@@ -570,6 +570,9 @@ impl<P: Platform> Kernel<P> {
                     target.get().fault = None;
                     target.get().exit = None;
                     self.make_runnable(target, false);
+                    // A guest with ends of interrupts its VMM has not heard of yet
+                    // tells them first.
+                    self.send_eoi(target);
                 }
             }
             Op::Suspend => {

@@ -73,10 +73,11 @@ impl IrqQueue {
     }
 
     /// Queue `irq`; false if the queue is full. One already queued stays one (an
-    /// interrupt is pending or not).
+    /// interrupt is pending or not), asking for its end to be heard of if either does.
     pub fn push(&mut self, irq: VIrq) -> bool {
         let n = usize::from(self.len);
-        if self.contains(irq.intid) {
+        if let Some(e) = self.entries[..n].iter_mut().find(|e| **e & 0xffff == irq.intid) {
+            *e |= u32::from(irq.notify_eoi) << 24;
             return true;
         }
         if n == IRQ_QUEUE {
@@ -395,6 +396,8 @@ impl<P: Platform> Kernel<P> {
         self.settle(target);
         self.save_lazy_of(target);
         self.vtimer_unlink(v);
+        // Its exit goes with the guest (not taken back: the thread is native now).
+        target.get().exit = None;
         self.cancel_ipc(target);
         v.get().tcb = None;
         // Ends of interrupts were the old guest's business.

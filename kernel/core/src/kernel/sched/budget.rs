@@ -116,7 +116,7 @@ impl<P: Platform> Kernel<P> {
         clippy::inline_always,
         reason = "after every slow-path switch, measured in instructions (docs/benchmarks.md)"
     )]
-    pub(in crate::kernel) fn arm_timer(&mut self) {
+    pub fn arm_timer(&mut self) {
         let core = &mut self.core;
         let mut deadline = core.release_head.map_or(u64::MAX, |sc| sc.get().release_time());
         if let Some(c) = core.current {

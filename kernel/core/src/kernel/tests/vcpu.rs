@@ -224,6 +224,86 @@ fn exits_reach_the_vmm_and_its_replies_resume_the_guest() {
 }
 
 #[test]
+fn exits_and_their_answers_take_the_fastpath_with_the_slow_paths_effect() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (tcb, g, _) = guest(&mut k, &mut a, ep);
+    let root = k.current().unwrap();
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    let hvc = Exception::User {
+        esr: 0x16 << 26 | 1 << 25 | 7,
+        far: 0,
+    };
+    // The first exit finds nobody waiting: the general way.
+    g.get().ctx.pc = 0x1004;
+    take(&mut k, g, hvc);
+    assert_eq!(recv_exit(&mut k, ep, rp).map(|e| e.kind()), Some(ExitKind::Hvc));
+    // The answer, with the VMM waiting again: the fastpath applies it (x0, x1) and
+    // switches straight to the guest.
+    let slow = k.slowpath_count;
+    let info = MsgInfo::new(0, 2, 0).0;
+    k.core.current = Some(root);
+    sys(&mut k, Syscall::ReplyRecv, [ep, info, 0xaa, 0xbb, 0, 0, rp]);
+    assert_eq!(k.slowpath_count, slow, "the answer took the fastpath");
+    assert_eq!(k.current(), Some(g), "straight to the guest");
+    assert_eq!(
+        (g.get().ctx.x[0], g.get().ctx.x[1], g.get().ctx.pc),
+        (0xaa, 0xbb, 0x1004)
+    );
+    assert_eq!((g.get().state.abi(), g.get().exit), (ThreadState::Running, None));
+    assert_eq!(root.get().state.abi(), ThreadState::BlockedOnRecv);
+    // A sign-extending byte load from an unmapped IPA, the VMM waiting: straight to it
+    // with the exit in its registers.
+    let iss = 1 << 24 | 1 << 21 | 3 << 16;
+    g.get().ctx.pc = 0x2000;
+    k.handle_fault(Exception::Vm {
+        addr: 0x900_0008,
+        ipa: 0x900_0008,
+        instruction: false,
+        esr: 0x24 << 26 | 1 << 25 | iss | 0x7,
+    });
+    assert_eq!(k.current(), Some(root), "straight to the VMM");
+    assert_eq!(g.get().state, ThreadState::BlockedOnReply);
+    let words = [
+        root.get().ctx.x[2],
+        root.get().ctx.x[3],
+        root.get().ctx.x[4],
+        root.get().ctx.x[5],
+    ];
+    let exit = Exit::decode(
+        MsgInfo(root.get().ctx.x[1]).label(),
+        [words[0], words[1], words[2], words[3], 0, 0, 0, 0, 0],
+    );
+    assert!(matches!(exit, Some(Exit::Mmio { ipa: 0x900_0008, .. })), "{exit:?}");
+    sys(
+        &mut k,
+        Syscall::ReplyRecv,
+        [ep, MsgInfo::new(0, 1, 0).0, 0x80, 0, 0, 0, rp],
+    );
+    assert_eq!(k.slowpath_count, slow);
+    assert_eq!(
+        (g.get().ctx.x[3], g.get().ctx.pc),
+        (0xffff_ff80, 0x2004),
+        "sized, extended, stepped over"
+    );
+    // An answer that raises an exception in the guest goes the general way.
+    g.get().ctx.pc = 0x3004;
+    take(&mut k, g, hvc);
+    k.core.current = Some(root);
+    sys(
+        &mut k,
+        Syscall::ReplyRecv,
+        [ep, MsgInfo::new(EXIT_REPLY_UNDEF, 0, 0).0, 0, 0, 0, 0, rp],
+    );
+    assert_eq!(k.slowpath_count, slow + 1);
+    assert_eq!(g.get().ctx.pc, 0x200, "at its vector (VBAR_EL1 0, from EL1h)");
+    let report = k.check_consistency(root, true);
+    assert!(report.ok(), "{report:?}");
+}
+
+#[test]
 fn stores_and_system_register_reads_exit_with_their_registers() {
     let mut k = boot();
     let mut a = Alloc::new(&k);
@@ -442,12 +522,12 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
     assert_eq!(g.get().state, ThreadState::Running);
 
-    // Suspended, the end waits; its next WFI sends it instead of waiting.
+    // Suspended, the end waits; resumed, the guest sends it first.
     invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
     eoi(&mut k, g, 44);
     assert_eq!(g.get().state, ThreadState::Inactive);
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
-    take(&mut k, g, wfi);
+    assert_eq!(g.get().state, ThreadState::BlockedOnSend);
     assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 44 }));
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
     let report = k.check_consistency(root, true);
@@ -463,10 +543,6 @@ fn an_exit_nobody_answers_is_taken_back() {
     let (tcb, g, vcpu) = guest(&mut k, &mut a, ep);
     let v = g.get().vcpu.unwrap();
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
-    let wfi = Exception::User {
-        esr: 0x01 << 26 | 1 << 25,
-        far: 0,
-    };
     // Suspended while its exit waits for the VMM, the exit is taken back: an HVC runs
     // again, an end is sent again.
     let hvc = Exception::User {
@@ -490,7 +566,6 @@ fn an_exit_nobody_answers_is_taken_back() {
     invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
     assert_eq!(g.get().exit, None);
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
-    take(&mut k, g, wfi);
     assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 47 }));
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
 
