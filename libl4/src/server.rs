@@ -403,6 +403,7 @@ mod tests {
             self.given += 1;
             Ok(())
         }
+        fn set_echo(&mut self, _: u64, _: bool) {}
     }
 
     impl Handler for Console {

@@ -9,7 +9,7 @@ pub mod console {
 
     /// This interface's identity: its name and a hash of its methods and errors. The
     /// image tool checks both ends of a channel were built with the same one.
-    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0xaf21dd1bba64d71d };
+    pub const INTERFACE: ::libl4::rpc::InterfaceId = ::libl4::rpc::InterfaceId { name: "Console", hash: 0x209efd33dcc5defd };
 
     /// Method labels.
     pub mod label {
@@ -18,6 +18,7 @@ pub mod console {
         pub const SET_NAME: u64 = 3;
         pub const FOCUS: u64 = 4;
         pub const NOTIFY_INPUT: u64 = 5;
+        pub const SET_ECHO: u64 = 6;
     }
 
     /// Why a console call failed.
@@ -160,6 +161,29 @@ pub mod console {
         }
     }
 
+    #[repr(C, align(8))]
+    #[derive(Clone, Copy, Debug, ::zerocopy::FromBytes, ::zerocopy::IntoBytes, ::zerocopy::Immutable, ::zerocopy::KnownLayout)]
+    pub struct SetEchoRequest {
+        pub on: u64,
+    }
+
+    impl SetEchoRequest {
+        /// Message words it takes.
+        pub const WORDS: usize = 1;
+
+        /// Its message words.
+        #[inline]
+        pub fn as_words(&self) -> &[u64; 1] {
+            ::zerocopy::transmute_ref!(self)
+        }
+
+        /// View the first words of a message as this struct; `None` if it is shorter.
+        #[inline]
+        pub fn from_words(words: &[u64]) -> Option<&Self> {
+            words.first_chunk::<1>().map(|w| ::zerocopy::transmute_ref!(w))
+        }
+    }
+
     /// Client stub: each method sends one message and, unless one-way, waits for the reply.
     #[derive(Clone, Copy, Debug)]
     pub struct ConsoleClient<T: Transport> {
@@ -261,6 +285,16 @@ pub mod console {
                 })
                 .unwrap_or_else(|e| Err(CallError::Kernel(e)))
         }
+
+        /// Whether the console echoes what is typed while this client has the focus (on
+        /// until said otherwise). A client that echoes itself, as a guest OS's terminal
+        /// does through a VMM, turns it off.
+        #[inline]
+        pub fn set_echo(&self, on: bool) -> Result<(), CallError<::libl4::rpc::NoError>> {
+            let mut req = SetEchoRequest::new_zeroed();
+            req.on = u64::from(on);
+            self.transport.send(label::SET_ECHO, req.as_words(), &[]).map_err(CallError::Kernel)
+        }
     }
 
     /// What a server implements. `client` is the badge of the caller's endpoint capability.
@@ -281,6 +315,10 @@ pub mod console {
         /// capability's badge (give a badged copy to tell it apart). Calling again replaces
         /// the notification; the console keeps a copy of the capability.
         fn notify_input(&mut self, client: u64, ntfn: ::libl4::ipc::CPtr) -> Result<(), ConsoleError>;
+        /// Whether the console echoes what is typed while this client has the focus (on
+        /// until said otherwise). A client that echoes itself, as a guest OS's terminal
+        /// does through a VMM, turns it off.
+        fn set_echo(&mut self, client: u64, on: bool);
     }
 
     /// Decode one request, check every bound, call the server and write its reply into
@@ -338,6 +376,12 @@ pub mod console {
                     }
                     Err(e) => Dispatch::error(e as u64),
                 }
+            }
+            label::SET_ECHO => {
+                let Some(&req) = SetEchoRequest::from_words(msg.words()) else { return Dispatch::bad_message() };
+                let on = match req.on { 0 => false, 1 => true, _ => return Dispatch::bad_message() };
+                server.set_echo(msg.badge, on);
+                Dispatch::NoReply
             }
             _ => Dispatch::unknown_method(),
         }

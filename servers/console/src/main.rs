@@ -157,6 +157,10 @@ mod app {
             self.mux.focus(client, &mut |s: &str| uart.puts(s));
         }
 
+        fn set_echo(&mut self, client: u64, on: bool) {
+            self.mux.set_echo(client, on);
+        }
+
         fn notify_input(&mut self, client: u64, ntfn: CPtr) -> Result<(), ConsoleError> {
             // The CSpace is single-level: the received copy's CPtr is its slot index.
             // Anything refused stays in the receive slot, which the server loop empties.

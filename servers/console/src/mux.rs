@@ -38,6 +38,8 @@ struct Client {
     line: String<LINE>,
     /// It asked to be told when input waits for it.
     notify: bool,
+    /// Typed input is echoed while it has the focus.
+    echo: bool,
 }
 
 /// What the terminal's current line holds; the cursor is at its end.
@@ -98,6 +100,7 @@ impl Mux {
                 name,
                 line: String::new(),
                 notify: false,
+                echo: true,
             })
             .ok()?;
         Some(self.clients.len() - 1)
@@ -210,6 +213,13 @@ impl Mux {
         }
     }
 
+    /// Client `badge` has typed input echoed while it has the focus, or not.
+    pub fn set_echo(&mut self, badge: u64, on: bool) {
+        if let Some(c) = self.client(badge) {
+            c.echo = on;
+        }
+    }
+
     /// Client `badge` asks to be told when input waits for it (see `take_signal`), with a
     /// new notification: it has not been told anything yet. Returns its index
     /// (`0..MAX_CLIENTS`, the same for as long as the console runs), by which the caller
@@ -263,6 +273,9 @@ impl Mux {
         }
         if self.input.push_back(b).is_err() {
             self.dropped += 1;
+            return None;
+        }
+        if self.focused_index().is_some_and(|i| !self.clients[i].echo) {
             return None;
         }
         let echo = if b == b'\r' { b'\n' } else { b };
@@ -426,6 +439,21 @@ mod tests {
             "Enter ended the line"
         );
         assert_eq!(m.read(1, 10).unwrap().as_slice(), b"root\n");
+    }
+
+    #[test]
+    fn a_client_that_echoes_itself_gets_no_echo() {
+        let mut m = Mux::new();
+        m.set_name(1, "vm");
+        m.set_name(2, "b");
+        m.set_echo(1, false);
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "login: "), "[vm] login: ");
+        assert_eq!(typed(&mut m, b"ro\r"), "", "nothing echoed");
+        assert_eq!(m.read(1, 10).unwrap().as_slice(), b"ro\n", "but kept");
+        // Another client with the focus has its echo.
+        m.focus(2, &mut |_| {});
+        assert_eq!(typed(&mut m, b"x"), "\nx", "on a line of its own");
     }
 
     #[test]

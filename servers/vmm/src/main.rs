@@ -356,6 +356,8 @@ mod app {
         if cfg.flags & VM_CONSOLE_FOCUS != 0 {
             let _ = console.focus();
         }
+        // The guest echoes what it reads, as a terminal's far end does.
+        let _ = console.set_echo(false);
         if let Err(e) = console.notify_input(slot) {
             println!("vmm: the console will not say when input comes: {e:?}");
             return None;
