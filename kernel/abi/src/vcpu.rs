@@ -382,8 +382,9 @@ exits! {
         pc: u64,
     },
     /// The guest deactivated an interrupt injected with [`INJECT_LEVEL`] (end of
-    /// interrupt). Sent when the guest runs, or else at the reply to the exit it waits
-    /// in or at its next WFI; one at a time, oldest first. Reply [`EXIT_REPLY_DONE`]:
+    /// interrupt). Sent when the guest runs (or waits in WFI), else at the reply to the
+    /// exit it waits in or when it is resumed; one at a time, oldest first. Reply
+    /// [`EXIT_REPLY_DONE`]:
     /// the guest goes on where it was (any other label does the same).
     Eoi = 21 {
         /// the virtual INTID
