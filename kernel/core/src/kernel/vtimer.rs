@@ -78,6 +78,29 @@ impl<P: Platform> Kernel<P> {
         self.platform.set_guest_timer_masked(false);
     }
 
+    /// The arch layer found, as it saved `t`'s guest state to load another guest's, that
+    /// `t` had deactivated `intid`, which the kernel asked to hear of, and the
+    /// maintenance interrupt had not been taken yet. As [`Kernel::guest_eoi`], except
+    /// that nothing is sent from here (the scheduler has chosen): a level-triggered end
+    /// waits in the VCpu's list, and a guest waiting in WFI is woken, to send it from
+    /// its next WFI; the timer's line is unmasked by the next CPU that loads the guest.
+    pub fn guest_eoi_saved(&mut self, t: Ptr<Tcb>, intid: u32) {
+        let Some(v) = t.get().vcpu else { return };
+        if Some(intid) == self.platform.guest_timer_irq() {
+            let vt = &mut v.get().state.vtimer;
+            vt.masked = false;
+            vt.latched = false;
+            return;
+        }
+        let irq = VIrq {
+            intid,
+            priority: 0,
+            notify_eoi: true,
+        };
+        let _ = v.get().eois.push(irq);
+        self.wake_guest(v);
+    }
+
     /// The arch layer loaded `t`'s guest state into this core: its hardware timer is
     /// back (out of the guest timer list), and the line is masked here exactly while
     /// the guest has the timer's interrupt.

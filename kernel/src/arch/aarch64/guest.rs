@@ -167,6 +167,13 @@ fn save_all(state: &mut GuestState) {
 pub fn load(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
     let local = cpu::local();
     let prev = k.lazy_owner(Lazy::Guest);
+    // Ends the previous guest made whose maintenance interrupt has not been taken yet:
+    // read before its interface is saved (the list registers would keep them unseen).
+    if let Some(p) = prev.filter(|&p| p != t)
+        && has_vgic()
+    {
+        harvest_eois(k, p);
+    }
     let mut switched = false;
     if let Some((old, new)) = k.lazy_switch(Lazy::Guest, t) {
         switched = true;
@@ -279,6 +286,17 @@ pub fn maintenance(k: &mut Kernel<Hw>) {
     let (ids, n) = vgic::take_eois();
     for &intid in &ids[..n] {
         k.guest_eoi(intid);
+    }
+}
+
+/// The ends guest `t` (whose interface is live here, about to be saved) made that no
+/// maintenance interrupt reported yet, to the kernel core. Out of line: a guest switch
+/// finds none almost always.
+#[inline(never)]
+fn harvest_eois(k: &mut Kernel<Hw>, t: Ptr<Tcb>) {
+    let (ids, n) = vgic::take_eois();
+    for &intid in &ids[..n] {
+        k.guest_eoi_saved(t, intid);
     }
 }
 

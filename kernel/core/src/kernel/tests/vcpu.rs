@@ -530,6 +530,22 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     assert_eq!(g.get().state, ThreadState::BlockedOnSend);
     assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 44 }));
     sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+
+    // An end found as the guest's interface is saved (another guest's is loaded before
+    // the maintenance interrupt came) while it waits in WFI: it wakes, and its next
+    // WFI sends the end instead of waiting.
+    take(&mut k, g, wfi);
+    assert_eq!(g.get().state, ThreadState::WaitingForInterrupt);
+    k.core.lazy_owners[Lazy::Guest as usize] = None;
+    k.guest_eoi_saved(g, 48);
+    assert_eq!(g.get().state, ThreadState::Running);
+    take(&mut k, g, wfi);
+    assert_eq!(recv_exit(&mut k, ep, rp), Some(Exit::Eoi { intid: 48 }));
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    // The timer's: unmasked for the next CPU that loads the guest.
+    v.get().state.vtimer.masked = true;
+    k.guest_eoi_saved(g, 27);
+    assert!(!v.get().state.vtimer.masked);
     let report = k.check_consistency(root, true);
     assert!(report.ok(), "{report:?}");
 }
