@@ -13,7 +13,7 @@ use gaon_abi::system::{
     BOOTARGS_LEN, COMPATIBLE_LEN, MAX_PASSTHROUGH, Passthrough, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS,
     VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
 };
-use gaon_platform::{Board, DescError};
+use gaon_platform::{Board, DescError, Region};
 use gaon_vmm::gic::SPIS;
 use gaon_vmm::layout;
 use serde::Deserialize;
@@ -291,11 +291,15 @@ fn check_passthrough(v: &RawVm) -> Result<[Passthrough; MAX_PASSTHROUGH], (Strin
             ));
         }
         let end = p.paddr.saturating_add(p.size);
-        let overlaps = |base: u64, limit: u64| p.paddr < limit && base < end;
-        if overlaps(ram.0, ram.1) {
+        let device = Region {
+            base: p.paddr,
+            size: p.size,
+        };
+        let overlaps = |base: u64, size: u64| device.overlaps(&Region { base, size });
+        if overlaps(ram.0, ram.1 - ram.0) {
             return Err((f(".paddr"), format!("{:#x}..{end:#x} overlaps the VM's RAM", p.paddr)));
         }
-        if let Some((what, base, size)) = layout::EMULATED.iter().find(|(_, b, s)| overlaps(*b, b + s)) {
+        if let Some((what, base, size)) = layout::EMULATED.iter().find(|&&(_, b, s)| overlaps(b, s)) {
             return Err((
                 f(".paddr"),
                 format!(

@@ -541,8 +541,7 @@ mod app {
     impl Handler for Vmm {
         fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
             if msg.badge & FAULT_BADGE != 0 {
-                let vcpu = ((msg.badge & !FAULT_BADGE) as usize).wrapping_sub(1);
-                return self.exit(vcpu, msg);
+                return self.exit(vcpu_of(msg.badge), msg);
             }
             vmm::dispatch(self, msg)
         }
@@ -561,11 +560,17 @@ mod app {
 
         fn fault(&mut self, badge: u64, fault: Fault) -> Option<u64> {
             // The guest's thread itself failed (no exit): it stays stopped.
-            let vcpu = ((badge & !FAULT_BADGE) as usize).wrapping_sub(1);
+            let vcpu = vcpu_of(badge);
             println!("vmm: vCPU {vcpu} stopped: {fault:?}");
             self.k.stop_vcpu(vcpu);
             None
         }
+    }
+
+    /// The vCPU a fault-endpoint badge names (`FAULT_BADGE | vCPU + 1`; out of range
+    /// for anything else).
+    const fn vcpu_of(badge: u64) -> usize {
+        ((badge & !FAULT_BADGE) as usize).wrapping_sub(1)
     }
 
     fn control(r: Result<(), ControlError>) -> Result<(), VmmError> {

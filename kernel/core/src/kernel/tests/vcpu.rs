@@ -16,6 +16,20 @@ use crate::kernel::{Kernel, Lazy};
 use crate::obj::Ptr;
 use crate::tcb::{Tcb, ThreadState};
 
+/// A guest's WFI, as the CPU reports it (EC 0x01, IL).
+const WFI: Exception = Exception::User {
+    esr: 0x01 << 26 | 1 << 25,
+    far: 0,
+};
+
+/// A guest's `hvc #imm` (EC 0x16, IL).
+const fn hvc_trap(imm: u64) -> Exception {
+    Exception::User {
+        esr: 0x16 << 26 | 1 << 25 | imm,
+        far: 0,
+    }
+}
+
 /// A guest thread at priority 200 with the root's endpoint `ep` as its fault endpoint,
 /// its VCpu bound; returns (Tcb cptr, thread, VCpu cptr).
 fn guest(k: &mut Kernel<Model>, a: &mut Alloc, ep: u64) -> (u64, Ptr<Tcb>, u64) {
@@ -135,14 +149,7 @@ fn exits_reach_the_vmm_and_its_replies_resume_the_guest() {
     // HVC #0x42 with x0..x7 = 10..17: all eight come, x0..x3 in registers.
     g.get().ctx.x[..8].copy_from_slice(&[10, 11, 12, 13, 14, 15, 16, 17]);
     g.get().ctx.pc = 0x1004; // past the HVC, as the exception leaves it
-    take(
-        &mut k,
-        g,
-        Exception::User {
-            esr: 0x16 << 26 | 1 << 25 | 0x42,
-            far: 0,
-        },
-    );
+    take(&mut k, g, hvc_trap(0x42));
     assert_eq!(g.get().state, ThreadState::BlockedOnSend);
     let got = sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
     let info = MsgInfo(got[1]);
@@ -232,10 +239,7 @@ fn exits_and_their_answers_take_the_fastpath_with_the_slow_paths_effect() {
     let (tcb, g, _) = guest(&mut k, &mut a, ep);
     let root = k.current().unwrap();
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
-    let hvc = Exception::User {
-        esr: 0x16 << 26 | 1 << 25 | 7,
-        far: 0,
-    };
+    let hvc = hvc_trap(7);
     // The first exit finds nobody waiting: the general way.
     g.get().ctx.pc = 0x1004;
     take(&mut k, g, hvc);
@@ -365,14 +369,7 @@ fn deleting_either_side_of_a_binding_leaves_the_other_usable() {
     let rp = a.obj(&mut k, ObjType::Reply, 0);
     let (tcb, g, vcpu) = guest(&mut k, &mut a, ep);
     // The guest waits in an exit when its VCpu goes: it stops, a native thread again.
-    take(
-        &mut k,
-        g,
-        Exception::User {
-            esr: 0x16 << 26 | 1 << 25,
-            far: 0,
-        },
-    );
+    take(&mut k, g, hvc_trap(0));
     sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
     invoke(&mut k, rs::CNODE, Label::CNodeDelete, &[vcpu]).unwrap();
     assert!(!k.is_guest(g));
@@ -484,14 +481,7 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
 
     // Ends that come while it waits for the answer to another exit follow that answer,
     // one at a time, before the guest goes on.
-    take(
-        &mut k,
-        g,
-        Exception::User {
-            esr: 0x16 << 26 | 1 << 25,
-            far: 0,
-        },
-    );
+    take(&mut k, g, hvc_trap(0));
     assert!(matches!(recv_exit(&mut k, ep, rp), Some(Exit::Hvc { .. })));
     eoi(&mut k, g, 41);
     eoi(&mut k, g, 42);
@@ -511,10 +501,7 @@ fn the_end_of_a_level_triggered_interrupt_exits_to_the_vmm() {
     assert!(v.get().eois.is_empty());
 
     // Waiting in WFI, an end wakes it into the exit.
-    let wfi = Exception::User {
-        esr: 0x01 << 26 | 1 << 25,
-        far: 0,
-    };
+    let wfi = WFI;
     take(&mut k, g, wfi);
     assert_eq!(g.get().state, ThreadState::WaitingForInterrupt);
     eoi(&mut k, g, 43);
@@ -561,10 +548,7 @@ fn an_exit_nobody_answers_is_taken_back() {
     invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
     // Suspended while its exit waits for the VMM, the exit is taken back: an HVC runs
     // again, an end is sent again.
-    let hvc = Exception::User {
-        esr: 0x16 << 26 | 1 << 25,
-        far: 0,
-    };
+    let hvc = hvc_trap(0);
     g.get().ctx.pc = 0x5004;
     take(&mut k, g, hvc);
     assert_eq!(g.get().state, ThreadState::BlockedOnSend);
@@ -673,14 +657,7 @@ fn the_virtual_timer_is_raised_masked_and_kept_by_the_kernel_while_saved() {
     )
     .unwrap();
     invoke(&mut k, vcpu, Label::VCpuWriteRegs, &[VCpuReg::Cntvoff as u64, 1, 1000]).unwrap();
-    take(
-        &mut k,
-        g,
-        Exception::User {
-            esr: 0x01 << 26 | 1 << 25,
-            far: 0,
-        },
-    );
+    take(&mut k, g, WFI);
     assert_eq!(g.get().state, ThreadState::WaitingForInterrupt);
     assert!(k.core.guest_timers.is_none(), "live: the hardware timer's job");
     k.core.lazy_owners[Lazy::Guest as usize] = None;
@@ -723,14 +700,7 @@ fn the_virtual_timer_is_raised_masked_and_kept_by_the_kernel_while_saved() {
 
     // Unbound while the kernel keeps its timer: out of the list.
     invoke(&mut k, vcpu, Label::VCpuAckVppi, &[27]).unwrap();
-    take(
-        &mut k,
-        g,
-        Exception::User {
-            esr: 0x01 << 26 | 1 << 25,
-            far: 0,
-        },
-    );
+    take(&mut k, g, WFI);
     k.guest_saved(g);
     assert_eq!(k.core.guest_timers, Some(v));
     invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
