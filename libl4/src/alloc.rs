@@ -78,7 +78,19 @@ impl VaRange {
     }
     /// `pages` pages plus a guard page; returns the start.
     pub fn take(&mut self, pages: u64) -> Result<u64, Error> {
-        let start = self.next;
+        self.take_aligned(pages, PAGE)
+    }
+
+    /// `pages` pages plus a guard page, starting at a multiple of `align` (a power of
+    /// two); returns the start.
+    pub fn take_aligned(&mut self, pages: u64, align: u64) -> Result<u64, Error> {
+        if !align.is_power_of_two() {
+            return Err(Error::InvalidArgument);
+        }
+        let start = self
+            .next
+            .checked_next_multiple_of(align)
+            .ok_or(Error::NotEnoughMemory)?;
         let size = pages
             .checked_add(1)
             .and_then(|p| p.checked_mul(PAGE))
@@ -119,6 +131,12 @@ pub struct Region {
     pub state: State,
 }
 
+/// A large page's size (2 MiB).
+pub const LARGE_PAGE: u64 = 1 << gaon_abi::object::LARGE_PAGE_BITS;
+
+/// log2 of the size from which an object gets a region of its own (2 MiB).
+const LARGE_OBJECT_BITS: u8 = 21;
+
 /// Slots, untyped memory and addresses of one program, with its own CNode and VSpace,
 /// tracking up to `N` untyped regions.
 #[derive(Debug)]
@@ -136,6 +154,8 @@ pub struct Allocator<const N: usize = MAX_REGIONS> {
     current: Option<usize>,
     /// A page of addresses `write_frame` maps frames at, once it has one.
     scratch: Option<u64>,
+    /// The same for 2 MiB frames.
+    scratch_large: Option<u64>,
     /// Where VSpaces get their VMID (without one, a VSpace cannot be used).
     pub vmid_pool: Option<VmidPool>,
 }
@@ -211,6 +231,7 @@ impl<const N: usize> Allocator<N> {
             regions: Vec::new(),
             current: None,
             scratch: None,
+            scratch_large: None,
             vmid_pool: None,
         }
     }
@@ -255,8 +276,7 @@ impl<const N: usize> Allocator<N> {
         self.slots.take()
     }
 
-    /// A fresh object of `ty` in a fresh slot. Objects are carved from one RAM region
-    /// until it is full, then from the largest untouched one.
+    /// A fresh object of `ty` in a fresh slot ([`Allocator::alloc_at`] says from where).
     pub fn alloc(&mut self, ty: ObjType, size_bits: u8) -> Result<CPtr, Error> {
         let s = self.slot()?;
         self.alloc_at(ty, size_bits, s)?;
@@ -264,30 +284,90 @@ impl<const N: usize> Allocator<N> {
     }
 
     /// A fresh object of `ty` in slot `s` (which the caller took from `slots`).
+    ///
+    /// Small objects are carved from one region until it is full, then from the
+    /// smallest untouched one, so the large regions stay whole. An object of 2 MiB or
+    /// more (a server's heap, a large page) is a region of its own: the smallest
+    /// untouched one it fits in, split in halves down to its size (the other halves
+    /// stay untouched), or else it is carved like a small one.
     pub fn alloc_at(&mut self, ty: ObjType, size_bits: u8, s: CPtr) -> Result<(), Error> {
+        let obj_bits = ty.object_bits(u64::from(size_bits)).ok_or(Error::InvalidArgument)?;
+        if obj_bits >= LARGE_OBJECT_BITS
+            && let Some(i) = self.smallest_free_ram(obj_bits)
+            && let Ok(i) = self.split_down(i, obj_bits)
+        {
+            self.regions[i].state = State::Done;
+            return self.retype_from(i, ty, size_bits, s);
+        }
         loop {
             let i = if let Some(i) = self.current {
                 i
             } else {
-                let i = self.largest_free_ram(u8::MAX).ok_or(Error::NotEnoughMemory)?;
+                let i = self.smallest_free_ram(obj_bits).ok_or(Error::NotEnoughMemory)?;
                 self.regions[i].state = State::Carving;
                 self.current = Some(i);
                 i
             };
-            match self.regions[i].ut.retype(ty, size_bits, self.cnode, s, 1) {
-                Ok(()) if ty == ObjType::VSpace => {
-                    // A VSpace is usable once it has a VMID from the program's pool.
-                    let pool = self.vmid_pool.ok_or(Error::NoVmid)?;
-                    return pool.assign(VSpace(s));
-                }
-                Ok(()) => return Ok(()),
-                Err(Error::NotEnoughMemory) => {
+            match self.retype_from(i, ty, size_bits, s) {
+                Err(Error::NotEnoughMemory | Error::RangeError) => {
                     self.regions[i].state = State::Done;
                     self.current = None;
                 }
-                Err(e) => return Err(e),
+                r => return r,
             }
         }
+    }
+
+    /// Retype one object of `ty` from region `i` into slot `s`.
+    fn retype_from(&mut self, i: usize, ty: ObjType, size_bits: u8, s: CPtr) -> Result<(), Error> {
+        self.regions[i].ut.retype(ty, size_bits, self.cnode, s, 1)?;
+        if ty == ObjType::VSpace {
+            // A VSpace is usable once it has a VMID from the program's pool.
+            let pool = self.vmid_pool.ok_or(Error::NoVmid)?;
+            return pool.assign(VSpace(s));
+        }
+        Ok(())
+    }
+
+    /// Split free region `i` in halves, and its first half again, until one of
+    /// `2^bits` bytes is left; returns it.
+    fn split_down(&mut self, mut i: usize, bits: u8) -> Result<usize, Error> {
+        while self.regions[i].bits > bits {
+            i = self.split(i)?;
+        }
+        Ok(i)
+    }
+
+    /// Split free region `i` into two free halves (marking it done); returns the first
+    /// half's index (the second follows it).
+    fn split(&mut self, i: usize) -> Result<usize, Error> {
+        if self.regions.len() + 2 > N {
+            return Err(Error::NotEnoughMemory);
+        }
+        let r = self.regions[i];
+        let halves = self.slots.take_n(2)?;
+        r.ut.retype(ObjType::Untyped, r.bits - 1, self.cnode, halves, 2)?;
+        self.regions[i].state = State::Done;
+        for h in 0..2 {
+            let half = Region {
+                ut: Untyped(halves + h),
+                paddr: r.paddr + h * (1 << (r.bits - 1)),
+                bits: r.bits - 1,
+                device: r.device,
+                state: State::Free,
+            };
+            self.regions.push(half).map_err(|_| Error::NotEnoughMemory)?;
+        }
+        Ok(self.regions.len() - 2)
+    }
+
+    fn smallest_free_ram(&self, min_bits: u8) -> Option<usize> {
+        (0..self.regions.len())
+            .filter(|&i| {
+                let r = &self.regions[i];
+                !r.device && r.state == State::Free && r.bits >= min_bits
+            })
+            .min_by_key(|&i| self.regions[i].bits)
     }
 
     /// A frame capability for the device page at physical address `pa`. The device
@@ -310,22 +390,7 @@ impl<const N: usize> Allocator<N> {
                 self.regions[i].state = State::Done;
                 return Ok(Frame(f));
             }
-            if self.regions.len() + 2 > N {
-                return Err(Error::NotEnoughMemory);
-            }
-            let halves = self.slots.take_n(2)?;
-            r.ut.retype(ObjType::Untyped, r.bits - 1, self.cnode, halves, 2)?;
-            self.regions[i].state = State::Done;
-            for h in 0..2 {
-                let half = Region {
-                    ut: Untyped(halves + h),
-                    paddr: r.paddr + h * (1 << (r.bits - 1)),
-                    bits: r.bits - 1,
-                    device: true,
-                    state: State::Free,
-                };
-                self.regions.push(half).map_err(|_| Error::NotEnoughMemory)?;
-            }
+            self.split(i)?;
         }
     }
 
@@ -423,13 +488,28 @@ impl<const N: usize> Allocator<N> {
     /// in this program's VSpace for the copy and unmapped again, so it can then be
     /// mapped elsewhere (how a loader fills another program's memory).
     pub fn write_frame(&mut self, frame: Frame, offset: usize, data: &[u8]) -> Result<(), Error> {
+        self.write_sized(frame, false, offset, data)
+    }
+
+    /// [`Allocator::write_frame`] for a 2 MiB frame.
+    pub fn write_large_frame(&mut self, frame: Frame, offset: usize, data: &[u8]) -> Result<(), Error> {
+        self.write_sized(frame, true, offset, data)
+    }
+
+    fn write_sized(&mut self, frame: Frame, large: bool, offset: usize, data: &[u8]) -> Result<(), Error> {
+        let size = if large { LARGE_PAGE } else { PAGE };
         let end = offset.checked_add(data.len()).ok_or(Error::InvalidArgument)?;
-        if end > PAGE as usize {
+        if end > size as usize {
             return Err(Error::InvalidArgument);
         }
-        let va = match self.scratch {
+        let scratch = if large {
+            &mut self.scratch_large
+        } else {
+            &mut self.scratch
+        };
+        let va = match *scratch {
             Some(va) => va,
-            None => *self.scratch.insert(self.va.take(1)?),
+            None => *scratch.insert(self.va.take_aligned(size / PAGE, size)?),
         };
         self.map(self.vspace, frame, va, Rights::READ | Rights::WRITE, false)?;
         copy_to(va + offset as u64, data);
@@ -471,6 +551,17 @@ mod tests {
         assert_eq!(v.take(1), Ok(0x1000_0000 + 3 * PAGE));
         assert_eq!(v.take(1), Err(Error::NotEnoughMemory));
         assert_eq!(v.take(u64::MAX), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn aligned_va_ranges_start_at_a_multiple() {
+        let mut v = VaRange::new(0x1000_1000, 0x1100_0000);
+        assert_eq!(v.take_aligned(512, LARGE_PAGE), Ok(0x1020_0000));
+        // The guard page after it, then the next multiple.
+        assert_eq!(v.take_aligned(1, LARGE_PAGE), Ok(0x1060_0000));
+        assert_eq!(v.take(1), Ok(0x1060_2000));
+        assert_eq!(v.take_aligned(1, 3), Err(Error::InvalidArgument));
+        assert_eq!(v.take_aligned(512, 1 << 24), Err(Error::NotEnoughMemory));
     }
 
     #[test]

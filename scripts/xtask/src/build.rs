@@ -110,6 +110,7 @@ pub fn build_system(file: &Path, out_dir: &Path) -> Result<PathBuf, String> {
 /// description's (before the system table): how `cargo xtask fuzz` passes its
 /// parameters to the fuzzer.
 pub fn build_system_with(file: &Path, out_dir: &Path, extra: &[(String, PathBuf)]) -> Result<PathBuf, String> {
+    crate::linux::assets_for(file)?;
     let mut system = System::load(file, &platforms_dir()).map_err(|e| e.to_string())?;
     let table = system.modules.len().saturating_sub(1);
     for (i, (name, path)) in extra.iter().enumerate() {

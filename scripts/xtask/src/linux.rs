@@ -79,6 +79,117 @@ pub fn command(img: &LinuxImage, cpu: &str) -> Command {
     cmd
 }
 
+/// Where the Linux guest of Gaon's VMs is put: descriptions name these files
+/// (`images/virt/linux.toml`), and [`guest_assets`] makes them.
+pub const GUEST_DIR: &str = "build/linux";
+/// The guest kernel, a copy of the cached Debian Image under a name that does not change
+/// with Debian's ABI number.
+pub const GUEST_KERNEL: &str = "Image";
+/// The guest's initramfs: busybox's init, a shell on the console, the benchmark.
+pub const GUEST_INITRD: &str = "guest-initramfs.cpio";
+
+/// Make the Linux guest's files ([`GUEST_KERNEL`], [`GUEST_INITRD`] in [`GUEST_DIR`]):
+/// fetch the kernel and busybox (once) and build the benchmark. Returns the kernel's
+/// release.
+pub fn guest_assets() -> Result<String, String> {
+    let bench = build_bench()?;
+    let cache = root_dir().join("build").join("cache").join("linux");
+    let fetched = fetch(&cache)?;
+    let out = root_dir().join(GUEST_DIR);
+    fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let kernel = out.join(GUEST_KERNEL);
+    let image = read(&fetched.kernel)?;
+    if fs::read(&kernel).ok().as_deref() != Some(image.as_slice()) {
+        fs::write(&kernel, &image).map_err(|e| format!("{}: {e}", kernel.display()))?;
+    }
+    let initrd = out.join(GUEST_INITRD);
+    let archive = guest_initramfs(&read(&bench)?, &read(&fetched.busybox)?);
+    fs::write(&initrd, archive).map_err(|e| format!("{}: {e}", initrd.display()))?;
+    Ok(fetched.version)
+}
+
+/// Make the Linux guest's files if the system description `file` names them: a
+/// `[[vm]]` whose `guest.file` or `initrd` lies in [`GUEST_DIR`]. They are made on every
+/// build of such a system (the kernel and busybox come from the cache after the first).
+pub fn assets_for(file: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let Ok(desc) = text.parse::<toml::Table>() else {
+        return Ok(()); // the image tool says what is wrong with it
+    };
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let guest_dir = root_dir().join(GUEST_DIR);
+    let names_guest = |v: &toml::Value| {
+        let paths = [v.get("guest").and_then(|g| g.get("file")), v.get("initrd")];
+        paths.into_iter().flatten().filter_map(toml::Value::as_str).any(|p| {
+            let p = dir.join(p);
+            p.parent()
+                .and_then(|d| d.canonicalize().ok())
+                .is_some_and(|d| d == guest_dir)
+                || p.parent() == Some(guest_dir.as_path())
+        })
+    };
+    let vms = desc.get("vm").and_then(toml::Value::as_array);
+    if vms.is_some_and(|v| v.iter().any(names_guest)) {
+        let release = guest_assets()?;
+        eprintln!("linux: guest {GUEST_DIR}/{GUEST_KERNEL} ({release}) and {GUEST_DIR}/{GUEST_INITRD}");
+    }
+    Ok(())
+}
+
+/// busybox init's table for the guest: `rcS` first, then a shell on the console (again
+/// when it exits); `poweroff` and `reboot` go through init, which unmounts first.
+const GUEST_INITTAB: &str = "\
+::sysinit:/etc/init.d/rcS
+::respawn:-/bin/cttyhack /bin/sh
+::ctrlaltdel:/bin/reboot
+::shutdown:/bin/umount -a -r
+";
+
+/// The guest's `rcS`: busybox's applets as commands, the pseudo filesystems, and a line
+/// the tests wait for.
+const GUEST_RCS: &str = "\
+#!/bin/sh
+# The Linux guest's start script (scripts/xtask/src/linux.rs).
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+hostname gaon-guest
+echo \"gaon-guest: up ($(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs)\"
+";
+
+/// The initramfs of the Linux guest: busybox as init (its applets linked by rcS),
+/// [`GUEST_INITTAB`], [`GUEST_RCS`], the benchmark as /bench.
+fn guest_initramfs(bench: &[u8], busybox: &[u8]) -> Vec<u8> {
+    let mut a = Cpio::default();
+    for d in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "dev",
+        "etc",
+        "etc/init.d",
+        "proc",
+        "sys",
+        "tmp",
+        "root",
+    ] {
+        a.dir(d);
+    }
+    a.char_device("dev/console", 0o600, 5, 1);
+    a.file("bin/busybox", 0o755, busybox);
+    // What runs before rcS installs the rest of the applets.
+    for link in ["init", "bin/sh", "sbin/init"] {
+        a.symlink(link, "/bin/busybox");
+    }
+    a.file("etc/inittab", 0o644, GUEST_INITTAB.as_bytes());
+    a.file("etc/init.d/rcS", 0o755, GUEST_RCS.as_bytes());
+    a.file("bench", 0o755, bench);
+    a.finish()
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -325,6 +436,7 @@ pub struct Cpio {
 const S_IFDIR: u32 = 0o040_000;
 const S_IFREG: u32 = 0o100_000;
 const S_IFCHR: u32 = 0o020_000;
+const S_IFLNK: u32 = 0o120_000;
 
 impl Cpio {
     fn entry(&mut self, name: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) {
@@ -368,6 +480,10 @@ impl Cpio {
     }
 
     /// A character device node.
+    pub fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, S_IFLNK | 0o777, 1, (0, 0), target.as_bytes());
+    }
+
     pub fn char_device(&mut self, name: &str, perm: u32, major: u32, minor: u32) {
         self.entry(name, S_IFCHR | perm, 1, (major, minor), &[]);
     }

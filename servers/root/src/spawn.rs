@@ -11,7 +11,7 @@ use gaon_abi::system::{
     SERVER_MAP_BASE, SERVER_STACK_TOP, START_INFO_VADDR, START_MAGIC, ServerEntry, StartInfo, SystemTable, server_slot,
 };
 use heapless::Vec;
-use libl4::alloc::{Allocator, PAGE};
+use libl4::alloc::{Allocator, LARGE_PAGE, PAGE};
 use libl4::cap::{
     CNode, Frame, IrqControl, IrqHandler, Notification, SchedContext, SchedControl, Tcb, Untyped, VSpace, VmidPool,
 };
@@ -366,13 +366,21 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             // A copy in fresh frames: boot modules are mapped only in the root server.
             let bytes = libl4::start::boot_module_at(g.a as usize).ok_or(Error::InvalidArgument)?;
             let size = bytes.len() as u64;
-            below_free(*map_va, size.next_multiple_of(PAGE))?;
+            // A large module (a guest's kernel) in 2 MiB frames: a 30 MiB one would
+            // take thousands of this server's slots in 4 KiB pages.
+            let page = if size >= LARGE_PAGE { LARGE_PAGE } else { PAGE };
+            *map_va = map_va.next_multiple_of(page);
+            below_free(*map_va, size.next_multiple_of(page))?;
             (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, size);
-            for chunk in bytes.chunks(PAGE as usize) {
-                let f = Frame(a.alloc(ObjType::Frame, 12)?);
-                a.write_frame(f, 0, chunk)?;
+            for chunk in bytes.chunks(page as usize) {
+                let f = Frame(a.alloc(ObjType::Frame, page.trailing_zeros() as u8)?);
+                if page == LARGE_PAGE {
+                    a.write_large_frame(f, 0, chunk)?;
+                } else {
+                    a.write_frame(f, 0, chunk)?;
+                }
                 a.map(to.vspace, f, *map_va, Rights::READ, false)?;
-                *map_va += PAGE;
+                *map_va += page;
             }
             *map_va += PAGE;
         }
