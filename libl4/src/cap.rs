@@ -9,8 +9,8 @@ use gaon_abi::invocation::{
     SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
     TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
     TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
-    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuUnbindTcbArgs,
-    VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
+    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs,
+    VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -393,6 +393,11 @@ impl VCpu {
     /// interrupt state; the guest's deactivation does it otherwise).
     pub fn ack_vppi(self, intid: u64) -> Result<(), Error> {
         unit(invoke_args(self.0, &VCpuAckVppiArgs { intid }))
+    }
+    /// Put the VCpu back in a CPU's reset state (`VCpuReset`; its thread must be
+    /// suspended): for a reboot, or a CPU started by PSCI.
+    pub fn reset(self) -> Result<(), Error> {
+        unit(invoke_args(self.0, &VCpuResetArgs {}))
     }
     /// Read up to four guest registers starting at `first`.
     pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {

@@ -538,6 +538,16 @@ invocations! {
         /// The virtual PPI (the virtual timer's INTID).
         intid: u64,
     };
+    /// Puts the VCpu back in the state of a CPU out of reset, as a new VCpu's: its EL1
+    /// registers (MMU and caches off, SCTLR_EL1 RES1 bits only; the counter offset and
+    /// MPIDR 0), its virtual CPU interface (no interrupt in a list register or queued,
+    /// group enables, priority mask and active priorities 0), no end of interrupt
+    /// waiting, its virtual timer off with the PPI enabled at priority 0xa0 and its line
+    /// unmasked. A bound thread's PSTATE becomes EL1h with D, A, I and F masked; its
+    /// general registers and PC are the VMM's to set. How a VMM reboots a guest or
+    /// starts a CPU by PSCI CPU_ON. `IllegalOperation` if the bound thread is not
+    /// inactive (suspend it first).
+    VCpuReset = 87 on VCpu => VCpuResetArgs {};
 
     /// From now on the kernel appends its console output to the kernel log page (boot
     /// slot `KERNEL_LOG`, see `gaon_abi::klog`) and signals the notification, instead
@@ -591,6 +601,7 @@ impl Label {
                 Self::VCpuInjectIrq,
                 Self::VCpuSetVppi,
                 Self::VCpuAckVppi,
+                Self::VCpuReset,
             ],
             T::IrqControl => &[Self::IrqControlGet],
             T::IrqHandler => &[

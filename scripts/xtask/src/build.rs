@@ -72,6 +72,9 @@ pub const KTEST_SYSTEM: &str = "ktest";
 /// The system that runs the VMM with the test guest (on boards that have one).
 pub const VM_SYSTEM: &str = "vm";
 
+/// The system with Debian's kernel in a VM (on boards that have one).
+pub const LINUX_SYSTEM: &str = "linux";
+
 /// The system description `images/<board>/<name>.toml`.
 pub fn system_file(board: &str, name: &str) -> PathBuf {
     root_dir().join("images").join(board).join(format!("{name}.toml"))

@@ -136,6 +136,17 @@ pub fn assets_for(file: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The release of the cached kernel (`6.1.0-N-arm64`), the guest's once
+/// [`guest_assets`] ran.
+pub fn cached_release() -> Option<String> {
+    let stamp = root_dir().join("build").join("cache").join("linux").join("release");
+    fs::read_to_string(stamp)
+        .ok()?
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
+}
+
 /// busybox init's table for the guest: `rcS` first, then a shell on the console (again
 /// when it exits); `poweroff` and `reboot` go through init, which unmounts first.
 const GUEST_INITTAB: &str = "\

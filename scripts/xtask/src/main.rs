@@ -7,6 +7,7 @@ mod bench;
 mod build;
 mod chart;
 mod fuzz;
+mod guest;
 mod linux;
 mod profile;
 mod qemu;

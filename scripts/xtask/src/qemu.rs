@@ -297,6 +297,11 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
     run_with_input(target, image, timeout, None)
 }
 
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len().max(1)).position(|w| w == needle)
+}
+
 /// QEMU's deterministic clock: a counter tick is a fixed number of instructions (`shift=0`:
 /// 1 ns of virtual time per instruction), and an idle CPU skips to its next timer
 /// deadline (`sleep=off`). Timer interrupts come exactly at their deadlines, whatever
@@ -336,10 +341,22 @@ pub fn run_with_input(
 
 /// Run `cmd` (QEMU with its serial port on stdio) with its output captured, killing
 /// it after `timeout`; once the output contains `input.0`, type `input.1`.
-pub fn capture(mut cmd: Command, timeout: Duration, input: Option<(&str, &[u8])>) -> Result<Outcome, String> {
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+pub fn capture(cmd: Command, timeout: Duration, input: Option<(&str, &[u8])>) -> Result<Outcome, String> {
+    capture_script(cmd, timeout, input.as_slice())
+}
+
+/// Like [`capture`], typing a session: each step's bytes once the output has its
+/// marker after where the previous step's marker was found. The steps not reached by
+/// the end are listed in [`Outcome::output`]'s problems by the caller (the output says
+/// how far it got).
+pub fn capture_script(mut cmd: Command, timeout: Duration, script: &[(&str, &[u8])]) -> Result<Outcome, String> {
+    cmd.stdin(if script.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let mut stdin = child.stdin.take();
     let (tx, rx) = mpsc::channel();
@@ -363,16 +380,21 @@ pub fn capture(mut cmd: Command, timeout: Duration, input: Option<(&str, &[u8])>
     drop(tx);
     let deadline = Instant::now() + timeout;
     let mut raw = Vec::new();
+    let (mut step, mut searched) = (0, 0);
     let exit_code = loop {
         while let Ok(chunk) = rx.try_recv() {
             raw.extend_from_slice(&chunk);
         }
-        if let (Some((marker, bytes)), Some(pipe)) = (input, stdin.as_mut())
-            && String::from_utf8_lossy(&raw).contains(marker)
+        while let (Some((marker, bytes)), Some(pipe)) = (script.get(step), stdin.as_mut())
+            && let Some(at) = find(&raw[searched..], marker.as_bytes())
         {
+            searched += at + marker.len();
             let _ = pipe.write_all(bytes);
             let _ = pipe.flush();
-            stdin = None;
+            step += 1;
+            if step == script.len() {
+                stdin = None;
+            }
         }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();

@@ -1,10 +1,11 @@
 //! `cargo xtask test`: host tests, then every QEMU configuration of every board.
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, VM_SYSTEM, build_board, load_board, system_file};
+use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, LINUX_SYSTEM, VM_SYSTEM, build_board, load_board, system_file};
 use crate::qemu::{Target, run_captured, run_captured_icount, run_console, run_with_input};
 use crate::root_dir;
 
@@ -373,6 +374,17 @@ fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
     })
 }
 
+/// The Linux system's `image` for `board`, its VM's vCPUs and the guest kernel's release.
+fn linux_system(board: &str, image: PathBuf) -> Result<(PathBuf, usize, String), String> {
+    let file = system_file(board, LINUX_SYSTEM);
+    let system = gaon_image::System::load(&file, &root_dir().join("platforms")).map_err(|e| e.to_string())?;
+    let vm = system.vms.first().ok_or("the Linux system has no [[vm]]")?;
+    let cfg = <gaon_abi::system::VmConfig as zerocopy::FromBytes>::read_from_bytes(&vm.config)
+        .map_err(|_| "the VM's configuration is no VmConfig")?;
+    let release = crate::linux::cached_release().ok_or("no cached guest kernel")?;
+    Ok((image, cfg.vcpus as usize, release))
+}
+
 /// Every QEMU configuration of every board that has a system description (or of
 /// `only` that board), then the quick bench check (not with `only`).
 fn boot_tests(only: Option<&str>) -> (u32, u32) {
@@ -408,28 +420,21 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
                 continue;
             }
         };
-        let ktest_image = if system_file(&board_name, KTEST_SYSTEM).is_file() {
-            match build_board(&board_name, KTEST_SYSTEM) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    record(&format!("build ktest for {board_name}"), vec![e]);
-                    None
-                }
+        let mut optional = |system: &str, what: &str| {
+            if !system_file(&board_name, system).is_file() {
+                return None;
             }
-        } else {
-            None
+            build_board(&board_name, system)
+                .map_err(|e| record(&format!("build {what} for {board_name}"), vec![e]))
+                .ok()
         };
-        let vm_image = if system_file(&board_name, VM_SYSTEM).is_file() {
-            match build_board(&board_name, VM_SYSTEM) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    record(&format!("build the VM system for {board_name}"), vec![e]);
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let ktest_image = optional(KTEST_SYSTEM, "ktest");
+        let vm_image = optional(VM_SYSTEM, "the VM system");
+        let linux = optional(LINUX_SYSTEM, "the Linux system").and_then(|image| {
+            linux_system(&board_name, image)
+                .map_err(|e| record(&format!("the Linux system for {board_name}"), vec![e]))
+                .ok()
+        });
         for (i, config) in board.qemu.iter().enumerate() {
             let target = Target {
                 board: board.clone(),
@@ -445,6 +450,12 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
             }
             if let Some(vm) = &vm_image {
                 record(&format!("VMM and test guest on {}", config.name), vm_run(&target, vm));
+            }
+            if let Some((image, vcpus, release)) = &linux {
+                record(
+                    &format!("Linux VM on {}", config.name),
+                    crate::guest::linux_run(&target, image, *vcpus, release),
+                );
             }
             if i == 0 {
                 // `scripts/run`'s console, once per board: a line piped in before the
@@ -479,8 +490,29 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
     (passed, failed)
 }
 
-/// `cargo xtask test [--quick] [--board BOARD]`: `--quick` runs the host tests only,
-/// `--board` one board's boot tests only (no host tests, no bench check).
+/// `cargo xtask test --linux CONFIG`: the Linux VM's test alone, on one configuration.
+fn linux_only(name: &str) -> Result<(), String> {
+    let target = crate::qemu::resolve(name)?;
+    let image = build_board(&target.board.board.name, LINUX_SYSTEM)?;
+    let (image, vcpus, release) = linux_system(&target.board.board.name, image)?;
+    let problems = crate::guest::linux_run(&target, &image, vcpus, &release);
+    if problems.is_empty() {
+        println!("Linux VM on {}: passed", target.config.name);
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("     {p}");
+    }
+    Err(format!(
+        "Linux VM on {}: {} problems",
+        target.config.name,
+        problems.len()
+    ))
+}
+
+/// `cargo xtask test [--quick] [--board BOARD] [--linux CONFIG]`: `--quick` runs the
+/// host tests only, `--board` one board's boot tests only (no host tests, no bench
+/// check), `--linux` the Linux VM's test on one QEMU configuration.
 pub fn run_all(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut only = None;
@@ -494,6 +526,12 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
                         .ok_or("--board needs a board name (cargo xtask list)")?
                         .as_str(),
                 );
+            }
+            "--linux" => {
+                let name = it
+                    .next()
+                    .ok_or("--linux needs a QEMU configuration (cargo xtask list)")?;
+                return linux_only(name);
             }
             other => return Err(format!("unknown option `{other}` for test")),
         }

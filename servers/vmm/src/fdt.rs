@@ -23,6 +23,9 @@ pub struct Board<'a> {
     pub testdev: bool,
     /// Pass-through devices.
     pub passthrough: &'a [Device<'a>],
+    /// A seed for the guest's address-space randomization and random number generator
+    /// (`chosen/kaslr-seed` and `rng-seed`, as QEMU and firmware give them).
+    pub seed: u64,
 }
 
 /// A pass-through device's node: `<name>@<base>`, with its `compatible` (the raw
@@ -67,6 +70,14 @@ pub fn device_tree(b: &Board<'_>) -> Result<Vec<u8>, Error> {
         fdt.property_u64("linux,initrd-start", start)?;
         fdt.property_u64("linux,initrd-end", end)?;
     }
+    fdt.property_u64("kaslr-seed", b.seed)?;
+    let mut rng = [0u8; 32];
+    let mut x = b.seed;
+    for chunk in rng.chunks_mut(8) {
+        x = splitmix64(x);
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    fdt.property("rng-seed", &rng)?;
     fdt.end_node(chosen)?;
 
     let memory = fdt.begin_node(&alloc::format!("memory@{:x}", b.ram_base))?;
@@ -175,6 +186,15 @@ fn peripherals(fdt: &mut FdtWriter, b: &Board<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The next output of SplitMix64 (Steele, Lea and Flood), from the state `x`: spreads
+/// one seed over the bytes of `rng-seed`.
+const fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +225,7 @@ mod tests {
                 irq: Some(34),
                 compatible: b"arm,pl031\0arm,primecell\0",
             }],
+            seed: 42,
         }
     }
 
@@ -225,6 +246,8 @@ mod tests {
             "arm,primecell",
             "testdev@b000000",
             "console=ttyAMA0 earlycon",
+            "kaslr-seed",
+            "rng-seed",
             "linux,initrd-start",
             "rtc@9010000",
             "arm,pl031",

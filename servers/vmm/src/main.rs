@@ -20,7 +20,7 @@ mod app {
         MAX_PASSTHROUGH, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE,
         VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot,
     };
-    use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, SCTLR_EL1_RESET, VCpuReg};
+    use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, VCpuReg};
     use gaon_vmm::fdt::{self, Board, Device};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
@@ -93,6 +93,9 @@ mod app {
         /// Forwarded lines of pass-through devices: (INTID, its handler, its
         /// notification bit).
         forwarded: Forwarded,
+        /// What the VM was made from, and its GIC: to load the guest again at a reset.
+        cfg: VmConfig,
+        version: Version,
     }
 
     type Forwarded = heapless::Vec<(u32, IrqHandler, u64), MAX_PASSTHROUGH>;
@@ -103,11 +106,12 @@ mod app {
             (off.checked_add(len as u64)? <= self.ram_size).then_some(WINDOW + off)
         }
 
-        /// Put vCPU `v` in the state PSCI gives a CPU coming on: EL1h, interrupts
-        /// masked, MMU off, at `entry` with x0 = `x0`.
+        /// Put vCPU `v` (stopped) in the state PSCI gives a CPU coming on: out of reset
+        /// (EL1h, interrupts masked, MMU off, nothing pending: `VCpuReset`), at `entry`
+        /// with x0 = `x0`.
         fn reset(&self, v: usize, entry: u64, x0: u64) -> Result<(), libl4::Error> {
             let (t, vc) = self.vcpus[v];
-            vc.write_regs(VCpuReg::SctlrEl1 as u64, &[SCTLR_EL1_RESET])?;
+            vc.reset()?;
             vc.write_regs(VCpuReg::Cntvoff as u64, &[self.cntvoff, v as u64])?;
             t.write_registers(REG_PC, &[entry, 0, GUEST_RESET_PSTATE, x0])
         }
@@ -210,6 +214,46 @@ mod app {
             window::read(va, buf);
             true
         }
+
+        fn reload(&mut self) -> Option<(u64, u64)> {
+            match boot_image(self) {
+                Ok(start) => {
+                    println!("vmm: reset: the guest is loaded again");
+                    Some(start)
+                }
+                Err(e) => {
+                    println!("vmm: reset: cannot load the guest again: {e}");
+                    None
+                }
+            }
+        }
+    }
+
+    /// Load the guest program (and initrd) and write the device tree into RAM; returns
+    /// where vCPU 0 starts, `(entry, the device tree's address)`.
+    fn boot_image(k: &Kernel) -> Result<(u64, u64), Fail> {
+        let cfg = &k.cfg;
+        let guest = start::module("guest").map_err(|_| "no guest module")?;
+        let (entry, dtb, initrd) = load(k, cfg, guest)?;
+        let len = cfg.bootargs.iter().position(|&b| b == 0).unwrap_or(cfg.bootargs.len());
+        let bootargs = &cfg.bootargs[..len];
+        let board = Board {
+            ram_base: cfg.ram_base,
+            ram_size: cfg.ram_size,
+            vcpus: k.count as u32,
+            gic: k.version,
+            bootargs: core::str::from_utf8(bootargs).unwrap_or(""),
+            initrd,
+            testdev: cfg.flags & VM_TESTDEV != 0,
+            passthrough: &devices(cfg),
+            // No entropy source here: the counter's low bits at boot (differs from
+            // boot to boot on hardware; not a secret from the guest's neighbours).
+            seed: counter().wrapping_mul(0x2545_f491_4f6c_dd1d),
+        };
+        let blob = fdt::device_tree(&board).map_err(|_| "device tree")?;
+        let at = k.ram(dtb, blob.len()).ok_or("the device tree does not fit")?;
+        window::write(at, &blob);
+        Ok((entry, dtb))
     }
 
     /// Where the guest starts: `(entry, the device tree's address)`, after loading
@@ -369,7 +413,6 @@ mod app {
     /// vCPU + 1), or without one to an endpoint of its own. Returns the endpoint and
     /// the console (for input) too.
     fn build(cfg: &VmConfig, channel: Option<u64>) -> Result<Built, Fail> {
-        let guest = start::module("guest").map_err(|_| "no guest module")?;
         let mut heap = Heap::from_start().map_err(|_| "no heap")?;
         let me = Tcb(server_slot::TCB);
         let (_, prio, _) = ok(me.state(), "own priority")?;
@@ -401,6 +444,8 @@ mod app {
             // The guest's virtual counter starts at zero.
             cntvoff: counter(),
             forwarded: passthrough(&mut heap, vs, cfg)?,
+            cfg: *cfg,
+            version,
         };
         for v in 0..vcpus {
             let badged = ok(heap.slot(), "slot")?;
@@ -425,31 +470,16 @@ mod app {
         if k.vcpus[0].1.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
             return Err("this board has no virtual CPU interface the kernel drives");
         }
-        let (entry, dtb, initrd) = load(&k, cfg, guest)?;
-        let len = cfg.bootargs.iter().position(|&b| b == 0).unwrap_or(cfg.bootargs.len());
-        let bootargs = &cfg.bootargs[..len];
-        let board = Board {
-            ram_base: cfg.ram_base,
-            ram_size: cfg.ram_size,
-            vcpus: vcpus as u32,
-            gic: version,
-            bootargs: core::str::from_utf8(bootargs).unwrap_or(""),
-            initrd,
-            testdev: cfg.flags & VM_TESTDEV != 0,
-            passthrough: &devices(cfg),
-        };
-        let blob = fdt::device_tree(&board).map_err(|_| "device tree")?;
-        let at = k.ram(dtb, blob.len()).ok_or("the device tree does not fit")?;
-        window::write(at, &blob);
+        let (entry, dtb) = boot_image(&k)?;
         ok(k.reset(0, entry, dtb), "vCPU 0's registers")?;
         println!(
             "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}{}",
             cfg.ram_size >> 20,
             cfg.ram_base,
             if version == Version::V2 { "v2" } else { "v3" },
-            if initrd.is_some() { ", initrd" } else { "" }
+            if cfg.flags & VM_INITRD != 0 { ", initrd" } else { "" }
         );
-        let mut vm = Vm::new(vcpus, version, board.testdev);
+        let mut vm = Vm::new(vcpus, version, cfg.flags & VM_TESTDEV != 0);
         for &(line, _, _) in &k.forwarded {
             if !vm.forward(line) {
                 return Err("a pass-through line is no SPI");

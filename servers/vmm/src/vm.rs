@@ -40,6 +40,10 @@ pub trait Hyp {
     fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64);
     /// Read guest-physical memory (RAM) at `ipa`; false if it is not RAM.
     fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool;
+    /// Load the guest program, its initrd and its device tree into RAM again, as at
+    /// boot (a reset); returns where vCPU 0 starts: `(entry, x0)`, or `None` if that
+    /// failed (the VM then ends).
+    fn reload(&mut self) -> Option<(u64, u64)>;
 }
 
 /// How to answer an exit.
@@ -47,9 +51,11 @@ pub trait Hyp {
 pub enum Reply {
     /// Reply with this label and these words (for x0..x3, or a load's value).
     Answer { label: u64, words: [u64; 4], len: usize },
-    /// No reply: the vCPU stopped (PSCI CPU_OFF).
+    /// No reply: the vCPU stopped (PSCI CPU_OFF), or the VM was reset (PSCI
+    /// SYSTEM_RESET) and boots again from vCPU 0.
     None,
-    /// The VM is over, with this status (PSCI SYSTEM_OFF/RESET: 0; the test device).
+    /// The VM is over, with this status (PSCI SYSTEM_OFF: 0; the test device; a
+    /// reset whose guest cannot be loaded again: 1).
     Exit(u64),
 }
 
@@ -107,6 +113,7 @@ pub struct Vm {
     run: RunState,
     status: u64,
     exits: u64,
+    resets: u64,
     /// Lines of pass-through devices, forwarded as the same INTID.
     forwarded: heapless::Vec<u32, { gaon_abi::system::MAX_PASSTHROUGH }>,
 }
@@ -123,6 +130,7 @@ impl Vm {
             run: RunState::NotStarted,
             status: 0,
             exits: 0,
+            resets: 0,
             forwarded: heapless::Vec::new(),
         }
     }
@@ -217,6 +225,39 @@ impl Vm {
     }
 
     /// The PSCI firmware (the server tells it a vCPU it started is on).
+    /// Reset the VM as a board's reset button does: every vCPU stopped, the devices as
+    /// at power-on (the lines of pass-through devices acknowledged, so one the guest
+    /// left in service comes again), the guest loaded again and vCPU 0 started at its
+    /// entry ([`Hyp::reload`]; if that fails the VM ends, with status 1). The exit that
+    /// asked for it gets no reply: its vCPU was stopped and starts again from scratch.
+    fn reset(&mut self, hyp: &mut impl Hyp) -> Reply {
+        for v in 0..self.vcpus {
+            hyp.stop_vcpu(v);
+        }
+        let forwarded = core::mem::take(&mut self.forwarded);
+        let run = self.run;
+        *self = Self {
+            exits: self.exits,
+            resets: self.resets + 1,
+            ..Self::new(self.vcpus, self.gic.version(), self.testdev.is_some())
+        };
+        self.run = run;
+        for &line in &forwarded {
+            self.forward(line);
+            hyp.irq_done(line);
+        }
+        let Some((entry, x0)) = hyp.reload() else {
+            return Reply::Exit(1);
+        };
+        hyp.start_vcpu(0, entry, x0);
+        Reply::None
+    }
+
+    /// How many times the guest reset the VM.
+    pub const fn resets(&self) -> u64 {
+        self.resets
+    }
+
     pub fn psci(&mut self) -> &mut Psci {
         &mut self.psci
     }
@@ -306,7 +347,8 @@ impl Vm {
                 hyp.stop_vcpu(vcpu);
                 Reply::None
             }
-            psci::Action::SystemOff | psci::Action::SystemReset => Reply::Exit(0),
+            psci::Action::SystemOff => Reply::Exit(0),
+            psci::Action::SystemReset => self.reset(hyp),
         }
     }
 

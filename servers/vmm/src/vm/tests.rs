@@ -19,6 +19,9 @@ struct Model {
     gprs: [u64; 31],
     /// Guest RAM from 0x4000_0000.
     ram: Vec<u8>,
+    /// Reloads of the guest so far; whether the next fails.
+    reloads: usize,
+    reload_fails: bool,
 }
 
 impl Hyp for Model {
@@ -61,6 +64,10 @@ impl Hyp for Model {
         };
         buf.copy_from_slice(src);
         true
+    }
+    fn reload(&mut self) -> Option<(u64, u64)> {
+        self.reloads += 1;
+        (!self.reload_fails).then_some((0x4000_0000, 0x47e0_0000))
     }
 }
 
@@ -336,4 +343,43 @@ fn a_pass_through_line_is_injected_until_its_end_then_acknowledged() {
     vm.line_raised(35, &mut m);
     vm.handle(0, Exit::Eoi { intid: 35 }, &mut m);
     assert_eq!((m.injected.len(), m.acked.len()), (2, 1));
+}
+
+#[test]
+fn a_system_reset_boots_the_guest_again_on_fresh_devices() {
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, false), Model::default());
+    vm.start(&mut m).unwrap();
+    assert!(vm.forward(34));
+    // The guest turned things on: its distributor, vCPU 1, the UART's interrupts.
+    let gicd_ctlr = layout::GICD; // GICD_CTLR
+    vm.handle(0, store(gicd_ctlr, 2, 2), &mut m);
+    assert_ne!(value(vm.handle(0, load(gicd_ctlr, 2), &mut m)) & 2, 0);
+    vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 0), &mut m);
+    vm.handle(0, store(layout::UART + 0x38, 2, 0x50), &mut m);
+    let exits = vm.exits();
+    m.stopped.clear();
+    m.started.clear();
+    // vCPU 1 resets the system: no reply, everything stopped, reloaded, vCPU 0 started.
+    let r = vm.handle(1, hvc(psci::id::SYSTEM_RESET, 0, 0, 0), &mut m);
+    assert_eq!(r, Reply::None);
+    assert_eq!(m.stopped, [0, 1]);
+    assert_eq!(m.reloads, 1);
+    assert_eq!(m.started, [(0, 0x4000_0000, 0x47e0_0000)]);
+    assert_eq!(m.acked, [34], "the pass-through line may come again");
+    assert_eq!((vm.state(), vm.resets(), vm.exits()), (RunState::Running, 1, exits + 1));
+    // Devices as at power-on, vCPU 1 off, the forwarded line still forwarded.
+    assert_eq!(value(vm.handle(0, load(gicd_ctlr, 2), &mut m)) & 3, 0);
+    assert_eq!(value(vm.handle(0, load(layout::UART + 0x38, 2), &mut m)), 0);
+    assert_eq!(
+        value(vm.handle(0, hvc(psci::id::AFFINITY_INFO, 1, 0, 0), &mut m)),
+        1,
+        "vCPU 1 is off"
+    );
+    assert!(vm.forwarded.contains(&34));
+    // A guest that cannot be loaded again ends the VM.
+    m.reload_fails = true;
+    assert_eq!(
+        vm.handle(0, hvc(psci::id::SYSTEM_RESET, 0, 0, 0), &mut m),
+        Reply::Exit(1)
+    );
 }

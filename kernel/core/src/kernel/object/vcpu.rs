@@ -217,6 +217,7 @@ pub(in crate::kernel) enum Op {
     Inject(VIrq),
     SetVppi { enabled: bool, priority: u8 },
     AckVppi,
+    Reset,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -298,6 +299,14 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(Op::AckVppi)
             }
+            Label::VCpuReset => {
+                // A thread that runs, waits or is queued would go on in a CPU it did
+                // not expect: only an inactive one has its CPU reset under it.
+                if v.get().tcb.is_some_and(|b| b.get().state != State::Inactive) {
+                    return Err(Error::IllegalOperation);
+                }
+                Ok(Op::Reset)
+            }
             _ => Err(Error::UnknownInvocation),
         }
     }
@@ -353,6 +362,18 @@ impl<P: Platform> Kernel<P> {
                 vt.masked = false;
                 vt.latched = false;
                 self.vtimer_rearm(v);
+                0
+            }
+            Op::Reset => {
+                // Out of every CPU and off the guest timer lists first: what is reset is
+                // the only copy, and the next CPU to load it unmasks the timer's line.
+                self.refresh_vcpu(v);
+                self.vtimer_unlink(v);
+                let tcb = v.get().tcb;
+                *v.get() = VCpu { tcb, ..VCpu::default() };
+                if let Some(b) = tcb {
+                    b.get().ctx.spsr = GUEST_RESET_PSTATE;
+                }
                 0
             }
             Op::WriteRegs { first, count } => {

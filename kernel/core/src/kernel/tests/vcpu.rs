@@ -792,3 +792,52 @@ fn a_vmm_answers_an_exit_with_an_abort_or_an_undefined_instruction_for_the_guest
         assert_eq!(el1(&mut k, VCpuReg::ElrEl1), elr);
     }
 }
+
+#[test]
+fn a_reset_vcpu_is_as_new_and_only_with_its_thread_stopped() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let (tcb, g, vcpu) = guest(&mut k, &mut a, 0);
+    let v = g.get().vcpu.unwrap();
+    // A guest that ran: registers, a queue, an end waiting, its timer's line masked, its
+    // interface's state, EL0 with interrupts unmasked.
+    invoke(
+        &mut k,
+        vcpu,
+        Label::VCpuWriteRegs,
+        &[VCpuReg::SctlrEl1 as u64, 2, 0x3005_1985, 0x1234],
+    )
+    .unwrap();
+    invoke(&mut k, vcpu, Label::VCpuInjectIrq, &[40, 0x80, INJECT_LEVEL]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuSetVppi, &[27, 0, 0x10]).unwrap();
+    v.get().state.vgic[0] = 0xdead;
+    v.get().state.vtimer.masked = true;
+    assert!(v.get().eois.push(VIrq {
+        intid: 41,
+        priority: 0,
+        notify_eoi: true,
+    }));
+    g.get().ctx.spsr = 0;
+    // Not while the thread may run.
+    invoke(&mut k, tcb, Label::TcbResume, &[]).unwrap();
+    assert_eq!(
+        invoke(&mut k, vcpu, Label::VCpuReset, &[]),
+        Err(Error::IllegalOperation)
+    );
+    assert_eq!(v.get().state.queue.len(), 1, "a refused reset changes nothing");
+    invoke(&mut k, tcb, Label::TcbSuspend, &[]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuReset, &[]).unwrap();
+    let new = crate::kernel::object::vcpu::VCpu::default();
+    let st = &v.get().state;
+    assert_eq!(st.regs, new.state.regs, "registers as out of reset");
+    assert_eq!(st.vgic, new.state.vgic, "interface cleared");
+    assert!(st.queue.is_empty() && v.get().eois.is_empty(), "nothing pending");
+    assert!(!st.vtimer.masked && st.vtimer.enabled && st.vtimer.priority == 0xa0);
+    assert_eq!(g.get().ctx.spsr, GUEST_RESET_PSTATE);
+    assert_eq!(v.get().tcb, Some(g), "still bound");
+    assert!(k.is_guest(g));
+    // An unbound VCpu resets too.
+    invoke(&mut k, vcpu, Label::VCpuUnbindTcb, &[]).unwrap();
+    invoke(&mut k, vcpu, Label::VCpuReset, &[]).unwrap();
+    assert_eq!(v.get().tcb, None);
+}
