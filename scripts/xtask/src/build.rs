@@ -74,6 +74,8 @@ pub const VM_SYSTEM: &str = "vm";
 
 /// The system with Debian's kernel in a VM (on boards that have one).
 pub const LINUX_SYSTEM: &str = "linux";
+/// The system with two Linux VMs side by side.
+pub const LINUX_PAIR_SYSTEM: &str = "linux-pair";
 
 /// The system description `images/<board>/<name>.toml`.
 pub fn system_file(board: &str, name: &str) -> PathBuf {

@@ -83,6 +83,69 @@ pub fn linux_run(target: &Target, image: &Path, vcpus: usize, release: &str) -> 
     }
 }
 
+/// The two-VM system's session (`images/virt/linux-pair.toml`): once `linux2` has read
+/// `linux`'s RAM address at boot, an Enter gives a fresh prompt of `linux` (which has
+/// the focus), where it reads `linux2`'s, then powers off.
+fn pair_session() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        (PEEKED, b"\r"),
+        (FOCUSED_PROMPT, b"devmem 0x80000000; echo \"D=$?\"; poweroff\r"),
+    ]
+}
+
+/// What `linux2`'s rcS prints after its read of `linux`'s RAM address (a bus error
+/// kills `devmem`: 128 + SIGBUS).
+const PEEKED: &str = "[linux2] gaon-guest: peek 0x40000000: status ";
+/// The prompt of `linux`, which has the focus (so its partial lines show at once).
+const FOCUSED_PROMPT: &str = "[linux] / # ";
+/// A shell's status for a command killed by SIGBUS.
+const BUS_ERROR_STATUS: &str = "135";
+
+/// Boot the two-VM system `image` on `target`, type [`pair_session`] and check that
+/// each VM's read of the other's RAM address faulted inside the reader.
+pub fn pair_run(target: &Target, image: &Path) -> Vec<String> {
+    let mut cmd = command(target, image);
+    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    match capture_script(cmd, LINUX_TIMEOUT, &pair_session()) {
+        Ok(o) => {
+            let p = check_pair(&o.output, o.exit_code);
+            if !p.is_empty() {
+                eprintln!(
+                    "----- output of two Linux VMs on {} -----\n{}-----",
+                    target.config.name, o.output
+                );
+            }
+            p
+        }
+        Err(e) => vec![e],
+    }
+}
+
+/// The problems of a two-VM run's `output`.
+pub fn check_pair(output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let mut p = Vec::new();
+    for vm in ["linux", "linux2"] {
+        if !output.contains(&format!("[{vm}] {UP}")) {
+            p.push(format!("`{vm}` did not come up"));
+        }
+    }
+    if !output.contains(&format!("{PEEKED}{BUS_ERROR_STATUS}")) {
+        p.push("`linux2`'s read of `linux`'s RAM address did not fault in `linux2`".into());
+    }
+    if !output.contains("[linux] D=135") {
+        p.push("`linux`'s read of `linux2`'s RAM address did not fault in `linux`".into());
+    }
+    if !output.contains("[linux] vmm: the guest is done (status 0)") {
+        p.push("`poweroff` did not end `linux` with status 0".into());
+    }
+    if exit_code != Some(0) {
+        p.push(format!(
+            "QEMU exit status {exit_code:?}, expected 0 (`linux` halts the system)"
+        ));
+    }
+    p
+}
+
 /// The value of the last `NAME=value` line of the guest's output (its console lines
 /// have the VM's prefix `[name] `).
 fn answer<'a>(output: &'a str, name: &str) -> Option<&'a str> {
@@ -242,6 +305,24 @@ mod tests {
             "another GIC"
         );
         assert_eq!(check_linux(&good(), None, 2, RELEASE, "GICv3").len(), 1, "a timeout");
+    }
+
+    #[test]
+    fn two_vms_pass_only_if_each_read_faulted_in_the_reader() {
+        let good = "[linux] gaon-guest: up (6.1.0-57-arm64, 1 CPUs)\n[linux2] gaon-guest: up (6.1.0-57-arm64, 1 CPUs)\n\
+            [linux2] Bus error\n[linux2] gaon-guest: peek 0x40000000: status 135\n\
+            [linux] / # devmem 0x80000000; echo \"D=$?\"; poweroff\n[linux] Bus error\n[linux] D=135\n\
+            [linux] vmm: the guest is done (status 0)\n";
+        assert_eq!(check_pair(good, Some(0)), Vec::<String>::new());
+        for (from, to) in [
+            ("status 135", "status 0"),
+            ("D=135", "D=0"),
+            ("[linux2] gaon-guest: up", "[linux2] "),
+            ("(status 0)", "(status 1)"),
+        ] {
+            assert_eq!(check_pair(&good.replacen(from, to, 1), Some(0)).len(), 1, "{from}");
+        }
+        assert_eq!(check_pair(good, None).len(), 1);
     }
 
     #[test]

@@ -167,6 +167,16 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 hostname gaon-guest
 echo \"gaon-guest: up ($(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs)\"
+# A test's read of a guest-physical address through /dev/mem (images/virt/linux-pair.toml).
+for arg in $(cat /proc/cmdline); do
+    case \"$arg\" in
+    gaon.peek=*)
+        addr=\"${arg#gaon.peek=}\"
+        devmem \"$addr\"
+        echo \"gaon-guest: peek $addr: status $?\"
+        ;;
+    esac
+done
 ";
 
 /// The initramfs of the Linux guest: busybox as init (its applets linked by rcS),

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::build::{DEFAULT_SYSTEM, KTEST_SYSTEM, LINUX_SYSTEM, VM_SYSTEM, build_board, load_board, system_file};
+use crate::build::{
+    DEFAULT_SYSTEM, KTEST_SYSTEM, LINUX_PAIR_SYSTEM, LINUX_SYSTEM, VM_SYSTEM, build_board, load_board, system_file,
+};
 use crate::qemu::{Target, run_captured, run_captured_icount, run_console, run_with_input};
 use crate::root_dir;
 
@@ -374,6 +376,34 @@ fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
     })
 }
 
+/// The virtual machine tests on `target` that have images: the test guest (`vm`), the
+/// Linux VM (`linux`: its image, vCPUs, kernel release) and two of them (`pair`, on
+/// [`PAIR_CONFIGS`]). Returns each test's name and problems.
+fn guest_tests(
+    target: &Target,
+    vm: Option<&std::path::Path>,
+    linux: Option<&(PathBuf, usize, String)>,
+    pair: Option<&std::path::Path>,
+) -> Vec<(String, Vec<String>)> {
+    let name = &target.config.name;
+    let mut tests = Vec::new();
+    if let Some(vm) = vm {
+        tests.push((format!("VMM and test guest on {name}"), vm_run(target, vm)));
+    }
+    if let Some((image, vcpus, release)) = linux {
+        let p = crate::guest::linux_run(target, image, *vcpus, release);
+        tests.push((format!("Linux VM on {name}"), p));
+    }
+    if let Some(pair) = pair.filter(|_| PAIR_CONFIGS.contains(&name.as_str())) {
+        tests.push((format!("two Linux VMs on {name}"), crate::guest::pair_run(target, pair)));
+    }
+    tests
+}
+
+/// The configurations the two-VM Linux system boots on (one per GIC version: the rest
+/// is the one-VM test's).
+const PAIR_CONFIGS: &[&str] = &["virt-gicv3-a53", "virt-gicv2-a72"];
+
 /// The Linux system's `image` for `board`, its VM's vCPUs and the guest kernel's release.
 fn linux_system(board: &str, image: PathBuf) -> Result<(PathBuf, usize, String), String> {
     let file = system_file(board, LINUX_SYSTEM);
@@ -430,6 +460,7 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
         };
         let ktest_image = optional(KTEST_SYSTEM, "ktest");
         let vm_image = optional(VM_SYSTEM, "the VM system");
+        let linux_pair = optional(LINUX_PAIR_SYSTEM, "the two-VM Linux system");
         let linux = optional(LINUX_SYSTEM, "the Linux system").and_then(|image| {
             linux_system(&board_name, image)
                 .map_err(|e| record(&format!("the Linux system for {board_name}"), vec![e]))
@@ -448,14 +479,8 @@ fn boot_tests(only: Option<&str>) -> (u32, u32) {
                     ktest_run(&target, ktest),
                 );
             }
-            if let Some(vm) = &vm_image {
-                record(&format!("VMM and test guest on {}", config.name), vm_run(&target, vm));
-            }
-            if let Some((image, vcpus, release)) = &linux {
-                record(
-                    &format!("Linux VM on {}", config.name),
-                    crate::guest::linux_run(&target, image, *vcpus, release),
-                );
+            for (name, problems) in guest_tests(&target, vm_image.as_deref(), linux.as_ref(), linux_pair.as_deref()) {
+                record(&name, problems);
             }
             if i == 0 {
                 // `scripts/run`'s console, once per board: a line piped in before the
@@ -495,24 +520,29 @@ fn linux_only(name: &str) -> Result<(), String> {
     let target = crate::qemu::resolve(name)?;
     let image = build_board(&target.board.board.name, LINUX_SYSTEM)?;
     let (image, vcpus, release) = linux_system(&target.board.board.name, image)?;
-    let problems = crate::guest::linux_run(&target, &image, vcpus, &release);
-    if problems.is_empty() {
-        println!("Linux VM on {}: passed", target.config.name);
-        return Ok(());
-    }
-    for p in &problems {
-        eprintln!("     {p}");
-    }
-    Err(format!(
-        "Linux VM on {}: {} problems",
-        target.config.name,
-        problems.len()
-    ))
+    report(
+        &target,
+        &crate::guest::linux_run(&target, &image, vcpus, &release),
+        "Linux VM",
+    )
 }
 
-/// `cargo xtask test [--quick] [--board BOARD] [--linux CONFIG]`: `--quick` runs the
-/// host tests only, `--board` one board's boot tests only (no host tests, no bench
-/// check), `--linux` the Linux VM's test on one QEMU configuration.
+/// Say how test `what` went on `target`.
+fn report(target: &Target, problems: &[String], what: &str) -> Result<(), String> {
+    if problems.is_empty() {
+        println!("{what} on {}: passed", target.config.name);
+        return Ok(());
+    }
+    for p in problems {
+        eprintln!("     {p}");
+    }
+    Err(format!("{what} on {}: {} problems", target.config.name, problems.len()))
+}
+
+/// `cargo xtask test [--quick] [--board BOARD] [--linux CONFIG] [--linux-pair CONFIG]`:
+/// `--quick` runs the host tests only, `--board` one board's boot tests only (no host
+/// tests, no bench check), `--linux` the Linux VM's test on one QEMU configuration,
+/// `--linux-pair` the two-VM test.
 pub fn run_all(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut only = None;
@@ -532,6 +562,14 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
                     .next()
                     .ok_or("--linux needs a QEMU configuration (cargo xtask list)")?;
                 return linux_only(name);
+            }
+            "--linux-pair" => {
+                let name = it
+                    .next()
+                    .ok_or("--linux-pair needs a QEMU configuration (cargo xtask list)")?;
+                let target = crate::qemu::resolve(name)?;
+                let image = build_board(&target.board.board.name, LINUX_PAIR_SYSTEM)?;
+                return report(&target, &crate::guest::pair_run(&target, &image), "two Linux VMs");
             }
             other => return Err(format!("unknown option `{other}` for test")),
         }
