@@ -265,7 +265,7 @@ fn declared_interfaces_need_a_channel_unless_optional() {
     r[3].push(record(ROLE_SERVES, "Extra", 9));
     let err = s.check_interfaces(&r).unwrap_err();
     assert_eq!(err.field, "server[2]", "kv is the common file's third server: {err}");
-    assert!(err.file.ends_with("common/demo.toml"), "{err}");
+    assert!(err.file.ends_with("common/examples.toml"), "{err}");
     assert!(
         err.problem
             .contains("`kv` serves interface `Extra` (`libl4::serves!`) but no [[channel]] has it serve `Extra`"),

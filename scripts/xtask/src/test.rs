@@ -670,9 +670,12 @@ mod tutorial {
         assert!(file("servers/examples/greeter-client/src/main.rs").contains(&b[4]));
         let cargo = file("servers/examples/greeter/Cargo.toml");
         assert_eq!(b[1], cargo);
-        let system = file("images/common/demo.toml");
+        let system = file("images/common/examples.toml") + &file("images/common/demo.toml");
         for line in b[5].lines() {
-            assert!(system.contains(line), "images/common/demo.toml lacks `{line}`");
+            assert!(
+                system.contains(line),
+                "images/common/examples.toml and demo.toml lack `{line}`"
+            );
         }
     }
 
