@@ -88,14 +88,14 @@ fn name_must_match_folder() {
 
 #[test]
 fn memory_must_be_block_aligned() {
-    let e = error_of(&virt_with("size = 0x2000_0000", "size = 0x2000_1000"));
+    let e = error_of(&virt_with("size = 0x4000_0000", "size = 0x4000_1000"));
     assert_eq!(e.field, "memory");
     assert!(e.problem.contains("multiples of 2 MiB"), "{e}");
 }
 
 #[test]
 fn memory_must_not_be_empty() {
-    let e = error_of(&virt_with("size = 0x2000_0000", "size = 0"));
+    let e = error_of(&virt_with("size = 0x4000_0000", "size = 0"));
     assert_eq!(e.field, "memory.size");
 }
 
