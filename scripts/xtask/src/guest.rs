@@ -15,12 +15,21 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::qemu::{ICOUNT, Target, capture_script, command};
+use crate::qemu::{ICOUNT, Input, Target, capture_script, command, run_console};
 
 /// The shell's prompt (busybox ash as root in /).
 pub const PROMPT: &str = "/ # ";
 /// What the guest's rcS prints once it is up (scripts/xtask/src/linux.rs).
 pub const UP: &str = "gaon-guest: up (";
+
+/// What `scripts/run` types into the Linux system's guest when its stdin is no terminal:
+/// a few commands that show what runs, then `poweroff`, which halts the system.
+pub const DEMO_SESSION: &[(&str, &[u8])] = &[
+    (FOCUSED_PROMPT, b"uname -a\r"),
+    (FOCUSED_PROMPT, b"cat /proc/cpuinfo\r"),
+    (FOCUSED_PROMPT, b"cat /proc/interrupts\r"),
+    (FOCUSED_PROMPT, b"poweroff\r"),
+];
 
 /// What a boot of the Linux system may take, at most (a boot takes about 10 s).
 const LINUX_TIMEOUT: Duration = Duration::from_mins(4);
@@ -141,6 +150,59 @@ pub fn check_pair(output: &str, exit_code: Option<i32>) -> Vec<String> {
     if exit_code != Some(0) {
         p.push(format!(
             "QEMU exit status {exit_code:?}, expected 0 (`linux` halts the system)"
+        ));
+    }
+    p
+}
+
+/// Boot the Linux system `image` the way `scripts/run` does when its stdin is no
+/// terminal (QEMU's console through `cargo xtask run`, [`DEMO_SESSION`] typed), and
+/// check that each command answered and the system halted with status 0.
+pub fn demo_run(target: &Target, image: &Path) -> Vec<String> {
+    let mut raw = Vec::new();
+    let run = run_console(
+        target,
+        image,
+        LINUX_TIMEOUT,
+        Input::Script(DEMO_SESSION),
+        &mut |_, b| {
+            raw.extend_from_slice(b);
+        },
+    );
+    let code = match run {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
+    let output = String::from_utf8_lossy(&raw).replace('\r', "");
+    let p = check_demo(&output, code);
+    if !p.is_empty() {
+        eprintln!(
+            "----- output of scripts/run on {} -----\n{output}-----",
+            target.config.name
+        );
+    }
+    p
+}
+
+/// The problems of `scripts/run`'s unattended session's `output`.
+pub fn check_demo(output: &str, exit_code: Option<i32>) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().map(strip_prefix).collect();
+    let mut p = Vec::new();
+    if !lines
+        .iter()
+        .any(|l| l.starts_with("Linux gaon-guest 6.1.0-") && l.ends_with("GNU/Linux"))
+    {
+        p.push("no `uname -a` answer".into());
+    }
+    if !lines.iter().any(|l| l.starts_with("processor\t: 0")) {
+        p.push("no /proc/cpuinfo".into());
+    }
+    if !lines.iter().any(|l| l.ends_with("arch_timer")) {
+        p.push("no /proc/interrupts".into());
+    }
+    if !output.contains("[linux] vmm: the guest is done (status 0)") || exit_code != Some(0) {
+        p.push(format!(
+            "the guest did not power the system off (QEMU's status {exit_code:?})"
         ));
     }
     p
@@ -323,6 +385,24 @@ mod tests {
             assert_eq!(check_pair(&good.replacen(from, to, 1), Some(0)).len(), 1, "{from}");
         }
         assert_eq!(check_pair(good, None).len(), 1);
+    }
+
+    #[test]
+    fn the_unattended_session_shows_each_command() {
+        let good = "[linux] / # uname -a\n[linux] Linux gaon-guest 6.1.0-57-arm64 #1 SMP Debian 6.1.192-3 aarch64 GNU/Linux\n\
+            [linux] / # cat /proc/cpuinfo\n[linux] processor\t: 0\n[linux] / # cat /proc/interrupts\n\
+            [linux]  11:  810  590  GICv3  27 Level     arch_timer\n[linux] / # poweroff\n\
+            [linux] vmm: the guest is done (status 0)\n";
+        assert_eq!(check_demo(good, Some(0)), Vec::<String>::new());
+        for (from, to) in [
+            ("GNU/Linux", ""),
+            ("processor", ""),
+            ("arch_timer", ""),
+            ("(status 0)", ""),
+        ] {
+            assert_eq!(check_demo(&good.replacen(from, to, 1), Some(0)).len(), 1, "{from}");
+        }
+        assert_eq!(check_demo(good, Some(1)).len(), 1);
     }
 
     #[test]

@@ -296,9 +296,20 @@ fn enable_arm64() -> Result<(), String> {
     });
     if !has_arm64 {
         eprintln!("linux: fetching the arm64 package lists (apt-get update)");
-        run(privileged("apt-get").args(["update", "-qq"]))?;
+        run(privileged("apt-get").args(["update", "-qq"])).map_err(|e| offline("the arm64 package lists", &e))?;
     }
     Ok(())
+}
+
+/// What to say when `what` cannot be fetched from Debian's archive (`error`).
+fn offline(what: &str, error: &str) -> String {
+    format!(
+        "cannot fetch {what} from Debian's archive ({error}). The Linux guest (and the \
+         benchmarks' Linux baseline) need Debian's arm64 kernel and busybox-static, fetched \
+         once with network access and then kept in build/cache/linux/ (the Image, busybox \
+         and a `release` stamp); run again with network access, or copy that folder from \
+         a machine that has it"
+    )
 }
 
 /// The newest plain `linux-image-6.1.0-N-arm64` apt knows (not -rt, -16k, -unsigned or
@@ -362,7 +373,8 @@ fn fetch(cache: &Path) -> Result<Fetched, String> {
         "-qq",
         &format!("{package}:arm64"),
         "busybox-static:arm64",
-    ]))?;
+    ]))
+    .map_err(|e| offline(&format!("{package}:arm64 and busybox-static:arm64"), &e))?;
     let tree = cache.join("extracted");
     let _ = fs::remove_dir_all(&tree);
     let mut debian_version = String::from("?");

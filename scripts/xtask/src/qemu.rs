@@ -102,11 +102,15 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     let mut name = "virt".to_string();
     let mut timeout = 120u64;
     let mut icount = false;
-    let mut system = crate::build::DEFAULT_SYSTEM.to_string();
+    let mut system = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--system" {
-            system.clone_from(it.next().ok_or("--system needs a name (system, ktest)")?);
+            system = Some(
+                it.next()
+                    .ok_or("--system needs a name (system, linux, ktest, vm, ...)")?
+                    .clone(),
+            );
         } else if a == "--icount" {
             icount = true;
         } else if a == "--timeout" {
@@ -121,12 +125,40 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
     qemu_present()?;
     let mut target = resolve(&name)?;
     target.icount = icount;
-    let image = build_board(&target.board.board.name, &system)?;
-    eprintln!(
-        "booting {} in QEMU ({}); quit with Ctrl-A X. The demo halts by itself; timeout {timeout} s.",
-        image.display(),
-        target.config.name
-    );
+    let board = target.board.board.name.clone();
+    // The board's Linux system if it has one, else its default system.
+    let system = system.unwrap_or_else(|| {
+        let linux = crate::build::system_file(&board, crate::build::LINUX_SYSTEM).is_file();
+        (if linux {
+            crate::build::LINUX_SYSTEM
+        } else {
+            crate::build::DEFAULT_SYSTEM
+        })
+        .to_string()
+    });
+    let image = build_board(&board, &system)?;
+    let terminal = std::io::stdin().is_terminal();
+    let input = if system == crate::build::LINUX_SYSTEM && !terminal {
+        eprintln!(
+            "booting {} in QEMU ({}): stdin is no terminal, so a short session is typed into the \
+             Linux guest, which then powers off; timeout {timeout} s.",
+            image.display(),
+            target.config.name
+        );
+        Input::Script(crate::guest::DEMO_SESSION)
+    } else {
+        eprintln!(
+            "booting {} in QEMU ({}); quit with Ctrl-A X{}; timeout {timeout} s.",
+            image.display(),
+            target.config.name,
+            if system == crate::build::LINUX_SYSTEM {
+                ". You type into the Linux guest's shell; `poweroff` in it halts the system"
+            } else {
+                ". The demo halts by itself"
+            }
+        );
+        Input::Stream(Box::new(std::io::stdin()))
+    };
     let outcome = {
         let _raw = RawTerminal::enter();
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
@@ -134,7 +166,7 @@ pub fn run_command(args: &[String]) -> Result<(), String> {
             &target,
             &image,
             Duration::from_secs(timeout),
-            Box::new(std::io::stdin()),
+            input,
             &mut |stream, bytes| {
                 let w: &mut dyn Write = match stream {
                     Stream::Out => &mut out,
@@ -194,6 +226,15 @@ pub enum Stream {
     Err,
 }
 
+/// What a console run is fed.
+pub enum Input {
+    /// A stream (the terminal, a pipe, bytes), passed on as it comes.
+    Stream(Box<dyn Read + Send>),
+    /// A session typed by the harness: each step's keys once the output (since the
+    /// previous step's marker) has its marker.
+    Script(&'static [(&'static str, &'static [u8])]),
+}
+
 /// Boot `image` with QEMU's console (`-nographic`: the serial port and QEMU's monitor on
 /// stdio, Ctrl-A X quits) fed from `input` and written to `sink`, killing QEMU after
 /// `timeout`. `input` is passed on only after the guest's first byte of output (see the
@@ -204,7 +245,7 @@ pub fn run_console(
     target: &Target,
     image: &Path,
     timeout: Duration,
-    input: Box<dyn Read + Send>,
+    input: Input,
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<Option<i32>, String> {
     qemu_present()?;
@@ -215,8 +256,12 @@ pub fn run_console(
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let (gate, gate_open) = mpsc::channel::<()>();
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut input = input;
+    let (script, input) = match input {
+        Input::Script(s) => (s, None),
+        Input::Stream(r) => (&[][..], Some(r)),
+    };
+    let mut typer = if script.is_empty() { None } else { child.stdin.take() };
+    if let (Some(mut stdin), Some(mut input)) = (child.stdin.take(), input) {
         thread::spawn(move || {
             if gate_open.recv().is_err() {
                 return;
@@ -255,6 +300,7 @@ pub fn run_console(
     drop(tx);
     let deadline = Instant::now() + timeout;
     let mut gate = Some(gate);
+    let (mut seen, mut step) = (Vec::new(), 0);
     let code = loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok((stream, bytes)) => {
@@ -264,6 +310,17 @@ pub fn run_console(
                     let _ = g.send(());
                 }
                 sink(stream, &bytes);
+                if let Some(pipe) = typer.as_mut() {
+                    seen.extend_from_slice(&bytes);
+                    // Type each step once its marker is in what came since the last.
+                    while let Some((marker, keys)) = script.get(step)
+                        && let Some(at) = find(&seen, marker.as_bytes())
+                    {
+                        seen.drain(..at + marker.len());
+                        let _ = pipe.write_all(keys).and_then(|()| pipe.flush());
+                        step += 1;
+                    }
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(Duration::from_millis(20)),

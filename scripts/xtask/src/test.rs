@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::build::{
     DEFAULT_SYSTEM, KTEST_SYSTEM, LINUX_PAIR_SYSTEM, LINUX_SYSTEM, VM_SYSTEM, build_board, load_board, system_file,
 };
-use crate::qemu::{Target, run_captured, run_captured_icount, run_console, run_with_input};
+use crate::qemu::{Input, Target, run_captured, run_captured_icount, run_console, run_with_input};
 use crate::root_dir;
 
 /// Per-run limit; a boot takes a few seconds under TCG.
@@ -168,9 +168,15 @@ fn line_of(input: &[u8]) -> &str {
 /// this process), with `input` on stdin. Returns the problems.
 fn console_run(target: &Target, image: &std::path::Path, input: &'static [u8], typed: Typed<'_>) -> Vec<String> {
     let mut raw = Vec::new();
-    let code = match run_console(target, image, BOOT_TIMEOUT, Box::new(input), &mut |_, bytes| {
-        raw.extend_from_slice(bytes);
-    }) {
+    let code = match run_console(
+        target,
+        image,
+        BOOT_TIMEOUT,
+        Input::Stream(Box::new(input)),
+        &mut |_, bytes| {
+            raw.extend_from_slice(bytes);
+        },
+    ) {
         Ok(c) => c,
         Err(e) => return vec![e],
     };
@@ -377,8 +383,9 @@ fn ktest_run(target: &Target, ktest: &std::path::Path) -> Vec<String> {
 }
 
 /// The virtual machine tests on `target` that have images: the test guest (`vm`), the
-/// Linux VM (`linux`: its image, vCPUs, kernel release) and two of them (`pair`, on
-/// [`PAIR_CONFIGS`]). Returns each test's name and problems.
+/// Linux VM (`linux`: its image, vCPUs, kernel release), two of them (`pair`) and
+/// `scripts/run`'s unattended Linux session (both on [`PAIR_CONFIGS`]). Returns each
+/// test's name and problems.
 fn guest_tests(
     target: &Target,
     vm: Option<&std::path::Path>,
@@ -396,6 +403,10 @@ fn guest_tests(
     }
     if let Some(pair) = pair.filter(|_| PAIR_CONFIGS.contains(&name.as_str())) {
         tests.push((format!("two Linux VMs on {name}"), crate::guest::pair_run(target, pair)));
+        if let Some((image, _, _)) = linux {
+            let p = crate::guest::demo_run(target, image);
+            tests.push((format!("scripts/run on {name}, no terminal: a session in Linux"), p));
+        }
     }
     tests
 }
