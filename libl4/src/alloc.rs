@@ -568,7 +568,7 @@ mod tests {
     fn a_servers_heap_is_its_free_slots_addresses_and_heap_untyped() {
         let mut h = Heap::heap(15, 0);
         assert_eq!(h.slots, Slots::new(server_slot::FIRST_FREE, server_slot::END));
-        assert_eq!(h.slots.remaining(), 256 - 64);
+        assert_eq!(h.slots.remaining(), 1024 - 64);
         assert_eq!(
             (h.cnode, h.vspace),
             (CNode(server_slot::CNODE), VSpace(server_slot::VSPACE))

@@ -13,6 +13,8 @@
 //!
 //! (per operation, over the samples), or `bench: case=NAME FAILED: reason`; then the
 //! summary `bench: N passed, N failed`, and exits with status 1 if anything failed.
+//! Before anything it prints `bench: started at counter N`, the virtual counter as it
+//! starts: the harness's `linux_boot_to_shell`.
 //! `--quick` runs 3 samples of batches of 2 (only to check that every case works).
 //!
 //! Everything runs on CPU 0 under SCHED_FIFO: the benchmark process at `MAIN_PRIO`,
@@ -92,6 +94,9 @@ fn setup() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // First of all: how far the machine got before this program ran (the harness adds
+    // the counter's offset, a VM's, and makes it `linux_boot_to_shell`).
+    println!("bench: started at counter {}", sys::now());
     let quick = std::env::args().skip(1).any(|a| a == "--quick");
     if let Err(why) = setup() {
         if cfg!(target_arch = "aarch64") {

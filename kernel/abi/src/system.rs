@@ -268,8 +268,9 @@ pub const SERVER_FREE_END: u64 = 0x40_0000_0000;
 pub const START_MAGIC: u64 = u64::from_le_bytes(*b"GAONSTRT");
 /// Named capabilities a start-info page lists.
 pub const MAX_START_CAPS: usize = MAX_GRANTS;
-/// log2 of the slot count of a server's CNode.
-pub const SERVER_CNODE_RADIX: u8 = 8;
+/// log2 of the slot count of a server's CNode: 1024 slots (32 KiB), room for a VMM's
+/// guest RAM (512 MiB is 256 frames of 2 MiB, each mapped in the guest and in the VMM).
+pub const SERVER_CNODE_RADIX: u8 = 10;
 
 /// Fixed slots in every server's CNode (single level: a CPtr is a slot index).
 pub mod server_slot {

@@ -23,6 +23,10 @@ pub const CPUS: [(&str, &str); 2] = [("virt-gicv3-a53", "cortex-a53"), ("virt-gi
 /// The bench system descriptions (images/virt/...).
 const FULL_SYSTEM: &str = "bench";
 const QUICK_SYSTEM: &str = "bench-quick";
+/// The Linux benchmark in a Gaon VM (its initramfs is the baseline's, quick or full).
+const VM_SYSTEM: &str = "bench-vm";
+/// The case made of the counter at which the Linux benchmark starts.
+pub const BOOT_CASE: &str = "linux_boot_to_shell";
 /// Longest a full run of one system on one CPU may take.
 const FULL_TIMEOUT: Duration = Duration::from_mins(20);
 /// Longest a quick run may take.
@@ -80,9 +84,22 @@ pub struct Parsed {
 pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
     let mut p = Parsed::default();
     for line in output.lines() {
-        let Some(rest) = line.trim().strip_prefix("bench: ") else {
+        // A VM's lines come with its console prefix.
+        let line = line.trim();
+        let line = match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((_, rest)) => rest,
+            None => line,
+        };
+        let Some(rest) = line.strip_prefix("bench: ") else {
             continue;
         };
+        if let Some(start) = rest.strip_prefix("started at counter ") {
+            match boot_row(output, start, system, cpu) {
+                Ok(row) => p.rows.push(row),
+                Err(why) => p.failures.push(format!("{BOOT_CASE}: {why}")),
+            }
+            continue;
+        }
         if let Some(s) = crate::test::summary(rest).filter(|_| rest.ends_with("failed")) {
             p.summary = Some(s);
             continue;
@@ -126,6 +143,38 @@ pub fn parse(output: &str, system: &str, cpu: &str) -> Parsed {
     p
 }
 
+/// The `linux_boot_to_shell` row: the instructions from QEMU's reset until the Linux
+/// benchmark started (its init script's first command, `start`, the virtual counter),
+/// with a VMM's counter offset (`vmm: ..., counter offset N`, none on bare QEMU) added
+/// back; a tick is `1e9 / 62.5 MHz` = 16 instructions under `-icount shift=0`.
+fn boot_row(output: &str, start: &str, system: &str, cpu: &str) -> Result<Row, String> {
+    const PER_TICK: u64 = 16;
+    let start: u64 = start
+        .trim()
+        .parse()
+        .map_err(|_| format!("unreadable counter `{start}`"))?;
+    let offset = match output.lines().find_map(|l| l.split_once("counter offset ")) {
+        Some((_, n)) => n
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("unreadable offset `{n}`"))?,
+        None => 0,
+    };
+    // Exact in an f64 below 2^53 instructions (104 days of icount time).
+    #[allow(clippy::cast_precision_loss)]
+    let instructions = (start.saturating_add(offset).saturating_mul(PER_TICK)) as f64;
+    Ok(Row {
+        system: system.into(),
+        cpu: cpu.into(),
+        case: BOOT_CASE.into(),
+        unit: "instructions".into(),
+        min: instructions,
+        median: instructions,
+        max: instructions,
+        iterations: 1,
+    })
+}
+
 /// Cases only Gaon has (Linux has no IDL, and no user-level capability deletion or
 /// retype to interrupt).
 const GAON_ONLY: [&str; 3] = ["ipc_rt_idl", "irq_during_delete", "irq_during_retype"];
@@ -140,7 +189,7 @@ pub fn problems(p: &Parsed, system: &str, exit_code: Option<i32>) -> Vec<String>
         None => v.push("no `bench: N passed, N failed` line".into()),
     }
     for c in REQUIRED_CASES {
-        if system == "linux" && GAON_ONLY.contains(&c) {
+        if system != "gaon" && GAON_ONLY.contains(&c) {
             continue;
         }
         if !p.rows.iter().any(|r| r.case == c) {
@@ -224,6 +273,12 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
     } else {
         None
     };
+    // Built after `prepare`, which made the initramfs it boots.
+    let vm_image = if with_linux {
+        Some(build_board("virt", VM_SYSTEM)?)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for &(config, cpu) in &cpus {
         eprintln!("bench: Gaon on {cpu} (QEMU {config}, -icount shift=0)");
@@ -232,6 +287,10 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
             eprintln!("bench: Linux {} on {cpu} (-icount shift=0)", img.version);
             let cmd = crate::linux::command(img, cpu);
             rows.extend(one_run("linux", cpu, capture(cmd, timeout, None))?);
+        }
+        if let Some(vm) = &vm_image {
+            eprintln!("bench: the same Linux in a Gaon VM on {cpu} (QEMU {config}, -icount shift=0)");
+            rows.extend(one_run("gaon-vm", cpu, run_gaon(vm, config, timeout))?);
         }
     }
     print!("{}", table(&rows));
@@ -312,8 +371,43 @@ pub fn table(rows: &[Row]) -> String {
                 l.case, "-", "-", "-", "instr", l.median, "-"
             );
         }
+        vm_table(&mut s, rows, cpu);
     }
     s
+}
+
+/// The table of Linux in a Gaon VM against bare Linux on `cpu` (paper 004's comparison),
+/// if there are `gaon-vm` rows: bare Linux's median, the VM's min/median/max, the ratio
+/// of the medians (VM / bare; for bandwidth, higher is better).
+fn vm_table(s: &mut String, rows: &[Row], cpu: &str) {
+    let vm: Vec<&Row> = rows.iter().filter(|r| r.cpu == cpu && r.system == "gaon-vm").collect();
+    if vm.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n{cpu}: Linux in a Gaon VM and on bare QEMU (the same kernel, initramfs, memory, one CPU)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<26} {:>13} {:>13} {:>13} {:>13} {:>10}  {:>7}",
+        "case", "bare linux", "vm min", "vm median", "vm max", "unit", "vm/bare"
+    );
+    for r in vm {
+        let bare = rows
+            .iter()
+            .find(|l| l.system == "linux" && l.cpu == cpu && l.case == r.case);
+        let (b, ratio) = match bare {
+            Some(l) if l.median > 0.0 => (format!("{:.1}", l.median), format!("{:.2}", r.median / l.median)),
+            _ => ("-".into(), "-".into()),
+        };
+        let unit = if r.unit == "instructions" { "instr" } else { &r.unit };
+        let _ = writeln!(
+            s,
+            "{:<26} {:>13} {:>13.1} {:>13.1} {:>13.1} {:>10}  {:>7}",
+            r.case, b, r.min, r.median, r.max, unit, ratio
+        );
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,14 @@ const KERNEL_SERIES: &str = "6.1.0-";
 ///   results;
 /// - `panic=-1`: reboot at once on a panic (an init that dies), which `-no-reboot`
 ///   turns into QEMU exiting instead of hanging until the harness's timeout.
-const CMDLINE: &str = "console=ttyAMA0 rdinit=/init quiet panic=-1";
+///
+/// images/virt/bench-vm.toml gives the Gaon VM the same.
+pub const CMDLINE: &str = "console=ttyAMA0 rdinit=/init quiet panic=-1";
+/// The benchmark's initramfs (full or quick, as the last [`prepare`] made it), in
+/// [`GUEST_DIR`].
+pub const BENCH_INITRD: &str = "bench-initramfs.cpio";
+/// The memory of the Linux baseline, and of the Gaon VM it is compared with.
+pub const MEMORY_MIB: u32 = 256;
 
 /// What [`command`] boots.
 #[derive(Clone, Debug)]
@@ -46,11 +53,9 @@ pub fn prepare(quick: bool) -> Result<LinuxImage, String> {
     let fetched = fetch(&cache)?;
     let out = root_dir().join("build").join("linux");
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let initrd = out.join(if quick {
-        "initramfs-quick.cpio"
-    } else {
-        "initramfs.cpio"
-    });
+    // One name for both: the Gaon VM's bench system (images/virt/bench-vm.toml) boots
+    // the same file.
+    let initrd = out.join(BENCH_INITRD);
     let archive = initramfs(&read(&bench)?, &read(&fetched.busybox)?, quick);
     fs::write(&initrd, archive).map_err(|e| format!("{}: {e}", initrd.display()))?;
     Ok(LinuxImage {
@@ -69,7 +74,14 @@ pub fn prepare(quick: bool) -> Result<LinuxImage, String> {
 pub fn command(img: &LinuxImage, cpu: &str) -> Command {
     let mut cmd = Command::new("qemu-system-aarch64");
     cmd.args(["-M", "virt,virtualization=on,gic-version=3", "-cpu", cpu]);
-    cmd.args(["-smp", "1", "-m", "512M", "-icount", "shift=0,sleep=off"]);
+    cmd.args([
+        "-smp",
+        "1",
+        "-m",
+        &format!("{MEMORY_MIB}M"),
+        "-icount",
+        "shift=0,sleep=off",
+    ]);
     cmd.args([
         "-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none",
     ]);
@@ -132,6 +144,10 @@ pub fn assets_for(file: &Path) -> Result<(), String> {
     if vms.is_some_and(|v| v.iter().any(names_guest)) {
         let release = guest_assets()?;
         eprintln!("linux: guest {GUEST_DIR}/{GUEST_KERNEL} ({release}) and {GUEST_DIR}/{GUEST_INITRD}");
+        // The benchmark's initramfs, if a bench system wants it and no bench run made it.
+        if !guest_dir.join(BENCH_INITRD).is_file() && text.contains(BENCH_INITRD) {
+            prepare(false)?;
+        }
     }
     Ok(())
 }

@@ -1,23 +1,34 @@
 //! The console's logic, free of hardware: output from several clients is gathered per
 //! client and shown a line at a time with the client's name as a prefix; input is kept
-//! for the client that has the focus. `Ctrl-A` then a digit `n` moves the focus to the
-//! `n`-th client that wrote (1-based) from the keyboard (dropping what was typed for the
-//! previous one); a client can also take it with the `focus` method.
+//! for the client that has the focus. A client takes the focus with the `focus` method,
+//! or the keyboard gives it: clients are numbered from 1 in the order the console first
+//! heard from them, and `Ctrl-A` then a digit `n` moves the focus to the `n`-th one,
+//! drops what was typed for the previous one, and says so in a line of the console's
+//! own, `console: keyboard to NAME`. `Ctrl-A` then `?` or `0`, or a digit naming no
+//! client, moves nothing and prints the numbers instead, marking the focused client:
+//! `console: Ctrl-A and a number gives the keyboard to 1 kv, 2 greeter, 3 linux (has it)`
+//! (clients past the ninth are counted, `; 7 more have no number`; with no client yet it
+//! says `console: no clients yet to give the keyboard to`). The console's lines are cut
+//! at `LINE` bytes, ending in `...`. The byte after `Ctrl-A` is input only if it is none
+//! of these (`Ctrl-A` twice types one).
 //!
 //! The focused client's text is shown as it arrives, so a prompt shows before its
 //! newline: its line stays open on the terminal, and typed input is echoed after it.
 //! Any other line (another client's, complete as always, or the kernel's) first ends the
 //! open line with a newline; the focused client's next text, or the next echo, shows
-//! its unfinished line again in full, prefix and all. Typed Enter ends the focused
-//! client's line. When the focus moves, the previous client's unfinished line is kept
-//! like any other's (shown whole at its newline, in place if its line is still the open
-//! one), and the new client's unfinished line, if any, is shown at once. Lines are cut
-//! at `LINE` bytes either way.
+//! its unfinished line again in full, prefix and all. The console's own lines are such
+//! lines too. Typed Enter ends the focused client's line. When the focus moves, the
+//! previous client's unfinished line is kept like any other's (shown whole at its
+//! newline, in place if its line is still the open one and the move was a `focus`
+//! call), and the new client's unfinished line, if any, is shown at once, after the
+//! console's line when the keyboard moved it. Lines are cut at `LINE` bytes either way.
 //!
 //! A client that asked to be told (`notify_input`) is signalled once each time input
 //! starts waiting for it: bytes arrive while it has the focus and none were waiting, or
 //! it gets the focus (or asks) while some wait. It reads until the input is empty, and
 //! the next byte signals it again. `take_signal` says whom to signal, after any change.
+
+use core::fmt::Write;
 
 use heapless::{Deque, String, Vec};
 
@@ -29,6 +40,41 @@ pub const LINE: usize = 160;
 pub const INPUT: usize = 512;
 /// The escape key (`Ctrl-A`).
 pub const ESCAPE: u8 = 0x01;
+
+/// Clients a digit after `Ctrl-A` can name (`1` to `9`).
+const DIGITS: usize = 9;
+
+/// A line of the console's own, cut at `LINE` bytes: when what is written does not
+/// fit, the line ends with `...` instead.
+#[derive(Debug, Default)]
+struct Said {
+    line: String<LINE>,
+    cut: bool,
+}
+
+impl Said {
+    fn as_str(&self) -> &str {
+        &self.line
+    }
+}
+
+impl Write for Said {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for ch in s.chars() {
+            if self.cut {
+                break;
+            }
+            if self.line.push(ch).is_err() {
+                self.cut = true;
+                while self.line.len() + 3 > LINE {
+                    self.line.pop();
+                }
+                let _ = self.line.push_str("...");
+            }
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug)]
 struct Client {
@@ -258,13 +304,7 @@ impl Mux {
     pub fn input(&mut self, b: u8, out: &mut impl FnMut(&str)) -> Option<u8> {
         if self.escape {
             self.escape = false;
-            if let Some(n) = (b as char).to_digit(10).filter(|&n| n >= 1)
-                && let Some(c) = self.clients.get(n as usize - 1)
-            {
-                self.focus = Some(c.badge);
-                self.input.clear();
-                self.told = false;
-                self.show_unfinished(n as usize - 1, out);
+            if self.escaped(b, out) {
                 return None;
             }
         } else if b == ESCAPE {
@@ -281,6 +321,64 @@ impl Mux {
         let echo = if b == b'\r' { b'\n' } else { b };
         self.place_echo(echo, out);
         Some(echo)
+    }
+
+    /// The byte after an `ESCAPE`: a digit naming a client gives it the focus (saying
+    /// so), `?`, `0` or a digit naming nobody shows the numbers (`numbers`). Returns
+    /// whether the byte was the console's; any other byte is input.
+    fn escaped(&mut self, b: u8, out: &mut impl FnMut(&str)) -> bool {
+        let n = match b {
+            b'?' => 0,
+            b'0'..=b'9' => usize::from(b - b'0'),
+            _ => return false,
+        };
+        if let Some(i) = n.checked_sub(1).filter(|&i| i < self.clients.len()) {
+            self.focus = Some(self.clients[i].badge);
+            self.input.clear();
+            self.told = false;
+            let mut line = Said::default();
+            let _ = write!(line, "console: keyboard to {}", self.clients[i].name);
+            self.say(&line, out);
+            self.show_unfinished(i, out);
+        } else {
+            let line = self.numbers();
+            self.say(&line, out);
+        }
+        true
+    }
+
+    /// The console's line that says which number (after `Ctrl-A`) gives the keyboard
+    /// to whom, and who has it.
+    fn numbers(&self) -> Said {
+        let mut line = Said::default();
+        if self.clients.is_empty() {
+            let _ = line.write_str("console: no clients yet to give the keyboard to");
+            return line;
+        }
+        let focused = self.focused_index();
+        let _ = line.write_str("console: Ctrl-A and a number gives the keyboard to");
+        for (i, c) in self.clients.iter().take(DIGITS).enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let has = if focused == Some(i) { " (has it)" } else { "" };
+            let _ = write!(line, "{sep}{} {}{has}", i + 1, c.name);
+        }
+        if self.clients.len() > DIGITS {
+            let more = self.clients.len() - DIGITS;
+            let has = if focused.is_some_and(|i| i >= DIGITS) {
+                ", one of them has it"
+            } else {
+                ""
+            };
+            let _ = write!(line, "; {more} more have no number{has}");
+        }
+        line
+    }
+
+    /// Show `line`, one of the console's own, as a whole line (ending the open one).
+    fn say(&mut self, line: &Said, out: &mut impl FnMut(&str)) {
+        self.end_open(out);
+        out(line.as_str());
+        out("\n");
     }
 
     /// Make way for echoing `echo`: after the focused client's unfinished line (shown
@@ -487,8 +585,8 @@ mod tests {
         assert_eq!(written(&mut m, 1, "ls"), "", "the old focus's line is held again");
         assert_eq!(
             typed(&mut m, &[ESCAPE, b'1']),
-            "\n[a] # ls",
-            "the same from the keyboard"
+            "\nconsole: keyboard to a\n[a] # ls",
+            "the same from the keyboard, which says so"
         );
         assert_eq!(written(&mut m, 2, "ok\n"), "\n[b] login: ok\n");
         assert_eq!(written(&mut m, 1, "?"), "[a] # ls?");
@@ -540,6 +638,127 @@ mod tests {
         assert_eq!(m.input(ESCAPE, &mut |_| {}), None);
         assert_eq!(m.input(b'x', &mut |_| {}), Some(b'x'));
         assert_eq!(m.read(9, 10).unwrap().as_slice(), b"x");
+    }
+
+    #[test]
+    fn escape_digit_says_where_the_keyboard_goes() {
+        let mut m = Mux::new();
+        m.set_name(1, "kv");
+        m.set_name(2, "linux");
+        m.focus(1, &mut |_| {});
+        assert_eq!(written(&mut m, 1, "> "), "[kv] > ");
+        assert_eq!(written(&mut m, 2, "login: "), "");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'2']),
+            "\nconsole: keyboard to linux\n[linux] login: ",
+            "the open line ended, the news, then the new focus's unfinished line"
+        );
+        assert_eq!(typed(&mut m, &[ESCAPE, b'1']), "\nconsole: keyboard to kv\n[kv] > ");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'1']),
+            "\nconsole: keyboard to kv\n[kv] > ",
+            "again"
+        );
+        assert_eq!(typed(&mut m, b"x"), "x", "after its prompt, as before");
+        assert_eq!(written(&mut m, 1, "\n"), "\n");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'2']),
+            "console: keyboard to linux\n[linux] login: ",
+            "nothing open to end"
+        );
+        m.set_name(3, "quiet");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'3']),
+            "\nconsole: keyboard to quiet\n",
+            "nothing unfinished to show"
+        );
+        assert_eq!(m.focused(), Some(3));
+    }
+
+    #[test]
+    fn escape_question_mark_or_zero_lists_the_numbers() {
+        let mut m = Mux::new();
+        m.set_name(4, "kv");
+        m.set_name(5, "greeter");
+        m.set_name(6, "linux");
+        let list = "console: Ctrl-A and a number gives the keyboard to 1 kv, 2 greeter, 3 linux";
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'?']),
+            std::format!("{list}\n"),
+            "nobody has it"
+        );
+        m.focus(6, &mut |_| {});
+        assert_eq!(written(&mut m, 6, "login: "), "[linux] login: ");
+        assert_eq!(typed(&mut m, b"ro"), "ro");
+        let shown = std::format!("\n{list} (has it)\n");
+        assert_eq!(typed(&mut m, &[ESCAPE, b'?']), shown, "on a line of its own");
+        assert_eq!(typed(&mut m, &[ESCAPE, b'0']), shown.trim_start());
+        assert_eq!(
+            typed(&mut m, b"ot"),
+            "[linux] login: ot",
+            "the prompt again, then the echo"
+        );
+        assert_eq!(m.focused(), Some(6));
+        assert_eq!(
+            m.read(6, 10).unwrap().as_slice(),
+            b"root",
+            "neither `?` nor `0` is input"
+        );
+        // Any other byte after the escape is input, as before: `Ctrl-A` twice types one.
+        assert_eq!(typed(&mut m, &[ESCAPE, ESCAPE]), "\u{1}");
+        assert_eq!(m.read(6, 10).unwrap().as_slice(), &[ESCAPE]);
+    }
+
+    #[test]
+    fn escape_digit_naming_nobody_lists_the_numbers() {
+        let mut m = Mux::new();
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'1']),
+            "console: no clients yet to give the keyboard to\n"
+        );
+        m.set_name(7, "a");
+        m.set_name(9, "b");
+        m.focus(9, &mut |_| {});
+        assert_eq!(typed(&mut m, b"x"), "x");
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'3']),
+            "\nconsole: Ctrl-A and a number gives the keyboard to 1 a, 2 b (has it)\n"
+        );
+        assert_eq!(m.focused(), Some(9), "the focus stays");
+        assert_eq!(m.read(9, 10).unwrap().as_slice(), b"x", "and so does its input");
+    }
+
+    #[test]
+    fn the_list_of_numbers_is_cut_at_a_line() {
+        let mut m = Mux::new();
+        for badge in 1..=MAX_CLIENTS as u64 {
+            m.set_name(badge, "c");
+        }
+        m.focus(12, &mut |_| {});
+        assert_eq!(
+            typed(&mut m, &[ESCAPE, b'?']),
+            "console: Ctrl-A and a number gives the keyboard to 1 c, 2 c, 3 c, 4 c, 5 c, \
+             6 c, 7 c, 8 c, 9 c; 7 more have no number, one of them has it\n"
+        );
+        for badge in 1..=MAX_CLIENTS as u64 {
+            m.set_name(badge, "sixteen-bytes-é");
+        }
+        let n = "sixteen-bytes-é";
+        let cut = std::format!(
+            "console: Ctrl-A and a number gives the keyboard to 1 {n}, 2 {n}, 3 {n}, 4 {n}, \
+             5 {n}, 6 sixt..."
+        );
+        assert_eq!(cut.len(), LINE);
+        assert_eq!(typed(&mut m, &[ESCAPE, b'?']), cut + "\n");
+    }
+
+    #[test]
+    fn a_cut_line_ends_on_a_character() {
+        let mut line = Said::default();
+        let _ = write!(line, "{}ééz", "x".repeat(LINE - 4));
+        assert_eq!(line.as_str(), std::format!("{}...", "x".repeat(LINE - 4)));
+        let _ = line.write_str("more");
+        assert_eq!(line.as_str().len(), LINE - 1, "nothing after the cut");
     }
 
     /// Type `text`; returns what the terminal shows (the echo after what it follows).

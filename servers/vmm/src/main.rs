@@ -473,11 +473,12 @@ mod app {
         let (entry, dtb) = boot_image(&k)?;
         ok(k.reset(0, entry, dtb), "vCPU 0's registers")?;
         println!(
-            "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}{}",
+            "vmm: {} MiB at {:#x}, {vcpus} vCPU(s), GIC{}, entry {entry:#x}{}, counter offset {}",
             cfg.ram_size >> 20,
             cfg.ram_base,
             if version == Version::V2 { "v2" } else { "v3" },
-            if cfg.flags & VM_INITRD != 0 { ", initrd" } else { "" }
+            if cfg.flags & VM_INITRD != 0 { ", initrd" } else { "" },
+            k.cntvoff
         );
         let mut vm = Vm::new(vcpus, version, cfg.flags & VM_TESTDEV != 0);
         for &(line, _, _) in &k.forwarded {
