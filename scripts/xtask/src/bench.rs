@@ -25,6 +25,8 @@ const FULL_SYSTEM: &str = "bench";
 const QUICK_SYSTEM: &str = "bench-quick";
 /// The Linux benchmark in a Gaon VM (its initramfs is the baseline's, quick or full).
 const VM_SYSTEM: &str = "bench-vm";
+/// The chart of Linux in a Gaon VM against bare Linux, in `bench/results/`.
+const VM_CHART: &str = "vm-chart.png";
 /// The case made of the counter at which the Linux benchmark starts.
 pub const BOOT_CASE: &str = "linux_boot_to_shell";
 /// Longest a full run of one system on one CPU may take.
@@ -309,6 +311,11 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
         dir.join("latest.json").display(),
         chart.display()
     );
+    if rows.iter().any(|r| r.system == "gaon-vm") {
+        let vm_chart = dir.join(VM_CHART);
+        crate::chart::draw_vm(&rows, &vm_chart)?;
+        eprintln!("bench: wrote {}", vm_chart.display());
+    }
     Ok(())
 }
 
@@ -322,6 +329,11 @@ pub fn chart_command() -> Result<(), String> {
     let chart = dir.join("chart.png");
     crate::chart::draw(&rows, &chart)?;
     eprintln!("bench: wrote {} from {}", chart.display(), json.display());
+    if rows.iter().any(|r| r.system == "gaon-vm") {
+        let vm_chart = dir.join(VM_CHART);
+        crate::chart::draw_vm(&rows, &vm_chart)?;
+        eprintln!("bench: wrote {} from {}", vm_chart.display(), json.display());
+    }
     Ok(())
 }
 

@@ -164,6 +164,118 @@ pub fn draw(rows: &[Row], out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Draw paper 004's comparison into `out`: for every case of the `gaon-vm` rows (Linux
+/// inside a Gaon VM), its cost relative to bare Linux on the same CPU ([`vm_ratio`]),
+/// one panel per CPU, with a line at 1 (no overhead); each bar is labelled with both
+/// medians.
+pub fn draw_vm(rows: &[Row], out: &Path) -> Result<(), String> {
+    load_font()?;
+    let mut cpus: Vec<&str> = Vec::new();
+    let mut cases: Vec<&str> = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.system == "gaon-vm" && !r.case.starts_with("calibrate"))
+    {
+        if !cpus.contains(&r.cpu.as_str()) {
+            cpus.push(&r.cpu);
+        }
+        if !cases.contains(&r.case.as_str()) {
+            cases.push(&r.case);
+        }
+    }
+    if cases.is_empty() {
+        return Err("no gaon-vm rows to chart".into());
+    }
+    let ratio = |cpu: &str, case: &str| vm_ratio(rows, cpu, case);
+    let n = cases.len();
+    let max = cpus
+        .iter()
+        .flat_map(|cpu| cases.iter().filter_map(|case| ratio(cpu, case)))
+        .map(|(r, _, _)| r)
+        .fold(1.5f64, f64::max)
+        * 1.15;
+    let height = HEADER + 90 + 30 * u32::try_from(n).unwrap_or(40);
+    let width = 900 * u32::try_from(cpus.len()).unwrap_or(1);
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let (header, body) = root.split_vertically(HEADER);
+    header
+        .draw(&Text::new(
+            "Linux in a Gaon VM against Linux on bare QEMU: ratio of the medians",
+            (16, 10),
+            ("sans-serif", 19).into_font(),
+        ))
+        .map_err(e)?;
+    header
+        .draw(&Text::new(
+            "the same Debian kernel, initramfs, memory and one CPU; instructions (QEMU -icount shift=0), \
+             bandwidth inverted; labels: VM / bare medians (tables: docs/benchmarks.md)",
+            (16, 38),
+            ("sans-serif", 13).into_font(),
+        ))
+        .map_err(e)?;
+    for (panel, cpu) in body.split_evenly((1, cpus.len())).iter().zip(&cpus) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(*cpu, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(190)
+            .build_cartesian_2d(0f64..max, 0f64..n as f64)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_label_formatter(&|v| format!("{v:.1}"))
+            .x_desc("VM median / bare median (1 = no overhead)")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        let bars = cases.iter().enumerate().filter_map(|(i, case)| {
+            let (r, _, _) = ratio(cpu, case)?;
+            let y = (n - 1 - i) as f64 + 0.2;
+            Some(Rectangle::new([(0.0, y), (r, y + 0.6)], GAON.filled()))
+        });
+        chart.draw_series(bars).map_err(e)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(1.0, 0.0), (1.0, n as f64)],
+                LINUX.stroke_width(2),
+            )))
+            .map_err(e)?;
+        let name_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+        let value_style = TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        let (ox, oy) = panel.get_base_pixel();
+        for (i, case) in cases.iter().enumerate() {
+            let y = (n - 1 - i) as f64 + 0.5;
+            let (x, py) = chart.backend_coord(&(0.0, y));
+            panel
+                .draw(&Text::new(case.to_string(), (x - ox - 6, py - oy), name_style.clone()))
+                .map_err(e)?;
+            if let Some((r, vm, bare)) = ratio(cpu, case) {
+                let (bx, by) = chart.backend_coord(&(r, y));
+                let label = format!("{r:.2}  ({vm:.0} / {bare:.0})");
+                panel
+                    .draw(&Text::new(label, (bx - ox + 6, by - oy), value_style.clone()))
+                    .map_err(e)?;
+            }
+        }
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// Linux in a Gaon VM against bare Linux on `cpu` for `case`: (the cost ratio, the VM's
+/// median, bare Linux's median). The ratio is VM / bare for instructions, bare / VM for
+/// bandwidth, so above 1 is always the VM's overhead.
+fn vm_ratio(rows: &[Row], cpu: &str, case: &str) -> Option<(f64, f64, f64)> {
+    let vm = median(rows, "gaon-vm", cpu, case).filter(|v| *v > 0.0)?;
+    let bare = median(rows, "linux", cpu, case).filter(|b| *b > 0.0)?;
+    let bandwidth = rows.iter().any(|r| r.case == case && r.unit != "instructions");
+    Some((if bandwidth { bare / vm } else { vm / bare }, vm, bare))
+}
+
 /// The largest relative difference between Linux's medians on `cpu` and on the other
 /// CPUs, over the cases both have.
 fn linux_spread(rows: &[Row], cpu: &str) -> f64 {
@@ -223,7 +335,7 @@ fn draw_header<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
-    use super::{SEL4_FIGURES, panel_cpus};
+    use super::{SEL4_FIGURES, panel_cpus, vm_ratio};
     use crate::bench::Row;
 
     fn row(system: &str, cpu: &str, case: &str, median: f64) -> Row {
@@ -250,6 +362,23 @@ mod tests {
         assert_eq!(panel_cpus(&rows, &["x"]), ["a"]);
         rows[2].median = 11.0;
         assert_eq!(panel_cpus(&rows, &["x"]), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_vms_cost_is_above_one_for_instructions_and_bandwidth_alike() {
+        let mut rows = vec![
+            row("gaon-vm", "a", "x", 12.0),
+            row("linux", "a", "x", 10.0),
+            row("gaon-vm", "a", "bw", 0.5),
+            row("linux", "a", "bw", 1.0),
+            row("gaon-vm", "a", "only-vm", 1.0),
+        ];
+        rows[2].unit = "MB/Minstr".into();
+        rows[3].unit = "MB/Minstr".into();
+        assert_eq!(vm_ratio(&rows, "a", "x"), Some((1.2, 12.0, 10.0)));
+        assert_eq!(vm_ratio(&rows, "a", "bw"), Some((2.0, 0.5, 1.0)));
+        assert_eq!(vm_ratio(&rows, "a", "only-vm"), None);
+        assert_eq!(vm_ratio(&rows, "b", "x"), None);
     }
 
     /// The chart's seL4 bars are the figures docs/benchmarks.md gives.
