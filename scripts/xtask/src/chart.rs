@@ -255,7 +255,11 @@ pub fn draw_vm(rows: &[Row], out: &Path) -> Result<(), String> {
                 .map_err(e)?;
             if let Some((r, vm, bare)) = ratio(cpu, case) {
                 let (bx, by) = chart.backend_coord(&(r, y));
-                let label = format!("{r:.2}  ({vm:.0} / {bare:.0})");
+                let label = if bare < 10.0 {
+                    format!("{r:.2}  ({vm:.2} / {bare:.2})")
+                } else {
+                    format!("{r:.2}  ({vm:.0} / {bare:.0})")
+                };
                 panel
                     .draw(&Text::new(label, (bx - ox + 6, by - oy), value_style.clone()))
                     .map_err(e)?;
