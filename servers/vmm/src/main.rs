@@ -71,6 +71,14 @@ mod app {
             // SAFETY: as for `write`.
             unsafe { core::ptr::copy_nonoverlapping(va as *const u8, buf.as_mut_ptr(), buf.len()) };
         }
+
+        /// Load from the page below the window, which nothing maps: the VMM faults (the
+        /// test device's `CRASH`, a VMM with a bug).
+        pub fn fault() {
+            // SAFETY: a volatile load of an unmapped address has no effect in this
+            // program: it faults, and the root server reclaims the VMM.
+            let _ = unsafe { core::ptr::read_volatile((super::WINDOW - 0x1000) as *const u64) };
+        }
     }
 
     /// What stops a VM from being built.
@@ -213,6 +221,11 @@ mod app {
             };
             window::read(va, buf);
             true
+        }
+
+        fn crash(&mut self) {
+            println!("vmm: the guest asked the test device to crash this VMM");
+            window::fault();
         }
 
         fn reload(&mut self) -> Option<(u64, u64)> {

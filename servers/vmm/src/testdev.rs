@@ -8,6 +8,7 @@
 //! | `0x108` | `DELAY`: write N: the VMM takes the vCPU's state out of its CPU and answers the store only after N counter ticks (a vCPU descheduled while its timer fires) |
 //! | `0x110` | `EXIT`: write a status: the VMM ends the VM with it |
 //! | `0x118` | `ID`: reads [`ID`] |
+//! | `0x120` | `CRASH`: write anything: the VMM faults (a load from an address it has not mapped), as a VMM with a bug would; the root server reports and reclaims it, and the rest of the system goes on |
 
 use crate::device::Device;
 
@@ -19,6 +20,7 @@ pub mod reg {
     pub const DELAY: u64 = 0x108;
     pub const EXIT: u64 = 0x110;
     pub const ID: u64 = 0x118;
+    pub const CRASH: u64 = 0x120;
 }
 
 /// What the `ID` register reads.
@@ -32,6 +34,8 @@ pub enum Request {
     Delay(u64),
     /// End the VM with this status.
     Exit(u64),
+    /// Fault the VMM.
+    Crash,
 }
 
 /// The device.
@@ -95,6 +99,7 @@ impl Device for TestDev {
             (reg::IRQ, 8 | 4) => self.level = value & 1 != 0,
             (reg::DELAY, 8 | 4) => self.request = Some(Request::Delay(value)),
             (reg::EXIT, 8 | 4) => self.request = Some(Request::Exit(value)),
+            (reg::CRASH, 8 | 4) => self.request = Some(Request::Crash),
             _ => {}
         }
     }

@@ -44,6 +44,9 @@ pub trait Hyp {
     /// boot (a reset); returns where vCPU 0 starts: `(entry, x0)`, or `None` if that
     /// failed (the VM then ends).
     fn reload(&mut self) -> Option<(u64, u64)>;
+    /// Fault, as a VMM with a bug would (the test device's `CRASH`): the server does
+    /// not come back from this.
+    fn crash(&mut self);
 }
 
 /// How to answer an exit.
@@ -420,6 +423,10 @@ impl Vm {
                 None
             }
             Request::Exit(status) => Some(Reply::Exit(status)),
+            Request::Crash => {
+                hyp.crash();
+                None
+            }
         }
     }
 

@@ -161,15 +161,12 @@ pub static DTB: AtomicU64 = AtomicU64::new(0);
 /// What the test VM's initrd starts with (`images/virt/testvm-initrd.txt`).
 const INITRD_START: &[u8] = b"gaon test initrd\n";
 
-/// The status the victim of the VMM-deletion test ends its VM with.
-pub const VICTIM_STATUS: u64 = 7;
-
 /// The victim of the VMM-deletion test (`bootargs` has `victim`): it starts its second
-/// vCPU spinning for good, then ends its VM while that vCPU runs: its VMM exits, the
-/// root server revokes the VMM's heap, and the spinning vCPU is deleted where it runs.
-/// The rest of the system must not notice.
+/// vCPU spinning for good, then has the test device crash its VMM while that vCPU runs:
+/// the VMM faults, the root server reports it and revokes the VMM's heap, and the
+/// spinning vCPU is deleted where it runs. The rest of the system must not notice.
 pub fn victim() -> ! {
-    println!("victim: vCPU 1 spins, then this VM ends");
+    println!("victim: vCPU 1 spins, then this VM's VMM crashes");
     SECONDARY_CONTEXT.store(0, Relaxed);
     let r = arch::hvc(id::CPU_ON, 1, arch::secondary_entry(), arch::SPIN).cast_signed();
     let spinning = r == ret::SUCCESS && wait_for_vcpu(|| SECONDARY_CONTEXT.load(Acquire) == arch::SPIN);
@@ -177,7 +174,9 @@ pub fn victim() -> ! {
         println!("victim: vCPU 1 did not start (CPU_ON returned {r})");
         exit(CRASHED);
     }
-    exit(VICTIM_STATUS)
+    TESTDEV.w64(reg::CRASH, 1);
+    println!("victim: the VMM did not crash");
+    exit(CRASHED)
 }
 
 /// A VM for the control interface's test (`bootargs` has `idle`; images/virt/vm.toml's

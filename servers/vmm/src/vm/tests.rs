@@ -22,6 +22,7 @@ struct Model {
     /// Reloads of the guest so far; whether the next fails.
     reloads: usize,
     reload_fails: bool,
+    crashed: bool,
 }
 
 impl Hyp for Model {
@@ -64,6 +65,9 @@ impl Hyp for Model {
         };
         buf.copy_from_slice(src);
         true
+    }
+    fn crash(&mut self) {
+        self.crashed = true;
     }
     fn reload(&mut self) -> Option<(u64, u64)> {
         self.reloads += 1;
@@ -192,6 +196,9 @@ fn the_test_device_and_nothing_at_all() {
         vm.handle(0, store(layout::TESTDEV + 0x110, 2, 3), &mut m),
         Reply::Exit(3)
     );
+    assert!(!m.crashed);
+    vm.handle(0, store(layout::TESTDEV + 0x120, 2, 1), &mut m);
+    assert!(m.crashed, "CRASH faults the VMM");
     assert!(aborted(vm.handle(0, load(0x2000_0000, 2), &mut m)));
     // Without the test device its range is nothing too.
     let mut plain = Vm::new(1, Version::V3, false);
