@@ -132,13 +132,11 @@ pub fn assets_for(file: &Path) -> Result<(), String> {
     let guest_dir = root_dir().join(GUEST_DIR);
     let names_guest = |v: &toml::Value| {
         let paths = [v.get("guest").and_then(|g| g.get("file")), v.get("initrd")];
-        paths.into_iter().flatten().filter_map(toml::Value::as_str).any(|p| {
-            let p = dir.join(p);
-            p.parent()
-                .and_then(|d| d.canonicalize().ok())
-                .is_some_and(|d| d == guest_dir)
-                || p.parent() == Some(guest_dir.as_path())
-        })
+        paths
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str)
+            .any(|p| lexical(&dir.join(p)).parent() == Some(guest_dir.as_path()))
     };
     let vms = desc.get("vm").and_then(toml::Value::as_array);
     if vms.is_some_and(|v| v.iter().any(names_guest)) {
@@ -161,6 +159,22 @@ pub fn cached_release() -> Option<String> {
         .split_whitespace()
         .next()
         .map(str::to_string)
+}
+
+/// `path` with its `.` and `a/..` components taken out, without looking at the file
+/// system (the folder need not exist yet).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// busybox init's table for the guest: `rcS` first, then a shell on the console (again
@@ -607,6 +621,16 @@ mod tests {
         assert!(s.find("mount -t devtmpfs").unwrap() < bench);
         assert!(s.find("poweroff -f").unwrap() > bench);
         assert!(!init_script(false).contains("--quick"));
+    }
+
+    #[test]
+    fn guest_files_are_recognised_before_they_exist() {
+        assert_eq!(
+            lexical(Path::new("/r/images/virt/../../build/linux/Image")),
+            Path::new("/r/build/linux/Image")
+        );
+        assert_eq!(lexical(Path::new("a/./b/../c")), Path::new("a/c"));
+        assert_eq!(lexical(Path::new("../x")), Path::new("../x"));
     }
 
     #[test]

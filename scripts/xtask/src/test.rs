@@ -240,8 +240,7 @@ const VICTIM_FAULT: &str = "root: server `victim` faulted: VM fault at pc ";
 pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
     let mut problems = Vec::new();
     let reclaimed = output.find("root: reclaimed `victim`").filter(|&at| {
-        output[at..].lines().next().is_some_and(|l| l.contains("heap revoked"))
-            && output.contains(VICTIM_FAULT)
+        output[at..].lines().next().is_some_and(|l| l.contains("heap revoked")) && output.contains(VICTIM_FAULT)
     });
     let finished = output.find("testguest: ").and_then(|_| output.rfind(" passed, "));
     match (reclaimed, finished) {
@@ -614,8 +613,7 @@ mod tests {
 
     #[test]
     fn a_vm_run_passes_only_with_every_guest_test() {
-        let victim =
-            "root: server `victim` faulted: VM fault at pc 0x401234, address 0x4fffffff000 (data access)\nroot: reclaimed `victim` (reply object destroyed, heap revoked)\n";
+        let victim = "root: server `victim` faulted: VM fault at pc 0x401234, address 0x4fffffff000 (data access)\nroot: reclaimed `victim` (reply object destroyed, heap revoked)\n";
         let vmctl = "[vmctl] vmctl: 5 passed, 0 failed\n";
         let typed = format!("{VM_INPUT_ECHO}\n");
         let initrd = "[testvm] initrd: 300 bytes at 0x40dff000\n";
