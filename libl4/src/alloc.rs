@@ -285,31 +285,39 @@ impl<const N: usize> Allocator<N> {
 
     /// A fresh object of `ty` in slot `s` (which the caller took from `slots`).
     ///
-    /// Small objects are carved from one region until it is full, then from the
-    /// smallest untouched one, so the large regions stay whole. An object of 2 MiB or
-    /// more (a server's heap, a large page) is a region of its own: the smallest
-    /// untouched one it fits in, split in halves down to its size (the other halves
-    /// stay untouched), or else it is carved like a small one.
+    /// Small objects are carved from one region until it is full, then from another
+    /// one already begun or else the smallest untouched one, so the large regions stay
+    /// whole. An object of 2 MiB or more (a server's heap, a large page) is a region of
+    /// its own: the smallest untouched one it fits in, split in halves down to its size
+    /// (the other halves stay untouched), or else it is carved like a small one. A
+    /// failed retype other than a full region (a bad slot) changes nothing.
     pub fn alloc_at(&mut self, ty: ObjType, size_bits: u8, s: CPtr) -> Result<(), Error> {
         let obj_bits = ty.object_bits(u64::from(size_bits)).ok_or(Error::InvalidArgument)?;
         if obj_bits >= LARGE_OBJECT_BITS
             && let Some(i) = self.smallest_free_ram(obj_bits)
             && let Ok(i) = self.split_down(i, obj_bits)
         {
+            self.retype_from(i, ty, size_bits, s)?;
             self.regions[i].state = State::Done;
-            return self.retype_from(i, ty, size_bits, s);
+            return Ok(());
         }
         loop {
-            let i = if let Some(i) = self.current {
-                i
-            } else {
-                let i = self.smallest_free_ram(obj_bits).ok_or(Error::NotEnoughMemory)?;
-                self.regions[i].state = State::Carving;
-                self.current = Some(i);
-                i
+            let i = match self.current {
+                Some(i) if self.regions[i].bits >= obj_bits => i,
+                _ => {
+                    // A region begun before (too small for some object then), else an
+                    // untouched one; the one being carved stays begun.
+                    let i = self
+                        .smallest_ram(State::Carving, obj_bits)
+                        .or_else(|| self.smallest_free_ram(obj_bits))
+                        .ok_or(Error::NotEnoughMemory)?;
+                    self.regions[i].state = State::Carving;
+                    self.current = Some(i);
+                    i
+                }
             };
             match self.retype_from(i, ty, size_bits, s) {
-                Err(Error::NotEnoughMemory | Error::RangeError) => {
+                Err(Error::NotEnoughMemory) => {
                     self.regions[i].state = State::Done;
                     self.current = None;
                 }
@@ -362,10 +370,15 @@ impl<const N: usize> Allocator<N> {
     }
 
     fn smallest_free_ram(&self, min_bits: u8) -> Option<usize> {
+        self.smallest_ram(State::Free, min_bits)
+    }
+
+    /// The smallest RAM region in `state` of at least `2^min_bits` bytes.
+    fn smallest_ram(&self, state: State, min_bits: u8) -> Option<usize> {
         (0..self.regions.len())
             .filter(|&i| {
                 let r = &self.regions[i];
-                !r.device && r.state == State::Free && r.bits >= min_bits
+                !r.device && r.state == state && r.bits >= min_bits
             })
             .min_by_key(|&i| self.regions[i].bits)
     }

@@ -290,6 +290,11 @@ pub fn check_linux(output: &str, exit_code: Option<i32>, vcpus: usize, release: 
     if output.matches(UP).count() != 2 || answer(output, "B") != Some("42") {
         p.push("`reboot -f` did not bring the guest back to its shell".into());
     }
+    // Both boots, the second on vCPUs reset by the VMM, bring every vCPU up.
+    let up = format!("{UP}{release}, {vcpus} CPUs)");
+    if output.matches(&up).count() != 2 {
+        p.push(format!("not both boots say `{up}`"));
+    }
     if !output.contains("vmm: reset: the guest is loaded again") {
         p.push("the VMM did not reset the VM".into());
     }
@@ -361,6 +366,14 @@ mod tests {
         assert_eq!(bad("B=42", "B=").len(), 1, "no second shell");
         assert_eq!(bad("vmm: reset", "vmm: ").len(), 1);
         assert_eq!(bad("(status 0)", "(status 1)").len(), 1);
+        let second = good().rfind("2 CPUs)").unwrap();
+        let mut o = good();
+        o.replace_range(second..second + 1, "1");
+        assert_eq!(
+            check_linux(&o, Some(0), 2, RELEASE, "GICv3").len(),
+            1,
+            "a vCPU lost at the reboot"
+        );
         assert_eq!(
             check_linux(&good(), Some(0), 2, RELEASE, "GIC-0").len(),
             1,

@@ -223,6 +223,23 @@ impl Gic {
         }
     }
 
+    /// vCPU `vcpu` was reset (PSCI CPU_ON: its list registers and queue went): what
+    /// was in service there (its SGIs and PPIs, the SPIs it is the target of) is not any
+    /// more, and goes again if it is still pending or its line up.
+    pub fn cpu_reset(&mut self, vcpu: usize, out: &mut Actions) {
+        if let Some(private) = self.private.get_mut(vcpu) {
+            for irq in private.iter_mut() {
+                irq.in_service = false;
+            }
+        }
+        for n in 0..SPIS {
+            if self.target_of(self.spis[n]) == vcpu {
+                self.spis[n].in_service = false;
+            }
+        }
+        self.deliver_all(out);
+    }
+
     /// Every pending interrupt that can go now goes.
     fn deliver_all(&mut self, out: &mut Actions) {
         for intid in 32..32 + SPIS as u32 {

@@ -153,15 +153,16 @@ mod app {
             }
         }
 
-        fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) {
-            if vcpu < self.count
+        fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) -> bool {
+            let started = vcpu < self.count
                 && self
                     .reset(vcpu, entry, context)
                     .and_then(|()| self.vcpus[vcpu].0.resume())
-                    .is_err()
-            {
+                    .is_ok();
+            if !started {
                 println!("vmm: cannot start vCPU {vcpu}");
             }
+            started
         }
 
         fn stop_vcpu(&mut self, vcpu: usize) {
@@ -295,11 +296,22 @@ mod app {
                     continue;
                 }
                 let (off, file) = (ph.offset() as usize, ph.file_size() as usize);
+                if ph.file_size() > ph.mem_size() {
+                    return Err("an ELF segment has more file bytes than memory");
+                }
                 let va = k
                     .ram(ph.physical_addr(), ph.mem_size() as usize)
                     .ok_or("an ELF segment is outside RAM")?;
                 let bytes = guest.get(off..off + file).ok_or("an ELF segment is outside the file")?;
                 window::write(va, bytes);
+                // Its zero-filled rest (.bss): fresh RAM is zero, RAM after a reset not.
+                let mut at = va + file as u64;
+                let end = va + ph.mem_size();
+                while at < end {
+                    let n = (end - at).min(ZEROS.len() as u64);
+                    window::write(at, &ZEROS[..n as usize]);
+                    at += n;
+                }
                 end = end.max(ph.physical_addr() + ph.mem_size());
             }
             (elf.header.pt2.entry_point(), end)
@@ -322,6 +334,9 @@ mod app {
         };
         Ok((entry, dtb, initrd))
     }
+
+    /// Zeros to fill a segment's rest with.
+    static ZEROS: [u8; 4096] = [0; 4096];
 
     /// What [`load`] says: the entry, the device tree's address, the initrd's range.
     type Loaded = (u64, u64, Option<(u64, u64)>);

@@ -28,6 +28,7 @@ pub mod ret {
     pub const INVALID_PARAMETERS: i64 = -2;
     pub const ALREADY_ON: i64 = -4;
     pub const ON_PENDING: i64 = -5;
+    pub const INTERNAL_FAILURE: i64 = -6;
 }
 
 /// PSCI 1.1.
@@ -93,6 +94,13 @@ impl Psci {
     pub fn started(&mut self, vcpu: usize) {
         if vcpu < self.vcpus {
             self.power[vcpu] = Power::On;
+        }
+    }
+
+    /// The VMM could not start vCPU `vcpu` (after [`Action::Start`]): it stays off.
+    pub fn start_failed(&mut self, vcpu: usize) {
+        if vcpu < self.vcpus {
+            self.power[vcpu] = Power::Off;
         }
     }
 

@@ -22,8 +22,9 @@ pub trait Hyp {
     fn set_vppi(&mut self, vcpu: usize, intid: u32, enabled: bool, priority: u8);
     /// Bytes the guest wrote to its UART.
     fn console(&mut self, bytes: &[u8]);
-    /// Start vCPU `vcpu` at `entry` with x0 = `context` (PSCI CPU_ON).
-    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64);
+    /// Start vCPU `vcpu` at `entry` with x0 = `context`, out of reset (PSCI CPU_ON, a
+    /// reset's vCPU 0); false if it could not be started.
+    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) -> bool;
     /// Stop vCPU `vcpu` where it is (PSCI CPU_OFF, the control interface's `stop`).
     fn stop_vcpu(&mut self, vcpu: usize);
     /// Let vCPU `vcpu` go on where it stopped (the control interface's `start`).
@@ -227,7 +228,6 @@ impl Vm {
         self.status = status;
     }
 
-    /// The PSCI firmware (the server tells it a vCPU it started is on).
     /// Reset the VM as a board's reset button does: every vCPU stopped, the devices as
     /// at power-on (the lines of pass-through devices acknowledged, so one the guest
     /// left in service comes again), the guest loaded again and vCPU 0 started at its
@@ -249,11 +249,10 @@ impl Vm {
             self.forward(line);
             hyp.irq_done(line);
         }
-        let Some((entry, x0)) = hyp.reload() else {
-            return Reply::Exit(1);
-        };
-        hyp.start_vcpu(0, entry, x0);
-        Reply::None
+        match hyp.reload() {
+            Some((entry, x0)) if hyp.start_vcpu(0, entry, x0) => Reply::None,
+            _ => Reply::Exit(1),
+        }
     }
 
     /// How many times the guest reset the VM.
@@ -261,6 +260,7 @@ impl Vm {
         self.resets
     }
 
+    /// The PSCI firmware (the server tells it a vCPU it started is on).
     pub fn psci(&mut self) -> &mut Psci {
         &mut self.psci
     }
@@ -342,8 +342,16 @@ impl Vm {
                 entry,
                 context,
             } => {
-                hyp.start_vcpu(t, entry, context);
+                if !hyp.start_vcpu(t, entry, context) {
+                    self.psci.start_failed(t);
+                    return Reply::done([psci::ret::INTERNAL_FAILURE.cast_unsigned(), 0, 0, 0], 1);
+                }
                 self.psci.started(t);
+                // Its list registers went with the reset: what was in service there
+                // goes again.
+                let mut out = Actions::new();
+                self.gic.cpu_reset(t, &mut out);
+                apply(&out, hyp);
                 Reply::done([psci::ret::SUCCESS.cast_unsigned(), 0, 0, 0], 1)
             }
             psci::Action::Stop => {

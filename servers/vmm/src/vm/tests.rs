@@ -23,6 +23,7 @@ struct Model {
     reloads: usize,
     reload_fails: bool,
     crashed: bool,
+    start_fails: bool,
 }
 
 impl Hyp for Model {
@@ -35,8 +36,9 @@ impl Hyp for Model {
     fn console(&mut self, bytes: &[u8]) {
         self.console.extend_from_slice(bytes);
     }
-    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) {
+    fn start_vcpu(&mut self, vcpu: usize, entry: u64, context: u64) -> bool {
         self.started.push((vcpu, entry, context));
+        !self.start_fails
     }
     fn stop_vcpu(&mut self, vcpu: usize) {
         self.stopped.push(vcpu);
@@ -389,4 +391,31 @@ fn a_system_reset_boots_the_guest_again_on_fresh_devices() {
         vm.handle(0, hvc(psci::id::SYSTEM_RESET, 0, 0, 0), &mut m),
         Reply::Exit(1)
     );
+}
+
+#[test]
+fn cpu_on_fails_cleanly_and_a_started_vcpu_gets_again_what_was_in_service_there() {
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, false), Model::default());
+    vm.start(&mut m).unwrap();
+    // A level-triggered SPI routed to vCPU 1, in service there when vCPU 1 goes off.
+    let gicd = layout::GICD;
+    vm.handle(0, store(gicd, 2, 2), &mut m); // GICD_CTLR: group 1 on
+    vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 0), &mut m);
+    assert!(vm.forward(34));
+    vm.handle(0, store(gicd + 0x6000 + 8 * 34, 3, 1), &mut m); // GICD_IROUTER34: vCPU 1
+    vm.handle(0, store(gicd + 0x100 + 4, 2, 1 << 2), &mut m); // GICD_ISENABLER1: 34
+    vm.line_raised(34, &mut m);
+    assert_eq!(m.injected.last(), Some(&(1, 34, 0, true)));
+    vm.handle(1, hvc(psci::id::CPU_OFF, 0, 0, 0), &mut m);
+    // A start that fails leaves vCPU 1 off and says so.
+    m.start_fails = true;
+    let r = vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 0), &mut m);
+    assert_eq!(value(r), psci::ret::INTERNAL_FAILURE.cast_unsigned());
+    assert_eq!(value(vm.handle(0, hvc(psci::id::AFFINITY_INFO, 1, 0, 0), &mut m)), 1);
+    // Started out of reset, vCPU 1 gets the line again (its end went with the reset).
+    m.start_fails = false;
+    m.injected.clear();
+    let r = vm.handle(0, hvc(psci::id::CPU_ON, 1, 0x4010_0000, 0), &mut m);
+    assert_eq!(value(r), 0);
+    assert_eq!(m.injected, [(1, 34, 0, true)]);
 }
