@@ -368,7 +368,7 @@ mod tests {
         assert_eq!(bad("(status 0)", "(status 1)").len(), 1);
         let second = good().rfind("2 CPUs)").unwrap();
         let mut o = good();
-        o.replace_range(second..second + 1, "1");
+        o.replace_range(second..=second, "1");
         assert_eq!(
             check_linux(&o, Some(0), 2, RELEASE, "GICv3").len(),
             1,
