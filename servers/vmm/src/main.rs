@@ -285,9 +285,12 @@ mod app {
         let (entry, end) = if cfg.flags & VM_LINUX_IMAGE != 0 {
             let (text_offset, image_size) = (le64(8).ok_or("short Image")?, le64(16).ok_or("short Image")?);
             let at = cfg.ram_base + text_offset;
-            let va = k.ram(at, guest.len()).ok_or("the Image does not fit in RAM")?;
+            let size = image_size.max(guest.len() as u64);
+            let va = k.ram(at, size as usize).ok_or("the Image does not fit in RAM")?;
             window::write(va, guest);
-            (at, at + image_size.max(guest.len() as u64))
+            // The rest of its image (.bss) zeroed too, as after a reset RAM is not.
+            zero(va + guest.len() as u64, size - guest.len() as u64);
+            (at, at + size)
         } else {
             let elf = xmas_elf::ElfFile::new(guest).map_err(|_| "the guest is no ELF")?;
             let mut end = 0;
@@ -305,13 +308,7 @@ mod app {
                 let bytes = guest.get(off..off + file).ok_or("an ELF segment is outside the file")?;
                 window::write(va, bytes);
                 // Its zero-filled rest (.bss): fresh RAM is zero, RAM after a reset not.
-                let mut at = va + file as u64;
-                let end = va + ph.mem_size();
-                while at < end {
-                    let n = (end - at).min(ZEROS.len() as u64);
-                    window::write(at, &ZEROS[..n as usize]);
-                    at += n;
-                }
+                zero(va + file as u64, ph.mem_size() - file as u64);
                 end = end.max(ph.physical_addr() + ph.mem_size());
             }
             (elf.header.pt2.entry_point(), end)
@@ -335,8 +332,16 @@ mod app {
         Ok((entry, dtb, initrd))
     }
 
-    /// Zeros to fill a segment's rest with.
-    static ZEROS: [u8; 4096] = [0; 4096];
+    /// Zero `len` bytes of guest RAM at `va` (in the window; checked by the caller).
+    fn zero(va: u64, len: u64) {
+        static ZEROS: [u8; 4096] = [0; 4096];
+        let mut at = va;
+        while at < va + len {
+            let n = (va + len - at).min(ZEROS.len() as u64);
+            window::write(at, &ZEROS[..n as usize]);
+            at += n;
+        }
+    }
 
     /// What [`load`] says: the entry, the device tree's address, the initrd's range.
     type Loaded = (u64, u64, Option<(u64, u64)>);
