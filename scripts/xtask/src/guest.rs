@@ -8,7 +8,7 @@
 //! - the virtual timer's interrupts (`arch_timer` in `/proc/interrupts`, on the GIC the
 //!   configuration has) increase between two reads a second apart;
 //! - the kernel's log has PSCI and the GIC probed, and no error or warning
-//!   ([`ALLOWED_WARNINGS`] lists the few a bare QEMU boot of the same kernel gives too);
+//!   at all (`dmesg -r`, levels 0 to 4);
 //! - `reboot -f` boots the guest again (the VMM resets the VM), and `poweroff` ends it
 //!   with status 0, which halts the system (`halt_on_exit`), QEMU exiting with 0.
 
@@ -42,13 +42,6 @@ const CHECKS: &str = "echo \"R=$(uname -r)\"; echo \"C=$(grep -c ^processor /pro
 echo \"T1=$(grep arch_timer /proc/interrupts)\"; sleep 1; echo \"T2=$(grep arch_timer /proc/interrupts)\"; \
 echo \"P=$(dmesg | grep -c psci:)\"; echo \"G=$(dmesg | grep -c -i gic)\"; \
 echo \"<<$(echo log)\"; dmesg -r | grep \"^<[0-4]>\"; echo \"$(echo log)>>\"; echo \"E=$((6*7))\"\r";
-
-/// Kernel warnings a bare QEMU boot of Debian's kernel (`scripts/bench`'s Linux
-/// baseline, `-M virt`) prints too: not about the VMM's devices.
-pub const ALLOWED_WARNINGS: &[&str] = &[
-    // No EFI or ACPI tables: booted by a device tree, as QEMU's -kernel does.
-    "cacheinfo: Unable to detect cache hierarchy",
-];
 
 /// The session typed into the guest: the checks at the first prompt, `reboot -f`, then
 /// at the second boot's prompt proof that it is a shell, and `poweroff`.
@@ -280,9 +273,7 @@ pub fn check_linux(output: &str, exit_code: Option<i32>, vcpus: usize, release: 
     match log_between(output, "<<log", "log>>") {
         Some(lines) => {
             for l in lines {
-                if !ALLOWED_WARNINGS.iter().any(|a| l.contains(a)) {
-                    p.push(format!("kernel error or warning: {l}"));
-                }
+                p.push(format!("kernel error or warning: {l}"));
             }
         }
         None => p.push("no kernel log of errors and warnings (`dmesg -r`)".into()),
@@ -332,7 +323,6 @@ mod tests {
         o += "[linux] T1= 11:        120         80     GICv3  27 Level     arch_timer\n";
         o += "[linux] T2= 11:        220         81     GICv3  27 Level     arch_timer\n";
         o += "[linux] P=5\n[linux] G=4\n[linux] <<log\n";
-        o += "[linux] <4>[    0.01] cacheinfo: Unable to detect cache hierarchy for CPU 0\n";
         o += "[linux] log>>\n[linux] E=42\n[linux] / # reboot -f\n";
         o += "[linux] vmm: reset: the guest is loaded again\n";
         o += "[linux] gaon-guest: up (6.1.0-57-arm64, 2 CPUs)\n[linux] / # echo \"B=$((40+2))\"; poweroff\n";
