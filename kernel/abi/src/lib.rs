@@ -16,6 +16,7 @@
 pub mod boot;
 pub mod bootinfo;
 pub mod fault;
+pub mod hypercall;
 pub mod invocation;
 pub mod klog;
 pub mod layout;

@@ -222,12 +222,15 @@ pub fn check_ktest(output: &str, exit_code: Option<i32>) -> Vec<String> {
 }
 
 /// Test cases the test guest must run, at least (`servers/guests/testguest`).
-pub const TESTGUEST_MIN_CASES: u32 = 18;
+pub const TESTGUEST_MIN_CASES: u32 = 19;
 
 /// The test guest's `testguest: N passed, M failed`.
 fn guest_summary(output: &str) -> Option<(u32, u32)> {
     output.lines().filter(|l| l.contains("testguest:")).find_map(summary)
 }
+
+/// The line the test guest writes with the `CONSOLE_WRITE` hypercall (its case 19).
+const HYPERCALL_LINE: &str = "[testvm] hypercall console: written by CONSOLE_WRITE";
 
 /// What the root server says when the victim's VMM faults (the test device's `CRASH`:
 /// a load from the page below its guest RAM window).
@@ -263,6 +266,11 @@ pub fn check_vm(output: &str, exit_code: Option<i32>) -> Vec<String> {
     if !output.contains("[testvm] pass-through: ") {
         problems
             .push("the test guest did not drive its pass-through device (no `[testvm] pass-through: ` line)".into());
+    }
+    if !output.contains(HYPERCALL_LINE) {
+        problems.push(format!(
+            "the test guest's CONSOLE_WRITE hypercall did not reach the console (no `{HYPERCALL_LINE}`)"
+        ));
     }
     if !output.contains(VM_INPUT_ECHO) {
         problems.push(format!(
@@ -609,7 +617,7 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{VM_INPUT_ECHO, check_vm, summary};
+    use super::{HYPERCALL_LINE, VM_INPUT_ECHO, check_vm, summary};
 
     #[test]
     fn a_vm_run_passes_only_with_every_guest_test() {
@@ -619,7 +627,7 @@ mod tests {
         let initrd = "[testvm] initrd: 300 bytes at 0x40dff000\n";
         let rtc = "[testvm] pass-through: PL031 at 0x9010000, 1764500000 s, its interrupt taken twice\n";
         let good = format!(
-            "{vmctl}{victim}[testvm] ok 1 - hvc\n{typed}{initrd}{rtc}[testvm] testguest: 18 passed, 0 failed\n"
+            "{vmctl}{victim}[testvm] ok 1 - hvc\n{typed}{initrd}{rtc}{HYPERCALL_LINE}\n[testvm] testguest: 19 passed, 0 failed\n"
         );
         let good = good.as_str();
         assert!(check_vm(good, Some(0)).is_empty());
@@ -637,7 +645,11 @@ mod tests {
             "its guest stayed"
         );
         assert!(!check_vm(&good.replace("0 failed", "1 failed"), Some(0)).is_empty());
-        assert!(!check_vm(&good.replace("18 passed", "3 passed"), Some(0)).is_empty());
+        assert!(!check_vm(&good.replace("19 passed", "3 passed"), Some(0)).is_empty());
+        assert!(
+            !check_vm(&good.replace(HYPERCALL_LINE, ""), Some(0)).is_empty(),
+            "no hypercall line"
+        );
         assert!(!check_vm(&good.replace(rtc, ""), Some(0)).is_empty(), "no pass-through");
         assert!(!check_vm(&good.replace(initrd, ""), Some(0)).is_empty(), "no initrd");
         assert!(!check_vm(&good.replace(&typed, ""), Some(0)).is_empty(), "input lost");

@@ -4,6 +4,7 @@
 //! the kernel operations go through [`Hyp`], which the server implements with
 //! capabilities and the tests with a model (the rust-sel4 handler shape).
 
+use gaon_abi::hypercall::{self, Hypercall};
 use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, Exit, MmioAccess};
 
 use crate::device::Device;
@@ -77,6 +78,29 @@ impl Reply {
         words: [0; 4],
         len: 0,
     };
+}
+
+/// Gaon's paravirtual hypercalls (`gaon_abi::hypercall`, `docs/hypercalls.md`): the
+/// version and console output are the VMM's; LL-boost and the scheduling state belong
+/// to the scheduling policy server and the trace events to the trace collector, which
+/// this system does not have yet: `NOT_SUPPORTED`, as the interface says when nobody
+/// serves a function.
+fn paravirtual(x: [u64; 8], hyp: &mut impl Hyp) -> Reply {
+    match Hypercall::decode(x) {
+        Ok(Hypercall::Version) => Reply::done([hypercall::VERSION_1_0, 0, 0, 0], 1),
+        Ok(Hypercall::ConsoleWrite { len, bytes }) => {
+            hyp.console(&bytes[..len]);
+            Reply::done([0; 4], 1)
+        }
+        Ok(
+            Hypercall::LlBoostEnter
+            | Hypercall::LlBoostLeave
+            | Hypercall::SchedState
+            | Hypercall::TraceTaskSwitch { .. }
+            | Hypercall::TraceEvent { .. },
+        ) => Reply::done([hypercall::Error::NotSupported.x0(), 0, 0, 0], 1),
+        Err(e) => Reply::done([e.x0(), 0, 0, 0], 1),
+    }
 }
 
 /// ICC_SGI1R_EL1 as a trapped system register's ISS (op0 3, op1 0, CRn 12, CRm 11,
@@ -298,7 +322,31 @@ impl Vm {
     pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
         self.exits += 1;
         match exit {
-            Exit::Hvc { x0, x1, x2, x3, .. } | Exit::Smc { x0, x1, x2, x3, .. } => {
+            Exit::Hvc {
+                x0,
+                x1,
+                x2,
+                x3,
+                x4,
+                x5,
+                x6,
+                x7,
+                ..
+            }
+            | Exit::Smc {
+                x0,
+                x1,
+                x2,
+                x3,
+                x4,
+                x5,
+                x6,
+                x7,
+                ..
+            } => {
+                if Hypercall::owns(x0) {
+                    return paravirtual([x0, x1, x2, x3, x4, x5, x6, x7], hyp);
+                }
                 self.hypercall(vcpu, [x0, x1, x2, x3], hyp)
             }
             Exit::Mmio { ipa, access, value, .. } => self.mmio(vcpu, ipa, access, value, hyp),
@@ -331,6 +379,7 @@ impl Vm {
         }
     }
 
+    /// PSCI and SMCCC (`psci.rs`); anything else is `NOT_SUPPORTED`.
     fn hypercall(&mut self, vcpu: usize, x: [u64; 4], hyp: &mut impl Hyp) -> Reply {
         if !Psci::owns(x[0]) {
             return Reply::done([psci::ret::NOT_SUPPORTED.cast_unsigned(), 0, 0, 0], 1);

@@ -413,6 +413,31 @@ smccc_call!(
     hvc,
     "hvc #0"
 );
+
+/// A hypercall with all of `x0..x7` (`hvc #0`); returns `x0`.
+pub fn hvc8(x: [u64; 8]) -> u64 {
+    let r: u64;
+    // SAFETY: a paravirtual hypercall (gaon_abi::hypercall) changes nothing in this
+    // guest but the registers, which are declared clobbered.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inlateout("x0") x[0] => r,
+            inlateout("x1") x[1] => _,
+            inlateout("x2") x[2] => _,
+            inlateout("x3") x[3] => _,
+            inlateout("x4") x[4] => _,
+            inlateout("x5") x[5] => _,
+            inlateout("x6") x[6] => _,
+            inlateout("x7") x[7] => _,
+            out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+            out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    r
+}
 smccc_call!(
     /// A firmware call (`smc #0`, trapped to the hypervisor).
     smc,

@@ -255,7 +255,7 @@ fn settle() {
 
 type Test = (&'static str, fn() -> Result);
 
-const TESTS: [Test; 18] = [
+const TESTS: [Test; 19] = [
     ("hvc", hvc),
     ("smc", smc),
     ("mmio widths", mmio_widths),
@@ -274,7 +274,45 @@ const TESTS: [Test; 18] = [
     ("uart input", uart_input),
     ("initrd", initrd),
     ("pass-through device", passthrough),
+    ("paravirtual hypercalls", paravirtual),
 ];
+
+/// What the test guest writes with `CONSOLE_WRITE` (`scripts/test` looks for it).
+const HYPERCALL_LINE: &[u8] = b"hypercall console: written by CONSOLE_WRITE\n";
+
+/// Test 19: Gaon's paravirtual hypercalls (docs/hypercalls.md): the version, a console
+/// write, a length over 48 refused, and functions nobody serves in this system.
+fn paravirtual() -> Result {
+    use gaon_abi::hypercall::{self, Error, Hypercall};
+    check_eq!(
+        arch::hvc8(Hypercall::Version.encode()),
+        hypercall::VERSION_1_0,
+        "VERSION"
+    );
+    check_eq!(
+        arch::hvc8(Hypercall::console_write(HYPERCALL_LINE).encode()),
+        0,
+        "CONSOLE_WRITE"
+    );
+    let mut long = Hypercall::console_write(b"x").encode();
+    long[1] = hypercall::CONSOLE_MAX as u64 + 1;
+    check_eq!(
+        arch::hvc8(long),
+        Error::InvalidParameters.x0(),
+        "CONSOLE_WRITE of 49 bytes"
+    );
+    check_eq!(
+        arch::hvc8(Hypercall::LlBoostEnter.encode()),
+        Error::NotSupported.x0(),
+        "LL_BOOST_ENTER without a policy server"
+    );
+    check_eq!(
+        arch::hvc8([hypercall::BASE | 0xff, 0, 0, 0, 0, 0, 0, 0]),
+        Error::NotSupported.x0(),
+        "function 0xc60000ff"
+    );
+    Ok(Outcome::Pass)
+}
 
 /// Test 1: PSCI by HVC: the version, a feature, an unknown function.
 fn hvc() -> Result {

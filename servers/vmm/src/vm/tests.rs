@@ -419,3 +419,54 @@ fn cpu_on_fails_cleanly_and_a_started_vcpu_gets_again_what_was_in_service_there(
     assert_eq!(value(r), 0);
     assert_eq!(m.injected, [(1, 34, 0, true)]);
 }
+
+#[test]
+fn paravirtual_hypercalls_answer_as_the_interface_says() {
+    use gaon_abi::hypercall::{self, Error, Hypercall};
+    let (mut vm, mut m) = (Vm::new(1, Version::V3, false), Model::default());
+    let call = |vm: &mut Vm, m: &mut Model, h: [u64; 8]| {
+        let exit = Exit::Hvc {
+            x0: h[0],
+            x1: h[1],
+            x2: h[2],
+            x3: h[3],
+            x4: h[4],
+            x5: h[5],
+            x6: h[6],
+            x7: h[7],
+            imm: 0,
+        };
+        value(vm.handle(0, exit, m))
+    };
+    assert_eq!(
+        call(&mut vm, &mut m, Hypercall::Version.encode()),
+        hypercall::VERSION_1_0
+    );
+    let text = b"rtos: 48 bytes fit in the six registers x2..x7!!";
+    assert_eq!(text.len(), hypercall::CONSOLE_MAX);
+    assert_eq!(call(&mut vm, &mut m, Hypercall::console_write(text).encode()), 0);
+    assert_eq!(m.console, text);
+    // A length over 48 is refused, and nothing is written.
+    let mut bad = Hypercall::console_write(b"x").encode();
+    bad[1] = 49;
+    assert_eq!(call(&mut vm, &mut m, bad), Error::InvalidParameters.x0());
+    assert_eq!(m.console.len(), text.len());
+    // Served by no one in this system yet, and unknown functions.
+    for h in [
+        Hypercall::LlBoostEnter,
+        Hypercall::SchedState,
+        Hypercall::TraceEvent { event: 1, arg: 2 },
+    ] {
+        assert_eq!(call(&mut vm, &mut m, h.encode()), Error::NotSupported.x0());
+    }
+    assert_eq!(
+        call(&mut vm, &mut m, [hypercall::BASE | 0x7f, 0, 0, 0, 0, 0, 0, 0]),
+        Error::NotSupported.x0()
+    );
+    // PSCI still answers.
+    assert_eq!(call(&mut vm, &mut m, hvc_regs(psci::id::PSCI_VERSION)), 0x1_0001);
+}
+
+fn hvc_regs(x0: u64) -> [u64; 8] {
+    [x0, 0, 0, 0, 0, 0, 0, 0]
+}
