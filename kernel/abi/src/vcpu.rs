@@ -392,9 +392,61 @@ exits! {
     },
 }
 
+impl Exit {
+    /// The guest's `x0..x7` of an `Hvc` or `Smc` exit (an SMCCC call's function ID and
+    /// arguments); `None` for other exits.
+    pub const fn call_regs(&self) -> Option<[u64; 8]> {
+        match *self {
+            Self::Hvc {
+                x0,
+                x1,
+                x2,
+                x3,
+                x4,
+                x5,
+                x6,
+                x7,
+                ..
+            }
+            | Self::Smc {
+                x0,
+                x1,
+                x2,
+                x3,
+                x4,
+                x5,
+                x6,
+                x7,
+                ..
+            } => Some([x0, x1, x2, x3, x4, x5, x6, x7]),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_smccc_calls_registers_come_from_hvc_and_smc_exits_only() {
+        let hvc = Exit::Hvc {
+            x0: 1,
+            x1: 2,
+            x2: 3,
+            x3: 4,
+            x4: 5,
+            x5: 6,
+            x6: 7,
+            x7: 8,
+            imm: 9,
+        };
+        assert_eq!(hvc.call_regs(), Some([1, 2, 3, 4, 5, 6, 7, 8]));
+        let (_, words, _) = hvc.encode();
+        let smc = Exit::decode(ExitKind::Smc as u64, words).unwrap();
+        assert_eq!(smc.call_regs(), Some([1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(Exit::Eoi { intid: 27 }.call_regs(), None);
+    }
 
     #[test]
     fn exits_round_trip_and_number_after_the_faults() {

@@ -322,32 +322,12 @@ impl Vm {
     pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
         self.exits += 1;
         match exit {
-            Exit::Hvc {
-                x0,
-                x1,
-                x2,
-                x3,
-                x4,
-                x5,
-                x6,
-                x7,
-                ..
-            }
-            | Exit::Smc {
-                x0,
-                x1,
-                x2,
-                x3,
-                x4,
-                x5,
-                x6,
-                x7,
-                ..
-            } => {
-                if Hypercall::owns(x0) {
-                    return paravirtual([x0, x1, x2, x3, x4, x5, x6, x7], hyp);
+            Exit::Hvc { .. } | Exit::Smc { .. } => {
+                let x = exit.call_regs().unwrap_or_default();
+                if Hypercall::owns(x[0]) {
+                    return paravirtual(x, hyp);
                 }
-                self.hypercall(vcpu, [x0, x1, x2, x3], hyp)
+                self.hypercall(vcpu, [x[0], x[1], x[2], x[3]], hyp)
             }
             Exit::Mmio { ipa, access, value, .. } => self.mmio(vcpu, ipa, access, value, hyp),
             Exit::Sysreg { iss, value, .. } => {
