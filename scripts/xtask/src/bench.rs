@@ -210,10 +210,7 @@ pub fn problems(p: &Parsed, system: &str, exit_code: Option<i32>) -> Vec<String>
 /// stdout (the profiler adds its trace options).
 pub fn gaon_command(image: &Path, config: &str) -> Result<std::process::Command, String> {
     let target: Target = resolve(config)?;
-    let mut cmd = qemu::command(&target, image);
-    cmd.args(qemu::ICOUNT);
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    Ok(cmd)
+    Ok(qemu::serial_command(&target, image, true))
 }
 
 /// Boot the Gaon bench image on `config` under icount; returns the output and status.

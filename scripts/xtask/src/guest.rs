@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::qemu::{ICOUNT, Input, Target, capture_script, command, run_console};
+use crate::qemu::{Input, Target, capture_script, run_console, serial_command};
 
 /// The shell's prompt (busybox ash as root in /).
 pub const PROMPT: &str = "/ # ";
@@ -59,11 +59,7 @@ fn session() -> Vec<(&'static str, &'static [u8])> {
 /// `release` is the kernel the guest files have. Not on QEMU's deterministic clock: it
 /// runs the CPUs in turn, and Linux's boot takes minutes there instead of seconds.
 pub fn linux_run(target: &Target, image: &Path, vcpus: usize, release: &str) -> Vec<String> {
-    let mut cmd = command(target, image);
-    if target.icount {
-        cmd.args(ICOUNT);
-    }
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    let cmd = serial_command(target, image, false);
     let script = session();
     match capture_script(cmd, LINUX_TIMEOUT, &script) {
         Ok(o) => {
@@ -106,8 +102,7 @@ const BUS_ERROR_STATUS: &str = "135";
 /// Boot the two-VM system `image` on `target`, type [`pair_session`] and check that
 /// each VM's read of the other's RAM address faulted inside the reader.
 pub fn pair_run(target: &Target, image: &Path) -> Vec<String> {
-    let mut cmd = command(target, image);
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    let cmd = serial_command(target, image, false);
     match capture_script(cmd, LINUX_TIMEOUT, &pair_session()) {
         Ok(o) => {
             let p = check_pair(&o.output, o.exit_code);

@@ -261,6 +261,7 @@ pub fn run_console(
         Input::Stream(r) => (&[][..], Some(r)),
     };
     let mut typer = if script.is_empty() { None } else { child.stdin.take() };
+    let mut typist = Typist::new(script);
     if let (Some(mut stdin), Some(mut input)) = (child.stdin.take(), input) {
         thread::spawn(move || {
             if gate_open.recv().is_err() {
@@ -300,7 +301,6 @@ pub fn run_console(
     drop(tx);
     let deadline = Instant::now() + timeout;
     let mut gate = Some(gate);
-    let (mut seen, mut step) = (Vec::new(), 0);
     let code = loop {
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok((stream, bytes)) => {
@@ -311,15 +311,7 @@ pub fn run_console(
                 }
                 sink(stream, &bytes);
                 if let Some(pipe) = typer.as_mut() {
-                    seen.extend_from_slice(&bytes);
-                    // Type each step once its marker is in what came since the last.
-                    while let Some((marker, keys)) = script.get(step)
-                        && let Some(at) = find(&seen, marker.as_bytes())
-                    {
-                        seen.drain(..at + marker.len());
-                        let _ = pipe.write_all(keys).and_then(|()| pipe.flush());
-                        step += 1;
-                    }
+                    typist.saw(&bytes, pipe);
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -354,6 +346,45 @@ pub fn run_captured(target: &Target, image: &Path, timeout: Duration) -> Result<
     run_with_input(target, image, timeout, None)
 }
 
+/// Types a session into QEMU's console: each step's keys once the output has shown
+/// its marker after the previous step's.
+struct Typist<'a> {
+    script: &'a [(&'a str, &'a [u8])],
+    step: usize,
+    /// Output since the last marker found.
+    seen: Vec<u8>,
+}
+
+impl<'a> Typist<'a> {
+    const fn new(script: &'a [(&'a str, &'a [u8])]) -> Self {
+        Self {
+            script,
+            step: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Output `bytes` arrived: type into `keys` every step whose marker it completes.
+    fn saw(&mut self, bytes: &[u8], keys: &mut impl Write) {
+        if self.done() {
+            return;
+        }
+        self.seen.extend_from_slice(bytes);
+        while let Some((marker, typed)) = self.script.get(self.step)
+            && let Some(at) = find(&self.seen, marker.as_bytes())
+        {
+            self.seen.drain(..at + marker.len());
+            let _ = keys.write_all(typed).and_then(|()| keys.flush());
+            self.step += 1;
+        }
+    }
+
+    /// Every step typed.
+    const fn done(&self) -> bool {
+        self.step == self.script.len()
+    }
+}
+
 /// Where `needle` first occurs in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len().max(1)).position(|w| w == needle)
@@ -374,12 +405,19 @@ pub fn run_captured_icount(
     input: Option<(&str, &[u8])>,
 ) -> Result<Outcome, String> {
     qemu_present()?;
+    capture(serial_command(target, image, true), timeout, input)
+}
+
+/// The QEMU command for `target` booting `image` with its serial port on stdio and no
+/// display or monitor (what [`capture`] reads), on QEMU's deterministic clock if
+/// `icount` or `target.icount`.
+pub fn serial_command(target: &Target, image: &Path, icount: bool) -> Command {
     let mut cmd = command(target, image);
-    if !target.icount {
+    if icount && !target.icount {
         cmd.args(ICOUNT);
     }
     cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    capture(cmd, timeout, input)
+    cmd
 }
 
 /// Like [`run_captured`]; once the output contains `input.0`, type `input.1` on the
@@ -391,9 +429,7 @@ pub fn run_with_input(
     input: Option<(&str, &[u8])>,
 ) -> Result<Outcome, String> {
     qemu_present()?;
-    let mut cmd = command(target, image);
-    cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-    capture(cmd, timeout, input)
+    capture(serial_command(target, image, false), timeout, input)
 }
 
 /// Run `cmd` (QEMU with its serial port on stdio) with its output captured, killing
@@ -416,6 +452,7 @@ pub fn capture_script(mut cmd: Command, timeout: Duration, script: &[(&str, &[u8
     .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?;
     let mut stdin = child.stdin.take();
+    let mut typist = Typist::new(script);
     let (tx, rx) = mpsc::channel();
     for mut pipe in [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
@@ -437,21 +474,15 @@ pub fn capture_script(mut cmd: Command, timeout: Duration, script: &[(&str, &[u8
     drop(tx);
     let deadline = Instant::now() + timeout;
     let mut raw = Vec::new();
-    let (mut step, mut searched) = (0, 0);
     let exit_code = loop {
         while let Ok(chunk) = rx.try_recv() {
-            raw.extend_from_slice(&chunk);
-        }
-        while let (Some((marker, bytes)), Some(pipe)) = (script.get(step), stdin.as_mut())
-            && let Some(at) = find(&raw[searched..], marker.as_bytes())
-        {
-            searched += at + marker.len();
-            let _ = pipe.write_all(bytes);
-            let _ = pipe.flush();
-            step += 1;
-            if step == script.len() {
-                stdin = None;
+            if let Some(pipe) = stdin.as_mut() {
+                typist.saw(&chunk, pipe);
+                if typist.done() {
+                    stdin = None;
+                }
             }
+            raw.extend_from_slice(&chunk);
         }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status.code();
@@ -469,4 +500,30 @@ pub fn capture_script(mut cmd: Command, timeout: Duration, script: &[(&str, &[u8
     }
     let output = String::from_utf8_lossy(&raw).replace('\r', "");
     Ok(Outcome { output, exit_code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Typist;
+
+    #[test]
+    fn a_session_is_typed_a_step_at_a_time_as_its_markers_show() {
+        let script: &[(&str, &[u8])] = &[("$ ", b"one\r"), ("$ ", b"two\r"), ("bye", b"")];
+        let mut t = Typist::new(script);
+        let mut keys = Vec::new();
+        t.saw(b"boot...", &mut keys);
+        assert!(keys.is_empty(), "no marker yet");
+        // A marker split across two chunks counts once complete.
+        t.saw(b"login $", &mut keys);
+        assert!(keys.is_empty());
+        t.saw(b" ", &mut keys);
+        assert_eq!(keys, b"one\r");
+        // The same marker again is the next step's, only after the first.
+        t.saw(b"one\r\nout\n$ two", &mut keys);
+        assert_eq!(keys, b"one\rtwo\r");
+        assert!(!t.done());
+        t.saw(b"\nbye\n$ ", &mut keys);
+        assert!(t.done());
+        assert_eq!(keys, b"one\rtwo\r", "nothing typed after the last step");
+    }
 }
