@@ -5,9 +5,9 @@ use gaon_abi::invocation::{
     CNodeCopyArgs, CNodeDeleteArgs, CNodeIdentifyArgs, CNodeMintArgs, CNodeMoveArgs, CNodeMutateArgs, CNodeRevokeArgs,
     DebugLogBindArgs, FRAME_ATTR_DEVICE, FrameGetAddressArgs, FrameMapArgs, FrameUnmapArgs, IrqControlGetArgs,
     IrqHandlerAckArgs, IrqHandlerClearArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs, PageTableMapArgs,
-    PageTableUnmapArgs, REG_COUNT, SchedContextBindArgs, SchedContextConsumedArgs, SchedContextUnbindArgs,
-    SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs, TcbResumeArgs,
-    TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
+    PageTableUnmapArgs, REG_COUNT, SchedContextBindArgs, SchedContextConsumedArgs, SchedContextConsumedReply,
+    SchedContextUnbindArgs, SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs,
+    TcbResumeArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
     TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
     VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs,
     VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
@@ -423,5 +423,11 @@ impl SchedContext {
     /// info's `timer_hz`).
     pub fn consumed_ticks(self) -> Result<u64, Error> {
         invoke_args(self.0, &SchedContextConsumedArgs {}).map(|r| r.consumed_ticks)
+    }
+    /// The whole `SchedContextConsumed` reply: the time consumed since the last query
+    /// (µs and exact ticks) and the counter value of its last charge (`charged_at`:
+    /// at or after a moment `T` if its thread ran at `T` or later).
+    pub fn usage(self) -> Result<SchedContextConsumedReply, Error> {
+        invoke_args(self.0, &SchedContextConsumedArgs {})
     }
 }

@@ -146,6 +146,13 @@ pub fn device_frame(name: &str) -> Result<(CPtr, u64), Missing> {
     Ok((c.cptr, c.vaddr))
 }
 
+/// The SchedControl capability of a core (`GrantKind::SchedControl`, given to the
+/// scheduling policy server): the capability and the core's number.
+pub fn sched_control(name: &str) -> Result<(CPtr, u64), Missing> {
+    let c = named_kind(name, GrantKind::SchedControl)?;
+    Ok((c.cptr, c.vaddr))
+}
+
 /// The server's reply object (for `Server`).
 pub const REPLY: CPtr = server_slot::REPLY;
 /// The server's own notification, bound to its thread.

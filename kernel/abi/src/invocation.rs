@@ -467,6 +467,12 @@ invocations! {
         consumed_us: u64,
         /// The same in counter ticks (`timer_hz` in the boot info), exact.
         consumed_ticks: u64,
+        /// The counter value of its last charge (0 before the first): when its thread
+        /// last stopped running, or was last charged while running (a timer interrupt,
+        /// this query). A value at or after a moment `T` means the thread ran at `T` or
+        /// later: a policy server that wakes at `T` finds so which thread its wake-up
+        /// preempted (Xen's credit tick debits the vCPU it finds running).
+        charged_at: u64,
     };
 
     /// Binds the VCpu to a thread, which then runs a guest: at EL1h with interrupts

@@ -57,6 +57,9 @@ pub enum GrantKind {
     /// a VMM maps it into its guest (a pass-through device, [`Passthrough`]). The start
     /// info's `vaddr` is the physical address.
     DeviceFrame = 9,
+    /// The SchedControl capability of core `a`: the scheduling policy server
+    /// (`[sched]` in the description) configures scheduling contexts on that core.
+    SchedControl = 10,
 }
 
 impl GrantKind {
@@ -72,6 +75,7 @@ impl GrantKind {
             7 => Self::Module,
             8 => Self::VgicCpu,
             9 => Self::DeviceFrame,
+            10 => Self::SchedControl,
             _ => return None,
         })
     }
@@ -218,6 +222,7 @@ impl SystemTable {
                     Some(GrantKind::Module) => g.a < crate::boot::MAX_MODULES as u64 && g.b == 0,
                     Some(GrantKind::VgicCpu) => g.a < 2 && g.b == 0,
                     Some(GrantKind::DeviceFrame) => g.a % 4096 == 0 && g.b == 0,
+                    Some(GrantKind::SchedControl) => g.a < 256 && g.b == 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {
@@ -473,4 +478,66 @@ pub struct VmConfig {
     pub bootargs: [u8; BOOTARGS_LEN],
     /// Its pass-through devices (unused entries are zero).
     pub passthrough: [Passthrough; MAX_PASSTHROUGH],
+}
+
+/// "GAONSCHD".
+pub const SCHED_CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"GAONSCHD");
+/// Layout version of [`SchedConfig`].
+pub const SCHED_CONFIG_VERSION: u32 = 1;
+/// VMs one scheduling policy server manages at most.
+pub const MAX_SCHED_VMS: usize = 8;
+/// [`SchedConfig::flags`]: LL-boost requests are served (else every one is `DENIED`,
+/// and reservations are not used: the plain credit configuration).
+pub const SCHED_LL_BOOST: u32 = 1;
+/// [`SchedConfig::flags`]: credit is debited exactly by the time consumed (Xen 4.2's
+/// rule) rather than a whole tick from the vCPU found running at each tick (Xen 4.0's).
+pub const SCHED_EXACT_DEBIT: u32 = 2;
+
+/// What the scheduling policy server manages: the image tool writes it from the
+/// description's `[sched]` table and the `sched` entries of its `[[vm]]`s into a boot
+/// module the server is given as module grant `sched-config`. The VMMs of those VMs are
+/// the clients of its `sched` channel (`idl/sched.idl`) and register their vCPU threads
+/// there; a VM is known by its VMM's badge. The contract between `gaon-image` and the
+/// policy server (`servers/sched`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SchedConfig {
+    /// [`SCHED_CONFIG_MAGIC`].
+    pub magic: u64,
+    /// [`SCHED_CONFIG_VERSION`].
+    pub version: u32,
+    /// `SCHED_*` flags.
+    pub flags: u32,
+    /// Credit borrowing for OVER soft-real-time vCPUs: how far below zero (µs); 0 = off.
+    pub borrow_us: u64,
+    /// The priority of the LL-boost class; BOOST, UNDER and OVER are the three below
+    /// it. Every managed VMM runs above it.
+    pub top_priority: u32,
+    /// Valid entries in `vms`.
+    pub vm_count: u32,
+    /// The managed VMs.
+    pub vms: [SchedVm; MAX_SCHED_VMS],
+}
+
+/// One VM the policy server manages (the `sched` table of its `[[vm]]`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SchedVm {
+    /// Its name (NUL padded): its VMM's.
+    pub name: [u8; NAME_LEN],
+    /// Its VMM's badge on the `sched` channel.
+    pub badge: u64,
+    /// Credit weight (Xen's; 256 is the default), 1..=65535.
+    pub weight: u32,
+    /// Cap: at most this percentage of a core per vCPU; 0 = none.
+    pub cap_pct: u32,
+    /// LL-boost reservation per vCPU: SBT, the most CPU time in LL-boost per USBT
+    /// (µs); 0 = no reservation (its requests are `DENIED`).
+    pub sbt_us: u64,
+    /// USBT (µs): the window SBT is counted in, and the least time between entries.
+    pub usbt_us: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// The core of vCPU 0 (vCPU n runs on the n-th core from it).
+    pub core: u32,
 }

@@ -363,26 +363,8 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             *map_va += PAGE;
         }
         Some(GrantKind::Module) => {
-            // A copy in fresh frames: boot modules are mapped only in the root server.
-            let bytes = libl4::start::boot_module_at(g.a as usize).ok_or(Error::InvalidArgument)?;
-            let size = bytes.len() as u64;
-            // A large module (a guest's kernel) in 2 MiB frames: a 30 MiB one would
-            // take thousands of this server's slots in 4 KiB pages.
-            let page = if size >= LARGE_PAGE { LARGE_PAGE } else { PAGE };
-            *map_va = map_va.next_multiple_of(page);
-            below_free(*map_va, size.next_multiple_of(page))?;
-            (cap.cptr, cap.vaddr, cap.size) = (0, *map_va, size);
-            for chunk in bytes.chunks(page as usize) {
-                let f = Frame(a.alloc(ObjType::Frame, page.trailing_zeros() as u8)?);
-                if page == LARGE_PAGE {
-                    a.write_large_frame(f, 0, chunk)?;
-                } else {
-                    a.write_frame(f, 0, chunk)?;
-                }
-                a.map(to.vspace, f, *map_va, Rights::READ, false)?;
-                *map_va += page;
-            }
-            *map_va += PAGE;
+            let (va, size) = give_module(a, to, g, map_va)?;
+            (cap.cptr, cap.vaddr, cap.size) = (0, va, size);
         }
         Some(GrantKind::VgicCpu) => {
             let bi = libl4::start::boot_info().ok_or(Error::InvalidArgument)?;
@@ -400,6 +382,18 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             to.cnode.move_(to.slot, f.0)?;
             (cap.vaddr, cap.size) = (g.a, PAGE);
         }
+        Some(GrantKind::SchedControl) => {
+            // The core's SchedControl (one per core that came up): the policy server
+            // configures its vCPUs' scheduling contexts with it.
+            let bi = libl4::start::boot_info().ok_or(Error::InvalidArgument)?;
+            let control = usize::try_from(g.a)
+                .ok()
+                .filter(|_| g.a < bi.cpus)
+                .and_then(slot::sched_control);
+            to.cnode
+                .copy(to.slot, control.ok_or(Error::RangeError)?, Rights::all())?;
+            cap.vaddr = g.a;
+        }
         Some(GrantKind::KernelLog) => {
             let copy = a.slot()?;
             ROOT_CNODE.copy(copy, slot::KERNEL_LOG, Rights::READ | Rights::WRITE)?;
@@ -410,6 +404,31 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
         None => return Err(Error::InvalidArgument),
     }
     Ok(cap)
+}
+
+/// Copy boot module `g.a` into fresh frames mapped read-only in `to` at `*map_va`
+/// (boot modules are mapped only in the root server); returns where, and its length.
+fn give_module(a: &mut Allocator, to: &Target, g: &Grant, map_va: &mut u64) -> Result<(u64, u64), Error> {
+    let bytes = libl4::start::boot_module_at(g.a as usize).ok_or(Error::InvalidArgument)?;
+    let size = bytes.len() as u64;
+    // A large module (a guest's kernel) in 2 MiB frames: a 30 MiB one would take
+    // thousands of this server's slots in 4 KiB pages.
+    let page = if size >= LARGE_PAGE { LARGE_PAGE } else { PAGE };
+    *map_va = map_va.next_multiple_of(page);
+    below_free(*map_va, size.next_multiple_of(page))?;
+    let at = *map_va;
+    for chunk in bytes.chunks(page as usize) {
+        let f = Frame(a.alloc(ObjType::Frame, page.trailing_zeros() as u8)?);
+        if page == LARGE_PAGE {
+            a.write_large_frame(f, 0, chunk)?;
+        } else {
+            a.write_frame(f, 0, chunk)?;
+        }
+        a.map(to.vspace, f, *map_va, Rights::READ, false)?;
+        *map_va += page;
+    }
+    *map_va += PAGE;
+    Ok((at, size))
 }
 
 /// A mapping of `size` bytes at `va` (and its guard page) stays below the addresses the

@@ -52,23 +52,29 @@
 //! # LL-boost with SBT/USBT
 //!
 //! A vCPU given a [`Reservation`] (SBT, USBT) may ask for LL-boost
-//! ([`Scheduler::ll_request`], a hypercall later) and leave it ([`Scheduler::ll_leave`]).
-//! A stint in LL-boost starts at the request (time `entered`) and ends when the vCPU
-//! leaves, when it has consumed SBT in it, or at `entered + USBT`, whichever is first.
-//! A new stint may start only at `entered + USBT` or later (re-entry measured from the
-//! previous *entry*, so a 2.3 ms periodic task with USBT ≤ 2.3 ms enters at every
-//! release); an early request is refused with [`LlError::TooEarly`]. So in every window
-//! `[entered, entered + USBT)` the vCPU gets at most SBT in LL-boost, and in the long
-//! run at most SBT/USBT of a core, which is what [`crate::admit`] counts. SBT is counted
-//! in the exact time [`Scheduler::ran`] reports, whatever the [`Debit`] mode, and
-//! LL-boost time is debited from credit like any other.
+//! ([`Scheduler::ll_request`], the guest's `LL_BOOST_ENTER` hypercall) and holds it
+//! until it leaves ([`Scheduler::ll_leave`]). While it holds it, time is cut into
+//! *windows* of USBT from the entry (`entered`, `entered + USBT`, ...): in each window it
+//! is in the LL-boost class until it has consumed SBT ([`LlState::In`]), then in its
+//! credit class until the next window begins ([`LlState::Spent`]). A vCPU that left
+//! may enter again only when the window it left in is over, USBT after that window
+//! began ([`LlError::TooEarly`] before). So in every window the vCPU gets at most SBT in
+//! LL-boost, and in the long run at most SBT/USBT of a core, which is what
+//! [`crate::admit`] counts. LL-boost time is debited from credit like any other.
+//!
+//! The vCPU asks once, not at every job: a guest's periodic task wakes by its timer
+//! while its vCPU waits, and only a vCPU that already holds LL-boost is sure to get the
+//! core at once. SBT is counted by [`Scheduler::ran`] (the simulation, which knows every
+//! nanosecond) or by the kernel (the server: the vCPU's scheduling context has budget
+//! SBT per period USBT, and its timeout fault is [`Scheduler::ll_spent`]; the server
+//! reports consumed time with [`Scheduler::charged`], which leaves SBT alone).
 //!
 //! Mapping onto the kernel: on entry the server configures the vCPU's scheduling
-//! context to budget SBT (less what it used) and period USBT and gives the thread the
-//! top priority; the kernel then dispatches it before everything and throttles it when
-//! SBT is spent, sending a timeout fault that the server turns into [`Scheduler::ran`].
-//! On leaving, the server gives it back its credit class's priority and a full budget.
-//! [`Dispatch`] carries the priority level, the budget and the period for that.
+//! context to budget SBT and period USBT and gives the thread the top priority; the
+//! kernel then dispatches it before everything and throttles it when SBT is spent,
+//! sending a timeout fault that the server turns into [`Scheduler::ll_spent`]; the
+//! server then gives it its credit class's priority and a full budget until the next
+//! window ([`Scheduler::ll_next_window`]). On leaving, the same.
 //!
 //! # Credit borrowing
 //!
@@ -242,16 +248,23 @@ impl Config {
 pub enum LlState {
     /// Never entered.
     Off,
-    /// In a stint that began at `entered`, having used `used_ns` of its SBT.
+    /// Holds LL-boost, in the window that began at `entered`, having used `used_ns` of
+    /// its SBT: in the LL-boost class.
     In {
-        /// When the stint began.
+        /// When the window began.
         entered: u64,
         /// LL-boost time consumed in it.
         used_ns: u64,
     },
-    /// Out, the last stint having begun at `entered`.
+    /// Holds LL-boost, but has used the SBT of the window that began at `entered`: in
+    /// its credit class until `entered + USBT`.
+    Spent {
+        /// When the window began.
+        entered: u64,
+    },
+    /// Left LL-boost in the window that began at `entered`.
     Out {
-        /// When the last stint began.
+        /// When that window began.
         entered: u64,
     },
 }
@@ -337,12 +350,17 @@ impl Vcpu {
         (ACCT_NS * u64::from(self.params.cap_pct) / 100).cast_signed()
     }
 
-    /// Ends an LL-boost stint that reached `entered + USBT`.
+    /// Moves a vCPU that holds LL-boost into the window `now` is in (a fresh SBT).
     fn expire_ll(&mut self, now: u64) {
-        if let (LlState::In { entered, .. }, Some(r)) = (self.ll, self.params.ll)
-            && now >= entered.saturating_add(r.usbt_ns)
-        {
-            self.ll = LlState::Out { entered };
+        let (LlState::In { entered, .. } | LlState::Spent { entered }, Some(r)) = (self.ll, self.params.ll) else {
+            return;
+        };
+        if now >= entered.saturating_add(r.usbt_ns) {
+            let windows = (now - entered) / r.usbt_ns.max(1);
+            self.ll = LlState::In {
+                entered: entered + windows * r.usbt_ns,
+                used_ns: 0,
+            };
         }
     }
 
@@ -558,10 +576,28 @@ impl Scheduler {
         }
     }
 
-    /// `v` consumed `ns` of CPU time: count it against SBT if it is in LL-boost (ending
-    /// the stint when SBT is used up), and with exact debit take it from its credit and
-    /// make it active.
+    /// `v` consumed `ns` of CPU time, all in its current class: count it against SBT
+    /// if it is in LL-boost (spending the window's SBT when it is used up), and as
+    /// [`Scheduler::charged`] does. For a caller that sees every nanosecond (the
+    /// simulation).
     pub fn ran(&mut self, v: VcpuId, ns: u64) {
+        self.charged(v, ns);
+        let Some(x) = self.vcpus.get_mut(v.index()) else { return };
+        if let (LlState::In { entered, used_ns }, Some(r)) = (x.ll, x.params.ll) {
+            let used_ns = used_ns + ns;
+            x.ll = if used_ns >= r.sbt_ns {
+                LlState::Spent { entered }
+            } else {
+                LlState::In { entered, used_ns }
+            };
+        }
+    }
+
+    /// `v` consumed `ns` of CPU time since it was last told (the kernel's
+    /// `SchedContextConsumed`, at a tick): with exact debit take it from its credit and
+    /// make it active. SBT is not counted here: the server's kernel counts it (see the
+    /// module documentation) and says when it is spent ([`Scheduler::ll_spent`]).
+    pub fn charged(&mut self, v: VcpuId, ns: u64) {
         let exact = self.config.debit == Debit::Exact;
         let Some(x) = self.vcpus.get_mut(v.index()) else { return };
         x.consumed_ns += ns;
@@ -569,13 +605,27 @@ impl Scheduler {
             x.active = true;
             x.debit(ns);
         }
-        if let (LlState::In { entered, used_ns }, Some(r)) = (x.ll, x.params.ll) {
-            let used_ns = used_ns + ns;
-            x.ll = if used_ns >= r.sbt_ns {
-                LlState::Out { entered }
-            } else {
-                LlState::In { entered, used_ns }
-            };
+    }
+
+    /// The kernel says `v` used the SBT of its window at `now` (its scheduling
+    /// context's timeout fault): it is in its credit class until the next window.
+    pub fn ll_spent(&mut self, v: VcpuId, now: u64) {
+        let Some(x) = self.vcpus.get_mut(v.index()) else { return };
+        x.expire_ll(now);
+        if let LlState::In { entered, .. } = x.ll {
+            x.ll = LlState::Spent { entered };
+        }
+    }
+
+    /// When `v`'s next LL-boost window begins, if it holds LL-boost: the time the
+    /// server must give it back the LL-boost class after [`Scheduler::ll_spent`].
+    pub fn ll_next_window(&self, v: VcpuId) -> Option<u64> {
+        let x = self.vcpus.get(v.index())?;
+        match (x.ll, x.params.ll) {
+            (LlState::In { entered, .. } | LlState::Spent { entered }, Some(r)) => {
+                Some(entered.saturating_add(r.usbt_ns))
+            }
+            _ => None,
         }
     }
 
@@ -690,15 +740,17 @@ impl Scheduler {
         }
     }
 
-    /// `v` asks for LL-boost at `now`. Returns whether it should preempt what its core
-    /// runs; refused without a reservation or within USBT of its last entry.
+    /// `v` asks for LL-boost at `now` (it holds it until [`Scheduler::ll_leave`]).
+    /// Returns whether it should preempt what its core runs; refused without a
+    /// reservation, or before the window it last left in is over. Asking while holding
+    /// it changes nothing.
     pub fn ll_request(&mut self, v: VcpuId, now: u64) -> Result<bool, LlError> {
         let seq = self.take_seq();
         let x = self.vcpus.get_mut(v.index()).ok_or(LlError::NoSuchVcpu)?;
         let r = x.params.ll.ok_or(LlError::NoReservation)?;
         x.expire_ll(now);
         match x.ll {
-            LlState::In { .. } => return Ok(false),
+            LlState::In { .. } | LlState::Spent { .. } => return Ok(false),
             LlState::Out { entered } if now < entered.saturating_add(r.usbt_ns) => {
                 return Err(LlError::TooEarly {
                     retry_at: entered.saturating_add(r.usbt_ns),
@@ -715,11 +767,11 @@ impl Scheduler {
         Ok(runnable && self.outranks_current(v, home))
     }
 
-    /// `v` leaves LL-boost at `now` (nothing if it is not in it).
+    /// `v` leaves LL-boost at `now` (nothing if it does not hold it).
     pub fn ll_leave(&mut self, v: VcpuId, now: u64) {
         let Some(x) = self.vcpus.get_mut(v.index()) else { return };
         x.expire_ll(now);
-        if let LlState::In { entered, .. } = x.ll {
+        if let LlState::In { entered, .. } | LlState::Spent { entered } = x.ll {
             x.ll = LlState::Out { entered };
         }
     }

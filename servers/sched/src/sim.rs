@@ -34,14 +34,14 @@ pub enum Workload {
         work_ns: u64,
         /// First release.
         offset_ns: u64,
-        /// Ask for LL-boost at each release and leave it when idle.
+        /// Ask for LL-boost at the first release and hold it.
         ll: bool,
         /// Its releases are I/O wake-ups (BOOST); false for a wake-up by its own timer.
         io: bool,
     },
     /// Always runnable.
     Hog,
-    /// Always runnable, and in LL-boost whenever the policy allows.
+    /// Always runnable, and holding LL-boost from the start.
     LlSpinner,
 }
 
@@ -103,7 +103,8 @@ pub struct VcpuStats {
     pub consumed_ns: u64,
     /// CPU time consumed in the LL-boost class.
     pub ll_ns: u64,
-    /// Every LL-boost stint: (entry time, LL-boost time consumed in it).
+    /// Every LL-boost window in which it ran in LL-boost: (the window's start,
+    /// LL-boost time consumed in it).
     pub ll_stints: Vec<(u64, u64)>,
     /// Every activation that finished within the run, and every unfinished one whose
     /// deadline is within it, in release order.
@@ -264,7 +265,13 @@ impl<'a> Sim<'a> {
     /// The earliest pending event.
     fn next_event(&self) -> u64 {
         let mut t = self.next_tick.min(self.next_acct);
-        for s in &self.v {
+        for (i, s) in self.v.iter().enumerate() {
+            // A vCPU whose LL-boost window is spent gets it back when the next begins.
+            let vcpu = VcpuId(i as u8);
+            if let (Some(LlState::Spent { .. }), Some(w)) = (self.sched.ll_state(vcpu), self.sched.ll_next_window(vcpu))
+            {
+                t = t.min(w);
+            }
             t = t.min(s.next_release);
             if matches!(s.work, Workload::LlSpinner) && s.ll_retry > self.now {
                 t = t.min(s.ll_retry);
@@ -288,14 +295,18 @@ impl<'a> Sim<'a> {
             let overhead = c.switch_left.min(dt);
             c.switch_left -= overhead;
             let s = &mut self.v[d.vcpu.index()];
-            self.sched.ran(d.vcpu, dt);
-            s.stats.consumed_ns += dt;
-            if d.class == Class::LlBoost {
+            if d.class == Class::LlBoost
+                && let Some(LlState::In { entered, .. }) = self.sched.ll_state(d.vcpu)
+            {
                 s.stats.ll_ns += dt;
-                if let Some(stint) = s.stats.ll_stints.last_mut() {
-                    stint.1 += dt;
+                let stints = &mut s.stats.ll_stints;
+                match stints.last_mut() {
+                    Some(w) if w.0 == entered => w.1 += dt,
+                    _ => stints.push((entered, dt)),
                 }
             }
+            self.sched.ran(d.vcpu, dt);
+            s.stats.consumed_ns += dt;
             if let Some(j) = s.jobs.front_mut()
                 && dt > overhead
             {
@@ -340,7 +351,7 @@ impl<'a> Sim<'a> {
     fn complete(&mut self, i: usize) {
         let (now, vcpu) = (self.now, VcpuId(i as u8));
         let s = &mut self.v[i];
-        let Workload::Periodic { period_ns, ll, .. } = s.work else {
+        let Workload::Periodic { period_ns, .. } = s.work else {
             return;
         };
         if s.jobs.front().is_none_or(|j| j.left > 0) {
@@ -354,9 +365,6 @@ impl<'a> Sim<'a> {
             deadline: j.release + period_ns,
         });
         if s.jobs.is_empty() {
-            if ll {
-                self.sched.ll_leave(vcpu, now);
-            }
             self.sched.block(vcpu, now);
         }
     }
@@ -387,7 +395,7 @@ impl<'a> Sim<'a> {
         if s.jobs.len() == 1 {
             self.sched.wake(vcpu, now, io);
         }
-        if ll {
+        if ll && self.sched.ll_state(vcpu) == Some(LlState::Off) {
             self.request_ll(i);
         }
     }
@@ -402,14 +410,7 @@ impl<'a> Sim<'a> {
     fn request_ll(&mut self, i: usize) {
         let (now, vcpu) = (self.now, VcpuId(i as u8));
         match self.sched.ll_request(vcpu, now) {
-            Ok(_) => {
-                let stints = &mut self.v[i].stats.ll_stints;
-                if let Some(LlState::In { entered, .. }) = self.sched.ll_state(vcpu)
-                    && stints.last().is_none_or(|s| s.0 != entered)
-                {
-                    stints.push((entered, 0));
-                }
-            }
+            Ok(_) => {}
             Err(crate::credit::LlError::TooEarly { retry_at }) => self.v[i].ll_retry = retry_at,
             Err(e) => panic!("LL-boost request refused: {e:?}"),
         }

@@ -256,22 +256,65 @@ fn ll_request_rules() {
         (d.vcpu, d.class, d.budget_ns, d.period_ns),
         (v, Class::LlBoost, SBT, USBT)
     );
+    // It holds LL-boost across jobs: the next window gives a fresh SBT.
     s.ran(v, 50_000);
-    s.ll_leave(v, 51_000);
-    assert_eq!(s.ll_state(v), Some(LlState::Out { entered: 1_000 }));
+    s.block(v, 51_000);
     assert_eq!(
-        s.ll_request(v, 1_000 + USBT - 1),
-        Err(LlError::TooEarly { retry_at: 1_000 + USBT })
+        s.ll_state(v),
+        Some(LlState::In {
+            entered: 1_000,
+            used_ns: 50_000
+        })
     );
-    assert_eq!(s.ll_request(v, 1_000 + USBT), Ok(false));
-    // Exhausting SBT ends the stint.
+    assert!(s.wake(v, 1_000 + USBT + 5, false), "woken in LL-boost: preempts");
+    assert_eq!(
+        s.ll_state(v),
+        Some(LlState::In {
+            entered: 1_000 + USBT,
+            used_ns: 0
+        })
+    );
+    assert_eq!(s.ll_next_window(v), Some(1_000 + 2 * USBT));
+    // Using up SBT spends the window: its credit class until the next one.
+    let w1 = 1_000 + USBT;
     s.ran(v, SBT);
+    assert_eq!(s.ll_state(v), Some(LlState::Spent { entered: w1 }));
     assert_eq!(s.class(v), Some(Class::Under));
-    assert_eq!(s.ll_state(v), Some(LlState::Out { entered: 1_000 + USBT }));
-    // A stint ends at entry + USBT even if SBT is left.
-    assert_eq!(s.ll_request(v, 1_000 + 2 * USBT), Ok(false));
-    assert_eq!(s.pick(C0, 1_000 + 2 * USBT + 10).unwrap().budget_ns, SBT);
-    assert_eq!(s.pick(C0, 1_000 + 3 * USBT).unwrap().class, Class::Under);
+    assert_eq!(s.ll_request(v, w1 + SBT), Ok(false), "asking again changes nothing");
+    assert_eq!(s.class(v), Some(Class::Under));
+    let d = s.pick(C0, w1 + USBT).unwrap();
+    assert_eq!(
+        (d.vcpu, d.class, d.budget_ns),
+        (v, Class::LlBoost, SBT),
+        "back in the next window"
+    );
+    // The kernel's word (a timeout fault) spends it the same way.
+    s.ll_spent(v, w1 + USBT + 10);
+    assert_eq!(s.ll_state(v), Some(LlState::Spent { entered: w1 + USBT }));
+    // Leaving: no re-entry before the window it left in is over.
+    let w2 = w1 + USBT;
+    s.ll_leave(v, w2 + 20);
+    assert_eq!(s.ll_state(v), Some(LlState::Out { entered: w2 }));
+    assert_eq!(s.ll_next_window(v), None);
+    assert_eq!(
+        s.ll_request(v, w2 + USBT - 1),
+        Err(LlError::TooEarly { retry_at: w2 + USBT })
+    );
+    assert_eq!(
+        s.ll_request(v, w2 + USBT + 7),
+        Ok(false),
+        "it runs already: nothing to preempt"
+    );
+    assert_eq!(
+        s.ll_state(v),
+        Some(LlState::In {
+            entered: w2 + USBT + 7,
+            used_ns: 0
+        })
+    );
+    // `charged` (the server's report at a tick) leaves SBT to the kernel.
+    s.charged(v, 10 * SBT);
+    assert_eq!(s.class(v), Some(Class::LlBoost));
 }
 
 #[test]

@@ -1059,6 +1059,47 @@ fn the_one_shot_timer_ends_budgets_and_releases_them_on_time() {
     );
 }
 
+/// `SchedContextConsumed` reports when the scheduling context was last charged (a
+/// policy server that wakes at `T` tells so which thread ran at `T`): 0 before its
+/// thread ever ran, then the time of each charge: a switch away, a timer interrupt, a
+/// query by the thread itself.
+#[test]
+fn consumed_reports_when_the_thread_was_last_charged() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let sc = a.obj(&mut k, ObjType::SchedContext, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
+    invoke(
+        &mut k,
+        rs::SCHED_CONTROL,
+        Label::SchedControlConfigure,
+        &[sc, 1_000, 10_000, 0],
+    )
+    .unwrap();
+    invoke(&mut k, sc, Label::SchedContextBind, &[t]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let thread = root_slot(&k, t).cap.tcb();
+    let r = invoke(&mut k, sc, Label::SchedContextConsumed, &[]).unwrap();
+    assert_eq!((r[1], r[2]), (0, 0), "never ran, never charged");
+
+    // The root blocks; the thread runs from `start`, and asks about itself.
+    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(k.current(), Some(thread));
+    let start = k.platform.now;
+    k.platform.now += 300;
+    let r = invoke(&mut k, sc, Label::SchedContextConsumed, &[]).unwrap();
+    assert_eq!((r[1], r[2]), (300, start + 300), "charged up to the query");
+    // The timer ends its budget: charged there.
+    assert!(fire_timer(&mut k));
+    assert_eq!(k.current(), None, "throttled");
+    let end = k.platform.now;
+    assert_eq!(end, start + 1_000);
+    assert_eq!(thread.get().sched_context.unwrap().get().charged_at, end);
+}
+
 /// A small charge on a scheduling context with one refill (an interrupt while it runs)
 /// leaves the rest of that refill usable now. Before the fix the sliver was folded into
 /// the refill it came from, moving it a period away: the thread was throttled with

@@ -36,6 +36,9 @@ pub struct SchedContext {
     pub(crate) tcb: Option<Ptr<Tcb>>,
     /// Time consumed since the last `Consumed` query.
     pub(crate) consumed: u64,
+    /// The counter value of its last charge: when its thread last stopped running,
+    /// or was last charged while running (a timer interrupt, a `Consumed` query).
+    pub(crate) charged_at: u64,
     /// Refills in a ring: `head` is the next to use.
     pub(crate) refills: [Refill; MAX_REFILLS],
     /// Index of the first refill.
@@ -91,6 +94,7 @@ impl SchedContext {
         if self.budget == 0 || self.count == 0 {
             return;
         }
+        self.charged_at = now;
         self.consumed = self.consumed.saturating_add(used);
         self.spend(used, now);
     }
@@ -360,11 +364,13 @@ impl<P: Platform> Kernel<P> {
                 }
                 let consumed_ticks = core::mem::take(&mut sc.get().consumed);
                 let consumed_us = self.ticks_to_us(consumed_ticks);
+                let charged_at = sc.get().charged_at;
                 super::reply_with(
                     t,
                     &SchedContextConsumedReply {
                         consumed_us,
                         consumed_ticks,
+                        charged_at,
                     },
                 )
             }
