@@ -55,6 +55,9 @@ pub struct ServerDesc {
     /// Its device memory comes as frame capabilities, mapped nowhere
     /// (`GrantKind::DeviceFrame`, one grant per page): a VMM's pass-through devices.
     pub device_frames: bool,
+    /// The cores whose SchedControl capability it is given (`sched_control.<core>`):
+    /// the scheduling policy server (`[sched]`).
+    pub sched_control: Vec<u32>,
 }
 
 /// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
@@ -157,6 +160,21 @@ impl RawServer {
             device_frames: true,
         }
     }
+
+    /// Its name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its priority.
+    pub(crate) const fn priority(&self) -> u32 {
+        self.priority
+    }
+
+    /// The core it runs on.
+    pub(crate) const fn core(&self) -> u32 {
+        self.core
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,6 +199,23 @@ pub(crate) struct RawChannel {
     server: String,
     clients: Vec<String>,
     name: Option<String>,
+}
+
+impl RawChannel {
+    /// A channel the description implies (the scheduling policy server's).
+    pub(crate) fn new(interface: &str, server: &str, clients: Vec<String>, name: &str) -> Self {
+        Self {
+            interface: interface.to_string(),
+            server: server.to_string(),
+            clients,
+            name: Some(name.to_string()),
+        }
+    }
+
+    /// Its IDL interface.
+    pub(crate) fn interface(&self) -> &str {
+        &self.interface
+    }
 }
 
 #[derive(Deserialize)]
@@ -297,6 +332,7 @@ impl Checker<'_> {
             modules: Vec::new(),
             vgic: false,
             device_frames: s.device_frames,
+            sched_control: Vec::new(),
         })
     }
 
@@ -489,7 +525,8 @@ impl Servers {
         Ok(out)
     }
 
-    /// The grant limits again, after a VMM was given its modules and the GICv2 pages.
+    /// The grant limits again, after a VMM was given its modules and the GICv2 pages
+    /// and the scheduling policy server its own grants.
     pub(crate) fn check_grant_limits(&self, file: &Path, board: &Board) -> Result<(), DescError> {
         self.grant_limits(&Checker { file, board })
     }
@@ -559,6 +596,14 @@ impl Servers {
         if s.vgic {
             g.push(("gicv0".to_string(), GrantKind::VgicCpu, 0, 0));
             g.push(("gicv1".to_string(), GrantKind::VgicCpu, 1, 0));
+        }
+        for &core in &s.sched_control {
+            g.push((
+                format!("sched_control.{core}"),
+                GrantKind::SchedControl,
+                u64::from(core),
+                0,
+            ));
         }
         g
     }

@@ -9,6 +9,7 @@ use gaon_abi::system::SYSTEM_MODULE;
 use gaon_platform::{Board, DescError};
 use serde::Deserialize;
 
+use crate::sched::{RawSched, SchedDesc};
 use crate::servers::{RawChannel, RawServer, RawShared, Servers};
 use crate::vms::{RawVm, VmDesc};
 
@@ -29,13 +30,16 @@ pub struct System {
     /// Cargo package that builds the root server.
     pub root_package: String,
     /// Boot modules, in order: the `[[module]]`s, then one per server (named after it),
-    /// then the system table (`system`).
+    /// then each VM's (guest, configuration, initrd), then the scheduling policy
+    /// server's configuration (`[sched]`), then the system table (`system`).
     pub modules: Vec<ModuleDesc>,
     /// Servers, channels and shared memory. A VM's VMM is a server too, after the
     /// `[[server]]`s.
     pub servers: Servers,
     /// Virtual machines (`[[vm]]`).
     pub vms: Vec<VmDesc>,
+    /// The scheduling policy server (`[sched]`), if any.
+    pub sched: Option<SchedDesc>,
     /// Where each entry came from (the description or a fragment it includes).
     origins: Origins,
 }
@@ -58,7 +62,8 @@ pub enum ModuleSource {
     File(PathBuf),
     /// The packed system table, generated from the description.
     Table,
-    /// Bytes generated from the description (a VM's configuration).
+    /// Bytes generated from the description (a VM's configuration, the scheduling
+    /// policy server's).
     Bytes(Vec<u8>),
 }
 
@@ -80,6 +85,7 @@ struct Raw {
     shared: Vec<RawShared>,
     #[serde(default)]
     vm: Vec<RawVm>,
+    sched: Option<RawSched>,
 }
 
 /// A fragment a description includes: servers, channels, shared regions and modules
@@ -306,16 +312,22 @@ fn parse_module(file: &Path, i: usize, m: &RawModule, names: &mut BTreeSet<Strin
 /// The boot modules `raw` needs fit in a boot image.
 fn module_budget(file: &Path, raw: &Raw) -> Result<(), DescError> {
     let initrds = raw.vm.iter().filter(|v| v.has_initrd()).count();
-    let total = raw.module.len() + raw.server.len() + 3 * raw.vm.len() + initrds + 1;
+    let sched = usize::from(raw.sched.is_some());
+    let total = raw.module.len() + raw.server.len() + 3 * raw.vm.len() + initrds + sched + 1;
     if total > MAX_MODULES {
         return Err(DescError::new(
             file,
             "module",
             format!(
-                "{} modules, {} servers and {} VMs (3 modules each, 4 with an initrd) given; with the system table that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
+                "{} modules, {} servers and {} VMs (3 modules each, 4 with an initrd) given; with the system table{} that is {total} boot modules, at most {MAX_MODULES} fit in a boot image",
                 raw.module.len(),
                 raw.server.len(),
-                raw.vm.len()
+                raw.vm.len(),
+                if sched == 1 {
+                    " and the scheduling policy's configuration"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -355,6 +367,46 @@ fn give_vms(
         }
         vmm.vgic = true;
     }
+    Ok(())
+}
+
+/// Check `[sched]`, if any, against the board, the VMs (checked on their own) and the
+/// `[[server]]`s, and add its channel to `raw.channel`.
+fn plan_sched(file: &Path, board: &Board, raw: &mut Raw) -> Result<Option<SchedDesc>, DescError> {
+    let Some(sched) = &raw.sched else { return Ok(None) };
+    let desc = crate::sched::check(file, board, sched, &raw.vm, &raw.server, &raw.channel)?;
+    raw.channel.push(crate::sched::channel(sched, &desc, &raw.vm));
+    Ok(Some(desc))
+}
+
+/// Give the scheduling policy server its configuration (a boot module appended to
+/// `modules`), the board's user timer, and every core's SchedControl.
+fn give_sched(
+    file: &Path,
+    board: &Board,
+    sched: &SchedDesc,
+    server: &mut crate::ServerDesc,
+    modules: &mut Vec<ModuleDesc>,
+    names: &mut BTreeSet<String>,
+) -> Result<(), DescError> {
+    let name = sched.config_module(&server.name);
+    if !names.insert(name.clone()) {
+        return Err(DescError::new(
+            file,
+            "sched.server",
+            format!("its configuration's module `{name}` is already the name of a server or module"),
+        ));
+    }
+    server
+        .modules
+        .push((crate::sched::CONFIG_GRANT.to_string(), modules.len() as u64));
+    modules.push(ModuleDesc {
+        name,
+        source: ModuleSource::Bytes(sched.config.clone()),
+    });
+    // The timer is a private line no `irq = [...]` may name: it comes only this way.
+    server.irqs.push((crate::sched::TIMER_GRANT.to_string(), sched.timer));
+    server.sched_control = (0..board.board.cpus).collect();
     Ok(())
 }
 
@@ -509,10 +561,31 @@ impl System {
     pub fn check_interfaces(&self, records: &[Vec<gaon_abi::system::IdlRecord>]) -> Result<(), DescError> {
         self.servers
             .check_interfaces(&self.file, records)
-            .map_err(|e| self.origins.locate(e))
+            .map_err(|e| self.origins.locate(self.sched_field(e)))
     }
 
-    fn check_raw(file: &Path, mut raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
+    /// An error about the `[sched]` channel, which the description does not list, named
+    /// after what made it: `sched.server` for its server end, `vm[i].sched` for a
+    /// client's.
+    fn sched_field(&self, mut e: DescError) -> DescError {
+        let Some(sched) = &self.sched else { return e };
+        let Some(tail) = e.field.strip_prefix(&format!("channel[{}]", sched.channel)) else {
+            return e;
+        };
+        let client = tail
+            .strip_prefix(".clients[")
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|k| k.parse::<usize>().ok())
+            .and_then(|k| sched.vms.get(k));
+        e.field = match client {
+            Some(i) => format!("vm[{i}].sched"),
+            None => "sched.server".into(),
+        };
+        e
+    }
+
+    /// Check `[system]`, `[kernel]` and `[root]`, and load the board.
+    fn check_head(file: &Path, raw: &Raw, platforms_dir: &Path) -> Result<Board, DescError> {
         let err = |field: &str, problem: String| DescError::new(file, field, problem);
         if !valid_name(&raw.system.name) {
             return Err(err(
@@ -557,12 +630,20 @@ impl System {
         if let Some(f) = raw.kernel.features.iter().find(|f| !valid_package(f)) {
             return Err(err("kernel.features", format!("`{f}` is not a Cargo feature name")));
         }
+        Ok(board)
+    }
+
+    fn check_raw(file: &Path, mut raw: Raw, platforms_dir: &Path) -> Result<Self, DescError> {
+        let err = |field: &str, problem: String| DescError::new(file, field, problem);
+        let board = Self::check_head(file, &raw, platforms_dir)?;
+        crate::sched::count(file, raw.sched.as_ref(), &raw.vm)?;
         module_budget(file, &raw)?;
         // A VM is checked on its own, then becomes a server (its VMM).
         let mut vms = Vec::new();
         for (i, v) in raw.vm.iter().enumerate() {
             vms.push(crate::vms::check(file, &board, i, v)?);
         }
+        let sched = plan_sched(file, &board, &mut raw)?;
         let servers_given = raw.server.len();
         for (v, d) in raw.vm.iter().zip(&vms) {
             raw.server.push(RawServer::vmm(v, v.name(), d.heap_bits));
@@ -594,6 +675,16 @@ impl System {
             &mut modules,
             &mut names,
         )?;
+        if let Some(sched) = &sched {
+            give_sched(
+                file,
+                &board,
+                sched,
+                &mut servers.servers[sched.server],
+                &mut modules,
+                &mut names,
+            )?;
+        }
         servers
             .check_grant_limits(file, &board)
             .map_err(|e| vm_field(e, servers_given, &raw.vm))?;
@@ -611,6 +702,7 @@ impl System {
             modules,
             servers,
             vms,
+            sched,
             origins: Origins::default(),
         })
     }

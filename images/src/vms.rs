@@ -43,7 +43,7 @@ pub(crate) struct RawVm {
     #[serde(default = "default_ram_base")]
     ram_base: u64,
     #[serde(default = "one")]
-    vcpus: u32,
+    pub(crate) vcpus: u32,
     #[serde(default)]
     bootargs: String,
     pub(crate) priority: u32,
@@ -62,6 +62,8 @@ pub(crate) struct RawVm {
     initrd: Option<PathBuf>,
     #[serde(default)]
     pub(crate) passthrough: Vec<RawPassthrough>,
+    /// Managed by the scheduling policy server (`[sched]`).
+    pub(crate) sched: Option<crate::sched::RawVmSched>,
 }
 
 /// A pass-through device of a `[[vm]]`.

@@ -374,3 +374,250 @@ clients = ["guest1"]
         ]
     );
 }
+
+/// A description with a scheduling policy server: `console`, `sched`, and three VMs of
+/// which `rtvm` and `bulk` have a `sched` table. `[sched]` and the VMs' tables are
+/// `SCHED` and `RT`/`BULK` (replaced to make variants).
+const SCHED_SYSTEM: &str = r#"
+[system]
+name = "rt"
+board = "virt"
+[kernel]
+package = "gaon-kernel"
+[root]
+package = "gaon-root"
+[[server]]
+name = "console"
+package = "gaon-console"
+priority = 200
+[[server]]
+name = "sched"
+package = "gaon-sched-server"
+priority = 150
+SCHED
+[[vm]]
+name = "rtvm"
+guest = { package = "gaon-testguest" }
+memory_mib = 16
+vcpus = 2
+priority = 100
+core = 1
+RT
+[[vm]]
+name = "plain"
+guest = { package = "gaon-testguest" }
+memory_mib = 16
+priority = 120
+[[vm]]
+name = "bulk"
+guest = { package = "gaon-testguest" }
+memory_mib = 16
+priority = 90
+core = 2
+BULK
+[[channel]]
+interface = "Console"
+server = "console"
+clients = ["sched", "rtvm", "plain", "bulk"]
+"#;
+
+fn sched_system(sched: &str, rt: &str, bulk: &str) -> Result<System, gaon_platform::DescError> {
+    let text = SCHED_SYSTEM
+        .replace("SCHED", sched)
+        .replace("RT", rt)
+        .replace("BULK", bulk);
+    System::parse(Path::new("rt.toml"), &text, &platforms())
+}
+
+fn grant_list(t: &gaon_abi::system::SystemTable, server: usize) -> Vec<(String, u32, u64, u64)> {
+    t.servers()[server]
+        .grants()
+        .iter()
+        .map(|g| {
+            (
+                String::from_utf8_lossy(gaon_abi::boot::name_bytes(&g.name)).to_string(),
+                g.kind,
+                g.a,
+                g.b,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_sched_server_gets_its_channel_timer_cores_and_configuration() {
+    use gaon_abi::system::{GrantKind as G, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SchedConfig};
+    use zerocopy::FromBytes;
+    let s = sched_system(
+        "[sched]\nserver = \"sched\"\ndebit = \"exact\"\nborrow_us = 2000\nll_boost = false",
+        "sched = { sbt_us = 100, usbt_us = 2300 }",
+        "sched = { weight = 512, cap = 50 }",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let desc = s.sched.as_ref().unwrap();
+    assert_eq!((desc.server, desc.vms.as_slice(), desc.timer), (1, &[0, 2][..], 30));
+
+    // The channel: served by `sched`, the managed VMMs (servers 2 and 4) its clients.
+    let ch = &s.servers.channels[desc.channel];
+    assert_eq!(desc.channel, s.servers.channels.len() - 1, "after the listed channels");
+    assert_eq!((ch.name.as_str(), ch.interface.as_str()), ("sched", "Sched"));
+    assert_eq!((ch.server, ch.clients.as_slice()), (1, &[2, 4][..]));
+
+    // The configuration: a boot module after the VMs', before the table.
+    let names: Vec<&str> = s.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names[names.len() - 2..],
+        ["sched-config", "system"],
+        "the configuration is the last module before the table"
+    );
+    let ModuleSource::Bytes(bytes) = &s.modules[names.len() - 2].source else {
+        panic!("the configuration is generated")
+    };
+    let c = SchedConfig::read_from_bytes(bytes).unwrap();
+    assert_eq!((c.magic, c.version), (SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION));
+    assert_eq!(c.flags, SCHED_EXACT_DEBIT, "exact debit, LL-boost off");
+    assert_eq!((c.borrow_us, c.vm_count), (2000, 2));
+    assert_eq!(c.top_priority, 89, "one below the lowest managed VM (bulk, 90)");
+    let rt = &c.vms[0];
+    assert_eq!(gaon_abi::boot::name_bytes(&rt.name), b"rtvm");
+    assert_eq!((rt.badge, rt.weight, rt.cap_pct), (1, 256, 0), "the defaults");
+    assert_eq!((rt.sbt_us, rt.usbt_us, rt.vcpus, rt.core), (100, 2300, 2, 1));
+    let bulk = &c.vms[1];
+    assert_eq!(gaon_abi::boot::name_bytes(&bulk.name), b"bulk");
+    assert_eq!((bulk.badge, bulk.weight, bulk.cap_pct), (2, 512, 50));
+    assert_eq!((bulk.sbt_us, bulk.usbt_us, bulk.vcpus, bulk.core), (0, 0, 1, 2));
+    assert!(c.vms[2..].iter().all(|v| v.badge == 0), "unused entries are zero");
+
+    // The table: the server's grants, then a `sched` client end for each managed VMM.
+    let table = s.servers.table();
+    let t = gaon_abi::system::SystemTable::parse(&table).unwrap();
+    let config = names.len() as u64 - 2;
+    let grant = |n: &str, k: G, a: u64, b: u64| (n.to_string(), k as u32, a, b);
+    assert_eq!(
+        grant_list(t, 1),
+        [
+            grant("console", G::Client, 0, 1),
+            grant("sched", G::Serve, 1, 0),
+            grant("timer", G::Irq, 30, 0),
+            grant("sched-config", G::Module, config, 0),
+            grant("sched_control.0", G::SchedControl, 0, 0),
+            grant("sched_control.1", G::SchedControl, 1, 0),
+            grant("sched_control.2", G::SchedControl, 2, 0),
+            grant("sched_control.3", G::SchedControl, 3, 0),
+        ]
+    );
+    for (server, badge) in [(2, Some(1)), (3, None), (4, Some(2))] {
+        let got = grant_list(t, server).into_iter().find(|g| g.0 == "sched");
+        assert_eq!(got, badge.map(|b| grant("sched", G::Client, 1, b)), "server {server}");
+    }
+}
+
+#[test]
+fn sched_defaults_and_the_admission_bound() {
+    use gaon_abi::system::{SCHED_LL_BOOST, SchedConfig};
+    use zerocopy::FromBytes;
+    // Exactly 50 % of core 2 (rtvm's vCPU 1 and bulk's vCPU 0): admitted.
+    let s = sched_system(
+        "[sched]\nserver = \"sched\"",
+        "sched = { sbt_us = 1000, usbt_us = 4000 }",
+        "sched = { sbt_us = 500, usbt_us = 2000 }",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ModuleSource::Bytes(bytes) = &s.modules[s.modules.len() - 2].source else {
+        panic!("the configuration is generated")
+    };
+    let c = SchedConfig::read_from_bytes(bytes).unwrap();
+    assert_eq!((c.flags, c.borrow_us), (SCHED_LL_BOOST, 0), "tick debit, LL-boost on");
+    // One more µs is over.
+    let err = sched_system(
+        "[sched]\nserver = \"sched\"",
+        "sched = { sbt_us = 1000, usbt_us = 4000 }",
+        "sched = { sbt_us = 501, usbt_us = 2000 }",
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "vm[2].sched");
+    assert!(
+        err.problem.contains(
+            "on core 2 add up to 50.05 % of the core (vCPU 0 of `bulk` included); at most 50 % may be reserved"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn sched_channel_errors_name_what_made_it() {
+    use gaon_abi::system::{ROLE_OPTIONAL as O, ROLE_SERVES as S, ROLE_USES as U};
+    let s = sched_system(
+        "[sched]\nserver = \"sched\"",
+        "sched = { sbt_us = 100, usbt_us = 2300 }",
+        "sched = {}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let vmm = vec![record(U, "Console", 1), record(U | O, "Sched", 7)];
+    let good = vec![
+        vec![record(S, "Console", 1)],
+        vec![record(S, "Sched", 7), record(U, "Console", 1)],
+        vmm.clone(),
+        vmm.clone(),
+        vmm,
+    ];
+    s.check_interfaces(&good).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut r = good.clone();
+    r[1].remove(0);
+    let err = s.check_interfaces(&r).unwrap_err();
+    assert_eq!(err.field, "sched.server");
+    assert!(
+        err.problem.contains("server `sched` does not serve interface `Sched`"),
+        "{err}"
+    );
+
+    let mut r = good;
+    r[4][1] = record(U, "Sched", 8);
+    let err = s.check_interfaces(&r).unwrap_err();
+    assert_eq!(err.field, "vm[2].sched", "bulk, client 1 of the channel");
+    assert!(
+        err.problem
+            .contains("`bulk` and server `sched` were built from different versions of interface `Sched`"),
+        "{err}"
+    );
+}
+
+/// `[sched]` belongs to the description itself, never to a fragment.
+#[test]
+fn a_fragment_has_no_sched_table() {
+    let inc = dir().join("include");
+    let err = System::load(&inc.join("sched-in-fragment.toml"), &platforms()).unwrap_err();
+    assert_eq!(err.file, inc.join("fragment-with-sched.toml"), "{err}");
+    assert!(err.problem.contains("unknown field `sched`"), "{err}");
+}
+
+/// Every description under `images/<board>/` loads. Those that use files under
+/// `build/` (a Linux kernel and its initramfs, built by `cargo xtask`) are checked only
+/// where those files exist.
+#[test]
+fn every_shipped_description_loads() {
+    let images = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for board in ["virt", "raspi3b", "zcu102"] {
+        let mut files: Vec<_> = fs::read_dir(images.join(board))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = fs::read_to_string(&file).unwrap();
+            let needs_build = text.contains("../../build/");
+            match System::load(&file, &platforms()) {
+                Ok(_) => checked += 1,
+                Err(e) if needs_build && !images.join("../build/linux").is_dir() => {
+                    eprintln!("skipped (not built): {e}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    assert!(checked >= 9, "only {checked} descriptions checked");
+}

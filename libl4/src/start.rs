@@ -147,10 +147,11 @@ pub fn device_frame(name: &str) -> Result<(CPtr, u64), Missing> {
 }
 
 /// The SchedControl capability of a core (`GrantKind::SchedControl`, given to the
-/// scheduling policy server): the capability and the core's number.
-pub fn sched_control(name: &str) -> Result<(CPtr, u64), Missing> {
+/// scheduling policy server): the capability and the core's number, or `None` for a
+/// core that did not come up.
+pub fn sched_control(name: &str) -> Result<Option<(CPtr, u64)>, Missing> {
     let c = named_kind(name, GrantKind::SchedControl)?;
-    Ok((c.cptr, c.vaddr))
+    Ok((c.cptr != 0).then_some((c.cptr, c.vaddr)))
 }
 
 /// The server's reply object (for `Server`).

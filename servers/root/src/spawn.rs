@@ -383,15 +383,18 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             (cap.vaddr, cap.size) = (g.a, PAGE);
         }
         Some(GrantKind::SchedControl) => {
-            // The core's SchedControl (one per core that came up): the policy server
-            // configures its vCPUs' scheduling contexts with it.
+            // The core's SchedControl: the policy server configures its vCPUs'
+            // scheduling contexts with it. A core that did not come up has none: the
+            // slot stays empty (cptr 0).
             let bi = libl4::start::boot_info().ok_or(Error::InvalidArgument)?;
             let control = usize::try_from(g.a)
                 .ok()
                 .filter(|_| g.a < bi.cpus)
                 .and_then(slot::sched_control);
-            to.cnode
-                .copy(to.slot, control.ok_or(Error::RangeError)?, Rights::all())?;
+            match control {
+                Some(c) => to.cnode.copy(to.slot, c, Rights::all())?,
+                None => cap.cptr = 0,
+            }
             cap.vaddr = g.a;
         }
         Some(GrantKind::KernelLog) => {

@@ -529,6 +529,15 @@ impl Scheduler {
         self.current.get(core.index()).copied().flatten()
     }
 
+    /// Tell the policy what `core` runs (`None`: nothing it manages), when the kernel
+    /// dispatches rather than [`Scheduler::pick`]: the server learns at its tick which
+    /// vCPU the tick preempted, the one [`Scheduler::tick`] debits.
+    pub fn set_running(&mut self, core: CoreId, v: Option<VcpuId>) {
+        if let Some(slot) = self.current.get_mut(core.index()) {
+            *slot = v.filter(|v| v.index() < self.vcpus.len());
+        }
+    }
+
     /// True if `v` outranks what `core` runs (or `core` runs nothing).
     fn outranks_current(&self, v: VcpuId, core: CoreId) -> bool {
         let class = self.class(v);
@@ -648,6 +657,14 @@ impl Scheduler {
         for x in self.vcpus.iter_mut().filter(|x| x.params.home == core) {
             x.expire_ll(now);
             x.resample();
+        }
+    }
+
+    /// Bring every vCPU's LL-boost window up to `now` (a vCPU whose window was spent
+    /// gets its SBT back when the next begins); the other events do this too.
+    pub fn advance(&mut self, now: u64) {
+        for x in &mut self.vcpus {
+            x.expire_ll(now);
         }
     }
 

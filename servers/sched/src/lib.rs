@@ -35,6 +35,7 @@ extern crate std;
 
 pub mod admit;
 pub mod credit;
+pub mod manage;
 pub mod migrate;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

@@ -11,6 +11,8 @@
 
 #[cfg(target_os = "none")]
 include!(concat!(env!("OUT_DIR"), "/vmm.rs"));
+#[cfg(target_os = "none")]
+include!(concat!(env!("OUT_DIR"), "/sched.rs"));
 
 #[cfg(target_os = "none")]
 mod app {
@@ -25,7 +27,7 @@ mod app {
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
     use gaon_vmm::psci::MAX_VCPUS;
-    use gaon_vmm::vm::{ControlError, Hyp, Reply, Vm};
+    use gaon_vmm::vm::{ControlError, Hyp, Reply, SchedAnswer, SchedCall, Vm};
     use libl4::alloc::Heap;
     use libl4::cap::{CNode, Frame, IrqHandler, Tcb, VCpu, VSpace};
     use libl4::idl::console::{ConsoleClient, ConsoleError};
@@ -35,10 +37,13 @@ mod app {
     use libl4::{ObjType, Rights, println, start};
     use zerocopy::FromBytes;
 
+    use crate::sched::{self, SchedClient, SchedError};
     use crate::vmm::{self, VmmError, VmmServer};
 
-    // A VM has a control channel only if the description gives it clients.
+    // A VM has a control channel only if the description gives it clients, and a
+    // scheduling policy server only if its `[[vm]]` has a `sched` table.
     libl4::serves_optional!(vmm::INTERFACE);
+    libl4::uses_optional!(sched::INTERFACE);
 
     /// Where the VMM maps guest RAM in its own address space (above the heap's
     /// addresses, below the stack).
@@ -104,6 +109,8 @@ mod app {
         /// What the VM was made from, and its GIC: to load the guest again at a reset.
         cfg: VmConfig,
         version: Version,
+        /// The scheduling policy server, if it manages this VM.
+        sched: Option<SchedClient<EndpointTransport>>,
     }
 
     type Forwarded = heapless::Vec<(u32, IrqHandler, u64), MAX_PASSTHROUGH>;
@@ -125,8 +132,43 @@ mod app {
         }
     }
 
+    impl Kernel {
+        /// The policy server's answer to a guest's scheduling hypercall (`None`: the
+        /// VM has no policy server). A `RETRY` time goes from the counter to the
+        /// guest's virtual counter.
+        fn ask_sched(&self, vcpu: usize, call: SchedCall) -> Option<SchedAnswer> {
+            let s = self.sched.as_ref()?;
+            let v = vcpu as u8;
+            let answer = match call {
+                SchedCall::LlEnter => s.ll_enter(v).map(|()| SchedAnswer::Done),
+                SchedCall::LlLeave => s.ll_leave(v).map(|()| SchedAnswer::Done),
+                SchedCall::State => s.state(v).map(|w| SchedAnswer::State([w[0], w[1], w[2]])),
+            };
+            Some(match answer {
+                Ok(a) => a,
+                Err(CallError::Remote(SchedError::Denied)) => SchedAnswer::Denied,
+                Err(CallError::Remote(SchedError::TooEarly)) => match s.state(v) {
+                    Ok(w) => SchedAnswer::Retry(w[3].saturating_sub(self.cntvoff)),
+                    Err(_) => SchedAnswer::Failed,
+                },
+                Err(e) => {
+                    println!("vmm: the scheduling policy server refused vCPU {vcpu}'s {call:?}: {e:?}");
+                    SchedAnswer::Failed
+                }
+            })
+        }
+    }
+
     impl Hyp for Kernel {
         fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool) {
+            // A device's interrupt (an SPI: the UART, the test device, a pass-through
+            // line) wakes the vCPU by I/O, which the policy server may BOOST. Told
+            // before the injection, so the class is right when the vCPU wakes.
+            if intid >= 32
+                && let Some(s) = &self.sched
+            {
+                let _ = s.io_wake(vcpu as u8);
+            }
             if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu)
                 && let Err(e) = if level {
                     v.inject_level(u64::from(intid), u64::from(priority))
@@ -227,6 +269,10 @@ mod app {
         fn crash(&mut self) {
             println!("vmm: the guest asked the test device to crash this VMM");
             window::fault();
+        }
+
+        fn sched(&mut self, vcpu: usize, call: SchedCall) -> Option<SchedAnswer> {
+            self.ask_sched(vcpu, call)
         }
 
         fn reload(&mut self) -> Option<(u64, u64)> {
@@ -479,6 +525,9 @@ mod app {
             forwarded: passthrough(&mut heap, vs, cfg)?,
             cfg: *cfg,
             version,
+            sched: start::client("sched")
+                .ok()
+                .map(|e| SchedClient::new(EndpointTransport { ep: e.0 })),
         };
         for v in 0..vcpus {
             let badged = ok(heap.slot(), "slot")?;
@@ -499,6 +548,17 @@ mod app {
                 ok(t.set_affinity(core), "vCPU core")?;
             }
             k.vcpus[v] = (t, vc);
+            // Managed: the policy server gives the thread its scheduling context and
+            // priority, before it ever runs.
+            if let Some(s) = &k.sched {
+                match s.add_vcpu(v as u8, t.0) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        println!("vmm: the scheduling policy server did not take vCPU {v}: {e:?}");
+                        return Err("register a vCPU with the scheduling policy server");
+                    }
+                }
+            }
         }
         if k.vcpus[0].1.inject(1020, 0) == Err(libl4::Error::IllegalOperation) {
             return Err("this board has no virtual CPU interface the kernel drives");

@@ -49,6 +49,36 @@ pub trait Hyp {
     /// Fault, as a VMM with a bug would (the test device's `CRASH`): the server does
     /// not come back from this.
     fn crash(&mut self);
+    /// Ask the scheduling policy server about vCPU `vcpu` (a guest's scheduling
+    /// hypercall); `None` if the VM has none (its `[[vm]]` has no `sched` table).
+    fn sched(&mut self, vcpu: usize, call: SchedCall) -> Option<SchedAnswer>;
+}
+
+/// A guest's scheduling hypercall, for the policy server (`idl/sched.idl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedCall {
+    /// `LL_BOOST_ENTER`.
+    LlEnter,
+    /// `LL_BOOST_LEAVE`.
+    LlLeave,
+    /// `SCHED_STATE`.
+    State,
+}
+
+/// The policy server's answer to a [`SchedCall`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedAnswer {
+    /// Done (`LlEnter`, `LlLeave`).
+    Done,
+    /// The vCPU's class, credit (ns, two's complement) and LL-boost time left (ns).
+    State([u64; 3]),
+    /// The VM may not (no reservation, or LL-boost is off).
+    Denied,
+    /// Not before this *guest virtual* counter value.
+    Retry(u64),
+    /// The server refused for another reason (the vCPU is not registered) or could
+    /// not be reached.
+    Failed,
 }
 
 /// How to answer an exit.
@@ -80,27 +110,36 @@ impl Reply {
     };
 }
 
-/// Gaon's paravirtual hypercalls (`gaon_abi::hypercall`, `docs/hypercalls.md`): the
-/// version and console output are the VMM's; LL-boost and the scheduling state belong
-/// to the scheduling policy server and the trace events to the trace collector, which
-/// this system does not have yet: `NOT_SUPPORTED`, as the interface says when nobody
-/// serves a function.
-fn paravirtual(x: [u64; 8], hyp: &mut impl Hyp) -> Reply {
-    match Hypercall::decode(x) {
-        Ok(Hypercall::Version) => Reply::done([hypercall::VERSION_1_0, 0, 0, 0], 1),
+/// Gaon's paravirtual hypercalls (`gaon_abi::hypercall`, `docs/hypercalls.md`) of
+/// vCPU `vcpu`: the version and console output are the VMM's; LL-boost and the
+/// scheduling state go to the scheduling policy server, if the VM has one
+/// (`NOT_SUPPORTED` otherwise, as the interface says when nobody serves a function);
+/// the trace events belong to the trace collector, which this system does not have
+/// yet (`NOT_SUPPORTED`).
+fn paravirtual(vcpu: usize, x: [u64; 8], hyp: &mut impl Hyp) -> Reply {
+    let call = match Hypercall::decode(x) {
+        Ok(Hypercall::Version) => return Reply::done([hypercall::VERSION_1_0, 0, 0, 0], 1),
         Ok(Hypercall::ConsoleWrite { len, bytes }) => {
             hyp.console(&bytes[..len]);
-            Reply::done([0; 4], 1)
+            return Reply::done([0; 4], 1);
         }
-        Ok(
-            Hypercall::LlBoostEnter
-            | Hypercall::LlBoostLeave
-            | Hypercall::SchedState
-            | Hypercall::TraceTaskSwitch { .. }
-            | Hypercall::TraceEvent { .. },
-        ) => Reply::done([hypercall::Error::NotSupported.x0(), 0, 0, 0], 1),
-        Err(e) => Reply::done([e.x0(), 0, 0, 0], 1),
-    }
+        Ok(Hypercall::LlBoostEnter) => SchedCall::LlEnter,
+        Ok(Hypercall::LlBoostLeave) => SchedCall::LlLeave,
+        Ok(Hypercall::SchedState) => SchedCall::State,
+        Ok(Hypercall::TraceTaskSwitch { .. } | Hypercall::TraceEvent { .. }) => {
+            return Reply::done([hypercall::Error::NotSupported.x0(), 0, 0, 0], 1);
+        }
+        Err(e) => return Reply::done([e.x0(), 0, 0, 0], 1),
+    };
+    // Only the registers a function names as results change.
+    let (words, len) = match hyp.sched(vcpu, call) {
+        Some(SchedAnswer::Done) => ([0; 4], 1),
+        Some(SchedAnswer::State([class, credit, left])) => ([0, class, credit, left], 4),
+        Some(SchedAnswer::Denied) => ([hypercall::Error::Denied.x0(), 0, 0, 0], 1),
+        Some(SchedAnswer::Retry(at)) => ([hypercall::Error::Retry.x0(), at, 0, 0], 2),
+        Some(SchedAnswer::Failed) | None => ([hypercall::Error::NotSupported.x0(), 0, 0, 0], 1),
+    };
+    Reply::done(words, len)
 }
 
 /// ICC_SGI1R_EL1 as a trapped system register's ISS (op0 3, op1 0, CRn 12, CRm 11,
@@ -325,7 +364,7 @@ impl Vm {
             Exit::Hvc { .. } | Exit::Smc { .. } => {
                 let x = exit.call_regs().unwrap_or_default();
                 if Hypercall::owns(x[0]) {
-                    return paravirtual(x, hyp);
+                    return paravirtual(vcpu, x, hyp);
                 }
                 self.hypercall(vcpu, [x[0], x[1], x[2], x[3]], hyp)
             }

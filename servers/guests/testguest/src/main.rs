@@ -20,7 +20,7 @@ mod dtb;
 #[cfg(target_os = "none")]
 mod gic;
 #[cfg(target_os = "none")]
-mod mmio;
+use gaon_guest_bare::mmio;
 #[cfg(target_os = "none")]
 mod tests;
 
@@ -46,36 +46,13 @@ extern "C" fn guest_main(dtb: u64) -> ! {
     }
     println!(
         "testguest: GICv{}, counter {} Hz",
-        match version {
-            gic::Version::V2 => 2,
-            gic::Version::V3 => 3,
-        },
+        version.number(),
         arch::counter_frequency()
     );
     let (passed, failed) = tests::run();
     println!("testguest: {passed} passed, {failed} failed");
     tests::exit(u64::from(failed))
 }
-
-/// No heap: the VMM library (whose constants this uses) links `alloc` for its device
-/// tree; nothing here allocates, and an allocation would fail (a panic).
-#[cfg(target_os = "none")]
-struct NoHeap;
-
-// SAFETY: an allocator that never hands out memory is sound: a null pointer is how
-// `GlobalAlloc::alloc` says the allocation failed, and `dealloc` never gets a pointer.
-#[cfg(target_os = "none")]
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-
-#[cfg(target_os = "none")]
-#[global_allocator]
-static HEAP: NoHeap = NoHeap;
 
 #[cfg(target_os = "none")]
 #[panic_handler]

@@ -702,8 +702,8 @@ fn uart_input() -> Result {
 fn initrd() -> Result {
     let dtb = DTB.load(Relaxed);
     let (Some(start), Some(end)) = (
-        dtb::u64_property(dtb, b"linux,initrd-start\0"),
-        dtb::u64_property(dtb, b"linux,initrd-end\0"),
+        dtb::u64_property(dtb, "linux,initrd-start"),
+        dtb::u64_property(dtb, "linux,initrd-end"),
     ) else {
         return Ok(Outcome::Skip("no initrd"));
     };

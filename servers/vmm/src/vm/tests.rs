@@ -24,6 +24,9 @@ struct Model {
     reload_fails: bool,
     crashed: bool,
     start_fails: bool,
+    /// The policy server's next answer (`None`: the VM has none), and what it was asked.
+    sched: Option<SchedAnswer>,
+    sched_calls: Vec<(usize, SchedCall)>,
 }
 
 impl Hyp for Model {
@@ -74,6 +77,10 @@ impl Hyp for Model {
     fn reload(&mut self) -> Option<(u64, u64)> {
         self.reloads += 1;
         (!self.reload_fails).then_some((0x4000_0000, 0x47e0_0000))
+    }
+    fn sched(&mut self, vcpu: usize, call: SchedCall) -> Option<SchedAnswer> {
+        self.sched_calls.push((vcpu, call));
+        self.sched
     }
 }
 
@@ -451,7 +458,8 @@ fn paravirtual_hypercalls_answer_as_the_interface_says() {
     bad[1] = 49;
     assert_eq!(call(&mut vm, &mut m, bad), Error::InvalidParameters.x0());
     assert_eq!(m.console.len(), text.len());
-    // Served by no one in this system yet, and unknown functions.
+    // Served by no one in this system (no policy server, no trace collector), and
+    // unknown functions.
     for h in [
         Hypercall::LlBoostEnter,
         Hypercall::SchedState,
@@ -465,6 +473,62 @@ fn paravirtual_hypercalls_answer_as_the_interface_says() {
     );
     // PSCI still answers.
     assert_eq!(call(&mut vm, &mut m, hvc_regs(psci::id::PSCI_VERSION)), 0x1_0001);
+}
+
+/// The scheduling hypercalls go to the policy server for the vCPU that made them, and
+/// its answers come back as the interface says: only the result registers change.
+#[test]
+fn scheduling_hypercalls_go_to_the_policy_server() {
+    use gaon_abi::hypercall::{Error, Hypercall};
+    let (mut vm, mut m) = (Vm::new(2, Version::V3, false), Model::default());
+    let mut call = |m: &mut Model, vcpu: usize, h: Hypercall, answer: Option<SchedAnswer>| {
+        m.sched = answer;
+        let x = h.encode();
+        let exit = Exit::Hvc {
+            x0: x[0],
+            x1: x[1],
+            x2: x[2],
+            x3: x[3],
+            x4: x[4],
+            x5: x[5],
+            x6: x[6],
+            x7: x[7],
+            imm: 0,
+        };
+        match vm.handle(vcpu, exit, m) {
+            Reply::Answer { label: 0, words, len } => words[..len].to_vec(),
+            r => panic!("{r:?}"),
+        }
+    };
+    assert_eq!(call(&mut m, 1, Hypercall::LlBoostEnter, Some(SchedAnswer::Done)), [0]);
+    assert_eq!(call(&mut m, 0, Hypercall::LlBoostLeave, Some(SchedAnswer::Done)), [0]);
+    assert_eq!(
+        call(
+            &mut m,
+            1,
+            Hypercall::SchedState,
+            Some(SchedAnswer::State([4, 7, 60_000]))
+        ),
+        [0, 4, 7, 60_000]
+    );
+    assert_eq!(
+        m.sched_calls,
+        [(1, SchedCall::LlEnter), (0, SchedCall::LlLeave), (1, SchedCall::State)]
+    );
+    assert_eq!(
+        call(&mut m, 0, Hypercall::LlBoostEnter, Some(SchedAnswer::Denied)),
+        [Error::Denied.x0()]
+    );
+    assert_eq!(
+        call(&mut m, 0, Hypercall::LlBoostEnter, Some(SchedAnswer::Retry(12_345))),
+        [Error::Retry.x0(), 12_345]
+    );
+    for answer in [Some(SchedAnswer::Failed), None] {
+        assert_eq!(
+            call(&mut m, 0, Hypercall::SchedState, answer),
+            [Error::NotSupported.x0()]
+        );
+    }
 }
 
 fn hvc_regs(x0: u64) -> [u64; 8] {
