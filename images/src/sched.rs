@@ -19,7 +19,8 @@
 use std::path::Path;
 
 use gaon_abi::system::{
-    MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_LL_BOOST, SchedConfig, SchedVm,
+    MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED, SCHED_LL_BOOST,
+    SchedConfig, SchedVm,
 };
 use gaon_platform::{Board, DescError};
 use gaon_sched::{AdmitError, Reservation};
@@ -56,6 +57,12 @@ pub(crate) struct RawSched {
     borrow_us: u64,
     #[serde(default = "yes")]
     ll_boost: bool,
+    #[serde(default = "credit")]
+    policy: String,
+}
+
+fn credit() -> String {
+    "credit".into()
 }
 
 /// The `sched` table of a `[[vm]]`.
@@ -168,6 +175,18 @@ pub(crate) fn check(
             ));
         }
     };
+    let fixed = match sched.policy.as_str() {
+        "credit" => false,
+        "fixed" => true,
+        other => {
+            return Err(err(
+                "sched.policy".into(),
+                format!(
+                    "is `{other}` but must be `credit` (the credit scheduler with LL-boost) or `fixed` (no policy: the server only measures, every vCPU keeps its VMM's priority less one)"
+                ),
+            ));
+        }
+    };
     if sched.borrow_us > MAX_BORROW_US {
         return Err(err(
             "sched.borrow_us".into(),
@@ -202,7 +221,14 @@ pub(crate) fn check(
     let mut c = SchedConfig::new_zeroed();
     c.magic = SCHED_CONFIG_MAGIC;
     c.version = SCHED_CONFIG_VERSION;
-    c.flags = debit | if sched.ll_boost { SCHED_LL_BOOST } else { 0 };
+    c.flags = debit
+        | if fixed {
+            SCHED_FIXED
+        } else if sched.ll_boost {
+            SCHED_LL_BOOST
+        } else {
+            0
+        };
     c.borrow_us = sched.borrow_us;
     c.vm_count = managed.len() as u32;
     for (k, &i) in managed.iter().enumerate() {

@@ -492,6 +492,10 @@ pub const SCHED_LL_BOOST: u32 = 1;
 /// [`SchedConfig::flags`]: credit is debited exactly by the time consumed (Xen 4.2's
 /// rule) rather than a whole tick from the vCPU found running at each tick (Xen 4.0's).
 pub const SCHED_EXACT_DEBIT: u32 = 2;
+/// [`SchedConfig::flags`]: no policy: the server only measures (every vCPU keeps the
+/// priority its VMM gave it, one below the VMM's; the experiment's `fixed`
+/// configuration, docs/realtime.md). LL-boost requests are `DENIED`.
+pub const SCHED_FIXED: u32 = 4;
 
 /// What the scheduling policy server manages: the image tool writes it from the
 /// description's `[sched]` table and the `sched` entries of its `[[vm]]`s into a boot

@@ -270,6 +270,83 @@ pub fn draw_vm(rows: &[Row], out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The soft-real-time experiment's lateness CDF (`bench/results/rt-cdf.png`): per
+/// configuration, the share of activations that started within x µs of their release,
+/// x on a log scale.
+pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String> {
+    load_font()?;
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let root = BitMapBackend::new(out, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let (header, body) = root.split_vertically(HEADER);
+    header
+        .draw(&Text::new(
+            "A 2.3 ms / 60 µs guest task beside a CPU-bound guest on one core: release-to-start lateness",
+            (16, 10),
+            ("sans-serif", 17).into_font(),
+        ))
+        .map_err(e)?;
+    let hog = results.first().map_or("", |r| r.hog.as_str());
+    let periods = results.first().map_or(0, |r| r.periods);
+    header
+        .draw(&Text::new(
+            format!("{periods} periods per configuration, {hog} hog, QEMU -icount shift=0 (1 ns per instruction); docs/realtime.md"),
+            (16, 38),
+            ("sans-serif", 13).into_font(),
+        ))
+        .map_err(e)?;
+    let max_x = results
+        .iter()
+        .flat_map(|r| r.cdf.iter().map(|&(us, _)| us as f64 + 1.0))
+        .fold(100.0f64, f64::max)
+        * 1.5;
+    let mut chart = ChartBuilder::on(&body)
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((1f64..max_x).log_scale(), 0f64..1.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("lateness (µs, log scale)")
+        .y_desc("activations started within it")
+        .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let colours = [LINUX, SEL4, GAON, RGBColor(120, 60, 160)];
+    for (r, colour) in results.iter().zip(colours.iter().cycle()) {
+        let n = r.periods.max(1) as f64;
+        // A step per bucket: the count below us + 1 µs.
+        let mut points = vec![(1.0, 0.0)];
+        let mut last = 0.0;
+        for &(us, count) in &r.cdf {
+            let x = us as f64 + 1.0;
+            points.push((x, last));
+            last = count as f64 / n;
+            points.push((x, last));
+        }
+        points.push((max_x, last));
+        let label = format!("{} ({} misses)", r.config, r.misses);
+        let c = *colour;
+        chart
+            .draw_series(std::iter::once(PathElement::new(points, c.stroke_width(3))))
+            .map_err(e)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
 /// Linux in a Gaon VM against bare Linux on `cpu` for `case`: (the cost ratio, the VM's
 /// median, bare Linux's median). The ratio is VM / bare for instructions, bare / VM for
 /// bandwidth, so above 1 is always the VM's overhead.

@@ -197,13 +197,19 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 hostname gaon-guest
 echo \"gaon-guest: up ($(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs)\"
-# A test's read of a guest-physical address through /dev/mem (images/virt/linux-pair.toml).
+# A test's read of a guest-physical address through /dev/mem (images/virt/linux-pair.toml),
+# and a shell loop that never waits (gaon.hog).
 for arg in $(cat /proc/cmdline); do
     case \"$arg\" in
     gaon.peek=*)
         addr=\"${arg#gaon.peek=}\"
         devmem \"$addr\"
         echo \"gaon-guest: peek $addr: status $?\"
+        ;;
+    gaon.hog)
+        # The CPU-bound guest of the soft-real-time experiment (docs/realtime.md).
+        echo \"gaon-guest: hog\"
+        while :; do :; done &
         ;;
     esac
 done

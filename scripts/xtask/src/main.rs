@@ -11,6 +11,7 @@ mod guest;
 mod linux;
 mod profile;
 mod qemu;
+mod rt;
 mod test;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ usage: cargo xtask <command>
                                 consistency checks (images/BOARD/fuzz.toml; default virt)
   bench [--quick] [--gaon-only] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
+  bench rt [--periods N] [--hog linux|rtos] [--config NAME]
+                                the soft-real-time experiment (docs/realtime.md): bench/results/rt.json
   chart                         draw bench/results/chart.png again from bench/results/latest.json
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             println!("image: {}", p.display());
         }),
         Some("run") => qemu::run_command(&args[1..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "rt") => rt::command(&args[2..]),
         Some("bench") => bench::bench_command(&args[1..]),
         Some("chart") => bench::chart_command(),
         Some("fuzz") => fuzz::fuzz_command(&args[1..]),

@@ -413,6 +413,14 @@ fn guest_tests(
         let p = crate::guest::linux_run(target, image, *vcpus, release);
         tests.push((format!("Linux VM on {name}"), p));
     }
+    if vm.is_some() && name == crate::rt::TARGET {
+        tests.push((
+            format!(
+                "soft real time on {name}: LL-boost keeps every deadline, plain credit does not, SBT per USBT holds"
+            ),
+            crate::rt::short_test(target),
+        ));
+    }
     if let Some(pair) = pair.filter(|_| PAIR_CONFIGS.contains(&name.as_str())) {
         tests.push((format!("two Linux VMs on {name}"), crate::guest::pair_run(target, pair)));
         if let Some((image, _, _)) = linux {
@@ -585,6 +593,10 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
                     .next()
                     .ok_or("--linux needs a QEMU configuration (cargo xtask list)")?;
                 return linux_only(name);
+            }
+            "--rt" => {
+                let target = crate::qemu::resolve(crate::rt::TARGET)?;
+                return report(&target, &crate::rt::short_test(&target), "soft real time (short)");
             }
             "--linux-pair" => {
                 let name = it

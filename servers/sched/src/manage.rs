@@ -84,6 +84,9 @@ pub struct Settings {
     pub cores: u8,
     /// LL-boost requests are served (else `Denied`).
     pub ll_boost: bool,
+    /// No policy: the manager only measures (priorities stay as the VMMs set them,
+    /// nothing is budgeted; `ll_boost` is then off).
+    pub fixed: bool,
     /// The credit policy's settings (debit, borrowing).
     pub config: Config,
 }
@@ -122,6 +125,20 @@ struct Managed {
     mode: Mode,
     priority: u8,
     gone: bool,
+    /// CPU time consumed, in all and in LL-boost, and LL-boost windows entered.
+    usage: Usage,
+}
+
+/// What one managed vCPU used, as the kernel counted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time consumed since it was registered (ns).
+    pub consumed_ns: u64,
+    /// Of that, in LL-boost: while its scheduling context had the LL-boost budget.
+    pub ll_ns: u64,
+    /// LL-boost windows it was given the LL-boost budget for (one per entry, and one
+    /// each time a spent window was followed by a new one).
+    pub windows: u64,
 }
 
 /// The scheduling policy, applied through the kernel.
@@ -206,6 +223,7 @@ impl Manager {
                 mode: Mode::Credit,
                 priority: 0,
                 gone: false,
+                usage: Usage::default(),
             })
             .map_err(|_| Error::Refused)?;
         // Runnable from the start: the kernel, not the policy, knows when it waits.
@@ -243,6 +261,9 @@ impl Manager {
         let Some(m) = self.vcpus.get(v.index()).copied().filter(|m| !m.gone) else {
             return true;
         };
+        if self.settings.fixed {
+            return true;
+        }
         let class = self.sched.class(v).unwrap_or(Class::Over);
         let mode = if class == Class::LlBoost {
             Mode::Ll
@@ -251,6 +272,11 @@ impl Manager {
         };
         let mut ok = true;
         if mode != m.mode {
+            // The time so far was consumed in the old mode.
+            self.take_usage(k, v, u64::MAX);
+            if mode == Mode::Ll {
+                self.vcpus[v.index()].usage.windows += 1;
+            }
             let (budget, period) = match (mode, self.sched.params(v).and_then(|p| p.ll)) {
                 (Mode::Ll, Some(r)) => (r.sbt_ns, r.usbt_ns),
                 _ => self.credit_budget(v),
@@ -282,7 +308,7 @@ impl Manager {
     /// The guest of vCPU `vcpu` asks for LL-boost at `now`.
     pub fn ll_enter(&mut self, k: &mut impl Kernel, badge: u64, vcpu: u8, now: u64) -> Result<(), Error> {
         let v = self.registered(badge, vcpu)?;
-        if !self.settings.ll_boost {
+        if !self.settings.ll_boost || self.settings.fixed {
             return Err(Error::Denied);
         }
         match self.sched.ll_request(v, now) {
@@ -370,14 +396,9 @@ impl Manager {
             if self.vcpus[i].gone {
                 continue;
             }
-            let Some((consumed, charged_at)) = k.usage(v) else {
-                // Its thread is gone (its VMM was reclaimed): forget it. It stays in the
-                // policy's table, parked and never runnable again.
-                self.vcpus[i].gone = true;
-                self.sched.block(v, now);
+            let Some((consumed, charged_at)) = self.take_usage(k, v, now) else {
                 continue;
             };
-            self.sched.charged(v, consumed);
             if consumed > 0
                 && charged_at >= at
                 && let Some(slot) = running.get_mut(self.vcpus[i].home.index())
@@ -403,6 +424,33 @@ impl Manager {
             }
         }
         t
+    }
+
+    /// Ask the kernel what `v` consumed since the last time, and count it (in the
+    /// mode it had meanwhile) for the policy and the usage report. `None` if its
+    /// thread is gone: it is forgotten then (blocked at `now`; it stays in the
+    /// policy's table, never runnable again).
+    fn take_usage(&mut self, k: &mut impl Kernel, v: VcpuId, now: u64) -> Option<(u64, u64)> {
+        let Some((consumed, charged_at)) = k.usage(v) else {
+            self.vcpus[v.index()].gone = true;
+            self.sched.block(v, now);
+            return None;
+        };
+        self.sched.charged(v, consumed);
+        let m = &mut self.vcpus[v.index()];
+        m.usage.consumed_ns += consumed;
+        if m.mode == Mode::Ll {
+            m.usage.ll_ns += consumed;
+        }
+        Some((consumed, charged_at))
+    }
+
+    /// What each registered vCPU used: (VM badge, vCPU, usage), in registration order.
+    pub fn usage(&self) -> impl Iterator<Item = (u64, u8, Usage)> + '_ {
+        self.vcpus
+            .iter()
+            .filter(|m| !m.gone)
+            .map(|m| (m.badge, m.vcpu, m.usage))
     }
 
     fn registered(&self, badge: u64, vcpu: u8) -> Result<VcpuId, Error> {
@@ -472,6 +520,7 @@ mod tests {
             top: TOP,
             cores: 1,
             ll_boost,
+            fixed: false,
             config: Config::default().debit(debit),
         };
         let vm = |badge, ll| VmParams {
@@ -535,6 +584,79 @@ mod tests {
         assert_eq!(m.ll_enter(&mut k, RT, 0, 20 + USBT), Err(Error::TooEarly));
         assert_eq!(m.state(RT, 0, 20 + USBT).unwrap()[3], 10 + 2 * USBT, "when it may");
         assert_eq!(m.ll_enter(&mut k, RT, 0, 10 + 2 * USBT), Ok(()));
+    }
+
+    #[test]
+    fn usage_counts_ll_boost_time_and_windows() {
+        let (mut m, mut k) = (manager(true, Debit::Tick), Model::default());
+        let (rt, hog) = both(&mut m, &mut k);
+        k.usage[0] = Some((7_000, 5)); // before LL-boost
+        m.ll_enter(&mut k, RT, 0, 10).unwrap();
+        k.usage[0] = Some((150_000, 200)); // in LL-boost, until its SBT was spent
+        m.timeout(&mut k, rt, 300);
+        k.usage[0] = Some((40_000, 400)); // in its credit class
+        m.timer(&mut k, 10 + USBT);
+        k.usage[0] = Some((90_000, 500)); // in the next window
+        k.usage[1] = Some((2_000_000, TICK_NS));
+        m.timer(&mut k, TICK_NS);
+        let u: StdVec<_> = m.usage().collect();
+        assert_eq!(
+            u[0],
+            (
+                RT,
+                0,
+                Usage {
+                    consumed_ns: 287_000,
+                    ll_ns: 240_000,
+                    windows: 2
+                }
+            )
+        );
+        assert_eq!(
+            u[1],
+            (
+                HOG,
+                0,
+                Usage {
+                    consumed_ns: 2_000_000,
+                    ll_ns: 0,
+                    windows: 0
+                }
+            )
+        );
+        let _ = hog;
+    }
+
+    #[test]
+    fn the_fixed_policy_only_measures() {
+        let settings = Settings {
+            top: TOP,
+            cores: 1,
+            ll_boost: false,
+            fixed: true,
+            config: Config::default(),
+        };
+        let vm = VmParams {
+            badge: RT,
+            vcpus: 1,
+            core: 0,
+            weight: 256,
+            cap_pct: 0,
+            ll: Some(Reservation::new(SBT, USBT)),
+        };
+        let (mut m, mut k) = (Manager::new(settings, &[vm], 0), Model::default());
+        m.add(&mut k, RT, 0, 0, 0).unwrap();
+        assert_eq!(
+            k.configured,
+            [(0, UNBUDGETED_NS, UNBUDGETED_NS)],
+            "counted, not limited"
+        );
+        assert!(k.priorities.is_empty(), "its VMM's priority stays");
+        assert_eq!(m.ll_enter(&mut k, RT, 0, 10), Err(Error::Denied));
+        k.usage[0] = Some((5_000_000, TICK_NS));
+        m.timer(&mut k, TICK_NS);
+        assert!(k.priorities.is_empty());
+        assert_eq!(m.usage().next().unwrap().2.consumed_ns, 5_000_000);
     }
 
     #[test]

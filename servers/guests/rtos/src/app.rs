@@ -118,11 +118,11 @@ pub fn boot(dtb: u64) -> ! {
         cal.trial_ticks
     );
     print_sched_state();
-    if config.hog {
-        hog(cal.rounds)
-    }
     if config.llboost {
         enter_ll_boost(clock);
+    }
+    if config.hog {
+        hog(clock, cal.rounds, config.hog_ms)
     }
 
     rt::init(clock, config.trace);
@@ -149,11 +149,20 @@ pub fn boot(dtb: u64) -> ! {
     rt::start()
 }
 
-/// `hog`: compute for ever, in pieces of `work_us`, never waiting (a CPU-bound guest).
-fn hog(rounds: u64) -> ! {
-    println!("rtos: hog: computing for ever");
+/// `hog`: compute in pieces of `work_us`, never waiting (a CPU-bound guest), for ever
+/// or for `ms` milliseconds (then the VM ends, after its scheduling state is printed).
+fn hog(clock: Clock, rounds: u64, ms: u64) -> ! {
+    let end = (ms != 0).then(|| cpu::counter() + clock.ticks_from_us(ms * 1000));
+    println!("rtos: hog: computing for {}", if ms == 0 { "ever" } else { "a while" });
+    let mut pieces = 0u64;
     loop {
         work::work(rounds);
+        pieces += 1;
+        if end.is_some_and(|e| cpu::counter() >= e) {
+            println!("rtos: hog: done, {pieces} pieces of work in {ms} ms");
+            print_sched_state();
+            hv::exit(0)
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! | `periods=N` | releases measured | 200 |
 //! | `llboost` | enter LL-boost before the first release, leave after the last | off |
 //! | `trace` | `TRACE_TASK_SWITCH` on every task switch, `TRACE_EVENT` at each job's start and end | off |
+//! | `hog` | no tasks: compute for ever (after entering LL-boost with `llboost`), a CPU-bound guest | off |
+//! | `hog_ms=N` | with `hog`: end the VM (status 0) after N ms | 0: never |
 //!
 //! Other words are not the RTOS's and are ignored; a known key with a value that is no
 //! number or out of range is an error.
@@ -27,6 +29,8 @@ pub struct Config {
     /// `hog`: no tasks; the guest computes for ever (the CPU-bound guest of the
     /// soft-real-time experiment, docs/realtime.md).
     pub hog: bool,
+    /// With `hog`: end the VM after this many milliseconds (0: never).
+    pub hog_ms: u64,
 }
 
 impl Config {
@@ -38,6 +42,7 @@ impl Config {
         llboost: false,
         trace: false,
         hog: false,
+        hog_ms: 0,
     };
 }
 
@@ -65,6 +70,7 @@ impl fmt::Display for BadArg<'_> {
 const PERIOD_US: (u64, u64) = (10, 10_000_000);
 const WORK_US: (u64, u64) = (0, 10_000_000);
 const PERIODS: (u64, u64) = (1, 10_000_000);
+const HOG_MS: (u64, u64) = (0, 3_600_000);
 
 /// A decimal number of at most 19 digits.
 fn number(digits: &[u8]) -> Option<u64> {
@@ -92,6 +98,7 @@ pub fn parse(bootargs: &[u8]) -> Result<Config, BadArg<'_>> {
                     b"period_us" => (&mut c.period_us, PERIOD_US),
                     b"work_us" => (&mut c.work_us, WORK_US),
                     b"periods" => (&mut c.periods, PERIODS),
+                    b"hog_ms" => (&mut c.hog_ms, HOG_MS),
                     b"deadline_us" => (deadline.insert(0), PERIOD_US),
                     _ => continue,
                 };
@@ -128,6 +135,7 @@ mod tests {
         assert_eq!(parse(b""), Ok(Config::DEFAULT));
         assert_eq!(parse(b"console=ttyAMA0 quiet"), Ok(Config::DEFAULT), "not ours");
         let c = parse(b"  periods=5\tperiod_us=1000 work_us=0 llboost  trace hog\n").unwrap();
+        assert_eq!(parse(b"hog hog_ms=3000").unwrap().hog_ms, 3000);
         assert_eq!(
             c,
             Config {
@@ -138,6 +146,7 @@ mod tests {
                 llboost: true,
                 trace: true,
                 hog: true,
+                hog_ms: 0,
             }
         );
         let c = parse(b"deadline_us=500 period_us=1000").unwrap();

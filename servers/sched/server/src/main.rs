@@ -30,8 +30,8 @@ mod app {
     use libl4::cap::{CNode, IrqHandler, SchedContext, SchedControl, Tcb};
     use libl4::gaon_abi::Fault;
     use libl4::gaon_abi::system::{
-        MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_LL_BOOST, SchedConfig,
-        server_slot,
+        MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED, SCHED_LL_BOOST,
+        SchedConfig, server_slot,
     };
     use libl4::ipc::CPtr;
     use libl4::rpc::{Dispatch, Incoming};
@@ -43,6 +43,9 @@ mod app {
     use crate::sched::{self, SchedError, SchedServer};
 
     libl4::serves!(sched::INTERFACE);
+
+    /// How often the server reports what each vCPU used (ns): a line per vCPU.
+    const REPORT_NS: u64 = 1_000_000_000;
 
     /// Most cores whose SchedControl it may hold.
     const MAX_CORES: usize = gaon_sched::credit::MAX_CORES;
@@ -110,9 +113,31 @@ mod app {
         recv: RecvSlot,
         /// This server's endpoint (for the timeout faults' badged copies).
         ep: CPtr,
+        /// The description's VMs (names for the reports), and the next report's time.
+        config: SchedConfig,
+        next_report: u64,
     }
 
     impl Sched {
+        /// `sched: usage t_us=T vm=NAME vcpu=N consumed_us=C ll_us=L windows=W`, a line
+        /// per vCPU: the CPU time each consumed since it was registered (in LL-boost:
+        /// `ll_us`, in `windows` LL-boost windows), as the kernel counted it.
+        fn report(&self, now: u64) {
+            for (badge, vcpu, u) in self.m.usage() {
+                let name = self.config.vms.iter().find(|v| v.badge == badge).map_or("?", |v| {
+                    let len = v.name.iter().position(|&b| b == 0).unwrap_or(v.name.len());
+                    core::str::from_utf8(&v.name[..len]).unwrap_or("?")
+                });
+                println!(
+                    "sched: usage t_us={} vm={name} vcpu={vcpu} consumed_us={} ll_us={} windows={}",
+                    now / 1000,
+                    u.consumed_ns / 1000,
+                    u.ll_ns / 1000,
+                    u.windows
+                );
+            }
+        }
+
         /// Set the timer for the manager's next deadline.
         fn arm(&self) {
             let at = self.k.ticks(self.m.deadline());
@@ -231,6 +256,10 @@ mod app {
                 let _ = self.timer.0.ack();
                 let now = self.k.now();
                 self.m.timer(&mut self.k, now);
+                if now >= self.next_report {
+                    self.report(now);
+                    self.next_report = now - (now - self.next_report) % REPORT_NS + REPORT_NS;
+                }
                 self.arm();
             }
         }
@@ -321,6 +350,7 @@ mod app {
             top: u8::try_from(c.top_priority).unwrap_or(0),
             cores: cores as u8,
             ll_boost: c.flags & SCHED_LL_BOOST != 0,
+            fixed: c.flags & SCHED_FIXED != 0,
             config: Config {
                 borrow_ns: (c.borrow_us * 1000).min(MAX_BORROW_NS),
                 debit,
@@ -333,10 +363,16 @@ mod app {
             hz: counter_hz(),
         };
         let vms = vms(&c);
-        let m = Manager::new(settings, &vms, k.now());
+        let now = k.now();
+        let m = Manager::new(settings, &vms, now);
         println!(
-            "sched: {} VM(s) on {cores} core(s), priorities {}..={}, {:?} debit, borrowing {} us, LL-boost {}",
+            "sched: {} VM(s) on {cores} core(s), policy {}, priorities {}..={}, {:?} debit, borrowing {} us, LL-boost {}",
             vms.len(),
+            if settings.fixed {
+                "fixed (measuring only)"
+            } else {
+                "credit"
+            },
             settings.top.saturating_sub(3),
             settings.top,
             debit,
@@ -350,6 +386,8 @@ mod app {
             timer,
             recv,
             ep: ep.0,
+            config: c,
+            next_report: now + REPORT_NS,
         };
         s.arm();
         Server {
