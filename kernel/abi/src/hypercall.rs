@@ -29,9 +29,11 @@ pub mod id {
     /// byte in x2's low byte)` -> `x0` = 0. The bytes go to the VM's console as its
     /// UART's output does.
     pub const CONSOLE_WRITE: u64 = BASE | 0x01;
-    /// `LL_BOOST_ENTER()` -> 0, or `DENIED` (the VM has no LL-boost reservation),
-    /// `RETRY` with `x1` = the virtual counter value from which it may enter again
-    /// (USBT after its previous entry), `NOT_SUPPORTED` (no scheduling policy server).
+    /// `LL_BOOST_ENTER()` -> 0: the vCPU holds LL-boost until it leaves, at most SBT
+    /// in each window of USBT from its entry; or `DENIED` (the VM has no LL-boost
+    /// reservation), `RETRY` with `x1` = the virtual counter value from which it may
+    /// enter again (the end of the window it left in), `NOT_SUPPORTED` (no scheduling
+    /// policy server).
     pub const LL_BOOST_ENTER: u64 = BASE | 0x02;
     /// `LL_BOOST_LEAVE()` -> 0 (also when not in LL-boost).
     pub const LL_BOOST_LEAVE: u64 = BASE | 0x03;

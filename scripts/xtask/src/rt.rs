@@ -272,6 +272,9 @@ fn run_output(
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let image = build_system(&file, &dir.join(&name))?;
     let o = run_captured_icount(target, &image, timeout, None)?;
+    // The whole console output beside the description, to read afterwards.
+    let log = dir.join(format!("{name}.log"));
+    std::fs::write(&log, &o.output).map_err(|e| format!("{}: {e}", log.display()))?;
     if o.exit_code != Some(0) {
         return Err(format!(
             "{name}: QEMU ended with {:?}; output:\n{}",
@@ -320,7 +323,7 @@ pub fn table(results: &[RtResult]) -> String {
 
 /// How long one run may take: 10 000 periods are 23 s of virtual time, about 23 G
 /// instructions, and QEMU runs a few hundred million a second.
-const RUN_TIMEOUT: Duration = Duration::from_mins(15);
+const RUN_TIMEOUT: Duration = Duration::from_mins(5);
 /// The short test's runs: 200 periods.
 const SHORT_TIMEOUT: Duration = Duration::from_mins(2);
 /// The configuration the experiment runs on.

@@ -437,7 +437,9 @@ impl<P: Platform> Kernel<P> {
         self.core.timer_deadline = u64::MAX;
         self.guest_timers_due(now);
         if let Some(t) = prev {
-            if now >= self.core.slice_end && self.core.slice_shared {
+            // The slice is its level's: a higher thread running when it ends leaves it
+            // over, and the level rotates when one of its threads runs again.
+            if now >= self.core.slice_end && self.core.slice_shared && self.core.slice_prio == t.get().prio {
                 // The slice is over: behind its equals, and the next slice starts.
                 self.settle_current();
                 if t.get().queued() {

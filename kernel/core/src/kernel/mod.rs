@@ -197,9 +197,13 @@ pub(crate) struct Core {
     slice_end: u64,
     /// The round-robin time slice in counter ticks (`TIMESLICE_US`, set at boot).
     timeslice: u64,
-    /// `slice_end` counts: a thread of the running thread's priority waited at the last
-    /// [`Kernel::arm_timer`].
+    /// `slice_end` counts: a thread of priority `slice_prio` waited behind a running
+    /// thread of that priority at the last [`Kernel::arm_timer`] that saw one run.
     slice_shared: bool,
+    /// The priority whose threads share the current slice. A thread of a higher
+    /// priority that runs meanwhile (alone at its level) leaves the slice as it is, so
+    /// the level below still rotates when its slice is over.
+    slice_prio: u8,
     /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU, if
     /// any: the arch layer saves into it before loading another thread's. Deleting the
     /// thread clears it, so nothing is saved into a dead object. One word each, as the
@@ -228,6 +232,7 @@ impl Core {
             slice_end: 0,
             timeslice: 0,
             slice_shared: false,
+            slice_prio: 0,
             lazy_owners: [None; LAZY_KINDS],
             bits: Bitmap::new(),
             ipis: 0,

@@ -1059,6 +1059,43 @@ fn the_one_shot_timer_ends_budgets_and_releases_them_on_time() {
     );
 }
 
+/// Two spinners share a priority while a higher thread runs now and then (100 µs
+/// every 10 ms, as the scheduling policy server's tick does): the time slice belongs to
+/// the spinners' level, so each still gets the core within a slice. Before the fix
+/// every run of the higher thread started the level's slice again, and the spinner
+/// that ran first kept the core for good (found by the soft-real-time experiment's
+/// `fixed` configuration: the RT guest never ran again beside a Linux hog).
+#[test]
+fn a_higher_thread_running_now_and_then_does_not_restart_the_time_slice_below() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let mut spinner = |k: &mut Kernel<Model>, a: &mut Alloc| {
+        let t = a.obj(k, ObjType::Tcb, 0);
+        invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+        invoke(k, t, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
+        invoke(k, t, Label::TcbResume, &[]).unwrap();
+        root_slot(k, t).cap.tcb()
+    };
+    let first = spinner(&mut k, &mut a);
+    let second = spinner(&mut k, &mut a);
+    let (high, _) = resumed_budgeted_thread(&mut k, &mut a, 200, 100, 10_000);
+    sys(&mut k, Syscall::Recv, [idle_ep, 0, 0, 0, 0, 0, 0]);
+    let start = k.platform.now;
+    let (mut ran, mut high_ran) = ([false; 2], 0);
+    while k.platform.now - start < 120_000 {
+        assert!(fire_timer(&mut k), "a deadline is always pending");
+        match k.current() {
+            Some(t) if t == first => ran[0] = true,
+            Some(t) if t == second => ran[1] = true,
+            Some(t) if t == high => high_ran += 1,
+            other => panic!("{other:?} runs"),
+        }
+    }
+    assert!(high_ran >= 10, "the higher thread ran every 10 ms: {high_ran}");
+    assert_eq!(ran, [true, true], "both spinners ran within 120 ms (50 ms slices)");
+}
+
 /// `SchedContextConsumed` reports when the scheduling context was last charged (a
 /// policy server that wakes at `T` tells so which thread ran at `T`): 0 before its
 /// thread ever ran, then the time of each charge: a switch away, a timer interrupt, a

@@ -127,13 +127,15 @@ impl<P: Platform> Kernel<P> {
                 deadline = deadline.min(core.last_charge.saturating_add(sc.get().head_amount()));
             }
             if core.bits.has_queued(t.prio) {
-                if !core.slice_shared {
-                    // Alone at its priority until now: the slice starts now.
+                if !core.slice_shared || core.slice_prio != t.prio {
+                    // Alone at its priority until now (or another level's slice): the
+                    // slice starts now.
                     core.slice_shared = true;
+                    core.slice_prio = t.prio;
                     core.slice_end = self.platform.now().saturating_add(core.timeslice);
                 }
                 deadline = deadline.min(core.slice_end);
-            } else if core.slice_shared {
+            } else if core.slice_shared && core.slice_prio == t.prio {
                 core.slice_shared = false;
             }
         }
