@@ -1070,7 +1070,7 @@ fn a_higher_thread_running_now_and_then_does_not_restart_the_time_slice_below() 
     let mut k = boot();
     let mut a = Alloc::new(&k);
     let idle_ep = a.obj(&mut k, ObjType::Endpoint, 0);
-    let mut spinner = |k: &mut Kernel<Model>, a: &mut Alloc| {
+    let spinner = |k: &mut Kernel<Model>, a: &mut Alloc| {
         let t = a.obj(k, ObjType::Tcb, 0);
         invoke(k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
         invoke(k, t, Label::TcbSetPriority, &[100, rs::TCB]).unwrap();
