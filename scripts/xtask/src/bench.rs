@@ -331,6 +331,17 @@ pub fn chart_command() -> Result<(), String> {
         crate::chart::draw_vm(&rows, &vm_chart)?;
         eprintln!("bench: wrote {} from {}", vm_chart.display(), json.display());
     }
+    let rt = dir.join("rt.json");
+    if let Ok(text) = fs::read_to_string(&rt) {
+        let results: Vec<crate::rt::RtResult> =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", rt.display()))?;
+        crate::chart::draw_rt(&results, &dir.join("rt-cdf.png"))?;
+        eprintln!(
+            "bench: wrote {} from {}",
+            dir.join("rt-cdf.png").display(),
+            rt.display()
+        );
+    }
     Ok(())
 }
 

@@ -309,13 +309,15 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
     chart
         .configure_mesh()
         .x_desc("lateness (µs, log scale)")
-        .y_desc("activations started within it")
+        .y_desc("releases whose job started within it")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(e)?;
-    let colours = [LINUX, SEL4, GAON, RGBColor(120, 60, 160)];
-    for (r, colour) in results.iter().zip(colours.iter().cycle()) {
+    // Equal curves (LL-boost with and without borrowing) stay apart by their widths.
+    let styles = [(LINUX, 3), (SEL4, 3), (GAON, 7), (RGBColor(120, 60, 160), 2)];
+    for (r, &(colour, width)) in results.iter().zip(styles.iter().cycle()) {
         let n = r.periods.max(1) as f64;
         // A step per bucket: the count below us + 1 µs.
         let mut points = vec![(1.0, 0.0)];
@@ -328,16 +330,15 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
         }
         points.push((max_x, last));
         let label = format!("{} ({} misses)", r.config, r.misses);
-        let c = *colour;
         chart
-            .draw_series(std::iter::once(PathElement::new(points, c.stroke_width(3))))
+            .draw_series(std::iter::once(PathElement::new(points, colour.stroke_width(width))))
             .map_err(e)?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(width)));
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::Coordinate(260, 120))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))

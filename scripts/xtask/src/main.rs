@@ -33,7 +33,7 @@ usage: cargo xtask <command>
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   bench rt [--periods N] [--hog linux|rtos] [--config NAME]
                                 the soft-real-time experiment (docs/realtime.md): bench/results/rt.json
-  chart                         draw bench/results/chart.png again from bench/results/latest.json
+  chart                         draw bench/results/chart.png (and rt-cdf.png) again from their JSON
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
   check SYSTEM.toml             check a system description and print what it describes

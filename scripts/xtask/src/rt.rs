@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::build::build_system;
 use crate::qemu::{Target, run_captured_icount};
@@ -159,7 +159,7 @@ pub fn description(config: Config, hog: Hog, periods: u64, rt_args: &str) -> Str
 }
 
 /// What one run measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RtResult {
     /// The configuration's name.
     pub config: String,
@@ -323,7 +323,7 @@ pub fn table(results: &[RtResult]) -> String {
 
 /// How long one run may take: 10 000 periods are 23 s of virtual time, about 23 G
 /// instructions, and QEMU runs a few hundred million a second.
-const RUN_TIMEOUT: Duration = Duration::from_mins(5);
+const RUN_TIMEOUT: Duration = Duration::from_mins(15);
 /// The short test's runs: 200 periods.
 const SHORT_TIMEOUT: Duration = Duration::from_mins(2);
 /// The configuration the experiment runs on.
