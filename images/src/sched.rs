@@ -19,8 +19,8 @@
 use std::path::Path;
 
 use gaon_abi::system::{
-    MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED, SCHED_LL_BOOST,
-    SchedConfig, SchedVm,
+    MAX_SCHED_VMS, SCHED_BALANCE, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED,
+    SCHED_LL_BOOST, SchedConfig, SchedVm,
 };
 use gaon_platform::{Board, DescError};
 use gaon_sched::{AdmitError, Reservation};
@@ -59,6 +59,10 @@ pub(crate) struct RawSched {
     ll_boost: bool,
     #[serde(default = "credit")]
     policy: String,
+    #[serde(default)]
+    balance: bool,
+    #[serde(default)]
+    cores: u32,
 }
 
 fn credit() -> String {
@@ -142,27 +146,10 @@ pub(crate) fn count(file: &Path, sched: Option<&RawSched>, vms: &[RawVm]) -> Res
     Ok(())
 }
 
-/// Check `[sched]` against the board, the VMs (each already checked on its own), the
-/// `[[server]]`s (`servers`, not the VMMs) and the listed channels. Returns the checked
-/// table with `channel` set to `channels.len()`: the caller appends [`channel`]'s.
-pub(crate) fn check(
-    file: &Path,
-    board: &Board,
-    sched: &RawSched,
-    vms: &[RawVm],
-    servers: &[RawServer],
-    channels: &[RawChannel],
-) -> Result<SchedDesc, DescError> {
+/// The `[sched]` settings as `SchedConfig::flags`, checked (debit, policy, borrowing,
+/// cores).
+fn flags(file: &Path, board: &Board, sched: &RawSched) -> Result<u32, DescError> {
     let err = |field: String, problem: String| DescError::new(file, field, problem);
-    let Some(timer) = board.timer.user_irq else {
-        return Err(err(
-            "sched".into(),
-            format!(
-                "board `{}` has no user timer (`[timer] user_irq` in its board.toml): the scheduling policy server needs it for its tick",
-                board.board.name
-            ),
-        ));
-    };
     let debit = match sched.debit.as_str() {
         "tick" => 0,
         "exact" => SCHED_EXACT_DEBIT,
@@ -193,6 +180,48 @@ pub(crate) fn check(
             format!("is {} but must be 0 (off) to {MAX_BORROW_US} µs", sched.borrow_us),
         ));
     }
+    if sched.cores > board.board.cpus {
+        return Err(err(
+            "sched.cores".into(),
+            format!(
+                "is {} but board `{}` has {} cores (0: all of them)",
+                sched.cores, board.board.name, board.board.cpus
+            ),
+        ));
+    }
+    Ok(debit
+        | if fixed {
+            SCHED_FIXED
+        } else if sched.ll_boost {
+            SCHED_LL_BOOST
+        } else {
+            0
+        }
+        | if sched.balance { SCHED_BALANCE } else { 0 })
+}
+
+/// Check `[sched]` against the board, the VMs (each already checked on its own), the
+/// `[[server]]`s (`servers`, not the VMMs) and the listed channels. Returns the checked
+/// table with `channel` set to `channels.len()`: the caller appends [`channel`]'s.
+pub(crate) fn check(
+    file: &Path,
+    board: &Board,
+    sched: &RawSched,
+    vms: &[RawVm],
+    servers: &[RawServer],
+    channels: &[RawChannel],
+) -> Result<SchedDesc, DescError> {
+    let err = |field: String, problem: String| DescError::new(file, field, problem);
+    let Some(timer) = board.timer.user_irq else {
+        return Err(err(
+            "sched".into(),
+            format!(
+                "board `{}` has no user timer (`[timer] user_irq` in its board.toml): the scheduling policy server needs it for its tick",
+                board.board.name
+            ),
+        ));
+    };
+    let flags = flags(file, board, sched)?;
     let server = server_index(file, sched, vms, servers)?;
     if servers[server].core() != 0 {
         return Err(err(
@@ -221,15 +250,9 @@ pub(crate) fn check(
     let mut c = SchedConfig::new_zeroed();
     c.magic = SCHED_CONFIG_MAGIC;
     c.version = SCHED_CONFIG_VERSION;
-    c.flags = debit
-        | if fixed {
-            SCHED_FIXED
-        } else if sched.ll_boost {
-            SCHED_LL_BOOST
-        } else {
-            0
-        };
+    c.flags = flags;
     c.borrow_us = sched.borrow_us;
+    c.cores = sched.cores;
     c.vm_count = managed.len() as u32;
     for (k, &i) in managed.iter().enumerate() {
         c.vms[k] = vm_entry(file, i, &vms[i], k)?;

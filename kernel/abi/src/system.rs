@@ -483,7 +483,7 @@ pub struct VmConfig {
 /// "GAONSCHD".
 pub const SCHED_CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"GAONSCHD");
 /// Layout version of [`SchedConfig`].
-pub const SCHED_CONFIG_VERSION: u32 = 1;
+pub const SCHED_CONFIG_VERSION: u32 = 2;
 /// VMs one scheduling policy server manages at most.
 pub const MAX_SCHED_VMS: usize = 8;
 /// [`SchedConfig::flags`]: LL-boost requests are served (else every one is `DENIED`,
@@ -496,6 +496,9 @@ pub const SCHED_EXACT_DEBIT: u32 = 2;
 /// priority its VMM gave it, one below the VMM's; the experiment's `fixed`
 /// configuration, docs/realtime.md). LL-boost requests are `DENIED`.
 pub const SCHED_FIXED: u32 = 4;
+/// [`SchedConfig::flags`]: balance the cores at each accounting, moving LL-boost vCPUs
+/// first (paper 000's migration); without it every vCPU stays where its VMM put it.
+pub const SCHED_BALANCE: u32 = 8;
 
 /// What the scheduling policy server manages: the image tool writes it from the
 /// description's `[sched]` table and the `sched` entries of its `[[vm]]`s into a boot
@@ -519,6 +522,11 @@ pub struct SchedConfig {
     pub top_priority: u32,
     /// Valid entries in `vms`.
     pub vm_count: u32,
+    /// The cores it may run vCPUs on: 0 to `cores - 1` (0: every core of the board).
+    /// Balancing moves vCPUs only among them.
+    pub cores: u32,
+    /// Zero.
+    pub reserved: u32,
     /// The managed VMs.
     pub vms: [SchedVm; MAX_SCHED_VMS],
 }

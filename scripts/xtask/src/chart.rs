@@ -286,11 +286,12 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
             ("sans-serif", 17).into_font(),
         ))
         .map_err(e)?;
-    let hog = results.first().map_or("", |r| r.hog.as_str());
-    let periods = results.first().map_or(0, |r| r.periods);
+    let one_core = results.iter().find(|r| r.cores == 1);
+    let hog = one_core.map_or("", |r| r.hog.as_str());
+    let periods = one_core.map_or(0, |r| r.periods);
     header
         .draw(&Text::new(
-            format!("{periods} periods per configuration, {hog} hog, QEMU -icount shift=0 (1 ns per instruction); docs/realtime.md"),
+            format!("one core: {periods} periods per configuration, {hog} hog; QEMU -icount shift=0 (1 ns per instruction); docs/realtime.md"),
             (16, 38),
             ("sans-serif", 13).into_font(),
         ))
@@ -316,7 +317,13 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
         .draw()
         .map_err(e)?;
     // Equal curves (LL-boost with and without borrowing) stay apart by their widths.
-    let styles = [(LINUX, 3), (SEL4, 3), (GAON, 7), (RGBColor(120, 60, 160), 2)];
+    let styles = [
+        (LINUX, 3),
+        (SEL4, 3),
+        (GAON, 7),
+        (RGBColor(120, 60, 160), 2),
+        (RGBColor(200, 40, 40), 1),
+    ];
     for (r, &(colour, width)) in results.iter().zip(styles.iter().cycle()) {
         let n = r.periods.max(1) as f64;
         // A step per bucket: the count below us + 1 µs.
@@ -329,7 +336,11 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
             points.push((x, last));
         }
         points.push((max_x, last));
-        let label = format!("{} ({} misses)", r.config, r.misses);
+        let label = if r.cores == 1 {
+            format!("{} ({} misses)", r.config, r.misses)
+        } else {
+            format!("{}, {} cores, {} hog ({} misses)", r.config, r.cores, r.hog, r.misses)
+        };
         chart
             .draw_series(std::iter::once(PathElement::new(points, colour.stroke_width(width))))
             .map_err(e)?

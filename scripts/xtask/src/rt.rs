@@ -181,6 +181,8 @@ pub struct RtResult {
     pub hog: String,
     /// The RT guest's LL-boost time, its share of the core.
     pub ll_share: f64,
+    /// The RT guest's `LL_BOOST_ENTER` answer, as it printed it (`ok`, `denied`, ...).
+    pub ll_boost_enter: String,
     /// The lateness CDF: (µs, activations with lateness below µs + 1).
     pub cdf: Vec<(u64, u64)>,
 }
@@ -210,43 +212,175 @@ fn share(output: &str, vm: &str) -> (f64, f64) {
     }
 }
 
-/// Read a run's output: the RT guest's summary, its CDF and the shares.
-pub fn parse(output: &str, config: Config, hog: Hog) -> Result<RtResult, String> {
-    let summary = output
-        .lines()
-        .find(|l| l.contains("[rtvm] rtos: periods="))
-        .ok_or("no `rtos: periods=` summary from the RT guest")?;
-    let detail = output
-        .lines()
-        .find(|l| l.contains("[rtvm] rtos: activations="))
-        .ok_or("no `rtos: activations=` line from the RT guest")?;
-    if !output.contains("[rtvm] rtos: done, status 0") {
-        return Err("the RT guest did not end with status 0".into());
-    }
+/// What one RT guest printed.
+struct Figures {
+    periods: u64,
+    misses: u64,
+    p50: u64,
+    p99: u64,
+    max_ns: u64,
+    ll_boost_enter: String,
+    cdf: Vec<(u64, u64)>,
+}
+
+/// RT guest `vm`'s summary, CDF and LL-boost answer from a run's output.
+fn figures(output: &str, vm: &str) -> Result<Figures, String> {
+    let tag = format!("[{vm}] rtos: ");
+    let line = |what: &str| {
+        let key = format!("{tag}{what}");
+        output
+            .lines()
+            .find(|l| l.contains(&key))
+            .ok_or(format!("no `{what}` line from {vm}"))
+    };
+    let summary = line("periods=")?;
+    let detail = line("activations=")?;
+    line("done, status 0").map_err(|_| format!("{vm} did not end with status 0"))?;
+    // Its boot makes a CONSOLE_WRITE of 49 bytes, which must be refused.
+    line("bad hypercall refused").map_err(|_| format!("{vm}'s bad hypercall was not refused"))?;
+    let ll_boost_enter = line("ll-boost enter: ")
+        .ok()
+        .and_then(|l| l.split("ll-boost enter: ").nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let get = |line: &str, key: &str| field(line, key).ok_or(format!("no `{key}=` in `{line}`"));
+    let cdf_tag = format!("{tag}cdf ");
     let cdf = output
         .lines()
-        .filter_map(|l| l.split("[rtvm] rtos: cdf ").nth(1))
+        .filter_map(|l| l.split(cdf_tag.as_str()).nth(1))
         .filter_map(|rest| {
             let mut w = rest.split_whitespace();
             Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
         })
         .collect();
+    Ok(Figures {
+        periods: get(summary, "periods")?,
+        misses: get(summary, "misses")?,
+        p50: get(summary, "p50")?,
+        p99: get(summary, "p99")?,
+        max_ns: get(detail, "max_lateness_ns")?,
+        ll_boost_enter,
+        cdf,
+    })
+}
+
+/// Read a run's output: the RT guest's summary, its CDF and the shares.
+pub fn parse(output: &str, config: Config, hog: Hog) -> Result<RtResult, String> {
+    let f = figures(output, "rtvm")?;
     let (rt_share, ll_share) = share(output, "rtvm");
     Ok(RtResult {
         config: config.name().into(),
         cores: 1,
-        periods: get(summary, "periods")?,
-        misses: get(summary, "misses")?,
-        lateness_p50_us: get(summary, "p50")? as f64,
-        lateness_p99_us: get(summary, "p99")? as f64,
-        lateness_max_us: get(detail, "max_lateness_ns")? as f64 / 1000.0,
+        periods: f.periods,
+        misses: f.misses,
+        lateness_p50_us: f.p50 as f64,
+        lateness_p99_us: f.p99 as f64,
+        lateness_max_us: f.max_ns as f64 / 1000.0,
         rt_share,
         hog_share: share(output, "hogvm").0,
         hog: hog.name().into(),
         ll_share,
+        ll_boost_enter: f.ll_boost_enter,
+        cdf: f.cdf,
+    })
+}
+
+/// The count of a cumulative CDF at `us` (its last step at or below).
+fn cdf_at(cdf: &[(u64, u64)], us: u64) -> u64 {
+    cdf.iter().take_while(|&&(x, _)| x <= us).last().map_or(0, |&(_, n)| n)
+}
+
+/// Read the two-core run's output: both RT guests together (periods and misses added,
+/// the worse of their percentiles, CDFs added), shares of both cores.
+pub fn parse_smp(output: &str, config: Config, hog: Hog) -> Result<RtResult, String> {
+    let (a, b) = (figures(output, "rtvm")?, figures(output, "rtvm2")?);
+    let mut xs: Vec<u64> = a.cdf.iter().chain(&b.cdf).map(|&(x, _)| x).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let cdf = xs.iter().map(|&x| (x, cdf_at(&a.cdf, x) + cdf_at(&b.cdf, x))).collect();
+    let both = |vm1: &str, vm2: &str| {
+        let (s1, l1) = share(output, vm1);
+        let (s2, l2) = share(output, vm2);
+        (f64::midpoint(s1, s2), f64::midpoint(l1, l2))
+    };
+    let (rt_share, ll_share) = both("rtvm", "rtvm2");
+    let ll_boost_enter = if a.ll_boost_enter == b.ll_boost_enter {
+        a.ll_boost_enter
+    } else {
+        format!("{} / {}", a.ll_boost_enter, b.ll_boost_enter)
+    };
+    Ok(RtResult {
+        config: config.name().into(),
+        cores: 2,
+        periods: a.periods + b.periods,
+        misses: a.misses + b.misses,
+        lateness_p50_us: a.p50.max(b.p50) as f64,
+        lateness_p99_us: a.p99.max(b.p99) as f64,
+        lateness_max_us: a.max_ns.max(b.max_ns) as f64 / 1000.0,
+        rt_share,
+        hog_share: both("hogvm", "hogvm2").0,
+        hog: hog.name().into(),
+        ll_share,
+        ll_boost_enter,
         cdf,
     })
+}
+
+/// The two-core system: two RT guests and two RTOS hogs, all started on core 0 of the
+/// two the policy server may use, balancing on (`rtvm2` measures 100 periods more and
+/// ends the run, so both summaries are printed).
+pub fn description_smp(config: Config, periods: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# The soft-real-time experiment's two-core `{}`, written by scripts/xtask/src/rt.rs.",
+        config.name()
+    );
+    let _ = writeln!(s, "[system]\nname = \"rt2-{}\"\nboard = \"virt\"\n", config.name());
+    s.push_str(&HEAD.replace(
+        "clients = [\"rtvm\", \"hogvm\", \"sched\"]",
+        "clients = [\"rtvm\", \"rtvm2\", \"hogvm\", \"hogvm2\", \"sched\"]",
+    ));
+    let _ = writeln!(
+        s,
+        "\n[sched]\nserver = \"sched\"\ncores = 2\nbalance = true\n{}",
+        config.sched_lines()
+    );
+    for (name, n, halt) in [("rtvm", periods, false), ("rtvm2", periods + 100, true)] {
+        let _ = writeln!(
+            s,
+            "[[vm]]\nname = \"{name}\"\nguest = {{ package = \"gaon-rtos\" }}\nmemory_mib = 4\nvcpus = 1\n\
+             bootargs = \"llboost periods={n}\"\npriority = 100\ndevices = [\"testdev\"]\n\
+             halt_on_exit = {halt}\nsched = {{ sbt_us = {SBT_US}, usbt_us = {USBT_US} }}\n"
+        );
+    }
+    for name in ["hogvm", "hogvm2"] {
+        let _ = writeln!(
+            s,
+            "[[vm]]\nname = \"{name}\"\nguest = {{ package = \"gaon-rtos\" }}\nmemory_mib = 4\nbootargs = \"hog\"\n\
+             vcpus = 1\npriority = 100\nsched = {{}}\n"
+        );
+    }
+    s
+}
+
+/// The two-core run of `config`: its result, and the migrations the server made.
+pub fn run_smp(
+    target: &Target,
+    config: Config,
+    periods: u64,
+    timeout: Duration,
+) -> Result<(RtResult, Vec<String>), String> {
+    let name = format!("smp-{}", config.name());
+    let output = run_file(target, &name, &description_smp(config, periods), timeout)?;
+    let moves = output
+        .lines()
+        .filter(|l| l.contains("sched: moved vCPU"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    let r = parse_smp(&output, config, Hog::Rtos).map_err(|e| format!("{name}: {e}; output:\n{}", tail(&output)))?;
+    Ok((r, moves))
 }
 
 /// Write `config`'s description (with `hog`, `periods`, `rt_args`) to `build/rt/`,
@@ -259,18 +393,23 @@ fn run_output(
     rt_args: &str,
     timeout: Duration,
 ) -> Result<String, String> {
-    let dir = root_dir().join("build").join("rt");
     let name = format!(
         "{}-{}{}",
         config.name(),
         hog.name(),
         if rt_args.is_empty() { "" } else { "-x" }
     );
+    run_file(target, &name, &description(config, hog, periods, rt_args), timeout)
+}
+
+/// Write description `text` as `build/rt/NAME.toml`, build it and run it on `target`
+/// under `-icount` (its console output also goes to `build/rt/NAME.log`); the output.
+fn run_file(target: &Target, name: &str, text: &str, timeout: Duration) -> Result<String, String> {
+    let dir = root_dir().join("build").join("rt");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, description(config, hog, periods, rt_args))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let image = build_system(&file, &dir.join(&name))?;
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let image = build_system(&file, &dir.join(name))?;
     let o = run_captured_icount(target, &image, timeout, None)?;
     // The whole console output beside the description, to read afterwards.
     let log = dir.join(format!("{name}.log"));
@@ -300,14 +439,15 @@ fn tail(output: &str) -> String {
 /// The table of `results`, as in docs/realtime.md.
 pub fn table(results: &[RtResult]) -> String {
     let mut s = String::from(
-        "| configuration | periods | misses | lateness p50 (µs) | p99 (µs) | max (µs) | RT share | of it in LL-boost | hog share |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| configuration | cores | periods | misses | lateness p50 (µs) | p99 (µs) | max (µs) | RT share | of it in LL-boost | hog share |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {:.0} | {:.0} | {:.1} | {:.2} % | {:.2} % | {:.2} % |",
+            "| `{}` | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.2} % | {:.2} % | {:.2} % |",
             r.config,
+            r.cores,
             r.periods,
             r.misses,
             r.lateness_p50_us,
@@ -329,10 +469,15 @@ const SHORT_TIMEOUT: Duration = Duration::from_mins(2);
 /// The configuration the experiment runs on.
 pub const TARGET: &str = "virt-gicv3-a53";
 
-/// `cargo xtask bench rt [--periods N] [--hog rtos|linux] [--config NAME]`.
+/// `cargo xtask bench rt [--periods N] [--hog rtos|linux] [--config NAME] [--cores 2]`.
 pub fn command(args: &[String]) -> Result<(), String> {
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
     let periods = arg("--periods").map_or(Ok(10_000), |p| p.parse().map_err(|_| "--periods takes a number"))?;
+    match arg("--cores").map(String::as_str) {
+        None | Some("1") => {}
+        Some("2") => return command_smp(periods),
+        Some(c) => return Err(format!("--cores takes 1 or 2, not {c}")),
+    }
     let hog = match arg("--hog").map(String::as_str) {
         None | Some("linux") => Hog::Linux,
         Some("rtos") => Hog::Rtos,
@@ -364,12 +509,46 @@ pub fn command(args: &[String]) -> Result<(), String> {
         );
         results.push(r);
     }
-    print!("{}", table(&results));
+    save(results)
+}
+
+/// `--cores 2`: the two-core run, credit with LL-boost and balancing (two RT guests,
+/// two RTOS hogs, all started on core 0).
+fn command_smp(periods: u64) -> Result<(), String> {
+    let target = crate::qemu::resolve(TARGET)?;
+    let config = Config::CreditLlboost;
+    eprintln!(
+        "rt: {} on two cores, two RT guests and two hogs on core 0, {periods} periods",
+        config.name()
+    );
+    let (r, moves) = run_smp(&target, config, periods, RUN_TIMEOUT)?;
+    for m in &moves {
+        eprintln!("rt: {m}");
+    }
+    eprintln!(
+        "rt: {} misses, lateness p99 {} us, max {:.1} us",
+        r.misses, r.lateness_p99_us, r.lateness_max_us
+    );
+    save(vec![r])
+}
+
+/// Put `results` into `bench/results/rt.json` (replacing the rows of the same
+/// configuration and core count), print the table and draw the chart.
+fn save(results: Vec<RtResult>) -> Result<(), String> {
     let out = root_dir().join("bench").join("results");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("rt.json"), json + "\n").map_err(|e| e.to_string())?;
-    crate::chart::draw_rt(&results, &out.join("rt-cdf.png"))?;
+    let file = out.join("rt.json");
+    let mut all: Vec<RtResult> = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.retain(|old| !results.iter().any(|r| r.config == old.config && r.cores == old.cores));
+    all.extend(results);
+    all.sort_by_key(|r| (r.cores, CONFIGS.iter().position(|c| c.name() == r.config)));
+    print!("{}", table(&all));
+    let json = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+    std::fs::write(&file, json + "\n").map_err(|e| e.to_string())?;
+    crate::chart::draw_rt(&all, &out.join("rt-cdf.png"))?;
     eprintln!("rt: wrote bench/results/rt.json and bench/results/rt-cdf.png");
     Ok(())
 }
@@ -403,6 +582,14 @@ pub fn short_test(target: &Target) -> Vec<String> {
 /// The short runs' checks (host-tested).
 fn check_short(ll: &RtResult, credit: &RtResult) -> Vec<String> {
     let mut p = Vec::new();
+    for (r, want) in [(ll, "ok"), (credit, "denied")] {
+        if r.ll_boost_enter != want {
+            p.push(format!(
+                "{}: LL_BOOST_ENTER answered `{}`, want `{want}`",
+                r.config, r.ll_boost_enter
+            ));
+        }
+    }
     if ll.misses != 0 || ll.periods != 200 {
         p.push(format!(
             "credit + LL-boost: {} misses in {} periods, want 0 in 200",
@@ -463,6 +650,8 @@ mod tests {
     const OUTPUT: &str = "\
 [sched] sched: usage t_us=1000000 vm=rtvm vcpu=0 consumed_us=30000 ll_us=29000 windows=400
 [sched] sched: usage t_us=1000000 vm=hogvm vcpu=0 consumed_us=900000 ll_us=0 windows=0
+[rtvm] rtos: bad hypercall refused
+[rtvm] rtos: ll-boost enter: ok
 [rtvm] rtos: periods=200 misses=0 lateness_us p50=2 p99=2 max=2 work_us=60 period_us=2300
 [rtvm] rtos: activations=200 late=0 skipped=0 overruns=0 dropped=0 deadline_us=2300 max_lateness_ns=2752 max_lateness_at=115 max_response_us=70
 [rtvm] rtos: cdf 1 10
@@ -510,15 +699,45 @@ mod tests {
     }
 
     #[test]
+    fn the_two_core_run_adds_both_rt_guests() {
+        let two = format!(
+            "{OUTPUT}{}",
+            OUTPUT
+                .replace("[rtvm]", "[rtvm2]")
+                .replace("vm=rtvm ", "vm=rtvm2 ")
+                .replace("vm=hogvm ", "vm=hogvm2 ")
+                .replace("misses=0", "misses=1")
+                .replace("cdf 1 10", "cdf 1 5")
+        );
+        let r = parse_smp(&two, Config::CreditLlboost, Hog::Rtos).unwrap();
+        assert_eq!((r.cores, r.periods, r.misses), (2, 400, 1));
+        assert_eq!(r.cdf, [(1, 15), (2, 400)]);
+        assert!((r.rt_share - 0.03).abs() < 1e-9);
+        assert!(
+            parse_smp(OUTPUT, Config::CreditLlboost, Hog::Rtos).is_err(),
+            "rtvm2 is missing"
+        );
+    }
+
+    #[test]
     fn the_short_checks_want_no_miss_and_a_later_plain_credit() {
         let ll = parse(OUTPUT, Config::CreditLlboost, Hog::Rtos).unwrap();
+        assert_eq!(ll.ll_boost_enter, "ok");
         let mut credit = ll.clone();
         credit.lateness_max_us = 9_968.0;
+        credit.ll_boost_enter = "denied".into();
         assert!(check_short(&ll, &credit).is_empty());
         let mut late = ll.clone();
         late.misses = 3;
         assert_eq!(check_short(&late, &credit).len(), 1);
-        assert_eq!(check_short(&ll, &ll).len(), 1, "plain credit no later: not in control");
+        let mut same = credit.clone();
+        same.lateness_max_us = ll.lateness_max_us;
+        assert_eq!(
+            check_short(&ll, &same).len(),
+            1,
+            "plain credit no later: not in control"
+        );
+        assert_eq!(check_short(&ll, &ll).len(), 2, "and LL-boost not denied there");
     }
 
     #[test]
@@ -549,6 +768,10 @@ mod tests {
             let s = gaon_image::System::load(&file, &platforms);
             assert!(s.is_ok(), "{}: {:?}", c.name(), s.err());
         }
+        let file = dir.join("smp.toml");
+        std::fs::write(&file, description_smp(Config::CreditLlboost, 200)).unwrap();
+        let s = gaon_image::System::load(&file, &platforms);
+        assert!(s.is_ok(), "two cores: {:?}", s.err());
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(description(Config::Fixed, Hog::Linux, 1, "").contains("gaon.hog"));
     }

@@ -38,6 +38,7 @@ use crate::admit::Reservation;
 use crate::credit::{
     AddError, Class, Config, CoreId, LlError, LlState, MAX_VCPUS, Scheduler, TICK_NS, VcpuId, VcpuParams,
 };
+use crate::migrate::Move;
 
 /// How often accounting comes, in ticks (30 ms).
 const TICKS_PER_ACCT: u64 = 3;
@@ -56,6 +57,12 @@ pub trait Kernel {
     /// The time `v` consumed since it was last asked, and the time of its last
     /// charge; `None` if its thread is gone (its VMM was reclaimed).
     fn usage(&mut self, v: VcpuId) -> Option<(u64, u64)>;
+    /// True if `v`'s thread is runnable: running or waiting for a CPU (not waiting in
+    /// WFI, nor for its VMM).
+    fn runnable(&mut self, v: VcpuId) -> bool;
+    /// Move `v` to `core`: its scheduling context configured through that core's
+    /// SchedControl, `budget_ns` per `period_ns` (a full refill now).
+    fn move_to(&mut self, v: VcpuId, core: u8, budget_ns: u64, period_ns: u64) -> bool;
 }
 
 /// One managed VM, as the system description says (`gaon_abi::system::SchedVm`).
@@ -87,6 +94,9 @@ pub struct Settings {
     /// No policy: the manager only measures (priorities stay as the VMMs set them,
     /// nothing is budgeted; `ll_boost` is then off).
     pub fixed: bool,
+    /// Balance the cores at each accounting: LL-boost-first migration
+    /// ([`crate::migrate`]). Off, every vCPU stays on the core its VMM put it on.
+    pub balance: bool,
     /// The credit policy's settings (debit, borrowing).
     pub config: Config,
 }
@@ -150,6 +160,10 @@ pub struct Manager {
     vcpus: Vec<Managed, MAX_VCPUS>,
     next_tick: u64,
     ticks: u64,
+    /// The last migration, for the server to report (taken by [`Manager::take_move`]).
+    moved: Option<Move>,
+    /// The time of the event being handled.
+    now: u64,
 }
 
 impl Manager {
@@ -166,6 +180,8 @@ impl Manager {
             vcpus: Vec::new(),
             next_tick: now + TICK_NS,
             ticks: 0,
+            moved: None,
+            now,
         }
     }
 
@@ -198,6 +214,7 @@ impl Manager {
     /// (configured on `home` by [`Kernel::configure`]); it gets its class's priority
     /// and budget.
     pub fn add(&mut self, k: &mut impl Kernel, badge: u64, vcpu: u8, home: u8, now: u64) -> Result<VcpuId, Error> {
+        self.now = self.now.max(now);
         if !self.exists(badge, vcpu) {
             return Err(Error::NoSuchVcpu);
         }
@@ -273,7 +290,7 @@ impl Manager {
         let mut ok = true;
         if mode != m.mode {
             // The time so far was consumed in the old mode.
-            self.take_usage(k, v, u64::MAX);
+            self.take_usage(k, v);
             if mode == Mode::Ll {
                 self.vcpus[v.index()].usage.windows += 1;
             }
@@ -307,6 +324,7 @@ impl Manager {
 
     /// The guest of vCPU `vcpu` asks for LL-boost at `now`.
     pub fn ll_enter(&mut self, k: &mut impl Kernel, badge: u64, vcpu: u8, now: u64) -> Result<(), Error> {
+        self.now = self.now.max(now);
         let v = self.registered(badge, vcpu)?;
         if !self.settings.ll_boost || self.settings.fixed {
             return Err(Error::Denied);
@@ -323,6 +341,7 @@ impl Manager {
 
     /// The guest of vCPU `vcpu` leaves LL-boost at `now`.
     pub fn ll_leave(&mut self, k: &mut impl Kernel, badge: u64, vcpu: u8, now: u64) -> Result<(), Error> {
+        self.now = self.now.max(now);
         let v = self.registered(badge, vcpu)?;
         self.sched.ll_leave(v, now);
         self.apply(k, v, false);
@@ -349,6 +368,7 @@ impl Manager {
 
     /// The VMM injected a device's interrupt into vCPU `vcpu` at `now`.
     pub fn io_wake(&mut self, k: &mut impl Kernel, badge: u64, vcpu: u8, now: u64) {
+        self.now = self.now.max(now);
         let Ok(v) = self.registered(badge, vcpu) else { return };
         // The server sees no blocks: each I/O wake-up counts as a wake-up from blocked.
         self.sched.block(v, now);
@@ -359,6 +379,7 @@ impl Manager {
     /// `v`'s scheduling context ran out of budget at `now` (its timeout fault): in
     /// LL-boost, its window's SBT is spent.
     pub fn timeout(&mut self, k: &mut impl Kernel, v: VcpuId, now: u64) {
+        self.now = self.now.max(now);
         if v.index() >= self.vcpus.len() {
             return;
         }
@@ -369,6 +390,7 @@ impl Manager {
     /// The server's timer fired at `now`: the ticks and accountings due, LL-boost
     /// windows that began. Call it whenever [`Manager::deadline`] has passed.
     pub fn timer(&mut self, k: &mut impl Kernel, now: u64) {
+        self.now = self.now.max(now);
         let mut requeued: Vec<Option<VcpuId>, { crate::credit::MAX_CORES }> = Vec::new();
         if now >= self.next_tick {
             let at = self.next_tick;
@@ -378,6 +400,9 @@ impl Manager {
             self.ticks += 1;
             if self.ticks.is_multiple_of(TICKS_PER_ACCT) {
                 self.sched.account(now);
+                if self.settings.balance && !self.settings.fixed {
+                    self.moved = self.rebalance(k);
+                }
             }
         }
         self.sched.advance(now);
@@ -396,9 +421,16 @@ impl Manager {
             if self.vcpus[i].gone {
                 continue;
             }
-            let Some((consumed, charged_at)) = self.take_usage(k, v, now) else {
+            let Some((consumed, charged_at)) = self.take_usage(k, v) else {
                 continue;
             };
+            // The server sees no wake-ups and blocks: each tick samples them, for the
+            // cores' loads (balancing) and the end of BOOST at a block.
+            if k.runnable(v) {
+                self.sched.wake(v, now, false);
+            } else {
+                self.sched.block(v, now);
+            }
             if consumed > 0
                 && charged_at >= at
                 && let Some(slot) = running.get_mut(self.vcpus[i].home.index())
@@ -411,6 +443,32 @@ impl Manager {
             self.sched.tick(CoreId(core as u8), now);
         }
         running
+    }
+
+    /// One LL-boost-first balancing step, made in the kernel: the vCPU's scheduling
+    /// context goes to the target core with its mode's budget. A move the kernel
+    /// refuses is taken back.
+    fn rebalance(&mut self, k: &mut impl Kernel) -> Option<Move> {
+        let m = self.sched.balance()?;
+        let mode = self.vcpus.get(m.vcpu.index())?.mode;
+        let (budget, period) = match (mode, self.sched.params(m.vcpu).and_then(|p| p.ll)) {
+            (Mode::Ll, Some(r)) => (r.sbt_ns, r.usbt_ns),
+            _ => self.credit_budget(m.vcpu),
+        };
+        // The time so far was consumed where it was.
+        self.take_usage(k, m.vcpu);
+        if k.move_to(m.vcpu, m.to.0, budget, period) {
+            self.vcpus[m.vcpu.index()].home = m.to;
+            Some(m)
+        } else {
+            let _ = self.sched.migrate(m.vcpu, m.from);
+            None
+        }
+    }
+
+    /// The migration the last accounting made, if any (once).
+    pub fn take_move(&mut self) -> Option<Move> {
+        self.moved.take()
     }
 
     /// When the server must handle [`Manager::timer`] next: its next tick, or the next
@@ -428,12 +486,12 @@ impl Manager {
 
     /// Ask the kernel what `v` consumed since the last time, and count it (in the
     /// mode it had meanwhile) for the policy and the usage report. `None` if its
-    /// thread is gone: it is forgotten then (blocked at `now`; it stays in the
+    /// thread is gone: it is forgotten then (blocked now; it stays in the
     /// policy's table, never runnable again).
-    fn take_usage(&mut self, k: &mut impl Kernel, v: VcpuId, now: u64) -> Option<(u64, u64)> {
+    fn take_usage(&mut self, k: &mut impl Kernel, v: VcpuId) -> Option<(u64, u64)> {
         let Some((consumed, charged_at)) = k.usage(v) else {
             self.vcpus[v.index()].gone = true;
-            self.sched.block(v, now);
+            self.sched.block(v, self.now);
             return None;
         };
         self.sched.charged(v, consumed);
@@ -489,6 +547,10 @@ mod tests {
         configured: StdVec<(u8, u64, u64)>,
         /// Per vCPU: (consumed, charged_at) to report next, or gone.
         usage: [Option<(u64, u64)>; 4],
+        /// Per vCPU: runnable at the next tick.
+        runnable: [bool; 4],
+        /// (vCPU, core, budget, period) per move.
+        moves: StdVec<(u8, u8, u64, u64)>,
         refuse: bool,
     }
 
@@ -506,6 +568,13 @@ mod tests {
             self.usage[v.index()] = Some((0, u.1));
             Some(u)
         }
+        fn runnable(&mut self, v: VcpuId) -> bool {
+            self.runnable[v.index()]
+        }
+        fn move_to(&mut self, v: VcpuId, core: u8, budget_ns: u64, period_ns: u64) -> bool {
+            self.moves.push((v.0, core, budget_ns, period_ns));
+            !self.refuse
+        }
     }
 
     const TOP: u8 = 90;
@@ -521,6 +590,7 @@ mod tests {
             cores: 1,
             ll_boost,
             fixed: false,
+            balance: false,
             config: Config::default().debit(debit),
         };
         let vm = |badge, ll| VmParams {
@@ -634,6 +704,7 @@ mod tests {
             cores: 1,
             ll_boost: false,
             fixed: true,
+            balance: false,
             config: Config::default(),
         };
         let vm = VmParams {
@@ -657,6 +728,71 @@ mod tests {
         m.timer(&mut k, TICK_NS);
         assert!(k.priorities.is_empty());
         assert_eq!(m.usage().next().unwrap().2.consumed_ns, 5_000_000);
+    }
+
+    /// Two RT vCPUs and two hogs on core 0 of two: at an accounting the overloaded core
+    /// sends an LL-boost vCPU to the idle one first, with its LL-boost budget.
+    #[test]
+    fn balancing_moves_an_ll_boost_vcpu_first() {
+        let settings = Settings {
+            top: TOP,
+            cores: 2,
+            ll_boost: true,
+            fixed: false,
+            balance: true,
+            config: Config::default(),
+        };
+        let vm = |badge, ll| VmParams {
+            badge,
+            vcpus: 1,
+            core: 0,
+            weight: 256,
+            cap_pct: 0,
+            ll,
+        };
+        let r = Some(Reservation::new(SBT, USBT));
+        let vms = [vm(1, r), vm(2, r), vm(3, None), vm(4, None)];
+        let (mut m, mut k) = (Manager::new(settings, &vms, 0), Model::default());
+        for b in 1..=4 {
+            m.add(&mut k, b, 0, 0, 0).unwrap();
+        }
+        m.ll_enter(&mut k, 1, 0, 0).unwrap();
+        k.usage = [Some((0, 0)); 4];
+        // The hogs are always runnable, the RT vCPUs rarely found so.
+        k.runnable = [false, false, true, true];
+        for t in 1..=3 {
+            m.timer(&mut k, t * TICK_NS);
+        }
+        assert_eq!(k.moves.len(), 1, "one move per accounting");
+        assert_eq!(
+            k.moves[0],
+            (0, 1, SBT, USBT),
+            "the LL-boost vCPU first, with its LL-boost budget"
+        );
+        assert_eq!(m.core_of(VcpuId(0)), Some(1));
+        assert_eq!(m.take_move().map(|mv| (mv.vcpu, mv.to)), Some((VcpuId(0), CoreId(1))));
+        assert_eq!(m.take_move(), None);
+        // Without balancing nothing moves.
+        let (mut m, mut k) = (
+            Manager::new(
+                Settings {
+                    balance: false,
+                    ..settings
+                },
+                &vms,
+                0,
+            ),
+            Model::default(),
+        );
+        for b in 1..=4 {
+            m.add(&mut k, b, 0, 0, 0).unwrap();
+        }
+        k.usage = [Some((0, 0)); 4];
+        k.runnable = [false, false, true, true];
+        for t in 1..=6 {
+            m.timer(&mut k, t * TICK_NS);
+        }
+        assert!(k.moves.is_empty());
     }
 
     #[test]

@@ -30,8 +30,8 @@ mod app {
     use libl4::cap::{CNode, IrqHandler, SchedContext, SchedControl, Tcb};
     use libl4::gaon_abi::Fault;
     use libl4::gaon_abi::system::{
-        MAX_SCHED_VMS, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED, SCHED_LL_BOOST,
-        SchedConfig, server_slot,
+        MAX_SCHED_VMS, SCHED_BALANCE, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED,
+        SCHED_LL_BOOST, SchedConfig, server_slot,
     };
     use libl4::ipc::CPtr;
     use libl4::rpc::{Dispatch, Incoming};
@@ -92,6 +92,30 @@ mod app {
             control
                 .configure(sc, us(budget_ns), us(period_ns), u64::from(v.0) + 1)
                 .is_ok()
+        }
+
+        fn runnable(&mut self, v: VcpuId) -> bool {
+            let Some(&(t, _, _)) = self.vcpus.get(v.index()) else {
+                return false;
+            };
+            // `ThreadState::Running`: running or waiting for a CPU.
+            t.state().is_ok_and(|(state, _, _)| state == 1)
+        }
+
+        fn move_to(&mut self, v: VcpuId, core: u8, budget_ns: u64, period_ns: u64) -> bool {
+            if usize::from(core) >= MAX_CORES || self.controls[usize::from(core)] == 0 {
+                return false;
+            }
+            let Some(slot) = self.vcpus.get_mut(v.index()) else {
+                return false;
+            };
+            let old = slot.2;
+            slot.2 = core;
+            let moved = self.configure(v, budget_ns, period_ns);
+            if !moved {
+                self.vcpus[v.index()].2 = old;
+            }
+            moved
         }
 
         fn usage(&mut self, v: VcpuId) -> Option<(u64, u64)> {
@@ -256,6 +280,12 @@ mod app {
                 let _ = self.timer.0.ack();
                 let now = self.k.now();
                 self.m.timer(&mut self.k, now);
+                if let Some(mv) = self.m.take_move() {
+                    println!(
+                        "sched: moved vCPU slot {} from core {} to core {}",
+                        mv.vcpu.0, mv.from.0, mv.to.0
+                    );
+                }
                 if now >= self.next_report {
                     self.report(now);
                     self.next_report = now - (now - self.next_report) % REPORT_NS + REPORT_NS;
@@ -348,9 +378,15 @@ mod app {
         };
         let settings = Settings {
             top: u8::try_from(c.top_priority).unwrap_or(0),
-            cores: cores as u8,
+            // The description may keep the server to the first cores.
+            cores: if c.cores == 0 {
+                cores as u8
+            } else {
+                (c.cores as usize).min(cores) as u8
+            },
             ll_boost: c.flags & SCHED_LL_BOOST != 0,
             fixed: c.flags & SCHED_FIXED != 0,
+            balance: c.flags & SCHED_BALANCE != 0,
             config: Config {
                 borrow_ns: (c.borrow_us * 1000).min(MAX_BORROW_NS),
                 debit,
@@ -366,7 +402,7 @@ mod app {
         let now = k.now();
         let m = Manager::new(settings, &vms, now);
         println!(
-            "sched: {} VM(s) on {cores} core(s), policy {}, priorities {}..={}, {:?} debit, borrowing {} us, LL-boost {}",
+            "sched: {} VM(s) on {cores} core(s), policy {}, priorities {}..={}, {:?} debit, borrowing {} us, LL-boost {}, balancing {}",
             vms.len(),
             if settings.fixed {
                 "fixed (measuring only)"
@@ -377,7 +413,8 @@ mod app {
             settings.top,
             debit,
             settings.config.borrow_ns / 1000,
-            if settings.ll_boost { "on" } else { "off" }
+            if settings.ll_boost { "on" } else { "off" },
+            if settings.balance { "on" } else { "off" }
         );
         let mut s = Sched {
             m,
