@@ -1,5 +1,6 @@
 //! What the measurement records and prints: a histogram of release-to-start lateness in
-//! 1 µs buckets (no heap: a fixed array, an overflow bucket and the exact maximum), its
+//! 1 µs buckets up to 1 ms and 100 µs buckets up to 100 ms (no heap: a fixed array, an
+//! overflow bucket and the exact maximum), its
 //! percentiles and cumulative distribution, and the counters of deadline misses, skipped
 //! releases and overruns; and the summary lines, formatted here so the host tests see
 //! exactly what a benchmark tool parses.
@@ -8,11 +9,39 @@ use core::fmt;
 
 use crate::time::Clock;
 
-/// Buckets of 1 µs: lateness 0..1 µs, 1..2 µs, ... up to [`BUCKETS`] µs; later ones go to
-/// the overflow bucket.
-pub const BUCKETS: usize = 1000;
+/// Buckets of 1 µs: lateness 0..1 µs, 1..2 µs, ... up to [`FINE_US`] µs.
+pub const FINE_US: u64 = 1000;
+/// Then buckets of [`COARSE_STEP_US`] up to [`COARSE_END_US`]; later ones go to the
+/// overflow bucket.
+pub const COARSE_STEP_US: u64 = 100;
+/// See [`COARSE_STEP_US`].
+pub const COARSE_END_US: u64 = 100_000;
+/// All buckets.
+pub const BUCKETS: usize = (FINE_US + (COARSE_END_US - FINE_US) / COARSE_STEP_US) as usize;
 
-/// A histogram of durations in 1 µs buckets.
+/// The bucket of `us`, if not in the overflow.
+fn bucket(us: u64) -> Option<usize> {
+    let i = if us < FINE_US {
+        us
+    } else if us < COARSE_END_US {
+        FINE_US + (us - FINE_US) / COARSE_STEP_US
+    } else {
+        return None;
+    };
+    usize::try_from(i).ok()
+}
+
+/// The last whole µs of bucket `i`: its durations are shorter than that + 1 µs.
+fn bucket_last_us(i: usize) -> u64 {
+    let i = i as u64;
+    if i < FINE_US {
+        i
+    } else {
+        FINE_US + (i - FINE_US + 1) * COARSE_STEP_US - 1
+    }
+}
+
+/// A histogram of durations in 1 µs buckets (100 µs ones from 1 ms).
 #[derive(Clone, Debug)]
 pub struct Histogram {
     counts: [u32; BUCKETS],
@@ -33,8 +62,7 @@ impl Histogram {
 
     /// Count a duration of `ns` nanoseconds.
     pub fn record(&mut self, ns: u64) {
-        let us = ns / 1000;
-        match usize::try_from(us).ok().and_then(|i| self.counts.get_mut(i)) {
+        match bucket(ns / 1000).and_then(|i| self.counts.get_mut(i)) {
             Some(c) => *c = c.saturating_add(1),
             None => self.overflow = self.overflow.saturating_add(1),
         }
@@ -53,36 +81,39 @@ impl Histogram {
     }
 
     /// The `p`-th percentile (0 < `p` <= 100) in whole microseconds, by nearest rank:
-    /// the bucket of the `ceil(p * n / 100)`-th shortest duration (the exact maximum,
-    /// rounded down, if that one overflowed). `None` if nothing was counted.
+    /// the bucket of the `ceil(p * n / 100)`-th shortest duration, as its last µs (the
+    /// exact maximum, rounded down, if that one overflowed, or if it is the maximum's
+    /// bucket). `None` if nothing was counted.
     pub fn percentile_us(&self, p: u32) -> Option<u64> {
         if self.n == 0 {
             return None;
         }
         let rank = (u64::from(p.min(100)) * u64::from(self.n)).div_ceil(100).max(1);
         let mut below = 0u64;
-        for (us, &c) in self.counts.iter().enumerate() {
+        for (i, &c) in self.counts.iter().enumerate() {
             below += u64::from(c);
             if below >= rank {
-                return Some(us as u64);
+                return Some(bucket_last_us(i).min(self.max_ns / 1000));
             }
         }
         Some(self.max_ns / 1000)
     }
 
     /// The cumulative distribution at each non-empty bucket: `(us, k)`, where `k`
-    /// durations were shorter than `us + 1` µs; the overflow bucket, if not empty, is the
-    /// last, at the exact maximum (rounded down to µs), with every duration.
+    /// durations were shorter than `us + 1` µs (`us` the bucket's last µs, or the
+    /// maximum's in its bucket); the overflow bucket, if not empty, is the last, at the
+    /// exact maximum (rounded down to µs), with every duration.
     pub fn cdf(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         let mut below = 0u32;
+        let max_us = self.max_ns / 1000;
         let buckets = self
             .counts
             .iter()
             .enumerate()
             .filter(|&(_, &c)| c > 0)
-            .map(move |(us, &c)| {
+            .map(move |(i, &c)| {
                 below += c;
-                (us as u64, below)
+                (bucket_last_us(i).min(max_us), below)
             });
         let overflow = (self.overflow > 0).then_some((self.max_ns / 1000, self.n));
         buckets.chain(overflow)
@@ -266,13 +297,29 @@ mod tests {
         let mut h = Histogram::new();
         h.record(0);
         h.record(999);
-        h.record(5_000_000);
-        h.record(2_000_000);
+        h.record(150_000_000);
+        h.record(120_000_000);
         assert_eq!(h.percentile_us(50), Some(0));
-        assert_eq!(h.percentile_us(75), Some(5000), "in the overflow: the maximum");
-        assert_eq!(h.max_ns(), Some(5_000_000));
+        assert_eq!(h.percentile_us(75), Some(150_000), "in the overflow: the maximum");
+        assert_eq!(h.max_ns(), Some(150_000_000));
         let cdf: Vec<_> = h.cdf().collect();
-        assert_eq!(cdf, [(0, 2), (5000, 4)]);
+        assert_eq!(cdf, [(0, 2), (150_000, 4)]);
+    }
+
+    #[test]
+    fn from_a_millisecond_the_buckets_are_100_us() {
+        let mut h = Histogram::new();
+        h.record(999_999); // the last fine bucket
+        h.record(1_000_000); // the first coarse one: 1000..1100 µs
+        h.record(1_099_999);
+        h.record(20_050_000); // 20000..20100 µs
+        h.record(19_866_544);
+        assert_eq!(h.percentile_us(20), Some(999));
+        assert_eq!(h.percentile_us(60), Some(1099));
+        assert_eq!(h.percentile_us(80), Some(19_899), "19800..19900 µs");
+        assert_eq!(h.percentile_us(100), Some(20_050), "the maximum's bucket: the maximum");
+        let cdf: Vec<_> = h.cdf().collect();
+        assert_eq!(cdf, [(999, 1), (1099, 3), (19_899, 4), (20_050, 5)]);
     }
 
     #[test]
