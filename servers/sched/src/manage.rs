@@ -162,6 +162,8 @@ pub struct Manager {
     ticks: u64,
     /// The last migration, for the server to report (taken by [`Manager::take_move`]).
     moved: Option<Move>,
+    /// The move the last accounting planned, not made yet.
+    planned: Option<Move>,
     /// The time of the event being handled.
     now: u64,
 }
@@ -181,6 +183,7 @@ impl Manager {
             next_tick: now + TICK_NS,
             ticks: 0,
             moved: None,
+            planned: None,
             now,
         }
     }
@@ -446,10 +449,17 @@ impl Manager {
     }
 
     /// One LL-boost-first balancing step, made in the kernel: the vCPU's scheduling
-    /// context goes to the target core with its mode's budget. A move the kernel
-    /// refuses is taken back.
+    /// context goes to the target core with its mode's budget. A move is made only when
+    /// two accountings in a row plan it (the loads are sampled at ticks, three per
+    /// accounting: one noisy sample must not move a vCPU back and forth). A move the
+    /// kernel refuses is taken back.
     fn rebalance(&mut self, k: &mut impl Kernel) -> Option<Move> {
-        let m = self.sched.balance()?;
+        let (loads, vcpus) = self.sched.loads();
+        let planned = crate::migrate::plan(&loads, &vcpus);
+        let previous = core::mem::replace(&mut self.planned, planned);
+        let m = planned.filter(|&m| previous == Some(m))?;
+        self.planned = None;
+        self.sched.migrate(m.vcpu, m.to).ok()?;
         let mode = self.vcpus.get(m.vcpu.index())?.mode;
         let (budget, period) = match (mode, self.sched.params(m.vcpu).and_then(|p| p.ll)) {
             (Mode::Ll, Some(r)) => (r.sbt_ns, r.usbt_ns),
@@ -584,23 +594,32 @@ mod tests {
     const RT: u64 = 1;
     const HOG: u64 = 2;
 
-    fn manager(ll_boost: bool, debit: Debit) -> Manager {
-        let settings = Settings {
+    /// The band at [`TOP`] on `cores` cores, tick debit unless `config` says.
+    fn settings(cores: u8, ll_boost: bool, fixed: bool, balance: bool, config: Config) -> Settings {
+        Settings {
             top: TOP,
-            cores: 1,
+            cores,
             ll_boost,
-            fixed: false,
-            balance: false,
-            config: Config::default().debit(debit),
-        };
-        let vm = |badge, ll| VmParams {
+            fixed,
+            balance,
+            config,
+        }
+    }
+
+    /// One vCPU on core 0 with the default weight, no cap, and reservation `ll`.
+    fn vm(badge: u64, ll: Option<Reservation>) -> VmParams {
+        VmParams {
             badge,
             vcpus: 1,
             core: 0,
             weight: 256,
             cap_pct: 0,
             ll,
-        };
+        }
+    }
+
+    fn manager(ll_boost: bool, debit: Debit) -> Manager {
+        let settings = settings(1, ll_boost, false, false, Config::default().debit(debit));
         Manager::new(settings, &[vm(RT, Some(Reservation::new(SBT, USBT))), vm(HOG, None)], 0)
     }
 
@@ -699,23 +718,9 @@ mod tests {
 
     #[test]
     fn the_fixed_policy_only_measures() {
-        let settings = Settings {
-            top: TOP,
-            cores: 1,
-            ll_boost: false,
-            fixed: true,
-            balance: false,
-            config: Config::default(),
-        };
-        let vm = VmParams {
-            badge: RT,
-            vcpus: 1,
-            core: 0,
-            weight: 256,
-            cap_pct: 0,
-            ll: Some(Reservation::new(SBT, USBT)),
-        };
-        let (mut m, mut k) = (Manager::new(settings, &[vm], 0), Model::default());
+        let settings = settings(1, false, true, false, Config::default());
+        let rt = vm(RT, Some(Reservation::new(SBT, USBT)));
+        let (mut m, mut k) = (Manager::new(settings, &[rt], 0), Model::default());
         m.add(&mut k, RT, 0, 0, 0).unwrap();
         assert_eq!(
             k.configured,
@@ -734,22 +739,7 @@ mod tests {
     /// sends an LL-boost vCPU to the idle one first, with its LL-boost budget.
     #[test]
     fn balancing_moves_an_ll_boost_vcpu_first() {
-        let settings = Settings {
-            top: TOP,
-            cores: 2,
-            ll_boost: true,
-            fixed: false,
-            balance: true,
-            config: Config::default(),
-        };
-        let vm = |badge, ll| VmParams {
-            badge,
-            vcpus: 1,
-            core: 0,
-            weight: 256,
-            cap_pct: 0,
-            ll,
-        };
+        let settings = settings(2, true, false, true, Config::default());
         let r = Some(Reservation::new(SBT, USBT));
         let vms = [vm(1, r), vm(2, r), vm(3, None), vm(4, None)];
         let (mut m, mut k) = (Manager::new(settings, &vms, 0), Model::default());
@@ -763,7 +753,11 @@ mod tests {
         for t in 1..=3 {
             m.timer(&mut k, t * TICK_NS);
         }
-        assert_eq!(k.moves.len(), 1, "one move per accounting");
+        assert!(k.moves.is_empty(), "planned once: not yet");
+        for t in 4..=6 {
+            m.timer(&mut k, t * TICK_NS);
+        }
+        assert_eq!(k.moves.len(), 1, "planned twice in a row: moved");
         assert_eq!(
             k.moves[0],
             (0, 1, SBT, USBT),
