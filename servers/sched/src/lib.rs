@@ -16,14 +16,15 @@
 //!
 //! # How the policy maps onto kernel mechanisms
 //!
-//! The server that will use this crate holds SchedControl and gives every vCPU thread
-//! a priority of `base + Class::level()`. A vCPU in [`credit::Class::LlBoost`] runs
-//! with its scheduling context configured to budget SBT and period USBT
-//! ([`credit::Dispatch::budget_ns`], [`credit::Dispatch::period_ns`]) at the top
-//! priority, so the kernel dispatches it first and stops it when SBT is spent (the
-//! timeout fault tells the server, which reports the time with [`credit::Scheduler::ran`]);
-//! other classes run with a full budget and the server re-evaluates them on its 10 ms
-//! tick. Consumed time comes from `SchedContextConsumed`.
+//! [`manage`] is the server's side: each vCPU thread gets a scheduling context and a
+//! priority in a band of four below the server's (LL-boost at the top, then BOOST,
+//! UNDER, OVER; a parked vCPU stays at OVER's, its cap being its budget). A vCPU in
+//! LL-boost has budget SBT per period USBT, so the kernel dispatches it first and
+//! throttles it when SBT is spent (its timeout fault becomes
+//! [`credit::Scheduler::ll_spent`]); consumed time comes from `SchedContextConsumed`
+//! ([`credit::Scheduler::charged`]); the 10 ms tick and 30 ms accounting are the
+//! server's own timer. [`credit::Scheduler::pick`] and [`credit::Dispatch`] are for
+//! the simulation, which dispatches itself.
 
 #![no_std]
 #![deny(unsafe_code)]

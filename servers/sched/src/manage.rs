@@ -101,6 +101,20 @@ pub struct Settings {
     pub config: Config,
 }
 
+/// A vCPU's scheduling state, as [`Manager::state`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuState {
+    /// Its class.
+    pub class: Class,
+    /// Its credit (ns).
+    pub credit_ns: i64,
+    /// LL-boost time left in its window (ns, as the policy knows it: the kernel's
+    /// count is exact); 0 outside LL-boost.
+    pub ll_left_ns: u64,
+    /// When it may enter LL-boost again; 0: now (or it was never refused).
+    pub retry_at: u64,
+}
+
 /// Why a request was refused (`idl/sched.idl`'s `SchedError`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -351,22 +365,24 @@ impl Manager {
         Ok(())
     }
 
-    /// vCPU `vcpu`'s state at `now`: class (`gaon_abi::hypercall::SchedClass`'s
-    /// numbers), credit (ns, two's complement), LL-boost time left in its window (ns,
-    /// as the policy knows it: the kernel's count is exact), and when it may enter
-    /// LL-boost again (0: now or never refused).
-    pub fn state(&mut self, badge: u64, vcpu: u8, now: u64) -> Result<[u64; 4], Error> {
+    /// vCPU `vcpu`'s state at `now` (the guest's `SCHED_STATE`).
+    pub fn state(&mut self, badge: u64, vcpu: u8, now: u64) -> Result<VcpuState, Error> {
         let v = self.registered(badge, vcpu)?;
         self.sched.advance(now);
         let class = self.sched.class(v).unwrap_or(Class::Over);
-        let credit = self.sched.credit(v).unwrap_or(0).cast_unsigned();
+        let credit_ns = self.sched.credit(v).unwrap_or(0);
         let r = self.sched.params(v).and_then(|p| p.ll);
-        let (left, retry) = match (self.sched.ll_state(v), r) {
+        let (ll_left_ns, retry_at) = match (self.sched.ll_state(v), r) {
             (Some(LlState::In { used_ns, .. }), Some(r)) => (r.sbt_ns.saturating_sub(used_ns), 0),
             (Some(LlState::Out { entered }), Some(r)) if now < entered + r.usbt_ns => (0, entered + r.usbt_ns),
             _ => (0, 0),
         };
-        Ok([class as u64, credit, left, retry])
+        Ok(VcpuState {
+            class,
+            credit_ns,
+            ll_left_ns,
+            retry_at,
+        })
     }
 
     /// The VMM injected a device's interrupt into vCPU `vcpu` at `now`.
@@ -656,7 +672,8 @@ mod tests {
         assert_eq!(m.ll_enter(&mut k, RT, 0, 10), Ok(()));
         assert_eq!(k.configured, [(0, SBT, USBT)]);
         assert_eq!(k.priorities, [(0, TOP)]);
-        assert_eq!(m.state(RT, 0, 20).unwrap()[..3], [4, 0, SBT]);
+        let st = m.state(RT, 0, 20).unwrap();
+        assert_eq!((st.class, st.credit_ns, st.ll_left_ns), (Class::LlBoost, 0, SBT));
         // The kernel throttles it when SBT is spent: its credit class until the next
         // window, which the server's timer brings.
         m.timeout(&mut k, rt, 500);
@@ -671,7 +688,11 @@ mod tests {
         m.ll_leave(&mut k, RT, 0, 10 + USBT + 5).unwrap();
         assert_eq!(k.priorities.last(), Some(&(0, TOP - 2)));
         assert_eq!(m.ll_enter(&mut k, RT, 0, 20 + USBT), Err(Error::TooEarly));
-        assert_eq!(m.state(RT, 0, 20 + USBT).unwrap()[3], 10 + 2 * USBT, "when it may");
+        assert_eq!(
+            m.state(RT, 0, 20 + USBT).unwrap().retry_at,
+            10 + 2 * USBT,
+            "when it may"
+        );
         assert_eq!(m.ll_enter(&mut k, RT, 0, 10 + 2 * USBT), Ok(()));
     }
 

@@ -24,11 +24,12 @@ fn main() {
 #[cfg(target_os = "none")]
 mod app {
     use gaon_sched::Reservation;
-    use gaon_sched::credit::{Config, Debit, MAX_BORROW_NS, VcpuId};
+    use gaon_sched::credit::{Class, Config, Debit, MAX_BORROW_NS, VcpuId};
     use gaon_sched::manage::{self, Kernel, Manager, Settings, VmParams};
     use libl4::alloc::Heap;
     use libl4::cap::{CNode, IrqHandler, SchedContext, SchedControl, Tcb};
     use libl4::gaon_abi::Fault;
+    use libl4::gaon_abi::hypercall::SchedClass;
     use libl4::gaon_abi::system::{
         MAX_SCHED_VMS, SCHED_BALANCE, SCHED_CONFIG_MAGIC, SCHED_CONFIG_VERSION, SCHED_EXACT_DEBIT, SCHED_FIXED,
         SCHED_LL_BOOST, SchedConfig, server_slot,
@@ -256,12 +257,18 @@ mod app {
 
         fn state(&mut self, client: u64, vcpu: u8) -> Result<[u64; 4], SchedError> {
             let now = self.k.now();
-            let mut w = self.m.state(client, vcpu, now).map_err(error)?;
+            let st = self.m.state(client, vcpu, now).map_err(error)?;
+            // The interface's class numbers are gaon_abi's, whatever the policy's order.
+            let class = match st.class {
+                Class::Parked => SchedClass::Parked,
+                Class::Over => SchedClass::Over,
+                Class::Under => SchedClass::Under,
+                Class::Boost => SchedClass::Boost,
+                Class::LlBoost => SchedClass::LlBoost,
+            };
             // When it may enter again, in counter ticks (the VMM converts to its guest's).
-            if w[3] != 0 {
-                w[3] = self.k.ticks(w[3]);
-            }
-            Ok(w)
+            let retry = if st.retry_at == 0 { 0 } else { self.k.ticks(st.retry_at) };
+            Ok([class as u64, st.credit_ns.cast_unsigned(), st.ll_left_ns, retry])
         }
 
         fn io_wake(&mut self, client: u64, vcpu: u8) {
