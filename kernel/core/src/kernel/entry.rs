@@ -439,7 +439,7 @@ impl<P: Platform> Kernel<P> {
         if let Some(t) = prev {
             // The slice is its level's: a higher thread running when it ends leaves it
             // over, and the level rotates when one of its threads runs again.
-            if now >= self.core.slice_end && self.core.slice_shared && self.core.slice_prio == t.get().prio {
+            if now >= self.core.slice_end && self.core.slice_level == u16::from(t.get().prio) {
                 // The slice is over: behind its equals, and the next slice starts.
                 self.settle_current();
                 if t.get().queued() {

@@ -169,6 +169,8 @@ pub struct Kernel<P: Platform> {
     restarts: u64,
 }
 
+/// `Core::slice_level` when no slice is being shared (no priority is this high).
+pub(crate) const NO_SLICE: u16 = 0x100;
 /// Cores the kernel schedules at most (a power of two: the index is masked, not
 /// bounds-checked, on the fast paths).
 pub const MAX_CORES: usize = 4;
@@ -197,13 +199,12 @@ pub(crate) struct Core {
     slice_end: u64,
     /// The round-robin time slice in counter ticks (`TIMESLICE_US`, set at boot).
     timeslice: u64,
-    /// `slice_end` counts: a thread of priority `slice_prio` waited behind a running
-    /// thread of that priority at the last [`Kernel::arm_timer`] that saw one run.
-    slice_shared: bool,
-    /// The priority whose threads share the current slice. A thread of a higher
+    /// The priority whose threads share the slice that ends at `slice_end`
+    /// ([`NO_SLICE`]: none): a thread of that priority waited behind a running one at
+    /// the last [`Kernel::arm_timer`] that saw one of them run. A thread of a higher
     /// priority that runs meanwhile (alone at its level) leaves the slice as it is, so
     /// the level below still rotates when its slice is over.
-    slice_prio: u8,
+    slice_level: u16,
     /// For each [`Lazy`] kind of state, the thread whose copy is live in the CPU, if
     /// any: the arch layer saves into it before loading another thread's. Deleting the
     /// thread clears it, so nothing is saved into a dead object. One word each, as the
@@ -231,8 +232,7 @@ impl Core {
             release_head: None,
             slice_end: 0,
             timeslice: 0,
-            slice_shared: false,
-            slice_prio: 0,
+            slice_level: NO_SLICE,
             lazy_owners: [None; LAZY_KINDS],
             bits: Bitmap::new(),
             ipis: 0,

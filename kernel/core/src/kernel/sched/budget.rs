@@ -32,7 +32,7 @@ use gaon_abi::{ObjType, Rights};
 
 use crate::kernel::object::sched_context::SchedContext;
 use crate::kernel::object::tcb::{IpcFlags, SLOT_TIMEOUT_EP, Tcb};
-use crate::kernel::{Kernel, MAX_CORES, Platform};
+use crate::kernel::{Kernel, MAX_CORES, NO_SLICE, Platform};
 use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
@@ -127,16 +127,15 @@ impl<P: Platform> Kernel<P> {
                 deadline = deadline.min(core.last_charge.saturating_add(sc.get().head_amount()));
             }
             if core.bits.has_queued(t.prio) {
-                if !core.slice_shared || core.slice_prio != t.prio {
+                if core.slice_level != u16::from(t.prio) {
                     // Alone at its priority until now (or another level's slice): the
                     // slice starts now.
-                    core.slice_shared = true;
-                    core.slice_prio = t.prio;
+                    core.slice_level = u16::from(t.prio);
                     core.slice_end = self.platform.now().saturating_add(core.timeslice);
                 }
                 deadline = deadline.min(core.slice_end);
-            } else if core.slice_shared && core.slice_prio == t.prio {
-                core.slice_shared = false;
+            } else if core.slice_level == u16::from(t.prio) {
+                core.slice_level = NO_SLICE;
             }
         }
         if deadline < core.timer_deadline {
