@@ -281,7 +281,7 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
     let (header, body) = root.split_vertically(HEADER);
     header
         .draw(&Text::new(
-            "A 2.3 ms / 60 µs guest task beside a CPU-bound guest on one core: release-to-start lateness",
+            "A 2.3 ms / 60 µs guest task beside CPU-bound guests: release-to-start lateness",
             (16, 10),
             ("sans-serif", 17).into_font(),
         ))
@@ -291,7 +291,14 @@ pub fn draw_rt(results: &[crate::rt::RtResult], out: &Path) -> Result<(), String
     let periods = one_core.map_or(0, |r| r.periods);
     header
         .draw(&Text::new(
-            format!("one core: {periods} periods per configuration, {hog} hog; QEMU -icount shift=0 (1 ns per instruction); docs/realtime.md"),
+            format!(
+                "one core: {periods} periods per configuration, {hog} hog{}; QEMU -icount shift=0 (1 ns per instruction); docs/realtime.md",
+                if results.iter().any(|r| r.cores == 2) {
+                    "; two cores: two RT guests, two hogs"
+                } else {
+                    ""
+                }
+            ),
             (16, 38),
             ("sans-serif", 13).into_font(),
         ))

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::build::build_system;
-use crate::qemu::{Target, run_captured_icount, run_with_input};
+use crate::qemu::{Target, run_captured_icount};
 use crate::root_dir;
 
 /// A configuration of the experiment.
@@ -330,7 +330,7 @@ pub fn parse_smp(output: &str, config: Config, hog: Hog) -> Result<RtResult, Str
         rt_share,
         hog_share: both("hogvm", "hogvm2").0,
         hog: hog.name().into(),
-        clock: "host".into(),
+        clock: icount(),
         ll_share,
         ll_boost_enter,
         cdf,
@@ -383,9 +383,7 @@ pub fn run_smp(
     timeout: Duration,
 ) -> Result<(RtResult, Vec<String>), String> {
     let name = format!("smp-{}", config.name());
-    // On QEMU's real clock: under -icount a vCPU moved to (or a VMM started on) an idle
-    // second core while core 0 computes was never run again in our runs (docs/realtime.md).
-    let output = run_file(target, &name, &description_smp(config, periods), timeout, false)?;
+    let output = run_file(target, &name, &description_smp(config, periods), timeout)?;
     let moves = output
         .lines()
         .filter(|l| l.contains("sched: moved vCPU"))
@@ -411,29 +409,18 @@ fn run_output(
         hog.name(),
         if rt_args.is_empty() { "" } else { "-x" }
     );
-    run_file(
-        target,
-        &name,
-        &description(config, hog, periods, rt_args),
-        timeout,
-        true,
-    )
+    run_file(target, &name, &description(config, hog, periods, rt_args), timeout)
 }
 
-/// Write description `text` as `build/rt/NAME.toml`, build it and run it on `target`,
-/// under `-icount` if `icount` (its console output also goes to `build/rt/NAME.log`);
-/// the output.
-fn run_file(target: &Target, name: &str, text: &str, timeout: Duration, icount: bool) -> Result<String, String> {
+/// Write description `text` as `build/rt/NAME.toml`, build it and run it on `target`
+/// under `-icount` (its console output also goes to `build/rt/NAME.log`); the output.
+fn run_file(target: &Target, name: &str, text: &str, timeout: Duration) -> Result<String, String> {
     let dir = root_dir().join("build").join("rt");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
     let image = build_system(&file, &dir.join(name))?;
-    let o = if icount {
-        run_captured_icount(target, &image, timeout, None)?
-    } else {
-        run_with_input(target, &image, timeout, None)?
-    };
+    let o = run_captured_icount(target, &image, timeout, None)?;
     // The whole console output beside the description, to read afterwards.
     let log = dir.join(format!("{name}.log"));
     std::fs::write(&log, &o.output).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -489,8 +476,10 @@ pub fn table(results: &[RtResult]) -> String {
 const RUN_TIMEOUT: Duration = Duration::from_mins(15);
 /// The short test's runs: 200 periods.
 const SHORT_TIMEOUT: Duration = Duration::from_mins(2);
-/// The two-core run, on the real clock: 10 000 periods take 23 s of the host's time.
-const SMP_TIMEOUT: Duration = Duration::from_mins(3);
+/// The two-core run: 10 000 periods (and 10 100) took 28 s on this machine.
+const SMP_TIMEOUT: Duration = Duration::from_mins(5);
+/// The short test's two-core run: periods of `rtvm` (`rtvm2` runs 100 more).
+const SHORT_SMP_PERIODS: u64 = 300;
 /// The configuration the experiment runs on.
 pub const TARGET: &str = "virt-gicv3-a53";
 
@@ -543,7 +532,7 @@ fn command_smp(periods: u64) -> Result<(), String> {
     let target = crate::qemu::resolve(TARGET)?;
     let config = Config::CreditLlboost;
     eprintln!(
-        "rt: {} on two cores, two RT guests and two hogs on core 0, {periods} periods (QEMU's real clock: not exact)",
+        "rt: {} on two cores, two RT guests and two hogs started on core 0, {periods} periods ({TARGET}, -icount shift=0)",
         config.name()
     );
     let (r, moves) = run_smp(&target, config, periods, SMP_TIMEOUT)?;
@@ -601,7 +590,61 @@ pub fn short_test(target: &Target) -> Vec<String> {
         Ok(output) => problems.extend(check_spinner(&output)),
         Err(e) => problems.push(e),
     }
+    match run_smp(target, Config::CreditLlboost, SHORT_SMP_PERIODS, SHORT_TIMEOUT) {
+        Ok((r, moves)) => problems.extend(check_smp(&r, &moves, SHORT_SMP_PERIODS)),
+        Err(e) => problems.push(e),
+    }
     problems
+}
+
+/// Where each VM of the two-core run ends, from the server's move lines (`sched: moved
+/// vCPU slot S (vm=NAME vcpu=N CLASS) from core A to core B`; every VM starts on core 0).
+fn final_cores(moves: &[String]) -> Vec<(String, u64)> {
+    let mut at: Vec<(String, u64)> = ["rtvm", "rtvm2", "hogvm", "hogvm2"].map(|v| (v.to_string(), 0)).into();
+    for m in moves {
+        let vm = m.split("(vm=").nth(1).and_then(|r| r.split(' ').next());
+        let to = m.rsplit(' ').next().and_then(|c| c.parse().ok());
+        if let (Some(vm), Some(to)) = (vm, to)
+            && let Some(e) = at.iter_mut().find(|(n, _)| n == vm)
+        {
+            e.1 = to;
+        }
+    }
+    at
+}
+
+/// The short two-core run's checks (host-tested): no misses, lateness within the
+/// target, an LL-boost vCPU moved first, and the hogs end on different cores.
+fn check_smp(r: &RtResult, moves: &[String], periods: u64) -> Vec<String> {
+    let mut p = Vec::new();
+    if r.misses != 0 || r.periods != 2 * periods + 100 {
+        p.push(format!(
+            "two cores: {} misses in {} periods, want 0 in {}",
+            r.misses,
+            r.periods,
+            2 * periods + 100
+        ));
+    }
+    if r.lateness_max_us > 50.0 {
+        p.push(format!(
+            "two cores: lateness up to {:.1} us, want at most 50",
+            r.lateness_max_us
+        ));
+    }
+    match moves.first() {
+        Some(m) if m.contains(" ll-boost)") => {}
+        Some(m) => p.push(format!("two cores: the first move is not of an LL-boost vCPU: `{m}`")),
+        None => p.push("two cores: the policy server moved nothing off the overloaded core".into()),
+    }
+    let at = final_cores(moves);
+    let core = |vm: &str| at.iter().find(|(n, _)| n == vm).map(|e| e.1);
+    if core("hogvm") == core("hogvm2") {
+        p.push(format!(
+            "two cores: both hogs end on core {:?} ({moves:?})",
+            core("hogvm")
+        ));
+    }
+    p
 }
 
 /// The short runs' checks (host-tested).
@@ -742,6 +785,30 @@ mod tests {
             parse_smp(OUTPUT, Config::CreditLlboost, Hog::Rtos).is_err(),
             "rtvm2 is missing"
         );
+    }
+
+    #[test]
+    fn the_two_core_checks_want_no_miss_an_ll_boost_move_first_and_the_hogs_apart() {
+        let moves = |lines: &[&str]| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| format!("[sched] sched: moved vCPU slot 0 (vm={l}) from core 0 to core 1"))
+                .collect()
+        };
+        let good = moves(&["rtvm vcpu=0 ll-boost", "rtvm2 vcpu=0 ll-boost", "hogvm vcpu=0 credit"]);
+        assert_eq!(
+            final_cores(&good),
+            [("rtvm", 1), ("rtvm2", 1), ("hogvm", 1), ("hogvm2", 0)].map(|(v, c)| (v.to_string(), c))
+        );
+        let mut r = parse(OUTPUT, Config::CreditLlboost, Hog::Rtos).unwrap();
+        r.periods = 500;
+        assert!(check_smp(&r, &good, 200).is_empty());
+        assert_eq!(check_smp(&r, &good[..2], 200).len(), 1, "the hogs share a core");
+        assert_eq!(check_smp(&r, &good[2..], 200).len(), 1, "a hog moved first");
+        assert_eq!(check_smp(&r, &[], 200).len(), 2, "nothing moved");
+        r.misses = 1;
+        r.lateness_max_us = 60.0;
+        assert_eq!(check_smp(&r, &good, 200).len(), 2);
     }
 
     #[test]

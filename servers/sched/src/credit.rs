@@ -322,6 +322,10 @@ enum Base {
 }
 
 #[derive(Clone, Copy, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of Xen's credit state (BOOST, runnable, active), and retirement"
+)]
 struct Vcpu {
     params: VcpuParams,
     credit: i64,
@@ -338,6 +342,9 @@ struct Vcpu {
     acct_runnable_ns: u64,
     /// Runnable time in the last accounting period, in ppm of it.
     load_ppm: u32,
+    /// Its thread is gone ([`Scheduler::retire`]): never runnable, reserves nothing,
+    /// never moved.
+    retired: bool,
 }
 
 impl Vcpu {
@@ -445,6 +452,7 @@ impl Scheduler {
             runnable_since: 0,
             acct_runnable_ns: 0,
             load_ppm: 0,
+            retired: false,
         };
         v.resample();
         self.vcpus.push(v).map_err(|_| AddError::TooManyVcpus)?;
@@ -555,7 +563,7 @@ impl Scheduler {
         let Some(x) = self.vcpus.get_mut(v.index()) else {
             return false;
         };
-        if x.runnable {
+        if x.runnable || x.retired {
             return false;
         }
         x.runnable = true;
@@ -583,6 +591,18 @@ impl Scheduler {
         if self.current[home] == Some(v) {
             self.current[home] = None;
         }
+    }
+
+    /// `v`'s thread is gone: block it for good, drop its LL-boost reservation (so it
+    /// no longer counts in its core's admission) and leave it out of balancing. Its
+    /// slot stays (slots are never reused).
+    pub fn retire(&mut self, v: VcpuId, now: u64) {
+        self.block(v, now);
+        let Some(x) = self.vcpus.get_mut(v.index()) else { return };
+        x.retired = true;
+        x.params.ll = None;
+        x.ll = LlState::Off;
+        x.load_ppm = 0;
     }
 
     /// `v` consumed `ns` of CPU time, all in its current class: count it against SBT
@@ -826,7 +846,7 @@ impl Scheduler {
             let _ = cores.push(0);
         }
         let mut vcpus: Vec<Candidate, MAX_VCPUS> = Vec::new();
-        for (i, x) in self.vcpus.iter().enumerate() {
+        for (i, x) in self.vcpus.iter().enumerate().filter(|(_, x)| !x.retired) {
             cores[x.params.home.index()] += x.load_ppm;
             let _ = vcpus.push(Candidate {
                 vcpu: VcpuId(i as u8),

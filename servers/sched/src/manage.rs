@@ -265,6 +265,7 @@ impl Manager {
         let budget = self.credit_budget(v);
         if !k.configure(v, budget.0, budget.1) || !self.apply(k, v, true) {
             self.vcpus[v.index()].gone = true;
+            self.sched.retire(v, now);
             return Err(Error::Refused);
         }
         Ok(v)
@@ -517,6 +518,7 @@ impl Manager {
     fn take_usage(&mut self, k: &mut impl Kernel, v: VcpuId) -> Option<(u64, u64)> {
         let Some((consumed, charged_at)) = k.usage(v) else {
             self.vcpus[v.index()].gone = true;
+            self.sched.retire(v, self.now);
             self.sched.block(v, self.now);
             return None;
         };
@@ -527,6 +529,13 @@ impl Manager {
             m.usage.ll_ns += consumed;
         }
         Some((consumed, charged_at))
+    }
+
+    /// Whose slot `v` is: (VM badge, vCPU, whether it holds LL-boost).
+    pub fn describe(&self, v: VcpuId) -> Option<(u64, u8, bool)> {
+        let m = self.vcpus.get(v.index()).filter(|m| !m.gone)?;
+        let ll = matches!(self.sched.ll_state(v), Some(LlState::In { .. } | LlState::Spent { .. }));
+        Some((m.badge, m.vcpu, ll))
     }
 
     /// What each registered vCPU used: (VM badge, vCPU, usage), in registration order.
@@ -767,8 +776,8 @@ mod tests {
         for b in 1..=4 {
             m.add(&mut k, b, 0, 0, 0).unwrap();
         }
-        m.ll_enter(&mut k, 1, 0, 0).unwrap();
         k.usage = [Some((0, 0)); 4];
+        m.ll_enter(&mut k, 1, 0, 0).unwrap();
         // The hogs are always runnable, the RT vCPUs rarely found so.
         k.runnable = [false, false, true, true];
         for t in 1..=3 {
@@ -787,6 +796,10 @@ mod tests {
         assert_eq!(m.core_of(VcpuId(0)), Some(1));
         assert_eq!(m.take_move().map(|mv| (mv.vcpu, mv.to)), Some((VcpuId(0), CoreId(1))));
         assert_eq!(m.take_move(), None);
+        // The report names it: VM 1's vCPU 0, holding LL-boost; VM 2 never entered it.
+        assert_eq!(m.describe(VcpuId(0)), Some((1, 0, true)));
+        assert_eq!(m.describe(VcpuId(1)), Some((2, 0, false)));
+        assert_eq!(m.describe(VcpuId(7)), None);
         // Without balancing nothing moves.
         let (mut m, mut k) = (
             Manager::new(
@@ -872,5 +885,32 @@ mod tests {
         let again = m.add(&mut k, RT, 0, 0, TICK_NS).unwrap();
         assert_eq!(again, VcpuId(2));
         assert_eq!(m.find(RT, 0), Some(again));
+    }
+
+    /// A gone vCPU's reservation stops counting, and balancing passes it by: before,
+    /// the gone LL-boost vCPU (load 0, LL-boost first) was the one "moved" at every
+    /// accounting, and the live ones never were.
+    #[test]
+    fn a_gone_vcpu_reserves_nothing_and_is_not_moved() {
+        let settings = settings(2, true, false, true, Config::default());
+        // Two reservations of 25 % fill core 0's half: a third fits once one is gone.
+        let r = Some(Reservation::new(575_000, USBT));
+        let vms = [vm(1, r), vm(2, r), vm(3, None), vm(4, None), vm(5, r)];
+        let (mut m, mut k) = (Manager::new(settings, &vms, 0), Model::default());
+        for b in 1..=4 {
+            m.add(&mut k, b, 0, 0, 0).unwrap();
+        }
+        k.usage = [None, Some((0, 0)), Some((0, 0)), Some((0, 0))];
+        k.runnable = [false, false, true, true];
+        for t in 1..=6 {
+            m.timer(&mut k, t * TICK_NS);
+        }
+        assert_eq!(m.find(1, 0), None, "VM 1's vCPU is gone");
+        assert_eq!(
+            k.moves.first().map(|mv| mv.0),
+            Some(1),
+            "the live LL-boost vCPU moves first"
+        );
+        assert_eq!(m.add(&mut k, 5, 0, 0, 6 * TICK_NS).map(|v| v.0), Ok(4));
     }
 }

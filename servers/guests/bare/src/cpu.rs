@@ -99,6 +99,16 @@ pub fn wfi() {
     unsafe { asm!("wfi", options(nostack, preserves_flags)) };
 }
 
+/// `yield`: a hint that this CPU is only computing or spinning, architecturally nothing
+/// (not trapped to the hypervisor). QEMU's single-threaded TCG, which `-icount` uses,
+/// ends this CPU's turn on it; a CPU that neither yields nor waits runs until the next
+/// timer deadline of any CPU, and QEMU 7.2 then gives the CPUs after it no instructions
+/// before that CPU's next turn, so they never run.
+pub fn yield_hint() {
+    // SAFETY: `yield` is a hint with no architectural effect.
+    unsafe { asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// ISR_EL1: bit 7 (I) says an IRQ (a virtual one, for a guest) is pending.
 pub fn isr() -> u64 {
     mrs!("isr_el1")

@@ -122,7 +122,7 @@ pub fn boot(dtb: u64) -> ! {
         enter_ll_boost(clock);
     }
     if config.hog {
-        hog(clock, cal.rounds, config.hog_ms)
+        hog(clock, cal.rounds, config.work_us, config.hog_ms)
     }
 
     rt::init(clock, config.trace);
@@ -149,14 +149,27 @@ pub fn boot(dtb: u64) -> ! {
     rt::start()
 }
 
+/// A hog's `yield` comes after at most this much work (µs).
+const HOG_SLICE_US: u64 = 5;
+
 /// `hog`: compute in pieces of `work_us`, never waiting (a CPU-bound guest), for ever
 /// or for `ms` milliseconds (then the VM ends, after its scheduling state is printed).
-fn hog(clock: Clock, rounds: u64, ms: u64) -> ! {
+/// A piece is done in slices of [`HOG_SLICE_US`], each followed by a `yield` hint
+/// (nothing on hardware; under QEMU's `-icount` it lets the other CPUs run, see
+/// [`cpu::yield_hint`]).
+fn hog(clock: Clock, rounds: u64, work_us: u64, ms: u64) -> ! {
     let end = (ms != 0).then(|| cpu::counter() + clock.ticks_from_us(ms * 1000));
     println!("rtos: hog: computing for {}", if ms == 0 { "ever" } else { "a while" });
+    let slice = (rounds * HOG_SLICE_US / work_us.max(1)).max(1);
     let mut pieces = 0u64;
     loop {
-        work::work(rounds);
+        let mut left = rounds;
+        while left > 0 {
+            let n = left.min(slice);
+            work::work(n);
+            cpu::yield_hint();
+            left -= n;
+        }
         pieces += 1;
         if end.is_some_and(|e| cpu::counter() >= e) {
             println!("rtos: hog: done, {pieces} pieces of work in {ms} ms");

@@ -149,10 +149,7 @@ mod app {
         /// `ll_us`, in `windows` LL-boost windows), as the kernel counted it.
         fn report(&self, now: u64) {
             for (badge, vcpu, u) in self.m.usage() {
-                let name = self.config.vms.iter().find(|v| v.badge == badge).map_or("?", |v| {
-                    let len = v.name.iter().position(|&b| b == 0).unwrap_or(v.name.len());
-                    core::str::from_utf8(&v.name[..len]).unwrap_or("?")
-                });
+                let name = self.vm_name(badge);
                 println!(
                     "sched: usage t_us={} vm={name} vcpu={vcpu} consumed_us={} ll_us={} windows={}",
                     now / 1000,
@@ -161,6 +158,14 @@ mod app {
                     u.windows
                 );
             }
+        }
+
+        /// The description's name of the VM whose VMM has `badge` (`?` if none).
+        fn vm_name(&self, badge: u64) -> &str {
+            self.config.vms.iter().find(|v| v.badge == badge).map_or("?", |v| {
+                let len = v.name.iter().position(|&b| b == 0).unwrap_or(v.name.len());
+                core::str::from_utf8(&v.name[..len]).unwrap_or("?")
+            })
         }
 
         /// Set the timer for the manager's next deadline.
@@ -288,9 +293,14 @@ mod app {
                 let now = self.k.now();
                 self.m.timer(&mut self.k, now);
                 if let Some(mv) = self.m.take_move() {
+                    let (badge, vcpu, ll) = self.m.describe(mv.vcpu).unwrap_or((0, 0, false));
                     println!(
-                        "sched: moved vCPU slot {} from core {} to core {}",
-                        mv.vcpu.0, mv.from.0, mv.to.0
+                        "sched: moved vCPU slot {} (vm={} vcpu={vcpu} {}) from core {} to core {}",
+                        mv.vcpu.0,
+                        self.vm_name(badge),
+                        if ll { "ll-boost" } else { "credit" },
+                        mv.from.0,
+                        mv.to.0
                     );
                 }
                 if now >= self.next_report {
