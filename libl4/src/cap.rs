@@ -7,10 +7,11 @@ use gaon_abi::invocation::{
     IrqHandlerAckArgs, IrqHandlerClearArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs, PageTableMapArgs,
     PageTableUnmapArgs, REG_COUNT, SchedContextBindArgs, SchedContextConsumedArgs, SchedContextConsumedReply,
     SchedContextUnbindArgs, SchedControlConfigureArgs, TcbBindNotificationArgs, TcbGetStateArgs, TcbReadRegistersArgs,
-    TcbResumeArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs,
-    TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs, UntypedRetypeArgs,
-    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs,
-    VCpuUnbindTcbArgs, VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
+    TcbResumeArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetNameArgs, TcbSetPriorityArgs,
+    TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs,
+    TraceControlConsumeArgs, TraceControlSetMaskArgs, UntypedRetypeArgs, VCpuAckVppiArgs, VCpuBindTcbArgs,
+    VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs,
+    VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -64,6 +65,8 @@ handle!(
     VCpu,
     /// The kernel debug console and halting (object type `Debug`).
     DebugCap,
+    /// The kernel's trace points (object type `TraceControl`, see `gaon_abi::trace`).
+    TraceControl,
 );
 
 fn unit<R>(r: Result<R, Error>) -> Result<(), Error> {
@@ -206,6 +209,23 @@ impl Tcb {
     /// `Label::TcbSetAffinity`).
     pub fn set_affinity(self, cpu: u64) -> Result<(), Error> {
         unit(invoke_args(self.0, &TcbSetAffinityArgs { cpu }))
+    }
+    /// Name the thread in traces (its first 16 bytes; `gaon_abi::trace::ThreadName`).
+    pub fn set_name(self, name: &[u8]) -> Result<(), Error> {
+        let (name_lo, name_hi) = gaon_abi::trace::name_words(name);
+        unit(invoke_args(self.0, &TcbSetNameArgs { name_lo, name_hi }))
+    }
+}
+
+impl TraceControl {
+    /// Record the event classes in `mask` (`gaon_abi::trace::Class` bits); the mask
+    /// before.
+    pub fn set_mask(self, mask: u64) -> Result<u64, Error> {
+        invoke_args(self.0, &TraceControlSetMaskArgs { mask }).map(|r| r.previous)
+    }
+    /// Give core `cpu`'s records below `upto` back to the kernel.
+    pub fn consume(self, cpu: u64, upto: u64) -> Result<(), Error> {
+        unit(invoke_args(self.0, &TraceControlConsumeArgs { cpu, upto }))
     }
 }
 

@@ -49,8 +49,12 @@ pub mod slot {
     pub const KERNEL_LOG: u64 = 11;
     /// SchedControl for CPU 1; CPUs 2 and 3 follow.
     pub const SCHED_CONTROL_1: u64 = 12;
+    /// The TraceControl capability (`crate::trace`).
+    pub const TRACE_CONTROL: u64 = 15;
+    /// The frame of the kernel's trace rings (`crate::trace`), read-only.
+    pub const TRACE_RINGS: u64 = 16;
     /// First slot the kernel may fill with boot-time caps (untyped).
-    pub const FIRST_FREE: u64 = 16;
+    pub const FIRST_FREE: u64 = 18;
 
     /// The slot of CPU `cpu`'s SchedControl (filled only for the CPUs in
     /// `BootInfo::cpus`), or `None` past the fourth CPU.

@@ -356,6 +356,15 @@ invocations! {
         /// The core.
         cpu: u64,
     };
+    /// Names the thread for traces: records `ThreadName` (`gaon_abi::trace`) with the
+    /// name's 16 bytes (NUL-padded, little-endian; `trace::name_words`). The kernel
+    /// keeps nothing but the record.
+    TcbSetName = 33 on Tcb => TcbSetNameArgs {
+        /// Bytes 0..8 of the name.
+        name_lo: u64,
+        /// Bytes 8..16.
+        name_hi: u64,
+    };
 
     /// Maps the frame. Mapping again at the same place changes the rights (remap).
     FrameMap = 40 on Frame => FrameMapArgs {
@@ -562,6 +571,25 @@ invocations! {
         /// The notification (with the write right), or 0 to unbind.
         notification: CPtr,
     };
+
+    /// Chooses the classes of events the kernel records (`gaon_abi::trace::Class`
+    /// bits; `InvalidArgument` for a bit that names no class). Returns the mask before.
+    TraceControlSetMask = 90 on TraceControl => TraceControlSetMaskArgs {
+        /// The classes to record from now on.
+        mask: u64,
+    } -> TraceControlSetMaskReply {
+        /// The classes recorded until now.
+        previous: u64,
+    };
+    /// Gives back core `cpu`'s records below `upto` (the ring's new tail): the reader
+    /// has read them, and the kernel may write there again. `RangeError` for a core
+    /// without a ring, or an `upto` below the tail or above the head.
+    TraceControlConsume = 91 on TraceControl => TraceControlConsumeArgs {
+        /// The core.
+        cpu: u64,
+        /// The new tail.
+        upto: u64,
+    };
 }
 
 impl Label {
@@ -594,6 +622,7 @@ impl Label {
                 Self::TcbSetTimeoutEndpoint,
                 Self::TcbGetState,
                 Self::TcbSetAffinity,
+                Self::TcbSetName,
             ],
             T::Frame => &[Self::FrameMap, Self::FrameUnmap, Self::FrameGetAddress],
             T::PageTable => &[Self::PageTableMap, Self::PageTableUnmap],
@@ -623,6 +652,7 @@ impl Label {
                 Self::SchedContextConsumed,
             ],
             T::Debug => &[Self::DebugLogBind],
+            T::TraceControl => &[Self::TraceControlSetMask, Self::TraceControlConsume],
             T::Endpoint | T::Notification | T::Reply => &[],
         }
     }

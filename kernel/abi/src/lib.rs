@@ -24,6 +24,7 @@ pub mod message;
 pub mod object;
 pub mod syscall;
 pub mod system;
+pub mod trace;
 pub mod vcpu;
 
 pub use fault::{Fault, FaultKind};

@@ -46,11 +46,15 @@ pub enum ObjType {
     /// run a guest at EL1/EL0 in the stage-2 address space of its VSpace; the guest's
     /// exits become messages to the thread's fault endpoint (`gaon_abi::exit`).
     VCpu = 15,
+    /// Authority over the kernel's trace points (`gaon_abi::trace`): which classes of
+    /// events are recorded, and giving back ring space a reader has read. The root
+    /// server gets it; a system description grants copies to its trace server.
+    TraceControl = 16,
 }
 
 impl ObjType {
     /// Every type, in numeric order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Untyped,
         Self::CNode,
         Self::Tcb,
@@ -67,6 +71,7 @@ impl ObjType {
         Self::Debug,
         Self::VmidPool,
         Self::VCpu,
+        Self::TraceControl,
     ];
 
     /// Decode a type number.
@@ -177,7 +182,7 @@ mod tests {
         for t in ObjType::ALL {
             assert_eq!(ObjType::from_raw(t as u64), Some(t));
         }
-        assert_eq!(ObjType::from_raw(16), None);
+        assert_eq!(ObjType::from_raw(17), None);
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl Cap {
             14 => Some(ObjType::Debug),
             15 => Some(ObjType::VmidPool),
             16 => Some(ObjType::VCpu),
+            17 => Some(ObjType::TraceControl),
             _ => None,
         }
     }

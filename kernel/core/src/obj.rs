@@ -231,3 +231,39 @@ pub(crate) unsafe fn copy(from: usize, to: usize, n: usize) {
     // SAFETY: the caller's contract is `copy_nonoverlapping`'s.
     unsafe { core::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, n) }
 }
+
+/// The frame of the kernel's trace rings (`gaon_abi::trace`), written volatile: user
+/// level maps it read-only and reads it while the kernel writes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TraceRings(usize);
+
+impl TraceRings {
+    /// The rings' frame at physical address `addr`.
+    ///
+    /// # Safety
+    ///
+    /// `addr..addr + gaon_abi::trace::RINGS_BYTES` is mapped, writable normal memory,
+    /// aligned to 8, that stays allocated to the rings (a boot allocation) and that no
+    /// live reference points into.
+    pub(crate) const unsafe fn new(addr: usize) -> Self {
+        Self(addr)
+    }
+
+    /// Write the word at byte offset `off` (a multiple of 8; checked against the
+    /// frame's size, so a bad offset stops the kernel rather than writing elsewhere).
+    #[inline]
+    pub(crate) fn write(self, off: usize, v: u64) {
+        assert!(off.is_multiple_of(8) && off + 8 <= gaon_abi::trace::RINGS_BYTES);
+        // SAFETY: by `new`'s contract the frame is mapped, writable, allocated and
+        // aligned to 8; the offset is checked to lie in it and is aligned.
+        unsafe { ((self.0 + off) as *mut u64).write_volatile(v) }
+    }
+
+    /// Read back the word at `off` (host tests).
+    #[cfg(test)]
+    pub(crate) fn read(self, off: usize) -> u64 {
+        assert!(off.is_multiple_of(8) && off + 8 <= gaon_abi::trace::RINGS_BYTES);
+        // SAFETY: as in `write`.
+        unsafe { ((self.0 + off) as *const u64).read_volatile() }
+    }
+}

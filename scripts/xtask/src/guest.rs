@@ -8,7 +8,7 @@
 //! - the virtual timer's interrupts (`arch_timer` in `/proc/interrupts`, on the GIC the
 //!   configuration has) increase between two reads a second apart;
 //! - the kernel's log has PSCI and the GIC probed, and no error or warning
-//!   at all (`dmesg -r`, levels 0 to 4);
+//!   (`dmesg -r`, levels 0 to 4) but the host's timing ([`HOST_TIMING`]);
 //! - `reboot -f` boots the guest again (the VMM resets the VM), and `poweroff` ends it
 //!   with status 0, which halts the system (`halt_on_exit`), QEMU exiting with 0.
 
@@ -228,6 +228,12 @@ fn interrupt_count(line: &str) -> (u64, String) {
     (sum, String::new())
 }
 
+/// Warnings that say only that the host was slow: these runs are on QEMU's real clock,
+/// and a vCPU thread the host does not run for a while looks to the guest like a long
+/// interrupt handler (`hrtimer: interrupt took 11752368 ns`, seen in a CI run while the
+/// machine's two cores were busy with a build).
+const HOST_TIMING: &[&str] = &["hrtimer: interrupt took "];
+
 /// The problems of a Linux run's `output` (see the module's documentation).
 pub fn check_linux(output: &str, exit_code: Option<i32>, vcpus: usize, release: &str, gic: &str) -> Vec<String> {
     let mut p = Vec::new();
@@ -267,7 +273,7 @@ pub fn check_linux(output: &str, exit_code: Option<i32>, vcpus: usize, release: 
     }
     match log_between(output, "<<log", "log>>") {
         Some(lines) => {
-            for l in lines {
+            for l in lines.into_iter().filter(|l| !HOST_TIMING.iter().any(|h| l.contains(h))) {
                 p.push(format!("kernel error or warning: {l}"));
             }
         }
@@ -347,6 +353,15 @@ mod tests {
         assert_eq!(bad("P=5", "P=0").len(), 1);
         assert_eq!(bad("G=4", "G=0").len(), 1);
         assert_eq!(bad("<<log\n", "<<log\n[linux] <4>[ 1.0] pl011: bad clock\n").len(), 1);
+        assert_eq!(
+            bad(
+                "<<log\n",
+                "<<log\n[linux] <4>[    2.253180] hrtimer: interrupt took 11752368 ns\n"
+            )
+            .len(),
+            0,
+            "the host's timing is not the guest's problem"
+        );
         assert_eq!(bad("log>>", "").len(), 1, "no end of the log");
         assert_eq!(bad("B=42", "B=").len(), 1, "no second shell");
         assert_eq!(bad("vmm: reset", "vmm: ").len(), 1);

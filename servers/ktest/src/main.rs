@@ -31,6 +31,8 @@ mod t_tcb;
 #[cfg(target_os = "none")]
 mod t_time;
 #[cfg(target_os = "none")]
+mod t_trace;
+#[cfg(target_os = "none")]
 mod t_untyped;
 #[cfg(target_os = "none")]
 mod t_vcpu;
@@ -64,7 +66,7 @@ mod app {
             debug_println!("ktest: cannot allocate");
             return 1;
         }
-        let groups: [&[crate::Test]; 13] = [
+        let groups: [&[crate::Test]; 14] = [
             crate::t_basic::TESTS,
             crate::t_untyped::TESTS,
             crate::t_cnode::TESTS,
@@ -77,6 +79,7 @@ mod app {
             crate::t_fault::TESTS,
             crate::t_idl::TESTS,
             crate::t_vcpu::TESTS,
+            crate::t_trace::TESTS,
             // Last: it checks what every other test left behind.
             crate::t_check::TESTS,
         ];

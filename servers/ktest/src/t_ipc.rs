@@ -83,7 +83,7 @@ extern "C" fn echo(arg: u64) -> ! {
     }
 }
 
-fn echo_server(env: &mut Env, prio: u64) -> Result<(u64, Tcb), crate::Fail> {
+pub(crate) fn echo_server(env: &mut Env, prio: u64) -> Result<(u64, Tcb), crate::Fail> {
     let ep = endpoint(env)?;
     let rp = reply(env)?;
     let t = ok(env.spawn(echo, ep | (rp << 16), prio, 0), "spawn echo server")?;

@@ -288,6 +288,7 @@ fn configure(
     tcb.set_priority(u64::from(e.priority), ROOT_TCB).step("set priority")?;
     tcb.bind_notification(t.ntfn).step("bind notification")?;
     tcb.set_affinity(core).step("place on its core")?;
+    tcb.set_name(name_bytes(&e.name)).step("name")?;
     if e.budget_us != 0 {
         let sc = SchedContext(a.alloc(ObjType::SchedContext, 0).step("scheduling context")?);
         // The core's SchedControl: a budgeted thread runs on its scheduling context's.

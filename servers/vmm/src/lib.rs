@@ -14,3 +14,28 @@ pub mod pl011;
 pub mod psci;
 pub mod testdev;
 pub mod vm;
+
+/// The trace name of vCPU `v` of the VM whose VMM is `vm` (`vm.vcpuN`), cut to the 16
+/// bytes a thread name has (`gaon_abi::trace`), keeping the vCPU number: a long VM name
+/// is shortened, not the suffix.
+pub fn vcpu_thread_name(vm: &str, v: usize) -> heapless::Vec<u8, 16> {
+    let mut suffix: heapless::String<16> = heapless::String::new();
+    let _ = core::fmt::write(&mut suffix, format_args!(".vcpu{v}"));
+    let keep = 16usize.saturating_sub(suffix.len()).min(vm.len());
+    let mut out = heapless::Vec::new();
+    let _ = out.extend_from_slice(&vm.as_bytes()[..keep]);
+    let _ = out.extend_from_slice(suffix.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::vcpu_thread_name;
+
+    #[test]
+    fn vcpu_threads_are_named_after_their_vm() {
+        assert_eq!(&vcpu_thread_name("linux", 0)[..], b"linux.vcpu0");
+        assert_eq!(&vcpu_thread_name("a-very-long-vm-name", 12)[..], b"a-very-lo.vcpu12");
+        assert_eq!(vcpu_thread_name("", 3).len(), 6);
+    }
+}

@@ -547,6 +547,10 @@ mod app {
             if t.set_affinity(spread).is_err() {
                 ok(t.set_affinity(core), "vCPU core")?;
             }
+            ok(
+                t.set_name(&gaon_vmm::vcpu_thread_name(libl4::start::name(), v)),
+                "vCPU name",
+            )?;
             k.vcpus[v] = (t, vc);
             // Managed: the policy server gives the thread its scheduling context and
             // priority, before it ever runs.

@@ -1,13 +1,13 @@
 //! Creating the root server: its objects, its address space, its capabilities to all
 //! remaining memory, and the boot-info page that lists them.
 
-use gaon_abi::ObjType;
 use gaon_abi::boot::{NAME_LEN, ROOT_STACK_SIZE, ROOT_STACK_TOP};
 use gaon_abi::bootinfo::{
     BOOTINFO_MAGIC, BOOTINFO_VADDR, BootInfo, MAX_BOOT_MODULES, MAX_BOOT_UNTYPED, MODULES_VADDR, ModuleDesc,
     ROOT_CNODE_RADIX, ROOT_IPC_BUFFER_VADDR, SlotRegion, UntypedDesc, slot as rs,
 };
 use gaon_abi::object::{CNODE_MAX_RADIX, PAGE_BITS, SCHED_CONTEXT_BITS, SLOT_BITS, TCB_BITS, UNTYPED_MAX_BITS};
+use gaon_abi::{ObjType, Rights};
 
 use super::cspace::{Kslots, slot};
 use super::object::create_object;
@@ -45,6 +45,23 @@ impl BootAlloc {
         self.next = end;
         // SAFETY: `pa..end` lies in the free RAM the allocator was given (mapped,
         // writable, referenced by nothing) and is handed out only now.
+        unsafe { obj::zero(pa, size) };
+        Some(pa)
+    }
+
+    /// `2^bits` zeroed bytes aligned to their size, from the end of the free memory
+    /// (so a large alignment wastes nothing when the end is aligned).
+    #[allow(unsafe_code, reason = "zeroes the memory it hands out, which it owns")]
+    pub fn alloc_top(&mut self, bits: u8) -> Option<usize> {
+        let size = 1usize << bits;
+        let pa = self.end.checked_sub(size)? & !(size - 1);
+        if pa < self.next {
+            return None;
+        }
+        self.used += self.end - pa;
+        self.end = pa;
+        // SAFETY: `pa..pa + size` lies in the free RAM the allocator was given (at or
+        // above `next`, below the old end) and is handed out only now.
         unsafe { obj::zero(pa, size) };
         Some(pa)
     }
@@ -130,6 +147,9 @@ impl<P: Platform> Kernel<P> {
         let ipcbuf = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         let klog = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         self.log_page = klog;
+        let rings = alloc.alloc_top(gaon_abi::trace::RINGS_BITS).ok_or(oom)?;
+        // SAFETY: a boot allocation of the rings' size, aligned to it, kept for them.
+        self.trace_init(unsafe { crate::obj::TraceRings::new(rings) });
         let vmid = 1u16;
         let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
         vs_cap.set_vmid(vmid);
@@ -219,6 +239,11 @@ impl<P: Platform> Kernel<P> {
             ),
             (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
             (rs::KERNEL_LOG, Cap::new(ObjType::Frame, klog, PAGE_BITS)),
+            (rs::TRACE_CONTROL, Cap::new(ObjType::TraceControl, 0, 0)),
+            (
+                rs::TRACE_RINGS,
+                Cap::new(ObjType::Frame, rings, gaon_abi::trace::RINGS_BITS).with_rights(Rights::READ),
+            ),
             // Every VMID but 0 (unused) and the root's own.
             (
                 rs::VMID_POOL,
@@ -244,6 +269,7 @@ impl<P: Platform> Kernel<P> {
         // SAFETY: a boot allocation (non-zero, aligned to its size, owned by the root
         // server's Tcb cap made above) holding the Tcb `create_object` wrote.
         let t = unsafe { Ptr::<Tcb>::new(tcb_pa) };
+        self.trace_created(t);
         for (i, src) in [
             (SLOT_CSPACE, rs::CNODE),
             (SLOT_VSPACE, rs::VSPACE),

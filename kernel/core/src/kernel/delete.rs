@@ -208,6 +208,9 @@ impl<P: Platform> Kernel<P> {
 
     /// Stop a dying thread and clear every pointer to it.
     fn detach_tcb(&mut self, t: Ptr<Tcb>) {
+        if self.tracing(gaon_abi::trace::Class::THREAD) {
+            self.record(gaon_abi::trace::Event::ThreadDestroy, t.get().tid, 0, 0);
+        }
         // Running on another core: stopped there first (the deleting core waits until
         // that core has left user level, so nothing writes into the Tcb after this).
         self.settle(t);

@@ -122,9 +122,10 @@ impl<P: Platform> Kernel<P> {
         const NULL: u64 = Syscall::Null as u64;
         let Some(t) = self.current() else { return After::Chosen };
         let number = t.get().ctx.x[SYSCALL_NUMBER_REG];
+        // Traced IPC takes the general path, which records it.
         let fast = match number {
-            CALL => self.fastpath_call(t),
-            REPLY_RECV => self.fastpath_reply_recv(t),
+            CALL if !self.traced() => self.fastpath_call(t),
+            REPLY_RECV if !self.traced() => self.fastpath_reply_recv(t),
             NULL => {
                 t.get().ctx.x[0] = 0;
                 return After::Caller;

@@ -5,6 +5,7 @@
 use gaon_abi::MsgInfo;
 use gaon_abi::fault::Fault;
 use gaon_abi::syscall::INFO_REG;
+use gaon_abi::trace::{Class, Event};
 use gaon_abi::vcpu::{
     EXIT_REPLY_ABORT, EXIT_REPLY_RETRY, EXIT_REPLY_UNDEF, Exit, GUEST_RESET_PSTATE, MmioAccess, VCpuReg,
 };
@@ -244,6 +245,18 @@ pub(super) fn take_back_exit(t: &mut Tcb) {
 }
 
 impl<P: Platform> Kernel<P> {
+    /// [`Event::VmExit`] for `t`'s exit of kind `kind` (if VM events are recorded).
+    #[cold]
+    #[inline(never)]
+    fn trace_exit(&mut self, t: Ptr<Tcb>, kind: u64, exception: Exception) {
+        if self.tracing(Class::VM) {
+            let syndrome = match exception {
+                Exception::Vm { esr, .. } | Exception::User { esr, .. } => esr,
+            };
+            self.record(Event::VmExit, t.get().tid, kind, syndrome);
+        }
+    }
+
     /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
     /// exception that is no exit goes as a fault message), or stop `t` if it has none.
     /// True if it switched directly to the VMM (the exit fastpath: nothing to
@@ -285,7 +298,14 @@ impl<P: Platform> Kernel<P> {
             v.get().last_abort = (addr, esr);
         }
         t.get().exit = Some(exit);
-        match self.fastpath_exit(t) {
+        // While tracing, the exit takes the general path, which records it.
+        let fast = if self.traced() {
+            self.trace_exit(t, exit.kind() as u64, exception);
+            None
+        } else {
+            self.fastpath_exit(t)
+        };
+        match fast {
             Some(super::fastpath::Fast::Direct(_)) => {
                 // The VMM's slice, as the general way's reschedule would set it.
                 self.arm_timer();

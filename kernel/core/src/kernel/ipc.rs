@@ -6,6 +6,7 @@
 use super::message;
 use gaon_abi::fault::Fault;
 use gaon_abi::syscall::{CAP_REG, FIRST_MR_REG, INFO_REG, MSG_REGISTERS};
+use gaon_abi::trace::{Class, Event};
 use gaon_abi::{Error, MsgInfo, ObjType, Rights};
 
 use super::cspace::{Kslots, cnode_slot, derived_copy, slot};
@@ -29,6 +30,14 @@ impl<P: Platform> Kernel<P> {
 
     /// Send a fault message for `t` to its fault endpoint, or stop it if it has none.
     pub(super) fn send_fault(&mut self, t: Ptr<Tcb>, fault: Fault) {
+        if self.tracing(Class::FAULT) {
+            let addr = if let Fault::VmFault { addr, .. } = fault {
+                addr
+            } else {
+                0
+            };
+            self.record(Event::Fault, t.get().tid, fault.kind() as u64, addr);
+        }
         if self.has_fault_handler(t) {
             t.get().fault = Some(fault);
             self.call_fault_handler(t);
@@ -76,6 +85,14 @@ impl<P: Platform> Kernel<P> {
             }
             self.deliver(sender, r, badge, flags, Some(ep));
         } else if blocking {
+            if self.tracing(Class::IPC) {
+                let e = if flags.contains(IpcFlags::CALL) {
+                    Event::IpcCall
+                } else {
+                    Event::IpcSend
+                };
+                self.record(e, sender.get().tid, badge, 0);
+            }
             self.block(sender, State::BlockedOnSend { ep, badge, flags });
             e.queue.push(sender);
             e.state = EpState::Send;
@@ -97,6 +114,9 @@ impl<P: Platform> Kernel<P> {
         let reply = core::mem::take(&mut receiver.get().reply);
         if let Some(rp) = reply {
             rp.get().receiver = None;
+        }
+        if self.tracing(Class::IPC) {
+            self.trace_delivery(sender, receiver, badge, flags.contains(IpcFlags::CALL));
         }
         self.transfer(sender, receiver, badge, flags, ep);
         let s = sender.get();
@@ -270,6 +290,9 @@ impl<P: Platform> Kernel<P> {
         let Some(c) = core::mem::take(&mut reply.get().caller) else {
             return;
         };
+        if self.tracing(Class::IPC) {
+            self.record(Event::IpcReply, t.get().tid, 0, u64::from(c.get().tid));
+        }
         let caller = c.get();
         caller.reply = None;
         if caller.fault.take().is_some() {
@@ -291,6 +314,9 @@ impl<P: Platform> Kernel<P> {
                 self.refresh_vcpu(v);
             }
             super::guest::apply_reply(c.get(), exit, info.label(), len, |i| message::get_mr(t, i));
+            if self.tracing(Class::VM) {
+                self.record(Event::VmEntry, c.get().tid, 0, 0);
+            }
             // An end of interrupt that came meanwhile goes to the VMM before the guest
             // runs on.
             if self.send_eoi(c) {
@@ -306,6 +332,9 @@ impl<P: Platform> Kernel<P> {
 
     /// Signal `n` with `badge`.
     pub(super) fn signal(&mut self, n: Ptr<Notification>, badge: u64) {
+        if self.tracing(Class::NOTIFY) {
+            self.trace_signal(n, badge);
+        }
         let nt = n.get();
         if let Some(w) = nt.queue.pop() {
             let ctx = &mut w.get().ctx;

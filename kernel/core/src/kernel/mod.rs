@@ -30,6 +30,7 @@ pub mod object;
 mod sched;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod vtimer;
 
 pub use boot::{BootAlloc, BootError, BootModule, BootSegment, RootImage};
@@ -158,6 +159,8 @@ pub struct Kernel<P: Platform> {
     /// the badge it is signalled with.
     log_ntfn: Option<Ptr<Notification>>,
     log_badge: u64,
+    /// The trace rings and what is recorded (`trace.rs`).
+    trace: trace::Trace,
     /// The big tables last.
     vmids: [Option<Ptr<Table>>; VMIDS],
     irqs: [IrqLine; MAX_IRQS],
@@ -281,6 +284,7 @@ impl<P: Platform> Kernel<P> {
             log_page: 0,
             log_ntfn: None,
             log_badge: 0,
+            trace: trace::Trace::new(),
             #[cfg(test)]
             delete_visits: 0,
             #[cfg(test)]

@@ -160,7 +160,7 @@ fn ram(size: usize) -> (usize, usize) {
 
 /// A booted kernel with the root server current.
 fn boot() -> Kernel<Model> {
-    let (start, end) = ram(16 << 20);
+    let (start, end) = ram(24 << 20);
     boot_over(start..end, &[])
 }
 
@@ -360,7 +360,10 @@ fn boot_hands_over_all_memory() {
     let n = (bi.untyped_slots.end - bi.untyped_slots.start) as usize;
     assert!(n > 0);
     let total: u64 = bi.untyped[..n].iter().map(|d| 1u64 << d.size_bits).sum();
-    assert!(total > 14 << 20, "most of the 16 MiB is untyped: {total}");
+    assert!(
+        total > 20 << 20,
+        "most of the 24 MiB is untyped (2 MiB are the trace rings): {total}"
+    );
     for i in 0..n {
         let c = root_slot(&k, bi.untyped_slots.start + i as u64).cap;
         assert_eq!(c.ty(), Some(ObjType::Untyped));
@@ -913,6 +916,7 @@ fn fastpath_switches_directly_only_to_the_thread_schedule_would_pick() {
 
 mod check;
 mod hardening;
+mod trace;
 mod unchanged;
 mod vcpu;
 

@@ -74,6 +74,12 @@ impl Queue {
         tcb.ep_prev = None;
     }
 
+    /// The first thread, left in the queue.
+    #[inline]
+    pub fn first(&self) -> Option<Ptr<Tcb>> {
+        self.head
+    }
+
     /// Take the first thread (`remove` of the head, which has no previous thread).
     #[inline]
     pub fn pop(&mut self) -> Option<Ptr<Tcb>> {

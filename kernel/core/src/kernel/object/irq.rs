@@ -3,6 +3,7 @@
 //! line) programs the timer. The kernel keeps one [`IrqLine`] per line.
 
 use gaon_abi::invocation::{IrqControlGetArgs, IrqHandlerSetNotificationArgs, IrqHandlerSetTimerArgs};
+use gaon_abi::trace::{Class, Event};
 use gaon_abi::{Error, Label, ObjType, Rights};
 
 use super::Args;
@@ -11,7 +12,7 @@ use super::tcb::Tcb;
 use crate::cap::Cap;
 use crate::cdt;
 use crate::kernel::cspace::{Kslots, cnode_slot, slot};
-use crate::kernel::{Kernel, Platform};
+use crate::kernel::{Kernel, Platform, trace};
 use crate::obj::Ptr;
 
 /// State of one IRQ line.
@@ -135,6 +136,10 @@ impl<P: Platform> Kernel<P> {
     pub fn handle_irq(&mut self, irq: u32) {
         // Whoever was running is only interrupted; it resumes where it was.
         let prev = self.core.current;
+        let traced = self.tracing(Class::IRQ);
+        if traced {
+            self.record(Event::IrqEntry, trace::tid(prev), u64::from(irq), 0);
+        }
         self.platform.irq_set_enabled(irq, false);
         let line = self.irqs.get(irq as usize).copied().unwrap_or(IrqLine::FREE);
         if let Some(n) = line.ntfn {
@@ -145,6 +150,9 @@ impl<P: Platform> Kernel<P> {
             // could not disarm core 0's timer): disarmed here, on core 0, so it does not
             // fire again into a handler made later.
             self.platform.set_user_timer(None);
+        }
+        if traced {
+            self.record(Event::IrqExit, trace::tid(prev), u64::from(irq), 0);
         }
         self.reschedule(prev);
     }

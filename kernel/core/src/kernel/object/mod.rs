@@ -19,6 +19,7 @@ pub mod notification;
 pub mod reply;
 pub mod sched_context;
 pub mod tcb;
+pub mod trace_control;
 pub mod untyped;
 pub mod vcpu;
 pub mod vspace;
@@ -183,6 +184,10 @@ impl<P: Platform> Kernel<P> {
                 let op = self.decode_debug(t, label, a)?;
                 Ok(self.perform_debug(op))
             }
+            Some(ObjType::TraceControl) => {
+                let op = self.decode_trace_control(label, a)?;
+                Ok(self.perform_trace_control(t, op))
+            }
             Some(ObjType::VCpu) => {
                 let v = cap.vcpu();
                 let op = self.decode_vcpu(t, v, label, a)?;
@@ -228,6 +233,7 @@ pub(super) fn init_object(ty: ObjType, addr: usize) {
         | ObjType::IrqHandler
         | ObjType::SchedControl
         | ObjType::Debug
+        | ObjType::TraceControl
         | ObjType::VmidPool => {}
     }
 }

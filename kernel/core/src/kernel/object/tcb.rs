@@ -7,7 +7,8 @@ use gaon_abi::fault::Fault;
 use gaon_abi::invocation::{MAX_PRIORITY, REG_COUNT, REG_PC, REG_SP, REG_SPSR, REG_TPIDR, REG_X0};
 use gaon_abi::invocation::{
     TcbBindNotificationArgs, TcbGetStateReply, TcbReadRegistersArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs,
-    TcbSetMcpArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbWriteRegistersArgs,
+    TcbSetMcpArgs, TcbSetNameArgs, TcbSetPriorityArgs, TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs,
+    TcbWriteRegistersArgs,
 };
 use gaon_abi::vcpu::Exit;
 use gaon_abi::{Error, Label, ObjType, Rights};
@@ -183,6 +184,8 @@ pub struct Tcb {
     /// The core chosen for it (`TcbSetAffinity`; core 0 at first): where it runs when
     /// it has no configured scheduling context, which would place it on its own core.
     pub(crate) affinity: u8,
+    /// Its id in traces (`gaon_abi::trace`), given when it is made; never 0.
+    pub(crate) tid: u32,
     /// Its place in the run queues, which only they change ([`Tcb::queued`] reads it).
     pub(crate) run: RunLinks,
     /// Endpoint or notification queue links: changed only by `endpoint::Queue`; others
@@ -295,6 +298,7 @@ impl Tcb {
             },
             tpidr: 0,
             state: State::Inactive,
+            tid: 0,
             prio: 0,
             mcp: 0,
             cpu: 0,
@@ -357,6 +361,8 @@ pub(in crate::kernel) enum Op {
     Unbind(Ptr<Notification>),
     GetState,
     SetAffinity(u8),
+    /// The name's two words (`gaon_abi::trace::name_words`).
+    SetName(u64, u64),
 }
 
 impl<P: Platform> Kernel<P> {
@@ -513,6 +519,10 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(Op::SetAffinity(cpu as u8))
             }
+            L::TcbSetName => {
+                let n = a.decode::<TcbSetNameArgs>()?;
+                Ok(Op::SetName(n.name_lo, n.name_hi))
+            }
             _ => Err(Error::UnknownInvocation),
         }
     }
@@ -589,6 +599,11 @@ impl<P: Platform> Kernel<P> {
             Op::Unbind(n) => {
                 n.get().bound = None;
                 target.get().bound_ntfn = None;
+            }
+            Op::SetName(lo, hi) => {
+                if self.tracing(gaon_abi::trace::Class::THREAD) {
+                    self.record(gaon_abi::trace::Event::ThreadName, target.get().tid, lo, hi);
+                }
             }
             Op::SetAffinity(cpu) => {
                 target.get().affinity = cpu;

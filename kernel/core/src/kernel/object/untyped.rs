@@ -121,6 +121,9 @@ impl<P: Platform> Kernel<P> {
                 c.flags |= FLAG_DEVICE;
             } else {
                 super::init_object(op.ty, addr);
+                if op.ty == ObjType::Tcb {
+                    self.trace_created(c.tcb());
+                }
             }
             let r = cdt::insert_retyped(&mut Kslots, s, nth(op.dst, i), c);
             debug_assert!(r.is_ok(), "decode checked the slots are empty");

@@ -336,6 +336,15 @@ impl<P: Platform> Kernel<P> {
                 count
             }
             Op::Inject(irq) => {
+                if self.tracing(gaon_abi::trace::Class::VM) {
+                    let target = crate::kernel::trace::tid(v.get().tcb);
+                    self.record(
+                        gaon_abi::trace::Event::VirqInject,
+                        t.get().tid,
+                        u64::from(irq.intid),
+                        u64::from(target),
+                    );
+                }
                 // The list registers are live in a CPU while the guest's state is: saved
                 // from there first, so the next run loads them and fills free ones from
                 // the queue.

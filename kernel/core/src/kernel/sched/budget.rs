@@ -28,11 +28,12 @@
 //! way a budgeted thread becomes current sets it.
 
 use gaon_abi::fault::Fault;
+use gaon_abi::trace::{Class, Event};
 use gaon_abi::{ObjType, Rights};
 
 use crate::kernel::object::sched_context::SchedContext;
 use crate::kernel::object::tcb::{IpcFlags, SLOT_TIMEOUT_EP, Tcb};
-use crate::kernel::{Kernel, MAX_CORES, NO_SLICE, Platform};
+use crate::kernel::{Kernel, MAX_CORES, NO_SLICE, Platform, trace};
 use crate::obj::Ptr;
 
 impl<P: Platform> Kernel<P> {
@@ -148,6 +149,9 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn throttle(&mut self, t: Ptr<Tcb>, sc: Ptr<SchedContext>) {
         self.throttle_quietly(t, sc);
         let s = sc.get();
+        if self.tracing(Class::BUDGET) {
+            self.record(Event::BudgetExhausted, t.get().tid, s.budget, s.release_time());
+        }
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
         if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state.is_running() {
             let consumed_us = self.ticks_to_us(s.consumed);
@@ -168,6 +172,10 @@ impl<P: Platform> Kernel<P> {
             && sc.get().release_time() <= now
         {
             self.unlink_release(None, sc);
+            if self.tracing(Class::BUDGET) {
+                let s = sc.get();
+                self.record(Event::BudgetReplenished, trace::tid(s.tcb), s.head_amount(), 0);
+            }
             if let Some(t) = sc.get().tcb
                 && t.get().state.is_running()
             {

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod queues;
 
 use gaon_abi::ObjType;
+use gaon_abi::trace::Class;
 
 use super::fastpath::Fast;
 use super::object::tcb::{SLOT_VSPACE, State, Tcb};
@@ -144,6 +145,9 @@ impl<P: Platform> Kernel<P> {
         let Some(t) = self.state(cpu).current else { return };
         let now = self.platform.now();
         let _ = self.charge_on(cpu, t, now);
+        if self.tracing(Class::SCHED) {
+            self.trace_switch(cpu, Some(t), None);
+        }
         self.state_mut(cpu).current = None;
         if t.get().state.is_running() && !self.throttled(t) {
             self.rq_of_cpu(cpu).enqueue(t, true);
@@ -261,8 +265,9 @@ impl<P: Platform> Kernel<P> {
             && let Some((root, vmid)) = self.vspace_of(next)
         {
             // What `schedule` would pick (`first_in_line`), and what `resume_target`
-            // would then say, without reading it back.
-            self.switch_to(Some(next));
+            // would then say, without reading it back. Untraced: the fastpath is not
+            // taken while switches are traced (`Kernel::traced`).
+            self.core.current = Some(next);
             return Fast::Direct(Resume {
                 tcb: next,
                 vspace_root: root.addr(),
@@ -283,10 +288,10 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Make `next` the running thread (`None`: nobody runs; the CPU idles). The one
-    /// place the running thread changes: the scheduler, the fastpath's direct switch
-    /// and a running thread's destruction all come here (the place to trace a switch,
-    /// or to keep per-CPU state, later). The arch layer loads the thread's registers,
+    /// Make `next` the running thread (`None`: nobody runs; the CPU idles), and record
+    /// the switch. The one place the running thread changes: the scheduler and a
+    /// running thread's destruction come here; the fastpath's direct switch does the
+    /// same without the trace point, as it runs only while switches are not traced. The arch layer loads the thread's registers,
     /// address space and lazily switched state on the way out ([`Kernel::resume_target`]).
     #[inline(always)]
     #[allow(
@@ -294,6 +299,9 @@ impl<P: Platform> Kernel<P> {
         reason = "IPC fastpath, measured in instructions (docs/benchmarks.md)"
     )]
     pub(in crate::kernel) fn switch_to(&mut self, next: Option<Ptr<Tcb>>) {
+        if self.tracing(Class::SCHED) && self.core.current != next {
+            self.trace_switch(self.here(), self.core.current, next);
+        }
         self.core.current = next;
     }
 

@@ -38,7 +38,7 @@ use gaon_abi::invocation::REG_COUNT;
 const KNOWN_EXCEPTIONS: &[(ObjType, Label, Error)] = &[];
 
 /// The kernel's RAM (as `boot()` has, but smaller: it is copied before every step).
-const RAM_BYTES: usize = 2 << 20;
+const RAM_BYTES: usize = 4 << 20;
 /// The device region: it becomes a device untyped.
 const DEVICE_BYTES: usize = 1 << 16;
 /// Empty slots of the root CNode kept free for destinations.
@@ -149,6 +149,8 @@ fn build(k: &mut Kernel<Model>) -> World {
         (rs::DEBUG, "Debug"),
         (rs::VMID_POOL, "root VmidPool (split)"),
         (rs::KERNEL_LOG, "kernel log frame"),
+        (rs::TRACE_CONTROL, "TraceControl"),
+        (rs::TRACE_RINGS, "trace rings frame (read-only)"),
         (a.ut, "untyped (boot, with children)"),
     ];
     let bi = bootinfo(k);

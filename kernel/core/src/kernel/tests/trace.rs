@@ -1,0 +1,208 @@
+//! Trace points: the rings' layout, the events of a call and its reply, names, the
+//! mask's and consume's checks, and a full ring dropping new records.
+
+use gaon_abi::bootinfo::slot as rs;
+use gaon_abi::trace::{self, Class, Event, Record};
+use gaon_abi::{Error, Label, MsgInfo, ObjType, Syscall};
+
+use super::Vec;
+
+use super::{Alloc, Model, boot, invoke, root_slot, sys};
+use crate::kernel::Kernel;
+
+/// Core `cpu`'s records `from..head`, as a reader of the frame sees them.
+fn records(k: &Kernel<Model>, cpu: usize, from: u64) -> Vec<Record> {
+    let rings = k.trace.rings.expect("rings");
+    let head = rings.read(trace::ring_offset(cpu) + trace::HEAD_OFFSET);
+    (from..head)
+        .map(|n| {
+            let off = trace::record_offset(cpu, n);
+            let w = |i: usize| rings.read(off + 8 * i);
+            let ids = w(1);
+            Record {
+                time: w(0),
+                event: ids as u16,
+                cpu: (ids >> 16) as u8,
+                flags: (ids >> 24) as u8,
+                thread: (ids >> 32) as u32,
+                a: w(2),
+                b: w(3),
+            }
+        })
+        .collect()
+}
+
+fn header(k: &Kernel<Model>, cpu: usize, off: usize) -> u64 {
+    k.trace.rings.expect("rings").read(trace::ring_offset(cpu) + off)
+}
+
+fn events(r: &[Record]) -> Vec<Event> {
+    r.iter()
+        .map(|r| Event::from_raw(r.event).expect("a known event"))
+        .collect()
+}
+
+#[test]
+fn boot_sets_up_the_rings_and_records_the_root_thread() {
+    let k = boot();
+    for cpu in 0..trace::RING_COUNT {
+        assert_eq!(header(&k, cpu, 0), trace::MAGIC);
+        assert_eq!(header(&k, cpu, 16), trace::CAPACITY);
+    }
+    let r = records(&k, 0, 0);
+    assert_eq!(events(&r), [Event::ThreadCreate]);
+    let root = k.current().unwrap().get().tid;
+    assert_eq!((r[0].thread, r[0].a), (root, 0), "the root thread, made by nobody");
+    assert_eq!(k.trace.mask, trace::BOOT_CLASSES.bits());
+    // The root gets the rings read-only, and TraceControl.
+    let rings = root_slot(&k, rs::TRACE_RINGS).cap;
+    assert_eq!(rings.ty(), Some(ObjType::Frame));
+    assert_eq!(rings.rights(), gaon_abi::Rights::READ);
+    assert_eq!(root_slot(&k, rs::TRACE_CONTROL).cap.ty(), Some(ObjType::TraceControl));
+}
+
+#[test]
+fn a_call_and_its_reply_are_recorded_with_names_and_switches() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    let root = k.current().unwrap();
+    let server = root_slot(&k, t).cap.tcb();
+    let (lo, hi) = trace::name_words(b"server");
+    invoke(&mut k, t, Label::TcbSetName, &[lo, hi]).unwrap();
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbSetPriority, &[255, rs::TCB]).unwrap();
+    let mask = (Class::SCHED | Class::IPC | Class::THREAD).bits();
+    let before = invoke(&mut k, rs::TRACE_CONTROL, Label::TraceControlSetMask, &[mask]).unwrap();
+    assert_eq!(before[0], trace::BOOT_CLASSES.bits());
+    let start = header(&k, 0, trace::HEAD_OFFSET);
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let badge = 0;
+    // The root calls; the server runs, receives, and replies with ReplyRecv.
+    sys(&mut k, Syscall::Call, [ep, MsgInfo::new(9, 1, 0).0, 5, 0, 0, 0, 0]);
+    sys(&mut k, Syscall::Recv, [ep, 0, 0, 0, 0, 0, rp]);
+    sys(
+        &mut k,
+        Syscall::ReplyRecv,
+        [ep, MsgInfo::new(0, 1, 0).0, 11, 0, 0, 0, rp],
+    );
+    assert_eq!(k.current(), Some(root));
+    assert_eq!(root.get().ctx.x[2], 11, "traced IPC still works (the general path)");
+    let (caller, callee) = (root.get().tid, server.get().tid);
+    let got: Vec<(Event, u32, u64, u64)> = records(&k, 0, start)
+        .iter()
+        .map(|x| (Event::from_raw(x.event).unwrap(), x.thread, x.a, x.b))
+        .collect();
+    let info = |state, p, n| trace::switch_info(state, p, n);
+    assert_eq!(
+        got,
+        [
+            (Event::IpcCall, caller, badge, 0),
+            (
+                Event::Switch,
+                caller,
+                u64::from(callee),
+                info(trace::PREV_BLOCKED, 255, 255)
+            ),
+            (Event::IpcRecv, callee, badge, u64::from(caller)),
+            (Event::IpcReply, callee, 0, u64::from(caller)),
+            (
+                Event::Switch,
+                callee,
+                u64::from(caller),
+                info(trace::PREV_BLOCKED, 255, 255)
+            ),
+        ]
+    );
+    // The name went in at `TcbSetName`, before the mask changed (THREAD is on from boot).
+    let named = records(&k, 0, 0)
+        .into_iter()
+        .find(|x| x.event == Event::ThreadName as u16)
+        .expect("a name record");
+    assert_eq!(named.thread, callee);
+    let (bytes, len) = trace::name_bytes(named.a, named.b);
+    assert_eq!(&bytes[..len], b"server");
+    // Timestamps never go back.
+    let all = records(&k, 0, 0);
+    assert!(all.windows(2).all(|w| w[0].time <= w[1].time));
+    assert!(all.iter().all(|x| x.cpu == 0 && x.flags == 0));
+}
+
+#[test]
+fn bad_masks_and_consumes_are_refused() {
+    let mut k = boot();
+    let tc = rs::TRACE_CONTROL;
+    assert_eq!(
+        invoke(&mut k, tc, Label::TraceControlSetMask, &[1 << 40]),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(k.trace.mask, trace::BOOT_CLASSES.bits(), "unchanged");
+    let head = header(&k, 0, trace::HEAD_OFFSET);
+    assert!(head >= 1);
+    for (cpu, upto) in [(4, 0), (u64::MAX, 0), (0, head + 1), (0, u64::MAX)] {
+        assert_eq!(
+            invoke(&mut k, tc, Label::TraceControlConsume, &[cpu, upto]),
+            Err(Error::RangeError),
+            "core {cpu} up to {upto}"
+        );
+    }
+    invoke(&mut k, tc, Label::TraceControlConsume, &[0, head]).unwrap();
+    assert_eq!(header(&k, 0, trace::TAIL_OFFSET), head);
+    assert_eq!(
+        invoke(&mut k, tc, Label::TraceControlConsume, &[0, head - 1]),
+        Err(Error::RangeError),
+        "the tail does not go back"
+    );
+    // Only TraceControl invokes TraceControl.
+    assert_eq!(
+        invoke(&mut k, rs::DEBUG, Label::TraceControlSetMask, &[0]),
+        Err(Error::UnknownInvocation)
+    );
+}
+
+#[test]
+fn a_full_ring_drops_new_records_and_counts_them() {
+    let mut k = boot();
+    let head = header(&k, 0, trace::HEAD_OFFSET);
+    let first = records(&k, 0, 0);
+    let cap = trace::CAPACITY;
+    for i in 0..cap + 10 - head {
+        k.record(Event::Signal, 7, i, 0);
+    }
+    assert_eq!(header(&k, 0, trace::HEAD_OFFSET), cap);
+    assert_eq!(header(&k, 0, trace::LOST_OFFSET), 10);
+    assert_eq!(&records(&k, 0, 0)[..first.len()], &first[..], "nothing was overwritten");
+    // Space given back is used again.
+    invoke(&mut k, rs::TRACE_CONTROL, Label::TraceControlConsume, &[0, 5]).unwrap();
+    k.record(Event::Signal, 7, 99, 0);
+    assert_eq!(header(&k, 0, trace::HEAD_OFFSET), cap + 1);
+    let last = records(&k, 0, cap).pop().unwrap();
+    assert_eq!((last.thread, last.a), (7, 99));
+    assert_eq!(
+        trace::record_offset(0, cap),
+        trace::record_offset(0, 0),
+        "in slot 0 again"
+    );
+}
+
+#[test]
+fn with_tracing_off_nothing_is_recorded_and_the_fastpath_is_taken() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    invoke(&mut k, rs::TRACE_CONTROL, Label::TraceControlSetMask, &[0]).unwrap();
+    let head = header(&k, 0, trace::HEAD_OFFSET);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    invoke(&mut k, t, Label::TcbSetSpace, &[rs::CNODE, rs::VSPACE, 0]).unwrap();
+    invoke(&mut k, t, Label::TcbResume, &[]).unwrap();
+    let slow = k.slowpath_count;
+    sys(&mut k, Syscall::Call, [ep, MsgInfo::new(1, 0, 0).0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        header(&k, 0, trace::HEAD_OFFSET),
+        head,
+        "no record, not even the new thread's"
+    );
+    assert!(k.slowpath_count > slow, "the first call queues (the slow path)");
+}
