@@ -14,6 +14,7 @@ mod pack;
 mod sched;
 mod servers;
 mod system;
+mod trace;
 mod vms;
 
 pub use elf::idl_records;
@@ -21,4 +22,5 @@ pub use pack::{PackError, PackInput, pack};
 pub use sched::{CONFIG_GRANT, SCHED_CHANNEL, SCHED_INTERFACE, SchedDesc, TIMER_GRANT};
 pub use servers::{ChannelDesc, ServerDesc, Servers, SharedDesc};
 pub use system::{ModuleDesc, ModuleSource, System};
+pub use trace::{CLASS_NAMES, CONTROL_GRANT, RINGS_GRANT, TraceDesc};
 pub use vms::{VMM_PACKAGE, VmDesc, is_aarch64_elf, is_linux_image};

@@ -58,6 +58,9 @@ pub struct ServerDesc {
     /// The cores whose SchedControl capability it is given (`sched_control.<core>`):
     /// the scheduling policy server (`[sched]`).
     pub sched_control: Vec<u32>,
+    /// The classes of events to record and when to stop (ms, 0: never), if it is the
+    /// trace server (`[trace]`): it is given TraceControl and the trace rings.
+    pub trace: Option<(u64, u64)>,
 }
 
 /// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
@@ -174,6 +177,11 @@ impl RawServer {
     /// The core it runs on.
     pub(crate) const fn core(&self) -> u32 {
         self.core
+    }
+
+    /// True if it has a budget (`budget_us` and `period_us`).
+    pub(crate) const fn budgeted(&self) -> bool {
+        self.budget_us.is_some() && self.period_us.is_some()
     }
 }
 
@@ -333,6 +341,7 @@ impl Checker<'_> {
             vgic: false,
             device_frames: s.device_frames,
             sched_control: Vec::new(),
+            trace: None,
         })
     }
 
@@ -596,6 +605,15 @@ impl Servers {
         if s.vgic {
             g.push(("gicv0".to_string(), GrantKind::VgicCpu, 0, 0));
             g.push(("gicv1".to_string(), GrantKind::VgicCpu, 1, 0));
+        }
+        if let Some((classes, stop_after_ms)) = s.trace {
+            g.push((
+                crate::trace::CONTROL_GRANT.to_string(),
+                GrantKind::TraceControl,
+                classes,
+                stop_after_ms,
+            ));
+            g.push((crate::trace::RINGS_GRANT.to_string(), GrantKind::TraceRings, 0, 0));
         }
         for &core in &s.sched_control {
             g.push((

@@ -86,6 +86,7 @@ struct Raw {
     #[serde(default)]
     vm: Vec<RawVm>,
     sched: Option<RawSched>,
+    trace: Option<crate::trace::RawTrace>,
 }
 
 /// A fragment a description includes: servers, channels, shared regions and modules
@@ -644,6 +645,10 @@ impl System {
             vms.push(crate::vms::check(file, &board, i, v)?);
         }
         let sched = plan_sched(file, &board, &mut raw)?;
+        let trace = match &raw.trace {
+            Some(t) => Some(crate::trace::check(file, t, &raw.server, &raw.vm)?),
+            None => None,
+        };
         let servers_given = raw.server.len();
         for (v, d) in raw.vm.iter().zip(&vms) {
             raw.server.push(RawServer::vmm(v, v.name(), d.heap_bits));
@@ -684,6 +689,9 @@ impl System {
                 &mut modules,
                 &mut names,
             )?;
+        }
+        if let Some(t) = &trace {
+            servers.servers[t.server].trace = Some((t.classes, t.stop_after_ms));
         }
         servers
             .check_grant_limits(file, &board)

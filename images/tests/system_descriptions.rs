@@ -621,3 +621,31 @@ fn every_shipped_description_loads() {
     }
     assert!(checked >= 9, "only {checked} descriptions checked");
 }
+
+#[test]
+fn the_trace_server_gets_trace_control_with_its_classes_and_the_rings() {
+    use gaon_abi::system::GrantKind as G;
+    use gaon_abi::trace::Class;
+    let text = "[system]\nname = \"t\"\nboard = \"virt\"\n[kernel]\npackage = \"gaon-kernel\"\n[root]\npackage = \"gaon-root\"\n\
+        [[server]]\nname = \"trace\"\npackage = \"gaon-trace-server\"\npriority = 240\nbudget_us = 500\nperiod_us = 10000\n\
+        [trace]\nserver = \"trace\"\nclasses = [\"sched\", \"ipc\", \"thread\"]\n";
+    let s = System::parse(Path::new("t.toml"), text, &platforms()).unwrap_or_else(|e| panic!("{e}"));
+    let mask = (Class::SCHED | Class::IPC | Class::THREAD).bits();
+    assert_eq!(s.servers.servers[0].trace, Some((mask, 0)));
+    let bytes = s.servers.table();
+    let t = gaon_abi::system::SystemTable::parse(&bytes).expect("a valid table");
+    let g = grant_list(t, 0);
+    assert!(
+        g.contains(&("trace_control".into(), G::TraceControl as u32, mask, 0)),
+        "{g:?}"
+    );
+    assert!(g.contains(&("trace_rings".into(), G::TraceRings as u32, 0, 0)), "{g:?}");
+    // Every class by default.
+    let all = System::parse(
+        Path::new("t.toml"),
+        &text.replace("classes = [\"sched\", \"ipc\", \"thread\"]\n", ""),
+        &platforms(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.servers.servers[0].trace, Some((Class::all().bits(), 0)));
+}

@@ -9,6 +9,7 @@
 //! - `elf`: loading an executable into an address space;
 //! - `rpc`, `server`: the runtime IDL-generated stubs build on, and the server loop;
 //! - `start`: what the root server gave this program (named capabilities) and `exit`;
+//! - `semihosting`: host files through QEMU's semihosting (the trace server's output);
 //! - `print!`/`println!` (to the console server) and `debug_print!` (kernel console);
 //! - the program entry (`main!`) and a panic handler that reports and exits.
 #![no_std]
@@ -26,6 +27,7 @@ pub mod lease;
 pub mod log;
 pub mod mmio;
 pub mod rpc;
+pub mod semihosting;
 pub mod server;
 pub mod start;
 pub mod syscall;

@@ -27,6 +27,16 @@ impl Mmio {
         })
     }
 
+    /// The kernel's trace rings (`gaon_abi::trace`), where the description gives them
+    /// (the trace server, `[trace]`): read-only.
+    pub fn trace_rings() -> Result<Self, crate::start::Missing> {
+        let base = crate::start::trace_rings("trace_rings")?;
+        Ok(Self {
+            base,
+            size: gaon_abi::trace::RINGS_BYTES as u64,
+        })
+    }
+
     /// Bytes in the window.
     pub const fn size(&self) -> u64 {
         self.size
@@ -49,6 +59,27 @@ impl Mmio {
         // this program for good (start info, kind Mmio), and `at` keeps the aligned
         // 4-byte access inside it.
         unsafe { core::ptr::read_volatile(p) }
+    }
+
+    /// Read the 64-bit word at `offset` (a multiple of 8), in one access.
+    #[cfg(target_os = "none")]
+    pub fn read64(&self, offset: u64) -> u64 {
+        assert!(
+            offset.is_multiple_of(8),
+            "word offset {offset:#x} is not a multiple of 8"
+        );
+        let _ = self.at(offset + 4);
+        let p = self.at(offset) as *const u64;
+        // SAFETY: as for `read`: the aligned 8-byte access lies inside the window (both
+        // its halves were checked).
+        unsafe { core::ptr::read_volatile(p) }
+    }
+
+    /// Host builds have no devices.
+    #[cfg(not(target_os = "none"))]
+    pub fn read64(&self, offset: u64) -> u64 {
+        let _ = self.at(offset + 4);
+        0
     }
 
     /// Write the 32-bit register at `offset`.

@@ -154,6 +154,19 @@ pub fn sched_control(name: &str) -> Result<Option<(CPtr, u64)>, Missing> {
     Ok((c.cptr != 0).then_some((c.cptr, c.vaddr)))
 }
 
+/// The TraceControl capability (`GrantKind::TraceControl`, given to the trace server),
+/// the classes of events to record (`gaon_abi::trace::Class` bits) and after how many
+/// milliseconds to stop (0: never).
+pub fn trace_control(name: &str) -> Result<(crate::cap::TraceControl, u64, u64), Missing> {
+    named_kind(name, GrantKind::TraceControl).map(|c| (crate::cap::TraceControl(c.cptr), c.vaddr, c.size))
+}
+
+/// The address of the kernel's trace rings (`GrantKind::TraceRings`, mapped read-only:
+/// `gaon_abi::trace::RINGS_BYTES`).
+pub fn trace_rings(name: &str) -> Result<u64, Missing> {
+    named_kind(name, GrantKind::TraceRings).map(|c| c.vaddr)
+}
+
 /// The server's reply object (for `Server`).
 pub const REPLY: CPtr = server_slot::REPLY;
 /// The server's own notification, bound to its thread.

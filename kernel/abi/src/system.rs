@@ -60,6 +60,14 @@ pub enum GrantKind {
     /// The SchedControl capability of core `a`: the scheduling policy server
     /// (`[sched]` in the description) configures scheduling contexts on that core.
     SchedControl = 10,
+    /// The TraceControl capability (`crate::trace`): the trace server (`[trace]` in the
+    /// description) sets the classes recorded and gives ring space back. `a`: the
+    /// classes to record (`crate::trace::Class` bits), passed on in the start info's
+    /// `vaddr`; `b`: after how many milliseconds the server stops (0: never), in `size`.
+    TraceControl = 11,
+    /// The kernel's trace rings (`crate::trace`): their 2 MiB frame, mapped read-only
+    /// (the start info's `vaddr` and `size`).
+    TraceRings = 12,
 }
 
 impl GrantKind {
@@ -76,6 +84,8 @@ impl GrantKind {
             8 => Self::VgicCpu,
             9 => Self::DeviceFrame,
             10 => Self::SchedControl,
+            11 => Self::TraceControl,
+            12 => Self::TraceRings,
             _ => return None,
         })
     }
@@ -223,6 +233,8 @@ impl SystemTable {
                     Some(GrantKind::VgicCpu) => g.a < 2 && g.b == 0,
                     Some(GrantKind::DeviceFrame) => g.a % 4096 == 0 && g.b == 0,
                     Some(GrantKind::SchedControl) => g.a < 256 && g.b == 0,
+                    Some(GrantKind::TraceControl) => crate::trace::Class::from_bits(g.a).is_some(),
+                    Some(GrantKind::TraceRings) => g.a == 0 && g.b == 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {

@@ -13,6 +13,7 @@ mod profile;
 mod qemu;
 mod rt;
 mod test;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ usage: cargo xtask <command>
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
   bench rt [--periods N] [--hog linux|rtos] [--config NAME]
                                 the soft-real-time experiment (docs/realtime.md): bench/results/rt.json
+  trace [--system SYSTEM] [--for SECONDS]
+                                run a system with the trace server (default: virt's `system`,
+                                2 s) and write build/trace/trace.json (docs/trace.md)
   chart                         draw bench/results/chart.png (and rt-cdf.png) again from their JSON
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench_command(&args[1..]),
         Some("chart") => bench::chart_command(),
         Some("fuzz") => fuzz::fuzz_command(&args[1..]),
+        Some("trace") => trace::command(&args[1..]),
         Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {

@@ -421,6 +421,12 @@ fn guest_tests(
             crate::rt::short_test(target),
         ));
     }
+    if name == crate::trace::TARGET {
+        tests.push((
+            format!("the trace of the default system on {name}, read by trace-cmd, babeltrace2 and the JSON check"),
+            crate::trace::test(target),
+        ));
+    }
     if let Some(pair) = pair.filter(|_| PAIR_CONFIGS.contains(&name.as_str())) {
         tests.push((format!("two Linux VMs on {name}"), crate::guest::pair_run(target, pair)));
         if let Some((image, _, _)) = linux {
@@ -593,6 +599,10 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
                     .next()
                     .ok_or("--linux needs a QEMU configuration (cargo xtask list)")?;
                 return linux_only(name);
+            }
+            "--trace" => {
+                let target = crate::qemu::resolve(crate::trace::TARGET)?;
+                return report(&target, &crate::trace::test(&target), "trace");
             }
             "--rt" => {
                 let target = crate::qemu::resolve(crate::rt::TARGET)?;

@@ -53,6 +53,8 @@ mod app {
                 break;
             }
         }
+        // Its name in traces (the kernel recorded its creation at boot).
+        let _ = libl4::cap::Tcb(slot::TCB).set_name(b"root");
         let Some(bytes) = libl4::start::boot_module(SYSTEM_MODULE) else {
             debug_println!("root: the boot image has no `{SYSTEM_MODULE}` module: nothing to start");
             return 1;

@@ -398,6 +398,17 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             }
             cap.vaddr = g.a;
         }
+        Some(GrantKind::TraceControl) => {
+            to.cnode.copy(to.slot, slot::TRACE_CONTROL, Rights::all())?;
+            (cap.vaddr, cap.size) = (g.a, g.b);
+            // Recording starts now, before any server runs (the root builds them all,
+            // then starts them): the trace has the system from its first instruction,
+            // waiting in the rings until the trace server drains them.
+            libl4::cap::TraceControl(slot::TRACE_CONTROL).set_mask(g.a)?;
+        }
+        Some(GrantKind::TraceRings) => {
+            (cap.cptr, cap.vaddr, cap.size) = (0, map_trace_rings(a, to, map_va)?, LARGE_PAGE);
+        }
         Some(GrantKind::KernelLog) => {
             let copy = a.slot()?;
             ROOT_CNODE.copy(copy, slot::KERNEL_LOG, Rights::READ | Rights::WRITE)?;
@@ -408,6 +419,19 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
         None => return Err(Error::InvalidArgument),
     }
     Ok(cap)
+}
+
+/// Map the kernel's trace rings read-only (the kernel's cap has only the read right) in
+/// `to` at the next 2 MiB boundary from `*map_va`; where.
+fn map_trace_rings(a: &mut Allocator, to: &Target, map_va: &mut u64) -> Result<u64, Error> {
+    let copy = a.slot()?;
+    ROOT_CNODE.copy(copy, slot::TRACE_RINGS, Rights::READ)?;
+    *map_va = map_va.next_multiple_of(LARGE_PAGE);
+    below_free(*map_va, LARGE_PAGE)?;
+    a.map(to.vspace, Frame(copy), *map_va, Rights::READ, false)?;
+    let at = *map_va;
+    *map_va += LARGE_PAGE;
+    Ok(at)
 }
 
 /// Copy boot module `g.a` into fresh frames mapped read-only in `to` at `*map_va`

@@ -1,0 +1,342 @@
+//! `cargo xtask trace` (`scripts/trace`): run a system with the trace server and write
+//! what it recorded as files the usual tools open (docs/trace.md).
+//!
+//! The system is a description of `images/<board>/` (the default one, `system`, unless
+//! `--system` names another) with the trace server added: a `[[server]]` running
+//! `gaon-trace-server` and a `[trace]` table that stops it after `--for` seconds of
+//! the machine's time (the server then exits, and `halt_on_exit` ends the run; a
+//! system that halts earlier ends it earlier). The generated description is
+//! `build/trace/<system>.toml`. QEMU runs on its real clock (every core at once) with
+//! semihosting open to user level, in `build/trace/`, where the server
+//! writes its stream (`gaon-trace.bin`); this command then writes `trace.dat`
+//! (trace-cmd, KernelShark), `trace.json` (Perfetto) and `ctf/` (babeltrace2).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::qemu::{Target, capture, serial_command};
+use crate::root_dir;
+
+/// The trace server's entry and `[trace]`, appended to a description. Priority 250:
+/// above every server and VM it watches, below the root server; a budget of 500 µs
+/// each 10 ms (it drains once per period).
+const TRACE_SERVER: &str = r#"
+[[server]]
+name = "trace"
+package = "gaon-trace-server"
+priority = 250
+budget_us = 500
+period_us = 10000
+debug = true
+halt_on_exit = true
+stack_pages = 32
+"#;
+
+/// The QEMU configuration traces run on.
+pub const TARGET: &str = "virt-gicv3-a53";
+/// The stream's file name (the server's `OUTPUT`).
+const STREAM: &str = "gaon-trace.bin";
+
+/// The options.
+struct Options {
+    system: String,
+    seconds: u64,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        system: crate::build::DEFAULT_SYSTEM.to_string(),
+        seconds: 2,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--system" => o.system.clone_from(it.next().ok_or("--system takes a system name")?),
+            "--for" => {
+                o.seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&s| (1..=3600).contains(&s))
+                    .ok_or("--for takes 1 to 3600 seconds")?;
+            }
+            "--probe" => {
+                return Err("--probe: Linux probes are not there yet (docs/trace.md, \"Not there yet\")".into());
+            }
+            other => {
+                return Err(format!(
+                    "unknown option `{other}`; usage: scripts/trace [--system NAME] [--for SECONDS]"
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// `description`'s text with its includes made absolute (they are relative to `dir`,
+/// its folder) and the trace server added, stopping after `seconds`.
+pub fn with_trace_server(description: &str, dir: &Path, seconds: u64) -> Result<String, String> {
+    let mut doc: toml::Table = toml::from_str(description).map_err(|e| e.to_string())?;
+    if doc.contains_key("trace") {
+        return Err("the description has a `[trace]` already: run it with `cargo xtask run`".into());
+    }
+    if let Some(toml::Value::Array(includes)) = doc.get_mut("include") {
+        for v in includes.iter_mut() {
+            if let toml::Value::String(s) = v {
+                *s = dir.join(&*s).display().to_string();
+            }
+        }
+    }
+    let mut text = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    text.push_str(TRACE_SERVER);
+    let _ = write!(
+        text,
+        "\n[trace]\nserver = \"trace\"\nstop_after_ms = {}\n",
+        seconds * 1000
+    );
+    Ok(text)
+}
+
+/// `cargo xtask trace [--system NAME] [--for SECONDS]`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let o = options(args)?;
+    let target = crate::qemu::resolve(TARGET)?;
+    let (trace, out) = take(&target, &o.system, o.seconds)?;
+    eprintln!(
+        "trace: {} records, {} threads named; wrote trace.dat, trace.json and ctf/ in {}",
+        trace.records.len(),
+        trace.names.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Trace `system` of `target`'s board for `seconds` and write the files; the trace and
+/// the folder they are in.
+fn take(target: &Target, system: &str, seconds: u64) -> Result<(gaon_trace_export::Trace, PathBuf), String> {
+    let board = &target.board.board.name;
+    let source = root_dir().join("images").join(board).join(format!("{system}.toml"));
+    let text = std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let out = root_dir().join("build").join("trace");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let description = out.join(format!("{system}.toml"));
+    let dir = source.parent().unwrap_or(Path::new("."));
+    std::fs::write(&description, with_trace_server(&text, dir, seconds)?)
+        .map_err(|e| format!("{}: {e}", description.display()))?;
+    let image = crate::build::build_system(&description, &out.join(system))?;
+    let stream = run(target, &image, &out, seconds)?;
+    let trace = gaon_trace_export::Trace::read(&stream).map_err(|e| format!("{}: {e}", out.join(STREAM).display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let f = out.join(name);
+        std::fs::write(&f, bytes).map_err(|e| format!("{}: {e}", f.display()))
+    };
+    let json = gaon_trace_export::json::write(&trace);
+    if let Some(p) = gaon_trace_export::json::check(&json).first() {
+        return Err(format!("the JSON trace fails its check: {p}"));
+    }
+    write("trace.json", json.as_bytes())?;
+    write("trace.dat", &gaon_trace_export::tracedat::write(&trace))?;
+    let ctf = out.join("ctf");
+    let _ = std::fs::remove_dir_all(&ctf);
+    gaon_trace_export::ctf::write(&trace, &ctf).map_err(|e| format!("{}: {e}", ctf.display()))?;
+    Ok((trace, out))
+}
+
+/// Boot `image` in `dir` with user-level semihosting for about `seconds` of its time;
+/// the stream the trace server wrote.
+fn run(target: &Target, image: &Path, dir: &Path, seconds: u64) -> Result<Vec<u8>, String> {
+    let stream = dir.join(STREAM);
+    let _ = std::fs::remove_file(&stream);
+    // On QEMU's real clock, where every core runs at once. Under -icount QEMU 7.2 runs
+    // one core at a time, and a core that never waits starves the cores after it
+    // (docs/realtime.md, "Two cores"): a trace would show only core 0.
+    let mut cmd = serial_command(target, &absolute(image), false);
+    cmd.args(["-semihosting-config", "enable=on,target=native,userspace=on"]);
+    cmd.current_dir(dir);
+    // The machine's time is the host's, but booting and writing take their time.
+    let timeout = Duration::from_secs(60 + 5 * seconds);
+    let o = capture(cmd, timeout, None)?;
+    let log = dir.join("console.log");
+    std::fs::write(&log, &o.output).map_err(|e| format!("{}: {e}", log.display()))?;
+    // The root server reports the server's exit (its own messages may still be in the
+    // kernel log when the system halts).
+    if !o.output.contains("`trace` exited with status 0") {
+        return Err(format!(
+            "the trace server did not finish (QEMU ended with {:?}); the console is in {}",
+            o.exit_code,
+            log.display()
+        ));
+    }
+    std::fs::read(&stream).map_err(|e| format!("{}: {e}", stream.display()))
+}
+
+/// The test (`cargo xtask test`, and `--trace` alone): trace the default system for 2 s
+/// and check the three files with the tools people open them with. What the image did
+/// is known: `kv-client` calls `kv` exactly [`KV_CALLS`] times, with its `kv` badge 1;
+/// each tool must show those calls, and as many events as the stream has.
+pub fn test(target: &Target) -> Vec<String> {
+    match take(target, crate::build::DEFAULT_SYSTEM, 2) {
+        Ok((trace, out)) => check(&trace, &out),
+        Err(e) => vec![e],
+    }
+}
+
+/// `kv-client`'s calls to `kv`: three puts, two gets and a length.
+pub const KV_CALLS: usize = 6;
+/// `kv-client`'s badge on its `kv` channel (its first client).
+const KV_BADGE: u64 = 1;
+
+/// The checks of [`test`] on a taken trace whose files are in `out`.
+fn check(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
+    use gaon_abi::trace::Event;
+    let mut p = Vec::new();
+    let tid = |name: &str| trace.names.iter().find(|(_, n)| n.as_str() == name).map(|(t, _)| *t);
+    let (Some(client), Some(kv)) = (tid("kv-client"), tid("kv")) else {
+        return vec![format!(
+            "the trace does not name `kv-client` and `kv`: {:?}",
+            trace.names
+        )];
+    };
+    let calls = trace
+        .records
+        .iter()
+        .filter(|r| r.event == Event::IpcCall as u16 && r.thread == client && r.a == KV_BADGE)
+        .count();
+    let received = trace
+        .records
+        .iter()
+        .filter(|r| r.event == Event::IpcRecv as u16 && r.thread == kv && r.b == u64::from(client))
+        .count();
+    if (calls, received) != (KV_CALLS, KV_CALLS) {
+        p.push(format!(
+            "the stream has {calls} calls from kv-client with badge {KV_BADGE} and {received} receives of them by kv; want {KV_CALLS} each"
+        ));
+    }
+    let switches = trace.records.iter().filter(|r| r.event == Event::Switch as u16).count();
+    // trace-cmd: the switches between named threads, and kv-client's calls.
+    match tool("trace-cmd", &["report", "-i"], &out.join("trace.dat")) {
+        Ok(text) => {
+            let n = text.lines().filter(|l| l.contains(" sched_switch: ")).count();
+            if n != switches {
+                p.push(format!(
+                    "trace-cmd report shows {n} sched_switch events; the stream has {switches}"
+                ));
+            }
+            let named = text
+                .lines()
+                .any(|l| l.contains(&format!("kv-client:{client} ")) && l.contains(" ==> "));
+            if !named {
+                p.push("trace-cmd report has no switch of `kv-client` by name".into());
+            }
+            let n = text
+                .lines()
+                .filter(|l| {
+                    l.contains(" ipc_call: ")
+                        && l.trim_start().starts_with(&format!("kv-client-{client} "))
+                        && l.contains(&format!("badge={KV_BADGE:#x} "))
+                })
+                .count();
+            if n != KV_CALLS {
+                p.push(format!(
+                    "trace-cmd report shows {n} calls from kv-client to kv; want {KV_CALLS}"
+                ));
+            }
+        }
+        Err(e) => p.push(e),
+    }
+    // babeltrace2: every record, and the same calls.
+    match tool("babeltrace2", &[], &out.join("ctf")) {
+        Ok(text) => {
+            let n = text.lines().filter(|l| l.contains(" gaon:")).count();
+            if n != trace.records.len() {
+                p.push(format!(
+                    "babeltrace2 prints {n} events; the stream has {}",
+                    trace.records.len()
+                ));
+            }
+            let n = text
+                .lines()
+                .filter(|l| {
+                    l.contains(" gaon:ipc_call: ")
+                        && l.contains("thread_name = \"kv-client\"")
+                        && l.contains(&format!("a = {KV_BADGE:#x},"))
+                })
+                .count();
+            if n != KV_CALLS {
+                p.push(format!(
+                    "babeltrace2 shows {n} calls from kv-client to kv; want {KV_CALLS}"
+                ));
+            }
+        }
+        Err(e) => p.push(e),
+    }
+    // The JSON: its check, and the calls on kv-client's track.
+    match std::fs::read_to_string(out.join("trace.json")) {
+        Ok(text) => {
+            p.extend(gaon_trace_export::json::check(&text));
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let n = v["traceEvents"].as_array().map_or(0, |a| {
+                a.iter()
+                    .filter(|e| e["name"] == "ipc_call" && e["tid"] == client && e["args"]["a"] == KV_BADGE)
+                    .count()
+            });
+            if n != KV_CALLS {
+                p.push(format!(
+                    "trace.json has {n} calls on kv-client's track; want {KV_CALLS}"
+                ));
+            }
+        }
+        Err(e) => p.push(format!("trace.json: {e}")),
+    }
+    p
+}
+
+/// Run `program args file`; its output, or why not.
+fn tool(program: &str, args: &[&str], file: &Path) -> Result<String, String> {
+    let o = std::process::Command::new(program)
+        .args(args)
+        .arg(file)
+        .output()
+        .map_err(|e| format!("{program}: {e} (scripts/setup --trace installs it)"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "{program} failed on {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root_dir().join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_server_is_added_and_includes_made_absolute() {
+        let text = "include = [\"../common/demo.toml\"]\n[system]\nname = \"x\"\nboard = \"virt\"\n";
+        let out = with_trace_server(text, Path::new("/src/images/virt"), 3).unwrap();
+        assert!(out.contains("/src/images/virt/../common/demo.toml"), "{out}");
+        assert!(out.contains("package = \"gaon-trace-server\""));
+        assert!(out.contains("stop_after_ms = 3000"));
+        assert!(with_trace_server("[trace]\nserver = \"t\"\n", Path::new("."), 1).is_err());
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_string()).collect::<Vec<_>>();
+        let o = options(&s(&["--system", "ktest", "--for", "5"])).unwrap();
+        assert_eq!((o.system.as_str(), o.seconds), ("ktest", 5));
+        assert!(options(&s(&["--for", "0"])).is_err());
+        assert!(options(&s(&["--bogus"])).is_err());
+        assert!(options(&s(&["--probe", "__switch_to"])).is_err());
+    }
+}

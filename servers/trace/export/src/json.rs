@@ -1,0 +1,227 @@
+//! Chrome's trace event format (the JSON Perfetto and `chrome://tracing` open):
+//!
+//! - one process per core (`pid` = core + 1, named `cpu N`), whose one track shows the
+//!   thread running on it as complete events (`ph: "X"`), from the switch to it to the
+//!   switch away (named after the thread; idle time is left empty);
+//! - one process for the threads (`pid` 1000, `Gaon threads`), a track per thread
+//!   (`tid` = its id, named after it), with every other event as an instant event
+//!   (`ph: "i"`) on the thread it is about, its arguments in `args`.
+//!
+//! Times are microseconds from the trace's start (`ts`, with fractions);
+//! `displayTimeUnit` is `ns`.
+
+use gaon_abi::trace::{Event, split_switch_info};
+use serde_json::{Value, json};
+
+use crate::{Kind, Trace, kind};
+
+/// The process of the thread tracks.
+pub const THREADS_PID: u64 = 1000;
+
+/// The trace as a Chrome trace event JSON document.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "µs as the format's float: exact below 2^53 ns (104 days of trace)"
+)]
+pub fn write(t: &Trace) -> String {
+    let us = |time: u64| t.ns(time) as f64 / 1000.0;
+    let mut events: Vec<Value> = Vec::new();
+    for cpu in 0..t.cpus {
+        events.push(
+            json!({"ph": "M", "name": "process_name", "pid": cpu_pid(cpu), "args": {"name": format!("cpu {cpu}")}}),
+        );
+        events.push(json!({"ph": "M", "name": "thread_name", "pid": cpu_pid(cpu), "tid": 0, "args": {"name": format!("cpu {cpu}")}}));
+    }
+    events.push(json!({"ph": "M", "name": "process_name", "pid": THREADS_PID, "args": {"name": "Gaon threads"}}));
+    let mut tids: Vec<u32> = t.records.iter().map(|r| r.thread).filter(|&x| x != 0).collect();
+    tids.sort_unstable();
+    tids.dedup();
+    for tid in tids {
+        events.push(
+            json!({"ph": "M", "name": "thread_name", "pid": THREADS_PID, "tid": tid, "args": {"name": t.name(tid)}}),
+        );
+    }
+    // What runs on each core since when.
+    let mut running: Vec<Option<(u32, u64)>> = vec![None; t.cpus as usize];
+    let end = t.records.last().map_or(t.start, |r| r.time);
+    for r in &t.records {
+        match kind(r) {
+            Kind::Kernel(Event::Switch) => {
+                let cpu = usize::from(r.cpu);
+                let Some(slot) = running.get_mut(cpu) else { continue };
+                if let Some((tid, since)) = slot.take()
+                    && tid != 0
+                {
+                    events.push(slice(t, r.cpu, tid, us(since), us(r.time)));
+                }
+                let next = r.a as u32;
+                let (state, prev_prio, next_prio) = split_switch_info(r.b);
+                *slot = Some((next, r.time));
+                events.push(json!({
+                    "ph": "i", "s": "t", "name": "switch", "cat": "sched",
+                    "pid": cpu_pid(u32::from(r.cpu)), "tid": 0, "ts": us(r.time),
+                    "args": {"prev": t.name(r.thread), "next": t.name(next), "prev_state": state,
+                             "prev_prio": prev_prio, "next_prio": next_prio},
+                }));
+            }
+            k => events.push(json!({
+                "ph": "i", "s": "t", "name": name(k), "cat": category(k),
+                "pid": THREADS_PID, "tid": r.thread, "ts": us(r.time),
+                "args": {"cpu": r.cpu, "a": r.a, "b": r.b},
+            })),
+        }
+    }
+    for (cpu, slot) in running.iter().enumerate() {
+        if let Some((tid, since)) = *slot
+            && tid != 0
+        {
+            events.push(slice(t, cpu as u8, tid, us(since), us(end)));
+        }
+    }
+    json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string()
+}
+
+/// Check `text` against the trace event format's rules as Perfetto and
+/// `chrome://tracing` read them (the JSON schema check of docs/trace.md: Perfetto's
+/// trace processor needs a download this machine cannot make): a JSON object whose
+/// `traceEvents` is an array of objects, each with a string `name` and a known `ph`;
+/// `pid` and `tid` integers where the phase needs them; `ts` a number of µs, at least 0,
+/// on every event but metadata; `dur` at least 0 on complete events; `s` one of `g`,
+/// `p`, `t` on instant events. The problems, empty if none.
+pub fn check(text: &str) -> Vec<String> {
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return vec![format!("not JSON: {e}")],
+    };
+    let Some(events) = v.get("traceEvents").and_then(Value::as_array) else {
+        return vec!["no `traceEvents` array".into()];
+    };
+    let mut p = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let mut bad = |what: &str| p.push(format!("event {i}: {what}: {e}"));
+        let Some(ph) = e.get("ph").and_then(Value::as_str) else {
+            bad("no `ph`");
+            continue;
+        };
+        if e.get("name").and_then(Value::as_str).is_none() {
+            bad("no string `name`");
+        }
+        if !matches!(ph, "M" | "X" | "i" | "B" | "E" | "C") {
+            bad("an unknown phase");
+            continue;
+        }
+        if e.get("pid").and_then(Value::as_u64).is_none() {
+            bad("no integer `pid`");
+        }
+        if (ph != "M" || e["name"] == "thread_name") && e.get("tid").and_then(Value::as_u64).is_none() {
+            bad("no integer `tid`");
+        }
+        if ph != "M" && !e.get("ts").and_then(Value::as_f64).is_some_and(|t| t >= 0.0) {
+            bad("no `ts` of at least 0");
+        }
+        if ph == "X" && !e.get("dur").and_then(Value::as_f64).is_some_and(|d| d >= 0.0) {
+            bad("a complete event without a `dur` of at least 0");
+        }
+        if ph == "i" && !matches!(e.get("s").and_then(Value::as_str), Some("g" | "p" | "t")) {
+            bad("an instant event without a scope `s`");
+        }
+    }
+    p
+}
+
+fn cpu_pid(cpu: u32) -> u64 {
+    u64::from(cpu) + 1
+}
+
+/// Thread `tid` ran on `cpu` from `from` to `to` (µs).
+fn slice(t: &Trace, cpu: u8, tid: u32, from: f64, to: f64) -> Value {
+    json!({
+        "ph": "X", "name": t.name(tid), "cat": "run",
+        "pid": cpu_pid(u32::from(cpu)), "tid": 0, "ts": from, "dur": (to - from).max(0.0),
+        "args": {"thread": tid},
+    })
+}
+
+/// An event's name in the JSON.
+pub fn name(k: Kind) -> String {
+    match k {
+        Kind::Kernel(e) => e.name().into(),
+        Kind::Extra(x) => format!("{x:?}").to_lowercase(),
+        Kind::Unknown(n) => format!("event_{n}"),
+    }
+}
+
+fn category(k: Kind) -> &'static str {
+    match k {
+        Kind::Kernel(e) => match e {
+            Event::Switch => "sched",
+            Event::IpcSend | Event::IpcCall | Event::IpcRecv | Event::IpcReply => "ipc",
+            Event::Signal => "notify",
+            Event::IrqEntry | Event::IrqExit => "irq",
+            Event::Fault => "fault",
+            Event::VmExit | Event::VmEntry | Event::VirqInject => "vm",
+            Event::BudgetExhausted | Event::BudgetReplenished => "budget",
+            Event::ThreadCreate | Event::ThreadName | Event::ThreadDestroy => "thread",
+        },
+        Kind::Extra(_) => "gaon",
+        Kind::Unknown(_) => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_written_passes_the_check_and_bad_documents_do_not() {
+        assert_eq!(check(&write(&crate::sample())), Vec::<String>::new());
+        assert_eq!(check("[1, 2]").len(), 1, "no traceEvents");
+        assert_eq!(check("{").len(), 1, "not JSON");
+        let bad = r#"{"traceEvents": [
+            {"ph": "Q", "name": "x", "pid": 1, "tid": 1, "ts": 0},
+            {"ph": "X", "name": "x", "pid": 1, "tid": 1, "ts": 1},
+            {"ph": "i", "name": "x", "pid": 1, "tid": 1, "ts": -1, "s": "t"},
+            {"ph": "i", "pid": 1, "tid": 1, "ts": 1}
+        ]}"#;
+        assert_eq!(check(bad).len(), 5, "{:?}", check(bad));
+    }
+
+    #[test]
+    fn cores_show_who_ran_and_threads_their_events() {
+        let t = crate::sample();
+        let v: Value = serde_json::from_str(&write(&t)).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        let slices: Vec<(u64, String, f64, f64)> = events
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .map(|e| {
+                (
+                    e["pid"].as_u64().unwrap(),
+                    e["name"].as_str().unwrap().to_string(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let has = |pid: u64, name: &str, ts: f64, dur: f64| {
+            slices
+                .iter()
+                .any(|s| s.0 == pid && s.1 == name && (s.2 - ts).abs() < 1e-9 && (s.3 - dur).abs() < 1e-9)
+        };
+        assert!(has(1, "kv-client", 1.0, 1.01), "{slices:?}");
+        assert!(has(1, "kv", 2.01, 1.5));
+        assert!(has(1, "kv-client", 3.51, 1.49));
+        assert!(has(1, "console", 5.0, 1.0));
+        assert!(has(2, "linux.vcpu0", 1.05, 4.95), "runs to the end of the trace");
+        assert_eq!(slices.len(), 5);
+        let names: Vec<&str> = events
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == THREADS_PID)
+            .map(|e| e["args"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["console", "kv", "kv-client", "linux.vcpu0"]);
+        let call = events.iter().find(|e| e["name"] == "ipc_call").unwrap();
+        assert_eq!((call["tid"].as_u64(), call["args"]["b"].as_u64()), (Some(3), Some(2)));
+        assert!(events.iter().all(|e| e["ph"] == "M" || e["ts"].as_f64().is_some()));
+    }
+}

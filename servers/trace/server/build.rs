@@ -1,0 +1,4 @@
+//! Links the trace server.
+fn main() {
+    libl4_build::program(&[]);
+}

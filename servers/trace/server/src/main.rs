@@ -1,0 +1,197 @@
+//! The trace server (issue 18, docs/trace.md): it sets the classes of events the kernel
+//! records, drains the kernel's per-core rings once per period of its budget, merges
+//! them into one stream in time order (`gaon_trace::merge`) and writes the stream
+//! (`gaon_trace::stream`) to a file on the host through QEMU's semihosting
+//! (`scripts/trace` runs QEMU so). With `stop_after_ms` it stops after that long,
+//! writes what is left and exits. It prints on the kernel console (its entry needs
+//! `debug = true`), so it needs no channel.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+mod app {
+    use gaon_trace::merge::Merger;
+    use gaon_trace::stream::{Extra, Header, Source, extra};
+    use libl4::gaon_abi::trace::{self, Record};
+    use libl4::mmio::Mmio;
+    use libl4::semihosting::File;
+    use libl4::syscall::yield_budget;
+    use libl4::time::{counter, counter_hz, us_to_ticks};
+    use libl4::{debug_println, start};
+    use zerocopy::IntoBytes;
+
+    /// The file the stream goes to, in QEMU's working directory.
+    const OUTPUT: &str = "gaon-trace.bin";
+    /// Cores with a ring.
+    const CORES: usize = trace::RING_COUNT;
+    /// Records waiting per core.
+    const QUEUE: usize = 256;
+    /// Records written to the host at once (4 KiB).
+    const BATCH: usize = 128;
+
+    /// What the server keeps while it traces.
+    struct Tracer {
+        rings: Mmio,
+        control: libl4::cap::TraceControl,
+        out: File,
+        merger: Merger<CORES, QUEUE>,
+        /// Per core: the next record to read, and the ring's lost count seen.
+        tails: [u64; CORES],
+        lost: [u64; CORES],
+        batch: heapless::Vec<Record, BATCH>,
+        written: u64,
+    }
+
+    impl Tracer {
+        /// Read core `cpu`'s record `n`.
+        fn record(&self, cpu: usize, n: u64) -> Record {
+            let off = trace::record_offset(cpu, n) as u64;
+            let w = |i: u64| self.rings.read64(off + 8 * i);
+            let ids = w(1);
+            Record {
+                time: w(0),
+                event: ids as u16,
+                cpu: (ids >> 16) as u8,
+                flags: (ids >> 24) as u8,
+                thread: (ids >> 32) as u32,
+                a: w(2),
+                b: w(3),
+            }
+        }
+
+        /// Take what core `cpu`'s ring has (as much as its queue holds), give the space
+        /// back, and say up to when that core is complete. `now` was read before.
+        fn drain(&mut self, cpu: usize, now: u64) {
+            let base = trace::ring_offset(cpu) as u64;
+            let head = self.rings.read64(base + trace::HEAD_OFFSET as u64);
+            let mut n = self.tails[cpu];
+            let mut last = None;
+            while n < head && self.merger.room(cpu) > 0 {
+                let r = self.record(cpu, n);
+                // A ring is in time order; were it not, the record goes (counted lost).
+                if self.merger.push(cpu, r).is_ok() {
+                    last = Some(r.time);
+                }
+                n += 1;
+            }
+            if n > self.tails[cpu] && self.control.consume(cpu as u64, n).is_ok() {
+                self.tails[cpu] = n;
+            }
+            if n == head {
+                let lost = self.rings.read64(base + trace::LOST_OFFSET as u64);
+                if lost > self.lost[cpu] {
+                    let r = extra(now, cpu as u8, Extra::Lost, Source::Server, 0, lost - self.lost[cpu], 0);
+                    if self.merger.push(cpu, r).is_ok() {
+                        self.lost[cpu] = lost;
+                    }
+                }
+                self.merger.complete_to(cpu, now);
+            } else if let Some(t) = last {
+                self.merger.complete_to(cpu, t);
+            }
+        }
+
+        /// Queue `r` for the host, writing a full batch.
+        fn emit(&mut self, r: Record) {
+            if self.batch.push(r).is_err() {
+                self.flush_batch();
+                let _ = self.batch.push(r);
+            }
+        }
+
+        fn flush_batch(&mut self) {
+            let mut bytes = [0u8; BATCH * trace::RECORD_BYTES];
+            let mut len = 0;
+            for r in &self.batch {
+                bytes[len..len + trace::RECORD_BYTES].copy_from_slice(r.as_bytes());
+                len += trace::RECORD_BYTES;
+            }
+            if self.out.write(&bytes[..len]).is_ok() {
+                self.written += self.batch.len() as u64;
+            }
+            self.batch.clear();
+        }
+
+        /// One period's work: drain every ring, write what is complete.
+        fn round(&mut self) {
+            // Records stamped before this are in the rings by now (the kernel stamps
+            // and publishes a record within one kernel entry).
+            let now = counter().saturating_sub(us_to_ticks(100));
+            for cpu in 0..CORES {
+                self.drain(cpu, now);
+            }
+            while let Some(r) = self.merger.take() {
+                self.emit(r);
+            }
+            self.flush_batch();
+        }
+
+        /// The end: everything left, in order.
+        fn finish(&mut self) {
+            let now = counter();
+            for cpu in 0..CORES {
+                self.drain(cpu, now);
+            }
+            while let Some(r) = self.merger.flush() {
+                self.emit(r);
+            }
+            self.flush_batch();
+        }
+    }
+
+    pub fn run() -> u8 {
+        let (Ok((control, classes, stop_ms)), Ok(rings)) = (start::trace_control("trace_control"), Mmio::trace_rings())
+        else {
+            debug_println!(
+                "trace: no `trace_control` or `trace_rings`: this server needs `[trace]` in the description"
+            );
+            return 1;
+        };
+        let Ok(mut out) = File::create(OUTPUT) else {
+            debug_println!(
+                "trace: cannot create {OUTPUT} on the host (QEMU needs -semihosting-config enable=on,userspace=on: scripts/trace runs it so)"
+            );
+            return 1;
+        };
+        let start = counter();
+        let header = Header::new(counter_hz(), CORES as u32, start);
+        if out.write(header.as_bytes()).is_err() {
+            debug_println!("trace: cannot write {OUTPUT}");
+            return 1;
+        }
+        let before = match control.set_mask(classes) {
+            Ok(b) => b,
+            Err(e) => {
+                debug_println!("trace: the kernel refused the classes {classes:#x}: {e:?}");
+                return 1;
+            }
+        };
+        debug_println!("trace: recording classes {classes:#x} to {OUTPUT}");
+        let mut t = Tracer {
+            rings,
+            control,
+            out,
+            merger: Merger::new(),
+            tails: [0; CORES],
+            lost: [0; CORES],
+            batch: heapless::Vec::new(),
+            written: 0,
+        };
+        let end = (stop_ms != 0).then(|| start + us_to_ticks(stop_ms.saturating_mul(1000)));
+        loop {
+            t.round();
+            if end.is_some_and(|e| counter() >= e) {
+                break;
+            }
+            yield_budget();
+        }
+        let _ = t.control.set_mask(before);
+        t.finish();
+        let lost: u64 = t.lost.iter().sum();
+        debug_println!("trace: done: {} records, {lost} lost", t.written);
+        let _ = t.out.close();
+        0
+    }
+}
+
+libl4::main!(app::run);
