@@ -58,9 +58,10 @@ pub struct ServerDesc {
     /// The cores whose SchedControl capability it is given (`sched_control.<core>`):
     /// the scheduling policy server (`[sched]`).
     pub sched_control: Vec<u32>,
-    /// The classes of events to record and when to stop (ms, 0: never), if it is the
-    /// trace server (`[trace]`): it is given TraceControl and the trace rings.
-    pub trace: Option<(u64, u64)>,
+    /// The classes of events to record, when to stop (ms, 0: never) and where the
+    /// stream goes (`trace::OUTPUT_*`), if it is the trace server (`[trace]`): it is
+    /// given TraceControl and the trace rings.
+    pub trace: Option<(u64, u64, u64)>,
 }
 
 /// A checked `[[channel]]`: one endpoint, one server end, badged client ends.
@@ -606,14 +607,14 @@ impl Servers {
             g.push(("gicv0".to_string(), GrantKind::VgicCpu, 0, 0));
             g.push(("gicv1".to_string(), GrantKind::VgicCpu, 1, 0));
         }
-        if let Some((classes, stop_after_ms)) = s.trace {
+        if let Some((classes, stop_after_ms, output)) = s.trace {
             g.push((
                 crate::trace::CONTROL_GRANT.to_string(),
                 GrantKind::TraceControl,
                 classes,
                 stop_after_ms,
             ));
-            g.push((crate::trace::RINGS_GRANT.to_string(), GrantKind::TraceRings, 0, 0));
+            g.push((crate::trace::RINGS_GRANT.to_string(), GrantKind::TraceRings, output, 0));
         }
         for &core in &s.sched_control {
             g.push((

@@ -691,7 +691,7 @@ impl System {
             )?;
         }
         if let Some(t) = &trace {
-            servers.servers[t.server].trace = Some((t.classes, t.stop_after_ms));
+            servers.servers[t.server].trace = Some((t.classes, t.stop_after_ms, t.output));
         }
         servers
             .check_grant_limits(file, &board)

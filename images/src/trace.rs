@@ -21,6 +21,11 @@ pub const CONTROL_GRANT: &str = "trace_control";
 /// The grant of the rings' frame.
 pub const RINGS_GRANT: &str = "trace_rings";
 
+/// `output = "file"`.
+pub const OUTPUT_FILE: u64 = 0;
+/// `output = "discard"`.
+pub const OUTPUT_DISCARD: u64 = 1;
+
 /// The longest `stop_after_ms`: an hour.
 const MAX_STOP_AFTER_MS: u64 = 3_600_000;
 
@@ -36,6 +41,12 @@ pub(crate) struct RawTrace {
     classes: Vec<String>,
     #[serde(default)]
     stop_after_ms: u64,
+    #[serde(default = "file")]
+    output: String,
+}
+
+fn file() -> String {
+    "file".into()
 }
 
 fn all_classes() -> Vec<String> {
@@ -51,6 +62,9 @@ pub struct TraceDesc {
     pub classes: u64,
     /// After how many milliseconds the server stops tracing and exits (0: never).
     pub stop_after_ms: u64,
+    /// Where the stream goes: 0 a host file (semihosting), 1 nowhere (the server
+    /// drains and counts: for measuring what tracing costs).
+    pub output: u64,
 }
 
 /// Check `[trace]` against the `[[server]]`s (`servers`, not the VMMs) and the VMs.
@@ -100,10 +114,23 @@ pub(crate) fn check(
             ),
         ));
     }
+    let output = match trace.output.as_str() {
+        "file" => OUTPUT_FILE,
+        "discard" => OUTPUT_DISCARD,
+        other => {
+            return Err(err(
+                "trace.output".into(),
+                format!(
+                    "is `{other}` but must be `file` (a file on the host, through QEMU's semihosting) or `discard` (drained and counted only)"
+                ),
+            ));
+        }
+    };
     Ok(TraceDesc {
         server,
         classes: classes.bits(),
         stop_after_ms: trace.stop_after_ms,
+        output,
     })
 }
 

@@ -631,7 +631,7 @@ fn the_trace_server_gets_trace_control_with_its_classes_and_the_rings() {
         [trace]\nserver = \"trace\"\nclasses = [\"sched\", \"ipc\", \"thread\"]\n";
     let s = System::parse(Path::new("t.toml"), text, &platforms()).unwrap_or_else(|e| panic!("{e}"));
     let mask = (Class::SCHED | Class::IPC | Class::THREAD).bits();
-    assert_eq!(s.servers.servers[0].trace, Some((mask, 0)));
+    assert_eq!(s.servers.servers[0].trace, Some((mask, 0, 0)));
     let bytes = s.servers.table();
     let t = gaon_abi::system::SystemTable::parse(&bytes).expect("a valid table");
     let g = grant_list(t, 0);
@@ -647,5 +647,5 @@ fn the_trace_server_gets_trace_control_with_its_classes_and_the_rings() {
         &platforms(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(all.servers.servers[0].trace, Some((Class::all().bits(), 0)));
+    assert_eq!(all.servers.servers[0].trace, Some((Class::all().bits(), 0, 0)));
 }

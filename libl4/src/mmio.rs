@@ -30,7 +30,7 @@ impl Mmio {
     /// The kernel's trace rings (`gaon_abi::trace`), where the description gives them
     /// (the trace server, `[trace]`): read-only.
     pub fn trace_rings() -> Result<Self, crate::start::Missing> {
-        let base = crate::start::trace_rings("trace_rings")?;
+        let (base, _) = crate::start::trace_rings("trace_rings")?;
         Ok(Self {
             base,
             size: gaon_abi::trace::RINGS_BYTES as u64,

@@ -162,9 +162,10 @@ pub fn trace_control(name: &str) -> Result<(crate::cap::TraceControl, u64, u64),
 }
 
 /// The address of the kernel's trace rings (`GrantKind::TraceRings`, mapped read-only:
-/// `gaon_abi::trace::RINGS_BYTES`).
-pub fn trace_rings(name: &str) -> Result<u64, Missing> {
-    named_kind(name, GrantKind::TraceRings).map(|c| c.vaddr)
+/// `gaon_abi::trace::RINGS_BYTES`) and where the trace server's stream goes (0: a host
+/// file, 1: nowhere).
+pub fn trace_rings(name: &str) -> Result<(u64, u64), Missing> {
+    named_kind(name, GrantKind::TraceRings).map(|c| (c.vaddr, c.size))
 }
 
 /// The server's reply object (for `Server`).

@@ -11,7 +11,10 @@
 //! (per operation, over the samples), then the summary `bench: N passed, N failed`
 //! and halts with status 0 if nothing failed. A boot module `bench-config` holding
 //! `quick` makes every case run a few iterations only (the test command's check);
-//! `only=NAME batch=N` runs one case with `N` operations per sample (for profiling).
+//! `only=NAME batch=N` runs one case with `N` operations per sample (for profiling);
+//! `trace=MASK` turns on the kernel's trace classes `MASK` (`gaon_abi::trace::Class`
+//! bits) for the whole run and empties the rings before every sample, outside its
+//! timing (what tracing costs, docs/trace.md).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 
@@ -31,6 +34,9 @@ mod app {
 
     use crate::env::{Env, ROOT_TCB};
 
+    /// The root server's TraceControl (`trace=MASK`).
+    const TRACE: libl4::cap::TraceControl = libl4::cap::TraceControl(libl4::gaon_abi::bootinfo::slot::TRACE_CONTROL);
+
     pub use gaon_bench_report::Unit;
     use gaon_bench_report::{Failed, Line, QUICK_BATCH, QUICK_SAMPLES, SAMPLES, Tally};
 
@@ -46,6 +52,8 @@ mod app {
         /// Instructions per counter tick.
         pub per_tick: u64,
         tally: Tally,
+        /// The kernel records events (`trace=MASK`): empty its rings before each sample.
+        trace: bool,
     }
 
     impl Runner {
@@ -82,6 +90,7 @@ mod app {
             // One untimed sample first: page tables, first touches, lazy FP state.
             let mut result = sample(env, batch).map(|_| ());
             while result.is_ok() && values.len() < self.samples() {
+                self.empty_trace_rings();
                 result = sample(env, batch).map(|ticks| {
                     let _ = values.push(unit.per_op(ticks, self.per_tick, batch));
                 });
@@ -93,6 +102,16 @@ mod app {
                 }
                 (Err(why), _) => self.fail(name, why),
                 (Ok(()), None) => self.fail(name, "no samples"),
+            }
+        }
+
+        /// With `trace=MASK`: give every ring's records back, so none is dropped (a full
+        /// ring drops new records, which costs less than recording them).
+        fn empty_trace_rings(&self) {
+            if self.trace {
+                for cpu in 0..libl4::gaon_abi::trace::RING_COUNT as u64 {
+                    let _ = TRACE.consume(cpu, u64::MAX);
+                }
             }
         }
 
@@ -133,7 +152,19 @@ mod app {
             batch: config().find_map(|w| w.strip_prefix("batch=")?.parse().ok()),
             per_tick: 1_000_000_000 / freq.max(1),
             tally: Tally::default(),
+            trace: false,
         };
+        if let Some(mask) = config().find_map(|w| w.strip_prefix("trace=")) {
+            let mask = u64::from_str_radix(mask.trim_start_matches("0x"), 16).unwrap_or(u64::MAX);
+            match TRACE.set_mask(mask) {
+                Ok(_) => r.trace = true,
+                Err(e) => {
+                    debug_println!("bench: the kernel refused trace classes {mask:#x}: {e:?}");
+                    return 1;
+                }
+            }
+            debug_println!("bench: tracing classes {mask:#x}");
+        }
         debug_println!(
             "bench: {} run; counter {} Hz, {} instructions per tick under -icount shift=0",
             if r.quick { "quick" } else { "full" },

@@ -47,6 +47,9 @@ pub mod id {
     /// its credit in nanoseconds (signed), `x3` = LL-boost time left in this stint in
     /// nanoseconds (0 outside LL-boost).
     pub const SCHED_STATE: u64 = BASE | 0x06;
+    /// `TRACE_TASK_NAME(x1 = task, x2 = its name's first 8 bytes, little-endian,
+    /// NUL-padded)` -> 0: names a task in the system trace.
+    pub const TRACE_TASK_NAME: u64 = BASE | 0x07;
 }
 
 /// Why a hypercall failed: `x0` as a signed number (SMCCC's convention: -1 is "not
@@ -107,6 +110,10 @@ pub enum Hypercall {
         arg: u64,
     },
     SchedState,
+    TraceTaskName {
+        task: u64,
+        name: u64,
+    },
 }
 
 impl Hypercall {
@@ -134,6 +141,7 @@ impl Hypercall {
             id::TRACE_TASK_SWITCH => Self::TraceTaskSwitch { from: x[1], to: x[2] },
             id::TRACE_EVENT => Self::TraceEvent { event: x[1], arg: x[2] },
             id::SCHED_STATE => Self::SchedState,
+            id::TRACE_TASK_NAME => Self::TraceTaskName { task: x[1], name: x[2] },
             _ => return Err(Error::NotSupported),
         })
     }
@@ -158,6 +166,7 @@ impl Hypercall {
             Self::TraceTaskSwitch { from, to } => x[..3].copy_from_slice(&[id::TRACE_TASK_SWITCH, from, to]),
             Self::TraceEvent { event, arg } => x[..3].copy_from_slice(&[id::TRACE_EVENT, event, arg]),
             Self::SchedState => x[0] = id::SCHED_STATE,
+            Self::TraceTaskName { task, name } => x[..3].copy_from_slice(&[id::TRACE_TASK_NAME, task, name]),
         }
         x
     }
@@ -185,6 +194,7 @@ mod tests {
             id::TRACE_TASK_SWITCH,
             id::TRACE_EVENT,
             id::SCHED_STATE,
+            id::TRACE_TASK_NAME,
         ] {
             assert_eq!(f >> 31, 1, "fast call");
             assert_eq!((f >> 30) & 1, 1, "SMC64");
@@ -211,6 +221,10 @@ mod tests {
                 arg: u64::MAX,
             },
             Hypercall::SchedState,
+            Hypercall::TraceTaskName {
+                task: 2,
+                name: u64::from_le_bytes(*b"measure\0"),
+            },
         ] {
             assert_eq!(Hypercall::decode(h.encode()), Ok(h), "{h:?}");
         }

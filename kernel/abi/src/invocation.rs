@@ -582,8 +582,9 @@ invocations! {
         previous: u64,
     };
     /// Gives back core `cpu`'s records below `upto` (the ring's new tail): the reader
-    /// has read them, and the kernel may write there again. `RangeError` for a core
-    /// without a ring, or an `upto` below the tail or above the head.
+    /// has read them, and the kernel may write there again; `u64::MAX` gives back
+    /// everything written so far (read or not). `RangeError` for a core without a ring,
+    /// or another `upto` below the tail or above the head.
     TraceControlConsume = 91 on TraceControl => TraceControlConsumeArgs {
         /// The core.
         cpu: u64,

@@ -66,7 +66,8 @@ pub enum GrantKind {
     /// `vaddr`; `b`: after how many milliseconds the server stops (0: never), in `size`.
     TraceControl = 11,
     /// The kernel's trace rings (`crate::trace`): their 2 MiB frame, mapped read-only
-    /// (the start info's `vaddr` and `size`).
+    /// (the start info's `vaddr`). `a`: where the trace server sends its stream (0: a
+    /// host file through semihosting, 1: nowhere), passed on in the start info's `size`.
     TraceRings = 12,
 }
 
@@ -234,7 +235,7 @@ impl SystemTable {
                     Some(GrantKind::DeviceFrame) => g.a % 4096 == 0 && g.b == 0,
                     Some(GrantKind::SchedControl) => g.a < 256 && g.b == 0,
                     Some(GrantKind::TraceControl) => crate::trace::Class::from_bits(g.a).is_some(),
-                    Some(GrantKind::TraceRings) => g.a == 0 && g.b == 0,
+                    Some(GrantKind::TraceRings) => g.a <= 1 && g.b == 0,
                     None => false,
                 };
                 if !ok || g.name[0] == 0 {

@@ -127,7 +127,9 @@ bitflags! {
         const IRQ = 1 << 3;
         /// [`Event::Fault`].
         const FAULT = 1 << 4;
-        /// [`Event::VmExit`], [`Event::VmEntry`], [`Event::VirqInject`].
+        /// [`Event::VmExit`], [`Event::VmEntry`], [`Event::VirqInject`], and the
+        /// guests' own: [`Event::GuestTaskSwitch`], [`Event::GuestEvent`],
+        /// [`Event::GuestTaskName`].
         const VM = 1 << 5;
         /// [`Event::BudgetExhausted`], [`Event::BudgetReplenished`].
         const BUDGET = 1 << 6;
@@ -191,11 +193,20 @@ pub enum Event {
     ThreadName = 16,
     /// `thread` was destroyed (its id is not used again).
     ThreadDestroy = 17,
+    /// The guest that vCPU thread `thread` runs switched its own tasks (its
+    /// `TRACE_TASK_SWITCH` hypercall, recorded at the exit). `a`: the task it left;
+    /// `b`: the task that runs now (the guest's numbers).
+    GuestTaskSwitch = 18,
+    /// A guest-defined event (`TRACE_EVENT`). `a`: its number; `b`: its argument.
+    GuestEvent = 19,
+    /// A guest named a task (`TRACE_TASK_NAME`). `a`: the task; `b`: its name's first
+    /// 8 bytes, little-endian, NUL-padded.
+    GuestTaskName = 20,
 }
 
 impl Event {
     /// Every event, in numeric order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 20] = [
         Self::Switch,
         Self::IpcSend,
         Self::IpcCall,
@@ -213,6 +224,9 @@ impl Event {
         Self::ThreadCreate,
         Self::ThreadName,
         Self::ThreadDestroy,
+        Self::GuestTaskSwitch,
+        Self::GuestEvent,
+        Self::GuestTaskName,
     ];
 
     /// Decode an event number.
@@ -231,7 +245,12 @@ impl Event {
             Self::Signal => Class::NOTIFY,
             Self::IrqEntry | Self::IrqExit => Class::IRQ,
             Self::Fault => Class::FAULT,
-            Self::VmExit | Self::VmEntry | Self::VirqInject => Class::VM,
+            Self::VmExit
+            | Self::VmEntry
+            | Self::VirqInject
+            | Self::GuestTaskSwitch
+            | Self::GuestEvent
+            | Self::GuestTaskName => Class::VM,
             Self::BudgetExhausted | Self::BudgetReplenished => Class::BUDGET,
             Self::ThreadCreate | Self::ThreadName | Self::ThreadDestroy => Class::THREAD,
         }
@@ -257,6 +276,9 @@ impl Event {
             Self::ThreadCreate => "thread_create",
             Self::ThreadName => "thread_name",
             Self::ThreadDestroy => "thread_destroy",
+            Self::GuestTaskSwitch => "guest_task_switch",
+            Self::GuestEvent => "guest_event",
+            Self::GuestTaskName => "guest_task_name",
         }
     }
 }
@@ -329,7 +351,7 @@ mod tests {
             assert_eq!(e.class().bits().count_ones(), 1);
         }
         assert_eq!(Event::from_raw(0), None);
-        assert_eq!(Event::from_raw(18), None);
+        assert_eq!(Event::from_raw(21), None);
         let all = Event::ALL.iter().fold(Class::empty(), |c, e| c | e.class());
         assert_eq!(all, Class::all(), "every class has an event");
     }

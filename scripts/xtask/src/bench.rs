@@ -252,10 +252,12 @@ fn one_run(system: &str, cpu: &str, out: Result<qemu::Outcome, String>) -> Resul
     }
 }
 
-/// `cargo xtask bench [--quick] [--gaon-only] [--cpu a53|a72]`.
+/// `cargo xtask bench [--quick] [--gaon-only] [--trace] [--cpu a53|a72]`.
 pub fn bench_command(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
-    let with_linux = !args.iter().any(|a| a == "--gaon-only");
+    // --trace: Gaon's cases with every trace class recorded and drained (docs/trace.md).
+    let traced = args.iter().any(|a| a == "--trace");
+    let with_linux = !args.iter().any(|a| a == "--gaon-only") && !traced;
     let only_cpu = args.iter().position(|a| a == "--cpu").and_then(|i| args.get(i + 1));
     let cpus: Vec<(&str, &str)> = CPUS
         .iter()
@@ -266,7 +268,12 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
         return Err("--cpu takes a53 or a72".into());
     }
     let timeout = if quick { QUICK_TIMEOUT } else { FULL_TIMEOUT };
-    let image = build_board("virt", if quick { QUICK_SYSTEM } else { FULL_SYSTEM })?;
+    let system = if quick { QUICK_SYSTEM } else { FULL_SYSTEM };
+    let image = if traced {
+        crate::trace::traced_bench_image("virt", system)?
+    } else {
+        build_board("virt", system)?
+    };
     let linux = if with_linux {
         Some(crate::linux::prepare(quick)?)
     } else {
@@ -293,8 +300,11 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
         }
     }
     print!("{}", table(&rows));
-    if quick {
-        eprintln!("bench: quick run; results not written");
+    if quick || traced {
+        eprintln!(
+            "bench: {} run; results not written",
+            if quick { "quick" } else { "traced" }
+        );
         return Ok(());
     }
     let dir = root_dir().join("bench").join("results");

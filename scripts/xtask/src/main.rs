@@ -30,8 +30,9 @@ usage: cargo xtask <command>
   fuzz [--calls N] [--seed S] [--check-every K] [--world W] [--timeout SECS] [CONFIG|BOARD]
                                 random syscalls from an untrusted thread, with kernel
                                 consistency checks (images/BOARD/fuzz.toml; default virt)
-  bench [--quick] [--gaon-only] [--cpu a53|a72]
+  bench [--quick] [--gaon-only] [--trace] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
+                                (--trace: Gaon's with every trace class on, not written)
   bench rt [--periods N] [--hog linux|rtos] [--config NAME]
                                 the soft-real-time experiment (docs/realtime.md): bench/results/rt.json
   trace [--system SYSTEM] [--for SECONDS]

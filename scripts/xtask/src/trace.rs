@@ -73,25 +73,50 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// Make the paths of description `doc` (relative to `dir`, its folder) absolute, so
+/// they stay right from a generated description's folder: includes, and the files of
+/// VMs (guest, initrd), servers and modules.
+fn absolute_paths(doc: &mut toml::Table, dir: &Path) {
+    let absolute = |v: &mut toml::Value| {
+        if let toml::Value::String(s) = v {
+            *s = dir.join(&*s).display().to_string();
+        }
+    };
+    if let Some(toml::Value::Array(includes)) = doc.get_mut("include") {
+        includes.iter_mut().for_each(absolute);
+    }
+    for table in ["vm", "server", "module"] {
+        let Some(toml::Value::Array(entries)) = doc.get_mut(table) else {
+            continue;
+        };
+        for e in entries.iter_mut() {
+            if let Some(f) = e.get_mut("file") {
+                absolute(f);
+            }
+            if let Some(f) = e.get_mut("initrd") {
+                absolute(f);
+            }
+            if let Some(f) = e.get_mut("guest").and_then(|g| g.get_mut("file")) {
+                absolute(f);
+            }
+        }
+    }
+}
+
 /// `description`'s text with its includes made absolute (they are relative to `dir`,
-/// its folder) and the trace server added, stopping after `seconds`.
-pub fn with_trace_server(description: &str, dir: &Path, seconds: u64) -> Result<String, String> {
+/// its folder) and the trace server added, stopping after `seconds` (0: never), its
+/// stream going to `output` (`file` or `discard`).
+pub fn with_trace_server(description: &str, dir: &Path, seconds: u64, output: &str) -> Result<String, String> {
     let mut doc: toml::Table = toml::from_str(description).map_err(|e| e.to_string())?;
     if doc.contains_key("trace") {
         return Err("the description has a `[trace]` already: run it with `cargo xtask run`".into());
     }
-    if let Some(toml::Value::Array(includes)) = doc.get_mut("include") {
-        for v in includes.iter_mut() {
-            if let toml::Value::String(s) = v {
-                *s = dir.join(&*s).display().to_string();
-            }
-        }
-    }
+    absolute_paths(&mut doc, dir);
     let mut text = toml::to_string(&doc).map_err(|e| e.to_string())?;
     text.push_str(TRACE_SERVER);
     let _ = write!(
         text,
-        "\n[trace]\nserver = \"trace\"\nstop_after_ms = {}\n",
+        "\n[trace]\nserver = \"trace\"\nstop_after_ms = {}\noutput = \"{output}\"\n",
         seconds * 1000
     );
     Ok(text)
@@ -121,7 +146,7 @@ fn take(target: &Target, system: &str, seconds: u64) -> Result<(gaon_trace_expor
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let description = out.join(format!("{system}.toml"));
     let dir = source.parent().unwrap_or(Path::new("."));
-    std::fs::write(&description, with_trace_server(&text, dir, seconds)?)
+    std::fs::write(&description, with_trace_server(&text, dir, seconds, "file")?)
         .map_err(|e| format!("{}: {e}", description.display()))?;
     let image = crate::build::build_system(&description, &out.join(system))?;
     let stream = run(target, &image, &out, seconds)?;
@@ -140,6 +165,40 @@ fn take(target: &Target, system: &str, seconds: u64) -> Result<(gaon_trace_expor
     let _ = std::fs::remove_dir_all(&ctf);
     gaon_trace_export::ctf::write(&trace, &ctf).map_err(|e| format!("{}: {e}", ctf.display()))?;
     Ok((trace, out))
+}
+
+/// The image of `images/<board>/<system>.toml`, a bench system, whose benchmark turns
+/// on every trace class and empties the rings before each sample (its `bench-config`
+/// says `trace=ff`): what tracing costs (`cargo xtask bench --trace`); built in
+/// `build/trace-bench/`.
+pub fn traced_bench_image(board: &str, system: &str) -> Result<PathBuf, String> {
+    let source = root_dir().join("images").join(board).join(format!("{system}.toml"));
+    let text = std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
+    let mut doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+    absolute_paths(&mut doc, source.parent().unwrap_or(Path::new(".")));
+    let out = root_dir().join("build").join("trace-bench");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let config = out.join("bench-trace.cfg");
+    let classes = gaon_abi::trace::Class::all().bits();
+    std::fs::write(&config, format!("trace={classes:x}\n")).map_err(|e| format!("{}: {e}", config.display()))?;
+    let modules = doc.entry("module").or_insert_with(|| toml::Value::Array(Vec::new()));
+    let Some(modules) = modules.as_array_mut() else {
+        return Err(format!("{}: `module` is not a list", source.display()));
+    };
+    if modules
+        .iter()
+        .any(|m| m.get("name").and_then(toml::Value::as_str) == Some("bench-config"))
+    {
+        return Err(format!("{}: it has a `bench-config` already", source.display()));
+    }
+    let mut m = toml::Table::new();
+    m.insert("name".into(), "bench-config".into());
+    m.insert("file".into(), config.display().to_string().into());
+    modules.push(toml::Value::Table(m));
+    let description = out.join(format!("{system}.toml"));
+    std::fs::write(&description, toml::to_string(&doc).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{}: {e}", description.display()))?;
+    crate::build::build_system(&description, &out.join(system))
 }
 
 /// Boot `image` in `dir` with user-level semihosting for about `seconds` of its time;
@@ -323,11 +382,16 @@ mod tests {
     #[test]
     fn the_trace_server_is_added_and_includes_made_absolute() {
         let text = "include = [\"../common/demo.toml\"]\n[system]\nname = \"x\"\nboard = \"virt\"\n";
-        let out = with_trace_server(text, Path::new("/src/images/virt"), 3).unwrap();
+        let out = with_trace_server(text, Path::new("/src/images/virt"), 3, "file").unwrap();
         assert!(out.contains("/src/images/virt/../common/demo.toml"), "{out}");
         assert!(out.contains("package = \"gaon-trace-server\""));
         assert!(out.contains("stop_after_ms = 3000"));
-        assert!(with_trace_server("[trace]\nserver = \"t\"\n", Path::new("."), 1).is_err());
+        let vm = "[[vm]]\nname = \"l\"\nguest = { file = \"../../build/linux/Image\" }\ninitrd = \"i.cpio\"\n";
+        let out = with_trace_server(vm, Path::new("/src/images/virt"), 3, "discard").unwrap();
+        assert!(out.contains("/src/images/virt/../../build/linux/Image"), "{out}");
+        assert!(out.contains("/src/images/virt/i.cpio"), "{out}");
+        assert!(out.contains("output = \"discard\""));
+        assert!(with_trace_server("[trace]\nserver = \"t\"\n", Path::new("."), 1, "file").is_err());
     }
 
     #[test]

@@ -407,7 +407,7 @@ fn give(a: &mut Allocator, shared: &Shared, to: &Target, g: &Grant, map_va: &mut
             libl4::cap::TraceControl(slot::TRACE_CONTROL).set_mask(g.a)?;
         }
         Some(GrantKind::TraceRings) => {
-            (cap.cptr, cap.vaddr, cap.size) = (0, map_trace_rings(a, to, map_va)?, LARGE_PAGE);
+            (cap.cptr, cap.vaddr, cap.size) = (0, map_trace_rings(a, to, map_va)?, g.a);
         }
         Some(GrantKind::KernelLog) => {
             let copy = a.slot()?;

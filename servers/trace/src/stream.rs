@@ -77,12 +77,6 @@ pub enum Extra {
     /// Records a ring dropped since the last such record. `cpu`: the ring's core; `a`:
     /// how many.
     Lost = EXTRA_BASE,
-    /// A guest task ran (the RTOS's `TRACE` hypercall, task switch). `thread`: the vCPU
-    /// thread; `a`: the task's number; `b`: its name's first 8 bytes.
-    GuestTask = EXTRA_BASE + 1,
-    /// A guest's own event (`TRACE` hypercall, user event). `thread`: the vCPU thread;
-    /// `a`, `b`: its two words.
-    GuestEvent = EXTRA_BASE + 2,
 }
 
 /// A record the server makes.

@@ -4,6 +4,7 @@
 
 use gaon_abi::MsgInfo;
 use gaon_abi::fault::Fault;
+use gaon_abi::hypercall::Hypercall;
 use gaon_abi::syscall::INFO_REG;
 use gaon_abi::trace::{Class, Event};
 use gaon_abi::vcpu::{
@@ -245,15 +246,42 @@ pub(super) fn take_back_exit(t: &mut Tcb) {
 }
 
 impl<P: Platform> Kernel<P> {
-    /// [`Event::VmExit`] for `t`'s exit of kind `kind` (if VM events are recorded).
+    /// [`Event::VmExit`] for `t`'s exit (if VM events are recorded), and for a trace
+    /// hypercall the guest event it carries (the kernel records it here, at the exit:
+    /// the VMM only answers it).
     #[cold]
     #[inline(never)]
-    fn trace_exit(&mut self, t: Ptr<Tcb>, kind: u64, exception: Exception) {
-        if self.tracing(Class::VM) {
-            let syndrome = match exception {
-                Exception::Vm { esr, .. } | Exception::User { esr, .. } => esr,
+    fn trace_exit(&mut self, t: Ptr<Tcb>, exception: Exception) {
+        let Some(exit) = t.get().exit else { return };
+        if !self.tracing(Class::VM) {
+            return;
+        }
+        let syndrome = match exception {
+            Exception::Vm { esr, .. } | Exception::User { esr, .. } => esr,
+        };
+        let tid = t.get().tid;
+        self.record(Event::VmExit, tid, exit.kind() as u64, syndrome);
+        if let Exit::Hvc {
+            x0,
+            x1,
+            x2,
+            x3,
+            x4,
+            x5,
+            x6,
+            x7,
+            ..
+        } = exit
+        {
+            let guest = match Hypercall::decode([x0, x1, x2, x3, x4, x5, x6, x7]) {
+                Ok(Hypercall::TraceTaskSwitch { from, to }) => Some((Event::GuestTaskSwitch, from, to)),
+                Ok(Hypercall::TraceEvent { event, arg }) => Some((Event::GuestEvent, event, arg)),
+                Ok(Hypercall::TraceTaskName { task, name }) => Some((Event::GuestTaskName, task, name)),
+                _ => None,
             };
-            self.record(Event::VmExit, t.get().tid, kind, syndrome);
+            if let Some((e, a, b)) = guest {
+                self.record(e, tid, a, b);
+            }
         }
     }
 
@@ -300,7 +328,7 @@ impl<P: Platform> Kernel<P> {
         t.get().exit = Some(exit);
         // While tracing, the exit takes the general path, which records it.
         let fast = if self.traced() {
-            self.trace_exit(t, exit.kind() as u64, exception);
+            self.trace_exit(t, exception);
             None
         } else {
             self.fastpath_exit(t)

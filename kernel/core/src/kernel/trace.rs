@@ -145,7 +145,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `TraceControlConsume`'s check: core `cpu` has a ring and `upto` lies between its
-    /// tail and its head.
+    /// tail and its head, or is `u64::MAX` (everything written so far).
     pub(in crate::kernel) fn check_trace_consume(&self, cpu: u64, upto: u64) -> Result<(), Error> {
         if self.trace.rings.is_none() {
             return Err(Error::IllegalOperation);
@@ -154,7 +154,7 @@ impl<P: Platform> Kernel<P> {
             .ok()
             .filter(|&c| c < MAX_CORES.min(trace::RING_COUNT))
             .ok_or(Error::RangeError)?;
-        if upto < self.trace.tail[cpu] || upto > self.trace.head[cpu] {
+        if upto != u64::MAX && (upto < self.trace.tail[cpu] || upto > self.trace.head[cpu]) {
             return Err(Error::RangeError);
         }
         Ok(())
@@ -165,6 +165,7 @@ impl<P: Platform> Kernel<P> {
     pub(in crate::kernel) fn trace_consume(&mut self, cpu: u64, upto: u64) {
         let Some(rings) = self.trace.rings else { return };
         let cpu = cpu as usize % MAX_CORES;
+        let upto = upto.min(self.trace.head[cpu]);
         self.trace.tail[cpu] = upto;
         rings.write(trace::ring_offset(cpu) + trace::TAIL_OFFSET, upto);
     }

@@ -24,6 +24,7 @@ static TESTDEV: AtomicBool = AtomicBool::new(false);
 /// Set once the first answer of each trace hypercall was reported.
 static TRACE_SWITCH_SEEN: AtomicBool = AtomicBool::new(false);
 static TRACE_EVENT_SEEN: AtomicBool = AtomicBool::new(false);
+static TRACE_NAME_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// Issue `h`; returns `x0..x3`.
 pub fn call(h: Hypercall) -> [u64; 4] {
@@ -106,6 +107,21 @@ pub fn ll_boost_leave() -> Status {
 pub fn trace_task_switch(from: u64, to: u64) {
     let s = Status::of(call(Hypercall::TraceTaskSwitch { from, to })[0]);
     report_once(&TRACE_SWITCH_SEEN, "trace task switch", s);
+}
+
+/// `TRACE_TASK_NAME(task, name)` (the name's first 8 bytes); its first answer is
+/// reported, the others not.
+pub fn trace_task_name(task: u64, name: &str) {
+    let mut b = [0u8; 8];
+    let n = name.len().min(8);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    let s = Status::of(
+        call(Hypercall::TraceTaskName {
+            task,
+            name: u64::from_le_bytes(b),
+        })[0],
+    );
+    report_once(&TRACE_NAME_SEEN, "trace task name", s);
 }
 
 /// `TRACE_EVENT(event, arg)`; its first answer is reported, the others not.

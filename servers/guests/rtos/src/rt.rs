@@ -106,7 +106,11 @@ pub fn spawn(name: &'static str, priority: u8, entry: extern "C" fn() -> !) -> T
         stack.0[frame + ELR_WORD].store(entry as usize as u64, Relaxed);
         stack.0[frame + SPSR_WORD].store(TASK_PSTATE, Relaxed);
         let sp = stack.base() + (frame * 8) as u64;
-        k.spawn(name, priority, sp).expect("room in the task table")
+        let id = k.spawn(name, priority, sp).expect("room in the task table");
+        if TRACE.load(Relaxed) {
+            hv::trace_task_name(id as u64, name);
+        }
+        id
     })
 }
 

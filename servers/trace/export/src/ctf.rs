@@ -41,7 +41,7 @@ pub const HEADER_BYTES: usize = 4 + 16 + 4;
 pub const CONTEXT_BYTES: usize = 5 * 8 + 4;
 
 /// The server's events, in number order.
-const EXTRAS: [Extra; 3] = [Extra::Lost, Extra::GuestTask, Extra::GuestEvent];
+const EXTRAS: [Extra; 1] = [Extra::Lost];
 
 /// Write `t` into `dir` (made if missing) as a CTF trace: a stream for each of its
 /// cores (at most 256, as a record's `cpu` is a byte) and any core a record names.
@@ -206,8 +206,6 @@ fn classes(t: &Trace) -> Vec<(u16, String, Fields)> {
 fn extra_name(x: Extra) -> &'static str {
     match x {
         Extra::Lost => "lost",
-        Extra::GuestTask => "guest_task",
-        Extra::GuestEvent => "guest_event",
     }
 }
 
@@ -317,11 +315,11 @@ fn hex(k: Kind) -> (bool, bool) {
     match k {
         Kind::Kernel(e) => match e {
             Event::IpcSend | Event::IpcCall | Event::IpcRecv | Event::Signal => (true, false),
-            Event::Fault | Event::VmExit => (false, true),
+            Event::Fault | Event::VmExit | Event::GuestTaskName => (false, true),
+            Event::GuestEvent => (true, true),
             _ => (false, false),
         },
-        Kind::Extra(Extra::GuestTask) => (false, true),
-        Kind::Extra(Extra::GuestEvent) | Kind::Unknown(_) => (true, true),
+        Kind::Unknown(_) => (true, true),
         Kind::Extra(Extra::Lost) => (false, false),
     }
 }
@@ -442,7 +440,8 @@ mod tests {
             "uint32_t cpu_id;",
             "name = \"gaon:switch\";\n\tid = 1;",
             "name = \"gaon:vm_exit\";\n\tid = 10;",
-            "name = \"gaon:guest_task\";\n\tid = 257;",
+            "name = \"gaon:guest_task_switch\";\n\tid = 18;",
+            "name = \"gaon:lost\";\n\tid = 256;",
             "\t\tstring prev_comm;\n",
             "\t\tstring name;\n",
         ] {

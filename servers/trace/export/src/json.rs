@@ -17,6 +17,8 @@ use crate::{Kind, Trace, kind};
 
 /// The process of the thread tracks.
 pub const THREADS_PID: u64 = 1000;
+/// The guests' task processes start here (+ the vCPU thread's id).
+pub const GUEST_PID_BASE: u64 = 100_000;
 
 /// The trace as a Chrome trace event JSON document.
 #[allow(
@@ -78,7 +80,66 @@ pub fn write(t: &Trace) -> String {
             events.push(slice(t, cpu as u8, tid, us(since), us(end)));
         }
     }
+    guest_tasks(t, &mut events);
     json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string()
+}
+
+/// The guests' own tasks (`guest_task_switch`, `guest_task_name`): a process per vCPU
+/// thread whose guest reports them (`pid` = [`GUEST_PID_BASE`] + its id, named `guest
+/// on <vCPU thread>`), a track per task (`tid` = the task's number, named as the guest
+/// named it), and the task's runs as complete events, from the switch to it to the
+/// next switch of that vCPU.
+#[allow(clippy::cast_precision_loss, reason = "as in `write`")]
+fn guest_tasks(t: &Trace, events: &mut Vec<Value>) {
+    let us = |time: u64| t.ns(time) as f64 / 1000.0;
+    let end = t.records.last().map_or(t.start, |r| r.time);
+    // Per vCPU thread: the task running since when.
+    let mut running: std::collections::BTreeMap<u32, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut named = std::collections::BTreeSet::new();
+    let mut names: std::collections::BTreeMap<(u32, u64), String> = std::collections::BTreeMap::new();
+    let task_name = |names: &std::collections::BTreeMap<(u32, u64), String>, vcpu: u32, task: u64| {
+        names
+            .get(&(vcpu, task))
+            .cloned()
+            .unwrap_or_else(|| format!("task {task}"))
+    };
+    for r in &t.records {
+        let pid = GUEST_PID_BASE + u64::from(r.thread);
+        match kind(r) {
+            Kind::Kernel(Event::GuestTaskName) => {
+                let (bytes, len) = gaon_abi::trace::name_bytes(r.b, 0);
+                let name = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
+                events.push(json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": r.a, "args": {"name": name}}));
+                names.insert((r.thread, r.a), name);
+            }
+            Kind::Kernel(Event::GuestTaskSwitch) => {
+                if named.insert(r.thread) {
+                    let name = format!("guest on {}", t.name(r.thread));
+                    events.push(json!({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}}));
+                }
+                if let Some((task, since)) = running.insert(r.thread, (r.b, r.time)) {
+                    let name = task_name(&names, r.thread, task);
+                    events.push(task_slice(pid, task, &name, us(since), us(r.time)));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (vcpu, (task, since)) in running {
+        let name = task_name(&names, vcpu, task);
+        events.push(task_slice(
+            GUEST_PID_BASE + u64::from(vcpu),
+            task,
+            &name,
+            us(since),
+            us(end),
+        ));
+    }
+}
+
+/// Guest task `task` (`name`) of process `pid` ran from `from` to `to` (µs).
+fn task_slice(pid: u64, task: u64, name: &str, from: f64, to: f64) -> Value {
+    json!({"ph": "X", "name": name, "cat": "guest", "pid": pid, "tid": task, "ts": from, "dur": (to - from).max(0.0)})
 }
 
 /// Check `text` against the trace event format's rules as Perfetto and
@@ -160,6 +221,7 @@ fn category(k: Kind) -> &'static str {
             Event::IrqEntry | Event::IrqExit => "irq",
             Event::Fault => "fault",
             Event::VmExit | Event::VmEntry | Event::VirqInject => "vm",
+            Event::GuestTaskSwitch | Event::GuestEvent | Event::GuestTaskName => "guest",
             Event::BudgetExhausted | Event::BudgetReplenished => "budget",
             Event::ThreadCreate | Event::ThreadName | Event::ThreadDestroy => "thread",
         },
@@ -171,6 +233,49 @@ fn category(k: Kind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guests_tasks_get_their_own_tracks_by_name() {
+        use gaon_abi::trace::Record;
+        let rec = |time: u64, e: Event, a: u64, b: u64| Record {
+            time,
+            event: e as u16,
+            cpu: 0,
+            flags: 0,
+            thread: 9,
+            a,
+            b,
+        };
+        let name = u64::from_le_bytes(*b"measure\0");
+        let records = [
+            rec(10, Event::GuestTaskName, 1, name),
+            rec(20, Event::GuestTaskSwitch, 0, 1),
+            rec(80, Event::GuestTaskSwitch, 1, 2),
+            rec(100, Event::GuestEvent, 7, 3),
+        ];
+        let t = Trace::read(&crate::write_stream(1_000_000_000, 1, 0, &records)).unwrap();
+        let text = write(&t);
+        assert!(check(&text).is_empty(), "{:?}", check(&text));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        let pid = GUEST_PID_BASE + 9;
+        let tasks: Vec<(String, u64, f64)> = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["pid"] == pid)
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["tid"].as_u64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(tasks.len(), 2);
+        assert_eq!((tasks[0].0.as_str(), tasks[0].1), ("measure", 1));
+        assert!((tasks[0].2 - 0.06).abs() < 1e-9);
+        assert_eq!((tasks[1].0.as_str(), tasks[1].1), ("task 2", 2), "unnamed, to the end");
+        assert!(events.iter().any(|e| e["name"] == "process_name" && e["pid"] == pid));
+    }
 
     #[test]
     fn what_is_written_passes_the_check_and_bad_documents_do_not() {

@@ -123,8 +123,6 @@ pub fn kind(r: &Record) -> Kind {
     }
     match r.event {
         x if x == Extra::Lost as u16 => Kind::Extra(Extra::Lost),
-        x if x == Extra::GuestTask as u16 => Kind::Extra(Extra::GuestTask),
-        x if x == Extra::GuestEvent as u16 => Kind::Extra(Extra::GuestEvent),
         x => Kind::Unknown(x),
     }
 }

@@ -56,7 +56,7 @@ pub const DELTA_BITS: u32 = 27;
 /// Bytes of a comm field (`TASK_COMM_LEN`), its NUL included.
 const COMM: usize = 16;
 /// The extras that get `gaon` events.
-const EXTRAS: [Extra; 3] = [Extra::Lost, Extra::GuestTask, Extra::GuestEvent];
+const EXTRAS: [Extra; 1] = [Extra::Lost];
 
 /// The trace as a `trace.dat` file.
 pub fn write(t: &Trace) -> Vec<u8> {
@@ -194,8 +194,6 @@ fn gaon_name(k: Kind) -> String {
     match k {
         Kind::Kernel(e) => e.name().into(),
         Kind::Extra(Extra::Lost) => "lost".into(),
-        Kind::Extra(Extra::GuestTask) => "guest_task".into(),
-        Kind::Extra(Extra::GuestEvent) => "guest_event".into(),
         Kind::Unknown(n) => format!("event_{n}"),
     }
 }
@@ -224,9 +222,10 @@ fn arg_formats(k: Kind) -> (&'static str, &'static str) {
         Kind::Kernel(Event::BudgetExhausted) => ("budget=%llu", "refill=%llu"),
         Kind::Kernel(Event::BudgetReplenished) => ("budget=%llu", "b=%llu"),
         Kind::Kernel(Event::ThreadCreate) => ("creator=%llu", "b=%llu"),
-        Kind::Kernel(Event::ThreadName) | Kind::Extra(Extra::GuestEvent) => ("a=0x%llx", "b=0x%llx"),
+        Kind::Kernel(Event::ThreadName | Event::GuestEvent) => ("a=0x%llx", "b=0x%llx"),
+        Kind::Kernel(Event::GuestTaskSwitch) => ("from=%llu", "to=%llu"),
+        Kind::Kernel(Event::GuestTaskName) => ("task=%llu", "name=0x%llx"),
         Kind::Extra(Extra::Lost) => ("count=%llu", "b=%llu"),
-        Kind::Extra(Extra::GuestTask) => ("task=%llu", "name=0x%llx"),
         _ => ("a=%llu", "b=%llu"),
     }
 }
@@ -528,7 +527,8 @@ mod tests {
     fn the_sections_are_in_order_and_each_core_has_whole_pages() {
         let bytes = write(&crate::sample());
         let f = read(&bytes);
-        assert_eq!(f.formats.len(), 1 + 16 + 3);
+        // sched_switch, a gaon event per kernel event but the switch, and the server's Lost.
+        assert_eq!(f.formats.len(), 1 + (Event::ALL.len() - 1) + EXTRAS.len());
         assert!(f.formats[0].1.starts_with("name: sched_switch\nID: 300\n"));
         assert!(
             f.formats[0]

@@ -2,7 +2,8 @@
 //! records, drains the kernel's per-core rings once per period of its budget, merges
 //! them into one stream in time order (`gaon_trace::merge`) and writes the stream
 //! (`gaon_trace::stream`) to a file on the host through QEMU's semihosting
-//! (`scripts/trace` runs QEMU so). With `stop_after_ms` it stops after that long,
+//! (`scripts/trace` runs QEMU so), or, with `output = "discard"`, only counts them (to
+//! measure what tracing costs). With `stop_after_ms` it stops after that long,
 //! writes what is left and exits. It prints on the kernel console (its entry needs
 //! `debug = true`), so it needs no channel.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -28,12 +29,15 @@ mod app {
     const QUEUE: usize = 256;
     /// Records written to the host at once (4 KiB).
     const BATCH: usize = 128;
+    /// `output = "discard"` (the rings grant's word).
+    const OUTPUT_DISCARD: u64 = 1;
 
     /// What the server keeps while it traces.
     struct Tracer {
         rings: Mmio,
         control: libl4::cap::TraceControl,
-        out: File,
+        /// Where the stream goes (`None`: nowhere, `output = "discard"`).
+        out: Option<File>,
         merger: Merger<CORES, QUEUE>,
         /// Per core: the next record to read, and the ring's lost count seen.
         tails: [u64; CORES],
@@ -106,7 +110,7 @@ mod app {
                 bytes[len..len + trace::RECORD_BYTES].copy_from_slice(r.as_bytes());
                 len += trace::RECORD_BYTES;
             }
-            if self.out.write(&bytes[..len]).is_ok() {
+            if self.out.as_mut().is_none_or(|f| f.write(&bytes[..len]).is_ok()) {
                 self.written += self.batch.len() as u64;
             }
             self.batch.clear();
@@ -147,18 +151,25 @@ mod app {
             );
             return 1;
         };
-        let Ok(mut out) = File::create(OUTPUT) else {
-            debug_println!(
-                "trace: cannot create {OUTPUT} on the host (QEMU needs -semihosting-config enable=on,userspace=on: scripts/trace runs it so)"
-            );
-            return 1;
-        };
         let start = counter();
-        let header = Header::new(counter_hz(), CORES as u32, start);
-        if out.write(header.as_bytes()).is_err() {
-            debug_println!("trace: cannot write {OUTPUT}");
-            return 1;
-        }
+        let discard = start::trace_rings("trace_rings").is_ok_and(|(_, output)| output == OUTPUT_DISCARD);
+        let out = if discard {
+            None
+        } else {
+            let Ok(mut f) = File::create(OUTPUT) else {
+                debug_println!(
+                    "trace: cannot create {OUTPUT} on the host (QEMU needs -semihosting-config enable=on,userspace=on: scripts/trace runs it so)"
+                );
+                return 1;
+            };
+            if f.write(Header::new(counter_hz(), CORES as u32, start).as_bytes())
+                .is_err()
+            {
+                debug_println!("trace: cannot write {OUTPUT}");
+                return 1;
+            }
+            Some(f)
+        };
         let before = match control.set_mask(classes) {
             Ok(b) => b,
             Err(e) => {
@@ -166,7 +177,14 @@ mod app {
                 return 1;
             }
         };
-        debug_println!("trace: recording classes {classes:#x} to {OUTPUT}");
+        debug_println!(
+            "trace: recording classes {classes:#x} {}",
+            if discard {
+                "(drained and counted only)"
+            } else {
+                "to gaon-trace.bin"
+            }
+        );
         let mut t = Tracer {
             rings,
             control,
@@ -189,7 +207,9 @@ mod app {
         t.finish();
         let lost: u64 = t.lost.iter().sum();
         debug_println!("trace: done: {} records, {lost} lost", t.written);
-        let _ = t.out.close();
+        if let Some(f) = t.out.take() {
+            let _ = f.close();
+        }
         0
     }
 }

@@ -458,14 +458,17 @@ fn paravirtual_hypercalls_answer_as_the_interface_says() {
     bad[1] = 49;
     assert_eq!(call(&mut vm, &mut m, bad), Error::InvalidParameters.x0());
     assert_eq!(m.console.len(), text.len());
-    // Served by no one in this system (no policy server, no trace collector), and
-    // unknown functions.
-    for h in [
-        Hypercall::LlBoostEnter,
-        Hypercall::SchedState,
-        Hypercall::TraceEvent { event: 1, arg: 2 },
-    ] {
+    // Served by no one in this system (no policy server), and unknown functions.
+    for h in [Hypercall::LlBoostEnter, Hypercall::SchedState] {
         assert_eq!(call(&mut vm, &mut m, h.encode()), Error::NotSupported.x0());
+    }
+    // The trace events are the kernel's to record: the VMM says 0.
+    for h in [
+        Hypercall::TraceEvent { event: 1, arg: 2 },
+        Hypercall::TraceTaskSwitch { from: 1, to: 2 },
+        Hypercall::TraceTaskName { task: 1, name: 7 },
+    ] {
+        assert_eq!(call(&mut vm, &mut m, h.encode()), 0);
     }
     assert_eq!(
         call(&mut vm, &mut m, [hypercall::BASE | 0x7f, 0, 0, 0, 0, 0, 0, 0]),

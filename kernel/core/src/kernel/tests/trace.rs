@@ -141,7 +141,7 @@ fn bad_masks_and_consumes_are_refused() {
     assert_eq!(k.trace.mask, trace::BOOT_CLASSES.bits(), "unchanged");
     let head = header(&k, 0, trace::HEAD_OFFSET);
     assert!(head >= 1);
-    for (cpu, upto) in [(4, 0), (u64::MAX, 0), (0, head + 1), (0, u64::MAX)] {
+    for (cpu, upto) in [(4, 0), (u64::MAX, 0), (0, head + 1), (0, u64::MAX - 1)] {
         assert_eq!(
             invoke(&mut k, tc, Label::TraceControlConsume, &[cpu, upto]),
             Err(Error::RangeError),
@@ -155,6 +155,11 @@ fn bad_masks_and_consumes_are_refused() {
         Err(Error::RangeError),
         "the tail does not go back"
     );
+    // Everything written so far, read or not.
+    k.record(Event::Signal, 7, 0, 0);
+    invoke(&mut k, tc, Label::TraceControlConsume, &[0, u64::MAX]).unwrap();
+    assert_eq!(header(&k, 0, trace::TAIL_OFFSET), head + 1);
+    assert_eq!(header(&k, 0, trace::HEAD_OFFSET), head + 1);
     // Only TraceControl invokes TraceControl.
     assert_eq!(
         invoke(&mut k, rs::DEBUG, Label::TraceControlSetMask, &[0]),
