@@ -259,6 +259,12 @@ impl TraceRings {
         unsafe { ((self.0 + off) as *mut u64).write_volatile(v) }
     }
 
+    /// Its physical address (host tests).
+    #[cfg(test)]
+    pub(crate) const fn addr(self) -> usize {
+        self.0
+    }
+
     /// Read back the word at `off` (host tests).
     #[cfg(test)]
     pub(crate) fn read(self, off: usize) -> u64 {

@@ -300,11 +300,10 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
         }
     }
     print!("{}", table(&rows));
-    if quick || traced {
-        eprintln!(
-            "bench: {} run; results not written",
-            if quick { "quick" } else { "traced" }
-        );
+    // Only a whole run (both CPUs, Linux too) replaces the results: a partial one would
+    // leave them with rows missing.
+    if quick || traced || !with_linux || cpus.len() != CPUS.len() {
+        eprintln!("bench: partial run (quick, traced, Gaon only or one CPU); results not written");
         return Ok(());
     }
     let dir = root_dir().join("bench").join("results");

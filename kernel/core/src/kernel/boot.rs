@@ -49,21 +49,15 @@ impl BootAlloc {
         Some(pa)
     }
 
-    /// `2^bits` zeroed bytes aligned to their size, from the end of the free memory
-    /// (so a large alignment wastes nothing when the end is aligned).
-    #[allow(unsafe_code, reason = "zeroes the memory it hands out, which it owns")]
-    pub fn alloc_top(&mut self, bits: u8) -> Option<usize> {
-        let size = 1usize << bits;
-        let pa = self.end.checked_sub(size)? & !(size - 1);
-        if pa < self.next {
-            return None;
-        }
-        self.used += self.end - pa;
-        self.end = pa;
-        // SAFETY: `pa..pa + size` lies in the free RAM the allocator was given (at or
-        // above `next`, below the old end) and is handed out only now.
-        unsafe { obj::zero(pa, size) };
-        Some(pa)
+    /// Like [`BootAlloc::alloc`], for a large alignment: also says which bytes it
+    /// skipped to align (`(start, end)`, maybe empty), which are still free (the caller
+    /// hands them over). From the low end, so the large aligned blocks of the high end
+    /// stay whole for the root server's untyped (a VM's RAM needs them).
+    pub fn alloc_keeping_gap(&mut self, bits: u8) -> Option<(usize, (usize, usize))> {
+        let start = self.next;
+        let pa = self.alloc(bits)?;
+        self.used -= pa - start;
+        Some((pa, (start, pa)))
     }
 }
 
@@ -147,9 +141,7 @@ impl<P: Platform> Kernel<P> {
         let ipcbuf = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         let klog = alloc.alloc(PAGE_BITS).ok_or(oom)?;
         self.log_page = klog;
-        let rings = alloc.alloc_top(gaon_abi::trace::RINGS_BITS).ok_or(oom)?;
-        // SAFETY: a boot allocation of the rings' size, aligned to it, kept for them.
-        self.trace_init(unsafe { crate::obj::TraceRings::new(rings) });
+
         let vmid = 1u16;
         let mut vs_cap = Cap::new(ObjType::VSpace, vs, PAGE_BITS);
         vs_cap.set_vmid(vmid);
@@ -240,10 +232,6 @@ impl<P: Platform> Kernel<P> {
             (rs::DEBUG, Cap::new(ObjType::Debug, 0, 0)),
             (rs::KERNEL_LOG, Cap::new(ObjType::Frame, klog, PAGE_BITS)),
             (rs::TRACE_CONTROL, Cap::new(ObjType::TraceControl, 0, 0)),
-            (
-                rs::TRACE_RINGS,
-                Cap::new(ObjType::Frame, rings, gaon_abi::trace::RINGS_BITS).with_rights(Rights::READ),
-            ),
             // Every VMID but 0 (unused) and the root's own.
             (
                 rs::VMID_POOL,
@@ -269,7 +257,6 @@ impl<P: Platform> Kernel<P> {
         // SAFETY: a boot allocation (non-zero, aligned to its size, owned by the root
         // server's Tcb cap made above) holding the Tcb `create_object` wrote.
         let t = unsafe { Ptr::<Tcb>::new(tcb_pa) };
-        self.trace_created(t);
         for (i, src) in [
             (SLOT_CSPACE, rs::CNODE),
             (SLOT_VSPACE, rs::VSPACE),
@@ -291,6 +278,15 @@ impl<P: Platform> Kernel<P> {
         let sc = unsafe { Ptr::<SchedContext>::new(sc) };
         tcb.sched_context = Some(sc);
         sc.get().tcb = Some(t);
+
+        // The trace rings last (a large alignment: the bytes it skips are handed over
+        // below), then the root thread's creation, their first record.
+        let (rings, gap) = alloc.alloc_keeping_gap(gaon_abi::trace::RINGS_BITS).ok_or(oom)?;
+        // SAFETY: a boot allocation of the rings' size, aligned to it, kept for them.
+        self.trace_init(unsafe { crate::obj::TraceRings::new(rings) });
+        let rings_cap = Cap::new(ObjType::Frame, rings, gaon_abi::trace::RINGS_BITS).with_rights(Rights::READ);
+        cdt::insert_root(&mut Kslots, root_slot(rs::TRACE_RINGS), rings_cap).map_err(|_| BootError::BadLayout)?;
+        self.trace_created(t);
 
         // Everything left becomes untyped: RAM, then device memory.
         let mut untyped = [UntypedDesc::default(); MAX_BOOT_UNTYPED];
@@ -318,6 +314,11 @@ impl<P: Platform> Kernel<P> {
         };
         let ram = (alloc.next.next_multiple_of(PAGE), alloc.end);
         alloc.next = alloc.end;
+        // The bytes skipped to align the trace rings first (below the rest).
+        let gap = (gap.0.next_multiple_of(PAGE), gap.1);
+        if gap.1 > gap.0 {
+            add(gap.0, gap.1 - gap.0, false, &mut n);
+        }
         if ram.1 > ram.0 {
             add(ram.0, ram.1 - ram.0, false, &mut n);
         }
