@@ -38,6 +38,8 @@ pub enum ReadError {
     Short,
     /// Not a Gaon trace stream, or another version.
     NotAStream,
+    /// The header's number of cores is 0 or more than a record can name (256).
+    BadCores(u32),
     /// A record's time is before the one before it (at record `index`).
     OutOfOrder {
         /// The record.
@@ -50,6 +52,7 @@ impl std::fmt::Display for ReadError {
         match self {
             Self::Short => write!(f, "shorter than a trace stream's header"),
             Self::NotAStream => write!(f, "not a Gaon trace stream (version {})", stream::VERSION),
+            Self::BadCores(n) => write!(f, "the header says {n} cores; a trace has 1 to 256"),
             Self::OutOfOrder { index } => write!(f, "record {index} is older than the one before it"),
         }
     }
@@ -64,6 +67,9 @@ impl Trace {
             || header.record_bytes as usize != gaon_abi::trace::RECORD_BYTES
         {
             return Err(ReadError::NotAStream);
+        }
+        if !(1..=256).contains(&header.cpus) {
+            return Err(ReadError::BadCores(header.cpus));
         }
         let records: Vec<Record> = rest
             .chunks_exact(gaon_abi::trace::RECORD_BYTES)
@@ -203,6 +209,12 @@ mod tests {
         };
         let s = write_stream(1, 1, 0, &[r(5), r(3)]);
         assert_eq!(Trace::read(&s), Err(ReadError::OutOfOrder { index: 1 }));
+        assert_eq!(Trace::read(&write_stream(1, 0, 0, &[])), Err(ReadError::BadCores(0)));
+        assert_eq!(
+            Trace::read(&write_stream(1, u32::MAX, 0, &[])),
+            Err(ReadError::BadCores(u32::MAX)),
+            "an exporter would make a stream per core"
+        );
         // A record cut off at the end is left out.
         let mut s = write_stream(1, 1, 0, &[r(5)]);
         s.extend_from_slice(&[1, 2, 3]);

@@ -16,8 +16,8 @@
 //!   anything else) 0x40, Linux's `TASK_PARKED` (`P`; libtraceevent's older table
 //!   calls it dead, `x`): it waits for another thread to let it run. A priority `p`
 //!   (0..=255, higher first) becomes `255 - p` (lower first, as Linux's `prio`).
-//! - `gaon` holds one event per other kind ([`Event::name`]; the server's extras as
-//!   `lost`, `guest_task` and `guest_event`), each `u32 thread; u64 a; u64 b;` as in
+//! - `gaon` holds one event per other kind ([`Event::name`]; the server's `Lost` as
+//!   `lost`), each `u32 thread; u64 a; u64 b;` as in
 //!   the record, `common_pid` the record's thread, printed with what `a` and `b` mean
 //!   (`ipc_call: thread=3 badge=0x7 receiver=2`). Unknown event numbers are left out.
 //! - Event ids: [`SCHED_SWITCH_ID`] for `sched_switch`, [`GAON_ID_BASE`] plus the
