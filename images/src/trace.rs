@@ -92,7 +92,8 @@ pub(crate) fn check(
             ),
         ));
     }
-    let mut classes = Class::empty();
+    // Threads' creation and names always: a reader needs them to name anything.
+    let mut classes = Class::THREAD;
     for (i, c) in trace.classes.iter().enumerate() {
         let Some(bit) = CLASS_NAMES.iter().position(|n| n == c) else {
             return Err(err(

@@ -628,7 +628,7 @@ fn the_trace_server_gets_trace_control_with_its_classes_and_the_rings() {
     use gaon_abi::trace::Class;
     let text = "[system]\nname = \"t\"\nboard = \"virt\"\n[kernel]\npackage = \"gaon-kernel\"\n[root]\npackage = \"gaon-root\"\n\
         [[server]]\nname = \"trace\"\npackage = \"gaon-trace-server\"\npriority = 240\nbudget_us = 500\nperiod_us = 10000\n\
-        [trace]\nserver = \"trace\"\nclasses = [\"sched\", \"ipc\", \"thread\"]\n";
+        [trace]\nserver = \"trace\"\nclasses = [\"sched\", \"ipc\"]\n";
     let s = System::parse(Path::new("t.toml"), text, &platforms()).unwrap_or_else(|e| panic!("{e}"));
     let mask = (Class::SCHED | Class::IPC | Class::THREAD).bits();
     assert_eq!(s.servers.servers[0].trace, Some((mask, 0, 0)));
@@ -643,7 +643,7 @@ fn the_trace_server_gets_trace_control_with_its_classes_and_the_rings() {
     // Every class by default.
     let all = System::parse(
         Path::new("t.toml"),
-        &text.replace("classes = [\"sched\", \"ipc\", \"thread\"]\n", ""),
+        &text.replace("classes = [\"sched\", \"ipc\"]\n", ""),
         &platforms(),
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -54,6 +54,11 @@ impl<const S: usize, const N: usize> Merger<S, N> {
         q.push_back(r).map_err(|_| PushError::Full)
     }
 
+    /// The time of the last record `source` pushed that is still waiting, if any.
+    pub fn last_time(&self, source: usize) -> Option<u64> {
+        self.pending.get(source)?.back().map(|r| r.time)
+    }
+
     /// Room left in `source`'s queue.
     pub fn room(&self, source: usize) -> usize {
         self.pending.get(source).map_or(0, |q| N - q.len())
@@ -142,6 +147,8 @@ mod tests {
         m.push(0, rec(5, 0)).unwrap();
         assert_eq!(m.push(0, rec(4, 0)), Err(PushError::OutOfOrder));
         m.push(0, rec(6, 0)).unwrap();
+        assert_eq!(m.last_time(0), Some(6), "what a later record must not precede");
+        assert_eq!(m.last_time(3), None);
         assert_eq!(m.room(0), 0);
         assert_eq!(m.push(0, rec(7, 0)), Err(PushError::Full));
     }

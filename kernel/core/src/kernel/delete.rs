@@ -208,12 +208,13 @@ impl<P: Platform> Kernel<P> {
 
     /// Stop a dying thread and clear every pointer to it.
     fn detach_tcb(&mut self, t: Ptr<Tcb>) {
-        if self.tracing(gaon_abi::trace::Class::THREAD) {
-            self.record(gaon_abi::trace::Event::ThreadDestroy, t.get().tid, 0, 0);
-        }
         // Running on another core: stopped there first (the deleting core waits until
         // that core has left user level, so nothing writes into the Tcb after this).
         self.settle(t);
+        // After the stop's switch record, if it ran elsewhere.
+        if self.tracing(gaon_abi::trace::Class::THREAD) {
+            self.record(gaon_abi::trace::Event::ThreadDestroy, t.get().tid, 0, 0);
+        }
         if let Some(v) = t.get().vcpu {
             // The VCpu outlives its thread, with the guest's registers saved into it.
             self.unbind_vcpu(v, t);

@@ -58,14 +58,7 @@ pub(in crate::kernel) fn tid(t: Option<Ptr<Tcb>>) -> u32 {
     t.map_or(0, |t| t.get().tid)
 }
 
-/// A stopped thread's state in a switch record.
-fn prev_state(t: &Tcb) -> u8 {
-    match t.state {
-        State::Running => trace::PREV_RUNNABLE,
-        State::Inactive => trace::PREV_STOPPED,
-        _ => trace::PREV_BLOCKED,
-    }
-}
+static_assertions::const_assert_eq!(MAX_CORES, trace::RING_COUNT);
 
 impl<P: Platform> Kernel<P> {
     /// Set up the rings in the frame at `rings` (a boot allocation of
@@ -213,12 +206,23 @@ impl<P: Platform> Kernel<P> {
         self.record(Event::Signal, tid(self.current()), badge, u64::from(tid(woken)));
     }
 
+    /// A stopped thread's state in a switch record: out of budget (throttled) or
+    /// inactive is stopped.
+    fn prev_state(&self, t: Ptr<Tcb>) -> u8 {
+        match t.get().state {
+            State::Running if self.throttled(t) => trace::PREV_STOPPED,
+            State::Running => trace::PREV_RUNNABLE,
+            State::Inactive => trace::PREV_STOPPED,
+            _ => trace::PREV_BLOCKED,
+        }
+    }
+
     /// The running thread of this core changes from `prev` to `next` (neither the
     /// same): the switch record.
     #[cold]
     #[inline(never)]
     pub(in crate::kernel) fn trace_switch(&mut self, cpu: usize, prev: Option<Ptr<Tcb>>, next: Option<Ptr<Tcb>>) {
-        let (state, prev_prio) = prev.map_or((trace::PREV_RUNNABLE, 0), |p| (prev_state(p.get()), p.get().prio));
+        let (state, prev_prio) = prev.map_or((trace::PREV_RUNNABLE, 0), |p| (self.prev_state(p), p.get().prio));
         let next_prio = next.map_or(0, |n| n.get().prio);
         let info = trace::switch_info(state, prev_prio, next_prio);
         self.record_on(cpu, Event::Switch, tid(prev), u64::from(tid(next)), info);

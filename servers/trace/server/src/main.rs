@@ -29,6 +29,8 @@ mod app {
     const QUEUE: usize = 256;
     /// Records written to the host at once (4 KiB).
     const BATCH: usize = 128;
+    /// Drains in one period at most.
+    const ROUNDS: usize = 16;
     /// `output = "discard"` (the rings grant's word).
     const OUTPUT_DISCARD: u64 = 1;
 
@@ -42,6 +44,8 @@ mod app {
         /// Per core: the next record to read, and the ring's lost count seen.
         tails: [u64; CORES],
         lost: [u64; CORES],
+        /// Records the server itself dropped (out of a ring's time order), to report.
+        dropped: [u64; CORES],
         batch: heapless::Vec<Record, BATCH>,
         written: u64,
     }
@@ -64,27 +68,40 @@ mod app {
         }
 
         /// Take what core `cpu`'s ring has (as much as its queue holds), give the space
-        /// back, and say up to when that core is complete. `now` was read before.
-        fn drain(&mut self, cpu: usize, now: u64) {
+        /// back, and say up to when that core is complete. `now` was read before. The
+        /// records it took.
+        fn drain(&mut self, cpu: usize, now: u64) -> u64 {
             let base = trace::ring_offset(cpu) as u64;
             let head = self.rings.read64(base + trace::HEAD_OFFSET as u64);
-            let mut n = self.tails[cpu];
+            // The records below `head` were written before it (the kernel's release).
+            core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+            let start = self.tails[cpu];
+            let mut n = start;
             let mut last = None;
             while n < head && self.merger.room(cpu) > 0 {
                 let r = self.record(cpu, n);
-                // A ring is in time order; were it not, the record goes (counted lost).
+                // A ring is in time order; were a record not, it goes, counted.
                 if self.merger.push(cpu, r).is_ok() {
                     last = Some(r.time);
+                } else {
+                    self.dropped[cpu] += 1;
                 }
                 n += 1;
             }
-            if n > self.tails[cpu] && self.control.consume(cpu as u64, n).is_ok() {
-                self.tails[cpu] = n;
+            if n > start {
+                if self.control.consume(cpu as u64, n).is_ok() {
+                    self.tails[cpu] = n;
+                } else {
+                    // Someone else gave records back: go on from the kernel's tail.
+                    self.tails[cpu] = self.rings.read64(base + trace::TAIL_OFFSET as u64);
+                }
             }
             if n == head {
-                let lost = self.rings.read64(base + trace::LOST_OFFSET as u64);
+                let lost = self.rings.read64(base + trace::LOST_OFFSET as u64) + self.dropped[cpu];
                 if lost > self.lost[cpu] {
-                    let r = extra(now, cpu as u8, Extra::Lost, Source::Server, 0, lost - self.lost[cpu], 0);
+                    // Not before what this core already gave the merge.
+                    let at = now.max(self.merger.last_time(cpu).unwrap_or(0));
+                    let r = extra(at, cpu as u8, Extra::Lost, Source::Server, 0, lost - self.lost[cpu], 0);
                     if self.merger.push(cpu, r).is_ok() {
                         self.lost[cpu] = lost;
                     }
@@ -93,6 +110,7 @@ mod app {
             } else if let Some(t) = last {
                 self.merger.complete_to(cpu, t);
             }
+            n - start
         }
 
         /// Queue `r` for the host, writing a full batch.
@@ -116,25 +134,42 @@ mod app {
             self.batch.clear();
         }
 
-        /// One period's work: drain every ring, write what is complete.
+        /// One period's work: drain every ring, write what is complete, again while
+        /// the rings still had records (at most [`ROUNDS`] times: the budget ends it
+        /// first on a busy system, and the next period goes on).
         fn round(&mut self) {
-            // Records stamped before this are in the rings by now (the kernel stamps
-            // and publishes a record within one kernel entry).
-            let now = counter().saturating_sub(us_to_ticks(100));
-            for cpu in 0..CORES {
-                self.drain(cpu, now);
+            for _ in 0..ROUNDS {
+                // Records stamped before this are in the rings by now (the kernel
+                // stamps and publishes a record within one kernel entry).
+                let now = counter().saturating_sub(us_to_ticks(100));
+                let mut took = 0;
+                for cpu in 0..CORES {
+                    took += self.drain(cpu, now);
+                }
+                while let Some(r) = self.merger.take() {
+                    self.emit(r);
+                }
+                self.flush_batch();
+                if took == 0 {
+                    break;
+                }
             }
-            while let Some(r) = self.merger.take() {
-                self.emit(r);
-            }
-            self.flush_batch();
         }
 
-        /// The end: everything left, in order.
+        /// The end: everything left, in order (the rings drained until empty).
         fn finish(&mut self) {
-            let now = counter();
-            for cpu in 0..CORES {
-                self.drain(cpu, now);
+            for _ in 0..ROUNDS * 64 {
+                let now = counter();
+                let mut took = 0;
+                for cpu in 0..CORES {
+                    took += self.drain(cpu, now);
+                }
+                while let Some(r) = self.merger.take() {
+                    self.emit(r);
+                }
+                if took == 0 {
+                    break;
+                }
             }
             while let Some(r) = self.merger.flush() {
                 self.emit(r);
@@ -185,13 +220,16 @@ mod app {
                 "to gaon-trace.bin"
             }
         );
+        // From where the kernel's tails are (0 unless someone read before).
+        let tails = core::array::from_fn(|cpu| rings.read64((trace::ring_offset(cpu) + trace::TAIL_OFFSET) as u64));
         let mut t = Tracer {
             rings,
             control,
             out,
             merger: Merger::new(),
-            tails: [0; CORES],
+            tails,
             lost: [0; CORES],
+            dropped: [0; CORES],
             batch: heapless::Vec::new(),
             written: 0,
         };
@@ -203,7 +241,9 @@ mod app {
             }
             yield_budget();
         }
-        let _ = t.control.set_mask(before);
+        // Back to what is recorded at boot (the root set the classes before this server
+        // ran, so `before` is them too).
+        let _ = (before, t.control.set_mask(trace::BOOT_CLASSES.bits()));
         t.finish();
         let lost: u64 = t.lost.iter().sum();
         debug_println!("trace: done: {} records, {lost} lost", t.written);

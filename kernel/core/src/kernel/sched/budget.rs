@@ -155,10 +155,14 @@ impl<P: Platform> Kernel<P> {
         let cap = t.get().slots[SLOT_TIMEOUT_EP].cap;
         if cap.is(ObjType::Endpoint) && cap.rights().contains(Rights::WRITE) && t.get().state.is_running() {
             let consumed_us = self.ticks_to_us(s.consumed);
-            t.get().fault = Some(Fault::Timeout {
+            let fault = Fault::Timeout {
                 badge: s.badge,
                 consumed_us,
-            });
+            };
+            if self.tracing(Class::FAULT) {
+                self.record(Event::Fault, t.get().tid, fault.kind() as u64, 0);
+            }
+            t.get().fault = Some(fault);
             self.send_ipc(t, cap.endpoint(), cap.badge, IpcFlags::FAULT | IpcFlags::CALL, true);
         }
     }
