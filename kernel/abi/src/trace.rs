@@ -113,6 +113,28 @@ pub struct Record {
 
 static_assertions::const_assert_eq!(core::mem::size_of::<Record>(), RECORD_BYTES);
 
+impl Record {
+    /// Its four little-endian words, as it lies in a ring: the time; the event, core,
+    /// flags and thread (bits 0..16, 16..24, 24..32, 32..64); `a`; `b`.
+    pub const fn words(&self) -> [u64; 4] {
+        let ids = self.event as u64 | (self.cpu as u64) << 16 | (self.flags as u64) << 24 | (self.thread as u64) << 32;
+        [self.time, ids, self.a, self.b]
+    }
+
+    /// The record whose [`Record::words`] are `w`.
+    pub const fn from_words(w: [u64; 4]) -> Self {
+        Self {
+            time: w[0],
+            event: w[1] as u16,
+            cpu: (w[1] >> 16) as u8,
+            flags: (w[1] >> 24) as u8,
+            thread: (w[1] >> 32) as u32,
+            a: w[2],
+            b: w[3],
+        }
+    }
+}
+
 bitflags! {
     /// Classes of events, the bits of `TraceControlSetMask`'s mask.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -341,6 +363,26 @@ mod tests {
             "record n wraps at the capacity"
         );
         assert!(record_offset(3, CAPACITY - 1) + RECORD_BYTES <= RINGS_BYTES);
+    }
+
+    #[test]
+    fn a_records_words_are_its_bytes() {
+        use zerocopy::IntoBytes;
+        let r = Record {
+            time: 1,
+            event: 0x0203,
+            cpu: 4,
+            flags: 5,
+            thread: 0x0607_0809,
+            a: 10,
+            b: 11,
+        };
+        let mut bytes = [0u8; RECORD_BYTES];
+        for (chunk, w) in bytes.chunks_mut(8).zip(r.words()) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        assert_eq!(&bytes[..], r.as_bytes());
+        assert_eq!(Record::from_words(r.words()), r);
     }
 
     #[test]

@@ -57,14 +57,8 @@ fn head(cpu: usize) -> u64 {
 fn records(from: u64, to: u64) -> impl Iterator<Item = (u64, u16, u32, u64, u64)> {
     (from..to).map(|n| {
         let off = VA + trace::record_offset(0, n) as u64;
-        let ids = read(off + 8);
-        (
-            read(off),
-            ids as u16,
-            (ids >> 32) as u32,
-            read(off + 16),
-            read(off + 24),
-        )
+        let r = trace::Record::from_words(core::array::from_fn(|i| read(off + 8 * i as u64)));
+        (r.time, r.event, r.thread, r.a, r.b)
     })
 }
 

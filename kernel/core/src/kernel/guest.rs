@@ -261,19 +261,8 @@ impl<P: Platform> Kernel<P> {
         };
         let tid = t.get().tid;
         self.record(Event::VmExit, tid, exit.kind() as u64, syndrome);
-        if let Exit::Hvc {
-            x0,
-            x1,
-            x2,
-            x3,
-            x4,
-            x5,
-            x6,
-            x7,
-            ..
-        } = exit
-        {
-            let guest = match Hypercall::decode([x0, x1, x2, x3, x4, x5, x6, x7]) {
+        if let (Exit::Hvc { .. }, Some(x)) = (exit, exit.call_regs()) {
+            let guest = match Hypercall::decode(x) {
                 Ok(Hypercall::TraceTaskSwitch { from, to }) => Some((Event::GuestTaskSwitch, from, to)),
                 Ok(Hypercall::TraceEvent { event, arg }) => Some((Event::GuestEvent, event, arg)),
                 Ok(Hypercall::TraceTaskName { task, name }) => Some((Event::GuestTaskName, task, name)),

@@ -115,8 +115,16 @@ impl<P: Platform> Kernel<P> {
             return;
         }
         let off = trace::record_offset(cpu, head);
-        let ids = e as u64 | (cpu as u64) << 16 | u64::from(thread) << 32;
-        for (i, w) in [self.platform.now(), ids, a, b].into_iter().enumerate() {
+        let r = trace::Record {
+            time: self.platform.now(),
+            event: e as u16,
+            cpu: cpu as u8,
+            flags: 0,
+            thread,
+            a,
+            b,
+        };
+        for (i, w) in r.words().into_iter().enumerate() {
             rings.write(off + 8 * i, w);
         }
         self.trace.head[cpu] = head + 1;

@@ -54,17 +54,7 @@ mod app {
         /// Read core `cpu`'s record `n`.
         fn record(&self, cpu: usize, n: u64) -> Record {
             let off = trace::record_offset(cpu, n) as u64;
-            let w = |i: u64| self.rings.read64(off + 8 * i);
-            let ids = w(1);
-            Record {
-                time: w(0),
-                event: ids as u16,
-                cpu: (ids >> 16) as u8,
-                flags: (ids >> 24) as u8,
-                thread: (ids >> 32) as u32,
-                a: w(2),
-                b: w(3),
-            }
+            Record::from_words(core::array::from_fn(|i| self.rings.read64(off + 8 * i as u64)))
         }
 
         /// Take what core `cpu`'s ring has (as much as its queue holds), give the space

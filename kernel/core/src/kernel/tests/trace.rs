@@ -17,17 +17,7 @@ fn records(k: &Kernel<Model>, cpu: usize, from: u64) -> Vec<Record> {
     (from..head)
         .map(|n| {
             let off = trace::record_offset(cpu, n);
-            let w = |i: usize| rings.read(off + 8 * i);
-            let ids = w(1);
-            Record {
-                time: w(0),
-                event: ids as u16,
-                cpu: (ids >> 16) as u8,
-                flags: (ids >> 24) as u8,
-                thread: (ids >> 32) as u32,
-                a: w(2),
-                b: w(3),
-            }
+            Record::from_words(core::array::from_fn(|i| rings.read(off + 8 * i)))
         })
         .collect()
 }
