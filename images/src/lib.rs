@@ -11,6 +11,7 @@
 
 mod elf;
 mod pack;
+mod probes;
 mod sched;
 mod servers;
 mod system;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use gaon_abi::boot::NAME_LEN;
 use gaon_abi::system::{
-    BOOTARGS_LEN, COMPATIBLE_LEN, MAX_PASSTHROUGH, Passthrough, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS,
-    VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
+    BOOTARGS_LEN, COMPATIBLE_LEN, MAX_PASSTHROUGH, MAX_PROBES, Passthrough, ProbeConfig, TaskLayout, VM_CONFIG_MAGIC,
+    VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE, VM_MANUAL_START, VM_TESTDEV, VmConfig,
 };
 use gaon_platform::{Board, DescError, Region};
 use gaon_vmm::gic::SPIS;
@@ -64,6 +64,11 @@ pub(crate) struct RawVm {
     pub(crate) passthrough: Vec<RawPassthrough>,
     /// Managed by the scheduling policy server (`[sched]`).
     pub(crate) sched: Option<crate::sched::RawVmSched>,
+    /// Kernel symbols to probe (`probes.rs`).
+    #[serde(default)]
+    probes: Vec<String>,
+    /// The kernel's `System.map` (default: `System.map` beside the guest file).
+    system_map: Option<PathBuf>,
 }
 
 /// A pass-through device of a `[[vm]]`.
@@ -205,6 +210,7 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         _ => return Err(err(".guest", "give exactly one of `package` or `file`".into())),
     };
     let initrd = check_initrd(file, v, &guest).map_err(|p| err(".initrd", p))?;
+    let (probes, task) = check_probes(file, v, &guest, linux).map_err(|(field, p)| err(field, p))?;
     let passthrough = check_passthrough(v).map_err(|(field, p)| err(&field, p))?;
     let mut c = VmConfig::new_zeroed();
     c.magic = VM_CONFIG_MAGIC;
@@ -223,6 +229,8 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
     c.vcpus = v.vcpus;
     c.bootargs[..v.bootargs.len()].copy_from_slice(v.bootargs.as_bytes());
     c.passthrough = passthrough;
+    c.probes = probes;
+    c.task = task;
     // Guest RAM in 2 MiB frames, and room for the VMM's own objects beside it.
     let heap_bits = (ram + (4 << 20)).next_power_of_two().trailing_zeros();
     Ok(VmDesc {
@@ -232,6 +240,47 @@ pub(crate) fn check(file: &Path, board: &Board, index: usize, v: &RawVm) -> Resu
         heap_bits,
         initrd,
     })
+}
+
+/// The probes of `v` and the task layout they read (zero if it has none). The field and
+/// the problem if they cannot be.
+fn check_probes(
+    file: &Path,
+    v: &RawVm,
+    guest: &ModuleSource,
+    linux: bool,
+) -> Result<([ProbeConfig; MAX_PROBES], TaskLayout), (&'static str, String)> {
+    if v.probes.is_empty() {
+        if v.system_map.is_some() {
+            return Err((".system_map", "is only used with `probes`".into()));
+        }
+        return Ok(([ProbeConfig::new_zeroed(); MAX_PROBES], TaskLayout::new_zeroed()));
+    }
+    if v.probes.len() > MAX_PROBES {
+        return Err((
+            ".probes",
+            format!("has {}; a VM has at most {MAX_PROBES}", v.probes.len()),
+        ));
+    }
+    let ModuleSource::File(image) = guest else {
+        return Err((
+            ".probes",
+            "probes need an arm64 Linux Image guest (`guest.file`)".into(),
+        ));
+    };
+    if !linux {
+        return Err((".probes", "probes need an arm64 Linux Image guest, not an ELF".into()));
+    }
+    let map_path = match &v.system_map {
+        Some(p) => file.parent().unwrap_or(Path::new(".")).join(p),
+        None => image.with_file_name("System.map"),
+    };
+    let text = fs::read_to_string(&map_path).map_err(|e| (".system_map", format!("`{}`: {e}", map_path.display())))?;
+    let map =
+        crate::probes::SystemMap::parse(&text).map_err(|e| (".system_map", format!("`{}` {e}", map_path.display())))?;
+    let bytes = fs::read(image).map_err(|e| (".guest.file", format!("`{}`: {e}", image.display())))?;
+    crate::probes::resolve(&v.probes, &map, &bytes)
+        .map_err(|e| (".probes", format!("{e} (System.map `{}`)", map_path.display())))
 }
 
 /// The initrd of `v` (its path from the description `file`), if any: it must exist, not

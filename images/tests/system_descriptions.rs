@@ -612,7 +612,13 @@ fn every_shipped_description_loads() {
             let needs_build = text.contains("../../build/");
             match System::load(&file, &platforms()) {
                 Ok(_) => checked += 1,
-                Err(e) if needs_build && !images.join("../build/linux").is_dir() => {
+                // A file `cargo xtask` makes in build/ on demand (the Linux guest, its
+                // System.map, a benchmark's initramfs) is not there yet.
+                Err(e)
+                    if needs_build
+                        && e.to_string().contains("/build/linux/")
+                        && e.to_string().contains("(os error 2)") =>
+                {
                     eprintln!("skipped (not built): {e}");
                 }
                 Err(e) => panic!("{e}"),

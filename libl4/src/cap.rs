@@ -10,8 +10,8 @@ use gaon_abi::invocation::{
     TcbResumeArgs, TcbSetAffinityArgs, TcbSetIpcBufferArgs, TcbSetMcpArgs, TcbSetNameArgs, TcbSetPriorityArgs,
     TcbSetSpaceArgs, TcbSetTimeoutEndpointArgs, TcbSuspendArgs, TcbUnbindNotificationArgs, TcbWriteRegistersArgs,
     TraceControlConsumeArgs, TraceControlSetMaskArgs, UntypedRetypeArgs, VCpuAckVppiArgs, VCpuBindTcbArgs,
-    VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs, VCpuUnbindTcbArgs, VCpuWriteRegsArgs,
-    VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
+    VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuResetArgs, VCpuSetVppiArgs, VCpuTraceArgs, VCpuUnbindTcbArgs,
+    VCpuWriteRegsArgs, VSpaceGetVmidArgs, VmidPoolAssignArgs, VmidPoolSplitArgs,
 };
 use gaon_abi::layout::Unchecked;
 use gaon_abi::{Error, Label, Layout, ObjType, ObjectSpec, Rights};
@@ -423,6 +423,13 @@ impl VCpu {
     pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {
         let args = VCpuReadRegsArgs { first, count };
         invoke(self.0, Label::VCpuReadRegs, &args.encode()).map(|m| m.mr)
+    }
+
+    /// Record a guest event (`gaon_abi::trace::Event` number `event`) for this VCpu's
+    /// guest, as its trace hypercall would; true if it was recorded (VM events are
+    /// traced).
+    pub fn trace(self, event: u64, a: u64, b: u64) -> Result<bool, Error> {
+        invoke_args(self.0, &VCpuTraceArgs { event, a, b }).map(|r| r.recorded != 0)
     }
 }
 

@@ -563,6 +563,23 @@ invocations! {
     /// starts a CPU by PSCI CPU_ON. `IllegalOperation` if the bound thread is not
     /// inactive (suspend it first).
     VCpuReset = 87 on VCpu => VCpuResetArgs {};
+    /// Records a guest event for this VCpu's guest, as if the guest had made the trace
+    /// hypercall (`gaon_abi::trace`): how a VMM reports what it saw in the guest
+    /// without its help (a Linux probe's task switch and task names). `event` is one of
+    /// the guest events (`GuestTaskSwitch`, `GuestEvent`, `GuestTaskName`,
+    /// `GuestTaskNameEnd`), else `InvalidArgument`; `IllegalOperation` if no thread is
+    /// bound. Recorded, with the bound thread's id, only while VM events are traced.
+    VCpuTrace = 88 on VCpu => VCpuTraceArgs {
+        /// The `gaon_abi::trace::Event` number.
+        event: u64,
+        /// Its first argument.
+        a: u64,
+        /// Its second argument.
+        b: u64,
+    } -> VCpuTraceReply {
+        /// 1 if it was recorded (VM events are traced), else 0.
+        recorded: u64,
+    };
 
     /// From now on the kernel appends its console output to the kernel log page (boot
     /// slot `KERNEL_LOG`, see `gaon_abi::klog`) and signals the notification, instead
@@ -638,6 +655,7 @@ impl Label {
                 Self::VCpuSetVppi,
                 Self::VCpuAckVppi,
                 Self::VCpuReset,
+                Self::VCpuTrace,
             ],
             T::IrqControl => &[Self::IrqControlGet],
             T::IrqHandler => &[

@@ -425,7 +425,7 @@ impl IdlRecord {
 /// "GAONVMCF".
 pub const VM_CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"GAONVMCF");
 /// Layout version of [`VmConfig`].
-pub const VM_CONFIG_VERSION: u32 = 2;
+pub const VM_CONFIG_VERSION: u32 = 3;
 /// Pass-through devices a VM has at most.
 pub const MAX_PASSTHROUGH: usize = 4;
 /// Bytes of a pass-through device's `compatible` (NUL-separated strings, NUL padded).
@@ -491,6 +491,56 @@ pub struct VmConfig {
     pub bootargs: [u8; BOOTARGS_LEN],
     /// Its pass-through devices (unused entries are zero).
     pub passthrough: [Passthrough; MAX_PASSTHROUGH],
+    /// Probes in the guest's Linux kernel (`probes` in its `[[vm]]`; unused entries are
+    /// zero), and what the VMM needs to read the tasks they see.
+    pub probes: [ProbeConfig; MAX_PROBES],
+    /// Where a Linux kernel's `task_struct` holds what a probe records.
+    pub task: TaskLayout,
+}
+
+/// Probes a VM has at most.
+pub const MAX_PROBES: usize = 4;
+/// Bytes of a probe's name (the kernel symbol), NUL padded.
+pub const PROBE_NAME_LEN: usize = 48;
+/// The VMM arms probe `k` by writing `HVC #(PROBE_HVC_IMM + k)` over its instruction;
+/// an HVC exit with such an immediate at the probe is a hit (Linux's own HVCs use
+/// `#0`).
+pub const PROBE_HVC_IMM: u16 = 0x4750;
+
+/// A probe in a Linux guest (`docs/trace.md`, "Linux probes"): the image tool resolves
+/// the symbol from the kernel's `System.map`, steps over the entry's hint instructions
+/// (`PACIASP`, `BTI`), and checks that the VMM can emulate the instruction it displaces.
+/// Only a task-switch probe (`__switch_to`, whose `x0` and `x1` are the previous and
+/// next `task_struct`) is known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct ProbeConfig {
+    /// The symbol (NUL padded); empty: no probe.
+    pub name: [u8; PROBE_NAME_LEN],
+    /// Link-time virtual address of the probed instruction (the symbol's, plus the
+    /// hints stepped over); the VMM adds the kernel's KASLR offset.
+    pub va: u64,
+    /// The instruction there, which the `HVC` displaces.
+    pub insn: u32,
+    /// Bytes from the symbol to the probed instruction.
+    pub skip: u32,
+}
+
+/// Where a Linux kernel keeps what a task-switch probe records, found by the image tool
+/// in the kernel's BTF (between `__start_BTF` and `__stop_BTF`), and the link-time
+/// addresses the VMM finds the kernel's KASLR offset by (it reads VBAR_EL1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct TaskLayout {
+    /// Offset of `task_struct.pid` (an `int`).
+    pub pid: u32,
+    /// Offset of `task_struct.comm` (`char[16]`).
+    pub comm: u32,
+    /// `vectors` (what VBAR_EL1 holds once the kernel runs), 0 if unknown.
+    pub vectors: u64,
+    /// `__bp_harden_el1_vectors` (what it holds with the Spectre mitigations' vectors,
+    /// 2 KiB slots), 0 if unknown.
+    pub bp_harden_vectors: u64,
 }
 
 /// "GAONSCHD".

@@ -151,7 +151,7 @@ bitflags! {
         const FAULT = 1 << 4;
         /// [`Event::VmExit`], [`Event::VmEntry`], [`Event::VirqInject`], and the
         /// guests' own: [`Event::GuestTaskSwitch`], [`Event::GuestEvent`],
-        /// [`Event::GuestTaskName`].
+        /// [`Event::GuestTaskName`], [`Event::GuestTaskNameEnd`].
         const VM = 1 << 5;
         /// [`Event::BudgetExhausted`], [`Event::BudgetReplenished`].
         const BUDGET = 1 << 6;
@@ -224,11 +224,15 @@ pub enum Event {
     /// A guest named a task (`TRACE_TASK_NAME`). `a`: the task; `b`: its name's first
     /// 8 bytes, little-endian, NUL-padded.
     GuestTaskName = 20,
+    /// The rest of the name of the task a [`Event::GuestTaskName`] just before named
+    /// (same thread, same core): `a`: the task; `b`: the name's bytes 8..16,
+    /// little-endian, NUL-padded (a Linux task's `comm` has 16).
+    GuestTaskNameEnd = 21,
 }
 
 impl Event {
     /// Every event, in numeric order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::Switch,
         Self::IpcSend,
         Self::IpcCall,
@@ -249,6 +253,7 @@ impl Event {
         Self::GuestTaskSwitch,
         Self::GuestEvent,
         Self::GuestTaskName,
+        Self::GuestTaskNameEnd,
     ];
 
     /// Decode an event number.
@@ -272,7 +277,8 @@ impl Event {
             | Self::VirqInject
             | Self::GuestTaskSwitch
             | Self::GuestEvent
-            | Self::GuestTaskName => Class::VM,
+            | Self::GuestTaskName
+            | Self::GuestTaskNameEnd => Class::VM,
             Self::BudgetExhausted | Self::BudgetReplenished => Class::BUDGET,
             Self::ThreadCreate | Self::ThreadName | Self::ThreadDestroy => Class::THREAD,
         }
@@ -301,6 +307,7 @@ impl Event {
             Self::GuestTaskSwitch => "guest_task_switch",
             Self::GuestEvent => "guest_event",
             Self::GuestTaskName => "guest_task_name",
+            Self::GuestTaskNameEnd => "guest_task_name_end",
         }
     }
 }

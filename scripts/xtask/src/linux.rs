@@ -142,12 +142,87 @@ pub fn assets_for(file: &Path) -> Result<(), String> {
     if vms.is_some_and(|v| v.iter().any(names_guest)) {
         let release = guest_assets()?;
         eprintln!("linux: guest {GUEST_DIR}/{GUEST_KERNEL} ({release}) and {GUEST_DIR}/{GUEST_INITRD}");
+        // Probes are resolved from the kernel's System.map (`probes` in a `[[vm]]`).
+        let probes = |v: &toml::Value| {
+            v.get("probes")
+                .and_then(toml::Value::as_array)
+                .is_some_and(|p| !p.is_empty())
+        };
+        if vms.is_some_and(|v| v.iter().any(probes)) {
+            let map = guest_system_map()?;
+            eprintln!("linux: probes resolved from {}", map.display());
+        }
         // The benchmark's initramfs, if a bench system wants it and no bench run made it.
         if !guest_dir.join(BENCH_INITRD).is_file() && text.contains(BENCH_INITRD) {
             prepare(false)?;
         }
     }
     Ok(())
+}
+
+/// The guest kernel's `System.map` in [`GUEST_DIR`], which Linux probes are resolved
+/// from (`probes` in a `[[vm]]`, docs/trace.md).
+pub const GUEST_SYSTEM_MAP: &str = "System.map";
+
+/// The real `System.map` of the cached kernel, fetched once into the cache. Debian's
+/// linux-image package ships a stub (`The real System.map is in the
+/// linux-image-<version>-dbg package`); the `-dbg` package (about 800 MB) of exactly
+/// the cached kernel's Debian version is downloaded, only the map is taken out of it,
+/// and it is deleted.
+fn system_map(cache: &Path) -> Result<PathBuf, String> {
+    let stamp = fs::read_to_string(cache.join("release")).map_err(|e| format!("no cached kernel: {e}"))?;
+    let mut words = stamp.split_whitespace();
+    let (release, debian) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let map = cache.join(format!("System.map-{release}"));
+    if map.is_file() {
+        return Ok(map);
+    }
+    enable_arm64()?;
+    let package = format!("linux-image-{release}-dbg:arm64={debian}");
+    let dir = cache.join("dbg");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!(
+        "linux: downloading {package} (about 800 MB) for the kernel's System.map (Debian's \
+         linux-image package has a stub); once"
+    );
+    run(Command::new("apt-get")
+        .current_dir(&dir)
+        .args(["download", "-qq", &package]))
+    .map_err(|e| offline(&package, &e))?;
+    let deb = fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or("apt-get download left no .deb")?;
+    let script = format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -xO --wildcards '*/boot/System.map-{release}' > '{}.part'",
+        deb.display(),
+        map.display()
+    );
+    run(Command::new("sh").args(["-c", &script]))?;
+    let _ = fs::remove_dir_all(&dir);
+    let part = PathBuf::from(format!("{}.part", map.display()));
+    let text = fs::read_to_string(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+    if text.lines().count() < 1000 {
+        return Err(format!(
+            "{}: the -dbg package's System.map is too short",
+            part.display()
+        ));
+    }
+    fs::rename(&part, &map).map_err(|e| format!("{}: {e}", map.display()))?;
+    eprintln!("linux: cached {}", map.display());
+    Ok(map)
+}
+
+/// Put the guest kernel's real `System.map` in [`GUEST_DIR`] (fetched once).
+pub fn guest_system_map() -> Result<PathBuf, String> {
+    let cache = root_dir().join("build").join("cache").join("linux");
+    let map = system_map(&cache)?;
+    let out = root_dir().join(GUEST_DIR).join(GUEST_SYSTEM_MAP);
+    fs::copy(&map, &out).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
 }
 
 /// The release of the cached kernel (`6.1.0-N-arm64`), the guest's once

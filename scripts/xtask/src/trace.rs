@@ -42,12 +42,15 @@ const STREAM: &str = "gaon-trace.bin";
 struct Options {
     system: String,
     seconds: u64,
+    /// Kernel symbols to probe in the system's Linux VMs.
+    probes: Vec<String>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         system: crate::build::DEFAULT_SYSTEM.to_string(),
         seconds: 2,
+        probes: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -60,12 +63,10 @@ fn options(args: &[String]) -> Result<Options, String> {
                     .filter(|&s| (1..=3600).contains(&s))
                     .ok_or("--for takes 1 to 3600 seconds")?;
             }
-            "--probe" => {
-                return Err("--probe: Linux probes are not there yet (docs/trace.md, \"Not there yet\")".into());
-            }
+            "--probe" => o.probes.push(it.next().ok_or("--probe takes a kernel symbol")?.clone()),
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; usage: scripts/trace [--system NAME] [--for SECONDS]"
+                    "unknown option `{other}`; usage: scripts/trace [--system NAME] [--for SECONDS] [--probe SYMBOL]"
                 ));
             }
         }
@@ -96,6 +97,9 @@ fn absolute_paths(doc: &mut toml::Table, dir: &Path) {
             if let Some(f) = e.get_mut("initrd") {
                 absolute(f);
             }
+            if let Some(f) = e.get_mut("system_map") {
+                absolute(f);
+            }
             if let Some(f) = e.get_mut("guest").and_then(|g| g.get_mut("file")) {
                 absolute(f);
             }
@@ -105,13 +109,42 @@ fn absolute_paths(doc: &mut toml::Table, dir: &Path) {
 
 /// `description`'s text with its includes made absolute (they are relative to `dir`,
 /// its folder) and the trace server added, stopping after `seconds` (0: never), its
-/// stream going to `output` (`file` or `discard`).
-pub fn with_trace_server(description: &str, dir: &Path, seconds: u64, output: &str) -> Result<String, String> {
+/// stream going to `output` (`file` or `discard`); `probes` are added to each VM whose
+/// guest is a file (a Linux Image: the image tool refuses anything else).
+pub fn with_trace_server(
+    description: &str,
+    dir: &Path,
+    seconds: u64,
+    output: &str,
+    probes: &[String],
+) -> Result<String, String> {
     let mut doc: toml::Table = toml::from_str(description).map_err(|e| e.to_string())?;
     if doc.contains_key("trace") {
         return Err("the description has a `[trace]` already: run it with `cargo xtask run`".into());
     }
     absolute_paths(&mut doc, dir);
+    if !probes.is_empty() {
+        let mut probed = 0;
+        if let Some(toml::Value::Array(vms)) = doc.get_mut("vm") {
+            for vm in vms.iter_mut().filter_map(toml::Value::as_table_mut) {
+                if vm.get("guest").and_then(|g| g.get("file")).is_none() {
+                    continue;
+                }
+                let list = vm.entry("probes").or_insert_with(|| toml::Value::Array(Vec::new()));
+                if let toml::Value::Array(list) = list {
+                    for p in probes {
+                        if !list.iter().any(|x| x.as_str() == Some(p)) {
+                            list.push(p.clone().into());
+                        }
+                    }
+                }
+                probed += 1;
+            }
+        }
+        if probed == 0 {
+            return Err("--probe: the system has no Linux VM (a `[[vm]]` whose guest is a `file`)".into());
+        }
+    }
     let mut text = toml::to_string(&doc).map_err(|e| e.to_string())?;
     text.push_str(TRACE_SERVER);
     let _ = write!(
@@ -126,7 +159,7 @@ pub fn with_trace_server(description: &str, dir: &Path, seconds: u64, output: &s
 pub fn command(args: &[String]) -> Result<(), String> {
     let o = options(args)?;
     let target = crate::qemu::resolve(TARGET)?;
-    let (trace, out) = take(&target, &o.system, o.seconds)?;
+    let (trace, out) = take(&target, &o.system, o.seconds, &o.probes)?;
     eprintln!(
         "trace: {} records, {} threads named; wrote trace.dat, trace.json and ctf/ in {}",
         trace.records.len(),
@@ -138,7 +171,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
 
 /// Trace `system` of `target`'s board for `seconds` and write the files; the trace and
 /// the folder they are in.
-fn take(target: &Target, system: &str, seconds: u64) -> Result<(gaon_trace_export::Trace, PathBuf), String> {
+fn take(
+    target: &Target,
+    system: &str,
+    seconds: u64,
+    probes: &[String],
+) -> Result<(gaon_trace_export::Trace, PathBuf), String> {
     let board = &target.board.board.name;
     let source = root_dir().join("images").join(board).join(format!("{system}.toml"));
     let text = std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
@@ -146,7 +184,7 @@ fn take(target: &Target, system: &str, seconds: u64) -> Result<(gaon_trace_expor
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let description = out.join(format!("{system}.toml"));
     let dir = source.parent().unwrap_or(Path::new("."));
-    std::fs::write(&description, with_trace_server(&text, dir, seconds, "file")?)
+    std::fs::write(&description, with_trace_server(&text, dir, seconds, "file", probes)?)
         .map_err(|e| format!("{}: {e}", description.display()))?;
     let image = crate::build::build_system(&description, &out.join(system))?;
     let stream = run(target, &image, &out, seconds)?;
@@ -234,7 +272,7 @@ fn run(target: &Target, image: &Path, dir: &Path, seconds: u64) -> Result<Vec<u8
 /// is known: `kv-client` calls `kv` exactly [`KV_CALLS`] times, with its `kv` badge 1;
 /// each tool must show those calls, and as many events as the stream has.
 pub fn test(target: &Target) -> Vec<String> {
-    match take(target, crate::build::DEFAULT_SYSTEM, 2) {
+    match take(target, crate::build::DEFAULT_SYSTEM, 2, &[]) {
         Ok((trace, out)) => check(&trace, &out),
         Err(e) => vec![e],
     }
@@ -382,16 +420,29 @@ mod tests {
     #[test]
     fn the_trace_server_is_added_and_includes_made_absolute() {
         let text = "include = [\"../common/demo.toml\"]\n[system]\nname = \"x\"\nboard = \"virt\"\n";
-        let out = with_trace_server(text, Path::new("/src/images/virt"), 3, "file").unwrap();
+        let out = with_trace_server(text, Path::new("/src/images/virt"), 3, "file", &[]).unwrap();
         assert!(out.contains("/src/images/virt/../common/demo.toml"), "{out}");
         assert!(out.contains("package = \"gaon-trace-server\""));
         assert!(out.contains("stop_after_ms = 3000"));
         let vm = "[[vm]]\nname = \"l\"\nguest = { file = \"../../build/linux/Image\" }\ninitrd = \"i.cpio\"\n";
-        let out = with_trace_server(vm, Path::new("/src/images/virt"), 3, "discard").unwrap();
+        let out = with_trace_server(vm, Path::new("/src/images/virt"), 3, "discard", &[]).unwrap();
         assert!(out.contains("/src/images/virt/../../build/linux/Image"), "{out}");
         assert!(out.contains("/src/images/virt/i.cpio"), "{out}");
         assert!(out.contains("output = \"discard\""));
-        assert!(with_trace_server("[trace]\nserver = \"t\"\n", Path::new("."), 1, "file").is_err());
+        assert!(with_trace_server("[trace]\nserver = \"t\"\n", Path::new("."), 1, "file", &[]).is_err());
+        // Probes go to the VMs whose guest is a file.
+        let two = format!("{vm}[[vm]]\nname = \"r\"\nguest = {{ package = \"gaon-rtos\" }}\n");
+        let probe = ["__switch_to".to_string()];
+        let out = with_trace_server(&two, Path::new("/x"), 3, "file", &probe).unwrap();
+        assert_eq!(out.matches("probes = [\"__switch_to\"]").count(), 1, "{out}");
+        let err = with_trace_server(
+            "[[vm]]\nname = \"r\"\nguest = { package = \"p\" }\n",
+            Path::new("."),
+            1,
+            "file",
+            &probe,
+        );
+        assert!(err.unwrap_err().contains("no Linux VM"));
     }
 
     #[test]
@@ -401,6 +452,10 @@ mod tests {
         assert_eq!((o.system.as_str(), o.seconds), ("ktest", 5));
         assert!(options(&s(&["--for", "0"])).is_err());
         assert!(options(&s(&["--bogus"])).is_err());
-        assert!(options(&s(&["--probe", "__switch_to"])).is_err());
+        assert_eq!(
+            options(&s(&["--probe", "__switch_to"])).unwrap().probes,
+            ["__switch_to"]
+        );
+        assert!(options(&s(&["--probe"])).is_err());
     }
 }

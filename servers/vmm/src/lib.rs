@@ -11,6 +11,7 @@ pub mod fdt;
 pub mod gic;
 pub mod layout;
 pub mod pl011;
+pub mod probe;
 pub mod psci;
 pub mod testdev;
 pub mod vm;

@@ -22,10 +22,12 @@ mod app {
         MAX_PASSTHROUGH, VM_CONFIG_MAGIC, VM_CONFIG_VERSION, VM_CONSOLE_FOCUS, VM_INITRD, VM_LINUX_IMAGE,
         VM_MANUAL_START, VM_TESTDEV, VmConfig, server_slot,
     };
+    use gaon_abi::trace::Event;
     use gaon_abi::vcpu::{EXIT_MSG_MAX_LENGTH, Exit, GUEST_RESET_PSTATE, VCpuReg};
     use gaon_vmm::fdt::{self, Board, Device};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
+    use gaon_vmm::probe::{GuestAccess, Probes};
     use gaon_vmm::psci::MAX_VCPUS;
     use gaon_vmm::vm::{ControlError, Hyp, Reply, SchedAnswer, SchedCall, Vm};
     use libl4::alloc::Heap;
@@ -159,6 +161,74 @@ mod app {
         }
     }
 
+    impl GuestAccess for Kernel {
+        fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
+            let Some(va) = self.ram(ipa, buf.len()) else {
+                return false;
+            };
+            window::read(va, buf);
+            true
+        }
+
+        fn write_guest(&mut self, ipa: u64, bytes: &[u8]) -> bool {
+            let Some(va) = self.ram(ipa, bytes.len()) else {
+                return false;
+            };
+            // Under QEMU a write to guest code drops what was translated from it. On
+            // hardware the new instruction would also need cleaning to the point of
+            // unification and an instruction-cache invalidate, which user code may
+            // not do under Gaon yet (docs/trace.md says so).
+            window::write(va, bytes);
+            true
+        }
+
+        fn el1_regs(&mut self, vcpu: usize, first: VCpuReg, out: &mut [u64]) -> bool {
+            let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) else {
+                return false;
+            };
+            let n = out.len().min(4);
+            match v.read_regs(first as u64, n as u64) {
+                Ok(r) => {
+                    out[..n].copy_from_slice(&r[..n]);
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+
+        fn set_el1_reg(&mut self, vcpu: usize, reg: VCpuReg, value: u64) {
+            if let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) {
+                let _ = v.write_regs(reg as u64, &[value]);
+            }
+        }
+
+        fn pc_sp_pstate(&mut self, vcpu: usize) -> [u64; 3] {
+            let t = self.vcpus[vcpu.min(MAX_VCPUS - 1)].0;
+            t.read_registers(REG_PC, 3).map_or([0; 3], |r| [r[0], r[1], r[2]])
+        }
+
+        fn gpr(&mut self, vcpu: usize, r: usize) -> u64 {
+            let t = self.vcpus[vcpu.min(MAX_VCPUS - 1)].0;
+            t.read_registers(REG_X0 + r as u64, 1).map_or(0, |x| x[0])
+        }
+
+        fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64) {
+            let _ = self.vcpus[vcpu.min(MAX_VCPUS - 1)]
+                .0
+                .write_registers(REG_X0 + r as u64, &[value]);
+        }
+
+        fn trace(&mut self, vcpu: usize, event: Event, a: u64, b: u64) -> bool {
+            self.vcpus[..self.count]
+                .get(vcpu)
+                .is_some_and(|&(_, v)| v.trace(event as u64, a, b) == Ok(true))
+        }
+
+        fn log(&mut self, args: core::fmt::Arguments<'_>) {
+            println!("{args}");
+        }
+    }
+
     impl Hyp for Kernel {
         fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool) {
             // A device's interrupt (an SPI: the UART, the test device, a pass-through
@@ -250,20 +320,6 @@ mod app {
                 }
             }
             x
-        }
-
-        fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64) {
-            let _ = self.vcpus[vcpu.min(MAX_VCPUS - 1)]
-                .0
-                .write_registers(REG_X0 + r as u64, &[value]);
-        }
-
-        fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
-            let Some(va) = self.ram(ipa, buf.len()) else {
-                return false;
-            };
-            window::read(va, buf);
-            true
         }
 
         fn crash(&mut self) {
@@ -578,6 +634,9 @@ mod app {
             k.cntvoff
         );
         let mut vm = Vm::new(vcpus, version, cfg.flags & VM_TESTDEV != 0);
+        if cfg.probes.iter().any(|p| p.name[0] != 0) {
+            vm.set_probes(Probes::new(&cfg.probes, cfg.task, &mut |a| println!("{a}")));
+        }
         for &(line, _, _) in &k.forwarded {
             if !vm.forward(line) {
                 return Err("a pass-through line is no SPI");

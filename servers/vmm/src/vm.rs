@@ -5,17 +5,20 @@
 //! capabilities and the tests with a model (the rust-sel4 handler shape).
 
 use gaon_abi::hypercall::{self, Hypercall};
-use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, Exit, MmioAccess};
+use gaon_abi::system::PROBE_HVC_IMM;
+use gaon_abi::vcpu::{EXIT_REPLY_ABORT, EXIT_REPLY_DONE, EXIT_REPLY_RETRY, Exit, MmioAccess};
 
 use crate::device::Device;
 use crate::gic::{self, Action, Actions, Gic, Version};
 use crate::layout;
 use crate::pl011::Pl011;
+use crate::probe::{GuestAccess, Hit, Probes};
 use crate::psci::{self, Psci};
 use crate::testdev::{Request, TestDev};
 
-/// What the VMM needs from the kernel (and the console) to run a VM.
-pub trait Hyp {
+/// What the VMM needs from the kernel (and the console) to run a VM; guest memory and
+/// registers as [`GuestAccess`] has them.
+pub trait Hyp: GuestAccess {
     /// Make `intid` pending in vCPU `vcpu` (`VCpuInjectIrq`); `level`: level-triggered,
     /// its end comes back as an `Eoi` exit.
     fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool);
@@ -38,10 +41,6 @@ pub trait Hyp {
     fn delay(&mut self, vcpu: usize, ticks: u64);
     /// vCPU `vcpu`'s general registers x0..x30.
     fn gprs(&mut self, vcpu: usize) -> [u64; 31];
-    /// Set general register `r` (below 31) of vCPU `vcpu`.
-    fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64);
-    /// Read guest-physical memory (RAM) at `ipa`; false if it is not RAM.
-    fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool;
     /// Load the guest program, its initrd and its device tree into RAM again, as at
     /// boot (a reset); returns where vCPU 0 starts: `(entry, x0)`, or `None` if that
     /// failed (the VM then ends).
@@ -183,6 +182,8 @@ pub struct Vm {
     resets: u64,
     /// Lines of pass-through devices, forwarded as the same INTID.
     forwarded: heapless::Vec<u32, { gaon_abi::system::MAX_PASSTHROUGH }>,
+    /// Probes in its Linux kernel (`probe.rs`).
+    probes: Option<Probes>,
 }
 
 impl Vm {
@@ -199,7 +200,18 @@ impl Vm {
             exits: 0,
             resets: 0,
             forwarded: heapless::Vec::new(),
+            probes: None,
         }
+    }
+
+    /// Probe the guest's kernel with `probes` (armed once it runs with its MMU on).
+    pub fn set_probes(&mut self, probes: Probes) {
+        self.probes = Some(probes);
+    }
+
+    /// Its probes, if any.
+    pub const fn probes(&self) -> Option<&Probes> {
+        self.probes.as_ref()
     }
 
     /// Forward the SPI `intid` of a pass-through device (see [`Vm::line_raised`]);
@@ -301,6 +313,7 @@ impl Vm {
             hyp.stop_vcpu(v);
         }
         let forwarded = core::mem::take(&mut self.forwarded);
+        let mut probes = self.probes.take();
         let run = self.run;
         *self = Self {
             exits: self.exits,
@@ -308,6 +321,11 @@ impl Vm {
             ..Self::new(self.vcpus, self.gic.version(), self.testdev.is_some())
         };
         self.run = run;
+        // The guest's code is loaded again: the probes go in again once it runs.
+        if let Some(p) = &mut probes {
+            p.reloaded();
+        }
+        self.probes = probes;
         for &line in &forwarded {
             self.forward(line);
             hyp.irq_done(line);
@@ -360,6 +378,23 @@ impl Vm {
     /// Answer `exit` of vCPU `vcpu`.
     pub fn handle(&mut self, vcpu: usize, exit: Exit, hyp: &mut impl Hyp) -> Reply {
         self.exits += 1;
+        if let Some(p) = &mut self.probes {
+            p.try_arm(vcpu, hyp);
+            if let Exit::Hvc { imm, .. } = exit
+                && imm >= u64::from(PROBE_HVC_IMM)
+                && let Some(hit) = p.hit(vcpu, imm, exit.call_regs().unwrap_or_default(), hyp)
+            {
+                let label = match hit {
+                    Hit::Done => EXIT_REPLY_DONE,
+                    Hit::Retry => EXIT_REPLY_RETRY,
+                };
+                return Reply::Answer {
+                    label,
+                    words: [0; 4],
+                    len: 0,
+                };
+            }
+        }
         match exit {
             Exit::Hvc { .. } | Exit::Smc { .. } => {
                 let x = exit.call_regs().unwrap_or_default();
@@ -515,7 +550,8 @@ impl Vm {
         if !data_abort || !hyp.read_guest(pc, &mut insn) {
             return Reply::ABORT;
         }
-        let Some(pair) = Pair::decode(u32::from_le_bytes(insn)) else {
+        // SP as the base is the guest's stack pointer, which the exit does not carry.
+        let Some(pair) = Pair::decode(u32::from_le_bytes(insn)).filter(|p| p.rn != 31) else {
             return Reply::ABORT;
         };
         let x = hyp.gprs(vcpu);
@@ -576,24 +612,25 @@ fn apply(out: &Actions, hyp: &mut impl Hyp) {
 /// A load or store pair of general registers (LDP, STP, LDPSW), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(clippy::struct_excessive_bools, reason = "the fields of one instruction")]
-struct Pair {
-    load: bool,
+pub struct Pair {
+    pub(crate) load: bool,
     /// Bytes per register: 4 or 8.
-    size: u8,
+    pub(crate) size: u8,
     /// LDPSW: each word sign-extended.
-    signed: bool,
-    rt: usize,
-    rt2: usize,
-    rn: usize,
-    offset: i64,
+    pub(crate) signed: bool,
+    pub(crate) rt: usize,
+    pub(crate) rt2: usize,
+    /// The base register (31: SP).
+    pub(crate) rn: usize,
+    pub(crate) offset: i64,
     /// Post-index: the access is at the base, the base moves after.
-    post: bool,
+    pub(crate) post: bool,
     /// Pre- or post-index: the base register is written back.
-    writeback: bool,
+    pub(crate) writeback: bool,
 }
 
 impl Pair {
-    fn decode(insn: u32) -> Option<Self> {
+    pub(crate) fn decode(insn: u32) -> Option<Self> {
         // opc:2 101 V:1 mode:3 L:1 imm7 Rt2 Rn Rt; V = 0 (general registers).
         if (insn >> 27) & 0b111 != 0b101 || (insn >> 26) & 1 != 0 {
             return None;
@@ -613,10 +650,6 @@ impl Pair {
             _ => return None,
         };
         let rn = ((insn >> 5) & 31) as usize;
-        // SP as the base is the guest's stack pointer, which the exit does not carry.
-        if rn == 31 {
-            return None;
-        }
         // imm7, sign-extended, in units of the register size.
         let imm7 = (i64::from((insn >> 15) & 0x7f) << 57) >> 57;
         Some(Self {

@@ -84,41 +84,61 @@ pub fn write(t: &Trace) -> String {
     json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string()
 }
 
-/// The guests' own tasks (`guest_task_switch`, `guest_task_name`): a process per vCPU
-/// thread whose guest reports them (`pid` = [`GUEST_PID_BASE`] + its id, named `guest
-/// on <vCPU thread>`), a track per task (`tid` = the task's number, named as the guest
-/// named it), and the task's runs as complete events, from the switch to it to the
-/// next switch of that vCPU.
+/// The guests' own tasks (`guest_task_switch`, `guest_task_name`, from a guest's trace
+/// hypercalls or a VMM's Linux probe): a process per guest (its vCPU threads are named
+/// `<vm>.vcpuN`; `pid` = [`GUEST_PID_BASE`] + the first such thread's id, named `guest
+/// <vm>`), a track per task (`tid` = the task's number, a Linux pid, named as the guest
+/// named it, a Linux `comm` in full), and the task's runs as complete events, from the
+/// switch to it to the next switch of that vCPU.
 #[allow(clippy::cast_precision_loss, reason = "as in `write`")]
 fn guest_tasks(t: &Trace, events: &mut Vec<Value>) {
+    use std::collections::BTreeMap;
     let us = |time: u64| t.ns(time) as f64 / 1000.0;
     let end = t.records.last().map_or(t.start, |r| r.time);
-    // Per vCPU thread: the task running since when.
-    let mut running: std::collections::BTreeMap<u32, (u64, u64)> = std::collections::BTreeMap::new();
-    let mut named = std::collections::BTreeSet::new();
-    let mut names: std::collections::BTreeMap<(u32, u64), String> = std::collections::BTreeMap::new();
-    let task_name = |names: &std::collections::BTreeMap<(u32, u64), String>, vcpu: u32, task: u64| {
+    // Per vCPU thread: its guest's process, and the task running since when.
+    let mut running: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    let mut guests: BTreeMap<String, u64> = BTreeMap::new();
+    let mut process: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut names: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    let mut process_of = |thread: u32, events: &mut Vec<Value>| {
+        *process.entry(thread).or_insert_with(|| {
+            let name = t.name(thread);
+            let vm = name
+                .rsplit_once(".vcpu")
+                .map_or(name.as_str(), |(vm, _)| vm)
+                .to_string();
+            *guests.entry(vm.clone()).or_insert_with(|| {
+                let pid = GUEST_PID_BASE + u64::from(thread);
+                events.push(
+                    json!({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": format!("guest {vm}")}}),
+                );
+                pid
+            })
+        })
+    };
+    let task_name = |names: &BTreeMap<(u64, u64), String>, pid: u64, task: u64| {
         names
-            .get(&(vcpu, task))
+            .get(&(pid, task))
             .cloned()
             .unwrap_or_else(|| format!("task {task}"))
     };
     for r in &t.records {
-        let pid = GUEST_PID_BASE + u64::from(r.thread);
         match kind(r) {
-            Kind::Kernel(Event::GuestTaskName) => {
+            Kind::Kernel(e @ (Event::GuestTaskName | Event::GuestTaskNameEnd)) => {
+                let pid = process_of(r.thread, events);
                 let (bytes, len) = gaon_abi::trace::name_bytes(r.b, 0);
-                let name = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
-                events.push(json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": r.a, "args": {"name": name}}));
-                names.insert((r.thread, r.a), name);
+                let part = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
+                let name = names.entry((pid, r.a)).or_default();
+                if e == Event::GuestTaskName {
+                    *name = part;
+                } else if name.len() == 8 {
+                    name.push_str(&part);
+                }
             }
             Kind::Kernel(Event::GuestTaskSwitch) => {
-                if named.insert(r.thread) {
-                    let name = format!("guest on {}", t.name(r.thread));
-                    events.push(json!({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}}));
-                }
+                let pid = process_of(r.thread, events);
                 if let Some((task, since)) = running.insert(r.thread, (r.b, r.time)) {
-                    let name = task_name(&names, r.thread, task);
+                    let name = task_name(&names, pid, task);
                     events.push(task_slice(pid, task, &name, us(since), us(r.time)));
                 }
             }
@@ -126,14 +146,12 @@ fn guest_tasks(t: &Trace, events: &mut Vec<Value>) {
         }
     }
     for (vcpu, (task, since)) in running {
-        let name = task_name(&names, vcpu, task);
-        events.push(task_slice(
-            GUEST_PID_BASE + u64::from(vcpu),
-            task,
-            &name,
-            us(since),
-            us(end),
-        ));
+        let pid = process_of(vcpu, events);
+        let name = task_name(&names, pid, task);
+        events.push(task_slice(pid, task, &name, us(since), us(end)));
+    }
+    for ((pid, task), name) in names {
+        events.push(json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": task, "args": {"name": name}}));
     }
 }
 
@@ -221,7 +239,7 @@ fn category(k: Kind) -> &'static str {
             Event::IrqEntry | Event::IrqExit => "irq",
             Event::Fault => "fault",
             Event::VmExit | Event::VmEntry | Event::VirqInject => "vm",
-            Event::GuestTaskSwitch | Event::GuestEvent | Event::GuestTaskName => "guest",
+            Event::GuestTaskSwitch | Event::GuestEvent | Event::GuestTaskName | Event::GuestTaskNameEnd => "guest",
             Event::BudgetExhausted | Event::BudgetReplenished => "budget",
             Event::ThreadCreate | Event::ThreadName | Event::ThreadDestroy => "thread",
         },

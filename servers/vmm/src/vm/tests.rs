@@ -29,6 +29,47 @@ struct Model {
     sched_calls: Vec<(usize, SchedCall)>,
 }
 
+impl GuestAccess for Model {
+    fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
+        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
+            return false;
+        };
+        let Some(src) = self.ram.get(off..off + buf.len()) else {
+            return false;
+        };
+        buf.copy_from_slice(src);
+        true
+    }
+    fn write_guest(&mut self, ipa: u64, bytes: &[u8]) -> bool {
+        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
+            return false;
+        };
+        let Some(dst) = self.ram.get_mut(off..off + bytes.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        true
+    }
+    fn el1_regs(&mut self, _: usize, _: gaon_abi::vcpu::VCpuReg, out: &mut [u64]) -> bool {
+        out.fill(0);
+        true
+    }
+    fn set_el1_reg(&mut self, _: usize, _: gaon_abi::vcpu::VCpuReg, _: u64) {}
+    fn pc_sp_pstate(&mut self, _: usize) -> [u64; 3] {
+        [0, 0, 0x3c5]
+    }
+    fn gpr(&mut self, _: usize, r: usize) -> u64 {
+        self.gprs[r]
+    }
+    fn set_gpr(&mut self, _: usize, r: usize, value: u64) {
+        self.gprs[r] = value;
+    }
+    fn trace(&mut self, _: usize, _: gaon_abi::trace::Event, _: u64, _: u64) -> bool {
+        false
+    }
+    fn log(&mut self, _: core::fmt::Arguments<'_>) {}
+}
+
 impl Hyp for Model {
     fn inject(&mut self, vcpu: usize, intid: u32, priority: u8, level: bool) {
         self.injected.push((vcpu, intid, priority, level));
@@ -57,19 +98,6 @@ impl Hyp for Model {
     }
     fn gprs(&mut self, _: usize) -> [u64; 31] {
         self.gprs
-    }
-    fn set_gpr(&mut self, _: usize, r: usize, value: u64) {
-        self.gprs[r] = value;
-    }
-    fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
-            return false;
-        };
-        let Some(src) = self.ram.get(off..off + buf.len()) else {
-            return false;
-        };
-        buf.copy_from_slice(src);
-        true
     }
     fn crash(&mut self) {
         self.crashed = true;

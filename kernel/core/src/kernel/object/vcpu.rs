@@ -6,7 +6,8 @@
 //! The guest's virtual timer is the kernel's business (`kernel/vtimer.rs`).
 
 use gaon_abi::invocation::{
-    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuWriteRegsArgs,
+    VCpuAckVppiArgs, VCpuBindTcbArgs, VCpuInjectIrqArgs, VCpuReadRegsArgs, VCpuSetVppiArgs, VCpuTraceArgs,
+    VCpuTraceReply, VCpuWriteRegsArgs,
 };
 use gaon_abi::vcpu::{GUEST_RESET_PSTATE, INJECT_LEVEL, SCTLR_EL1_RESET, VCPU_REG_COUNT, VCpuReg};
 use gaon_abi::{Error, Label, ObjType};
@@ -212,12 +213,47 @@ impl Default for VCpu {
 pub(in crate::kernel) enum Op {
     Bind(Ptr<Tcb>),
     Unbind(Ptr<Tcb>),
-    ReadRegs { first: usize, count: usize },
-    WriteRegs { first: usize, count: usize },
+    ReadRegs {
+        first: usize,
+        count: usize,
+    },
+    WriteRegs {
+        first: usize,
+        count: usize,
+    },
     Inject(VIrq),
-    SetVppi { enabled: bool, priority: u8 },
+    SetVppi {
+        enabled: bool,
+        priority: u8,
+    },
     AckVppi,
     Reset,
+    /// Record this guest event for the bound thread.
+    Trace(gaon_abi::trace::Event, u64, u64),
+}
+
+/// `VCpuTrace`: one of the guest events, for a VCpu with a thread bound.
+fn decode_trace(v: Ptr<VCpu>, a: &Args) -> Result<Op, Error> {
+    use gaon_abi::trace::Event;
+    let VCpuTraceArgs {
+        event,
+        a: first,
+        b: second,
+    } = a.decode()?;
+    let event = u16::try_from(event)
+        .ok()
+        .and_then(Event::from_raw)
+        .filter(|e| {
+            matches!(
+                e,
+                Event::GuestTaskSwitch | Event::GuestEvent | Event::GuestTaskName | Event::GuestTaskNameEnd
+            )
+        })
+        .ok_or(Error::InvalidArgument)?;
+    if v.get().tcb.is_none() {
+        return Err(Error::IllegalOperation);
+    }
+    Ok(Op::Trace(event, first, second))
 }
 
 impl<P: Platform> Kernel<P> {
@@ -307,6 +343,7 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(Op::Reset)
             }
+            Label::VCpuTrace => decode_trace(v, a),
             _ => Err(Error::UnknownInvocation),
         }
     }
@@ -384,6 +421,19 @@ impl<P: Platform> Kernel<P> {
                     b.get().ctx.spsr = GUEST_RESET_PSTATE;
                 }
                 0
+            }
+            Op::Trace(event, first, second) => {
+                let recorded = self.tracing(gaon_abi::trace::Class::VM);
+                if recorded {
+                    let tid = crate::kernel::trace::tid(v.get().tcb);
+                    self.record(event, tid, first, second);
+                }
+                super::reply_with(
+                    t,
+                    &VCpuTraceReply {
+                        recorded: u64::from(recorded),
+                    },
+                )
             }
             Op::WriteRegs { first, count } => {
                 // The bound thread runs nowhere and no CPU holds the registers live, so

@@ -224,3 +224,60 @@ fn with_tracing_off_nothing_is_recorded_and_the_fastpath_is_taken() {
     );
     assert!(k.slowpath_count > slow, "the first call queues (the slow path)");
 }
+
+#[test]
+fn a_vmm_records_guest_events_for_its_vcpu_and_nothing_else() {
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let t = a.obj(&mut k, ObjType::Tcb, 0);
+    let v = a.obj(&mut k, ObjType::VCpu, 0);
+    let switch = Event::GuestTaskSwitch as u64;
+    // No thread bound: nobody to record it for.
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuTrace, &[switch, 1, 2]),
+        Err(Error::IllegalOperation)
+    );
+    invoke(&mut k, v, Label::VCpuBindTcb, &[t]).unwrap();
+    let tid = root_slot(&k, t).cap.tcb().get().tid;
+    // Off while VM events are not traced: nothing recorded, and said so.
+    let head = header(&k, 0, trace::HEAD_OFFSET);
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuTrace, &[switch, 1, 2]).map(|m| m[0]),
+        Ok(0)
+    );
+    assert_eq!(header(&k, 0, trace::HEAD_OFFSET), head);
+    invoke(
+        &mut k,
+        rs::TRACE_CONTROL,
+        Label::TraceControlSetMask,
+        &[Class::VM.bits()],
+    )
+    .unwrap();
+    // Only the guest events.
+    for bad in [0, Event::Switch as u64, Event::ThreadName as u64, 22, 1 << 16, u64::MAX] {
+        assert_eq!(
+            invoke(&mut k, v, Label::VCpuTrace, &[bad, 1, 2]),
+            Err(Error::InvalidArgument),
+            "event {bad}"
+        );
+    }
+    assert_eq!(header(&k, 0, trace::HEAD_OFFSET), head, "nothing for a refused one");
+    let name = u64::from_le_bytes(*b"kworker/");
+    let end = u64::from_le_bytes(*b"0:1H\0\0\0\0");
+    assert_eq!(
+        invoke(&mut k, v, Label::VCpuTrace, &[switch, 0, 42]).map(|m| m[0]),
+        Ok(1)
+    );
+    invoke(&mut k, v, Label::VCpuTrace, &[Event::GuestTaskName as u64, 42, name]).unwrap();
+    invoke(&mut k, v, Label::VCpuTrace, &[Event::GuestTaskNameEnd as u64, 42, end]).unwrap();
+    let got = records(&k, 0, head);
+    assert_eq!(
+        events(&got),
+        [Event::GuestTaskSwitch, Event::GuestTaskName, Event::GuestTaskNameEnd]
+    );
+    assert!(got.iter().all(|x| x.thread == tid), "the vCPU thread's, not the VMM's");
+    assert_eq!(
+        [(got[0].a, got[0].b), (got[1].a, got[1].b), (got[2].a, got[2].b)],
+        [(0, 42), (42, name), (42, end)]
+    );
+}
