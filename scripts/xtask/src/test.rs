@@ -426,6 +426,12 @@ fn guest_tests(
             format!("the trace of the default system on {name}, read by trace-cmd, babeltrace2 and the JSON check"),
             crate::trace::test(target),
         ));
+        if linux.is_some() {
+            tests.push((
+                format!("the integrated trace on {name}: a Linux probe, the RTOS and native servers on one timeline"),
+                crate::trace::probe_test(target),
+            ));
+        }
     }
     if let Some(pair) = pair.filter(|_| PAIR_CONFIGS.contains(&name.as_str())) {
         tests.push((format!("two Linux VMs on {name}"), crate::guest::pair_run(target, pair)));
@@ -603,6 +609,10 @@ pub fn run_all(args: &[String]) -> Result<(), String> {
             "--trace" => {
                 let target = crate::qemu::resolve(crate::trace::TARGET)?;
                 return report(&target, &crate::trace::test(&target), "trace");
+            }
+            "--trace-probe" => {
+                let target = crate::qemu::resolve(crate::trace::TARGET)?;
+                return report(&target, &crate::trace::probe_test(&target), "integrated trace");
             }
             "--rt" => {
                 let target = crate::qemu::resolve(crate::rt::TARGET)?;

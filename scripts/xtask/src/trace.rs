@@ -278,6 +278,114 @@ pub fn test(target: &Target) -> Vec<String> {
     }
 }
 
+/// The integrated system ([`INTEGRATED`]: native servers, Linux with a `__switch_to`
+/// probe, the RTOS with its trace hypercalls) traced for [`INTEGRATED_SECONDS`], and
+/// checked: the probe was armed; Linux's task switches are there and each vCPU's
+/// chain of them holds (the task one switch says runs is the one the next switch on
+/// that vCPU says stopped: what the probe read from guest memory is right); Linux's
+/// first tasks have their names (`swapper/N` is pid 0, `kthreadd` pid 2); the RTOS's
+/// tasks are named; and trace-cmd and the JSON show the guests' tasks.
+pub fn probe_test(target: &Target) -> Vec<String> {
+    match take(target, INTEGRATED, INTEGRATED_SECONDS, &[]) {
+        Ok((trace, out)) => check_guests(&trace, &out),
+        Err(e) => vec![e],
+    }
+}
+
+/// The integrated system of `images/virt/`.
+pub const INTEGRATED: &str = "integrated";
+/// Seconds it is traced in the test (Linux boots its first tasks in them).
+const INTEGRATED_SECONDS: u64 = 6;
+
+/// The checks of [`probe_test`].
+fn check_guests(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
+    use gaon_abi::trace::Event;
+    let mut p = Vec::new();
+    let console = std::fs::read_to_string(out.join("console.log")).unwrap_or_default();
+    if !console.contains("vmm: probe __switch_to (+4) armed at") {
+        p.push(format!(
+            "the VMM did not say it armed the probe; see {}",
+            out.join("console.log").display()
+        ));
+    }
+    let g = gaon_trace_export::Guests::of(trace);
+    let Some(linux) = g.names.iter().position(|n| n == "linux") else {
+        return vec![format!("no Linux task switches in the trace (guests: {:?})", g.names)];
+    };
+    let lost = trace
+        .records
+        .iter()
+        .any(|r| matches!(gaon_trace_export::kind(r), gaon_trace_export::Kind::Extra(_)));
+    let mut linux_switches = 0;
+    for &(vcpu, _) in g.vcpus.iter().filter(|v| v.1 == linux) {
+        let chain: Vec<_> = trace
+            .records
+            .iter()
+            .filter(|r| r.thread == vcpu && r.event == Event::GuestTaskSwitch as u16)
+            .collect();
+        linux_switches += chain.len();
+        let broken = chain.windows(2).filter(|w| w[1].a != w[0].b).count();
+        if broken > 0 && !lost {
+            p.push(format!(
+                "{}: {broken} of {} task switches do not start from the task the one before ran",
+                trace.name(vcpu),
+                chain.len()
+            ));
+        }
+    }
+    if linux_switches < 100 {
+        p.push(format!("only {linux_switches} Linux task switches; want at least 100"));
+    }
+    let name = |guest: usize, task: u64| g.tasks.get(&(guest, task)).cloned().unwrap_or_default();
+    if !name(linux, 0).starts_with("swapper/") || name(linux, 2) != "kthreadd" {
+        p.push(format!(
+            "Linux's pid 0 is `{}` and pid 2 `{}`; want swapper/N and kthreadd",
+            name(linux, 0),
+            name(linux, 2)
+        ));
+    }
+    let rtos_named = g
+        .names
+        .iter()
+        .position(|n| n == "rtos")
+        .is_some_and(|r| g.tasks.iter().any(|(&(i, _), n)| i == r && n == "measure"));
+    if !rtos_named {
+        p.push("the RTOS's task `measure` is not in the trace".into());
+    }
+    let switches = trace
+        .records
+        .iter()
+        .filter(|r| r.event == Event::Switch as u16 || r.event == Event::GuestTaskSwitch as u16)
+        .count();
+    match tool("trace-cmd", &["report", "-i"], &out.join("trace.dat")) {
+        Ok(text) => {
+            let n = text.lines().filter(|l| l.contains(" sched_switch: ")).count();
+            if n != switches {
+                p.push(format!(
+                    "trace-cmd report shows {n} sched_switch events; the stream has {switches} (kernel and guest)"
+                ));
+            }
+            if !text
+                .lines()
+                .any(|l| l.contains(" sched_switch: ") && l.contains("kthreadd:"))
+            {
+                p.push("trace-cmd report has no switch of Linux's kthreadd".into());
+            }
+        }
+        Err(e) => p.push(e),
+    }
+    match std::fs::read_to_string(out.join("trace.json")) {
+        Ok(text) => {
+            p.extend(gaon_trace_export::json::check(&text));
+            if !text.contains("\"guest linux\"") || !text.contains("\"kthreadd\"") {
+                p.push("trace.json has no `guest linux` process with a kthreadd track".into());
+            }
+        }
+        Err(e) => p.push(format!("trace.json: {e}")),
+    }
+    p
+}
+
 /// `kv-client`'s calls to `kv`: three puts, two gets and a length.
 pub const KV_CALLS: usize = 6;
 /// `kv-client`'s badge on its `kv` channel (its first client).

@@ -84,74 +84,38 @@ pub fn write(t: &Trace) -> String {
     json!({"traceEvents": events, "displayTimeUnit": "ns"}).to_string()
 }
 
-/// The guests' own tasks (`guest_task_switch`, `guest_task_name`, from a guest's trace
-/// hypercalls or a VMM's Linux probe): a process per guest (its vCPU threads are named
-/// `<vm>.vcpuN`; `pid` = [`GUEST_PID_BASE`] + the first such thread's id, named `guest
+/// The guests' own tasks ([`crate::Guests`]: from trace hypercalls or a VMM's Linux
+/// probe): a process per guest (`pid` = [`GUEST_PID_BASE`] + its index, named `guest
 /// <vm>`), a track per task (`tid` = the task's number, a Linux pid, named as the guest
-/// named it, a Linux `comm` in full), and the task's runs as complete events, from the
-/// switch to it to the next switch of that vCPU.
+/// last named it, a Linux `comm` in full), and the task's runs as complete events,
+/// from the switch to it to the next switch of that vCPU.
 #[allow(clippy::cast_precision_loss, reason = "as in `write`")]
 fn guest_tasks(t: &Trace, events: &mut Vec<Value>) {
-    use std::collections::BTreeMap;
     let us = |time: u64| t.ns(time) as f64 / 1000.0;
     let end = t.records.last().map_or(t.start, |r| r.time);
-    // Per vCPU thread: its guest's process, and the task running since when.
-    let mut running: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    let mut guests: BTreeMap<String, u64> = BTreeMap::new();
-    let mut process: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut names: BTreeMap<(u64, u64), String> = BTreeMap::new();
-    let mut process_of = |thread: u32, events: &mut Vec<Value>| {
-        *process.entry(thread).or_insert_with(|| {
-            let name = t.name(thread);
-            let vm = name
-                .rsplit_once(".vcpu")
-                .map_or(name.as_str(), |(vm, _)| vm)
-                .to_string();
-            *guests.entry(vm.clone()).or_insert_with(|| {
-                let pid = GUEST_PID_BASE + u64::from(thread);
-                events.push(
-                    json!({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": format!("guest {vm}")}}),
-                );
-                pid
-            })
-        })
-    };
-    let task_name = |names: &BTreeMap<(u64, u64), String>, pid: u64, task: u64| {
-        names
-            .get(&(pid, task))
-            .cloned()
-            .unwrap_or_else(|| format!("task {task}"))
-    };
-    for r in &t.records {
-        match kind(r) {
-            Kind::Kernel(e @ (Event::GuestTaskName | Event::GuestTaskNameEnd)) => {
-                let pid = process_of(r.thread, events);
-                let (bytes, len) = gaon_abi::trace::name_bytes(r.b, 0);
-                let part = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
-                let name = names.entry((pid, r.a)).or_default();
-                if e == Event::GuestTaskName {
-                    *name = part;
-                } else if name.len() == 8 {
-                    name.push_str(&part);
-                }
+    let g = crate::Guests::of(t);
+    let pid = |i: usize| GUEST_PID_BASE + i as u64;
+    for (i, name) in g.names.iter().enumerate() {
+        events
+            .push(json!({"ph": "M", "name": "process_name", "pid": pid(i), "args": {"name": format!("guest {name}")}}));
+    }
+    for (&(i, task), name) in &g.tasks {
+        events.push(json!({"ph": "M", "name": "thread_name", "pid": pid(i), "tid": task, "args": {"name": name}}));
+    }
+    for &(vcpu, i) in &g.vcpus {
+        let mut running: Option<(u64, u64)> = None;
+        let switches = t
+            .records
+            .iter()
+            .filter(|r| r.thread == vcpu && kind(r) == Kind::Kernel(Event::GuestTaskSwitch));
+        for r in switches {
+            if let Some((task, since)) = running.replace((r.b, r.time)) {
+                events.push(task_slice(pid(i), task, &g.task_name(i, task), us(since), us(r.time)));
             }
-            Kind::Kernel(Event::GuestTaskSwitch) => {
-                let pid = process_of(r.thread, events);
-                if let Some((task, since)) = running.insert(r.thread, (r.b, r.time)) {
-                    let name = task_name(&names, pid, task);
-                    events.push(task_slice(pid, task, &name, us(since), us(r.time)));
-                }
-            }
-            _ => {}
         }
-    }
-    for (vcpu, (task, since)) in running {
-        let pid = process_of(vcpu, events);
-        let name = task_name(&names, pid, task);
-        events.push(task_slice(pid, task, &name, us(since), us(end)));
-    }
-    for ((pid, task), name) in names {
-        events.push(json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": task, "args": {"name": name}}));
+        if let Some((task, since)) = running {
+            events.push(task_slice(pid(i), task, &g.task_name(i, task), us(since), us(end)));
+        }
     }
 }
 
@@ -276,7 +240,7 @@ mod tests {
         assert!(check(&text).is_empty(), "{:?}", check(&text));
         let v: Value = serde_json::from_str(&text).unwrap();
         let events = v["traceEvents"].as_array().unwrap();
-        let pid = GUEST_PID_BASE + 9;
+        let pid = GUEST_PID_BASE;
         let tasks: Vec<(String, u64, f64)> = events
             .iter()
             .filter(|e| e["ph"] == "X" && e["pid"] == pid)
@@ -293,6 +257,53 @@ mod tests {
         assert!((tasks[0].2 - 0.06).abs() < 1e-9);
         assert_eq!((tasks[1].0.as_str(), tasks[1].1), ("task 2", 2), "unnamed, to the end");
         assert!(events.iter().any(|e| e["name"] == "process_name" && e["pid"] == pid));
+    }
+
+    #[test]
+    fn a_vms_vcpus_are_one_guest_and_long_names_are_joined() {
+        use gaon_abi::trace::Record;
+        let rec = |time: u64, thread: u32, e: Event, a: u64, b: u64| Record {
+            time,
+            event: e as u16,
+            cpu: 0,
+            flags: 0,
+            thread,
+            a,
+            b,
+        };
+        let w = |s: &[u8]| {
+            let mut b = [0u8; 8];
+            b[..s.len()].copy_from_slice(s);
+            u64::from_le_bytes(b)
+        };
+        let records = [
+            rec(1, 4, Event::ThreadName, w(b"linux.vc"), w(b"pu0")),
+            rec(2, 5, Event::ThreadName, w(b"linux.vc"), w(b"pu1")),
+            rec(10, 4, Event::GuestTaskName, 42, w(b"kworker/")),
+            rec(10, 4, Event::GuestTaskNameEnd, 42, w(b"0:1H-kb")),
+            rec(20, 4, Event::GuestTaskSwitch, 0, 42),
+            rec(30, 5, Event::GuestTaskSwitch, 7, 42),
+            rec(40, 4, Event::GuestTaskSwitch, 42, 0),
+        ];
+        let t = Trace::read(&crate::write_stream(1_000_000_000, 1, 0, &records)).unwrap();
+        let g = crate::Guests::of(&t);
+        assert_eq!(g.names, ["linux"]);
+        assert_eq!(g.vcpus, [(4, 0), (5, 0)]);
+        assert_eq!(g.task_name(0, 42), "kworker/0:1H-kb");
+        let text = write(&t);
+        assert!(check(&text).is_empty(), "{:?}", check(&text));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        let runs = events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["pid"] == GUEST_PID_BASE && e["tid"] == 42)
+            .count();
+        assert_eq!(runs, 2, "task 42 ran on both vCPUs, on one track");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["name"] == "process_name" && e["args"]["name"] == "guest linux")
+        );
     }
 
     #[test]

@@ -111,6 +111,80 @@ impl Trace {
     }
 }
 
+/// The guests that report their own tasks (`guest_task_switch`, `guest_task_name`,
+/// from trace hypercalls or a VMM's Linux probe), as the exporters draw them: a guest
+/// is a VM (its vCPU threads are named `<vm>.vcpuN`), its vCPU threads in the order
+/// they first switched tasks, and its tasks' last names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Guests {
+    /// The guests' names (the VM's), in order of their first task switch.
+    pub names: Vec<String>,
+    /// vCPU threads that switched tasks, in that order, each with its guest's index.
+    pub vcpus: Vec<(u32, usize)>,
+    /// Task names by (guest, task), the last each was given; a long name (a Linux
+    /// `comm`) joined from its two records.
+    pub tasks: BTreeMap<(usize, u64), String>,
+}
+
+impl Guests {
+    /// The guests of `t`.
+    pub fn of(t: &Trace) -> Self {
+        let mut g = Self::default();
+        let guest_of = |g: &mut Self, thread: u32| {
+            if let Some(&(_, i)) = g.vcpus.iter().find(|v| v.0 == thread) {
+                return i;
+            }
+            let name = t.name(thread);
+            let vm = name
+                .rsplit_once(".vcpu")
+                .map_or(name.as_str(), |(vm, _)| vm)
+                .to_string();
+            let i = g.names.iter().position(|n| *n == vm).unwrap_or_else(|| {
+                g.names.push(vm);
+                g.names.len() - 1
+            });
+            g.vcpus.push((thread, i));
+            i
+        };
+        for r in &t.records {
+            match kind(r) {
+                Kind::Kernel(e @ (Event::GuestTaskName | Event::GuestTaskNameEnd)) => {
+                    let i = guest_of(&mut g, r.thread);
+                    let (bytes, len) = gaon_abi::trace::name_bytes(r.b, 0);
+                    let part = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
+                    let name = g.tasks.entry((i, r.a)).or_default();
+                    if e == Event::GuestTaskName {
+                        *name = part;
+                    } else if name.len() == 8 {
+                        name.push_str(&part);
+                    }
+                }
+                Kind::Kernel(Event::GuestTaskSwitch) => {
+                    guest_of(&mut g, r.thread);
+                }
+                _ => {}
+            }
+        }
+        // Only threads that switched tasks are vCPUs to draw.
+        let switched: std::collections::BTreeSet<u32> = t
+            .records
+            .iter()
+            .filter(|r| kind(r) == Kind::Kernel(Event::GuestTaskSwitch))
+            .map(|r| r.thread)
+            .collect();
+        g.vcpus.retain(|v| switched.contains(&v.0));
+        g
+    }
+
+    /// Guest `guest`'s task `task`'s name, `task N` if it has none.
+    pub fn task_name(&self, guest: usize, task: u64) -> String {
+        self.tasks
+            .get(&(guest, task))
+            .cloned()
+            .unwrap_or_else(|| format!("task {task}"))
+    }
+}
+
 /// What a record is: a kernel event, one the server added, or unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -20,6 +20,12 @@
 //!   `lost`), each `u32 thread; u64 a; u64 b;` as in
 //!   the record, `common_pid` the record's thread, printed with what `a` and `b` mean
 //!   (`ipc_call: thread=3 badge=0x7 receiver=2`). Unknown event numbers are left out.
+//! - Guests that report their own tasks ([`crate::Guests`]: trace hypercalls, a
+//!   Linux probe) get a CPU per vCPU thread after the cores (CPU `cores + k` is the
+//!   k-th vCPU thread to switch tasks; `trace-cmd report` and docs/trace.md name them),
+//!   with a `sched_switch` per task switch between the guest's tasks: their pids are
+//!   [`guest_pid`] (from [`GUEST_PID_BASE`]), their comms as the guest named them, so
+//!   KernelShark draws each guest task as a task of its own.
 //! - Event ids: [`SCHED_SWITCH_ID`] for `sched_switch`, [`GAON_ID_BASE`] plus the
 //!   event number for the rest.
 //! - The flyrecord data: per core, ring-buffer pages (a u64 timestamp, a u64 commit:
@@ -41,6 +47,8 @@ use crate::{Kind, Trace, kind};
 pub const PAGE: usize = 4096;
 /// Bytes of a page's header (timestamp and commit).
 pub const PAGE_HEADER: usize = 16;
+/// Guest tasks' pids start here ([`guest_pid`]): above any Gaon thread id a trace has.
+pub const GUEST_PID_BASE: u32 = 1 << 30;
 /// `sched_switch`'s event id.
 pub const SCHED_SWITCH_ID: u16 = 300;
 /// A `gaon` event's id is this plus its event number.
@@ -80,10 +88,12 @@ pub fn write(t: &Trace) -> Vec<u8> {
     }
     put_u32(&mut out, 0); // kallsyms
     put_u32(&mut out, 0); // printk formats
-    put_text(&mut out, &cmdlines(t));
-    put_u32(&mut out, t.cpus);
+    let guests = crate::Guests::of(t);
+    put_text(&mut out, &cmdlines(t, &guests));
+    put_u32(&mut out, t.cpus + guests.vcpus.len() as u32);
     out.extend_from_slice(b"flyrecord\0");
-    let data: Vec<Vec<u8>> = (0..t.cpus).map(|cpu| cpu_data(t, cpu)).collect();
+    let mut data: Vec<Vec<u8>> = (0..t.cpus).map(|cpu| cpu_data(t, cpu)).collect();
+    data.extend(guests.vcpus.iter().map(|&v| guest_cpu_data(t, &guests, v)));
     let mut at = (out.len() + data.len() * 16).next_multiple_of(PAGE);
     for d in &data {
         put_u64(&mut out, at as u64);
@@ -243,8 +253,8 @@ fn gaon_format(k: Kind) -> String {
 }
 
 /// `id name` for every thread named or mentioned (as a record's thread or a switch's
-/// next), idle left out.
-fn cmdlines(t: &Trace) -> String {
+/// next), idle left out, and for every guest task.
+fn cmdlines(t: &Trace, guests: &crate::Guests) -> String {
     let mut tids: BTreeSet<u32> = t.names.keys().copied().collect();
     for r in &t.records {
         tids.insert(r.thread);
@@ -257,7 +267,48 @@ fn cmdlines(t: &Trace) -> String {
     for tid in tids {
         let _ = writeln!(s, "{tid} {}", t.name(tid));
     }
+    for (&(g, task), name) in &guests.tasks {
+        let _ = writeln!(s, "{} {name}", guest_pid(g, task));
+    }
     s
+}
+
+/// A guest task's pid in `trace.dat`: [`GUEST_PID_BASE`], the guest's index from bit
+/// 22, the task's number (a Linux pid is below 2^22) in the bits below.
+pub fn guest_pid(guest: usize, task: u64) -> u32 {
+    GUEST_PID_BASE + ((guest as u32) << 22) + (task as u32 & 0x3f_ffff)
+}
+
+/// A comm field: `name` cut to 15 bytes, NUL-padded.
+fn comm_of(name: &str) -> [u8; COMM] {
+    let mut c = [0; COMM];
+    let n = name.len().min(COMM - 1);
+    c[..n].copy_from_slice(&name.as_bytes()[..n]);
+    c
+}
+
+/// vCPU thread `vcpu` of guest `guest` as a CPU of its own: a `sched_switch` per task
+/// switch its guest reported, between the guest's tasks (prio 120, Linux's default;
+/// the state is not known: `R`).
+fn guest_cpu_data(t: &Trace, guests: &crate::Guests, (vcpu, guest): (u32, usize)) -> Vec<u8> {
+    let mut pages = Pages::default();
+    let switches = t
+        .records
+        .iter()
+        .filter(|r| r.thread == vcpu && kind(r) == Kind::Kernel(Event::GuestTaskSwitch));
+    for r in switches {
+        let (prev, next) = (guest_pid(guest, r.a), guest_pid(guest, r.b));
+        let mut e = common(SCHED_SWITCH_ID, prev);
+        e.extend_from_slice(&comm_of(&guests.task_name(guest, r.a)));
+        e.extend_from_slice(&prev.to_le_bytes());
+        e.extend_from_slice(&120i32.to_le_bytes());
+        e.extend_from_slice(&0u64.to_le_bytes());
+        e.extend_from_slice(&comm_of(&guests.task_name(guest, r.b)));
+        e.extend_from_slice(&next.to_le_bytes());
+        e.extend_from_slice(&120i32.to_le_bytes());
+        pages.push(t.ns(r.time), &e);
+    }
+    pages.finish()
 }
 
 /// The common fields.
@@ -276,10 +327,7 @@ fn comm(t: &Trace, tid: u32, cpu: u8) -> [u8; COMM] {
     } else {
         t.name(tid)
     };
-    let mut c = [0; COMM];
-    let n = name.len().min(COMM - 1);
-    c[..n].copy_from_slice(&name.as_bytes()[..n]);
-    c
+    comm_of(&name)
 }
 
 /// A Gaon priority as a Linux `prio`.
@@ -621,6 +669,53 @@ mod tests {
         assert_eq!(times, want, "the unknown event is left out");
         assert_eq!(size / PAGE, 4, "36 bytes an event and 8 for its time extend: 92 a page");
         assert_eq!(stamps, [0, 92, 184, 276].map(|i| i * 1_000_000_007));
+    }
+
+    #[test]
+    fn a_guests_vcpus_are_cpus_of_their_own_with_its_tasks() {
+        use gaon_abi::trace::Record;
+        let rec = |time: u64, thread: u32, e: Event, a: u64, b: u64| Record {
+            time,
+            event: e as u16,
+            cpu: 0,
+            flags: 0,
+            thread,
+            a,
+            b,
+        };
+        let w = |s: &[u8]| {
+            let mut b = [0u8; 8];
+            b[..s.len()].copy_from_slice(s);
+            u64::from_le_bytes(b)
+        };
+        let records = [
+            rec(1, 4, Event::ThreadName, w(b"linux.vc"), w(b"pu0")),
+            rec(10, 4, Event::GuestTaskName, 42, w(b"kworker/")),
+            rec(10, 4, Event::GuestTaskNameEnd, 42, w(b"0:1H-kb")),
+            rec(10, 4, Event::GuestTaskName, 0, w(b"swapper/")),
+            rec(10, 4, Event::GuestTaskNameEnd, 0, w(b"0")),
+            rec(20, 4, Event::GuestTaskSwitch, 0, 42),
+            rec(40, 4, Event::GuestTaskSwitch, 42, 0),
+        ];
+        let t = Trace::read(&crate::write_stream(1_000_000_000, 1, 0, &records)).unwrap();
+        let bytes = write(&t);
+        let f = read(&bytes);
+        assert_eq!(f.cpus.len(), 2, "core 0 and linux.vcpu0");
+        let (kw, idle) = (guest_pid(0, 42), guest_pid(0, 0));
+        assert_eq!(kw, (1 << 30) + 42);
+        assert!(
+            f.cmdlines.contains(&format!("{kw} kworker/0:1H-kb\n")),
+            "{}",
+            f.cmdlines
+        );
+        let (offset, size) = f.cpus[1];
+        let (evs, _) = events(&bytes[offset..offset + size]);
+        let times: Vec<u64> = evs.iter().map(|e| e.0).collect();
+        assert_eq!(times, [20, 40]);
+        let e = &evs[0].1;
+        assert_eq!(u16::from_le_bytes([e[0], e[1]]), SCHED_SWITCH_ID);
+        assert_eq!((comm_at(e, 8), i32_at(e, 24)), ("swapper/0", idle.cast_signed()));
+        assert_eq!((comm_at(e, 40), i32_at(e, 56)), ("kworker/0:1H-kb", kw.cast_signed()));
     }
 
     #[test]
