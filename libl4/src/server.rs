@@ -165,6 +165,42 @@ impl Server {
         self.serve_on(&mut kernel, handler)
     }
 
+    /// Handle what is waiting, without blocking: up to `max` requests (and
+    /// notifications), each answered through the reply object at once (`Send` on it).
+    /// For a server that has other work between requests (the trace server drains
+    /// rings once a period). Returns how many it handled, or the kernel's error if
+    /// receiving failed for another reason than nothing waiting.
+    pub fn poll<H: Handler>(&self, handler: &mut H, max: usize) -> Result<usize, Error> {
+        let mut kernel = Kernel {
+            ep: self.ep,
+            reply: self.reply,
+        };
+        let mut no_buffer = IpcBuffer::new_zeroed();
+        let buf = match ipc::ipc_buffer() {
+            Some(b) => b,
+            None => &mut no_buffer,
+        };
+        self.arm_cap_slot(buf);
+        for n in 0..max {
+            let m = ipc::nb_recv(self.ep, self.reply);
+            if failed(&m) {
+                return match m.error() {
+                    Some(Error::WouldBlock) => Ok(n),
+                    e => Err(e.unwrap_or(Error::IllegalOperation)),
+                };
+            }
+            let (info, mr) = if m.info.is_notification() {
+                handler.notified(m.badge);
+                NOTHING
+            } else {
+                self.handle(handler, &mut kernel, &m, buf)
+            };
+            // Nobody may wait (a one-way request): then there is no one to answer.
+            let _ = ipc::send(self.reply, info, mr);
+        }
+        Ok(max)
+    }
+
     fn serve_on<P: Port, H: Handler>(&self, port: &mut P, handler: &mut H) -> Error {
         // The loop keeps this thread's IPC buffer (where long messages and received
         // capabilities go) rather than looking it up for every message.

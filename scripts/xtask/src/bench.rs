@@ -238,8 +238,23 @@ pub fn quick_check() -> Vec<String> {
 
 /// Run one system on one CPU and parse it, failing on any problem.
 fn one_run(system: &str, cpu: &str, out: Result<qemu::Outcome, String>) -> Result<Vec<Row>, String> {
+    checked_run(system, cpu, out, false)
+}
+
+/// As [`one_run`]; with `traced`, the Linux benchmark's calibration (the counter
+/// advances one tick a 16 instructions of the benchmark alone) is left out: under
+/// icount the clock also counts what the trace server and the kernel's recording do,
+/// which is what a traced run measures.
+fn checked_run(system: &str, cpu: &str, out: Result<qemu::Outcome, String>, traced: bool) -> Result<Vec<Row>, String> {
     let o = out?;
-    let p = parse(&o.output, system, cpu);
+    let mut p = parse(&o.output, system, cpu);
+    if traced {
+        let before = p.failures.len();
+        p.failures.retain(|f| !f.starts_with("calibrate"));
+        let dropped = (before - p.failures.len()) as u32;
+        p.summary = p.summary.map(|(ok, bad)| (ok, bad - dropped.min(bad)));
+        p.rows.retain(|r| !r.case.starts_with("calibrate"));
+    }
     let bad = problems(&p, system, o.exit_code);
     if bad.is_empty() {
         Ok(p.rows)
@@ -257,7 +272,11 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     // --trace: Gaon's cases with every trace class recorded and drained (docs/trace.md).
     let traced = args.iter().any(|a| a == "--trace");
-    let with_linux = !args.iter().any(|a| a == "--gaon-only") && !traced;
+    let gaon_only = args.iter().any(|a| a == "--gaon-only");
+    let with_linux = !gaon_only && !traced;
+    // --trace without --gaon-only: also Linux in a Gaon VM with tracing off, on, and
+    // with a `__switch_to` probe (the trace server drains and discards).
+    let vm_traced = traced && !gaon_only;
     let only_cpu = args.iter().position(|a| a == "--cpu").and_then(|i| args.get(i + 1));
     let cpus: Vec<(&str, &str)> = CPUS
         .iter()
@@ -274,22 +293,33 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
     } else {
         build_board("virt", system)?
     };
-    let linux = if with_linux {
+    let linux = if with_linux || vm_traced {
         Some(crate::linux::prepare(quick)?)
     } else {
         None
     };
     // Built after `prepare`, which made the initramfs it boots.
-    let vm_image = if with_linux {
+    let vm_image = if with_linux || vm_traced {
         Some(build_board("virt", VM_SYSTEM)?)
     } else {
         None
+    };
+    let vm_variants = if vm_traced {
+        vec![
+            ("gaon-vm-traced", crate::trace::traced_vm_image(VM_SYSTEM, &[])?),
+            (
+                "gaon-vm-probed",
+                crate::trace::traced_vm_image(VM_SYSTEM, &["__switch_to".to_string()])?,
+            ),
+        ]
+    } else {
+        Vec::new()
     };
     let mut rows = Vec::new();
     for &(config, cpu) in &cpus {
         eprintln!("bench: Gaon on {cpu} (QEMU {config}, -icount shift=0)");
         rows.extend(one_run("gaon", cpu, run_gaon(&image, config, timeout))?);
-        if let Some(img) = &linux {
+        if let Some(img) = linux.as_ref().filter(|_| with_linux) {
             eprintln!("bench: Linux {} on {cpu} (-icount shift=0)", img.version);
             let cmd = crate::linux::command(img, cpu);
             rows.extend(one_run("linux", cpu, capture(cmd, timeout, None))?);
@@ -298,8 +328,15 @@ pub fn bench_command(args: &[String]) -> Result<(), String> {
             eprintln!("bench: the same Linux in a Gaon VM on {cpu} (QEMU {config}, -icount shift=0)");
             rows.extend(one_run("gaon-vm", cpu, run_gaon(vm, config, timeout))?);
         }
+        for (system, image) in &vm_variants {
+            eprintln!("bench: the same Linux in a Gaon VM, {system}, on {cpu} (QEMU {config}, -icount shift=0)");
+            rows.extend(checked_run(system, cpu, run_gaon(image, config, timeout), true)?);
+        }
     }
     print!("{}", table(&rows));
+    if vm_traced {
+        print!("{}", traced_vm_table(&rows));
+    }
     // Only a whole run (both CPUs, Linux too) replaces the results: a partial one would
     // leave them with rows missing.
     if quick || traced || !with_linux || cpus.len() != CPUS.len() {
@@ -401,6 +438,43 @@ pub fn table(rows: &[Row]) -> String {
             );
         }
         vm_table(&mut s, rows, cpu);
+    }
+    s
+}
+
+/// Linux in a Gaon VM with tracing off, with every class traced, and with a
+/// `__switch_to` probe as well (`bench --trace`): medians, and each traced one over off.
+fn traced_vm_table(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let cpus: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.cpu.as_str()).collect();
+    for cpu in cpus {
+        let _ = writeln!(
+            s,
+            "\n{cpu}: Linux in a Gaon VM: tracing off, every class on, and a __switch_to probe too"
+        );
+        let _ = writeln!(
+            s,
+            "{:<26} {:>13} {:>13} {:>8} {:>13} {:>8} {:>10}",
+            "case", "off", "traced", "/off", "probed", "/off", "unit"
+        );
+        for off in rows.iter().filter(|r| r.cpu == cpu && r.system == "gaon-vm") {
+            let of = |system: &str| {
+                rows.iter()
+                    .find(|r| r.cpu == cpu && r.system == system && r.case == off.case)
+                    .map_or((String::from("-"), String::from("-")), |r| {
+                        let ratio = if off.median > 0.0 { r.median / off.median } else { 0.0 };
+                        (format!("{:.1}", r.median), format!("{ratio:.3}"))
+                    })
+            };
+            let (t, tr) = of("gaon-vm-traced");
+            let (p, pr) = of("gaon-vm-probed");
+            let unit = if off.unit == "instructions" { "instr" } else { &off.unit };
+            let _ = writeln!(
+                s,
+                "{:<26} {:>13.1} {:>13} {:>8} {:>13} {:>8} {:>10}",
+                off.case, off.median, t, tr, p, pr, unit
+            );
+        }
     }
     s
 }

@@ -1,4 +1,4 @@
 //! Links the trace server.
 fn main() {
-    libl4_build::program(&[]);
+    libl4_build::program(&["../../../idl/trace.idl"]);
 }

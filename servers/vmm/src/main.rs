@@ -27,7 +27,7 @@ mod app {
     use gaon_vmm::fdt::{self, Board, Device};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
-    use gaon_vmm::probe::{GuestAccess, Probes};
+    use gaon_vmm::probe::{GuestAccess, ProbeError, Probes};
     use gaon_vmm::psci::MAX_VCPUS;
     use gaon_vmm::vm::{ControlError, Hyp, Reply, SchedAnswer, SchedCall, Vm};
     use libl4::alloc::Heap;
@@ -764,6 +764,13 @@ mod app {
         r.map_err(error)
     }
 
+    const fn probe_error(e: ProbeError) -> VmmError {
+        match e {
+            ProbeError::NoProbe => VmmError::NoProbe,
+            ProbeError::NoChange => VmmError::NoChange,
+        }
+    }
+
     const fn error(e: ControlError) -> VmmError {
         match e {
             ControlError::Ended => VmmError::Ended,
@@ -787,6 +794,18 @@ mod app {
 
         fn exits(&mut self, _client: u64) -> u64 {
             self.vm.exits()
+        }
+
+        fn add_probe(&mut self, _client: u64, symbol: &str) -> Result<(), VmmError> {
+            self.vm.add_probe(symbol).map_err(probe_error)
+        }
+
+        fn remove_probe(&mut self, _client: u64, symbol: &str) -> Result<(), VmmError> {
+            self.vm.remove_probe(symbol, &mut self.k).map_err(probe_error)
+        }
+
+        fn probe_hits(&mut self, _client: u64, symbol: &str) -> Result<u64, VmmError> {
+            self.vm.probe_hits(symbol).map_err(probe_error)
         }
 
         fn exit_status(&mut self, _client: u64) -> Result<u64, VmmError> {

@@ -217,6 +217,8 @@ struct Probe {
     config: ProbeConfig,
     op: Displaced,
     state: State,
+    /// Hits so far.
+    hits: u64,
 }
 
 impl Probe {
@@ -232,6 +234,15 @@ impl Probe {
 const MAX_ATTEMPTS: u32 = 200_000;
 /// Task names remembered (a name is recorded again when it changes or was forgotten).
 const NAMES: usize = 64;
+
+/// Why a probe could not be added or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// The VM has no probe of that name.
+    NoProbe,
+    /// It is in (added) or out (removed) already.
+    NoChange,
+}
 
 /// What a hit asks of the exit's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +278,7 @@ impl Probes {
                 config: *c,
                 op: Displaced::Hint,
                 state: State::Pending,
+                hits: 0,
             };
             match Displaced::decode(c.insn) {
                 Some(op) => {
@@ -403,6 +415,45 @@ impl Probes {
         p.state = State::Off;
     }
 
+    /// Put probe `name` back in (armed at the next exit, as at boot).
+    pub fn add(&mut self, name: &str) -> Result<(), ProbeError> {
+        let p = self
+            .list
+            .iter_mut()
+            .find(|p| p.name() == name)
+            .ok_or(ProbeError::NoProbe)?;
+        if p.state != State::Off {
+            return Err(ProbeError::NoChange);
+        }
+        p.state = State::Pending;
+        self.attempts = 0;
+        Ok(())
+    }
+
+    /// Take probe `name` out: its instruction written back if it was armed.
+    pub fn remove(&mut self, name: &str, g: &mut impl GuestAccess) -> Result<(), ProbeError> {
+        let k = self
+            .list
+            .iter()
+            .position(|p| p.name() == name)
+            .ok_or(ProbeError::NoProbe)?;
+        if self.list[k].state == State::Off {
+            return Err(ProbeError::NoChange);
+        }
+        self.disarm(k, g);
+        g.log(format_args!("vmm: probe {name} removed"));
+        Ok(())
+    }
+
+    /// How many times probe `name` was hit.
+    pub fn hits_of(&self, name: &str) -> Result<u64, ProbeError> {
+        self.list
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.hits)
+            .ok_or(ProbeError::NoProbe)
+    }
+
     /// Take every probe out (the guest's code as it was).
     pub fn remove_all(&mut self, g: &mut impl GuestAccess) {
         for k in 0..self.list.len() {
@@ -422,6 +473,7 @@ impl Probes {
             return None;
         }
         self.hits += 1;
+        self.list[k].hits += 1;
         let mut regs = [0u64; 4];
         let mut sp_el1 = [0u64; 1];
         if !g.el1_regs(vcpu, VCpuReg::SctlrEl1, &mut regs) || !g.el1_regs(vcpu, VCpuReg::SpEl1, &mut sp_el1) {

@@ -214,6 +214,27 @@ impl Vm {
         self.probes.as_ref()
     }
 
+    /// Put probe `name` back in (`idl/vmm.idl`'s `add_probe`).
+    pub fn add_probe(&mut self, name: &str) -> Result<(), crate::probe::ProbeError> {
+        self.probes.as_mut().ok_or(crate::probe::ProbeError::NoProbe)?.add(name)
+    }
+
+    /// Probe `name`'s hits (`probe_hits`).
+    pub fn probe_hits(&self, name: &str) -> Result<u64, crate::probe::ProbeError> {
+        self.probes
+            .as_ref()
+            .ok_or(crate::probe::ProbeError::NoProbe)?
+            .hits_of(name)
+    }
+
+    /// Take probe `name` out (`remove_probe`).
+    pub fn remove_probe(&mut self, name: &str, hyp: &mut impl Hyp) -> Result<(), crate::probe::ProbeError> {
+        self.probes
+            .as_mut()
+            .ok_or(crate::probe::ProbeError::NoProbe)?
+            .remove(name, hyp)
+    }
+
     /// Forward the SPI `intid` of a pass-through device (see [`Vm::line_raised`]);
     /// false if there are too many, or it is no SPI the distributor has.
     pub fn forward(&mut self, intid: u32) -> bool {

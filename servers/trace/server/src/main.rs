@@ -5,9 +5,13 @@
 //! (`scripts/trace` runs QEMU so), or, with `output = "discard"`, only counts them (to
 //! measure what tracing costs). With `stop_after_ms` it stops after that long,
 //! writes what is left and exits. It prints on the kernel console (its entry needs
-//! `debug = true`), so it needs no channel.
+//! `debug = true`). With a `trace` channel it serves its control interface
+//! (`idl/trace.idl`: start, stop, classes, flush) between drains, once a period.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
+
+#[cfg(target_os = "none")]
+include!(concat!(env!("OUT_DIR"), "/trace.rs"));
 
 #[cfg(target_os = "none")]
 mod app {
@@ -15,11 +19,17 @@ mod app {
     use gaon_trace::stream::{Extra, Header, Source, extra};
     use libl4::gaon_abi::trace::{self, Record};
     use libl4::mmio::Mmio;
+    use libl4::rpc::{Dispatch, Incoming};
     use libl4::semihosting::File;
+    use libl4::server::{Handler, Server};
     use libl4::syscall::yield_budget;
     use libl4::time::{counter, counter_hz, us_to_ticks};
     use libl4::{debug_println, start};
     use zerocopy::IntoBytes;
+
+    use crate::trace as ctl;
+
+    libl4::serves_optional!(ctl::INTERFACE);
 
     /// The file the stream goes to, in QEMU's working directory.
     const OUTPUT: &str = "gaon-trace.bin";
@@ -48,6 +58,57 @@ mod app {
         dropped: [u64; CORES],
         batch: heapless::Vec<Record, BATCH>,
         written: u64,
+        /// The classes chosen (recorded while `recording`).
+        classes: u64,
+        recording: bool,
+    }
+
+    impl Handler for Tracer {
+        fn request(&mut self, msg: &mut Incoming<'_>) -> Dispatch {
+            ctl::dispatch(self, msg)
+        }
+    }
+
+    impl ctl::TraceServer for Tracer {
+        fn start(&mut self, _client: u64) -> Result<(), ctl::TraceError> {
+            if self.recording {
+                return Err(ctl::TraceError::NoChange);
+            }
+            self.control
+                .set_mask(self.classes)
+                .map_err(|_| ctl::TraceError::Kernel)?;
+            self.recording = true;
+            debug_println!("trace: recording classes {:#x} again", self.classes);
+            Ok(())
+        }
+
+        fn stop(&mut self, _client: u64) -> Result<(), ctl::TraceError> {
+            if !self.recording {
+                return Err(ctl::TraceError::NoChange);
+            }
+            self.control
+                .set_mask(trace::BOOT_CLASSES.bits())
+                .map_err(|_| ctl::TraceError::Kernel)?;
+            self.recording = false;
+            debug_println!("trace: stopped (thread events only)");
+            Ok(())
+        }
+
+        fn set_classes(&mut self, _client: u64, classes: u64) -> Result<u64, ctl::TraceError> {
+            if classes & !trace::Class::all().bits() != 0 {
+                return Err(ctl::TraceError::BadClasses);
+            }
+            let classes = classes | trace::BOOT_CLASSES.bits();
+            if self.recording {
+                self.control.set_mask(classes).map_err(|_| ctl::TraceError::Kernel)?;
+            }
+            Ok(core::mem::replace(&mut self.classes, classes))
+        }
+
+        fn flush(&mut self, _client: u64) -> Result<u64, ctl::TraceError> {
+            self.round();
+            Ok(self.written)
+        }
     }
 
     impl Tracer {
@@ -222,10 +283,23 @@ mod app {
             dropped: [0; CORES],
             batch: heapless::Vec::new(),
             written: 0,
+            classes,
+            recording: true,
         };
+        // The control channel, if the description gives the server one.
+        let server = start::serve("trace").ok().map(|e| Server {
+            ep: e.0,
+            reply: start::REPLY,
+            cap_slot: None,
+        });
         let end = (stop_ms != 0).then(|| start + us_to_ticks(stop_ms.saturating_mul(1000)));
         loop {
             t.round();
+            if let Some(s) = &server
+                && let Err(e) = s.poll(&mut t, 8)
+            {
+                debug_println!("trace: the control channel failed: {e:?}");
+            }
             if end.is_some_and(|e| counter() >= e) {
                 break;
             }

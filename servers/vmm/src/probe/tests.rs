@@ -383,6 +383,8 @@ fn a_hit_records_the_switch_and_names_and_carries_out_the_store_pair() {
         ]
     );
     assert_eq!(p.hits(), 3);
+    assert_eq!(p.hits_of("__switch_to"), Ok(3));
+    assert_eq!(p.hits_of("schedule"), Err(ProbeError::NoProbe));
     // Not traced: nothing recorded, the instruction still carried out.
     g.traced = false;
     g.records.clear();
@@ -446,4 +448,23 @@ fn a_reload_arms_the_probes_again() {
     assert!(g.write_guest(site, &STP.to_le_bytes()), "the image loaded again");
     p.try_arm(0, &mut g);
     assert_eq!(g.insn(site), hvc_word(0));
+}
+
+#[test]
+fn a_probe_is_removed_and_added_by_name() {
+    let mut g = Guest::linux();
+    let mut p = switch_probe(&mut g);
+    p.try_arm(0, &mut g);
+    let site = TEXT_IPA + (SWITCH_TO - LINKED) + 4;
+    assert_eq!(p.add("__switch_to"), Err(ProbeError::NoChange), "in already");
+    assert_eq!(p.remove("schedule", &mut g), Err(ProbeError::NoProbe));
+    assert_eq!(p.remove("__switch_to", &mut g), Ok(()));
+    assert_eq!(g.insn(site), STP, "the guest's instruction is back");
+    assert_eq!(p.remove("__switch_to", &mut g), Err(ProbeError::NoChange));
+    g.pc = SWITCH_TO + KASLR + 8;
+    assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), [0; 8], &mut g), None, "out");
+    assert_eq!(p.add("__switch_to"), Ok(()));
+    assert!(p.pending());
+    p.try_arm(0, &mut g);
+    assert_eq!(g.insn(site), hvc_word(0), "armed again at the next exit");
 }
