@@ -94,6 +94,10 @@ trait Port {
     fn reply_recv(&mut self, answer: Answer) -> Msg;
     /// Delete the capability in `slot`, if there is one.
     fn delete(&mut self, slot: RecvSlot);
+    /// Receive with the reply object if something waits (else `WouldBlock`).
+    fn nb_recv(&mut self) -> Msg;
+    /// Answer whoever waits in the reply object (if anyone), without receiving.
+    fn answer(&mut self, answer: Answer);
 }
 
 /// The kernel, for a server's endpoint and reply object.
@@ -111,6 +115,17 @@ impl Port for Kernel {
     #[inline]
     fn reply_recv(&mut self, (info, mr): Answer) -> Msg {
         ipc::reply_recv(self.ep, self.reply, info, mr)
+    }
+
+    #[inline]
+    fn nb_recv(&mut self) -> Msg {
+        ipc::nb_recv(self.ep, self.reply)
+    }
+
+    #[inline]
+    fn answer(&mut self, (info, mr): Answer) {
+        // Nobody may wait (a one-way request): then there is no one to answer.
+        let _ = ipc::send(self.reply, info, mr);
     }
 
     fn delete(&mut self, slot: RecvSlot) {
@@ -175,6 +190,10 @@ impl Server {
             ep: self.ep,
             reply: self.reply,
         };
+        self.poll_on(&mut kernel, handler, max)
+    }
+
+    fn poll_on<P: Port, H: Handler>(&self, port: &mut P, handler: &mut H, max: usize) -> Result<usize, Error> {
         let mut no_buffer = IpcBuffer::new_zeroed();
         let buf = match ipc::ipc_buffer() {
             Some(b) => b,
@@ -182,21 +201,20 @@ impl Server {
         };
         self.arm_cap_slot(buf);
         for n in 0..max {
-            let m = ipc::nb_recv(self.ep, self.reply);
+            let m = port.nb_recv();
             if failed(&m) {
                 return match m.error() {
                     Some(Error::WouldBlock) => Ok(n),
                     e => Err(e.unwrap_or(Error::IllegalOperation)),
                 };
             }
-            let (info, mr) = if m.info.is_notification() {
+            let answer = if m.info.is_notification() {
                 handler.notified(m.badge);
                 NOTHING
             } else {
-                self.handle(handler, &mut kernel, &m, buf)
+                self.handle(handler, port, &m, buf)
             };
-            // Nobody may wait (a one-way request): then there is no one to answer.
-            let _ = ipc::send(self.reply, info, mr);
+            port.answer(answer);
         }
         Ok(max)
     }
@@ -409,6 +427,28 @@ mod tests {
         fn delete(&mut self, slot: RecvSlot) {
             self.deleted.push(slot);
         }
+
+        fn nb_recv(&mut self) -> Msg {
+            self.tick();
+            if self.held.is_some() {
+                self.refused += 1;
+                return kernel_error(Error::IllegalOperation);
+            }
+            if self.arrivals.is_empty() {
+                return kernel_error(Error::WouldBlock);
+            }
+            self.next()
+        }
+
+        fn answer(&mut self, (info, mr): Answer) {
+            self.tick();
+            if let Some(i) = self.held.take() {
+                let mut words = [0; 4];
+                let n = info.length().min(4);
+                words[..n].copy_from_slice(&mr[..n]);
+                self.answers.push((i, info.label(), info.length(), words));
+            }
+        }
     }
 
     /// A console with no UART: counts what it is asked.
@@ -480,6 +520,34 @@ mod tests {
         let e = server.serve_on(&mut model, &mut console);
         assert_eq!(e, Error::FailedLookup, "the loop ends when the endpoint is gone");
         (model, console)
+    }
+
+    #[test]
+    fn poll_answers_what_waits_and_returns_when_nothing_does() {
+        let mut model = Model::new([
+            write("hi", true),
+            request(console::label::FOCUS, &[], true),
+            request(99, &[1], true),
+            write("sent", false),
+            write("later", true),
+        ]);
+        let mut console = Console::default();
+        assert_eq!(SERVER.poll_on(&mut model, &mut console, 4), Ok(4), "at most 4");
+        assert_eq!(m_answers(&model), [(0, 0, 1), (1, 0, 0), (2, UNKNOWN_METHOD, 0)]);
+        assert_eq!(SERVER.poll_on(&mut model, &mut console, 4), Ok(1), "then what is left");
+        assert_eq!(model.answer(4), Some((0, 1, [5, 0, 0, 0])));
+        assert_eq!(SERVER.poll_on(&mut model, &mut console, 4), Ok(0), "nothing waits");
+        assert_eq!((model.refused, console.written, console.focused), (0, 11, 1));
+        // A receive that fails for another reason is the caller's to see.
+        model.held = Some(usize::MAX);
+        assert_eq!(
+            SERVER.poll_on(&mut model, &mut console, 4),
+            Err(Error::IllegalOperation)
+        );
+    }
+
+    fn m_answers(m: &Model) -> Vec<(usize, u64, usize)> {
+        m.answers.iter().map(|a| (a.0, a.1, a.2)).collect()
     }
 
     #[test]

@@ -26,18 +26,22 @@ usage: cargo xtask <command>
                                 build and boot in QEMU with the console on this terminal
   test [--quick] [--board BOARD]
                                 run every test: host tests, description checks, QEMU boots
-                                (--quick: host tests only; --board: that board's boots only)
+                                (--quick: host tests only; --board: that board's boots only;
+                                --trace, --trace-probe, --rt, --linux CONFIG: one boot test)
   fuzz [--calls N] [--seed S] [--check-every K] [--world W] [--timeout SECS] [CONFIG|BOARD]
                                 random syscalls from an untrusted thread, with kernel
                                 consistency checks (images/BOARD/fuzz.toml; default virt)
   bench [--quick] [--gaon-only] [--trace] [--cpu a53|a72]
                                 the benchmarks, Gaon and Linux, under QEMU -icount shift=0
-                                (--trace: Gaon's with every trace class on, not written)
+                                (--trace: Gaon's with every trace class on, and Linux in a
+                                VM off, traced and with a probe; not written)
   bench rt [--periods N] [--hog linux|rtos] [--config NAME]
                                 the soft-real-time experiment (docs/realtime.md): bench/results/rt.json
-  trace [--system SYSTEM] [--for SECONDS]
+  trace [--system SYSTEM] [--for SECONDS] [--probe SYMBOL]
                                 run a system with the trace server (default: virt's `system`,
-                                2 s) and write build/trace/trace.json (docs/trace.md)
+                                2 s) and write build/trace/{trace.dat,trace.json,ctf/}
+                                (docs/trace.md); --probe: in each Linux VM
+  trace-window FROM TO          the last trace from FROM to TO s as build/trace/window.dat
   chart                         draw bench/results/chart.png (and rt-cdf.png) again from their JSON
   profile CASE [--batch N] [--cpu a53|a72] [--top N] [--keep]
                                 kernel instructions per operation of one bench case, by function
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Some("chart") => bench::chart_command(),
         Some("fuzz") => fuzz::fuzz_command(&args[1..]),
         Some("trace") => trace::command(&args[1..]),
+        Some("trace-window") => trace::window_command(&args[1..]),
         Some("profile") => profile::profile_command(&args[1..]),
         Some("test") => test::run_all(&args[1..]),
         Some("check") => match args.get(1) {

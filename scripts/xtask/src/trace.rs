@@ -194,6 +194,42 @@ pub fn command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask trace-window FROM TO`: the last trace's part from FROM to TO seconds
+/// (from its start) as `build/trace/window.dat`, for KernelShark (`scripts/trace-picture
+/// --window`): it draws a core only where it finds that core's events among the
+/// others', which a dense trace hides.
+pub fn window_command(args: &[String]) -> Result<(), String> {
+    let secs = |i: usize| {
+        args.get(i)
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or("usage: cargo xtask trace-window FROM TO (seconds from the trace's start)")
+    };
+    let (from, to) = (secs(0)?, secs(1)?);
+    if to <= from {
+        return Err("trace-window: TO must be after FROM".into());
+    }
+    let out = root_dir().join("build").join("trace");
+    let stream = out.join(STREAM);
+    let bytes =
+        std::fs::read(&stream).map_err(|e| format!("{}: {e} (take a trace with scripts/trace)", stream.display()))?;
+    let trace = gaon_trace_export::Trace::read(&bytes).map_err(|e| format!("{}: {e}", stream.display()))?;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "seconds checked finite and not negative"
+    )]
+    let ns = |s: f64| (s * 1e9) as u64;
+    let dat = out.join("window.dat");
+    std::fs::write(
+        &dat,
+        gaon_trace_export::tracedat::write_window(&trace, Some((ns(from), ns(to)))),
+    )
+    .map_err(|e| format!("{}: {e}", dat.display()))?;
+    eprintln!("trace-window: wrote {} ({from} s to {to} s)", dat.display());
+    Ok(())
+}
+
 /// Trace `system` of `target`'s board for `seconds` and write the files; the trace and
 /// the folder they are in.
 fn take(

@@ -68,6 +68,31 @@ const EXTRAS: [Extra; 1] = [Extra::Lost];
 
 /// The trace as a `trace.dat` file.
 pub fn write(t: &Trace) -> Vec<u8> {
+    write_window(t, None)
+}
+
+/// The part of the trace from `from` to `to` (ns from its start) as a `trace.dat`
+/// file, its threads and guest tasks named as in the whole trace (KernelShark draws a
+/// core's plot only where it finds that core's events among the others', so a dense
+/// trace is best looked at a window at a time: `scripts/trace-picture`).
+pub fn write_window(whole: &Trace, window: Option<(u64, u64)>) -> Vec<u8> {
+    let part;
+    let t = match window {
+        Some((from, to)) => {
+            part = Trace {
+                records: whole
+                    .records
+                    .iter()
+                    .copied()
+                    .filter(|r| (from..to).contains(&whole.ns(r.time)))
+                    .collect(),
+                ..whole.clone()
+            };
+            &part
+        }
+        None => whole,
+    };
+    let guests = crate::Guests::of(whole);
     let mut out = vec![0x17, 0x08, 0x44];
     out.extend_from_slice(b"tracing6\0");
     out.push(0); // little-endian
@@ -88,7 +113,6 @@ pub fn write(t: &Trace) -> Vec<u8> {
     }
     put_u32(&mut out, 0); // kallsyms
     put_u32(&mut out, 0); // printk formats
-    let guests = crate::Guests::of(t);
     put_text(&mut out, &cmdlines(t, &guests));
     put_u32(&mut out, t.cpus + guests.vcpus.len() as u32);
     out.extend_from_slice(b"flyrecord\0");
@@ -716,6 +740,14 @@ mod tests {
         assert_eq!(u16::from_le_bytes([e[0], e[1]]), SCHED_SWITCH_ID);
         assert_eq!((comm_at(e, 8), i32_at(e, 24)), ("swapper/0", idle.cast_signed()));
         assert_eq!((comm_at(e, 40), i32_at(e, 56)), ("kworker/0:1H-kb", kw.cast_signed()));
+        // A window: its records only, named as in the whole trace.
+        let bytes = write_window(&t, Some((30, 50)));
+        let f = read(&bytes);
+        assert!(f.cmdlines.contains(&format!("{kw} kworker/0:1H-kb\n")), "{}", f.cmdlines);
+        let (offset, size) = f.cpus[1];
+        let (evs, _) = events(&bytes[offset..offset + size]);
+        assert_eq!(evs.len(), 1);
+        assert_eq!((evs[0].0, comm_at(&evs[0].1, 8)), (40, "kworker/0:1H-kb"));
     }
 
     #[test]
