@@ -15,7 +15,7 @@ use zerocopy::FromZeros;
 /// The symbols a probe may name: a probe records a task switch from `x0` and `x1`
 /// (the previous and next `task_struct`), which only these have.
 pub const KNOWN: &[&str] = &["__switch_to"];
-/// Hint instructions stepped over at most at a function's entry.
+/// Bytes of hint instructions stepped over at most at a function's entry (four).
 const MAX_SKIP: u32 = 16;
 
 /// A `System.map`: symbol to address.

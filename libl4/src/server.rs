@@ -200,14 +200,24 @@ impl Server {
             None => &mut no_buffer,
         };
         self.arm_cap_slot(buf);
-        for n in 0..max {
+        let mut recovered = false;
+        let mut n = 0;
+        while n < max {
             let m = port.nb_recv();
             if failed(&m) {
-                return match m.error() {
-                    Some(Error::WouldBlock) => Ok(n),
-                    e => Err(e.unwrap_or(Error::IllegalOperation)),
-                };
+                match m.error() {
+                    Some(Error::WouldBlock) => return Ok(n),
+                    // A caller left in the reply object makes the receive fail: it is
+                    // answered (as `serve` does) and the receive tried once more.
+                    _ if !recovered => {
+                        recovered = true;
+                        port.answer(STALE);
+                        continue;
+                    }
+                    e => return Err(e.unwrap_or(Error::IllegalOperation)),
+                }
             }
+            n += 1;
             let answer = if m.info.is_notification() {
                 handler.notified(m.badge);
                 NOTHING
@@ -538,12 +548,36 @@ mod tests {
         assert_eq!(model.answer(4), Some((0, 1, [5, 0, 0, 0])));
         assert_eq!(SERVER.poll_on(&mut model, &mut console, 4), Ok(0), "nothing waits");
         assert_eq!((model.refused, console.written, console.focused), (0, 11, 1));
-        // A receive that fails for another reason is the caller's to see.
+        // A caller left in the reply object is answered, and polling goes on.
         model.held = Some(usize::MAX);
-        assert_eq!(
-            SERVER.poll_on(&mut model, &mut console, 4),
-            Err(Error::IllegalOperation)
-        );
+        assert_eq!(SERVER.poll_on(&mut model, &mut console, 4), Ok(0));
+        assert!(model.answers.iter().any(|a| a.0 == usize::MAX && a.1 == SERVER_FAILED));
+        // A receive that fails for good is the caller's to see.
+        model.arrivals.clear();
+        model.gone = true;
+        model.held = None;
+        let mut broken = Broken(model);
+        assert_eq!(SERVER.poll_on(&mut broken, &mut console, 4), Err(Error::FailedLookup));
+    }
+
+    /// A port whose endpoint is gone: every receive fails its lookup.
+    struct Broken(Model);
+
+    impl Port for Broken {
+        fn recv(&mut self) -> Msg {
+            kernel_error(Error::FailedLookup)
+        }
+        fn reply_recv(&mut self, _: Answer) -> Msg {
+            kernel_error(Error::FailedLookup)
+        }
+        fn delete(&mut self, _: RecvSlot) {}
+        fn nb_recv(&mut self) -> Msg {
+            self.0.tick();
+            kernel_error(Error::FailedLookup)
+        }
+        fn answer(&mut self, a: Answer) {
+            Port::answer(&mut self.0, a);
+        }
     }
 
     fn m_answers(m: &Model) -> Vec<(usize, u64, usize)> {

@@ -577,7 +577,8 @@ invocations! {
         /// Its second argument.
         b: u64,
     } -> VCpuTraceReply {
-        /// 1 if it was recorded (VM events are traced), else 0.
+        /// 1 if VM events are traced (it went to the ring, which counts it as lost if
+        /// it is full), else 0.
         recorded: u64,
     };
 

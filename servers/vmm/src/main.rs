@@ -73,6 +73,14 @@ mod app {
             unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
         }
 
+        /// Store `word` at `va` (4-byte aligned) in one access: a vCPU that fetches
+        /// the instruction there sees the old one or the new one, never half of each.
+        pub fn write_word(va: u64, word: u32) {
+            debug_assert!(va.is_multiple_of(4));
+            // SAFETY: as for `write`, and the caller checked the alignment.
+            unsafe { core::ptr::write_volatile(va as *mut u32, word) };
+        }
+
         /// Copy `buf.len()` bytes from `va` to `buf`.
         pub fn read(va: u64, buf: &mut [u8]) {
             // SAFETY: as for `write`.
@@ -178,7 +186,11 @@ mod app {
             // hardware the new instruction would also need cleaning to the point of
             // unification and an instruction-cache invalidate, which user code may
             // not do under Gaon yet (docs/trace.md says so).
-            window::write(va, bytes);
+            match <[u8; 4]>::try_from(bytes) {
+                // An instruction (a probe's HVC, or the original back): one store.
+                Ok(word) if va.is_multiple_of(4) => window::write_word(va, u32::from_le_bytes(word)),
+                _ => window::write(va, bytes),
+            }
             true
         }
 

@@ -89,8 +89,12 @@ impl Stage1 {
                 (tcr >> 37) & 1,
             )
         };
-        if !four_k {
+        // 52-bit addresses (TCR_EL1.DS) change the descriptors' layout: not walked.
+        if !four_k || (tcr >> 59) & 1 == 1 {
             return Err(WalkError::Granule);
+        }
+        if !(16..=39).contains(&tsz) {
+            return Err(WalkError::Range);
         }
         // The top byte is ignored (a tag) where TBI says so.
         let va = match (tbi, upper) {
@@ -98,7 +102,7 @@ impl Stage1 {
             (_, true) => va | 0xff << 56,
             (_, false) => va & !(0xff << 56),
         };
-        let bits = 64 - tsz.clamp(16, 39);
+        let bits = 64 - tsz;
         let top = va.checked_shr(bits as u32).unwrap_or(0);
         let want = if upper { u64::MAX >> bits } else { 0 };
         if off == 1 || top != want {
@@ -219,6 +223,9 @@ struct Probe {
     state: State,
     /// Hits so far.
     hits: u64,
+    /// Where it was last armed (guest-virtual), kept once it is out: an exit of its
+    /// `HVC` that another vCPU took before the instruction went back comes after.
+    last_va: Option<u64>,
 }
 
 impl Probe {
@@ -279,6 +286,7 @@ impl Probes {
                 op: Displaced::Hint,
                 state: State::Pending,
                 hits: 0,
+                last_va: None,
             };
             match Displaced::decode(c.insn) {
                 Some(op) => {
@@ -356,13 +364,16 @@ impl Probes {
         let s1 = Stage1 { regs };
         let vbar = vbar[0];
         let t = self.task;
-        let candidates = [Some(t.vectors)]
+        // Linux moves its image by a multiple of 2 MiB (0 without KASLR); once an
+        // offset armed a probe, it is the kernel's until the guest is loaded again.
+        let found = self.offset;
+        let candidates = [t.vectors]
             .into_iter()
-            .chain((0..4).map(|k| Some(t.bp_harden_vectors + k * 0x800)))
-            .flatten()
-            .filter(|&a| a != 0)
+            .chain((0..4).map(|k| t.bp_harden_vectors + k * 0x800))
+            .filter(|&a| a != 0 && found.is_none())
             .map(|a| vbar.wrapping_sub(a))
-            .filter(|o| o.trailing_zeros() >= 12);
+            .filter(|o| o.trailing_zeros() >= 21)
+            .chain(found);
         for offset in candidates {
             let mut armed = false;
             for k in 0..self.list.len() {
@@ -394,6 +405,7 @@ impl Probes {
             return false;
         }
         p.state = State::Armed { va, ipa };
+        p.last_va = Some(va);
         let name = p.name();
         g.log(format_args!(
             "vmm: probe {name} (+{}) armed at {va:#x} (KASLR offset {offset:#x}), guest-physical {ipa:#x}",
@@ -467,8 +479,12 @@ impl Probes {
     pub fn hit(&mut self, vcpu: usize, imm: u64, x: [u64; 8], g: &mut impl GuestAccess) -> Option<Hit> {
         let k = usize::try_from(imm.checked_sub(u64::from(PROBE_HVC_IMM))?).ok()?;
         let p = *self.list.get(k)?;
-        let State::Armed { va, .. } = p.state else { return None };
         let [pc, sp_el0, pstate] = g.pc_sp_pstate(vcpu);
+        let State::Armed { va, .. } = p.state else {
+            // Taken out while this vCPU's exit of it waited: the instruction is back,
+            // and the guest runs it.
+            return p.last_va.filter(|va| pc == va.wrapping_add(4)).map(|_| Hit::Retry);
+        };
         if pc != va.wrapping_add(4) {
             return None;
         }
@@ -564,12 +580,8 @@ impl Cpu {
         match r {
             31 if sp31 => {
                 self.sp = value;
-                if self.on_el1 {
-                    g.set_el1_reg(self.vcpu, VCpuReg::SpEl1, value);
-                } else {
-                    // SP_EL0 is the thread's `sp`: not a general register here.
-                    g.log(format_args!("vmm: probe: SP_EL0 writes are not carried out"));
-                }
+                // `run` refused SP outside EL1h.
+                g.set_el1_reg(self.vcpu, VCpuReg::SpEl1, value);
             }
             31 => {}
             r => {
@@ -583,6 +595,14 @@ impl Cpu {
 
     /// Carry out `op`.
     fn run(&mut self, op: Displaced, s1: &Stage1, g: &mut impl GuestAccess) -> Result<(), &'static str> {
+        let uses_sp = match op {
+            Displaced::AddImm { rd, rn, .. } => rd == 31 || rn == 31,
+            Displaced::Pair(p) => p.rn == 31,
+            Displaced::Hint | Displaced::Mov { .. } => false,
+        };
+        if uses_sp && !self.on_el1 {
+            return Err("its instruction uses SP outside EL1h, which is not carried out");
+        }
         match op {
             Displaced::Hint => {}
             Displaced::AddImm { rd, rn, imm } => {

@@ -584,7 +584,7 @@ impl Vm {
         };
         // The abort says which page; the instruction says where in it (MMU off: the
         // base register holds the guest-physical address).
-        if addr >> 12 != ipa >> 12 && (addr + 2 * u64::from(pair.size) - 1) >> 12 != ipa >> 12 {
+        if addr >> 12 != ipa >> 12 && addr.wrapping_add(2 * u64::from(pair.size) - 1) >> 12 != ipa >> 12 {
             return Reply::ABORT;
         }
         let size = pair.size;

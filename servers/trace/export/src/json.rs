@@ -290,6 +290,16 @@ mod tests {
         assert_eq!(g.names, ["linux"]);
         assert_eq!(g.vcpus, [(4, 0), (5, 0)]);
         assert_eq!(g.task_name(0, 42), "kworker/0:1H-kb");
+        // A character split between the two halves is joined before decoding.
+        let e_acute = "abcdefg\u{e9}x";
+        let bytes = e_acute.as_bytes();
+        let split = [
+            rec(1, 4, Event::ThreadName, w(b"linux.vc"), w(b"pu0")),
+            rec(2, 4, Event::GuestTaskName, 9, w(&bytes[..8])),
+            rec(2, 4, Event::GuestTaskNameEnd, 9, w(&bytes[8..])),
+        ];
+        let t2 = Trace::read(&crate::write_stream(1_000_000_000, 1, 0, &split)).unwrap();
+        assert_eq!(crate::Guests::of(&t2).task_name(0, 9), e_acute);
         let text = write(&t);
         assert!(check(&text).is_empty(), "{:?}", check(&text));
         let v: Value = serde_json::from_str(&text).unwrap();

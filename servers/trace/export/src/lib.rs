@@ -130,49 +130,50 @@ impl Guests {
     /// The guests of `t`.
     pub fn of(t: &Trace) -> Self {
         let mut g = Self::default();
-        let guest_of = |g: &mut Self, thread: u32| {
-            if let Some(&(_, i)) = g.vcpus.iter().find(|v| v.0 == thread) {
-                return i;
-            }
-            let name = t.name(thread);
-            let vm = name
-                .rsplit_once(".vcpu")
-                .map_or(name.as_str(), |(vm, _)| vm)
-                .to_string();
-            let i = g.names.iter().position(|n| *n == vm).unwrap_or_else(|| {
-                g.names.push(vm);
-                g.names.len() - 1
-            });
-            g.vcpus.push((thread, i));
-            i
+        // Each thread's guest, the guests in order of their first record.
+        let mut guest_of_thread: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut guest_of = |g: &mut Self, thread: u32| {
+            *guest_of_thread.entry(thread).or_insert_with(|| {
+                let name = t.name(thread);
+                let vm = name
+                    .rsplit_once(".vcpu")
+                    .map_or(name.as_str(), |(vm, _)| vm)
+                    .to_string();
+                g.names.iter().position(|n| *n == vm).unwrap_or_else(|| {
+                    g.names.push(vm);
+                    g.names.len() - 1
+                })
+            })
         };
+        // Names as bytes (a name's halves are joined before they are decoded: a
+        // character may straddle them).
+        let mut raw: BTreeMap<(usize, u64), [u8; 16]> = BTreeMap::new();
         for r in &t.records {
             match kind(r) {
                 Kind::Kernel(e @ (Event::GuestTaskName | Event::GuestTaskNameEnd)) => {
                     let i = guest_of(&mut g, r.thread);
-                    let (bytes, len) = gaon_abi::trace::name_bytes(r.b, 0);
-                    let part = String::from_utf8_lossy(&bytes[..len.min(8)]).into_owned();
-                    let name = g.tasks.entry((i, r.a)).or_default();
+                    let name = raw.entry((i, r.a)).or_default();
                     if e == Event::GuestTaskName {
-                        *name = part;
-                    } else if name.len() == 8 {
-                        name.push_str(&part);
+                        *name = [0; 16];
+                        name[..8].copy_from_slice(&r.b.to_le_bytes());
+                    } else {
+                        name[8..].copy_from_slice(&r.b.to_le_bytes());
                     }
                 }
                 Kind::Kernel(Event::GuestTaskSwitch) => {
-                    guest_of(&mut g, r.thread);
+                    let i = guest_of(&mut g, r.thread);
+                    // vCPUs in the order of their first switch.
+                    if !g.vcpus.iter().any(|v| v.0 == r.thread) {
+                        g.vcpus.push((r.thread, i));
+                    }
                 }
                 _ => {}
             }
         }
-        // Only threads that switched tasks are vCPUs to draw.
-        let switched: std::collections::BTreeSet<u32> = t
-            .records
-            .iter()
-            .filter(|r| kind(r) == Kind::Kernel(Event::GuestTaskSwitch))
-            .map(|r| r.thread)
-            .collect();
-        g.vcpus.retain(|v| switched.contains(&v.0));
+        for (key, bytes) in raw {
+            let len = bytes.iter().position(|&b| b == 0).unwrap_or(16);
+            g.tasks.insert(key, String::from_utf8_lossy(&bytes[..len]).into_owned());
+        }
         g
     }
 

@@ -297,10 +297,11 @@ fn cmdlines(t: &Trace, guests: &crate::Guests) -> String {
     s
 }
 
-/// A guest task's pid in `trace.dat`: [`GUEST_PID_BASE`], the guest's index from bit
-/// 22, the task's number (a Linux pid is below 2^22) in the bits below.
+/// A guest task's pid in `trace.dat`: [`GUEST_PID_BASE`], the guest's index (its low 8
+/// bits) from bit 22, the task's number (its low 22 bits: a Linux pid is below 2^22) in
+/// the bits below.
 pub fn guest_pid(guest: usize, task: u64) -> u32 {
-    GUEST_PID_BASE + ((guest as u32) << 22) + (task as u32 & 0x3f_ffff)
+    GUEST_PID_BASE + ((guest as u32 & 0xff) << 22) + (task as u32 & 0x3f_ffff)
 }
 
 /// A comm field: `name` cut to 15 bytes, NUL-padded.
@@ -743,7 +744,11 @@ mod tests {
         // A window: its records only, named as in the whole trace.
         let bytes = write_window(&t, Some((30, 50)));
         let f = read(&bytes);
-        assert!(f.cmdlines.contains(&format!("{kw} kworker/0:1H-kb\n")), "{}", f.cmdlines);
+        assert!(
+            f.cmdlines.contains(&format!("{kw} kworker/0:1H-kb\n")),
+            "{}",
+            f.cmdlines
+        );
         let (offset, size) = f.cpus[1];
         let (evs, _) = events(&bytes[offset..offset + size]);
         assert_eq!(evs.len(), 1);

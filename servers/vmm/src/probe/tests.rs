@@ -271,6 +271,16 @@ fn stage1_walks_pages_and_blocks_and_says_why_not() {
         regs: [0x30d0_0800, 0, 0, 0],
     };
     assert_eq!(off.translate(0x4000_1234, &mut g), Ok(0x4000_1234), "MMU off");
+    let ds = Stage1 {
+        regs: [1, RAM, RAM, TCR | 1 << 59],
+    };
+    assert_eq!(ds.translate(LINKED, &mut g), Err(WalkError::Granule), "52-bit (DS)");
+    for tsz in [0u64, 15, 40, 63] {
+        let odd = Stage1 {
+            regs: [1, RAM, RAM, (TCR & !(0x3f << 16)) | tsz << 16],
+        };
+        assert_eq!(odd.translate(LINKED, &mut g), Err(WalkError::Range), "T1SZ {tsz}");
+    }
     let granule = Stage1 {
         regs: [1, RAM, RAM, TCR & !(3 << 30) | 0b11 << 30],
     };
@@ -426,7 +436,15 @@ fn a_hit_that_cannot_be_carried_out_takes_the_probe_out() {
     let site = TEXT_IPA + (SWITCH_TO - LINKED) + 4;
     assert_eq!(g.insn(site), STP, "the guest runs its own instruction again");
     assert!(g.log.last().unwrap().contains("taken out"), "{:?}", g.log);
-    assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), x, &mut g), None, "gone");
+    // Gone: an exit of its HVC that was on its way is answered with a retry (the
+    // guest runs its own instruction, back there), not as a hypercall.
+    assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), x, &mut g), Some(Hit::Retry));
+    g.pc = 0x1234;
+    assert_eq!(
+        p.hit(0, u64::from(PROBE_HVC_IMM), x, &mut g),
+        None,
+        "elsewhere: not the probe's"
+    );
     // A probe whose instruction cannot be carried out is never armed.
     let mut list = [config("", 0, 0, 0); MAX_PROBES];
     list[0] = config("schedule", SWITCH_TO, 0x97cc_dee5, 0);
@@ -462,9 +480,47 @@ fn a_probe_is_removed_and_added_by_name() {
     assert_eq!(g.insn(site), STP, "the guest's instruction is back");
     assert_eq!(p.remove("__switch_to", &mut g), Err(ProbeError::NoChange));
     g.pc = SWITCH_TO + KASLR + 8;
-    assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), [0; 8], &mut g), None, "out");
+    assert_eq!(
+        p.hit(0, u64::from(PROBE_HVC_IMM), [0; 8], &mut g),
+        Some(Hit::Retry),
+        "out: a late exit runs the instruction that is back"
+    );
+    assert_eq!(p.hits_of("__switch_to"), Ok(0), "not a hit");
     assert_eq!(p.add("__switch_to"), Ok(()));
     assert!(p.pending());
     p.try_arm(0, &mut g);
     assert_eq!(g.insn(site), hvc_word(0), "armed again at the next exit");
+}
+
+#[test]
+fn sp_outside_el1h_is_not_carried_out() {
+    let mut g = Guest::linux();
+    let mut p = switch_probe(&mut g);
+    p.try_arm(0, &mut g);
+    g.pstate = 0x3c4; // EL1t: SP is SP_EL0
+    g.pc = SWITCH_TO + KASLR + 8;
+    let sp = g.regs[&(VCpuReg::SpEl1 as u8)];
+    let x = [LINEAR, LINEAR, 0, 0, 0, 0, 0, 0];
+    assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), x, &mut g), Some(Hit::Retry));
+    assert_eq!(g.regs[&(VCpuReg::SpEl1 as u8)], sp, "SP_EL1 untouched");
+    assert_eq!(g.insn(TEXT_IPA + (SWITCH_TO - LINKED) + 4), STP, "taken out");
+}
+
+#[test]
+fn only_a_2_mib_offset_is_taken_and_then_kept() {
+    let mut g = Guest::linux();
+    // VBAR 4 KiB off what `vectors` + a 2 MiB offset would be: no offset fits.
+    g.regs.insert(VCpuReg::VbarEl1 as u8, VECTORS + KASLR + 0x1000);
+    let mut p = switch_probe(&mut g);
+    p.try_arm(0, &mut g);
+    assert!(p.pending(), "not armed at a 4 KiB offset");
+    g.regs.insert(VCpuReg::VbarEl1 as u8, VECTORS + KASLR);
+    p.try_arm(0, &mut g);
+    assert!(!p.pending());
+    // Out and in again: armed at the offset found, whatever VBAR says now.
+    p.remove("__switch_to", &mut g).unwrap();
+    p.add("__switch_to").unwrap();
+    g.regs.insert(VCpuReg::VbarEl1 as u8, 0x1234_5000);
+    p.try_arm(0, &mut g);
+    assert_eq!(g.insn(TEXT_IPA + (SWITCH_TO - LINKED) + 4), hvc_word(0));
 }

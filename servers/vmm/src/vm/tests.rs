@@ -300,6 +300,15 @@ fn load_and_store_pairs_are_decoded_from_guest_memory() {
     // Not a pair (LDR with post-index): an external abort.
     m.ram[..4].copy_from_slice(&0xf840_0520_u32.to_le_bytes());
     assert!(aborted(vm.handle(0, abort(base), &mut m)));
+    // A base at the top of the address space (the pair's end wraps): an abort, not a
+    // VMM that overflows.
+    m.ram[..4].copy_from_slice(&stp.to_le_bytes());
+    m.gprs[9] = u64::MAX - 20;
+    assert!(aborted(vm.handle(0, abort(base), &mut m)));
+    // SP as the base: the exit does not carry the guest's SP.
+    let stp_sp: u32 = 0b10 << 30 | 0b101 << 27 | 0b011 << 23 | 2 << 15 | 5 << 10 | 31 << 5 | 4;
+    m.ram[..4].copy_from_slice(&stp_sp.to_le_bytes());
+    assert!(aborted(vm.handle(0, abort(base), &mut m)));
 }
 
 #[test]
