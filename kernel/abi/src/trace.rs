@@ -151,7 +151,8 @@ bitflags! {
         const FAULT = 1 << 4;
         /// [`Event::VmExit`], [`Event::VmEntry`], [`Event::VirqInject`], and the
         /// guests' own: [`Event::GuestTaskSwitch`], [`Event::GuestEvent`],
-        /// [`Event::GuestTaskName`], [`Event::GuestTaskNameEnd`].
+        /// [`Event::GuestTaskName`], [`Event::GuestTaskNameEnd`], and the devices' accesses
+        /// [`Event::VmMmio`].
         const VM = 1 << 5;
         /// [`Event::BudgetExhausted`], [`Event::BudgetReplenished`].
         const BUDGET = 1 << 6;
@@ -228,11 +229,26 @@ pub enum Event {
     /// (same thread, same core): `a`: the task; `b`: the name's bytes 8..16,
     /// little-endian, NUL-padded (a Linux task's `comm` has 16).
     GuestTaskNameEnd = 21,
+    /// The VMM answered vCPU thread `thread`'s access to a device it emulates (an
+    /// `Mmio` exit, answered done): `a`: [`mmio_access`] (the guest-physical address,
+    /// the size, load or store); `b`: the value stored, or the value the load got.
+    VmMmio = 22,
+}
+
+/// [`Event::VmMmio`]'s `a`: the guest-physical address (bits 0..48), log2 of the access
+/// size in bytes (bits 48..50), and bit 50 set for a store.
+pub const fn mmio_access(ipa: u64, size_log2: u8, write: bool) -> u64 {
+    (ipa & ((1 << 48) - 1)) | ((size_log2 as u64 & 3) << 48) | ((write as u64) << 50)
+}
+
+/// Split [`mmio_access`]: (guest-physical address, log2 of the size, a store).
+pub const fn split_mmio_access(a: u64) -> (u64, u8, bool) {
+    (a & ((1 << 48) - 1), ((a >> 48) & 3) as u8, (a >> 50) & 1 == 1)
 }
 
 impl Event {
     /// Every event, in numeric order.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::Switch,
         Self::IpcSend,
         Self::IpcCall,
@@ -254,6 +270,7 @@ impl Event {
         Self::GuestEvent,
         Self::GuestTaskName,
         Self::GuestTaskNameEnd,
+        Self::VmMmio,
     ];
 
     /// Decode an event number.
@@ -278,7 +295,8 @@ impl Event {
             | Self::GuestTaskSwitch
             | Self::GuestEvent
             | Self::GuestTaskName
-            | Self::GuestTaskNameEnd => Class::VM,
+            | Self::GuestTaskNameEnd
+            | Self::VmMmio => Class::VM,
             Self::BudgetExhausted | Self::BudgetReplenished => Class::BUDGET,
             Self::ThreadCreate | Self::ThreadName | Self::ThreadDestroy => Class::THREAD,
         }
@@ -308,6 +326,7 @@ impl Event {
             Self::GuestEvent => "guest_event",
             Self::GuestTaskName => "guest_task_name",
             Self::GuestTaskNameEnd => "guest_task_name_end",
+            Self::VmMmio => "vm_mmio",
         }
     }
 }
@@ -400,7 +419,13 @@ mod tests {
             assert_eq!(e.class().bits().count_ones(), 1);
         }
         assert_eq!(Event::from_raw(0), None);
-        assert_eq!(Event::from_raw(21), None);
+        assert_eq!(Event::from_raw(Event::ALL.len() as u16 + 1), None);
+        let a = mmio_access(0x900_0010, 2, true);
+        assert_eq!(split_mmio_access(a), (0x900_0010, 2, true));
+        assert_eq!(
+            split_mmio_access(mmio_access(u64::MAX, 7, false)),
+            ((1 << 48) - 1, 3, false)
+        );
         let all = Event::ALL.iter().fold(Class::empty(), |c, e| c | e.class());
         assert_eq!(all, Class::all(), "every class has an event");
     }

@@ -442,6 +442,16 @@ fn check_guests(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
     if !rtos_named {
         p.push("the RTOS's task `measure` is not in the trace".into());
     }
+    // Linux writes its console to the emulated UART: device accesses, by address.
+    let uart = trace
+        .records
+        .iter()
+        .filter(|r| r.event == Event::VmMmio as u16)
+        .filter(|r| gaon_vmm::layout::emulated_at(gaon_abi::trace::split_mmio_access(r.a).0) == Some("the UART"))
+        .count();
+    if uart == 0 {
+        p.push("no vm_mmio record of the UART (Linux writes its console there)".into());
+    }
     let switches = trace
         .records
         .iter()
@@ -469,6 +479,9 @@ fn check_guests(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
             p.extend(gaon_trace_export::json::check(&text));
             if !text.contains("\"guest linux\"") || !text.contains("\"kthreadd\"") {
                 p.push("trace.json has no `guest linux` process with a kthreadd track".into());
+            }
+            if !text.contains("\"device\":\"the UART\"") {
+                p.push("trace.json names no access to the UART".into());
             }
         }
         Err(e) => p.push(format!("trace.json: {e}")),

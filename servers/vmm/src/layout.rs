@@ -44,5 +44,13 @@ pub const EMULATED: [(&str, u64, u64); 5] = [
     ("the test device", TESTDEV, 0x1000),
 ];
 
+/// Which emulated device guest-physical address `ipa` is in (its name in [`EMULATED`]).
+pub fn emulated_at(ipa: u64) -> Option<&'static str> {
+    EMULATED
+        .iter()
+        .find(|&&(_, base, size)| (base..base + size).contains(&ipa))
+        .map(|&(name, _, _)| name)
+}
+
 /// The INTIDs of the emulated devices' interrupts.
 pub const EMULATED_IRQS: [u32; 2] = [UART_IRQ, TESTDEV_IRQ];

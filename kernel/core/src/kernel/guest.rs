@@ -274,6 +274,24 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// [`Event::VmMmio`] for guest `t`'s `Mmio` exit answered done with `len` words, the
+    /// first `mr0`: the access and the value stored, or the value loaded.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_mmio(&mut self, t: Ptr<Tcb>, exit: Exit, label: u64, len: usize, mr0: u64) {
+        if let Exit::Mmio { ipa, access, value, .. } = exit
+            && label == gaon_abi::vcpu::EXIT_REPLY_DONE
+        {
+            let value = match (access.write, len) {
+                (true, _) => value,
+                (false, 0) => 0,
+                (false, _) => access.load_value(mr0),
+            };
+            let a = gaon_abi::trace::mmio_access(ipa, access.size_log2, access.write);
+            self.record(Event::VmMmio, t.get().tid, a, value);
+        }
+    }
+
     /// The guest of `t` took `exception`: send the exit to `t`'s fault endpoint (an
     /// exception that is no exit goes as a fault message), or stop `t` if it has none.
     /// True if it switched directly to the VMM (the exit fastpath: nothing to

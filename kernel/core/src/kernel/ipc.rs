@@ -315,6 +315,7 @@ impl<P: Platform> Kernel<P> {
             }
             super::guest::apply_reply(c.get(), exit, info.label(), len, |i| message::get_mr(t, i));
             if self.tracing(Class::VM) {
+                self.trace_mmio(c, exit, info.label(), len, message::get_mr(t, 0));
                 self.record(Event::VmEntry, c.get().tid, 0, 0);
             }
             // An end of interrupt that came meanwhile goes to the VMM before the guest

@@ -315,8 +315,8 @@ fn hex(k: Kind) -> (bool, bool) {
     match k {
         Kind::Kernel(e) => match e {
             Event::IpcSend | Event::IpcCall | Event::IpcRecv | Event::Signal => (true, false),
-            Event::Fault | Event::VmExit | Event::GuestTaskName => (false, true),
-            Event::GuestEvent => (true, true),
+            Event::Fault | Event::VmExit | Event::GuestTaskName | Event::GuestTaskNameEnd => (false, true),
+            Event::GuestEvent | Event::VmMmio => (true, true),
             _ => (false, false),
         },
         Kind::Unknown(_) => (true, true),

@@ -66,6 +66,16 @@ pub fn write(t: &Trace) -> String {
                              "prev_prio": prev_prio, "next_prio": next_prio},
                 }));
             }
+            Kind::Kernel(Event::VmMmio) => {
+                let (ipa, size_log2, write) = gaon_abi::trace::split_mmio_access(r.a);
+                let device = gaon_vmm::layout::emulated_at(ipa).unwrap_or("no device");
+                events.push(json!({
+                    "ph": "i", "s": "t", "name": "vm_mmio", "cat": "vm",
+                    "pid": THREADS_PID, "tid": r.thread, "ts": us(r.time),
+                    "args": {"cpu": r.cpu, "ipa": ipa, "device": device, "bytes": 1u32 << size_log2,
+                             "store": write, "value": r.b},
+                }));
+            }
             k => events.push(json!({
                 "ph": "i", "s": "t", "name": name(k), "cat": category(k),
                 "pid": THREADS_PID, "tid": r.thread, "ts": us(r.time),
@@ -202,7 +212,7 @@ fn category(k: Kind) -> &'static str {
             Event::Signal => "notify",
             Event::IrqEntry | Event::IrqExit => "irq",
             Event::Fault => "fault",
-            Event::VmExit | Event::VmEntry | Event::VirqInject => "vm",
+            Event::VmExit | Event::VmEntry | Event::VirqInject | Event::VmMmio => "vm",
             Event::GuestTaskSwitch | Event::GuestEvent | Event::GuestTaskName | Event::GuestTaskNameEnd => "guest",
             Event::BudgetExhausted | Event::BudgetReplenished => "budget",
             Event::ThreadCreate | Event::ThreadName | Event::ThreadDestroy => "thread",

@@ -258,7 +258,8 @@ fn arg_formats(k: Kind) -> (&'static str, &'static str) {
         Kind::Kernel(Event::ThreadCreate) => ("creator=%llu", "b=%llu"),
         Kind::Kernel(Event::ThreadName | Event::GuestEvent) => ("a=0x%llx", "b=0x%llx"),
         Kind::Kernel(Event::GuestTaskSwitch) => ("from=%llu", "to=%llu"),
-        Kind::Kernel(Event::GuestTaskName) => ("task=%llu", "name=0x%llx"),
+        Kind::Kernel(Event::GuestTaskName | Event::GuestTaskNameEnd) => ("task=%llu", "name=0x%llx"),
+        Kind::Kernel(Event::VmMmio) => ("access=0x%llx", "value=0x%llx"),
         Kind::Extra(Extra::Lost) => ("count=%llu", "b=%llu"),
         _ => ("a=%llu", "b=%llu"),
     }

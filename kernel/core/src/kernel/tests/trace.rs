@@ -11,7 +11,7 @@ use super::{Alloc, Model, boot, invoke, root_slot, sys};
 use crate::kernel::Kernel;
 
 /// Core `cpu`'s records `from..head`, as a reader of the frame sees them.
-fn records(k: &Kernel<Model>, cpu: usize, from: u64) -> Vec<Record> {
+pub(super) fn records(k: &Kernel<Model>, cpu: usize, from: u64) -> Vec<Record> {
     let rings = k.trace.rings.expect("rings");
     let head = rings.read(trace::ring_offset(cpu) + trace::HEAD_OFFSET);
     (from..head)
@@ -22,11 +22,11 @@ fn records(k: &Kernel<Model>, cpu: usize, from: u64) -> Vec<Record> {
         .collect()
 }
 
-fn header(k: &Kernel<Model>, cpu: usize, off: usize) -> u64 {
+pub(super) fn header(k: &Kernel<Model>, cpu: usize, off: usize) -> u64 {
     k.trace.rings.expect("rings").read(trace::ring_offset(cpu) + off)
 }
 
-fn events(r: &[Record]) -> Vec<Event> {
+pub(super) fn events(r: &[Record]) -> Vec<Event> {
     r.iter()
         .map(|r| Event::from_raw(r.event).expect("a known event"))
         .collect()

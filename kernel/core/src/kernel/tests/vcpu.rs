@@ -841,3 +841,76 @@ fn a_reset_vcpu_is_as_new_and_only_with_its_thread_stopped() {
     invoke(&mut k, vcpu, Label::VCpuReset, &[]).unwrap();
     assert_eq!(v.get().tcb, None);
 }
+
+#[test]
+fn an_answered_device_access_is_recorded_with_its_value() {
+    use gaon_abi::trace::{Class, Event, mmio_access};
+    let mut k = boot();
+    let mut a = Alloc::new(&k);
+    let ep = a.obj(&mut k, ObjType::Endpoint, 0);
+    let rp = a.obj(&mut k, ObjType::Reply, 0);
+    let (_, g, _) = guest(&mut k, &mut a, ep);
+    let root = k.current().unwrap();
+    let mmio = |k: &mut Kernel<Model>, iss: u64| {
+        g.get().ctx.pc = 0x2000;
+        take(
+            k,
+            g,
+            Exception::Vm {
+                addr: 0,
+                ipa: 0x900_0010,
+                instruction: false,
+                esr: 0x24 << 26 | 1 << 25 | 1 << 24 | iss | 0x7,
+            },
+        );
+        k.core.current = Some(root);
+        recv_exit(k, ep, rp)
+    };
+    // Not traced: nothing.
+    invoke(&mut k, rs::TRACE_CONTROL, Label::TraceControlSetMask, &[0]).unwrap();
+    let head = super::trace::header(&k, 0, gaon_abi::trace::HEAD_OFFSET);
+    mmio(&mut k, 1 << 22 | 1 << 21 | 5 << 16);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(0, 1, 0).0, 0x1_8001, 0, 0, 0, 0],
+    );
+    assert_eq!(super::trace::header(&k, 0, gaon_abi::trace::HEAD_OFFSET), head);
+    invoke(
+        &mut k,
+        rs::TRACE_CONTROL,
+        Label::TraceControlSetMask,
+        &[Class::VM.bits()],
+    )
+    .unwrap();
+    // A sign-extending halfword load: the value the register got.
+    mmio(&mut k, 1 << 22 | 1 << 21 | 5 << 16);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(0, 1, 0).0, 0x1_8001, 0, 0, 0, 0],
+    );
+    // A word store of x3; then one answered with "retry": no access happened.
+    g.get().ctx.x[3] = 0x1234_5678_9abc;
+    mmio(&mut k, 2 << 22 | 1 << 6 | 3 << 16);
+    sys(&mut k, Syscall::Send, [rp, MsgInfo::new(0, 0, 0).0, 0, 0, 0, 0, 0]);
+    mmio(&mut k, 2 << 22 | 1 << 6 | 3 << 16);
+    sys(
+        &mut k,
+        Syscall::Send,
+        [rp, MsgInfo::new(EXIT_REPLY_RETRY, 0, 0).0, 0, 0, 0, 0, 0],
+    );
+    let got: super::Vec<_> = super::trace::records(&k, 0, head)
+        .into_iter()
+        .filter(|r| r.event == Event::VmMmio as u16)
+        .map(|r| (r.thread, r.a, r.b))
+        .collect();
+    let tid = g.get().tid;
+    assert_eq!(
+        got,
+        [
+            (tid, mmio_access(0x900_0010, 1, false), 0xffff_8001),
+            (tid, mmio_access(0x900_0010, 2, true), 0x5678_9abc),
+        ]
+    );
+}
