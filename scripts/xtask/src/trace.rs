@@ -452,6 +452,15 @@ fn check_guests(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
     if uart == 0 {
         p.push("no vm_mmio record of the UART (Linux writes its console there)".into());
     }
+    p.extend(check_guest_files(trace, out));
+    p
+}
+
+/// [`check_guests`]'s checks of the files: trace-cmd's switches (kernel and guest) and
+/// kthreadd's, and the JSON's guest process and UART accesses.
+fn check_guest_files(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
+    use gaon_abi::trace::Event;
+    let mut p = Vec::new();
     let switches = trace
         .records
         .iter()
