@@ -177,6 +177,17 @@ impl Tcb {
         let args = TcbReadRegistersArgs { first, count };
         invoke(self.0, Label::TcbReadRegisters, &args.encode()).map(|m| m.mr)
     }
+    /// Read `out.len()` registers from `first` in one call (past four, through this
+    /// thread's IPC buffer, which it needs for them).
+    pub fn read_registers_into(self, first: u64, out: &mut [u64]) -> Result<(), Error> {
+        let args = TcbReadRegistersArgs {
+            first,
+            count: out.len() as u64,
+        };
+        let m = invoke(self.0, Label::TcbReadRegisters, &args.encode())?;
+        fill(out, m.mr);
+        Ok(())
+    }
     /// Start or restart the thread.
     pub fn resume(self) -> Result<(), Error> {
         unit(invoke_args(self.0, &TcbResumeArgs {}))
@@ -353,6 +364,13 @@ impl SchedControl {
     }
 }
 
+/// A reply's words: the first four from its registers, the rest from the IPC buffer.
+fn fill(out: &mut [u64], mr: [u64; 4]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = mr.get(i).copied().unwrap_or_else(|| crate::ipc::get_mr(i));
+    }
+}
+
 impl VCpu {
     /// Bind to a thread, which then runs a guest (at EL1h, interrupts masked).
     pub fn bind(self, tcb: Tcb) -> Result<(), Error> {
@@ -423,6 +441,17 @@ impl VCpu {
     pub fn read_regs(self, first: u64, count: u64) -> Result<[u64; 4], Error> {
         let args = VCpuReadRegsArgs { first, count };
         invoke(self.0, Label::VCpuReadRegs, &args.encode()).map(|m| m.mr)
+    }
+    /// Read `out.len()` guest registers from `first` in one call (past four, through
+    /// this thread's IPC buffer, which it needs for them).
+    pub fn read_regs_into(self, first: u64, out: &mut [u64]) -> Result<(), Error> {
+        let args = VCpuReadRegsArgs {
+            first,
+            count: out.len() as u64,
+        };
+        let m = invoke(self.0, Label::VCpuReadRegs, &args.encode())?;
+        fill(out, m.mr);
+        Ok(())
     }
 
     /// Record a guest event (`gaon_abi::trace::Event` number `event`) for this VCpu's

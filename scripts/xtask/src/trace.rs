@@ -385,6 +385,9 @@ fn check_guests(trace: &gaon_trace_export::Trace, out: &Path) -> Vec<String> {
     use gaon_abi::trace::Event;
     let mut p = Vec::new();
     let console = std::fs::read_to_string(out.join("console.log")).unwrap_or_default();
+    // The VMM's lines and its guest's UART output share the `linux` prefix and may
+    // break each other's lines: joined again.
+    let console = console.replace("\n[linux] ", "");
     // Armed at boot, taken out by tracectl for a second, armed again.
     let armed = console.matches("vmm: probe __switch_to (+4) armed at").count();
     if armed != 2 || !console.contains("vmm: probe __switch_to removed") {

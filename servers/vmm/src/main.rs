@@ -27,7 +27,7 @@ mod app {
     use gaon_vmm::fdt::{self, Board, Device};
     use gaon_vmm::gic::Version;
     use gaon_vmm::layout;
-    use gaon_vmm::probe::{GuestAccess, ProbeError, Probes};
+    use gaon_vmm::probe::{GuestAccess, ProbeError, Probes, THREAD_REGS};
     use gaon_vmm::psci::MAX_VCPUS;
     use gaon_vmm::vm::{ControlError, Hyp, Reply, SchedAnswer, SchedCall, Vm};
     use libl4::alloc::Heap;
@@ -195,17 +195,9 @@ mod app {
         }
 
         fn el1_regs(&mut self, vcpu: usize, first: VCpuReg, out: &mut [u64]) -> bool {
-            let Some(&(_, v)) = self.vcpus[..self.count].get(vcpu) else {
-                return false;
-            };
-            let n = out.len().min(4);
-            match v.read_regs(first as u64, n as u64) {
-                Ok(r) => {
-                    out[..n].copy_from_slice(&r[..n]);
-                    true
-                }
-                Err(_) => false,
-            }
+            self.vcpus[..self.count]
+                .get(vcpu)
+                .is_some_and(|&(_, v)| v.read_regs_into(first as u64, out).is_ok())
         }
 
         fn set_el1_reg(&mut self, vcpu: usize, reg: VCpuReg, value: u64) {
@@ -214,14 +206,10 @@ mod app {
             }
         }
 
-        fn pc_sp_pstate(&mut self, vcpu: usize) -> [u64; 3] {
-            let t = self.vcpus[vcpu.min(MAX_VCPUS - 1)].0;
-            t.read_registers(REG_PC, 3).map_or([0; 3], |r| [r[0], r[1], r[2]])
-        }
-
-        fn gpr(&mut self, vcpu: usize, r: usize) -> u64 {
-            let t = self.vcpus[vcpu.min(MAX_VCPUS - 1)].0;
-            t.read_registers(REG_X0 + r as u64, 1).map_or(0, |x| x[0])
+        fn thread_regs(&mut self, vcpu: usize, out: &mut [u64; THREAD_REGS]) -> bool {
+            self.vcpus[..self.count]
+                .get(vcpu)
+                .is_some_and(|&(t, _)| t.read_registers_into(REG_PC, out).is_ok())
         }
 
         fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64) {

@@ -23,15 +23,15 @@ pub trait GuestAccess {
     /// Write guest-physical memory (RAM) at `ipa`, as the guest's CPUs will then see
     /// it (also as instructions); false if it is not RAM.
     fn write_guest(&mut self, ipa: u64, bytes: &[u8]) -> bool;
-    /// vCPU `vcpu`'s EL1 registers from `first` on (`VCpuReadRegs`; at most 4); false
-    /// if they cannot be read.
+    /// vCPU `vcpu`'s EL1 registers from `first` on, in one `VCpuReadRegs`; false if
+    /// they cannot be read.
     fn el1_regs(&mut self, vcpu: usize, first: VCpuReg, out: &mut [u64]) -> bool;
     /// Set one of vCPU `vcpu`'s EL1 registers.
     fn set_el1_reg(&mut self, vcpu: usize, reg: VCpuReg, value: u64);
-    /// vCPU `vcpu`'s PC, SP_EL0 and PSTATE.
-    fn pc_sp_pstate(&mut self, vcpu: usize) -> [u64; 3];
-    /// vCPU `vcpu`'s general register `r` (below 31).
-    fn gpr(&mut self, vcpu: usize, r: usize) -> u64;
+    /// vCPU `vcpu`'s thread registers in one `TcbReadRegisters`: PC, SP_EL0, PSTATE,
+    /// then x0..x30 ([`THREAD_REGS`] words, `REG_PC` order); false if they cannot be
+    /// read.
+    fn thread_regs(&mut self, vcpu: usize, out: &mut [u64; THREAD_REGS]) -> bool;
     /// Set general register `r` (below 31) of vCPU `vcpu`.
     fn set_gpr(&mut self, vcpu: usize, r: usize, value: u64);
     /// Record guest event `event` for vCPU `vcpu` (`VCpuTrace`); false if it was not
@@ -40,6 +40,11 @@ pub trait GuestAccess {
     /// Say something on the VMM's console.
     fn log(&mut self, args: fmt::Arguments<'_>);
 }
+
+/// Words of [`GuestAccess::thread_regs`]: PC, SP_EL0, PSTATE, x0..x30.
+pub const THREAD_REGS: usize = 34;
+/// Where x0 is in them.
+const X0: usize = 3;
 
 /// Why a guest-virtual address has no guest-physical one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -479,7 +484,12 @@ impl Probes {
     pub fn hit(&mut self, vcpu: usize, imm: u64, x: [u64; 8], g: &mut impl GuestAccess) -> Option<Hit> {
         let k = usize::try_from(imm.checked_sub(u64::from(PROBE_HVC_IMM))?).ok()?;
         let p = *self.list.get(k)?;
-        let [pc, sp_el0, pstate] = g.pc_sp_pstate(vcpu);
+        // Everything a hit needs, in two calls.
+        let mut thread = [0u64; THREAD_REGS];
+        if !g.thread_regs(vcpu, &mut thread) {
+            return None;
+        }
+        let [pc, sp_el0, pstate] = [thread[0], thread[1], thread[2]];
         let State::Armed { va, .. } = p.state else {
             // Taken out while this vCPU's exit of it waited: the instruction is back,
             // and the guest runs it.
@@ -490,17 +500,26 @@ impl Probes {
         }
         self.hits += 1;
         self.list[k].hits += 1;
-        let mut regs = [0u64; 4];
-        let mut sp_el1 = [0u64; 1];
-        if !g.el1_regs(vcpu, VCpuReg::SctlrEl1, &mut regs) || !g.el1_regs(vcpu, VCpuReg::SpEl1, &mut sp_el1) {
+        // SCTLR_EL1 .. SP_EL1 (VCpuReg 0..=10).
+        let mut el1 = [0u64; VCpuReg::SpEl1 as usize + 1];
+        if !g.el1_regs(vcpu, VCpuReg::SctlrEl1, &mut el1) {
             return Some(self.give_up(k, "cannot read the vCPU's registers", g));
         }
-        let s1 = Stage1 { regs };
+        let s1 = Stage1 {
+            regs: [el1[0], el1[1], el1[2], el1[3]],
+        };
         // EL1h uses SP_EL1, EL1t and EL0 SP_EL0.
         let on_el1 = pstate & 0xf == 0b0101;
-        let sp = if on_el1 { sp_el1[0] } else { sp_el0 };
+        let sp = if on_el1 { el1[VCpuReg::SpEl1 as usize] } else { sp_el0 };
         self.record_switch(vcpu, &s1, x, g);
-        let mut cpu = Cpu { vcpu, x, sp, on_el1 };
+        let mut gprs = [0u64; 31];
+        gprs.copy_from_slice(&thread[X0..]);
+        let mut cpu = Cpu {
+            vcpu,
+            x: gprs,
+            sp,
+            on_el1,
+        };
         if let Err(e) = cpu.run(p.op, &s1, g) {
             return Some(self.give_up(k, e, g));
         }
@@ -557,22 +576,22 @@ impl Probes {
     }
 }
 
-/// The displaced instruction's view of the vCPU: the exit's `x0..x7`, the SP it uses.
+/// The displaced instruction's view of the vCPU: its general registers as read at the
+/// hit, the SP it uses.
 struct Cpu {
     vcpu: usize,
-    x: [u64; 8],
+    x: [u64; 31],
     sp: u64,
     on_el1: bool,
 }
 
 impl Cpu {
     /// Register `r` (31: SP when `sp31`, else XZR).
-    fn get(&self, r: u8, sp31: bool, g: &mut impl GuestAccess) -> u64 {
+    fn get(&self, r: u8, sp31: bool) -> u64 {
         match r {
             31 if sp31 => self.sp,
             31 => 0,
-            r if r < 8 => self.x[r as usize],
-            r => g.gpr(self.vcpu, r as usize),
+            r => self.x[usize::from(r)],
         }
     }
 
@@ -585,10 +604,8 @@ impl Cpu {
             }
             31 => {}
             r => {
-                if r < 8 {
-                    self.x[r as usize] = value;
-                }
-                g.set_gpr(self.vcpu, r as usize, value);
+                self.x[usize::from(r)] = value;
+                g.set_gpr(self.vcpu, usize::from(r), value);
             }
         }
     }
@@ -606,15 +623,15 @@ impl Cpu {
         match op {
             Displaced::Hint => {}
             Displaced::AddImm { rd, rn, imm } => {
-                let v = self.get(rn, true, g).wrapping_add_signed(imm);
+                let v = self.get(rn, true).wrapping_add_signed(imm);
                 self.set(rd, true, v, g);
             }
             Displaced::Mov { rd, rm } => {
-                let v = self.get(rm, false, g);
+                let v = self.get(rm, false);
                 self.set(rd, false, v, g);
             }
             Displaced::Pair(p) => {
-                let base = self.get(p.rn as u8, true, g);
+                let base = self.get(p.rn as u8, true);
                 let addr = if p.post {
                     base
                 } else {
@@ -635,7 +652,7 @@ impl Cpu {
                         };
                         self.set(rt as u8, false, v, g);
                     } else {
-                        b = self.get(rt as u8, false, g).to_le_bytes();
+                        b = self.get(rt as u8, false).to_le_bytes();
                         s1.write(at, &b[..size], g)
                             .map_err(|_| "its store's address is not mapped")?;
                     }

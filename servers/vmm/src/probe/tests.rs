@@ -44,6 +44,9 @@ struct Guest {
     records: Vec<(Event, u64, u64)>,
     log: Vec<String>,
     next_table: u64,
+    /// Calls a hit made for registers.
+    thread_reads: usize,
+    el1_reads: usize,
 }
 
 impl GuestAccess for Guest {
@@ -68,6 +71,7 @@ impl GuestAccess for Guest {
         true
     }
     fn el1_regs(&mut self, _: usize, first: VCpuReg, out: &mut [u64]) -> bool {
+        self.el1_reads += 1;
         for (i, o) in out.iter_mut().enumerate() {
             *o = self.regs.get(&(first as u8 + i as u8)).copied().unwrap_or(0);
         }
@@ -76,11 +80,11 @@ impl GuestAccess for Guest {
     fn set_el1_reg(&mut self, _: usize, reg: VCpuReg, value: u64) {
         self.regs.insert(reg as u8, value);
     }
-    fn pc_sp_pstate(&mut self, _: usize) -> [u64; 3] {
-        [self.pc, 0, self.pstate]
-    }
-    fn gpr(&mut self, _: usize, r: usize) -> u64 {
-        self.x[r]
+    fn thread_regs(&mut self, _: usize, out: &mut [u64; THREAD_REGS]) -> bool {
+        out[..3].copy_from_slice(&[self.pc, 0, self.pstate]);
+        out[3..].copy_from_slice(&self.x);
+        self.thread_reads += 1;
+        true
     }
     fn set_gpr(&mut self, _: usize, r: usize, value: u64) {
         self.x[r] = value;
@@ -109,6 +113,8 @@ impl Guest {
             records: Vec::new(),
             log: Vec::new(),
             next_table: RAM + 0x2000,
+            thread_reads: 0,
+            el1_reads: 0,
         };
         g.regs.insert(VCpuReg::Ttbr0El1 as u8, RAM);
         g.regs.insert(VCpuReg::Ttbr1El1 as u8, (RAM + 0x1000) | (5 << 48));
@@ -355,7 +361,13 @@ fn a_hit_records_the_switch_and_names_and_carries_out_the_store_pair() {
     let va = SWITCH_TO + KASLR + 4;
     g.pc = va + 4;
     let x = [prev, next, 0, 0, 0, 0, 0, 0];
+    (g.thread_reads, g.el1_reads) = (0, 0);
     assert_eq!(p.hit(0, u64::from(PROBE_HVC_IMM), x, &mut g), Some(Hit::Done));
+    assert_eq!(
+        (g.thread_reads, g.el1_reads),
+        (1, 1),
+        "one call for each kind of register"
+    );
     // The STP: x29, x30 below the old SP, which moved down 32.
     assert_eq!(g.regs[&(VCpuReg::SpEl1 as u8)], sp - 32);
     let stack = sp - 32 - LINEAR + RAM + 0x40_0000;

@@ -55,11 +55,10 @@ impl GuestAccess for Model {
         true
     }
     fn set_el1_reg(&mut self, _: usize, _: gaon_abi::vcpu::VCpuReg, _: u64) {}
-    fn pc_sp_pstate(&mut self, _: usize) -> [u64; 3] {
-        [0, 0, 0x3c5]
-    }
-    fn gpr(&mut self, _: usize, r: usize) -> u64 {
-        self.gprs[r]
+    fn thread_regs(&mut self, _: usize, out: &mut [u64; crate::probe::THREAD_REGS]) -> bool {
+        out[..3].copy_from_slice(&[0, 0, 0x3c5]);
+        out[3..].copy_from_slice(&self.gprs);
+        true
     }
     fn set_gpr(&mut self, _: usize, r: usize, value: u64) {
         self.gprs[r] = value;
