@@ -29,6 +29,34 @@ pub fn vcpu_thread_name(vm: &str, v: usize) -> heapless::Vec<u8, 16> {
     out
 }
 
+/// Guest RAM of the tests' models: a byte vector from guest-physical `base`.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Read `buf.len()` bytes at `ipa`; false outside `ram`.
+    pub fn read(ram: &[u8], base: u64, ipa: u64, buf: &mut [u8]) -> bool {
+        let Some(off) = ipa.checked_sub(base).and_then(|o| usize::try_from(o).ok()) else {
+            return false;
+        };
+        let Some(src) = off.checked_add(buf.len()).and_then(|end| ram.get(off..end)) else {
+            return false;
+        };
+        buf.copy_from_slice(src);
+        true
+    }
+
+    /// Write `bytes` at `ipa`; false outside `ram`.
+    pub fn write(ram: &mut [u8], base: u64, ipa: u64, bytes: &[u8]) -> bool {
+        let Some(off) = ipa.checked_sub(base).and_then(|o| usize::try_from(o).ok()) else {
+            return false;
+        };
+        let Some(dst) = off.checked_add(bytes.len()).and_then(|end| ram.get_mut(off..end)) else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        true
+    }
+}
+
 #[cfg(test)]
 mod name_tests {
     use super::vcpu_thread_name;

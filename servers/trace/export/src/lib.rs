@@ -256,6 +256,32 @@ pub fn sample() -> Trace {
     Trace::read(&write_stream(1_000_000_000, 2, 0, &records)).expect("a good stream")
 }
 
+/// Helpers of the exporters' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use gaon_abi::trace::{Event, Record};
+
+    /// A record on core 0.
+    pub fn rec(time: u64, thread: u32, e: Event, a: u64, b: u64) -> Record {
+        Record {
+            time,
+            event: e as u16,
+            cpu: 0,
+            flags: 0,
+            thread,
+            a,
+            b,
+        }
+    }
+
+    /// Up to 8 bytes as a name word (little-endian, NUL-padded).
+    pub fn word(s: &[u8]) -> u64 {
+        let mut b = [0u8; 8];
+        b[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

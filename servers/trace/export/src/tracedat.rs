@@ -699,21 +699,7 @@ mod tests {
 
     #[test]
     fn a_guests_vcpus_are_cpus_of_their_own_with_its_tasks() {
-        use gaon_abi::trace::Record;
-        let rec = |time: u64, thread: u32, e: Event, a: u64, b: u64| Record {
-            time,
-            event: e as u16,
-            cpu: 0,
-            flags: 0,
-            thread,
-            a,
-            b,
-        };
-        let w = |s: &[u8]| {
-            let mut b = [0u8; 8];
-            b[..s.len()].copy_from_slice(s);
-            u64::from_le_bytes(b)
-        };
+        use crate::testing::{rec, word as w};
         let records = [
             rec(1, 4, Event::ThreadName, w(b"linux.vc"), w(b"pu0")),
             rec(10, 4, Event::GuestTaskName, 42, w(b"kworker/")),

@@ -51,24 +51,10 @@ struct Guest {
 
 impl GuestAccess for Guest {
     fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = ipa.checked_sub(RAM).map(|o| o as usize) else {
-            return false;
-        };
-        let Some(src) = self.ram.get(off..off + buf.len()) else {
-            return false;
-        };
-        buf.copy_from_slice(src);
-        true
+        crate::testing::read(&self.ram, RAM, ipa, buf)
     }
     fn write_guest(&mut self, ipa: u64, bytes: &[u8]) -> bool {
-        let Some(off) = ipa.checked_sub(RAM).map(|o| o as usize) else {
-            return false;
-        };
-        let Some(dst) = self.ram.get_mut(off..off + bytes.len()) else {
-            return false;
-        };
-        dst.copy_from_slice(bytes);
-        true
+        crate::testing::write(&mut self.ram, RAM, ipa, bytes)
     }
     fn el1_regs(&mut self, _: usize, first: VCpuReg, out: &mut [u64]) -> bool {
         self.el1_reads += 1;

@@ -31,24 +31,10 @@ struct Model {
 
 impl GuestAccess for Model {
     fn read_guest(&mut self, ipa: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
-            return false;
-        };
-        let Some(src) = self.ram.get(off..off + buf.len()) else {
-            return false;
-        };
-        buf.copy_from_slice(src);
-        true
+        crate::testing::read(&self.ram, 0x4000_0000, ipa, buf)
     }
     fn write_guest(&mut self, ipa: u64, bytes: &[u8]) -> bool {
-        let Some(off) = ipa.checked_sub(0x4000_0000).map(|o| o as usize) else {
-            return false;
-        };
-        let Some(dst) = self.ram.get_mut(off..off + bytes.len()) else {
-            return false;
-        };
-        dst.copy_from_slice(bytes);
-        true
+        crate::testing::write(&mut self.ram, 0x4000_0000, ipa, bytes)
     }
     fn el1_regs(&mut self, _: usize, _: gaon_abi::vcpu::VCpuReg, out: &mut [u64]) -> bool {
         out.fill(0);
