@@ -107,6 +107,35 @@ fn absolute_paths(doc: &mut toml::Table, dir: &Path) {
     }
 }
 
+/// Add `probes` to each VM of `doc` whose guest is a file (a Linux Image: the image tool
+/// refuses anything else); an error if there is none.
+fn add_probes(doc: &mut toml::Table, probes: &[String]) -> Result<(), String> {
+    if probes.is_empty() {
+        return Ok(());
+    }
+    let mut probed = 0;
+    if let Some(toml::Value::Array(vms)) = doc.get_mut("vm") {
+        for vm in vms.iter_mut().filter_map(toml::Value::as_table_mut) {
+            if vm.get("guest").and_then(|g| g.get("file")).is_none() {
+                continue;
+            }
+            let list = vm.entry("probes").or_insert_with(|| toml::Value::Array(Vec::new()));
+            if let toml::Value::Array(list) = list {
+                for p in probes {
+                    if !list.iter().any(|x| x.as_str() == Some(p)) {
+                        list.push(p.clone().into());
+                    }
+                }
+            }
+            probed += 1;
+        }
+    }
+    if probed == 0 {
+        return Err("--probe: the system has no Linux VM (a `[[vm]]` whose guest is a `file`)".into());
+    }
+    Ok(())
+}
+
 /// `description`'s text with its includes made absolute (they are relative to `dir`,
 /// its folder) and the trace server added, stopping after `seconds` (0: never), its
 /// stream going to `output` (`file` or `discard`); `probes` are added to each VM whose
@@ -145,28 +174,7 @@ pub fn with_trace_server(
         };
         entry.insert("halt_on_exit".into(), true.into());
     }
-    if !probes.is_empty() {
-        let mut probed = 0;
-        if let Some(toml::Value::Array(vms)) = doc.get_mut("vm") {
-            for vm in vms.iter_mut().filter_map(toml::Value::as_table_mut) {
-                if vm.get("guest").and_then(|g| g.get("file")).is_none() {
-                    continue;
-                }
-                let list = vm.entry("probes").or_insert_with(|| toml::Value::Array(Vec::new()));
-                if let toml::Value::Array(list) = list {
-                    for p in probes {
-                        if !list.iter().any(|x| x.as_str() == Some(p)) {
-                            list.push(p.clone().into());
-                        }
-                    }
-                }
-                probed += 1;
-            }
-        }
-        if probed == 0 {
-            return Err("--probe: the system has no Linux VM (a `[[vm]]` whose guest is a `file`)".into());
-        }
-    }
+    add_probes(&mut doc, probes)?;
     let has_own = doc.contains_key("trace");
     let mut text = toml::to_string(&doc).map_err(|e| e.to_string())?;
     if !has_own {
@@ -300,24 +308,28 @@ pub fn traced_bench_image(board: &str, system: &str) -> Result<PathBuf, String> 
     crate::build::build_system(&description, &out.join(system))
 }
 
-/// The image of `images/virt/<system>.toml` (a Linux VM bench system) with the trace
-/// server added, recording every class and discarding what it drains (it never
-/// stops: the VM's end halts the system), and `probes` in its Linux VMs: what tracing
-/// costs Linux in a VM (`cargo xtask bench --trace`); built in `build/trace-bench/`.
-pub fn traced_vm_image(system: &str, probes: &[String]) -> Result<PathBuf, String> {
+/// The image of `images/virt/<system>.toml` (a Linux VM bench system) with `probes` in
+/// its Linux VMs and, if `traced`, the trace server added, recording every class and
+/// discarding what it drains (it never stops: the VM's end halts the system): what
+/// tracing and probes cost Linux in a VM (`cargo xtask bench --trace`); built in
+/// `build/trace-bench/<system>-<name>`.
+pub fn traced_vm_image(system: &str, name: &str, traced: bool, probes: &[String]) -> Result<PathBuf, String> {
     let source = root_dir().join("images").join("virt").join(format!("{system}.toml"));
     let text = std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;
     let dir = source.parent().unwrap_or(Path::new("."));
     let out = root_dir().join("build").join("trace-bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let name = if probes.is_empty() {
-        format!("{system}-traced")
-    } else {
-        format!("{system}-probed")
-    };
+    let name = format!("{system}-{name}");
     let description = out.join(format!("{name}.toml"));
-    let mut doc = with_trace_server(&text, dir, 0, "discard", probes)?;
-    doc = doc.replace("name = \"virt-bench-vm\"", &format!("name = \"virt-{name}\""));
+    let mut doc = if traced {
+        with_trace_server(&text, dir, 0, "discard", probes)?
+    } else {
+        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+        absolute_paths(&mut doc, dir);
+        add_probes(&mut doc, probes)?;
+        toml::to_string(&doc).map_err(|e| e.to_string())?
+    };
+    doc = doc.replace(&format!("name = \"virt-{system}\""), &format!("name = \"virt-{name}\""));
     std::fs::write(&description, doc).map_err(|e| format!("{}: {e}", description.display()))?;
     crate::build::build_system(&description, &out.join(&name))
 }
