@@ -195,11 +195,7 @@ impl Server {
 
     fn poll_on<P: Port, H: Handler>(&self, port: &mut P, handler: &mut H, max: usize) -> Result<usize, Error> {
         let mut no_buffer = IpcBuffer::new_zeroed();
-        let buf = match ipc::ipc_buffer() {
-            Some(b) => b,
-            None => &mut no_buffer,
-        };
-        self.arm_cap_slot(buf);
+        let buf = self.armed_buffer(&mut no_buffer);
         let mut recovered = false;
         let mut n = 0;
         while n < max {
@@ -233,11 +229,7 @@ impl Server {
         // The loop keeps this thread's IPC buffer (where long messages and received
         // capabilities go) rather than looking it up for every message.
         let mut no_buffer = IpcBuffer::new_zeroed();
-        let buf = match ipc::ipc_buffer() {
-            Some(b) => b,
-            None => &mut no_buffer,
-        };
-        self.arm_cap_slot(buf);
+        let buf = self.armed_buffer(&mut no_buffer);
         let mut m = port.recv();
         loop {
             let answer = if m.info.is_notification() {
@@ -282,6 +274,17 @@ impl Server {
         self.arm_cap_slot(buf);
         let (label, len) = d.answer();
         (MsgInfo::new(label, len, 0), mr)
+    }
+
+    /// This thread's IPC buffer (where long messages and received capabilities go), or
+    /// `spare` without one, set up to receive a capability in the server's slot.
+    fn armed_buffer<'a>(&self, spare: &'a mut IpcBuffer) -> &'a mut IpcBuffer {
+        let buf = match ipc::ipc_buffer() {
+            Some(b) => b,
+            None => spare,
+        };
+        self.arm_cap_slot(buf);
+        buf
     }
 
     fn arm_cap_slot(&self, buf: &mut IpcBuffer) {
@@ -422,15 +425,9 @@ mod tests {
             self.next()
         }
 
-        fn reply_recv(&mut self, (info, mr): Answer) -> Msg {
-            self.tick();
-            if let Some(i) = self.held.take() {
-                // The kernel copies only the reply's length in words.
-                let mut words = [0; 4];
-                let n = info.length().min(4);
-                words[..n].copy_from_slice(&mr[..n]);
-                self.answers.push((i, info.label(), info.length(), words));
-            }
+        fn reply_recv(&mut self, answer: Answer) -> Msg {
+            // One syscall: the answer's tick is the receive's.
+            Port::answer(self, answer);
             self.next()
         }
 
@@ -453,6 +450,7 @@ mod tests {
         fn answer(&mut self, (info, mr): Answer) {
             self.tick();
             if let Some(i) = self.held.take() {
+                // The kernel copies only the reply's length in words.
                 let mut words = [0; 4];
                 let n = info.length().min(4);
                 words[..n].copy_from_slice(&mr[..n]);

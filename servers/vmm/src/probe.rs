@@ -275,9 +275,6 @@ pub struct Probes {
     /// KASLR offset found (virtual address run at less the link-time one).
     offset: Option<u64>,
     names: heapless::Deque<(u32, [u8; 16]), NAMES>,
-    hits: u64,
-    /// Hits whose tasks could not be read.
-    unreadable: u64,
 }
 
 impl Probes {
@@ -310,19 +307,12 @@ impl Probes {
             attempts: 0,
             offset: None,
             names: heapless::Deque::new(),
-            hits: 0,
-            unreadable: 0,
         }
     }
 
     /// True while a probe waits for the guest's kernel to be mapped.
     pub fn pending(&self) -> bool {
         self.list.iter().any(|p| p.state == State::Pending)
-    }
-
-    /// Hits so far.
-    pub const fn hits(&self) -> u64 {
-        self.hits
     }
 
     /// The guest was loaded again (a reset): its code is the original again, and its
@@ -471,13 +461,6 @@ impl Probes {
             .ok_or(ProbeError::NoProbe)
     }
 
-    /// Take every probe out (the guest's code as it was).
-    pub fn remove_all(&mut self, g: &mut impl GuestAccess) {
-        for k in 0..self.list.len() {
-            self.disarm(k, g);
-        }
-    }
-
     /// An HVC exit of vCPU `vcpu` with immediate `imm` and `x0..x7` = `x`: a hit if it
     /// is an armed probe's, at that probe (`None`: not a probe's; the VMM answers it as
     /// any HVC).
@@ -498,7 +481,6 @@ impl Probes {
         if pc != va.wrapping_add(4) {
             return None;
         }
-        self.hits += 1;
         self.list[k].hits += 1;
         // SCTLR_EL1 .. SP_EL1 (VCpuReg 0..=10).
         let mut el1 = [0u64; VCpuReg::SpEl1 as usize + 1];
@@ -538,8 +520,8 @@ impl Probes {
     /// Record the task switch of a `__switch_to(prev, next)` hit, and the tasks' names
     /// the first time they are seen or when they change.
     fn record_switch(&mut self, vcpu: usize, s1: &Stage1, x: [u64; 8], g: &mut impl GuestAccess) {
+        // Tasks it cannot read (not mapped) give no record.
         let (Some(prev), Some(next)) = (self.task_of(x[0], s1, g), self.task_of(x[1], s1, g)) else {
-            self.unreadable += 1;
             return;
         };
         for (pid, comm) in [prev, next] {

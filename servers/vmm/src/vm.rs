@@ -209,11 +209,6 @@ impl Vm {
         self.probes = Some(probes);
     }
 
-    /// Its probes, if any.
-    pub const fn probes(&self) -> Option<&Probes> {
-        self.probes.as_ref()
-    }
-
     /// Put probe `name` back in (`idl/vmm.idl`'s `add_probe`).
     pub fn add_probe(&mut self, name: &str) -> Result<(), crate::probe::ProbeError> {
         self.probes.as_mut().ok_or(crate::probe::ProbeError::NoProbe)?.add(name)
